@@ -1,0 +1,58 @@
+"""Load a BPF ELF object: maps, programs linked as libbpf links them, static branch sites.
+
+``load_object(path)`` is the one entry point; everything it cannot make sense of is a
+``LoadError`` naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+from model.elf.branches import place_sites, read_site_decls
+from model.elf.linker import Linker, read_functions
+from model.elf.maps import read_maps
+from model.elf.reader import ElfImage, read_elf
+from model.program import BpfObject, Program
+
+
+def load_object(path: str) -> BpfObject:
+    image = read_elf(path)
+    return load_image(image)
+
+
+def load_image(image: ElfImage) -> BpfObject:
+    maps = read_maps(image)
+    funcs = read_functions(image)
+    entries = [f for f in funcs if f.entry]
+    if not entries:
+        raise image.fail("no programs (no executable section other than .text)")
+    decls = read_site_decls(image, funcs, maps)
+    linker = Linker(image, funcs, maps)
+    programs: list[Program] = []
+    next_site = 0
+    for f in entries:
+        linked = linker.link(f)
+        prog = linked.program
+        prog.sites = place_sites(image, linked, decls, next_site)
+        next_site += len(prog.sites)
+        _check_key_use(image, prog, maps)
+        programs.append(prog)
+    names = [p.name for p in programs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise image.fail(f"program name {sorted(dup)[0]} is used twice")
+    return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _license(image: ElfImage) -> str:
+    sec = image.section("license")
+    if sec is None:
+        return ""
+    return sec.data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _check_key_use(image: ElfImage, prog: Program, maps) -> None:
+    """The 2023 kernel rejects a program that uses a static key as an ordinary map."""
+    for pc, ref in sorted(prog.map_refs.items()):
+        m = maps.get(ref.map)
+        if m is not None and m.is_static_key:
+            raise image.fail(f"program {prog.name}, insn {pc}: uses static key {ref.map} as an "
+                             "ordinary map (the kernel rejects this: cannot access static keys)")

@@ -1,0 +1,96 @@
+"""The maps an object defines: BTF-defined (``.maps``), legacy (``maps``), and global data
+(``.rodata``/``.data``/``.bss``, each one a single-entry ARRAY map whose value is the
+section, as libbpf creates them)."""
+
+from __future__ import annotations
+
+import struct
+
+from model.elf.reader import SHT_NOBITS, STT_OBJECT, ElfImage
+from model.elf.sections import is_data_section
+from model.errors import SkvError
+from model.program import BPF_MAP_TYPE_ARRAY, MapDef
+
+LEGACY_DEF_SIZE = 20  # struct bpf_map_def: type, key_size, value_size, max_entries, map_flags
+MAX_MAP_ENTRIES = 1 << 32
+
+
+def read_maps(image: ElfImage) -> dict[str, MapDef]:
+    """All maps of the object by name; raises ``LoadError`` for malformed definitions."""
+    maps: dict[str, MapDef] = {}
+
+    def add(m: MapDef) -> None:
+        if m.name in maps:
+            raise image.fail(f"map {m.name} is defined twice")
+        maps[m.name] = m
+
+    for m in _btf_maps(image):
+        add(m)
+    for m in _legacy_maps(image):
+        add(m)
+    for m in _data_maps(image):
+        add(m)
+    return maps
+
+
+def _btf_maps(image: ElfImage) -> list[MapDef]:
+    sec = image.section(".maps")
+    if sec is None:
+        return []
+    btf_sec = image.section(".BTF")
+    if btf_sec is None:
+        raise image.fail("section .maps needs .BTF to describe its maps, and there is none")
+    from model.elf.btf import btf_map_defs, parse_btf
+
+    try:
+        defs = btf_map_defs(parse_btf(btf_sec.data))
+    except SkvError as e:
+        raise image.fail(f".BTF: {e}") from None
+    out = []
+    for d in defs:
+        out.append(MapDef(name=d["name"], type=d["type"], key_size=d["key_size"],
+                          value_size=d["value_size"], max_entries=d["max_entries"],
+                          map_flags=d.get("map_flags", 0), section=".maps", offset=d["offset"],
+                          origin="btf"))
+    syms = {s.name for s in image.symbols_in(sec.index) if s.type == STT_OBJECT}
+    for m in out:
+        if m.name not in syms:
+            raise image.fail(f"map {m.name} is in .BTF's .maps but has no symbol in section .maps")
+        _check_shape(image, m)
+    return out
+
+
+def _legacy_maps(image: ElfImage) -> list[MapDef]:
+    sec = image.section("maps")
+    if sec is None:
+        return []
+    out = []
+    for sym in sorted(image.symbols_in(sec.index), key=lambda s: s.value):
+        if sym.type != STT_OBJECT:
+            continue
+        if sym.value + LEGACY_DEF_SIZE > len(sec.data):
+            raise image.fail(f"legacy map {sym.name}: definition at offset {sym.value} runs past "
+                             f"the end of section maps ({len(sec.data)} bytes)")
+        t, ks, vs, me, fl = struct.unpack_from("<5I", sec.data, sym.value)
+        m = MapDef(sym.name, t, ks, vs, me, fl, section="maps", offset=sym.value, origin="legacy")
+        _check_shape(image, m)
+        out.append(m)
+    return out
+
+
+def _data_maps(image: ElfImage) -> list[MapDef]:
+    out = []
+    for sec in image.sections:
+        if not is_data_section(sec.name) or sec.size == 0:
+            continue
+        initial = bytes(sec.size) if sec.type == SHT_NOBITS else sec.data
+        out.append(MapDef(sec.name, BPF_MAP_TYPE_ARRAY, 4, sec.size, 1, 0, section=sec.name,
+                          offset=0, origin="data", initial=initial))
+    return out
+
+
+def _check_shape(image: ElfImage, m: MapDef) -> None:
+    if m.type <= 0:
+        raise image.fail(f"map {m.name}: missing or invalid map type {m.type}")
+    if m.max_entries >= MAX_MAP_ENTRIES:
+        raise image.fail(f"map {m.name}: max_entries {m.max_entries} does not fit in 32 bits")

@@ -1,0 +1,143 @@
+"""What a loaded BPF object is: maps, programs and their static branch sites.
+
+The ELF loader (``model.elf``) produces these; the CFG, the interpreter, the verifier and
+the symbolic engine consume them. Instruction positions are *slot* indices (``pc``): an
+``ld_imm64`` occupies two slots, exactly as in the kernel's verifier log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from model.isa import Insn, iter_pcs
+
+BPF_MAP_TYPE_ARRAY = 2
+BPF_F_STATIC_KEY = 1 << 15
+
+# ld_imm64 src_reg values (pseudo sources)
+PSEUDO_MAP_FD = 1
+PSEUDO_MAP_VALUE = 2
+PSEUDO_BTF_ID = 3
+PSEUDO_FUNC = 4
+PSEUDO_MAP_IDX = 5
+PSEUDO_MAP_IDX_VALUE = 6
+
+
+@dataclass
+class MapDef:
+    """A map the object defines (BTF ``.maps``, legacy ``maps``, or a global-data section)."""
+
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int = 0
+    section: str = ".maps"
+    offset: int = 0  # the symbol's offset within its section
+    origin: str = "btf"  # "btf" | "legacy" | "data" (.rodata/.data/.bss as a map value)
+    initial: bytes | None = None  # initial value bytes of a global-data map
+
+    @property
+    def is_static_key(self) -> bool:
+        return bool(self.map_flags & BPF_F_STATIC_KEY)
+
+    @property
+    def has_key_shape(self) -> bool:
+        """The only shape the 2023 kernel accepts for a static key."""
+        return (self.type == BPF_MAP_TYPE_ARRAY and self.key_size == 4
+                and self.value_size == 4 and self.max_entries == 1)
+
+
+@dataclass(frozen=True)
+class MapRef:
+    """An ``ld_imm64`` that refers to a map (src 1) or into a map's value (src 2)."""
+
+    pc: int
+    map: str
+    value_offset: int | None = None  # None: the map itself; else offset into its value
+
+
+@dataclass(frozen=True)
+class Site:
+    """One static branch site: a JA instruction the kernel rewrites in the live program.
+
+    ``inverse`` is the polarity: a normal site (unlikely) falls through when its key is off
+    and jumps to ``target`` when on; an inverse site (likely) jumps when off and falls
+    through when on. ``design`` says which proposal's encoding named it.
+    """
+
+    id: int
+    program: str
+    pc: int
+    target: int
+    key: str
+    inverse: bool
+    design: str  # "2023" | "2024" | "2025"
+    origin: str = ""  # where it was declared, e.g. ".jump_table entry 3"
+
+    def jumps(self, key_on: bool) -> bool:
+        """Does the site take its jump edge when its key has this value?"""
+        return key_on != self.inverse
+
+
+@dataclass
+class Program:
+    """One entry program with its subprograms appended (as libbpf links them)."""
+
+    name: str
+    section: str
+    insns: list[Insn]
+    subprogs: dict[int, str] = field(default_factory=dict)  # start pc -> function name
+    map_refs: dict[int, MapRef] = field(default_factory=dict)
+    sites: list[Site] = field(default_factory=list)
+    func_starts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_pc: dict[int, Insn] | None = None
+
+    @property
+    def prog_type(self) -> str:
+        """The program type libbpf infers from the section name (e.g. ``xdp``, ``kprobe``)."""
+        from model.elf.sections import prog_type_of
+
+        return prog_type_of(self.section)
+
+    def by_pc(self) -> dict[int, Insn]:
+        if self._by_pc is None:
+            self._by_pc = dict(iter_pcs(self.insns))
+        return self._by_pc
+
+    def iter_pcs(self) -> Iterator[tuple[int, Insn]]:
+        return iter_pcs(self.insns)
+
+    @property
+    def n_slots(self) -> int:
+        return sum(i.slots for i in self.insns)
+
+    def site_at(self, pc: int) -> Site | None:
+        for s in self.sites:
+            if s.pc == pc:
+                return s
+        return None
+
+    def keys(self) -> list[str]:
+        return sorted({s.key for s in self.sites})
+
+
+@dataclass
+class BpfObject:
+    path: str
+    license: str
+    maps: dict[str, MapDef]
+    programs: list[Program]
+
+    def program(self, name: str) -> Program:
+        for p in self.programs:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def keys(self) -> list[str]:
+        return sorted(n for n, m in self.maps.items() if m.is_static_key)
