@@ -149,11 +149,11 @@ def _check_site_insn(image: ElfImage, func: Func | None, d: SiteDecl) -> None:
     if not func.contains(d.section, d.target_off):
         raise image.fail(f"{d.origin}: target {sec}+{d.target_off:#x} is outside function "
                          f"{func.name}, which holds the site")
-    if d.site_off not in func.offsets:
+    insn = func.insn_at(d.site_off)
+    if insn is None:
         raise image.fail(f"{d.origin}: site {sec}+{d.site_off:#x} is inside an ld_imm64")
-    if d.target_off not in func.offsets:
+    if func.insn_at(d.target_off) is None:
         raise image.fail(f"{d.origin}: target {sec}+{d.target_off:#x} is inside an ld_imm64")
-    insn = func.insns[func.offsets.index(d.site_off)]
     if not (isinstance(insn, Jump) and insn.cond == "ja"):
         raise image.fail(f"{d.origin}: site {sec}+{d.site_off:#x} is not a JA instruction "
                          f"(opcode {insn.opcode:#04x})")

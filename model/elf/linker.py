@@ -30,10 +30,16 @@ class Func:
     insns: list[Insn]
     offsets: list[int]  # byte offset (in the section) of each insn
     entry: bool
+    end: int = field(init=False)  # byte offset just past the function
+    index_at: dict[int, int] = field(init=False, repr=False)  # byte offset -> insn index
 
-    @property
-    def end(self) -> int:
-        return self.start + 8 * sum(i.slots for i in self.insns)
+    def __post_init__(self) -> None:
+        self.end = self.start + 8 * sum(i.slots for i in self.insns)
+        self.index_at = {off: k for k, off in enumerate(self.offsets)}
+
+    def insn_at(self, off: int) -> Insn | None:
+        k = self.index_at.get(off)
+        return None if k is None else self.insns[k]
 
     def contains(self, section_index: int, off: int) -> bool:
         return self.section.index == section_index and self.start <= off < self.end

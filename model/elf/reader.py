@@ -56,6 +56,7 @@ class Section:
     link: int
     info: int
     addralign: int
+    offset: int = 0  # sh_offset: where the data sits in the file
 
     @property
     def executable(self) -> bool:
@@ -179,7 +180,8 @@ def _parse(raw: bytes, path: str) -> ElfImage:
                                       f"(offset {off} + size {size} > {len(raw)})")
             data = raw[off:off + size]
         sections.append(Section(i, _safe_name(elf, sh), stype, sh["sh_flags"], data, size,
-                                sh["sh_link"], sh["sh_info"], sh["sh_addralign"]))
+                                sh["sh_link"], sh["sh_info"], sh["sh_addralign"],
+                                sh["sh_offset"]))
 
     symbols = _read_symbols(raw, path, sections)
     image = ElfImage(path, machine, sections, symbols)
