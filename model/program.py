@@ -13,7 +13,9 @@ from typing import Iterator
 from model.isa import Insn, iter_pcs
 
 BPF_MAP_TYPE_ARRAY = 2
-BPF_F_STATIC_KEY = 1 << 15
+BPF_MAP_TYPE_INSN_SET = 34  # 2025 RFC (never merged): a key is a set of instructions
+BPF_F_STATIC_KEY = 1 << 15  # 2023: in map_flags
+BPF_F_STATIC_KEY_2025 = 1  # 2025 RFC: in map_extra of an INSN_SET map
 
 # ld_imm64 src_reg values (pseudo sources)
 PSEUDO_MAP_FD = 1
@@ -38,10 +40,16 @@ class MapDef:
     offset: int = 0  # the symbol's offset within its section
     origin: str = "btf"  # "btf" | "legacy" | "data" (.rodata/.data/.bss as a map value)
     initial: bytes | None = None  # initial value bytes of a global-data map
+    map_extra: int = 0
 
     @property
     def is_static_key(self) -> bool:
-        return bool(self.map_flags & BPF_F_STATIC_KEY)
+        """A key map of the 2023 design (flag in map_flags) or of the 2025 RFC."""
+        return bool(self.map_flags & BPF_F_STATIC_KEY) or self.is_insn_set_key
+
+    @property
+    def is_insn_set_key(self) -> bool:
+        return self.type == BPF_MAP_TYPE_INSN_SET and bool(self.map_extra & BPF_F_STATIC_KEY_2025)
 
     @property
     def has_key_shape(self) -> bool:

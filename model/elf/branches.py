@@ -4,10 +4,12 @@
   u64 key`` whose fields are relocated against the program section (site, target) and the
   key map (key); bit 0 of the key field's in-place value is the inverse flag.
 - 2025 RFC: the same entries in a section named ``.static_keys``.
-- 2024: no table; a JA whose ``src_reg`` carries ``BPF_STATIC_BRANCH_JA`` (1, and
-  ``BPF_STATIC_BRANCH_NOP`` = 2 when it starts as a no-op) is a site. That design toggles
-  each instruction on its own, so each such site gets its own synthetic key
-  ``<function>@<offset>``; "on" means the jump is taken (never inverse).
+- 2024: no table; a ``gotol`` (JMP32 JA) whose ``src_reg`` carries
+  ``BPF_STATIC_BRANCH_JA`` (1, and ``BPF_STATIC_BRANCH_NOP`` = 2 when it starts as a
+  no-op) is a site: ``nop_or_gotol`` (src 3) and ``gotol_or_nop`` (src 1). That design
+  toggles each instruction on its own, so each site gets its own synthetic key
+  ``<function>@pc<N>``. As with the 2023 macros, the form an instruction is loaded in is its
+  "off" state: src 3 (starts as a nop) is a normal site, src 1 (starts as a jump) inverse.
 
 Declarations are in section byte offsets; ``place_sites`` turns them into ``Site``s of each
 linked program that contains them (a site in a subprogram appears in every program that
@@ -23,7 +25,7 @@ from model.elf.linker import Func, Linked
 from model.elf.reader import (R_BPF_64_ABS32, R_BPF_64_ABS64, R_BPF_64_NODYLD32, ElfImage,
                               Reloc, Section)
 from model.isa import Jump
-from model.program import MapDef, Site
+from model.program import BPF_F_STATIC_KEY, MapDef, Site
 
 ENTRY_SIZE = 16
 TABLES = {".jump_table": "2023", ".static_keys": "2025"}
@@ -88,7 +90,7 @@ def _read_table(image: ElfImage, sec: Section, design: str, funcs: list[Func],
         if flags not in (0, 1):
             raise image.fail(f"{where}: flags {flags:#x} in the key field (only 0 and "
                              "1 = inverse are allowed)")
-        key = _key_map(image, r_key, maps, where)
+        key = _key_map(image, r_key, maps, where, design)
         for what, off in (("site", site), ("target", target)):
             if off % 8:
                 raise image.fail(f"{where}: {what} offset {off:#x} is not a multiple of 8")
@@ -120,12 +122,19 @@ def _code_section(image: ElfImage, r: Reloc, where: str, field: str) -> Section:
     return sec
 
 
-def _key_map(image: ElfImage, r: Reloc, maps: dict[str, MapDef], where: str) -> str:
+def _key_map(image: ElfImage, r: Reloc, maps: dict[str, MapDef], where: str,
+             design: str) -> str:
     name = r.symbol.name
     m = maps.get(name)
     if m is None or m.origin == "data":
         raise image.fail(f"{where}: key symbol {name or '?'} is not a map")
-    if not m.is_static_key:
+    if design == "2025":
+        if not m.is_insn_set_key:
+            raise image.fail(f"{where}: map {name} is not a 2025 static key (an INSN_SET map, "
+                             f"type 34, with BPF_F_STATIC_KEY in map_extra; it has type "
+                             f"{m.type}, map_extra {m.map_extra:#x})")
+        return name
+    if not m.map_flags & BPF_F_STATIC_KEY:
         raise image.fail(f"{where}: map {name} is not a static key (BPF_F_STATIC_KEY, "
                          f"1 << 15, is not in its map_flags {m.map_flags:#x})")
     if not m.has_key_shape:
@@ -175,8 +184,9 @@ def _read_2024_sites(funcs: list[Func]) -> list[SiteDecl]:
         for insn, off in zip(f.insns, f.offsets):
             if isinstance(insn, Jump) and insn.cond == "ja" and insn.static:
                 target = off + 8 * (insn.delta + 1)
-                out.append(SiteDecl(f.section.index, off, target, f"{f.name}@{off // 8}",
-                                    inverse=False, design="2024",
+                key = f"{f.name}@pc{(off - f.start) // 8}"
+                out.append(SiteDecl(f.section.index, off, target, key,
+                                    inverse=not insn.static & STATIC_NOP, design="2024",
                                     origin=f"{f.section.name}+{off:#x} (2024 static JA)"))
     return out
 

@@ -299,15 +299,15 @@ def _check_refs(btf: Btf) -> None:
 
 
 # libbpf map-definition fields given by __uint(name, N)
-_INT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size")
+_INT_FIELDS = ("type", "max_entries", "map_flags", "key_size", "value_size", "map_extra")
 
 
 def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list[dict]:
     """Map definitions of the ``.maps`` DATASEC, in section order.
 
     Each is ``{"name", "offset", "type", "key_size", "value_size", "max_entries",
-    "map_flags"}``; missing fields are 0. Unknown members (pinning, numa_node, values,
-    map_extra, ...) are ignored. Returns ``[]`` when there is no ``.maps`` DATASEC.
+    "map_flags", "map_extra"}``; missing fields are 0. Unknown members (pinning,
+    numa_node, values, ...) are ignored. Returns ``[]`` when there is no ``.maps`` DATASEC.
 
     ``offset`` is the DATASEC's ``btf_var_secinfo.offset`` — which clang-19 leaves at 0 in
     an object file (libbpf fills it in from the symbol table). Pass ``sym_offsets``
@@ -329,7 +329,7 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
             raise BtfError(f"map '{mname}': unexpected def kind {d.kind_name}, expected STRUCT")
         off = vi.offset if sym_offsets is None else sym_offsets.get(mname, vi.offset)
         m = {"name": mname, "offset": off, "type": 0, "key_size": 0, "value_size": 0,
-             "max_entries": 0, "map_flags": 0}
+             "max_entries": 0, "map_flags": 0, "map_extra": 0}
         for mem in d.members:
             if mem.name in _INT_FIELDS:
                 val = _map_int(btf, mname, mem)

@@ -13,6 +13,8 @@ from model.program import BPF_MAP_TYPE_ARRAY, MapDef
 
 LEGACY_DEF_SIZE = 20  # struct bpf_map_def: type, key_size, value_size, max_entries, map_flags
 MAX_MAP_ENTRIES = 1 << 32
+MAX_VALUE_SIZE = 64 << 20  # larger values are damage (the kernel's own limit is far lower)
+MAX_KEY_SIZE = 1 << 16
 
 
 def read_maps(image: ElfImage) -> dict[str, MapDef]:
@@ -46,17 +48,20 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
         defs = btf_map_defs(parse_btf(btf_sec.data))
     except SkvError as e:
         raise image.fail(f".BTF: {e}") from None
+    syms = {s.name: s for s in image.symbols_in(sec.index) if s.type == STT_OBJECT}
     out = []
     for d in defs:
-        out.append(MapDef(name=d["name"], type=d["type"], key_size=d["key_size"],
-                          value_size=d["value_size"], max_entries=d["max_entries"],
-                          map_flags=d.get("map_flags", 0), section=".maps", offset=d["offset"],
-                          origin="btf"))
-    syms = {s.name for s in image.symbols_in(sec.index) if s.type == STT_OBJECT}
-    for m in out:
-        if m.name not in syms:
-            raise image.fail(f"map {m.name} is in .BTF's .maps but has no symbol in section .maps")
+        sym = syms.get(d["name"])
+        if sym is None:
+            raise image.fail(f"map {d['name']} is in .BTF's .maps but has no symbol in "
+                             "section .maps")
+        # clang leaves DATASEC offsets at 0 in objects; the symbol has the real offset
+        m = MapDef(name=d["name"], type=d["type"], key_size=d["key_size"],
+                   value_size=d["value_size"], max_entries=d["max_entries"],
+                   map_flags=d.get("map_flags", 0), section=".maps", offset=sym.value,
+                   origin="btf", map_extra=d.get("map_extra", 0))
         _check_shape(image, m)
+        out.append(m)
     return out
 
 
@@ -94,3 +99,9 @@ def _check_shape(image: ElfImage, m: MapDef) -> None:
         raise image.fail(f"map {m.name}: missing or invalid map type {m.type}")
     if m.max_entries >= MAX_MAP_ENTRIES:
         raise image.fail(f"map {m.name}: max_entries {m.max_entries} does not fit in 32 bits")
+    if m.value_size > MAX_VALUE_SIZE:
+        raise image.fail(f"map {m.name}: value_size {m.value_size} is over the "
+                         f"{MAX_VALUE_SIZE} byte limit")
+    if m.key_size > MAX_KEY_SIZE:
+        raise image.fail(f"map {m.name}: key_size {m.key_size} is over the {MAX_KEY_SIZE} "
+                         "byte limit")

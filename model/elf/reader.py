@@ -41,6 +41,7 @@ RELOC_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF
                4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
 
 MAX_OBJECT_BYTES = 256 << 20  # refuse absurdly large inputs instead of exhausting memory
+MAX_NOBITS_BYTES = 64 << 20  # a .bss larger than this is damage, not data
 MACHINE_NAMES = {0: "EM_NONE", 3: "EM_386", 40: "EM_ARM", 62: "EM_X86_64", 183: "EM_AARCH64",
                  243: "EM_RISCV", 247: "EM_BPF"}
 
@@ -171,6 +172,9 @@ def _parse(raw: bytes, path: str) -> ElfImage:
         stype = _num(sh["sh_type"], _SHT)
         size = sh["sh_size"]
         if stype == SHT_NOBITS or i == 0:
+            if size > MAX_NOBITS_BYTES:
+                raise LoadError(path, f"section {_safe_name(elf, sh) or i}: size {size} is over "
+                                      f"the {MAX_NOBITS_BYTES} byte limit")
             data = b""
         else:
             off = sh["sh_offset"]
