@@ -18,6 +18,7 @@ COMMANDS = {
     "info": "Programs, maps, static keys and sites of BPF objects",
     "disasm": "Disassemble the linked programs of an object",
     "cfg": "Draw a program's control-flow graph (dot, svg or png)",
+    "materialize": "Fix every static site of a program (or make it both-edges) for a stock kernel",
 }
 
 
