@@ -1,0 +1,59 @@
+"""Program contexts for the interpreter, per program type.
+
+The kernel rewrites loads of a context's packet-pointer fields (``xdp_md.data``,
+``__sk_buff.data_end``, ...) into loads of real pointers; the interpreter does the same: a
+4-byte load of such a field yields the packet address. Other fields are ordinary bytes of
+the context region, filled from the caller's context bytes (or zeros).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
+
+# __sk_buff (include/uapi/linux/bpf.h): size and the offsets of the fields used here
+SKB_SIZE = 192
+SKB_LEN, SKB_PROTOCOL, SKB_DATA, SKB_DATA_END, SKB_DATA_META = 0, 16, 76, 80, 140
+XDP_SIZE = 24  # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue, egress
+PT_REGS_SIZE = 168  # struct pt_regs on x86-64
+SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
+             "lwt_xmit", "sk_skb", "flow_dissector"}
+PACKET_TYPES = SKB_TYPES | {"xdp"}
+DEFAULT_CTX = {"kprobe": PT_REGS_SIZE, "perf_event": PT_REGS_SIZE + 8, "tracepoint": 64,
+               "raw_tracepoint": 64, "tracing": 64, "syscall": 64}
+
+
+@dataclass
+class Context:
+    address: int
+    region: Region
+    packet: Region | None = None
+    pointer_fields: dict[int, int] = field(default_factory=dict)  # ctx offset -> address
+
+    def pointer_at(self, off: int) -> int | None:
+        return self.pointer_fields.get(off)
+
+
+def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+    if prog_type in PACKET_TYPES:
+        if packet is None:
+            packet, ctx = (ctx or b""), None
+        pkt = mem.add(Region("packet", "packet", PACKET_BASE, bytearray(packet), True))
+        data, end = pkt.base, pkt.end
+        if prog_type == "xdp":
+            raw = bytearray(ctx or bytes(XDP_SIZE)).ljust(XDP_SIZE, b"\0")
+            region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
+            return Context(region.base, region, pkt, {0: data, 4: end, 8: data})
+        raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
+        if ctx is None:
+            raw[SKB_LEN:SKB_LEN + 4] = len(packet).to_bytes(4, "little")
+            if len(packet) >= 14:
+                raw[SKB_PROTOCOL:SKB_PROTOCOL + 2] = packet[12:14]
+        region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
+        return Context(region.base, region, pkt,
+                       {SKB_DATA: data, SKB_DATA_END: end, SKB_DATA_META: data})
+    size = DEFAULT_CTX.get(prog_type, 64)
+    raw = bytearray(ctx if ctx is not None else bytes(size))
+    region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
+    return Context(region.base, region)

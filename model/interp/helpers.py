@@ -1,0 +1,156 @@
+"""Helper functions modelled for the interpreter (Linux ids), and the conformance suite's.
+
+A helper gets the machine and r1..r5 and returns r0; an access it cannot make raises
+``MemFault`` (reported at the call), a helper it does not know is a fault naming it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from model.interp.memory import MemFault
+
+EFAULT, EINVAL = 14, 22
+
+
+def _map(m, ptr: int):
+    st = m.maps.at(ptr)
+    if st is None:
+        raise MemFault(ptr, 0, f"r1 {ptr:#x} is not a map pointer")
+    return st
+
+
+def map_lookup_elem(m, r1, r2, r3, r4, r5):
+    st = _map(m, r1)
+    return st.lookup(m.mem.load_bytes(r2, st.defn.key_size))
+
+
+def map_update_elem(m, r1, r2, r3, r4, r5):
+    st = _map(m, r1)
+    key = m.mem.load_bytes(r2, st.defn.key_size)
+    value = m.mem.load_bytes(r3, st.defn.value_size)
+    return st.update(key, value, r4)
+
+
+def map_delete_elem(m, r1, r2, r3, r4, r5):
+    st = _map(m, r1)
+    return st.delete(m.mem.load_bytes(r2, st.defn.key_size))
+
+
+def ktime_get_ns(m, *_):
+    m.clock_ns += 1000
+    return m.clock_ns
+
+
+def get_prandom_u32(m, *_):
+    return m.rng.getrandbits(32)
+
+
+def get_smp_processor_id(m, *_):
+    return m.cpu
+
+
+def get_current_pid_tgid(m, *_):
+    return (m.tgid << 32) | m.pid
+
+
+def probe_read_kernel(m, r1, r2, r3, r4, r5):
+    """Copy r2 bytes from r3 to r1. A source the model does not map reads as zeros and
+    returns -EFAULT, as the kernel does for a bad kernel address."""
+    size = r2 & 0xFFFFFFFF
+    try:
+        data = m.mem.load_bytes(r3, size)
+        rc = 0
+    except MemFault:
+        data, rc = bytes(size), -EFAULT
+    m.mem.store_bytes(r1, data)
+    return rc
+
+
+_FMT = re.compile(rb"%(%|[-+ 0#]*\d*(?:\.\d+)?(l{0,2})([diuxXcsp]))")
+
+
+def trace_printk(m, r1, r2, r3, r4, r5):
+    size = r2 & 0xFFFFFFFF
+    if size == 0:
+        return -EINVAL
+    fmt = m.mem.load_bytes(r1, size)
+    if b"\0" not in fmt:
+        return -EINVAL
+    fmt = fmt.split(b"\0", 1)[0]
+    args = iter((r3, r4, r5))
+    out = []
+    pos = 0
+    for mt in _FMT.finditer(fmt):
+        out.append(fmt[pos:mt.start()].decode("latin-1"))
+        pos = mt.end()
+        if mt.group(1) == b"%":
+            out.append("%")
+            continue
+        conv, longs = mt.group(3).decode(), len(mt.group(2))
+        try:
+            v = next(args)
+        except StopIteration:
+            return -EINVAL  # more than three arguments
+        out.append(_convert(m, conv, longs, v))
+    out.append(fmt[pos:].decode("latin-1"))
+    text = "".join(out)
+    m.trace.append(text)
+    return len(text)
+
+
+def _convert(m, conv: str, longs: int, v: int) -> str:
+    bits = 64 if longs else 32
+    v &= (1 << bits) - 1
+    if conv in "di":
+        return str(v - (1 << bits) if v >> (bits - 1) else v)
+    if conv == "u":
+        return str(v)
+    if conv in "xX":
+        return format(v, conv)
+    if conv == "p":
+        return f"0x{v:016x}"
+    if conv == "c":
+        return chr(v & 0xFF)
+    # %s: a NUL-terminated string, at most 64 bytes, from readable memory
+    out = bytearray()
+    for k in range(64):
+        try:
+            b = m.mem.load(v + k, 1)
+        except MemFault:
+            break
+        if b == 0:
+            break
+        out.append(b)
+    return out.decode("latin-1")
+
+
+LINUX_HELPERS = {
+    1: map_lookup_elem,
+    2: map_update_elem,
+    3: map_delete_elem,
+    4: probe_read_kernel,  # bpf_probe_read: same contract
+    5: ktime_get_ns,
+    6: trace_printk,
+    7: get_prandom_u32,
+    8: get_smp_processor_id,
+    14: get_current_pid_tgid,
+    113: probe_read_kernel,
+}
+
+
+
+# The bpf_conformance suite's helper convention: helper 5 "unwinds" the program (ends it,
+# returning 0) when r1 is 0, and otherwise returns r1.
+class Unwind(Exception):
+    def __init__(self, value: int):
+        self.value = value
+
+
+def conformance_unwind(m, r1, r2, r3, r4, r5):
+    if r1 == 0:
+        raise Unwind(0)
+    return r1
+
+
+CONFORMANCE_HELPERS = {5: conformance_unwind}

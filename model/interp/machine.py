@@ -1,0 +1,345 @@
+"""The BPF interpreter: runs a linked program over concrete memory, reading each static
+site's state from a key-state model, with the shared semantics (``model.semantics``) over
+Python ints.
+
+Illegal behaviour stops the run with a ``Fault`` naming the instruction, the address, the
+region and the reason: an uninitialised register or stack read, an access outside every
+region or across a region's end, a write to read-only memory, a call too deep. Every run
+has an instruction budget; exhausting it is a result, not a hang.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from model.errors import SkvError
+from model.interp.ctx import Context, make_context
+from model.interp.helpers import LINUX_HELPERS, Unwind
+from model.interp.maps import Maps
+from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
+from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
+                       MayGoto, Store)
+from model.keystate import KeyState
+from model.platform.helpers import helper_name
+from model.program import MapDef, Program
+from model.semantics import INT, alu, atomic_result, condition, endian, extend_load, imm64
+
+MAX_CALL_FRAMES = 8
+MAY_GOTO_BUDGET = 1 << 23  # BPF_MAX_LOOPS
+DEFAULT_BUDGET = 1_000_000
+
+
+@dataclass
+class Fault:
+    pc: int
+    reason: str
+    addr: int | None = None
+    region: str | None = None
+
+    def __str__(self) -> str:
+        where = f" (address {self.addr:#x}" + (f", region {self.region})" if self.region else ")") \
+            if self.addr is not None else ""
+        return f"insn {self.pc}: {self.reason}{where}"
+
+
+@dataclass(frozen=True)
+class SiteVisit:
+    site: int
+    pc: int
+    n: int  # which execution of this site (from 0)
+    on: bool
+    jumped: bool
+
+
+@dataclass
+class RunResult:
+    status: str  # "exit" | "fault" | "budget"
+    r0: int | None
+    steps: int
+    trace: list[str] = field(default_factory=list)
+    path: list[int] = field(default_factory=list)
+    sites: list[SiteVisit] = field(default_factory=list)
+    fault: Fault | None = None
+    maps: Maps | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "exit"
+
+
+class _Uninit(Exception):
+    def __init__(self, reg: int):
+        self.reg = reg
+
+
+@dataclass
+class _Frame:
+    return_pc: int
+    saved: list  # r6..r9 of the caller
+    stack: object
+
+
+class Machine:
+    """One program with its maps; ``run`` may be called repeatedly (maps persist)."""
+
+    def __init__(self, prog: Program, maps: dict[str, MapDef] | None = None, *,
+                 keys: KeyState | None = None, helpers=None, strict: bool = True,
+                 budget: int = DEFAULT_BUDGET, seed: int = 0, path_limit: int = 100_000,
+                 shared: "Machine | None" = None):
+        self.prog = prog
+        self.by_pc = prog.by_pc()
+        self.keys = keys
+        self.helpers = LINUX_HELPERS if helpers is None else helpers
+        self.strict = strict
+        self.budget = budget
+        self.path_limit = path_limit
+        if shared is not None:  # several programs of one object share its maps
+            self.mem, self.maps = shared.mem, shared.maps
+        else:
+            self.mem = Memory()
+            self.maps = Maps(self.mem, maps or {})
+        self.rng = random.Random(seed)
+        self.clock_ns = 1_000_000_000
+        self.cpu, self.pid, self.tgid = 0, 4242, 4242
+        self.trace: list[str] = []
+
+    # -- registers -----------------------------------------------------------------------
+    def _get(self, r: int) -> int:
+        v = self.regs[r]
+        if v is None:
+            raise _Uninit(r)
+        return v
+
+    def _set(self, r: int, v: int) -> None:
+        if r == 10:
+            raise MemFault(0, 0, "r10 (the frame pointer) is read-only")
+        self.regs[r] = v
+
+    def _clobber_args(self) -> None:
+        for r in range(1, 6):
+            self.regs[r] = None if self.strict else self.regs[r]
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, ctx: bytes | None = None, packet: bytes | None = None, *,
+            regs: dict[int, int] | None = None, prog_type: str | None = None) -> RunResult:
+        self.trace = []
+        self.regs: list[int | None] = [None] * 11 if self.strict else [0] * 11
+        stack = new_stack(self.mem, 0, zeroed=not self.strict)
+        self.frames: list[_Frame] = []
+        self.stacks = [stack]
+        self.site_runs: dict[int, int] = {}
+        self.may_goto_left = MAY_GOTO_BUDGET
+        context: Context | None = None
+        if regs is None:
+            context = make_context(self.mem, prog_type or self.prog.prog_type, ctx, packet)
+            self.regs[1] = context.address
+        else:
+            for r, v in regs.items():
+                self.regs[r] = v
+        self.context = context
+        self.regs[10] = stack.end
+        result = RunResult("budget", None, 0, maps=self.maps)
+        try:
+            self._loop(result)
+        finally:
+            for s in self.stacks:
+                self.mem.remove(s)
+            if context is not None:
+                self.mem.remove(context.region)
+                if context.packet is not None:
+                    self.mem.remove(context.packet)
+        result.trace = self.trace
+        return result
+
+    def _loop(self, res: RunResult) -> None:
+        pc = 0
+        n = len(self.prog.insns)
+        by_pc = self.by_pc
+        while res.steps < self.budget:
+            insn = by_pc.get(pc)
+            if insn is None:
+                res.status, res.fault = "fault", Fault(pc, f"no instruction at pc {pc}")
+                return
+            res.steps += 1
+            if len(res.path) < self.path_limit:
+                res.path.append(pc)
+            try:
+                nxt = self._step(pc, insn, res)
+            except _Uninit as e:
+                res.status, res.fault = "fault", Fault(pc, f"R{e.reg} !read_ok (uninitialised)")
+                return
+            except MemFault as e:
+                res.status = "fault"
+                res.fault = Fault(pc, e.reason, e.addr if e.size else None, e.region)
+                return
+            except Unwind as u:
+                res.status, res.r0 = "exit", u.value
+                return
+            except SkvError as e:
+                res.status, res.fault = "fault", Fault(pc, str(e))
+                return
+            if nxt is None:
+                res.status, res.r0 = "exit", self.regs[0]
+                return
+            pc = nxt
+        del n
+
+    def _step(self, pc: int, insn, res: RunResult) -> int | None:
+        B = INT
+        if isinstance(insn, Alu):
+            src = imm64(B, insn.imm) if insn.src is None else self._get(insn.src)
+            dst = 0 if insn.op in ("mov", "movsx") else self._get(insn.dst)
+            self._set(insn.dst, alu(B, insn, dst, src))
+            return pc + 1
+        if isinstance(insn, Jump):
+            return self._jump(pc, insn, res)
+        if isinstance(insn, Load):
+            addr = (self._get(insn.src) + insn.off) & (2**64 - 1)
+            ptr = self._ctx_pointer(addr, insn.size)
+            if ptr is not None:  # the kernel rewrites this load into a pointer load
+                self._set(insn.dst, ptr)
+            else:
+                self._set(insn.dst, extend_load(B, self.mem.load(addr, insn.size), insn.size,
+                                                insn.signed))
+            return pc + 1
+        if isinstance(insn, Store):
+            addr = (self._get(insn.dst) + insn.off) & (2**64 - 1)
+            value = imm64(B, insn.imm) if insn.src is None else self._get(insn.src)
+            self._store(addr, insn.size, value)
+            return pc + 1
+        if isinstance(insn, LoadImm64):
+            self._set(insn.dst, self._ld_imm64(pc, insn))
+            return pc + 2
+        if isinstance(insn, Call):
+            return self._call(pc, insn)
+        if isinstance(insn, Exit):
+            return self._exit()
+        if isinstance(insn, Endian):
+            self._set(insn.dst, endian(B, insn, self._get(insn.dst)))
+            return pc + 1
+        if isinstance(insn, Atomic):
+            self._atomic(insn)
+            return pc + 1
+        if isinstance(insn, MayGoto):
+            self.may_goto_left -= 1
+            return insn.target(pc) if self.may_goto_left <= 0 else pc + 1
+        if isinstance(insn, LegacyLoad):
+            return self._legacy_load(pc, insn)
+        raise SkvError(f"no semantics for {type(insn).__name__}")
+
+    def _jump(self, pc: int, insn: Jump, res: RunResult) -> int:
+        if insn.cond == "ja":
+            site = self.prog.site_at(pc)
+            if site is None:
+                return insn.target(pc)
+            if self.keys is None:
+                raise SkvError(f"static site #{site.id} (key {site.key}) needs a key state")
+            k = self.site_runs.get(site.id, 0)
+            self.site_runs[site.id] = k + 1
+            on = self.keys.on(site, k)
+            jumped = site.jumps(on)
+            res.sites.append(SiteVisit(site.id, pc, k, on, jumped))
+            return site.target if jumped else pc + 1
+        a = self._get(insn.dst)
+        b = imm64(INT, insn.imm) if insn.src is None else self._get(insn.src)
+        return insn.target(pc) if condition(INT, insn.cond, insn.is32, a, b) else pc + 1
+
+    # -- memory --------------------------------------------------------------------------
+    def _ctx_pointer(self, addr: int, size: int) -> int | None:
+        """The packet pointer a load of a ctx pointer field yields, else None."""
+        ctx = self.context
+        if ctx is None or not ctx.region.base <= addr < ctx.region.end:
+            return None
+        ptr = ctx.pointer_at(addr - ctx.region.base)
+        if ptr is not None and size != 4:
+            raise MemFault(addr, size, f"ctx pointer field at offset {addr - ctx.region.base} "
+                                       f"must be read with 4 bytes, not {size}", "ctx")
+        return ptr
+
+    def _store(self, addr: int, size: int, value: int) -> None:
+        ctx = self.context
+        if ctx is not None and ctx.region.base <= addr < ctx.region.end:
+            off = addr - ctx.region.base
+            if any(o < off + size and off < o + 4 for o in ctx.pointer_fields):
+                raise MemFault(addr, size, f"write to ctx pointer field at offset {off}", "ctx")
+        self.mem.store(addr, size, value)
+
+    def _atomic(self, insn: Atomic) -> None:
+        addr = (self._get(insn.dst) + insn.off) & (2**64 - 1)
+        w = 8 * insn.size
+        old = self.mem.load(addr, insn.size)
+        src = self._get(insn.src)
+        if insn.op == "cmpxchg":
+            expect = self._get(0) & ((1 << w) - 1)
+            if old == expect:
+                self.mem.store(addr, insn.size, src)
+            self.regs[0] = old
+            return
+        self.mem.store(addr, insn.size, atomic_result(INT, insn.op, insn.size, old, src))
+        if insn.fetch:
+            self._set(insn.src, old)
+
+    def _ld_imm64(self, pc: int, insn: LoadImm64) -> int:
+        if insn.src == 0:
+            return insn.value
+        if insn.src == 4:
+            return FUNC_BASE + pc + 1 + insn.imm
+        ref = self.prog.map_refs.get(pc)
+        if ref is None:
+            raise SkvError(f"ld_imm64 with pseudo source {insn.src} at insn {pc} names no map")
+        st = self.maps[ref.map]
+        if insn.src in (1, 5):
+            return st.ptr
+        if insn.src in (2, 6):
+            return st.value_address(insn.imm2)
+        raise SkvError(f"ld_imm64 pseudo source {insn.src} is not modelled")
+
+    def _legacy_load(self, pc: int, insn: LegacyLoad) -> int | None:
+        """LD ABS/IND: a big-endian packet load into r0; out of bounds ends the program
+        with r0 = 0, as the kernel does."""
+        pkt = self.context.packet if self.context else None
+        if pkt is None:
+            raise SkvError("legacy packet load in a program without a packet")
+        off = insn.imm + (self._get(insn.src) if insn.src is not None else 0)
+        off = INT.sext(off & 0xFFFFFFFF, 32, 64) if off >= 0 else off
+        if off < 0 or off + insn.size > pkt.size:
+            self.regs[0] = 0
+            return None
+        self.regs[0] = int.from_bytes(pkt.data[off:off + insn.size], "big")
+        self._clobber_args()
+        return pc + 1
+
+    # -- calls ---------------------------------------------------------------------------
+    def _call(self, pc: int, insn: Call) -> int:
+        if insn.src == 1:
+            if len(self.frames) + 1 >= MAX_CALL_FRAMES:
+                raise MemFault(0, 0, f"call depth over {MAX_CALL_FRAMES} frames")
+            stack = new_stack(self.mem, len(self.frames) + 1, zeroed=not self.strict)
+            self.stacks.append(stack)
+            self.frames.append(_Frame(pc + 1, self.regs[6:10], stack))
+            self.regs[10] = stack.end
+            return insn.target(pc)
+        if insn.src == 2:
+            raise SkvError(f"kfunc call (BTF id {insn.imm}) is not modelled")
+        fn = self.helpers.get(insn.imm)
+        if fn is None:
+            raise SkvError(f"helper {helper_name(insn.imm)}#{insn.imm} is not modelled")
+        args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]
+        r0 = fn(self, *args)
+        self.regs[0] = r0 & (2**64 - 1)
+        self._clobber_args()
+        return pc + 1
+
+    def _exit(self) -> int | None:
+        if self.strict and self.regs[0] is None:
+            raise _Uninit(0)
+        if not self.frames:
+            return None
+        frame = self.frames.pop()
+        stack = self.stacks.pop()
+        self.mem.remove(stack)
+        self.regs[6:10] = frame.saved
+        self.regs[10] = self.stacks[-1].end
+        self._clobber_args()
+        return frame.return_pc

@@ -1,0 +1,111 @@
+"""Map contents for the interpreter. Every map value lives in a region of its own, so an
+access past a value's end faults instead of reaching the next element."""
+
+from __future__ import annotations
+
+from model.interp.memory import MAP_BASE, MAP_PTR_BASE, MAP_STRIDE, Memory, Region
+from model.program import MapDef
+
+ARRAY_TYPES = {2, 6}  # array, percpu_array
+HASH_TYPES = {1, 5, 9, 10}  # hash, percpu_hash, lru_hash, lru_percpu_hash
+ELEM_STRIDE = 1 << 20  # spacing of elements inside a map's address range
+BPF_NOEXIST, BPF_EXIST = 1, 2
+ENOENT, E2BIG, EEXIST, EINVAL = 2, 7, 17, 22
+
+
+class MapState:
+    def __init__(self, mem: Memory, index: int, m: MapDef):
+        self.mem = mem
+        self.index = index
+        self.defn = m
+        self.ptr = MAP_PTR_BASE + index * 0x1000
+        self.base = MAP_BASE + index * MAP_STRIDE
+        self.elems: dict[bytes, Region] = {}
+        self._next_slot = 0  # hash maps: a fresh address range for every new element
+        self.read_only = m.origin == "data" and m.name.startswith(".rodata")
+        if m.origin == "data":
+            self._element(0).data[:] = m.initial or bytes(m.value_size)
+
+    @property
+    def name(self) -> str:
+        return self.defn.name
+
+    def _slot(self, key: bytes) -> int:
+        if self.defn.type in ARRAY_TYPES or self.defn.origin == "data":
+            return int.from_bytes(key, "little")
+        self._next_slot += 1
+        return self._next_slot - 1
+
+    def _element(self, idx: int, key: bytes | None = None) -> Region:
+        key = idx.to_bytes(4, "little") if key is None else key
+        r = self.elems.get(key)
+        if r is None:
+            slot = self._slot(key)
+            kind = "rodata" if self.read_only else "map_value"
+            r = Region(f"{self.name}[{slot}]", kind, self.base + slot * ELEM_STRIDE,
+                       bytearray(self.defn.value_size), not self.read_only)
+            self.mem.add(r)
+            self.elems[key] = r
+        return r
+
+    def is_array(self) -> bool:
+        return self.defn.type in ARRAY_TYPES or self.defn.origin == "data"
+
+    def lookup(self, key: bytes) -> int:
+        """Address of the value, or 0."""
+        if self.is_array():
+            idx = int.from_bytes(key[:4], "little")
+            if idx >= self.defn.max_entries:
+                return 0
+            return self._element(idx, key[:4]).base
+        r = self.elems.get(key)
+        return r.base if r else 0
+
+    def update(self, key: bytes, value: bytes, flags: int) -> int:
+        if flags > BPF_EXIST:
+            return -EINVAL
+        if self.is_array():
+            idx = int.from_bytes(key[:4], "little")
+            if idx >= self.defn.max_entries:
+                return -E2BIG
+            if flags == BPF_NOEXIST:
+                return -EEXIST
+            self._element(idx, key[:4]).data[:] = value
+            return 0
+        exists = key in self.elems
+        if flags == BPF_NOEXIST and exists:
+            return -EEXIST
+        if flags == BPF_EXIST and not exists:
+            return -ENOENT
+        if not exists and len(self.elems) >= self.defn.max_entries:
+            return -E2BIG
+        self._element(0, key).data[:] = value
+        return 0
+
+    def delete(self, key: bytes) -> int:
+        if self.is_array():
+            return -EINVAL
+        r = self.elems.pop(key, None)
+        if r is None:
+            return -ENOENT
+        self.mem.remove(r)
+        return 0
+
+    def value_address(self, offset: int) -> int:
+        """``ld_imm64`` src 2: the address of byte ``offset`` of element 0."""
+        return self._element(0).base + offset
+
+    def snapshot(self) -> dict[str, str]:
+        return {k.hex(): bytes(r.data).hex() for k, r in self.elems.items()}
+
+
+class Maps:
+    def __init__(self, mem: Memory, defs: dict[str, MapDef]):
+        self.by_name = {name: MapState(mem, i, m) for i, (name, m) in enumerate(defs.items())}
+        self.by_ptr = {s.ptr: s for s in self.by_name.values()}
+
+    def __getitem__(self, name: str) -> MapState:
+        return self.by_name[name]
+
+    def at(self, ptr: int) -> MapState | None:
+        return self.by_ptr.get(ptr)
