@@ -18,8 +18,8 @@ from model.interp.ctx import Context, make_context
 from model.interp.helpers import LINUX_HELPERS, Unwind
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
-from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
-                       MayGoto, Store)
+from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
+                       LoadImm64, MayGoto, Store)
 from model.keystate import KeyState
 from model.platform.helpers import helper_name
 from model.program import MapDef, Program
@@ -213,6 +213,8 @@ class Machine:
             return pc + 2
         if isinstance(insn, Call):
             return self._call(pc, insn)
+        if isinstance(insn, CallX):  # the helper whose id is in the register
+            return self._helper(pc, self._get(insn.dst) & 0xFFFFFFFF)
         if isinstance(insn, Exit):
             return self._exit()
         if isinstance(insn, Endian):
@@ -322,9 +324,12 @@ class Machine:
             return insn.target(pc)
         if insn.src == 2:
             raise SkvError(f"kfunc call (BTF id {insn.imm}) is not modelled")
-        fn = self.helpers.get(insn.imm)
+        return self._helper(pc, insn.imm)
+
+    def _helper(self, pc: int, hid: int) -> int:
+        fn = self.helpers.get(hid)
         if fn is None:
-            raise SkvError(f"helper {helper_name(insn.imm)}#{insn.imm} is not modelled")
+            raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")
         args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]
         r0 = fn(self, *args)
         self.regs[0] = r0 & (2**64 - 1)

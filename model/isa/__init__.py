@@ -8,12 +8,13 @@ from model.isa.decode import decode, decode_one, encode, iter_pcs
 from model.isa.kernel_fmt import format_kernel, kernel_line
 from model.isa.llvm_fmt import format_llvm, llvm_line
 from model.isa.insn import (
-    Alu, Atomic, Call, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto, Store,
+    Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    Store,
 )
 
 __all__ = [
     "Insn", "Alu", "Endian", "LoadImm64", "Load", "Store", "Atomic", "LegacyLoad", "Jump",
-    "MayGoto", "Call", "Exit",
+    "MayGoto", "Call", "CallX", "Exit",
     "decode", "decode_one", "encode", "iter_pcs", "format_kernel", "kernel_line",
     "format_llvm", "llvm_line", "assemble",
 ]

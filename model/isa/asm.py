@@ -5,7 +5,8 @@ as a jump or call target (``goto NAME``, ``call NAME``); a leading ``pc:`` with 
 bytes objdump prints, objdump's trailing ``<sym+off>`` annotations and its header lines
 are ignored. Jump targets are ``+N``/``-N`` (slots, relative to the next instruction) or
 a label. ``call N`` is a helper call, ``call pc+N`` / ``call LABEL`` a bpf-to-bpf call,
-``call kfunc ID[, OFF]`` a kfunc call.
+``call kfunc ID[, OFF]`` a kfunc call, ``callx rN`` a call of the helper whose id is
+in rN.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Callable
 from model.errors import AsmError, IsaError
 from model.isa import opcodes as oc
 from model.isa.insn import (
-    Alu, Atomic, Call, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto, Store,
+    Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    Store,
 )
 from model.isa.llvm_fmt import ALU_STR, ATOMIC_STR, JA_NAMES, JMP_STR
 
@@ -254,6 +256,7 @@ _RULES: list[tuple[re.Pattern, Callable]] = [
     (_rx("exit"), lambda m: Exit()),
     (_rx(f"({_JA_ALT}) {{L}}"), _p_ja),
     (_rx("may_goto {L}"), lambda m: _target(m.group(1), lambda d: MayGoto(d))),
+    (_rx("callx {R}"), lambda m: CallX(_reg(m.group(1), wide=True))),
     (_rx("call kfunc {N}(?: , {N})?"), _p_kfunc),
     (_rx(r"call pc ([+-] (?:0x[0-9a-fA-F]+|\d+))"), _p_call_pc),
     (_rx("call {L}"), _p_call),

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 from model.errors import IsaError
 from model.isa import opcodes as oc
 from model.isa.insn import (
-    RAW_FIELD_NAMES, Alu, Atomic, Call, Endian, Exit, Insn, Jump, LegacyLoad, Load,
+    RAW_FIELD_NAMES, Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load,
     LoadImm64, MayGoto, Raw, Store,
 )
 
@@ -73,6 +73,8 @@ def _alu(r: Raw) -> Insn:
 def _jmp(r: Raw) -> Insn:
     code, is32 = r.code, (r.code & 7) == oc.JMP32
     op, reg_src = code & 0xf0, bool(code & oc.X)
+    if op == oc.CALL and reg_src and not is32:  # callx (LLVM: register in dst_reg)
+        return CallX(_reg(r, "dst_reg"))
     if op in (oc.CALL, oc.EXIT, oc.JCOND) and (is32 or reg_src):
         raise _unknown(code, f"{oc.mnemonic(code)} exists only as 0x{oc.JMP | op:02x}")
     if op == oc.CALL:

@@ -368,6 +368,21 @@ class Call(Insn):
 
 
 @dataclass(frozen=True)
+class CallX(Insn):
+    """``callx rN`` (0x8d, LLVM's encoding: the register in dst_reg): call the helper whose
+    id is in the register. Not RFC 9669 and not accepted by Linux; the conformance suite
+    uses it."""
+
+    dst: int
+
+    def __post_init__(self):
+        _reg("CallX", "dst", self.dst)
+
+    def raw(self):
+        return (Raw(oc.JMP | oc.CALL | oc.X, self.dst, 0, 0, 0),)
+
+
+@dataclass(frozen=True)
 class Exit(Insn):
     """``exit``."""
 
@@ -375,4 +390,5 @@ class Exit(Insn):
         return (Raw(oc.JMP | oc.EXIT, 0, 0, 0, 0),)
 
 
-INSN_CLASSES = (Alu, Endian, LoadImm64, Load, Store, Atomic, LegacyLoad, Jump, MayGoto, Call, Exit)
+INSN_CLASSES = (Alu, Endian, LoadImm64, Load, Store, Atomic, LegacyLoad, Jump, MayGoto, Call,
+                CallX, Exit)

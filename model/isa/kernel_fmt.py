@@ -12,7 +12,8 @@ from typing import Callable, Mapping
 
 from model.isa import opcodes as oc
 from model.isa.insn import (
-    Alu, Atomic, Call, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto, Store,
+    Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    Store,
 )
 from model.platform.helpers import HELPER_NAMES
 
@@ -111,6 +112,8 @@ def format_kernel(insn: Insn, pc: int, *, map_id: MapIdFn | None = None,
         text = f"may_goto pc{insn.off:+d}"
     elif isinstance(insn, Call):
         text = _call(insn, helper_names)
+    elif isinstance(insn, CallX):  # not a kernel instruction; printed as LLVM does
+        text = f"callx r{insn.dst}"
     elif isinstance(insn, Exit):
         text = "exit"
     else:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from model.isa import opcodes as oc
 from model.isa.insn import (
-    Alu, Atomic, Call, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto, Store,
+    Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    Store,
 )
 
 ALU_STR, JMP_STR, JA_NAMES = oc.ALU_OP_STR, oc.JMP_OP_STR, oc.JA_MNEMONICS
@@ -131,6 +132,8 @@ def format_llvm(insn: Insn, pc: int = 0, *, alu32: bool = True, lossless: bool =
         return f"may_goto {rel(insn.off)}"
     if isinstance(insn, Call):
         return _call(insn, lossless)
+    if isinstance(insn, CallX):
+        return f"callx r{insn.dst}"
     if isinstance(insn, Exit):
         return "exit"
     raise TypeError(f"not an instruction: {insn!r}")

@@ -96,7 +96,7 @@ def mnemonic(code: int) -> str:
         return name + ("64" if cls == ALU64 else "")
     if cls in (JMP, JMP32):
         if op == CALL:
-            return "call"
+            return "callx" if src else "call"
         if op == EXIT:
             return "exit"
         if op == JCOND:

@@ -1,0 +1,361 @@
+"""``skv run``: run one program on the interpreter under a key state, and show what it did.
+
+Key states (``model.keystate``):
+
+- M0 ``--keys debug=1,trace=0``: one value per key; every key the program uses must be given
+  (unless every site of that key is named by ``--sites``/``--schedule``).
+- M1 ``--sites 3=1,5=0``: one fixed state per site id (``skv info`` lists the ids); sites
+  not named take their key's value from ``--keys``.
+- M2 ``--schedule 3=0110``: the state of each execution of a site, one digit per
+  execution; after the digits run out a site takes its key's ``--keys`` value if given,
+  else keeps its last digit. Sites not named take their key's value from ``--keys``.
+
+Output: the key state, each static-site visit (site id, pc, key, execution number, on/off,
+jumped or fell through), each ``bpf_trace_printk`` line, the path as pc ranges
+(``--path``), the fault (instruction, reason, address, region) if any, and r0 in hex and
+decimal. Exit status 0 on a clean exit, 1 on a fault or an exhausted budget, 2 on bad input.
+
+Counterexample files (``--replay FILE``): a JSON object
+
+    {"object": "bpfprogs/unsafe_m1.o",   # relative paths are relative to FILE's directory
+     "program": "per_site",
+     "model": "M0" | "M1" | "M2",
+     "keys": {"split_key": 1},           # M0 values; for M1/M2 the value of unnamed sites
+     "sites": {"3": 0, "13": 1},         # M1: site -> 0/1
+     "schedule": {"6": "01"},            # M2: site -> one digit per execution (or [0, 1])
+     "ctx": "00ff..." | null,            # context bytes (hex); null = zeros
+     "packet": "ffff..." | null,         # packet bytes for xdp/tc/socket programs
+     "maps": {"counts": {"00000000": "0500000000000000"}},  # optional initial contents:
+                                         # map name -> key hex -> value hex
+     "seed": 0, "budget": 1000000}       # optional
+
+A site is named by its id (``"3"`` or ``"#3"``) or by its pc (``"pc13"``, as the manifest
+does). ``write_replay`` writes this format; ``load_replay`` reads it. With ``--replay`` the
+object, program, key state, context and packet come from the file; ``--path``,
+``--budget`` and ``--seed`` may still be given (the command line wins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from model.commands.common import load, select_programs
+from model.errors import SkvError
+from model.interp.machine import DEFAULT_BUDGET, Machine, RunResult
+from model.isa import format_llvm
+from model.keystate import (KeyState, PerExecution, PerSite, Uniform, parse_keys, parse_sites)
+from model.program import Program, Site
+
+MODELS = ("M0", "M1", "M2")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("object", nargs="?", metavar="OBJ", help="BPF ELF object file")
+    p.add_argument("--program", "-p", metavar="NAME",
+                   help="the program to run (needed when the object has several)")
+    p.add_argument("--keys", metavar="K=0|1,...", default="", help="M0: a value per key")
+    p.add_argument("--sites", metavar="ID=0|1,...", help="M1: a fixed state per site id")
+    p.add_argument("--schedule", metavar="ID=0110,...",
+                   help="M2: the state of each execution of a site")
+    p.add_argument("--ctx", metavar="HEX", help="context bytes (default zeros)")
+    p.add_argument("--packet", metavar="HEX", help="packet bytes (xdp, tc, socket programs)")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of bpf_get_prandom_u32")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help=f"instruction budget (default {DEFAULT_BUDGET})")
+    p.add_argument("--path", action="store_true", help="print the path taken, as pc ranges")
+    p.add_argument("--replay", metavar="FILE", help="run a JSON counterexample (see --help)")
+
+
+# -- the counterexample format -------------------------------------------------------------
+
+@dataclass
+class Replay:
+    object: str
+    program: str
+    model: str = "M0"
+    keys: dict[str, bool] = field(default_factory=dict)
+    sites: dict[str, bool] = field(default_factory=dict)  # site ref ("3", "#3", "pc13")
+    schedule: dict[str, list[bool]] = field(default_factory=dict)
+    ctx: bytes | None = None
+    packet: bytes | None = None
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    seed: int | None = None
+    budget: int | None = None
+
+
+def _hex(text, what: str) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise SkvError(f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(text.replace(" ", "").replace(":", ""))
+    except ValueError:
+        raise SkvError(f"{what}: bad hex {text!r}") from None
+
+
+def _bit(v, what: str) -> bool:
+    if v in (0, 1, "0", "1") and not isinstance(v, float):
+        return v in (1, "1")
+    raise SkvError(f"{what}: expected 0 or 1, not {v!r}")
+
+
+def _digits(v, what: str) -> list[bool]:
+    seq = list(v) if isinstance(v, (str, list)) else None
+    if not seq:
+        raise SkvError(f"{what}: expected a non-empty string of 0/1 digits or a list of 0/1")
+    return [_bit(x, what) for x in seq]
+
+
+def load_replay(path: str) -> Replay:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise SkvError(f"{path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SkvError(f"{path}: not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise SkvError(f"{path}: expected a JSON object")
+    for name in ("object", "program"):
+        if not isinstance(data.get(name), str):
+            raise SkvError(f"{path}: missing \"{name}\" (a string)")
+    model = data.get("model", "M0")
+    if model not in MODELS:
+        raise SkvError(f"{path}: model must be one of {', '.join(MODELS)}, not {model!r}")
+    obj = data["object"]
+    if not os.path.isabs(obj):
+        obj = os.path.join(os.path.dirname(os.path.abspath(path)), obj)
+    maps = data.get("maps") or {}
+    if not isinstance(maps, dict) or not all(isinstance(v, dict) for v in maps.values()):
+        raise SkvError(f"{path}: \"maps\" must map a map name to {{key hex: value hex}}")
+    for name in ("keys", "sites", "schedule"):
+        if not isinstance(data.get(name) or {}, dict):
+            raise SkvError(f"{path}: \"{name}\" must be a JSON object")
+    r = Replay(obj, data["program"], model,
+               {k: _bit(v, f"keys.{k}") for k, v in (data.get("keys") or {}).items()},
+               {k: _bit(v, f"sites.{k}") for k, v in (data.get("sites") or {}).items()},
+               {k: _digits(v, f"schedule.{k}") for k, v in (data.get("schedule") or {}).items()},
+               _hex(data.get("ctx"), "ctx"), _hex(data.get("packet"), "packet"), maps,
+               data.get("seed"), data.get("budget"))
+    if model == "M1" and not r.sites:
+        raise SkvError(f"{path}: model M1 needs \"sites\"")
+    if model == "M2" and not r.schedule:
+        raise SkvError(f"{path}: model M2 needs \"schedule\"")
+    return r
+
+
+def write_replay(path: str, r: Replay) -> None:
+    """Write ``r`` in the format ``load_replay`` reads (for tools that find counterexamples)."""
+    data = {"object": r.object, "program": r.program, "model": r.model,
+            "keys": {k: int(v) for k, v in r.keys.items()},
+            "sites": {k: int(v) for k, v in r.sites.items()},
+            "schedule": {k: "".join(str(int(x)) for x in v) for k, v in r.schedule.items()},
+            "ctx": r.ctx.hex() if r.ctx is not None else None,
+            "packet": r.packet.hex() if r.packet is not None else None}
+    if r.maps:
+        data["maps"] = r.maps
+    if r.seed is not None:
+        data["seed"] = r.seed
+    if r.budget is not None:
+        data["budget"] = r.budget
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+
+
+def resolve_site(prog: Program, ref: str) -> Site:
+    """A site by id (``3``, ``#3``) or by pc (``pc13``)."""
+    ref = ref.strip()
+    if ref.startswith("pc") and ref[2:].isdigit():
+        site = prog.site_at(int(ref[2:]))
+    elif ref.lstrip("#").isdigit():
+        site = next((s for s in prog.sites if s.id == int(ref.lstrip("#"))), None)
+    else:
+        raise SkvError(f"bad site {ref!r}: use a site id (3) or a pc (pc13)")
+    if site is None:
+        have = ", ".join(f"#{s.id} (pc{s.pc})" for s in prog.sites) or "none"
+        raise SkvError(f"program {prog.name} has no site {ref} (sites: {have})")
+    return site
+
+
+# -- key states ----------------------------------------------------------------------------
+
+class _AfterSchedule(KeyState):
+    """M2 fallback: the key's value if given, else the site's last scheduled state."""
+
+    model = "M2"
+
+    def __init__(self, keys: dict[str, bool], schedule: dict[int, list[bool]]):
+        self.keys, self.schedule = keys, schedule
+
+    def on(self, site: Site, n: int) -> bool:
+        if site.key in self.keys:
+            return self.keys[site.key]
+        return self.schedule[site.id][-1]
+
+
+def make_keystate(prog: Program, keys: dict[str, bool], sites: dict[int, bool] | None = None,
+                  schedule: dict[int, list[bool]] | None = None) -> KeyState:
+    """M0 (neither), M1 (``sites``) or M2 (``schedule``); every site must get a state."""
+    named = set(sites or {}) | set(schedule or {})
+    missing = sorted({s.key for s in prog.sites if s.id not in named and s.key not in keys})
+    if missing:
+        how = "" if not named else " (or name all their sites)"
+        raise SkvError(f"missing value for key{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(missing)}: give --keys "
+                       + ",".join(f"{k}=0|1" for k in missing) + how)
+    if sites is not None:
+        return PerSite(dict(sites), Uniform(dict(keys)))
+    if schedule is not None:
+        return PerExecution(dict(schedule), _AfterSchedule(keys, schedule))
+    return Uniform(dict(keys))
+
+
+def _sites_arg(text: str, prog: Program, m1: bool) -> dict[int, list[bool]]:
+    out = parse_sites(text, prog)
+    if m1:
+        bad = [f"{k}={''.join(str(int(x)) for x in v)}" for k, v in out.items() if len(v) != 1]
+        if bad:
+            raise SkvError(f"bad site setting {bad[0]}: --sites takes one state per site "
+                           "(use --schedule for one per execution)")
+    return out
+
+
+# -- running and printing ------------------------------------------------------------------
+
+def _ranges(path: list[int], prog: Program) -> str:
+    by_pc = prog.by_pc()
+    out: list[list[int]] = []
+    for pc in path:
+        if out and pc == out[-1][1] + by_pc[out[-1][1]].slots:
+            out[-1][1] = pc
+        else:
+            out.append([pc, pc])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
+
+
+def _r0(v: int) -> str:
+    v &= (1 << 64) - 1
+    signed = f", signed {v - (1 << 64)}" if v >> 63 else ""
+    return f"r0 = {v:#x} ({v}{signed})"
+
+
+def report(res: RunResult, prog: Program, *, path: bool = False, budget: int = 0) -> list[str]:
+    lines = []
+    sites = {s.id: s for s in prog.sites}
+    for v in res.sites:
+        s = sites[v.site]
+        dest = f"jumped to pc {s.target}" if v.jumped else f"fell through to pc {v.pc + 1}"
+        lines.append(f"site #{v.site} pc {v.pc} key {s.key} execution {v.n}: "
+                     f"{'on' if v.on else 'off'}, {dest}")
+    for t in res.trace:
+        lines.append(f"trace: {json.dumps(t)}")
+    if path:
+        cut = " (truncated)" if len(res.path) < res.steps else ""
+        lines.append(f"path: {_ranges(res.path, prog)}{cut}")
+    if res.status == "fault":
+        f = res.fault
+        insn = prog.by_pc().get(f.pc)
+        text = format_llvm(insn, f.pc) if insn is not None else "no instruction"
+        lines.append(f"fault at insn {f.pc}: {text}")
+        lines.append(f"  reason: {f.reason}")
+        if f.addr is not None:
+            lines.append(f"  address: {f.addr:#x}")
+            lines.append(f"  region: {f.region or 'none (outside every region)'}")
+        elif f.region:
+            lines.append(f"  region: {f.region}")
+    elif res.status == "budget":
+        lines.append(f"budget exhausted: {res.steps} instructions run (--budget {budget})")
+    else:
+        lines.append(_r0(res.r0))
+    lines.append(f"status: {res.status} after {res.steps} instructions")
+    return lines
+
+
+def describe(ks: KeyState, keys: dict[str, bool]) -> str:
+    text = f"keys {Uniform(keys).describe()}"
+    if isinstance(ks, PerSite):
+        return f"M1 sites {ks.describe()}" + (f", {text}" if keys else "")
+    if isinstance(ks, PerExecution):
+        return f"M2 schedule {ks.describe()}" + (f", {text}" if keys else "")
+    return f"M0 {text}"
+
+
+def _hex_arg(text: str | None, flag: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        raise SkvError(f"{flag}: bad hex {text!r}") from None
+
+
+def _program(obj, name: str | None) -> Program:
+    progs = select_programs(obj, name)
+    if len(progs) > 1:
+        raise SkvError(f"{obj.path} has {len(progs)} programs: choose one with --program "
+                       f"({', '.join(p.name for p in progs)})")
+    return progs[0]
+
+
+def _init_maps(m: Machine, maps: dict[str, dict[str, str]]) -> None:
+    for name, entries in maps.items():
+        if name not in m.maps.by_name:
+            raise SkvError(f"maps: no map named {name} (maps: {', '.join(m.maps.by_name)})")
+        st = m.maps[name]
+        for k, v in entries.items():
+            key, value = _hex(k, f"maps.{name} key"), _hex(v, f"maps.{name}.{k}")
+            if len(key) != st.defn.key_size or len(value) != st.defn.value_size:
+                raise SkvError(f"maps.{name}: key/value must be {st.defn.key_size}/"
+                               f"{st.defn.value_size} bytes, not {len(key)}/{len(value)}")
+            rc = st.update(key, value, 0)
+            if rc:
+                raise SkvError(f"maps.{name}: cannot store key {k} (error {rc})")
+
+
+def run(args) -> int:
+    if args.replay:
+        given = [f for f, v in (("OBJ", args.object), ("--program", args.program),
+                                ("--keys", args.keys), ("--sites", args.sites),
+                                ("--schedule", args.schedule), ("--ctx", args.ctx),
+                                ("--packet", args.packet)) if v]
+        if given:
+            raise SkvError(f"--replay takes the run from the file; drop {', '.join(given)}")
+        r = load_replay(args.replay)
+        obj = load(r.object)
+        prog = _program(obj, r.program)
+        keys = parse_keys(",".join(f"{k}={int(v)}" for k, v in r.keys.items()), prog.keys())
+        sites = {resolve_site(prog, k).id: v for k, v in r.sites.items()}
+        sched = {resolve_site(prog, k).id: v for k, v in r.schedule.items()}
+        ks = make_keystate(prog, keys, sites if r.model == "M1" else None,
+                           sched if r.model == "M2" else None)
+        ctx, packet, maps = r.ctx, r.packet, r.maps
+        seed = args.seed if args.seed is not None else (r.seed or 0)
+        budget = args.budget if args.budget is not None else (r.budget or DEFAULT_BUDGET)
+    else:
+        if not args.object:
+            raise SkvError("give an object file (or --replay FILE)")
+        if args.sites and args.schedule:
+            raise SkvError("--sites (M1) and --schedule (M2) exclude each other")
+        ctx, packet = _hex_arg(args.ctx, "--ctx"), _hex_arg(args.packet, "--packet")
+        obj = load(args.object)
+        prog = _program(obj, args.program)
+        keys = parse_keys(args.keys, prog.keys())
+        sites = {k: v[0] for k, v in _sites_arg(args.sites, prog, True).items()} \
+            if args.sites else None
+        sched = _sites_arg(args.schedule, prog, False) if args.schedule else None
+        ks = make_keystate(prog, keys, sites, sched)
+        maps, seed = {}, args.seed or 0
+        budget = args.budget if args.budget is not None else DEFAULT_BUDGET
+    if budget < 1:
+        raise SkvError("--budget must be at least 1")
+    m = Machine(prog, obj.maps, keys=ks, budget=budget, seed=seed)
+    _init_maps(m, maps)
+    res = m.run(ctx, packet)
+    print(f"program {prog.name} ({prog.prog_type}), {describe(ks, keys)}")
+    for line in report(res, prog, path=args.path, budget=budget):
+        print(line)
+    return 0 if res.ok else 1

@@ -1,0 +1,267 @@
+"""An assembler for the bpf_conformance suite's uBPF-style syntax, into ``model.isa`` types.
+
+One instruction per line; ``#`` starts a comment; ``NAME:`` defines a label (slot index,
+an ``lddw`` counts 2). As in the suite's own assembler, a jump or call to ``exit`` that
+names no label goes to the first ``exit`` instruction. Registers are ``%r0``..``%r10``.
+
+- ``OP[32|64] %rD, %rS|IMM``: ALU, no suffix = 64-bit; OP is one of add sub mul div sdiv
+  or and lsh rsh mod smod xor mov arsh. ``neg[32|64] %rD``: negation.
+- ``movsx{8,16,32}{32,64} %rD, %rS``: sign-extending move (``movsx1632``: the low 16 bits
+  into a 32-bit register).
+- ``le16|32|64``, ``be16|32|64``, ``swap16|32|64`` = ``bswap16|32|64`` ``%rD``: byte swaps.
+- ``lddw %rD, IMM64``: ld_imm64.
+- ``ldx{b,h,w,dw} %rD, [%rS+OFF]``; ``ldx{b,h,w}sx``: sign-extending loads.
+- ``st{b,h,w,dw} [%rD+OFF], IMM``; ``stx{b,h,w,dw} [%rD+OFF], %rS``.
+- ``lock [fetch] OP[32] [%rD+OFF], %rS``: atomics, OP in add and or xor xchg cmpxchg
+  (``32``: 4 bytes).
+- ``ldabs{b,h,w} IMM``, ``ldind{b,h,w} %rS, IMM``: legacy packet loads.
+- ``JCC[32] %rD, %rS|IMM, TARGET``: jeq jgt jge jset jne jsgt jsge jlt jle jslt jsle.
+- ``ja TARGET`` (``goto``, distance in off), ``ja32 TARGET`` (``gotol``, distance in imm).
+- ``call N`` / ``call helper N`` (helper), ``call local TARGET`` (bpf-to-bpf), ``call runtime
+  N`` (kfunc), ``call %rN`` / ``callx %rN`` (callx: the helper whose id is in rN), ``exit``.
+
+TARGET is ``+N``/``-N`` (slots after the next instruction) or a label. Immediates are
+decimal (32-bit: signed) or ``0x`` hex (up to 0xffffffff, wrapped to signed); lddw takes
+any 64-bit value.
+Errors are ``AsmError(cause, line=N)``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from model.errors import AsmError, IsaError
+from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load,
+                       LoadImm64, Store)
+from model.isa import opcodes as oc
+
+SIZES = {"b": 1, "h": 2, "w": 4, "dw": 8}
+ALU_OPS = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor",
+           "mov", "arsh", "neg")
+JCC = ("jeq", "jgt", "jge", "jset", "jne", "jsgt", "jsge", "jlt", "jle", "jslt", "jsle")
+ATOMIC = ("add", "and", "or", "xor", "xchg", "cmpxchg")
+
+_ALU_RX = re.compile(rf"^({'|'.join(ALU_OPS)})(32|64)?$")
+_MOVSX_RX = re.compile(r"^movsx(8|16|32)(32|64)$")
+_END_RX = re.compile(r"^(le|be|swap|bswap)(16|32|64)$")
+_JCC_RX = re.compile(rf"^({'|'.join(JCC)})(32)?$")
+_LDX_RX = re.compile(r"^ldx(b|h|w|dw)(sx)?$")
+_ST_RX = re.compile(r"^st(x)?(b|h|w|dw)$")
+_LEGACY_RX = re.compile(r"^ld(abs|ind)(b|h|w)$")
+_LOCK_RX = re.compile(rf"^(fetch\s+)?({'|'.join(ATOMIC)})(32)?\s+(\[[^\]]*\])\s*,\s*(\S+)$")
+_MEM_RX = re.compile(r"^\[\s*(%?r\d+)\s*(?:([+-])\s*(0x[0-9a-fA-F]+|\d+))?\s*\]$")
+_REG_RX = re.compile(r"^%?r(\d+)$")
+_NUM_RX = re.compile(r"^[+-]?(0[xX][0-9a-fA-F]+|\d+)$")
+_LABEL_RX = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:")
+_IDENT_RX = re.compile(r"^[A-Za-z_.$][\w.$]*$")
+
+
+class _Err(Exception):
+    pass
+
+
+def _num(text: str, lo: int, hi: int, what: str) -> int:
+    t = text.strip()
+    if not _NUM_RX.match(t):
+        raise _Err(f"bad {what} {t!r}")
+    v = int(t, 0) if not re.match(r"^[+-]?0\d", t) else int(t, 10)
+    if not lo <= v <= hi:
+        raise _Err(f"{what} {t} out of range")
+    return v
+
+
+def _imm32(text: str) -> int:
+    """Decimal: signed 32-bit; hex: also up to 0xffffffff (wrapped to signed)."""
+    hi = (1 << 32) - 1 if "x" in text.lower() else (1 << 31) - 1
+    v = _num(text, -(1 << 31), hi, "immediate")
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def _reg(text: str) -> int:
+    m = _REG_RX.match(text.strip())
+    if not m or int(m.group(1)) > oc.MAX_REG:
+        raise _Err(f"invalid register {text.strip()!r} (registers are %r0-%r10)")
+    return int(m.group(1))
+
+
+def _is_reg(text: str) -> bool:
+    return bool(_REG_RX.match(text.strip()))
+
+
+def _mem(text: str) -> tuple[int, int]:
+    m = _MEM_RX.match(text.strip())
+    if not m:
+        raise _Err(f"bad memory operand {text.strip()!r} (expected [%rN+OFF])")
+    off = 0
+    if m.group(2):
+        off = _num(m.group(3), 0, 1 << 15, "offset")
+        off = -off if m.group(2) == "-" else off
+        if off >= 1 << 15:
+            raise _Err(f"offset {m.group(2)}{m.group(3)} out of range")
+    return _reg(m.group(1)), off
+
+
+def _want(ops: list[str], n: int, mnemonic: str) -> None:
+    if len(ops) != n:
+        raise _Err(f"{mnemonic} takes {n} operand{'s' if n != 1 else ''}, not {len(ops)}")
+
+
+class _Pending:
+    """An instruction whose target is a label: ``make(delta)`` builds it."""
+
+    slots = 1
+
+    def __init__(self, make: Callable[[int], Insn], label: str):
+        self.make, self.label = make, label
+
+
+def _target(text: str, make: Callable[[int], Insn]) -> Insn | _Pending:
+    t = re.sub(r"\s", "", text)
+    if t[:1] in ("+", "-"):
+        return make(_num(t, -(1 << 31), (1 << 31) - 1, "jump distance"))
+    if not _IDENT_RX.match(t):
+        raise _Err(f"bad jump target {t!r} (+N, -N or a label)")
+    return _Pending(make, t)
+
+
+def _alu(m: re.Match, ops: list[str], mnemonic: str) -> Insn:
+    op, is64 = m.group(1), m.group(2) != "32"
+    if op == "neg":
+        _want(ops, 1, mnemonic)
+        return Alu("neg", is64, _reg(ops[0]))
+    _want(ops, 2, mnemonic)
+    off = 1 if op in ("sdiv", "smod") else 0
+    if _is_reg(ops[1]):
+        return Alu(op, is64, _reg(ops[0]), _reg(ops[1]), 0, off)
+    return Alu(op, is64, _reg(ops[0]), None, _imm32(ops[1]), off)
+
+
+def _jcc(m: re.Match, ops: list[str], mnemonic: str) -> Insn | _Pending:
+    _want(ops, 3, mnemonic)
+    cond, is32, dst = m.group(1), bool(m.group(2)), _reg(ops[0])
+    if _is_reg(ops[1]):
+        src, imm = _reg(ops[1]), 0
+    else:
+        src, imm = None, _imm32(ops[1])
+    return _target(ops[2], lambda d: Jump(cond, is32, dst, src, imm, d))
+
+
+def _call(rest: str) -> Insn | _Pending:
+    words = rest.split()
+    if len(words) == 1 and _is_reg(words[0]):
+        return CallX(_reg(words[0]))
+    if len(words) == 1:
+        return Call(oc.CALL_HELPER, _imm32(words[0]))
+    if len(words) == 2 and words[0] == "helper":
+        return Call(oc.CALL_HELPER, _imm32(words[1]))
+    if len(words) == 2 and words[0] == "runtime":
+        return Call(oc.CALL_KFUNC, _imm32(words[1]))
+    if len(words) == 2 and words[0] == "local":
+        return _target(words[1], lambda d: Call(oc.CALL_PSEUDO, d))
+    raise _Err(f"bad call operands {rest!r} (call N, call local LABEL, call %rN)")
+
+
+def _lock(rest: str) -> Insn:
+    m = _LOCK_RX.match(rest.strip())
+    if not m:
+        raise _Err(f"bad atomic operation {rest.strip()!r} "
+                   "(lock [fetch] add|and|or|xor|xchg|cmpxchg[32] [%rD+OFF], %rS)")
+    op, size = m.group(2), 4 if m.group(3) else 8
+    fetch = bool(m.group(1)) or op in oc.ATOMIC_ALWAYS_FETCH
+    dst, off = _mem(m.group(4))
+    return Atomic(size, op, fetch, dst, _reg(m.group(5)), off)
+
+
+def _one(mnemonic: str, rest: str) -> Insn | _Pending:
+    if mnemonic == "lock":
+        return _lock(rest)
+    if mnemonic == "call":
+        return _call(rest)
+    ops = [o.strip() for o in rest.split(",")] if rest.strip() else []
+    if mnemonic == "exit":
+        _want(ops, 0, mnemonic)
+        return Exit()
+    if mnemonic == "callx":
+        _want(ops, 1, mnemonic)
+        return CallX(_reg(ops[0]))
+    if mnemonic in ("ja", "ja32"):
+        _want(ops, 1, mnemonic)
+        if mnemonic == "ja":
+            return _target(ops[0], lambda d: Jump("ja", False, off=d))
+        return _target(ops[0], lambda d: Jump("ja", True, imm=d))
+    if mnemonic == "lddw":
+        _want(ops, 2, mnemonic)
+        return LoadImm64.from_value(_reg(ops[0]),
+                                    _num(ops[1], -(1 << 63), (1 << 64) - 1, "64-bit immediate"))
+    if m := _ALU_RX.match(mnemonic):
+        return _alu(m, ops, mnemonic)
+    if m := _MOVSX_RX.match(mnemonic):
+        _want(ops, 2, mnemonic)
+        return Alu("movsx", m.group(2) == "64", _reg(ops[0]), _reg(ops[1]), 0, int(m.group(1)))
+    if m := _END_RX.match(mnemonic):
+        _want(ops, 1, mnemonic)
+        kind = "bswap" if m.group(1) in ("swap", "bswap") else m.group(1)
+        return Endian(kind, int(m.group(2)), _reg(ops[0]))
+    if m := _JCC_RX.match(mnemonic):
+        return _jcc(m, ops, mnemonic)
+    if m := _LDX_RX.match(mnemonic):
+        _want(ops, 2, mnemonic)
+        src, off = _mem(ops[1])
+        return Load(SIZES[m.group(1)], _reg(ops[0]), src, off, bool(m.group(2)))
+    if m := _ST_RX.match(mnemonic):
+        _want(ops, 2, mnemonic)
+        dst, off = _mem(ops[0])
+        if m.group(1):
+            return Store(SIZES[m.group(2)], dst, off, _reg(ops[1]))
+        return Store(SIZES[m.group(2)], dst, off, None, _imm32(ops[1]))
+    if m := _LEGACY_RX.match(mnemonic):
+        if m.group(1) == "abs":
+            _want(ops, 1, mnemonic)
+            return LegacyLoad(SIZES[m.group(2)], "abs", None, _imm32(ops[0]))
+        _want(ops, 2, mnemonic)
+        return LegacyLoad(SIZES[m.group(2)], "ind", _reg(ops[0]), _imm32(ops[1]))
+    raise _Err(f"unknown mnemonic {mnemonic!r}")
+
+
+def assemble_ubpf(text: str) -> list[Insn]:
+    """Assemble uBPF/bpf_conformance syntax; ``AsmError(cause, line=N)`` on bad input."""
+    items: list[tuple[int, int, Insn | _Pending]] = []  # (line, pc, item)
+    labels: dict[str, int] = {}
+    first_exit: int | None = None
+    pc = 0
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        while m := _LABEL_RX.match(line):
+            if m.group(1) in labels:
+                raise AsmError(f"label {m.group(1)!r} defined twice", line=lineno)
+            labels[m.group(1)] = pc
+            line = line[m.end():].strip()
+        if not line:
+            continue
+        mnemonic, _, rest = re.sub(r"\s+", " ", line).partition(" ")
+        try:
+            item = _one(mnemonic.lower(), rest)
+        except _Err as e:
+            raise AsmError(str(e), line=lineno) from None
+        except IsaError as e:
+            raise AsmError(e.cause, line=lineno) from None
+        if isinstance(item, Exit) and first_exit is None:
+            first_exit = pc
+        items.append((lineno, pc, item))
+        pc += item.slots
+    if first_exit is not None:
+        labels.setdefault("exit", first_exit)
+    out: list[Insn] = []
+    for lineno, at, item in items:
+        if isinstance(item, _Pending):
+            if item.label not in labels:
+                raise AsmError(f"undefined label {item.label!r}", line=lineno)
+            try:
+                item = item.make(labels[item.label] - at - 1)
+            except IsaError as e:
+                raise AsmError(e.cause, line=lineno) from None
+        out.append(item)
+    if not out:
+        raise AsmError("no instructions")
+    return out

@@ -1,0 +1,293 @@
+"""Program contexts (what ``r1`` points to at entry), per program type, Linux 6.18 / x86-64.
+
+For each modelled program type: the context's struct and size, and per field its offset,
+width, the access sizes allowed for reads and for writes, and what a full read yields
+(``scalar``, or a pointer kind: ``pkt`` = packet start, ``pkt_end``, ``pkt_meta``,
+``sock_common_or_null``). The rules follow the kernel's ``*_is_valid_access`` functions
+(net/core/filter.c, kernel/trace/bpf_trace.c, kernel/bpf/syscall.c); every type also
+requires ``off % size == 0``. :func:`ctx_access` answers one access the way the verifier's
+``check_ctx_access`` does; ``tests/test_platform.py`` checks it against the running kernel.
+
+Per type:
+
+* ``socket_filter`` / ``cgroup_skb`` / ``sched_cls`` / ``sched_act``: ``struct __sk_buff``
+  (192 bytes). Generic rule (bpf_skb_is_valid_access): ``__u32`` fields may be read with 1,
+  2 or 4 bytes (narrow loads: the verifier rewrites them into the kernel field's width) and
+  written only with 4; ``cb[0..4]`` is read/written with any aligned size inside it
+  (8-byte too); ``data``/``data_end``/``data_meta`` and the IPv4/IPv6 addresses need exactly
+  4 bytes; ``tstamp`` and ``hwtstamp`` exactly 8 (``hwtstamp`` read-only); ``sk`` exactly 8,
+  read-only, yielding ``struct bpf_sock_common *`` or NULL; ``flow_keys``, ``tstamp_type``
+  and the padding before ``hwtstamp`` are refused. Then per type:
+
+  - socket_filter: no ``tc_classid``, packet pointers, socket fields (``family`` ..
+    ``local_port``), ``tstamp``, ``wire_len``, ``hwtstamp``; writes only to ``cb``.
+  - cgroup_skb: no ``tc_classid``, ``data_meta``, ``wire_len``; ``data``/``data_end``
+    (pkt / pkt_end) need CAP_BPF; writes to ``mark``, ``priority``, ``cb``, ``tstamp``
+    (the last with CAP_BPF).
+  - sched_cls / sched_act (tc_cls_act_is_valid_access): packet pointers incl.
+    ``data_meta``; no socket fields; ``tstamp_type`` readable with 1 byte; writes to
+    ``mark``, ``tc_index``, ``priority``, ``tc_classid``, ``cb``, ``tstamp``,
+    ``queue_mapping``.
+
+* ``xdp``: ``struct xdp_md`` (24 bytes, six ``__u32``), read-only, 4-byte loads only;
+  ``data``/``data_end``/``data_meta`` yield packet pointers; ``egress_ifindex`` only for
+  ``expected_attach_type == BPF_XDP_DEVMAP`` (33). (Writes to ``rx_queue_index`` exist
+  only for device-offloaded programs, not modelled.)
+* ``kprobe``: ``struct pt_regs`` (x86-64: 21 registers, 168 bytes), read-only, any aligned
+  1/2/4/8-byte load inside.
+* ``tracepoint``: the perf trace record. The first 8 bytes are hidden (they hold the
+  ``struct pt_regs *`` the helpers need), the rest may be read with any aligned size up to
+  ``PERF_MAX_TRACE_SIZE`` (8192): the verifier does not know which tracepoint the program
+  will attach to. It records the largest offset read, and attaching to a tracepoint whose
+  record is smaller fails (EACCES). Pass ``ctx_size`` (the tracepoint's record size, from
+  its ``format`` file) to apply that limit here too.
+* ``raw_tracepoint``: ``__u64 args[12]`` (MAX_BPF_FUNC_ARGS), read-only, any aligned load
+  (narrow ones too). The tracepoint's real argument count is checked at attach time.
+* ``syscall``: the context is the user buffer given to BPF_PROG_TEST_RUN (``ctx_in``); the
+  verifier allows any aligned read or write at offsets below U16_MAX (65535), and test-run
+  refuses a ``ctx_size_in`` smaller than the largest offset used. Pass ``ctx_size`` to
+  apply that limit here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ANY = frozenset({1, 2, 4, 8})
+NARROW = frozenset({1, 2, 4})       # reads of a __u32 field (bpf_ctx_narrow_access_ok)
+W4 = frozenset({4})
+W8 = frozenset({8})
+W1 = frozenset({1})
+NONE = frozenset()
+
+#: ``enum bpf_attach_type`` values used here
+BPF_XDP_DEVMAP = 33
+
+#: PERF_MAX_TRACE_SIZE: the verifier's bound for tracepoint contexts
+PERF_MAX_TRACE_SIZE = 8192
+#: MAX_BPF_FUNC_ARGS * sizeof(u64): the raw tracepoint context
+RAW_TP_CTX_SIZE = 12 * 8
+#: syscall programs: offsets must be below U16_MAX
+SYSCALL_CTX_LIMIT = 0xFFFF
+
+
+@dataclass(frozen=True)
+class CtxField:
+    """One field (or an array / a free-form area) of a context.
+
+    ``read`` / ``write``: allowed access sizes (empty = not allowed). An access must be
+    aligned (``off % size == 0``) and lie inside ``[off, off + width)``. ``yields``: what a
+    read produces (pointer kinds only for full-width reads, which are the only ones allowed).
+    """
+
+    name: str
+    off: int
+    width: int
+    read: frozenset[int] = NARROW
+    write: frozenset[int] = NONE
+    yields: str = "scalar"
+
+    @property
+    def end(self) -> int:
+        return self.off + self.width
+
+
+@dataclass(frozen=True)
+class CtxLayout:
+    prog_type: str
+    struct: str
+    size: int                       # accesses must start below this offset
+    fields: tuple[CtxField, ...]
+    min_off: int = 0                # ... and at or above this one
+
+    def field_at(self, off: int) -> CtxField | None:
+        for f in self.fields:
+            if f.off <= off < f.end:
+                return f
+        return None
+
+
+@dataclass(frozen=True)
+class CtxAccess:
+    """An allowed context access: the field, and what a read yields (``scalar`` for writes:
+    what may be stored is a scalar; storing a pointer is "R%d leaks addr into ctx" for
+    unprivileged programs)."""
+
+    field: str
+    kind: str
+    off: int
+    size: int
+    write: bool
+
+
+# --- struct __sk_buff (include/uapi/linux/bpf.h) ---------------------------------------
+# name, offset, width
+SK_BUFF_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("len", 0, 4), ("pkt_type", 4, 4), ("mark", 8, 4), ("queue_mapping", 12, 4),
+    ("protocol", 16, 4), ("vlan_present", 20, 4), ("vlan_tci", 24, 4), ("vlan_proto", 28, 4),
+    ("priority", 32, 4), ("ingress_ifindex", 36, 4), ("ifindex", 40, 4), ("tc_index", 44, 4),
+    ("cb", 48, 20), ("hash", 68, 4), ("tc_classid", 72, 4), ("data", 76, 4),
+    ("data_end", 80, 4), ("napi_id", 84, 4), ("family", 88, 4), ("remote_ip4", 92, 4),
+    ("local_ip4", 96, 4), ("remote_ip6", 100, 16), ("local_ip6", 116, 16),
+    ("remote_port", 132, 4), ("local_port", 136, 4), ("data_meta", 140, 4),
+    ("flow_keys", 144, 8), ("tstamp", 152, 8), ("wire_len", 160, 4), ("gso_segs", 164, 4),
+    ("sk", 168, 8), ("gso_size", 176, 4), ("tstamp_type", 180, 1), ("hwtstamp", 184, 8),
+)
+SK_BUFF_SIZE = 192
+_SOCK_FIELDS = {"family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6", "remote_port",
+                "local_port"}
+_EXACT4 = {"remote_ip4", "local_ip4", "remote_ip6", "local_ip6", "data", "data_meta",
+           "data_end"}
+
+
+def _skb_generic(name: str) -> tuple[frozenset[int], frozenset[int], str]:
+    """bpf_skb_is_valid_access: (read sizes, write sizes if the type lets it write, yields)."""
+    if name == "cb":
+        return ANY, ANY, "scalar"
+    if name in _EXACT4:
+        return W4, W4, "scalar"
+    if name in ("flow_keys", "tstamp_type"):
+        return NONE, NONE, "scalar"
+    if name == "hwtstamp":
+        return W8, NONE, "scalar"
+    if name == "tstamp":
+        return W8, W8, "scalar"
+    if name == "sk":
+        return W8, NONE, "sock_common_or_null"
+    return NARROW, W4, "scalar"
+
+
+def _skb_layout(prog_type: str, privileged: bool) -> CtxLayout:
+    if prog_type == "socket_filter":
+        refused = {"tc_classid", "data", "data_meta", "data_end", "tstamp", "wire_len",
+                   "hwtstamp"} | _SOCK_FIELDS
+        writable = {"cb"}
+        pointers: dict[str, str] = {}
+    elif prog_type == "cgroup_skb":
+        refused = {"tc_classid", "data_meta", "wire_len"}
+        if not privileged:
+            refused |= {"data", "data_end"}
+        writable = {"mark", "priority", "cb"} | ({"tstamp"} if privileged else set())
+        pointers = {"data": "pkt", "data_end": "pkt_end"}
+    elif prog_type in ("sched_cls", "sched_act"):
+        refused = set(_SOCK_FIELDS)
+        writable = {"mark", "tc_index", "priority", "tc_classid", "cb", "tstamp",
+                    "queue_mapping"}
+        pointers = {"data": "pkt", "data_meta": "pkt_meta", "data_end": "pkt_end"}
+    else:
+        raise KeyError(prog_type)
+    fields = []
+    for name, off, width in SK_BUFF_FIELDS:
+        read, write, yields = _skb_generic(name)
+        if name == "tstamp_type" and prog_type in ("sched_cls", "sched_act"):
+            read = W1
+        if name in refused:
+            read = write = NONE
+        if name not in writable:
+            write = NONE
+        fields.append(CtxField(name, off, width, read, write, pointers.get(name, yields)))
+    return CtxLayout(prog_type, "struct __sk_buff", SK_BUFF_SIZE, tuple(fields))
+
+
+# --- struct xdp_md ---------------------------------------------------------------------
+def _xdp_layout(attach_type: int) -> CtxLayout:
+    f = [CtxField("data", 0, 4, W4, NONE, "pkt"), CtxField("data_end", 4, 4, W4, NONE, "pkt_end"),
+         CtxField("data_meta", 8, 4, W4, NONE, "pkt_meta"),
+         CtxField("ingress_ifindex", 12, 4, W4), CtxField("rx_queue_index", 16, 4, W4),
+         CtxField("egress_ifindex", 20, 4, W4 if attach_type == BPF_XDP_DEVMAP else NONE)]
+    return CtxLayout("xdp", "struct xdp_md", 24, tuple(f))
+
+
+# --- struct pt_regs (arch/x86/include/asm/ptrace.h, x86-64) ----------------------------
+PT_REGS_X86_64 = ("r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
+                  "cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss")
+PT_REGS_SIZE = 8 * len(PT_REGS_X86_64)  # 168
+
+
+def _kprobe_layout() -> CtxLayout:
+    f = tuple(CtxField(n, 8 * i, 8, ANY) for i, n in enumerate(PT_REGS_X86_64))
+    return CtxLayout("kprobe", "struct pt_regs", PT_REGS_SIZE, f)
+
+
+#: the most negative offset a load/store instruction can carry (s16)
+INSN_OFF_MIN = -(1 << 15)
+
+
+def _tracepoint_layout(ctx_size: int | None) -> CtxLayout:
+    size = PERF_MAX_TRACE_SIZE if ctx_size is None else min(ctx_size, PERF_MAX_TRACE_SIZE)
+    # tp_prog_is_valid_access tests ``off < sizeof(void *)``: int against size_t, so a
+    # negative offset compares as a huge unsigned value and passes; ``off >=
+    # PERF_MAX_TRACE_SIZE`` (int) does not catch it either. The 6.18 verifier therefore
+    # accepts aligned loads *before* the record (measured down to -32768, the smallest
+    # instruction offset). Modelled as it is, since skv mirrors the verifier.
+    f = (CtxField("before_record(kernel quirk)", INSN_OFF_MIN, -INSN_OFF_MIN, ANY),
+         CtxField("pt_regs_ptr(hidden)", 0, 8, NONE),
+         CtxField("record", 8, max(size - 8, 0), ANY))
+    return CtxLayout("tracepoint", "perf trace record", size, f, min_off=INSN_OFF_MIN)
+
+
+def _raw_tp_layout() -> CtxLayout:
+    f = tuple(CtxField(f"args[{i}]", 8 * i, 8, ANY) for i in range(12))
+    return CtxLayout("raw_tracepoint", "struct bpf_raw_tracepoint_args", RAW_TP_CTX_SIZE, f)
+
+
+def _syscall_layout(ctx_size: int | None) -> CtxLayout:
+    if ctx_size is None:
+        # offsets below U16_MAX; an aligned access starting there may end at 65536
+        return CtxLayout("syscall", "user ctx_in", SYSCALL_CTX_LIMIT,
+                         (CtxField("ctx", 0, SYSCALL_CTX_LIMIT + 1, ANY, ANY),))
+    size = min(ctx_size, SYSCALL_CTX_LIMIT)
+    return CtxLayout("syscall", "user ctx_in", size, (CtxField("ctx", 0, ctx_size, ANY, ANY),))
+
+
+#: program types whose context is modelled
+MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
+                       "raw_tracepoint", "cgroup_skb", "syscall")
+
+
+def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
+               ctx_size: int | None = None) -> CtxLayout:
+    """The context of ``prog_type`` (``KeyError`` if not modelled). ``ctx_size`` narrows
+    the free-form contexts (tracepoint, syscall); ``attach_type`` is the program's
+    ``expected_attach_type``."""
+    if prog_type in ("socket_filter", "cgroup_skb", "sched_cls", "sched_act"):
+        return _skb_layout(prog_type, privileged)
+    if prog_type == "xdp":
+        return _xdp_layout(attach_type)
+    if prog_type == "kprobe":
+        return _kprobe_layout()
+    if prog_type == "tracepoint":
+        return _tracepoint_layout(ctx_size)
+    if prog_type == "raw_tracepoint":
+        return _raw_tp_layout()
+    if prog_type == "syscall":
+        return _syscall_layout(ctx_size)
+    raise KeyError(f"context of program type {prog_type!r} is not modelled")
+
+
+def reject_reason(off: int, size: int) -> str:
+    """check_ctx_access's message."""
+    return f"invalid bpf_context access off={off} size={size}"
+
+
+def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: bool = True,
+               attach_type: int = 0, ctx_size: int | None = None) -> CtxAccess | str:
+    """One load (``write=False``) or store of ``size`` bytes at context offset ``off``:
+    a :class:`CtxAccess` when the 6.18 verifier allows it, else the verifier's message.
+
+    Only the access itself is judged: stores must be ``BPF_STX`` (``BPF_ST`` into the
+    context is refused earlier: "BPF_ST stores into R1 ctx is not allowed"), atomics are
+    refused, and the context pointer must not have been moved (``r1 += 8`` then a load is
+    "dereference of modified ctx ptr").
+    """
+    lay = ctx_layout(prog_type, privileged=privileged, attach_type=attach_type,
+                     ctx_size=ctx_size)
+    if size not in ANY or off < lay.min_off or off >= lay.size or off % size:
+        return reject_reason(off, size)
+    f = lay.field_at(off)
+    if f is None:
+        return reject_reason(off, size)
+    sizes = f.write if write else f.read
+    if size not in sizes or off + size > f.end:
+        return reject_reason(off, size)
+    return CtxAccess(f.name, "scalar" if write else f.yields, off, size, write)
