@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCHES = ["bench.load_cfg"]
+BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts"]
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
 # __sk_buff (include/uapi/linux/bpf.h): size and the offsets of the fields used here
 SKB_SIZE = 192
 SKB_LEN, SKB_PROTOCOL, SKB_DATA, SKB_DATA_END, SKB_DATA_META = 0, 16, 76, 80, 140
+SKB_INGRESS_IFINDEX, SKB_IFINDEX = 36, 40
+ETH_HLEN = 14
+LOOPBACK_IFINDEX = 1  # BPF_PROG_TEST_RUN runs skb programs on the loopback device
 XDP_SIZE = 24  # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue, egress
 PT_REGS_SIZE = 168  # struct pt_regs on x86-64
 SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
@@ -35,10 +38,24 @@ class Context:
         return self.pointer_fields.get(off)
 
 
+def eth_protocol(frame: bytes) -> bytes:
+    """skb->protocol (network byte order) as the kernel's eth_type_trans derives it: the
+    EtherType when it is one (>= 0x600), else 802.3 raw (0xFFFF payload) or 802.2."""
+    etype = int.from_bytes(frame[12:14], "big")
+    if etype >= 0x600:
+        return frame[12:14]
+    if frame[14:16] == b"\xff\xff":
+        return (0x0001).to_bytes(2, "big")  # ETH_P_802_3
+    return (0x0004).to_bytes(2, "big")  # ETH_P_802_2
+
+
 def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None
+        frame = packet
+        if prog_type == "socket_filter" and len(packet) >= ETH_HLEN:
+            packet = packet[ETH_HLEN:]  # skb->data starts at the network header
         pkt = mem.add(Region("packet", "packet", PACKET_BASE, bytearray(packet), True))
         data, end = pkt.base, pkt.end
         if prog_type == "xdp":
@@ -47,9 +64,12 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
             return Context(region.base, region, pkt, {0: data, 4: end, 8: data})
         raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
         if ctx is None:
+            # as BPF_PROG_TEST_RUN builds the skb: a socket filter sees the packet after
+            # its Ethernet header (skb->len excludes it), tc sees the whole frame
             raw[SKB_LEN:SKB_LEN + 4] = len(packet).to_bytes(4, "little")
-            if len(packet) >= 14:
-                raw[SKB_PROTOCOL:SKB_PROTOCOL + 2] = packet[12:14]
+            if len(frame) >= ETH_HLEN:
+                raw[SKB_PROTOCOL:SKB_PROTOCOL + 2] = eth_protocol(frame)
+            raw[SKB_IFINDEX:SKB_IFINDEX + 4] = LOOPBACK_IFINDEX.to_bytes(4, "little")
         region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
         return Context(region.base, region, pkt,
                        {SKB_DATA: data, SKB_DATA_END: end, SKB_DATA_META: data})
