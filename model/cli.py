@@ -18,7 +18,10 @@ COMMANDS = {
     "info": "Programs, maps, static keys and sites of BPF objects",
     "disasm": "Disassemble the linked programs of an object",
     "cfg": "Draw a program's control-flow graph (dot, svg or png)",
+    "check": "Verify programs: both edges of every static site (safe under every key state)",
     "materialize": "Fix every static site of a program (or make it both-edges) for a stock kernel",
+    "run": "Run a program on the interpreter under a key state (M0, M1 or M2)",
+    "conformance": "Run bpf_conformance .data files on the interpreter",
 }
 
 

@@ -114,6 +114,52 @@ class IntBackend:
     def is_const(self, v) -> bool:
         return True
 
+    # -- added for the abstract domains (model.domains): min/max, booleans, overflow tests --
+    def umin(self, a, b, w):
+        return a if a < b else b
+
+    def umax(self, a, b, w):
+        return a if a > b else b
+
+    def smin(self, a, b, w):
+        return a if to_signed(a, w) < to_signed(b, w) else b
+
+    def smax(self, a, b, w):
+        return a if to_signed(a, w) > to_signed(b, w) else b
+
+    def bool_const(self, v: bool):
+        return bool(v)
+
+    def and_b(self, *cs):
+        return all(cs)
+
+    def or_b(self, *cs):
+        return any(cs)
+
+    def bool_ite(self, c, a, b):
+        return a if c else b
+
+    def add_overflows(self, a, b, w):  # unsigned a + b >= 2**w
+        return a + b > mask(w)
+
+    def sadd_overflows(self, a, b, w):
+        r = to_signed(a, w) + to_signed(b, w)
+        return not -(1 << (w - 1)) <= r < (1 << (w - 1))
+
+    def sub_overflows(self, a, b, w):  # unsigned a - b < 0
+        return a < b
+
+    def ssub_overflows(self, a, b, w):
+        r = to_signed(a, w) - to_signed(b, w)
+        return not -(1 << (w - 1)) <= r < (1 << (w - 1))
+
+    def mul_overflows(self, a, b, w):
+        return a * b > mask(w)
+
+    def smul_overflows(self, a, b, w):
+        r = to_signed(a, w) * to_signed(b, w)
+        return not -(1 << (w - 1)) <= r < (1 << (w - 1))
+
 
 class Z3Backend:
     """Symbolic evaluation over Z3 bit-vectors."""
@@ -209,6 +255,52 @@ class Z3Backend:
 
     def is_const(self, v) -> bool:
         return self.z3.is_bv_value(v)
+
+    # -- added for the abstract domains (model.domains): min/max, booleans, overflow tests --
+    def umin(self, a, b, w):
+        return self.z3.If(self.z3.ULT(a, b), a, b)
+
+    def umax(self, a, b, w):
+        return self.z3.If(self.z3.UGT(a, b), a, b)
+
+    def smin(self, a, b, w):
+        return self.z3.If(a < b, a, b)
+
+    def smax(self, a, b, w):
+        return self.z3.If(a > b, a, b)
+
+    def bool_const(self, v: bool):
+        return self.z3.BoolVal(bool(v))
+
+    def and_b(self, *cs):
+        return self.z3.And(*cs) if cs else self.z3.BoolVal(True)
+
+    def or_b(self, *cs):
+        return self.z3.Or(*cs) if cs else self.z3.BoolVal(False)
+
+    def bool_ite(self, c, a, b):
+        return self.z3.If(c, a, b)
+
+    def add_overflows(self, a, b, w):
+        return self.z3.Not(self.z3.BVAddNoOverflow(a, b, False))
+
+    def sadd_overflows(self, a, b, w):
+        z3 = self.z3
+        return z3.Not(z3.And(z3.BVAddNoOverflow(a, b, True), z3.BVAddNoUnderflow(a, b)))
+
+    def sub_overflows(self, a, b, w):
+        return self.z3.ULT(a, b)
+
+    def ssub_overflows(self, a, b, w):
+        z3 = self.z3
+        return z3.Not(z3.And(z3.BVSubNoOverflow(a, b), z3.BVSubNoUnderflow(a, b, True)))
+
+    def mul_overflows(self, a, b, w):
+        return self.z3.Not(self.z3.BVMulNoOverflow(a, b, False))
+
+    def smul_overflows(self, a, b, w):
+        z3 = self.z3
+        return z3.Not(z3.And(z3.BVMulNoOverflow(a, b, True), z3.BVMulNoUnderflow(a, b)))
 
 
 INT = IntBackend()

@@ -1,0 +1,87 @@
+"""``skv check``: the static-keys-aware verifier's verdict for every program of every object:
+both edges of every static site on every execution (safe under M2, hence under every key
+assignment), with the kernel-style log of why a program is rejected.
+
+Exit status: 0 every program accepted, 1 some rejected, 2 bad input (an object that does
+not load is reported as verdict "error").
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from model.commands.common import select_programs, table
+from model.errors import SkvError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("objects", nargs="+", metavar="OBJ", help="BPF ELF object file(s)")
+    p.add_argument("--program", "-p", metavar="NAME", help="only this program")
+    p.add_argument("--log", action="store_true", help="print the verifier log of each program")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--budget", type=int, default=1_000_000, metavar="N",
+                   help="processed-instruction budget (default: the kernel's 1000000)")
+    p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
+                   help="wall-clock limit per program in seconds (default 120)")
+
+
+def check_object(path: str, program: str | None, budget: int, time_limit: float) -> list[dict]:
+    from model.elf.loader import load_object
+    from model.verifier.checker import check_program
+
+    try:
+        obj = load_object(path)
+        progs = select_programs(obj, program)
+    except SkvError as e:
+        return [{"object": path, "program": program, "verdict": "error",
+                 "error": {"insn": None, "message": str(e)}, "stats": None, "log": []}]
+    out = []
+    for prog in progs:
+        v = check_program(obj, prog, budget=budget, time_limit=time_limit)
+        err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
+        out.append({"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
+                    "stats": v.stats.as_dict(), "log": v.log,
+                    "sites": len(prog.sites), "keys": prog.keys()})
+    return out
+
+
+def run(args) -> int:
+    rows = []
+    for path in args.objects:
+        rows += check_object(path, args.program, args.budget, args.time_limit)
+    if args.json:
+        doc = {"programs": [{k: v for k, v in r.items() if k != "log" or args.log}
+                            for r in rows]}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(table([[r["object"], r["program"] or "-", r["verdict"],
+                      _error_text(r), _stat(r, "insns_processed"), _stat(r, "peak_states"),
+                      _stat(r, "time_s")] for r in rows],
+                    ["object", "program", "verdict", "first error", "insns", "peak states",
+                     "time s"]))
+        if args.log:
+            for r in rows:
+                print(f"\n== {r['object']} {r['program']}: {r['verdict']}")
+                print("\n".join(r["log"]))
+    if any(r["verdict"] == "error" for r in rows):
+        for r in rows:
+            if r["verdict"] == "error":
+                print(f"skv: error: {r['error']['message']}", file=sys.stderr)
+        return 2
+    return 0 if all(r["verdict"] == "accepted" for r in rows) else 1
+
+
+def _error_text(r: dict) -> str:
+    e = r["error"]
+    if e is None:
+        return "-"
+    msg = e["message"].splitlines()[0]
+    if len(msg) > 70:
+        msg = msg[:67] + "..."
+    return f"insn {e['insn']}: {msg}" if e["insn"] is not None else msg
+
+
+def _stat(r: dict, key: str) -> str:
+    return "-" if r["stats"] is None else str(r["stats"][key])

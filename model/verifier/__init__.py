@@ -1,0 +1,1 @@
+"""The kernel-style abstract verifier: per-instruction assertions, abstract state, checker."""

@@ -1,0 +1,164 @@
+"""Calls in the abstract verifier: helper calls checked against their prototypes
+(``model.platform.prototypes``), and bpf-to-bpf calls with their own frames.
+"""
+
+from __future__ import annotations
+
+from model.platform.helpers import helper_name
+from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
+from model.verifier.memcheck import (Reject, access, check_bounds, mark_written,
+                                     stack_const)
+from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
+from model.verifier.state import Frame, State
+
+MAX_CALL_FRAMES = 8
+GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
+                  "Dual MPL/GPL"}
+MAX_HELPER_MEM = 1 << 29
+
+
+def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
+    name = helper_name(hid) or "unknown"
+    proto = PROTOTYPES.get(hid)
+    if proto is None:
+        raise Reject(f"invalid func {name}#{hid} (no prototype in this model)")
+    if not helper_allowed(ptype, hid):
+        raise Reject(f"program of this type cannot use helper {name}#{hid}")
+    if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
+        raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
+    regs = st.cur.regs
+    map_name = None
+    args = list(proto.args)
+    for i, arg in enumerate(args):
+        regno = i + 1
+        r = regs[regno]
+        base = arg.base
+        if base is Arg.DONTCARE:
+            continue
+        if r.type is T.NOT_INIT:
+            raise Reject(f"R{regno} !read_ok")
+        if base is Arg.ANYTHING:
+            continue
+        if arg.maybe_null and r.const() == 0:
+            continue
+        if base is Arg.CONST_MAP_PTR:
+            if r.type is not T.MAP_PTR:
+                raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
+            map_name = r.map
+        elif base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
+            if map_name is None:
+                raise Reject(f"invalid map_ptr to access map->key")
+            m = obj.maps[map_name]
+            size = m.key_size if base is Arg.PTR_TO_MAP_KEY else m.value_size
+            _mem_arg(st, obj, ptype, regno, r, size, write=False)
+        elif base is Arg.PTR_TO_MEM:
+            size_reg = regs[regno + 1] if regno < 5 else None
+            size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
+            if size:
+                _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
+        elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
+                      Arg.CONST_ALLOC_SIZE_OR_ZERO):
+            if r.type is not T.SCALAR:
+                raise Reject(f"R{regno} type={r.type.value} expected=scalar")
+        elif base is Arg.PTR_TO_CTX:
+            if r.type is not T.CTX:
+                raise Reject(f"R{regno} type={r.type.value} expected=ctx")
+            if r.off:
+                raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
+        elif base is Arg.PTR_TO_STACK:
+            if r.type is not T.STACK:
+                raise Reject(f"R{regno} type={r.type.value} expected=fp")
+        elif base is Arg.PTR_TO_FUNC:
+            raise Reject(f"R{regno}: callbacks ({name}) are not supported by this model")
+        else:
+            raise Reject(f"helper {name}#{hid}: argument {regno} of kind {base.name} is not "
+                         "supported by this model")
+    ret = _return(st, obj, proto, map_name, ids)
+    for r in range(1, 6):
+        regs[r] = NOT_INIT
+    regs[0] = ret
+
+
+def _size_arg(regno: int, r: Reg | None, arg) -> int:
+    """The largest size a size argument may have (0: nothing to check)."""
+    if r is None or r.type is not T.SCALAR:
+        raise Reject(f"R{regno} type={r.type.value if r else '?'} expected=scalar")
+    s = r.scalar
+    if s.smin_s < 0:
+        raise Reject(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
+    zero_ok = arg is not None and arg.base is not Arg.CONST_SIZE
+    if s.umin == 0 and not zero_ok:
+        raise Reject(f"R{regno} invalid zero-sized read: u64=[{s.umin},{s.umax}]")
+    if s.umax >= MAX_HELPER_MEM:
+        raise Reject(f"R{regno} unbounded memory access, use 'var &= const' or "
+                     "'if (var < const)'")
+    return s.umax
+
+
+def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: bool) -> None:
+    """``size`` bytes at the pointer must be accessible (written ones marked, on the stack)."""
+    if r.type is T.STACK:
+        lo, hi = r.off + r.var.smin_s, r.off + r.var.smax_s  # var is the constant 0 mostly
+        if lo < -512 or hi + size > 0:
+            raise Reject(f"invalid indirect access to stack R{regno} off={lo} size={size}")
+        if write:
+            mark_written(st, r, size)
+        return
+    if r.type is T.MAP_VALUE:
+        m = obj.maps[r.map]
+        if write and r.read_only:
+            raise Reject(f"write into map forbidden, value_size={m.value_size} off={r.off} "
+                         f"size={size}")
+        check_bounds(regno, r, 0, size, m.value_size, "map value")
+        return
+    if r.type in PACKET or r.type is T.MEM:
+        access(st, obj.maps, ptype, regno, r, 0, size, write=write and r.type is not T.MEM,
+               value=None)
+        return
+    raise Reject(f"R{regno} type={r.type.value} expected=fp, pkt, pkt_meta, map_value, mem")
+
+
+def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
+    ret = proto.ret
+    if ret is Ret.INTEGER:
+        return unknown()
+    if ret is Ret.VOID:
+        return NOT_INIT
+    if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
+        m = obj.maps[map_name]
+        if m.type in (2, 6) or m.origin == "data":  # arrays: a constant in-range key is never NULL
+            key = stack_const(st, st.cur.regs[2], 4) if st.cur.regs[2].type is T.STACK else None
+            if key is not None and key < m.max_entries:
+                return pointer(T.MAP_VALUE, map=map_name)
+        return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
+    if ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
+        k = (proto.ret_size_arg or 0) + 1
+        size = st.cur.regs[k].const()
+        if size is None:
+            raise Reject(f"R{k} is not a known constant")
+        return pointer(T.MEM_OR_NULL, range=size, id=ids.new())
+    raise Reject(f"helper return type {ret.name} is not supported by this model")
+
+
+# -- bpf-to-bpf calls ----------------------------------------------------------------------
+def enter_subprog(st: State, pc: int, target: int) -> bool:
+    if len(st.frames) >= MAX_CALL_FRAMES:
+        return False
+    caller = st.cur
+    regs = [NOT_INIT] * 11
+    for r in range(1, 6):
+        regs[r] = caller.regs[r]
+    frameno = len(st.frames)
+    regs[10] = Reg(T.STACK, None, off=0, frame=frameno)
+    st.frames.append(Frame(regs, {}, pc, frameno))
+    st.pc = target
+    return True
+
+
+def leave_subprog(st: State) -> None:
+    callee = st.frames.pop()
+    caller = st.cur
+    caller.regs[0] = callee.regs[0]
+    for r in range(1, 6):
+        caller.regs[r] = NOT_INIT
+    st.pc = callee.callsite + 1

@@ -1,0 +1,164 @@
+"""Verifier state: call frames, each with 11 registers and a 512-byte stack tracked byte by
+byte (invalid, misc, zero) with whole-register spills, and the subsumption order used to
+prune: ``covers(old, new)`` is true when everything safe from ``old`` is safe from ``new``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.verifier.regs import NOT_INIT, PACKET, Reg, T, format_reg
+
+STACK_SIZE = 512
+INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """An 8-byte stack slot: the kind of each byte, and the register spilled whole."""
+
+    kinds: str = INVALID * 8  # kinds[0] is the lowest address byte
+    spill: Reg | None = None
+
+
+EMPTY = Slot()
+
+
+@dataclass
+class Frame:
+    regs: list[Reg]
+    stack: dict[int, Slot] = field(default_factory=dict)  # slot index k: bytes [-8(k+1), -8k)
+    callsite: int = -1  # pc of the call that created the frame
+    frameno: int = 0
+
+    def copy(self) -> "Frame":
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno)
+
+
+@dataclass
+class State:
+    frames: list[Frame]
+    pc: int = 0
+
+    @property
+    def cur(self) -> Frame:
+        return self.frames[-1]
+
+    def copy(self) -> "State":
+        return State([f.copy() for f in self.frames], self.pc)
+
+    def all_regs(self):
+        """Every register and spilled register of every frame (for id-based updates)."""
+        for f in self.frames:
+            for i, r in enumerate(f.regs):
+                yield f, ("reg", i), r
+            for k, s in f.stack.items():
+                if s.spill is not None:
+                    yield f, ("spill", k), s.spill
+
+    def update(self, frame: Frame, where, reg: Reg) -> None:
+        kind, i = where
+        if kind == "reg":
+            frame.regs[i] = reg
+        else:
+            s = frame.stack[i]
+            frame.stack[i] = Slot(s.kinds, reg)
+
+    def fingerprint(self):
+        """A hashable summary for exact-equality checks (loop detection)."""
+        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
+                     for f in self.frames)
+
+
+def entry_state(ctx_reg: Reg) -> State:
+    regs = [NOT_INIT] * 11
+    regs[1] = ctx_reg
+    regs[10] = Reg(T.STACK, None, off=0, frame=0)
+    return State([Frame(regs)])
+
+
+# -- subsumption ---------------------------------------------------------------------------
+def covers(old: State, new: State) -> bool:
+    if len(old.frames) != len(new.frames):
+        return False
+    ids: dict[int, int] = {}
+    for fo, fn in zip(old.frames, new.frames):
+        if fo.callsite != fn.callsite:
+            return False
+        for ro, rn in zip(fo.regs, fn.regs):
+            if not reg_covers(ro, rn, ids):
+                return False
+        for k in set(fo.stack) | set(fn.stack):
+            if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids):
+                return False
+    return True
+
+
+def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
+    if a == 0 or b == 0:
+        return a == b
+    if a in ids:
+        return ids[a] == b
+    if b in ids.values():
+        return False
+    ids[a] = b
+    return True
+
+
+def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
+    if old.type is T.NOT_INIT:
+        return True  # the old continuation never read it before writing it
+    if old.type is not new.type:
+        return False
+    if old.type is T.SCALAR:
+        return scalar_covers(old.scalar, new.scalar) and (old.id == 0 or _same_id(old.id, new.id, ids))
+    if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
+                                                         new.read_only):
+        return False
+    if not scalar_covers(old.var, new.var):
+        return False
+    if old.type in PACKET:
+        return new.range >= old.range and _same_id(old.id, new.id, ids)
+    if old.type is T.MEM or old.type is T.MEM_OR_NULL:
+        return old.range == new.range and _same_id(old.id, new.id, ids)
+    if old.type is T.MAP_VALUE_OR_NULL:
+        return _same_id(old.id, new.id, ids)
+    return True
+
+
+def scalar_covers(a, b) -> bool:
+    """Every value of ``b`` is a value of ``a`` (bounds and tnum)."""
+    return (a.smin_s <= b.smin_s and b.smax_s <= a.smax_s and a.umin <= b.umin
+            and b.umax <= a.umax and a.s32min_s <= b.s32min_s and b.s32max_s <= a.s32max_s
+            and a.u32_min <= b.u32_min and b.u32_max <= a.u32_max
+            and a.var_off.includes(b.var_off))
+
+
+def slot_covers(old: Slot, new: Slot, ids) -> bool:
+    if old.spill is not None:
+        if new.spill is not None:
+            return reg_covers(old.spill, new.spill, ids)
+        if old.spill.type is T.SCALAR and new.kinds == ZERO * 8:
+            return old.spill.scalar.contains(0)
+        return False
+    if new.spill is not None and new.spill.type is not T.SCALAR:
+        # a spilled pointer read back where the old state had plain bytes: different type
+        return all(k == INVALID for k in old.kinds) and False
+    for ko, kn in zip(old.kinds, new.kinds):
+        if ko in (INVALID, MISC):
+            continue  # reads of these give an unknown scalar, whatever new holds (not a pointer)
+        if ko == ZERO and kn not in (ZERO,):
+            return False
+    return True
+
+
+def format_state(st: State) -> str:
+    """The kernel log's register line: ``R0=... R1=ctx() R10=fp0 fp-8=mmmmmmmm``."""
+    f = st.cur
+    parts = [f"R{i}={format_reg(r)}" for i, r in enumerate(f.regs) if r.type is not T.NOT_INIT]
+    for k in sorted(f.stack):
+        s = f.stack[k]
+        text = format_reg(s.spill) if s.spill is not None else s.kinds[::-1]
+        if s.spill is not None or s.kinds != INVALID * 8:
+            parts.append(f"fp-{8 * (k + 1)}={text}")
+    return " ".join(parts)

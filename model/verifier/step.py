@@ -1,0 +1,208 @@
+"""One instruction of the abstract verifier: check its assertions on a state, then compute
+the successor states (none when the program exits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from model.domains import Scalar, coerce_to_size
+from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
+                       MayGoto, Store)
+from model.platform.returns import return_range
+from model.program import BpfObject, Program
+from model.verifier import assertions as A
+from model.verifier.calls import call_helper, enter_subprog, leave_subprog
+from model.verifier.memcheck import Reject, access, store_imm
+from model.verifier.regs import NOT_INIT, Reg, T, known, pointer, unknown
+from model.verifier.state import State, entry_state
+from model.verifier.transfer import Ids, alu, branch
+
+SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
+             "lwt_xmit", "sk_skb"}
+
+
+class Stepper:
+    def __init__(self, obj: BpfObject, prog: Program):
+        self.obj, self.prog = obj, prog
+        self.ptype = prog.prog_type
+        self.ids = Ids()
+        self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
+
+    def map_id(self, pc, insn):
+        ref = self.prog.map_refs.get(pc)
+        return self.map_ids.get(ref.map) if ref else None
+
+    def entry(self) -> State:
+        return entry_state(pointer(T.CTX))
+
+    # -- assertions ----------------------------------------------------------------------
+    def check(self, st: State, pc: int, insn, asserts) -> None:
+        regs = st.cur.regs
+        for a in asserts:
+            if isinstance(a, A.Initialized):
+                if regs[a.reg].type is T.NOT_INIT:
+                    raise Reject(f"R{a.reg} !read_ok")
+            elif isinstance(a, A.Writable):
+                if a.reg == 10:
+                    raise Reject("frame pointer is read only")
+            elif isinstance(a, A.ScalarOperand):
+                r = regs[a.reg]
+                if r.is_pointer:
+                    raise Reject(f"R{a.reg} pointer arithmetic with {getattr(insn, 'op', '')} "
+                                 f"operator prohibited" if isinstance(insn, Alu) else
+                                 f"R{a.reg} must be a scalar ({a.why}), not {r.type.value}")
+            elif isinstance(a, A.ValidReturn):
+                self._check_return(st)
+            elif isinstance(a, A.PacketAccessAllowed):
+                if self.ptype not in SKB_TYPES:
+                    raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
+                                 "type")
+                if regs[6].type is not T.CTX:
+                    raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
+            # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
+            # transfer functions below, which need the access's effect anyway.
+
+    def _check_return(self, st: State) -> None:
+        if len(st.frames) > 1:
+            r0 = st.cur.regs[0]
+            if r0.type is T.STACK and r0.frame == st.cur.frameno:
+                raise Reject("cannot return stack pointer to the caller")
+            return
+        rng = return_range(self.ptype)
+        r0 = st.cur.regs[0]
+        if rng is None:
+            return
+        if r0.type is not T.SCALAR:
+            raise Reject(f"At program exit the register R0 is not a known value "
+                         f"({r0.type.value})")
+        lo, hi = rng
+        s = r0.scalar
+        if s.umin < lo or s.umax > hi or s.smin_s < lo:
+            raise Reject(f"At program exit the register R0 has smin={s.smin_s} smax={s.smax_s} "
+                         f"should have been in [{lo}, {hi}]")
+
+    # -- transfer ------------------------------------------------------------------------
+    def step(self, st: State, pc: int, insn) -> list[State]:
+        regs = st.cur.regs
+        if isinstance(insn, Alu):
+            alu(st, insn, self.ids)
+            return self._next(st, pc + 1)
+        if isinstance(insn, Jump):
+            if insn.cond == "ja":
+                site = self.prog.site_at(pc)
+                if site is None:
+                    return self._next(st, insn.target(pc))
+                jump = st.copy()
+                jump.pc = site.target
+                st.pc = pc + 1
+                return [st, jump]  # both edges of a static site, fall-through first
+            out = []
+            for taken, s in branch(st, insn):
+                s.pc = insn.target(pc) if taken else pc + 1
+                out.append(s)
+            return out
+        if isinstance(insn, Load):
+            base = regs[insn.src]
+            got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
+                         write=False)
+            if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
+                got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed))
+            regs[insn.dst] = got  # a pointer: a whole spill, or a ctx pointer field
+            return self._next(st, pc + 1)
+        if isinstance(insn, Store):
+            base = regs[insn.dst]
+            if insn.src is None:
+                if base.type is T.STACK and base.var.is_const():
+                    access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                           write=True, value=known(insn.imm))
+                else:
+                    access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                           write=True, value=known(insn.imm))
+            else:
+                access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                       write=True, value=regs[insn.src])
+            return self._next(st, pc + 1)
+        if isinstance(insn, LoadImm64):
+            regs[insn.dst] = self._ld_imm64(pc, insn)
+            return self._next(st, pc + 2)
+        if isinstance(insn, Call):
+            if insn.src == 1:
+                if not enter_subprog(st, pc, insn.target(pc)):
+                    raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep !")
+                return [st]
+            if insn.src == 2:
+                raise Reject("kernel function calls (kfuncs) are not supported by this model")
+            call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
+            return self._next(st, pc + 1)
+        if isinstance(insn, Exit):
+            if len(st.frames) == 1:
+                return []
+            leave_subprog(st)
+            return [st]
+        if isinstance(insn, Atomic):
+            base = regs[insn.dst]
+            access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                   write=False)
+            access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                   write=True, value=unknown())
+            if insn.op == "cmpxchg":
+                regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
+            elif insn.fetch:
+                regs[insn.src] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size,
+                                                               False))
+            return self._next(st, pc + 1)
+        if isinstance(insn, Endian):
+            regs[insn.dst] = _endian(regs[insn.dst], insn)
+            return self._next(st, pc + 1)
+        if isinstance(insn, MayGoto):
+            jump = st.copy()
+            jump.pc = insn.target(pc)
+            st.pc = pc + 1
+            return [st, jump]
+        if isinstance(insn, LegacyLoad):
+            regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
+            for r in range(1, 6):
+                regs[r] = NOT_INIT
+            return self._next(st, pc + 1)
+        raise Reject(f"unknown insn {type(insn).__name__} at {pc}")
+
+    @staticmethod
+    def _next(st: State, pc: int) -> list[State]:
+        st.pc = pc
+        return [st]
+
+    def _ld_imm64(self, pc: int, insn: LoadImm64) -> Reg:
+        if insn.src == 0:
+            return known(insn.value)
+        if insn.src == 4:
+            return pointer(T.FUNC, off=pc + 1 + insn.imm)
+        ref = self.prog.map_refs.get(pc)
+        if ref is None:
+            raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
+        m = self.obj.maps[ref.map]
+        if insn.src in (1, 5):
+            return pointer(T.MAP_PTR, map=ref.map)
+        if insn.src in (2, 6):
+            if insn.imm2 >= max(m.value_size, 1):
+                raise Reject(f"invalid access to map value pointer, value_size={m.value_size} "
+                             f"off={insn.imm2}")
+            ro = m.origin == "data" and m.name.startswith(".rodata")
+            return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
+        raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
+
+
+def _endian(r: Reg, insn: Endian) -> Reg:
+    c = r.const()
+    if c is not None:
+        from model.semantics import INT, endian
+
+        return known(endian(INT, insn, c))
+    width_max = (1 << insn.width) - 1
+    if insn.kind == "le" and insn.width == 64:
+        return r
+    return Reg(T.SCALAR, Scalar.from_urange(0, width_max) if insn.width < 64
+               else Scalar.unknown())
+
+
+__all__ = ["Stepper", "replace"]

@@ -1,0 +1,193 @@
+"""Abstract transfer of ALU instructions and conditional jumps, as the kernel verifier does
+them: scalar arithmetic in the ``Scalar`` domain, pointer arithmetic on offsets, null checks
+that turn ``*_or_null`` pointers into pointers or zero, packet-range learning from
+``data_end`` comparisons, and bound refinement of scalars (and of their linked copies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
+from model.isa import Alu, Jump
+from model.semantics import INT
+from model.verifier.memcheck import Reject
+from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, unknown
+from model.verifier.state import State
+
+OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
+           "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
+           "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
+MAX_PACKET_OFF = 0xFFFF
+
+
+class Ids:
+    """Fresh ids for pointers that may be null, packet pointers and linked scalars."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def new(self) -> int:
+        self.n += 1
+        return self.n
+
+
+def alu(st: State, insn: Alu, ids: Ids) -> None:
+    regs = st.cur.regs
+    dst = regs[insn.dst]
+    src = known(insn.imm) if insn.src is None else regs[insn.src]
+    if insn.src is None and not insn.is64:
+        src = known(insn.imm & 0xFFFFFFFF)
+    op = insn.op
+    if op == "mov" and insn.is64:
+        if src.type is T.SCALAR and insn.src is not None and not src.scalar.is_const():
+            if src.id == 0:
+                src = replace(src, id=ids.new())
+                regs[insn.src] = src
+        regs[insn.dst] = src
+        return
+    if op in ("mov", "movsx"):
+        if src.is_pointer:  # a partial copy of a pointer is just a number (root may)
+            regs[insn.dst] = unknown()
+            return
+        regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), src.scalar))
+        return
+    if dst.is_pointer or src.is_pointer:
+        regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
+        return
+    regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, dst.scalar, src.scalar))
+
+
+def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
+    text = OP_TEXT.get(insn.op, insn.op)
+    if not insn.is64:
+        raise Reject(f"R{insn.dst} 32-bit pointer arithmetic prohibited")
+    if insn.op not in ("add", "sub"):
+        raise Reject(f"R{insn.dst} pointer arithmetic with {text} operator prohibited")
+    if dst.is_pointer and src.is_pointer:
+        if insn.op == "sub":  # root (allow_ptr_leaks): the difference is just a number
+            return unknown()
+        raise Reject(f"R{insn.dst} pointer {text} pointer prohibited")
+    ptr, num = (dst, src) if dst.is_pointer else (src, dst)
+    if insn.op == "sub" and not dst.is_pointer:
+        raise Reject(f"R{insn.dst} tried to subtract pointer from scalar")
+    regno = insn.dst if dst.is_pointer else insn.src
+    if ptr.type in NULLABLE:
+        raise Reject(f"R{regno} pointer arithmetic on {ptr.type.value} prohibited, "
+                     "null-check it first")
+    if ptr.type in (T.PKT_END, T.MAP_PTR, T.FUNC):
+        raise Reject(f"R{regno} pointer arithmetic on {ptr.type.value} prohibited")
+    c = num.const()
+    if c is not None:
+        delta = c - (1 << 64) if c >> 63 else c
+        delta = -delta if insn.op == "sub" else delta
+        new_off = ptr.off + delta
+        if not -(1 << 29) < new_off < (1 << 29):
+            raise Reject(f"value {delta} makes {ptr.type.value} pointer be out of bounds")
+        return replace(ptr, off=new_off)
+    if ptr.type is T.CTX:
+        raise Reject(f"R{regno} variable ctx access prohibited")
+    op = Alu(insn.op, True, 0, 1)
+    var = scalar_alu(INT, op, ptr.var, num.scalar)
+    out = replace(ptr, scalar=var)
+    if ptr.type in PACKET:
+        out = replace(out, id=ids.new(), range=0)
+    return out
+
+
+# -- conditional jumps ---------------------------------------------------------------------
+def branch(st: State, insn: Jump) -> list[tuple[bool, State]]:
+    """The feasible edges of a conditional jump: (taken?, refined state) pairs, the
+    fall-through first."""
+    regs = st.cur.regs
+    a = regs[insn.dst]
+    b = known(insn.imm if insn.is32 is False else insn.imm & 0xFFFFFFFF) \
+        if insn.src is None else regs[insn.src]
+    if insn.src is None:
+        b = known(insn.imm)
+    out = []
+    for taken in (False, True):
+        new = st.copy()
+        if _refine(new, insn, a, b, taken):
+            out.append((taken, new))
+    return out
+
+
+def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
+    """Refine ``st`` for one edge; False when the edge is impossible."""
+    cond = insn.cond
+    if a.type is T.SCALAR and b.type is T.SCALAR:
+        verdict = scalar_branch_taken(INT, cond, insn.is32, a.scalar, b.scalar)
+        if verdict is not None and bool(verdict) != taken:
+            return False
+        ra, rb, ok = scalar_refine(INT, cond, insn.is32, a.scalar, b.scalar, taken)
+        if not ok:
+            return False
+        _set_linked(st, insn.dst, replace(a, scalar=ra))
+        if insn.src is not None:
+            _set_linked(st, insn.src, replace(b, scalar=rb))
+        return True
+    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NULLABLE:
+        is_null = (cond == "jeq") == taken
+        _mark_null_check(st, a, is_null)
+        return True
+    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.is_pointer:
+        # a pointer that cannot be null compared with 0
+        return (cond == "jne") == taken
+    if a.type in PACKET | {T.PKT_END} and b.type in PACKET | {T.PKT_END} and not insn.is32:
+        _packet_compare(st, insn, a, b, taken)
+    return True
+
+
+def _set_linked(st: State, regno: int, new: Reg) -> None:
+    """Give a refined scalar to its register and every copy of it (same id)."""
+    old = st.cur.regs[regno]
+    st.cur.regs[regno] = new
+    if old.id:
+        for frame, where, r in list(st.all_regs()):
+            if r.type is T.SCALAR and r.id == old.id:
+                st.update(frame, where, replace(r, scalar=new.scalar))
+
+
+def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
+    for frame, where, r in list(st.all_regs()):
+        if r.type is reg.type and r.id == reg.id:
+            if is_null:
+                st.update(frame, where, known(0))
+            else:
+                st.update(frame, where, replace(r, type=NULLABLE[r.type]))
+
+
+# (cond, pkt is the left operand) -> the edge on which "pkt + off <= pkt_end" is known,
+# and whether the bound is strict (range one larger)
+_PKT_EDGE = {
+    ("jgt", True): (False, False), ("jge", True): (False, True),
+    ("jlt", True): (True, True), ("jle", True): (True, False),
+    ("jgt", False): (True, True), ("jge", False): (True, False),
+    ("jlt", False): (False, False), ("jle", False): (False, True),
+}
+
+
+def _packet_compare(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> None:
+    if a.type in PACKET and b.type is T.PKT_END:
+        pkt, pkt_left = a, True
+    elif b.type in PACKET and a.type is T.PKT_END:
+        pkt, pkt_left = b, False
+    elif a.type is T.PKT_META and b.type is T.PKT:
+        pkt, pkt_left = a, True
+    elif b.type is T.PKT_META and a.type is T.PKT:
+        pkt, pkt_left = b, False
+    else:
+        return
+    edge = _PKT_EDGE.get((insn.cond, pkt_left))
+    if edge is None or edge[0] != taken:
+        return
+    open_right = edge[1]  # pkt' < end: one byte more than pkt' <= end
+    if pkt.off < 0 or (pkt.off == 0 and open_right):  # the kernel's rule, kept exactly
+        return
+    if pkt.var.umax > MAX_PACKET_OFF or pkt.var.umax + pkt.off > MAX_PACKET_OFF:
+        return
+    new_range = pkt.off + (1 if open_right else 0)
+    for frame, where, r in list(st.all_regs()):
+        if r.type is pkt.type and r.id == pkt.id:
+            st.update(frame, where, replace(r, range=max(r.range, new_range)))
