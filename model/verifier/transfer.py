@@ -19,6 +19,7 @@ OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and"
            "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
            "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
 MAX_PACKET_OFF = 0xFFFF
+NOT_NULL = {T.MAP_VALUE, T.MEM}  # the kernel's reg_not_null() among the types modelled
 
 
 class Ids:
@@ -131,8 +132,9 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
         is_null = (cond == "jeq") == taken
         _mark_null_check(st, a, is_null)
         return True
-    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.is_pointer:
-        # a pointer that cannot be null compared with 0
+    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NOT_NULL:
+        # the kernel decides a test against 0 only for pointers it knows are not NULL;
+        # stack and ctx pointers (`if r10 == 0`) get both edges, as in the kernel
         return (cond == "jne") == taken
     if a.type in PACKET | {T.PKT_END} and b.type in PACKET | {T.PKT_END} and not insn.is32:
         _packet_compare(st, insn, a, b, taken)
