@@ -11,9 +11,10 @@ def sites_program(n_insns: int, n_sites: int, keys: int = 1, name: str = "gen") 
     """About ``n_insns`` instructions in ``n_sites`` segments. Each segment is a normal site
     (``goto +0``, target = its second half), a first half ending in a jump over the second
     half, and the second half; the segments follow each other and the program returns 0."""
-    seg = max((n_insns - 2) // n_sites, 6)
+    seg = max((n_insns - 11) // n_sites, 6)
     half = (seg - 2) // 2
-    insns, sites = [], []
+    insns = [Alu("mov", True, r, imm=r) for r in range(1, 10)]  # every register it uses
+    sites = []
     for s in range(n_sites):
         site = len(insns)
         insns.append(Jump("ja", False))

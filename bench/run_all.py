@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts"]
+BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts", "bench.verifier_keys",
+           "bench.verifier_kernel"]
 
 
 def main() -> None:

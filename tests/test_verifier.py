@@ -75,7 +75,7 @@ CASES = [
      None),
     ("infinite loop", "r0 = 0x0\ngoto -0x1\nexit", "xdp", False, "infinite loop"),
     ("pointer arithmetic on ctx with and", "r1 &= 0xff\nr0 = 0x0\nexit", "xdp", False,
-     "pointer arithmetic"),
+     "on pointer prohibited"),
     ("unknown helper", "call 0x7fff\nr0 = 0x0\nexit", "xdp", False, "invalid func"),
 ]
 

@@ -17,10 +17,12 @@ import time
 from dataclasses import dataclass, field
 
 from model.cfg import build_cfg
+from model.cfg.graph import func_starts
 from model.isa import Call, Exit, Jump, MayGoto, kernel_line
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
+from model.verifier.sensitivity import sensitive_registers
 from model.verifier.state import State, covers, format_state
 from model.verifier.step import Stepper
 
@@ -28,6 +30,7 @@ INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
+MAX_STACK = 512
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Checker:
         self.by_pc = prog.by_pc()
         self.prune_points = set(build_cfg(prog).graph.nodes)
         self.stepper = Stepper(obj, prog)
+        self.sensitive = sensitive_registers(prog)
         self.assertions = {pc: assertions(prog, pc, i, prog.prog_type,
                                           in_subprog=False) for pc, i in self.by_pc.items()}
 
@@ -122,7 +126,9 @@ class Checker:
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
         visited: dict[int, list[tuple[State, _Node]]] = {}
-        stack = [_Path(self.stepper.entry(), None, None)]
+        entry = self.stepper.entry()
+        depths = entry.depths  # shared by every state of the run
+        stack = [_Path(entry, None, None)]
         while stack:
             path = stack.pop()
             while True:
@@ -132,9 +138,10 @@ class Checker:
                     seen = visited.setdefault(pc, [])
                     pruned = False
                     fp = None
+                    care = self._care(st)
                     for old, node in seen:
                         if node.complete:
-                            if covers(old, st):
+                            if covers(old, st, care):
                                 pruned = True
                                 break
                         else:
@@ -177,7 +184,46 @@ class Checker:
                     return (Failure(pc, f"The sequence of {len(stack)} jumps is too complex."),
                             trail)
                 path.state, path.trail = succ[0], trail
-        return None
+        return self._check_stack_depth(depths)
+
+    def _check_stack_depth(self, depths: dict):
+        """check_max_stack_depth: along every static call chain, the frames' stack depths
+        (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes."""
+        starts = sorted(func_starts(self.prog))
+        per_func: dict[int, int] = {}
+        for callsite, d in depths.items():
+            f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
+            per_func[f] = max(per_func.get(f, 0), d)
+
+        def calls(f: int) -> list[tuple[int, int]]:
+            end = next((s for s in starts if s > f), self.prog.n_slots)
+            return [(pc, i.target(pc)) for pc, i in self.by_pc.items()
+                    if f <= pc < end and isinstance(i, Call) and i.src == 1]
+
+        def walk(f: int, total: int, frames: int, seen: tuple):
+            total += -(-per_func.get(f, 0) // 16) * 16
+            if total > MAX_STACK:
+                return Failure(f, f"combined stack size of {frames} calls is {total}. "
+                                  "Too large")
+            for pc, t in calls(f):
+                if t in seen:
+                    continue  # recursion is refused elsewhere (the call stack limit)
+                bad = walk(t, total, frames + 1, seen + (t,))
+                if bad:
+                    return bad
+            return None
+
+        bad = walk(0, 0, 1, (0,))
+        return (bad, None) if bad else None
+
+    def _care(self, st: State) -> list[frozenset[int]]:
+        """Per frame, the registers whose values matter: the current frame's at its pc, a
+        caller's at the instruction its call returns to."""
+        care = []
+        for k, f in enumerate(st.frames):
+            at = st.pc if k == len(st.frames) - 1 else st.frames[k + 1].callsite + 1
+            care.append(self.sensitive.get(at, frozenset(range(11))))
+        return care
 
     # -- the log of the failing path -----------------------------------------------------
     def _replay(self, trail, fail: Failure) -> list[str]:

@@ -39,13 +39,20 @@ class Frame:
 class State:
     frames: list[Frame]
     pc: int = 0
+    # callsite (-1: the entry) -> deepest stack byte used by that frame's function, on any
+    # path: one dict shared by every state of a run (the kernel's subprog stack_depth)
+    depths: dict = field(default_factory=dict)
 
     @property
     def cur(self) -> Frame:
         return self.frames[-1]
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames], self.pc)
+        return State([f.copy() for f in self.frames], self.pc, self.depths)
+
+    def note_depth(self, frame: Frame, lo: int) -> None:
+        if -lo > self.depths.get(frame.callsite, 0):
+            self.depths[frame.callsite] = -lo
 
     def all_regs(self):
         """Every register and spilled register of every frame (for id-based updates)."""
@@ -78,14 +85,20 @@ def entry_state(ctx_reg: Reg) -> State:
 
 
 # -- subsumption ---------------------------------------------------------------------------
-def covers(old: State, new: State) -> bool:
+def covers(old: State, new: State, care: list[frozenset[int]] | None = None) -> bool:
+    """``care[k]``: the registers of frame k whose scalar *values* matter from here on
+    (``model.verifier.sensitivity``); other scalars are compared by type only."""
     if len(old.frames) != len(new.frames):
         return False
     ids: dict[int, int] = {}
-    for fo, fn in zip(old.frames, new.frames):
+    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite:
             return False
-        for ro, rn in zip(fo.regs, fn.regs):
+        matters = care[k] if care is not None else None
+        for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+            if (matters is not None and i not in matters and ro.type is T.SCALAR
+                    and rn.type is T.SCALAR):
+                continue  # its value cannot affect any assertion or path from here
             if not reg_covers(ro, rn, ids):
                 return False
         for k in set(fo.stack) | set(fn.stack):
@@ -134,20 +147,29 @@ def scalar_covers(a, b) -> bool:
             and a.var_off.includes(b.var_off))
 
 
+def _spill_size(s: Slot) -> int:
+    n = 0
+    while s.spill is not None and n < 8 and s.kinds[n] == SPILL:
+        n += 1
+    return n
+
+
 def slot_covers(old: Slot, new: Slot, ids) -> bool:
-    if old.spill is not None:
-        if new.spill is not None:
-            return reg_covers(old.spill, new.spill, ids)
-        if old.spill.type is T.SCALAR and new.kinds == ZERO * 8:
+    n_old, n_new = _spill_size(old), _spill_size(new)
+    if n_old:
+        if n_new:
+            if n_old != n_new or not reg_covers(old.spill, new.spill, ids):
+                return False
+        elif (n_old == 8 and old.spill.type is T.SCALAR and new.kinds == ZERO * 8):
             return old.spill.scalar.contains(0)
-        return False
-    if new.spill is not None and new.spill.type is not T.SCALAR:
-        # a spilled pointer read back where the old state had plain bytes: different type
-        return all(k == INVALID for k in old.kinds) and False
+        else:
+            return False
+    elif n_new and new.spill.type is not T.SCALAR:
+        return False  # a spilled pointer read back where the old state had plain bytes
     for ko, kn in zip(old.kinds, new.kinds):
-        if ko in (INVALID, MISC):
-            continue  # reads of these give an unknown scalar, whatever new holds (not a pointer)
-        if ko == ZERO and kn not in (ZERO,):
+        if ko in (INVALID, MISC, SPILL):
+            continue  # reads of these give an unknown scalar (or the covered spill)
+        if ko == ZERO and kn != ZERO:
             return False
     return True
 
