@@ -130,9 +130,9 @@ def test_null_check_required_for_unknown_key():
 def test_budget_is_a_verdict():
     text = "r0 = 0x0\nr1 = 0x0\nr1 += 0x1\nif r1 < 0x186a0 goto -0x2\nexit"
     obj, prog = _prog(text)
-    v = check_program(obj, prog, budget=5000)
+    v = check_program(obj, prog, budget=1500)
     assert not v.accepted and "too large" in v.error.message
-    assert v.stats.insns_processed == 5001
+    assert v.stats.insns_processed == 1501
 
 
 def test_kernel_agrees_on_inline_cases():

@@ -126,6 +126,8 @@ class Checker:
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
         visited: dict[int, list[tuple[State, _Node]]] = {}
+        by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
+        stored = 0
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -136,27 +138,24 @@ class Checker:
                 pc = st.pc
                 if pc in self.prune_points:
                     seen = visited.setdefault(pc, [])
-                    pruned = False
-                    fp = None
+                    fp = st.fingerprint()
+                    same = by_fp.setdefault(pc, {}).setdefault(fp, [])
+                    # an identical state still being explored on this very path: a loop
+                    # that makes no progress
+                    if any(not n.complete and _is_ancestor(n, path.node) for n in same):
+                        return (Failure(pc, f"infinite loop detected at insn {pc}"),
+                                path.trail)
                     care = self._care(st)
-                    for old, node in seen:
-                        if node.complete:
-                            if covers(old, st, care):
-                                pruned = True
-                                break
-                        else:
-                            fp = fp or st.fingerprint()
-                            if old.fingerprint() == fp and _is_ancestor(node, path.node):
-                                return (Failure(pc, f"infinite loop detected at insn {pc}"),
-                                        path.trail)
-                    if pruned:
+                    if any(node.complete and covers(old, st, care) for old, node in seen):
                         _path_ended(path.node)
                         break
                     node = _Node(path.node)
                     seen.append((st.copy(), node))
+                    same.append(node)
                     path.node = node
-                    stats.states += 1
-                    stats.peak_states = max(stats.peak_states, sum(map(len, visited.values())))
+                    stored += 1
+                    stats.states = stored
+                    stats.peak_states = stored  # stored states are never freed here
                 stats.insns_processed += 1
                 if stats.insns_processed > self.budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
