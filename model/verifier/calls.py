@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from model.platform.helpers import helper_name
 from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
-from model.verifier.memcheck import (Reject, access, check_bounds, mark_written,
-                                     stack_const)
+from model.verifier.memcheck import (Reject, access, check_bounds, constant_map_key,
+                                     mark_written)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
@@ -65,6 +65,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                 raise Reject(f"R{regno} type={r.type.value} expected=ctx")
             if r.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
+            if not r.var.is_const() or r.var.const_value():
+                raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
+                             f"{r.var.var_off.mask:#x}) disallowed")
         elif base is Arg.PTR_TO_STACK:
             if r.type is not T.STACK:
                 raise Reject(f"R{regno} type={r.type.value} expected=fp")
@@ -101,6 +104,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         lo, hi = r.off + r.var.smin_s, r.off + r.var.smax_s  # var is the constant 0 mostly
         if lo < -512 or hi + size > 0:
             raise Reject(f"invalid indirect access to stack R{regno} off={lo} size={size}")
+        st.note_depth(next(f for f in st.frames if f.frameno == r.frame), lo)
         if write:
             mark_written(st, r, size)
         return
@@ -127,7 +131,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
         if m.type in (2, 6) or m.origin == "data":  # arrays: a constant in-range key is never NULL
-            key = stack_const(st, st.cur.regs[2], 4) if st.cur.regs[2].type is T.STACK else None
+            key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())

@@ -125,6 +125,7 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
            value: Reg | None) -> Reg | None:
     frame = _frame_of(st, reg)
     var = reg.var
+    check_stack_alignment(reg, off, size)
     if var.is_const():
         lo = hi = reg.off + off + _signed(var.const_value())
     else:
@@ -135,6 +136,9 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
     if lo < -STACK_SIZE or hi + size > 0:
         kind = "write to" if write else "read from"
         raise Reject(f"invalid {kind} stack R{regno} off={lo} size={size}")
+    st.note_depth(frame, lo)
+    if write and value is not None and value.type is T.STACK and frame is not st.cur:
+        raise Reject("cannot spill pointers to stack into stack frame of the caller")
     if lo != hi:  # variable offset: any byte of the range may be touched
         if write:
             for a in range(lo, hi + size):
@@ -144,6 +148,21 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
     return _stack_write(frame, lo, size, value) if write else _stack_read(frame, lo, size)
 
 
+def check_stack_alignment(reg: Reg, off: int, size: int) -> None:
+    """Stack accesses are always strictly aligned (check_ptr_alignment: the spill tracking
+    relies on it): ``var_off + off`` must be a multiple of ``size``."""
+    check_alignment(reg, off, size, "stack ")
+
+
+def check_alignment(reg: Reg, off: int, size: int, desc: str) -> None:
+    """check_generic_ptr_alignment with strict checking."""
+    t = reg.var.var_off
+    total = reg.off + off
+    if ((t.value + total) | t.mask) & (size - 1) if size > 1 else False:
+        tn = str(_signed(t.value)) if t.mask == 0 else f"({t.value:#x}; {t.mask:#x})"
+        raise Reject(f"misaligned {desc}access off {tn}+{reg.off}+{off} size {size}")
+
+
 def _slot_of(addr: int) -> tuple[int, int]:
     """(slot index, byte within slot) of a negative frame offset."""
     k = (-addr - 1) // 8
@@ -151,58 +170,93 @@ def _slot_of(addr: int) -> tuple[int, int]:
 
 
 def _set_byte(frame: Frame, addr: int, kind: str) -> None:
+    """A plain write of one byte; a spilled register in its slot is gone (its other
+    bytes become misc, as scrub_spilled_slot does)."""
     k, b = _slot_of(addr)
     s = frame.stack.get(k, Slot())
-    kinds = s.kinds if s.spill is None else s.kinds.replace(SPILL, MISC)
+    kinds = s.kinds if s.spill is None else "".join(
+        INVALID if x == INVALID else MISC for x in s.kinds)
     frame.stack[k] = Slot(kinds[:b] + kind + kinds[b + 1:], None)
 
 
+def spill_size(s: Slot) -> int:
+    """How many bytes from the slot's base hold the spilled register (0: no spill)."""
+    if s.spill is None or s.kinds[0] != SPILL:
+        return 0
+    n = 0
+    while n < 8 and s.kinds[n] == SPILL:
+        n += 1
+    return n
+
+
 def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
-    if size == 8 and addr % 8 == 0 and value is not None and value.type is not T.NOT_INIT:
-        k, _ = _slot_of(addr)
+    """check_stack_write_fixed_off: a scalar written at a slot's base is a (maybe narrow)
+    spill; a pointer must be spilled whole; anything else is misc (or zero) bytes."""
+    k, b = _slot_of(addr)
+    if value is not None and value.is_pointer:
+        if size != 8:
+            raise Reject("invalid size of register spill")
         frame.stack[k] = Slot(SPILL * 8, value)
         return
-    if value is not None and value.is_pointer:
-        raise Reject(f"invalid size of register spill: R{'?'} of type {value.type.value} "
-                     f"written with {size} bytes")
-    zero = value is not None and value.const() == 0 if value is not None else False
+    if b == 0 and value is not None and value.type is T.SCALAR:
+        old = frame.stack.get(k, Slot())
+        rest = "".join(MISC if x == SPILL else x for x in old.kinds[size:])
+        frame.stack[k] = Slot(SPILL * size + rest, value)
+        return
+    zero = value is not None and value.const() == 0
     for a in range(addr, addr + size):
         _set_byte(frame, a, ZERO if zero else MISC)
 
 
 def store_imm(frame: Frame, addr: int, size: int, imm: int) -> None:
-    if size == 8 and addr % 8 == 0:
-        frame.stack[_slot_of(addr)[0]] = Slot(SPILL * 8, known(imm))
-        return
-    for a in range(addr, addr + size):
-        _set_byte(frame, a, ZERO if imm == 0 else MISC)
+    _stack_write(frame, addr, size, known(imm))
 
 
 def _stack_read(frame: Frame, addr: int, size: int) -> Reg:
+    """check_stack_read_fixed_off (aligned, so inside one slot)."""
     k, b = _slot_of(addr)
     s = frame.stack.get(k, Slot())
-    if s.spill is not None and b == 0 and size == 8:
-        return s.spill
-    if s.spill is not None and b + size <= 8:
-        if s.spill.is_pointer:
-            raise Reject(f"invalid size of register fill: {size} bytes of a spilled "
-                         f"{s.spill.type.value}")
-        c = s.spill.const()
-        if c is not None:
-            return known((c >> (8 * b)) & ((1 << (8 * size)) - 1))
-        return unknown()
-    kinds = []
-    for a in range(addr, addr + size):
-        kk, bb = _slot_of(a)
-        sl = frame.stack.get(kk, Slot())
-        if sl.spill is not None and sl.spill.is_pointer:
-            raise Reject(f"invalid read from stack off={addr} size={size}: part of a "
-                         f"spilled {sl.spill.type.value}")
-        kinds.append(ZERO if (sl.spill is not None and sl.spill.const() == 0) else
-                     MISC if sl.spill is not None else sl.kinds[bb])
+    n = spill_size(s)
+    if n:
+        if size == 8 and n == 8:
+            return s.spill
+        if s.spill.type is not T.SCALAR:
+            raise Reject("invalid size of register fill")
+        if size <= n and b == 0:
+            return s.spill  # the caller narrows it to the load's size
+        kinds = s.kinds[b:b + size]
+        if all(x == SPILL for x in kinds) and s.spill.const() == 0:
+            return known(0)
+    kinds = s.kinds[b:b + size]
     if all(x == ZERO for x in kinds):
         return known(0)
     return unknown()  # misc or uninitialised bytes: allowed to root, value unknown
+
+
+def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
+    """get_constant_map_key: the key at a stack pointer when the verifier knows it (zero
+    bytes from the key up to its slot's top, or a spill of exactly ``key_size`` bytes at
+    the key's address holding a constant)."""
+    if reg.type is not T.STACK or not reg.var.is_const():
+        return None
+    addr = reg.off + _signed(reg.var.const_value())
+    if not -STACK_SIZE <= addr < 0:
+        return None
+    k, b = _slot_of(addr)
+    s = _frame_of(st, reg).stack.get(k, Slot())
+    zeros = 0
+    while b + zeros < 8 and s.kinds[b + zeros] == ZERO:
+        zeros += 1
+    if zeros >= key_size:
+        return 0
+    if spill_size(s) == 0 or s.spill.type is not T.SCALAR:
+        return None
+    n = 0
+    while b + n < 8 and s.kinds[b + n] == SPILL:
+        n += 1
+    if n != key_size or not s.spill.scalar.is_const():
+        return None
+    return s.spill.scalar.const_value()
 
 
 def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
@@ -212,7 +266,7 @@ def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
     for a in range(base, base + size):
         k, b = _slot_of(a)
         s = frame.stack.get(k, Slot())
-        if s.spill is None and s.kinds[b] == INVALID:
+        if s.kinds[b] == INVALID:
             return False
     return True
 
@@ -235,4 +289,4 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
 
 
 __all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "Scalar", "replace"]
+           "stack_const", "mark_written", "constant_map_key", "check_alignment", "Scalar", "replace"]

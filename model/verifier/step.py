@@ -13,8 +13,8 @@ from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
-from model.verifier.memcheck import Reject, access, store_imm
-from model.verifier.regs import NOT_INIT, Reg, T, known, pointer, unknown
+from model.verifier.memcheck import Reject, access, check_alignment, store_imm
+from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 
@@ -48,6 +48,8 @@ class Stepper:
                     raise Reject("frame pointer is read only")
             elif isinstance(a, A.ScalarOperand):
                 r = regs[a.reg]
+                if r.is_pointer and (isinstance(insn, (Alu, Endian))):
+                    continue  # alu()/_endian() decide, as check_alu_op does for root
                 if r.is_pointer:
                     raise Reject(f"R{a.reg} pointer arithmetic with {getattr(insn, 'op', '')} "
                                  f"operator prohibited" if isinstance(insn, Alu) else
@@ -63,10 +65,17 @@ class Stepper:
             # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
             # transfer functions below, which need the access's effect anyway.
 
+        if isinstance(insn, Alu) and insn.src is None:  # check_alu_op's immediate checks
+            if insn.op in ("div", "mod", "sdiv", "smod") and insn.imm == 0:
+                raise Reject("div by zero")
+            if insn.op in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if insn.is64
+                                                                          else 32):
+                raise Reject(f"invalid shift {insn.imm}")
+
     def _check_return(self, st: State) -> None:
         if len(st.frames) > 1:
             r0 = st.cur.regs[0]
-            if r0.type is T.STACK and r0.frame == st.cur.frameno:
+            if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
             return
         rng = return_range(self.ptype)
@@ -107,7 +116,9 @@ class Stepper:
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
-                got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed))
+                keep = not insn.signed and _width(got) <= 8 * insn.size
+                got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
+                          id=got.id if keep else 0)  # a narrowing fill breaks the link
             regs[insn.dst] = got  # a pointer: a whole spill, or a ctx pointer field
             return self._next(st, pc + 1)
         if isinstance(insn, Store):
@@ -120,8 +131,16 @@ class Stepper:
                     access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                            write=True, value=known(insn.imm))
             else:
+                value = regs[insn.src]
+                if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
+                        and not value.scalar.is_const()
+                        and _width(value) <= 8 * insn.size):
+                    # assign_scalar_id_before_mov: a spill keeps the link to its register
+                    value = regs[insn.src] = replace(value, id=self.ids.new())
+                if value.type is T.SCALAR and _width(value) > 8 * insn.size:
+                    value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=regs[insn.src])
+                       write=True, value=value)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -142,6 +161,11 @@ class Stepper:
             return [st]
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
+            if base.type is T.CTX or base.type in PACKET:
+                raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
+                             "allowed")
+            if base.is_pointer:  # atomics are always strictly aligned
+                check_alignment(base, insn.off, insn.size, _ALIGN_DESC.get(base.type, ""))
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=False)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
@@ -192,7 +216,17 @@ class Stepper:
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
 
 
+_ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context "}
+
+
+def _width(r: Reg) -> int:
+    """get_reg_width: the bits of the largest unsigned value."""
+    return r.scalar.umax.bit_length()
+
+
 def _endian(r: Reg, insn: Endian) -> Reg:
+    if r.is_pointer:
+        return unknown()
     c = r.const()
     if c is not None:
         from model.semantics import INT, endian

@@ -47,11 +47,20 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
                 regs[insn.src] = src
         regs[insn.dst] = src
         return
+    if op == "mov" and src.type is T.SCALAR and insn.src is not None \
+            and src.scalar.umax < (1 << 32) and not src.scalar.is_const():
+        if src.id == 0:  # a 32-bit move of a 32-bit value keeps the link (the kernel's)
+            src = regs[insn.src] = replace(src, id=ids.new())
+        regs[insn.dst] = src
+        return
     if op in ("mov", "movsx"):
         if src.is_pointer:  # a partial copy of a pointer is just a number (root may)
             regs[insn.dst] = unknown()
             return
         regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), src.scalar))
+        return
+    if op == "neg" and dst.is_pointer:  # root: the pointer becomes a number
+        regs[insn.dst] = unknown()
         return
     if dst.is_pointer or src.is_pointer:
         regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
@@ -59,40 +68,70 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, dst.scalar, src.scalar))
 
 
+MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
+_PTR_TEXT = {T.STACK: "fp"}
+
+
+def _sane_offset(reg: Reg, ptr_type: T) -> None:
+    """check_reg_sane_offset, on the scalar operand and on the pointer (before and after)."""
+    name = _PTR_TEXT.get(ptr_type, ptr_type.value)
+    var = reg.var
+    if reg.type is T.SCALAR and var.is_const():
+        val = var.smin_s
+        if not -MAX_VAR_OFF < val < MAX_VAR_OFF:
+            raise Reject(f"math between {name} pointer and {val} is not allowed")
+    if not -MAX_VAR_OFF < reg.off < MAX_VAR_OFF:
+        raise Reject(f"{name} pointer offset {reg.off} is not allowed")
+    if var.smin_s == -(1 << 63):
+        raise Reject(f"math between {name} pointer and register with unbounded min value "
+                     "is not allowed")
+    if not -MAX_VAR_OFF < var.smin_s < MAX_VAR_OFF:
+        raise Reject(f"value {var.smin_s} makes {name} pointer be out of bounds")
+
+
 def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
+    """adjust_reg_min_max_vals / adjust_ptr_min_max_vals for a privileged program."""
     text = OP_TEXT.get(insn.op, insn.op)
-    if not insn.is64:
-        raise Reject(f"R{insn.dst} 32-bit pointer arithmetic prohibited")
-    if insn.op not in ("add", "sub"):
-        raise Reject(f"R{insn.dst} pointer arithmetic with {text} operator prohibited")
     if dst.is_pointer and src.is_pointer:
         if insn.op == "sub":  # root (allow_ptr_leaks): the difference is just a number
             return unknown()
         raise Reject(f"R{insn.dst} pointer {text} pointer prohibited")
     ptr, num = (dst, src) if dst.is_pointer else (src, dst)
-    if insn.op == "sub" and not dst.is_pointer:
-        raise Reject(f"R{insn.dst} tried to subtract pointer from scalar")
-    regno = insn.dst if dst.is_pointer else insn.src
+    if not insn.is64:
+        if insn.op == "sub":  # root: a meaningless scalar
+            return unknown()
+        raise Reject(f"R{insn.dst} 32-bit pointer arithmetic prohibited")
     if ptr.type in NULLABLE:
-        raise Reject(f"R{regno} pointer arithmetic on {ptr.type.value} prohibited, "
+        raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited, "
                      "null-check it first")
-    if ptr.type in (T.PKT_END, T.MAP_PTR, T.FUNC):
-        raise Reject(f"R{regno} pointer arithmetic on {ptr.type.value} prohibited")
     c = num.const()
+    if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
+        pass
+    elif ptr.type in (T.PKT_END, T.MAP_PTR):
+        raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited")
+    if ptr.type is T.FUNC:
+        raise Reject(f"R{insn.dst} pointer arithmetic on func is not modelled")
+    _sane_offset(num, ptr.type)
+    _sane_offset(ptr, ptr.type)
+    if insn.op == "sub":
+        if not dst.is_pointer:
+            raise Reject(f"R{insn.dst} tried to subtract pointer from scalar")
+        if ptr.type is T.STACK:
+            raise Reject(f"R{insn.dst} subtraction from stack pointer prohibited")
+    elif insn.op in ("and", "or", "xor"):
+        raise Reject(f"R{insn.dst} bitwise operator {text} on pointer prohibited")
+    elif insn.op != "add":
+        raise Reject(f"R{insn.dst} pointer arithmetic with {text} operator prohibited")
     if c is not None:
         delta = c - (1 << 64) if c >> 63 else c
         delta = -delta if insn.op == "sub" else delta
-        new_off = ptr.off + delta
-        if not -(1 << 29) < new_off < (1 << 29):
-            raise Reject(f"value {delta} makes {ptr.type.value} pointer be out of bounds")
-        return replace(ptr, off=new_off)
-    if ptr.type is T.CTX:
-        raise Reject(f"R{regno} variable ctx access prohibited")
-    op = Alu(insn.op, True, 0, 1)
-    var = scalar_alu(INT, op, ptr.var, num.scalar)
-    out = replace(ptr, scalar=var)
-    if ptr.type in PACKET:
-        out = replace(out, id=ids.new(), range=0)
+        out = replace(ptr, off=ptr.off + delta)
+    else:
+        op = Alu(insn.op, True, 0, 1)
+        out = replace(ptr, scalar=scalar_alu(INT, op, ptr.var, num.scalar))
+        if ptr.type in PACKET:
+            out = replace(out, id=ids.new(), range=0)
+    _sane_offset(out, ptr.type)
     return out
 
 
