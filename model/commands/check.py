@@ -2,6 +2,13 @@
 both edges of every static site on every execution (safe under M2, hence under every key
 assignment), with the kernel-style log of why a program is rejected.
 
+With the symbolic engine (``model.symbolic``, skipped by ``--no-symbolic``) each program
+also gets, per key model, whether it is safe ("models": M0 with the exact unsafe key
+assignments as cubes, M1, M2), the smallest extra unsafety M1/M2 add, a counterexample
+replayed in the interpreter (``--cex FILE`` writes the first one in ``skv run --replay``
+format) and the cross-check with the verifier (``SOUNDNESS BUG`` when the verifier accepts
+an unsafe program).
+
 Exit status: 0 every program accepted, 1 some rejected, 2 bad input (an object that does
 not load is reported as verdict "error").
 """
@@ -24,9 +31,14 @@ def add_arguments(p) -> None:
                    help="processed-instruction budget (default: the kernel's 1000000)")
     p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
                    help="wall-clock limit per program in seconds (default 120)")
+    p.add_argument("--no-symbolic", action="store_true",
+                   help="skip the symbolic (Z3) key-model analysis")
+    p.add_argument("--cex", metavar="FILE",
+                   help="write the first counterexample found as a replay file (skv run --replay)")
 
 
-def check_object(path: str, program: str | None, budget: int, time_limit: float) -> list[dict]:
+def check_object(path: str, program: str | None, budget: int, time_limit: float,
+                 symbolic: bool = False) -> list[dict]:
     from model.elf.loader import load_object
     from model.verifier.checker import check_program
 
@@ -40,16 +52,40 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float)
     for prog in progs:
         v = check_program(obj, prog, budget=budget, time_limit=time_limit)
         err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
-        out.append({"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
-                    "stats": v.stats.as_dict(), "log": v.log,
-                    "sites": len(prog.sites), "keys": prog.keys()})
+        row = {"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
+               "stats": v.stats.as_dict(), "log": v.log,
+               "sites": len(prog.sites), "keys": prog.keys()}
+        if symbolic:
+            row.update(_symbolic(obj, prog, v, time_limit))
+        out.append(row)
     return out
+
+
+def _symbolic(obj, prog, verdict, time_limit: float) -> dict:
+    from model.symbolic import Budget, analyse_program, summary
+
+    try:
+        doc = analyse_program(obj, prog, verifier=verdict, budget=Budget(time_s=time_limit))
+    except Exception as e:  # the engine must never take the verifier's verdict down
+        return {"models": None, "counterexample": None,
+                "symbolic": {"error": f"{type(e).__name__}: {e}"}}
+    info = {k: doc[k] for k in ("complete", "exhausted", "stats", "cross_check")}
+    info["summary"] = summary(doc)
+    info["soundness_bug"] = doc["cross_check"] == "SOUNDNESS BUG"
+    return {"models": doc["models"], "counterexample": doc["counterexample"], "symbolic": info}
 
 
 def run(args) -> int:
     rows = []
+    symbolic = not getattr(args, "no_symbolic", False)
     for path in args.objects:
-        rows += check_object(path, args.program, args.budget, args.time_limit)
+        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic)
+    for r in rows:
+        if (r.get("symbolic") or {}).get("soundness_bug"):
+            print(f"skv: SOUNDNESS BUG: the verifier accepts {r['object']} {r['program']} but "
+                  f"Z3 found an unsafe execution", file=sys.stderr)
+    if getattr(args, "cex", None):
+        _write_cex(args.cex, rows)
     if args.json:
         doc = {"programs": [{k: v for k, v in r.items() if k != "log" or args.log}
                             for r in rows]}
@@ -61,6 +97,13 @@ def run(args) -> int:
                       _stat(r, "time_s")] for r in rows],
                     ["object", "program", "verdict", "first error", "insns", "peak states",
                      "time s"]))
+        for r in rows:
+            sym = r.get("symbolic")
+            if sym:
+                text = sym.get("summary") or sym.get("error")
+                bug = "SOUNDNESS BUG: " if sym.get("soundness_bug") else ""
+                print(f"{bug}{r['object']} {r['program']}: {text} "
+                      f"[{sym.get('cross_check', 'error')}]")
         if args.log:
             for r in rows:
                 print(f"\n== {r['object']} {r['program']}: {r['verdict']}")
@@ -71,6 +114,23 @@ def run(args) -> int:
                 print(f"skv: error: {r['error']['message']}", file=sys.stderr)
         return 2
     return 0 if all(r["verdict"] == "accepted" for r in rows) else 1
+
+
+def _write_cex(path: str, rows: list[dict]) -> None:
+    import os
+
+    from model.commands.common import load
+    from model.symbolic.cex import write
+
+    for r in rows:
+        cx = r.get("counterexample")
+        if cx:
+            obj = load(r["object"])
+            write(path, os.path.abspath(r["object"]), obj.program(r["program"]), cx)
+            print(f"counterexample for {r['object']} {r['program']} written to {path}",
+                  file=sys.stderr)
+            return
+    print("no counterexample to write", file=sys.stderr)
 
 
 def _error_text(r: dict) -> str:

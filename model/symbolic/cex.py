@@ -1,0 +1,163 @@
+"""Counterexamples: from a Z3 model to concrete inputs and site states, replayed in the
+interpreter (``model.interp.Machine`` with ``Uniform`` / ``PerSite`` / ``PerExecution``).
+
+A counterexample carries the site/key states, the context and packet bytes, the initial
+contents of every map entry the run looks up (and of writable global data), the results of
+helpers whose value is free (ktime, prandom, ...) by (call pc, n-th call), the failing pc and
+assertion, and the path the replay took. Only a replay that faults at the failing
+instruction is *confirmed*. ``to_replay`` gives the ``skv run --replay`` format
+(``model.commands.run.Replay``); helper results travel in the extra field
+``helper_results`` (``skv run`` ignores it; our replay uses it).
+"""
+
+from __future__ import annotations
+
+import json
+
+import z3
+
+from model.commands.run import Replay, _init_maps, make_keystate, write_replay
+from model.interp.ctx import ETH_HLEN
+from model.interp.machine import Machine
+from model.symbolic.models import key_var, site_var
+from model.symbolic.state import bv
+
+
+class ReplayMachine(Machine):
+    """The interpreter, with the free helper results of the counterexample."""
+
+    def __init__(self, *a, results: dict | None = None, **kw):
+        super().__init__(*a, **kw)
+        self.results = results or {}
+        self.calls: dict[int, int] = {}
+
+    def _helper(self, pc: int, hid: int):
+        nxt = super()._helper(pc, hid)
+        n = self.calls.get(pc, 0)
+        self.calls[pc] = n + 1
+        if (pc, n) in self.results:
+            self.regs[0] = self.results[(pc, n)]
+        return nxt
+
+
+def _val(m, e) -> int:
+    return m.eval(e, model_completion=True).as_long()
+
+
+def _bytes(m, arr, n: int) -> bytes:
+    return bytes(_val(m, z3.Select(arr, bv(i))) for i in range(n))
+
+
+def build(eng, m, model: str, failure=None) -> dict:
+    """The counterexample a Z3 model describes (``model``: M0 | M1 | M2)."""
+    prog, lay = eng.prog, eng.lay
+    keys = {k: z3.is_true(m.eval(key_var(k), model_completion=True)) for k in prog.keys()}
+    cx: dict = {"model": model, "keys": {k: int(v) for k, v in keys.items()},
+                "sites": {}, "schedule": {}}
+    if model == "M1":
+        cx["sites"] = {str(s.id): int(z3.is_true(m.eval(site_var(s), model_completion=True)))
+                       for s in prog.sites}
+    if model == "M2":
+        runs: dict[int, int] = {}
+        for sid, n in eng.site_vars:
+            runs[sid] = max(runs.get(sid, 0), n + 1)
+        base = {s.id: z3.is_true(m.eval(site_var(s), model_completion=True))
+                for s in prog.sites}
+        sched = {}
+        for s in prog.sites:
+            states = [z3.is_true(m.eval(eng.site_vars[(s.id, n)], model_completion=True))
+                      for n in range(runs.get(s.id, 0))]
+            sched[str(s.id)] = "".join(str(int(x)) for x in (states or [base[s.id]]))
+        cx["schedule"] = sched
+    plen = _val(m, lay.plen)
+    pkt = _bytes(m, lay.pkt_in, plen)
+    if prog.prog_type == "socket_filter":
+        pkt = bytes(ETH_HLEN) + pkt  # the interpreter strips the Ethernet header
+    cx["ctx"] = _bytes(m, lay.ctx_in, lay.ctx_size).hex()
+    cx["packet"] = pkt.hex() if prog.prog_type in ("socket_filter", "xdp", "sched_cls",
+                                                   "sched_act", "cgroup_skb") else None
+    maps: dict[str, dict[str, str]] = {}
+    for name, key in lay.lookups:
+        md = lay.maps[name]
+        k = _val(m, key)
+        if lay.is_array(name):
+            present = k < md.max_entries
+        else:
+            present = z3.is_true(m.eval(z3.Select(lay.present_in[name], key),
+                                        model_completion=True))
+        if present:
+            kb = k.to_bytes(md.key_size, "little")
+            vb = _bytes(m, z3.Select(lay.map_in[name], key), md.value_size)
+            maps.setdefault(name, {})[kb.hex()] = vb.hex()
+    for ref in prog.map_refs.values():
+        md = lay.maps[ref.map]
+        if md.origin == "data" and not ref.map.startswith(".rodata"):
+            key = z3.BitVecVal(0, 8 * md.key_size)
+            vb = _bytes(m, z3.Select(lay.map_in[ref.map], key), md.value_size)
+            maps.setdefault(ref.map, {})[bytes(md.key_size).hex()] = vb.hex()
+    cx["maps"] = maps
+    cx["helper_results"] = {f"{pc}:{n}": _val(m, v) for (pc, n), v in eng.helper_vars.items()}
+    if failure is None:
+        failure = next((f for f in eng.res.failures
+                        if z3.is_true(m.eval(_instantiate(eng, f.cond, model),
+                                             model_completion=True))), None)
+    if failure is not None:
+        cx.update(pc=failure.pc, assertion=failure.assertion, reason=failure.reason)
+    return cx
+
+
+def _instantiate(eng, cond, model: str):
+    from model.symbolic.models import substitution
+
+    if model == "M2":
+        return cond
+    sub = substitution(eng, model)
+    return z3.substitute(cond, *sub) if sub else cond
+
+
+def to_replay(obj_path: str, prog, cx: dict) -> Replay:
+    return Replay(obj_path, prog.name, cx["model"],
+                  {k: bool(v) for k, v in cx["keys"].items()},
+                  {k: bool(v) for k, v in cx["sites"].items()},
+                  {k: [c == "1" for c in v] for k, v in cx["schedule"].items()},
+                  bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None,
+                  bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None,
+                  cx.get("maps") or {})
+
+
+def replay(obj, prog, cx: dict) -> dict:
+    """Run the counterexample; sets ``confirmed`` (a fault at the failing pc), ``fault``,
+    ``status`` and ``path`` in ``cx`` and returns it."""
+    keys = {k: bool(v) for k, v in cx["keys"].items()}
+    sites = {int(k): bool(v) for k, v in cx["sites"].items()} if cx["model"] == "M1" else None
+    sched = ({int(k): [c == "1" for c in v] for k, v in cx["schedule"].items()}
+             if cx["model"] == "M2" else None)
+    ks = make_keystate(prog, keys, sites, sched)
+    results = {tuple(int(x) for x in k.split(":")): v
+               for k, v in cx.get("helper_results", {}).items()}
+    mach = ReplayMachine(prog, obj.maps, keys=ks, results=results)
+    _init_maps(mach, cx.get("maps") or {})
+    ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
+    pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
+    res = mach.run(ctx, pkt)
+    cx["status"] = res.status
+    cx["path"] = res.path[:2000]
+    cx["fault"] = str(res.fault) if res.fault else None
+    cx["confirmed"] = res.status == "fault" and res.fault.pc == cx.get("pc")
+    return cx
+
+
+def write(path: str, obj_path: str, prog, cx: dict) -> None:
+    """``cx`` as a ``skv run --replay`` file (plus ``helper_results`` and the failure)."""
+    write_replay(path, to_replay(obj_path, prog, cx))
+    with open(path) as f:
+        data = json.load(f)
+    for k in ("helper_results", "pc", "assertion", "reason", "confirmed", "fault"):
+        if cx.get(k) is not None:
+            data[k] = cx[k]
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+
+
+__all__ = ["build", "replay", "to_replay", "write", "ReplayMachine"]

@@ -1,0 +1,475 @@
+"""Symbolic exploration of one program over Z3 bit-vectors, with the shared semantics
+(``model.semantics`` over ``Z3Backend``) and the shared assertions
+(``model.verifier.assertions``).
+
+Every static site execution is a fresh Boolean ``e_<site id>_<n>`` ("the key is on at the
+n-th execution of the site"): both edges are explored under the literal that selects them,
+so the exploration covers M2 and, by substituting variables, M1 and M0 (``models.py``).
+
+Exploration is a worklist ordered by (back edges taken, call contexts, reverse post-order):
+states reaching the same pc with the same shape are merged (``State.merge``), so a chain of
+diamonds costs one state per shape instead of one per path. bpf-to-bpf calls are inlined;
+loops are unrolled until a state has taken ``Budget.unroll`` back edges (then the state is
+dropped and BOUND REACHED is reported). Each failing assertion is recorded as
+``guard /\\ bad`` (a Z3 formula over site variables and inputs) when satisfiable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import z3
+
+from model.cfg.graph import func_starts
+from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
+                       LoadImm64, MayGoto, Store)
+from model.platform.returns import return_range
+from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
+from model.symbolic.memory import T, call_helper, load, store
+from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame)
+from model.verifier import assertions as A
+from model.verifier.step import SKB_TYPES
+
+Z = Z3Backend()
+MAX_CALL_FRAMES = 8
+
+
+@dataclass
+class Budget:
+    states: int = 50_000  # states stepped (one instruction each)
+    unroll: int = 40  # back edges one state may take
+    query_ms: int = 10_000  # Z3 timeout per query
+    time_s: float = 120.0  # wall clock for the exploration
+
+
+@dataclass
+class Failure:
+    pc: int
+    assertion: str  # the assertion's describe()
+    reason: str
+    cond: object  # Z3 Bool: guard /\ bad
+
+
+@dataclass
+class Result:
+    failures: list[Failure] = field(default_factory=list)
+    exhausted: list[str] = field(default_factory=list)  # budgets that ran out
+    steps: int = 0
+    merges: int = 0
+    queries: int = 0
+    time_s: float = 0.0
+
+
+class Engine:
+    def __init__(self, obj, prog, budget: Budget | None = None):
+        self.obj, self.prog = obj, prog
+        self.budget = budget or Budget()
+        self.lay = Layout(obj, prog.prog_type)
+        self.by_pc = prog.by_pc()
+        self.sites = {s.pc: s for s in prog.sites}
+        self.asserts = {pc: A.assertions(prog, pc, i, prog.prog_type)
+                        for pc, i in self.by_pc.items()}
+        self.rpo = self._rpo()
+        self.helper_vars: dict = {}
+        self.site_vars: dict = {}  # (site id, n) -> Bool
+        self.solver = z3.Solver()
+        self.solver.set("timeout", self.budget.query_ms)
+        self.res = Result()
+        self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
+        self.base = z3.ULE(self.lay.plen, bv(MAX_PACKET))
+
+    # -- solver --------------------------------------------------------------------------
+    def sat(self, f) -> bool:
+        f = z3.simplify(f)
+        if z3.is_false(f):
+            return False
+        if z3.is_true(f):
+            return True
+        self.res.queries += 1
+        self.solver.push()
+        self.solver.add(self.base, f)
+        r = self.solver.check()
+        self.solver.pop()
+        if r == z3.unknown:
+            self._exhaust("Z3 query timeout")
+            return True
+        return r == z3.sat
+
+    def _exhaust(self, what: str) -> None:
+        if what not in self.res.exhausted:
+            self.res.exhausted.append(what)
+
+    def site_var(self, site, n: int):
+        key = (site.id, n)
+        if key not in self.site_vars:
+            self.site_vars[key] = z3.Bool(f"e_{site.id}_{n}")
+        return self.site_vars[key]
+
+    # -- ordering ------------------------------------------------------------------------
+    def _succ(self, pc: int, insn) -> list[int]:
+        if isinstance(insn, Exit):
+            return []
+        if isinstance(insn, Jump):
+            if pc in self.sites:
+                return [pc + 1, self.sites[pc].target]
+            t = insn.target(pc)
+            return [t] if insn.cond == "ja" else [pc + 1, t]
+        if isinstance(insn, MayGoto):
+            return [pc + 1, insn.target(pc)]
+        return [pc + insn.slots]
+
+    def _rpo(self) -> dict[int, int]:
+        post: list[int] = []
+        seen: set[int] = set()
+        for start in sorted(func_starts(self.prog)):
+            stack = [(start, iter(self._succ(start, self.by_pc[start])))]
+            seen.add(start)
+            while stack:
+                pc, it = stack[-1]
+                nxt = next((t for t in it if t in self.by_pc and t not in seen), None)
+                if nxt is None:
+                    post.append(pc)
+                    stack.pop()
+                else:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(self._succ(nxt, self.by_pc[nxt]))))
+        n = len(post)
+        return {pc: n - i for i, pc in enumerate(post)}
+
+    def _key(self, st) -> tuple:
+        ctx = tuple(self.rpo.get(f.callsite, 0) for f in st.frames[1:])
+        return (st.back_edges, ctx + (self.rpo.get(st.pc, 1 << 30),))
+
+    # -- exploration ---------------------------------------------------------------------
+    def run(self) -> Result:
+        t0 = time.perf_counter()
+        pending: dict = {}
+        heap: list = []
+        tick = 0
+
+        def push(st):
+            nonlocal tick
+            sig = st.signature()
+            old = pending.get(sig)
+            if old is not None:
+                old.merge(st)
+                self.res.merges += 1
+                return
+            pending[sig] = st
+            tick += 1
+            heapq.heappush(heap, (self._key(st), tick, sig))
+
+        push(entry_state())
+        while heap:
+            _, _, sig = heapq.heappop(heap)
+            st = pending.pop(sig)
+            self.res.steps += 1
+            if self.res.steps > self.budget.states:
+                self._exhaust(f"state budget ({self.budget.states})")
+                break
+            if self.res.steps % 256 == 0 and time.perf_counter() - t0 > self.budget.time_s:
+                self._exhaust(f"time budget ({self.budget.time_s:.0f} s)")
+                break
+            insn_from, depth = st.pc, len(st.frames)
+            for nxt in self.step(st):
+                if nxt.dead:
+                    continue
+                if self.rpo.get(nxt.pc, 0) <= self.rpo.get(insn_from, 0) and \
+                        len(nxt.frames) == depth and nxt.pc in self.by_pc:
+                    nxt.back_edges += 1
+                    if nxt.back_edges > self.budget.unroll:
+                        self._exhaust(f"BOUND REACHED (unroll {self.budget.unroll})")
+                        continue
+                self.edges.add((insn_from, nxt.pc))
+                push(nxt)
+        self.res.time_s = time.perf_counter() - t0
+        return self.res
+
+    # -- assertions ----------------------------------------------------------------------
+    def fail(self, st, pc: int, what: str, bad, reason: str) -> None:
+        """Record ``guard /\\ bad`` if satisfiable; the state continues under ``not bad``."""
+        cond = z3.And(st.guard, bad)
+        if self.sat(cond):
+            self.res.failures.append(Failure(pc, what, reason, cond))
+        if z3.is_true(bad):
+            st.dead = True
+        else:
+            st.guard = z3.And(st.guard, z3.Not(bad))
+
+    def check_bad(self, st, pc, what, bads) -> bool:
+        for bad, why in bads:
+            self.fail(st, pc, what, bad, why)
+            if st.dead:
+                return False
+        return True
+
+    def _pre(self, st, pc, insn) -> bool:
+        regs = st.cur.regs
+        for a in self.asserts[pc]:
+            what = a.describe()
+            bad = None
+            if isinstance(a, A.Initialized) and regs[a.reg] is None:
+                bad, why = T, f"R{a.reg} !read_ok"
+            elif isinstance(a, A.Writable) and a.reg == 10:
+                bad, why = T, "frame pointer is read only"
+            elif isinstance(a, A.ScalarOperand) and isinstance(insn, (Atomic, LegacyLoad)) \
+                    and isinstance(regs[a.reg], P):
+                bad, why = T, f"R{a.reg} must be a scalar ({a.why})"
+            elif isinstance(a, A.ValidReturn):
+                bad, why = self._return_bad(st)
+            elif isinstance(a, A.PacketAccessAllowed):
+                r6 = regs[6]
+                if self.lay.ptype not in SKB_TYPES or not (isinstance(r6, P) and
+                                                           r6.r.kind == "ctx"):
+                    bad, why = T, "BPF_LD_[ABS|IND] not allowed here (or R6 != ctx)"
+            if bad is not None:
+                self.fail(st, pc, what, bad, why)
+                if st.dead:
+                    return False
+        return True
+
+    def _return_bad(self, st):
+        r0 = st.cur.regs[0]
+        if len(st.frames) > 1:
+            if isinstance(r0, P) and r0.r.kind == "stack":
+                return T, "cannot return stack pointer to the caller"
+            return None, ""
+        rng = return_range(self.lay.ptype)
+        if rng is None:
+            return None, ""
+        if not isinstance(r0, S):
+            return T, "At program exit the register R0 is not a known value"
+        lo, hi = rng
+        return (z3.Not(z3.And(r0.v >= bv(lo), r0.v <= bv(hi))),
+                f"At program exit R0 should have been in [{lo}, {hi}]")
+
+    # -- one instruction -----------------------------------------------------------------
+    def step(self, st) -> list:
+        pc = st.pc
+        insn = self.by_pc.get(pc)
+        if insn is None:
+            self.fail(st, pc, "a valid instruction", T, f"no instruction at pc {pc}")
+            return []
+        if not self._pre(st, pc, insn):
+            return []
+        regs = st.cur.regs
+        if isinstance(insn, Alu):
+            v = self._alu(st, pc, insn)
+            if st.dead:
+                return []
+            regs[insn.dst] = v
+            return self._go(st, pc + 1)
+        if isinstance(insn, Jump):
+            return self._jump(st, pc, insn)
+        if isinstance(insn, Load):
+            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size)
+            if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
+                                  f"{insn.off:+d} is in bounds", bad):
+                return []
+            if isinstance(v, S):
+                raw = z3.Extract(8 * insn.size - 1, 0, v.v) if insn.size < 8 else v.v
+                v = S(extend_load(Z, raw, insn.size, insn.signed))
+            regs[insn.dst] = v
+            return self._go(st, pc + 1)
+        if isinstance(insn, Store):
+            value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
+            bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value)
+            if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
+                                  f"{insn.off:+d} is in bounds", bad):
+                return []
+            return self._go(st, pc + 1)
+        if isinstance(insn, LoadImm64):
+            regs[insn.dst] = self._ld_imm64(pc, insn)
+            return self._go(st, pc + 2)
+        if isinstance(insn, Call):
+            return self._call(st, pc, insn)
+        if isinstance(insn, Exit):
+            if len(st.frames) == 1:
+                return []
+            callee = st.frames.pop()
+            st.cur.regs[0] = callee.regs[0]
+            for r in range(1, 6):
+                st.cur.regs[r] = None
+            return self._go(st, callee.callsite + 1)
+        if isinstance(insn, Endian):
+            regs[insn.dst] = S(endian(Z, insn, self.lay.addr(regs[insn.dst])))
+            return self._go(st, pc + 1)
+        if isinstance(insn, Atomic):
+            return self._atomic(st, pc, insn)
+        if isinstance(insn, MayGoto):
+            other = st.copy()
+            other.pc = insn.target(pc)
+            return [self._go(st, pc + 1)[0], other]
+        if isinstance(insn, LegacyLoad):
+            return self._legacy(st, pc, insn)
+        what = "a modelled instruction"
+        self.fail(st, pc, what, T, f"{type(insn).__name__} is not modelled"
+                  if not isinstance(insn, CallX) else "callx is not modelled")
+        return []
+
+    @staticmethod
+    def _go(st, pc):
+        st.pc = pc
+        return [st]
+
+    def _alu(self, st, pc, insn):
+        regs = st.cur.regs
+        src = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
+        dst = S(bv(0)) if insn.op in ("mov", "movsx") else regs[insn.dst]
+        op = insn.op
+        what = f"{op} on R{insn.dst} is allowed pointer arithmetic"
+        if op == "mov" and insn.is64:
+            return src
+        if isinstance(dst, S) and isinstance(src, S):
+            return S(alu(Z, insn, dst.v, src.v))
+        addr = self.lay.addr
+        if op in ("mov", "movsx", "neg") or (isinstance(dst, P) and isinstance(src, P)
+                                             and op == "sub") or \
+                (not insn.is64 and op == "sub"):
+            return S(alu(Z, insn, addr(dst), addr(src)))  # root: the address as a number
+        bad = None
+        if isinstance(dst, P) and isinstance(src, P):
+            bad = f"R{insn.dst} pointer {op} pointer prohibited"
+        elif not insn.is64:
+            bad = f"R{insn.dst} 32-bit pointer arithmetic prohibited"
+        elif op not in ("add", "sub"):
+            bad = f"R{insn.dst} pointer arithmetic with {op} operator prohibited"
+        ptr, num = (dst, src) if isinstance(dst, P) else (src, dst)
+        if bad is None and op == "sub" and not isinstance(dst, P):
+            bad = f"R{insn.dst} tried to subtract pointer from scalar"
+        if bad is None and op == "sub" and ptr.r.kind == "stack":
+            bad = f"R{insn.dst} subtraction from stack pointer prohibited"
+        if bad is None and ptr.r.kind in ("pkt_end", "mapptr", "func"):
+            if not (ptr.r.kind == "mapptr" and op == "add" and
+                    z3.is_true(z3.simplify(num.v == bv(0)))):
+                bad = f"R{insn.dst} pointer arithmetic on {ptr.r.kind} prohibited"
+        if bad is not None:
+            self.fail(st, pc, what, T, bad)
+            return None
+        off = ptr.off + num.v if op == "add" else ptr.off - num.v
+        return P(ptr.r, off, ptr.key)
+
+    def _jump(self, st, pc, insn):
+        site = self.sites.get(pc)
+        if site is not None:
+            n = st.site_runs.get(site.id, 0)
+            st.site_runs[site.id] = n + 1
+            on = self.site_var(site, n)
+            taken = z3.Not(on) if site.inverse else on
+            other = st.copy()
+            st.guard = z3.And(st.guard, z3.Not(taken))
+            other.guard = z3.And(other.guard, taken)
+            other.pc = site.target
+            return [self._go(st, pc + 1)[0], other]
+        if insn.cond == "ja":
+            return self._go(st, insn.target(pc))
+        regs = st.cur.regs
+        a = regs[insn.dst]
+        b = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
+        c = z3.simplify(condition(Z, insn.cond, insn.is32, self.lay.addr(a), self.lay.addr(b)))
+        if z3.is_true(c):
+            return self._go(st, insn.target(pc))
+        if z3.is_false(c):
+            return self._go(st, pc + 1)
+        out = []
+        for edge, to in ((z3.Not(c), pc + 1), (c, insn.target(pc))):
+            g = z3.And(st.guard, edge)
+            if self.sat(g):
+                s = st.copy()
+                s.guard, s.pc = g, to
+                out.append(s)
+        return out
+
+    def _ld_imm64(self, pc, insn):
+        if insn.src == 0:
+            return S(bv(insn.value))
+        if insn.src == 4:
+            return P(Region("func", "func"), bv(pc + 1 + insn.imm))
+        ref = self.prog.map_refs.get(pc)
+        if ref is None:
+            return S(bv(insn.value))
+        if insn.src in (1, 5):
+            return P(Region("mapptr", ref.map), bv(0))
+        m = self.obj.maps[ref.map]
+        return P(Region("map", ref.map), bv(insn.imm2), z3.BitVecVal(0, 8 * max(m.key_size, 1)))
+
+    def _call(self, st, pc, insn):
+        if insn.src == 1:
+            if len(st.frames) >= MAX_CALL_FRAMES:
+                self.fail(st, pc, "call depth", T, "the call stack is too deep")
+                return []
+            st.gens += 1
+            f = new_frame(len(st.frames), st.gens, pc)
+            for r in range(1, 6):
+                f.regs[r] = st.cur.regs[r]
+            st.frames.append(f)
+            return self._go(st, insn.target(pc))
+        if insn.src != 0:
+            self.fail(st, pc, "a modelled call", T, "kfunc calls are not modelled")
+            return []
+        what = f"call to helper #{insn.imm} is allowed with these arguments"
+        bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
+        if not self.check_bad(st, pc, what, bads):
+            return []
+        res = []
+        g0 = st.guard
+        for s, r0, extra in outs:
+            s.guard = z3.And(g0, extra) if extra is not None else g0
+            if extra is not None and not self.sat(s.guard):
+                continue
+            for r in range(1, 6):
+                s.cur.regs[r] = None
+            s.cur.regs[0] = r0
+            s.pc = pc + 1
+            res.append(s)
+        return res
+
+    def _atomic(self, st, pc, insn):
+        regs = st.cur.regs
+        what = f"atomic of {insn.size} bytes at R{insn.dst}{insn.off:+d} is in bounds"
+        bad, old = load(self.lay, st, regs[insn.dst], insn.off, insn.size)
+        if not self.check_bad(st, pc, what, bad) or not isinstance(old, S):
+            if not st.dead:
+                self.fail(st, pc, what, T, "atomic on a spilled pointer")
+            return []
+        w = 8 * insn.size
+        o = z3.Extract(w - 1, 0, old.v) if w < 64 else old.v
+        src = regs[insn.src].v
+        if insn.op == "cmpxchg":
+            exp = z3.Extract(w - 1, 0, self.lay.addr(regs[0])) if w < 64 else \
+                self.lay.addr(regs[0])
+            new = z3.If(o == exp, z3.Extract(w - 1, 0, src) if w < 64 else src, o)
+        else:
+            new = atomic_result(Z, insn.op, insn.size, o, src)
+        new64 = z3.ZeroExt(64 - w, new) if w < 64 else new
+        if not self.check_bad(st, pc, what, store(self.lay, st, regs[insn.dst], insn.off,
+                                                  insn.size, S(new64), atomic=True)):
+            return []
+        if insn.op == "cmpxchg":
+            regs[0] = old
+        elif insn.fetch:
+            regs[insn.src] = old
+        return self._go(st, pc + 1)
+
+    def _legacy(self, st, pc, insn):
+        regs = st.cur.regs
+        off = bv(insn.imm) + (regs[insn.src].v if insn.src is not None else bv(0))
+        off = z3.SignExt(32, z3.Extract(31, 0, off))
+        ok = z3.And(off >= bv(0), z3.ULE(off + bv(insn.size), self.lay.plen))
+        arr = st.pkt if st.pkt is not None else self.lay.pkt_in
+        parts = [z3.Select(arr, off + bv(i)) for i in range(insn.size)]
+        val = parts[0] if insn.size == 1 else z3.Concat(*parts)  # big-endian
+        out = []
+        if self.sat(z3.And(st.guard, ok)):
+            s = st.copy()
+            s.guard = z3.And(st.guard, ok)
+            s.cur.regs[0] = S(z3.ZeroExt(64 - 8 * insn.size, val))
+            for r in range(1, 6):
+                s.cur.regs[r] = None
+            out.append(self._go(s, pc + 1)[0])
+        return out  # out of bounds: the program ends with r0 = 0 (safe)
+
+
+__all__ = ["Engine", "Budget", "Failure", "Result"]

@@ -1,0 +1,291 @@
+"""Memory accesses and helper calls on symbolic states.
+
+Each check returns the *bad* conditions as ``(z3 Bool, reason)`` pairs (``True`` when the
+failure is structural: a scalar dereferenced, a forbidden region); the engine records
+``guard /\\ bad`` as a possible assertion failure and continues under ``guard /\\ not bad``.
+"""
+
+from __future__ import annotations
+
+import z3
+
+from model.platform.ctx_layouts import ctx_access
+from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
+from model.symbolic.state import (BV64, BYTE, P, Region, S, State, bv, const_of, read_bytes,
+                                  write_bytes)
+from model.verifier.calls import GPL_COMPATIBLE
+from model.verifier.memcheck import PKT_WRITE_TYPES
+
+T = z3.BoolVal(True)
+
+
+def in_bounds(off, size, limit):
+    """``[off, off + size)`` inside ``[0, limit)`` (all 64-bit terms, no wrap-around)."""
+    return z3.And(z3.ULE(size, limit), z3.ULE(off, limit - size))
+
+
+def map_array(lay, st: State, name: str):
+    arr = st.maps.get(name)
+    if arr is not None:
+        return arr
+    m = lay.maps[name]
+    if m.origin == "data" and name.startswith(".rodata"):
+        inner = z3.K(BV64, z3.BitVecVal(0, 8))
+        for i, b in enumerate(m.initial or b""):
+            if b:
+                inner = z3.Store(inner, bv(i), z3.BitVecVal(b, 8))
+        return z3.K(z3.BitVecSort(8 * max(m.key_size, 1)), inner)
+    return lay.map_in[name]
+
+
+def frame_of(st: State, r: Region):
+    for f in st.frames:
+        if f.region == r:
+            return f
+    return None
+
+
+def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
+    """Bad conditions for touching ``size`` bytes (a 64-bit term) at pointer ``p``."""
+    if p is None:
+        return [(T, "access through an uninitialised register")]
+    if isinstance(p, S):
+        return [(T, "invalid mem access 'scalar'")]
+    k = p.r.kind
+    if k == "stack":
+        if frame_of(st, p.r) is None:
+            return [(T, "stack pointer into a frame that no longer exists")]
+        return [(z3.Not(in_bounds(p.off, size, lay.size(p))), "stack access out of bounds")]
+    if k == "packet":
+        if write and lay.ptype not in PKT_WRITE_TYPES:
+            return [(T, "cannot write into packet")]
+        if atomic:
+            return [(T, "atomic access to packet")]
+        return [(z3.Not(in_bounds(p.off, size, lay.plen)), "packet access out of bounds")]
+    if k == "map":
+        m = lay.maps[p.r.name]
+        if write and m.origin == "data" and p.r.name.startswith(".rodata"):
+            return [(T, "write into read-only map")]
+        return [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
+                 f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
+    if k == "ctx":
+        return []  # checked field by field in ctx_access (needs a constant offset)
+    return [(T, f"invalid mem access '{k}'")]
+
+
+def load(lay, st: State, p, off: int, size: int, signed_ok=True):
+    """(bad list, loaded value) for a ``size``-byte read at ``p + off``."""
+    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+        return check_region(lay, st, p, bv(size), False), None
+    o = p.off + bv(off)
+    if p.r.kind == "ctx":
+        return _ctx(lay, st, o, size, False, None)
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False)
+    if p.r.kind == "stack":
+        f = frame_of(st, p.r)
+        c = const_of(o)
+        if c is not None:
+            for so, v in f.spills.items():
+                if so == c and size == 8:
+                    return bad, v
+                if so < c + size and c < so + 8:
+                    return bad + [(T, "invalid size of register fill")], None
+        return bad, S(_ext(read_bytes(f.stack, o, size)))
+    if p.r.kind == "packet":
+        arr = st.pkt if st.pkt is not None else lay.pkt_in
+        return bad, S(_ext(read_bytes(arr, o, size)))
+    inner = z3.Select(map_array(lay, st, p.r.name), p.key)
+    return bad, S(_ext(read_bytes(inner, o, size)))
+
+
+def _ext(raw):
+    w = raw.size()
+    return z3.ZeroExt(64 - w, raw) if w < 64 else raw
+
+
+def store(lay, st: State, p, off: int, size: int, value, atomic=False):
+    """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
+    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+        return check_region(lay, st, p, bv(size), True, atomic)
+    o = p.off + bv(off)
+    raw = lay.addr(value)
+    if p.r.kind == "ctx":
+        if atomic:
+            return [(T, "atomic access to ctx")]
+        bad, _ = _ctx(lay, st, o, size, True, raw)
+        return bad
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic)
+    if p.r.kind == "stack":
+        f = frame_of(st, p.r)
+        c = const_of(o)
+        if isinstance(value, P):
+            if size != 8:
+                return bad + [(T, "invalid size of register spill")]
+            if c is None:
+                return bad + [(T, "spilled pointer in range of a variable-offset stack write")]
+        if c is None:
+            f.spills = {}
+        else:
+            f.spills = {so: v for so, v in f.spills.items() if not (so < c + size and c < so + 8)}
+            if isinstance(value, P):
+                f.spills[c] = value
+        f.stack = write_bytes(f.stack, o, raw, size)
+    elif p.r.kind == "packet":
+        st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in, o, raw, size)
+    else:
+        arr = map_array(lay, st, p.r.name)
+        st.maps[p.r.name] = z3.Store(arr, p.key, write_bytes(z3.Select(arr, p.key), o, raw, size))
+    return bad
+
+
+def _ctx(lay, st, o, size, write, raw):
+    c = const_of(o)
+    if c is None:
+        return [(T, "variable ctx access")], None
+    got = ctx_access(lay.ptype, c - (1 << 64) if c >> 63 else c, size, write)
+    if isinstance(got, str):
+        return [(T, got)], None
+    arr = st.ctx if st.ctx is not None else lay.ctx_in
+    if write:
+        st.ctx = write_bytes(arr, o, raw, size)
+        return [], None
+    kind = getattr(got, "kind", "scalar")
+    if kind in ("pkt", "pkt_meta"):
+        return [], P(Region("packet", "packet"), bv(0))
+    if kind == "pkt_end":
+        return [], P(Region("pkt_end", "packet"), lay.plen)
+    return [], S(_ext(read_bytes(arr, o, size)))
+
+
+# -- helpers -------------------------------------------------------------------------------
+def call_helper(eng, st: State, pc: int, hid: int, obj):
+    """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
+    lay = eng.lay
+    proto = PROTOTYPES.get(hid)
+    if proto is None:
+        return [(T, f"helper #{hid} has no prototype in this model")], []
+    if not helper_allowed(lay.ptype, hid):
+        return [(T, f"program type {lay.ptype} cannot use helper {proto.name}")], []
+    if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
+        return [(T, "GPL-only helper in a non-GPL program")], []
+    regs = st.cur.regs
+    bad: list = []
+    map_name = None
+    args = list(proto.args)
+    for i, arg in enumerate(args):
+        r = regs[i + 1]
+        if arg.base is Arg.DONTCARE:
+            continue
+        if r is None:
+            return bad + [(T, f"R{i + 1} !read_ok (helper argument)")], []
+        if arg.base is Arg.ANYTHING:
+            continue
+        null = isinstance(r, S) and arg.maybe_null
+        cond_null = (r.v == bv(0)) if null else z3.BoolVal(False)
+        if arg.base is Arg.CONST_MAP_PTR:
+            if not (isinstance(r, P) and r.r.kind == "mapptr"):
+                return bad + [(T, f"R{i + 1} is not a map pointer")], []
+            map_name = r.r.name
+            if lay.maps[map_name].is_static_key:
+                return bad + [(T, "cannot access static keys")], []
+        elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
+            m = lay.maps[map_name]
+            size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
+            bad += check_region(lay, st, r, bv(size), False)
+        elif arg.base is Arg.PTR_TO_MEM:
+            size = regs[i + 2] if i + 1 < len(args) and args[i + 1].is_size else None
+            if size is None or not isinstance(size, S):
+                return bad + [(T, f"R{i + 2} is not a scalar size")], []
+            bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
+                     check_region(lay, st, r, size.v, arg.writes_mem)]
+        elif arg.base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
+            if not isinstance(r, S):
+                return bad + [(T, f"R{i + 1} is not a scalar")], []
+            if arg.base is Arg.CONST_SIZE:
+                bad.append((r.v == bv(0), f"R{i + 1} invalid zero-sized read"))
+        elif arg.base is Arg.PTR_TO_CTX:
+            if not (isinstance(r, P) and r.r.kind == "ctx"):
+                return bad + [(T, f"R{i + 1} is not the context")], []
+            bad.append((r.off != bv(0), "dereference of modified ctx ptr"))
+        elif arg.base is Arg.PTR_TO_STACK:
+            if not (isinstance(r, P) and r.r.kind == "stack") and not null:
+                return bad + [(T, f"R{i + 1} is not a stack pointer")], []
+        else:
+            return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
+                              "is not modelled")], []
+    n = st.helper_runs.get(pc, 0)
+    st.helper_runs[pc] = n + 1
+    fresh = z3.BitVec(f"h_{pc}_{n}", 64)
+    if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
+        return bad, _lookup(lay, st, map_name, regs[2])
+    if hid in (4, 113):  # probe_read_kernel: dst gets unknown bytes
+        _fill(lay, st, regs[1], regs[2], f"probe_{pc}_{n}")
+    if hid == 2:
+        key = _key(lay, st, map_name, regs[2])
+        if key is not None and not lay.is_array(map_name):
+            pres = st.present.get(map_name, lay.present_in[map_name])
+            st.present[map_name] = z3.Store(pres, key, z3.BoolVal(True))
+        if key is not None:
+            vs = lay.maps[map_name].value_size
+            arr = map_array(lay, st, map_name)
+            src = regs[3]
+            inner = z3.Select(arr, key)
+            for i in range(vs):
+                _, b = load(lay, st, src, i, 1)
+                if b is not None:
+                    inner = z3.Store(inner, bv(i), z3.Extract(7, 0, b.v))
+            st.maps[map_name] = z3.Store(arr, key, inner)
+    if hid == 3:
+        key = _key(lay, st, map_name, regs[2])
+        if key is not None and not lay.is_array(map_name):
+            pres = st.present.get(map_name, lay.present_in[map_name])
+            st.present[map_name] = z3.Store(pres, key, z3.BoolVal(False))
+    if proto.ret is Ret.VOID:
+        return bad, [(st, None, None)]
+    if proto.ret is not Ret.INTEGER:
+        return bad + [(T, f"helper return {proto.ret.name} is not modelled")], []
+    value = fresh
+    if hid == 7:
+        value = z3.ZeroExt(32, z3.Extract(31, 0, fresh))
+    eng.helper_vars[(pc, n)] = value
+    return bad, [(st, S(value), None)]
+
+
+def _key(lay, st, name, ptr):
+    m = lay.maps[name]
+    _, v = load(lay, st, ptr, 0, m.key_size) if m.key_size in (1, 2, 4, 8) else (None, None)
+    if v is None or not isinstance(v, S):
+        return None
+    return z3.Extract(8 * m.key_size - 1, 0, v.v)
+
+
+def _lookup(lay, st, name, ptr):
+    """map_lookup_elem: split into the NULL and the value-pointer outcomes."""
+    m = lay.maps[name]
+    key = _key(lay, st, name, ptr)
+    if key is None:
+        key = z3.FreshConst(z3.BitVecSort(8 * m.key_size), "key")
+    lay.lookups.append((name, key))
+    if lay.is_array(name):
+        ok = z3.ULT(z3.ZeroExt(64 - 8 * m.key_size, key) if m.key_size < 8 else key,
+                    bv(m.max_entries))
+    else:
+        ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
+    hit = st.copy()
+    return [(st, S(bv(0)), z3.Not(ok)), (hit, P(Region("map", name), bv(0), key), ok)]
+
+
+def _fill(lay, st, dst, size, tag):
+    if not isinstance(dst, P) or dst.r.kind != "stack" or not isinstance(size, S):
+        return
+    f = frame_of(st, dst.r)
+    n = const_of(size.v)
+    if f is None or n is None or n > 512:
+        return
+    junk = z3.Array(tag, BV64, BYTE)
+    for i in range(n):
+        f.stack = z3.Store(f.stack, dst.off + bv(i), z3.Select(junk, bv(i)))
+    f.spills = {}
+
+
+__all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array"]

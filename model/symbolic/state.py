@@ -1,0 +1,238 @@
+"""Symbolic state: registers, stack frames and memory regions as Z3 terms.
+
+A value is ``None`` (uninitialised), an ``S`` (a 64-bit scalar bit-vector) or a ``P``: a
+pointer = (region, offset) with a Z3 offset (and, into a map, the element's key). Regions
+carry the interpreter's base addresses (``model.interp.memory``), so a pointer compared
+with a number, truncated or subtracted gives exactly the integer the interpreter computes.
+
+Memory: per stack frame a Z3 array (byte offset -> byte) plus whole-register pointer spills,
+the context and the packet as input arrays (the packet length a symbolic input), each map
+as an array key -> (offset -> byte) starting from a per-map input array (hash maps: also a
+presence array). States at the same pc with the same *shape* (kinds of values, regions,
+site / helper execution counts, call stack) are merged with ``If`` on their path guards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import z3
+
+from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
+from model.interp.maps import ELEM_STRIDE
+from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
+                                 PACKET_BASE, STACK_BASE, STACK_SIZE, STACK_STRIDE)
+
+BV64 = z3.BitVecSort(64)
+BYTE = z3.BitVecSort(8)
+MAX_PACKET = 1500  # packet length inputs are bounded by this (an MTU)
+
+
+def bv(v: int, w: int = 64):
+    return z3.BitVecVal(v & ((1 << w) - 1), w)
+
+
+def const_of(e) -> int | None:
+    e = z3.simplify(e)
+    return e.as_long() if z3.is_bv_value(e) else None
+
+
+@dataclass(frozen=True)
+class Region:
+    """Identity of a memory region: kind in stack|ctx|packet|pkt_end|map|mapptr|func."""
+
+    kind: str
+    name: str = ""
+    frame: int = 0  # stack: call depth
+    gen: int = 0  # stack: which frame instance (a pointer into a popped frame dangles)
+
+
+class S:
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v
+
+
+class P:
+    __slots__ = ("r", "off", "key")
+
+    def __init__(self, r: Region, off, key=None):
+        self.r, self.off, self.key = r, off, key
+
+
+def shape(v) -> object:
+    if v is None:
+        return "u"
+    if isinstance(v, S):
+        return "s"
+    return ("p", v.r, v.key is None)
+
+
+def merge_val(g, a, b):
+    if a is None:
+        return None
+    if isinstance(a, S):
+        return S(z3.If(g, a.v, b.v))
+    key = None if a.key is None else z3.If(g, a.key, b.key)
+    return P(a.r, z3.If(g, a.off, b.off), key)
+
+
+class Layout:
+    """Per program: map indices (as the interpreter numbers them) and region sizes."""
+
+    def __init__(self, obj, prog_type: str):
+        self.maps = obj.maps
+        self.index = {name: i for i, name in enumerate(obj.maps)}
+        self.ptype = prog_type
+        self.plen = z3.BitVec("pkt_len", 64)
+        self.pkt_in = z3.Array("pkt", BV64, BYTE)
+        self.ctx_in = z3.Array("ctx", BV64, BYTE)
+        self.map_in = {n: z3.Array(f"map_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
+                                   z3.ArraySort(BV64, BYTE)) for n, m in obj.maps.items()}
+        self.present_in = {n: z3.Array(f"present_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
+                                       z3.BoolSort()) for n, m in obj.maps.items()}
+        self.hash_slot = {n: z3.Function(f"slot_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
+                                         z3.BitVecSort(20)) for n, m in obj.maps.items()}
+        self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
+        if prog_type == "xdp":
+            self.ctx_size = XDP_SIZE
+        elif prog_type in SKB_TYPES:
+            self.ctx_size = SKB_SIZE
+        else:
+            self.ctx_size = DEFAULT_CTX.get(prog_type, 64)
+
+    def is_array(self, name: str) -> bool:
+        m = self.maps[name]
+        return m.type in (2, 6) or m.origin == "data"
+
+    def base(self, p: P):
+        r = p.r
+        if r.kind == "stack":
+            return bv(STACK_BASE + r.frame * STACK_STRIDE)
+        if r.kind == "ctx":
+            return bv(CTX_BASE)
+        if r.kind in ("packet", "pkt_end"):
+            return bv(PACKET_BASE)
+        if r.kind == "mapptr":
+            return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
+        if r.kind == "func":
+            return bv(FUNC_BASE)
+        idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)
+        kw = p.key.size()
+        if self.is_array(r.name):
+            slot = z3.ZeroExt(64 - kw, p.key) if kw < 64 else p.key
+        else:
+            slot = z3.ZeroExt(44, self.hash_slot[r.name](p.key))  # never wraps to NULL
+        return idx + slot * bv(ELEM_STRIDE)
+
+    def addr(self, v):
+        """The 64-bit integer a value is in the interpreter (pointers: base + offset)."""
+        return v.v if isinstance(v, S) else self.base(v) + v.off
+
+    def size(self, p: P):
+        k = p.r.kind
+        if k == "stack":
+            return bv(STACK_SIZE)
+        if k == "ctx":
+            return bv(self.ctx_size)
+        if k == "packet":
+            return self.plen
+        if k == "map":
+            return bv(self.maps[p.r.name].value_size)
+        return bv(0)
+
+
+class Frame:
+    __slots__ = ("regs", "stack", "spills", "callsite", "region")
+
+    def __init__(self, regs, stack, spills, callsite, region):
+        self.regs, self.stack, self.spills = regs, stack, spills
+        self.callsite, self.region = callsite, region
+
+    def copy(self) -> "Frame":
+        return Frame(list(self.regs), self.stack, dict(self.spills), self.callsite, self.region)
+
+
+class State:
+    """One (possibly merged) symbolic state. ``guard``: the path condition (Z3 Bool)."""
+
+    def __init__(self, frames, guard, pc=0):
+        self.frames: list[Frame] = frames
+        self.guard = guard
+        self.pc = pc
+        self.ctx = None  # context bytes (writes on top of the input)
+        self.pkt = None
+        self.maps: dict = {}  # map name -> array key -> (offset -> byte)
+        self.present: dict = {}  # hash maps: key -> present?
+        self.site_runs: dict[int, int] = {}  # site id -> executions so far
+        self.helper_runs: dict[int, int] = {}  # helper call pc -> calls so far
+        self.back_edges = 0
+        self.gens = 0  # stack frame instances created so far
+        self.dead = False
+
+    @property
+    def cur(self) -> Frame:
+        return self.frames[-1]
+
+    def copy(self) -> "State":
+        s = State([f.copy() for f in self.frames], self.guard, self.pc)
+        s.ctx, s.pkt = self.ctx, self.pkt
+        s.maps, s.present = dict(self.maps), dict(self.present)
+        s.site_runs, s.helper_runs = dict(self.site_runs), dict(self.helper_runs)
+        s.back_edges, s.gens = self.back_edges, self.gens
+        return s
+
+    def signature(self) -> tuple:
+        frames = tuple((f.callsite, f.region, tuple(shape(r) for r in f.regs),
+                        tuple(sorted((o, shape(v)) for o, v in f.spills.items())))
+                       for f in self.frames)
+        return (self.pc, frames, tuple(sorted(self.site_runs.items())),
+                tuple(sorted(self.helper_runs.items())), self.back_edges, self.gens,
+                tuple(sorted(self.maps)), tuple(sorted(self.present)),
+                self.ctx is None, self.pkt is None)
+
+    def merge(self, other: "State") -> None:
+        """Absorb ``other`` (same signature): values become ``If(self.guard, mine, its)``."""
+        g = self.guard
+        for fa, fb in zip(self.frames, other.frames):
+            fa.regs = [merge_val(g, a, b) for a, b in zip(fa.regs, fb.regs)]
+            fa.stack = z3.If(g, fa.stack, fb.stack)
+            fa.spills = {o: merge_val(g, v, fb.spills[o]) for o, v in fa.spills.items()}
+        if self.ctx is not None:
+            self.ctx = z3.If(g, self.ctx, other.ctx)
+        if self.pkt is not None:
+            self.pkt = z3.If(g, self.pkt, other.pkt)
+        self.maps = {n: z3.If(g, a, other.maps[n]) for n, a in self.maps.items()}
+        self.present = {n: z3.If(g, a, other.present[n]) for n, a in self.present.items()}
+        self.guard = z3.Or(g, other.guard)
+
+
+def new_frame(depth: int, gen: int, callsite: int) -> Frame:
+    region = Region("stack", "stack", depth, gen)
+    regs = [None] * 11
+    regs[10] = P(region, bv(STACK_SIZE))
+    return Frame(regs, z3.Array(f"stack_{depth}_{gen}", BV64, BYTE), {}, callsite, region)
+
+
+def entry_state() -> State:
+    st = State([new_frame(0, 0, -1)], z3.BoolVal(True))
+    st.cur.regs[1] = P(Region("ctx", "ctx"), bv(0))
+    return st
+
+
+# -- byte-level memory ---------------------------------------------------------------------
+def read_bytes(arr, off, size: int):
+    """Little-endian ``size`` bytes of ``arr`` at ``off`` (a 64-bit term)."""
+    parts = [z3.Select(arr, off + bv(i)) for i in range(size)]
+    return parts[0] if size == 1 else z3.Concat(*reversed(parts))
+
+
+def write_bytes(arr, off, value, size: int):
+    for i in range(size):
+        arr = z3.Store(arr, off + bv(i), z3.Extract(8 * i + 7, 8 * i, value))
+    return arr
+
+
+__all__ = ["BV64", "BYTE", "MAX_PACKET", "Layout", "Region", "S", "P", "State", "Frame",
+           "bv", "const_of", "entry_state", "new_frame", "read_bytes", "write_bytes", "shape"]
