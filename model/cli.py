@@ -22,6 +22,8 @@ COMMANDS = {
     "materialize": "Fix every static site of a program (or make it both-edges) for a stock kernel",
     "run": "Run a program on the interpreter under a key state (M0, M1 or M2)",
     "conformance": "Run bpf_conformance .data files on the interpreter",
+    "replay": "Replay an x86 text-poke counterexample on the unicorn executor",
+    "prove": "Run every Z3 proof script in proofs/ and print one table",
 }
 
 

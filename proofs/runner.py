@@ -1,0 +1,119 @@
+"""The ``skv prove`` driver: run every proof script and print one table.
+
+A proof script is a module ``proofs/<name>.py`` that defines ``main()``. The runner starts
+each as ``python -m proofs.<name> [--quick]`` (``--quick`` passed through when given) and
+reads its result.
+
+Summary convention (adopt it in new proof scripts): the *last* line a script prints on
+stdout is
+
+    SKV-PROOF-SUMMARY <json>
+
+with ``<json>`` an object ``{"script": str, "ok": bool, "claims": [claim, ...]}``, each claim
+``{"claim": str, "result": "PROVED" | "COUNTEREXAMPLE" | "BOUND REACHED" | "FAILED",
+"expected": str | null, "ok": bool, "seconds": float, "detail": str}``. ``result`` is what
+the solver said (COUNTEREXAMPLE may be the expected result of a deliberately broken variant
+or of an unsafe protocol); ``ok`` says whether it is the expected one. The script's exit
+status must still be non-zero when any claim is not ok.
+
+A script without the summary line is one row: PROVED when it exits 0, FAILED otherwise.
+The runner exits 1 when any script exits non-zero, times out, or reports a claim not ok.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PREFIX = "SKV-PROOF-SUMMARY "
+PROOFS = Path(__file__).resolve().parent
+
+
+def scripts() -> list[str]:
+    """Modules in proofs/ that define main() (found by text, without importing them)."""
+    out = []
+    for p in sorted(PROOFS.glob("*.py")):
+        if p.stem in ("__init__", "runner"):
+            continue
+        if "\ndef main(" in p.read_text(errors="replace"):
+            out.append(p.stem)
+    return out
+
+
+def parse_summary(stdout: str) -> dict | None:
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith(PREFIX):
+            try:
+                d = json.loads(line[len(PREFIX):])
+                return d if isinstance(d, dict) and isinstance(d.get("claims"), list) else None
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def run_script(name: str, quick: bool, timeout: float | None, extra=()) -> dict:
+    cmd = [sys.executable, "-m", f"proofs.{name}"] + (["--quick"] if quick else []) + list(extra)
+    t0 = time.monotonic()
+    root = PROOFS.parent
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root, env=env)
+        rc, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = None, (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), "timeout"
+    dt = time.monotonic() - t0
+    summ = parse_summary(out)
+    rows = []
+    if summ:
+        for c in summ["claims"]:
+            rows.append({"claim": str(c.get("claim", "?")), "result": str(c.get("result", "FAILED")),
+                         "ok": bool(c.get("ok", False)), "seconds": float(c.get("seconds", 0.0)),
+                         "detail": str(c.get("detail", ""))})
+    else:
+        res = "PROVED" if rc == 0 else ("BOUND REACHED" if rc is None else "FAILED")
+        tail = (err.strip().splitlines() or [""])[-1] if rc else ""
+        rows.append({"claim": "(exit status)", "result": res, "ok": rc == 0, "seconds": dt,
+                     "detail": "timeout" if rc is None else tail})
+    ok = rc == 0 and all(r["ok"] for r in rows)
+    return {"script": name, "rc": rc, "ok": ok, "seconds": dt, "rows": rows}
+
+
+def run(quick: bool = False, only: str | None = None, timeout: float | None = None,
+        out=sys.stdout) -> int:
+    names = [n for n in scripts() if not only or only in n]
+    bad = 0
+    print(f"{'script':18} {'claim':48} {'result':15} {'time':>8}", file=out)
+    for n in names:
+        r = run_script(n, quick, timeout)
+        for row in r["rows"]:
+            mark = "" if row["ok"] else "  <-- UNEXPECTED"
+            print(f"{n:18} {row['claim'][:48]:48} {row['result']:15} {row['seconds']:7.2f}s{mark}",
+                  file=out)
+        if not r["ok"]:
+            bad += 1
+            if r["rc"] not in (0, 1):
+                print(f"{n:18} exit status {r['rc']}", file=out)
+        print(f"{n:18} {'(script total)':48} {'ok' if r['ok'] else 'FAILED':15} "
+              f"{r['seconds']:7.2f}s", file=out)
+        out.flush()
+    print(f"{len(names)} scripts, {bad} failed", file=out)
+    return 1 if bad else 0
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Run every proofs/*.py script")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", default=None)
+    p.add_argument("--timeout", type=float, default=None, help="seconds per script")
+    a = p.parse_args(argv)
+    return run(a.quick, a.only, a.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
