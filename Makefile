@@ -29,11 +29,18 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	@for o in bpfprogs/*.o; do $(SKV) info $$o || exit 1; done
+	@mkdir -p out
+	$(SKV) info bpfprogs/talk_unlikely.o bpfprogs/unsafe_m1.o
 	$(SKV) disasm bpfprogs/talk_unlikely.o
-	$(SKV) cfg bpfprogs/talk_likely.o --format dot | head -n 30
-	$(SKV) cfg bpfprogs/talk_likely.o --format svg -o out/talk_likely.svg
-	@echo "wrote out/talk_likely.svg"
+	@# the main job: verify every bundled program under every key state. Exit 1 means
+	@# "some program rejected", expected here: bpfprogs/ holds deliberately unsafe programs.
+	$(SKV) check bpfprogs/*.o --cex out/cex.json; test $$? -le 1
+	$(SKV) check --json bpfprogs/unsafe_m2.o --cex out/per_exec.json > out/check.json; test $$? -le 1
+	@echo "== replaying the M2 counterexample of unsafe_m2.o in the interpreter (a fault is expected)"
+	$(SKV) run --replay out/per_exec.json; test $$? -eq 1
+	$(SKV) cfg bpfprogs/unsafe_m1.o --format svg -o out/unsafe_m1.svg
+	$(SKV) prove --quick
+	@echo "wrote out/check.json, out/per_exec.json, out/unsafe_m1.svg"
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -11,7 +11,9 @@ stdout is
 
 with ``<json>`` an object ``{"script": str, "ok": bool, "claims": [claim, ...]}``, each claim
 ``{"claim": str, "result": "PROVED" | "COUNTEREXAMPLE" | "BOUND REACHED" | "FAILED",
-"expected": str | null, "ok": bool, "seconds": float, "detail": str}``. ``result`` is what
+"expected": str | null, "ok": bool, "seconds": float, "detail": str}`` (``ok`` and
+``expected`` may be left out: the claim is then ok when the script exits 0; ``time_s`` is
+read as ``seconds``). ``result`` is what
 the solver said (COUNTEREXAMPLE may be the expected result of a deliberately broken variant
 or of an unsafe protocol); ``ok`` says whether it is the expected one. The script's exit
 status must still be non-zero when any claim is not ok.
@@ -70,8 +72,12 @@ def run_script(name: str, quick: bool, timeout: float | None, extra=()) -> dict:
     rows = []
     if summ:
         for c in summ["claims"]:
+            # a claim without "ok" is judged by the script's exit status (which must be
+            # non-zero when a claim that should hold fails); "time_s" is accepted for seconds
+            ok = c["ok"] if "ok" in c else rc == 0
+            secs = c.get("seconds", c.get("time_s", 0.0))
             rows.append({"claim": str(c.get("claim", "?")), "result": str(c.get("result", "FAILED")),
-                         "ok": bool(c.get("ok", False)), "seconds": float(c.get("seconds", 0.0)),
+                         "ok": bool(ok), "seconds": float(secs or 0.0),
                          "detail": str(c.get("detail", ""))})
     else:
         res = "PROVED" if rc == 0 else ("BOUND REACHED" if rc is None else "FAILED")

@@ -135,3 +135,16 @@ def test_generated_program_cubes_are_exact():
     for a in _assignments(prog.keys()):
         v = check_program(obj, materialize(prog, keys={k: bool(x) for k, x in a.items()}))
         assert v.accepted != unsafe(cubes, a), a
+
+
+def test_skv_prove_reads_these_scripts_summaries(capsys):
+    """skv prove runs both_edges and key_models and reads their summary lines: every claim
+    appears with its solver result, none flagged unexpected."""
+    from model.cli import main
+
+    rc = main(["prove", "--quick", "--only", "both_edges"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "UNEXPECTED" not in out
+    assert "both-edges unsafe_m1.o:per_site" in out and "COUNTEREXAMPLE" in out
+    assert "both-edges talk_unlikely.o:worker" in out and "PROVED" in out

@@ -86,7 +86,13 @@ class Machine:
     def __init__(self, prog: Program, maps: dict[str, MapDef] | None = None, *,
                  keys: KeyState | None = None, helpers=None, strict: bool = True,
                  budget: int = DEFAULT_BUDGET, seed: int = 0, path_limit: int = 100_000,
-                 shared: "Machine | None" = None):
+                 shared: "Machine | None" = None, uninit_stack: str = "allow"):
+        """``uninit_stack``: "allow" (the kernel's rule for a privileged loader, which the
+        verifier and the symbolic engine follow: unwritten stack reads as zeros here, as
+        arbitrary bytes on a real machine) or "fault" (report the read)."""
+        if uninit_stack not in ("allow", "fault"):
+            raise ValueError(f"uninit_stack must be 'allow' or 'fault', not {uninit_stack!r}")
+        self.track_stack = strict and uninit_stack == "fault"
         self.prog = prog
         self.by_pc = prog.by_pc()
         self.keys = keys
@@ -125,7 +131,7 @@ class Machine:
             regs: dict[int, int] | None = None, prog_type: str | None = None) -> RunResult:
         self.trace = []
         self.regs: list[int | None] = [None] * 11 if self.strict else [0] * 11
-        stack = new_stack(self.mem, 0, zeroed=not self.strict)
+        stack = new_stack(self.mem, 0, zeroed=not self.track_stack)
         self.frames: list[_Frame] = []
         self.stacks = [stack]
         self.site_runs: dict[int, int] = {}
@@ -317,7 +323,7 @@ class Machine:
         if insn.src == 1:
             if len(self.frames) + 1 >= MAX_CALL_FRAMES:
                 raise MemFault(0, 0, f"call depth over {MAX_CALL_FRAMES} frames")
-            stack = new_stack(self.mem, len(self.frames) + 1, zeroed=not self.strict)
+            stack = new_stack(self.mem, len(self.frames) + 1, zeroed=not self.track_stack)
             self.stacks.append(stack)
             self.frames.append(_Frame(pc + 1, self.regs[6:10], stack))
             self.regs[10] = stack.end
