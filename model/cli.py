@@ -19,6 +19,7 @@ COMMANDS = {
     "disasm": "Disassemble the linked programs of an object",
     "cfg": "Draw a program's control-flow graph (dot, svg or png)",
     "check": "Verify programs: both edges of every static site (safe under every key state)",
+    "e2e": "Confirm a program's M1/M2 counterexample on JIT'd x86 while another CPU toggles",
     "materialize": "Fix every static site of a program (or make it both-edges) for a stock kernel",
     "run": "Run a program on the interpreter under a key state (M0, M1 or M2)",
     "conformance": "Run bpf_conformance .data files on the interpreter",
