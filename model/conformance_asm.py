@@ -35,6 +35,7 @@ from model.errors import AsmError, IsaError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.isa import opcodes as oc
+from model.isa.asm import Pending, resolve_labels
 
 SIZES = {"b": 1, "h": 2, "w": 4, "dw": 8}
 ALU_OPS = ("add", "sub", "mul", "div", "sdiv", "or", "and", "lsh", "rsh", "mod", "smod", "xor",
@@ -107,22 +108,13 @@ def _want(ops: list[str], n: int, mnemonic: str) -> None:
         raise _Err(f"{mnemonic} takes {n} operand{'s' if n != 1 else ''}, not {len(ops)}")
 
 
-class _Pending:
-    """An instruction whose target is a label: ``make(delta)`` builds it."""
-
-    slots = 1
-
-    def __init__(self, make: Callable[[int], Insn], label: str):
-        self.make, self.label = make, label
-
-
-def _target(text: str, make: Callable[[int], Insn]) -> Insn | _Pending:
+def _target(text: str, make: Callable[[int], Insn]) -> Insn | Pending:
     t = re.sub(r"\s", "", text)
     if t[:1] in ("+", "-"):
         return make(_num(t, -(1 << 31), (1 << 31) - 1, "jump distance"))
     if not _IDENT_RX.match(t):
         raise _Err(f"bad jump target {t!r} (+N, -N or a label)")
-    return _Pending(make, t)
+    return Pending(make, t)
 
 
 def _alu(m: re.Match, ops: list[str], mnemonic: str) -> Insn:
@@ -137,7 +129,7 @@ def _alu(m: re.Match, ops: list[str], mnemonic: str) -> Insn:
     return Alu(op, is64, _reg(ops[0]), None, _imm32(ops[1]), off)
 
 
-def _jcc(m: re.Match, ops: list[str], mnemonic: str) -> Insn | _Pending:
+def _jcc(m: re.Match, ops: list[str], mnemonic: str) -> Insn | Pending:
     _want(ops, 3, mnemonic)
     cond, is32, dst = m.group(1), bool(m.group(2)), _reg(ops[0])
     if _is_reg(ops[1]):
@@ -147,7 +139,7 @@ def _jcc(m: re.Match, ops: list[str], mnemonic: str) -> Insn | _Pending:
     return _target(ops[2], lambda d: Jump(cond, is32, dst, src, imm, d))
 
 
-def _call(rest: str) -> Insn | _Pending:
+def _call(rest: str) -> Insn | Pending:
     words = rest.split()
     if len(words) == 1 and _is_reg(words[0]):
         return CallX(_reg(words[0]))
@@ -173,7 +165,7 @@ def _lock(rest: str) -> Insn:
     return Atomic(size, op, fetch, dst, _reg(m.group(5)), off)
 
 
-def _one(mnemonic: str, rest: str) -> Insn | _Pending:
+def _one(mnemonic: str, rest: str) -> Insn | Pending:
     if mnemonic == "lock":
         return _lock(rest)
     if mnemonic == "call":
@@ -226,7 +218,7 @@ def _one(mnemonic: str, rest: str) -> Insn | _Pending:
 
 def assemble_ubpf(text: str) -> list[Insn]:
     """Assemble uBPF/bpf_conformance syntax; ``AsmError(cause, line=N)`` on bad input."""
-    items: list[tuple[int, int, Insn | _Pending]] = []  # (line, pc, item)
+    items: list[tuple[int, int, Insn | Pending]] = []  # (line, pc, item)
     labels: dict[str, int] = {}
     first_exit: int | None = None
     pc = 0
@@ -252,16 +244,7 @@ def assemble_ubpf(text: str) -> list[Insn]:
         pc += item.slots
     if first_exit is not None:
         labels.setdefault("exit", first_exit)
-    out: list[Insn] = []
-    for lineno, at, item in items:
-        if isinstance(item, _Pending):
-            if item.label not in labels:
-                raise AsmError(f"undefined label {item.label!r}", line=lineno)
-            try:
-                item = item.make(labels[item.label] - at - 1)
-            except IsaError as e:
-                raise AsmError(e.cause, line=lineno) from None
-        out.append(item)
+    out = resolve_labels(items, labels)
     if not out:
         raise AsmError("no instructions")
     return out

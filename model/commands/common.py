@@ -44,3 +44,19 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     lines = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
     lines += [fmt.format(*map(str, r)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def read_json_object(path: str, what: str = "a JSON object") -> dict:
+    """A JSON file holding one object; every problem is a one-line ``SkvError``."""
+    import json
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise SkvError(f"{path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SkvError(f"{path}: not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise SkvError(f"{path}: expected {what}")
+    return data

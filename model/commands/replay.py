@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+from model.commands.common import read_json_object
 from model.errors import SkvError
 
 
@@ -26,15 +27,7 @@ def _load(path: str):
     from model.x86.fetch import Schedule
     from model.x86.race import KeySchedule
 
-    try:
-        with open(path) as f:
-            d = json.load(f)
-    except OSError as e:
-        raise SkvError(f"{path}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SkvError(f"{path}: not JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise SkvError(f"{path}: not a schedule object")
+    d = read_json_object(path, "a schedule object")
     try:
         if d.get("format") == "skv-key-schedule/1":
             return KeySchedule.from_json(d)

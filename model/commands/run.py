@@ -41,7 +41,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from model.commands.common import load, select_programs
+from model.commands.common import load, read_json_object, select_programs
 from model.errors import SkvError
 from model.interp.machine import DEFAULT_BUDGET, Machine, RunResult
 from model.isa import format_llvm
@@ -110,15 +110,7 @@ def _digits(v, what: str) -> list[bool]:
 
 
 def load_replay(path: str) -> Replay:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise SkvError(f"{path}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SkvError(f"{path}: not JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise SkvError(f"{path}: expected a JSON object")
+    data = read_json_object(path)
     for name in ("object", "program"):
         if not isinstance(data.get(name), str):
             raise SkvError(f"{path}: missing \"{name}\" (a string)")

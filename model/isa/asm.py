@@ -98,7 +98,7 @@ def _same_width(*regs: str) -> bool:
 
 
 @dataclass
-class _Pending:
+class Pending:
     """An instruction whose jump/call target is still a label."""
 
     make: Callable[[int], Insn]  # delta -> instruction
@@ -106,11 +106,11 @@ class _Pending:
     slots: int = 1
 
 
-def _target(text: str, make: Callable[[int], Insn]) -> Insn | _Pending:
+def _target(text: str, make: Callable[[int], Insn]) -> Insn | Pending:
     t = re.sub(r"\s", "", text)
     if t[0] in "+-":
         return make(_num(t, -(1 << 31), (1 << 31) - 1, "jump distance"))
-    return _Pending(make, t)
+    return Pending(make, t)
 
 
 def _p_alu(m):
@@ -283,7 +283,7 @@ _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:")
 _ANNOT = re.compile(r"\s*<[^<>]*>\s*$")
 
 
-def _parse(text: str) -> Insn | _Pending:
+def _parse(text: str) -> Insn | Pending:
     for rx, build in _RULES:
         m = rx.match(text)
         if m:
@@ -293,7 +293,7 @@ def _parse(text: str) -> Insn | _Pending:
 
 def assemble(text: str) -> list[Insn]:
     """Assemble llvm-objdump syntax into typed instructions (``AsmError`` on bad input)."""
-    items: list[tuple[int, Insn | _Pending]] = []
+    items: list[tuple[int, Insn | Pending]] = []
     labels: dict[str, int] = {}
     pcs: list[int] = []
     pc = 0
@@ -318,9 +318,16 @@ def assemble(text: str) -> list[Insn]:
         items.append((lineno, item))
         pcs.append(pc)
         pc += item.slots
+    return resolve_labels([(lineno, at, item) for (lineno, item), at in zip(items, pcs)],
+                          labels)
+
+
+def resolve_labels(items, labels: dict[str, int]) -> list[Insn]:
+    """``items``: (line number, pc, instruction or ``Pending``); every ``Pending`` becomes
+    its instruction with the distance to its label's pc. Shared by both assemblers."""
     out: list[Insn] = []
-    for (lineno, item), at in zip(items, pcs):
-        if isinstance(item, _Pending):
+    for lineno, at, item in items:
+        if isinstance(item, Pending):
             if item.label not in labels:
                 raise AsmError(f"undefined label {item.label!r}", line=lineno)
             try:
