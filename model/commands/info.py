@@ -11,6 +11,8 @@ MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "
 
 def add_arguments(p) -> None:
     add_object_args(p)
+    p.add_argument("--pipeline", action="store_true",
+                   help="also print the site table after each load stage (model.pipeline)")
 
 
 def run(args) -> int:
@@ -37,4 +39,11 @@ def run(args) -> int:
                           s.design, s.origin] for s in sites],
                         ["site", "program", "pc", "target", "key", "polarity", "design",
                          "declared by"]))
+        if getattr(args, "pipeline", False):
+            from model.pipeline import render, run_pipeline
+
+            for p in progs:
+                print()
+                print(f"-- life of the static branches of {p.name} (BPF_PROG_LOAD)")
+                print(render(run_pipeline(p)), end="")
     return 0
