@@ -9,6 +9,14 @@ replayed in the interpreter (``--cex FILE`` writes the first one in ``skv run --
 format) and the cross-check with the verifier (``SOUNDNESS BUG`` when the verifier accepts
 an unsafe program).
 
+``--x86`` confirms each M0/M1/M2 counterexample on our JIT's x86 code (``model.e2e``: CPU 1
+toggles the key with the int3 protocol for M1/M2); in ``--json`` the counterexample gains
+``"x86": {"confirmed", "bpf_insn", "x86_address", "x86_insn", "model", "schedule", ...}``.
+``--report DIR`` writes an HTML page per object plus ``DIR/index.html`` (``model.report``):
+verdict table, unsafe conditions, M1/M2 extra unsafety, pictures (CFG with the path and the
+observed site states, CPU 1/CPU 0 timeline; SVG and PNG files) and logs; it implies ``--x86``.
+Neither changes the exit status.
+
 Exit status: 0 every program accepted, 1 some rejected, 2 bad input (an object that does
 not load is reported as verdict "error").
 """
@@ -35,6 +43,12 @@ def add_arguments(p) -> None:
                    help="skip the symbolic (Z3) key-model analysis")
     p.add_argument("--cex", metavar="FILE",
                    help="write the first counterexample found as a replay file (skv run --replay)")
+    p.add_argument("--x86", action="store_true",
+                   help="confirm each counterexample on the JIT'd x86 code (CPU 1 toggles)")
+    p.add_argument("--via-int3", action="store_true",
+                   help="with --x86, M2: CPU 0's fetch after a toggle hits the INT3 byte")
+    p.add_argument("--report", metavar="DIR",
+                   help="write an HTML report (one page per object, index.html); implies --x86")
 
 
 def check_object(path: str, program: str | None, budget: int, time_limit: float,
@@ -86,6 +100,14 @@ def run(args) -> int:
                   f"Z3 found an unsafe execution", file=sys.stderr)
     if getattr(args, "cex", None):
         _write_cex(args.cex, rows)
+    report = getattr(args, "report", None)
+    if getattr(args, "x86", False) or report:
+        _add_x86(rows, getattr(args, "via_int3", False))
+    if report:
+        from model.report.html import write_report
+
+        pages = write_report(report, rows)
+        print(f"report written to {pages[0]} ({len(pages) - 1} page(s))", file=sys.stderr)
     if args.json:
         doc = {"programs": [{k: v for k, v in r.items() if k != "log" or args.log}
                             for r in rows]}
@@ -104,6 +126,9 @@ def run(args) -> int:
                 bug = "SOUNDNESS BUG: " if sym.get("soundness_bug") else ""
                 print(f"{bug}{r['object']} {r['program']}: {text} "
                       f"[{sym.get('cross_check', 'error')}]")
+            x86 = (r.get("counterexample") or {}).get("x86")
+            if x86 and getattr(args, "x86", False):
+                print(f"  x86 ({x86['model']}): " + _x86_text(x86))
         if args.log:
             for r in rows:
                 print(f"\n== {r['object']} {r['program']}: {r['verdict']}")
@@ -131,6 +156,34 @@ def _write_cex(path: str, rows: list[dict]) -> None:
                   file=sys.stderr)
             return
     print("no counterexample to write", file=sys.stderr)
+
+
+def _add_x86(rows: list[dict], via_int3: bool) -> None:
+    from model.commands.common import load
+    from model.report.x86 import confirm_any
+
+    objs: dict = {}
+    for r in rows:
+        cx = r.get("counterexample")
+        if not cx or cx.get("model") not in ("M0", "M1", "M2"):
+            continue
+        try:
+            obj = objs.get(r["object"]) or objs.setdefault(r["object"], load(r["object"]))
+            prog = obj.program(r["program"])
+            cx["x86"] = confirm_any(obj, prog, cx, via_int3=via_int3)
+        except Exception as e:  # noqa: BLE001 - the x86 run must never take the verdict down
+            cx["x86"] = {"confirmed": False, "model": cx.get("model"), "bpf_insn": cx.get("pc"),
+                         "x86_address": None, "error": f"{type(e).__name__}: {e}"}
+
+
+def _x86_text(x86: dict) -> str:
+    if x86.get("error"):
+        return f"not confirmed: {x86['error']}"
+    head = "CONFIRMED" if x86.get("confirmed") else "NOT confirmed"
+    if x86.get("x86_address") is None:
+        return f"{head}: BPF insn {x86.get('bpf_insn')}, no fault ({x86.get('status')})"
+    return (f"{head}: BPF insn {x86.get('bpf_insn')} -> x86 {x86['x86_address']:#x}: "
+            f"{x86.get('x86_insn')} ({x86.get('kind')}: {x86.get('reason')})")
 
 
 def _error_text(r: dict) -> str:

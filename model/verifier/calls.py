@@ -47,7 +47,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             map_name = r.map
         elif base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             if map_name is None:
-                raise Reject(f"invalid map_ptr to access map->key")
+                raise Reject("invalid map_ptr to access map->key")
             m = obj.maps[map_name]
             size = m.key_size if base is Arg.PTR_TO_MAP_KEY else m.value_size
             _mem_arg(st, obj, ptype, regno, r, size, write=False)

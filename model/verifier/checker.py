@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from model.cfg import build_cfg
 from model.cfg.graph import func_starts
-from model.isa import Call, Exit, Jump, MayGoto, kernel_line
+from model.isa import Call, kernel_line
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
@@ -268,5 +268,4 @@ def check_program(obj: BpfObject, prog: Program, **kw) -> Verdict:
     return Checker(obj, prog, **kw).run()
 
 
-__all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program", "Call", "Exit", "Jump",
-           "MayGoto"]
+__all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program"]

@@ -6,9 +6,7 @@ Failures raise ``Reject(message)``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
-from model.domains import Scalar
 from model.platform.ctx_layouts import ctx_access
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
@@ -289,4 +287,4 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
 
 
 __all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "constant_map_key", "check_alignment", "Scalar", "replace"]
+           "stack_const", "mark_written", "constant_map_key", "check_alignment"]

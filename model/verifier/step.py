@@ -13,7 +13,7 @@ from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
-from model.verifier.memcheck import Reject, access, check_alignment, store_imm
+from model.verifier.memcheck import Reject, access, check_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
@@ -124,12 +124,8 @@ class Stepper:
         if isinstance(insn, Store):
             base = regs[insn.dst]
             if insn.src is None:
-                if base.type is T.STACK and base.var.is_const():
-                    access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                           write=True, value=known(insn.imm))
-                else:
-                    access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                           write=True, value=known(insn.imm))
+                access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                       write=True, value=known(insn.imm))
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -239,4 +235,4 @@ def _endian(r: Reg, insn: Endian) -> Reg:
                else Scalar.unknown())
 
 
-__all__ = ["Stepper", "replace"]
+__all__ = ["Stepper"]
