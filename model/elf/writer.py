@@ -28,7 +28,7 @@ from model.elf.reader import (EM_BPF, R_BPF_64_32, R_BPF_64_64, R_BPF_64_ABS32, 
                               R_BPF_64_NODYLD32, SHT_NOBITS, SHT_PROGBITS, SHT_REL, SHT_SYMTAB,
                               STT_FUNC, STT_OBJECT, STT_SECTION)
 from model.errors import SkvError
-from model.isa import Call, Insn, LoadImm64, encode
+from model.isa import Call, Insn, LoadImm64
 from model.program import PSEUDO_FUNC, PSEUDO_MAP_VALUE, MapDef, Program
 
 SHT_STRTAB = 3
