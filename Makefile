@@ -17,6 +17,7 @@ system-deps:
 	command -v clang-19 >/dev/null || missing="$$missing clang-19"; \
 	command -v llvm-objdump-19 >/dev/null || missing="$$missing llvm-19"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -15,8 +15,6 @@ CPU 1's schedule: initial site states and, per poke, the site, its new state and
 instruction number of each int3-protocol event). ``skv e2e --replay FILE`` runs that
 schedule again (no symbolic analysis) and confirms it: exit 0 confirmed, 1 not confirmed,
 2 bad input (one-line ``skv: error:`` message). ``skv replay`` keeps its own formats.
-
-(Not registered in ``model.cli.COMMANDS`` yet: add ``"e2e": HELP`` there to enable it.)
 """
 
 from __future__ import annotations
