@@ -111,3 +111,16 @@ def test_replay_bad_input_is_one_line_exit_2(capsys, tmp_path):
     assert main(["e2e", "--replay", str(tmp_path / "missing.json")]) == 2
     assert main(["e2e"]) == 2
     capsys.readouterr()
+
+
+def test_skv_replay_accepts_a_saved_end_to_end_counterexample(tmp_path, capsys):
+    """`skv replay` recognises the skv-e2e/1 format and replays it on x86."""
+    from conftest import BPFPROGS
+    from model.cli import main
+
+    saved = tmp_path / "e2e.json"
+    assert main(["e2e", str(BPFPROGS / "unsafe_m2.o"), "--save", str(saved)]) in (0, 1)
+    capsys.readouterr()
+    assert main(["replay", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "CONFIRMED" in out and "BPF insn 22" in out

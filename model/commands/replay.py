@@ -40,6 +40,13 @@ def run(args) -> int:
     from model.x86 import executor as X
     from model.x86.fetch import PROPERTY_TEXT, Schedule
 
+    if read_json_object(args.file).get("format") == "skv-e2e/1":
+        # a saved end-to-end counterexample (skv e2e --save / skv check --x86): replay it
+        from argparse import Namespace
+
+        from model.commands import e2e
+
+        return e2e.run(Namespace(replay=args.file, object=None, json=False))
     sc = _load(args.file)
     if not isinstance(sc, Schedule):
         try:
