@@ -5,7 +5,6 @@ the moments a schedule says; and random toggle schedules on the safe bundled pro
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -134,18 +133,15 @@ def test_derive_rejects_m0():
 
 
 # -- the converse: safe programs survive random toggle schedules ------------------------------
-REQUIRED = {("talk_unlikely.o", "worker"), ("st_likely.o", "st_likely"),
-            ("loop_site.o", "loop_site"), ("subprog_twice.o", "subprog_twice")}
+RUNS = 1000  # per accepted program, as the issue asks
 SAFE = [p for p in MANIFEST["programs"] if p["expect"]["M2"]["safe"]]
 
 
 @pytest.mark.parametrize("entry", SAFE, ids=lambda p: f"{p['object']}:{p['program']}")
 def test_safe_program_survives_random_toggle_schedules(entry):
-    required = (entry["object"], entry["program"]) in REQUIRED
-    n = 1000 if required else 200
+    n = RUNS
     obj, prog = _prog(entry["object"], entry["program"])
     _machine(obj, prog)
-    t0 = time.perf_counter()
     r = random_schedules(obj, prog, n, seed=7)
     assert r["failures"] == [], r["failures"][:3]
     st = r["stats"]
@@ -153,7 +149,6 @@ def test_safe_program_survives_random_toggle_schedules(entry):
     assert st["int3_fetches"] > 0                              # fetches hit the INT3 byte
     if entry["object"] in ("loop_site.o", "subprog_twice.o"):
         assert st["mixed_runs"] > 0          # a site seen in both states within one run
-    assert time.perf_counter() - t0 < 30
 
 
 @pytest.mark.parametrize("name,pc", [("unsafe_m1.o", 16), ("unsafe_m2.o", 22)])
