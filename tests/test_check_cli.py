@@ -58,3 +58,22 @@ def test_budget_option(capsys):
     assert main(["check", "--budget", "3", "--json", str(BPFPROGS / "loop_site.o")]) == 1
     row = json.loads(capsys.readouterr().out)["programs"][0]
     assert "too large" in row["error"]["message"]
+
+
+def test_key_used_as_ordinary_map_is_rejected_by_the_verifier(compile_bpf, capsys):
+    """`skv info` refuses such an object (a load error); `skv check` loads it and the
+    verifier rejects the program at the instruction, as the 2023 kernel does."""
+    path = compile_bpf(r"""
+STATIC_KEY(debug_key);
+SEC("xdp") int prog(void *ctx) {
+    __u32 k = 0;
+    __u32 *v = bpf_map_lookup_elem(&debug_key, &k);
+    return v ? *v : 0;
+}
+""", "keymap_check")
+    assert main(["info", path]) == 2
+    capsys.readouterr()
+    assert main(["check", "--json", "--no-symbolic", path]) == 1
+    row = json.loads(capsys.readouterr().out)["programs"][0]
+    assert row["verdict"] == "rejected"
+    assert "cannot access static keys" in row["error"]["message"]

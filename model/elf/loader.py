@@ -13,12 +13,15 @@ from model.elf.reader import ElfImage, read_elf
 from model.program import BpfObject, Program
 
 
-def load_object(path: str) -> BpfObject:
+def load_object(path: str, *, keys_as_maps: str = "error") -> BpfObject:
+    """``keys_as_maps``: what to do with a program that uses a static key as an ordinary
+    map — "error" (a ``LoadError``, the default) or "keep" (load it; the verifier then
+    rejects the program at that instruction, as the 2023 kernel's verifier does)."""
     image = read_elf(path)
-    return load_image(image)
+    return load_image(image, keys_as_maps=keys_as_maps)
 
 
-def load_image(image: ElfImage) -> BpfObject:
+def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
     maps = read_maps(image)
     funcs = read_functions(image)
     entries = [f for f in funcs if f.entry]
@@ -33,7 +36,8 @@ def load_image(image: ElfImage) -> BpfObject:
         prog = linked.program
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
-        _check_key_use(image, prog, maps)
+        if keys_as_maps == "error":
+            _check_key_use(image, prog, maps)
         programs.append(prog)
     names = [p.name for p in programs]
     dup = {n for n in names if names.count(n) > 1}

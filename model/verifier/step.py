@@ -201,6 +201,8 @@ class Stepper:
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
         m = self.obj.maps[ref.map]
+        if m.is_static_key:  # the 2023 verifier: a key is never an ordinary map
+            raise Reject(f"cannot access static keys: map {ref.map} is a static key")
         if insn.src in (1, 5):
             return pointer(T.MAP_PTR, map=ref.map)
         if insn.src in (2, 6):
