@@ -175,3 +175,41 @@ def test_e2e_command_json(capsys):
                                                                              0x66)
     assert e2e.run(p.parse_args([str(BPFPROGS / "st_likely.o"), "--random", "50"])) == 0
     assert "50 random toggle schedules: 0 failure(s)" in capsys.readouterr().out
+
+
+# -- Z3 chooses the schedule (model.e2e.schedule_z3) ------------------------------------------
+@pytest.mark.parametrize("name", ["unsafe_m1.o", "unsafe_m2.o"])
+@pytest.mark.parametrize("via_int3", [False, True], ids=["completed", "via-int3"])
+def test_confirmation_schedule_chosen_by_z3(name, via_int3):
+    obj, prog, cx = _cex(name)
+    _machine(obj, prog)
+    r = confirm(obj, prog, cx, via_int3=via_int3)
+    assert r["schedule_by"] == "z3" and r["confirmed"] and r["states_match"], r["log"]
+    assert any("chosen by Z3" in line for line in r["schedule"]["story"])
+    if cx["model"] == "M2" and via_int3:
+        assert r["fetches"][1]["via"] == "int3"
+    _, direct = derive(obj, prog, cx, via_int3=via_int3, by="direct")
+    assert direct.by == "direct"
+
+
+_KINDS = ["publish", "write", "sync", "write", "sync", "write", "sync", "unpublish", "return"]
+
+
+def test_z3_schedule_impossible_observation_is_unsat():
+    from model.e2e.schedule_z3 import predict, solve
+    fetches, want, initial = {0: [5, 10, 15]}, {0: [True, False, True]}, {0: True}
+    one = solve(fetches, want, initial, [(0, False)], [_KINDS], model="M2", horizon=20)
+    assert one.status == "unsat"
+    two = solve(fetches, want, initial, [(0, False), (0, True)], [_KINDS, _KINDS],
+                model="M2", horizon=20)
+    assert two.status == "sat" and two.order == [0, 1]
+    assert predict(fetches, initial, [(0, False), (0, True)], [_KINDS, _KINDS],
+                   two.steps) == {0: want[0]}
+    # M1: every poke done before CPU 0's first fetch, so a site cannot change during the run
+    m1 = solve({0: [3, 9]}, {0: [False, True]}, {0: False}, [(0, True)], [_KINDS],
+               model="M1", horizon=12)
+    assert m1.status == "unsat"
+    # via INT3: the changed execution falls between sync 1 and the first tail write
+    v = solve({0: [5, 10]}, {0: [False, True]}, {0: False}, [(0, True)], [_KINDS],
+              model="M2", horizon=12, via_int3=True)
+    assert v.status == "sat" and v.steps[0][2] <= 10 < v.steps[0][3] and v.steps[0][0] > 5

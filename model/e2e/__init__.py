@@ -4,8 +4,8 @@
 instruction at a time, with ctx/packet/map memory mapped as the JIT'd code expects, helper
 calls served by the interpreter's helper models, poison in every uninitialised register and
 stack byte, and a writer (CPU 1) applying the int3 protocol's events at given instruction
-boundaries of CPU 0. ``confirm``: schedules derived from M1/M2 counterexamples, their
-confirmation, and random toggle schedules for safe programs.
+boundaries of CPU 0. ``confirm``: schedules derived from M1/M2 counterexamples (chosen by
+Z3, ``schedule_z3``), their confirmation, and random toggle schedules for safe programs.
 """
 
 from model.e2e.confirm import confirm, derive, random_schedules

@@ -22,7 +22,14 @@ gap, one per CPU 0 instruction boundary in ``a+1..b`` (bunched when the gap is s
 keeping CPU 1's program order. With ``via_int3`` the events up to sync 1 happen in the gap
 and the rest after ``b``, so CPU 0's fetch ``n+1`` hits the INT3 byte and the handler
 emulates the new instruction. Either way the real run checks that every fetch observed the
-counterexample's state. (Z3 is not needed: the gap is known from the probe.)
+counterexample's state.
+
+Z3 chooses the schedule (``derive_z3``, ``model.e2e.schedule_z3``): over the fetch steps of a
+probe run (M1: the direct schedule; M2: the probe above), the step of every protocol event
+of every needed poke, such that each fetch observes the counterexample's state (and, with
+``via_int3``, the changed execution traps on the INT3 byte). ``confirm`` uses it and falls
+back to the direct construction above only when Z3 answers unsat/unknown; the result says
+which (``"schedule_by": "z3" | "direct"``).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class Schedule:
     pokes: list[Poke]
     events: list[WEv]
     story: list[str] = field(default_factory=list)
+    by: str = "direct"                  # "z3" (``schedule_z3``) | "direct" (construction)
 
     def to_json(self, m: X86Machine) -> dict:
         return {"model": self.model,
@@ -111,12 +119,17 @@ def derive_m1(obj, prog, cx: dict) -> tuple[X86Machine, Schedule]:
 
 
 # -- M2 -----------------------------------------------------------------------------------
-def derive_m2(obj, prog, cx: dict, *, via_int3: bool = False) -> tuple[X86Machine, Schedule]:
+def _m2_image(obj, prog, cx: dict):
     want = {int(k): [c == "1" for c in v] for k, v in cx["schedule"].items()}
     keyv = {k: bool(v) for k, v in cx["keys"].items()}
     initial = {s.id: (want[s.id][0] if want.get(s.id) else keyv.get(s.key, False))
                for s in prog.sites}
-    m = X86Machine(obj, prog, initial)
+    return X86Machine(obj, prog, initial), initial, want
+
+
+def _m2_probe(m: X86Machine, cx: dict, want: dict):
+    """The probe run: each needed toggle applied whole right after CPU 0's execution ``n``
+    of a site whose state for execution ``n+1`` differs. Returns (pokes, gaps, result)."""
     pokes: list[Poke] = []
     gaps: list[list[int]] = []                 # per poke: [a, b] (b filled later)
     pending: dict[int, int] = {}               # site id -> poke waiting for its fetch
@@ -134,6 +147,12 @@ def derive_m2(obj, prog, cx: dict, *, via_int3: bool = False) -> tuple[X86Machin
         return []
 
     probe = m.run(**_inputs(cx), pokes=pokes, on_fetch=on_fetch)
+    return pokes, gaps, probe
+
+
+def derive_m2(obj, prog, cx: dict, *, via_int3: bool = False) -> tuple[X86Machine, Schedule]:
+    m, initial, want = _m2_image(obj, prog, cx)
+    pokes, gaps, probe = _m2_probe(m, cx, want)
     events: list[WEv] = []
     story = []
     last = 0
@@ -160,12 +179,80 @@ def derive_m2(obj, prog, cx: dict, *, via_int3: bool = False) -> tuple[X86Machin
     return m, Schedule("M2", initial, pokes, events, story)
 
 
-def derive(obj, prog, cx: dict, **kw) -> tuple[X86Machine, Schedule]:
+# -- Z3 chooses the schedule ------------------------------------------------------------------
+def derive_z3(obj, prog, cx: dict, *, via_int3: bool = False,
+              timeout_ms: int = 20_000) -> tuple[X86Machine, Schedule | None, str]:
+    """The schedule chosen by Z3 (``model.e2e.schedule_z3``) over CPU 0's fetch steps of a
+    probe run: M1's probe is the direct M1 schedule (every poke before CPU 0 starts), M2's
+    the probe of ``derive_m2``. Returns (machine, schedule or None, solver status/detail)."""
+    from model.e2e.schedule_z3 import solve
     if cx["model"] == "M1":
-        return derive_m1(obj, prog, cx)
-    if cx["model"] == "M2":
-        return derive_m2(obj, prog, cx, **kw)
-    raise ValueError(f"x86 confirmation needs an M1 or M2 counterexample, not {cx['model']}")
+        m, sc0 = derive_m1(obj, prog, cx)
+        probe = m.run(**_inputs(cx), pokes=sc0.pokes, events=sc0.events)
+        states = {int(k): bool(v) for k, v in cx["sites"].items()}
+        initial, story = sc0.initial, list(sc0.story)
+        pokes = list(sc0.pokes)
+    elif cx["model"] == "M2":
+        m, initial, seqs = _m2_image(obj, prog, cx)
+        _, _, probe = _m2_probe(m, cx, seqs)
+        story, pokes = [], []
+    else:
+        raise ValueError(f"x86 confirmation needs an M1 or M2 counterexample, not {cx['model']}")
+    fetch_steps: dict[int, list[int]] = {}
+    for f in probe.fetches:
+        fetch_steps.setdefault(f.site, []).append(f.step)
+    if cx["model"] == "M1":
+        want = {s: [states[s]] * len(fs) for s, fs in fetch_steps.items()}
+    else:
+        want = {s: seqs.get(s, [initial[s]])[:len(fs)] for s, fs in fetch_steps.items()}
+        for s, fs in fetch_steps.items():             # one poke per change CPU 0 sees
+            seq = want[s]
+            pokes += [Poke(_index(m, s), seq[k]) for k in range(1, len(seq))
+                      if seq[k] != seq[k - 1]]
+    sid = [m.sites[p.site][0].id for p in pokes]
+    kinds = [[e.kind for e in protocol(m, p)] for p in pokes]
+    sol = solve(fetch_steps, want, initial, [(s, p.to_on) for s, p in zip(sid, pokes)], kinds,
+                model=cx["model"], horizon=probe.steps + 1,
+                via_int3=via_int3 and cx["model"] == "M2", fixed_order=cx["model"] == "M1",
+                timeout_ms=timeout_ms)
+    if sol.status != "sat":
+        return m, None, f"{sol.status} {sol.detail}".strip()
+    new_pokes = [pokes[p] for p in sol.order]             # CPU 1's program order
+    events = [WEv(t, k, e) for k, p in enumerate(sol.order)
+              for t, e in zip(sol.steps[p], protocol(m, pokes[p]))]
+    events.sort(key=lambda w: w.step)                     # stable: keeps CPU 1's order
+    during = sum(1 for w in events if 0 < w.step < probe.steps)
+    for p in sol.order:
+        bsite = m.sites[pokes[p].site][0]
+        if cx["model"] == "M2":
+            story.append(f"CPU 1 toggles site pc{bsite.pc} to "
+                         f"{'on' if pokes[p].to_on else 'off'}: events at steps "
+                         f"{sol.steps[p]}" + (" -- CPU 0's next fetch hits the INT3"
+                                              if via_int3 else ""))
+    story.append(f"schedule chosen by Z3 ({sol.seconds:.2f}s): {len(events)} CPU 1 events, "
+                 f"{during} of them while CPU 0 runs; CPU 0's site fetches at steps "
+                 + ", ".join(f"pc{_pc(m, s)}: {fs}" for s, fs in fetch_steps.items()))
+    return m, Schedule(cx["model"], initial, new_pokes, events, story, by="z3"), "sat"
+
+
+def derive(obj, prog, cx: dict, *, via_int3: bool = False,
+           by: str = "z3") -> tuple[X86Machine, Schedule]:
+    """CPU 1's schedule for ``cx``: chosen by Z3 (``by="z3"``), falling back to the direct
+    construction when Z3 finds none (unsat/unknown); ``by="direct"``: the construction."""
+    if cx["model"] not in ("M1", "M2"):
+        raise ValueError(f"x86 confirmation needs an M1 or M2 counterexample, not {cx['model']}")
+    why = ""
+    if by == "z3":
+        m, sc, why = derive_z3(obj, prog, cx, via_int3=via_int3)
+        if sc is not None:
+            return m, sc
+    if cx["model"] == "M1":
+        m, sc = derive_m1(obj, prog, cx)
+    else:
+        m, sc = derive_m2(obj, prog, cx, via_int3=via_int3)
+    if why:
+        sc.story.append(f"Z3 found no schedule ({why}); direct construction used")
+    return m, sc
 
 
 def _inputs(cx: dict) -> dict:
@@ -201,7 +288,7 @@ def confirm(obj, prog, cx: dict, *, via_int3: bool = False) -> dict:
                         for s, xs in obs.items()},
            "fetches": [{"site": f"pc{_pc(m, x.site)}", "n": x.n, "step": x.step,
                         "bytes": x.bytes, "via": x.via, "on": int(x.on)} for x in res.fetches],
-           "schedule": sc.to_json(m), "steps": res.steps, "log": res.log,
+           "schedule": sc.to_json(m), "schedule_by": sc.by, "steps": res.steps, "log": res.log,
            "time_s": round(time.perf_counter() - t0, 4)}
     return out
 
@@ -284,4 +371,5 @@ def random_schedules(obj, prog, n: int, *, seed: int = 0, max_toggles: int = 4,
     return {"program": prog.name, "runs": n, "failures": bad, "stats": stats}
 
 
-__all__ = ["Schedule", "confirm", "derive", "derive_m1", "derive_m2", "random_schedules"]
+__all__ = ["Schedule", "confirm", "derive", "derive_m1", "derive_m2", "derive_z3",
+           "random_schedules"]
