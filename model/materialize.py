@@ -83,7 +83,10 @@ def _edges(pc: int, insn: Insn) -> list[int]:
     return [pc + insn.slots]
 
 
-def _reachable(by_pc: dict[int, Insn]) -> set[int]:
+def reachable(by_pc: dict[int, Insn], edges=None) -> set[int]:
+    """The pcs reachable from pc 0; ``edges(pc, insn)`` gives successors (default: the
+    instruction's own control flow)."""
+    edges = edges or _edges
     seen: set[int] = set()
     stack = [0]
     while stack:
@@ -91,7 +94,7 @@ def _reachable(by_pc: dict[int, Insn]) -> set[int]:
         if pc in seen or pc not in by_pc:
             continue
         seen.add(pc)
-        stack.extend(_edges(pc, by_pc[pc]))
+        stack.extend(edges(pc, by_pc[pc]))
     return seen
 
 
@@ -101,7 +104,7 @@ def _plan(prog: Program, keys, sites) -> tuple[dict[int, Insn], set[int], set[in
     # a jumping site becomes goto target; a falling-through one goto +0 (removed later)
     resolved = {pc: (_goto(prog.site_at(pc).target - pc - 1 if jumps[pc] else 0)
                      if pc in jumps else insn) for pc, insn in prog.by_pc().items()}
-    live = _reachable(resolved)
+    live = reachable(resolved)
     removed = {pc for pc in resolved if pc not in live or (pc in jumps and not jumps[pc])}
     return resolved, live, removed
 

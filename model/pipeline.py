@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 
 from model.errors import IsaError, SkvError
 from model.isa import Alu, Call, Insn, Jump, LoadImm64, MayGoto
-from model.materialize import _edges
+from model.materialize import _edges, reachable
 from model.program import PSEUDO_FUNC, Program, Site
 
 # deliberately wrong offset rules (proofs/pipeline.py shows each yields a wrong jump)
@@ -227,20 +227,12 @@ def apply_patches(prog: Program, patches, *, variant=None) -> Program:
 # --- stage 3 ---------------------------------------------------------------------------------
 def live_slots(prog: Program) -> set[int]:
     """Slots a path from pc 0 reaches, following both edges of every site."""
-    by_pc = prog.by_pc()
     sites = {s.pc: s for s in prog.sites}
-    seen: set[int] = set()
-    stack = [0]
-    while stack:
-        pc = stack.pop()
-        if pc in seen or pc not in by_pc:
-            continue
-        seen.add(pc)
-        if pc in sites:
-            stack += [pc + 1, sites[pc].target]
-        else:
-            stack += _edges(pc, by_pc[pc])
-    return seen
+
+    def edges(pc, insn):
+        return [pc + 1, sites[pc].target] if pc in sites else _edges(pc, insn)
+
+    return reachable(prog.by_pc(), edges)
 
 
 def remove_dead_and_nops(prog: Program) -> Program:

@@ -263,6 +263,26 @@ def _inputs(cx: dict) -> dict:
             "maps": cx.get("maps") or {}, "helper_results": results}
 
 
+def x86_result(m: X86Machine, cx: dict, res, sched_json: dict, t0: float,
+               states_ok: bool) -> dict:
+    """The report of one x86 run of counterexample ``cx``: confirmed when it faulted at the
+    x86 code of ``cx["pc"]`` and CPU 0 saw the counterexample's site states."""
+    f = res.fault
+    obs = res.observed()
+    return {"confirmed": bool(f and f.bpf_pc == cx.get("pc") and states_ok),
+            "model": cx["model"], "bpf_insn": cx.get("pc"),
+            "x86_address": f.x86_address if f else None, "x86_insn": f.x86_insn if f else None,
+            "kind": f.kind if f else None, "reason": f.reason if f else None,
+            "fault_bpf_insn": f.bpf_pc if f else None, "status": res.status,
+            "states_match": states_ok,
+            "observed": {f"pc{_pc(m, s)}": "".join(str(int(x)) for x in xs)
+                         for s, xs in obs.items()},
+            "fetches": [{"site": f"pc{_pc(m, x.site)}", "n": x.n, "step": x.step,
+                         "bytes": x.bytes, "via": x.via, "on": int(x.on)} for x in res.fetches],
+            "schedule": sched_json, "steps": res.steps, "log": res.log,
+            "time_s": round(time.perf_counter() - t0, 4)}
+
+
 def confirm(obj, prog, cx: dict, *, via_int3: bool = False) -> dict:
     """Run ``cx`` (an M1/M2 counterexample of ``model.symbolic``) on x86. The result is
     ``confirmed`` when CPU 0 observed exactly the counterexample's site states and ended in
@@ -277,19 +297,8 @@ def confirm(obj, prog, cx: dict, *, via_int3: bool = False) -> dict:
     else:
         want2 = {int(k): [c == "1" for c in v] for k, v in cx["schedule"].items()}
         states_ok = all(xs == want2[s][:len(xs)] for s, xs in obs.items())
-    f = res.fault
-    confirmed = bool(f and f.bpf_pc == cx.get("pc") and states_ok)
-    out = {"confirmed": confirmed, "model": cx["model"], "bpf_insn": cx.get("pc"),
-           "x86_address": f.x86_address if f else None, "x86_insn": f.x86_insn if f else None,
-           "kind": f.kind if f else None, "reason": f.reason if f else None,
-           "fault_bpf_insn": f.bpf_pc if f else None, "status": res.status,
-           "states_match": states_ok,
-           "observed": {f"pc{_pc(m, s)}": "".join(str(int(x)) for x in xs)
-                        for s, xs in obs.items()},
-           "fetches": [{"site": f"pc{_pc(m, x.site)}", "n": x.n, "step": x.step,
-                        "bytes": x.bytes, "via": x.via, "on": int(x.on)} for x in res.fetches],
-           "schedule": sc.to_json(m), "schedule_by": sc.by, "steps": res.steps, "log": res.log,
-           "time_s": round(time.perf_counter() - t0, 4)}
+    out = x86_result(m, cx, res, sc.to_json(m), t0, states_ok)
+    out["schedule_by"] = sc.by
     return out
 
 

@@ -28,6 +28,8 @@ import json
 import os
 import time
 
+from model.commands.common import read_json_object
+from model.e2e.confirm import x86_result
 from model.errors import SkvError
 
 FORMAT = "skv-e2e/1"
@@ -40,28 +42,6 @@ def _jit_errors() -> tuple:
     except ImportError:  # pragma: no cover
         return (Unsupported,)
     return (Unsupported, U2)
-
-
-def _pc_of(prog, sid: int) -> int:
-    return next(s.pc for s in prog.sites if s.id == sid)
-
-
-def _result(m, cx: dict, res, sched_json: dict, t0: float, states_ok: bool) -> dict:
-    f = res.fault
-    obs = res.observed()
-    return {"confirmed": bool(f and f.bpf_pc == cx.get("pc") and states_ok),
-            "model": cx["model"], "bpf_insn": cx.get("pc"),
-            "x86_address": f.x86_address if f else None, "x86_insn": f.x86_insn if f else None,
-            "kind": f.kind if f else None, "reason": f.reason if f else None,
-            "fault_bpf_insn": f.bpf_pc if f else None, "status": res.status,
-            "states_match": states_ok,
-            "observed": {f"pc{_pc_of(m.prog, s)}": "".join(str(int(x)) for x in xs)
-                         for s, xs in obs.items()},
-            "fetches": [{"site": f"pc{_pc_of(m.prog, x.site)}", "n": x.n, "step": x.step,
-                         "bytes": x.bytes, "via": x.via, "on": int(x.on)}
-                        for x in res.fetches],
-            "schedule": sched_json, "steps": res.steps, "log": res.log,
-            "time_s": round(time.perf_counter() - t0, 4)}
 
 
 def _states_ok(prog, cx: dict, obs: dict[int, list[bool]]) -> bool:
@@ -91,7 +71,7 @@ def confirm_m0(obj, prog, cx: dict) -> dict:
     sched = {"model": "M0", "initial": {f"pc{s.pc}": int(initial[s.id]) for s in prog.sites},
              "pokes": [], "story": ["no toggle: every site in its key's state "
                                     + ", ".join(f"{k}={int(v)}" for k, v in keyv.items())]}
-    return _result(m, cx, res, sched, t0, _states_ok(prog, cx, res.observed()))
+    return x86_result(m, cx, res, sched, t0, _states_ok(prog, cx, res.observed()))
 
 
 def confirm_any(obj, prog, cx: dict, *, via_int3: bool = False) -> dict:
@@ -132,14 +112,8 @@ def save(path: str, obj_path: str, prog, cx: dict, result: dict, via_int3: bool)
 
 
 def load_saved(path: str) -> dict:
-    try:
-        with open(path) as f:
-            d = json.load(f)
-    except OSError as e:
-        raise SkvError(f"{path}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SkvError(f"{path}: not JSON ({e})") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
+    d = read_json_object(path)
+    if d.get("format") != FORMAT:
         raise SkvError(f"{path}: not an end-to-end counterexample (format {FORMAT!r})")
     for k in ("object", "program", "counterexample", "schedule"):
         if k not in d:
@@ -195,7 +169,7 @@ def replay(path: str) -> dict:
         raise SkvError(f"{path}: the JIT model does not support {prog.name}: {e}") from None
     except (KeyError, TypeError, ValueError, StopIteration) as e:
         raise SkvError(f"{path}: bad end-to-end counterexample: {e}") from None
-    out = _result(m, cx, res, sched, t0, _states_ok(prog, cx, res.observed()))
+    out = x86_result(m, cx, res, sched, t0, _states_ok(prog, cx, res.observed()))
     out["program"] = prog.name
     out["object"] = obj_path
     return out
