@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import z3
@@ -51,6 +50,7 @@ from model.program import Program
 from model.symbolic import analyse_program
 from model.symbolic.engine import Engine
 from model.symbolic.models import key_var, unsafe_formula
+from proofs.runner import ClaimLog
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFPROGS = ROOT / "bpfprogs"
@@ -303,23 +303,7 @@ def main(argv=None) -> int:
     progs = [(p["object"], p["program"]) for p in man]
     unsafe0 = [(p["object"], p["program"]) for p in man if not p["expect"]["M0"]["safe"]]
     exp = {(p["object"], p["program"]): p["expect"]["M2"]["safe"] for p in man}
-    claims, failed, res = [], 0, {}
-
-    def claim(name, fn, expect):
-        nonlocal failed
-        t0 = time.perf_counter()
-        try:
-            result, detail = fn()
-        except Exception as e:
-            result, detail = "FAILED", f"{type(e).__name__}: {e}"
-        dt = time.perf_counter() - t0
-        ok = result == expect
-        failed += not ok
-        print(f"{result:14} {name:58} {dt:6.2f}s  {detail}" + ("" if ok else "  <-- UNEXPECTED"))
-        claims.append({"claim": name, "result": result, "expected": expect, "ok": ok,
-                       "seconds": round(dt, 3), "detail": detail})
-        res[name] = (result, detail)
-        return result, detail
+    claim = ClaimLog("design_alternatives", width=58)
 
     _, w_frozen = claim("frozen-map: safe now, unsafe after a toggle", lambda: frozen(unsafe0),
                         "COUNTEREXAMPLE")
@@ -340,6 +324,8 @@ def main(argv=None) -> int:
                     ("loop2025-one-toggler", "COUNTEREXAMPLE"), ("loop2025-no-errors", "PROVED"),
                     ("loop2025-two-togglers-locked", "COUNTEREXAMPLE")):
         claim(f"toggler {name}: key left split", lambda n=name: toggler(n), e)
+
+    res = {c["claim"]: (c["result"], c["detail"]) for c in claim.claims}
 
     def yn(name, sound_when):
         return "yes" if res.get(name, ("FAILED",))[0] == sound_when else "no"
@@ -374,10 +360,7 @@ def main(argv=None) -> int:
     print(f"{'design':28} {'M0':4} {'M1':4} {'M2':4} witness")
     for d, a, b, c, w in table:
         print(f"{d:28} {a:4} {b:4} {c:4} {w}")
-    print(f"{len(claims)} claims, {failed} unexpected")
-    print("SKV-PROOF-SUMMARY " + json.dumps({"script": "design_alternatives", "ok": not failed,
-                                             "claims": claims}))
-    return 1 if failed else 0
+    return claim.finish()
 
 
 if __name__ == "__main__":

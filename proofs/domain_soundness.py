@@ -45,7 +45,7 @@ from model.domains.scalar_alu import alu
 from model.domains.scalar_branch import CONDS, branch_taken, refine
 from model.isa import Alu
 from model.semantics import ops
-from model.semantics.backend import Z3Backend, mask
+from model.semantics.backend import Z3Backend
 
 TIMEOUT_S = 60
 

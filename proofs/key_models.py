@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-import time
 from pathlib import Path
 
 import z3
@@ -34,7 +33,8 @@ from model.keystate import PerSite, Uniform
 from model.program import MapDef
 from model.symbolic import analyse_program
 from model.symbolic.engine import Engine
-from model.symbolic.models import analyse, site_var, unsafe_formula, _solver
+from model.symbolic.models import analyse, unsafe_formula, _solver
+from proofs.runner import ClaimLog
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFPROGS = ROOT / "bpfprogs"
@@ -148,20 +148,7 @@ def search() -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    claims, failed = [], 0
-
-    def claim(name, fn, expect="PROVED"):
-        nonlocal failed
-        t0 = time.perf_counter()
-        try:
-            result, detail = fn()
-        except Exception as e:
-            result, detail = "FAILED", f"{type(e).__name__}: {e}"
-        dt = time.perf_counter() - t0
-        bad = result != expect
-        failed += bad
-        print(f"{result:14} {name:55} {dt:6.2f}s  {detail}" + ("  <-- UNEXPECTED" if bad else ""))
-        claims.append({"claim": name, "result": result, "time_s": round(dt, 3)})
+    claim = ClaimLog("key_models", width=55)
 
     manifest = json.loads((BPFPROGS / "manifest.json").read_text())
     progs = [(p["object"], p["program"]) for p in manifest["programs"]]
@@ -186,9 +173,7 @@ def main(argv=None) -> int:
             bad, n = coverage(obj, obj.program(p))
             return ("COUNTEREXAMPLE", bad) if bad else ("PROVED", f"{n} concrete runs covered")
         claim(f"both-edges covers M0 and M1: {o}:{p}", cov)
-    print(f"{len(claims)} claims, {failed} unexpected")
-    print("SKV-PROOF-SUMMARY " + json.dumps({"claims": claims}))
-    return 1 if failed else 0
+    return claim.finish()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import argparse
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
 import z3
@@ -51,6 +50,7 @@ from model.materialize import key_assignments, materialize
 from model.pipeline import (adj_off, adj_pos, check_site, new_curr, remove_dead_and_nops,
                             run_pipeline, splice)
 from model.program import MapDef, Program, Site
+from proofs.runner import ClaimLog
 
 ROOT = Path(__file__).resolve().parent.parent
 BPFPROGS = ROOT / "bpfprogs"
@@ -336,21 +336,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     nmax = 4096 if a.quick else 1_000_000   # BPF_MAXINSNS / BPF_COMPLEXITY_LIMIT_INSNS
     kmax = 32 if a.quick else 4096
-    claims, failed = [], 0
-
-    def claim(name, fn, expect="PROVED"):
-        nonlocal failed
-        t0 = time.perf_counter()
-        try:
-            result, detail = fn()
-        except Exception as e:  # report, keep going
-            result, detail = "FAILED", f"{type(e).__name__}: {e}"
-        dt = time.perf_counter() - t0
-        ok = result == expect
-        failed += not ok
-        print(f"{result:14} {name:60} {dt:6.2f}s  {detail}" + ("" if ok else "  <-- UNEXPECTED"))
-        claims.append({"claim": name, "result": result, "expected": expect, "ok": ok,
-                       "seconds": round(dt, 3), "detail": detail})
+    claim = ClaimLog("pipeline", width=60)
 
     claim("(1) rewrite JA +0 -> JA +N keeps the site", lambda: claim_rewrite(nmax))
     claim("(2) patch: other jumps keep their targets",
@@ -369,10 +355,7 @@ def main(argv=None) -> int:
     for p in manifest["programs"]:
         claim(f"pipeline behaves like input: {p['object']}:{p['program']}",
               lambda p=p: bundled(p["object"], p["program"], a.quick))
-    print(f"{len(claims)} claims, {failed} unexpected")
-    print("SKV-PROOF-SUMMARY " + json.dumps({"script": "pipeline", "ok": not failed,
-                                             "claims": claims}))
-    return 1 if failed else 0
+    return claim.finish()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,38 @@ PREFIX = "SKV-PROOF-SUMMARY "
 PROOFS = Path(__file__).resolve().parent
 
 
+class ClaimLog:
+    """Runs a proof script's claims: one printed line each (result, name, time, detail,
+    ``<-- UNEXPECTED`` when the result is not the expected one), then ``finish()`` prints
+    the count and the summary line and gives the exit status."""
+
+    def __init__(self, script: str, width: int = 58):
+        self.script, self.width = script, width
+        self.claims: list[dict] = []
+        self.failed = 0
+
+    def __call__(self, name: str, fn, expect: str = "PROVED") -> tuple[str, str]:
+        t0 = time.perf_counter()
+        try:
+            result, detail = fn()
+        except Exception as e:  # report, keep going
+            result, detail = "FAILED", f"{type(e).__name__}: {e}"
+        dt = time.perf_counter() - t0
+        ok = result == expect
+        self.failed += not ok
+        print(f"{result:14} {name:{self.width}} {dt:6.2f}s  {detail}"
+              + ("" if ok else "  <-- UNEXPECTED"))
+        self.claims.append({"claim": name, "result": result, "expected": expect, "ok": ok,
+                            "seconds": round(dt, 3), "detail": detail})
+        return result, detail
+
+    def finish(self) -> int:
+        print(f"{len(self.claims)} claims, {self.failed} unexpected")
+        print(PREFIX + json.dumps({"script": self.script, "ok": not self.failed,
+                                   "claims": self.claims}))
+        return 1 if self.failed else 0
+
+
 def scripts() -> list[str]:
     """Modules in proofs/ that define main() (found by text, without importing them)."""
     out = []
