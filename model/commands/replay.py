@@ -23,11 +23,10 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="write the minimised schedule here")
 
 
-def _load(path: str):
+def _load(path: str, d: dict):
     from model.x86.fetch import Schedule
     from model.x86.race import KeySchedule
 
-    d = read_json_object(path, "a schedule object")
     try:
         if d.get("format") == "skv-key-schedule/1":
             return KeySchedule.from_json(d)
@@ -40,14 +39,15 @@ def run(args) -> int:
     from model.x86 import executor as X
     from model.x86.fetch import PROPERTY_TEXT, Schedule
 
-    if read_json_object(args.file).get("format") == "skv-e2e/1":
+    d = read_json_object(args.file, "a schedule object")
+    if d.get("format") == "skv-e2e/1":
         # a saved end-to-end counterexample (skv e2e --save / skv check --x86): replay it
         from argparse import Namespace
 
         from model.commands import e2e
 
         return e2e.run(Namespace(replay=args.file, object=None, json=False))
-    sc = _load(args.file)
+    sc = _load(args.file, d)
     if not isinstance(sc, Schedule):
         try:
             r = X.replay_key(sc)
