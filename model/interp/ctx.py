@@ -11,15 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
+from model.platform.ctx_layouts import ctx_layout
 
-# __sk_buff (include/uapi/linux/bpf.h): size and the offsets of the fields used here
-SKB_SIZE = 192
-SKB_LEN, SKB_PROTOCOL, SKB_DATA, SKB_DATA_END, SKB_DATA_META = 0, 16, 76, 80, 140
-SKB_INGRESS_IFINDEX, SKB_IFINDEX = 36, 40
+def _struct(prog_type: str) -> tuple[int, dict[str, int]]:
+    """Size and field offsets of a context struct, from the platform's layout tables."""
+    layout = ctx_layout(prog_type)
+    return layout.size, {f.name: f.off for f in layout.fields}
+
+
+SKB_SIZE, _SKB = _struct("sched_cls")  # struct __sk_buff (every field visible to tc)
+SKB_LEN, SKB_PROTOCOL, SKB_IFINDEX = _SKB["len"], _SKB["protocol"], _SKB["ifindex"]
+SKB_DATA, SKB_DATA_END, SKB_DATA_META = _SKB["data"], _SKB["data_end"], _SKB["data_meta"]
+XDP_SIZE, _XDP = _struct("xdp")  # struct xdp_md
+PT_REGS_SIZE = ctx_layout("kprobe").size  # struct pt_regs on x86-64
 ETH_HLEN = 14
 LOOPBACK_IFINDEX = 1  # BPF_PROG_TEST_RUN runs skb programs on the loopback device
-XDP_SIZE = 24  # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue, egress
-PT_REGS_SIZE = 168  # struct pt_regs on x86-64
 SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
              "lwt_xmit", "sk_skb", "flow_dissector"}
 PACKET_TYPES = SKB_TYPES | {"xdp"}
@@ -61,7 +67,7 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
         if prog_type == "xdp":
             raw = bytearray(ctx or bytes(XDP_SIZE)).ljust(XDP_SIZE, b"\0")
             region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
-            return Context(region.base, region, pkt, {0: data, 4: end, 8: data})
+            return Context(region.base, region, pkt, {_XDP["data"]: data, _XDP["data_end"]: end, _XDP["data_meta"]: data})
         raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
         if ctx is None:
             # as BPF_PROG_TEST_RUN builds the skb: a socket filter sees the packet after
