@@ -110,6 +110,29 @@ def test_soundness_bug_is_reported(capsys):
     assert row["symbolic"]["soundness_bug"] and row["symbolic"]["cross_check"] == "SOUNDNESS BUG"
 
 
+def test_soundness_bug_rejects_and_exits_nonzero(monkeypatch, capsys):
+    """A verifier that wrongly accepts cannot make skv check exit 0: the symbolic engine's
+    unsafe execution rejects the program (the verifier's own verdict is kept)."""
+    import model.verifier.checker as checker
+    from model.cli import main
+
+    real = checker.check_program
+
+    def accepting(obj, prog, **kw):
+        v = real(obj, prog, **kw)
+        v.verdict, v.error = "accepted", None  # the wrong accept
+        return v
+
+    monkeypatch.setattr(checker, "check_program", accepting)
+    assert main(["check", "--json", str(BPFPROGS / "unsafe_on_uninit.o")]) == 1
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)["programs"][0]
+    assert row["verifier_verdict"] == "accepted" and row["verdict"] == "rejected"
+    assert row["error"]["message"].startswith("unsafe execution found by the symbolic engine")
+    assert row["error"]["insn"] is not None
+    assert "SOUNDNESS BUG" in captured.err
+
+
 def test_unroll_bound_is_reported_not_proved():
     from model.symbolic import Budget
 

@@ -17,7 +17,8 @@ verdict table, unsafe conditions, M1/M2 extra unsafety, pictures (CFG with the p
 observed site states, CPU 1/CPU 0 timeline; SVG and PNG files) and logs; it implies ``--x86``.
 Neither changes the exit status.
 
-Exit status: 0 every program accepted, 1 some rejected, 2 bad input (an object that does
+Exit status: 0 every program accepted, 1 some rejected (by the verifier, or by an unsafe
+execution the symbolic engine found), 2 bad input (an object that does
 not load is reported as verdict "error").
 """
 
@@ -71,6 +72,7 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float,
                "sites": len(prog.sites), "keys": prog.keys()}
         if symbolic:
             row.update(_symbolic(obj, prog, v, time_limit))
+            _engines_disagree(row)
         out.append(row)
     return out
 
@@ -87,6 +89,22 @@ def _symbolic(obj, prog, verdict, time_limit: float) -> dict:
     info["summary"] = summary(doc)
     info["soundness_bug"] = doc["cross_check"] == "SOUNDNESS BUG"
     return {"models": doc["models"], "counterexample": doc["counterexample"], "symbolic": info}
+
+
+def _engines_disagree(row: dict) -> None:
+    """Neither engine hides the other's gap: when the verifier accepted a program in which
+    the symbolic engine found an unsafe execution, the program is rejected (the verifier's
+    own verdict is kept as ``verifier_verdict``) with the execution's failure."""
+    if not (row.get("symbolic") or {}).get("soundness_bug"):
+        return
+    cx = row.get("counterexample") or {}
+    confirmed = "confirmed by the interpreter" if cx.get("confirmed") else "not replayed"
+    reason = cx.get("reason") or cx.get("assertion") or "an assertion fails"
+    row["verifier_verdict"] = row["verdict"]
+    row["verdict"] = "rejected"
+    row["error"] = {"insn": cx.get("pc"),
+                    "message": f"unsafe execution found by the symbolic engine "
+                               f"({cx.get('model', 'M2')}, {confirmed}): {reason}"}
 
 
 def run(args) -> int:
