@@ -324,7 +324,7 @@ def run_pipeline(prog: Program, *, patches=None, variant=None, jit: bool = True)
 
 def render(stages: list[Stage]) -> str:
     """The site table after each stage, in the style of the talk's slide."""
-    from model.commands.common import table
+    from model.text import table
     from model.isa import format_kernel
 
     lines = []

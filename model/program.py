@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from model.errors import SkvError
 from model.isa import Insn, iter_pcs
 
 BPF_MAP_TYPE_ARRAY = 2
@@ -149,3 +150,13 @@ class BpfObject:
 
     def keys(self) -> list[str]:
         return sorted(n for n, m in self.maps.items() if m.is_static_key)
+
+
+def select_programs(obj: BpfObject, name: str | None) -> list[Program]:
+    if name is None:
+        return obj.programs
+    for p in obj.programs:
+        if p.name == name:
+            return [p]
+    have = ", ".join(p.name for p in obj.programs)
+    raise SkvError(f"{obj.path}: no program named {name} (programs: {have})")

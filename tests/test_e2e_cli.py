@@ -96,9 +96,21 @@ def _bad(capsys, tmp_path, text: str) -> str:
 def test_replay_bad_input_is_one_line_exit_2(capsys, tmp_path):
     assert "not JSON" in _bad(capsys, tmp_path, "{nope")
     assert "not an end-to-end counterexample" in _bad(capsys, tmp_path, '{"format": "x"}')
-    assert "missing" in _bad(capsys, tmp_path, '{"format": "skv-e2e/1"}')
+    assert "'object' is a required property" in _bad(capsys, tmp_path, '{"format": "skv-e2e/1"}')
     f = tmp_path / "good.json"
     assert main(["e2e", M1, "--save", str(f)]) == 0
+    # junk values and wrong types are refused before use, with the JSON path
+    for path, value, msg in [(("model",), "M9", "$.model: 'M9' is not one of"),
+                             (("counterexample", "model"), "M9", "$.counterexample.model"),
+                             (("schedule", "pokes"), {"a": 1}, "$.schedule.pokes"),
+                             (("schedule", "pokes", 0, "steps"), [-1], "$.schedule.pokes[0]"),
+                             (("counterexample", "pc"), 2 ** 40, "$.counterexample.pc")]:
+        d = json.loads(f.read_text())
+        node = d
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        assert msg in _bad(capsys, tmp_path, json.dumps(d))
     d = json.loads(f.read_text())
     d["schedule"]["pokes"][0]["site"] = "pc999"
     assert "no static site pc999" in _bad(capsys, tmp_path, json.dumps(d))

@@ -127,3 +127,33 @@ def test_proved_key_scenarios_sampled(sc):
         states, _, _ = apply_key_schedule(sc, ks.order, ks.fail)
         r = X.replay_key(ks)
         assert not r.confirmed and len(set(r.states)) == 1 and r.states == states
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda d: d["writer"].append({"kind": "write", "addr": 1 << 40, "data": "cc"}),
+     "$.writer[" ),
+    (lambda d: d["writer"].append({"kind": "write", "addr": 60000, "data": "cc"}),
+     "is outside the"),
+    (lambda d: d["fetches"][0].update(cpu=1_000_000_000), "$.fetches[0].cpu"),
+    (lambda d: d["fetches"][0].update(site=9), "site 9 does not exist"),
+    (lambda d: d["fetches"][0].update(t=[0]), "one time per site byte"),
+    (lambda d: d["fetches"][0].update(u=[10 ** 6] * len(d["fetches"][0]["u"])),
+     "times must be in"),
+    (lambda d: d.update(kind="nop3"), "$.kind"),
+    (lambda d: d.update(offsets="0"), "$.offsets"),
+    (lambda d: d["writer"].append({"kind": "explode"}), "$.writer["),
+])
+def test_bad_schedule_is_one_line_exit_2(table, tmp_path, capsys, edit, msg):
+    """Damaged poke schedules are refused before the executor sees them: no segfault at a
+    wild address, no allocation for a huge CPU number, one line, exit status 2."""
+    from model.cli import main
+
+    _, out = table
+    with open(os.path.join(out, "int3-no-sync2_5B_8B-any-stale_torn.json")) as f:
+        d = json.load(f)
+    edit(d)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    assert main(["replay", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("skv: error:") and msg in err, err

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import BPFPROGS
 from model.cli import main
-from model.commands.run import Replay, load_replay, write_replay
+from model.interp.replay import Replay, load_replay, write_replay
 
 XDP_IPV4 = "ffffffffffff02000000000108004500001400004000401100000a0000010a000002"
 
@@ -141,11 +141,18 @@ def test_bad_input_one_line_exit_2(capsys, argv, msg):
 
 @pytest.mark.parametrize("content, msg", [
     ("not json", "not JSON"),
-    ("[]", "expected a JSON object"),
-    ('{"program": "p"}', 'missing "object"'),
-    ('{"object": "st_likely.o", "program": "st_likely", "model": "M3"}', "model must be one"),
+    ("[]", "expected a counterexample object"),
+    ('{"program": "p"}', "$: 'object' is a required property"),
+    ('{"object": "st_likely.o", "program": "st_likely", "model": "M3"}',
+     "$.model: 'M3' is not one of ['M0', 'M1', 'M2']"),
+    ('{"object": "st_likely.o", "program": "st_likely", "model": "M1", "sites": [1]}',
+     "$.sites: [1] is not of type 'object'"),
+    ('{"object": "st_likely.o", "program": "st_likely", "seed": ' + "9" * 5000 + "}",
+     "not acceptable JSON"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
     ('{"object": "st_likely.o", "program": "st_likely", "model": "M1"}', 'M1 needs "sites"'),
-    ('{"object": "st_likely.o", "program": "st_likely", "keys": {"key": 5}}', "expected 0 or 1"),
+    ('{"object": "st_likely.o", "program": "st_likely", "keys": {"key": 5}}',
+     "$.keys.key: 5 is not one of"),
     ('{"object": "st_likely.o", "program": "st_likely", "model": "M1", "sites": {"pc9": 1}}',
      "has no site pc9"),
     ('{"object": "st_likely.o", "program": "st_likely", "keys": {"key": 1}, "ctx": "zz"}',

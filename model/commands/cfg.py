@@ -7,6 +7,7 @@ import os
 import sys
 
 from model.commands.common import load, select_programs
+from model.inputs import write_text
 from model.errors import SkvError
 
 
@@ -35,7 +36,7 @@ def run(args) -> int:
     if args.format == "dot":
         body = "\n".join(t for _, t in texts)
         if args.output:
-            _write(args.output, body)
+            write_text(args.output, body)
         else:
             sys.stdout.write(body)
         return 0
@@ -47,11 +48,3 @@ def run(args) -> int:
     render(text, args.format, out)
     print(out)
     return 0
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w") as f:
-            f.write(text)
-    except OSError as e:
-        raise SkvError(f"{path}: cannot write: {e.strerror}") from None

@@ -11,10 +11,8 @@ file's expectation, 1 when it does not, 2 on bad input.
 
 from __future__ import annotations
 
-import json
-
-from model.commands.common import read_json_object
 from model.errors import SkvError
+from model.inputs import read_json_object, show, validate, write_json
 
 
 def add_arguments(p) -> None:
@@ -24,15 +22,16 @@ def add_arguments(p) -> None:
 
 
 def _load(path: str, d: dict):
-    from model.x86.fetch import Schedule
-    from model.x86.race import KeySchedule
+    from model.x86 import fetch, race
 
+    kind = race if d.get("format") == "skv-key-schedule/1" else fetch
+    validate(d, kind.SCHEMA, show(path))
     try:
-        if d.get("format") == "skv-key-schedule/1":
-            return KeySchedule.from_json(d)
-        return Schedule.from_json(d)
+        if kind is race:
+            return race.KeySchedule.from_json(d)
+        return fetch.Schedule.from_json(d)
     except (KeyError, TypeError, ValueError) as e:
-        raise SkvError(f"{path}: bad schedule: {e}") from None
+        raise SkvError(f"{show(path)}: bad schedule: {show(e)}") from None
 
 
 def run(args) -> int:
@@ -81,6 +80,5 @@ def run(args) -> int:
               f"{len(sc.events)} -> {len(m.events)} writer events")
         print("\n".join(X.replay(m).lines))
         if args.output:
-            with open(args.output, "w") as f:
-                json.dump(m.to_json(), f, indent=1)
+            write_json(args.output, m.to_json())
     return 0 if r.confirmed else 1

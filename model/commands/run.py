@@ -38,17 +38,14 @@ object, program, key state, context and packet come from the file; ``--path``,
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field
 
-from model.commands.common import load, read_json_object, select_programs
+from model.commands.common import load, select_programs
 from model.errors import SkvError
 from model.interp.machine import DEFAULT_BUDGET, Machine, RunResult
+from model.interp.replay import init_maps, load_replay, make_keystate, resolve_site
 from model.isa import format_llvm
-from model.keystate import (KeyState, PerExecution, PerSite, Uniform, parse_keys, parse_sites)
-from model.program import Program, Site
-
-MODELS = ("M0", "M1", "M2")
+from model.keystate import KeyState, PerExecution, PerSite, Uniform, parse_keys, parse_sites
+from model.program import Program
 
 
 def add_arguments(p) -> None:
@@ -68,143 +65,7 @@ def add_arguments(p) -> None:
     p.add_argument("--replay", metavar="FILE", help="run a JSON counterexample (see --help)")
 
 
-# -- the counterexample format -------------------------------------------------------------
-
-@dataclass
-class Replay:
-    object: str
-    program: str
-    model: str = "M0"
-    keys: dict[str, bool] = field(default_factory=dict)
-    sites: dict[str, bool] = field(default_factory=dict)  # site ref ("3", "#3", "pc13")
-    schedule: dict[str, list[bool]] = field(default_factory=dict)
-    ctx: bytes | None = None
-    packet: bytes | None = None
-    maps: dict[str, dict[str, str]] = field(default_factory=dict)
-    seed: int | None = None
-    budget: int | None = None
-
-
-def _hex(text, what: str) -> bytes | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise SkvError(f"{what} must be a hex string")
-    try:
-        return bytes.fromhex(text.replace(" ", "").replace(":", ""))
-    except ValueError:
-        raise SkvError(f"{what}: bad hex {text!r}") from None
-
-
-def _bit(v, what: str) -> bool:
-    if v in (0, 1, "0", "1") and not isinstance(v, float):
-        return v in (1, "1")
-    raise SkvError(f"{what}: expected 0 or 1, not {v!r}")
-
-
-def _digits(v, what: str) -> list[bool]:
-    seq = list(v) if isinstance(v, (str, list)) else None
-    if not seq:
-        raise SkvError(f"{what}: expected a non-empty string of 0/1 digits or a list of 0/1")
-    return [_bit(x, what) for x in seq]
-
-
-def load_replay(path: str) -> Replay:
-    data = read_json_object(path)
-    for name in ("object", "program"):
-        if not isinstance(data.get(name), str):
-            raise SkvError(f"{path}: missing \"{name}\" (a string)")
-    model = data.get("model", "M0")
-    if model not in MODELS:
-        raise SkvError(f"{path}: model must be one of {', '.join(MODELS)}, not {model!r}")
-    obj = data["object"]
-    if not os.path.isabs(obj):
-        obj = os.path.join(os.path.dirname(os.path.abspath(path)), obj)
-    maps = data.get("maps") or {}
-    if not isinstance(maps, dict) or not all(isinstance(v, dict) for v in maps.values()):
-        raise SkvError(f"{path}: \"maps\" must map a map name to {{key hex: value hex}}")
-    for name in ("keys", "sites", "schedule"):
-        if not isinstance(data.get(name) or {}, dict):
-            raise SkvError(f"{path}: \"{name}\" must be a JSON object")
-    r = Replay(obj, data["program"], model,
-               {k: _bit(v, f"keys.{k}") for k, v in (data.get("keys") or {}).items()},
-               {k: _bit(v, f"sites.{k}") for k, v in (data.get("sites") or {}).items()},
-               {k: _digits(v, f"schedule.{k}") for k, v in (data.get("schedule") or {}).items()},
-               _hex(data.get("ctx"), "ctx"), _hex(data.get("packet"), "packet"), maps,
-               data.get("seed"), data.get("budget"))
-    if model == "M1" and not r.sites:
-        raise SkvError(f"{path}: model M1 needs \"sites\"")
-    if model == "M2" and not r.schedule:
-        raise SkvError(f"{path}: model M2 needs \"schedule\"")
-    return r
-
-
-def write_replay(path: str, r: Replay) -> None:
-    """Write ``r`` in the format ``load_replay`` reads (for tools that find counterexamples)."""
-    data = {"object": r.object, "program": r.program, "model": r.model,
-            "keys": {k: int(v) for k, v in r.keys.items()},
-            "sites": {k: int(v) for k, v in r.sites.items()},
-            "schedule": {k: "".join(str(int(x)) for x in v) for k, v in r.schedule.items()},
-            "ctx": r.ctx.hex() if r.ctx is not None else None,
-            "packet": r.packet.hex() if r.packet is not None else None}
-    if r.maps:
-        data["maps"] = r.maps
-    if r.seed is not None:
-        data["seed"] = r.seed
-    if r.budget is not None:
-        data["budget"] = r.budget
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-
-
-def resolve_site(prog: Program, ref: str) -> Site:
-    """A site by id (``3``, ``#3``) or by pc (``pc13``)."""
-    ref = ref.strip()
-    if ref.startswith("pc") and ref[2:].isdigit():
-        site = prog.site_at(int(ref[2:]))
-    elif ref.lstrip("#").isdigit():
-        site = next((s for s in prog.sites if s.id == int(ref.lstrip("#"))), None)
-    else:
-        raise SkvError(f"bad site {ref!r}: use a site id (3) or a pc (pc13)")
-    if site is None:
-        have = ", ".join(f"#{s.id} (pc{s.pc})" for s in prog.sites) or "none"
-        raise SkvError(f"program {prog.name} has no site {ref} (sites: {have})")
-    return site
-
-
 # -- key states ----------------------------------------------------------------------------
-
-class _AfterSchedule(KeyState):
-    """M2 fallback: the key's value if given, else the site's last scheduled state."""
-
-    model = "M2"
-
-    def __init__(self, keys: dict[str, bool], schedule: dict[int, list[bool]]):
-        self.keys, self.schedule = keys, schedule
-
-    def on(self, site: Site, n: int) -> bool:
-        if site.key in self.keys:
-            return self.keys[site.key]
-        return self.schedule[site.id][-1]
-
-
-def make_keystate(prog: Program, keys: dict[str, bool], sites: dict[int, bool] | None = None,
-                  schedule: dict[int, list[bool]] | None = None) -> KeyState:
-    """M0 (neither), M1 (``sites``) or M2 (``schedule``); every site must get a state."""
-    named = set(sites or {}) | set(schedule or {})
-    missing = sorted({s.key for s in prog.sites if s.id not in named and s.key not in keys})
-    if missing:
-        how = "" if not named else " (or name all their sites)"
-        raise SkvError(f"missing value for key{'s' if len(missing) > 1 else ''} "
-                       f"{', '.join(missing)}: give --keys "
-                       + ",".join(f"{k}=0|1" for k in missing) + how)
-    if sites is not None:
-        return PerSite(dict(sites), Uniform(dict(keys)))
-    if schedule is not None:
-        return PerExecution(dict(schedule), _AfterSchedule(keys, schedule))
-    return Uniform(dict(keys))
-
 
 def _sites_arg(text: str, prog: Program, m1: bool) -> dict[int, list[bool]]:
     out = parse_sites(text, prog)
@@ -293,20 +154,6 @@ def _program(obj, name: str | None) -> Program:
     return progs[0]
 
 
-def _init_maps(m: Machine, maps: dict[str, dict[str, str]]) -> None:
-    for name, entries in maps.items():
-        if name not in m.maps.by_name:
-            raise SkvError(f"maps: no map named {name} (maps: {', '.join(m.maps.by_name)})")
-        st = m.maps[name]
-        for k, v in entries.items():
-            key, value = _hex(k, f"maps.{name} key"), _hex(v, f"maps.{name}.{k}")
-            if len(key) != st.defn.key_size or len(value) != st.defn.value_size:
-                raise SkvError(f"maps.{name}: key/value must be {st.defn.key_size}/"
-                               f"{st.defn.value_size} bytes, not {len(key)}/{len(value)}")
-            rc = st.update(key, value, 0)
-            if rc:
-                raise SkvError(f"maps.{name}: cannot store key {k} (error {rc})")
-
 
 def run(args) -> int:
     if args.replay:
@@ -345,7 +192,7 @@ def run(args) -> int:
     if budget < 1:
         raise SkvError("--budget must be at least 1")
     m = Machine(prog, obj.maps, keys=ks, budget=budget, seed=seed)
-    _init_maps(m, maps)
+    init_maps(m, maps)
     res = m.run(ctx, packet)
     print(f"program {prog.name} ({prog.prog_type}), {describe(ks, keys)}")
     for line in report(res, prog, path=args.path, budget=budget):

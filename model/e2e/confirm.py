@@ -304,7 +304,7 @@ def confirm(obj, prog, cx: dict, *, via_int3: bool = False) -> dict:
 
 # -- random schedules for safe programs ------------------------------------------------------
 def _interp_r0(obj, prog, inputs: dict, observed: dict[int, list[bool]], keys: dict):
-    from model.commands.run import make_keystate
+    from model.interp.replay import make_keystate
     from model.interp.machine import Machine
 
     sched = {s.id: observed.get(s.id) or [keys[s.key]] for s in prog.sites}

@@ -201,7 +201,7 @@ def _verdict_table(rows: list[dict], link: dict[str, str] | None = None) -> str:
 
 def write_report(outdir: str, rows: list[dict]) -> list[str]:
     """Write ``outdir/<object>.html`` per object and ``outdir/index.html``; return paths."""
-    from model.commands.common import load
+    from model.elf.loader import load_object as load
 
     try:
         os.makedirs(outdir, exist_ok=True)

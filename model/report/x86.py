@@ -28,7 +28,8 @@ import json
 import os
 import time
 
-from model.commands.common import read_json_object
+from model.inputs import read_json_object, show, validate
+from model.interp.replay import SCHEMA as REPLAY_SCHEMA
 from model.e2e.confirm import x86_result
 from model.errors import SkvError
 
@@ -111,19 +112,57 @@ def save(path: str, obj_path: str, prog, cx: dict, result: dict, via_int3: bool)
         raise SkvError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
+_BIT = {"enum": [0, 1, False, True]}
+_STEPS = {"type": "array", "maxItems": 1 << 16,
+          "items": {"type": "integer", "minimum": 0, "maximum": 1 << 24}}
+#: a saved end-to-end counterexample (``save`` writes it); its ``counterexample`` is the
+#: symbolic engine's, with the replay file's fields (``model.interp.replay.SCHEMA``)
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "object", "program", "counterexample", "schedule"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "object": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "object_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+        "program": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "model": {"enum": ["M0", "M1", "M2"]},
+        "via_int3": {"type": "boolean"},
+        "counterexample": {
+            "type": "object", "required": ["model"],
+            "properties": {**{k: v for k, v in REPLAY_SCHEMA["properties"].items()
+                              if k not in ("object", "program")},
+                           "pc": {"type": ["integer", "null"], "minimum": 0,
+                                  "maximum": 1 << 20}}},
+        "schedule": {
+            "type": "object", "required": ["initial", "pokes"],
+            "properties": {
+                "initial": {"type": "object", "maxProperties": 4096,
+                            "additionalProperties": _BIT},
+                "pokes": {"type": "array", "maxItems": 4096, "items": {
+                    "type": "object", "required": ["site", "to", "steps"],
+                    "properties": {"site": {"type": "string", "maxLength": 64},
+                                   "to": _BIT, "steps": _STEPS,
+                                   "events": {"type": "array", "maxItems": 64,
+                                              "items": {"type": "string",
+                                                        "maxLength": 32}}}}},
+                "story": {"type": "array", "maxItems": 1 << 16}}},
+        "expect": {"type": "object"},
+    },
+}
+
+
 def load_saved(path: str) -> dict:
-    d = read_json_object(path)
+    d = read_json_object(path, "an end-to-end counterexample object")
     if d.get("format") != FORMAT:
-        raise SkvError(f"{path}: not an end-to-end counterexample (format {FORMAT!r})")
-    for k in ("object", "program", "counterexample", "schedule"):
-        if k not in d:
-            raise SkvError(f"{path}: bad end-to-end counterexample: missing {k!r}")
+        raise SkvError(f"{show(path)}: not an end-to-end counterexample (format {FORMAT!r})")
+    validate(d, SCHEMA, show(path))
     return d
 
 
 def replay(path: str) -> dict:
     """Replay a saved end-to-end counterexample; the result is ``confirm``'s dict."""
-    from model.commands.common import load, select_programs
+    from model.elf.loader import load_object as load
+    from model.program import select_programs
     from model.e2e.confirm import Schedule, _index, _inputs, protocol
     from model.e2e.machine import Poke, WEv, X86Machine
 

@@ -6,17 +6,16 @@ contents of every map entry the run looks up (and of writable global data), the 
 helpers whose value is free (ktime, prandom, ...) by (call pc, n-th call), the failing pc and
 assertion, and the path the replay took. Only a replay that faults at the failing
 instruction is *confirmed*. ``to_replay`` gives the ``skv run --replay`` format
-(``model.commands.run.Replay``); helper results travel in the extra field
+(``model.interp.replay.Replay``); helper results travel in the extra field
 ``helper_results`` (``skv run`` ignores it; our replay uses it).
 """
 
 from __future__ import annotations
 
-import json
 
 import z3
 
-from model.commands.run import Replay, _init_maps, make_keystate, write_replay
+from model.interp.replay import Replay, init_maps, make_keystate, write_replay
 from model.interp.ctx import ETH_HLEN
 from model.interp.machine import Machine
 from model.symbolic.models import key_var, site_var
@@ -136,7 +135,7 @@ def replay(obj, prog, cx: dict) -> dict:
     results = {tuple(int(x) for x in k.split(":")): v
                for k, v in cx.get("helper_results", {}).items()}
     mach = ReplayMachine(prog, obj.maps, keys=ks, results=results)
-    _init_maps(mach, cx.get("maps") or {})
+    init_maps(mach, cx.get("maps") or {})
     ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
     res = mach.run(ctx, pkt)
@@ -149,15 +148,9 @@ def replay(obj, prog, cx: dict) -> dict:
 
 def write(path: str, obj_path: str, prog, cx: dict) -> None:
     """``cx`` as a ``skv run --replay`` file (plus ``helper_results`` and the failure)."""
-    write_replay(path, to_replay(obj_path, prog, cx))
-    with open(path) as f:
-        data = json.load(f)
-    for k in ("helper_results", "pc", "assertion", "reason", "confirmed", "fault"):
-        if cx.get(k) is not None:
-            data[k] = cx[k]
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
+    extra = {k: cx[k] for k in ("helper_results", "pc", "assertion", "reason", "confirmed",
+                                "fault") if cx.get(k) is not None}
+    write_replay(path, to_replay(obj_path, prog, cx), extra)
 
 
 __all__ = ["build", "replay", "to_replay", "write", "ReplayMachine"]

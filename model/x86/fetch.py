@@ -184,16 +184,80 @@ class Schedule:
 
     @staticmethod
     def from_json(d: dict) -> "Schedule":
+        """A schedule from its JSON form (already checked against :data:`SCHEMA`); raises
+        ``ValueError`` for one that cannot run (sites, addresses or times out of range)."""
         if d.get("format") != "skv-poke-schedule/1":
             raise ValueError("not an skv-poke-schedule/1 file")
         if d["kind"] not in KINDS:
             raise ValueError(f"unknown site kind {d['kind']!r}")
+        if d["protocol"] not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {d['protocol']!r}")
         s = Schedule(d["protocol"], d["kind"], FetchModel.parse(d["fetch_model"]),
                      [int(o) for o in d["offsets"]], [Ev.from_json(e) for e in d["writer"]],
                      [Fetch(int(f["cpu"]), int(f["site"]), [int(x) for x in f["t"]],
                             [int(x) for x in f["u"]]) for f in d["fetches"]],
                      d.get("property", ""), d.get("expect", {}))
+        s.check_shape()
         return s
+
+    def check_shape(self) -> None:
+        """Every site, CPU, address and time the schedule names exists (``ValueError``)."""
+        n_sites, n_events, size = len(self.offsets), len(self.events), len(self.image())
+        for k, e in enumerate(self.events):
+            if e.kind == "write" and not (0 <= e.addr and e.addr + len(e.data) <= size):
+                raise ValueError(f"writer[{k}]: write of {len(e.data)} bytes at {e.addr:#x} "
+                                 f"is outside the {size}-byte image")
+        site_size = KINDS[self.kind][0]
+        for j, f in enumerate(self.fetches):
+            if not 0 <= f.site < n_sites:
+                raise ValueError(f"fetches[{j}]: site {f.site} does not exist "
+                                 f"({n_sites} sites)")
+            if not 0 <= f.cpu < MAX_CPUS:
+                raise ValueError(f"fetches[{j}]: cpu {f.cpu} is not in 0..{MAX_CPUS - 1}")
+            if len(f.t) != site_size or len(f.u) != site_size:
+                raise ValueError(f"fetches[{j}]: t and u need one time per site byte "
+                                 f"({site_size})")
+            if not all(0 <= x <= n_events for x in f.t + f.u):
+                raise ValueError(f"fetches[{j}]: times must be in 0..{n_events}")
+
+
+#: CPUs a schedule may name (the executor emulates one unicorn engine per CPU)
+MAX_CPUS = 8
+_INT = {"type": "integer"}
+#: the ``skv-poke-schedule/1`` file, as ``Schedule.to_json`` writes it
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "protocol", "kind", "fetch_model", "offsets", "writer", "fetches"],
+    "properties": {
+        "format": {"const": "skv-poke-schedule/1"},
+        "protocol": {"enum": sorted(PROTOCOLS)},
+        "kind": {"enum": sorted(KINDS)},
+        "fetch_model": {"type": "string", "maxLength": 64},
+        "offsets": {"type": "array", "minItems": 1, "maxItems": 64,
+                    "items": {**_INT, "minimum": 0, "maximum": LINE - 1}},
+        "writer": {"type": "array", "maxItems": 4096, "items": {
+            "type": "object", "required": ["kind"],
+            "properties": {"kind": {"enum": ["write", "sync", "poke", "setkey", "return",
+                                             "publish", "unpublish", "lock", "unlock",
+                                             "fail"]},
+                           "addr": {**_INT, "minimum": 0, "maximum": 1 << 20},
+                           "data": {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$",
+                                    "maxLength": 128},
+                           "site": {**_INT, "minimum": -1, "maximum": 63},
+                           "value": {**_INT, "minimum": 0, "maximum": 1}}}},
+        "fetches": {"type": "array", "maxItems": 65536, "items": {
+            "type": "object", "required": ["cpu", "site", "t", "u"],
+            "properties": {"cpu": {**_INT, "minimum": 0, "maximum": MAX_CPUS - 1},
+                           "site": {**_INT, "minimum": 0, "maximum": 63},
+                           "t": {"type": "array", "maxItems": 8,
+                                 "items": {**_INT, "minimum": 0, "maximum": 1 << 20}},
+                           "u": {"type": "array", "maxItems": 8,
+                                 "items": {**_INT, "minimum": 0, "maximum": 1 << 20}}}}},
+        "property": {"type": "string", "maxLength": 64},
+        "expect": {"type": "object", "maxProperties": 64},
+        "sites": {"type": "array", "maxItems": 64},
+    },
+}
 
 
 def lastser_of(sc: Schedule) -> list[int]:

@@ -218,9 +218,32 @@ class KeySchedule:
         sc = {s.name: s for s in KEY_SCENARIOS}.get(d["scenario"])
         if sc is None:
             raise ValueError(f"unknown key scenario {d['scenario']!r}")
+        n_events = [len(t.events()) for t in sc.togglers]
+        for what in ("order", "fail"):
+            for p in d.get(what, []):
+                if not (0 <= p[0] < len(n_events) and 0 <= p[1] < n_events[p[0]]):
+                    raise ValueError(f"{what}: toggler {p[0]} has no event {p[1]} "
+                                     f"({len(n_events)} togglers, events {n_events})")
         return KeySchedule(sc, [tuple(int(x) for x in p) for p in d["order"]],
                            {tuple(int(x) for x in p) for p in d.get("fail", [])},
                            d.get("expect", {}))
+
+
+_PAIR = {"type": "array", "minItems": 2, "maxItems": 2,
+         "items": {"type": "integer", "minimum": 0, "maximum": 4096}}
+#: the ``skv-key-schedule/1`` file, as ``KeySchedule.to_json`` writes it
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "scenario", "order"],
+    "properties": {
+        "format": {"const": "skv-key-schedule/1"},
+        "scenario": {"type": "string", "maxLength": 128},
+        "order": {"type": "array", "maxItems": 4096, "items": _PAIR},
+        "fail": {"type": "array", "maxItems": 4096, "items": _PAIR},
+        "property": {"type": "string", "maxLength": 64},
+        "expect": {"type": "object", "maxProperties": 64},
+    },
+}
 
 
 def search_key(sc: KeyScenario, timeout_ms: int = 60_000) -> Result:
