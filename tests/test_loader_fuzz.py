@@ -104,9 +104,10 @@ def test_section_header_sweep(path):
     start, size = _shdr_range(blob)
     entsize = struct.unpack_from("<H", blob, 0x3A)[0]
     hostile = [0xFFFFFFFF, 1 << 40, len(blob) + 8]
+    types = [1, 2, 3, 8, 9, 4]  # PROGBITS, SYMTAB, STRTAB, NOBITS, REL, RELA
     for index in range(1, size // entsize):
         for name, (field, width) in SWEEP_FIELDS.items():
-            for value in hostile:
+            for value in (types if name == "type" else hostile):
                 damaged = bytearray(blob)
                 pos = start + index * entsize + field
                 damaged[pos:pos + width] = (value & ((1 << 8 * width) - 1)).to_bytes(width,

@@ -22,8 +22,8 @@ import struct
 from dataclasses import dataclass
 
 from model.elf.linker import Func, Linked
-from model.elf.reader import (R_BPF_64_ABS32, R_BPF_64_ABS64, R_BPF_64_NODYLD32, ElfImage,
-                              Reloc, Section)
+from model.elf.reader import (R_BPF_64_ABS32, R_BPF_64_ABS64, R_BPF_64_NODYLD32, SHT_NOBITS,
+                              ElfImage, Reloc, Section)
 from model.isa import Jump
 from model.program import BPF_F_STATIC_KEY, MapDef, Site
 
@@ -65,6 +65,9 @@ def read_site_decls(image: ElfImage, funcs: list[Func], maps: dict[str, MapDef])
 
 def _read_table(image: ElfImage, sec: Section, design: str, funcs: list[Func],
                 maps: dict[str, MapDef]) -> list[SiteDecl]:
+    if sec.type == SHT_NOBITS and sec.size:
+        raise image.fail(f"section {sec.name}: SHT_NOBITS (no entries in the file) for a "
+                         "static branch table")
     if sec.size % ENTRY_SIZE:
         raise image.fail(f"section {sec.name}: size {sec.size} is not a multiple of "
                          f"{ENTRY_SIZE} (one entry is u32 site, u32 target, u64 key)")
