@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts", "bench.verifier_keys",
-           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke"]
+           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke", "bench.fuzz"]
 
 
 def main() -> None:

@@ -49,3 +49,12 @@ class CfgError(SkvError):
         self.cause = cause
         self.insn = insn
         super().__init__(f"program {program}: {cause}")
+
+
+class NotModelled(SkvError):
+    """A kernel feature skv does not model (a program type's context, a helper, a map
+    type...). The verifier turns it into a rejection "not modelled: ...", never "safe"."""
+
+    def __init__(self, what: str):
+        self.what = what
+        super().__init__(f"not modelled: {what}")

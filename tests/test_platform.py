@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from model.errors import NotModelled
+
 from model.elf.sections import PROG_TYPE_IDS
 from model.isa import Alu, Call, Exit, Load, LoadImm64, Store, encode
 from model.platform.ctx_layouts import (
@@ -121,7 +123,7 @@ def test_helper_allowed_spot_checks():
     assert helper_check("xdp", H("skb_store_bytes")) == \
         "program of this type cannot use helper bpf_skb_store_bytes#9"
     assert helper_check("xdp", 0) == "invalid func unknown#0"
-    with pytest.raises(KeyError):
+    with pytest.raises(NotModelled, match="not modelled: the helpers of program type lsm"):
         helper_allowed("lsm", 1)
 
 
@@ -199,7 +201,7 @@ def test_ctx_spot_checks():
     assert isinstance(ctx_access("raw_tracepoint", 96, 8, False), str)
     assert _kind(ctx_access("syscall", 4096, 8, True)) == "scalar"
     assert isinstance(ctx_access("syscall", 64, 4, True, ctx_size=64), str)
-    with pytest.raises(KeyError):
+    with pytest.raises(NotModelled, match="not modelled: the context of program type lsm"):
         ctx_access("lsm", 0, 8, False)
 
 

@@ -53,6 +53,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.errors import NotModelled
+
 ANY = frozenset({1, 2, 4, 8})
 NARROW = frozenset({1, 2, 4})       # reads of a __u32 field (bpf_ctx_narrow_access_ok)
 W4 = frozenset({4})
@@ -175,7 +177,7 @@ def _skb_layout(prog_type: str, privileged: bool) -> CtxLayout:
                     "queue_mapping"}
         pointers = {"data": "pkt", "data_meta": "pkt_meta", "data_end": "pkt_end"}
     else:
-        raise KeyError(prog_type)
+        raise NotModelled(f"the __sk_buff context of program type {prog_type}")
     fields = []
     for name, off, width in SK_BUFF_FIELDS:
         read, write, yields = _skb_generic(name)
@@ -247,7 +249,7 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
 
 def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
                ctx_size: int | None = None) -> CtxLayout:
-    """The context of ``prog_type`` (``KeyError`` if not modelled). ``ctx_size`` narrows
+    """The context of ``prog_type`` (``NotModelled`` if not modelled). ``ctx_size`` narrows
     the free-form contexts (tracepoint, syscall); ``attach_type`` is the program's
     ``expected_attach_type``."""
     if prog_type in ("socket_filter", "cgroup_skb", "sched_cls", "sched_act"):
@@ -262,7 +264,7 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _raw_tp_layout()
     if prog_type == "syscall":
         return _syscall_layout(ctx_size)
-    raise KeyError(f"context of program type {prog_type!r} is not modelled")
+    raise NotModelled(f"the context of program type {prog_type}")
 
 
 def reject_reason(off: int, size: int) -> str:

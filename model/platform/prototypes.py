@@ -24,6 +24,7 @@ import enum
 from dataclasses import dataclass
 
 from model.elf.sections import PROG_TYPE_IDS
+from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
 
 # --- argument types --------------------------------------------------------------------
@@ -452,14 +453,14 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     bpf_base_func_proto (and skc_to_*) are missing.
     ``gpl``: the program's license is GPL-compatible (gpl_only helpers need it).
     ``lockdown`` / ``kprobe_override``: see :data:`LOCKDOWN`, :data:`KPROBE_OVERRIDE`.
-    Raises ``KeyError`` for a program type whose helpers are not modelled.
+    Raises ``NotModelled`` for a program type whose helpers are not modelled.
     """
     name = (HELPER_NAMES.get(helper) or "").removeprefix("bpf_")
     if not name or helper == 0:
         return f"invalid func unknown#{helper}"
     chain = _chain(prog_type, privileged, lockdown, kprobe_override)
     if chain is None:
-        raise KeyError(f"helpers of program type {prog_type!r} are not modelled")
+        raise NotModelled(f"the helpers of program type {prog_type}")
     if name not in chain:
         return f"program of this type cannot use helper bpf_{name}#{helper}"
     proto = PROTOTYPES.get(helper)

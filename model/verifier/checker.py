@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from model.cfg import build_cfg
 from model.cfg.graph import func_starts
 from model.isa import Call, kernel_line
+from model.errors import NotModelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
@@ -172,6 +173,8 @@ class Checker:
                     succ = self.stepper.step(st, pc, insn)
                 except Reject as e:
                     return Failure(pc, e.message, None), trail
+                except NotModelled as e:
+                    return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
                     _path_ended(path.node)
                     break
