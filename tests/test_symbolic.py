@@ -171,3 +171,48 @@ def test_skv_prove_reads_these_scripts_summaries(capsys):
     assert "UNEXPECTED" not in out
     assert "both-edges unsafe_m1.o:per_site" in out and "COUNTEREXAMPLE" in out
     assert "both-edges talk_unlikely.o:worker" in out and "PROVED" in out
+
+
+def _gen_keys_program(keys: int):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.symbolic import generate
+
+    obj, prog, _ = generate(keys=keys)
+    return obj, prog
+
+
+def test_cube_listing_limit_is_said():
+    """A listing cut by its budget is incomplete and says so (in --json and the summary)."""
+    from model.symbolic import Budget, summary
+
+    obj, prog = _gen_keys_program(6)
+    full = analyse_program(obj, prog)
+    assert full["complete"] and len(full["models"]["M0"]["unsafe_when"]) > 2
+    cut = analyse_program(obj, prog, budget=Budget(cubes=2))
+    assert len(cut["models"]["M0"]["unsafe_when"]) == 2 and not cut["complete"]
+    assert "M0 unsafe key assignments: listing stopped at 2" in cut["exhausted"]
+    assert "listing stopped at 2" in summary(cut)
+
+
+def test_time_budget_covers_the_listing():
+    """The deadline is for the whole analysis: an expired one stops exploration and the
+    listing, and is reported (never a silent 'safe')."""
+    from model.symbolic import Budget
+
+    obj, prog = _gen_keys_program(20)
+    doc = analyse_program(obj, prog, budget=Budget(time_s=0.0))
+    assert not doc["complete"]
+    assert any(e.startswith("time budget") for e in doc["exhausted"])
+
+
+def test_summary_shows_a_bounded_number_of_cubes():
+    from model.symbolic.check import SUMMARY_CUBES, summary
+
+    cubes = [{f"k{i}": 1} for i in range(100)]
+    doc = {"models": {"M0": {"unsafe_when": cubes}, "M1": {"safe": False},
+                      "M2": {"safe": False}}, "counterexample": None, "exhausted": []}
+    line = summary(doc)
+    assert line.count("=1") == SUMMARY_CUBES and f"{100 - SUMMARY_CUBES} more" in line

@@ -110,7 +110,7 @@ def run(args) -> int:
                           "note": "an M0 counterexample needs no concurrent toggle"}
             if not args.json:
                 print(f"{prog.name}: {cx['model']} counterexample (no toggle needed): skipped")
-        elif doc["models"]["M2"]["safe"]:
+        elif doc["models"]["M2"]["safe"] is True:
             r = random_schedules(obj, prog, args.random, seed=args.seed)
             out["random"] = r
             ok &= not r["failures"]

@@ -45,6 +45,8 @@ def _cube(c: dict) -> str:
 def _safe(m: dict | None) -> str:
     if not m:
         return "-"
+    if m.get("safe") is None:
+        return '<span class="unknown">unknown (budget)</span>'
     return '<span class="safe">safe</span>' if m.get("safe") else \
         '<span class="unsafe">unsafe</span>'
 

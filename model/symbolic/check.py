@@ -48,9 +48,12 @@ def analyse_program(obj, prog, *, budget: Budget | None = None, verifier=None,
     eng = Engine(obj, prog, budget)
     res = eng.run()
     a = analyse(eng)
-    out: dict = {"M0": {"safe": a["M0"]["safe"], "unsafe_when": a["M0"]["unsafe_when"]},
-                 "M1": {"safe": a["M1"]["safe"], "unsafe_when": a["M1"]["unsafe_when"]},
-                 "M2": {"safe": a["M2"]["safe"]}}
+    explored = not res.exhausted
+    out: dict = {"M0": {"safe": _safe(a["M0"]["safe"], explored and a["M0"]["complete"]),
+                        "unsafe_when": a["M0"]["unsafe_when"]},
+                 "M1": {"safe": _safe(a["M1"]["safe"], explored and a["M1"]["complete"]),
+                        "unsafe_when": a["M1"]["unsafe_when"]},
+                 "M2": {"safe": _safe(a["M2"]["safe"], explored)}}
     counterexample = None
     if not a["M0"]["safe"]:
         counterexample = _first_confirmed(eng, obj, "M0")
@@ -88,8 +91,20 @@ def analyse_program(obj, prog, *, budget: Budget | None = None, verifier=None,
     return doc
 
 
+def _safe(found_safe: bool, complete: bool) -> bool | None:
+    """A model's answer: False (an unsafe execution exists), True (none, and the analysis
+    was complete), None (none found, but a budget ran out: unknown, never "safe")."""
+    if not found_safe:
+        return False
+    return True if complete else None
+
+
+def _word(safe: bool | None) -> str:
+    return {True: "safe", False: "unsafe", None: "unknown (budget)"}[safe]
+
+
 def cross_check(accepted: bool, doc: dict) -> str:
-    m2_unsafe = not doc["models"]["M2"]["safe"]
+    m2_unsafe = doc["models"]["M2"]["safe"] is False
     cx = doc["counterexample"]
     if accepted:
         if m2_unsafe:
@@ -102,18 +117,25 @@ def cross_check(accepted: bool, doc: dict) -> str:
         "verifier rejects; BOUND REACHED"
 
 
+#: unsafe key combinations shown in the one-line summary (``--json`` has them all)
+SUMMARY_CUBES = 8
+
+
 def summary(doc: dict) -> str:
     """One line per program for ``skv check``."""
     m = doc["models"]
     cubes = m["M0"]["unsafe_when"]
-    m0 = "safe" if not cubes else "unsafe when " + " | ".join(
-        ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "always" for c in cubes)
+    shown = " | ".join(",".join(f"{k}={v}" for k, v in sorted(c.items())) or "always"
+                       for c in cubes[:SUMMARY_CUBES])
+    if len(cubes) > SUMMARY_CUBES:
+        shown += f" | ... {len(cubes) - SUMMARY_CUBES} more (--json lists them)"
+    m0 = _word(m["M0"]["safe"]) if not cubes else "unsafe when " + shown
     parts = [f"M0 {m0}"]
     b1 = m["M1"].get("beyond_M0")
-    parts.append("M1 " + ("safe" if m["M1"]["safe"] else "unsafe") +
+    parts.append("M1 " + _word(m["M1"]["safe"]) +
                  (f" (+{b1['deviating_sites']} deviating site(s): {b1['sites']})" if b1 else ""))
     b2 = m["M2"].get("beyond_M1")
-    parts.append("M2 " + ("safe" if m["M2"]["safe"] else "unsafe") +
+    parts.append("M2 " + _word(m["M2"]["safe"]) +
                  (f" (+{b2['deviating_executions']} deviating execution(s): "
                   f"{b2['schedule']})" if b2 else ""))
     cx = doc["counterexample"]

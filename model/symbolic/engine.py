@@ -41,7 +41,8 @@ class Budget:
     states: int = 50_000  # states stepped (one instruction each)
     unroll: int = 40  # back edges one state may take
     query_ms: int = 10_000  # Z3 timeout per query
-    time_s: float = 120.0  # wall clock for the exploration
+    time_s: float = 120.0  # wall clock for the whole analysis (exploration and listing)
+    cubes: int = 4096  # unsafe key/site combinations listed at most, per model
 
 
 @dataclass
@@ -74,8 +75,8 @@ class Engine:
         self.rpo = self._rpo()
         self.helper_vars: dict = {}
         self.site_vars: dict = {}  # (site id, n) -> Bool
+        self.deadline = time.perf_counter() + self.budget.time_s
         self.solver = z3.Solver()
-        self.solver.set("timeout", self.budget.query_ms)
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
         self.base = z3.ULE(self.lay.plen, bv(MAX_PACKET))
@@ -88,6 +89,7 @@ class Engine:
         if z3.is_true(f):
             return True
         self.res.queries += 1
+        self.solver.set("timeout", self.query_ms())
         self.solver.push()
         self.solver.add(self.base, f)
         r = self.solver.check()
@@ -96,6 +98,18 @@ class Engine:
             self._exhaust("Z3 query timeout")
             return True
         return r == z3.sat
+
+    def query_ms(self) -> int:
+        """The timeout of the next Z3 query: the per-query budget, within the deadline."""
+        left = int((self.deadline - time.perf_counter()) * 1000)
+        return max(1, min(self.budget.query_ms, left))
+
+    def out_of_time(self) -> bool:
+        """The whole-analysis deadline passed (recorded as an exhausted budget)."""
+        if time.perf_counter() < self.deadline:
+            return False
+        self._exhaust(f"time budget ({self.budget.time_s:g} s)")
+        return True
 
     def _exhaust(self, what: str) -> None:
         if what not in self.res.exhausted:
@@ -169,8 +183,7 @@ class Engine:
             if self.res.steps > self.budget.states:
                 self._exhaust(f"state budget ({self.budget.states})")
                 break
-            if self.res.steps % 256 == 0 and time.perf_counter() - t0 > self.budget.time_s:
-                self._exhaust(f"time budget ({self.budget.time_s:.0f} s)")
+            if self.res.steps % 16 == 0 and self.out_of_time():
                 break
             insn_from, depth = st.pc, len(st.frames)
             for nxt in self.step(st):

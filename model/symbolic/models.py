@@ -76,22 +76,34 @@ def _consts(f) -> tuple[list, list]:
 
 def _solver(eng):
     s = z3.Solver()
-    s.set("timeout", eng.budget.query_ms)
+    s.set("timeout", eng.query_ms())
     s.add(z3.ULE(eng.lay.plen, bv(MAX_PACKET)))
     return s
 
 
-def cubes(eng, u, names: dict[str, object], limit: int = 4096):
+def _check(eng, s, *assumptions):
+    """``s.check`` within the analysis deadline (an expired deadline answers unknown)."""
+    if eng.out_of_time():
+        return z3.unknown
+    s.set("timeout", eng.query_ms())
+    return s.check(*assumptions)
+
+
+def cubes(eng, u, names: dict[str, object], what: str = "unsafe combinations"):
     """The exact set of assignments of ``names`` (name -> Bool var) that make ``u``
-    satisfiable, as cubes ``{name: 0|1}``. Returns (cubes, complete?)."""
+    satisfiable, as cubes ``{name: 0|1}``, at most ``eng.budget.cubes`` of them. Returns
+    (cubes, complete?); an incomplete list says why in the engine's exhausted budgets."""
     s = _solver(eng)
     s.add(u)
     out: list[dict] = []
     var_names = {str(v): n for n, v in names.items()}
     consts, funcs = _consts(u)
     data = [c for c in consts if str(c) not in var_names]
-    while len(out) < limit:
-        r = s.check()
+    while True:
+        if len(out) >= eng.budget.cubes:
+            eng._exhaust(f"{what}: listing stopped at {eng.budget.cubes}")
+            return out, False
+        r = _check(eng, s)
         if r == z3.unknown:
             return out, False
         if r == z3.unsat:
@@ -104,15 +116,14 @@ def cubes(eng, u, names: dict[str, object], limit: int = 4096):
         if funcs:
             ud = z3.substitute_funs(ud, *[(f, _fun_value(m, f)) for f in funcs])
         g = z3.Solver()
-        g.set("timeout", eng.budget.query_ms)
         g.add(z3.Not(ud))
         core = lits
-        if g.check(*lits) == z3.unsat:
+        if _check(eng, g, *lits) == z3.unsat:
             core_ids = {str(x) for x in g.unsat_core()}
             core = [l for l in lits if str(l) in core_ids]
             for l in list(core):
                 trial = [x for x in core if x is not l]
-                if g.check(*trial) == z3.unsat:
+                if _check(eng, g, *trial) == z3.unsat:
                     core = trial
         cube = {}
         for l in core:
@@ -120,7 +131,6 @@ def cubes(eng, u, names: dict[str, object], limit: int = 4096):
             cube[var_names[str(v)]] = 0 if z3.is_not(l) else 1
         out.append(cube)
         s.add(z3.Not(z3.And(*core)) if core else z3.BoolVal(False))
-    return out, False
 
 
 def _fun_value(m, f):
@@ -152,13 +162,13 @@ def smallest(eng, u, deviations: list, extra=None):
     s.add(u)
     if extra is not None:
         s.add(extra)
-    if s.check() != z3.sat:
+    if _check(eng, s) != z3.sat:
         return None, None
     for d in range(0, len(deviations) + 1):
         s.push()
         if deviations:
             s.add(z3.AtMost(*deviations, d))
-        if s.check() == z3.sat:
+        if _check(eng, s) == z3.sat:
             m = s.model()
             s.pop()
             return m, d
@@ -172,8 +182,8 @@ def analyse(eng) -> dict:
     keys = {k: key_var(k) for k in prog.keys()}
     sites = {f"pc{s.pc}": site_var(s) for s in prog.sites}
     u0, u1, u2 = (unsafe_formula(eng, m) for m in ("M0", "M1", "M2"))
-    c0, ok0 = cubes(eng, u0, keys)
-    c1, ok1 = cubes(eng, u1, sites)
+    c0, ok0 = cubes(eng, u0, keys, "M0 unsafe key assignments")
+    c1, ok1 = cubes(eng, u1, sites, "M1 unsafe site states")
     m2_unsafe = bool(eng.res.failures)
     out = {"M0": {"safe": not c0, "unsafe_when": c0, "complete": ok0},
            "M1": {"safe": not c1, "unsafe_when": c1, "complete": ok1},

@@ -161,7 +161,7 @@ class Checker:
                 if stats.insns_processed > self.budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
                                         f"{stats.insns_processed} insn"), path.trail)
-                if stats.insns_processed % 4096 == 0 and time.perf_counter() - t0 > self.time_limit:
+                if stats.insns_processed % 256 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
                                         "exhausted"), path.trail)
                 insn = self.by_pc.get(pc)
