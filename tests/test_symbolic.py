@@ -216,3 +216,21 @@ def test_summary_shows_a_bounded_number_of_cubes():
                       "M2": {"safe": False}}, "counterexample": None, "exhausted": []}
     line = summary(doc)
     assert line.count("=1") == SUMMARY_CUBES and f"{100 - SUMMARY_CUBES} more" in line
+
+
+def test_safe_needs_the_kernel_rules_too():
+    """Z3 finding no unsafe execution is not enough for "safe": when the verifier (the
+    kernel's rules) rejects the both-edges program, M2 is unknown (None), and M0/M1 are
+    safe only because the verifier accepts each materialised assignment."""
+
+    class Rejecting:  # a verifier verdict that rejects the both-edges form
+        accepted = False
+
+    obj = load_object(str(BPFPROGS / "talk_likely.o"))
+    prog = obj.programs[0]
+    doc = analyse_program(obj, prog, verifier=Rejecting())
+    assert doc["models"]["M2"]["safe"] is None
+    assert doc["models"]["M0"]["safe"] is True and doc["models"]["M1"]["safe"] is True
+    from model.symbolic import summary
+
+    assert "M2 unknown" in summary(doc)

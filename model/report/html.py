@@ -46,7 +46,7 @@ def _safe(m: dict | None) -> str:
     if not m:
         return "-"
     if m.get("safe") is None:
-        return '<span class="unknown">unknown (budget)</span>'
+        return '<span class="unknown">unknown</span>'
     return '<span class="safe">safe</span>' if m.get("safe") else \
         '<span class="unsafe">unsafe</span>'
 
