@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from model.errors import IsaError, SkvError
+from model.errors import CfgError, IsaError, SkvError
 from model.isa import Alu, Call, Insn, Jump, LoadImm64, MayGoto
 from model.materialize import _edges, reachable
 from model.program import PSEUDO_FUNC, Program, Site
@@ -298,7 +298,14 @@ class Stage:
 def run_pipeline(prog: Program, *, patches=None, variant=None, jit: bool = True) -> list[Stage]:
     """Stages 0 (as loaded) .. 5. ``patches`` (default: ``zext_patches``) at stage 2.
     ``variant="no_rewrite"`` skips stage 1; other variants go to stage 2's rule."""
+    from model.cfg import check_structure
+
     out = [Stage(0, "branch info -> prog->aux->static_branches", prog, "as loaded")]
+    try:
+        check_structure(prog)
+    except CfgError as e:  # the kernel's check_cfg refuses it before any rewrite
+        out[0].note = f"as loaded; the verifier rejects it here: {e.cause}"
+        return out
     p1 = prog if variant == "no_rewrite" else rewrite_sites(prog)
     out.append(Stage(1, "rewrite normal sites JA +0 -> JA +N", p1,
                      "skipped" if variant == "no_rewrite" else ""))

@@ -158,3 +158,19 @@ def test_relative_call_copied_into_a_patch_is_not_adjusted():
     assert Machine(good, obj.maps, keys=ks).run(None, bytes(64)).r0 == want.r0
     got = Machine(bad, obj.maps, keys=ks).run(None, bytes(64))
     assert (got.status, got.r0) != (want.status, want.r0)
+
+
+def test_pipeline_of_a_program_the_kernel_refuses(tmp_path, capsys):
+    """A jump out of range stops the pipeline at stage 0 with the kernel's reason (the JIT
+    model never sees it)."""
+    from model.cli import main
+    from model.elf.writer import ProgSpec, build_object
+    from model.isa import Alu, Exit, Jump
+
+    path = tmp_path / "oor.o"
+    path.write_bytes(build_object([ProgSpec("socket", "oor", [
+        Alu("mov", True, 0, imm=0), Jump("ja", False, off=5), Exit()], [], {})], []))
+    assert main(["info", "--pipeline", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "the verifier rejects it here: jump out of range from insn 1 to 7" in out
+    assert "(1) rewrite" not in out
