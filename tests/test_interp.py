@@ -252,3 +252,21 @@ def test_helper_args_clobbered_after_a_call():
     res = Machine(asm_program("r1 = 1\ncall 0x5\nr0 = r1\nexit"),
                   helpers=CONFORMANCE_HELPERS).run()
     assert res.status == "fault" and "R1" in res.fault.reason
+
+
+def test_memory_budget_is_a_clean_error():
+    """No program makes the interpreter allocate without bound: regions beyond the budget
+    raise a one-line SkvError, and removed regions give their bytes back."""
+    from model.errors import SkvError
+    from model.interp.memory import MEMORY_BUDGET, Memory, MemoryBudgetExceeded, Region
+
+    assert MEMORY_BUDGET <= 1 << 30
+    mem = Memory(budget=3 << 20)
+    regions = [mem.add(Region(f"v{i}", "map_value", i << 24, bytearray(1 << 20)))
+               for i in range(3)]
+    with pytest.raises(MemoryBudgetExceeded, match="memory budget of 3 MiB exhausted") as e:
+        mem.add(Region("v3", "map_value", 3 << 24, bytearray(1 << 20)))
+    assert isinstance(e.value, SkvError)
+    mem.remove(regions[0])
+    mem.add(Region("v3", "map_value", 3 << 24, bytearray(1 << 20)))
+    assert mem.used == 3 << 20

@@ -13,7 +13,9 @@ from model.program import BPF_MAP_TYPE_ARRAY, MapDef
 
 LEGACY_DEF_SIZE = 20  # struct bpf_map_def: type, key_size, value_size, max_entries, map_flags
 MAX_MAP_ENTRIES = 1 << 32
-MAX_VALUE_SIZE = 64 << 20  # larger values are damage (the kernel's own limit is far lower)
+#: KMALLOC_MAX_SIZE on x86-64 (4 KiB pages, MAX_PAGE_ORDER 10): no map type of the kernel
+#: takes a larger value (array_map_alloc_check, htab_map_alloc_check refuse it with E2BIG)
+MAX_VALUE_SIZE = 4 << 20
 MAX_KEY_SIZE = 1 << 16
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from model.errors import SkvError
+
 STACK_SIZE = 512  # per frame (MAX_BPF_STACK)
 STACK_BASE = 0x1000_0000_0000
 STACK_STRIDE = 0x10_0000
@@ -50,12 +52,27 @@ class Region:
         return self.base + len(self.data)
 
 
+#: bytes the interpreter's regions may hold in all (map values, contexts, packets, stacks)
+MEMORY_BUDGET = 768 << 20
+
+
+class MemoryBudgetExceeded(SkvError):
+    """The run needs more memory than the interpreter's budget (a result, not a crash)."""
+
+
 class Memory:
-    def __init__(self):
+    def __init__(self, budget: int = MEMORY_BUDGET):
         self._bases: list[int] = []
         self._regions: list[Region] = []
+        self.budget = budget
+        self.used = 0
 
     def add(self, region: Region) -> Region:
+        if self.used + len(region.data) > self.budget:
+            raise MemoryBudgetExceeded(
+                f"interpreter memory budget of {self.budget >> 20} MiB exhausted (region "
+                f"{region.name}, {len(region.data)} bytes)")
+        self.used += len(region.data)
         k = bisect.bisect_left(self._bases, region.base)
         if (k < len(self._regions) and self._regions[k].base < region.end) or \
                 (k > 0 and self._regions[k - 1].end > region.base):
@@ -66,6 +83,7 @@ class Memory:
 
     def remove(self, region: Region) -> None:
         k = self._regions.index(region)
+        self.used -= len(region.data)
         del self._regions[k], self._bases[k]
 
     def find(self, addr: int) -> Region | None:
