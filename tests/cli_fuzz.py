@@ -134,7 +134,8 @@ def object_commands(path: str, rng: random.Random, full: bool) -> list[list[str]
     cmds = [["info", path], ["check", "--json", "--no-symbolic", "--time-limit", "5", path]]
     if full:
         cmds += [["disasm", path], ["cfg", path, "--format", "dot"], ["info", "--pipeline", path],
-                 ["check", "--json", "--time-limit", "5", path]]
+                 ["check", "--json", "--time-limit", "5", path],
+                 ["e2e", "--json", "--random", "2", path]]
     return cmds
 
 

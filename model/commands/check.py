@@ -93,18 +93,20 @@ def _symbolic(obj, prog, verdict, time_limit: float) -> dict:
 
 def _engines_disagree(row: dict) -> None:
     """Neither engine hides the other's gap: when the verifier accepted a program in which
-    the symbolic engine found an unsafe execution, the program is rejected (the verifier's
-    own verdict is kept as ``verifier_verdict``) with the execution's failure."""
-    if not (row.get("symbolic") or {}).get("soundness_bug"):
-        return
+    the symbolic engine found an unsafe execution that the interpreter confirmed, the
+    program is rejected (the verifier's own verdict is kept as ``verifier_verdict``) with
+    the execution's failure. An unconfirmed alarm is reported (SOUNDNESS BUG, unconfirmed)
+    but does not change the verdict."""
     cx = row.get("counterexample") or {}
-    confirmed = "confirmed by the interpreter" if cx.get("confirmed") else "not replayed"
+    if not (row.get("symbolic") or {}).get("soundness_bug") or not cx.get("confirmed"):
+        return
     reason = cx.get("reason") or cx.get("assertion") or "an assertion fails"
     row["verifier_verdict"] = row["verdict"]
     row["verdict"] = "rejected"
     row["error"] = {"insn": cx.get("pc"),
                     "message": f"unsafe execution found by the symbolic engine "
-                               f"({cx.get('model', 'M2')}, {confirmed}): {reason}"}
+                               f"({cx.get('model', 'M2')}, confirmed by the interpreter): "
+                               f"{reason}"}
 
 
 def run(args) -> int:

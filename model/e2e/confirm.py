@@ -345,7 +345,7 @@ def random_schedules(obj, prog, n: int, *, seed: int = 0, max_toggles: int = 4,
         horizon = m._horizon
         pokes: list[Poke] = []
         cur = dict(kv)
-        for _ in range(rng.randint(1, max_toggles)):
+        for _ in range(rng.randint(1, max_toggles) if keys else 0):  # no key: no toggles
             k = rng.choice(keys)
             cur[k] = not cur[k]
             idx = [j for j, (s, _) in enumerate(m.sites) if s.key == k]
