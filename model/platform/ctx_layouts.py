@@ -265,6 +265,24 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
     raise KeyError(f"context of program type {prog_type!r} is not modelled")
 
 
+def moved_ctx_reason(regno: int | None, fixed_off: int | None,
+                     var_off: str | None = None) -> str | None:
+    """__check_ptr_off_reg for the context pointer (every load, store and helper argument
+    through it): it must be used unmoved. ``fixed_off`` is the pointer's constant offset
+    (``None``: not a single constant, e.g. different on merged paths); ``var_off`` the
+    kernel's text of a variable part (``"(value; mask)"``), ``None`` when there is none.
+    ``r1 += 4; r1 += -4`` leaves it unmoved and is fine. The verifier's message, or None."""
+    reg = f"R{regno}" if regno is not None else "R?"
+    if fixed_off is not None and fixed_off < 0:
+        return f"negative offset ctx ptr {reg} off={fixed_off} disallowed"
+    if fixed_off is None or fixed_off:
+        off = "?" if fixed_off is None else fixed_off
+        return f"dereference of modified ctx ptr {reg} off={off} disallowed"
+    if var_off is not None:
+        return f"variable ctx access var_off={var_off} disallowed"
+    return None
+
+
 def reject_reason(off: int, size: int) -> str:
     """check_ctx_access's message."""
     return f"invalid bpf_context access off={off} size={size}"

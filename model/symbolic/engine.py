@@ -27,8 +27,9 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, MayGoto, Store)
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic.memory import T, call_helper, load, store
-from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame)
+from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
+from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame,
+                                  path_constant)
 from model.verifier import assertions as A
 from model.verifier.step import SKB_TYPES
 
@@ -264,7 +265,7 @@ class Engine:
         if isinstance(insn, Jump):
             return self._jump(st, pc, insn)
         if isinstance(insn, Load):
-            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size)
+            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, regno=insn.src)
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -275,7 +276,8 @@ class Engine:
             return self._go(st, pc + 1)
         if isinstance(insn, Store):
             value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
-            bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value)
+            bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value,
+                        regno=insn.dst)
             if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -349,7 +351,10 @@ class Engine:
             self.fail(st, pc, what, T, bad)
             return None
         off = ptr.off + num.v if op == "add" else ptr.off - num.v
-        return P(ptr.r, off, ptr.key)
+        region = ptr.r
+        if region.kind == "ctx" and not path_constant(num.v):
+            region = CTX_VARIABLE  # the kernel's var_off is no longer a constant
+        return P(region, off, ptr.key)
 
     def _jump(self, st, pc, insn):
         site = self.sites.get(pc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import z3
 
-from model.platform.ctx_layouts import ctx_access
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
 from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
 from model.symbolic.state import (BV64, BYTE, P, Region, S, State, bv, const_of, read_bytes,
                                   write_bytes)
@@ -73,13 +73,14 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
     return [(T, f"invalid mem access '{k}'")]
 
 
-def load(lay, st: State, p, off: int, size: int, signed_ok=True):
-    """(bad list, loaded value) for a ``size``-byte read at ``p + off``."""
+def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | None = None):
+    """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``regno``: the
+    pointer's register, for messages)."""
     if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
         return check_region(lay, st, p, bv(size), False), None
-    o = p.off + bv(off)
     if p.r.kind == "ctx":
-        return _ctx(lay, st, o, size, False, None)
+        return _ctx(lay, st, p, off, size, False, None, regno)
+    o = p.off + bv(off)
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False)
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
@@ -103,7 +104,8 @@ def _ext(raw):
     return z3.ZeroExt(64 - w, raw) if w < 64 else raw
 
 
-def store(lay, st: State, p, off: int, size: int, value, atomic=False):
+def store(lay, st: State, p, off: int, size: int, value, atomic=False,
+          regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
     if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
         return check_region(lay, st, p, bv(size), True, atomic)
@@ -112,7 +114,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False):
     if p.r.kind == "ctx":
         if atomic:
             return [(T, "atomic access to ctx")]
-        bad, _ = _ctx(lay, st, o, size, True, raw)
+        bad, _ = _ctx(lay, st, p, off, size, True, raw, regno)
         return bad
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic)
     if p.r.kind == "stack":
@@ -138,23 +140,42 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False):
     return bad
 
 
-def _ctx(lay, st, o, size, write, raw):
-    c = const_of(o)
-    if c is None:
-        return [(T, "variable ctx access")], None
-    got = ctx_access(lay.ptype, c - (1 << 64) if c >> 63 else c, size, write)
+#: the ctx region of a pointer that had a non-constant scalar added (the kernel's
+#: "variable ctx access": its var_off is no longer the constant 0)
+CTX_VARIABLE = Region("ctx", "ctx+var")
+
+
+def moved_ctx(p, regno: int | None = None) -> list:
+    """check_ptr_off_reg on a symbolic ctx pointer: bad conditions when it is not unmoved.
+    A constant offset gives the verifier's exact message; an offset that differs between
+    merged paths (each path's own offset is a constant) is bad wherever it is non-zero."""
+    if p.r == CTX_VARIABLE:
+        return [(T, moved_ctx_reason(regno, 0, "(unknown)"))]
+    c = const_of(p.off)
+    if c is not None:
+        why = moved_ctx_reason(regno, c - (1 << 64) if c >> 63 else c)
+        return [(T, why)] if why else []
+    return [(p.off != bv(0), moved_ctx_reason(regno, None))]
+
+
+def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None):
+    bad = moved_ctx(p, regno)
+    if any(z3.is_true(b) for b, _ in bad):
+        return bad, None
+    o = bv(off)  # the state goes on where the pointer is unmoved
+    got = ctx_access(lay.ptype, off, size, write)
     if isinstance(got, str):
-        return [(T, got)], None
+        return bad + [(T, got)], None
     arr = st.ctx if st.ctx is not None else lay.ctx_in
     if write:
         st.ctx = write_bytes(arr, o, raw, size)
-        return [], None
+        return bad, None
     kind = getattr(got, "kind", "scalar")
     if kind in ("pkt", "pkt_meta"):
-        return [], P(Region("packet", "packet"), bv(0))
+        return bad, P(Region("packet", "packet"), bv(0))
     if kind == "pkt_end":
-        return [], P(Region("pkt_end", "packet"), lay.plen)
-    return [], S(_ext(read_bytes(arr, o, size)))
+        return bad, P(Region("pkt_end", "packet"), lay.plen)
+    return bad, S(_ext(read_bytes(arr, o, size)))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -288,4 +309,5 @@ def _fill(lay, st, dst, size, tag):
     f.spills = {}
 
 
-__all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array"]
+__all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",
+           "moved_ctx", "CTX_VARIABLE"]

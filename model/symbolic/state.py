@@ -37,6 +37,31 @@ def const_of(e) -> int | None:
     return e.as_long() if z3.is_bv_value(e) else None
 
 
+def path_constant(e) -> bool:
+    """Is the term's value fixed by the path taken alone, as the kernel verifier would know
+    it: numerals and operations on them, ``If`` between such values (merged paths), and
+    reads of memory that resolve to a numeral (a constant spilled to the stack). A term
+    depending on an input (a packet or context byte, a helper's result...) is not, even
+    when it simplifies to a constant (``x - x``: the verifier's tnum does not know it)."""
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen or z3.is_bv_value(t):
+            continue
+        seen.add(t.get_id())
+        if z3.is_app_of(t, z3.Z3_OP_ITE):
+            todo += [t.arg(1), t.arg(2)]
+        elif z3.is_select(t):
+            if not z3.is_bv_value(z3.simplify(t)):
+                return False
+        elif z3.is_const(t) or z3.is_var(t):
+            return False
+        else:
+            todo.extend(t.children())
+    return True
+
+
 @dataclass(frozen=True)
 class Region:
     """Identity of a memory region: kind in stack|ctx|packet|pkt_end|map|mapptr|func."""

@@ -7,7 +7,7 @@ Failures raise ``Reject(message)``.
 from __future__ import annotations
 
 
-from model.platform.ctx_layouts import ctx_access
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
@@ -91,12 +91,20 @@ def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bo
     return None if write else unknown()
 
 
+def check_ctx_pointer(regno: int, reg: Reg) -> None:
+    """The context pointer is only used unmoved (check_ptr_off_reg): no fixed offset, no
+    variable part."""
+    t = reg.var.var_off
+    var = None if reg.var.is_const() and reg.var.const_value() == 0 else \
+        f"({t.value:#x}; {t.mask:#x})"
+    why = moved_ctx_reason(regno, reg.off, var)
+    if why:
+        raise Reject(why)
+
+
 def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
-    if not reg.var.is_const() or reg.var.const_value() != 0:
-        raise Reject(f"variable ctx access var_off=({reg.var.var_off.value:#x}; "
-                     f"{reg.var.var_off.mask:#x}) disallowed")
-    o = reg.off + off
-    got = ctx_access(prog_type, o, size, write)
+    check_ctx_pointer(regno, reg)
+    got = ctx_access(prog_type, off, size, write)
     if isinstance(got, str):
         raise Reject(got)
     if write:
@@ -287,4 +295,5 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
 
 
 __all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "constant_map_key", "check_alignment"]
+           "stack_const", "mark_written", "constant_map_key", "check_alignment",
+           "check_ctx_pointer"]
