@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 
 import z3
 
+from model.cfg.checks import check_structure
 from model.cfg.graph import func_starts
+from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.platform.returns import return_range
@@ -70,9 +72,15 @@ class Engine:
         self.lay = Layout(obj, prog.prog_type)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
+        try:  # the kernel's structural checks: failing them is unsafe under every model
+            check_structure(prog)
+            self.structure_error = None
+        except CfgError as e:
+            self.structure_error = e
+        ok = self.structure_error is None
         self.asserts = {pc: A.assertions(prog, pc, i, prog.prog_type)
-                        for pc, i in self.by_pc.items()}
-        self.rpo = self._rpo()
+                        for pc, i in self.by_pc.items()} if ok else {}
+        self.rpo = self._rpo() if ok else {}
         self.helper_vars: dict = {}
         self.site_vars: dict = {}  # (site id, n) -> Bool
         self.solver = z3.Solver()
@@ -162,6 +170,12 @@ class Engine:
             tick += 1
             heapq.heappush(heap, (self._key(st), tick, sig))
 
+        if self.structure_error is not None:
+            e = self.structure_error
+            self.res.failures.append(Failure(e.insn if e.insn is not None else 0,
+                                             "the program passes the kernel's structural "
+                                             "checks", e.cause, z3.BoolVal(True)))
+            return self.res
         push(entry_state())
         while heap:
             _, _, sig = heapq.heappop(heap)

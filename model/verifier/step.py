@@ -144,7 +144,7 @@ class Stepper:
         if isinstance(insn, Call):
             if insn.src == 1:
                 if not enter_subprog(st, pc, insn.target(pc)):
-                    raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep !")
+                    raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
                 raise Reject("kernel function calls (kfuncs) are not supported by this model")
