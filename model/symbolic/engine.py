@@ -30,7 +30,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
-from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame,
+from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
 from model.verifier import assertions as A
 from model.verifier.step import SKB_TYPES
@@ -87,7 +87,7 @@ class Engine:
         self.solver.set("timeout", self.budget.query_ms)
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
-        self.base = z3.ULE(self.lay.plen, bv(MAX_PACKET))
+        self.base = self.lay.assumptions()
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:

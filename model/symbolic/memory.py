@@ -62,6 +62,15 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         if atomic:
             return [(T, "atomic access to packet")]
         return [(z3.Not(in_bounds(p.off, size, lay.plen)), "packet access out of bounds")]
+    if k == "pkt_meta":
+        # the metadata area [data_meta, data) has a symbolic length: only a comparison of
+        # the meta pointer with data bounds it (a comparison with data_end does not)
+        if write and lay.ptype not in PKT_WRITE_TYPES:
+            return [(T, "cannot write into packet")]
+        if atomic:
+            return [(T, "atomic access to packet")]
+        return [(z3.Not(in_bounds(p.off, size, lay.mlen)),
+                 "access through data_meta outside the metadata area")]
     if k == "map":
         m = lay.maps[p.r.name]
         if write and m.origin == "data" and p.r.name.startswith(".rodata"):
@@ -76,7 +85,7 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
 def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | None = None):
     """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``regno``: the
     pointer's register, for messages)."""
-    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+    if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
         return _ctx(lay, st, p, off, size, False, None, regno)
@@ -92,11 +101,20 @@ def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | No
                 if so < c + size and c < so + 8:
                     return bad + [(T, "invalid size of register fill")], None
         return bad, S(_ext(read_bytes(f.stack, o, size)))
-    if p.r.kind == "packet":
+    if p.r.kind in ("packet", "pkt_meta"):
         arr = st.pkt if st.pkt is not None else lay.pkt_in
-        return bad, S(_ext(read_bytes(arr, o, size)))
+        return bad, S(_ext(read_bytes(arr, _pkt_index(lay, p.r, o), size)))
     inner = z3.Select(map_array(lay, st, p.r.name), p.key)
     return bad, S(_ext(read_bytes(inner, o, size)))
+
+
+#: regions whose bytes load/store model
+PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map")
+
+
+def _pkt_index(lay, r: Region, o):
+    """Index into the packet array: metadata bytes sit just before the data (index 0)."""
+    return o - lay.mlen if r.kind == "pkt_meta" else o
 
 
 def _ext(raw):
@@ -107,7 +125,7 @@ def _ext(raw):
 def store(lay, st: State, p, off: int, size: int, value, atomic=False,
           regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
-    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+    if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
     raw = lay.addr(value)
@@ -132,8 +150,9 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
             if isinstance(value, P):
                 f.spills[c] = value
         f.stack = write_bytes(f.stack, o, raw, size)
-    elif p.r.kind == "packet":
-        st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in, o, raw, size)
+    elif p.r.kind in ("packet", "pkt_meta"):
+        st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in,
+                             _pkt_index(lay, p.r, o), raw, size)
     else:
         arr = map_array(lay, st, p.r.name)
         st.maps[p.r.name] = z3.Store(arr, p.key, write_bytes(z3.Select(arr, p.key), o, raw, size))
@@ -171,8 +190,10 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None):
         st.ctx = write_bytes(arr, o, raw, size)
         return bad, None
     kind = getattr(got, "kind", "scalar")
-    if kind in ("pkt", "pkt_meta"):
+    if kind == "pkt":
         return bad, P(Region("packet", "packet"), bv(0))
+    if kind == "pkt_meta":
+        return bad, P(Region("pkt_meta", "packet"), bv(0))
     if kind == "pkt_end":
         return bad, P(Region("pkt_end", "packet"), lay.plen)
     return bad, S(_ext(read_bytes(arr, o, size)))

@@ -26,6 +26,7 @@ from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MA
 BV64 = z3.BitVecSort(64)
 BYTE = z3.BitVecSort(8)
 MAX_PACKET = 1500  # packet length inputs are bounded by this (an MTU)
+MAX_META = 255  # metadata length inputs are bounded by this
 
 
 def bv(v: int, w: int = 64):
@@ -111,6 +112,8 @@ class Layout:
         self.index = {name: i for i, name in enumerate(obj.maps)}
         self.ptype = prog_type
         self.plen = z3.BitVec("pkt_len", 64)
+        # the metadata area sits just before the packet data (data_meta .. data)
+        self.mlen = z3.BitVec("meta_len", 64)
         self.pkt_in = z3.Array("pkt", BV64, BYTE)
         self.ctx_in = z3.Array("ctx", BV64, BYTE)
         self.map_in = {n: z3.Array(f"map_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
@@ -127,6 +130,11 @@ class Layout:
         else:
             self.ctx_size = DEFAULT_CTX.get(prog_type, 64)
 
+    def assumptions(self):
+        """What every input satisfies: packet length up to an MTU, metadata up to 255
+        bytes (skb metadata length is a u8; XDP allows at most 32)."""
+        return z3.And(z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)))
+
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
         return m.type in (2, 6) or m.origin == "data"
@@ -139,6 +147,8 @@ class Layout:
             return bv(CTX_BASE)
         if r.kind in ("packet", "pkt_end"):
             return bv(PACKET_BASE)
+        if r.kind == "pkt_meta":
+            return bv(PACKET_BASE) - self.mlen
         if r.kind == "mapptr":
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
@@ -163,6 +173,8 @@ class Layout:
             return bv(self.ctx_size)
         if k == "packet":
             return self.plen
+        if k == "pkt_meta":
+            return self.mlen
         if k == "map":
             return bv(self.maps[p.r.name].value_size)
         return bv(0)
