@@ -58,8 +58,7 @@ def kernel(prog: Program, prog_flags: int = 0) -> tuple[bool, str]:
 def ours(obj: BpfObject, prog: Program, prog_flags: int = 0):
     from model.verifier.checker import check_program
 
-    kw = {"prog_flags": prog_flags} if prog_flags else {}
-    return check_program(obj, prog, **kw)
+    return check_program(obj, prog, prog_flags=prog_flags)
 
 
 def m2_safe(obj: BpfObject, prog: Program) -> bool:

@@ -43,9 +43,9 @@ def _first_confirmed(eng, obj, model: str, extra=None):
 
 
 def analyse_program(obj, prog, *, budget: Budget | None = None, verifier=None,
-                    obj_path: str | None = None) -> dict:
+                    obj_path: str | None = None, prog_flags: int = 0) -> dict:
     t0 = time.perf_counter()
-    eng = Engine(obj, prog, budget)
+    eng = Engine(obj, prog, budget, prog_flags)
     res = eng.run()
     a = analyse(eng)
     out: dict = {"M0": {"safe": a["M0"]["safe"], "unsafe_when": a["M0"]["unsafe_when"]},

@@ -27,6 +27,7 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.platform.prog_flags import strict_alignment, unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
@@ -66,13 +67,17 @@ class Result:
 
 
 class Engine:
-    def __init__(self, obj, prog, budget: Budget | None = None):
+    def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
         self.lay = Layout(obj, prog.prog_type)
+        self.lay.strict_alignment = strict_alignment(prog_flags)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
+            why = unmodelled(prog_flags)
+            if why:
+                raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
             self.structure_error = None
         except CfgError as e:

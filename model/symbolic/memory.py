@@ -14,7 +14,7 @@ from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
 from model.symbolic.state import (BV64, BYTE, P, Region, S, State, bv, const_of, read_bytes,
                                   write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
-from model.verifier.memcheck import PKT_WRITE_TYPES
+from model.verifier.memcheck import NET_IP_ALIGN, PKT_WRITE_TYPES
 
 T = z3.BoolVal(True)
 
@@ -90,7 +90,7 @@ def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | No
     if p.r.kind == "ctx":
         return _ctx(lay, st, p, off, size, False, None, regno)
     o = p.off + bv(off)
-    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False)
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False) + _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
@@ -110,6 +110,19 @@ def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | No
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map")
+
+
+def _aligned(lay, r: Region, o, size: int) -> list:
+    """Strict alignment (a BPF_F_STRICT_ALIGNMENT load; see memcheck.check_ptr_alignment):
+    packet offsets count NET_IP_ALIGN; the stack is checked by the stack rules."""
+    if not lay.strict_alignment or size == 1 or r.kind not in ("packet", "pkt_meta", "map"):
+        return []
+    ip = NET_IP_ALIGN if r.kind != "map" else 0
+    what = "packet" if ip else "value"
+    return [(z3.Extract(_LOW_BITS[size], 0, o + bv(ip)) != 0, f"misaligned {what} access")]
+
+
+_LOW_BITS = {2: 0, 4: 1, 8: 2}
 
 
 def _pkt_index(lay, r: Region, o):
@@ -134,7 +147,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
             return [(T, "atomic access to ctx")]
         bad, _ = _ctx(lay, st, p, off, size, True, raw, regno)
         return bad
-    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic)
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic) + \
+        _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)

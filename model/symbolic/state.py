@@ -114,6 +114,7 @@ class Layout:
         self.plen = z3.BitVec("pkt_len", 64)
         # the metadata area sits just before the packet data (data_meta .. data)
         self.mlen = z3.BitVec("meta_len", 64)
+        self.strict_alignment = False  # set by the engine from the load's flags
         self.pkt_in = z3.Array("pkt", BV64, BYTE)
         self.ctx_in = z3.Array("ctx", BV64, BYTE)
         self.map_in = {n: z3.Array(f"map_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),

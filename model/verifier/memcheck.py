@@ -46,9 +46,12 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
-           write: bool, value: Reg | None = None) -> Reg | None:
-    """Check the access; for a read return the loaded register (not yet extended)."""
+           write: bool, value: Reg | None = None, strict: bool = False) -> Reg | None:
+    """Check the access; for a read return the loaded register (not yet extended).
+    ``strict``: the program was loaded with strict alignment (see check_ptr_alignment)."""
     t = reg.type
+    if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
+        check_ptr_alignment(reg, off, size, strict)
     if t is T.STACK:
         return _stack(st, regno, reg, off, size, write, value)
     if t is T.MAP_VALUE:
@@ -157,16 +160,32 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
 def check_stack_alignment(reg: Reg, off: int, size: int) -> None:
     """Stack accesses are always strictly aligned (check_ptr_alignment: the spill tracking
     relies on it): ``var_off + off`` must be a multiple of ``size``."""
-    check_alignment(reg, off, size, "stack ")
+    check_ptr_alignment(reg, off, size, True)
 
 
-def check_alignment(reg: Reg, off: int, size: int, desc: str) -> None:
-    """check_generic_ptr_alignment with strict checking."""
+#: check_ptr_alignment's words for each pointer type ("" for the others)
+ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context "}
+#: NET_IP_ALIGN: strict packet alignment assumes the IP header 2 bytes into the buffer
+NET_IP_ALIGN = 2
+
+
+def check_ptr_alignment(reg: Reg, off: int, size: int, strict: bool) -> None:
+    """check_ptr_alignment: with ``strict`` (BPF_F_STRICT_ALIGNMENT on x86-64, which has
+    efficient unaligned access; always for the stack and for atomics) the pointer's
+    ``var_off + off + insn off`` must be a multiple of ``size``; packet pointers count
+    NET_IP_ALIGN too. One-byte accesses are always aligned."""
+    if reg.type is T.STACK:
+        strict = True
+    if not strict or size == 1:
+        return
     t = reg.var.var_off
-    total = reg.off + off
-    if ((t.value + total) | t.mask) & (size - 1) if size > 1 else False:
+    ip = NET_IP_ALIGN if reg.type in PACKET else 0
+    if ((t.value + ip + reg.off + off) | t.mask) & (size - 1):
         tn = str(_signed(t.value)) if t.mask == 0 else f"({t.value:#x}; {t.mask:#x})"
-        raise Reject(f"misaligned {desc}access off {tn}+{reg.off}+{off} size {size}")
+        if reg.type in PACKET:
+            raise Reject(f"misaligned packet access off {ip}+{tn}+{reg.off}+{off} size {size}")
+        raise Reject(f"misaligned {ALIGN_DESC.get(reg.type, '')}access off {tn}+{reg.off}+"
+                     f"{off} size {size}")
 
 
 def _slot_of(addr: int) -> tuple[int, int]:
@@ -295,5 +314,5 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
 
 
 __all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "constant_map_key", "check_alignment",
+           "stack_const", "mark_written", "constant_map_key", "check_ptr_alignment",
            "check_ctx_pointer"]
