@@ -81,3 +81,45 @@ def test_kernel_agrees_on_moved_ctx(name, section, text, sites, ok, msg):
     assert j.ours_ok == j.kernel_ok
     if msg:
         assert msg in j.kernel_msg, j.kernel_msg
+
+
+# -- sign-extending loads (BPF_MEMSX) of context fields ------------------------------------
+SIGNED_CASES = [("tc", "r2 = *(s32 *)(r1 + 76)", False), ("xdp", "r2 = *(s32 *)(r1 + 0)", False),
+                ("xdp", "r2 = *(s32 *)(r1 + 12)", True), ("tc", "r2 = *(s8 *)(r1 + 0)", True),
+                ("raw_tracepoint", "r2 = *(s16 *)(r1 + 2)", True)]
+
+
+@pytest.mark.parametrize("section,load,ok", SIGNED_CASES)
+def test_signed_load_of_a_packet_pointer_field(section, load, ok):
+    from model.verifier.checker import check_program
+
+    obj, prog = build(load + "\nr0 = 0\nexit", section)
+    v = check_program(obj, prog)
+    assert v.accepted == ok, v.error
+    assert m2_safe(obj, prog) is ok
+
+
+def test_signed_ctx_load_sweep_agrees_with_kernel():
+    """Every modelled type, offsets around the context, s8/s16/s32 loads: the kernel accepts
+    exactly what ctx_access(signed=True) allows (about 3,900 loads)."""
+    from conftest import kernel_or_skip
+
+    kernel_or_skip()
+    from model.isa import Alu, Exit, Load, encode
+    from model.kernel import prog_load
+    from model.platform.ctx_layouts import MODELLED_PROG_TYPES, CtxAccess, ctx_access, ctx_layout
+
+    bad = []
+    for pt in MODELLED_PROG_TYPES:
+        size = ctx_layout(pt).size
+        offs = list(range(-9, 40)) + [8184, 8190] if pt in ("tracepoint", "syscall") else \
+            range(-9, size + 9)
+        for off in offs:
+            for n in (1, 2, 4):
+                insns = [Load(n, 2, 1, off, signed=True), Alu("mov", True, 0, None, 0), Exit()]
+                r = prog_load(pt, encode(insns), log_level=0, stats=False)
+                r.close()
+                want = isinstance(ctx_access(pt, off, n, False, signed=True), CtxAccess)
+                if r.ok != want:
+                    bad.append((pt, off, n, r.ok))
+    assert not bad, bad[:10]

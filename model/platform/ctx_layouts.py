@@ -289,9 +289,12 @@ def reject_reason(off: int, size: int) -> str:
 
 
 def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: bool = True,
-               attach_type: int = 0, ctx_size: int | None = None) -> CtxAccess | str:
+               attach_type: int = 0, ctx_size: int | None = None,
+               signed: bool = False) -> CtxAccess | str:
     """One load (``write=False``) or store of ``size`` bytes at context offset ``off``:
     a :class:`CtxAccess` when the 6.18 verifier allows it, else the verifier's message.
+    ``signed``: a sign-extending load (BPF_MEMSX), refused where a read yields a pointer
+    (the packet pointer fields; measured on 6.18 for every type and offset).
 
     Only the access itself is judged: stores must be ``BPF_STX`` (``BPF_ST`` into the
     context is refused earlier: "BPF_ST stores into R1 ctx is not allowed"), atomics are
@@ -307,5 +310,7 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
         return reject_reason(off, size)
     sizes = f.write if write else f.read
     if size not in sizes or off + size > f.end:
+        return reject_reason(off, size)
+    if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)
     return CtxAccess(f.name, "scalar" if write else f.yields, off, size, write)

@@ -284,7 +284,8 @@ class Engine:
         if isinstance(insn, Jump):
             return self._jump(st, pc, insn)
         if isinstance(insn, Load):
-            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, regno=insn.src)
+            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
+                          regno=insn.src)
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []

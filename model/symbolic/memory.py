@@ -82,13 +82,14 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
     return [(T, f"invalid mem access '{k}'")]
 
 
-def load(lay, st: State, p, off: int, size: int, signed_ok=True, regno: int | None = None):
-    """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``regno``: the
-    pointer's register, for messages)."""
+def load(lay, st: State, p, off: int, size: int, signed: bool = False,
+         regno: int | None = None):
+    """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``signed``: a
+    sign-extending load; ``regno``: the pointer's register, for messages)."""
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
-        return _ctx(lay, st, p, off, size, False, None, regno)
+        return _ctx(lay, st, p, off, size, False, None, regno, signed)
     o = p.off + bv(off)
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False) + _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
@@ -191,12 +192,13 @@ def moved_ctx(p, regno: int | None = None) -> list:
     return [(p.off != bv(0), moved_ctx_reason(regno, None))]
 
 
-def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None):
+def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
+         signed: bool = False):
     bad = moved_ctx(p, regno)
     if any(z3.is_true(b) for b, _ in bad):
         return bad, None
     o = bv(off)  # the state goes on where the pointer is unmoved
-    got = ctx_access(lay.ptype, off, size, write)
+    got = ctx_access(lay.ptype, off, size, write, signed=signed)
     if isinstance(got, str):
         return bad + [(T, got)], None
     arr = st.ctx if st.ctx is not None else lay.ctx_in

@@ -46,9 +46,11 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
-           write: bool, value: Reg | None = None, strict: bool = False) -> Reg | None:
+           write: bool, value: Reg | None = None, strict: bool = False,
+           signed: bool = False) -> Reg | None:
     """Check the access; for a read return the loaded register (not yet extended).
-    ``strict``: the program was loaded with strict alignment (see check_ptr_alignment)."""
+    ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
+    ``signed``: a sign-extending load."""
     t = reg.type
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
@@ -69,7 +71,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
     if t is T.CTX:
-        return _ctx(prog_type, regno, reg, off, size, write)
+        return _ctx(prog_type, regno, reg, off, size, write, signed)
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
 
 
@@ -105,9 +107,10 @@ def check_ctx_pointer(regno: int, reg: Reg) -> None:
         raise Reject(why)
 
 
-def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
+def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
+         signed: bool = False) -> Reg | None:
     check_ctx_pointer(regno, reg)
-    got = ctx_access(prog_type, off, size, write)
+    got = ctx_access(prog_type, off, size, write, signed=signed)
     if isinstance(got, str):
         raise Reject(got)
     if write:

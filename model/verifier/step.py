@@ -115,7 +115,7 @@ class Stepper:
         if isinstance(insn, Load):
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
-                         write=False, strict=self.strict)
+                         write=False, strict=self.strict, signed=insn.signed)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
