@@ -123,3 +123,37 @@ def test_signed_ctx_load_sweep_agrees_with_kernel():
                 if r.ok != want:
                     bad.append((pt, off, n, r.ok))
     assert not bad, bad[:10]
+
+
+def test_ctx_store_immediate_sweep_agrees_with_kernel():
+    """BPF_ST (a store of an immediate) into the context, every modelled type, offsets
+    around the context, every size: the abstract verifier (the whole engine, not only the
+    table) gives the kernel's verdict (about 5,100 loads)."""
+    from conftest import kernel_or_skip
+
+    kernel_or_skip()
+    from model.isa import Alu, Exit, Store, encode
+    from model.kernel import prog_load
+    from model.platform.ctx_layouts import MODELLED_PROG_TYPES, ctx_layout
+    from model.program import BpfObject, Program
+    from model.verifier.checker import check_program
+
+    section = {"socket_filter": "socket", "sched_cls": "tc", "sched_act": "action",
+               "xdp": "xdp", "kprobe": "kprobe/f", "tracepoint": "tracepoint/a/b",
+               "raw_tracepoint": "raw_tracepoint/f", "cgroup_skb": "cgroup_skb/ingress",
+               "syscall": "syscall"}
+    bad = []
+    for pt in MODELLED_PROG_TYPES:
+        size = ctx_layout(pt).size
+        offs = range(-9, 40) if pt in ("tracepoint", "syscall") else range(-9, size + 9)
+        for off in offs:
+            for n in (1, 2, 4, 8):
+                insns = [Store(n, 1, off, None, 7), Alu("mov", True, 0, None, 0), Exit()]
+                r = prog_load(pt, encode(insns), log_level=0, stats=False)
+                r.close()
+                prog = Program("t", section[pt], insns)
+                obj = BpfObject("inline", "GPL", {}, [prog])
+                assert prog.prog_type == pt
+                if check_program(obj, prog).accepted != r.ok:
+                    bad.append((pt, off, n, r.ok))
+    assert not bad, bad[:10]
