@@ -73,7 +73,7 @@ CASES = [
     ("bounded loop",
      "r0 = 0x0\nr1 = 0x0\nr0 += r1\nr1 += 0x1\nif r1 < 0xa goto -0x3\nexit", "xdp", True,
      None),
-    ("infinite loop", "r0 = 0x0\ngoto -0x1\nexit", "xdp", False, "infinite loop"),
+    ("infinite loop", "r0 = 0x0\nif r0 == 0x0 goto -0x1\nexit", "xdp", False, "infinite loop"),
     ("pointer arithmetic on ctx with and", "r1 &= 0xff\nr0 = 0x0\nexit", "xdp", False,
      "on pointer prohibited"),
     ("unknown helper", "call 0x7fff\nr0 = 0x0\nexit", "xdp", False, "invalid func"),

@@ -68,8 +68,9 @@ class VerProg:
             prog.map_refs[pc] = MapRef(pc, name)
         return BpfObject("vergen", "GPL", dict(self.maps), [prog]), prog
 
-    def kernel_verify(self):
-        """The kernel's LoadResult (maps created for this program, closed afterwards)."""
+    def kernel_verify(self, prog_flags: int = 0):
+        """The kernel's LoadResult (maps created for this program, closed afterwards),
+        loaded with ``prog_flags`` (BPF_PROG_LOAD flags; 0 as libbpf loads)."""
         from model.isa import encode
         from model.kernel import map_create, verify
 
@@ -79,7 +80,8 @@ class VerProg:
                 made[name] = map_create("hash" if m.type == HASH else "array", m.key_size,
                                         m.value_size, m.max_entries)
             return verify(encode(self.insns), self.prog_type,
-                          maps={pc: made[n] for pc, n in self.map_refs.items()})
+                          maps={pc: made[n] for pc, n in self.map_refs.items()},
+                          prog_flags=prog_flags)
         finally:
             for m in made.values():
                 m.close()

@@ -9,7 +9,9 @@
 2. per subprogram, every jump must stay inside it: ``jump out of range from insn N to M``;
    its last instruction must be ``exit`` or ``ja``/``gotol``: ``last insn is not an exit or
    jmp`` (this is how the kernel reports falling off the end of the program, too);
-3. a depth-first walk from insn 0 over every edge (both edges of a conditional jump, of
+3. without BTF func info, no ``LD_ABS``/``LD_IND`` or ``bpf_tail_call`` in a subprogram
+   (``check_abnormal_return``: "LD_ABS is not allowed in subprogs without BTF");
+4. a depth-first walk from insn 0 over every edge (both edges of a conditional jump, of
    ``may_goto`` and of a static site; calls into their callees and on to the next insn);
    then, in pc order, ``unreachable insn N`` and ``jump into the middle of ldimm64 insn N``
    (N is the ``ld_imm64``'s own pc; wording measured on Linux 6.18).
@@ -25,12 +27,13 @@ is not an exit or jmp``; we say ``call into the middle of ldimm64 insn N``).
 from __future__ import annotations
 
 from model.errors import CfgError
-from model.isa import Exit, Jump
+from model.isa import Call, Exit, Jump, LegacyLoad
 from model.program import Program
 
 from model.cfg.graph import func_starts, insn_edges, middle_of_ldimm64
 
-JUMP_KINDS = ("jump", "true", "static")  # edges whose target check_subprogs range-checks
+JUMP_KINDS = ("jump", "true", "static")
+TAIL_CALL = 12  # BPF_FUNC_tail_call  # edges whose target check_subprogs range-checks
 
 
 def check_structure(prog: Program) -> None:
@@ -73,6 +76,19 @@ def check_structure(prog: Program) -> None:
         for kind, t, attrs in edges[last]:
             if kind == "static" and not attrs["taken"] and t >= hi:
                 fail(f"jump out of range from insn {last} to {t}", last)
+
+    # 2b. check_abnormal_return: a program loaded without BTF func info (skv never passes
+    # any) may not use LD_ABS/LD_IND or bpf_tail_call outside its main function (they can
+    # end the program from inside a subprogram)
+    for lo, hi in bounds[1:]:
+        for pc in pcs:
+            if lo <= pc < hi and isinstance(by_pc[pc], LegacyLoad):
+                fail("LD_ABS is not allowed in subprogs without BTF", pc)
+        for pc in pcs:
+            insn = by_pc[pc]
+            if lo <= pc < hi and isinstance(insn, Call) and insn.src == 0 and \
+                    insn.imm == TAIL_CALL:
+                fail("tail_call is not allowed in subprogs without BTF", pc)
 
     # 3. check_cfg: DFS over slots, then reachability and ld_imm64 integrity
     seen = [False] * n

@@ -17,6 +17,10 @@ verdict table, unsafe conditions, M1/M2 extra unsafety, pictures (CFG with the p
 observed site states, CPU 1/CPU 0 timeline; SVG and PNG files) and logs; it implies ``--x86``.
 Neither changes the exit status.
 
+``--prog-flags`` verifies as if loaded with those BPF_PROG_LOAD flags (default none, as
+libbpf loads): ``BPF_F_STRICT_ALIGNMENT`` makes packet and map value accesses checked for
+alignment; each row's ``prog_flags`` says which were used.
+
 Exit status: 0 every program accepted, 1 some rejected (by the verifier, or by an unsafe
 execution the symbolic engine found), 2 bad input (an object that does
 not load is reported as verdict "error").
@@ -29,6 +33,7 @@ import sys
 
 from model.commands.common import select_programs, table
 from model.errors import SkvError
+from model.platform.prog_flags import flag_names, parse_prog_flags
 
 
 def add_arguments(p) -> None:
@@ -48,12 +53,16 @@ def add_arguments(p) -> None:
                    help="confirm each counterexample on the JIT'd x86 code (CPU 1 toggles)")
     p.add_argument("--via-int3", action="store_true",
                    help="with --x86, M2: CPU 0's fetch after a toggle hits the INT3 byte")
+    p.add_argument("--prog-flags", metavar="FLAGS", default="",
+                   help="BPF_PROG_LOAD flags to verify under: names (BPF_F_STRICT_ALIGNMENT,"
+                        "BPF_F_ANY_ALIGNMENT; comma-separated) or a number; default none, "
+                        "as libbpf loads")
     p.add_argument("--report", metavar="DIR",
                    help="write an HTML report (one page per object, index.html); implies --x86")
 
 
 def check_object(path: str, program: str | None, budget: int, time_limit: float,
-                 symbolic: bool = False) -> list[dict]:
+                 symbolic: bool = False, prog_flags: int = 0) -> list[dict]:
     from model.elf.loader import load_object
     from model.verifier.checker import check_program
 
@@ -65,23 +74,26 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float,
                  "error": {"insn": None, "message": str(e)}, "stats": None, "log": []}]
     out = []
     for prog in progs:
-        v = check_program(obj, prog, budget=budget, time_limit=time_limit)
+        v = check_program(obj, prog, budget=budget, time_limit=time_limit,
+                          prog_flags=prog_flags)
         err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
         row = {"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
                "stats": v.stats.as_dict(), "log": v.log,
-               "sites": len(prog.sites), "keys": prog.keys()}
+               "sites": len(prog.sites), "keys": prog.keys(),
+               "prog_flags": {"value": prog_flags, "names": flag_names(prog_flags)}}
         if symbolic:
-            row.update(_symbolic(obj, prog, v, time_limit))
+            row.update(_symbolic(obj, prog, v, time_limit, prog_flags))
             _engines_disagree(row)
         out.append(row)
     return out
 
 
-def _symbolic(obj, prog, verdict, time_limit: float) -> dict:
+def _symbolic(obj, prog, verdict, time_limit: float, prog_flags: int = 0) -> dict:
     from model.symbolic import Budget, analyse_program, summary
 
     try:
-        doc = analyse_program(obj, prog, verifier=verdict, budget=Budget(time_s=time_limit))
+        doc = analyse_program(obj, prog, verifier=verdict, budget=Budget(time_s=time_limit),
+                              prog_flags=prog_flags)
     except Exception as e:  # the engine must never take the verifier's verdict down
         return {"models": None, "counterexample": None,
                 "symbolic": {"error": f"{type(e).__name__}: {e}"}}
@@ -112,8 +124,13 @@ def _engines_disagree(row: dict) -> None:
 def run(args) -> int:
     rows = []
     symbolic = not getattr(args, "no_symbolic", False)
+    try:
+        flags = parse_prog_flags(getattr(args, "prog_flags", ""))
+    except SkvError as e:
+        print(f"skv: error: {e}", file=sys.stderr)
+        return 2
     for path in args.objects:
-        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic)
+        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic, flags)
     for r in rows:
         if (r.get("symbolic") or {}).get("soundness_bug"):
             print(f"skv: SOUNDNESS BUG: the verifier accepts {r['object']} {r['program']} but "

@@ -131,7 +131,7 @@ class Linker:
         refs: dict[int, MapRef] = {}
         placed: dict[int, int] = {}  # id(func) -> start pc
         placements: list[Placement] = []
-        fixups: list[tuple[int, int, Func]] = []  # (list index, pc, callee)
+        fixups: list[tuple[int, int, Func, int]] = []  # (list index, pc, callee, slot in it)
         slots = 0
 
         def place(func: Func) -> int:
@@ -146,7 +146,7 @@ class Linker:
                 if ref is not None:
                     refs[pc] = replace(ref, pc=pc)
                 if callee is not None:
-                    fixups.append((len(insns), pc, callee))
+                    fixups.append((len(insns), pc, *callee))
                 insns.append(insn)
                 slots += insn.slots
                 if slots > MAX_PROGRAM_SLOTS:
@@ -157,12 +157,12 @@ class Linker:
         place(entry)
         k = 0
         while k < len(fixups):
-            idx, pc, callee = fixups[k]
+            idx, pc, callee, slot = fixups[k]
             k += 1
             start = placed.get(id(callee))
             if start is None:
                 start = place(callee)
-            insns[idx] = replace(insns[idx], imm=start - (pc + 1))
+            insns[idx] = replace(insns[idx], imm=start + slot - (pc + 1))
 
         prog = Program(name=entry.name, section=entry.section.name, insns=insns, map_refs=refs)
         prog.func_starts = {p.func.name: p.start_pc for p in placements}
@@ -219,11 +219,18 @@ class Linker:
         raise self.image.fail(f"{where}: relocation against {sym.name or '?'} in section "
                               f"{target.name}, which is neither a map nor global data")
 
-    def _callee(self, section_index: int, off: int, where: str) -> Func:
+    def _callee(self, section_index: int, off: int, where: str) -> tuple[Func, int]:
+        """The function a call or callback reference lands in, and the slot inside it. Like
+        libbpf, a target inside a function (not at its start) is kept: the kernel's
+        verifier then judges the program (it starts a subprogram there)."""
         f = self.func_at(section_index, off)
+        if f is None:
+            f = next((g for g in self.funcs if g.contains(section_index, off)), None)
+            if f is not None and (off - f.start) % 8 == 0:
+                return f, (off - f.start) // 8
         if f is None:
             sec = self.image.section_at(section_index)
             name = sec.name if sec else f"#{section_index}"
             raise self.image.fail(f"{where}: call or callback target {name}+{off:#x} is not "
-                                  "the start of a function")
-        return f
+                                  "inside a function")
+        return f, 0

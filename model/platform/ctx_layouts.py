@@ -267,15 +267,36 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
     raise NotModelled(f"the context of program type {prog_type}")
 
 
+def moved_ctx_reason(regno: int | None, fixed_off: int | None,
+                     var_off: str | None = None) -> str | None:
+    """__check_ptr_off_reg for the context pointer (every load, store and helper argument
+    through it): it must be used unmoved. ``fixed_off`` is the pointer's constant offset
+    (``None``: not a single constant, e.g. different on merged paths); ``var_off`` the
+    kernel's text of a variable part (``"(value; mask)"``), ``None`` when there is none.
+    ``r1 += 4; r1 += -4`` leaves it unmoved and is fine. The verifier's message, or None."""
+    reg = f"R{regno}" if regno is not None else "R?"
+    if fixed_off is not None and fixed_off < 0:
+        return f"negative offset ctx ptr {reg} off={fixed_off} disallowed"
+    if fixed_off is None or fixed_off:
+        off = "?" if fixed_off is None else fixed_off
+        return f"dereference of modified ctx ptr {reg} off={off} disallowed"
+    if var_off is not None:
+        return f"variable ctx access var_off={var_off} disallowed"
+    return None
+
+
 def reject_reason(off: int, size: int) -> str:
     """check_ctx_access's message."""
     return f"invalid bpf_context access off={off} size={size}"
 
 
 def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: bool = True,
-               attach_type: int = 0, ctx_size: int | None = None) -> CtxAccess | str:
+               attach_type: int = 0, ctx_size: int | None = None,
+               signed: bool = False) -> CtxAccess | str:
     """One load (``write=False``) or store of ``size`` bytes at context offset ``off``:
     a :class:`CtxAccess` when the 6.18 verifier allows it, else the verifier's message.
+    ``signed``: a sign-extending load (BPF_MEMSX), refused where a read yields a pointer
+    (the packet pointer fields; measured on 6.18 for every type and offset).
 
     Only the access itself is judged: stores must be ``BPF_STX`` (``BPF_ST`` into the
     context is refused earlier: "BPF_ST stores into R1 ctx is not allowed"), atomics are
@@ -291,5 +312,7 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
         return reject_reason(off, size)
     sizes = f.write if write else f.read
     if size not in sizes or off + size > f.end:
+        return reject_reason(off, size)
+    if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)
     return CtxAccess(f.name, "scalar" if write else f.yields, off, size, write)

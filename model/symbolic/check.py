@@ -54,20 +54,22 @@ def _first_confirmed(eng, obj, model: str, extra=None):
 
 
 def analyse_program(obj, prog, *, budget: Budget | None = None, verifier=None,
-                    obj_path: str | None = None) -> dict:
+                    obj_path: str | None = None, prog_flags: int = 0) -> dict:
     t0 = time.perf_counter()
     if verifier is None:
         from model.verifier.checker import check_program
 
-        verifier = check_program(obj, prog, time_limit=(budget or Budget()).time_s)
-    eng = Engine(obj, prog, budget)
+        verifier = check_program(obj, prog, time_limit=(budget or Budget()).time_s,
+                                 prog_flags=prog_flags)
+    eng = Engine(obj, prog, budget, prog_flags)
     res = eng.run()
     a = analyse(eng)
     explored = not res.exhausted
     rules = {"M2": verifier.accepted}
     for m in ("M0", "M1"):
         rules[m] = verifier.accepted or (a[m]["safe"] and explored and a[m]["complete"]
-                                         and _rules_accept_each(obj, prog, m, budget))
+                                         and _rules_accept_each(obj, prog, m, budget,
+                                                                prog_flags))
     out: dict = {m: {"safe": _safe(a[m]["safe"], explored and rules[m]
                                    and a[m].get("complete", True))}
                  for m in ("M0", "M1", "M2")}
@@ -109,7 +111,8 @@ def analyse_program(obj, prog, *, budget: Budget | None = None, verifier=None,
     return doc
 
 
-def _rules_accept_each(obj, prog, model: str, budget: Budget | None) -> bool:
+def _rules_accept_each(obj, prog, model: str, budget: Budget | None,
+                       prog_flags: int = 0) -> bool:
     """The verifier accepts every materialised assignment of ``model`` (M0: keys, M1:
     sites); False when there are more than MAX_RULE_CHECKS of them."""
     import itertools
@@ -127,7 +130,7 @@ def _rules_accept_each(obj, prog, model: str, budget: Budget | None) -> bool:
             p = materialize(prog, keys=a) if model == "M0" else materialize(prog, sites=a)
         except SkvError:
             return False
-        if not check_program(obj, p, time_limit=limit).accepted:
+        if not check_program(obj, p, time_limit=limit, prog_flags=prog_flags).accepted:
             return False
     return True
 

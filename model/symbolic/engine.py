@@ -22,13 +22,17 @@ from dataclasses import dataclass, field
 
 import z3
 
+from model.cfg.checks import check_structure
 from model.cfg.graph import func_starts
+from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.platform.prog_flags import strict_alignment, unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic.memory import T, call_helper, load, store
-from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame)
+from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
+from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
+                                  path_constant)
 from model.verifier import assertions as A
 from model.verifier.step import SKB_TYPES
 
@@ -64,22 +68,32 @@ class Result:
 
 
 class Engine:
-    def __init__(self, obj, prog, budget: Budget | None = None):
+    def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
         self.lay = Layout(obj, prog.prog_type)
+        self.lay.strict_alignment = strict_alignment(prog_flags)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
+        try:  # the kernel's structural checks: failing them is unsafe under every model
+            why = unmodelled(prog_flags)
+            if why:
+                raise CfgError(prog.name, why, insn=0)
+            check_structure(prog)
+            self.structure_error = None
+        except CfgError as e:
+            self.structure_error = e
+        ok = self.structure_error is None
         self.asserts = {pc: A.assertions(prog, pc, i, prog.prog_type)
-                        for pc, i in self.by_pc.items()}
-        self.rpo = self._rpo()
+                        for pc, i in self.by_pc.items()} if ok else {}
+        self.rpo = self._rpo() if ok else {}
         self.helper_vars: dict = {}
         self.site_vars: dict = {}  # (site id, n) -> Bool
         self.deadline = time.perf_counter() + self.budget.time_s
         self.solver = z3.Solver()
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
-        self.base = z3.ULE(self.lay.plen, bv(MAX_PACKET))
+        self.base = self.lay.assumptions()
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:
@@ -175,6 +189,12 @@ class Engine:
             tick += 1
             heapq.heappush(heap, (self._key(st), tick, sig))
 
+        if self.structure_error is not None:
+            e = self.structure_error
+            self.res.failures.append(Failure(e.insn if e.insn is not None else 0,
+                                             "the program passes the kernel's structural "
+                                             "checks", e.cause, z3.BoolVal(True)))
+            return self.res
         push(entry_state())
         while heap:
             _, _, sig = heapq.heappop(heap)
@@ -277,7 +297,8 @@ class Engine:
         if isinstance(insn, Jump):
             return self._jump(st, pc, insn)
         if isinstance(insn, Load):
-            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size)
+            bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
+                          regno=insn.src)
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -288,7 +309,8 @@ class Engine:
             return self._go(st, pc + 1)
         if isinstance(insn, Store):
             value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
-            bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value)
+            bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value,
+                        regno=insn.dst)
             if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -362,7 +384,10 @@ class Engine:
             self.fail(st, pc, what, T, bad)
             return None
         off = ptr.off + num.v if op == "add" else ptr.off - num.v
-        return P(ptr.r, off, ptr.key)
+        region = ptr.r
+        if region.kind == "ctx" and not path_constant(num.v):
+            region = CTX_VARIABLE  # the kernel's var_off is no longer a constant
+        return P(region, off, ptr.key)
 
     def _jump(self, st, pc, insn):
         site = self.sites.get(pc)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import z3
 
-from model.platform.ctx_layouts import ctx_access
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
 from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
 from model.symbolic.state import (BV64, BYTE, P, Region, S, State, bv, const_of, read_bytes,
                                   write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
-from model.verifier.memcheck import PKT_WRITE_TYPES
+from model.verifier.memcheck import NET_IP_ALIGN, PKT_WRITE_TYPES
 
 T = z3.BoolVal(True)
 
@@ -62,6 +62,15 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         if atomic:
             return [(T, "atomic access to packet")]
         return [(z3.Not(in_bounds(p.off, size, lay.plen)), "packet access out of bounds")]
+    if k == "pkt_meta":
+        # the metadata area [data_meta, data) has a symbolic length: only a comparison of
+        # the meta pointer with data bounds it (a comparison with data_end does not)
+        if write and lay.ptype not in PKT_WRITE_TYPES:
+            return [(T, "cannot write into packet")]
+        if atomic:
+            return [(T, "atomic access to packet")]
+        return [(z3.Not(in_bounds(p.off, size, lay.mlen)),
+                 "access through data_meta outside the metadata area")]
     if k == "map":
         m = lay.maps[p.r.name]
         if write and m.origin == "data" and p.r.name.startswith(".rodata"):
@@ -73,14 +82,16 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
     return [(T, f"invalid mem access '{k}'")]
 
 
-def load(lay, st: State, p, off: int, size: int, signed_ok=True):
-    """(bad list, loaded value) for a ``size``-byte read at ``p + off``."""
-    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+def load(lay, st: State, p, off: int, size: int, signed: bool = False,
+         regno: int | None = None):
+    """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``signed``: a
+    sign-extending load; ``regno``: the pointer's register, for messages)."""
+    if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
-    o = p.off + bv(off)
     if p.r.kind == "ctx":
-        return _ctx(lay, st, o, size, False, None)
-    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False)
+        return _ctx(lay, st, p, off, size, False, None, regno, signed)
+    o = p.off + bv(off)
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False) + _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
@@ -91,11 +102,33 @@ def load(lay, st: State, p, off: int, size: int, signed_ok=True):
                 if so < c + size and c < so + 8:
                     return bad + [(T, "invalid size of register fill")], None
         return bad, S(_ext(read_bytes(f.stack, o, size)))
-    if p.r.kind == "packet":
+    if p.r.kind in ("packet", "pkt_meta"):
         arr = st.pkt if st.pkt is not None else lay.pkt_in
-        return bad, S(_ext(read_bytes(arr, o, size)))
+        return bad, S(_ext(read_bytes(arr, _pkt_index(lay, p.r, o), size)))
     inner = z3.Select(map_array(lay, st, p.r.name), p.key)
     return bad, S(_ext(read_bytes(inner, o, size)))
+
+
+#: regions whose bytes load/store model
+PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map")
+
+
+def _aligned(lay, r: Region, o, size: int) -> list:
+    """Strict alignment (a BPF_F_STRICT_ALIGNMENT load; see memcheck.check_ptr_alignment):
+    packet offsets count NET_IP_ALIGN; the stack is checked by the stack rules."""
+    if not lay.strict_alignment or size == 1 or r.kind not in ("packet", "pkt_meta", "map"):
+        return []
+    ip = NET_IP_ALIGN if r.kind != "map" else 0
+    what = "packet" if ip else "value"
+    return [(z3.Extract(_LOW_BITS[size], 0, o + bv(ip)) != 0, f"misaligned {what} access")]
+
+
+_LOW_BITS = {2: 0, 4: 1, 8: 2}
+
+
+def _pkt_index(lay, r: Region, o):
+    """Index into the packet array: metadata bytes sit just before the data (index 0)."""
+    return o - lay.mlen if r.kind == "pkt_meta" else o
 
 
 def _ext(raw):
@@ -103,18 +136,20 @@ def _ext(raw):
     return z3.ZeroExt(64 - w, raw) if w < 64 else raw
 
 
-def store(lay, st: State, p, off: int, size: int, value, atomic=False):
+def store(lay, st: State, p, off: int, size: int, value, atomic=False,
+          regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
-    if p is None or isinstance(p, S) or p.r.kind not in ("stack", "ctx", "packet", "map"):
+    if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
     raw = lay.addr(value)
     if p.r.kind == "ctx":
         if atomic:
             return [(T, "atomic access to ctx")]
-        bad, _ = _ctx(lay, st, o, size, True, raw)
+        bad, _ = _ctx(lay, st, p, off, size, True, raw, regno)
         return bad
-    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic)
+    bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic) + \
+        _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
@@ -130,31 +165,54 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False):
             if isinstance(value, P):
                 f.spills[c] = value
         f.stack = write_bytes(f.stack, o, raw, size)
-    elif p.r.kind == "packet":
-        st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in, o, raw, size)
+    elif p.r.kind in ("packet", "pkt_meta"):
+        st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in,
+                             _pkt_index(lay, p.r, o), raw, size)
     else:
         arr = map_array(lay, st, p.r.name)
         st.maps[p.r.name] = z3.Store(arr, p.key, write_bytes(z3.Select(arr, p.key), o, raw, size))
     return bad
 
 
-def _ctx(lay, st, o, size, write, raw):
-    c = const_of(o)
-    if c is None:
-        return [(T, "variable ctx access")], None
-    got = ctx_access(lay.ptype, c - (1 << 64) if c >> 63 else c, size, write)
+#: the ctx region of a pointer that had a non-constant scalar added (the kernel's
+#: "variable ctx access": its var_off is no longer the constant 0)
+CTX_VARIABLE = Region("ctx", "ctx+var")
+
+
+def moved_ctx(p, regno: int | None = None) -> list:
+    """check_ptr_off_reg on a symbolic ctx pointer: bad conditions when it is not unmoved.
+    A constant offset gives the verifier's exact message; an offset that differs between
+    merged paths (each path's own offset is a constant) is bad wherever it is non-zero."""
+    if p.r == CTX_VARIABLE:
+        return [(T, moved_ctx_reason(regno, 0, "(unknown)"))]
+    c = const_of(p.off)
+    if c is not None:
+        why = moved_ctx_reason(regno, c - (1 << 64) if c >> 63 else c)
+        return [(T, why)] if why else []
+    return [(p.off != bv(0), moved_ctx_reason(regno, None))]
+
+
+def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
+         signed: bool = False):
+    bad = moved_ctx(p, regno)
+    if any(z3.is_true(b) for b, _ in bad):
+        return bad, None
+    o = bv(off)  # the state goes on where the pointer is unmoved
+    got = ctx_access(lay.ptype, off, size, write, signed=signed)
     if isinstance(got, str):
-        return [(T, got)], None
+        return bad + [(T, got)], None
     arr = st.ctx if st.ctx is not None else lay.ctx_in
     if write:
         st.ctx = write_bytes(arr, o, raw, size)
-        return [], None
+        return bad, None
     kind = getattr(got, "kind", "scalar")
-    if kind in ("pkt", "pkt_meta"):
-        return [], P(Region("packet", "packet"), bv(0))
+    if kind == "pkt":
+        return bad, P(Region("packet", "packet"), bv(0))
+    if kind == "pkt_meta":
+        return bad, P(Region("pkt_meta", "packet"), bv(0))
     if kind == "pkt_end":
-        return [], P(Region("pkt_end", "packet"), lay.plen)
-    return [], S(_ext(read_bytes(arr, o, size)))
+        return bad, P(Region("pkt_end", "packet"), lay.plen)
+    return bad, S(_ext(read_bytes(arr, o, size)))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -288,4 +346,5 @@ def _fill(lay, st, dst, size, tag):
     f.spills = {}
 
 
-__all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array"]
+__all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",
+           "moved_ctx", "CTX_VARIABLE"]

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import z3
 
-from model.symbolic.state import MAX_PACKET, bv
-
 
 def key_var(key: str):
     return z3.Bool(f"k_{key}")
@@ -77,7 +75,7 @@ def _consts(f) -> tuple[list, list]:
 def _solver(eng):
     s = z3.Solver()
     s.set("timeout", eng.query_ms())
-    s.add(z3.ULE(eng.lay.plen, bv(MAX_PACKET)))
+    s.add(eng.lay.assumptions())
     return s
 
 

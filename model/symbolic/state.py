@@ -26,6 +26,7 @@ from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MA
 BV64 = z3.BitVecSort(64)
 BYTE = z3.BitVecSort(8)
 MAX_PACKET = 1500  # packet length inputs are bounded by this (an MTU)
+MAX_META = 255  # metadata length inputs are bounded by this
 
 
 def bv(v: int, w: int = 64):
@@ -35,6 +36,31 @@ def bv(v: int, w: int = 64):
 def const_of(e) -> int | None:
     e = z3.simplify(e)
     return e.as_long() if z3.is_bv_value(e) else None
+
+
+def path_constant(e) -> bool:
+    """Is the term's value fixed by the path taken alone, as the kernel verifier would know
+    it: numerals and operations on them, ``If`` between such values (merged paths), and
+    reads of memory that resolve to a numeral (a constant spilled to the stack). A term
+    depending on an input (a packet or context byte, a helper's result...) is not, even
+    when it simplifies to a constant (``x - x``: the verifier's tnum does not know it)."""
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen or z3.is_bv_value(t):
+            continue
+        seen.add(t.get_id())
+        if z3.is_app_of(t, z3.Z3_OP_ITE):
+            todo += [t.arg(1), t.arg(2)]
+        elif z3.is_select(t):
+            if not z3.is_bv_value(z3.simplify(t)):
+                return False
+        elif z3.is_const(t) or z3.is_var(t):
+            return False
+        else:
+            todo.extend(t.children())
+    return True
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,9 @@ class Layout:
         self.index = {name: i for i, name in enumerate(obj.maps)}
         self.ptype = prog_type
         self.plen = z3.BitVec("pkt_len", 64)
+        # the metadata area sits just before the packet data (data_meta .. data)
+        self.mlen = z3.BitVec("meta_len", 64)
+        self.strict_alignment = False  # set by the engine from the load's flags
         self.pkt_in = z3.Array("pkt", BV64, BYTE)
         self.ctx_in = z3.Array("ctx", BV64, BYTE)
         self.map_in = {n: z3.Array(f"map_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
@@ -102,6 +131,11 @@ class Layout:
         else:
             self.ctx_size = DEFAULT_CTX.get(prog_type, 64)
 
+    def assumptions(self):
+        """What every input satisfies: packet length up to an MTU, metadata up to 255
+        bytes (skb metadata length is a u8; XDP allows at most 32)."""
+        return z3.And(z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)))
+
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
         return m.type in (2, 6) or m.origin == "data"
@@ -114,6 +148,8 @@ class Layout:
             return bv(CTX_BASE)
         if r.kind in ("packet", "pkt_end"):
             return bv(PACKET_BASE)
+        if r.kind == "pkt_meta":
+            return bv(PACKET_BASE) - self.mlen
         if r.kind == "mapptr":
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
@@ -138,6 +174,8 @@ class Layout:
             return bv(self.ctx_size)
         if k == "packet":
             return self.plen
+        if k == "pkt_meta":
+            return self.mlen
         if k == "map":
             return bv(self.maps[p.r.name].value_size)
         return bv(0)

@@ -1,6 +1,8 @@
 """The abstract verifier: explores a program's paths as the kernel verifier does, checking
 every instruction's assertions (``model.verifier.assertions``) on the abstract state.
 
+- The kernel's structural checks (``model.cfg.check_structure``: unreachable code, jumps
+  out of range, LD_ABS in subprograms...) run first; failing them is a rejection.
 - Exploration is depth-first, fall-through first; the other edge of a conditional jump or
   of a static site is pushed and explored later (as the 2023 static-keys patch does).
   Static sites therefore have both edges on every execution: the verdict is M2's.
@@ -16,10 +18,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from model.cfg import build_cfg
+from model.cfg import build_cfg, check_structure
 from model.cfg.graph import func_starts
+from model.errors import CfgError
 from model.isa import Call, kernel_line
 from model.errors import NotModelled
+from model.platform.prog_flags import strict_alignment, unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
@@ -95,18 +99,31 @@ class _Path:
 
 class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
-                 time_limit: float = TIME_LIMIT_S, log: bool = True):
+                 time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
+        self.structure_error = None
+        why = unmodelled(prog_flags)
+        if why:
+            self.structure_error = Failure(0, why)
+            return
+        try:  # the kernel's structural checks come before any abstract interpretation
+            check_structure(prog)
+        except CfgError as e:
+            self.structure_error = Failure(e.insn if e.insn is not None else 0, e.cause)
+            return
         self.prune_points = set(build_cfg(prog).graph.nodes)
-        self.stepper = Stepper(obj, prog)
+        self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         self.sensitive = sensitive_registers(prog)
         self.assertions = {pc: assertions(prog, pc, i, prog.prog_type,
                                           in_subprog=False) for pc, i in self.by_pc.items()}
 
     def run(self) -> Verdict:
         stats = Stats()
+        if self.structure_error is not None:
+            return Verdict(self.prog.name, "rejected", self.structure_error, stats,
+                           [self.structure_error.message])
         t0 = time.perf_counter()
         try:
             failure = self._explore(stats, t0)

@@ -7,7 +7,7 @@ Failures raise ``Reject(message)``.
 from __future__ import annotations
 
 
-from model.platform.ctx_layouts import ctx_access
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
@@ -46,9 +46,14 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
-           write: bool, value: Reg | None = None) -> Reg | None:
-    """Check the access; for a read return the loaded register (not yet extended)."""
+           write: bool, value: Reg | None = None, strict: bool = False,
+           signed: bool = False) -> Reg | None:
+    """Check the access; for a read return the loaded register (not yet extended).
+    ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
+    ``signed``: a sign-extending load."""
     t = reg.type
+    if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
+        check_ptr_alignment(reg, off, size, strict)
     if t is T.STACK:
         return _stack(st, regno, reg, off, size, write, value)
     if t is T.MAP_VALUE:
@@ -66,7 +71,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
     if t is T.CTX:
-        return _ctx(prog_type, regno, reg, off, size, write)
+        return _ctx(prog_type, regno, reg, off, size, write, signed)
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
 
 
@@ -91,12 +96,21 @@ def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bo
     return None if write else unknown()
 
 
-def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
-    if not reg.var.is_const() or reg.var.const_value() != 0:
-        raise Reject(f"variable ctx access var_off=({reg.var.var_off.value:#x}; "
-                     f"{reg.var.var_off.mask:#x}) disallowed")
-    o = reg.off + off
-    got = ctx_access(prog_type, o, size, write)
+def check_ctx_pointer(regno: int, reg: Reg) -> None:
+    """The context pointer is only used unmoved (check_ptr_off_reg): no fixed offset, no
+    variable part."""
+    t = reg.var.var_off
+    var = None if reg.var.is_const() and reg.var.const_value() == 0 else \
+        f"({t.value:#x}; {t.mask:#x})"
+    why = moved_ctx_reason(regno, reg.off, var)
+    if why:
+        raise Reject(why)
+
+
+def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
+         signed: bool = False) -> Reg | None:
+    check_ctx_pointer(regno, reg)
+    got = ctx_access(prog_type, off, size, write, signed=signed)
     if isinstance(got, str):
         raise Reject(got)
     if write:
@@ -149,16 +163,32 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
 def check_stack_alignment(reg: Reg, off: int, size: int) -> None:
     """Stack accesses are always strictly aligned (check_ptr_alignment: the spill tracking
     relies on it): ``var_off + off`` must be a multiple of ``size``."""
-    check_alignment(reg, off, size, "stack ")
+    check_ptr_alignment(reg, off, size, True)
 
 
-def check_alignment(reg: Reg, off: int, size: int, desc: str) -> None:
-    """check_generic_ptr_alignment with strict checking."""
+#: check_ptr_alignment's words for each pointer type ("" for the others)
+ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context "}
+#: NET_IP_ALIGN: strict packet alignment assumes the IP header 2 bytes into the buffer
+NET_IP_ALIGN = 2
+
+
+def check_ptr_alignment(reg: Reg, off: int, size: int, strict: bool) -> None:
+    """check_ptr_alignment: with ``strict`` (BPF_F_STRICT_ALIGNMENT on x86-64, which has
+    efficient unaligned access; always for the stack and for atomics) the pointer's
+    ``var_off + off + insn off`` must be a multiple of ``size``; packet pointers count
+    NET_IP_ALIGN too. One-byte accesses are always aligned."""
+    if reg.type is T.STACK:
+        strict = True
+    if not strict or size == 1:
+        return
     t = reg.var.var_off
-    total = reg.off + off
-    if ((t.value + total) | t.mask) & (size - 1) if size > 1 else False:
+    ip = NET_IP_ALIGN if reg.type in PACKET else 0
+    if ((t.value + ip + reg.off + off) | t.mask) & (size - 1):
         tn = str(_signed(t.value)) if t.mask == 0 else f"({t.value:#x}; {t.mask:#x})"
-        raise Reject(f"misaligned {desc}access off {tn}+{reg.off}+{off} size {size}")
+        if reg.type in PACKET:
+            raise Reject(f"misaligned packet access off {ip}+{tn}+{reg.off}+{off} size {size}")
+        raise Reject(f"misaligned {ALIGN_DESC.get(reg.type, '')}access off {tn}+{reg.off}+"
+                     f"{off} size {size}")
 
 
 def _slot_of(addr: int) -> tuple[int, int]:
@@ -287,4 +317,5 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
 
 
 __all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "constant_map_key", "check_alignment"]
+           "stack_const", "mark_written", "constant_map_key", "check_ptr_alignment",
+           "check_ctx_pointer"]

@@ -13,7 +13,7 @@ from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
-from model.verifier.memcheck import Reject, access, check_alignment
+from model.verifier.memcheck import Reject, access, check_ptr_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
@@ -23,8 +23,9 @@ SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", 
 
 
 class Stepper:
-    def __init__(self, obj: BpfObject, prog: Program):
+    def __init__(self, obj: BpfObject, prog: Program, strict_alignment: bool = False):
         self.obj, self.prog = obj, prog
+        self.strict = strict_alignment  # the load's BPF_F_STRICT_ALIGNMENT (x86-64)
         self.ptype = prog.prog_type
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
@@ -114,7 +115,7 @@ class Stepper:
         if isinstance(insn, Load):
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
-                         write=False)
+                         write=False, strict=self.strict, signed=insn.signed)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
@@ -125,7 +126,7 @@ class Stepper:
             base = regs[insn.dst]
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=known(insn.imm))
+                       write=True, value=known(insn.imm), strict=self.strict)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -136,7 +137,7 @@ class Stepper:
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=value)
+                       write=True, value=value, strict=self.strict)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -144,7 +145,7 @@ class Stepper:
         if isinstance(insn, Call):
             if insn.src == 1:
                 if not enter_subprog(st, pc, insn.target(pc)):
-                    raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep !")
+                    raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
                 raise Reject("kernel function calls (kfuncs) are not supported by this model")
@@ -161,7 +162,7 @@ class Stepper:
                 raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
                              "allowed")
             if base.is_pointer:  # atomics are always strictly aligned
-                check_alignment(base, insn.off, insn.size, _ALIGN_DESC.get(base.type, ""))
+                check_ptr_alignment(base, insn.off, insn.size, True)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=False)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
@@ -212,9 +213,6 @@ class Stepper:
             ro = m.origin == "data" and m.name.startswith(".rodata")
             return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
-
-
-_ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context "}
 
 
 def _width(r: Reg) -> int:

@@ -209,14 +209,22 @@ _PKT_EDGE = {
 }
 
 
+def _init_pkt(r: Reg) -> bool:
+    """reg_is_init_pkt_pointer: packet start itself (no fixed or variable offset)."""
+    return r.type is T.PKT and r.off == 0 and r.var.is_const() and r.var.const_value() == 0
+
+
 def _packet_compare(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> None:
-    if a.type in PACKET and b.type is T.PKT_END:
+    """try_match_pkt_pointers: only ``data' <op> data_end`` bounds packet pointers, and only
+    ``meta' <op> data`` (data unmoved) bounds metadata pointers; ``meta' <op> data_end``
+    or a comparison with a moved ``data`` proves nothing."""
+    if a.type is T.PKT and b.type is T.PKT_END:
         pkt, pkt_left = a, True
-    elif b.type in PACKET and a.type is T.PKT_END:
+    elif b.type is T.PKT and a.type is T.PKT_END:
         pkt, pkt_left = b, False
-    elif a.type is T.PKT_META and b.type is T.PKT:
+    elif a.type is T.PKT_META and _init_pkt(b):
         pkt, pkt_left = a, True
-    elif b.type is T.PKT_META and a.type is T.PKT:
+    elif b.type is T.PKT_META and _init_pkt(a):
         pkt, pkt_left = b, False
     else:
         return
