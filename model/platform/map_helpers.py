@@ -154,6 +154,8 @@ def map_helper_check(map_type: int, helper_id: int, prog_type: str = "") -> str 
     needs = HELPER_NEEDS.get(h)
     if ok and (needs is None or t in needs):
         return None
+    if h == "tail_call":  # check_func_arg refuses it before check_map_func_compatibility
+        return "expected prog array map for tail call"
     return f"cannot pass map_type {map_type} into func bpf_{h}#{helper_id}"
 
 

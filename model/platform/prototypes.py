@@ -500,6 +500,15 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     return None
 
 
+def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:
+    """A helper called from a bpf-to-bpf subprogram: the kernel refuses bpf_tail_call there
+    unless the program carries BTF func info (skv loads programs without it; with it, 6.18
+    would instead invalidate the caller's packet pointers)."""
+    if in_subprog and helper == helper_id("tail_call"):
+        return "tail_call is not allowed in subprogs without BTF"
+    return None
+
+
 def helper_allowed(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
                    lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE) -> bool:
     """Whether a program of ``prog_type`` may call helper id ``helper`` (Linux 6.18's

@@ -12,7 +12,8 @@ import z3
 from model.platform.ctx_layouts import ctx_access
 from model.platform.map_helpers import (access_type_check, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed,
+                                       subprog_helper_check)
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
@@ -172,6 +173,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, f"program type {lay.ptype} cannot use helper {proto.name}")], []
     if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
         return [(T, "GPL-only helper in a non-GPL program")], []
+    why = subprog_helper_check(hid, len(st.frames) > 1)
+    if why is not None:
+        return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
     map_name = None

@@ -7,7 +7,8 @@ from __future__ import annotations
 from model.platform.helpers import helper_name
 from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed,
+                                       subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, constant_map_key,
                                      mark_written)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
@@ -28,6 +29,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         raise Reject(f"program of this type cannot use helper {name}#{hid}")
     if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
         raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
+    why = subprog_helper_check(hid, len(st.frames) > 1)
+    if why is not None:
+        raise Reject(why)
     regs = st.cur.regs
     map_name = None
     args = list(proto.args)
@@ -58,8 +62,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         elif base is Arg.PTR_TO_MEM:
             size_reg = regs[regno + 1] if regno < 5 else None
             size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
-            if size:
-                _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
+            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)  # size 0 too
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
