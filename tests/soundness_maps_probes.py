@@ -200,3 +200,17 @@ TAIL_CALL_PROBES.append(
 TAIL_CALL_PROBES.append(
     Probe("tail_call_main_with_subprog_ok", "xdp", "r6 = r1\nr1 = r6\nld_pseudo r2, 1, 0\n"
           "r3 = 0\ncall 12\ncall sub\n" + _OUT + "sub:\nr0 = 0\nexit\n", [(3, 4, 4, 1, 0)]))
+
+#: a packet pointer as a helper's memory argument: only for helpers with pkt_access
+PKT_ARG_PROBES = [
+    Probe("pkt_to_store_bytes", "sched_cls", _TC_PKT + PKT_CALLS[
+        ("sched_cls", "skb_store_bytes")].replace("r3 = r10\nr3 += -8\n", "r3 = r7\n") + _OUT),
+    Probe("pkt_to_csum_diff_ok", "xdp", _XDP_PKT + "r1 = r7\nr2 = 4\nr3 = 0\nr4 = 0\nr5 = 0\n"
+          "call 28\n" + _OUT),
+    Probe("pkt_to_perf_output", "xdp", _XDP_PKT + "r1 = r6\nld_pseudo r2, 1, 0\nr3 = 0\n"
+          "r4 = r7\nr5 = 4\ncall 25\n" + _OUT, [(4, 4, 4, 1, 0)]),
+    Probe("pkt_to_ringbuf_output", "xdp", _XDP_PKT + "ld_pseudo r1, 1, 0\nr2 = r7\nr3 = 4\n"
+          "r4 = 0\ncall 130\n" + _OUT, [(27, 0, 0, 4096, 0)]),
+    Probe("pkt_key_lookup_ok", "xdp", _XDP_PKT + "ld_pseudo r1, 1, 0\nr2 = r7\ncall 1\n" + _OUT,
+          [HASH + (0,)]),
+]

@@ -18,7 +18,8 @@ from model.platform.helpers import HELPER_NAMES
 from model.platform.map_helpers import (HELPER_NEEDS, MAP_ALLOWS, MAP_TYPES, VALUE_MAP_TYPES,
                                         map_helper_check, map_helper_unmodelled)
 from model.platform.prototypes import PROTOTYPES, helper_id
-from soundness_maps_probes import FLAG_PROBES, MEM_PROBES, TAIL_CALL_PROBES, pkt_probes
+from soundness_maps_probes import (FLAG_PROBES, MEM_PROBES, PKT_ARG_PROBES, TAIL_CALL_PROBES,
+                                  pkt_probes)
 from soundness_probes import MAP_SHAPES, Probe, map_probe
 
 KERNEL, WHY = available()
@@ -143,7 +144,7 @@ def test_map_type_helper_matrix_against_kernel(helper):
 
 
 # -- access flags, memory arguments, packet pointers --------------------------------------
-PROBES = FLAG_PROBES + MEM_PROBES + pkt_probes() + TAIL_CALL_PROBES
+PROBES = FLAG_PROBES + MEM_PROBES + pkt_probes() + TAIL_CALL_PROBES + PKT_ARG_PROBES
 
 
 @needs_kernel

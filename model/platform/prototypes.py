@@ -500,6 +500,12 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     return None
 
 
+def packet_arg_check(proto: HelperProto) -> str | None:
+    """check_func_arg: a packet pointer may be a memory/key/value argument only of a helper
+    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta)."""
+    return None if proto.pkt_access else "helper access to the packet is not allowed"
+
+
 def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:
     """A helper called from a bpf-to-bpf subprogram: the kernel refuses bpf_tail_call there
     unless the program carries BTF func info (skv loads programs without it; with it, 6.18

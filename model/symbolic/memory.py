@@ -12,7 +12,7 @@ import z3
 from model.platform.ctx_layouts import ctx_access
 from model.platform.map_helpers import (access_type_check, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed,
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
                                        subprog_helper_check)
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -196,6 +196,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad.append((z3.And(cond_null, nonzero),
                         f"R{i + 1} type=scalar: NULL memory argument with a size that may "
                         "be non-zero"))
+        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto)
+                and arg.base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            return bad + [(T, packet_arg_check(proto))], []
         if arg.base is Arg.CONST_MAP_PTR:
             if not (isinstance(r, P) and r.r.kind == "mapptr"):
                 return bad + [(T, f"R{i + 1} is not a map pointer")], []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from model.platform.helpers import helper_name
 from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed,
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
                                        subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, constant_map_key,
                                      mark_written)
@@ -49,6 +49,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             if arg.is_mem:
                 _null_mem_size(regno, regs[regno + 1])
             continue
+        if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
+                                         Arg.PTR_TO_MAP_VALUE):
+            why = packet_arg_check(proto)
+            if why is not None:
+                raise Reject(why)
         if base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
