@@ -18,6 +18,8 @@ MAX_CALL_FRAMES = 8
 GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
                   "Dual MPL/GPL"}
 MAX_HELPER_MEM = 1 << 29
+#: the register types a memory argument may have (the kernel's mem_types, as it logs them)
+MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
@@ -121,8 +123,7 @@ def _null_mem_size(regno: int, size: Reg) -> None:
     that is surely 0 (check_mem_size_reg -> check_helper_mem_access on a NULL register)."""
     if size.type is T.SCALAR and size.scalar.umax == 0:
         return
-    raise Reject(f"R{regno} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem, "
-                 "ringbuf_mem, buf, trusted_ptr_")
+    raise Reject(f"R{regno} type=scalar expected={MEM_ARG_EXPECTED}")
 
 
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
@@ -162,7 +163,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         access(st, obj.maps, ptype, regno, r, 0, size, write=write and r.type is not T.MEM,
                value=None)
         return
-    raise Reject(f"R{regno} type={r.type.value} expected=fp, pkt, pkt_meta, map_value, mem")
+    raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
 
 
 def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
