@@ -12,6 +12,7 @@ from typing import Iterator
 
 from model.errors import SkvError
 from model.isa import Insn, iter_pcs
+from model.platform.map_helpers import BPF_F_RDONLY_PROG
 
 BPF_MAP_TYPE_ARRAY = 2
 BPF_MAP_TYPE_INSN_SET = 34  # 2025 RFC (never merged): a key is a set of instructions
@@ -42,6 +43,13 @@ class MapDef:
     origin: str = "btf"  # "btf" | "legacy" | "data" (.rodata/.data/.bss as a map value)
     initial: bytes | None = None  # initial value bytes of a global-data map
     map_extra: int = 0
+
+    @property
+    def prog_flags(self) -> int:
+        """map_flags as the kernel sees them: libbpf creates ``.rodata`` maps with
+        ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
+        ro = self.origin == "data" and self.name.startswith(".rodata")
+        return self.map_flags | (BPF_F_RDONLY_PROG if ro else 0)
 
     @property
     def is_static_key(self) -> bool:

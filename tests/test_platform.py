@@ -83,7 +83,7 @@ def test_proto_spot_facts():
         "probe_read", "trace_printk", "perf_event_output", "get_stackid", "get_current_task",
         "probe_read_str", "probe_read_user", "probe_read_kernel", "probe_read_kernel_str",
         "probe_read_user_str",
-        "snprintf", "get_func_ip"}
+        "snprintf", "get_func_ip", "perf_event_read"}
     assert str(P["probe_read_kernel"].args[0]) == "ARG_PTR_TO_MEM | MEM_UNINIT | MEM_WRITE"
     assert str(P["trace_printk"].args[0]) == "ARG_PTR_TO_MEM | MEM_RDONLY"
     assert str(P["csum_diff"].args[0]) == "ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY"

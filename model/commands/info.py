@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from model.commands.common import add_object_args, load, select_programs, table
-
-MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash",
-             6: "percpu_array", 9: "lru_hash", 12: "array_of_maps", 13: "hash_of_maps",
-             27: "ringbuf"}
+from model.platform.map_helpers import MAP_TYPES
 
 
 def add_arguments(p) -> None:

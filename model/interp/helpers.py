@@ -9,31 +9,39 @@ from __future__ import annotations
 import re
 
 from model.interp.memory import MemFault
+from model.platform.map_helpers import map_helper_check, map_helper_unmodelled, map_write_check
 
 EFAULT, EINVAL = 14, 22
 
 
-def _map(m, ptr: int):
+def _map(m, ptr: int, helper: int):
+    """The map r1 points to, if the kernel lets ``helper`` take a map of its type (and the
+    interpreter models the call)."""
     st = m.maps.at(ptr)
     if st is None:
         raise MemFault(ptr, 0, f"r1 {ptr:#x} is not a map pointer")
+    d = st.defn
+    why = (map_write_check(d.prog_flags, helper) or map_helper_check(d.type, helper)
+           or map_helper_unmodelled(d.type, helper))
+    if why is not None:
+        raise MemFault(ptr, 0, f"map {d.name}: {why}")
     return st
 
 
 def map_lookup_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1)
+    st = _map(m, r1, 1)
     return st.lookup(m.mem.load_bytes(r2, st.defn.key_size))
 
 
 def map_update_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1)
+    st = _map(m, r1, 2)
     key = m.mem.load_bytes(r2, st.defn.key_size)
     value = m.mem.load_bytes(r3, st.defn.value_size)
     return st.update(key, value, r4)
 
 
 def map_delete_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1)
+    st = _map(m, r1, 3)
     return st.delete(m.mem.load_bytes(r2, st.defn.key_size))
 
 

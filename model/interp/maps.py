@@ -4,6 +4,7 @@ access past a value's end faults instead of reaching the next element."""
 from __future__ import annotations
 
 from model.interp.memory import MAP_BASE, MAP_PTR_BASE, MAP_STRIDE, Memory, Region
+from model.platform.map_helpers import prog_can_read, prog_can_write
 from model.program import MapDef
 
 ARRAY_TYPES = {2, 6}  # array, percpu_array
@@ -22,7 +23,8 @@ class MapState:
         self.base = MAP_BASE + index * MAP_STRIDE
         self.elems: dict[bytes, Region] = {}
         self._next_slot = 0  # hash maps: a fresh address range for every new element
-        self.read_only = m.origin == "data" and m.name.startswith(".rodata")
+        self.read_only = not prog_can_write(m.prog_flags)
+        self.write_only = not prog_can_read(m.prog_flags)
         if m.origin == "data":
             self._element(0).data[:] = m.initial or bytes(m.value_size)
 
@@ -43,7 +45,8 @@ class MapState:
             slot = self._slot(key)
             kind = "rodata" if self.read_only else "map_value"
             r = Region(f"{self.name}[{slot}]", kind, self.base + slot * ELEM_STRIDE,
-                       bytearray(self.defn.value_size), not self.read_only)
+                       bytearray(self.defn.value_size), not self.read_only,
+                       readable=not self.write_only)
             self.mem.add(r)
             self.elems[key] = r
         return r

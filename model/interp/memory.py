@@ -42,6 +42,7 @@ class Region:
     writable: bool = True
     init: bytearray | None = None  # per-byte initialised flags (stacks only)
     meta: dict = field(default_factory=dict)
+    readable: bool = True  # False: a BPF_F_WRONLY_PROG map's value
 
     @property
     def size(self) -> int:
@@ -105,6 +106,8 @@ class Memory:
         if addr + size > r.end:
             raise MemFault(addr, size, f"{access} of {size} bytes at {r.name}+{addr - r.base} "
                                        f"crosses the end of {r.name} ({r.size} bytes)", r.name)
+        if access == "read" and not r.readable:
+            raise MemFault(addr, size, f"read from write-only {r.kind} {r.name}", r.name)
         return r
 
     def _nearest(self, addr: int) -> Region | None:

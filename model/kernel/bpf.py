@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from model.errors import IsaError, SkvError
+from model.platform.map_helpers import MAP_TYPE_IDS
 
 # --- UAPI constants --------------------------------------------------------------------
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM = 0, 1, 2
@@ -59,9 +60,8 @@ PROG_TYPES: dict[str, int] = {
     # aliases
     "socket": 1, "tc": 3, "classifier": 3, "action": 4, "raw_tp": 17, "tp": 5,
 }
-#: ``enum bpf_map_type`` (the ones skv uses).
-MAP_TYPES: dict[str, int] = {"hash": 1, "array": 2, "prog_array": 3, "percpu_hash": 5,
-                             "percpu_array": 6, "lru_hash": 9, "ringbuf": 27}
+#: ``enum bpf_map_type``: name -> id (model.platform.map_helpers)
+MAP_TYPES: dict[str, int] = dict(MAP_TYPE_IDS)
 
 
 def prog_type_number(prog_type: int | str) -> int:

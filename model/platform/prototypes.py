@@ -174,6 +174,7 @@ class HelperProto:
     allowed: frozenset[str] | None = None
     ret_size_arg: int | None = None
     might_sleep: bool = False
+    changes_pkt_data: bool = False  # bpf_helper_changes_pkt_data: packet pointers die
 
     @property
     def kernel_name(self) -> str:
@@ -258,7 +259,35 @@ _P: list[tuple] = [
      (ARG_ANYTHING, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, ARG_ANYTHING), False, False),
     ("spin_lock", Ret.VOID, (ARG_PTR_TO_SPIN_LOCK,), False, False),
     ("spin_unlock", Ret.VOID, (ARG_PTR_TO_SPIN_LOCK,), False, False),
+    # packet-changing helpers of tc and xdp (net/core/filter.c)
+    ("skb_pull_data", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
+    ("skb_change_tail", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
+    ("skb_change_head", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
+    ("skb_change_type", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
+    ("skb_vlan_push", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
+    ("skb_vlan_pop", Ret.INTEGER, (ARG_PTR_TO_CTX,), False, False),
+    ("skb_adjust_room", Ret.INTEGER, (ARG_PTR_TO_CTX,) + (ARG_ANYTHING,) * 3, False, False),
+    ("xdp_adjust_meta", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
+    # map helpers whose map type is restricted (check_map_func_compatibility)
+    ("map_push_elem", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_PTR_TO_MAP_VALUE, ARG_ANYTHING),
+     False, True),
+    ("ringbuf_query", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), False, False),
+    ("perf_event_read", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), True, False),
+    ("skb_under_cgroup", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING),
+     False, False),
+    ("current_task_under_cgroup", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), False, False),
 ]
+
+#: bpf_helper_changes_pkt_data (net/core/filter.c, 6.18): after a call, every packet pointer
+#: is invalid (clear_all_pkt_pointers). Not bpf_tail_call: in the main program a successful
+#: tail call does not return.
+CHANGES_PKT_DATA = frozenset({
+    "clone_redirect", "l3_csum_replace", "l4_csum_replace", "lwt_push_encap",
+    "lwt_seg6_action", "lwt_seg6_adjust_srh", "lwt_seg6_store_bytes", "msg_pop_data",
+    "msg_pull_data", "msg_push_data", "skb_adjust_room", "skb_change_head", "skb_change_proto",
+    "skb_change_tail", "skb_pull_data", "skb_store_bytes", "skb_vlan_pop", "skb_vlan_push",
+    "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail",
+})
 
 # --- which program types reach which helper ---------------------------------------------
 # Names without the bpf_ prefix. Each set is one switch of a *_func_proto function.
@@ -472,6 +501,21 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     return None
 
 
+def packet_arg_check(proto: HelperProto) -> str | None:
+    """check_func_arg: a packet pointer may be a memory/key/value argument only of a helper
+    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta)."""
+    return None if proto.pkt_access else "helper access to the packet is not allowed"
+
+
+def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:
+    """A helper called from a bpf-to-bpf subprogram: the kernel refuses bpf_tail_call there
+    unless the program carries BTF func info (skv loads programs without it; with it, 6.18
+    would instead invalidate the caller's packet pointers)."""
+    if in_subprog and helper == helper_id("tail_call"):
+        return "tail_call is not allowed in subprogs without BTF"
+    return None
+
+
 def helper_allowed(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
                    lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE) -> bool:
     """Whether a program of ``prog_type`` may call helper id ``helper`` (Linux 6.18's
@@ -494,7 +538,8 @@ def _build() -> dict[int, HelperProto]:
             allowed = frozenset(t for t in MODELLED_PROG_TYPES
                                 if name in _chain(t, True) and _verifier_refuses(t, name) is None)
         out[hid] = HelperProto(hid, name, ret, tuple(args), gpl_only, pkt, allowed,
-                               might_sleep=name in _MIGHT_SLEEP, **extra)
+                               might_sleep=name in _MIGHT_SLEEP,
+                               changes_pkt_data=name in CHANGES_PKT_DATA, **extra)
     return out
 
 

@@ -28,6 +28,7 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.platform.prog_flags import strict_alignment, unmodelled
+from model.platform.map_helpers import direct_value_check, map_type_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
@@ -316,6 +317,10 @@ class Engine:
                 return []
             return self._go(st, pc + 1)
         if isinstance(insn, LoadImm64):
+            why = self._map_load_refused(pc, insn)
+            if why is not None:
+                self.fail(st, pc, "the map load is allowed", T, why)
+                return []
             regs[insn.dst] = self._ld_imm64(pc, insn)
             return self._go(st, pc + 2)
         if isinstance(insn, Call):
@@ -420,6 +425,16 @@ class Engine:
                 out.append(s)
         return out
 
+    def _map_load_refused(self, pc, insn) -> str | None:
+        ref = self.prog.map_refs.get(pc) if insn.src != 0 else None
+        if ref is None or insn.src not in (1, 2, 5, 6):
+            return None
+        m = self.obj.maps[ref.map]
+        why = map_type_unmodelled(m.type)
+        if why is None and insn.src in (2, 6):
+            why = direct_value_check(m.type, m.max_entries, m.value_size, insn.imm2)
+        return why
+
     def _ld_imm64(self, pc, insn):
         if insn.src == 0:
             return S(bv(insn.value))
@@ -495,7 +510,7 @@ class Engine:
         regs = st.cur.regs
         off = bv(insn.imm) + (regs[insn.src].v if insn.src is not None else bv(0))
         off = z3.SignExt(32, z3.Extract(31, 0, off))
-        ok = z3.And(off >= bv(0), z3.ULE(off + bv(insn.size), self.lay.plen))
+        ok = z3.And(off >= bv(0), z3.ULE(off + bv(insn.size), self.lay.pkt_len(st)))
         arr = st.pkt if st.pkt is not None else self.lay.pkt_in
         parts = [z3.Select(arr, off + bv(i)) for i in range(insn.size)]
         val = parts[0] if insn.size == 1 else z3.Concat(*parts)  # big-endian

@@ -10,9 +10,12 @@ from __future__ import annotations
 import z3
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
-from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
-from model.symbolic.state import (BV64, BYTE, P, Region, S, State, bv, const_of, read_bytes,
-                                  write_bytes)
+from model.platform.map_helpers import (access_type_check, map_helper_check,
+                                        map_helper_unmodelled, map_write_check)
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
+                                       subprog_helper_check)
+from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
+                                  read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
 from model.verifier.memcheck import NET_IP_ALIGN, PKT_WRITE_TYPES
 
@@ -61,7 +64,8 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
             return [(T, "cannot write into packet")]
         if atomic:
             return [(T, "atomic access to packet")]
-        return [(z3.Not(in_bounds(p.off, size, lay.plen)), "packet access out of bounds")]
+        return [(z3.Not(in_bounds(p.off, size, lay.pkt_len(st))),
+                 "packet access out of bounds")]
     if k == "pkt_meta":
         # the metadata area [data_meta, data) has a symbolic length: only a comparison of
         # the meta pointer with data bounds it (a comparison with data_end does not)
@@ -73,8 +77,9 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
                  "access through data_meta outside the metadata area")]
     if k == "map":
         m = lay.maps[p.r.name]
-        if write and m.origin == "data" and p.r.name.startswith(".rodata"):
-            return [(T, "write into read-only map")]
+        why = access_type_check(m.prog_flags, write, m.value_size, const_of(p.off), size)
+        if why is not None:
+            return [(T, why)]
         return [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
                  f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
     if k == "ctx":
@@ -211,7 +216,7 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if kind == "pkt_meta":
         return bad, P(Region("pkt_meta", "packet"), bv(0))
     if kind == "pkt_end":
-        return bad, P(Region("pkt_end", "packet"), lay.plen)
+        return bad, P(Region("pkt_end", "packet"), lay.pkt_len(st))
     return bad, S(_ext(read_bytes(arr, o, size)))
 
 
@@ -226,6 +231,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, f"program type {lay.ptype} cannot use helper {proto.name}")], []
     if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
         return [(T, "GPL-only helper in a non-GPL program")], []
+    why = subprog_helper_check(hid, len(st.frames) > 1)
+    if why is not None:
+        return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
     map_name = None
@@ -240,6 +248,15 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             continue
         null = isinstance(r, S) and arg.maybe_null
         cond_null = (r.v == bv(0)) if null else z3.BoolVal(False)
+        if null and arg.is_mem:  # NULL needs a size that is 0 (check_mem_size_reg)
+            sz = regs[i + 2]
+            nonzero = z3.BoolVal(True) if not isinstance(sz, S) else sz.v != bv(0)
+            bad.append((z3.And(cond_null, nonzero),
+                        f"R{i + 1} type=scalar: NULL memory argument with a size that may "
+                        "be non-zero"))
+        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto)
+                and arg.base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            return bad + [(T, packet_arg_check(proto))], []
         if arg.base is Arg.CONST_MAP_PTR:
             if not (isinstance(r, P) and r.r.kind == "mapptr"):
                 return bad + [(T, f"R{i + 1} is not a map pointer")], []
@@ -271,9 +288,18 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         else:
             return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
                               "is not modelled")], []
+    if map_name is not None:
+        m = lay.maps[map_name]
+        why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
+               or map_helper_unmodelled(m.type, hid))
+        if why is not None:
+            return bad + [(T, why)], []
     n = st.helper_runs.get(pc, 0)
     st.helper_runs[pc] = n + 1
     fresh = z3.BitVec(f"h_{pc}_{n}", 64)
+    grown = None
+    if proto.changes_pkt_data:
+        grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
     if hid in (4, 113):  # probe_read_kernel: dst gets unknown bytes
@@ -299,14 +325,32 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             pres = st.present.get(map_name, lay.present_in[map_name])
             st.present[map_name] = z3.Store(pres, key, z3.BoolVal(False))
     if proto.ret is Ret.VOID:
-        return bad, [(st, None, None)]
+        return bad, [(st, None, grown)]
     if proto.ret is not Ret.INTEGER:
         return bad + [(T, f"helper return {proto.ret.name} is not modelled")], []
     value = fresh
     if hid == 7:
         value = z3.ZeroExt(32, z3.Extract(31, 0, fresh))
     eng.helper_vars[(pc, n)] = value
-    return bad, [(st, S(value), None)]
+    return bad, [(st, S(value), grown)]
+
+
+def _invalidate_packet(st: State, tag: str):
+    """clear_all_pkt_pointers: every packet pointer of every frame (registers and spills)
+    becomes an unknown scalar; the packet gets new bytes and a new length (returned: the
+    guard bounding it)."""
+    for f in st.frames:
+        f.regs = [S(z3.BitVec(f"stale_{tag}_r{i}", 64)) if _is_pkt(v) else v
+                  for i, v in enumerate(f.regs)]
+        f.spills = {o: S(z3.BitVec(f"stale_{tag}_s{o}", 64)) if _is_pkt(v) else v
+                    for o, v in f.spills.items()}
+    st.pkt = z3.Array(f"pkt_{tag}", BV64, BYTE)
+    st.plen = z3.BitVec(f"pkt_len_{tag}", 64)
+    return z3.ULE(st.plen, bv(MAX_PACKET))
+
+
+def _is_pkt(v) -> bool:
+    return isinstance(v, P) and v.r.kind in ("packet", "pkt_end")
 
 
 def _key(lay, st, name, ptr):

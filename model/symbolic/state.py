@@ -22,6 +22,7 @@ from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
                                  PACKET_BASE, STACK_BASE, STACK_SIZE, STACK_STRIDE)
+from model.platform.map_helpers import is_array_type
 
 BV64 = z3.BitVecSort(64)
 BYTE = z3.BitVecSort(8)
@@ -138,7 +139,11 @@ class Layout:
 
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
-        return m.type in (2, 6) or m.origin == "data"
+        return is_array_type(m.type) or m.origin == "data"
+
+    def pkt_len(self, st) -> object:
+        """The packet's length in state ``st`` (a helper may have resized the packet)."""
+        return self.plen if st is None or st.plen is None else st.plen
 
     def base(self, p: P):
         r = p.r
@@ -201,6 +206,7 @@ class State:
         self.pc = pc
         self.ctx = None  # context bytes (writes on top of the input)
         self.pkt = None
+        self.plen = None  # packet length, after a helper that resized it (None: lay.plen)
         self.maps: dict = {}  # map name -> array key -> (offset -> byte)
         self.present: dict = {}  # hash maps: key -> present?
         self.site_runs: dict[int, int] = {}  # site id -> executions so far
@@ -215,7 +221,7 @@ class State:
 
     def copy(self) -> "State":
         s = State([f.copy() for f in self.frames], self.guard, self.pc)
-        s.ctx, s.pkt = self.ctx, self.pkt
+        s.ctx, s.pkt, s.plen = self.ctx, self.pkt, self.plen
         s.maps, s.present = dict(self.maps), dict(self.present)
         s.site_runs, s.helper_runs = dict(self.site_runs), dict(self.helper_runs)
         s.back_edges, s.gens = self.back_edges, self.gens
@@ -228,7 +234,7 @@ class State:
         return (self.pc, frames, tuple(sorted(self.site_runs.items())),
                 tuple(sorted(self.helper_runs.items())), self.back_edges, self.gens,
                 tuple(sorted(self.maps)), tuple(sorted(self.present)),
-                self.ctx is None, self.pkt is None)
+                self.ctx is None, self.pkt is None, self.plen is None)
 
     def merge(self, other: "State") -> None:
         """Absorb ``other`` (same signature): values become ``If(self.guard, mine, its)``."""
@@ -241,6 +247,8 @@ class State:
             self.ctx = z3.If(g, self.ctx, other.ctx)
         if self.pkt is not None:
             self.pkt = z3.If(g, self.pkt, other.pkt)
+        if self.plen is not None:
+            self.plen = z3.If(g, self.plen, other.plen)
         self.maps = {n: z3.If(g, a, other.maps[n]) for n, a in self.maps.items()}
         self.present = {n: z3.If(g, a, other.present[n]) for n, a in self.present.items()}
         self.guard = z3.Or(g, other.guard)

@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 from model.platform.helpers import helper_name
-from model.platform.prototypes import PROTOTYPES, Arg, Ret, helper_allowed
+from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
+                                        map_helper_unmodelled, map_write_check)
+from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
+                                       subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, constant_map_key,
                                      mark_written)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
@@ -15,6 +18,8 @@ MAX_CALL_FRAMES = 8
 GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
                   "Dual MPL/GPL"}
 MAX_HELPER_MEM = 1 << 29
+#: the register types a memory argument may have (the kernel's mem_types, as it logs them)
+MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
@@ -26,6 +31,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         raise Reject(f"program of this type cannot use helper {name}#{hid}")
     if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
         raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
+    why = subprog_helper_check(hid, len(st.frames) > 1)
+    if why is not None:
+        raise Reject(why)
     regs = st.cur.regs
     map_name = None
     args = list(proto.args)
@@ -40,7 +48,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         if base is Arg.ANYTHING:
             continue
         if arg.maybe_null and r.const() == 0:
+            if arg.is_mem:
+                _null_mem_size(regno, regs[regno + 1])
             continue
+        if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
+                                         Arg.PTR_TO_MAP_VALUE):
+            why = packet_arg_check(proto)
+            if why is not None:
+                raise Reject(why)
         if base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
@@ -54,8 +69,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         elif base is Arg.PTR_TO_MEM:
             size_reg = regs[regno + 1] if regno < 5 else None
             size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
-            if size:
-                _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
+            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)  # size 0 too
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
@@ -76,10 +90,40 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         else:
             raise Reject(f"helper {name}#{hid}: argument {regno} of kind {base.name} is not "
                          "supported by this model")
+    if map_name is not None:
+        _map_rules(obj.maps[map_name], hid, ptype)
     ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
         regs[r] = NOT_INIT
     regs[0] = ret
+    if proto.changes_pkt_data:
+        invalidate_packet_pointers(st)
+
+
+def _map_rules(m, hid: int, ptype: str) -> None:
+    """record_func_map's and check_map_func_compatibility's map checks, then whether this
+    model knows what the call does with a map of this type."""
+    why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, ptype)
+           or map_helper_unmodelled(m.type, hid))
+    if why is not None:
+        raise Reject(why)
+
+
+def invalidate_packet_pointers(st: State) -> None:
+    """clear_all_pkt_pointers: after a helper that may move or resize the packet, every
+    packet pointer (data, meta, end; in registers or spilled, in every frame) becomes an
+    unknown scalar (a privileged loader; unprivileged ones get NOT_INIT)."""
+    for f, where, r in list(st.all_regs()):
+        if r.type in PACKET or r.type is T.PKT_END:
+            st.update(f, where, unknown())
+
+
+def _null_mem_size(regno: int, size: Reg) -> None:
+    """A NULL memory argument (ARG_PTR_TO_MEM | PTR_MAYBE_NULL) is fine only with a size
+    that is surely 0 (check_mem_size_reg -> check_helper_mem_access on a NULL register)."""
+    if size.type is T.SCALAR and size.scalar.umax == 0:
+        return
+    raise Reject(f"R{regno} type=scalar expected={MEM_ARG_EXPECTED}")
 
 
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
@@ -110,16 +154,16 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         return
     if r.type is T.MAP_VALUE:
         m = obj.maps[r.map]
-        if write and r.read_only:
-            raise Reject(f"write into map forbidden, value_size={m.value_size} off={r.off} "
-                         f"size={size}")
+        why = access_type_check(m.prog_flags, write, m.value_size, r.off, size)
+        if why is not None:
+            raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
         return
     if r.type in PACKET or r.type is T.MEM:
         access(st, obj.maps, ptype, regno, r, 0, size, write=write and r.type is not T.MEM,
                value=None)
         return
-    raise Reject(f"R{regno} type={r.type.value} expected=fp, pkt, pkt_meta, map_value, mem")
+    raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
 
 
 def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
@@ -130,7 +174,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return NOT_INIT
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
-        if m.type in (2, 6) or m.origin == "data":  # arrays: a constant in-range key is never NULL
+        if is_array_type(m.type) or m.origin == "data":  # arrays: a constant in-range key is never NULL
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)

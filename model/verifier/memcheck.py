@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
+from model.platform.map_helpers import access_type_check
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
@@ -58,9 +59,9 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         return _stack(st, regno, reg, off, size, write, value)
     if t is T.MAP_VALUE:
         m = maps[reg.map]
-        if write and reg.read_only:
-            raise Reject(f"write into map forbidden, value_size={m.value_size} "
-                         f"off={reg.off + off} size={size}")
+        why = access_type_check(m.prog_flags, write, m.value_size, reg.off + off, size)
+        if why is not None:
+            raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
         if not write and reg.read_only and reg.var.is_const():
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)

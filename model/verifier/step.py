@@ -9,6 +9,7 @@ from dataclasses import replace
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
+from model.platform.map_helpers import direct_value_check, map_type_unmodelled
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
@@ -204,12 +205,15 @@ class Stepper:
         m = self.obj.maps[ref.map]
         if m.is_static_key:  # the 2023 verifier: a key is never an ordinary map
             raise Reject(f"cannot access static keys: map {ref.map} is a static key")
+        why = map_type_unmodelled(m.type)
+        if why is not None:
+            raise Reject(why)
         if insn.src in (1, 5):
             return pointer(T.MAP_PTR, map=ref.map)
         if insn.src in (2, 6):
-            if insn.imm2 >= max(m.value_size, 1):
-                raise Reject(f"invalid access to map value pointer, value_size={m.value_size} "
-                             f"off={insn.imm2}")
+            why = direct_value_check(m.type, m.max_entries, m.value_size, insn.imm2)
+            if why is not None:
+                raise Reject(why)
             ro = m.origin == "data" and m.name.startswith(".rodata")
             return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")

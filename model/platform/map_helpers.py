@@ -1,0 +1,230 @@
+"""Map types, which helpers each map type may be passed to, and how programs may access
+map values (Linux 6.18, x86-64).
+
+Written from the kernel's sources and checked against the running kernel by
+``tests/test_soundness_maps.py``:
+
+* :data:`MAP_TYPES`: ``enum bpf_map_type`` (include/uapi/linux/bpf.h).
+* :data:`MAP_ALLOWS` / :data:`HELPER_NEEDS`: the two switches of the verifier's
+  ``check_map_func_compatibility`` (kernel/bpf/verifier.c). The first says, for a map type
+  that only some helpers may take, which ones; the second says, for a helper that only
+  takes some map types, which ones. A call passes when neither switch refuses it.
+* :data:`DIRECT_VALUE_TYPES`: map types with ``map_direct_value_addr`` (``ld_imm64`` with
+  ``BPF_PSEUDO_MAP_VALUE``).
+* :data:`VALUE_MAP_TYPES`: the map types whose values the engines model (lookups return a
+  pointer to ``value_size`` bytes); a map helper on any other type is "not modelled".
+* map flags ``BPF_F_RDONLY_PROG`` / ``BPF_F_WRONLY_PROG`` (``bpf_map_flags_to_cap``):
+  :func:`prog_can_read` / :func:`prog_can_write`.
+"""
+
+from __future__ import annotations
+
+from model.platform.helpers import HELPER_NAMES
+
+MAP_TYPES: dict[int, str] = {
+    0: "unspec", 1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
+    5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 8: "cgroup_array", 9: "lru_hash",
+    10: "lru_percpu_hash", 11: "lpm_trie", 12: "array_of_maps", 13: "hash_of_maps",
+    14: "devmap", 15: "sockmap", 16: "cpumap", 17: "xskmap", 18: "sockhash",
+    19: "cgroup_storage", 20: "reuseport_sockarray", 21: "percpu_cgroup_storage", 22: "queue",
+    23: "stack", 24: "sk_storage", 25: "devmap_hash", 26: "struct_ops", 27: "ringbuf",
+    28: "inode_storage", 29: "task_storage", 30: "bloom_filter", 31: "user_ringbuf",
+    32: "cgrp_storage", 33: "arena",
+}
+MAP_TYPE_IDS = {name: i for i, name in MAP_TYPES.items()}
+MAX_MAP_TYPE = max(MAP_TYPES)
+
+_KPTR_XCHG = "kptr_xchg"
+_SOCK_ANY = ("sk_select_reuseport", "map_lookup_elem")
+
+#: first switch: map type -> the only helpers it may be passed to
+MAP_ALLOWS: dict[str, frozenset[str]] = {t: frozenset(h) for t, h in {
+    "prog_array": ("tail_call",),
+    "perf_event_array": ("perf_event_read", "perf_event_output", "skb_output",
+                         "perf_event_read_value", "xdp_output"),
+    "ringbuf": ("ringbuf_output", "ringbuf_reserve", "ringbuf_query",
+                "ringbuf_reserve_dynptr"),
+    "user_ringbuf": ("user_ringbuf_drain",),
+    "stack_trace": ("get_stackid",),
+    "cgroup_array": ("skb_under_cgroup", "current_task_under_cgroup"),
+    "cgroup_storage": ("get_local_storage",),
+    "percpu_cgroup_storage": ("get_local_storage",),
+    "devmap": ("redirect_map", "map_lookup_elem"),
+    "devmap_hash": ("redirect_map", "map_lookup_elem"),
+    "cpumap": ("redirect_map",),
+    "xskmap": ("redirect_map", "map_lookup_elem"),
+    "array_of_maps": ("map_lookup_elem",),
+    "hash_of_maps": ("map_lookup_elem",),
+    # + map_update_elem / map_delete_elem where may_update_sockmap allows (SOCKMAP_UPDATE)
+    "sockmap": ("sk_redirect_map", "sock_map_update", "msg_redirect_map") + _SOCK_ANY,
+    "sockhash": ("sk_redirect_hash", "sock_hash_update", "msg_redirect_hash") + _SOCK_ANY,
+    "reuseport_sockarray": ("sk_select_reuseport",),
+    "queue": ("map_peek_elem", "map_pop_elem", "map_push_elem"),
+    "stack": ("map_peek_elem", "map_pop_elem", "map_push_elem"),
+    "sk_storage": ("sk_storage_get", "sk_storage_delete", _KPTR_XCHG),
+    "inode_storage": ("inode_storage_get", "inode_storage_delete", _KPTR_XCHG),
+    "task_storage": ("task_storage_get", "task_storage_delete", _KPTR_XCHG),
+    "cgrp_storage": ("cgrp_storage_get", "cgrp_storage_delete", _KPTR_XCHG),
+    "bloom_filter": ("map_peek_elem", "map_push_elem"),
+}.items()}
+
+#: second switch: helper -> the only map types it takes
+HELPER_NEEDS: dict[str, frozenset[str]] = {h: frozenset(t) for h, t in {
+    "tail_call": ("prog_array",),
+    "perf_event_read": ("perf_event_array",),
+    "perf_event_output": ("perf_event_array",),
+    "perf_event_read_value": ("perf_event_array",),
+    "skb_output": ("perf_event_array",),
+    "xdp_output": ("perf_event_array",),
+    "ringbuf_output": ("ringbuf",),
+    "ringbuf_reserve": ("ringbuf",),
+    "ringbuf_query": ("ringbuf",),
+    "ringbuf_reserve_dynptr": ("ringbuf",),
+    "user_ringbuf_drain": ("user_ringbuf",),
+    "get_stackid": ("stack_trace",),
+    "current_task_under_cgroup": ("cgroup_array",),
+    "skb_under_cgroup": ("cgroup_array",),
+    "redirect_map": ("devmap", "devmap_hash", "cpumap", "xskmap"),
+    "sk_redirect_map": ("sockmap",),
+    "msg_redirect_map": ("sockmap",),
+    "sock_map_update": ("sockmap",),
+    "sk_redirect_hash": ("sockhash",),
+    "msg_redirect_hash": ("sockhash",),
+    "sock_hash_update": ("sockhash",),
+    "get_local_storage": ("cgroup_storage", "percpu_cgroup_storage"),
+    "sk_select_reuseport": ("reuseport_sockarray", "sockmap", "sockhash"),
+    "map_pop_elem": ("queue", "stack"),
+    "map_peek_elem": ("queue", "stack", "bloom_filter"),
+    "map_push_elem": ("queue", "stack", "bloom_filter"),
+    "map_lookup_percpu_elem": ("percpu_array", "percpu_hash", "lru_percpu_hash"),
+    "sk_storage_get": ("sk_storage",),
+    "sk_storage_delete": ("sk_storage",),
+    "inode_storage_get": ("inode_storage",),
+    "inode_storage_delete": ("inode_storage",),
+    "task_storage_get": ("task_storage",),
+    "task_storage_delete": ("task_storage",),
+    "cgrp_storage_get": ("cgrp_storage",),
+    "cgrp_storage_delete": ("cgrp_storage",),
+}.items()}
+
+#: may_update_sockmap: the program types where map_update_elem / map_delete_elem may take a
+#: sockmap / sockhash (sock_ops: delete only; tracing: BPF_TRACE_ITER only, not modelled)
+SOCKMAP_UPDATE = {"socket_filter", "sched_cls", "sched_act", "xdp", "sk_reuseport",
+                  "flow_dissector", "sk_lookup"}
+SOCKMAP_DELETE_ONLY = {"sock_ops"}
+
+#: helpers that write into the map (record_func_map: refused on a BPF_F_RDONLY_PROG map)
+MAP_WRITING_HELPERS = frozenset({"map_update_elem", "map_delete_elem", "map_push_elem",
+                                 "map_pop_elem"})
+
+#: map types that have map_direct_value_addr (ld_imm64 src 2); ARRAY needs max_entries 1
+DIRECT_VALUE_TYPES = frozenset({"array"})
+
+#: map types whose values the engines model: a lookup gives a pointer to value_size bytes
+#: (array-like: a constant in-range key is never NULL), update/delete as for a hash map
+VALUE_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
+                             "lru_percpu_hash"})
+ARRAY_MAP_TYPES = frozenset({"array", "percpu_array"})
+#: helpers whose effect on the map's contents the engines model (on VALUE_MAP_TYPES)
+VALUE_HELPERS = frozenset({"map_lookup_elem", "map_update_elem", "map_delete_elem"})
+
+BPF_F_RDONLY = 1 << 3  # syscall side only: programs may still read and write
+BPF_F_WRONLY = 1 << 4  # syscall side only
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_WRONLY_PROG = 1 << 8
+
+
+def map_type_name(map_type: int) -> str:
+    return MAP_TYPES.get(map_type, f"#{map_type}")
+
+
+def _helper(helper_id: int) -> str:
+    return (HELPER_NAMES.get(helper_id) or "").removeprefix("bpf_")
+
+
+def map_helper_check(map_type: int, helper_id: int, prog_type: str = "") -> str | None:
+    """check_map_func_compatibility: the kernel's message when a map of ``map_type`` may not
+    be passed to helper ``helper_id`` (in a ``prog_type`` program), else None."""
+    t, h = map_type_name(map_type), _helper(helper_id)
+    allowed = MAP_ALLOWS.get(t)
+    ok = allowed is None or h in allowed
+    if not ok and t in ("sockmap", "sockhash"):
+        ok = (h in ("map_update_elem", "map_delete_elem") and prog_type in SOCKMAP_UPDATE
+              or h == "map_delete_elem" and prog_type in SOCKMAP_DELETE_ONLY)
+    needs = HELPER_NEEDS.get(h)
+    if ok and (needs is None or t in needs):
+        return None
+    if h == "tail_call":  # check_func_arg refuses it before check_map_func_compatibility
+        return "expected prog array map for tail call"
+    return f"cannot pass map_type {map_type} into func bpf_{h}#{helper_id}"
+
+
+def map_write_check(map_flags: int, helper_id: int) -> str | None:
+    """record_func_map: a helper that writes into a BPF_F_RDONLY_PROG map is refused."""
+    if map_flags & BPF_F_RDONLY_PROG and _helper(helper_id) in MAP_WRITING_HELPERS:
+        return "write into map forbidden"
+    return None
+
+
+def map_helper_unmodelled(map_type: int, helper_id: int) -> str | None:
+    """Why the engines cannot model this (kernel-compatible) call, or None when they can:
+    value helpers are modelled on value maps only; other map helpers do not look at the
+    map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid)."""
+    t, h = map_type_name(map_type), _helper(helper_id)
+    if map_type not in MAP_TYPES:
+        return f"not modelled: map type {map_type}"
+    if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
+        return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
+    return None
+
+
+#: map types a program may name at all in this model (ld_imm64); struct_ops and arena maps
+#: have their own verifier rules, which are not modelled
+_LDIMM_UNMODELLED = frozenset({"unspec", "struct_ops", "arena"})
+
+
+def map_type_unmodelled(map_type: int) -> str | None:
+    """ld_imm64 of a map of this type: "not modelled" reason, or None."""
+    if map_type not in MAP_TYPES or MAP_TYPES[map_type] in _LDIMM_UNMODELLED:
+        return f"not modelled: map type {map_type_name(map_type)} ({map_type})"
+    return None
+
+
+def direct_value_check(map_type: int, max_entries: int, value_size: int,
+                       off: int) -> str | None:
+    """ld_imm64 with BPF_PSEUDO_MAP_VALUE (resolve_pseudo_ldimm64 / map_direct_value_addr)."""
+    if map_type_name(map_type) not in DIRECT_VALUE_TYPES:
+        return "no direct value access support for this map type"
+    if max_entries != 1 or off >= value_size:
+        return f"invalid access to map value pointer, value_size={value_size} off={off}"
+    return None
+
+
+def is_array_type(map_type: int) -> bool:
+    return map_type_name(map_type) in ARRAY_MAP_TYPES
+
+
+def prog_can_read(map_flags: int) -> bool:
+    """bpf_map_flags_to_cap: a program may read the map's values."""
+    return not map_flags & BPF_F_WRONLY_PROG
+
+
+def prog_can_write(map_flags: int) -> bool:
+    return not map_flags & BPF_F_RDONLY_PROG
+
+
+def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
+                      size: int) -> str | None:
+    """check_map_access_type: a direct or helper access to a map value against the map's
+    BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG flag."""
+    if write and not prog_can_write(map_flags):
+        return f"write into map forbidden, value_size={value_size} off={off} size={size}"
+    if not write and not prog_can_read(map_flags):
+        return f"read from map forbidden, value_size={value_size} off={off} size={size}"
+    return None
+
+
+__all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
+           "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
+           "direct_value_check", "access_type_check", "prog_can_read", "prog_can_write",
+           "is_array_type", "map_type_name", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]
