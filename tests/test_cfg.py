@@ -280,3 +280,16 @@ def test_render_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(SkvError, match=r"graphviz 'dot' not found: apt-get install graphviz"):
         render("digraph {}", "svg", tmp_path / "x.svg")
+
+
+def test_cfg_error_names_the_file(tmp_path, capsys):
+    from model.cli import main
+    from model.elf.writer import ProgSpec, build_object
+    from model.isa import Alu, Exit, Jump
+
+    path = tmp_path / "oor.o"
+    path.write_bytes(build_object([ProgSpec("socket", "oor", [
+        Alu("mov", True, 0, imm=0), Jump("ja", False, off=5), Exit()], [], {})], []))
+    assert main(["cfg", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"skv: error: {path}: program oor: jump out of range from insn 1 to 7\n"

@@ -77,3 +77,30 @@ SEC("xdp") int prog(void *ctx) {
     row = json.loads(capsys.readouterr().out)["programs"][0]
     assert row["verdict"] == "rejected"
     assert "cannot access static keys" in row["error"]["message"]
+
+
+def test_one_program_failing_keeps_the_others_rows(monkeypatch, capsys):
+    """An internal error while checking one program is that program's "error" row (exit 3),
+    never the loss of the other programs' rows."""
+    import json
+
+    import model.verifier.checker as checker
+    from conftest import BPFPROGS
+    from model.cli import main
+
+    real = checker.check_program
+
+    def flaky(obj, prog, **kw):
+        if prog.name == "prog_b":
+            raise RuntimeError("boom")
+        return real(obj, prog, **kw)
+
+    monkeypatch.setattr(checker, "check_program", flaky)
+    rc = main(["check", "--json", "--no-symbolic", str(BPFPROGS / "st_three_progs.o")])
+    captured = capsys.readouterr()
+    rows = {r["program"]: r for r in json.loads(captured.out)["programs"]}
+    assert rc == 3 and len(rows) == 3
+    assert rows["prog_b"]["verdict"] == "error"
+    assert rows["prog_b"]["error"]["message"] == "internal error: RuntimeError: boom"
+    assert all(r["verdict"] == "accepted" for n, r in rows.items() if n != "prog_b")
+    assert captured.err.strip() == "skv: internal error: RuntimeError: boom"

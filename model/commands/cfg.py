@@ -7,8 +7,8 @@ import os
 import sys
 
 from model.commands.common import load, select_programs
-from model.inputs import write_text
-from model.errors import SkvError
+from model.inputs import show, write_text
+from model.errors import CfgError, SkvError
 
 
 def add_arguments(p) -> None:
@@ -31,8 +31,12 @@ def run(args) -> int:
         raise SkvError(f"{args.object}: several programs ({names}); choose one with --program")
     texts = []
     for prog in progs:
-        check_structure(prog)
-        texts.append((prog, to_dot(build_cfg(prog), prog, title=f"{args.object}: {prog.name}")))
+        try:
+            check_structure(prog)
+            graph = build_cfg(prog)
+        except CfgError as e:  # the error names the program; say which file too
+            raise SkvError(f"{show(args.object)}: {e}") from None
+        texts.append((prog, to_dot(graph, prog, title=f"{args.object}: {prog.name}")))
     if args.format == "dot":
         body = "\n".join(t for _, t in texts)
         if args.output:

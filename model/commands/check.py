@@ -22,7 +22,8 @@ libbpf loads): ``BPF_F_STRICT_ALIGNMENT`` makes packet and map value accesses ch
 alignment; each row's ``prog_flags`` says which were used.
 
 Exit status: 0 every program accepted, 1 some rejected (by the verifier, or by an unsafe
-execution the symbolic engine found), 2 bad input (an object that does
+execution the symbolic engine found), 3 an internal error in some program (its row has
+verdict "error"; the other programs' rows are kept), 2 bad input (an object that does
 not load is reported as verdict "error").
 """
 
@@ -33,6 +34,7 @@ import sys
 
 from model.commands.common import select_programs, table
 from model.errors import SkvError
+from model.inputs import show
 from model.platform.prog_flags import flag_names, parse_prog_flags
 
 
@@ -74,8 +76,15 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float,
                  "error": {"insn": None, "message": str(e)}, "stats": None, "log": []}]
     out = []
     for prog in progs:
-        v = check_program(obj, prog, budget=budget, time_limit=time_limit,
-                          prog_flags=prog_flags)
+        try:
+            v = check_program(obj, prog, budget=budget, time_limit=time_limit,
+                              prog_flags=prog_flags)
+        except Exception as e:  # noqa: BLE001 - one program's failure keeps the others' rows
+            out.append({"object": path, "program": prog.name, "verdict": "error",
+                        "error": {"insn": None, "internal": True,
+                                  "message": f"internal error: {type(e).__name__}: {e}"},
+                        "stats": None, "log": []})
+            continue
         err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
         row = {"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
                "stats": v.stats.as_dict(), "log": v.log,
@@ -173,8 +182,9 @@ def run(args) -> int:
     if any(r["verdict"] == "error" for r in rows):
         for r in rows:
             if r["verdict"] == "error":
-                print(f"skv: error: {r['error']['message']}", file=sys.stderr)
-        return 2
+                kind = "" if r["error"].get("internal") else "error: "
+                print(f"skv: {kind}{show(r['error']['message'])}", file=sys.stderr)
+        return 3 if any((r["error"] or {}).get("internal") for r in rows) else 2
     return 0 if all(r["verdict"] == "accepted" for r in rows) else 1
 
 
