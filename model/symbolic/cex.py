@@ -124,6 +124,10 @@ def to_replay(obj_path: str, prog, cx: dict) -> Replay:
                   cx.get("maps") or {})
 
 
+#: instructions of a replayed path kept in a counterexample (``path_truncated`` says more ran)
+MAX_PATH = 2000
+
+
 def replay(obj, prog, cx: dict) -> dict:
     """Run the counterexample; sets ``confirmed`` (a fault at the failing pc), ``fault``,
     ``status`` and ``path`` in ``cx`` and returns it."""
@@ -140,7 +144,8 @@ def replay(obj, prog, cx: dict) -> dict:
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
     res = mach.run(ctx, pkt)
     cx["status"] = res.status
-    cx["path"] = res.path[:2000]
+    cx["path"] = res.path[:MAX_PATH]
+    cx["path_truncated"] = len(res.path) > MAX_PATH
     cx["fault"] = str(res.fault) if res.fault else None
     cx["confirmed"] = res.status == "fault" and res.fault.pc == cx.get("pc")
     return cx
