@@ -61,8 +61,9 @@ def test_budget_option(capsys):
 
 
 def test_key_used_as_ordinary_map_is_rejected_by_the_verifier(compile_bpf, capsys):
-    """`skv info` refuses such an object (a load error); `skv check` loads it and the
-    verifier rejects the program at the instruction, as the 2023 kernel does."""
+    """Reading is not judging: `skv info`, `disasm` and `cfg` show such an object; `skv
+    check` loads it and the verifier rejects the program at the instruction, as the 2023
+    kernel does (`skv run` refuses it: a load error)."""
     path = compile_bpf(r"""
 STATIC_KEY(debug_key);
 SEC("xdp") int prog(void *ctx) {
@@ -71,8 +72,11 @@ SEC("xdp") int prog(void *ctx) {
     return v ? *v : 0;
 }
 """, "keymap_check")
-    assert main(["info", path]) == 2
-    capsys.readouterr()
+    for cmd in (["info"], ["disasm"], ["cfg", "--format", "dot"]):
+        assert main(cmd + [path]) == 0, cmd
+    assert "debug_key" in capsys.readouterr().out
+    assert main(["run", path, "--keys", "debug_key=1"]) == 2
+    assert "as an ordinary map" in capsys.readouterr().err
     assert main(["check", "--json", "--no-symbolic", path]) == 1
     row = json.loads(capsys.readouterr().out)["programs"][0]
     assert row["verdict"] == "rejected"

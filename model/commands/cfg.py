@@ -24,7 +24,7 @@ def run(args) -> int:
     from model.cfg import build_cfg, check_structure
     from model.cfg.render import render, to_dot
 
-    obj = load(args.object)
+    obj = load(args.object, reading=True)
     progs = select_programs(obj, args.program)
     if len(progs) > 1 and args.format != "dot":
         names = ", ".join(p.name for p in progs)

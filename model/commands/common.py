@@ -16,10 +16,13 @@ def add_object_args(p: argparse.ArgumentParser, many: bool = True) -> None:
     p.add_argument("--program", "-p", metavar="NAME", help="only this program")
 
 
-def load(path: str) -> BpfObject:
+def load(path: str, *, reading: bool = False) -> BpfObject:
+    """The object at ``path``. ``reading``: for commands that only show it (info, disasm,
+    cfg), which show every object the loader can read, including one whose static key is
+    also used as an ordinary map (judging that is ``check``'s work)."""
     from model.elf.loader import load_object
 
-    return load_object(path)
+    return load_object(path, keys_as_maps="keep" if reading else "error")
 
 
 def map_ids(obj: BpfObject) -> dict[str, int]:

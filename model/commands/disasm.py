@@ -47,7 +47,7 @@ def program_lines(obj: BpfObject, prog: Program, style: str) -> list[str]:
 
 def run(args) -> int:
     for path in args.objects:
-        obj = load(path)
+        obj = load(path, reading=True)
         ids = map_ids(obj)
         for prog in select_programs(obj, args.program):
             print(f"; {path} program {prog.name} (section {prog.section}, {prog.n_slots} insns)")
