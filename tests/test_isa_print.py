@@ -350,3 +350,38 @@ def test_llvm_lossless_extensions():
     assert format_llvm(LoadImm64(2, 2, 1, 8), 0, lossless=True) == "ld_pseudo\tr2, 0x2, 0x1, 0x8"
     assert format_llvm(LegacyLoad(4, "ind", 2, 7), 0, lossless=True) == "r0 = *(u32 *)skb[r2 + 0x7]"
     assert format_llvm(Atomic(4, "or", False, 1, 2), 0, alu32=False) == "<unknown>"
+
+
+@needs_objdump
+@pytest.mark.parametrize("mcpu", [None, "v4"])
+def test_skv_disasm_llvm_style_equals_llvm_objdump(capsys, mcpu):
+    """`skv disasm --style llvm` prints what `llvm-objdump -d` prints (and with `--mcpu v4`
+    what `llvm-objdump -d --mcpu=v4` prints), line for line, for every program that is one
+    section alone (subprograms are appended when linking, so their pcs differ). Map loads are
+    relocated by linking (their bytes differ from the object's: `ld_pseudo r1, 0x1, ...`
+    where objdump shows the unrelocated `r1 = 0x0 ll`), so those lines are left out."""
+    from conftest import bundled_objects
+    from model.cli import main
+    from model.elf.loader import load_object
+
+    compared = 0
+    for path in bundled_objects():
+        theirs = objdump(path, *([f"--mcpu={mcpu}"] if mcpu else []))
+        obj = load_object(str(path), keys_as_maps="keep")
+        alone = [p for p in obj.programs
+                 if sum(q.section == p.section for q in obj.programs) == 1]
+        for prog in alone:
+            if prog.subprogs or prog.section not in theirs:
+                continue
+            argv = ["disasm", "--style", "llvm", "-p", prog.name, str(path)]
+            assert main(argv + (["--mcpu", mcpu] if mcpu else [])) == 0
+            ours = [LINE.match(line.split("  ; static branch")[0])
+                    for line in capsys.readouterr().out.splitlines()]
+            ours = [(int(m.group(1)), m.group(3)) for m in ours
+                    if m and int(m.group(1)) not in prog.map_refs]
+            want = [(pc, text) for pc, (_, text) in sorted(theirs[prog.section].items())
+                    if pc not in prog.map_refs]
+            assert [(pc, norm(t)) for pc, t in ours] == [(pc, norm(t)) for pc, t in want], \
+                (path.name, prog.name)
+            compared += 1
+    assert compared >= 10

@@ -11,6 +11,9 @@ def add_arguments(p) -> None:
     add_object_args(p)
     p.add_argument("--style", choices=("kernel", "llvm"), default="kernel",
                    help="kernel verifier-log style (default) or llvm-objdump style")
+    p.add_argument("--mcpu", choices=("v1", "v2", "v3", "v4"), default="v1",
+                   help="with --style llvm: print as llvm-objdump -d --mcpu=V does (v3/v4: "
+                        "w registers in 32-bit loads, stores and atomics; default: plain -d)")
 
 
 def site_note(prog: Program, pc: int) -> str:
@@ -23,7 +26,7 @@ def site_note(prog: Program, pc: int) -> str:
     return f"  ; static branch #{s.id} key {s.key} ({kind}): on -> {on}, off -> {off}"
 
 
-def program_lines(obj: BpfObject, prog: Program, style: str) -> list[str]:
+def program_lines(obj: BpfObject, prog: Program, style: str, alu32: bool = False) -> list[str]:
     from model.isa import kernel_line, llvm_line
 
     ids = map_ids(obj)
@@ -40,7 +43,7 @@ def program_lines(obj: BpfObject, prog: Program, style: str) -> list[str]:
         if style == "kernel":
             text = kernel_line(pc, insn, map_id=map_id)
         else:
-            text = llvm_line(pc, insn)
+            text = llvm_line(pc, insn, alu32=alu32)
         out.append(text + site_note(prog, pc))
     return out
 
@@ -54,6 +57,7 @@ def run(args) -> int:
             if args.style == "kernel" and prog.map_refs:
                 used = sorted({r.map for r in prog.map_refs.values()}, key=ids.get)
                 print("; map ids: " + ", ".join(f"{ids[m]} = {m}" for m in used))
-            print("\n".join(program_lines(obj, prog, args.style)))
+            alu32 = args.mcpu in ("v3", "v4")
+            print("\n".join(program_lines(obj, prog, args.style, alu32)))
             print()
     return 0
