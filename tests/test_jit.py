@@ -90,10 +90,15 @@ def test_short_jump_boundary(n, want):
 
 
 def test_prologue_epilogue_bytes():
-    r = jit(prog_of("r0 = 0\nexit"))
+    from model.x86 import jit_raw, raws_of
+
+    prog = prog_of("r0 = 0\nexit")
+    r = jit_raw(raws_of(prog), rethunk=True)  # a CPU with the retbleed/SRSO mitigation
     assert r.image[:12].hex() == "0f1f4400000f1f00554889e5"
     assert r.image[12:].hex() == "31c0c9e900000000"
     assert [k for _, k, _ in r.relocs] == ["ret_thunk"]
+    r = jit_raw(raws_of(prog), rethunk=False)  # a CPU not affected: a plain ret
+    assert r.image[12:].hex() == "31c0c9c3" and r.relocs == []
 
 
 def test_ja_zero_emits_nothing():

@@ -15,7 +15,8 @@ What is modelled (rules of ``arch/x86/net/bpf_jit_comp.c``, our own code):
   imm32`` = round_up(stack depth, 8) when the function uses stack, then ``push`` of rbx
   r13 r14 r15 for each of r6..r9 that appears as dst or src of any instruction of the
   function; the first ``exit`` pops them, ``c9`` (leave), ``e9 rel32`` to the return
-  thunk; later exits jump to it;
+  thunk (``c3``, a plain ret, on a CPU whose kernel does not want the return thunk: the
+  ``rethunk`` cpuinfo flag); later exits jump to it;
 * every ALU/ALU64 op (imm8/imm32/rax short forms, mov-imm via xor / mov r32 / mov sign-
   extended, movabs), movsx, div/mod via push rax/rdx, r11 for imm or rax/rdx divisors,
   ``xor edx, edx``+div or cqo/cdq+idiv; shifts by a register as BMI2 shlx/shrx/sarx (when

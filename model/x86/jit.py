@@ -101,8 +101,9 @@ class _SiteSpec:
 class _Func:
     def __init__(self, raws: list[Raw], start: int, index: int, *, calls_by_off: bool,
                  func_of: dict[int, int], sites: dict[int, _SiteSpec], stack_depth: int,
-                 bmi2: bool, design: str, force_abs: set[int]):
+                 bmi2: bool, design: str, force_abs: set[int], rethunk: bool = True):
         self.raws, self.start, self.index = raws, start, index
+        self.rethunk = rethunk
         self.calls_by_off, self.func_of = calls_by_off, func_of
         self.sites, self.bmi2, self.design = sites, bmi2, design
         self.force_abs = force_abs  # slots (relative) of ld_imm64 holding kernel addresses
@@ -170,9 +171,12 @@ class _Func:
                     self.cleanup = proglen
                     _pop_callee(o, self.regs_used)
                     o.e(0xC9)                              # leave
-                    o.e(0xE9)                              # jmp x86_return_thunk
-                    reloc = (len(o), "ret_thunk", None)
-                    o.off32(0)
+                    if self.rethunk:                       # emit_return()
+                        o.e(0xE9)                          # jmp x86_return_thunk
+                        reloc = (len(o), "ret_thunk", None)
+                        o.off32(0)
+                    else:
+                        o.e(0xC3)                          # ret (no CONFIG_MITIGATION_SLS)
             elif code in (_JA, _JA32) and slot in self.sites:
                 site_rec = self._site(o, i, self.sites[slot], padding, proglen)
             elif code in (_JA, _JA32):
@@ -367,15 +371,18 @@ def jit_raw(raws: list[Raw], *, func_starts: list[int] | None = None,
             calls_by_off: bool = False, sites: dict[int, _SiteSpec] | None = None,
             bmi2: bool | None = None, design: str = "fixed",
             stack_depths: dict[int, int] | None = None,
-            map_slots: set[int] | None = None) -> JitResult:
+            map_slots: set[int] | None = None, rethunk: bool | None = None) -> JitResult:
     """JIT raw BPF slots (the kernel's view). ``func_starts``: slots where functions start
     (default: 0 and every bpf-to-bpf call target); ``calls_by_off``: pseudo calls carry
     their distance in ``off`` (kernel xlated dump) rather than ``imm``; ``map_slots``:
-    ld_imm64 slots whose value is a kernel address (default: src_reg 1-4)."""
+    ld_imm64 slots whose value is a kernel address (default: src_reg 1-4); ``rethunk``:
+    returns jump to ``x86_return_thunk`` (None: as this machine's kernel does)."""
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {DESIGNS}, not {design!r}")
     if bmi2 is None:
         bmi2 = cpu_has_bmi2()
+    if rethunk is None:
+        rethunk = cpu_wants_rethunk()
     sites = sites or {}
     second = second_slots(raws)
     if map_slots is None:
@@ -397,7 +404,7 @@ def jit_raw(raws: list[Raw], *, func_starts: list[int] | None = None,
             sp.target -= s
         funcs.append(_Func(body, s, k, calls_by_off=calls_by_off, func_of=func_of,
                            sites=fsites, stack_depth=stack_depth(body) if sd is None else sd,
-                           bmi2=bmi2, design=design,
+                           bmi2=bmi2, design=design, rethunk=rethunk,
                            force_abs={p - s for p in map_slots if s <= p < e}))
     outs = [f.run() for f in funcs]
     padded = any(o[3] for o in outs)
@@ -435,16 +442,31 @@ def second_slots(raws: list[Raw]) -> set[int]:
     return out
 
 
-_BMI2: bool | None = None
+_FLAGS: set[str] | None = None
+
+
+def _cpu_flags() -> set[str]:
+    """This machine's CPU feature flags as /proc/cpuinfo lists them (empty if unreadable)."""
+    global _FLAGS
+    if _FLAGS is None:
+        _FLAGS = set()
+        try:
+            with open("/proc/cpuinfo") as f:
+                line = next((x for x in f if x.startswith("flags")), "")
+            _FLAGS = set(line.partition(":")[2].split())
+        except OSError:
+            pass
+    return _FLAGS
 
 
 def cpu_has_bmi2() -> bool:
     """Does this machine's CPU have BMI2 (``boot_cpu_has(X86_FEATURE_BMI2)``)?"""
-    global _BMI2
-    if _BMI2 is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                _BMI2 = any(line.startswith("flags") and " bmi2" in line for line in f)
-        except OSError:
-            _BMI2 = False
-    return _BMI2
+    return "bmi2" in _cpu_flags()
+
+
+def cpu_wants_rethunk() -> bool:
+    """Does this machine's kernel return through ``x86_return_thunk``
+    (``cpu_wants_rethunk()``: X86_FEATURE_RETHUNK, set by the retbleed/SRSO/ITS
+    mitigations and shown as the ``rethunk`` cpuinfo flag)? A CPU not affected returns
+    with a plain ``ret``."""
+    return "rethunk" in _cpu_flags()
