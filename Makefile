@@ -11,12 +11,15 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) system-deps
 
-# Debian packages: clang-19/llvm-19 build and disassemble bpfprogs/, graphviz draws CFGs.
+# Debian packages: clang-19/llvm-19 build and disassemble bpfprogs/, graphviz draws CFGs,
+# libbpf-dev and bpftool build a program the libbpf way (bpf_helpers.h, vmlinux.h) in tests.
 system-deps:
 	@missing=""; \
 	command -v clang-19 >/dev/null || missing="$$missing clang-19"; \
 	command -v llvm-objdump-19 >/dev/null || missing="$$missing llvm-19"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	test -f /usr/include/bpf/bpf_helpers.h || missing="$$missing libbpf-dev"; \
+	command -v bpftool >/dev/null || missing="$$missing bpftool"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
