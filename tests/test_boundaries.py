@@ -87,6 +87,28 @@ VERIFIER = [
      None),
     ("return -1 from cgroup_skb", "r0 = -0x1\nexit", "cgroup_skb/ingress", False,
      "should have been in [0, 1]"),
+    ("helper constant size one past the buffer",
+     "r1 = r10\nr1 += -0x8\nr2 = 0x9\ncall 0x6\nr0 = 0x0\nexit", "xdp", False, "stack"),
+    ("helper constant size fills the buffer",
+     "r1 = r10\nr1 += -0x8\nr2 = 0x8\ncall 0x6\nr0 = 0x0\nexit", "xdp", True, None),
+    ("prune: packet range",  # the first path checked 14 bytes, the second none
+     "r2 = *(u32 *)(r1 + 0x0)\nr3 = *(u32 *)(r1 + 0x4)\nr5 = *(u32 *)(r1 + 0xc)\nr4 = r2\n"
+     "r4 += 0xe\nif r5 > 0x5 goto +0x1\nif r4 > r3 goto +0x3\nr0 = *(u8 *)(r2 + 0xd)\n"
+     "r0 = 0x0\nexit\nr0 = 0x0\nexit", "xdp", False, "invalid access to packet"),
+]
+
+# map value edges: ``arr`` has 8-byte values; r0 is a value pointer (constant key 0)
+MAP_PRELUDE = ("r1 = 0x0\n*(u32 *)(r10 - 0x4) = r1\nr2 = r10\nr2 += -0x4\nr1 = 0x0 ll\n"
+               "call 0x1\nr6 = r0\n")
+MAP = [
+    ("map value last byte", "r0 = *(u8 *)(r6 + 0x7)\nexit", True, None),
+    ("map value one past the end", "r0 = *(u8 *)(r6 + 0x8)\nexit", False,
+     "invalid access to map value"),
+    ("map value variable offset 0..7",
+     "call 0x5\nr0 &= 0x7\nr6 += r0\nr0 = *(u8 *)(r6 + 0x0)\nexit", True, None),
+    ("map value variable offset 1..8",
+     "call 0x5\nr0 &= 0x7\nr0 += 0x1\nr6 += r0\nr0 = *(u8 *)(r6 + 0x0)\nexit", False,
+     "max value is outside of the allowed memory range"),
 ]
 
 
@@ -115,6 +137,32 @@ def test_kernel_agrees_on_verifier_boundaries():
         assert res.ok == accepted, (name, rejection_reason(res.log))
 
 
+@pytest.mark.parametrize("name,body,accepted,message", MAP, ids=[c[0] for c in MAP])
+def test_map_value_boundary(name, body, accepted, message):
+    from test_verifier import ARR
+
+    obj, prog = _prog(MAP_PRELUDE + body, "xdp", maps=ARR, refs={4: "arr"})
+    v = check_program(obj, prog)
+    assert v.accepted == accepted, (v.error, v.log[-6:])
+    if message:
+        assert message in v.error.message, v.error.message
+
+
+def test_kernel_agrees_on_map_value_boundaries():
+    from model.kernel import available, rejection_reason, verify
+    from model.kernel.oracle import array_map
+    from test_verifier import ARR
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    with array_map(value_size=8, max_entries=4) as m:
+        for name, body, accepted, _ in MAP:
+            _, prog = _prog(MAP_PRELUDE + body, "xdp", maps=ARR, refs={4: "arr"})
+            res = verify(encode(prog.insns), "xdp", maps={4: m})
+            assert res.ok == accepted, (name, rejection_reason(res.log))
+
+
 def test_covers_needs_umax():
     """Two scalars differing only in umax (the signed range unknown): the wider is not
     covered by the narrower."""
@@ -138,6 +186,9 @@ SYMBOLIC = [
     ("*(u8 *)(r10 - 0x200) = 0x0\nr0 = 0x0\nexit", True),
     (PKT.format(off=0xd), True),
     (PKT.format(off=0xe), False),
+    # 2 bytes checked, 4 read: ``limit - size`` must not wrap around
+    ("r2 = *(u32 *)(r1 + 0x0)\nr3 = *(u32 *)(r1 + 0x4)\nr4 = r2\nr4 += 0x2\n"
+     "if r4 > r3 goto +0x2\nr0 = *(u32 *)(r2 + 0x0)\nexit\nr0 = 0x1\nexit", False),
 ]
 
 
@@ -198,8 +249,10 @@ def test_backward_site_encodings():
 
     assert jump_bytes(0x100, 2, 0x102 - 128) == bytes.fromhex("eb80")
     assert jump_bytes(0x100, 2, 0x100) == bytes.fromhex("ebfe")
-    with pytest.raises(ValueError):
-        jump_bytes(0x100, 2, 0x102 - 129)
+    for far in (0x102 - 129, 0x102 + 128):
+        with pytest.raises(ValueError):
+            jump_bytes(0x100, 2, far)
+    assert jump_bytes(0x100, 2, 0x102 + 127) == bytes.fromhex("eb7f")
     assert jump_bytes(0x100, 5, 0x100) == bytes.fromhex("e9fbffffff")
     s = Site(0x100, 2, 0x90)
     assert s.bytes_for(True) == bytes.fromhex("eb8e")
