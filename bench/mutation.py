@@ -10,7 +10,8 @@ Subsets (``SUBSETS``, run with ``pytest -x``, fastest / most specific first):
 - domains:  tests/test_boundaries.py, tests/test_domains.py
 - symbolic: tests/test_boundaries.py, tests/test_symbolic.py
 - x86:      tests/test_boundaries.py, tests/test_jit.py, tests/test_jit_sites.py
-  (the last runs ``proofs/jit_sites.py --quick``)
+  (the last runs ``proofs/jit_sites.py --quick``), without test_bundled_against_kernel
+  (it fails on the unmutated tree at the time of writing)
 - race:     tests/test_boundaries.py, tests/test_poke.py (``proofs/poke_race.py --quick``
   and every counterexample replayed on the executor)
 
@@ -40,7 +41,10 @@ SUBSETS = {
     "verifier": ["tests/test_boundaries.py", "tests/test_pruning.py", "tests/test_verifier.py"],
     "domains": ["tests/test_boundaries.py", "tests/test_domains.py"],
     "symbolic": ["tests/test_boundaries.py", "tests/test_symbolic.py"],
-    "x86": ["tests/test_boundaries.py", "tests/test_jit.py", "tests/test_jit_sites.py"],
+    # test_bundled_against_kernel is left out: it fails on the unmutated tree here (the
+    # model's JIT of our own program + xlate differs from the kernel's on every program)
+    "x86": ["tests/test_boundaries.py", "tests/test_jit.py", "tests/test_jit_sites.py",
+            "-k", "not test_bundled_against_kernel"],
     "race": ["tests/test_boundaries.py", "tests/test_poke.py"],
 }
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "out", "__pycache__", ".hypothesis",
@@ -133,7 +137,7 @@ def markdown(doc: dict) -> str:
                                                       sorted(doc["counts"].items())) + ".", "",
              "Each mutant is one textual patch (bench/mutants.py) run against its area's "
              "subset with `pytest -x`:", ""]
-    lines += [f"- {a}: " + ", ".join(f"`{f}`" for f in fs) for a, fs in doc["subsets"].items()]
+    lines += [f"- {a}: `{' '.join(fs)}`" for a, fs in doc["subsets"].items()]
     lines += ["", f"Timeout per mutant: {doc['timeout_s']:.0f} s (a timeout counts as killed).",
               "", "| mutant | area | file | bug shape | status | s | killed by / reason |",
               "|---|---|---|---|---|---|---|"]
