@@ -31,6 +31,12 @@ VERIFIER = [
      None),
     ("stack write 1 byte below frame", "*(u8 *)(r10 - 0x201) = 0x0\nr0 = 0x0\nexit", "xdp",
      False, "invalid write to stack"),
+    ("variable stack offset up to the top byte",
+     "call 0x5\nr0 &= 0x7\nr2 = r10\nr2 += -0x8\nr2 += r0\nr0 = *(u8 *)(r2 + 0x0)\nexit",
+     "xdp", True, None),
+    ("variable stack offset 1 byte above fp",
+     "call 0x5\nr0 &= 0xf\nr2 = r10\nr2 += -0x8\nr2 += r0\nr0 = *(u8 *)(r2 + 0x0)\nexit",
+     "xdp", False, "stack"),
     # -- pruning: the first path reaches the join with a state that makes the bad branch
     # impossible; the second path's state differs in exactly one respect and must not be
     # pruned by the first
