@@ -131,6 +131,19 @@ def run(mutants: list[Mutant], timeout: float) -> dict:
             "baseline": baseline, "timeout_s": timeout, "results": rows}
 
 
+def _merge(old: dict, new: dict) -> dict:
+    """``old`` with the rows of ``new`` replacing theirs (a re-run of some mutants)."""
+    fresh = {r["id"]: r for r in new["results"]}
+    rows = [fresh.pop(r["id"], r) for r in old["results"]] + list(fresh.values())
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return dict(old, mutants=len(rows), counts=counts, results=rows,
+                baseline={**old.get("baseline", {}), **new["baseline"]},
+                wall_s=round(old.get("wall_s", 0) + new["wall_s"], 1),
+                reruns=old.get("reruns", []) + [sorted(r["id"] for r in new["results"])])
+
+
 def markdown(doc: dict) -> str:
     lines = ["# Mutation run (bench/mutation.py)", "",
              f"{doc['mutants']} mutants: " + ", ".join(f"{v} {k}" for k, v in
@@ -149,16 +162,22 @@ def markdown(doc: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default=None, help="mutants whose id or area contains this")
+    p.add_argument("--only", default=None,
+                   help="comma-separated: mutants whose id contains one, or of that area")
+    p.add_argument("--update", action="store_true",
+                   help="merge these rows into the existing results (by mutant id)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
     p.add_argument("--out", default=str(RESULTS))
     a = p.parse_args(argv)
-    ms = [m for m in MUTANTS if not a.only or a.only in m.id or a.only == m.area]
+    want = a.only.split(",") if a.only else []
+    ms = [m for m in MUTANTS if not want or any(w in m.id or w == m.area for w in want)]
     t0 = time.monotonic()
     doc = run(ms, a.timeout)
     doc["wall_s"] = round(time.monotonic() - t0, 1)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.update and (out / "mutation.json").is_file():
+        doc = _merge(json.loads((out / "mutation.json").read_text()), doc)
     (out / "mutation.json").write_text(json.dumps(doc, indent=1) + "\n")
     (out / "mutation.md").write_text(markdown(doc))
     print(f"{doc['mutants']} mutants: {doc['counts']}; {doc['wall_s']:.0f}s wall")

@@ -97,6 +97,19 @@ VERIFIER = [
      "r1 = r10\nr1 += -0x8\nr2 = 0x9\ncall 0x6\nr0 = 0x0\nexit", "xdp", False, "stack"),
     ("helper constant size fills the buffer",
      "r1 = r10\nr1 += -0x8\nr2 = 0x8\ncall 0x6\nr0 = 0x0\nexit", "xdp", True, None),
+    ("helper zero size for ARG_CONST_SIZE",
+     "r1 = r10\nr1 += -0x8\nr2 = 0x0\ncall 0x6\nr0 = 0x0\nexit", "xdp", False, "zero-sized"),
+    ("helper size 0..1 for ARG_CONST_SIZE",
+     "call 0x5\nr2 = r0\nr2 &= 0x1\nr1 = r10\nr1 += -0x8\ncall 0x6\nr0 = 0x0\nexit", "xdp",
+     False, "zero-sized"),
+    # -- packet writes: xdp may, cgroup_skb (read-only direct access) may not
+    ("xdp packet write",
+     "r2 = *(u32 *)(r1 + 0x0)\nr3 = *(u32 *)(r1 + 0x4)\nr4 = r2\nr4 += 0x1\n"
+     "if r4 > r3 goto +0x1\n*(u8 *)(r2 + 0x0) = 0x0\nr0 = 0x0\nexit", "xdp", True, None),
+    ("cgroup_skb packet write",
+     "r2 = *(u32 *)(r1 + 0x4c)\nr3 = *(u32 *)(r1 + 0x50)\nr4 = r2\nr4 += 0x1\n"
+     "if r4 > r3 goto +0x1\n*(u8 *)(r2 + 0x0) = 0x0\nr0 = 0x0\nexit", "cgroup_skb/ingress",
+     False, "cannot write into packet"),
     ("prune: packet range",  # the first path checked 14 bytes, the second none
      "r2 = *(u32 *)(r1 + 0x0)\nr3 = *(u32 *)(r1 + 0x4)\nr5 = *(u32 *)(r1 + 0xc)\nr4 = r2\n"
      "r4 += 0xe\nif r5 > 0x5 goto +0x1\nif r4 > r3 goto +0x3\nr0 = *(u8 *)(r2 + 0xd)\n"
