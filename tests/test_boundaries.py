@@ -221,6 +221,18 @@ def test_symbolic_bounds_boundary(text, safe):
     assert check_program(obj, prog).accepted == safe  # both engines agree here
 
 
+@pytest.mark.parametrize("text,safe", [("r0 = 0x2\nexit", False), ("r0 = 0x1\nexit", True),
+                                       ("call 0x5\nr0 &= 0x3\nexit", False),
+                                       ("call 0x5\nr0 &= 0x1\nexit", True)])
+def test_symbolic_return_range_boundary(text, safe):
+    from model.symbolic import analyse_program
+
+    obj, prog = _prog(text, "cgroup_skb/ingress")
+    doc = analyse_program(obj, prog)
+    assert doc["complete"] and doc["models"]["M2"]["safe"] == safe
+    assert check_program(obj, prog).accepted == safe
+
+
 # -- an M1 witness must start from an M0-safe key assignment --------------------------------
 def _m1_program(n_other: int):
     """Key ``a`` has two sites (clobber r7, then restore it): unsafe only when they differ.
