@@ -8,7 +8,9 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
   Static sites therefore have both edges on every execution: the verdict is M2's.
 - At prune points (block starts) a state covered by an already *fully explored* state at
   the same pc is pruned (kernel-style branch counting says when a state's subtree is done);
-  a state equal to an unfinished one on its own path is an infinite loop.
+  a state equal to an unfinished one on its own path is an infinite loop. ``prune=False``
+  explores every path in full (loops are still detected): the pruning-soundness tests
+  compare its verdicts with the pruned ones.
 - Budget: the kernel's 1,000,000 processed instructions, 8,192 pending branches, and a
   wall-clock limit; running out is a verdict, never a hang.
 """
@@ -99,8 +101,9 @@ class _Path:
 
 class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
-                 time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0):
-        self.obj, self.prog = obj, prog
+                 time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
+                 prune: bool = True):
+        self.obj, self.prog, self.prune = obj, prog, prune
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
@@ -163,8 +166,9 @@ class Checker:
                     if any(not n.complete and _is_ancestor(n, path.node) for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
-                    care = self._care(st)
-                    if any(node.complete and covers(old, st, care) for old, node in seen):
+                    care = self._care(st) if self.prune else None
+                    if self.prune and any(node.complete and covers(old, st, care)
+                                          for old, node in seen):
                         _path_ended(path.node)
                         break
                     node = _Node(path.node)
