@@ -182,10 +182,10 @@ def _variants(proto, ptype: str) -> list:
     return out
 
 
-def helper_probes(hid: int) -> list[Probe]:
-    """The well-formed call of helper ``hid`` and its mis-typed twins (empty when no
-    modelled program type may call it)."""
-    ptype = probe_type(hid)
+def helper_probes(hid: int, ptype: str | None = None) -> list[Probe]:
+    """The well-formed call of helper ``hid`` and its mis-typed twins in ``ptype`` (by
+    default the first of ORDER that may call it; empty when none may)."""
+    ptype = ptype or probe_type(hid)
     if ptype is None:
         return []
     proto = helper_proto(ptype, hid)
