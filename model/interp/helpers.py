@@ -10,6 +10,8 @@ import re
 
 from model.interp.memory import MemFault
 from model.platform.map_helpers import map_helper_check, map_helper_unmodelled, map_write_check
+from model.platform.proto_kinds import Arg
+from model.platform.prototypes import helper_proto, helper_unmodelled
 
 EFAULT, EINVAL = 14, 22
 
@@ -146,6 +148,44 @@ LINUX_HELPERS = {
     113: probe_read_kernel,
 }
 
+
+_U64 = (1 << 64) - 1
+
+
+def havoc_for(prog_type: str, hid: int):
+    """A model of a helper without its own: the call within its prototype. Memory it reads
+    must be readable, memory it may write gets random bytes, r0 is a random value. None when
+    the prototype is missing or uses a kind the engines do not model."""
+    if helper_unmodelled(prog_type, hid) is not None:
+        return None
+    proto = helper_proto(prog_type, hid)
+
+    def havoc(m, *regs):
+        st = None
+        for i, a in enumerate(proto.args):
+            r = regs[i]
+            if a.base is Arg.CONST_MAP_PTR:
+                st = _map(m, r, hid)
+                continue
+            if a.base is Arg.PTR_TO_MAP_KEY:
+                m.mem.load_bytes(r, st.defn.key_size)
+                continue
+            if a.base is Arg.PTR_TO_MAP_VALUE:
+                size = st.defn.value_size
+            elif a.is_fixed_mem:
+                size = a.size
+            elif a.is_mem:
+                size = regs[i + 1] & _U64
+            else:
+                continue
+            if r == 0 and a.maybe_null:
+                continue
+            if a.reads_mem or a.base is Arg.PTR_TO_MAP_VALUE and not a.writes_mem:
+                m.mem.load_bytes(r, size)
+            if a.writes_mem:
+                m.mem.store_bytes(r, m.rng.randbytes(size))
+        return m.rng.getrandbits(64)
+    return havoc
 
 
 # The bpf_conformance suite's helper convention: helper 5 "unwinds" the program (ends it,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from model.errors import SkvError
 from model.interp.ctx import Context, make_context
-from model.interp.helpers import LINUX_HELPERS, Unwind
+from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
@@ -334,6 +334,8 @@ class Machine:
 
     def _helper(self, pc: int, hid: int) -> int:
         fn = self.helpers.get(hid)
+        if fn is None and self.helpers is LINUX_HELPERS:
+            fn = havoc_for(self.prog.prog_type, hid)
         if fn is None:
             raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")
         args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]

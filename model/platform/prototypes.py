@@ -13,144 +13,22 @@ kernel/bpf/bpf_iter.c, kernel/bpf/syscall.c) and checked against the running ker
   ``*_func_proto`` chains: a type's own helpers, then the chain it falls back to, down to
   ``bpf_base_func_proto`` (whose later parts need CAP_BPF, then CAP_PERFMON).
 
-Argument and return types mirror ``enum bpf_arg_type`` / ``enum bpf_return_type``: a base
-type plus flag bits (``MEM_RDONLY``, ``MEM_UNINIT``, ``MEM_WRITE``, ``PTR_MAYBE_NULL``,
-``OBJ_RELEASE``, ...), as in include/linux/bpf.h.
+The rows themselves are in :mod:`model.platform.proto_rows` (with the per-program-type
+variants, :func:`helper_proto`); the argument and return kinds, and which of them the
+engines model, in :mod:`model.platform.proto_kinds` (:func:`helper_unmodelled`: a call of a
+helper with a kind no engine models is a clean "not modelled: ..." rejection).
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from model.elf.sections import PROG_TYPE_IDS
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
-
-# --- argument types --------------------------------------------------------------------
-
-
-class Arg(enum.Enum):
-    """Base argument types (``enum bpf_arg_type`` without flag bits). Value = what the
-    verifier's ``check_func_arg`` requires of the register."""
-
-    DONTCARE = "unused argument: not checked, need not be initialised"
-    CONST_MAP_PTR = "a map pointer (ld_imm64 pseudo map fd), known at verification time"
-    PTR_TO_MAP_KEY = ("pointer to key_size initialised bytes of the map in the previous "
-                      "CONST_MAP_PTR argument (stack, map value, or packet if pkt_access)")
-    PTR_TO_MAP_VALUE = ("pointer to value_size initialised bytes for the map in the "
-                        "previous CONST_MAP_PTR argument")
-    PTR_TO_MEM = ("pointer to memory (stack, packet, map value, ringbuf/alloc mem, ...); "
-                  "the size is the next CONST_SIZE* argument (or fixed for MEM_FIXED_SIZE); "
-                  "read unless MEM_UNINIT, writable unless MEM_RDONLY")
-    CONST_SIZE = "scalar byte count for the previous memory argument, > 0, bounded"
-    CONST_SIZE_OR_ZERO = "scalar byte count for the previous memory argument, >= 0, bounded"
-    PTR_TO_CTX = "the program's context pointer, unmodified (offset 0)"
-    ANYTHING = "any initialised register (scalar or pointer)"
-    PTR_TO_SPIN_LOCK = "pointer to the struct bpf_spin_lock field of a map value (constant offset)"
-    PTR_TO_SOCK_COMMON = "pointer to a sock_common (or a full socket)"
-    PTR_TO_SOCKET = "pointer to a full socket (struct bpf_sock)"
-    PTR_TO_BTF_ID = "pointer to an in-kernel struct of the proto's BTF id"
-    PTR_TO_RINGBUF_MEM = "memory returned by bpf_ringbuf_reserve, unmodified (a reference)"
-    CONST_ALLOC_SIZE_OR_ZERO = ("constant scalar byte count of memory the helper allocates; "
-                                "becomes the size of the returned pointer")
-    PTR_TO_BTF_ID_SOCK_COMMON = "pointer to sock_common (BTF or bpf_sock)"
-    PTR_TO_FUNC = "pointer to a BPF subprogram (ld_imm64 src=4), used as a callback"
-    PTR_TO_STACK = "pointer into the program's stack"
-    PTR_TO_CONST_STR = "pointer into a read-only map value holding a NUL-terminated string"
-    PTR_TO_TIMER = "pointer to the struct bpf_timer field of a map value"
-    PTR_TO_DYNPTR = "pointer to a struct bpf_dynptr on the stack"
-
-
-class ArgFlag(enum.Flag):
-    """Flag bits of ``enum bpf_type_flag`` that appear in helper argument types."""
-
-    NONE = 0
-    PTR_MAYBE_NULL = enum.auto()  # NULL (scalar 0) also accepted
-    MEM_RDONLY = enum.auto()      # helper only reads: read-only memory accepted
-    MEM_UNINIT = enum.auto()      # helper fills it: memory need not be initialised
-    MEM_WRITE = enum.auto()       # helper writes: read-only memory rejected
-    MEM_FIXED_SIZE = enum.auto()  # size is in the proto (arg_size), no size argument
-    OBJ_RELEASE = enum.auto()     # the helper releases the reference held by this pointer
-    MEM_ALLOC = enum.auto()
-    MEM_RINGBUF = enum.auto()
-
-
-@dataclass(frozen=True)
-class ArgType:
-    """A helper argument type: base type and flags (kernel: ``ARG_x | FLAG | ...``)."""
-
-    base: Arg
-    flags: ArgFlag = ArgFlag.NONE
-
-    @property
-    def is_mem(self) -> bool:
-        """A pointer to memory whose size is given by the next (size) argument."""
-        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_FIXED_SIZE)
-
-    @property
-    def is_size(self) -> bool:
-        return self.base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO)
-
-    @property
-    def maybe_null(self) -> bool:
-        return bool(self.flags & ArgFlag.PTR_MAYBE_NULL)
-
-    @property
-    def reads_mem(self) -> bool:
-        """The helper reads the memory (so it must be initialised)."""
-        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_UNINIT)
-
-    @property
-    def writes_mem(self) -> bool:
-        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_RDONLY)
-
-    def __str__(self) -> str:
-        parts = [f"ARG_{self.base.name}"]
-        parts += [f.name for f in ArgFlag if f.value and f in self.flags]
-        return " | ".join(parts)
-
-
-def _a(base: Arg, flags: ArgFlag = ArgFlag.NONE) -> ArgType:
-    return ArgType(base, flags)
-
-
-F = ArgFlag
-ARG_CONST_MAP_PTR = _a(Arg.CONST_MAP_PTR)
-ARG_PTR_TO_MAP_KEY = _a(Arg.PTR_TO_MAP_KEY)
-ARG_PTR_TO_MAP_VALUE = _a(Arg.PTR_TO_MAP_VALUE)
-ARG_PTR_TO_MEM = _a(Arg.PTR_TO_MEM)
-ARG_PTR_TO_MEM_RDONLY = _a(Arg.PTR_TO_MEM, F.MEM_RDONLY)
-ARG_PTR_TO_MEM_OR_NULL_RDONLY = _a(Arg.PTR_TO_MEM, F.PTR_MAYBE_NULL | F.MEM_RDONLY)
-ARG_PTR_TO_MEM_OR_NULL_WRITE = _a(Arg.PTR_TO_MEM, F.PTR_MAYBE_NULL | F.MEM_WRITE)
-#: kernel ``ARG_PTR_TO_UNINIT_MEM = MEM_UNINIT | MEM_WRITE | ARG_PTR_TO_MEM``
-ARG_PTR_TO_UNINIT_MEM = _a(Arg.PTR_TO_MEM, F.MEM_UNINIT | F.MEM_WRITE)
-ARG_CONST_SIZE = _a(Arg.CONST_SIZE)
-ARG_CONST_SIZE_OR_ZERO = _a(Arg.CONST_SIZE_OR_ZERO)
-ARG_PTR_TO_CTX = _a(Arg.PTR_TO_CTX)
-ARG_ANYTHING = _a(Arg.ANYTHING)
-ARG_PTR_TO_SPIN_LOCK = _a(Arg.PTR_TO_SPIN_LOCK)
-ARG_PTR_TO_FUNC = _a(Arg.PTR_TO_FUNC)
-ARG_PTR_TO_STACK_OR_NULL = _a(Arg.PTR_TO_STACK, F.PTR_MAYBE_NULL)
-ARG_PTR_TO_CONST_STR = _a(Arg.PTR_TO_CONST_STR)
-ARG_PTR_TO_RINGBUF_MEM_RELEASE = _a(Arg.PTR_TO_RINGBUF_MEM, F.OBJ_RELEASE)
-ARG_CONST_ALLOC_SIZE_OR_ZERO = _a(Arg.CONST_ALLOC_SIZE_OR_ZERO)
-
-
-# --- return types ----------------------------------------------------------------------
-
-
-class Ret(enum.Enum):
-    """``enum bpf_return_type`` values used by the modelled helpers."""
-
-    INTEGER = "RET_INTEGER: r0 is an unknown scalar"
-    VOID = "RET_VOID: r0 is not readable after the call"
-    PTR_TO_MAP_VALUE_OR_NULL = ("RET_PTR_TO_MAP_VALUE_OR_NULL: r0 points to value_size bytes "
-                                "of the map in arg 1, or is NULL; must be checked before use")
-    PTR_TO_RINGBUF_MEM_OR_NULL = ("RET_PTR_TO_MEM | MEM_RINGBUF | PTR_MAYBE_NULL: r0 points "
-                                  "to ret_size_arg's (constant) bytes of ring buffer memory, "
-                                  "or is NULL; a reference that must be submitted/discarded")
-
+from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
+                                        unmodelled_kind)
+from model.platform.proto_rows import CHANGES_PKT_DATA, ROWS, VARIANTS
 
 # --- prototypes ------------------------------------------------------------------------
 
@@ -188,106 +66,6 @@ def helper_id(name: str) -> int:
     """The ``enum bpf_func_id`` value of a helper name (with or without ``bpf_``)."""
     return _ID[name.removeprefix("bpf_")]
 
-
-_P: list[tuple] = [
-    # name, ret, args, gpl_only, pkt_access[, extra kwargs]
-    ("map_lookup_elem", Ret.PTR_TO_MAP_VALUE_OR_NULL, (ARG_CONST_MAP_PTR, ARG_PTR_TO_MAP_KEY),
-     False, True),
-    ("map_update_elem", Ret.INTEGER,
-     (ARG_CONST_MAP_PTR, ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE, ARG_ANYTHING), False, True),
-    ("map_delete_elem", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_PTR_TO_MAP_KEY), False, True),
-    # bpf_probe_read_compat_proto (x86-64 has non-overlapping address spaces)
-    ("probe_read", Ret.INTEGER, (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING),
-     True, False),
-    ("ktime_get_ns", Ret.INTEGER, (), False, False),
-    # r3..r5 are ARG_DONTCARE: printed with the format, not checked
-    ("trace_printk", Ret.INTEGER, (ARG_PTR_TO_MEM_RDONLY, ARG_CONST_SIZE), True, False),
-    ("get_prandom_u32", Ret.INTEGER, (), False, False),
-    ("get_smp_processor_id", Ret.INTEGER, (), False, False),
-    ("skb_store_bytes", Ret.INTEGER,
-     (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_PTR_TO_MEM_RDONLY, ARG_CONST_SIZE, ARG_ANYTHING),
-     False, False),
-    ("l3_csum_replace", Ret.INTEGER, (ARG_PTR_TO_CTX,) + (ARG_ANYTHING,) * 4, False, False),
-    ("l4_csum_replace", Ret.INTEGER, (ARG_PTR_TO_CTX,) + (ARG_ANYTHING,) * 4, False, False),
-    ("tail_call", Ret.VOID, (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING), False, False),
-    ("clone_redirect", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("get_current_pid_tgid", Ret.INTEGER, (), False, False),
-    ("get_current_uid_gid", Ret.INTEGER, (), False, False),
-    ("get_current_comm", Ret.INTEGER, (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), False, False),
-    ("redirect", Ret.INTEGER, (ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("perf_event_output", Ret.INTEGER,
-     (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_PTR_TO_MEM_RDONLY,
-      ARG_CONST_SIZE_OR_ZERO), True, False),
-    ("skb_load_bytes", Ret.INTEGER,
-     (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE), False, False),
-    ("get_stackid", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING), True, False),
-    ("csum_diff", Ret.INTEGER,
-     (ARG_PTR_TO_MEM_OR_NULL_RDONLY, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_MEM_OR_NULL_RDONLY,
-      ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), False, True),
-    ("skb_change_proto", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("get_current_task", Ret.INTEGER, (), True, False),
-    ("xdp_adjust_head", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
-    ("probe_read_str", Ret.INTEGER,
-     (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), True, False),
-    ("redirect_map", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("xdp_adjust_tail", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
-    ("probe_read_user", Ret.INTEGER,
-     (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), True, False),
-    ("probe_read_kernel", Ret.INTEGER,
-     (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), True, False),
-    ("probe_read_user_str", Ret.INTEGER,
-     (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), True, False),
-    ("probe_read_kernel_str", Ret.INTEGER,
-     (ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING), True, False),
-    ("jiffies64", Ret.INTEGER, (), False, False),
-    ("ktime_get_boot_ns", Ret.INTEGER, (), False, False),
-    ("ringbuf_output", Ret.INTEGER,
-     (ARG_CONST_MAP_PTR, ARG_PTR_TO_MEM_RDONLY, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING),
-     False, False),
-    ("ringbuf_reserve", Ret.PTR_TO_RINGBUF_MEM_OR_NULL,
-     (ARG_CONST_MAP_PTR, ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_ANYTHING), False, False,
-     {"ret_size_arg": 1}),
-    ("ringbuf_submit", Ret.VOID, (ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_ANYTHING), False, False),
-    ("ringbuf_discard", Ret.VOID, (ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_ANYTHING), False, False),
-    ("for_each_map_elem", Ret.INTEGER,
-     (ARG_CONST_MAP_PTR, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, ARG_ANYTHING), False, False),
-    ("snprintf", Ret.INTEGER,
-     (ARG_PTR_TO_MEM_OR_NULL_WRITE, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_CONST_STR,
-      ARG_PTR_TO_MEM_OR_NULL_RDONLY, ARG_CONST_SIZE_OR_ZERO), True, False),
-    ("get_func_ip", Ret.INTEGER, (ARG_PTR_TO_CTX,), True, False),
-    ("loop", Ret.INTEGER,
-     (ARG_ANYTHING, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, ARG_ANYTHING), False, False),
-    ("spin_lock", Ret.VOID, (ARG_PTR_TO_SPIN_LOCK,), False, False),
-    ("spin_unlock", Ret.VOID, (ARG_PTR_TO_SPIN_LOCK,), False, False),
-    # packet-changing helpers of tc and xdp (net/core/filter.c)
-    ("skb_pull_data", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
-    ("skb_change_tail", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("skb_change_head", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("skb_change_type", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
-    ("skb_vlan_push", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING), False, False),
-    ("skb_vlan_pop", Ret.INTEGER, (ARG_PTR_TO_CTX,), False, False),
-    ("skb_adjust_room", Ret.INTEGER, (ARG_PTR_TO_CTX,) + (ARG_ANYTHING,) * 3, False, False),
-    ("xdp_adjust_meta", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_ANYTHING), False, False),
-    # map helpers whose map type is restricted (check_map_func_compatibility)
-    ("map_push_elem", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_PTR_TO_MAP_VALUE, ARG_ANYTHING),
-     False, True),
-    ("ringbuf_query", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), False, False),
-    ("perf_event_read", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), True, False),
-    ("skb_under_cgroup", Ret.INTEGER, (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING),
-     False, False),
-    ("current_task_under_cgroup", Ret.INTEGER, (ARG_CONST_MAP_PTR, ARG_ANYTHING), False, False),
-]
-
-#: bpf_helper_changes_pkt_data (net/core/filter.c, 6.18): after a call, every packet pointer
-#: is invalid (clear_all_pkt_pointers). Not bpf_tail_call: in the main program a successful
-#: tail call does not return.
-CHANGES_PKT_DATA = frozenset({
-    "clone_redirect", "l3_csum_replace", "l4_csum_replace", "lwt_push_encap",
-    "lwt_seg6_action", "lwt_seg6_adjust_srh", "lwt_seg6_store_bytes", "msg_pop_data",
-    "msg_pull_data", "msg_push_data", "skb_adjust_room", "skb_change_head", "skb_change_proto",
-    "skb_change_tail", "skb_pull_data", "skb_store_bytes", "skb_vlan_pop", "skb_vlan_push",
-    "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail",
-})
 
 # --- which program types reach which helper ---------------------------------------------
 # Names without the bpf_ prefix. Each set is one switch of a *_func_proto function.
@@ -528,7 +306,7 @@ def helper_allowed(prog_type: str, helper: int, *, gpl: bool = True, privileged:
 def _build() -> dict[int, HelperProto]:
     out: dict[int, HelperProto] = {}
     everywhere = set.intersection(*(_chain(t, False) for t in MODELLED_PROG_TYPES))
-    for row in _P:
+    for row in ROWS:
         name, ret, args, gpl_only, pkt = row[:5]
         extra = row[5] if len(row) > 5 else {}
         hid = helper_id(name)
@@ -545,3 +323,24 @@ def _build() -> dict[int, HelperProto]:
 
 #: helper id -> prototype, for the helpers skv's verifier models
 PROTOTYPES: dict[int, HelperProto] = _build()
+
+
+def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
+    """The prototype a ``prog_type`` program gets for ``helper`` (its ``*_func_proto``'s
+    answer: the row, or the type's variant of it, see proto_rows.VARIANTS), or None when the
+    table has no row for it."""
+    proto = PROTOTYPES.get(helper)
+    if proto is None:
+        return None
+    args = VARIANTS.get(proto.name, {}).get(prog_type)
+    return proto if args is None else replace(proto, args=tuple(args))
+
+
+def helper_unmodelled(prog_type: str, helper: int) -> str | None:
+    """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
+    ..." naming the kind or the helper), or None when they model it."""
+    proto = helper_proto(prog_type, helper)
+    if proto is None:
+        name = HELPER_NAMES.get(helper, f"#{helper}")
+        return f"not modelled: helper {name} (no prototype in this model)"
+    return unmodelled_kind(proto)

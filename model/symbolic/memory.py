@@ -12,8 +12,10 @@ import z3
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
 from model.platform.map_helpers import (access_type_check, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
+from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
+                                       helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
+from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
@@ -224,13 +226,11 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
 def call_helper(eng, st: State, pc: int, hid: int, obj):
     """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
     lay = eng.lay
-    proto = PROTOTYPES.get(hid)
-    if proto is None:
-        return [(T, f"helper #{hid} has no prototype in this model")], []
-    if not helper_allowed(lay.ptype, hid):
-        return [(T, f"program type {lay.ptype} cannot use helper {proto.name}")], []
-    if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
-        return [(T, "GPL-only helper in a non-GPL program")], []
+    why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
+           or helper_unmodelled(lay.ptype, hid))
+    if why is not None:
+        return [(T, why)], []
+    proto = helper_proto(lay.ptype, hid)
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         return [(T, why)], []
@@ -266,7 +266,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
-            bad += check_region(lay, st, r, bv(size), False)
+            bad += check_region(lay, st, r, bv(size), arg.writes_mem)
+        elif arg.is_fixed_mem:
+            bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
+                    check_region(lay, st, r, bv(arg.size), arg.writes_mem)
+                    + arg_alignment(r, arg)]
         elif arg.base is Arg.PTR_TO_MEM:
             size = regs[i + 2] if i + 1 < len(args) and args[i + 1].is_size else None
             if size is None or not isinstance(size, S):
@@ -279,12 +283,12 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if arg.base is Arg.CONST_SIZE:
                 bad.append((r.v == bv(0), f"R{i + 1} invalid zero-sized read"))
         elif arg.base is Arg.PTR_TO_CTX:
-            if not (isinstance(r, P) and r.r.kind == "ctx"):
+            if null:
+                bad.append((z3.Not(cond_null), f"R{i + 1} type=scalar expected=ctx"))
+            elif not (isinstance(r, P) and r.r.kind == "ctx"):
                 return bad + [(T, f"R{i + 1} is not the context")], []
-            bad.append((r.off != bv(0), "dereference of modified ctx ptr"))
-        elif arg.base is Arg.PTR_TO_STACK:
-            if not (isinstance(r, P) and r.r.kind == "stack") and not null:
-                return bad + [(T, f"R{i + 1} is not a stack pointer")], []
+            else:
+                bad += moved_ctx(r, i + 1)
         else:
             return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
                               "is not modelled")], []
@@ -302,8 +306,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
-    if hid in (4, 113):  # probe_read_kernel: dst gets unknown bytes
-        _fill(lay, st, regs[1], regs[2], f"probe_{pc}_{n}")
+    havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}")
     if hid == 2:
         key = _key(lay, st, map_name, regs[2])
         if key is not None and not lay.is_array(map_name):
@@ -326,8 +329,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             st.present[map_name] = z3.Store(pres, key, z3.BoolVal(False))
     if proto.ret is Ret.VOID:
         return bad, [(st, None, grown)]
-    if proto.ret is not Ret.INTEGER:
-        return bad + [(T, f"helper return {proto.ret.name} is not modelled")], []
+    if proto.ret is not Ret.INTEGER:  # helper_unmodelled let no other kind through
+        return bad + [(T, f"not modelled: return kind {proto.ret.name}")], []
     value = fresh
     if hid == 7:
         value = z3.ZeroExt(32, z3.Extract(31, 0, fresh))
@@ -375,19 +378,6 @@ def _lookup(lay, st, name, ptr):
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
     hit = st.copy()
     return [(st, S(bv(0)), z3.Not(ok)), (hit, P(Region("map", name), bv(0), key), ok)]
-
-
-def _fill(lay, st, dst, size, tag):
-    if not isinstance(dst, P) or dst.r.kind != "stack" or not isinstance(size, S):
-        return
-    f = frame_of(st, dst.r)
-    n = const_of(size.v)
-    if f is None or n is None or n > 512:
-        return
-    junk = z3.Array(tag, BV64, BYTE)
-    for i in range(n):
-        f.stack = z3.Store(f.stack, dst.off + bv(i), z3.Select(junk, bv(i)))
-    f.spills = {}
 
 
 __all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",

@@ -7,10 +7,11 @@ from __future__ import annotations
 from model.platform.helpers import helper_name
 from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
-from model.platform.prototypes import (PROTOTYPES, Arg, Ret, helper_allowed, packet_arg_check,
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
+                                       helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
-from model.verifier.memcheck import (Reject, access, check_bounds, constant_map_key,
-                                     mark_written)
+from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
+                                     constant_map_key, mark_written)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
@@ -24,13 +25,11 @@ MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     name = helper_name(hid) or "unknown"
-    proto = PROTOTYPES.get(hid)
-    if proto is None:
-        raise Reject(f"invalid func {name}#{hid} (no prototype in this model)")
-    if not helper_allowed(ptype, hid):
-        raise Reject(f"program of this type cannot use helper {name}#{hid}")
-    if proto.gpl_only and obj.license not in GPL_COMPATIBLE:
-        raise Reject("cannot call GPL-restricted function from non-GPL compatible program")
+    why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
+           or helper_unmodelled(ptype, hid))
+    if why is not None:
+        raise Reject(why)
+    proto = helper_proto(ptype, hid)
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         raise Reject(why)
@@ -65,7 +64,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                 raise Reject("invalid map_ptr to access map->key")
             m = obj.maps[map_name]
             size = m.key_size if base is Arg.PTR_TO_MAP_KEY else m.value_size
-            _mem_arg(st, obj, ptype, regno, r, size, write=False)
+            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
+        elif arg.is_fixed_mem:
+            _mem_arg(st, obj, ptype, regno, r, arg.size, write=arg.writes_mem)
+            if arg.flags & ArgFlag.MEM_ALIGNED:
+                check_ptr_alignment(r, 0, arg.size, True)
         elif base is Arg.PTR_TO_MEM:
             size_reg = regs[regno + 1] if regno < 5 else None
             size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
@@ -82,14 +85,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             if not r.var.is_const() or r.var.const_value():
                 raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
                              f"{r.var.var_off.mask:#x}) disallowed")
-        elif base is Arg.PTR_TO_STACK:
-            if r.type is not T.STACK:
-                raise Reject(f"R{regno} type={r.type.value} expected=fp")
-        elif base is Arg.PTR_TO_FUNC:
-            raise Reject(f"R{regno}: callbacks ({name}) are not supported by this model")
-        else:
-            raise Reject(f"helper {name}#{hid}: argument {regno} of kind {base.name} is not "
-                         "supported by this model")
+        else:  # helper_unmodelled let no other kind through
+            raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if map_name is not None:
         _map_rules(obj.maps[map_name], hid, ptype)
     ret = _return(st, obj, proto, map_name, ids)
@@ -179,13 +176,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
-    if ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
-        k = (proto.ret_size_arg or 0) + 1
-        size = st.cur.regs[k].const()
-        if size is None:
-            raise Reject(f"R{k} is not a known constant")
-        return pointer(T.MEM_OR_NULL, range=size, id=ids.new())
-    raise Reject(f"helper return type {ret.name} is not supported by this model")
+    raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 
 # -- bpf-to-bpf calls ----------------------------------------------------------------------

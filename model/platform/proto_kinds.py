@@ -1,0 +1,209 @@
+"""Helper argument and return kinds (Linux 6.18 ``enum bpf_arg_type`` / ``enum
+bpf_return_type`` with their ``enum bpf_type_flag`` bits, include/linux/bpf.h), and which
+of them skv's engines model.
+
+A kind the engines do not model (sockets with reference tracking, BTF ids, dynptrs,
+callbacks, spin locks, timers, kptrs, ...) makes a call of any helper using it a clean
+"not modelled" rejection (:func:`unmodelled_kind`), never an accept.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Arg(enum.Enum):
+    """Base argument types (``enum bpf_arg_type`` without flag bits). Value = what the
+    verifier's ``check_func_arg`` requires of the register."""
+
+    DONTCARE = "unused argument: not checked, need not be initialised"
+    CONST_MAP_PTR = "a map pointer (ld_imm64 pseudo map fd), known at verification time"
+    PTR_TO_MAP_KEY = ("pointer to key_size initialised bytes of the map in the previous "
+                      "CONST_MAP_PTR argument (stack, map value, or packet if pkt_access)")
+    PTR_TO_MAP_VALUE = ("pointer to value_size bytes for the map in the previous "
+                        "CONST_MAP_PTR argument (written by the helper with MEM_UNINIT)")
+    PTR_TO_MEM = ("pointer to memory (stack, packet, map value, ringbuf/alloc mem, ...); "
+                  "the size is the next CONST_SIZE* argument (or fixed for MEM_FIXED_SIZE); "
+                  "read unless MEM_UNINIT, writable unless MEM_RDONLY")
+    CONST_SIZE = "scalar byte count for the previous memory argument, > 0, bounded"
+    CONST_SIZE_OR_ZERO = "scalar byte count for the previous memory argument, >= 0, bounded"
+    PTR_TO_CTX = "the program's context pointer, unmodified (offset 0)"
+    ANYTHING = "any initialised register (scalar or pointer)"
+    PTR_TO_SPIN_LOCK = "pointer to the struct bpf_spin_lock field of a map value (constant offset)"
+    PTR_TO_SOCK_COMMON = "pointer to a sock_common (or a full socket)"
+    PTR_TO_SOCKET = "pointer to a full socket (struct bpf_sock)"
+    PTR_TO_BTF_ID = "pointer to an in-kernel struct of the proto's BTF id"
+    PTR_TO_RINGBUF_MEM = "memory returned by bpf_ringbuf_reserve, unmodified (a reference)"
+    CONST_ALLOC_SIZE_OR_ZERO = ("constant scalar byte count of memory the helper allocates; "
+                                "becomes the size of the returned pointer")
+    PTR_TO_BTF_ID_SOCK_COMMON = "pointer to sock_common (BTF or bpf_sock)"
+    PTR_TO_FUNC = "pointer to a BPF subprogram (ld_imm64 src=4), used as a callback"
+    PTR_TO_STACK = "pointer into the program's stack"
+    PTR_TO_CONST_STR = "pointer into a read-only map value holding a NUL-terminated string"
+    PTR_TO_TIMER = "pointer to the struct bpf_timer field of a map value"
+    PTR_TO_DYNPTR = "pointer to a struct bpf_dynptr on the stack"
+    PTR_TO_PERCPU_BTF_ID = "pointer to a per-CPU kernel variable (ld_imm64 of a ksym)"
+    PTR_TO_KPTR = "pointer to a kptr field of a map value"
+
+
+class ArgFlag(enum.Flag):
+    """Flag bits of ``enum bpf_type_flag`` that appear in helper argument types."""
+
+    NONE = 0
+    PTR_MAYBE_NULL = enum.auto()  # NULL (scalar 0) also accepted
+    MEM_RDONLY = enum.auto()      # helper only reads: read-only memory accepted
+    MEM_UNINIT = enum.auto()      # helper fills it: memory need not be initialised
+    MEM_WRITE = enum.auto()       # helper writes: read-only memory rejected
+    MEM_FIXED_SIZE = enum.auto()  # size is in the proto (arg_size), no size argument
+    MEM_ALIGNED = enum.auto()     # the pointer must be aligned to the fixed size
+    OBJ_RELEASE = enum.auto()     # the helper releases the reference held by this pointer
+    MEM_ALLOC = enum.auto()
+    MEM_RINGBUF = enum.auto()
+
+
+@dataclass(frozen=True)
+class ArgType:
+    """A helper argument type: base type and flags (kernel: ``ARG_x | FLAG | ...``);
+    ``size``: ``arg_size`` of a MEM_FIXED_SIZE memory argument."""
+
+    base: Arg
+    flags: ArgFlag = ArgFlag.NONE
+    size: int = 0
+
+    @property
+    def is_mem(self) -> bool:
+        """A pointer to memory whose size is given by the next (size) argument."""
+        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_FIXED_SIZE)
+
+    @property
+    def is_fixed_mem(self) -> bool:
+        return self.base is Arg.PTR_TO_MEM and bool(self.flags & ArgFlag.MEM_FIXED_SIZE)
+
+    @property
+    def is_size(self) -> bool:
+        return self.base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO)
+
+    @property
+    def maybe_null(self) -> bool:
+        return bool(self.flags & ArgFlag.PTR_MAYBE_NULL)
+
+    @property
+    def reads_mem(self) -> bool:
+        """The helper reads the memory (so it must be initialised)."""
+        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_UNINIT)
+
+    @property
+    def writes_mem(self) -> bool:
+        """The helper may write the memory: a memory argument that is not MEM_RDONLY, or a
+        map value it fills (MEM_UNINIT | MEM_WRITE: bpf_map_pop_elem / peek_elem)."""
+        if self.base is Arg.PTR_TO_MAP_VALUE:
+            return bool(self.flags & ArgFlag.MEM_WRITE)
+        return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_RDONLY)
+
+    def __str__(self) -> str:
+        parts = [f"ARG_{self.base.name}"]
+        parts += [f.name for f in ArgFlag if f.value and f in self.flags]
+        return " | ".join(parts)
+
+
+def _a(base: Arg, flags: ArgFlag = ArgFlag.NONE) -> ArgType:
+    return ArgType(base, flags)
+
+
+F = ArgFlag
+ARG_CONST_MAP_PTR = _a(Arg.CONST_MAP_PTR)
+ARG_PTR_TO_MAP_KEY = _a(Arg.PTR_TO_MAP_KEY)
+ARG_PTR_TO_MAP_VALUE = _a(Arg.PTR_TO_MAP_VALUE)
+#: bpf_map_pop_elem / peek_elem: the helper fills value_size bytes
+ARG_PTR_TO_UNINIT_MAP_VALUE = _a(Arg.PTR_TO_MAP_VALUE, F.MEM_UNINIT | F.MEM_WRITE)
+ARG_PTR_TO_MEM = _a(Arg.PTR_TO_MEM)
+ARG_PTR_TO_MEM_WRITE = _a(Arg.PTR_TO_MEM, F.MEM_WRITE)
+ARG_PTR_TO_MEM_RDONLY = _a(Arg.PTR_TO_MEM, F.MEM_RDONLY)
+ARG_PTR_TO_MEM_OR_NULL_RDONLY = _a(Arg.PTR_TO_MEM, F.PTR_MAYBE_NULL | F.MEM_RDONLY)
+ARG_PTR_TO_MEM_OR_NULL_WRITE = _a(Arg.PTR_TO_MEM, F.PTR_MAYBE_NULL | F.MEM_WRITE)
+#: kernel ``ARG_PTR_TO_UNINIT_MEM = MEM_UNINIT | MEM_WRITE | ARG_PTR_TO_MEM``
+ARG_PTR_TO_UNINIT_MEM = _a(Arg.PTR_TO_MEM, F.MEM_UNINIT | F.MEM_WRITE)
+ARG_CONST_SIZE = _a(Arg.CONST_SIZE)
+ARG_CONST_SIZE_OR_ZERO = _a(Arg.CONST_SIZE_OR_ZERO)
+ARG_PTR_TO_CTX = _a(Arg.PTR_TO_CTX)
+ARG_PTR_TO_CTX_OR_NULL = _a(Arg.PTR_TO_CTX, F.PTR_MAYBE_NULL)
+ARG_ANYTHING = _a(Arg.ANYTHING)
+ARG_PTR_TO_SPIN_LOCK = _a(Arg.PTR_TO_SPIN_LOCK)
+ARG_PTR_TO_FUNC = _a(Arg.PTR_TO_FUNC)
+ARG_PTR_TO_STACK_OR_NULL = _a(Arg.PTR_TO_STACK, F.PTR_MAYBE_NULL)
+ARG_PTR_TO_CONST_STR = _a(Arg.PTR_TO_CONST_STR)
+ARG_PTR_TO_RINGBUF_MEM_RELEASE = _a(Arg.PTR_TO_RINGBUF_MEM, F.OBJ_RELEASE)
+ARG_CONST_ALLOC_SIZE_OR_ZERO = _a(Arg.CONST_ALLOC_SIZE_OR_ZERO)
+ARG_PTR_TO_SOCK_COMMON = _a(Arg.PTR_TO_SOCK_COMMON)
+ARG_PTR_TO_SOCKET_RELEASE = _a(Arg.PTR_TO_SOCKET, F.OBJ_RELEASE)
+ARG_PTR_TO_BTF_ID = _a(Arg.PTR_TO_BTF_ID)
+ARG_PTR_TO_BTF_ID_OR_NULL = _a(Arg.PTR_TO_BTF_ID, F.PTR_MAYBE_NULL)
+ARG_PTR_TO_BTF_ID_SOCK_COMMON = _a(Arg.PTR_TO_BTF_ID_SOCK_COMMON)
+ARG_PTR_TO_TIMER = _a(Arg.PTR_TO_TIMER)
+ARG_PTR_TO_DYNPTR = _a(Arg.PTR_TO_DYNPTR)
+ARG_PTR_TO_PERCPU_BTF_ID = _a(Arg.PTR_TO_PERCPU_BTF_ID)
+ARG_PTR_TO_KPTR = _a(Arg.PTR_TO_KPTR)
+
+
+def fixed_mem(size: int, flags: ArgFlag = ArgFlag.NONE) -> ArgType:
+    """``ARG_PTR_TO_FIXED_SIZE_MEM | flags`` with ``arg_size = size``."""
+    return ArgType(Arg.PTR_TO_MEM, F.MEM_FIXED_SIZE | flags, size)
+
+
+#: the old ARG_PTR_TO_LONG / ARG_PTR_TO_INT: ``ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT |
+#: MEM_WRITE | MEM_ALIGNED`` with arg_size 8 / 4
+ARG_PTR_TO_LONG = fixed_mem(8, F.MEM_UNINIT | F.MEM_WRITE | F.MEM_ALIGNED)
+
+
+# --- return types ----------------------------------------------------------------------
+class Ret(enum.Enum):
+    """``enum bpf_return_type`` values (with their flags) of the 6.18 helpers."""
+
+    INTEGER = "RET_INTEGER: r0 is an unknown scalar"
+    VOID = "RET_VOID: r0 is not readable after the call"
+    PTR_TO_MAP_VALUE = "RET_PTR_TO_MAP_VALUE: r0 points to value_size bytes of the map"
+    PTR_TO_MAP_VALUE_OR_NULL = ("RET_PTR_TO_MAP_VALUE_OR_NULL: r0 points to value_size bytes "
+                                "of the map in arg 1, or is NULL; must be checked before use")
+    PTR_TO_RINGBUF_MEM_OR_NULL = ("RET_PTR_TO_MEM | MEM_RINGBUF | PTR_MAYBE_NULL: r0 points "
+                                  "to ret_size_arg's (constant) bytes of ring buffer memory, "
+                                  "or is NULL; a reference that must be submitted/discarded")
+    PTR_TO_SOCKET_OR_NULL = "RET_PTR_TO_SOCKET_OR_NULL (an acquired reference)"
+    PTR_TO_TCP_SOCK_OR_NULL = "RET_PTR_TO_TCP_SOCK_OR_NULL"
+    PTR_TO_SOCK_COMMON_OR_NULL = "RET_PTR_TO_SOCK_COMMON_OR_NULL"
+    PTR_TO_BTF_ID = "RET_PTR_TO_BTF_ID (trusted)"
+    PTR_TO_BTF_ID_OR_NULL = "RET_PTR_TO_BTF_ID_OR_NULL"
+    PTR_TO_MEM_OR_BTF_ID = "RET_PTR_TO_MEM_OR_BTF_ID (a per-CPU variable)"
+    PTR_TO_DYNPTR_MEM_OR_NULL = "RET_PTR_TO_DYNPTR_MEM_OR_NULL"
+
+
+# --- what the engines model ------------------------------------------------------------
+#: argument kinds both engines check soundly (with the flags they understand)
+MODELLED_ARGS = frozenset({Arg.DONTCARE, Arg.ANYTHING, Arg.CONST_MAP_PTR, Arg.PTR_TO_MAP_KEY,
+                           Arg.PTR_TO_MAP_VALUE, Arg.PTR_TO_MEM, Arg.CONST_SIZE,
+                           Arg.CONST_SIZE_OR_ZERO, Arg.PTR_TO_CTX})
+MODELLED_FLAGS = (F.PTR_MAYBE_NULL | F.MEM_RDONLY | F.MEM_UNINIT | F.MEM_WRITE
+                  | F.MEM_FIXED_SIZE | F.MEM_ALIGNED)
+#: return kinds both engines model (RET_PTR_TO_MAP_VALUE_OR_NULL: bpf_map_lookup_elem on
+#: the value map types only, see map_helpers.VALUE_MAP_TYPES)
+MODELLED_RETS = frozenset({Ret.INTEGER, Ret.VOID, Ret.PTR_TO_MAP_VALUE_OR_NULL})
+#: helpers whose kinds are modelled but whose effect is not
+UNMODELLED_HELPERS = {
+    "map_lookup_percpu_elem": "another CPU's map value",
+}
+
+
+def unmodelled_kind(proto) -> str | None:
+    """Why no engine can judge a call of ``proto`` ("not modelled: ..."), or None."""
+    name = proto.kernel_name
+    why = UNMODELLED_HELPERS.get(proto.name)
+    if why is not None:
+        return f"not modelled: {why} (helper {name})"
+    for a in proto.args:
+        if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
+            return f"not modelled: argument kind {a} of helper {name}"
+        if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
+            return f"not modelled: argument kind {a} of helper {name}"
+    if proto.ret not in MODELLED_RETS:
+        return f"not modelled: return kind {proto.ret.value.split(':')[0]} of helper {name}"
+    return None
