@@ -59,9 +59,17 @@ PROG_TYPES: dict[str, int] = {
     # aliases
     "socket": 1, "tc": 3, "classifier": 3, "action": 4, "raw_tp": 17, "tp": 5,
 }
-#: ``enum bpf_map_type`` (the ones skv uses).
-MAP_TYPES: dict[str, int] = {"hash": 1, "array": 2, "prog_array": 3, "percpu_hash": 5,
-                             "percpu_array": 6, "lru_hash": 9, "ringbuf": 27}
+#: ``enum bpf_map_type`` (Linux 6.18, include/uapi/linux/bpf.h).
+MAP_TYPES: dict[str, int] = {
+    "hash": 1, "array": 2, "prog_array": 3, "perf_event_array": 4, "percpu_hash": 5,
+    "percpu_array": 6, "stack_trace": 7, "cgroup_array": 8, "lru_hash": 9,
+    "lru_percpu_hash": 10, "lpm_trie": 11, "array_of_maps": 12, "hash_of_maps": 13,
+    "devmap": 14, "sockmap": 15, "cpumap": 16, "xskmap": 17, "sockhash": 18,
+    "cgroup_storage": 19, "reuseport_sockarray": 20, "percpu_cgroup_storage": 21,
+    "queue": 22, "stack": 23, "sk_storage": 24, "devmap_hash": 25, "struct_ops": 26,
+    "ringbuf": 27, "inode_storage": 28, "task_storage": 29, "bloom_filter": 30,
+    "user_ringbuf": 31, "cgrp_storage": 32, "arena": 33,
+}
 
 
 def prog_type_number(prog_type: int | str) -> int:
@@ -274,11 +282,15 @@ class Map(Fd):
 
 
 def map_create(map_type: int | str, key_size: int, value_size: int, max_entries: int,
-               map_flags: int = 0, name: str = "") -> Map:
+               map_flags: int = 0, name: str = "", *, inner_map_fd: int | Map = 0,
+               map_extra: int = 0) -> Map:
+    """``BPF_MAP_CREATE``; ``inner_map_fd``: the template map of an array/hash of maps;
+    ``map_extra``: e.g. a bloom filter's number of hash functions."""
     require()
     mt = MAP_TYPES[map_type] if isinstance(map_type, str) else map_type
     attr = MapCreateAttr(map_type=mt, key_size=key_size, value_size=value_size,
                          max_entries=max_entries, map_flags=map_flags,
+                         inner_map_fd=_fdof(inner_map_fd), map_extra=map_extra,
                          map_name=name.encode()[:15])
     return Map(bpf_call(BPF_MAP_CREATE, attr), mt, key_size, value_size, max_entries)
 
