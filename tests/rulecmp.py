@@ -89,11 +89,16 @@ def _skv(rp: RuleProg, run):
                        time.perf_counter() - t0)
 
 
+#: the verifier's wall-clock limit here (its default is 120 s): an unbounded counting loop
+#: takes the kernel ~2 s to reject (1M insns) and skv far longer; a timeout is a rejection
+VERIFIER_TIME_LIMIT_S = 10.0
+
+
 def verifier_verdict(rp: RuleProg) -> Verdict:
     from model.verifier.checker import check_program
 
     def run(obj, prog):
-        v = check_program(obj, prog, log=False)
+        v = check_program(obj, prog, log=False, time_limit=VERIFIER_TIME_LIMIT_S)
         return v.accepted, v.error.message if v.error else ""
     return _skv(rp, run)
 

@@ -27,6 +27,11 @@ from rulegen_struct import StructSnippets
 CLASSES = {"helper": "_helper", "map": "_map", "mem_null": "_mem", "ctx": "_ctx",
            "packet": "_packet", "ld_abs": "_ldabs", "structure": "_structure"}
 SITE_RATE = 0.3   # per snippet: behind a static site
+SECONDARY = tuple(CLASSES)
+#: classes mostly drawn for the types that have the feature (the rest: any type)
+RETARGET = {"packet": ("xdp", "xdp", "sched_cls", "sched_cls", "sched_act", "cgroup_skb",
+                       "lwt_in", "sk_skb"),
+            "ld_abs": ("socket_filter", "sched_cls", "sched_act")}
 
 
 class RuleGen(ArgSnippets, CtxSnippets, StructSnippets):
@@ -34,9 +39,8 @@ class RuleGen(ArgSnippets, CtxSnippets, StructSnippets):
         self.d = d
         self.ptype = prog_type or d.pick(PROG_TYPES)
         self.cls = cls or d.pick(tuple(CLASSES))
-        if self.cls in ("packet", "ld_abs") and self.ptype not in SKB_TYPES + ("xdp",) \
-                and d.int(0, 3):
-            self.ptype = d.pick(SKB_TYPES + ("xdp",))
+        if self.cls in RETARGET and self.ptype not in RETARGET[self.cls] and d.int(0, 3):
+            self.ptype = d.pick(RETARGET[self.cls])
         self.a = RuleAsm()
         self.maps: dict = {}
         self.subs: list = []
@@ -58,7 +62,9 @@ class RuleGen(ArgSnippets, CtxSnippets, StructSnippets):
         d, a = self.d, self.a
         a.at("start")
         a.put(Alu("mov", True, 6, src=1))
-        kinds = [self.cls] + [d.pick(tuple(CLASSES)) for _ in range(d.int(0, 2))]
+        kinds = [self.cls] + [d.pick(SECONDARY) for _ in range(d.pick((0, 0, 0, 1, 2)))]
+        if self.ptype not in SKB_TYPES:              # LD_ABS elsewhere only when drawn first
+            kinds = kinds[:1] + [k for k in kinds[1:] if k != "ld_abs"]
         for k in kinds:
             if d.int(0, 99) < SITE_RATE * 100:
                 form = d.int(0, 2)

@@ -9,9 +9,11 @@ kept in r7-r9; the argument registers r1-r5 are set last.
 
 from __future__ import annotations
 
+import functools
+
 from model.isa import Alu, Call, Exit, Load, LoadImm64, Store
 from model.platform.helpers import HELPER_NAMES
-from model.platform.prototypes import PROTOTYPES, Arg
+from model.platform.prototypes import PROTOTYPES, Arg, helper_allowed
 from rulegen_base import (MAP_CATALOG, SKB_PKT_OFFS, PKT_OFFS, VALUE_KINDS, BPF_F_RDONLY_PROG,
                           BPF_F_WRONLY_PROG, MapSpec)
 
@@ -33,11 +35,21 @@ MEM_HELPERS = tuple(sorted(h for h, p in PROTOTYPES.items()
                            if any(a.is_size for a in p.args)))
 ARG_KINDS = ("ctx", "ctx_off", "stack_init", "stack_uninit", "stack_partial", "fp", "map",
              "map_value", "map_value_or_null", "null", "const", "neg", "unknown", "bounded",
-             "pkt", "pkt_checked", "pkt_end", "func", "ld64")
-SIZE_KINDS = ("zero", "exact", "over", "small", "unbounded", "bounded", "bounded_pos",
-              "neg", "big")
+             "pkt", "pkt_checked", "pkt_end", "ld64", "func")
+SIZE_KINDS = ("zero", "exact", "exact", "exact", "over", "small", "small", "unbounded",
+              "bounded", "bounded_pos", "bounded_pos", "neg", "big")
 MEM_KINDS = ("null", "stack_init", "stack_uninit", "stack_partial", "map_value", "ctx",
              "pkt_checked", "pkt", "fp", "map_value_or_null")
+
+
+@functools.lru_cache(maxsize=None)
+def allowed_helpers(ptype: str) -> tuple[int, ...]:
+    """The helpers skv's table allows ``ptype`` (drawn half the time, so that calls get
+    past the allow-list to their arguments; the other half is any id)."""
+    try:
+        return tuple(h for h in HELPER_IDS if h in PROTOTYPES and helper_allowed(ptype, h))
+    except KeyError:
+        return ()
 
 
 class ArgSnippets:
@@ -245,8 +257,8 @@ class ArgSnippets:
 
     def after_call(self, hid: int) -> None:
         d, a = self.d, self.a
-        use = d.int(0, 9)
-        if use <= 2:
+        use = d.int(0, 13)
+        if use <= 2 or use > 9:
             return
         if use == 3:
             a.put(Alu("mov", True, 0, src=d.int(1, 5)))     # a clobbered argument register
@@ -271,7 +283,10 @@ class ArgSnippets:
     def _helper(self) -> None:
         """Any helper id (0..211), arguments plausible for its prototype or not."""
         d = self.d
-        hid = d.pick(HELPER_IDS) if d.int(0, 2) else d.pick(tuple(PROTOTYPES))
+        hid = d.pick(HELPER_IDS)
+        if d.bool():                                  # one skv's table allows, if any
+            allowed = allowed_helpers(self.ptype)
+            hid = d.pick(allowed) if allowed else hid
         self.features.append(f"call#{hid}")
         self.helper_call(hid, d.pick((0.0, 0.5, 0.8, 1.0)))
 
@@ -282,7 +297,7 @@ class ArgSnippets:
             hid = d.pick(MAP_HELPERS)
             self.features.append(f"call#{hid}")
             return self.helper_call(hid, d.pick((0.7, 0.9, 1.0)))
-        m = self.pick_map()
+        m = self.pick_map(VALUE_KINDS[:7] if d.bool() else None)
         self.features.append(f"value:{m.kind}")
         self.stack_bytes(max(m.key_size, 1), -16)
         a.ldmap(1, m.name)

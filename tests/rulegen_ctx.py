@@ -15,15 +15,15 @@ PKT_CHANGERS = tuple(HID[n] for n in (
     "skb_change_head", "skb_change_tail", "skb_vlan_push", "skb_vlan_pop", "skb_change_proto",
     "skb_store_bytes", "l3_csum_replace", "l4_csum_replace", "skb_adjust_room",
     "clone_redirect", "skb_change_type", "xdp_store_bytes", "csum_update"))
-CMP_FORMS = ("gt", "ge", "lt_rev", "le_rev", "le_ok", "wrong_dir", "jmp32", "none",
-             "vs_data", "eq", "signed")
+CMP_FORMS = ("gt", "ge", "lt_rev", "le_rev", "le_ok") * 3 + (
+    "wrong_dir", "jmp32", "none", "vs_data", "eq", "signed")
 
 
 class CtxSnippets:
     def ctx_ptr(self, r: int) -> str:
         """Put the ctx (or a copy / moved copy) into ``r``; returns how."""
         d, a = self.d, self.a
-        how = d.pick(("ctx", "ctx", "copy", "fixed", "fixed", "var", "chain"))
+        how = d.pick(("ctx", "ctx", "ctx", "copy", "chain", "fixed", "fixed", "var"))
         if how == "ctx":
             if r != 6:
                 a.put(Alu("mov", True, r, src=6))
@@ -52,7 +52,7 @@ class CtxSnippets:
             off += d.pick((1, 2, 3))                   # misaligned
         if d.int(0, 19) == 0:
             off = d.pick((4096, 8192, 8200, 32760, 32768 - size))
-        op = d.pick(("read", "read", "read", "write_imm", "write_reg", "write_ptr", "atomic"))
+        op = d.pick(("read",) * 6 + ("write_imm", "write_reg", "write_reg", "write_ptr", "atomic"))
         self.features.append(f"ctx:{how}:{op}:{off}/{size}")
         if op == "read":
             a.put(Load(size, 2, r, off, signed=size < 8 and d.int(0, 5) == 0))
@@ -107,7 +107,7 @@ class CtxSnippets:
         d, a = self.d, self.a
         data, end, meta = self.pkt_offs()
         a.put(Load(4, 7, 6, data), Load(4, 8, 6, end))
-        use_meta = d.int(0, 3) == 0
+        use_meta = d.int(0, 5) == 0
         if use_meta:
             a.put(Load(4, 9, 6, meta))
         base, limit = (9, 7) if use_meta else (7, 8)
@@ -117,7 +117,7 @@ class CtxSnippets:
         n = d.pick((1, 4, 8, 14, 20, 64))
         form = self.pkt_check(base, n, limit, self.out)
         size = d.pick((1, 2, 4, 8))
-        off = d.pick((0, n - size, n - size + 1, n, -1, -size)) if n >= size else 0
+        off = d.pick((0, 0, n - size, n - size, n - size + 1, n, -1)) if n >= size else 0
         self.features.append(f"pkt:{'meta' if use_meta else 'data'}:{form}:{off}/{size}")
         if d.int(0, 3) == 0:
             a.put(Store(size, base, off, imm=0))
@@ -155,7 +155,7 @@ class CtxSnippets:
                 a.put(Alu("mov", True, 2, imm=d.pick((0, 4, -8))))
             a.put(LegacyLoad(size, "ind", src=src, imm=d.pick((0, 14))))
             self.features.append(f"ld_ind:r{src}")
-        if d.int(0, 3) == 0:
+        if d.int(0, 7) == 0:
             a.put(Alu("mov", True, 0, src=d.pick((1, 2, 3))))   # clobbered
         if d.int(0, 4) == 0:
             a.put(Alu("mov", True, 6, imm=0))          # r6 no longer the ctx

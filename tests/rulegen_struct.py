@@ -62,7 +62,13 @@ class StructSnippets:
         def emit():
             if frame:
                 self.a.put(Store(8, 10, -frame, imm=0))
-            body()
+            if self.d.int(0, 4) == 0:                  # a static site inside the callee
+                skip = self.a.label()
+                self.site(skip)
+                body()
+                self.a.at(skip)
+            else:
+                body()
             self.a.put(Alu("mov", True, 0, imm=0), Exit())
         self.subs.append((label, emit))
         return label

@@ -25,6 +25,8 @@ import z3
 from model.cfg.graph import func_starts
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.errors import SkvError
+from model.platform.prototypes import unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import T, call_helper, load, store
@@ -66,6 +68,9 @@ class Engine:
     def __init__(self, obj, prog, budget: Budget | None = None):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
+        why = unmodelled(prog.prog_type)
+        if why is not None:
+            raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}

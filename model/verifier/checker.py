@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from model.cfg import build_cfg
 from model.cfg.graph import func_starts
 from model.isa import Call, kernel_line
+from model.platform.prototypes import unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
@@ -106,6 +107,9 @@ class Checker:
 
     def run(self) -> Verdict:
         stats = Stats()
+        why = unmodelled(self.prog.prog_type)
+        if why is not None:
+            return Verdict(self.prog.name, "rejected", Failure(0, why), stats, [why])
         t0 = time.perf_counter()
         try:
             failure = self._explore(stats, t0)
