@@ -297,6 +297,8 @@ class ArgSnippets:
             hid = d.pick(MAP_HELPERS)
             self.features.append(f"call#{hid}")
             return self.helper_call(hid, d.pick((0.7, 0.9, 1.0)))
+        if d.int(0, 3) == 0:
+            return self._direct_value()
         m = self.pick_map(VALUE_KINDS[:7] if d.bool() else None)
         self.features.append(f"value:{m.kind}")
         self.stack_bytes(max(m.key_size, 1), -16)
@@ -309,6 +311,20 @@ class ArgSnippets:
             a.put(Load(size, 1, 0, off))
         else:
             a.put(Store(size, 0, off, imm=7) if d.bool() else Store(size, 0, off, src=10))
+
+    def _direct_value(self) -> None:
+        """``r1 = &map value + off`` (ld_imm64 src 2) and an access through it."""
+        d, a = self.d, self.a
+        m = self.pick_map(("array", "array", "array", "hash", "percpu_array", "arena"))
+        off = d.pick((0, 0, 4, 8, m.value_size - 4, m.value_size, m.value_size + 8, -8))
+        self.features.append(f"direct_value:{m.kind}:{off}")
+        a.ldmap(1, m.name, off)
+        size = d.pick((1, 4, 8))
+        at = d.pick((0, 0, 4, 8, -4))
+        if d.bool():
+            a.put(Load(size, 2, 1, at - at % size))
+        else:
+            a.put(Store(size, 1, at - at % size, imm=1))
 
     def _mem(self) -> None:
         """A helper with a memory argument and its size: NULL/size combinations."""

@@ -111,8 +111,10 @@ class RuleAsm:
     def call_sub(self, target: str, skew: int = 0) -> None:
         self.items.append(("call", None, target, skew))
 
-    def ldmap(self, dst: int, name: str) -> None:
-        self.items.append(("map", LoadImm64(dst, 1, 0, 0), name, 0))
+    def ldmap(self, dst: int, name: str, value_off: int | None = None) -> None:
+        """``dst = map`` (src 1), or ``dst = &value + value_off`` (src 2, direct access)."""
+        insn = LoadImm64(dst, 1, 0, 0) if value_off is None else LoadImm64(dst, 2, 0, value_off)
+        self.items.append(("map", insn, name, 0))
 
     def ldfunc(self, dst: int, target: str) -> None:
         self.items.append(("func", None, target, 0, dst))
@@ -185,8 +187,10 @@ class RuleProg:
         from model.kernel.bpf import MAP_TYPES
 
         prog = Program("rulegen", SECTION[self.prog_type], list(self.insns))
+        by_pc = prog.by_pc()
         for pc, name in self.map_refs.items():
-            prog.map_refs[pc] = MapRef(pc, name)
+            insn = by_pc[pc]
+            prog.map_refs[pc] = MapRef(pc, name, insn.imm2 if insn.src == 2 else None)
         prog.sites = [Site(n, "rulegen", pc, t, k, inv, "2023", "rulegen")
                       for n, (pc, t, k, inv) in enumerate(self.sites)]
         maps = {m.name: MapDef(m.name, MAP_TYPES[m.kind], m.key_size, m.value_size,

@@ -89,3 +89,26 @@ def test_z3_engine_accepts_nothing_the_kernel_rejects(results):
     bad = _failures(ran, "z3")
     assert not bad, f"{len(bad)} false-accept classes (Z3 engine):\n\n" + "\n\n".join(bad)
     assert not crashes, crashes[0].z3.msg + "\n" + crashes[0].prog.text()
+
+
+def test_direct_value_rule_matches_kernel():
+    """model.platform.direct_value says what the kernel says of ``r1 = &value + off``
+    (ld_imm64 src 2) for several map shapes and offsets."""
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    from model.isa import Alu, Exit, LoadImm64, encode
+    from model.kernel import map_create, rejection_reason, verify
+    from model.kernel.bpf import MAP_TYPES
+    from model.platform.direct_value import direct_value_error
+
+    shapes = [("array", 1), ("array", 4), ("hash", 1), ("percpu_array", 1)]
+    for kind, entries in shapes:
+        with map_create(kind, 4, 16, entries) as m:
+            for off in (0, 8, 15, 16, 64, -8, 1 << 29):
+                insns = [LoadImm64(1, 2, 0, off), Alu("mov", True, 0, imm=0), Exit()]
+                k = verify(encode(insns), "socket_filter", maps={0: m})
+                ours = direct_value_error(MAP_TYPES[kind], entries, 16, off)
+                assert (ours is None) == k.ok, (kind, entries, off, ours, k.log)
+                if ours is not None:
+                    assert ours == rejection_reason(k.log), (kind, entries, off)

@@ -32,6 +32,7 @@ from model.semantics import Z3Backend, alu, atomic_result, condition, endian, ex
 from model.symbolic.memory import T, call_helper, load, store
 from model.symbolic.state import (MAX_PACKET, Layout, P, Region, S, bv, entry_state, new_frame)
 from model.verifier import assertions as A
+from model.verifier.loadtime import load_time_error
 from model.verifier.step import SKB_TYPES
 
 Z = Z3Backend()
@@ -166,6 +167,11 @@ class Engine:
             tick += 1
             heapq.heappush(heap, (self._key(st), tick, sig))
 
+        bad = load_time_error(self.obj, self.prog)
+        if bad is not None:               # refused before any path is walked
+            self.fail(entry_state(), bad[0], "the kernel's load-time checks", T, bad[1])
+            self.res.time_s = time.perf_counter() - t0
+            return self.res
         push(entry_state())
         while heap:
             _, _, sig = heapq.heappop(heap)

@@ -22,6 +22,7 @@ from model.isa import Call, kernel_line
 from model.platform.prototypes import unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
+from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.sensitivity import sensitive_registers
 from model.verifier.state import State, covers, format_state
@@ -110,6 +111,9 @@ class Checker:
         why = unmodelled(self.prog.prog_type)
         if why is not None:
             return Verdict(self.prog.name, "rejected", Failure(0, why), stats, [why])
+        bad = load_time_error(self.obj, self.prog)
+        if bad is not None:
+            return Verdict(self.prog.name, "rejected", Failure(*bad), stats, [bad[1]])
         t0 = time.perf_counter()
         try:
             failure = self._explore(stats, t0)

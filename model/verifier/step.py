@@ -205,10 +205,7 @@ class Stepper:
             raise Reject(f"cannot access static keys: map {ref.map} is a static key")
         if insn.src in (1, 5):
             return pointer(T.MAP_PTR, map=ref.map)
-        if insn.src in (2, 6):
-            if insn.imm2 >= max(m.value_size, 1):
-                raise Reject(f"invalid access to map value pointer, value_size={m.value_size} "
-                             f"off={insn.imm2}")
+        if insn.src in (2, 6):  # the map and offset were checked at load (verifier.loadtime)
             ro = m.origin == "data" and m.name.startswith(".rodata")
             return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
