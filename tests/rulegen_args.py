@@ -103,8 +103,9 @@ class ArgSnippets:
                 keep = save.pop()
                 pre.append(lambda: self._pre_value(kind, keep))
                 off = d.pick((0, 0, 0, 4, -4, 8)) if kind.startswith("map") else 0
-                post.append(lambda: a.put(Alu("mov", True, r, src=keep)) or
-                            (off and a.put(Alu("add", True, r, imm=off))))
+                move = [Alu("mov", True, r, src=keep)] + \
+                    ([Alu("add", True, r, imm=off)] if off else [])
+                post.append(lambda: a.put(*move))
                 return
         if kind in ("stack_init", "stack_partial", "stack_uninit"):
             off = -8 * d.int(1, 8) - (((size + 7) // 8) * 8 if size > 0 else 0)
@@ -305,6 +306,13 @@ class ArgSnippets:
         a.ldmap(1, m.name)
         a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-16), Call(0, LOOKUP))
         a.jmp("jeq", 0, self.out, imm=0)
+        if m.kind in ("array_of_maps", "hash_of_maps") and d.int(0, 2):
+            self.features.append("inner_lookup")       # r0 is the inner map (or is it?)
+            a.put(Alu("mov", True, 1, src=0), Alu("mov", True, 2, src=10),
+                  Alu("add", True, 2, imm=-16), Call(0, LOOKUP))
+            if d.int(0, 3):
+                a.jmp("jeq", 0, self.out, imm=0)
+            m = MapSpec("inner", "array", 4, m.inner_value, 1)
         size = d.pick((1, 2, 4, 8))
         off = d.pick((0, 0, 4, 8, m.value_size - size, m.value_size, -size))
         if d.bool():
