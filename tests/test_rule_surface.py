@@ -9,6 +9,9 @@ verifier on every program and for the Z3 engine (accept = M2 safe) on a seeded s
 is a rejection, which is sound; skv crashing is reported and fails too (it must reject
 cleanly). False rejects are counted and printed, not asserted: the rule surface is mostly
 outside what skv models.
+
+Runtime measured on the 2-core machine (shared): 70-110 s for the whole file (kernel ~6 ms,
+verifier ~5 ms, Z3 ~60 ms a program).
 """
 
 from __future__ import annotations
