@@ -274,11 +274,15 @@ class Map(Fd):
 
 
 def map_create(map_type: int | str, key_size: int, value_size: int, max_entries: int,
-               map_flags: int = 0, name: str = "") -> Map:
+               map_flags: int = 0, name: str = "", *, inner_map_fd: int | Map = 0,
+               map_extra: int = 0) -> Map:
+    """``BPF_MAP_CREATE``; ``inner_map_fd``: the template map of an array/hash of maps;
+    ``map_extra``: e.g. a bloom filter's number of hash functions."""
     require()
     mt = MAP_TYPES[map_type] if isinstance(map_type, str) else map_type
     attr = MapCreateAttr(map_type=mt, key_size=key_size, value_size=value_size,
                          max_entries=max_entries, map_flags=map_flags,
+                         inner_map_fd=_fdof(inner_map_fd), map_extra=map_extra,
                          map_name=name.encode()[:15])
     return Map(bpf_call(BPF_MAP_CREATE, attr), mt, key_size, value_size, max_entries)
 

@@ -9,8 +9,7 @@ Written from the kernel's sources and checked against the running kernel by
   ``check_map_func_compatibility`` (kernel/bpf/verifier.c). The first says, for a map type
   that only some helpers may take, which ones; the second says, for a helper that only
   takes some map types, which ones. A call passes when neither switch refuses it.
-* :data:`DIRECT_VALUE_TYPES`: map types with ``map_direct_value_addr`` (``ld_imm64`` with
-  ``BPF_PSEUDO_MAP_VALUE``).
+* (direct value loads, ``ld_imm64`` with ``BPF_PSEUDO_MAP_VALUE``: model.platform.direct_value)
 * :data:`VALUE_MAP_TYPES`: the map types whose values the engines model (lookups return a
   pointer to ``value_size`` bytes); a map helper on any other type is "not modelled".
 * map flags ``BPF_F_RDONLY_PROG`` / ``BPF_F_WRONLY_PROG`` (``bpf_map_flags_to_cap``):
@@ -117,8 +116,6 @@ SOCKMAP_DELETE_ONLY = {"sock_ops"}
 MAP_WRITING_HELPERS = frozenset({"map_update_elem", "map_delete_elem", "map_push_elem",
                                  "map_pop_elem"})
 
-#: map types that have map_direct_value_addr (ld_imm64 src 2); ARRAY needs max_entries 1
-DIRECT_VALUE_TYPES = frozenset({"array"})
 
 #: map types whose values the engines model: a lookup gives a pointer to value_size bytes
 #: (array-like: a constant in-range key is never NULL), update/delete as for a hash map
@@ -190,16 +187,6 @@ def map_type_unmodelled(map_type: int) -> str | None:
     return None
 
 
-def direct_value_check(map_type: int, max_entries: int, value_size: int,
-                       off: int) -> str | None:
-    """ld_imm64 with BPF_PSEUDO_MAP_VALUE (resolve_pseudo_ldimm64 / map_direct_value_addr)."""
-    if map_type_name(map_type) not in DIRECT_VALUE_TYPES:
-        return "no direct value access support for this map type"
-    if max_entries != 1 or off >= value_size:
-        return f"invalid access to map value pointer, value_size={value_size} off={off}"
-    return None
-
-
 def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
@@ -226,5 +213,5 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
            "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
-           "direct_value_check", "access_type_check", "prog_can_read", "prog_can_write",
+           "access_type_check", "prog_can_read", "prog_can_write",
            "is_array_type", "map_type_name", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]

@@ -76,7 +76,7 @@ def strict_alignment(value: int) -> bool:
     return strict and not value & BPF_F_ANY_ALIGNMENT
 
 
-def unmodelled(value: int) -> str | None:
+def flags_unmodelled(value: int) -> str | None:
     """The clean rejection for flags the model does not follow, or None."""
     rest = value & ~MODELLED
     if rest:
@@ -85,4 +85,4 @@ def unmodelled(value: int) -> str | None:
 
 
 __all__ = ["FLAGS", "BPF_F_STRICT_ALIGNMENT", "BPF_F_ANY_ALIGNMENT", "parse_prog_flags",
-           "flag_names", "strict_alignment", "unmodelled"]
+           "flag_names", "strict_alignment", "flags_unmodelled"]

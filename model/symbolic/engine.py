@@ -27,14 +27,17 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
-from model.platform.prog_flags import strict_alignment, unmodelled
-from model.platform.map_helpers import direct_value_check, map_type_unmodelled
+from model.errors import SkvError
+from model.platform.map_helpers import map_type_unmodelled
+from model.platform.prog_flags import flags_unmodelled, strict_alignment
+from model.platform.prototypes import prog_type_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
 from model.verifier import assertions as A
+from model.verifier.loadtime import load_time_error
 from model.verifier.step import SKB_TYPES
 
 Z = Z3Backend()
@@ -72,12 +75,15 @@ class Engine:
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
+        why = prog_type_unmodelled(prog.prog_type)
+        if why is not None:
+            raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
         self.lay.strict_alignment = strict_alignment(prog_flags)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
-            why = unmodelled(prog_flags)
+            why = flags_unmodelled(prog_flags)
             if why:
                 raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
@@ -195,6 +201,11 @@ class Engine:
             self.res.failures.append(Failure(e.insn if e.insn is not None else 0,
                                              "the program passes the kernel's structural "
                                              "checks", e.cause, z3.BoolVal(True)))
+            return self.res
+        bad = load_time_error(self.obj, self.prog)
+        if bad is not None:               # refused before any path is walked
+            self.fail(entry_state(), bad[0], "the kernel's load-time checks", T, bad[1])
+            self.res.time_s = time.perf_counter() - t0
             return self.res
         push(entry_state())
         while heap:
@@ -430,10 +441,7 @@ class Engine:
         if ref is None or insn.src not in (1, 2, 5, 6):
             return None
         m = self.obj.maps[ref.map]
-        why = map_type_unmodelled(m.type)
-        if why is None and insn.src in (2, 6):
-            why = direct_value_check(m.type, m.max_entries, m.value_size, insn.imm2)
-        return why
+        return map_type_unmodelled(m.type)  # direct values: verifier.loadtime
 
     def _ld_imm64(self, pc, insn):
         if insn.src == 0:

@@ -25,9 +25,11 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, kernel_line
 from model.errors import NotModelled
-from model.platform.prog_flags import strict_alignment, unmodelled
+from model.platform.prog_flags import flags_unmodelled, strict_alignment
+from model.platform.prototypes import prog_type_unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
+from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.sensitivity import sensitive_registers
 from model.verifier.state import State, covers, format_state
@@ -107,7 +109,7 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = unmodelled(prog_flags)
+        why = prog_type_unmodelled(prog.prog_type) or flags_unmodelled(prog_flags)
         if why:
             self.structure_error = Failure(0, why)
             return
@@ -127,6 +129,9 @@ class Checker:
         if self.structure_error is not None:
             return Verdict(self.prog.name, "rejected", self.structure_error, stats,
                            [self.structure_error.message])
+        bad = load_time_error(self.obj, self.prog)
+        if bad is not None:
+            return Verdict(self.prog.name, "rejected", Failure(*bad), stats, [bad[1]])
         t0 = time.perf_counter()
         try:
             failure = self._explore(stats, t0)

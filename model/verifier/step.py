@@ -9,7 +9,7 @@ from dataclasses import replace
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
-from model.platform.map_helpers import direct_value_check, map_type_unmodelled
+from model.platform.map_helpers import map_type_unmodelled
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
@@ -210,10 +210,7 @@ class Stepper:
             raise Reject(why)
         if insn.src in (1, 5):
             return pointer(T.MAP_PTR, map=ref.map)
-        if insn.src in (2, 6):
-            why = direct_value_check(m.type, m.max_entries, m.value_size, insn.imm2)
-            if why is not None:
-                raise Reject(why)
+        if insn.src in (2, 6):  # the map and offset were checked at load (verifier.loadtime)
             ro = m.origin == "data" and m.name.startswith(".rodata")
             return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
