@@ -109,9 +109,10 @@ def z3_verdict(rp: RuleProg) -> Verdict:
     def run(obj, prog):
         doc = analyse_program(obj, prog)
         cx = doc.get("counterexample") or {}
-        why = cx.get("why") or cx.get("message") or ("M2 unsafe" if not
-                                                     doc["models"]["M2"]["safe"] else "")
-        return doc["models"]["M2"]["safe"], str(why)
+        safe = doc["models"]["M2"]["safe"]  # None: unknown (never counted as an accept)
+        why = cx.get("why") or cx.get("message") or {False: "M2 unsafe",
+                                                     None: "M2 unknown"}.get(safe, "")
+        return safe is True, str(why)
     return _skv(rp, run)
 
 

@@ -183,6 +183,8 @@ def havoc_for(prog_type: str, hid: int):
             if a.reads_mem or a.base is Arg.PTR_TO_MAP_VALUE and not a.writes_mem:
                 m.mem.load_bytes(r, size)
             if a.writes_mem:
+                if size:  # the whole range must be writable memory before any byte is made
+                    m.mem.region_for(r, size, "write")
                 m.mem.store_bytes(r, m.rng.randbytes(size))
         return m.rng.getrandbits(64)
     return havoc

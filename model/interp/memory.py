@@ -96,7 +96,7 @@ class Memory:
     def regions(self) -> list[Region]:
         return list(self._regions)
 
-    def _region_for(self, addr: int, size: int, access: str) -> Region:
+    def region_for(self, addr: int, size: int, access: str) -> Region:
         r = self.find(addr)
         if r is None:
             near = self._nearest(addr)
@@ -115,7 +115,7 @@ class Memory:
         return self._regions[k] if k >= 0 else None
 
     def load(self, addr: int, size: int, *, kind_ok=None) -> int:
-        r = self._region_for(addr, size, "read")
+        r = self.region_for(addr, size, "read")
         if kind_ok is not None and r.kind not in kind_ok:
             raise MemFault(addr, size, f"read of {r.kind} memory {r.name} is not allowed here",
                            r.name)
@@ -128,7 +128,7 @@ class Memory:
     def load_bytes(self, addr: int, size: int) -> bytes:
         if size == 0:
             return b""
-        r = self._region_for(addr, size, "read")
+        r = self.region_for(addr, size, "read")
         off = addr - r.base
         if r.init is not None and not all(r.init[off:off + size]):
             raise MemFault(addr, size, f"read of {size} bytes at {r.name}{off - r.size:+d} "
@@ -141,7 +141,7 @@ class Memory:
     def store_bytes(self, addr: int, data: bytes) -> None:
         if not data:
             return
-        r = self._region_for(addr, len(data), "write")
+        r = self.region_for(addr, len(data), "write")
         if not r.writable:
             raise MemFault(addr, len(data), f"write to read-only {r.kind} {r.name}", r.name)
         off = addr - r.base

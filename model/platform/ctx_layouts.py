@@ -285,6 +285,11 @@ def moved_ctx_reason(regno: int | None, fixed_off: int | None,
     return None
 
 
+#: program types whose verifier accepts LD_ABS/LD_IND (``may_access_skb``); every other
+#: type gets "BPF_LD_[ABS|IND] instructions not allowed for this program type"
+LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
+
+
 def reject_reason(off: int, size: int) -> str:
     """check_ctx_access's message."""
     return f"invalid bpf_context access off={off} size={size}"

@@ -28,7 +28,7 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.errors import SkvError
-from model.platform.map_helpers import map_type_unmodelled
+from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import prog_type_unmodelled
 from model.platform.returns import return_range
@@ -38,7 +38,6 @@ from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_fra
                                   path_constant)
 from model.verifier import assertions as A
 from model.verifier.loadtime import load_time_error
-from model.verifier.step import SKB_TYPES
 
 Z = Z3Backend()
 MAX_CALL_FRAMES = 8
@@ -266,7 +265,7 @@ class Engine:
                 bad, why = self._return_bad(st)
             elif isinstance(a, A.PacketAccessAllowed):
                 r6 = regs[6]
-                if self.lay.ptype not in SKB_TYPES or not (isinstance(r6, P) and
+                if self.lay.ptype not in LD_ABS_TYPES or not (isinstance(r6, P) and
                                                            r6.r.kind == "ctx"):
                     bad, why = T, "BPF_LD_[ABS|IND] not allowed here (or R6 != ctx)"
             if bad is not None:
@@ -327,11 +326,7 @@ class Engine:
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
             return self._go(st, pc + 1)
-        if isinstance(insn, LoadImm64):
-            why = self._map_load_refused(pc, insn)
-            if why is not None:
-                self.fail(st, pc, "the map load is allowed", T, why)
-                return []
+        if isinstance(insn, LoadImm64):  # the map it names was checked at load (loadtime)
             regs[insn.dst] = self._ld_imm64(pc, insn)
             return self._go(st, pc + 2)
         if isinstance(insn, Call):
@@ -435,13 +430,6 @@ class Engine:
                 s.guard, s.pc = g, to
                 out.append(s)
         return out
-
-    def _map_load_refused(self, pc, insn) -> str | None:
-        ref = self.prog.map_refs.get(pc) if insn.src != 0 else None
-        if ref is None or insn.src not in (1, 2, 5, 6):
-            return None
-        m = self.obj.maps[ref.map]
-        return map_type_unmodelled(m.type)  # direct values: verifier.loadtime
 
     def _ld_imm64(self, pc, insn):
         if insn.src == 0:

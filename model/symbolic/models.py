@@ -134,14 +134,11 @@ def cubes(eng, u, names: dict[str, object], what: str = "unsafe combinations"):
 def _fun_value(m, f):
     """A term for the model's interpretation of unary function ``f``, over Var(0)."""
     x = z3.Var(0, f.domain(0))
-    interp = m[f]
-    if interp is None:
+    c = z3.FreshConst(f.domain(0), "arg")
+    body = m.eval(f(c), model_completion=False)  # the model's interpretation, applied to c
+    if any(d.name() == f.name() for d in _consts(body)[1]):  # no interpretation: any will do
         return z3.BitVecVal(0, f.range().size())
-    body = interp.else_value()
-    for k in range(interp.num_entries()):
-        e = interp.entry(k)
-        body = z3.If(x == e.arg_value(0), e.value(), body)
-    return body
+    return z3.substitute(body, (c, x))
 
 
 def matches_none(cubes_: list[dict], names: dict[str, object]):

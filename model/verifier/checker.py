@@ -17,6 +17,7 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import prog_type_unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
+from model.verifier.calls import MAX_CALL_FRAMES
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.sensitivity import sensitive_registers
@@ -228,20 +230,23 @@ class Checker:
             return [(pc, i.target(pc)) for pc, i in self.by_pc.items()
                     if f <= pc < end and isinstance(i, Call) and i.src == 1]
 
-        def walk(f: int, total: int, frames: int, seen: tuple):
+        @functools.lru_cache(maxsize=None)
+        def walk(f: int, total: int, frames: int):
+            # every call of every function counts, reached or not (the kernel walks the
+            # static call graph): recursion ends at the frame limit
             total += -(-per_func.get(f, 0) // 16) * 16
             if total > MAX_STACK:
                 return Failure(f, f"combined stack size of {frames} calls is {total}. "
                                   "Too large")
             for pc, t in calls(f):
-                if t in seen:
-                    continue  # recursion is refused elsewhere (the call stack limit)
-                bad = walk(t, total, frames + 1, seen + (t,))
+                if frames >= MAX_CALL_FRAMES:
+                    return Failure(pc, f"the call stack of {frames} frames is too deep !")
+                bad = walk(t, total, frames + 1)
                 if bad:
                     return bad
             return None
 
-        bad = walk(0, 0, 1, (0,))
+        bad = walk(0, 0, 1)
         return (bad, None) if bad else None
 
     def _care(self, st: State) -> list[frozenset[int]]:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
-from model.platform.map_helpers import map_type_unmodelled
+from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
@@ -18,9 +18,6 @@ from model.verifier.memcheck import Reject, access, check_ptr_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
-
-SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
-             "lwt_xmit", "sk_skb"}
 
 
 class Stepper:
@@ -59,7 +56,7 @@ class Stepper:
             elif isinstance(a, A.ValidReturn):
                 self._check_return(st)
             elif isinstance(a, A.PacketAccessAllowed):
-                if self.ptype not in SKB_TYPES:
+                if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
                 if regs[6].type is not T.CTX:
@@ -205,10 +202,7 @@ class Stepper:
         m = self.obj.maps[ref.map]
         if m.is_static_key:  # the 2023 verifier: a key is never an ordinary map
             raise Reject(f"cannot access static keys: map {ref.map} is a static key")
-        why = map_type_unmodelled(m.type)
-        if why is not None:
-            raise Reject(why)
-        if insn.src in (1, 5):
+        if insn.src in (1, 5):  # the map's type was checked at load (verifier.loadtime)
             return pointer(T.MAP_PTR, map=ref.map)
         if insn.src in (2, 6):  # the map and offset were checked at load (verifier.loadtime)
             ro = m.origin == "data" and m.name.startswith(".rodata")
