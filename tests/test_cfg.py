@@ -214,8 +214,9 @@ def test_loop_through_static_site():
     ([mov(0, 0), Exit(), Exit()], [], "unreachable insn 2", 2),
     ([mov(0, 0), ja(-1), Exit()], [], "unreachable insn 2", 2),
     ([mov(0, 0), call_sub(10), Exit()], [], "call to invalid destination", 1),
+    # a call into an ld_imm64's second slot splits a subprogram there (measured on 6.18)
     ([mov(0, 0), call_sub(2), Exit(), ld64(1, 5), Exit()], [],
-     "call into the middle of ldimm64 insn 3", 1),
+     "last insn is not an exit or jmp", 3),
     # jump from the main program into a subprogram
     ([mov(0, 0), call_sub(2), ja(1), Exit(), mov(0, 0), Exit()], [],
      "jump out of range from insn 2 to 4", 2),

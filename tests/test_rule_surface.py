@@ -22,7 +22,7 @@ import random
 import pytest
 
 from model.kernel import available
-from rulecmp import compare, false_accept_classes, table
+from rulecmp import compare, false_accept_classes, msg_key, table
 from rulegen import CLASSES, random_programs
 
 N_PROGRAMS = 5000
@@ -83,6 +83,23 @@ def test_verifier_accepts_nothing_the_kernel_rejects(results):
     bad = _failures(results, "ver")
     assert not bad, f"{len(bad)} false-accept classes (verifier):\n\n" + "\n\n".join(bad)
     assert not crashes, crashes[0].ver.msg + "\n" + crashes[0].prog.text()
+
+
+#: where both reject a program skv models, the last line of skv's message (numbers and
+#: register names aside) equals the kernel's in at least this share of the programs
+MIN_MESSAGE_AGREEMENT = 0.9
+
+
+def test_verifier_messages_match_the_kernels(results):
+    both = [c for c in results if c.ver_cls == "both_reject"
+            and "not modelled" not in c.ver.msg]
+    agree = [c for c in both if msg_key(c.ver.msg) == msg_key(c.kernel.msg)]
+    not_modelled = sum(c.ver_cls == "both_reject" and "not modelled" in c.ver.msg
+                       for c in results)
+    print(f"\nboth reject, feature modelled: {len(both)}, message agreement "
+          f"{len(agree) / len(both):.1%}; rejected as not modelled: {not_modelled}")
+    assert len(both) > N_PROGRAMS // 5
+    assert len(agree) >= MIN_MESSAGE_AGREEMENT * len(both)
 
 
 def test_z3_engine_accepts_nothing_the_kernel_rejects(results):

@@ -19,9 +19,10 @@
 Static sites count as two edges (the 2023 verifier's rule), so code reachable only through
 a site's jump edge is reachable. Privileged loading is assumed: loops (back edges) are fine.
 
-Where our wording is our own: a static ``Site`` naming a non-JA insn; a call into the second
-slot of an ``ld_imm64`` (the kernel then splits a subprogram there and reports ``last insn
-is not an exit or jmp``; we say ``call into the middle of ldimm64 insn N``).
+Where our wording is our own: a static ``Site`` naming a non-JA insn. A call into the second
+slot of an ``ld_imm64`` splits a subprogram there, as the kernel does: the subprogram before
+then ends on the ``ld_imm64`` (``last insn is not an exit or jmp``) unless a jump out of it
+is reported first.
 """
 
 from __future__ import annotations
@@ -49,15 +50,17 @@ def check_structure(prog: Program) -> None:
 
     edges = {pc: insn_edges(prog, pc, by_pc[pc]) for pc in pcs}
 
-    # 1. subprogram starts (add_subprog)
+    # 1. subprogram starts (add_subprog): a call into the second slot of an ld_imm64
+    # starts a subprogram there too, so the one before ends on the ld_imm64 (step 2)
+    middles = set()
     for pc in pcs:
         for kind, t, _ in edges[pc]:
             if kind in ("call", "callback"):
                 if not 0 <= t < n:
                     fail("call to invalid destination", pc)
                 if middle_of_ldimm64(by_pc, t):
-                    fail(f"call into the middle of ldimm64 insn {t - 1}", pc)
-    starts = sorted(func_starts(prog))
+                    middles.add(t)
+    starts = sorted(set(func_starts(prog)) | middles)
 
     # 2. check_subprogs: jumps stay in their subprogram; each ends in exit or ja
     bounds = list(zip(starts, starts[1:] + [n]))

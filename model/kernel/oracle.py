@@ -33,6 +33,7 @@ raw_tracepoint and syscall, which are not timed).
 from __future__ import annotations
 
 import ctypes
+import re
 import errno as _errno
 import struct
 from collections.abc import Iterator, Mapping
@@ -243,9 +244,14 @@ def _test_run_ctx_only(pfd: int, ptype: int, data_in: bytes, ctx_in: bytes | Non
 # --- loading ---------------------------------------------------------------------------
 def rejection_reason(log: str) -> str:
     """The verifier's last message before its closing stats (``""`` if none)."""
-    skip = ("processed ", "verification time ", "stack depth ", "max_states_per_insn ")
+    # after "infinite loop detected" the kernel prints the two states it compared
+    skip = ("processed ", "verification time ", "stack depth ", "max_states_per_insn ",
+            "cur state:", "old state:")
     lines = [ln for ln in log.splitlines() if ln.strip() and not ln.startswith(skip)]
-    return lines[-1].strip() if lines else ""
+    if not lines:
+        return ""
+    # a message printed without its newline runs into the closing stats line
+    return re.sub(r"verification time \d+ usec$", "", lines[-1]).strip()
 
 
 class VerifierRejected(SkvError):

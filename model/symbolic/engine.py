@@ -33,7 +33,7 @@ from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import prog_type_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, store
+from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
 from model.verifier import assertions as A
@@ -258,16 +258,23 @@ class Engine:
                 bad, why = T, f"R{a.reg} !read_ok"
             elif isinstance(a, A.Writable) and a.reg == 10:
                 bad, why = T, "frame pointer is read only"
-            elif isinstance(a, A.ScalarOperand) and isinstance(insn, (Atomic, LegacyLoad)) \
+            elif isinstance(a, A.ScalarOperand) and isinstance(insn, Atomic) \
                     and isinstance(regs[a.reg], P):
                 bad, why = T, f"R{a.reg} must be a scalar ({a.why})"
             elif isinstance(a, A.ValidReturn):
                 bad, why = self._return_bad(st)
             elif isinstance(a, A.PacketAccessAllowed):
+                if self.lay.ptype not in LD_ABS_TYPES:
+                    bad, why = T, ("BPF_LD_[ABS|IND] instructions not allowed for this "
+                                   "program type")
+            elif isinstance(a, A.ContextInR6):
                 r6 = regs[6]
-                if self.lay.ptype not in LD_ABS_TYPES or not (isinstance(r6, P) and
-                                                           r6.r.kind == "ctx"):
-                    bad, why = T, "BPF_LD_[ABS|IND] not allowed here (or R6 != ctx)"
+                if not (isinstance(r6, P) and r6.r.kind == "ctx"):
+                    bad, why = T, "at the time of BPF_LD_ABS|IND R6 != pointer to skb"
+                else:
+                    moved = moved_ctx(r6, 6)
+                    if moved:
+                        bad, why = moved[0]
             if bad is not None:
                 self.fail(st, pc, what, bad, why)
                 if st.dead:
@@ -504,7 +511,8 @@ class Engine:
 
     def _legacy(self, st, pc, insn):
         regs = st.cur.regs
-        off = bv(insn.imm) + (regs[insn.src].v if insn.src is not None else bv(0))
+        # the offset register may hold a pointer (its address is then the offset)
+        off = bv(insn.imm) + (self.lay.addr(regs[insn.src]) if insn.src is not None else bv(0))
         off = z3.SignExt(32, z3.Extract(31, 0, off))
         ok = z3.And(off >= bv(0), z3.ULE(off + bv(insn.size), self.lay.pkt_len(st)))
         arr = st.pkt if st.pkt is not None else self.lay.pkt_in

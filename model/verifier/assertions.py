@@ -127,6 +127,14 @@ class PacketAccessAllowed(Assertion):
         return f"legacy packet loads are allowed in {self.prog_type} programs"
 
 
+@dataclass(frozen=True)
+class ContextInR6(Assertion):
+    """LD_ABS/LD_IND read the packet through the skb in r6: the unmoved context pointer."""
+
+    def describe(self) -> str:
+        return "R6 holds the unmoved context pointer"
+
+
 def assertions(prog: Program, pc: int, insn: Insn, prog_type: str | None = None,
                in_subprog: bool = False) -> list[Assertion]:
     """What must hold before ``insn`` at ``pc`` executes."""
@@ -179,11 +187,10 @@ def assertions(prog: Program, pc: int, insn: Insn, prog_type: str | None = None,
     elif isinstance(insn, Exit):
         out.append(Initialized(0))
         out.append(ValidReturn(ptype, in_subprog))
-    elif isinstance(insn, LegacyLoad):
-        out.append(PacketAccessAllowed(ptype))
-        out.append(Initialized(6))  # the implicit skb pointer lives in r6
+    elif isinstance(insn, LegacyLoad):  # check_ld_abs's order; the offset may be anything
+        out += [PacketAccessAllowed(ptype), Initialized(6), ContextInR6()]
         if insn.src is not None:
-            out += [Initialized(insn.src), ScalarOperand(insn.src, "a packet offset")]
+            out.append(Initialized(insn.src))
     elif isinstance(insn, MayGoto):
         pass
     return out

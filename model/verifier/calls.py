@@ -11,7 +11,7 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
-                                     constant_map_key, mark_written)
+                                     constant_map_key, mark_written, stack_bounds)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
@@ -66,13 +66,15 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             size = m.key_size if base is Arg.PTR_TO_MAP_KEY else m.value_size
             _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
         elif arg.is_fixed_mem:
-            _mem_arg(st, obj, ptype, regno, r, arg.size, write=arg.writes_mem)
+            _mem_arg(st, obj, ptype, regno, r, arg.size, write=arg.writes_mem,
+                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE))
             if arg.flags & ArgFlag.MEM_ALIGNED:
                 check_ptr_alignment(r, 0, arg.size, True)
         elif base is Arg.PTR_TO_MEM:
             size_reg = regs[regno + 1] if regno < 5 else None
             size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
-            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)  # size 0 too
+            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem,  # size 0 too
+                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE))
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
@@ -139,12 +141,12 @@ def _size_arg(regno: int, r: Reg | None, arg) -> int:
     return s.umax
 
 
-def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: bool) -> None:
-    """``size`` bytes at the pointer must be accessible (written ones marked, on the stack)."""
+def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: bool,
+             kernel_write: bool = False) -> None:
+    """``size`` bytes at the pointer must be accessible (written ones marked, on the stack).
+    ``kernel_write``: the argument has MEM_WRITE (the kernel checks it as a write)."""
     if r.type is T.STACK:
-        lo, hi = r.off + r.var.smin_s, r.off + r.var.smax_s  # var is the constant 0 mostly
-        if lo < -512 or hi + size > 0:
-            raise Reject(f"invalid indirect access to stack R{regno} off={lo} size={size}")
+        lo, _ = stack_bounds(regno, r, 0, size, kernel_write)
         st.note_depth(next(f for f in st.frames if f.frameno == r.frame), lo)
         if write:
             mark_written(st, r, size)

@@ -27,23 +27,37 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _outside(what: str, limit: int, off: int, size: int) -> str:
+    """__check_mem_access's message for ``what`` ("map value" or "memory")."""
+    if what == "map value":
+        return f"invalid access to map value, value_size={limit} off={off} size={size}"
+    return f"invalid access to memory, mem_size={limit} off={off} size={size}"
+
+
 def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: str) -> None:
     """``reg + off .. + size`` within ``[0, limit)`` for every value of reg's variable part
-    (the kernel's check_mem_region_access)."""
+    (the kernel's check_mem_region_access, with __check_mem_access's line before its own)."""
     var = reg.var
     smin, umax = var.smin_s, var.umax
-    lo = reg.off + off + smin
-    if smin < 0 and (lo < 0 or smin == -(1 << 63)):
+    off = reg.off + off
+    lo = off + smin
+    if smin < 0 and (smin == -(1 << 63) or lo != _s32(lo) or lo < 0):
         raise Reject(f"R{regno} min value is negative, either use unsigned index or do a "
                      "if (index >=0) check.")
     if lo < 0 or lo + size > limit:
-        raise Reject(f"invalid access to {what}, value_size={limit} off={reg.off + off + smin} "
-                     f"size={size}")
+        raise Reject(f"{_outside(what, limit, lo, size)}\n"
+                     f"R{regno} min value is outside of the allowed memory range")
     if umax >= MAX_VAR_OFF:
         raise Reject(f"R{regno} unbounded memory access, make sure to bounds check any such "
                      "access")
-    if reg.off + off + umax + size > limit:
-        raise Reject(f"R{regno} max value is outside of the allowed memory range")
+    if off + umax + size > limit:
+        raise Reject(f"{_outside(what, limit, off + umax, size)}\n"
+                     f"R{regno} max value is outside of the allowed memory range")
 
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
@@ -137,18 +151,11 @@ def _frame_of(st: State, reg: Reg) -> Frame:
 def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
            value: Reg | None) -> Reg | None:
     frame = _frame_of(st, reg)
-    var = reg.var
     check_stack_alignment(reg, off, size)
-    if var.is_const():
-        lo = hi = reg.off + off + _signed(var.const_value())
-    else:
-        if write and value is not None and value.is_pointer:
-            raise Reject(f"spilled ptr in range of var-offset stack write; "
-                         f"R{regno} has variable offset")
-        lo, hi = reg.off + off + var.smin_s, reg.off + off + var.smax_s
-    if lo < -STACK_SIZE or hi + size > 0:
-        kind = "write to" if write else "read from"
-        raise Reject(f"invalid {kind} stack R{regno} off={lo} size={size}")
+    if not reg.var.is_const() and write and value is not None and value.is_pointer:
+        raise Reject(f"spilled ptr in range of var-offset stack write; "
+                     f"R{regno} has variable offset")
+    lo, hi = stack_bounds(regno, reg, off, size, write)
     st.note_depth(frame, lo)
     if write and value is not None and value.type is T.STACK and frame is not st.cur:
         raise Reject("cannot spill pointers to stack into stack frame of the caller")
@@ -159,6 +166,27 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
             return None
         return unknown()
     return _stack_write(frame, lo, size, value) if write else _stack_read(frame, lo, size)
+
+
+def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tuple[int, int]:
+    """check_stack_access_within_bounds for ``size`` bytes at ``reg + off`` (a direct
+    access, or a helper's memory argument): the lowest and highest start offsets, with the
+    kernel's messages when some byte may fall outside the frame."""
+    var = reg.var
+    kind = "write to" if write else "read from"
+    if var.is_const():
+        lo = hi = reg.off + off + _signed(var.const_value())
+    else:
+        if var.smax_s >= MAX_VAR_OFF or var.smin_s <= -MAX_VAR_OFF:
+            raise Reject(f"invalid unbounded variable-offset {kind} stack R{regno}")
+        lo, hi = reg.off + off + var.smin_s, reg.off + off + var.smax_s
+    if lo < -STACK_SIZE or hi + size > 0 or size < 0:
+        if var.is_const():
+            raise Reject(f"invalid {kind} stack R{regno} off={lo} size={size}")
+        raise Reject(f"invalid variable-offset {kind} stack R{regno} var_off="
+                     f"({var.var_off.value:#x}; {var.var_off.mask:#x}) off={reg.off + off} "
+                     f"size={size}")
+    return lo, hi
 
 
 def check_stack_alignment(reg: Reg, off: int, size: int) -> None:

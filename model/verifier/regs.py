@@ -47,6 +47,10 @@ class Reg:
     range: int = 0  # PKT: verified bytes; MEM: region size
     frame: int = 0  # STACK: the frame the pointer points into
     read_only: bool = False  # MAP_VALUE of a frozen .rodata map
+    #: SCALAR linked by ``rX += imm`` (the kernel's ``id | BPF_ADD_CONST``, ``off``): its
+    #: value is that of the other scalars with its ``id`` plus ``delta`` minus theirs.
+    #: None: not such a register (a plain copy has delta 0 and no flag)
+    delta: int | None = None
 
     @property
     def is_scalar(self) -> bool:

@@ -124,6 +124,8 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if old.type is not new.type:
         return False
     if old.type is T.SCALAR:
+        if old.delta != new.delta:  # regsafe: BPF_ADD_CONST flags and deltas must agree
+            return False
         return scalar_covers(old.scalar, new.scalar) and (old.id == 0 or _same_id(old.id, new.id, ids))
     if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
                                                          new.read_only):

@@ -14,7 +14,7 @@ from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
-from model.verifier.memcheck import Reject, access, check_ptr_alignment
+from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
@@ -59,8 +59,10 @@ class Stepper:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
+            elif isinstance(a, A.ContextInR6):
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
+                check_ctx_pointer(6, regs[6])
             # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
             # transfer functions below, which need the access's effect anyway.
 

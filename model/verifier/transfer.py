@@ -47,7 +47,7 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
                 regs[insn.src] = src
         regs[insn.dst] = src
         return
-    if op == "mov" and src.type is T.SCALAR and insn.src is not None \
+    if op == "mov" and src.type is T.SCALAR and insn.src is not None and src.delta is None \
             and src.scalar.umax < (1 << 32) and not src.scalar.is_const():
         if src.id == 0:  # a 32-bit move of a 32-bit value keeps the link (the kernel's)
             src = regs[insn.src] = replace(src, id=ids.new())
@@ -65,7 +65,22 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     if dst.is_pointer or src.is_pointer:
         regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
         return
-    regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, dst.scalar, src.scalar))
+    value = scalar_alu(INT, insn, dst.scalar, src.scalar)
+    regs[insn.dst] = Reg(T.SCALAR, value, **_add_const_link(insn, dst, src))
+
+
+S32_MAX = (1 << 31) - 1
+
+
+def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> dict:
+    """adjust_reg_min_max_vals (privileged): ``rX += const`` keeps rX linked to its copies
+    with the constant as its delta, once (a second addition, or a constant above S32_MAX
+    as an unsigned 64-bit number, breaks the link, as does every other operation)."""
+    c = src.const()
+    if (insn.op != "add" or not insn.is64 or not dst.id or c is None
+            or dst.delta is not None or c & ((1 << 64) - 1) > S32_MAX):
+        return {}
+    return {"id": dst.id, "delta": c}
 
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -181,13 +196,29 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
 
 
 def _set_linked(st: State, regno: int, new: Reg) -> None:
-    """Give a refined scalar to its register and every copy of it (same id)."""
+    """Give a refined scalar to its register and every copy of it (same id): a copy with a
+    delta gets the refined value shifted by the difference (sync_linked_regs)."""
     old = st.cur.regs[regno]
     st.cur.regs[regno] = new
     if old.id:
         for frame, where, r in list(st.all_regs()):
-            if r.type is T.SCALAR and r.id == old.id:
-                st.update(frame, where, replace(r, scalar=new.scalar))
+            if r.type is T.SCALAR and r.id == old.id and r is not new:
+                st.update(frame, where, replace(r, scalar=_shifted(new, r)))
+
+
+def _shifted(known: Reg, r: Reg):
+    """``known``'s value plus ``r``'s delta minus ``known``'s (both as s32, then a 64-bit
+    and 32-bit addition of that constant, as the kernel does)."""
+    if known.delta is None and r.delta is None:
+        return known.scalar
+    d = _s32(r.delta or 0) - _s32(known.delta or 0)
+    return scalar_alu(INT, Alu("add", True, 0, imm=0), known.scalar,
+                      Scalar.const(d & ((1 << 64) - 1)))
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
 
 
 def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
