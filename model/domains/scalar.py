@@ -13,12 +13,22 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
 from model.semantics.backend import INT, mask as _mask, to_signed
+
+
+def replace(obj, **changes):
+    """``dataclasses.replace`` for the frozen, field-only dataclasses of the domains
+    (Scalar, Tnum) without re-running ``__init__``: a copy of the fields with ``changes``."""
+    new = object.__new__(obj.__class__)
+    d = vars(new)
+    d.update(vars(obj))
+    d.update(changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -319,9 +329,26 @@ def reg_bound_offset(B, s: Scalar) -> Scalar:
     return replace(s, var_off=tn.or_(B, tn.clear_subreg(B, var64), var32))
 
 
+def _exact_const(s: Scalar) -> bool:
+    """Int back end: ``s`` is one value ``v`` in every view (tnum and all eight bounds)."""
+    t = s.var_off
+    if t.mask:
+        return False
+    v = t.value
+    lo = v & _mask(s.w // 2)
+    return (s.umin == s.umax == s.smin == s.smax == v
+            and s.u32_min == s.u32_max == s.s32_min == s.s32_max == lo)
+
+
 def bounds_sync(B, s: Scalar) -> Scalar:
     """``reg_bounds_sync`` (6.18): bounds from var_off, three rounds of 32/64 deduction,
     var_off from bounds, bounds from the new var_off."""
+    if B is INT and _exact_const(s):
+        return s  # a fixpoint of the steps (tests/test_domains_fast.py checks it)
+    return bounds_sync_steps(B, s)
+
+
+def bounds_sync_steps(B, s: Scalar) -> Scalar:
     s = update_reg_bounds(B, s)
     for _ in range(3):
         s = reg_deduce_bounds(B, s)

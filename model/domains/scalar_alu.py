@@ -11,10 +11,9 @@ the result is unknown.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from model.domains import tnum as tn
-from model.domains.scalar import (Scalar, bounds_sync, coerce_reg_to_size_sx,
+from model.domains.scalar import (Scalar, bounds_sync, replace, coerce_reg_to_size_sx,
                                   coerce_subreg_to_size_sx, ite, mark32_known,
                                   mark32_unbounded, mark64_unbounded, smax_c, smin_c, umax_c,
                                   update_reg32_bounds, update_reg_bounds, zext_32_to_64)

@@ -119,8 +119,9 @@ class Checker:
         self.prune_points = set(build_cfg(prog).graph.nodes)
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         self.sensitive = sensitive_registers(prog)
-        self.assertions = {pc: assertions(prog, pc, i, prog.prog_type,
-                                          in_subprog=False) for pc, i in self.by_pc.items()}
+        ptype = prog.prog_type
+        self.assertions = {pc: assertions(prog, pc, i, ptype, in_subprog=False)
+                           for pc, i in self.by_pc.items()}
 
     def run(self) -> Verdict:
         stats = Stats()
