@@ -62,3 +62,21 @@ def test_replace_matches_dataclasses_replace():
     assert s.umin == 1  # the original is unchanged
     t = Tnum(4, 3)
     assert replace(t, mask=1) == Tnum(4, 1)
+
+
+def test_constant_folding_matches_the_abstract_alu():
+    from model.domains.scalar_alu import BINARY, alu, scalar_alu
+    from model.isa import Alu
+
+    rng = random.Random(5)
+    vals = _values(200)
+    shifts = list(range(0, 66))
+    for op in BINARY:
+        for is64 in (True, False):
+            for _ in range(400):
+                a = rng.choice(vals)
+                b = rng.choice(shifts if op in ("lsh", "rsh", "arsh") else vals)
+                da, sb = Scalar.const(a), Scalar.const(b if is64 else b & 0xFFFF_FFFF)
+                insn = Alu(op, is64, 1, src=2)
+                assert scalar_alu(INT, insn, da, sb) == alu(INT, op, is64, da, sb), \
+                    (op, is64, hex(a), hex(b))

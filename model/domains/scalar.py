@@ -329,7 +329,7 @@ def reg_bound_offset(B, s: Scalar) -> Scalar:
     return replace(s, var_off=tn.or_(B, tn.clear_subreg(B, var64), var32))
 
 
-def _exact_const(s: Scalar) -> bool:
+def exact_const(s: Scalar) -> bool:
     """Int back end: ``s`` is one value ``v`` in every view (tnum and all eight bounds)."""
     t = s.var_off
     if t.mask:
@@ -343,9 +343,20 @@ def _exact_const(s: Scalar) -> bool:
 def bounds_sync(B, s: Scalar) -> Scalar:
     """``reg_bounds_sync`` (6.18): bounds from var_off, three rounds of 32/64 deduction,
     var_off from bounds, bounds from the new var_off."""
-    if B is INT and _exact_const(s):
+    if B is not INT:
+        return bounds_sync_steps(B, s)
+    if exact_const(s):
         return s  # a fixpoint of the steps (tests/test_domains_fast.py checks it)
-    return bounds_sync_steps(B, s)
+    r = _SYNC_MEMO.get(s)
+    if r is None:
+        if len(_SYNC_MEMO) >= MEMO_MAX:
+            _SYNC_MEMO.clear()
+        r = _SYNC_MEMO[s] = bounds_sync_steps(B, s)
+    return r
+
+
+MEMO_MAX = 1 << 16
+_SYNC_MEMO: dict = {}  # int back end: a pure function of the (hashable, frozen) scalar
 
 
 def bounds_sync_steps(B, s: Scalar) -> Scalar:

@@ -75,20 +75,24 @@ class Verdict:
 class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
-    __slots__ = ("parent", "branches", "complete")
+    __slots__ = ("parent", "branches", "complete", "state")
 
-    def __init__(self, parent: "_Node | None"):
+    def __init__(self, parent: "_Node | None", state: State):
         self.parent = parent
         self.branches = 1
         self.complete = False
+        self.state = state
 
 
-def _path_ended(node: _Node | None) -> None:
+def _path_ended(node: _Node | None, done: dict[int, list[State]]) -> None:
+    """One path below ``node`` ended; a node whose subtree is fully explored becomes a
+    state that prunes (``done``: pc -> such states)."""
     while node is not None:
         node.branches -= 1
         if node.branches:
             return
         node.complete = True
+        done.setdefault(node.state.pc, []).append(node.state)
         node = node.parent
 
 
@@ -103,6 +107,7 @@ class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
                  time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
                  prune: bool = True):
+        self.t0 = time.perf_counter()  # the time limit covers the preparation too
         self.obj, self.prog, self.prune = obj, prog, prune
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
@@ -128,7 +133,7 @@ class Checker:
         if self.structure_error is not None:
             return Verdict(self.prog.name, "rejected", self.structure_error, stats,
                            [self.structure_error.message])
-        t0 = time.perf_counter()
+        t0 = self.t0
         try:
             failure = self._explore(stats, t0)
         finally:
@@ -147,7 +152,7 @@ class Checker:
 
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
-        visited: dict[int, list[tuple[State, _Node]]] = {}
+        done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
         stored = 0
         entry = self.stepper.entry()
@@ -159,7 +164,6 @@ class Checker:
                 st = path.state
                 pc = st.pc
                 if pc in self.prune_points:
-                    seen = visited.setdefault(pc, [])
                     fp = st.fingerprint()
                     same = by_fp.setdefault(pc, {}).setdefault(fp, [])
                     # an identical state still being explored on this very path: a loop
@@ -168,12 +172,10 @@ class Checker:
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
                     care = self._care(st) if self.prune else None
-                    if self.prune and any(node.complete and covers(old, st, care)
-                                          for old, node in seen):
-                        _path_ended(path.node)
+                    if self.prune and any(covers(old, st, care) for old in done.get(pc, ())):
+                        _path_ended(path.node, done)
                         break
-                    node = _Node(path.node)
-                    seen.append((st.copy(), node))
+                    node = _Node(path.node, st.copy())
                     same.append(node)
                     path.node = node
                     stored += 1
@@ -183,9 +185,9 @@ class Checker:
                 if stats.insns_processed > self.budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
                                         f"{stats.insns_processed} insn"), path.trail)
-                if stats.insns_processed % 256 == 0 and time.perf_counter() - t0 > self.time_limit:
+                if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
-                                        "exhausted"), path.trail)
+                                        "exhausted"), None)  # no replay: the limit holds
                 insn = self.by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
@@ -198,7 +200,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    _path_ended(path.node)
+                    _path_ended(path.node, done)
                     break
                 for other in succ[1:]:
                     if path.node is not None:
@@ -271,6 +273,9 @@ class Checker:
                 succ = self.stepper.step(st, pc, insn)
             except Reject:
                 out.append(line)
+                break
+            if k % 64 == 0 and time.perf_counter() - self.t0 > self.time_limit + 0.5:
+                out.append("... (log cut: the time limit)")
                 break
             nxt = pcs[k + 1] if k + 1 < len(pcs) else None
             st = next((s for s in succ if s.pc == nxt), succ[0] if succ else st)
