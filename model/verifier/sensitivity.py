@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.cfg.graph import func_starts
 from model.platform.returns import return_range
 from model.program import Program
 
@@ -34,11 +35,13 @@ def _successors(prog: Program, pc: int, insn) -> list[int]:
     return [pc + insn.slots]
 
 
-def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) -> frozenset[int]:
+def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
+              stackish: frozenset[int] | None = None) -> frozenset[int]:
     s = set(out)
     if isinstance(insn, Alu):
-        if insn.op in ("add", "sub") and insn.src is not None:
-            s.add(insn.src)  # pointer arithmetic checks look at the added value
+        if insn.op in ("add", "sub") and insn.src is not None and insn.is64:
+            s.add(insn.src)  # pointer arithmetic checks look at the added value (ALU32
+            # on a pointer is refused whatever the value)
         if insn.dst in s:
             if insn.op not in ("mov", "movsx"):
                 s.add(insn.dst)
@@ -58,8 +61,8 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) ->
         return frozenset(s)
     if isinstance(insn, Store):
         s.add(insn.dst)
-        if insn.src is not None:
-            s.add(insn.src)
+        if insn.src is not None and (stackish is None or insn.dst in stackish):
+            s.add(insn.src)  # only the stack gives a stored value back (a spill)
         return frozenset(s)
     if isinstance(insn, Atomic):
         if insn.fetch and insn.op != "cmpxchg":
@@ -108,6 +111,7 @@ def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
         succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
         for s in succs[pc]:
             preds[s].append(pc)
+    stack_ptrs = may_point_to_stack(by_pc, succs, preds, set(func_starts(prog)))
     sens: dict[int, frozenset[int]] = {pc: frozenset() for pc in by_pc}
     work = list(by_pc)
     queued = set(work)
@@ -115,7 +119,7 @@ def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
         pc = work.pop()
         queued.discard(pc)
         out = frozenset().union(*(sens[s] for s in succs[pc])) if succs[pc] else frozenset()
-        new = _transfer(by_pc[pc], out, func_of[pc] != 0, ret_checked)
+        new = _transfer(by_pc[pc], out, func_of[pc] != 0, ret_checked, stack_ptrs.get(pc))
         if new != sens[pc]:
             sens[pc] = new
             for p in preds[pc]:
@@ -123,3 +127,49 @@ def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
                     queued.add(p)
                     work.append(p)
     return sens
+
+
+FRAME = frozenset({10})
+SUBPROG_ENTRY = frozenset({1, 2, 3, 4, 5, 10})  # a caller may pass stack pointers
+
+
+def _stack_transfer(insn, s: frozenset[int]) -> frozenset[int]:
+    """After ``insn``: the registers that may hold a pointer into some frame's stack."""
+    if isinstance(insn, Alu):
+        if insn.op == "mov":
+            return s | {insn.dst} if insn.src in s else s - {insn.dst}
+        if insn.src in s:  # scalar + pointer is a pointer
+            return s | {insn.dst}
+        return s
+    if isinstance(insn, (LoadImm64, LegacyLoad)):
+        return s - {insn.dst} if isinstance(insn, LoadImm64) else s - CALL_CLOBBERED
+    if isinstance(insn, Load):  # a spilled stack pointer may come back from the stack
+        return s | {insn.dst} if insn.src in s else s - {insn.dst}
+    if isinstance(insn, Atomic) and insn.fetch:
+        return s | {insn.src} if insn.dst in s else s - {insn.src}
+    if isinstance(insn, (Call, CallX)):  # helpers and subprograms never return one
+        return s - CALL_CLOBBERED
+    return s
+
+
+def may_point_to_stack(by_pc: dict, succs: dict, preds: dict,
+                       starts: set[int]) -> dict[int, frozenset[int]]:
+    """pc -> registers that may point into a stack (before the instruction): a forward
+    may-analysis from r10 (and a subprogram's arguments). A store through any other
+    register writes memory that never gives the stored value's bounds back."""
+    into: dict[int, frozenset[int]] = {}
+    work = []
+    for pc in by_pc:
+        if pc == 0 or not preds[pc] or pc in starts:  # subprograms, callbacks: generously
+            into[pc] = FRAME if pc == 0 else SUBPROG_ENTRY
+            work.append(pc)
+    while work:
+        pc = work.pop()
+        out = _stack_transfer(by_pc[pc], into[pc])
+        for t in succs[pc]:
+            old = into.get(t)
+            new = out if old is None else old | out
+            if new != old:
+                into[t] = new
+                work.append(t)
+    return into

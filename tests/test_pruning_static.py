@@ -1,0 +1,118 @@
+"""The static side of pruning (model/verifier/sensitivity.py): a value stored through a
+register that may point into a stack stays precise (it can be loaded back), one stored
+through any other pointer does not; ALU32 adds do not make their source precise. Each
+program is also checked against the kernel when bpf(2) is available."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.kernel import available
+from model.verifier.checker import check_program
+from model.verifier.sensitivity import sensitive_registers
+from vergen_base import Alu, Asm, Call, Exit, Load, LoadImm64, MapDef, Store, VerProg
+
+PRANDOM = 7
+
+
+def _diamond_then(a: Asm, store) -> int:
+    """``r3`` is 0 on the first explored path and 1000 on the second; then ``store``;
+    returns the pc of the join."""
+    hi, join = a.label(), a.label()
+    a.put(Call(0, PRANDOM), Alu("mov", True, 3, imm=0))
+    a.jmp("jgt", 0, hi, imm=100)
+    a.goto(join)
+    a.at(hi)
+    a.put(Alu("mov", True, 3, imm=1000))
+    a.at(join)
+    store(a)
+
+
+def _spill_through_copy(a: Asm) -> None:
+    ok = a.label()
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-8),
+          Store(8, 2, 0, src=3),                      # through a copy of r10
+          Load(8, 4, 10, -8))                         # ... and back
+    a.jmp("jne", 4, ok, imm=1000)
+    a.put(Alu("mov", True, 0, src=7))                 # R7 !read_ok on the 1000 path only
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+
+
+def _store_to_map(a: Asm) -> None:
+    a.items.append(("map", LoadImm64(1, 2, 0, 0), "arr"))  # the map value's address
+    a.put(Store(8, 1, 0, src=3), Alu("mov", True, 0, imm=0), Exit())
+
+
+def _prog(store, maps=None) -> VerProg:
+    a = Asm()
+    _diamond_then(a, store)
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, maps or {})
+
+
+def test_value_spilled_through_a_stack_pointer_copy_stays_precise():
+    vp = _prog(_spill_through_copy)
+    obj, prog = vp.model()
+    v = check_program(obj, prog, log=False)
+    assert not v.accepted and "R7 !read_ok" in v.error.message
+    ok, why = available()
+    if ok:
+        k = vp.kernel_verify()
+        assert not k.ok and "R7 !read_ok" in k.log
+
+
+def test_value_stored_to_a_map_does_not_block_pruning():
+    vp = _prog(_store_to_map, {"arr": MapDef("arr", 2, 4, 8, 1, origin="legacy")})
+    obj, prog = vp.model()
+    sens = sensitive_registers(prog)
+    store_pc = next(pc for pc, i in prog.by_pc().items() if isinstance(i, Store))
+    assert 3 not in sens[store_pc - 2]  # before the ld_imm64 of the map
+    full = check_program(obj, prog, log=False, prune=False)
+    v = check_program(obj, prog, log=False)
+    assert v.accepted and full.accepted
+    assert v.stats.insns_processed < full.stats.insns_processed
+    ok, why = available()
+    if ok:
+        assert vp.kernel_verify().ok
+
+
+def test_alu32_add_source_is_not_precise_but_alu64_is():
+    for is64, expect in ((False, False), (True, True)):
+        a = Asm()
+        a.put(Alu("mov", True, 2, imm=1), Alu("mov", True, 0, imm=0),
+              Alu("add", is64, 0, src=2), Alu("mov", True, 0, imm=0), Exit())
+        insns, refs = a.build()
+        _, prog = VerProg("socket_filter", insns, refs, {}).model()
+        assert (2 in sensitive_registers(prog)[2]) is expect
+
+
+def test_subprogram_arguments_may_point_to_the_stack():
+    """A subprogram storing through its argument: the caller's stack slot comes back."""
+    a = Asm()
+    hi, join, ok = a.label(), a.label(), a.label()
+    a.put(Call(0, PRANDOM), Alu("mov", True, 3, imm=0))
+    a.jmp("jgt", 0, hi, imm=100)
+    a.goto(join)
+    a.at(hi)
+    a.put(Alu("mov", True, 3, imm=1000))
+    a.at(join)
+    a.put(Alu("mov", True, 1, src=10), Alu("add", True, 1, imm=-8),
+          Alu("mov", True, 2, src=3))
+    a.call_sub("sub")
+    a.put(Load(8, 4, 10, -8))
+    a.jmp("jne", 4, ok, imm=1000)
+    a.put(Alu("mov", True, 0, src=7))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at("sub")
+    a.put(Store(8, 1, 0, src=2), Alu("mov", True, 0, imm=0), Exit())
+    insns, refs = a.build()
+    vp = VerProg("socket_filter", insns, refs, {})
+    obj, prog = vp.model()
+    v = check_program(obj, prog, log=False)
+    assert not v.accepted and "R7 !read_ok" in v.error.message
+    ok_k, _ = available()
+    if ok_k:
+        k = vp.kernel_verify()
+        assert not k.ok and "R7 !read_ok" in k.log
