@@ -23,16 +23,19 @@ from dataclasses import dataclass, field
 from model.cfg import build_cfg, check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import Call, kernel_line
+from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.prog_flags import strict_alignment, unmodelled
-from model.program import BpfObject, Program
+from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
-from model.verifier.sensitivity import sensitive_registers
+from model.verifier.liveness import live_registers
+from model.verifier.sensitivity import Flow, sensitive_registers
 from model.verifier.state import State, covers, format_state
 from model.verifier.step import Stepper
 
+JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
+ALL_REGS = frozenset(range(11))
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
@@ -84,7 +87,8 @@ class _Node:
         self.state = state
 
 
-def _path_ended(node: _Node | None, done: dict[int, list[State]]) -> None:
+def _path_ended(node: _Node | None, done: dict[int, list[State]],
+                open_at: dict[int, int]) -> None:
     """One path below ``node`` ended; a node whose subtree is fully explored becomes a
     state that prunes (``done``: pc -> such states)."""
     while node is not None:
@@ -93,6 +97,7 @@ def _path_ended(node: _Node | None, done: dict[int, list[State]]) -> None:
             return
         node.complete = True
         done.setdefault(node.state.pc, []).append(node.state)
+        open_at[node.state.pc] -= 1
         node = node.parent
 
 
@@ -121,9 +126,11 @@ class Checker:
         except CfgError as e:
             self.structure_error = Failure(e.insn if e.insn is not None else 0, e.cause)
             return
-        self.prune_points = set(build_cfg(prog).graph.nodes)
+        self.prune_points = prune_points(prog)
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
-        self.sensitive = sensitive_registers(prog)
+        flow = Flow(prog)
+        self.sensitive = sensitive_registers(prog, flow)
+        self.live = live_registers(prog, flow)
         ptype = prog.prog_type
         self.assertions = {pc: assertions(prog, pc, i, ptype, in_subprog=False)
                            for pc, i in self.by_pc.items()}
@@ -153,8 +160,9 @@ class Checker:
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
         done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
+        open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
-        stored = 0
+        stored = jmps = prev_jmps = prev_insns = 0
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -171,16 +179,24 @@ class Checker:
                     if any(not n.complete and _is_ancestor(n, path.node) for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
-                    care = self._care(st) if self.prune else None
-                    if self.prune and any(covers(old, st, care) for old in done.get(pc, ())):
-                        _path_ended(path.node, done)
+                    care, live = self._care(st) if self.prune else (None, None)
+                    if self.prune and any(covers(old, st, care, live)
+                                          for old in done.get(pc, ())):
+                        _path_ended(path.node, done, open_at)
                         break
-                    node = _Node(path.node, st.copy())
-                    same.append(node)
-                    path.node = node
-                    stored += 1
-                    stats.states = stored
-                    stats.peak_states = stored  # stored states are never freed here
+                    # the kernel's checkpoint heuristic: remember a state only after at
+                    # least 2 jumps and 8 instructions since the last one
+                    # (20 and 100 while this pc is inside a loop being explored)
+                    few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
+                    if jmps - prev_jmps >= few_j and stats.insns_processed - prev_insns >= few_i:
+                        prev_jmps, prev_insns = jmps, stats.insns_processed
+                        node = _Node(path.node, st.copy())
+                        open_at[pc] = open_at.get(pc, 0) + 1
+                        same.append(node)
+                        path.node = node
+                        stored += 1
+                        stats.states = stored
+                        stats.peak_states = stored  # stored states are never freed here
                 stats.insns_processed += 1
                 if stats.insns_processed > self.budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
@@ -192,6 +208,8 @@ class Checker:
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 trail = (pc, path.trail)
+                if insn.__class__ in JMP_CLASS:
+                    jmps += 1
                 try:
                     self.stepper.check(st, pc, insn, self.assertions[pc])
                     succ = self.stepper.step(st, pc, insn)
@@ -200,7 +218,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    _path_ended(path.node, done)
+                    _path_ended(path.node, done, open_at)
                     break
                 for other in succ[1:]:
                     if path.node is not None:
@@ -242,14 +260,15 @@ class Checker:
         bad = walk(0, 0, 1, (0,))
         return (bad, None) if bad else None
 
-    def _care(self, st: State) -> list[frozenset[int]]:
-        """Per frame, the registers whose values matter: the current frame's at its pc, a
-        caller's at the instruction its call returns to."""
-        care = []
+    def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
+        """Per frame, the registers whose values matter and those that are live: the
+        current frame's at its pc, a caller's at the instruction its call returns to."""
+        care, live = [], []
         for k, f in enumerate(st.frames):
             at = st.pc if k == len(st.frames) - 1 else st.frames[k + 1].callsite + 1
-            care.append(self.sensitive.get(at, frozenset(range(11))))
-        return care
+            care.append(self.sensitive.get(at, ALL_REGS))
+            live.append(self.live.get(at, ALL_REGS))
+        return care, live
 
     # -- the log of the failing path -----------------------------------------------------
     def _replay(self, trail, fail: Failure) -> list[str]:
@@ -284,6 +303,30 @@ class Checker:
                 out.append("... (log truncated)")
                 break
         return out
+
+
+def prune_points(prog: Program) -> set[int]:
+    """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
+    the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
+    ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
+    ``ld_imm64`` of a callback (with the instruction after it and the callback)."""
+    points = set()
+    for pc, insn in prog.by_pc().items():
+        if isinstance(insn, (Jump, MayGoto)):
+            site = prog.site_at(pc)
+            if site is not None:
+                points |= {pc, site.target}
+            elif isinstance(insn, Jump) and insn.cond == "ja":
+                points.add(insn.target(pc))
+            else:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, (Call, CallX)):
+            points.add(pc + 1)
+            if isinstance(insn, Call) and insn.src == 1:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
+            points |= {pc, pc + 2, pc + 1 + insn.imm}
+    return points
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

@@ -94,39 +94,53 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
     return frozenset(s)
 
 
-def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
+class Flow:
+    """The intraprocedural edges of a program (calls summarised; a static site has both
+    edges), with each pc's function start."""
+
+    def __init__(self, prog: Program):
+        self.by_pc = by_pc = prog.by_pc()
+        self.starts = set(func_starts(prog))
+        starts = sorted(self.starts | {0})
+        self.func_of, k = {}, 0
+        for pc in sorted(by_pc):
+            while k + 1 < len(starts) and starts[k + 1] <= pc:
+                k += 1
+            self.func_of[pc] = starts[k]
+        self.preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
+        self.succs = {}
+        for pc, insn in by_pc.items():
+            self.succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
+            for s in self.succs[pc]:
+                self.preds[s].append(pc)
+
+    def backward(self, transfer) -> dict[int, frozenset[int]]:
+        """The least fixpoint of ``into[pc] = transfer(pc, union of into[successors])``."""
+        into: dict[int, frozenset[int]] = {pc: frozenset() for pc in self.by_pc}
+        work = list(self.by_pc)
+        queued = set(work)
+        while work:
+            pc = work.pop()
+            queued.discard(pc)
+            succ = self.succs[pc]
+            out = frozenset().union(*(into[s] for s in succ)) if succ else frozenset()
+            new = transfer(pc, out)
+            if new != into[pc]:
+                into[pc] = new
+                for p in self.preds[pc]:
+                    if p not in queued:
+                        queued.add(p)
+                        work.append(p)
+        return into
+
+
+def sensitive_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
     """pc -> registers whose values may matter from that instruction on (before it runs)."""
-    by_pc = prog.by_pc()
-    starts = sorted(set(prog.subprogs) | {0})
-    func_of = {}
-    k = 0
-    for pc in sorted(by_pc):
-        while k + 1 < len(starts) and starts[k + 1] <= pc:
-            k += 1
-        func_of[pc] = starts[k]
+    flow = flow or Flow(prog)
     ret_checked = return_range(prog.prog_type) is not None
-    preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
-    succs = {}
-    for pc, insn in by_pc.items():
-        succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
-        for s in succs[pc]:
-            preds[s].append(pc)
-    stack_ptrs = may_point_to_stack(by_pc, succs, preds, set(func_starts(prog)))
-    sens: dict[int, frozenset[int]] = {pc: frozenset() for pc in by_pc}
-    work = list(by_pc)
-    queued = set(work)
-    while work:
-        pc = work.pop()
-        queued.discard(pc)
-        out = frozenset().union(*(sens[s] for s in succs[pc])) if succs[pc] else frozenset()
-        new = _transfer(by_pc[pc], out, func_of[pc] != 0, ret_checked, stack_ptrs.get(pc))
-        if new != sens[pc]:
-            sens[pc] = new
-            for p in preds[pc]:
-                if p not in queued:
-                    queued.add(p)
-                    work.append(p)
-    return sens
+    stack_ptrs = may_point_to_stack(flow.by_pc, flow.succs, flow.preds, flow.starts)
+    return flow.backward(lambda pc, out: _transfer(
+        flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc)))
 
 
 FRAME = frozenset({10})

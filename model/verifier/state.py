@@ -85,9 +85,12 @@ def entry_state(ctx_reg: Reg) -> State:
 
 
 # -- subsumption ---------------------------------------------------------------------------
-def covers(old: State, new: State, care: list[frozenset[int]] | None = None) -> bool:
+def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
+           live: list[frozenset[int]] | None = None) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
-    (``model.verifier.sensitivity``); other scalars are compared by type only."""
+    (``model.verifier.sensitivity``); other scalars are compared by type only.
+    ``live[k]``: the registers of frame k that may still be read
+    (``model.verifier.liveness``); the others are not compared at all."""
     if len(old.frames) != len(new.frames):
         return False
     ids: dict[int, int] = {}
@@ -95,7 +98,10 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None) -> 
         if fo.callsite != fn.callsite:
             return False
         matters = care[k] if care is not None else None
+        alive = live[k] if live is not None else None
         for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+            if alive is not None and i not in alive:
+                continue  # never read again before written: cannot matter
             if (matters is not None and i not in matters and ro.type is T.SCALAR
                     and rn.type is T.SCALAR):
                 continue  # its value cannot affect any assertion or path from here
