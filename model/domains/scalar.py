@@ -27,8 +27,18 @@ def replace(obj, **changes):
     new = object.__new__(obj.__class__)
     d = vars(new)
     d.update(vars(obj))
+    d.pop("_hash", None)  # a cached hash belongs to the old fields
     d.update(changes)
     return new
+
+
+def cached_hash(self) -> int:
+    """``__hash__`` for the frozen domain classes: the fields' hash, computed once."""
+    d = self.__dict__
+    h = d.get("_hash")
+    if h is None:
+        h = d["_hash"] = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+    return h
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class Scalar:
     u32_min: Any
     u32_max: Any
     w: int = 64
+
+    __hash__ = cached_hash
 
     # -- constructors (int back end unless B is given) -----------------------------------
     @classmethod

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from model.domains import Scalar
+from model.domains.scalar import cached_hash
 
 
 class T(Enum):
@@ -47,6 +48,8 @@ class Reg:
     range: int = 0  # PKT: verified bytes; MEM: region size
     frame: int = 0  # STACK: the frame the pointer points into
     read_only: bool = False  # MAP_VALUE of a frozen .rodata map
+
+    __hash__ = cached_hash
 
     @property
     def is_scalar(self) -> bool:
