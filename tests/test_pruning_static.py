@@ -151,3 +151,22 @@ def test_a_live_register_read_on_one_path_only_still_blocks_pruning():
     a.put(Alu("mov", True, 0, src=7), Exit())
     insns, refs = a.build()
     _rejects_r7(VerProg("socket_filter", insns, refs, {}))
+
+
+def test_helper_calls_read_only_their_prototype_arguments():
+    """bpf_get_prandom_u32 takes no argument: r3 (1 or 2 on the two sides of each diamond)
+    is dead at the next call, so the kernel prunes there, and so do we."""
+    from bench.verifier_synth import helper_branches
+    from model.verifier.liveness import live_registers
+    from model.verifier.sensitivity import call_args
+
+    _, vp = helper_branches(5)
+    obj, prog = vp.model()
+    assert call_args(Call(0, PRANDOM), "socket_filter") == frozenset()
+    assert call_args(Call(1, 3), "socket_filter") == frozenset(range(1, 6))  # bpf-to-bpf
+    assert all(3 not in s for s in live_registers(prog).values())
+    v = check_program(obj, prog, log=False)
+    ok, _ = available()
+    if ok:
+        k = vp.kernel_verify()
+        assert k.ok and v.accepted and v.stats.insns_processed <= k.insns_processed

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from model.cfg import build_cfg, check_structure
+from model.cfg import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
@@ -30,7 +30,7 @@ from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers
-from model.verifier.sensitivity import Flow, sensitive_registers
+from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import State, covers, format_state
 from model.verifier.step import Stepper
 
@@ -108,6 +108,19 @@ class _Path:
     trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
 
 
+class _Assertions(dict):
+    """pc -> the instruction's assertions, computed on first use."""
+
+    def __init__(self, prog: Program):
+        super().__init__()
+        self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
+
+    def __missing__(self, pc: int):
+        got = self[pc] = assertions(self.prog, pc, self.by_pc[pc], self.ptype,
+                                    in_subprog=False)
+        return got
+
+
 class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
                  time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
@@ -126,14 +139,26 @@ class Checker:
         except CfgError as e:
             self.structure_error = Failure(e.insn if e.insn is not None else 0, e.cause)
             return
+        if self._late():
+            return
         self.prune_points = prune_points(prog)
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
-        flow = Flow(prog)
-        self.sensitive = sensitive_registers(prog, flow)
-        self.live = live_registers(prog, flow)
-        ptype = prog.prog_type
-        self.assertions = {pc: assertions(prog, pc, i, ptype, in_subprog=False)
-                           for pc, i in self.by_pc.items()}
+        flow = Flow(prog, deadline=self.t0 + time_limit)
+        try:
+            self.sensitive = sensitive_registers(prog, flow)
+            self.live = live_registers(prog, flow)
+        except Late:
+            self._late()
+            return
+        self.assertions = _Assertions(prog)  # per pc, when first reached
+
+    def _late(self) -> bool:
+        """The time limit ran out while preparing: that is the verdict."""
+        if time.perf_counter() - self.t0 <= self.time_limit:
+            return False
+        self.structure_error = Failure(0, f"verification time limit of {self.time_limit:.0f} "
+                                          "s exhausted")
+        return True
 
     def run(self) -> Verdict:
         stats = Stats()

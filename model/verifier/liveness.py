@@ -2,8 +2,8 @@
 that instruction on (the role of the kernel's REG_LIVE_READ marks, computed statically).
 A dead register cannot influence anything, so pruning ignores it whatever its type.
 
-Calls are summarised: a helper or subprogram call reads r1-r5 (every argument register,
-whatever the prototype) and leaves r0-r5 written; ``exit`` reads r0; a legacy packet load
+Calls are summarised: a helper call reads its prototype's argument registers, a
+subprogram or kfunc call r1-r5, and all leave r0-r5 written; ``exit`` reads r0; a legacy packet load
 reads r6 (the skb) and its index register and clobbers r0-r5. A caller's frame is live
 as at the instruction its call returns to.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.program import Program
-from model.verifier.sensitivity import ARGS, CALL_CLOBBERED, Flow
+from model.verifier.sensitivity import ARGS, CALL_CLOBBERED, Flow, call_args
 
 
-def _uses_defs(insn) -> tuple[set[int], set[int]]:
+def _uses_defs(insn, prog_type: str) -> tuple[set[int], set[int]]:
     if isinstance(insn, Alu):
         uses = set() if insn.op in ("mov", "movsx") else {insn.dst}
         if insn.src is not None:
@@ -41,7 +41,7 @@ def _uses_defs(insn) -> tuple[set[int], set[int]]:
     if isinstance(insn, CallX):
         return set(ARGS) | {insn.dst}, set(CALL_CLOBBERED)
     if isinstance(insn, Call):
-        return set(ARGS), set(CALL_CLOBBERED)
+        return set(call_args(insn, prog_type)), set(CALL_CLOBBERED)
     if isinstance(insn, LegacyLoad):
         return {6} | ({insn.src} if insn.src is not None else set()), set(CALL_CLOBBERED)
     if isinstance(insn, Exit):
@@ -52,11 +52,15 @@ def _uses_defs(insn) -> tuple[set[int], set[int]]:
 def live_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
     """pc -> registers that may be read (before a write) from that instruction on."""
     flow = flow or Flow(prog)
-    ud = {pc: _uses_defs(insn) for pc, insn in flow.by_pc.items()}
+    ptype = prog.prog_type
+    ud = {}
+    for pc, insn in flow.by_pc.items():
+        uses, defs = _uses_defs(insn, ptype)
+        ud[pc] = (frozenset(uses | {10}), frozenset(defs))
 
     def transfer(pc, out):
         uses, defs = ud[pc]
-        return frozenset((out - defs) | uses | {10})
+        return (out - defs) | uses
 
     return flow.backward(transfer)
 

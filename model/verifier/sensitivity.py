@@ -11,9 +11,12 @@ the kernel's precision tracking (``mark_chain_precision``), computed statically.
 
 from __future__ import annotations
 
+import time
+
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.cfg.graph import func_starts
+from model.platform.prototypes import helper_proto
 from model.platform.returns import return_range
 from model.program import Program
 
@@ -35,8 +38,22 @@ def _successors(prog: Program, pc: int, insn) -> list[int]:
     return [pc + insn.slots]
 
 
+def call_args(insn, prog_type: str | None) -> frozenset[int]:
+    """The argument registers a call reads: a helper's prototype's (r1.. one per declared
+    argument), every one for bpf-to-bpf calls, kfuncs and helpers without a row."""
+    if isinstance(insn, Call) and insn.src == 0 and prog_type is not None:
+        proto = helper_proto(prog_type, insn.imm)
+        if proto is not None:
+            return ARG_REGS[min(len(proto.args), 5)]
+    return ARGS
+
+
+ARG_REGS = [frozenset(range(1, 1 + n)) for n in range(6)]
+
+
 def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
-              stackish: frozenset[int] | None = None) -> frozenset[int]:
+              stackish: frozenset[int] | None = None,
+              prog_type: str | None = None) -> frozenset[int]:
     s = set(out)
     if isinstance(insn, Alu):
         if insn.op in ("add", "sub") and insn.src is not None and insn.is64:
@@ -79,7 +96,7 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
         return frozenset(s)
     if isinstance(insn, (Call, CallX)):
         s -= CALL_CLOBBERED
-        s |= ARGS
+        s |= call_args(insn, prog_type)
         if isinstance(insn, CallX):
             s.add(insn.dst)
         return frozenset(s)
@@ -94,11 +111,16 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
     return frozenset(s)
 
 
+class Late(Exception):
+    """The caller's time limit ran out during an analysis."""
+
+
 class Flow:
     """The intraprocedural edges of a program (calls summarised; a static site has both
     edges), with each pc's function start."""
 
-    def __init__(self, prog: Program):
+    def __init__(self, prog: Program, deadline: float | None = None):
+        self.deadline = deadline  # time.perf_counter() value: past it, raise Late
         self.by_pc = by_pc = prog.by_pc()
         self.starts = set(func_starts(prog))
         starts = sorted(self.starts | {0})
@@ -119,7 +141,12 @@ class Flow:
         into: dict[int, frozenset[int]] = {pc: frozenset() for pc in self.by_pc}
         work = list(self.by_pc)
         queued = set(work)
+        steps = 0
         while work:
+            steps += 1
+            if self.deadline is not None and steps % 2048 == 0 \
+                    and time.perf_counter() > self.deadline:
+                raise Late()
             pc = work.pop()
             queued.discard(pc)
             succ = self.succs[pc]
@@ -137,10 +164,12 @@ class Flow:
 def sensitive_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
     """pc -> registers whose values may matter from that instruction on (before it runs)."""
     flow = flow or Flow(prog)
-    ret_checked = return_range(prog.prog_type) is not None
+    ptype = prog.prog_type
+    ret_checked = return_range(ptype) is not None
     stack_ptrs = may_point_to_stack(flow.by_pc, flow.succs, flow.preds, flow.starts)
     return flow.backward(lambda pc, out: _transfer(
-        flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc)))
+        flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc),
+        ptype))
 
 
 FRAME = frozenset({10})
