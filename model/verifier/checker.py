@@ -6,13 +6,20 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
 - Exploration is depth-first, fall-through first; the other edge of a conditional jump or
   of a static site is pushed and explored later (as the 2023 static-keys patch does).
   Static sites therefore have both edges on every execution: the verdict is M2's.
-- At prune points (block starts) a state covered by an already *fully explored* state at
-  the same pc is pruned (kernel-style branch counting says when a state's subtree is done);
-  a state equal to an unfinished one on its own path is an infinite loop. ``prune=False``
-  explores every path in full (loops are still detected): the pruning-soundness tests
-  compare its verdicts with the pruned ones.
-- Budget: the kernel's 1,000,000 processed instructions, 8,192 pending branches, and a
-  wall-clock limit; running out is a verdict, never a hang.
+- At the kernel's prune points (``prune_points``: conditional jumps and their targets,
+  ``ja`` targets, after calls, callee entries) a state covered by an already *fully
+  explored* state at the same pc is pruned (kernel-style branch counting says when a
+  state's subtree is done); registers that are dead there (``model.verifier.liveness``)
+  are ignored, and scalars whose values cannot matter (``model.verifier.sensitivity``) are
+  compared by type only. A state is remembered as the kernel's checkpoint heuristic says
+  (after 2 jumps and 8 instructions since the last one; 20 and 100 inside a loop being
+  explored); a state equal to a remembered unfinished one on its own path is an infinite
+  loop. ``prune=False`` explores every path in full (loops are still detected): the
+  pruning-soundness tests compare its verdicts with the pruned ones.
+- Budget: the kernel's 1,000,000 processed instructions (``Processed 1000001 insn``), 8,192
+  pending branches, and a wall-clock limit that covers the preparation, the exploration
+  (checked every 64 instructions) and the log replay; running out is a verdict, never a
+  hang.
 """
 
 from __future__ import annotations
