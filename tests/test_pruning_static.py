@@ -170,3 +170,61 @@ def test_helper_calls_read_only_their_prototype_arguments():
     if ok:
         k = vp.kernel_verify()
         assert k.ok and v.accepted and v.stats.insns_processed <= k.insns_processed
+
+
+def _slot_diamond(read) -> VerProg:
+    """fp-16 holds 0 on the first explored path and 1000 on the second; then ``read``."""
+    a = Asm()
+    hi, join = a.label(), a.label()
+    _warm_up(a)
+    a.put(Call(0, PRANDOM), Store(8, 10, -16, imm=0), Store(8, 10, -24, imm=0))
+    a.jmp("jgt", 0, hi, imm=100)
+    a.goto(join)
+    a.at(hi)
+    a.put(Store(8, 10, -16, imm=1000))
+    a.at(join)
+    read(a)
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {})
+
+
+def _use_r4(a: Asm) -> None:
+    ok = a.label()
+    a.jmp("jne", 4, ok, imm=1000)
+    a.put(Alu("mov", True, 0, src=7))  # R7 !read_ok when r4 == 1000
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+
+
+def test_a_stack_slot_read_through_a_pointer_copy_stays_live():
+    def read(a):
+        a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-16), Load(8, 4, 2, 0))
+        _use_r4(a)
+    _rejects_r7(_slot_diamond(read))
+
+
+def test_a_stack_slot_read_directly_stays_live():
+    def read(a):
+        a.put(Load(8, 4, 10, -16))
+        _use_r4(a)
+    _rejects_r7(_slot_diamond(read))
+
+
+def test_dead_stack_slots_do_not_block_pruning():
+    from model.verifier.liveness import live_slots
+
+    def read(a):  # reads the other slot (0 on both paths)
+        a.put(Load(8, 4, 10, -24))
+        _use_r4(a)
+    vp = _slot_diamond(read)
+    obj, prog = vp.model()
+    slots = live_slots(prog)
+    join = next(pc for pc, i in prog.by_pc().items() if isinstance(i, Load))
+    assert slots[join] == frozenset({2})  # fp-24 (slot 2) only; fp-16 (slot 1) is dead
+    v = check_program(obj, prog, log=False)
+    full = check_program(obj, prog, log=False, prune=False)
+    assert v.accepted and full.accepted
+    assert v.stats.insns_processed < full.stats.insns_processed
+    ok, _ = available()
+    if ok:
+        assert vp.kernel_verify().ok

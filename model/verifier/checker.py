@@ -36,7 +36,7 @@ from model.platform.prog_flags import strict_alignment, unmodelled
 from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
-from model.verifier.liveness import live_registers
+from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import State, covers, format_state
 from model.verifier.step import Stepper
@@ -154,6 +154,7 @@ class Checker:
         try:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
+            self.slots = live_slots(prog, flow)
         except Late:
             self._late()
             return
@@ -212,7 +213,8 @@ class Checker:
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
                     care, live = self._care(st) if self.prune else (None, None)
-                    if self.prune and any(covers(old, st, care, live)
+                    slots = self.slots.get(pc) if self.prune else None
+                    if self.prune and any(covers(old, st, care, live, slots)
                                           for old in done.get(pc, ())):
                         _path_ended(path.node, done, open_at)
                         break

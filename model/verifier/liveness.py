@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
+from model.verifier.state import STACK_SIZE
 from model.program import Program
 from model.verifier.sensitivity import ARGS, CALL_CLOBBERED, Flow, call_args
 
@@ -65,4 +66,53 @@ def live_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozens
     return flow.backward(transfer)
 
 
-__all__ = ["live_registers"]
+ALL_SLOTS = frozenset(range(STACK_SIZE // 8))
+NO_SLOTS: frozenset[int] = frozenset()
+
+
+def _slots(off: int, size: int) -> frozenset[int]:
+    """The 8-byte slots (k: bytes [-8(k+1), -8k)) an ``r10 + off`` access of ``size`` bytes
+    touches."""
+    return frozenset((-b - 1) // 8 for b in range(off, off + size) if -STACK_SIZE <= b < 0)
+
+
+def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str):
+    """(slots read, slots wholly overwritten); ``ALL_SLOTS`` read when memory may be read
+    through a register that may point into this stack (or a call may read it)."""
+    if isinstance(insn, Load):
+        if insn.src == 10:
+            return _slots(insn.off, insn.size), NO_SLOTS
+        return (ALL_SLOTS if insn.src in stackish else NO_SLOTS), NO_SLOTS
+    if isinstance(insn, Store):
+        if insn.dst == 10 and insn.size == 8 and insn.off % 8 == 0:
+            return NO_SLOTS, _slots(insn.off, 8)
+        return NO_SLOTS, NO_SLOTS  # a partial or indirect write reads nothing
+    if isinstance(insn, Atomic):
+        if insn.dst == 10:
+            return _slots(insn.off, insn.size), NO_SLOTS
+        return (ALL_SLOTS if insn.dst in stackish else NO_SLOTS), NO_SLOTS
+    if isinstance(insn, (Call, CallX)):
+        reads = call_args(insn, prog_type) | ({insn.dst} if isinstance(insn, CallX) else set())
+        return (ALL_SLOTS if reads & stackish else NO_SLOTS), NO_SLOTS
+    return NO_SLOTS, NO_SLOTS
+
+
+def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
+    """pc -> the current frame's stack slots that may be read (before being wholly
+    overwritten) from that instruction on, by this function or a callee it passes a stack
+    pointer to. Only the innermost frame's: a callee may read a caller's stack."""
+    flow = flow or Flow(prog)
+    ptype, ptrs = prog.prog_type, flow.stack_ptrs
+    uk = {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype)
+          for pc, insn in flow.by_pc.items()}
+
+    def transfer(pc, out):
+        uses, kills = uk[pc]
+        return (out - kills) | uses if uses is not ALL_SLOTS else ALL_SLOTS
+
+    return flow.backward(transfer)
+
+
+ALL_REGS = frozenset(range(11))
+
+__all__ = ["live_registers", "live_slots"]

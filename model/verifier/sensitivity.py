@@ -136,6 +136,15 @@ class Flow:
             for s in self.succs[pc]:
                 self.preds[s].append(pc)
 
+    @property
+    def stack_ptrs(self) -> dict[int, frozenset[int]]:
+        """pc -> registers that may point into a stack (``may_point_to_stack``)."""
+        got = self.__dict__.get("_stack_ptrs")
+        if got is None:
+            got = self._stack_ptrs = may_point_to_stack(self.by_pc, self.succs, self.preds,
+                                                        self.starts)
+        return got
+
     def backward(self, transfer) -> dict[int, frozenset[int]]:
         """The least fixpoint of ``into[pc] = transfer(pc, union of into[successors])``."""
         into: dict[int, frozenset[int]] = {pc: frozenset() for pc in self.by_pc}
@@ -166,7 +175,7 @@ def sensitive_registers(prog: Program, flow: Flow | None = None) -> dict[int, fr
     flow = flow or Flow(prog)
     ptype = prog.prog_type
     ret_checked = return_range(ptype) is not None
-    stack_ptrs = may_point_to_stack(flow.by_pc, flow.succs, flow.preds, flow.starts)
+    stack_ptrs = flow.stack_ptrs
     return flow.backward(lambda pc, out: _transfer(
         flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc),
         ptype))
