@@ -161,6 +161,31 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare(before: dict, after: dict) -> str:
+    """A before/after table of two result documents (same programs)."""
+    lines = [f"# Verifier speed: {before['label']} against {after['label']}", "",
+             "| group | median time ratio | median insns ratio | max insns ratio | skv insns/s "
+             "| skv insns/s (>=10k insns) |", "|---|---|---|---|---|---|"]
+    for g in ("all", "bundled", "generated", "synthetic"):
+        b, a = before["summary"][g], after["summary"][g]
+        cells = [f"{b[k]} -> {a[k]}" for k in ("median_time_ratio", "median_insns_ratio",
+                                               "max_insns_ratio", "ours_insns_per_s",
+                                               "ours_insns_per_s_large")]
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    lines += ["", "| program | skv s before | skv s after | insns before | insns after | "
+              "kernel insns | kernel s |", "|---|---|---|---|---|---|---|"]
+    old = {r["program"]: r for r in before["rows"]}
+    for r in after["rows"]:
+        o = old.get(r["program"])
+        if o is None or r["group"] == "generated":
+            continue
+        k = r["kernel"] or {}
+        lines.append(f"| {r['program']} | {o['ours']['time_s']:.3f} | {r['ours']['time_s']:.3f}"
+                     f" | {o['ours']['insns']} | {r['ours']['insns']} | {k.get('insns')} | "
+                     f"{k.get('time_s', 0):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> dict:
     from model.kernel import available
 
@@ -169,7 +194,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--label", default="current")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="write BEFORE/AFTER .json as a comparison table (.md) and stop")
     a = ap.parse_args(argv)
+    if a.compare:
+        before, after = (json.loads(Path(f).read_text()) for f in a.compare)
+        out = Path(a.compare[1]).with_name("verifier_speed_compare.md")
+        out.write_text(compare(before, after))
+        print(f"wrote {out}")
+        return {}
     have_kernel, why = available()
     if not have_kernel:
         print(f"kernel columns empty: {why}")

@@ -111,6 +111,9 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
     return frozenset(s)
 
 
+EMPTY: frozenset[int] = frozenset()
+
+
 class Late(Exception):
     """The caller's time limit ran out during an analysis."""
 
@@ -147,7 +150,7 @@ class Flow:
 
     def backward(self, transfer) -> dict[int, frozenset[int]]:
         """The least fixpoint of ``into[pc] = transfer(pc, union of into[successors])``."""
-        into: dict[int, frozenset[int]] = {pc: frozenset() for pc in self.by_pc}
+        into: dict[int, frozenset[int]] = dict.fromkeys(self.by_pc, EMPTY)
         work = list(self.by_pc)
         queued = set(work)
         steps = 0
