@@ -228,3 +228,13 @@ def test_dead_stack_slots_do_not_block_pruning():
     ok, _ = available()
     if ok:
         assert vp.kernel_verify().ok
+
+
+def test_write_only_helper_memory_is_not_a_stack_read():
+    """probe_read_kernel's destination (ARG_PTR_TO_UNINIT_MEM) is written, not read: a
+    stack pointer there does not make every slot live; a map key pointer does."""
+    from model.verifier.liveness import _memory_read_args
+
+    assert 1 not in _memory_read_args(Call(0, 113), "socket_filter")
+    assert _memory_read_args(Call(0, 1), "socket_filter") == frozenset({1, 2})
+    assert _memory_read_args(Call(1, 3), "socket_filter") == frozenset(range(1, 6))

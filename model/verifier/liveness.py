@@ -13,6 +13,8 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.verifier.state import STACK_SIZE
+from model.platform.proto_kinds import Arg, ArgFlag
+from model.platform.prototypes import helper_proto
 from model.program import Program
 from model.verifier.sensitivity import ARGS, CALL_CLOBBERED, Flow, call_args
 
@@ -92,9 +94,21 @@ def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str):
             return _slots(insn.off, insn.size), NO_SLOTS
         return (ALL_SLOTS if insn.dst in stackish else NO_SLOTS), NO_SLOTS
     if isinstance(insn, (Call, CallX)):
-        reads = call_args(insn, prog_type) | ({insn.dst} if isinstance(insn, CallX) else set())
+        reads = _memory_read_args(insn, prog_type)
         return (ALL_SLOTS if reads & stackish else NO_SLOTS), NO_SLOTS
     return NO_SLOTS, NO_SLOTS
+
+
+def _memory_read_args(insn, prog_type: str) -> frozenset[int]:
+    """The argument registers through which a call may read memory: every argument but a
+    helper's write-only memory (``ARG_PTR_TO_MEM | MEM_UNINIT``, e.g. probe_read's
+    destination); all of them for subprograms, kfuncs and indirect calls."""
+    if isinstance(insn, Call) and insn.src == 0:
+        proto = helper_proto(prog_type, insn.imm)
+        if proto is not None:
+            return frozenset(1 + i for i, a in enumerate(proto.args[:5])
+                             if not (a.base is Arg.PTR_TO_MEM and a.flags & ArgFlag.MEM_UNINIT))
+    return call_args(insn, prog_type) | ({insn.dst} if isinstance(insn, CallX) else set())
 
 
 def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
