@@ -137,6 +137,9 @@ def summarise(rows: list[dict]) -> dict:
 def markdown(res: dict) -> str:
     s = res["summary"]
     lines = [f"# Verifier speed: skv against the kernel ({res['label']})", "",
+             "skv's time is its CPU time (the machine is shared), the kernel's its reported "
+             "verification time; ratios are skv / kernel over programs both accept; "
+             f"time limit {res['time_limit_s']} s (wall).", "",
              "| group | programs | both accept | median time ratio | median insns ratio | "
              "max insns ratio | skv insns/s | skv insns/s (>=10k insns) | verdict mismatches |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -166,6 +169,9 @@ def markdown(res: dict) -> str:
 def compare(before: dict, after: dict) -> str:
     """A before/after table of two result documents (same programs)."""
     lines = [f"# Verifier speed: {before['label']} against {after['label']}", "",
+             f"Time limits: {before['time_limit_s']} s and {after['time_limit_s']} s (wall; "
+             "the before run hit it on the largest programs, so its insns/s there counts "
+             "only what it processed). skv times are CPU seconds.", "",
              "| group | median time ratio | median insns ratio | max insns ratio | skv insns/s "
              "| skv insns/s (>=10k insns) |", "|---|---|---|---|---|---|"]
     for g in ("all", "bundled", "generated", "synthetic"):
