@@ -134,10 +134,16 @@ class Program:
         return sum(i.slots for i in self.insns)
 
     def site_at(self, pc: int) -> Site | None:
-        for s in self.sites:
-            if s.pc == pc:
-                return s
-        return None
+        if not self.sites:
+            return None
+        key = tuple(id(s) for s in self.sites)  # rebuilt when the list changes
+        cache = self.__dict__.get("_sites_at")
+        if cache is None or cache[0] != key:
+            at: dict[int, Site] = {}
+            for s in self.sites:
+                at.setdefault(s.pc, s)  # the first site at a pc, as before
+            cache = self._sites_at = (key, at)
+        return cache[1].get(pc)
 
     def keys(self) -> list[str]:
         return sorted({s.key for s in self.sites})

@@ -13,12 +13,32 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
 from model.semantics.backend import INT, mask as _mask, to_signed
+
+
+def replace(obj, **changes):
+    """``dataclasses.replace`` for the frozen, field-only dataclasses of the domains
+    (Scalar, Tnum) without re-running ``__init__``: a copy of the fields with ``changes``."""
+    new = object.__new__(obj.__class__)
+    d = vars(new)
+    d.update(vars(obj))
+    d.pop("_hash", None)  # a cached hash belongs to the old fields
+    d.update(changes)
+    return new
+
+
+def cached_hash(self) -> int:
+    """``__hash__`` for the frozen domain classes: the fields' hash, computed once."""
+    d = self.__dict__
+    h = d.get("_hash")
+    if h is None:
+        h = d["_hash"] = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+    return h
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,8 @@ class Scalar:
     u32_min: Any
     u32_max: Any
     w: int = 64
+
+    __hash__ = cached_hash
 
     # -- constructors (int back end unless B is given) -----------------------------------
     @classmethod
@@ -319,9 +341,37 @@ def reg_bound_offset(B, s: Scalar) -> Scalar:
     return replace(s, var_off=tn.or_(B, tn.clear_subreg(B, var64), var32))
 
 
+def exact_const(s: Scalar) -> bool:
+    """Int back end: ``s`` is one value ``v`` in every view (tnum and all eight bounds)."""
+    t = s.var_off
+    if t.mask:
+        return False
+    v = t.value
+    lo = v & _mask(s.w // 2)
+    return (s.umin == s.umax == s.smin == s.smax == v
+            and s.u32_min == s.u32_max == s.s32_min == s.s32_max == lo)
+
+
 def bounds_sync(B, s: Scalar) -> Scalar:
     """``reg_bounds_sync`` (6.18): bounds from var_off, three rounds of 32/64 deduction,
     var_off from bounds, bounds from the new var_off."""
+    if B is not INT:
+        return bounds_sync_steps(B, s)
+    if exact_const(s):
+        return s  # a fixpoint of the steps (tests/test_domains_fast.py checks it)
+    r = _SYNC_MEMO.get(s)
+    if r is None:
+        if len(_SYNC_MEMO) >= MEMO_MAX:
+            _SYNC_MEMO.clear()
+        r = _SYNC_MEMO[s] = bounds_sync_steps(B, s)
+    return r
+
+
+MEMO_MAX = 1 << 16
+_SYNC_MEMO: dict = {}  # int back end: a pure function of the (hashable, frozen) scalar
+
+
+def bounds_sync_steps(B, s: Scalar) -> Scalar:
     s = update_reg_bounds(B, s)
     for _ in range(3):
         s = reg_deduce_bounds(B, s)

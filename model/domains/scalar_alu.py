@@ -11,16 +11,18 @@ the result is unknown.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from model.domains import tnum as tn
-from model.domains.scalar import (Scalar, bounds_sync, coerce_reg_to_size_sx,
+from model.semantics import ops
+from model.semantics.backend import INT
+from model.domains.scalar import (Scalar, bounds_sync, exact_const, replace,
+                                  coerce_reg_to_size_sx,
                                   coerce_subreg_to_size_sx, ite, mark32_known,
                                   mark32_unbounded, mark64_unbounded, smax_c, smin_c, umax_c,
                                   update_reg32_bounds, update_reg_bounds, zext_32_to_64)
 
 BINARY = ("add", "sub", "mul", "and", "or", "xor", "lsh", "rsh", "arsh")
 UNTRACKED = ("div", "sdiv", "mod", "smod")
+SHIFTS = ("lsh", "rsh", "arsh")
 
 
 # -- add / sub / mul --------------------------------------------------------------------
@@ -271,7 +273,14 @@ def alu(B, op: str, is64: bool, dst: Scalar, src: Scalar, off: int = 0,
 
 
 def scalar_alu(B, insn, dst: Scalar, src: Scalar) -> Scalar:
-    """``alu`` for a ``model.isa.Alu`` instruction (``src``: the operand, register or imm)."""
+    """``alu`` for a ``model.isa.Alu`` instruction (``src``: the operand, register or imm).
+    Int back end, two exact constants and a tracked op (a shift by less than the width):
+    the kernel's result is the exact constant the concrete semantics computes
+    (tests/test_domains_fast.py compares it with ``alu``)."""
+    if (B is INT and insn.op in BINARY and dst.w == 64 and exact_const(dst)
+            and exact_const(src) and (insn.op not in SHIFTS
+                                      or src.umax < (64 if insn.is64 else 32))):
+        return Scalar.const(ops.alu(INT, insn, dst.umin, src.umin))
     return alu(B, insn.op, insn.is64, dst, src, insn.off)
 
 

@@ -8,10 +8,10 @@ with ``rev_opcode(c)``; the reverse of ``jset`` is the internal ``jset_not``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from model.domains import tnum as tn
-from model.domains.scalar import Scalar, bounds_sync, ite, mark_unbounded, range_bounds_violation
+from model.domains.scalar import (Scalar, bounds_sync, ite, mark_unbounded,
+                                  range_bounds_violation, replace)
 from model.semantics.backend import IntBackend, to_signed
 
 CONDS = ("jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle", "jset")

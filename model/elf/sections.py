@@ -3,6 +3,8 @@ type libbpf infers from a program section's name."""
 
 from __future__ import annotations
 
+import functools
+
 # (prefix, program type, kernel enum bpf_prog_type value). Longest prefix wins.
 _PROG_TYPES: list[tuple[str, str]] = [
     ("socket", "socket_filter"),
@@ -54,6 +56,7 @@ PROG_TYPE_IDS = {
 DATA_SECTION_PREFIXES = (".rodata", ".data", ".bss")
 
 
+@functools.lru_cache(maxsize=1024)
 def prog_type_of(section: str) -> str:
     """The program type for a section name, ``unspec`` when libbpf would not know it."""
     best = ""

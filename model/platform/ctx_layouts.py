@@ -51,6 +51,8 @@ Per type:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 from model.errors import NotModelled
@@ -247,6 +249,7 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
                        "raw_tracepoint", "cgroup_skb", "syscall")
 
 
+@functools.lru_cache(maxsize=256)
 def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
                ctx_size: int | None = None) -> CtxLayout:
     """The context of ``prog_type`` (``NotModelled`` if not modelled). ``ctx_size`` narrows

@@ -9,12 +9,15 @@ uses (``bool`` for ints, ``z3.BoolRef`` for Z3). The int back end keeps every va
 from __future__ import annotations
 
 
+_MASKS = tuple((1 << w) - 1 for w in range(129))
+
+
 def mask(w: int) -> int:
-    return (1 << w) - 1
+    return _MASKS[w] if w <= 128 else (1 << w) - 1
 
 
 def to_signed(v: int, w: int) -> int:
-    v &= mask(w)
+    v &= _MASKS[w]
     return v - (1 << w) if v >> (w - 1) else v
 
 
@@ -24,19 +27,19 @@ class IntBackend:
     name = "int"
 
     def const(self, v: int, w: int) -> int:
-        return v & mask(w)
+        return v & _MASKS[w]
 
     def add(self, a, b, w):
-        return (a + b) & mask(w)
+        return (a + b) & _MASKS[w]
 
     def sub(self, a, b, w):
-        return (a - b) & mask(w)
+        return (a - b) & _MASKS[w]
 
     def mul(self, a, b, w):
-        return (a * b) & mask(w)
+        return (a * b) & _MASKS[w]
 
     def neg(self, a, w):
-        return (-a) & mask(w)
+        return (-a) & _MASKS[w]
 
     def udiv(self, a, b, w):  # b != 0 is guaranteed by the caller
         return a // b
@@ -47,12 +50,12 @@ class IntBackend:
     def sdiv(self, a, b, w):  # truncates toward zero; MIN / -1 wraps to MIN
         sa, sb = to_signed(a, w), to_signed(b, w)
         q = abs(sa) // abs(sb)
-        return (q if (sa < 0) == (sb < 0) else -q) & mask(w)
+        return (q if (sa < 0) == (sb < 0) else -q) & _MASKS[w]
 
     def srem(self, a, b, w):  # the sign follows the dividend
         sa, sb = to_signed(a, w), to_signed(b, w)
         r = abs(sa) % abs(sb)
-        return (-r if sa < 0 else r) & mask(w)
+        return (-r if sa < 0 else r) & _MASKS[w]
 
     def and_(self, a, b, w):
         return a & b
@@ -64,30 +67,30 @@ class IntBackend:
         return a ^ b
 
     def shl(self, a, b, w):
-        return (a << b) & mask(w)
+        return (a << b) & _MASKS[w]
 
     def lshr(self, a, b, w):
         return a >> b
 
     def ashr(self, a, b, w):
-        return (to_signed(a, w) >> b) & mask(w)
+        return (to_signed(a, w) >> b) & _MASKS[w]
 
     def zext(self, a, frm, to):
-        return a & mask(frm)
+        return a & _MASKS[frm]
 
     def sext(self, a, frm, to):
-        return to_signed(a, frm) & mask(to)
+        return to_signed(a, frm) & _MASKS[to]
 
     def trunc(self, a, frm, to):
-        return a & mask(to)
+        return a & _MASKS[to]
 
     def extract(self, a, hi, lo):
-        return (a >> lo) & mask(hi - lo + 1)
+        return (a >> lo) & _MASKS[hi - lo + 1]
 
     def concat(self, parts):  # parts: [(value, width)], most significant first
         out = 0
         for v, w in parts:
-            out = (out << w) | (v & mask(w))
+            out = (out << w) | (v & _MASKS[w])
         return out
 
     def eq(self, a, b, w):
@@ -100,10 +103,14 @@ class IntBackend:
         return a <= b
 
     def slt(self, a, b, w):
-        return to_signed(a, w) < to_signed(b, w)
+        t = 1 << (w - 1)
+        m = _MASKS[w]
+        return (a & m) ^ t < (b & m) ^ t
 
     def sle(self, a, b, w):
-        return to_signed(a, w) <= to_signed(b, w)
+        t = 1 << (w - 1)
+        m = _MASKS[w]
+        return (a & m) ^ t <= (b & m) ^ t
 
     def not_(self, c):
         return not c
@@ -121,11 +128,15 @@ class IntBackend:
     def umax(self, a, b, w):
         return a if a > b else b
 
-    def smin(self, a, b, w):
-        return a if to_signed(a, w) < to_signed(b, w) else b
+    def smin(self, a, b, w):  # signed order = unsigned order with the sign bit flipped
+        t = 1 << (w - 1)
+        m = _MASKS[w]
+        return a if (a & m) ^ t < (b & m) ^ t else b
 
     def smax(self, a, b, w):
-        return a if to_signed(a, w) > to_signed(b, w) else b
+        t = 1 << (w - 1)
+        m = _MASKS[w]
+        return a if (a & m) ^ t > (b & m) ^ t else b
 
     def bool_const(self, v: bool):
         return bool(v)
@@ -140,7 +151,7 @@ class IntBackend:
         return a if c else b
 
     def add_overflows(self, a, b, w):  # unsigned a + b >= 2**w
-        return a + b > mask(w)
+        return a + b > _MASKS[w]
 
     def sadd_overflows(self, a, b, w):
         r = to_signed(a, w) + to_signed(b, w)
@@ -154,7 +165,7 @@ class IntBackend:
         return not -(1 << (w - 1)) <= r < (1 << (w - 1))
 
     def mul_overflows(self, a, b, w):
-        return a * b > mask(w)
+        return a * b > _MASKS[w]
 
     def smul_overflows(self, a, b, w):
         r = to_signed(a, w) * to_signed(b, w)

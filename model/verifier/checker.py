@@ -6,13 +6,20 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
 - Exploration is depth-first, fall-through first; the other edge of a conditional jump or
   of a static site is pushed and explored later (as the 2023 static-keys patch does).
   Static sites therefore have both edges on every execution: the verdict is M2's.
-- At prune points (block starts) a state covered by an already *fully explored* state at
-  the same pc is pruned (kernel-style branch counting says when a state's subtree is done);
-  a state equal to an unfinished one on its own path is an infinite loop. ``prune=False``
-  explores every path in full (loops are still detected): the pruning-soundness tests
-  compare its verdicts with the pruned ones.
-- Budget: the kernel's 1,000,000 processed instructions, 8,192 pending branches, and a
-  wall-clock limit; running out is a verdict, never a hang.
+- At the kernel's prune points (``prune_points``: conditional jumps and their targets,
+  ``ja`` targets, after calls, callee entries) a state covered by an already *fully
+  explored* state at the same pc is pruned (kernel-style branch counting says when a
+  state's subtree is done); registers that are dead there (``model.verifier.liveness``)
+  are ignored, and scalars whose values cannot matter (``model.verifier.sensitivity``) are
+  compared by type only. A state is remembered as the kernel's checkpoint heuristic says
+  (after 2 jumps and 8 instructions since the last one; 20 and 100 inside a loop being
+  explored); a state equal to a remembered unfinished one on its own path is an infinite
+  loop. ``prune=False`` explores every path in full (loops are still detected): the
+  pruning-soundness tests compare its verdicts with the pruned ones.
+- Budget: the kernel's 1,000,000 processed instructions (``Processed 1000001 insn``), 8,192
+  pending branches, and a wall-clock limit that covers the preparation, the exploration
+  (checked every 64 instructions) and the log replay; running out is a verdict, never a
+  hang.
 """
 
 from __future__ import annotations
@@ -21,22 +28,25 @@ import functools
 import time
 from dataclasses import dataclass, field
 
-from model.cfg import build_cfg, check_structure
+from model.cfg import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import Call, kernel_line
+from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import prog_type_unmodelled
-from model.program import BpfObject, Program
+from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.calls import MAX_CALL_FRAMES
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
-from model.verifier.sensitivity import sensitive_registers
+from model.verifier.liveness import live_registers, live_slots
+from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import State, covers, format_state
 from model.verifier.step import Stepper
 
+JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
+ALL_REGS = frozenset(range(11))
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
@@ -79,20 +89,26 @@ class Verdict:
 class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
-    __slots__ = ("parent", "branches", "complete")
+    __slots__ = ("parent", "branches", "complete", "state")
 
-    def __init__(self, parent: "_Node | None"):
+    def __init__(self, parent: "_Node | None", state: State):
         self.parent = parent
         self.branches = 1
         self.complete = False
+        self.state = state
 
 
-def _path_ended(node: _Node | None) -> None:
+def _path_ended(node: _Node | None, done: dict[int, list[State]],
+                open_at: dict[int, int]) -> None:
+    """One path below ``node`` ended; a node whose subtree is fully explored becomes a
+    state that prunes (``done``: pc -> such states)."""
     while node is not None:
         node.branches -= 1
         if node.branches:
             return
         node.complete = True
+        done.setdefault(node.state.pc, []).append(node.state)
+        open_at[node.state.pc] -= 1
         node = node.parent
 
 
@@ -103,10 +119,24 @@ class _Path:
     trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
 
 
+class _Assertions(dict):
+    """pc -> the instruction's assertions, computed on first use."""
+
+    def __init__(self, prog: Program):
+        super().__init__()
+        self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
+
+    def __missing__(self, pc: int):
+        got = self[pc] = assertions(self.prog, pc, self.by_pc[pc], self.ptype,
+                                    in_subprog=False)
+        return got
+
+
 class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
                  time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
                  prune: bool = True):
+        self.t0 = time.perf_counter()  # the time limit covers the preparation too
         self.obj, self.prog, self.prune = obj, prog, prune
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
@@ -120,11 +150,27 @@ class Checker:
         except CfgError as e:
             self.structure_error = Failure(e.insn if e.insn is not None else 0, e.cause)
             return
-        self.prune_points = set(build_cfg(prog).graph.nodes)
+        if self._late():
+            return
+        self.prune_points = prune_points(prog)
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
-        self.sensitive = sensitive_registers(prog)
-        self.assertions = {pc: assertions(prog, pc, i, prog.prog_type,
-                                          in_subprog=False) for pc, i in self.by_pc.items()}
+        flow = Flow(prog, deadline=self.t0 + time_limit)
+        try:
+            self.sensitive = sensitive_registers(prog, flow)
+            self.live = live_registers(prog, flow)
+            self.slots = live_slots(prog, flow)
+        except Late:
+            self._late()
+            return
+        self.assertions = _Assertions(prog)  # per pc, when first reached
+
+    def _late(self) -> bool:
+        """The time limit ran out while preparing: that is the verdict."""
+        if time.perf_counter() - self.t0 <= self.time_limit:
+            return False
+        self.structure_error = Failure(0, f"verification time limit of {self.time_limit:.0f} "
+                                          "s exhausted")
+        return True
 
     def run(self) -> Verdict:
         stats = Stats()
@@ -134,7 +180,7 @@ class Checker:
         bad = load_time_error(self.obj, self.prog)
         if bad is not None:
             return Verdict(self.prog.name, "rejected", Failure(*bad), stats, [bad[1]])
-        t0 = time.perf_counter()
+        t0 = self.t0
         try:
             failure = self._explore(stats, t0)
         finally:
@@ -153,9 +199,10 @@ class Checker:
 
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
-        visited: dict[int, list[tuple[State, _Node]]] = {}
+        done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
+        open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
-        stored = 0
+        stored = jmps = prev_jmps = prev_insns = 0
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -165,7 +212,6 @@ class Checker:
                 st = path.state
                 pc = st.pc
                 if pc in self.prune_points:
-                    seen = visited.setdefault(pc, [])
                     fp = st.fingerprint()
                     same = by_fp.setdefault(pc, {}).setdefault(fp, [])
                     # an identical state still being explored on this very path: a loop
@@ -173,29 +219,38 @@ class Checker:
                     if any(not n.complete and _is_ancestor(n, path.node) for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
-                    care = self._care(st) if self.prune else None
-                    if self.prune and any(node.complete and covers(old, st, care)
-                                          for old, node in seen):
-                        _path_ended(path.node)
+                    care, live = self._care(st) if self.prune else (None, None)
+                    slots = self.slots.get(pc) if self.prune else None
+                    if self.prune and any(covers(old, st, care, live, slots)
+                                          for old in done.get(pc, ())):
+                        _path_ended(path.node, done, open_at)
                         break
-                    node = _Node(path.node)
-                    seen.append((st.copy(), node))
-                    same.append(node)
-                    path.node = node
-                    stored += 1
-                    stats.states = stored
-                    stats.peak_states = stored  # stored states are never freed here
+                    # the kernel's checkpoint heuristic: remember a state only after at
+                    # least 2 jumps and 8 instructions since the last one
+                    # (20 and 100 while this pc is inside a loop being explored)
+                    few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
+                    if jmps - prev_jmps >= few_j and stats.insns_processed - prev_insns >= few_i:
+                        prev_jmps, prev_insns = jmps, stats.insns_processed
+                        node = _Node(path.node, st.copy())
+                        open_at[pc] = open_at.get(pc, 0) + 1
+                        same.append(node)
+                        path.node = node
+                        stored += 1
+                        stats.states = stored
+                        stats.peak_states = stored  # stored states are never freed here
                 stats.insns_processed += 1
                 if stats.insns_processed > self.budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
                                         f"{stats.insns_processed} insn"), path.trail)
-                if stats.insns_processed % 256 == 0 and time.perf_counter() - t0 > self.time_limit:
+                if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
-                                        "exhausted"), path.trail)
+                                        "exhausted"), None)  # no replay: the limit holds
                 insn = self.by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 trail = (pc, path.trail)
+                if insn.__class__ in JMP_CLASS:
+                    jmps += 1
                 try:
                     self.stepper.check(st, pc, insn, self.assertions[pc])
                     succ = self.stepper.step(st, pc, insn)
@@ -204,7 +259,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    _path_ended(path.node)
+                    _path_ended(path.node, done, open_at)
                     break
                 for other in succ[1:]:
                     if path.node is not None:
@@ -249,14 +304,15 @@ class Checker:
         bad = walk(0, 0, 1)
         return (bad, None) if bad else None
 
-    def _care(self, st: State) -> list[frozenset[int]]:
-        """Per frame, the registers whose values matter: the current frame's at its pc, a
-        caller's at the instruction its call returns to."""
-        care = []
+    def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
+        """Per frame, the registers whose values matter and those that are live: the
+        current frame's at its pc, a caller's at the instruction its call returns to."""
+        care, live = [], []
         for k, f in enumerate(st.frames):
             at = st.pc if k == len(st.frames) - 1 else st.frames[k + 1].callsite + 1
-            care.append(self.sensitive.get(at, frozenset(range(11))))
-        return care
+            care.append(self.sensitive.get(at, ALL_REGS))
+            live.append(self.live.get(at, ALL_REGS))
+        return care, live
 
     # -- the log of the failing path -----------------------------------------------------
     def _replay(self, trail, fail: Failure) -> list[str]:
@@ -281,6 +337,9 @@ class Checker:
             except Reject:
                 out.append(line)
                 break
+            if k % 64 == 0 and time.perf_counter() - self.t0 > self.time_limit + 0.5:
+                out.append("... (log cut: the time limit)")
+                break
             nxt = pcs[k + 1] if k + 1 < len(pcs) else None
             st = next((s for s in succ if s.pc == nxt), succ[0] if succ else st)
             out.append(f"{line:<40} ; {format_state(st)}")
@@ -288,6 +347,30 @@ class Checker:
                 out.append("... (log truncated)")
                 break
         return out
+
+
+def prune_points(prog: Program) -> set[int]:
+    """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
+    the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
+    ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
+    ``ld_imm64`` of a callback (with the instruction after it and the callback)."""
+    points = set()
+    for pc, insn in prog.by_pc().items():
+        if isinstance(insn, (Jump, MayGoto)):
+            site = prog.site_at(pc)
+            if site is not None:
+                points |= {pc, site.target}
+            elif isinstance(insn, Jump) and insn.cond == "ja":
+                points.add(insn.target(pc))
+            else:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, (Call, CallX)):
+            points.add(pc + 1)
+            if isinstance(insn, Call) and insn.src == 1:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
+            points |= {pc, pc + 2, pc + 1 + insn.imm}
+    return points
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

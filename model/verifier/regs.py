@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from model.domains import Scalar
+from model.domains.scalar import cached_hash
 
 
 class T(Enum):
@@ -51,6 +52,8 @@ class Reg:
     #: value is that of the other scalars with its ``id`` plus ``delta`` minus theirs.
     #: None: not such a register (a plain copy has delta 0 and no flag)
     delta: int | None = None
+
+    __hash__ = cached_hash
 
     @property
     def is_scalar(self) -> bool:

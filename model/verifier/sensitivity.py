@@ -11,8 +11,12 @@ the kernel's precision tracking (``mark_chain_precision``), computed statically.
 
 from __future__ import annotations
 
+import time
+
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.cfg.graph import func_starts
+from model.platform.prototypes import helper_proto
 from model.platform.returns import return_range
 from model.program import Program
 
@@ -34,11 +38,27 @@ def _successors(prog: Program, pc: int, insn) -> list[int]:
     return [pc + insn.slots]
 
 
-def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) -> frozenset[int]:
+def call_args(insn, prog_type: str | None) -> frozenset[int]:
+    """The argument registers a call reads: a helper's prototype's (r1.. one per declared
+    argument), every one for bpf-to-bpf calls, kfuncs and helpers without a row."""
+    if isinstance(insn, Call) and insn.src == 0 and prog_type is not None:
+        proto = helper_proto(prog_type, insn.imm)
+        if proto is not None:
+            return ARG_REGS[min(len(proto.args), 5)]
+    return ARGS
+
+
+ARG_REGS = [frozenset(range(1, 1 + n)) for n in range(6)]
+
+
+def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
+              stackish: frozenset[int] | None = None,
+              prog_type: str | None = None) -> frozenset[int]:
     s = set(out)
     if isinstance(insn, Alu):
-        if insn.op in ("add", "sub") and insn.src is not None:
-            s.add(insn.src)  # pointer arithmetic checks look at the added value
+        if insn.op in ("add", "sub") and insn.src is not None and insn.is64:
+            s.add(insn.src)  # pointer arithmetic checks look at the added value (ALU32
+            # on a pointer is refused whatever the value)
         if insn.dst in s:
             if insn.op not in ("mov", "movsx"):
                 s.add(insn.dst)
@@ -58,8 +78,8 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) ->
         return frozenset(s)
     if isinstance(insn, Store):
         s.add(insn.dst)
-        if insn.src is not None:
-            s.add(insn.src)
+        if insn.src is not None and (stackish is None or insn.dst in stackish):
+            s.add(insn.src)  # only the stack gives a stored value back (a spill)
         return frozenset(s)
     if isinstance(insn, Atomic):
         if insn.fetch and insn.op != "cmpxchg":
@@ -76,7 +96,7 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) ->
         return frozenset(s)
     if isinstance(insn, (Call, CallX)):
         s -= CALL_CLOBBERED
-        s |= ARGS
+        s |= call_args(insn, prog_type)
         if isinstance(insn, CallX):
             s.add(insn.dst)
         return frozenset(s)
@@ -91,35 +111,120 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool) ->
     return frozenset(s)
 
 
-def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
+EMPTY: frozenset[int] = frozenset()
+
+
+class Late(Exception):
+    """The caller's time limit ran out during an analysis."""
+
+
+class Flow:
+    """The intraprocedural edges of a program (calls summarised; a static site has both
+    edges), with each pc's function start."""
+
+    def __init__(self, prog: Program, deadline: float | None = None):
+        self.deadline = deadline  # time.perf_counter() value: past it, raise Late
+        self.by_pc = by_pc = prog.by_pc()
+        self.starts = set(func_starts(prog))
+        starts = sorted(self.starts | {0})
+        self.func_of, k = {}, 0
+        for pc in sorted(by_pc):
+            while k + 1 < len(starts) and starts[k + 1] <= pc:
+                k += 1
+            self.func_of[pc] = starts[k]
+        self.preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
+        self.succs = {}
+        for pc, insn in by_pc.items():
+            self.succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
+            for s in self.succs[pc]:
+                self.preds[s].append(pc)
+
+    @property
+    def stack_ptrs(self) -> dict[int, frozenset[int]]:
+        """pc -> registers that may point into a stack (``may_point_to_stack``)."""
+        got = self.__dict__.get("_stack_ptrs")
+        if got is None:
+            got = self._stack_ptrs = may_point_to_stack(self.by_pc, self.succs, self.preds,
+                                                        self.starts)
+        return got
+
+    def backward(self, transfer) -> dict[int, frozenset[int]]:
+        """The least fixpoint of ``into[pc] = transfer(pc, union of into[successors])``."""
+        into: dict[int, frozenset[int]] = dict.fromkeys(self.by_pc, EMPTY)
+        work = list(self.by_pc)
+        queued = set(work)
+        steps = 0
+        while work:
+            steps += 1
+            if self.deadline is not None and steps % 2048 == 0 \
+                    and time.perf_counter() > self.deadline:
+                raise Late()
+            pc = work.pop()
+            queued.discard(pc)
+            succ = self.succs[pc]
+            out = frozenset().union(*(into[s] for s in succ)) if succ else frozenset()
+            new = transfer(pc, out)
+            if new != into[pc]:
+                into[pc] = new
+                for p in self.preds[pc]:
+                    if p not in queued:
+                        queued.add(p)
+                        work.append(p)
+        return into
+
+
+def sensitive_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
     """pc -> registers whose values may matter from that instruction on (before it runs)."""
-    by_pc = prog.by_pc()
-    starts = sorted(set(prog.subprogs) | {0})
-    func_of = {}
-    k = 0
-    for pc in sorted(by_pc):
-        while k + 1 < len(starts) and starts[k + 1] <= pc:
-            k += 1
-        func_of[pc] = starts[k]
-    ret_checked = return_range(prog.prog_type) is not None
-    preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
-    succs = {}
-    for pc, insn in by_pc.items():
-        succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
-        for s in succs[pc]:
-            preds[s].append(pc)
-    sens: dict[int, frozenset[int]] = {pc: frozenset() for pc in by_pc}
-    work = list(by_pc)
-    queued = set(work)
+    flow = flow or Flow(prog)
+    ptype = prog.prog_type
+    ret_checked = return_range(ptype) is not None
+    stack_ptrs = flow.stack_ptrs
+    return flow.backward(lambda pc, out: _transfer(
+        flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc),
+        ptype))
+
+
+FRAME = frozenset({10})
+SUBPROG_ENTRY = frozenset({1, 2, 3, 4, 5, 10})  # a caller may pass stack pointers
+
+
+def _stack_transfer(insn, s: frozenset[int]) -> frozenset[int]:
+    """After ``insn``: the registers that may hold a pointer into some frame's stack."""
+    if isinstance(insn, Alu):
+        if insn.op == "mov":
+            return s | {insn.dst} if insn.src in s else s - {insn.dst}
+        if insn.src in s:  # scalar + pointer is a pointer
+            return s | {insn.dst}
+        return s
+    if isinstance(insn, (LoadImm64, LegacyLoad)):
+        return s - {insn.dst} if isinstance(insn, LoadImm64) else s - CALL_CLOBBERED
+    if isinstance(insn, Load):  # a spilled stack pointer may come back from the stack
+        return s | {insn.dst} if insn.src in s else s - {insn.dst}
+    if isinstance(insn, Atomic) and insn.fetch:
+        return s | {insn.src} if insn.dst in s else s - {insn.src}
+    if isinstance(insn, (Call, CallX)):  # helpers and subprograms never return one
+        return s - CALL_CLOBBERED
+    return s
+
+
+def may_point_to_stack(by_pc: dict, succs: dict, preds: dict,
+                       starts: set[int]) -> dict[int, frozenset[int]]:
+    """pc -> registers that may point into a stack (before the instruction): a forward
+    may-analysis from r10 (and a subprogram's arguments). A store through any other
+    register writes memory that never gives the stored value's bounds back."""
+    into: dict[int, frozenset[int]] = {}
+    work = []
+    for pc in by_pc:
+        if pc == 0 or not preds[pc] or pc in starts:  # subprograms, callbacks: generously
+            into[pc] = FRAME if pc == 0 else SUBPROG_ENTRY
+            work.append(pc)
     while work:
         pc = work.pop()
-        queued.discard(pc)
-        out = frozenset().union(*(sens[s] for s in succs[pc])) if succs[pc] else frozenset()
-        new = _transfer(by_pc[pc], out, func_of[pc] != 0, ret_checked)
-        if new != sens[pc]:
-            sens[pc] = new
-            for p in preds[pc]:
-                if p not in queued:
-                    queued.add(p)
-                    work.append(p)
-    return sens
+        out = _stack_transfer(by_pc[pc], into[pc])
+        for t in succs[pc]:
+            old = into.get(t)
+            new = out if old is None else old | out
+            if new != old:
+                into[t] = new
+                work.append(t)
+    return into

@@ -85,23 +85,34 @@ def entry_state(ctx_reg: Reg) -> State:
 
 
 # -- subsumption ---------------------------------------------------------------------------
-def covers(old: State, new: State, care: list[frozenset[int]] | None = None) -> bool:
+def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
+           live: list[frozenset[int]] | None = None,
+           slots: frozenset[int] | None = None) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
-    (``model.verifier.sensitivity``); other scalars are compared by type only."""
+    (``model.verifier.sensitivity``); other scalars are compared by type only.
+    ``live[k]``: the registers of frame k that may still be read
+    (``model.verifier.liveness``); the others are not compared at all. ``slots``: the
+    innermost frame's stack slots that may still be read (``liveness.live_slots``)."""
     if len(old.frames) != len(new.frames):
         return False
     ids: dict[int, int] = {}
-    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
+    for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite:
             return False
-        matters = care[k] if care is not None else None
+        matters = care[k_frame] if care is not None else None
+        alive = live[k_frame] if live is not None else None
         for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+            if alive is not None and i not in alive:
+                continue  # never read again before written: cannot matter
             if (matters is not None and i not in matters and ro.type is T.SCALAR
                     and rn.type is T.SCALAR):
                 continue  # its value cannot affect any assertion or path from here
             if not reg_covers(ro, rn, ids):
                 return False
+        alive_slots = slots if k_frame == len(old.frames) - 1 else None
         for k in set(fo.stack) | set(fn.stack):
+            if alive_slots is not None and k not in alive_slots:
+                continue
             if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids):
                 return False
     return True
