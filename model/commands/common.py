@@ -14,15 +14,32 @@ def add_object_args(p: argparse.ArgumentParser, many: bool = True) -> None:
     else:
         p.add_argument("object", metavar="OBJ", help="BPF ELF object file")
     p.add_argument("--program", "-p", metavar="NAME", help="only this program")
+    add_prog_type_arg(p)
 
 
-def load(path: str, *, reading: bool = False) -> BpfObject:
+def add_prog_type_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prog-type", metavar="TYPE", type=_prog_type,
+                   help="program type of programs whose section names none (iproute2's "
+                        "from-netdev or 2/7, functions of .text): xdp, sched_cls, "
+                        "socket_filter, kprobe, ...")
+
+
+def _prog_type(text: str) -> str:
+    from model.elf.sections import parse_prog_type
+
+    try:
+        return parse_prog_type(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def load(path: str, *, reading: bool = False, prog_type: str | None = None) -> BpfObject:
     """The object at ``path``. ``reading``: for commands that only show it (info, disasm,
     cfg), which show every object the loader can read, including one whose static key is
     also used as an ordinary map (judging that is ``check``'s work)."""
     from model.elf.loader import load_object
 
-    return load_object(path, keys_as_maps="keep" if reading else "error")
+    return load_object(path, keys_as_maps="keep" if reading else "error", prog_type=prog_type)
 
 
 def map_ids(obj: BpfObject) -> dict[str, int]:

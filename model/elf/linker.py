@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from model.elf.reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STT_FUNC, STT_SECTION,
-                              ElfImage, Reloc, Section)
+from model.elf.reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STB_LOCAL, STT_FUNC,
+                              STT_SECTION, ElfImage, Reloc, Section)
 from model.errors import IsaError
 from model.isa import Call, Insn, LoadImm64, decode
 from model.program import (PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, MapDef, MapRef,
                            Program)
+
+#: compiler builtins clang emits as calls when it cannot inline them (BPF has no libc)
+_BUILTIN_HINT = {n: f" (clang could not inline __builtin_{n}: BPF has no {n}; no loader can "
+                    "link it)" for n in ("memset", "memcpy", "memmove", "memcmp", "bcmp")}
 
 MAX_PROGRAM_SLOTS = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS: the kernel refuses larger programs
 
@@ -30,6 +34,7 @@ class Func:
     insns: list[Insn]
     offsets: list[int]  # byte offset (in the section) of each insn
     entry: bool
+    is_global: bool = True
     end: int = field(init=False)  # byte offset just past the function
     index_at: dict[int, int] = field(init=False, repr=False)  # byte offset -> insn index
 
@@ -98,7 +103,8 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
         if end == s.value:
             raise image.fail(f"functions {s.name} and {syms[n + 1].name} share offset {s.value}")
         a, b = index_of[s.value], index_of.get(end, len(insns))
-        out.append(Func(s.name, sec, s.value, insns[a:b], offsets[a:b], entry))
+        out.append(Func(s.name, sec, s.value, insns[a:b], offsets[a:b], entry,
+                        is_global=s.bind != STB_LOCAL))
     return out
 
 
@@ -180,7 +186,8 @@ class Linker:
                 raise self.image.fail(f"{where}: call relocated with {rel.type_name}")
             sym = rel.symbol
             if sym.shndx == SHN_UNDEF:
-                raise self.image.fail(f"{where}: call to undefined function {sym.name}")
+                raise self.image.fail(f"{where}: call to undefined function {sym.name}"
+                                      + _BUILTIN_HINT.get(sym.name, ""))
             return insn, None, self._callee(sym.shndx, sym.value + 8 * (insn.imm + 1), where)
         if rel is None:
             if isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
@@ -205,7 +212,8 @@ class Linker:
         if target.executable:  # a callback: ld_imm64 of a function's address
             callee = self._callee(sym.shndx, sym.value + insn.imm, where)
             return replace(insn, src=PSEUDO_FUNC, imm2=0), None, callee
-        key = (sym.shndx, sym.value)
+        # older clang relocates against the section symbol, the map's offset in the imm
+        key = (sym.shndx, sym.value + (insn.imm if sym.type == STT_SECTION else 0))
         if key in self.map_by_symbol:
             name = self.map_by_symbol[key]
             return replace(insn, src=PSEUDO_MAP_FD, imm=0, imm2=0), MapRef(0, name), None

@@ -13,20 +13,30 @@ from model.elf.reader import ElfImage, read_elf
 from model.program import BpfObject, Program
 
 
-def load_object(path: str, *, keys_as_maps: str = "error") -> BpfObject:
+def load_object(path: str, *, keys_as_maps: str = "error",
+                prog_type: str | None = None) -> BpfObject:
     """``keys_as_maps``: what to do with a program that uses a static key as an ordinary
     map — "error" (a ``LoadError``, the default) or "keep" (load it; the verifier then
-    rejects the program at that instruction, as the 2023 kernel's verifier does)."""
+    rejects the program at that instruction, as the 2023 kernel's verifier does).
+    ``prog_type``: the type of every program whose section names none (iproute2's
+    ``from-netdev``, ``2/7``; functions of ``.text``), as a loader is told it."""
     image = read_elf(path)
-    return load_image(image, keys_as_maps=keys_as_maps)
+    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type)
 
 
-def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
+def load_image(image: ElfImage, *, keys_as_maps: str = "error",
+               prog_type: str | None = None) -> BpfObject:
     maps = read_maps(image)
     funcs = read_functions(image)
     entries = [f for f in funcs if f.entry]
     if not entries:
-        raise image.fail("no programs (no executable section other than .text)")
+        # only .text: each global function is a program (as PREVAIL takes them)
+        entries = [f for f in funcs if f.is_global] or [f for f in funcs
+                                                        if f.name == f.section.name]
+        for f in entries:
+            f.entry = True
+    if not entries:
+        raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
     linker = Linker(image, funcs, maps)
     programs: list[Program] = []
@@ -34,6 +44,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
     for f in entries:
         linked = linker.link(f)
         prog = linked.program
+        if prog_type is not None and prog.prog_type == "unspec":
+            prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
         if keys_as_maps == "error":

@@ -28,6 +28,7 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.platform.prog_flags import strict_alignment, unmodelled
+from model.platform.prog_types import program_unmodelled
 from model.platform.map_helpers import direct_value_check, map_type_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
@@ -77,7 +78,7 @@ class Engine:
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
-            why = unmodelled(prog_flags)
+            why = unmodelled(prog_flags) or program_unmodelled(prog)
             if why:
                 raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
@@ -270,7 +271,7 @@ class Engine:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
             return None, ""
-        rng = return_range(self.lay.ptype)
+        rng = return_range(self.lay.ptype, self.prog.attach_type)
         if rng is None:
             return None, ""
         if not isinstance(r0, S):

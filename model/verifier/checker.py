@@ -24,6 +24,7 @@ from model.errors import CfgError
 from model.isa import Call, kernel_line
 from model.errors import NotModelled
 from model.platform.prog_flags import strict_alignment, unmodelled
+from model.platform.prog_types import program_unmodelled
 from model.program import BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.memcheck import Reject
@@ -104,7 +105,7 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = unmodelled(prog_flags)
+        why = unmodelled(prog_flags) or program_unmodelled(prog)
         if why:
             self.structure_error = Failure(0, why)
             return

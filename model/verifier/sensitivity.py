@@ -101,7 +101,7 @@ def sensitive_registers(prog: Program) -> dict[int, frozenset[int]]:
         while k + 1 < len(starts) and starts[k + 1] <= pc:
             k += 1
         func_of[pc] = starts[k]
-    ret_checked = return_range(prog.prog_type) is not None
+    ret_checked = return_range(prog.prog_type, prog.attach_type) is not None
     preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
     succs = {}
     for pc, insn in by_pc.items():

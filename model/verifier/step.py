@@ -80,7 +80,7 @@ class Stepper:
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
             return
-        rng = return_range(self.ptype)
+        rng = return_range(self.ptype, self.prog.attach_type)
         r0 = st.cur.regs[0]
         if rng is None:
             return

@@ -1,0 +1,35 @@
+"""Which programs skv models at all: the one check both engines make before looking at a
+single instruction. A program type whose context, helpers or return rules are not modelled
+(``lsm``, ``struct_ops``, ``tracing``, ``sock_ops``...), a section no loader convention
+types (``unspec``: the kernel itself refuses type 0) and a sleepable program of a
+non-sleepable-by-default type (``uprobe.s``, ``fentry.s``: the kernel restricts their maps
+and widens their helpers) are a clean rejection "not modelled: ...", never a verdict."""
+
+from __future__ import annotations
+
+from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
+from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
+
+#: types the kernel loads sleepable whatever the section says (syscall: always)
+_ALWAYS_SLEEPABLE = ("syscall",)
+
+
+def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False
+                         ) -> str | None:
+    """The clean rejection for a program skv does not model, or None."""
+    if prog_type == "unspec":
+        return (f"not modelled: program type unspec (section {section} names no program "
+                "type; give --prog-type TYPE)")
+    if prog_type not in _CTX_TYPES or prog_type not in _HELPER_TYPES:
+        return f"not modelled: program type {prog_type}"
+    if sleepable and prog_type not in _ALWAYS_SLEEPABLE:
+        return f"not modelled: sleepable {prog_type} programs (section {section})"
+    return None
+
+
+def program_unmodelled(prog) -> str | None:
+    """``prog_type_unmodelled`` for a loaded ``model.program.Program``."""
+    return prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable)
+
+
+__all__ = ["prog_type_unmodelled", "program_unmodelled"]
