@@ -112,6 +112,8 @@ class Program:
     map_refs: dict[int, MapRef] = field(default_factory=dict)
     sites: list[Site] = field(default_factory=list)
     func_starts: dict[str, int] = field(default_factory=dict)
+    #: pc -> the CO-RE relocation (``model.elf.btf_ext.CoreRelo``) libbpf would apply there
+    core_relos: dict = field(default_factory=dict)
     #: the type a loader was told (``--prog-type``), for a section that names none
     type_override: str | None = None
 

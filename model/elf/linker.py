@@ -109,8 +109,10 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
 
 
 class Linker:
-    def __init__(self, image: ElfImage, funcs: list[Func], maps: dict[str, MapDef]):
+    def __init__(self, image: ElfImage, funcs: list[Func], maps: dict[str, MapDef],
+                 core_relos: dict | None = None):
         self.image = image
+        self.core_relos = core_relos or {}  # (section, byte offset) -> CoreRelo
         self.funcs = funcs
         self.maps = maps
         self.map_by_symbol = self._index_map_symbols()
@@ -135,6 +137,7 @@ class Linker:
     def link(self, entry: Func) -> Linked:
         insns: list[Insn] = []
         refs: dict[int, MapRef] = {}
+        core: dict = {}  # pc -> CoreRelo
         placed: dict[int, int] = {}  # id(func) -> start pc
         placements: list[Placement] = []
         fixups: list[tuple[int, int, Func, int]] = []  # (list index, pc, callee, slot in it)
@@ -151,6 +154,9 @@ class Linker:
                 insn, ref, callee = self._relocate(func, insn, off, relocs.get(off))
                 if ref is not None:
                     refs[pc] = replace(ref, pc=pc)
+                relo = self.core_relos.get((func.section.name, off))
+                if relo is not None:
+                    core[pc] = relo
                 if callee is not None:
                     fixups.append((len(insns), pc, *callee))
                 insns.append(insn)
@@ -171,6 +177,7 @@ class Linker:
             insns[idx] = replace(insns[idx], imm=start + slot - (pc + 1))
 
         prog = Program(name=entry.name, section=entry.section.name, insns=insns, map_refs=refs)
+        prog.core_relos = core
         prog.func_starts = {p.func.name: p.start_pc for p in placements}
         prog.subprogs = {p.start_pc: p.func.name for p in placements[1:]}
         return Linked(prog, placements)

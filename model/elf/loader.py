@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
+from model.elf.btf_ext import object_core_relos
 from model.elf.linker import Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import ElfImage, read_elf
+from model.errors import SkvError
 from model.program import BpfObject, Program
 
 
@@ -38,7 +40,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     if not entries:
         raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
-    linker = Linker(image, funcs, maps)
+    linker = Linker(image, funcs, maps, _core_relos(image))
     programs: list[Program] = []
     next_site = 0
     for f in entries:
@@ -56,6 +58,14 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
     return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _core_relos(image: ElfImage) -> dict:
+    btf, ext = image.section(".BTF"), image.section(".BTF.ext")
+    try:
+        return object_core_relos(btf.data if btf else None, ext.data if ext else None)
+    except SkvError as e:
+        raise image.fail(str(e)) from None
 
 
 def _license(image: ElfImage) -> str:

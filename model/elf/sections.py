@@ -165,8 +165,7 @@ SECTION_DEFS: tuple[tuple[str, str, str, bool], ...] = tuple(
 #: libbpf < 1.0 and PREVAIL matched these by prefix ("xdp_prog", "socket1", "classifier_x")
 _LEGACY_PREFIXES = (("xdp", "xdp", "xdp"), ("socket", "socket_filter", "none"),
                     ("classifier", "sched_cls", "none"), ("action", "sched_act", "none"),
-                    ("kprobe", "kprobe", "none"), ("kretprobe", "kprobe", "none"),
-                    ("tracepoint", "tracepoint", "none"), ("cgroup_skb", "cgroup_skb", "none"),
+                    ("cgroup_skb", "cgroup_skb", "none"),
                     ("sockops", "sock_ops", "cgroup_sock_ops"), ("sk_skb", "sk_skb", "none"),
                     ("sk_msg", "sk_msg", "sk_msg_verdict"))
 

@@ -28,8 +28,16 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
 
 
 def program_unmodelled(prog) -> str | None:
-    """``prog_type_unmodelled`` for a loaded ``model.program.Program``."""
-    return prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable)
+    """``prog_type_unmodelled`` for a loaded ``model.program.Program``, then its CO-RE
+    relocations: libbpf patches those instructions with the running kernel's offsets, so
+    judging the compile-time values would judge another program."""
+    why = prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable)
+    if why is None and prog.core_relos:
+        pc = min(prog.core_relos)
+        r = prog.core_relos[pc]
+        why = (f"not modelled: CO-RE relocation {r.kind_name} at insn {pc} "
+               f"(access {r.access} of BTF type [{r.type_id}])")
+    return why
 
 
 __all__ = ["prog_type_unmodelled", "program_unmodelled"]
