@@ -39,8 +39,12 @@ def error_class(msg: str) -> str:
     msg = msg.replace("skv: error: ", "").strip().splitlines()[-1] if msg.strip() else "?"
     msg = re.sub(r"^\S+\.(o|elf): ", "", msg)
     if "not modelled:" in msg:
-        return "not modelled: " + re.sub(r"\d+", "N", msg.split("not modelled:", 1)[1].strip())[:70]
+        what = re.split(r" at insn | \(", msg.split("not modelled:", 1)[1].strip())[0]
+        return "not modelled: " + re.sub(r"\d+", "N", what)[:70]
     msg = re.sub(r"^program \S+(, insn \d+)?: ", "", msg)
+    msg = re.sub(r"^[\w.$/-]+\+0x[0-9a-f]+ \(function [\w.$]+\): ", "", msg)
+    if "undefined" in msg:  # the symbol is the class
+        return re.sub(r"\([^)]*\)", "", msg)[:90]
     msg = re.sub(r"\b(map|function|symbol|program|section) [\w.$/-]+", r"\1 X", msg)
     msg = re.sub(r"0x[0-9a-f]+|\d+", "N", msg)
     msg = re.sub(r"\([^)]*\)", "", msg)

@@ -114,6 +114,8 @@ class Program:
     func_starts: dict[str, int] = field(default_factory=dict)
     #: pc -> the CO-RE relocation (``model.elf.btf_ext.CoreRelo``) libbpf would apply there
     core_relos: dict = field(default_factory=dict)
+    core_unresolved: dict = field(default_factory=dict)  # pc -> why it stays unapplied
+    core_applied: dict = field(default_factory=dict)  # pc -> CoreRelo applied (model.elf.core)
     #: the type a loader was told (``--prog-type``), for a section that names none
     type_override: str | None = None
 

@@ -250,24 +250,83 @@ def test_kprobe_session_kernel_agrees(compile_bpf, ret):
             res.close()
 
 
-CORE = r"""
-struct task { int pid; int tgid; } __attribute__((preserve_access_index));
-SEC("kprobe/do_unlinkat") int core(struct task *t) {
+PROBE_READ = "static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;\n"
+CORE = PROBE_READ + r"""
+struct %(name)s { int pid; int tgid; } __attribute__((preserve_access_index));
+SEC("kprobe/do_unlinkat") int core(struct %(name)s *t) {
     int v = 0;
     bpf_probe_read(&v, 4, &t->tgid);
     return 0;
 }
-static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;
+"""
+EXISTS = PROBE_READ + r"""
+struct task_struct { int pid; int no_such_field; } __attribute__((preserve_access_index));
+SEC("kprobe/do_unlinkat") int exists(struct task_struct *t) {
+    int v = 0;
+    if (__builtin_preserve_field_info(t->no_such_field, 2 /* FIELD_EXISTS */))
+        bpf_probe_read(&v, 4, &t->no_such_field);
+    return 0;
+}
 """
 
 
-def test_core_relocation_is_not_judged_with_compile_time_offsets(compile_bpf, capsys):
-    src = ("static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;\n"
-           + CORE.rsplit("static long", 1)[0])
-    path = compile_bpf(src, "core")
+def _vmlinux_or_skip():
+    from model.elf.core import VMLINUX_BTF, target_btf
+
+    btf = target_btf(VMLINUX_BTF)
+    if btf is None:
+        pytest.skip(f"no kernel BTF at {VMLINUX_BTF}")
+    return btf
+
+
+def test_core_field_offset_is_the_running_kernels(compile_bpf):
+    """task_struct.tgid sits where the kernel's BTF says, not at the local offset 4."""
+    vmlinux = _vmlinux_or_skip()
+    path = compile_bpf(CORE % {"name": "task_struct"}, "core_task")
     prog = load_object(path).programs[0]
-    assert [r.kind_name for r in prog.core_relos.values()] == ["field_byte_offset"]
-    assert [r.access for r in prog.core_relos.values()] == ["0:1"]
+    assert not prog.core_relos and len(prog.core_applied) == 1
+    (pc, relo), = prog.core_applied.items()
+    assert (relo.kind_name, relo.access) == ("field_byte_offset", "0:1")
+    ts = vmlinux.find("task_struct", 4)
+    want = next(m.bit_offset(ts.kind_flag) for m in ts.members if m.name == "tgid") // 8
+    assert want != 4 and prog.by_pc()[pc].imm == want
+    assert check_program(load_object(path), prog).verdict == "accepted"
+
+
+def test_core_unsatisfied_relocation_poisons_like_libbpf(compile_bpf, capsys):
+    _vmlinux_or_skip()
+    path = compile_bpf(CORE % {"name": "no_such_struct_in_vmlinux"}, "core_poison")
     rc, rows = _rows(capsys, path)
+    assert rc == 1 and "invalid func unknown#195896080" in rows[0]["error"]["message"]
+    # guarded by bpf_core_field_exists: the poisoned read is dead code
+    rc, rows = _rows(capsys, compile_bpf(EXISTS, "core_exists"))
+    assert rc == 0, rows
+
+
+@pytest.mark.parametrize("name", ["task_struct", "no_such_struct_in_vmlinux"])
+def test_core_kernel_agrees(compile_bpf, name):
+    _vmlinux_or_skip()
+    kernel_or_skip()
+    from model.kernel.objload import load_program
+
+    path = compile_bpf(CORE % {"name": name}, f"core_k_{name}")
+    obj = load_object(path)
+    res = load_program(obj, obj.programs[0], log_level=1)
+    try:
+        assert res.ok == (check_program(obj, obj.programs[0]).verdict == "accepted"), res.log
+    finally:
+        if res.ok:
+            res.close()
+
+
+def test_core_without_kernel_btf_is_not_judged(compile_bpf, capsys, tmp_path):
+    path = compile_bpf(CORE % {"name": "task_struct"}, "core_nobtf")
+    empty = tmp_path / "empty.btf"
+    empty.write_bytes(b"")
+    rc, rows = _rows(capsys, "--btf", str(empty), path)
     assert rc == 1
-    assert "not modelled: CO-RE relocation field_byte_offset" in rows[0]["error"]["message"]
+    msg = rows[0]["error"]["message"]
+    assert "not modelled: CO-RE relocation field_byte_offset" in msg and "no kernel BTF" in msg
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--btf", str(tmp_path / "absent"), path])
+    assert e.value.code == 2 and "no BTF file" in capsys.readouterr().err

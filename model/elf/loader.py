@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
+from model.elf.btf import parse_btf
 from model.elf.btf_ext import object_core_relos
+from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import ElfImage, read_elf
@@ -15,19 +17,20 @@ from model.errors import SkvError
 from model.program import BpfObject, Program
 
 
-def load_object(path: str, *, keys_as_maps: str = "error",
-                prog_type: str | None = None) -> BpfObject:
+def load_object(path: str, *, keys_as_maps: str = "error", prog_type: str | None = None,
+                btf: str = VMLINUX_BTF) -> BpfObject:
     """``keys_as_maps``: what to do with a program that uses a static key as an ordinary
     map — "error" (a ``LoadError``, the default) or "keep" (load it; the verifier then
     rejects the program at that instruction, as the 2023 kernel's verifier does).
     ``prog_type``: the type of every program whose section names none (iproute2's
-    ``from-netdev``, ``2/7``; functions of ``.text``), as a loader is told it."""
+    ``from-netdev``, ``2/7``; functions of ``.text``), as a loader is told it.
+    ``btf``: the kernel BTF that CO-RE relocations are resolved against (model.elf.core)."""
     image = read_elf(path)
-    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type)
+    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type, btf=btf)
 
 
 def load_image(image: ElfImage, *, keys_as_maps: str = "error",
-               prog_type: str | None = None) -> BpfObject:
+               prog_type: str | None = None, btf: str = VMLINUX_BTF) -> BpfObject:
     maps = read_maps(image)
     funcs = read_functions(image)
     entries = [f for f in funcs if f.entry]
@@ -46,6 +49,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     for f in entries:
         linked = linker.link(f)
         prog = linked.program
+        if prog.core_relos:
+            apply_core(prog, _local_btf(image), btf)
         if prog_type is not None and prog.prog_type == "unspec":
             prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
@@ -58,6 +63,14 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
     return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _local_btf(image: ElfImage):
+    sec = image.section(".BTF")
+    try:
+        return parse_btf(sec.data) if sec is not None else None
+    except SkvError as e:
+        raise image.fail(f".BTF: {e}") from None
 
 
 def _core_relos(image: ElfImage) -> dict:

@@ -35,8 +35,9 @@ def program_unmodelled(prog) -> str | None:
     if why is None and prog.core_relos:
         pc = min(prog.core_relos)
         r = prog.core_relos[pc]
+        cause = prog.core_unresolved.get(pc, "not resolved")
         why = (f"not modelled: CO-RE relocation {r.kind_name} at insn {pc} "
-               f"(access {r.access} of BTF type [{r.type_id}])")
+               f"(access {r.access} of BTF type [{r.type_id}]: {cause})")
     return why
 
 
