@@ -330,3 +330,38 @@ def test_core_without_kernel_btf_is_not_judged(compile_bpf, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["check", "--btf", str(tmp_path / "absent"), path])
     assert e.value.code == 2 and "no BTF file" in capsys.readouterr().err
+
+
+DEVMAP = r"""
+struct xdp_md { __u32 data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+                egress_ifindex; };
+SEC("%s") int egress(struct xdp_md *ctx) { return ctx->egress_ifindex == 3 ? 1 : 2; }
+"""
+
+
+@pytest.mark.parametrize("section,verdict", [("xdp/devmap", "accepted"), ("xdp", "rejected")])
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_context_follows_the_sections_attach_type(compile_bpf, capsys, section, verdict,
+                                                  symbolic):
+    """egress_ifindex is readable only in programs loaded with BPF_XDP_DEVMAP."""
+    path = compile_bpf(DEVMAP % section, "devmap" if "/" in section else "xdp_egress")
+    rc = main(["check", "--json"] + ([] if symbolic else ["--no-symbolic"]) + [path])
+    row = json.loads(capsys.readouterr().out)["programs"][0]
+    assert row["verdict"] == verdict and rc == (0 if verdict == "accepted" else 1)
+    if symbolic:
+        assert not row["symbolic"].get("soundness_bug") and "error" not in row["symbolic"]
+
+
+@pytest.mark.parametrize("section", ["xdp/devmap", "xdp"])
+def test_context_attach_type_kernel_agrees(compile_bpf, section):
+    kernel_or_skip()
+    from model.kernel.objload import load_program
+
+    path = compile_bpf(DEVMAP % section, "devmap_k" if "/" in section else "xdp_egress_k")
+    obj = load_object(path)
+    res = load_program(obj, obj.programs[0], log_level=1)
+    try:
+        assert res.ok == (check_program(obj, obj.programs[0]).verdict == "accepted"), res.log
+    finally:
+        if res.ok:
+            res.close()

@@ -75,6 +75,7 @@ class Engine:
         self.budget = budget or Budget()
         self.lay = Layout(obj, prog.prog_type)
         self.lay.strict_alignment = strict_alignment(prog_flags)
+        self.lay.attach_type = prog.attach_type
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model

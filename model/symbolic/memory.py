@@ -203,7 +203,7 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if any(z3.is_true(b) for b, _ in bad):
         return bad, None
     o = bv(off)  # the state goes on where the pointer is unmoved
-    got = ctx_access(lay.ptype, off, size, write, signed=signed)
+    got = ctx_access(lay.ptype, off, size, write, signed=signed, attach_type=lay.attach_type)
     if isinstance(got, str):
         return bad + [(T, got)], None
     arr = st.ctx if st.ctx is not None else lay.ctx_in

@@ -116,7 +116,8 @@ class Stepper:
         if isinstance(insn, Load):
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
-                         write=False, strict=self.strict, signed=insn.signed)
+                         write=False, strict=self.strict, signed=insn.signed,
+                         attach_type=self.prog.attach_type)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
@@ -127,7 +128,8 @@ class Stepper:
             base = regs[insn.dst]
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=known(insn.imm), strict=self.strict)
+                       write=True, value=known(insn.imm), strict=self.strict,
+                       attach_type=self.prog.attach_type)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -138,7 +140,8 @@ class Stepper:
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=value, strict=self.strict)
+                       write=True, value=value, strict=self.strict,
+                       attach_type=self.prog.attach_type)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
