@@ -19,6 +19,19 @@ from tests.conftest import kernel_or_skip
 XDP_CTX = "struct xdp_md { __u32 data, data_end, data_meta, ingress_ifindex, rx_queue_index; };\n"
 
 
+def _kernel_agrees(path: str) -> None:
+    """The running kernel (the program loaded as libbpf loads it) and skv agree."""
+    from model.kernel.objload import load_program
+
+    obj = load_object(path)
+    res = load_program(obj, obj.programs[0], log_level=1)
+    try:
+        assert res.ok == (check_program(obj, obj.programs[0]).verdict == "accepted"), res.log
+    finally:
+        if res.ok:
+            res.close()
+
+
 def _rows(capsys, *argv) -> tuple[int, list[dict]]:
     rc = main(["check", "--json", "--no-symbolic", *argv])
     return rc, json.loads(capsys.readouterr().out)["programs"]
@@ -237,17 +250,8 @@ def test_kprobe_session_return_range_follows_the_attach_type(compile_bpf, ret, v
 @pytest.mark.parametrize("ret", [1, 5])
 def test_kprobe_session_kernel_agrees(compile_bpf, ret):
     kernel_or_skip()
-    from model.kernel.objload import load_program
-
     path = compile_bpf(SESSION % ret, f"session_k{ret}")
-    obj = load_object(path)
-    res = load_program(obj, obj.programs[0], log_level=1)
-    ours = check_program(obj, obj.programs[0]).verdict == "accepted"
-    try:
-        assert res.ok == ours, res.log
-    finally:
-        if res.ok:
-            res.close()
+    _kernel_agrees(path)
 
 
 PROBE_READ = "static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;\n"
@@ -307,16 +311,8 @@ def test_core_unsatisfied_relocation_poisons_like_libbpf(compile_bpf, capsys):
 def test_core_kernel_agrees(compile_bpf, name):
     _vmlinux_or_skip()
     kernel_or_skip()
-    from model.kernel.objload import load_program
-
     path = compile_bpf(CORE % {"name": name}, f"core_k_{name}")
-    obj = load_object(path)
-    res = load_program(obj, obj.programs[0], log_level=1)
-    try:
-        assert res.ok == (check_program(obj, obj.programs[0]).verdict == "accepted"), res.log
-    finally:
-        if res.ok:
-            res.close()
+    _kernel_agrees(path)
 
 
 def test_core_without_kernel_btf_is_not_judged(compile_bpf, capsys, tmp_path):
@@ -355,13 +351,5 @@ def test_context_follows_the_sections_attach_type(compile_bpf, capsys, section, 
 @pytest.mark.parametrize("section", ["xdp/devmap", "xdp"])
 def test_context_attach_type_kernel_agrees(compile_bpf, section):
     kernel_or_skip()
-    from model.kernel.objload import load_program
-
     path = compile_bpf(DEVMAP % section, "devmap_k" if "/" in section else "xdp_egress_k")
-    obj = load_object(path)
-    res = load_program(obj, obj.programs[0], log_level=1)
-    try:
-        assert res.ok == (check_program(obj, obj.programs[0]).verdict == "accepted"), res.log
-    finally:
-        if res.ok:
-            res.close()
+    _kernel_agrees(path)
