@@ -45,13 +45,20 @@ class MapDef:
     map_extra: int = 0
     #: a legacy definition's words past map_flags (iproute2: id, pinning, inner_id, inner_idx)
     legacy_extra: tuple[int, ...] = ()
+    #: ``.kconfig``: extern name -> its offset in the value (model.elf.kconfig)
+    externs: dict[str, int] = field(default_factory=dict)
 
     @property
     def prog_flags(self) -> int:
-        """map_flags as the kernel sees them: libbpf creates ``.rodata`` maps with
-        ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
-        ro = self.origin == "data" and self.name.startswith(".rodata")
-        return self.map_flags | (BPF_F_RDONLY_PROG if ro else 0)
+        """map_flags as the kernel sees them: libbpf creates ``.rodata`` and ``.kconfig``
+        maps with ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
+        return self.map_flags | (BPF_F_RDONLY_PROG if self.frozen_constant else 0)
+
+    @property
+    def frozen_constant(self) -> bool:
+        """libbpf creates ``.rodata`` and ``.kconfig`` read-only and freezes them: the
+        verifier knows their bytes (loads from them are constants)."""
+        return self.origin == "data" and self.name.startswith((".rodata", ".kconfig"))
 
     @property
     def is_static_key(self) -> bool:

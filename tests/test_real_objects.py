@@ -353,3 +353,50 @@ def test_context_attach_type_kernel_agrees(compile_bpf, section):
     kernel_or_skip()
     path = compile_bpf(DEVMAP % section, "devmap_k" if "/" in section else "xdp_egress_k")
     _kernel_agrees(path)
+
+
+KCONFIG = XDP_CTX + r"""
+#define __kconfig __attribute__((section(".kconfig")))
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+extern int CONFIG_SKV_NO_SUCH_OPTION __kconfig __attribute__((weak));
+%s
+SEC("xdp") int kconf(struct xdp_md *ctx) {
+    /* safe only because the values are the kernel's: the loads are of a frozen,
+       read-only map, whose bytes the verifier knows */
+    if (LINUX_KERNEL_VERSION < (4 << 16) || CONFIG_SKV_NO_SUCH_OPTION)
+        return *(int *)(long)ctx->rx_queue_index;
+    return 2;
+}
+"""
+
+
+def test_kconfig_externs_are_a_read_only_map_filled_as_libbpf_fills_it(compile_bpf, capsys):
+    from model.elf.kconfig import kernel_version
+
+    path = compile_bpf(KCONFIG % "", "kconfig")
+    m = load_object(path).maps[".kconfig"]
+    # same alignment and size: libbpf orders them by name
+    assert m.externs == {"CONFIG_SKV_NO_SUCH_OPTION": 0, "LINUX_KERNEL_VERSION": 4}
+    assert m.initial == bytes(4) + kernel_version().to_bytes(4, "little")
+    assert m.prog_flags & (1 << 7)  # BPF_F_RDONLY_PROG
+    rc, rows = _rows(capsys, path)
+    assert rc == 0, rows
+    kernel_or_skip()
+    _kernel_agrees(path)
+
+
+def test_kconfig_extern_the_kernel_lacks_is_one_line(compile_bpf, capsys):
+    src = KCONFIG % "extern int CONFIG_SKV_STRONG_MISSING __kconfig;"
+    src = src.replace("|| CONFIG_SKV_NO_SUCH_OPTION", "|| CONFIG_SKV_STRONG_MISSING")
+    path = compile_bpf(src, "kconfig_missing")
+    with pytest.raises(LoadError, match="kconfig extern CONFIG_SKV_STRONG_MISSING is not in"):
+        load_object(path)
+    assert main(["info", path]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_kernel_version_as_libbpf_computes_it():
+    from model.elf.kconfig import kernel_version
+
+    assert kernel_version("6.18.44-fc-v657") == (6 << 16) + (18 << 8) + 44
+    assert kernel_version("5.4.300") == (5 << 16) + (4 << 8) + 255

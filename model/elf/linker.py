@@ -209,9 +209,14 @@ class Linker:
 
     def _relocate_ldimm(self, insn: LoadImm64, rel: Reloc, where: str):
         sym = rel.symbol
+        kconfig = self.maps.get(".kconfig")
+        if sym.shndx == SHN_UNDEF and kconfig is not None and sym.name in kconfig.externs:
+            value_off = kconfig.externs[sym.name] + insn.imm
+            new = replace(insn, src=PSEUDO_MAP_VALUE, imm=0, imm2=value_off)
+            return new, MapRef(0, kconfig.name, value_off), None
         if sym.shndx == SHN_UNDEF:
             raise self.image.fail(f"{where}: relocation against undefined symbol {sym.name} "
-                                  "(extern variables and ksyms are not supported)")
+                                  "(__ksym externs are not supported)")
         target = self.image.section_at(sym.shndx)
         if target is None:
             raise self.image.fail(f"{where}: relocation against symbol {sym.name} in section "

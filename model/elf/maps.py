@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from model.elf.reader import SHT_NOBITS, STT_NOTYPE, STT_OBJECT, ElfImage
+from model.elf.reader import SHT_NOBITS, STB_WEAK, STT_NOTYPE, STT_OBJECT, ElfImage
 from model.elf.sections import is_data_section
 from model.errors import SkvError
 from model.program import BPF_MAP_TYPE_ARRAY, MapDef
@@ -35,7 +35,30 @@ def read_maps(image: ElfImage) -> dict[str, MapDef]:
         add(m)
     for m in _data_maps(image):
         add(m)
+    for m in _kconfig_map(image):
+        add(m)
     return maps
+
+
+def _kconfig_map(image: ElfImage) -> list[MapDef]:
+    """libbpf's ``.kconfig`` map, when the object has ``__kconfig`` externs."""
+    btf_sec = image.section(".BTF")
+    if btf_sec is None or b".kconfig" not in btf_sec.data:
+        return []
+    from model.elf.btf import parse_btf
+    from model.elf.kconfig import KCONFIG_SECTION, kconfig_externs, kconfig_value
+
+    weak = {s.name for s in image.symbols if s.bind == STB_WEAK}
+    try:
+        externs = kconfig_externs(parse_btf(btf_sec.data), weak)
+    except SkvError as e:
+        raise image.fail(str(e)) from None
+    if not externs:
+        return []
+    value = kconfig_value(externs)
+    return [MapDef(KCONFIG_SECTION, BPF_MAP_TYPE_ARRAY, 4, len(value), 1, 0,
+                   section=KCONFIG_SECTION, origin="data", initial=value,
+                   externs={e.name: e.offset for e in externs})]
 
 
 def _btf_maps(image: ElfImage) -> list[MapDef]:

@@ -30,6 +30,7 @@ STT_SECTION = 3
 STT_FUNC = 2
 STT_OBJECT = 1
 STB_LOCAL = 0
+STB_WEAK = 2
 
 # R_BPF_* relocation types (LLVM's BPF ELF relocations)
 R_BPF_NONE = 0

@@ -87,7 +87,7 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
                 raise SkvError(f"program {prog.name} refers to map {name}, which the object "
                                "does not define")
             if m.origin == "data":
-                rodata = name.startswith(".rodata")
+                rodata = m.frozen_constant
                 size = m.value_size
                 kmap = map_create(2, 4, size, 1, BPF_F_RDONLY_PROG if rodata else 0,
                                   name=_map_name(name))

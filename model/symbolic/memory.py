@@ -32,7 +32,7 @@ def map_array(lay, st: State, name: str):
     if arr is not None:
         return arr
     m = lay.maps[name]
-    if m.origin == "data" and name.startswith(".rodata"):
+    if m.frozen_constant:
         inner = z3.K(BV64, z3.BitVecVal(0, 8))
         for i, b in enumerate(m.initial or b""):
             if b:

@@ -217,8 +217,7 @@ class Stepper:
             why = direct_value_check(m.type, m.max_entries, m.value_size, insn.imm2)
             if why is not None:
                 raise Reject(why)
-            ro = m.origin == "data" and m.name.startswith(".rodata")
-            return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
+            return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=m.frozen_constant)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
 
 
