@@ -400,3 +400,38 @@ def test_kernel_version_as_libbpf_computes_it():
 
     assert kernel_version("6.18.44-fc-v657") == (6 << 16) + (18 << 8) + 44
     assert kernel_version("5.4.300") == (5 << 16) + (4 << 8) + 255
+
+
+def test_maps_only_object_loads_with_no_programs(compile_bpf, capsys):
+    src = r"""
+struct { __uint(type, 1); __type(key, __u32); __type(value, __u64);
+         __uint(max_entries, 64); } shared SEC(".maps");
+"""
+    path = compile_bpf(src, "maps_only")
+    assert main(["info", path]) == 0
+    assert "shared" in capsys.readouterr().out
+    rc, rows = _rows(capsys, path)
+    assert rc == 0 and rows == []
+    with pytest.raises(LoadError, match="no programs"):
+        load_object(path)  # a caller that needs programs still hears it
+
+
+KSYMS = XDP_CTX + r"""
+#define __ksym __attribute__((section(".ksyms")))
+extern int bpf_some_kfunc(struct xdp_md *ctx) __ksym;
+extern const void bpf_prog_active __ksym __attribute__((weak));
+SEC("xdp") int kfunc(struct xdp_md *ctx) { return bpf_some_kfunc(ctx); }
+SEC("xdp") int ksym_var(struct xdp_md *ctx) { return &bpf_prog_active != 0 ? 2 : 1; }
+"""
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_ksym_externs_are_not_modelled_rows(compile_bpf, capsys, symbolic):
+    path = compile_bpf(KSYMS, "ksyms")
+    rc = main(["check", "--json"] + ([] if symbolic else ["--no-symbolic"]) + [path])
+    rows = {r["program"]: r for r in json.loads(capsys.readouterr().out)["programs"]}
+    assert rc == 1
+    assert "kfuncs" in rows["kfunc"]["error"]["message"]
+    assert rows["ksym_var"]["error"]["message"] == \
+        "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
+    assert all(r["verdict"] == "rejected" for r in rows.values())

@@ -72,7 +72,7 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float,
 
     try:
         # the verifier rejects a program that uses a static key as a map
-        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type,
+        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type, maps_only=True,
                           **({"btf": btf} if btf else {}))
         progs = select_programs(obj, program)
     except SkvError as e:

@@ -47,7 +47,7 @@ def _prog_type(text: str) -> str:
 
 
 def load(path: str, *, reading: bool = False, prog_type: str | None = None,
-         btf: str | None = None) -> BpfObject:
+         btf: str | None = None, maps_only: bool = False) -> BpfObject:
     """The object at ``path``. ``reading``: for commands that only show it (info, disasm,
     cfg), which show every object the loader can read, including one whose static key is
     also used as an ordinary map (judging that is ``check``'s work)."""
@@ -56,7 +56,7 @@ def load(path: str, *, reading: bool = False, prog_type: str | None = None,
     from model.elf.core import VMLINUX_BTF
 
     return load_object(path, keys_as_maps="keep" if reading else "error", prog_type=prog_type,
-                       btf=btf or VMLINUX_BTF)
+                       btf=btf or VMLINUX_BTF, maps_only=maps_only)
 
 
 def map_ids(obj: BpfObject) -> dict[str, int]:

@@ -16,7 +16,7 @@ from model.elf.reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STB_LOCAL, ST
                               STT_SECTION, ElfImage, Reloc, Section)
 from model.errors import IsaError
 from model.isa import Call, Insn, LoadImm64, decode
-from model.program import (PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, MapDef, MapRef,
+from model.program import (PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, MapDef, MapRef,
                            Program)
 
 #: compiler builtins clang emits as calls when it cannot inline them (BPF has no libc)
@@ -110,8 +110,9 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
 
 class Linker:
     def __init__(self, image: ElfImage, funcs: list[Func], maps: dict[str, MapDef],
-                 core_relos: dict | None = None):
+                 core_relos: dict | None = None, ksyms: frozenset = frozenset()):
         self.image = image
+        self.ksyms = ksyms  # __ksym externs: kernel functions (kfuncs) and variables
         self.core_relos = core_relos or {}  # (section, byte offset) -> CoreRelo
         self.funcs = funcs
         self.maps = maps
@@ -192,6 +193,9 @@ class Linker:
             if rel.type != R_BPF_64_32:
                 raise self.image.fail(f"{where}: call relocated with {rel.type_name}")
             sym = rel.symbol
+            if sym.shndx == SHN_UNDEF and sym.name in self.ksyms:
+                # a kfunc: libbpf makes it a BPF_PSEUDO_KFUNC_CALL to its vmlinux BTF id
+                return replace(insn, src=2, imm=0), None, None
             if sym.shndx == SHN_UNDEF:
                 raise self.image.fail(f"{where}: call to undefined function {sym.name}"
                                       + _BUILTIN_HINT.get(sym.name, ""))
@@ -214,6 +218,9 @@ class Linker:
             value_off = kconfig.externs[sym.name] + insn.imm
             new = replace(insn, src=PSEUDO_MAP_VALUE, imm=0, imm2=value_off)
             return new, MapRef(0, kconfig.name, value_off), None
+        if sym.shndx == SHN_UNDEF and sym.name in self.ksyms:
+            # a __ksym variable: libbpf makes it a BPF_PSEUDO_BTF_ID load
+            return replace(insn, src=PSEUDO_BTF_ID, imm=0, imm2=0), None, None
         if sym.shndx == SHN_UNDEF:
             raise self.image.fail(f"{where}: relocation against undefined symbol {sym.name} "
                                   "(__ksym externs are not supported)")

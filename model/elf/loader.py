@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
-from model.elf.btf import parse_btf
+from model.elf.btf import DATASEC, parse_btf
 from model.elf.btf_ext import object_core_relos
 from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linker, read_functions
@@ -18,19 +18,23 @@ from model.program import BpfObject, Program
 
 
 def load_object(path: str, *, keys_as_maps: str = "error", prog_type: str | None = None,
-                btf: str = VMLINUX_BTF) -> BpfObject:
+                btf: str = VMLINUX_BTF, maps_only: bool = False) -> BpfObject:
     """``keys_as_maps``: what to do with a program that uses a static key as an ordinary
     map — "error" (a ``LoadError``, the default) or "keep" (load it; the verifier then
     rejects the program at that instruction, as the 2023 kernel's verifier does).
     ``prog_type``: the type of every program whose section names none (iproute2's
     ``from-netdev``, ``2/7``; functions of ``.text``), as a loader is told it.
-    ``btf``: the kernel BTF that CO-RE relocations are resolved against (model.elf.core)."""
+    ``btf``: the kernel BTF that CO-RE relocations are resolved against (model.elf.core).
+    ``maps_only``: an object without programs (maps only, as libbpf loads it) is an object
+    with no programs rather than an error."""
     image = read_elf(path)
-    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type, btf=btf)
+    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type, btf=btf,
+                      maps_only=maps_only)
 
 
 def load_image(image: ElfImage, *, keys_as_maps: str = "error",
-               prog_type: str | None = None, btf: str = VMLINUX_BTF) -> BpfObject:
+               prog_type: str | None = None, btf: str = VMLINUX_BTF,
+               maps_only: bool = False) -> BpfObject:
     maps = read_maps(image)
     funcs = read_functions(image)
     entries = [f for f in funcs if f.entry]
@@ -40,10 +44,10 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
                                                         if f.name == f.section.name]
         for f in entries:
             f.entry = True
-    if not entries:
+    if not entries and not maps_only:
         raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
-    linker = Linker(image, funcs, maps, _core_relos(image))
+    linker = Linker(image, funcs, maps, _core_relos(image), _ksyms(image))
     programs: list[Program] = []
     next_site = 0
     for f in entries:
@@ -63,6 +67,16 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
     return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _ksyms(image: ElfImage) -> frozenset:
+    """Names of the object's ``__ksym`` externs (its ``.ksyms`` BTF DATASEC)."""
+    sec = image.section(".BTF")
+    if sec is None or b".ksyms" not in sec.data:
+        return frozenset()
+    btf = _local_btf(image)
+    ds = btf.find(".ksyms", DATASEC)
+    return frozenset(btf.type(m.type).name for m in ds.members) if ds is not None else frozenset()
 
 
 def _local_btf(image: ElfImage):

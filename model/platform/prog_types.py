@@ -27,6 +27,14 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
     return None
 
 
+def ld_imm64_unmodelled(src: int) -> str | None:
+    """``ld_imm64`` pseudo sources skv does not model: BPF_PSEUDO_BTF_ID (3), what libbpf
+    makes of a ``__ksym`` variable (a kernel object's address, typed by vmlinux BTF)."""
+    if src == 3:
+        return "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
+    return None
+
+
 def program_unmodelled(prog) -> str | None:
     """``prog_type_unmodelled`` for a loaded ``model.program.Program``, then its CO-RE
     relocations: libbpf patches those instructions with the running kernel's offsets, so
@@ -41,4 +49,4 @@ def program_unmodelled(prog) -> str | None:
     return why
 
 
-__all__ = ["prog_type_unmodelled", "program_unmodelled"]
+__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled"]

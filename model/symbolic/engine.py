@@ -28,7 +28,7 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.platform.prog_flags import strict_alignment, unmodelled
-from model.platform.prog_types import program_unmodelled
+from model.platform.prog_types import ld_imm64_unmodelled, program_unmodelled
 from model.platform.map_helpers import direct_value_check, map_type_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
@@ -428,6 +428,9 @@ class Engine:
         return out
 
     def _map_load_refused(self, pc, insn) -> str | None:
+        why = ld_imm64_unmodelled(insn.src)
+        if why is not None:
+            return why
         ref = self.prog.map_refs.get(pc) if insn.src != 0 else None
         if ref is None or insn.src not in (1, 2, 5, 6):
             return None

@@ -10,6 +10,7 @@ from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
 from model.platform.map_helpers import direct_value_check, map_type_unmodelled
+from model.platform.prog_types import ld_imm64_unmodelled
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
@@ -202,6 +203,9 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
+        why = ld_imm64_unmodelled(insn.src)
+        if why is not None:
+            raise Reject(why)
         ref = self.prog.map_refs.get(pc)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
