@@ -435,3 +435,48 @@ def test_ksym_externs_are_not_modelled_rows(compile_bpf, capsys, symbolic):
     assert rows["ksym_var"]["error"]["message"] == \
         "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
     assert all(r["verdict"] == "rejected" for r in rows.values())
+
+
+BITFIELD = r"""
+struct task_struct { unsigned int sched_reset_on_fork:1; } __attribute__((preserve_access_index));
+volatile __u64 out[4];
+SEC("kprobe/do_exit") int bitfield(struct task_struct *t) {
+    out[0] = __builtin_preserve_field_info(t->sched_reset_on_fork, 0);  /* byte offset */
+    out[1] = __builtin_preserve_field_info(t->sched_reset_on_fork, 1);  /* byte size */
+    out[2] = __builtin_preserve_field_info(t->sched_reset_on_fork, 4);  /* lshift_u64 */
+    out[3] = __builtin_preserve_field_info(t->sched_reset_on_fork, 5);  /* rshift_u64 */
+    return 0;
+}
+"""
+
+
+def test_core_bitfield_relocations_as_libbpf_computes_them(compile_bpf):
+    """A bitfield is read with the smallest aligned load covering it: its byte offset,
+    that load's size and the shifts that extract it, from the kernel's layout."""
+    vmlinux = _vmlinux_or_skip()
+    ts = vmlinux.find("task_struct", 4)
+    m = next(m for m in ts.members if m.name == "sched_reset_on_fork")
+    bit = m.bit_offset(ts.kind_flag)
+    path = compile_bpf(BITFIELD, "core_bitfield")
+    prog = load_object(path).programs[0]
+    got = {r.kind_name: prog.by_pc()[pc] for pc, r in prog.core_applied.items()}
+    assert not prog.core_relos and set(got) == {"field_byte_offset", "field_byte_size",
+                                                "field_lshift_u64", "field_rshift_u64"}
+    val = {k: i.imm | getattr(i, "imm2", 0) << 32 for k, i in got.items()}
+    off, size = val["field_byte_offset"], val["field_byte_size"]
+    assert size in (1, 2, 4, 8) and off % size == 0 and off * 8 <= bit < (off + size) * 8
+    assert val["field_lshift_u64"] == 64 - (bit + 1 - off * 8)
+    assert val["field_rshift_u64"] == 63
+
+
+def test_core_load_whose_size_libbpf_will_not_change_is_not_judged(compile_bpf, capsys):
+    """A signed 4-byte kernel field read as 8 bytes: libbpf refuses to resize the load."""
+    _vmlinux_or_skip()
+    src = r"""
+struct task_struct { int pid; long long tgid; } __attribute__((preserve_access_index));
+SEC("kprobe/do_exit") int wide(struct task_struct *t) { return t->tgid != 0; }
+"""
+    rc, rows = _rows(capsys, compile_bpf(src, "core_wide"))
+    msg = rows[0]["error"]["message"]
+    assert rc == 1 and "not modelled: CO-RE relocation field_byte_offset" in msg
+    assert "which libbpf refuses" in msg

@@ -12,14 +12,15 @@ is 0 for the ``*_exists`` kinds and otherwise poisons the instruction (a call to
 0xbad2310, which the verifier refuses if it is reached), as libbpf does.
 
 What this module does not resolve stays in ``Program.core_relos``, and the program is a
-clean "not modelled" rejection (``model.platform.prog_types``): bitfield kinds, kinds on
-instructions that carry no such value, and any object when no kernel BTF is available.
+clean "not modelled" rejection (``model.platform.prog_types``): ``type_matches``, a
+relocation on an instruction that carries no such value or whose size libbpf would refuse
+to change, and any object when no kernel BTF is available.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from model.elf.btf import (ARRAY, ENUM, ENUM64, FLOAT, FWD, INT, MODIFIERS, PTR, STRUCT, UNION,
@@ -32,7 +33,8 @@ POISON_HELPER = 0xBAD2310  # libbpf's poisoned-instruction helper id
 (FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED, FIELD_LSHIFT, FIELD_RSHIFT,
  TYPE_ID_LOCAL, TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE, ENUMVAL_EXISTS, ENUMVAL_VALUE,
  TYPE_MATCHES) = range(13)
-_FIELD = {FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED}
+_FIELD = {FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED, FIELD_LSHIFT,
+          FIELD_RSHIFT}
 _TYPE = {TYPE_ID_LOCAL, TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE}
 _ENUMVAL = {ENUMVAL_EXISTS, ENUMVAL_VALUE}
 _EXISTS = {FIELD_EXISTS, TYPE_EXISTS, ENUMVAL_EXISTS}
@@ -92,69 +94,77 @@ def _compat(lb: Btf, lid: int, tb: Btf, tid: int, depth: int = 0) -> bool:
     return False
 
 
-def _local_spec(btf: Btf, relo: CoreRelo) -> tuple[list, int, int]:
-    """(accesses, bit offset, field type id): accesses are (index, member name or None)."""
+@dataclass(frozen=True)
+class _Field:
+    """Where an access path lands: bit offset, the field's type id, its bitfield size (0:
+    not a bitfield)."""
+
+    bit: int
+    tid: int
+    bitsz: int = 0
+
+
+def _bitsz(t, m) -> int:
+    return m.offset >> 24 if t.kind_flag else 0
+
+
+def _local_spec(btf: Btf, relo: CoreRelo) -> tuple[list, _Field]:
+    """(accesses, field): accesses are (index, member name or None)."""
     try:
         idx = [int(x) for x in relo.access.split(":")]
     except ValueError:
         raise Unresolved(f"bad access string {relo.access!r}") from None
     bit = idx[0] * btf.size_of(relo.type_id) * 8
-    acc, tid = [(idx[0], None)], relo.type_id
+    acc, tid, bitsz = [(idx[0], None)], relo.type_id, 0
     for i in idx[1:]:
         t = _skip(btf, tid)
         if _composite(t):
             if i >= len(t.members):
                 raise Unresolved(f"member {i} of {t} does not exist")
             m = t.members[i]
-            if t.kind_flag and m.offset >> 24:
-                raise Unresolved("a bitfield")
             bit += m.bit_offset(t.kind_flag)
+            bitsz = _bitsz(t, m)
             if m.name:
                 acc.append((i, m.name))
             tid = m.type
         elif t.kind == ARRAY:
             bit += i * btf.size_of(t.array.type) * 8
             acc.append((i, None))
-            tid = t.array.type
+            tid, bitsz = t.array.type, 0
         else:
             raise Unresolved(f"access {relo.access} goes through {t}")
-    return acc, bit, tid
+    return acc, _Field(bit, tid, bitsz)
 
 
-def _match_member(lb, lname, lmt, tb, tid, depth=0):
-    """(bit offset, type id) of member ``lname`` of composite ``tid``, looking through
+def _match_member(lb, lname, lmt, tb, tid, depth=0) -> _Field | None:
+    """Member ``lname`` of composite ``tid`` (offset relative to it), looking through
     anonymous members (bpf_core_match_member); None when absent or incompatible."""
     t = _skip(tb, tid)
     if not _composite(t) or depth > 16:
         return None
     for m in t.members:
         off = m.bit_offset(t.kind_flag)
-        if t.kind_flag and m.offset >> 24:
-            if m.name == lname:
-                raise Unresolved("a bitfield")
-            continue
         if not m.name:
             got = _match_member(lb, lname, lmt, tb, m.type, depth + 1)
             if got is not None:
-                return off + got[0], got[1]
+                return _Field(off + got.bit, got.tid, got.bitsz)
         elif m.name == lname:
-            return (off, m.type) if _compat(lb, lmt, tb, m.type) else None
+            return _Field(off, m.type, _bitsz(t, m)) if _compat(lb, lmt, tb, m.type) else None
     return None
 
 
-def _target_field(lb: Btf, relo: CoreRelo, acc: list, tb: Btf, cand: int):
-    """(bit offset, field type id) of the access path in candidate ``cand``, or None."""
+def _target_field(lb: Btf, relo: CoreRelo, acc: list, tb: Btf, cand: int) -> _Field | None:
+    """Where the access path lands in candidate ``cand``, or None."""
     bit = acc[0][0] * tb.size_of(cand) * 8
-    tid = cand
-    lt_tid = relo.type_id
+    tid, lt_tid, bitsz = cand, relo.type_id, 0
     for k, (i, name) in enumerate(acc[1:], 1):
         if name is not None:
             lmt = _local_member_type(lb, lt_tid, name)
             got = _match_member(lb, name, lmt, tb, tid)
             if got is None:
                 return None
-            bit += got[0]
-            tid, lt_tid = got[1], lmt
+            bit += got.bit
+            tid, lt_tid, bitsz = got.tid, lmt, got.bitsz
         else:
             t = _skip(tb, tid)
             if t.kind != ARRAY:
@@ -163,9 +173,9 @@ def _target_field(lb: Btf, relo: CoreRelo, acc: list, tb: Btf, cand: int):
             if i >= t.array.nelems and not (t.array.nelems == 0 and last):
                 return None
             bit += i * tb.size_of(t.array.type) * 8
-            tid = t.array.type
+            tid, bitsz = t.array.type, 0
             lt_tid = _skip(lb, lt_tid).array.type
-    return bit, tid
+    return _Field(bit, tid, bitsz)
 
 
 def _local_member_type(btf: Btf, tid: int, name: str, depth: int = 0) -> int:
@@ -181,19 +191,43 @@ def _local_member_type(btf: Btf, tid: int, name: str, depth: int = 0) -> int:
     raise Unresolved(f"member {name} not found in {t}")
 
 
-def _field_value(kind: int, btf: Btf, bit: int, ftid: int) -> int:
-    t = _skip(btf, ftid)
+def _field_value(kind: int, btf: Btf, f: _Field) -> tuple[int, int]:
+    """(value, load size) as bpf_core_calc_field_relo computes them: a bitfield is read
+    with the smallest aligned load that covers it."""
+    mt = _skip(btf, f.tid)
+    if f.bitsz:
+        size = mt.size
+        off = f.bit // 8 // size * size
+        while f.bit + f.bitsz - off * 8 > size * 8:
+            if size >= 8:
+                raise Unresolved("a bitfield no 64-bit load covers")
+            size *= 2
+            off = f.bit // 8 // size * size
+        bits = f.bitsz
+    else:
+        size, off, bits = btf.size_of(f.tid), f.bit // 8, btf.size_of(f.tid) * 8
     if kind == FIELD_BYTE_OFFSET:
-        return bit // 8
+        return off, size
     if kind == FIELD_BYTE_SIZE:
-        return btf.size_of(ftid)
+        return size, size
     if kind == FIELD_EXISTS:
-        return 1
+        return 1, size
     if kind == FIELD_SIGNED:
-        if t.kind == INT:
-            return int(bool(t.int_encoding & 1))
-        return int(t.kind in (ENUM, ENUM64) and t.kind_flag)
-    raise Unresolved("bitfield shifts")
+        if mt.kind == INT:
+            return int(bool(mt.int_encoding & 1)), size
+        return int(mt.kind in (ENUM, ENUM64) and mt.kind_flag), size
+    if kind == FIELD_LSHIFT:
+        return 64 - (f.bit + bits - off * 8), size
+    return 64 - bits, size  # FIELD_RSHIFT
+
+
+def _size_adjustable(lb: Btf, lf: _Field, tb: Btf, tf: _Field) -> bool:
+    """libbpf lets a load/store change size only for pointers and unsigned integers."""
+    lt, tt = lb.type(lf.tid), tb.type(tf.tid)
+    if lt.kind == PTR and tt.kind == PTR:
+        return True
+    return (lt.kind == INT and tt.kind == INT and not lt.int_encoding & 1
+            and not tt.int_encoding & 1)
 
 
 def _candidates(lb: Btf, tb: Btf, tid: int) -> list[int]:
@@ -206,38 +240,55 @@ def _candidates(lb: Btf, tb: Btf, tid: int) -> list[int]:
             if tb.types[c].kind == lt.kind or {tb.types[c].kind, lt.kind} <= {ENUM, ENUM64}]
 
 
-def _values(lb: Btf, tb: Btf, relo: CoreRelo) -> tuple[int, int | None, int | None, int | None]:
-    """(local value, target value or None = unsatisfied, local field size, target field
-    size)."""
+@dataclass(frozen=True)
+class Resolution:
+    """A relocation's local (compile-time) value and its target value (None: no candidate
+    satisfies it); for a field's byte offset, the load sizes (-1: libbpf refuses to
+    change it); ``validate``: the instruction must hold the local value (libbpf does not
+    check a bitfield's)."""
+
+    local: int
+    new: int | None
+    lsz: int | None = None
+    tsz: int | None = None
+    validate: bool = True
+
+
+def _values(lb: Btf, tb: Btf, relo: CoreRelo) -> Resolution:
     kind = relo.kind
     if kind in _FIELD:
-        acc, bit, ftid = _local_spec(lb, relo)
-        local = _field_value(kind, lb, bit, ftid)
+        acc, lf = _local_spec(lb, relo)
+        local, lsz = _field_value(kind, lb, lf)
         found = set()
         for cand in _candidates(lb, tb, relo.type_id):
-            got = _target_field(lb, relo, acc, tb, cand)
-            if got is not None:
-                found.add((_field_value(kind, tb, got[0], got[1]), tb.size_of(got[1])))
+            tf = _target_field(lb, relo, acc, tb, cand)
+            if tf is not None:
+                val, tsz = _field_value(kind, tb, tf)
+                if kind == FIELD_BYTE_OFFSET and not lf.bitsz and tsz != lsz \
+                        and not _size_adjustable(lb, lf, tb, tf):
+                    tsz = -1  # libbpf refuses the load or store
+                found.add((val, tsz if not lf.bitsz else lsz))
         if len(found) > 1:
             raise Unresolved(f"candidates disagree ({sorted(found)})")
+        validate = not lf.bitsz or kind == FIELD_RSHIFT
         if not found:
-            return local, None, lb.size_of(ftid), None
-        (val, size), = found
-        return local, val, lb.size_of(ftid), size
+            return Resolution(local, None, lsz, None, validate)
+        (val, tsz), = found
+        return Resolution(local, val, lsz, tsz, validate)
     if kind in _TYPE:
         if relo.access != "0":
             raise Unresolved(f"type relocation with access {relo.access}")
         local = {TYPE_ID_LOCAL: relo.type_id, TYPE_ID_TARGET: relo.type_id, TYPE_EXISTS: 1,
                  TYPE_SIZE: lb.size_of(relo.type_id)}[kind]
         if kind == TYPE_ID_LOCAL:
-            return local, local, None, None
+            return Resolution(local, local)
         cands = [c for c in _candidates(lb, tb, relo.type_id)
                  if _compat(lb, relo.type_id, tb, c)]
         vals = {c if kind == TYPE_ID_TARGET else 1 if kind == TYPE_EXISTS else tb.size_of(c)
                 for c in cands}
         if len(vals) > 1:
             raise Unresolved(f"candidates disagree ({sorted(vals)})")
-        return local, (vals.pop() if vals else None), None, None
+        return Resolution(local, vals.pop() if vals else None)
     if kind in _ENUMVAL:
         et = _skip(lb, relo.type_id)
         i = int(relo.access)
@@ -252,12 +303,13 @@ def _values(lb: Btf, tb: Btf, relo: CoreRelo) -> tuple[int, int | None, int | No
                     vals.add(1 if kind == ENUMVAL_EXISTS else e.value)
         if len(vals) > 1:
             raise Unresolved(f"candidates disagree ({sorted(vals)})")
-        return local, (vals.pop() if vals else None), None, None
+        return Resolution(local, vals.pop() if vals else None)
     raise Unresolved("this kind")
 
 
-def _patch(insn, relo: CoreRelo, local: int, new: int | None, lsz, tsz):
+def _patch(insn, relo: CoreRelo, r: Resolution):
     """The patched instruction(s) for one relocation (a list: a poisoned ld_imm64 is two)."""
+    new = r.new
     if new is None:
         if relo.kind in _EXISTS:
             new = 0
@@ -272,17 +324,18 @@ def _patch(insn, relo: CoreRelo, local: int, new: int | None, lsz, tsz):
         if not -(1 << 15) <= new < 1 << 15:
             raise Unresolved(f"offset {new} does not fit an instruction")
         out = replace(insn, off=new)
-        if relo.kind == FIELD_BYTE_OFFSET and lsz != tsz and insn.size == lsz:
-            if tsz not in (1, 2, 4, 8) or getattr(insn, "signed", False) and tsz == 8:
-                raise Unresolved(f"field size {lsz} -> {tsz}")
-            out = replace(out, size=tsz)
+        if relo.kind == FIELD_BYTE_OFFSET and r.tsz is not None and r.tsz != r.lsz:
+            if r.tsz == -1 or insn.size != r.lsz or r.tsz not in (1, 2, 4, 8):
+                raise Unresolved(f"the field's size changes ({r.lsz} -> {r.tsz} bytes), "
+                                 "which libbpf refuses for this access")
+            out = replace(out, size=r.tsz)
     elif isinstance(insn, LoadImm64) and insn.src == 0:
         cur = insn.imm | (insn.imm2 << 32)
         out = replace(insn, imm=new & 0xFFFFFFFF, imm2=(new >> 32) & 0xFFFFFFFF)
     else:
         raise Unresolved(f"on a {insn.mnemonic} instruction")
-    if cur & 0xFFFFFFFF != local & 0xFFFFFFFF:
-        raise Unresolved(f"the instruction holds {cur}, not the local value {local}")
+    if r.validate and cur & 0xFFFFFFFF != r.local & 0xFFFFFFFF:
+        raise Unresolved(f"the instruction holds {cur}, not the local value {r.local}")
     return [out]
 
 
@@ -300,8 +353,7 @@ def apply_core(prog, local: Btf | None, btf_path: str = VMLINUX_BTF) -> None:
     for pc, relo in sorted(prog.core_relos.items()):
         insn = prog.by_pc()[pc]
         try:
-            local_val, new, lsz, tsz = _values(local, target, relo)
-            patched[pc] = _patch(insn, relo, local_val, new, lsz, tsz)
+            patched[pc] = _patch(insn, relo, _values(local, target, relo))
         except (Unresolved, BtfError, IndexError, TypeError) as e:
             prog.core_unresolved[pc] = str(e)
     if patched:
