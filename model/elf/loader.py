@@ -47,6 +47,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     if not entries and not maps_only:
         raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
+    local_btf = _local_btf(image) if image.section(".BTF.ext") is not None else None
     linker = Linker(image, funcs, maps, _core_relos(image), _ksyms(image))
     programs: list[Program] = []
     next_site = 0
@@ -54,7 +55,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         linked = linker.link(f)
         prog = linked.program
         if prog.core_relos:
-            apply_core(prog, _local_btf(image), btf)
+            apply_core(prog, local_btf, btf)
         if prog_type is not None and prog.prog_type == "unspec":
             prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
