@@ -43,13 +43,22 @@ class MapDef:
     origin: str = "btf"  # "btf" | "legacy" | "data" (.rodata/.data/.bss as a map value)
     initial: bytes | None = None  # initial value bytes of a global-data map
     map_extra: int = 0
+    #: a legacy definition's words past map_flags (iproute2: id, pinning, inner_id, inner_idx)
+    legacy_extra: tuple[int, ...] = ()
+    #: ``.kconfig``: extern name -> its offset in the value (model.elf.kconfig)
+    externs: dict[str, int] = field(default_factory=dict)
 
     @property
     def prog_flags(self) -> int:
-        """map_flags as the kernel sees them: libbpf creates ``.rodata`` maps with
-        ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
-        ro = self.origin == "data" and self.name.startswith(".rodata")
-        return self.map_flags | (BPF_F_RDONLY_PROG if ro else 0)
+        """map_flags as the kernel sees them: libbpf creates ``.rodata`` and ``.kconfig``
+        maps with ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
+        return self.map_flags | (BPF_F_RDONLY_PROG if self.frozen_constant else 0)
+
+    @property
+    def frozen_constant(self) -> bool:
+        """libbpf creates ``.rodata`` and ``.kconfig`` read-only and freezes them: the
+        verifier knows their bytes (loads from them are constants)."""
+        return self.origin == "data" and self.name.startswith((".rodata", ".kconfig"))
 
     @property
     def is_static_key(self) -> bool:
@@ -110,16 +119,39 @@ class Program:
     map_refs: dict[int, MapRef] = field(default_factory=dict)
     sites: list[Site] = field(default_factory=list)
     func_starts: dict[str, int] = field(default_factory=dict)
+    #: pc -> the CO-RE relocation (``model.elf.btf_ext.CoreRelo``) libbpf would apply there
+    core_relos: dict = field(default_factory=dict)
+    core_unresolved: dict = field(default_factory=dict)  # pc -> why it stays unapplied
+    core_applied: dict = field(default_factory=dict)  # pc -> CoreRelo applied (model.elf.core)
+    #: the type a loader was told (``--prog-type``), for a section that names none
+    type_override: str | None = None
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None
 
     @property
     def prog_type(self) -> str:
-        """The program type libbpf infers from the section name (e.g. ``xdp``, ``kprobe``)."""
+        """The program type libbpf infers from the section name (e.g. ``xdp``, ``kprobe``),
+        or the one the loader was told for a section that names none (``unspec`` if none)."""
         from model.elf.sections import prog_type_of
 
-        return prog_type_of(self.section)
+        return prog_type_of(self.section) if self.type_override is None else self.type_override
+
+    @property
+    def attach_type(self) -> int:
+        """The expected attach type (``enum bpf_attach_type``) libbpf loads it with."""
+        from model.elf.sections import ATTACH_TYPE_IDS, section_def
+
+        ptype, attach, _ = section_def(self.section)
+        return ATTACH_TYPE_IDS[attach] if ptype == self.prog_type else 0
+
+    @property
+    def sleepable(self) -> bool:
+        """libbpf loads it with ``BPF_F_SLEEPABLE`` (``uprobe.s``, ``fentry.s``, ``syscall``)."""
+        from model.elf.sections import section_def
+
+        ptype, _, sleepable = section_def(self.section)
+        return sleepable and ptype == self.prog_type
 
     def by_pc(self) -> dict[int, Insn]:
         if self._by_pc is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from model.commands.common import load, select_programs
+from model.commands.common import add_loader_args, load, select_programs
 from model.inputs import show, write_text
 from model.errors import CfgError, SkvError
 
@@ -15,6 +15,7 @@ def add_arguments(p) -> None:
     p.add_argument("object", metavar="OBJ", help="BPF ELF object file")
     p.add_argument("--program", "-p", metavar="NAME",
                    help="the program to draw (required when the object has several)")
+    add_loader_args(p)
     p.add_argument("--format", "-f", choices=("dot", "svg", "png"), default="dot")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="where to write (default: stdout for dot, OBJ-PROGRAM.FMT otherwise)")
@@ -24,7 +25,7 @@ def run(args) -> int:
     from model.cfg import build_cfg, check_structure
     from model.cfg.render import render, to_dot
 
-    obj = load(args.object, reading=True)
+    obj = load(args.object, reading=True, prog_type=args.prog_type, btf=args.btf)
     progs = select_programs(obj, args.program)
     if len(progs) > 1 and args.format != "dot":
         names = ", ".join(p.name for p in progs)

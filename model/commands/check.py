@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import sys
 
-from model.commands.common import select_programs, table
+from model.commands.common import add_loader_args, select_programs, table
 from model.errors import SkvError
 from model.inputs import show
 from model.platform.prog_flags import flag_names, parse_prog_flags
@@ -41,6 +41,7 @@ from model.platform.prog_flags import flag_names, parse_prog_flags
 def add_arguments(p) -> None:
     p.add_argument("objects", nargs="+", metavar="OBJ", help="BPF ELF object file(s)")
     p.add_argument("--program", "-p", metavar="NAME", help="only this program")
+    add_loader_args(p)
     p.add_argument("--log", action="store_true", help="print the verifier log of each program")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--budget", type=int, default=1_000_000, metavar="N",
@@ -64,12 +65,15 @@ def add_arguments(p) -> None:
 
 
 def check_object(path: str, program: str | None, budget: int, time_limit: float,
-                 symbolic: bool = False, prog_flags: int = 0) -> list[dict]:
+                 symbolic: bool = False, prog_flags: int = 0,
+                 prog_type: str | None = None, btf: str | None = None) -> list[dict]:
     from model.elf.loader import load_object
     from model.verifier.checker import check_program
 
     try:
-        obj = load_object(path, keys_as_maps="keep")  # the verifier rejects such programs
+        # the verifier rejects a program that uses a static key as a map
+        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type, maps_only=True,
+                          **({"btf": btf} if btf else {}))
         progs = select_programs(obj, program)
     except SkvError as e:
         return [{"object": path, "program": program, "verdict": "error",
@@ -86,7 +90,8 @@ def check_object(path: str, program: str | None, budget: int, time_limit: float,
                         "stats": None, "log": []})
             continue
         err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
-        row = {"object": path, "program": prog.name, "verdict": v.verdict, "error": err,
+        row = {"object": path, "program": prog.name, "prog_type": prog.prog_type,
+               "verdict": v.verdict, "error": err,
                "stats": v.stats.as_dict(), "log": v.log,
                "sites": len(prog.sites), "keys": prog.keys(),
                "prog_flags": {"value": prog_flags, "names": flag_names(prog_flags)}}
@@ -139,7 +144,8 @@ def run(args) -> int:
         print(f"skv: error: {e}", file=sys.stderr)
         return 2
     for path in args.objects:
-        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic, flags)
+        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic, flags,
+                             getattr(args, "prog_type", None), getattr(args, "btf", None))
     for r in rows:
         if (r.get("symbolic") or {}).get("soundness_bug"):
             print(f"skv: SOUNDNESS BUG: the verifier accepts {r['object']} {r['program']} but "

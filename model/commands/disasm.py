@@ -50,7 +50,7 @@ def program_lines(obj: BpfObject, prog: Program, style: str, alu32: bool = False
 
 def run(args) -> int:
     for path in args.objects:
-        obj = load(path, reading=True)
+        obj = load(path, reading=True, prog_type=args.prog_type, btf=args.btf)
         ids = map_ids(obj)
         for prog in select_programs(obj, args.program):
             print(f"; {path} program {prog.name} (section {prog.section}, {prog.n_slots} insns)")

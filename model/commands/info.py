@@ -14,7 +14,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     for n, path in enumerate(args.objects):
-        obj = load(path, reading=True)
+        obj = load(path, reading=True, prog_type=args.prog_type, btf=args.btf,
+                   maps_only=True)
         if n:
             print()
         print(f"== {path}  (license {obj.license or '-'})")

@@ -349,6 +349,11 @@ def _set(m: dict, mname: str, fld: str, val: int) -> None:
 
 def _map_int(btf: Btf, mname: str, mem: BtfMember) -> int:
     t = btf.resolve(mem.type)
+    if mem.name == "map_extra" and t.kind in (ENUM, ENUM64):
+        # libbpf's __ulong(name, val): a one-enumerator enum whose value is val
+        if len(t.members) != 1:
+            raise BtfError(f"map '{mname}': attr 'map_extra': invalid __ulong")
+        return t.members[0].value & ((1 << 64) - 1)
     if t.kind != PTR:
         raise BtfError(f"map '{mname}': attr '{mem.name}': expected PTR, got {t.kind_name}")
     arr = btf.resolve(t.type)

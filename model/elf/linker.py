@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from model.elf.reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STT_FUNC, STT_SECTION,
-                              ElfImage, Reloc, Section)
+from model.elf.reader import (R_BPF_64_32, R_BPF_64_64, SHN_UNDEF, STB_LOCAL, STT_FUNC,
+                              STT_SECTION, ElfImage, Reloc, Section)
 from model.errors import IsaError
 from model.isa import Call, Insn, LoadImm64, decode
-from model.program import (PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, MapDef, MapRef,
+from model.program import (PSEUDO_BTF_ID, PSEUDO_FUNC, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE, MapDef, MapRef,
                            Program)
+
+#: compiler builtins clang emits as calls when it cannot inline them (BPF has no libc)
+_BUILTIN_HINT = {n: f" (clang could not inline __builtin_{n}: BPF has no {n}; no loader can "
+                    "link it)" for n in ("memset", "memcpy", "memmove", "memcmp", "bcmp")}
 
 MAX_PROGRAM_SLOTS = 1_000_000  # BPF_COMPLEXITY_LIMIT_INSNS: the kernel refuses larger programs
 
@@ -30,6 +34,7 @@ class Func:
     insns: list[Insn]
     offsets: list[int]  # byte offset (in the section) of each insn
     entry: bool
+    is_global: bool = True
     end: int = field(init=False)  # byte offset just past the function
     index_at: dict[int, int] = field(init=False, repr=False)  # byte offset -> insn index
 
@@ -98,13 +103,17 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
         if end == s.value:
             raise image.fail(f"functions {s.name} and {syms[n + 1].name} share offset {s.value}")
         a, b = index_of[s.value], index_of.get(end, len(insns))
-        out.append(Func(s.name, sec, s.value, insns[a:b], offsets[a:b], entry))
+        out.append(Func(s.name, sec, s.value, insns[a:b], offsets[a:b], entry,
+                        is_global=s.bind != STB_LOCAL))
     return out
 
 
 class Linker:
-    def __init__(self, image: ElfImage, funcs: list[Func], maps: dict[str, MapDef]):
+    def __init__(self, image: ElfImage, funcs: list[Func], maps: dict[str, MapDef],
+                 core_relos: dict | None = None, ksyms: frozenset = frozenset()):
         self.image = image
+        self.ksyms = ksyms  # __ksym externs: kernel functions (kfuncs) and variables
+        self.core_relos = core_relos or {}  # (section, byte offset) -> CoreRelo
         self.funcs = funcs
         self.maps = maps
         self.map_by_symbol = self._index_map_symbols()
@@ -129,6 +138,7 @@ class Linker:
     def link(self, entry: Func) -> Linked:
         insns: list[Insn] = []
         refs: dict[int, MapRef] = {}
+        core: dict = {}  # pc -> CoreRelo
         placed: dict[int, int] = {}  # id(func) -> start pc
         placements: list[Placement] = []
         fixups: list[tuple[int, int, Func, int]] = []  # (list index, pc, callee, slot in it)
@@ -145,6 +155,9 @@ class Linker:
                 insn, ref, callee = self._relocate(func, insn, off, relocs.get(off))
                 if ref is not None:
                     refs[pc] = replace(ref, pc=pc)
+                relo = self.core_relos.get((func.section.name, off))
+                if relo is not None:
+                    core[pc] = relo
                 if callee is not None:
                     fixups.append((len(insns), pc, *callee))
                 insns.append(insn)
@@ -165,6 +178,7 @@ class Linker:
             insns[idx] = replace(insns[idx], imm=start + slot - (pc + 1))
 
         prog = Program(name=entry.name, section=entry.section.name, insns=insns, map_refs=refs)
+        prog.core_relos = core
         prog.func_starts = {p.func.name: p.start_pc for p in placements}
         prog.subprogs = {p.start_pc: p.func.name for p in placements[1:]}
         return Linked(prog, placements)
@@ -179,8 +193,12 @@ class Linker:
             if rel.type != R_BPF_64_32:
                 raise self.image.fail(f"{where}: call relocated with {rel.type_name}")
             sym = rel.symbol
+            if sym.shndx == SHN_UNDEF and sym.name in self.ksyms:
+                # a kfunc: libbpf makes it a BPF_PSEUDO_KFUNC_CALL to its vmlinux BTF id
+                return replace(insn, src=2, imm=0), None, None
             if sym.shndx == SHN_UNDEF:
-                raise self.image.fail(f"{where}: call to undefined function {sym.name}")
+                raise self.image.fail(f"{where}: call to undefined function {sym.name}"
+                                      + _BUILTIN_HINT.get(sym.name, ""))
             return insn, None, self._callee(sym.shndx, sym.value + 8 * (insn.imm + 1), where)
         if rel is None:
             if isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
@@ -195,9 +213,17 @@ class Linker:
 
     def _relocate_ldimm(self, insn: LoadImm64, rel: Reloc, where: str):
         sym = rel.symbol
+        kconfig = self.maps.get(".kconfig")
+        if sym.shndx == SHN_UNDEF and kconfig is not None and sym.name in kconfig.externs:
+            value_off = kconfig.externs[sym.name] + insn.imm
+            new = replace(insn, src=PSEUDO_MAP_VALUE, imm=0, imm2=value_off)
+            return new, MapRef(0, kconfig.name, value_off), None
+        if sym.shndx == SHN_UNDEF and sym.name in self.ksyms:
+            # a __ksym variable: libbpf makes it a BPF_PSEUDO_BTF_ID load
+            return replace(insn, src=PSEUDO_BTF_ID, imm=0, imm2=0), None, None
         if sym.shndx == SHN_UNDEF:
             raise self.image.fail(f"{where}: relocation against undefined symbol {sym.name} "
-                                  "(extern variables and ksyms are not supported)")
+                                  "(__ksym externs are not supported)")
         target = self.image.section_at(sym.shndx)
         if target is None:
             raise self.image.fail(f"{where}: relocation against symbol {sym.name} in section "
@@ -205,7 +231,8 @@ class Linker:
         if target.executable:  # a callback: ld_imm64 of a function's address
             callee = self._callee(sym.shndx, sym.value + insn.imm, where)
             return replace(insn, src=PSEUDO_FUNC, imm2=0), None, callee
-        key = (sym.shndx, sym.value)
+        # older clang relocates against the section symbol, the map's offset in the imm
+        key = (sym.shndx, sym.value + (insn.imm if sym.type == STT_SECTION else 0))
         if key in self.map_by_symbol:
             name = self.map_by_symbol[key]
             return replace(insn, src=PSEUDO_MAP_FD, imm=0, imm2=0), MapRef(0, name), None

@@ -7,33 +7,57 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
+from model.elf.btf import DATASEC, parse_btf
+from model.elf.btf_ext import object_core_relos
+from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import ElfImage, read_elf
+from model.errors import SkvError
 from model.program import BpfObject, Program
 
 
-def load_object(path: str, *, keys_as_maps: str = "error") -> BpfObject:
+def load_object(path: str, *, keys_as_maps: str = "error", prog_type: str | None = None,
+                btf: str = VMLINUX_BTF, maps_only: bool = False) -> BpfObject:
     """``keys_as_maps``: what to do with a program that uses a static key as an ordinary
     map — "error" (a ``LoadError``, the default) or "keep" (load it; the verifier then
-    rejects the program at that instruction, as the 2023 kernel's verifier does)."""
+    rejects the program at that instruction, as the 2023 kernel's verifier does).
+    ``prog_type``: the type of every program whose section names none (iproute2's
+    ``from-netdev``, ``2/7``; functions of ``.text``), as a loader is told it.
+    ``btf``: the kernel BTF that CO-RE relocations are resolved against (model.elf.core).
+    ``maps_only``: an object without programs (maps only, as libbpf loads it) is an object
+    with no programs rather than an error."""
     image = read_elf(path)
-    return load_image(image, keys_as_maps=keys_as_maps)
+    return load_image(image, keys_as_maps=keys_as_maps, prog_type=prog_type, btf=btf,
+                      maps_only=maps_only)
 
 
-def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
+def load_image(image: ElfImage, *, keys_as_maps: str = "error",
+               prog_type: str | None = None, btf: str = VMLINUX_BTF,
+               maps_only: bool = False) -> BpfObject:
     maps = read_maps(image)
     funcs = read_functions(image)
     entries = [f for f in funcs if f.entry]
     if not entries:
-        raise image.fail("no programs (no executable section other than .text)")
+        # only .text: each global function is a program (as PREVAIL takes them)
+        entries = [f for f in funcs if f.is_global] or [f for f in funcs
+                                                        if f.name == f.section.name]
+        for f in entries:
+            f.entry = True
+    if not entries and not maps_only:
+        raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
-    linker = Linker(image, funcs, maps)
+    local_btf = _local_btf(image) if image.section(".BTF.ext") is not None else None
+    linker = Linker(image, funcs, maps, _core_relos(image), _ksyms(image))
     programs: list[Program] = []
     next_site = 0
     for f in entries:
         linked = linker.link(f)
         prog = linked.program
+        if prog.core_relos:
+            apply_core(prog, local_btf, btf)
+        if prog_type is not None and prog.prog_type == "unspec":
+            prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
         if keys_as_maps == "error":
@@ -44,6 +68,32 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
     return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _ksyms(image: ElfImage) -> frozenset:
+    """Names of the object's ``__ksym`` externs (its ``.ksyms`` BTF DATASEC)."""
+    sec = image.section(".BTF")
+    if sec is None or b".ksyms" not in sec.data:
+        return frozenset()
+    btf = _local_btf(image)
+    ds = btf.find(".ksyms", DATASEC)
+    return frozenset(btf.type(m.type).name for m in ds.members) if ds is not None else frozenset()
+
+
+def _local_btf(image: ElfImage):
+    sec = image.section(".BTF")
+    try:
+        return parse_btf(sec.data) if sec is not None else None
+    except SkvError as e:
+        raise image.fail(f".BTF: {e}") from None
+
+
+def _core_relos(image: ElfImage) -> dict:
+    btf, ext = image.section(".BTF"), image.section(".BTF.ext")
+    try:
+        return object_core_relos(btf.data if btf else None, ext.data if ext else None)
+    except SkvError as e:
+        raise image.fail(str(e)) from None
 
 
 def _license(image: ElfImage) -> str:

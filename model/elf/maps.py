@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import struct
 
-from model.elf.reader import SHT_NOBITS, STT_OBJECT, ElfImage
+from model.elf.reader import SHT_NOBITS, STB_WEAK, STT_NOTYPE, STT_OBJECT, ElfImage
 from model.elf.sections import is_data_section
 from model.errors import SkvError
 from model.program import BPF_MAP_TYPE_ARRAY, MapDef
 
 LEGACY_DEF_SIZE = 20  # struct bpf_map_def: type, key_size, value_size, max_entries, map_flags
+LEGACY_MIN_SIZE = 16  # the oldest loaders' record: no map_flags
 MAX_MAP_ENTRIES = 1 << 32
 #: KMALLOC_MAX_SIZE on x86-64 (4 KiB pages, MAX_PAGE_ORDER 10): no map type of the kernel
 #: takes a larger value (array_map_alloc_check, htab_map_alloc_check refuse it with E2BIG)
@@ -34,7 +35,30 @@ def read_maps(image: ElfImage) -> dict[str, MapDef]:
         add(m)
     for m in _data_maps(image):
         add(m)
+    for m in _kconfig_map(image):
+        add(m)
     return maps
+
+
+def _kconfig_map(image: ElfImage) -> list[MapDef]:
+    """libbpf's ``.kconfig`` map, when the object has ``__kconfig`` externs."""
+    btf_sec = image.section(".BTF")
+    if btf_sec is None or b".kconfig" not in btf_sec.data:
+        return []
+    from model.elf.btf import parse_btf
+    from model.elf.kconfig import KCONFIG_SECTION, kconfig_externs, kconfig_value
+
+    weak = {s.name for s in image.symbols if s.bind == STB_WEAK}
+    try:
+        externs = kconfig_externs(parse_btf(btf_sec.data), weak)
+    except SkvError as e:
+        raise image.fail(str(e)) from None
+    if not externs:
+        return []
+    value = kconfig_value(externs)
+    return [MapDef(KCONFIG_SECTION, BPF_MAP_TYPE_ARRAY, 4, len(value), 1, 0,
+                   section=KCONFIG_SECTION, origin="data", initial=value,
+                   externs={e.name: e.offset for e in externs})]
 
 
 def _btf_maps(image: ElfImage) -> list[MapDef]:
@@ -68,18 +92,39 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
 
 
 def _legacy_maps(image: ElfImage) -> list[MapDef]:
+    """The ``maps`` section: one fixed-size record per map symbol. Records come in every
+    size loaders have defined: libbpf's ``struct bpf_map_def`` (20 bytes: type, key_size,
+    value_size, max_entries, map_flags), samples/bpf's (28: + inner_map_idx, numa_node),
+    iproute2's ``struct bpf_elf_map`` (28: + id, pinning; 36: + inner_id, inner_idx).
+    The first five fields are common to all; the rest are kept in ``legacy_extra``. The
+    record size is the symbol's size, or (older clang leaves map symbols NOTYPE and
+    sizeless) the section's size over its number of maps, as libbpf 0.x took it."""
     sec = image.section("maps")
     if sec is None:
         return []
+    syms = sorted((s for s in image.symbols_in(sec.index)
+                   if s.type in (STT_OBJECT, STT_NOTYPE) and s.name),
+                  key=lambda s: s.value)
+    if not syms:
+        return []
+    even = len(sec.data) // len(syms) if len(sec.data) % len(syms) == 0 else 0
     out = []
-    for sym in sorted(image.symbols_in(sec.index), key=lambda s: s.value):
-        if sym.type != STT_OBJECT:
-            continue
-        if sym.value + LEGACY_DEF_SIZE > len(sec.data):
+    for sym in syms:
+        size = sym.size or even
+        if not size:
+            raise image.fail(f"legacy map {sym.name}: section maps ({len(sec.data)} bytes) "
+                             f"does not divide into {len(syms)} equal map definitions")
+        if size < LEGACY_MIN_SIZE or size % 4:
+            raise image.fail(f"legacy map {sym.name}: a {size} byte definition is not a "
+                             "struct bpf_map_def (at least 16 bytes, a multiple of 4)")
+        if sym.value + size > len(sec.data):
             raise image.fail(f"legacy map {sym.name}: definition at offset {sym.value} runs past "
                              f"the end of section maps ({len(sec.data)} bytes)")
-        t, ks, vs, me, fl = struct.unpack_from("<5I", sec.data, sym.value)
-        m = MapDef(sym.name, t, ks, vs, me, fl, section="maps", offset=sym.value, origin="legacy")
+        words = struct.unpack_from(f"<{size // 4}I", sec.data, sym.value)
+        t, ks, vs, me = words[:4]
+        fl = words[4] if len(words) > 4 else 0
+        m = MapDef(sym.name, t, ks, vs, me, fl, section="maps", offset=sym.value,
+                   origin="legacy", legacy_extra=tuple(words[5:]))
         _check_shape(image, m)
         out.append(m)
     return out

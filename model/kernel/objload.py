@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from model.elf.sections import PROG_TYPE_IDS
 from model.errors import SkvError
 from model.isa import encode
-from model.kernel.bpf import PROG_TYPES, LoadResult, Map, map_create, prog_load
+from model.kernel.bpf import BPF_F_SLEEPABLE, PROG_TYPES, LoadResult, Map, map_create, prog_load
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BPF_F_STATIC_KEY, BpfObject, Program
 
@@ -87,7 +87,7 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
                 raise SkvError(f"program {prog.name} refers to map {name}, which the object "
                                "does not define")
             if m.origin == "data":
-                rodata = name.startswith(".rodata")
+                rodata = m.frozen_constant
                 size = m.value_size
                 kmap = map_create(2, 4, size, 1, BPF_F_RDONLY_PROG if rodata else 0,
                                   name=_map_name(name))
@@ -139,7 +139,8 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
         insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
                                                    prog.map_refs.items()})
         result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
-                           name=_map_name(prog.name))
+                           name=_map_name(prog.name), expected_attach_type=prog.attach_type,
+                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0)
     except BaseException:
         for m in created.values():
             m.close()

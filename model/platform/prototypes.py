@@ -239,14 +239,6 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
                        "raw_tracepoint", "cgroup_skb", "syscall")
 
 
-def prog_type_unmodelled(prog_type: str) -> str | None:
-    """Why skv cannot judge a program of this type ("not modelled: ..."), or None. Both
-    engines refuse such a program up front instead of meeting a missing table mid-way."""
-    if prog_type in MODELLED_PROG_TYPES:
-        return None
-    return f"not modelled: program type {prog_type} (context, helpers and return rule)"
-
-
 def _verifier_refuses(prog_type: str, name: str) -> str | None:
     """check_helper_call's refusals after get_func_proto returned a proto."""
     if name == "get_func_ip" and prog_type != "kprobe":

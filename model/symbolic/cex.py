@@ -90,7 +90,7 @@ def build(eng, m, model: str, failure=None) -> dict:
             maps.setdefault(name, {})[kb.hex()] = vb.hex()
     for ref in prog.map_refs.values():
         md = lay.maps[ref.map]
-        if md.origin == "data" and not ref.map.startswith(".rodata"):
+        if md.origin == "data" and not md.frozen_constant:
             key = z3.BitVecVal(0, 8 * md.key_size)
             vb = _bytes(m, z3.Select(lay.map_in[ref.map], key), md.value_size)
             maps.setdefault(ref.map, {})[bytes(md.key_size).hex()] = vb.hex()

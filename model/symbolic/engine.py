@@ -30,7 +30,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
 from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
-from model.platform.prototypes import prog_type_unmodelled
+from model.platform.prog_types import program_unmodelled
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -74,11 +74,12 @@ class Engine:
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
-        why = prog_type_unmodelled(prog.prog_type)
+        why = program_unmodelled(prog)
         if why is not None:
             raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
         self.lay.strict_alignment = strict_alignment(prog_flags)
+        self.lay.attach_type = prog.attach_type
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
@@ -287,7 +288,7 @@ class Engine:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
             return None, ""
-        rng = return_range(self.lay.ptype)
+        rng = return_range(self.lay.ptype, self.prog.attach_type)
         if rng is None:
             return None, ""
         if not isinstance(r0, S):

@@ -34,7 +34,7 @@ def map_array(lay, st: State, name: str):
     if arr is not None:
         return arr
     m = lay.maps[name]
-    if m.origin == "data" and name.startswith(".rodata"):
+    if m.frozen_constant:
         inner = z3.K(BV64, z3.BitVecVal(0, 8))
         for i, b in enumerate(m.initial or b""):
             if b:
@@ -205,7 +205,7 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if any(z3.is_true(b) for b, _ in bad):
         return bad, None
     o = bv(off)  # the state goes on where the pointer is unmoved
-    got = ctx_access(lay.ptype, off, size, write, signed=signed)
+    got = ctx_access(lay.ptype, off, size, write, signed=signed, attach_type=lay.attach_type)
     if isinstance(got, str):
         return bad + [(T, got)], None
     arr = st.ctx if st.ctx is not None else lay.ctx_in

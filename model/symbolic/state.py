@@ -112,6 +112,7 @@ class Layout:
         self.maps = obj.maps
         self.index = {name: i for i, name in enumerate(obj.maps)}
         self.ptype = prog_type
+        self.attach_type = 0  # the program's expected attach type, set by the engine
         self.plen = z3.BitVec("pkt_len", 64)
         # the metadata area sits just before the packet data (data_meta .. data)
         self.mlen = z3.BitVec("meta_len", 64)

@@ -34,7 +34,7 @@ from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
-from model.platform.prototypes import prog_type_unmodelled
+from model.platform.prog_types import program_unmodelled
 from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.calls import MAX_CALL_FRAMES
@@ -141,7 +141,7 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = prog_type_unmodelled(prog.prog_type) or flags_unmodelled(prog_flags)
+        why = program_unmodelled(prog) or flags_unmodelled(prog_flags)
         if why:
             self.structure_error = Failure(0, why)
             return

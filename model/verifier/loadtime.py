@@ -2,7 +2,8 @@
 the program even when the instruction is never executed. Both engines call
 :func:`load_time_error` first (the abstract verifier and the Z3 engine).
 
-Today: every map an ``ld_imm64`` names must be of a type the engines model (the kernel
+Today: ``ld_imm64`` of a kernel object's BTF id (``__ksym``) is not modelled; every map
+an ``ld_imm64`` names must be of a type the engines model (the kernel
 resolves map fds and checks the map against the program at load: an arena without a user
 address, a struct_ops map... are refused even in dead code), and direct map-value loads
 (``ld_imm64`` src 2/6) must be ones the map can serve (``model.platform.direct_value``).
@@ -13,11 +14,15 @@ from __future__ import annotations
 from model.isa import LoadImm64
 from model.platform.direct_value import direct_value_error
 from model.platform.map_helpers import map_type_unmodelled
+from model.platform.prog_types import ld_imm64_unmodelled
 
 
 def load_time_error(obj, prog) -> tuple[int, str] | None:
     """``(pc, message)`` of the first load-time refusal, or None."""
     for pc, insn in prog.iter_pcs():
+        why = ld_imm64_unmodelled(insn.src) if isinstance(insn, LoadImm64) else None
+        if why is not None:
+            return pc, why
         if isinstance(insn, LoadImm64) and insn.src in (1, 2, 5, 6):
             ref = prog.map_refs.get(pc)
             m = obj.maps.get(ref.map) if ref is not None else None

@@ -62,10 +62,11 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
            write: bool, value: Reg | None = None, strict: bool = False,
-           signed: bool = False) -> Reg | None:
+           signed: bool = False, attach_type: int = 0) -> Reg | None:
     """Check the access; for a read return the loaded register (not yet extended).
     ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
-    ``signed``: a sign-extending load."""
+    ``signed``: a sign-extending load; ``attach_type``: the program's expected attach type
+    (the context of some types depends on it: xdp/devmap's egress_ifindex)."""
     t = reg.type
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
@@ -86,7 +87,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
     if t is T.CTX:
-        return _ctx(prog_type, regno, reg, off, size, write, signed)
+        return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
 
 
@@ -123,9 +124,9 @@ def check_ctx_pointer(regno: int, reg: Reg) -> None:
 
 
 def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
-         signed: bool = False) -> Reg | None:
+         signed: bool = False, attach_type: int = 0) -> Reg | None:
     check_ctx_pointer(regno, reg)
-    got = ctx_access(prog_type, off, size, write, signed=signed)
+    got = ctx_access(prog_type, off, size, write, signed=signed, attach_type=attach_type)
     if isinstance(got, str):
         raise Reject(got)
     if write:

@@ -177,7 +177,7 @@ def sensitive_registers(prog: Program, flow: Flow | None = None) -> dict[int, fr
     """pc -> registers whose values may matter from that instruction on (before it runs)."""
     flow = flow or Flow(prog)
     ptype = prog.prog_type
-    ret_checked = return_range(ptype) is not None
+    ret_checked = return_range(ptype, prog.attach_type) is not None
     stack_ptrs = flow.stack_ptrs
     return flow.backward(lambda pc, out: _transfer(
         flow.by_pc[pc], out, flow.func_of[pc] != 0, ret_checked, stack_ptrs.get(pc),

@@ -79,7 +79,7 @@ class Stepper:
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
             return
-        rng = return_range(self.ptype)
+        rng = return_range(self.ptype, self.prog.attach_type)
         r0 = st.cur.regs[0]
         if rng is None:
             return
@@ -115,7 +115,8 @@ class Stepper:
         if isinstance(insn, Load):
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
-                         write=False, strict=self.strict, signed=insn.signed)
+                         write=False, strict=self.strict, signed=insn.signed,
+                         attach_type=self.prog.attach_type)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
@@ -126,7 +127,8 @@ class Stepper:
             base = regs[insn.dst]
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=known(insn.imm), strict=self.strict)
+                       write=True, value=known(insn.imm), strict=self.strict,
+                       attach_type=self.prog.attach_type)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -137,7 +139,8 @@ class Stepper:
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=value, strict=self.strict)
+                       write=True, value=value, strict=self.strict,
+                       attach_type=self.prog.attach_type)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -198,7 +201,7 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
-        ref = self.prog.map_refs.get(pc)
+        ref = self.prog.map_refs.get(pc)  # BTF ids (__ksym): refused at load (loadtime)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
         m = self.obj.maps[ref.map]
@@ -207,8 +210,7 @@ class Stepper:
         if insn.src in (1, 5):  # the map's type was checked at load (verifier.loadtime)
             return pointer(T.MAP_PTR, map=ref.map)
         if insn.src in (2, 6):  # the map and offset were checked at load (verifier.loadtime)
-            ro = m.origin == "data" and m.name.startswith(".rodata")
-            return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=ro)
+            return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=m.frozen_constant)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
 
 

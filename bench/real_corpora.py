@@ -1,0 +1,179 @@
+"""How skv fares on real BPF objects a user brings: per corpus (a directory of ``.o`` /
+``.elf`` files), how many objects ``skv info`` loads, how many programs they hold, what
+``skv check --json --no-symbolic`` says of each (accepted / rejected / error, and the
+error's class), whether anything ends in a traceback or an internal error (exit 3), and
+where the running kernel can be asked, its verdict on the same program (loaded through
+``model.kernel.objload`` as skv creates maps) and whether the two agree.
+
+The corpora are not part of skv: fetch and build them yourself anywhere outside the
+repository, then ``python -m bench.real_corpora DIR [DIR...]``. Results (figures only):
+bench/results/real_corpora.json and .md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "real_corpora.json"
+TABLE = RESULTS.with_suffix(".md")
+TIMEOUT = 300
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    try:
+        p = subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return -1, "", "timeout"
+    return p.returncode, p.stdout, p.stderr
+
+
+def error_class(msg: str) -> str:
+    """A short, object-independent class for an error message."""
+    msg = msg.replace("skv: error: ", "").strip().splitlines()[-1] if msg.strip() else "?"
+    msg = re.sub(r"^\S+\.(o|elf): ", "", msg)
+    if "not modelled:" in msg:
+        what = re.split(r" at insn | \(", msg.split("not modelled:", 1)[1].strip())[0]
+        return "not modelled: " + re.sub(r"\d+", "N", what)[:70]
+    msg = re.sub(r"^program \S+(, insn \d+)?: ", "", msg)
+    msg = re.sub(r"^[\w.$/-]+\+0x[0-9a-f]+ \(function [\w.$]+\): ", "", msg)
+    if "undefined" in msg:  # the symbol is the class
+        return re.sub(r"\([^)]*\)", "", msg)[:90]
+    msg = re.sub(r"\b(map|function|symbol|program|section) [\w.$/-]+", r"\1 X", msg)
+    msg = re.sub(r"0x[0-9a-f]+|\d+", "N", msg)
+    msg = re.sub(r"\([^)]*\)", "", msg)
+    return msg[:90]
+
+
+def _kernel_verdicts(path: str) -> dict[str, str]:
+    """program -> 'accept' | 'reject' | 'error: class' from the running kernel."""
+    from model import kernel
+    from model.elf.loader import load_object
+    from model.kernel.objload import load_program
+
+    if not kernel.available()[0]:
+        return {}
+    try:
+        obj = load_object(path, keys_as_maps="keep")
+    except Exception:  # noqa: BLE001 - skv cannot load it: no kernel verdict either
+        return {}
+    out = {}
+    for prog in obj.programs:
+        if prog.sites:
+            out[prog.name] = "error: has static sites"
+            continue
+        try:
+            res = load_program(obj, prog, log_level=1)
+        except Exception as e:  # noqa: BLE001
+            out[prog.name] = "error: " + error_class(str(e))
+            continue
+        out[prog.name] = "accept" if res.ok else "reject"
+        if res.ok:
+            res.close()
+    return out
+
+
+def measure_object(path: str, kernel: bool = True) -> dict:
+    row: dict = {"object": Path(path).name}
+    rc, out, err = _cli("info", path)
+    row["info_exit"] = rc
+    row["info_traceback"] = "Traceback" in err or rc not in (0, 2)
+    if rc != 0:
+        row["load_error"] = error_class(err)
+    rc, out, err = _cli("check", "--json", "--no-symbolic", path)
+    row["check_exit"] = rc
+    row["check_traceback"] = "Traceback" in err or rc not in (0, 1, 2, 3)
+    progs = []
+    try:
+        doc = json.loads(out)
+        rows = doc if isinstance(doc, list) else doc.get("programs", doc.get("rows", []))
+    except (json.JSONDecodeError, AttributeError):
+        rows = []
+    kv = _kernel_verdicts(path) if kernel and row["info_exit"] == 0 else {}
+    for r in rows:
+        if r.get("program") is None and r.get("verdict") == "error":
+            continue  # the object did not load
+        e = r.get("error") or {}
+        p = {"program": r.get("program"), "verdict": r.get("verdict"),
+             "internal": bool(e.get("internal"))}
+        if r.get("verdict") != "accepted" and e.get("message"):
+            p["class"] = error_class(e["message"])
+        if r.get("program") in kv:
+            p["kernel"] = kv[r["program"]]
+        progs.append(p)
+    row["programs"] = progs
+    return row
+
+
+def summarise(name: str, objs: list[dict]) -> dict:
+    progs = [p for o in objs for p in o["programs"]]
+    kern = [p for p in progs if p.get("kernel") in ("accept", "reject")]
+    return {
+        "corpus": name,
+        "objects": len(objs),
+        "loaded": sum(o["info_exit"] == 0 for o in objs),
+        "programs": len(progs),
+        "accepted": sum(p["verdict"] == "accepted" for p in progs),
+        "rejected": sum(p["verdict"] == "rejected" for p in progs),
+        "error": sum(p["verdict"] == "error" for p in progs),
+        "internal_errors": sum(p["internal"] for p in progs),
+        "tracebacks": sum(o["info_traceback"] or o["check_traceback"] for o in objs),
+        "check_exit_3": sum(o["check_exit"] == 3 for o in objs),
+        "load_errors": dict(Counter(o["load_error"] for o in objs if "load_error" in o)),
+        "reject_classes": dict(Counter(p["class"] for p in progs if "class" in p)),
+        "kernel_verdicts": len(kern),
+        "kernel_accept": sum(p["kernel"] == "accept" for p in kern),
+        "agree": sum((p["kernel"] == "accept") == (p["verdict"] == "accepted") for p in kern),
+        "skv_accepts_kernel_rejects": sum(p["kernel"] == "reject" and p["verdict"] == "accepted"
+                                          for p in kern),
+        "kernel_errors": dict(Counter(p["kernel"] for p in progs
+                                      if p.get("kernel", "").startswith("error"))),
+    }
+
+
+def render(summaries: list[dict]) -> str:
+    cols = ["corpus", "objects", "loaded", "programs", "accepted", "rejected", "error",
+            "internal_errors", "tracebacks", "kernel_verdicts", "kernel_accept", "agree",
+            "skv_accepts_kernel_rejects"]
+    lines = ["# Real BPF objects (bench/real_corpora.py)", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for s in summaries:
+        lines.append("| " + " | ".join(str(s[c]) for c in cols) + " |")
+    for s in summaries:
+        lines += ["", f"## {s['corpus']}", ""]
+        for key in ("load_errors", "reject_classes", "kernel_errors"):
+            if s[key]:
+                lines.append(f"{key}:")
+                for k, n in sorted(s[key].items(), key=lambda kv: -kv[1]):
+                    lines.append(f"- {n} × {k}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    kernel = "--no-kernel" not in args
+    dirs = [a for a in args if not a.startswith("--")]
+    if not dirs:
+        print("usage: python -m bench.real_corpora [--no-kernel] DIR [DIR...]", file=sys.stderr)
+        return 2
+    doc = {"corpora": [], "objects": {}}
+    for d in dirs:
+        files = sorted(str(f) for f in Path(d).iterdir() if f.suffix in (".o", ".elf"))
+        objs = [measure_object(f, kernel) for f in files]
+        name = Path(d).name
+        doc["corpora"].append(summarise(name, objs))
+        doc["objects"][name] = objs
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+    TABLE.write_text(render(doc["corpora"]))
+    print(TABLE.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

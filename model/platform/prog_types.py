@@ -1,0 +1,52 @@
+"""Which programs skv models at all: the one check both engines make before looking at a
+single instruction. A program type whose context, helpers or return rules are not modelled
+(``lsm``, ``struct_ops``, ``tracing``, ``sock_ops``...), a section no loader convention
+types (``unspec``: the kernel itself refuses type 0) and a sleepable program of a
+non-sleepable-by-default type (``uprobe.s``, ``fentry.s``: the kernel restricts their maps
+and widens their helpers) are a clean rejection "not modelled: ...", never a verdict."""
+
+from __future__ import annotations
+
+from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
+from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
+
+#: types the kernel loads sleepable whatever the section says (syscall: always)
+_ALWAYS_SLEEPABLE = ("syscall",)
+
+
+def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False
+                         ) -> str | None:
+    """The clean rejection for a program skv does not model, or None."""
+    if prog_type == "unspec":
+        return (f"not modelled: program type unspec (section {section} names no program "
+                "type; give --prog-type TYPE)")
+    if prog_type not in _CTX_TYPES or prog_type not in _HELPER_TYPES:
+        return f"not modelled: program type {prog_type}"
+    if sleepable and prog_type not in _ALWAYS_SLEEPABLE:
+        return f"not modelled: sleepable {prog_type} programs (section {section})"
+    return None
+
+
+def ld_imm64_unmodelled(src: int) -> str | None:
+    """``ld_imm64`` pseudo sources skv does not model: BPF_PSEUDO_BTF_ID (3), what libbpf
+    makes of a ``__ksym`` variable (a kernel object's address, typed by vmlinux BTF)."""
+    if src == 3:
+        return "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
+    return None
+
+
+def program_unmodelled(prog) -> str | None:
+    """``prog_type_unmodelled`` for a loaded ``model.program.Program``, then its CO-RE
+    relocations: libbpf patches those instructions with the running kernel's offsets, so
+    judging the compile-time values would judge another program."""
+    why = prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable)
+    if why is None and prog.core_relos:
+        pc = min(prog.core_relos)
+        r = prog.core_relos[pc]
+        cause = prog.core_unresolved.get(pc, "not resolved")
+        why = (f"not modelled: CO-RE relocation {r.kind_name} at insn {pc} "
+               f"(access {r.access} of BTF type [{r.type_id}]: {cause})")
+    return why
+
+
+__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled"]
