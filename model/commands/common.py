@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from model.program import BpfObject, select_programs  # noqa: F401
+from model.report.listing import map_ids  # noqa: F401
 from model.text import table  # noqa: F401
 
 
@@ -23,8 +24,3 @@ def load(path: str, *, reading: bool = False) -> BpfObject:
     from model.elf.loader import load_object
 
     return load_object(path, keys_as_maps="keep" if reading else "error")
-
-
-def map_ids(obj: BpfObject) -> dict[str, int]:
-    """Stable ids for printing ``map[id:N]``: the maps in definition order, from 1."""
-    return {name: n + 1 for n, name in enumerate(obj.maps)}

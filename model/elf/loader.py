@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
-from model.elf.linker import Linker, read_functions
+from model.elf.linker import Linked, Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import ElfImage, read_elf
 from model.program import BpfObject, Program
@@ -29,6 +29,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
         raise image.fail("no programs (no executable section other than .text)")
     decls = read_site_decls(image, funcs, maps)
     linker = Linker(image, funcs, maps)
+    ext = _read_btf_ext(image)
     programs: list[Program] = []
     next_site = 0
     for f in entries:
@@ -36,6 +37,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
         prog = linked.program
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
+        if ext is not None:
+            _place_source(linked, ext)
         if keys_as_maps == "error":
             _check_key_use(image, prog, maps)
         programs.append(prog)
@@ -44,6 +47,36 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error") -> BpfObject:
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
     return BpfObject(image.path, _license(image), maps, programs)
+
+
+def _read_btf_ext(image: ElfImage):
+    """The object's func and line info (``None`` without ``.BTF.ext``)."""
+    sec, btf_sec = image.section(".BTF.ext"), image.section(".BTF")
+    if sec is None or btf_sec is None:
+        return None
+    from model.elf.btf import parse_btf
+    from model.elf.btf_ext import parse_btf_ext
+    from model.errors import SkvError
+
+    try:
+        return parse_btf_ext(sec.data, parse_btf(btf_sec.data))
+    except SkvError as e:
+        raise image.fail(f".BTF.ext: {e}") from None
+
+
+def _place_source(linked: Linked, ext) -> None:
+    """Give the linked program the source line and BTF function name of each instruction
+    that starts one, at its pc in the linked program (libbpf moves them the same way)."""
+    prog = linked.program
+    for p in linked.placements:
+        f = p.func
+        sec = f.section.name
+        for off, line in ext.lines.get(sec, {}).items():
+            if f.start <= off < f.end:
+                prog.lines[p.start_pc + (off - f.start) // 8] = line
+        for off, name in ext.funcs.get(sec, {}).items():
+            if f.start <= off < f.end:
+                prog.func_names[p.start_pc + (off - f.start) // 8] = name
 
 
 def _license(image: ElfImage) -> str:
