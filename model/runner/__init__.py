@@ -19,6 +19,8 @@ import os
 import sys
 from typing import Callable, Iterable, TypeVar
 
+CONNECT_TIMEOUT_S = 20  # how long to wait for a cluster's scheduler
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -76,7 +78,7 @@ def _on_cluster(fn, items, address: str, bar) -> list:
     except ImportError:  # pragma: no cover - a dependency of the package
         raise SkvError("--cluster needs Dask distributed (pip install distributed)") from None
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as e:
         raise SkvError(f"cluster {address}: cannot connect: {e}") from None
     try:
