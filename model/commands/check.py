@@ -17,6 +17,16 @@ verdict table, unsafe conditions, M1/M2 extra unsafety, pictures (CFG with the p
 observed site states, CPU 1/CPU 0 timeline; SVG and PNG files) and logs; it implies ``--x86``.
 Neither changes the exit status.
 
+``--kernel`` also loads each program into the running kernel (``model.runner.kernel_side``:
+the both-edges form; ``--kernel=all`` each M0 key assignment as well) and shows the kernel's
+verdict, processed instructions and verification time beside skv's (table, ``--json``
+``"kernel"``, ``--csv``); every disagreement is a ``KERNEL DISAGREES`` line on stderr (the
+exit status stays skv's).
+
+``-j N`` checks the programs in N processes (default: the number of cores), ``--cluster
+ADDRESS`` on a Dask cluster (``model.runner``); the output is the serial run's. ``--csv``
+prints veristat's columns (``model.report.tabular``).
+
 ``--prog-flags`` verifies as if loaded with those BPF_PROG_LOAD flags (default none, as
 libbpf loads): ``BPF_F_STRICT_ALIGNMENT`` makes packet and map value accesses checked for
 alignment; each row's ``prog_flags`` says which were used.
@@ -128,9 +138,10 @@ def run(args) -> int:
     else:
         print(table([[r["object"], r["program"] or "-", r["verdict"],
                       _error_text(r), _stat(r, "insns_processed"), _stat(r, "peak_states"),
-                      _stat(r, "time_s")] for r in rows],
+                      _stat(r, "time_s")] + (_kernel_cells(r) if kernel else []) for r in rows],
                     ["object", "program", "verdict", "first error", "insns", "peak states",
-                     "time s"]))
+                     "time s"] + (["kernel", "k insns", "k time s", "agree"] if kernel
+                                  else [])))
         for r in rows:
             sym = r.get("symbolic")
             if sym:
@@ -145,6 +156,14 @@ def run(args) -> int:
             for r in rows:
                 print(f"\n== {r['object']} {r['program']}: {r['verdict']}")
                 print("\n".join(r["log"]))
+    if kernel:
+        from model.runner.kernel_side import disagreements
+
+        bad = [line for r in rows for line in disagreements(r)]
+        for line in bad:
+            print(f"skv: KERNEL DISAGREES: {line}", file=sys.stderr)
+        print(f"kernel: {sum('kernel' in r for r in rows)} program(s) loaded, "
+              f"{len(bad)} disagreement(s)", file=sys.stderr)
     if any(r["verdict"] == "error" for r in rows):
         for r in rows:
             if r["verdict"] == "error":
@@ -207,6 +226,17 @@ def _error_text(r: dict) -> str:
     if len(msg) > 70:
         msg = msg[:67] + "..."
     return f"insn {e['insn']}: {msg}" if e["insn"] is not None else msg
+
+
+def _kernel_cells(r: dict) -> list[str]:
+    k = r.get("kernel")
+    if not k:
+        return ["-", "-", "-", "-"]
+    t = "-" if k.get("time_us") is None else f"{k['time_us'] / 1e6:.6f}"
+    from model.report.tabular import kernel_agrees
+
+    return [k["verdict"], "-" if k.get("insns_processed") is None else str(k["insns_processed"]),
+            t, kernel_agrees(k)]
 
 
 def _stat(r: dict, key: str) -> str:

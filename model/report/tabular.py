@@ -73,10 +73,22 @@ def csv_text(rows: list[dict]) -> str:
                 _safe(r.get("models"), "M2")]
         if kernel:
             k = r.get("kernel") or {}
-            line += [k.get("verdict", ""), k.get("insns_processed", ""),
-                     _us(k.get("time_s")), {True: "yes", False: "NO"}.get(k.get("agrees"), "")]
+            line += [k.get("verdict", ""), _blank(k.get("insns_processed")),
+                     _blank(k.get("time_us")), kernel_agrees(k) if k else ""]
         w.writerow(line)
     return out.getvalue()
+
+
+def _blank(v) -> str:
+    return "" if v is None else str(v)
+
+
+def kernel_agrees(k: dict) -> str:
+    """``NO`` when the kernel disagrees with skv anywhere in a row's ``"kernel"`` part (the
+    both-edges form or an M0 assignment), ``yes`` when it agrees on the both-edges form and
+    nowhere disagrees, ``?`` when skv gave no answer to compare."""
+    agree = [k.get("agrees")] + [m.get("agrees") for m in k.get("M0") or []]
+    return "NO" if False in agree else ("yes" if agree[0] else "?")
 
 
 def _diff(a, b) -> str:
