@@ -144,3 +144,17 @@ def test_compare_rejects_a_file_that_is_not_a_check_run(capsys, tmp_path):
     assert main(["compare", str(bad), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "x.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    import sys
+
+    from model.runner import progress_bar
+
+    assert run_all(_slow_square, [1, 2], jobs=1, progress="squares") == [1, 4]
+    assert capsys.readouterr().err == ""             # pytest's stderr is not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with progress_bar(2, "squares") as bar:
+        assert not bar.disable                       # on a terminal: a tqdm bar
+    with progress_bar(2, None) as bar:
+        assert bar.disable                           # no label: no bar
