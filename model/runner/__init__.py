@@ -35,10 +35,31 @@ def default_jobs() -> int:
 
 def progress_bar(total: int, label: str | None):
     """A tqdm bar on stderr, or a silent stand-in when stderr is not a terminal."""
-    from tqdm import tqdm
-
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a declared dependency; an environment not yet updated gets no bar
+        return _NoBar()
     return tqdm(total=total, desc=label, unit="task", file=sys.stderr, leave=False,
                 disable=not (label and sys.stderr.isatty()), dynamic_ncols=True)
+
+
+class _NoBar:
+    disable = True
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def run_all(fn: Callable[[T], R], items: Iterable[T], *, jobs: int = 1,
