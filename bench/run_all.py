@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib
 
 BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts", "bench.verifier_keys",
-           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke", "bench.fuzz"]
+           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke", "bench.fuzz", "bench.parallel"]
 
 
 def main() -> None:
-    for name in BENCHES:
-        print(f"== {name}")
-        importlib.import_module(name).main()
+    from model.runner import progress_bar
+
+    with progress_bar(len(BENCHES), "skv bench") as bar:   # on stderr, only on a terminal
+        for name in BENCHES:
+            bar.set_postfix_str(name)
+            print(f"== {name}")
+            importlib.import_module(name).main()
+            bar.update()
 
 
 if __name__ == "__main__":

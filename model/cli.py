@@ -30,6 +30,7 @@ COMMANDS = {
     "conformance": "Run bpf_conformance .data files on the interpreter",
     "replay": "Replay an x86 text-poke counterexample on the unicorn executor",
     "prove": "Run every Z3 proof script in proofs/ and print one table",
+    "compare": "Two skv check --json runs side by side (as veristat -C): verdict changes",
 }
 
 

@@ -8,7 +8,7 @@ the symbolic engine consume them. Instruction positions are *slot* indices (``pc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from model.errors import SkvError
 from model.isa import Insn, iter_pcs
@@ -125,6 +125,10 @@ class Program:
     core_applied: dict = field(default_factory=dict)  # pc -> CoreRelo applied (model.elf.core)
     #: the type a loader was told (``--prog-type``), for a section that names none
     type_override: str | None = None
+    # from .BTF.ext (empty without it): pc -> C source line (model.elf.btf_ext.SourceLine),
+    # pc -> function name from BTF func info
+    lines: dict[int, Any] = field(default_factory=dict)
+    func_names: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None
@@ -179,6 +183,17 @@ class Program:
 
     def keys(self) -> list[str]:
         return sorted({s.key for s in self.sites})
+
+    def line_for(self, pc: int) -> tuple[int, Any] | None:
+        """The line-info record covering ``pc`` (the kernel's ``find_linfo``: the last one
+        at or before it) as (its pc, the source line), or None without line info."""
+        import bisect
+
+        if not self.lines:
+            return None
+        starts = sorted(self.lines)
+        k = bisect.bisect_right(starts, pc) - 1
+        return None if k < 0 else (starts[k], self.lines[starts[k]])
 
 
 @dataclass

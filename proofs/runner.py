@@ -121,13 +121,25 @@ def run_script(name: str, quick: bool, timeout: float | None, extra=()) -> dict:
 
 
 def run(quick: bool = False, only: str | None = None, timeout: float | None = None,
-        out=None) -> int:
+        out=None, jobs: int = 1, cluster: str | None = None) -> int:
+    """``jobs`` > 1: that many scripts at once (a process pool); ``cluster``: on a Dask
+    cluster (``model.runner``). The table is the serial run's whatever finishes first."""
+    import functools
+
+    from model.runner import progress_bar, run_all
+
     out = sys.stdout if out is None else out  # looked up now, not at import time
     names = [n for n in scripts() if not only or only in n]
     bad = 0
     print(f"{'script':18} {'claim':48} {'result':15} {'time':>8}", file=out)
-    for n in names:
-        r = run_script(n, quick, timeout)
+    one = functools.partial(run_script, quick=quick, timeout=timeout)
+    if jobs > 1 or cluster:
+        results = iter(run_all(one, names, jobs=jobs, cluster=cluster, progress="skv prove"))
+        bar = None
+    else:  # one at a time, each script's rows printed as soon as it ends
+        results = (one(n) for n in names)
+        bar = progress_bar(len(names), "skv prove")
+    for n, r in zip(names, results):
         for row in r["rows"]:
             mark = "" if row["ok"] else "  <-- UNEXPECTED"
             print(f"{n:18} {row['claim'][:48]:48} {row['result']:15} {row['seconds']:7.2f}s{mark}",
@@ -139,6 +151,10 @@ def run(quick: bool = False, only: str | None = None, timeout: float | None = No
         print(f"{n:18} {'(script total)':48} {'ok' if r['ok'] else 'FAILED':15} "
               f"{r['seconds']:7.2f}s", file=out)
         out.flush()
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
     print(f"{len(names)} scripts, {bad} failed", file=out)
     return 1 if bad else 0
 

@@ -113,8 +113,11 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     if os.environ.get("SKV_KEEP_SCREENSHOT"):
         shutil.copy(png, os.environ["SKV_KEEP_SCREENSHOT"])
 
-    pages = {"unsafe_m1.html": ["per_site", "rejected", "M1", "CONFIRMED"],
-             "unsafe_off.html": ["null_off", "check_key=0", "M0", "CONFIRMED"],
+    pages = {"unsafe_m1.html": ["per_site", "rejected", "M1", "CONFIRMED",
+                                "Source and instructions", "if (!p) @ unsafe_m1.c:28"],
+             "unsafe_off.html": ["null_off", "check_key=0", "M0", "CONFIRMED",
+                                 # a C source line, as the kernel's verifier log shows it
+                                 "; __u32 k = 0; @ unsafe_off.c:22"],
              "index.html": ["per_site", "per_exec", "null_off", "worker", "accepted",
                             "rejected"]}
     obj, prog, cx, x86 = _cx(M1)

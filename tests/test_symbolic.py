@@ -98,7 +98,7 @@ def test_no_symbolic_flag(capsys):
 
 
 def test_soundness_bug_is_reported(capsys):
-    from model.commands.check import _symbolic
+    from model.runner.checking import symbolic_part as _symbolic
 
     obj = load_object(str(BPFPROGS / "unsafe_on_uninit.o"))
     prog = obj.programs[0]

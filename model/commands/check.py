@@ -17,6 +17,16 @@ verdict table, unsafe conditions, M1/M2 extra unsafety, pictures (CFG with the p
 observed site states, CPU 1/CPU 0 timeline; SVG and PNG files) and logs; it implies ``--x86``.
 Neither changes the exit status.
 
+``--kernel`` also loads each program into the running kernel (``model.runner.kernel_side``:
+the both-edges form; ``--kernel=all`` each M0 key assignment as well) and shows the kernel's
+verdict, processed instructions and verification time beside skv's (table, ``--json``
+``"kernel"``, ``--csv``); every disagreement is a ``KERNEL DISAGREES`` line on stderr (the
+exit status stays skv's).
+
+``-j N`` checks the programs in N processes (default: the number of cores), ``--cluster
+ADDRESS`` on a Dask cluster (``model.runner``); the output is the serial run's. ``--csv``
+prints veristat's columns (``model.report.tabular``).
+
 ``--prog-flags`` verifies as if loaded with those BPF_PROG_LOAD flags (default none, as
 libbpf loads): ``BPF_F_STRICT_ALIGNMENT`` makes packet and map value accesses checked for
 alignment; each row's ``prog_flags`` says which were used.
@@ -32,10 +42,10 @@ from __future__ import annotations
 import json
 import sys
 
-from model.commands.common import add_loader_args, select_programs, table
+from model.commands.common import add_loader_args, table
 from model.errors import SkvError
 from model.inputs import show
-from model.platform.prog_flags import flag_names, parse_prog_flags
+from model.platform.prog_flags import parse_prog_flags
 
 
 def add_arguments(p) -> None:
@@ -62,90 +72,48 @@ def add_arguments(p) -> None:
                         "as libbpf loads")
     p.add_argument("--report", metavar="DIR",
                    help="write an HTML report (one page per object, index.html); implies --x86")
-
-
-def check_object(path: str, program: str | None, budget: int, time_limit: float,
-                 symbolic: bool = False, prog_flags: int = 0,
-                 prog_type: str | None = None, btf: str | None = None) -> list[dict]:
-    from model.elf.loader import load_object
-    from model.verifier.checker import check_program
-
-    try:
-        # the verifier rejects a program that uses a static key as a map
-        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type, maps_only=True,
-                          **({"btf": btf} if btf else {}))
-        progs = select_programs(obj, program)
-    except SkvError as e:
-        return [{"object": path, "program": program, "verdict": "error",
-                 "error": {"insn": None, "message": str(e)}, "stats": None, "log": []}]
-    out = []
-    for prog in progs:
-        try:
-            v = check_program(obj, prog, budget=budget, time_limit=time_limit,
-                              prog_flags=prog_flags)
-        except Exception as e:  # noqa: BLE001 - one program's failure keeps the others' rows
-            out.append({"object": path, "program": prog.name, "verdict": "error",
-                        "error": {"insn": None, "internal": True,
-                                  "message": f"internal error: {type(e).__name__}: {e}"},
-                        "stats": None, "log": []})
-            continue
-        err = None if v.error is None else {"insn": v.error.insn, "message": v.error.message}
-        row = {"object": path, "program": prog.name, "prog_type": prog.prog_type,
-               "verdict": v.verdict, "error": err,
-               "stats": v.stats.as_dict(), "log": v.log,
-               "sites": len(prog.sites), "keys": prog.keys(),
-               "prog_flags": {"value": prog_flags, "names": flag_names(prog_flags)}}
-        if symbolic:
-            row.update(_symbolic(obj, prog, v, time_limit, prog_flags))
-            _engines_disagree(row)
-        out.append(row)
-    return out
-
-
-def _symbolic(obj, prog, verdict, time_limit: float, prog_flags: int = 0) -> dict:
-    from model.symbolic import Budget, analyse_program, summary
-
-    try:
-        doc = analyse_program(obj, prog, verifier=verdict, budget=Budget(time_s=time_limit),
-                              prog_flags=prog_flags)
-    except Exception as e:  # the engine must never take the verifier's verdict down
-        return {"models": None, "counterexample": None,
-                "symbolic": {"error": f"{type(e).__name__}: {e}"}}
-    info = {k: doc[k] for k in ("complete", "exhausted", "stats", "cross_check")}
-    info["summary"] = summary(doc)
-    info["soundness_bug"] = doc["cross_check"] == "SOUNDNESS BUG"
-    return {"models": doc["models"], "counterexample": doc["counterexample"], "symbolic": info}
-
-
-def _engines_disagree(row: dict) -> None:
-    """Neither engine hides the other's gap: when the verifier accepted a program in which
-    the symbolic engine found an unsafe execution that the interpreter confirmed, the
-    program is rejected (the verifier's own verdict is kept as ``verifier_verdict``) with
-    the execution's failure. An unconfirmed alarm is reported (SOUNDNESS BUG, unconfirmed)
-    but does not change the verdict."""
-    cx = row.get("counterexample") or {}
-    if not (row.get("symbolic") or {}).get("soundness_bug") or not cx.get("confirmed"):
-        return
-    reason = cx.get("reason") or cx.get("assertion") or "an assertion fails"
-    row["verifier_verdict"] = row["verdict"]
-    row["verdict"] = "rejected"
-    row["error"] = {"insn": cx.get("pc"),
-                    "message": f"unsafe execution found by the symbolic engine "
-                               f"({cx.get('model', 'M2')}, confirmed by the interpreter): "
-                               f"{reason}"}
+    p.add_argument("--csv", action="store_true",
+                   help="print CSV with veristat's column names (File, Program, Verdict, "
+                        "Duration (us), Insns, States, Peak states), then skv's own")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="check programs in N processes (default: the number of cores); "
+                        "the output is the serial run's")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the checks on a Dask distributed cluster (scheduler address, "
+                        "e.g. tcp://host:8786)")
+    p.add_argument("--kernel", nargs="?", const="both-edges", choices=("both-edges", "all"),
+                   help="also load each program into the running kernel (both-edges form; "
+                        "=all: also each M0 key assignment) and show its verdict beside skv's")
 
 
 def run(args) -> int:
-    rows = []
-    symbolic = not getattr(args, "no_symbolic", False)
+    from model.runner import default_jobs, run_all
+    from model.runner.checking import CheckOptions, check_item, plan
+
     try:
         flags = parse_prog_flags(getattr(args, "prog_flags", ""))
     except SkvError as e:
         print(f"skv: error: {e}", file=sys.stderr)
         return 2
-    for path in args.objects:
-        rows += check_object(path, args.program, args.budget, args.time_limit, symbolic, flags,
-                             getattr(args, "prog_type", None), getattr(args, "btf", None))
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        print(f"skv: error: -j {jobs}: need at least 1 process", file=sys.stderr)
+        return 2
+    kernel = getattr(args, "kernel", None)
+    if kernel:
+        from model.kernel import available
+
+        ok, why = available()
+        if not ok:
+            print(f"skv: error: --kernel: the kernel cannot be used: {why}", file=sys.stderr)
+            return 2
+    opts = CheckOptions(args.budget, args.time_limit, not getattr(args, "no_symbolic", False),
+                        flags, kernel, getattr(args, "prog_type", None),
+                        getattr(args, "btf", None))
+    items = plan(args.objects, args.program, opts)
+    results = run_all(check_item, items, jobs=jobs or default_jobs(),
+                      cluster=getattr(args, "cluster", None), progress="skv check")
+    rows = [r for rs in results for r in rs]
     for r in rows:
         if (r.get("symbolic") or {}).get("soundness_bug"):
             print(f"skv: SOUNDNESS BUG: the verifier accepts {r['object']} {r['program']} but "
@@ -165,12 +133,17 @@ def run(args) -> int:
                             for r in rows]}
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif getattr(args, "csv", False):
+        from model.report.tabular import csv_text
+
+        sys.stdout.write(csv_text(rows))
     else:
         print(table([[r["object"], r["program"] or "-", r["verdict"],
                       _error_text(r), _stat(r, "insns_processed"), _stat(r, "peak_states"),
-                      _stat(r, "time_s")] for r in rows],
+                      _stat(r, "time_s")] + (_kernel_cells(r) if kernel else []) for r in rows],
                     ["object", "program", "verdict", "first error", "insns", "peak states",
-                     "time s"]))
+                     "time s"] + (["kernel", "k insns", "k time s", "agree"] if kernel
+                                  else [])))
         for r in rows:
             sym = r.get("symbolic")
             if sym:
@@ -185,6 +158,14 @@ def run(args) -> int:
             for r in rows:
                 print(f"\n== {r['object']} {r['program']}: {r['verdict']}")
                 print("\n".join(r["log"]))
+    if kernel:
+        from model.runner.kernel_side import disagreements
+
+        bad = [line for r in rows for line in disagreements(r)]
+        for line in bad:
+            print(f"skv: KERNEL DISAGREES: {line}", file=sys.stderr)
+        print(f"kernel: {sum('kernel' in r for r in rows)} program(s) loaded, "
+              f"{len(bad)} disagreement(s)", file=sys.stderr)
     if any(r["verdict"] == "error" for r in rows):
         for r in rows:
             if r["verdict"] == "error":
@@ -247,6 +228,17 @@ def _error_text(r: dict) -> str:
     if len(msg) > 70:
         msg = msg[:67] + "..."
     return f"insn {e['insn']}: {msg}" if e["insn"] is not None else msg
+
+
+def _kernel_cells(r: dict) -> list[str]:
+    k = r.get("kernel")
+    if not k:
+        return ["-", "-", "-", "-"]
+    t = "-" if k.get("time_us") is None else f"{k['time_us'] / 1e6:.6f}"
+    from model.report.tabular import kernel_agrees
+
+    return [k["verdict"], "-" if k.get("insns_processed") is None else str(k["insns_processed"]),
+            t, kernel_agrees(k)]
 
 
 def _stat(r: dict, key: str) -> str:

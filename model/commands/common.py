@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from model.program import BpfObject, select_programs  # noqa: F401
+from model.report.listing import map_ids  # noqa: F401
 from model.text import table  # noqa: F401
 
 
@@ -57,8 +58,3 @@ def load(path: str, *, reading: bool = False, prog_type: str | None = None,
 
     return load_object(path, keys_as_maps="keep" if reading else "error", prog_type=prog_type,
                        btf=btf or VMLINUX_BTF, maps_only=maps_only)
-
-
-def map_ids(obj: BpfObject) -> dict[str, int]:
-    """Stable ids for printing ``map[id:N]``: the maps in definition order, from 1."""
-    return {name: n + 1 for n, name in enumerate(obj.maps)}

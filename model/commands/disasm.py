@@ -1,10 +1,12 @@
 """``skv disasm``: the linked programs of an object, in kernel-log or llvm-objdump style,
-with static sites and subprogram starts marked."""
+with static sites and function starts (BTF func info names) marked; in kernel style each
+C source line (``.BTF.ext`` line info) is printed before its instructions as the kernel's
+verifier log prints it, ``; <line> @ <file>:<n>`` (``--no-source`` leaves them out)."""
 
 from __future__ import annotations
 
 from model.commands.common import add_object_args, load, map_ids, select_programs
-from model.program import BpfObject, Program
+from model.report.listing import program_lines
 
 
 def add_arguments(p) -> None:
@@ -14,38 +16,8 @@ def add_arguments(p) -> None:
     p.add_argument("--mcpu", choices=("v1", "v2", "v3", "v4"), default="v1",
                    help="with --style llvm: print as llvm-objdump -d --mcpu=V does (v3/v4: "
                         "w registers in 32-bit loads, stores and atomics; default: plain -d)")
-
-
-def site_note(prog: Program, pc: int) -> str:
-    s = prog.site_at(pc)
-    if s is None:
-        return ""
-    kind = "inverse" if s.inverse else "normal"
-    on = f"goto {s.target}" if s.jumps(True) else "fall through"
-    off = f"goto {s.target}" if s.jumps(False) else "fall through"
-    return f"  ; static branch #{s.id} key {s.key} ({kind}): on -> {on}, off -> {off}"
-
-
-def program_lines(obj: BpfObject, prog: Program, style: str, alu32: bool = False) -> list[str]:
-    from model.isa import kernel_line, llvm_line
-
-    ids = map_ids(obj)
-
-    def map_id(pc, insn):
-        ref = prog.map_refs.get(pc)
-        return ids.get(ref.map) if ref else None
-
-    out = []
-    for pc, insn in prog.iter_pcs():
-        name = prog.subprogs.get(pc)
-        if name or pc == 0:
-            out.append(f"{name or prog.name}:")
-        if style == "kernel":
-            text = kernel_line(pc, insn, map_id=map_id)
-        else:
-            text = llvm_line(pc, insn, alu32=alu32)
-        out.append(text + site_note(prog, pc))
-    return out
+    p.add_argument("--no-source", action="store_true",
+                   help="kernel style: leave out the C source lines (.BTF.ext line info)")
 
 
 def run(args) -> int:
@@ -58,6 +30,7 @@ def run(args) -> int:
                 used = sorted({r.map for r in prog.map_refs.values()}, key=ids.get)
                 print("; map ids: " + ", ".join(f"{ids[m]} = {m}" for m in used))
             alu32 = args.mcpu in ("v3", "v4")
-            print("\n".join(program_lines(obj, prog, args.style, alu32)))
+            print("\n".join(program_lines(obj, prog, args.style, alu32,
+                                          source=not args.no_source)))
             print()
     return 0

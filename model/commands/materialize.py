@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from model.commands.disasm import program_lines
+    from model.report.listing import program_lines
     from model.materialize import both_edges, materialize, parse_assignment
 
     obj = load(args.object)

@@ -124,6 +124,14 @@ class Btf:
                 if t.name:
                     self.names.setdefault(t.name, []).append(t.id)
 
+    def string(self, off: int) -> str:
+        """The string at ``off`` in the string section (``BtfError`` when out of range)."""
+        if not 0 <= off < len(self.strings):
+            raise BtfError(f"BTF string offset {off} out of range "
+                           f"(string section is {len(self.strings)} bytes)")
+        end = self.strings.find(b"\0", off)
+        return self.strings[off:end].decode("utf-8", "replace")
+
     def type(self, type_id: int) -> BtfType:
         if not 0 <= type_id < len(self.types):
             raise BtfError(f"BTF type id {type_id} out of range (have {len(self.types) - 1})")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
 from model.elf.btf import DATASEC, parse_btf
-from model.elf.btf_ext import object_core_relos
+from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core
-from model.elf.linker import Linker, read_functions
+from model.elf.linker import Linked, Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import ElfImage, read_elf
 from model.errors import SkvError
@@ -48,7 +48,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         raise image.fail("no programs (no executable section, and no global function in .text)")
     decls = read_site_decls(image, funcs, maps)
     local_btf = _local_btf(image) if image.section(".BTF.ext") is not None else None
-    linker = Linker(image, funcs, maps, _core_relos(image), _ksyms(image))
+    ext = _read_btf_ext(image, local_btf)
+    linker = Linker(image, funcs, maps, ext.core if ext else {}, _ksyms(image))
     programs: list[Program] = []
     next_site = 0
     for f in entries:
@@ -60,6 +61,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
             prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
+        if ext is not None:
+            _place_source(linked, ext)
         if keys_as_maps == "error":
             _check_key_use(image, prog, maps)
         programs.append(prog)
@@ -88,12 +91,33 @@ def _local_btf(image: ElfImage):
         raise image.fail(f".BTF: {e}") from None
 
 
-def _core_relos(image: ElfImage) -> dict:
-    btf, ext = image.section(".BTF"), image.section(".BTF.ext")
+def _read_btf_ext(image: ElfImage, local_btf):
+    """The object's func info, line info and CO-RE relocations (``None`` without
+    ``.BTF.ext``; CO-RE records without ``.BTF`` are a load error)."""
+    sec = image.section(".BTF.ext")
+    if sec is None:
+        return None
+    if local_btf is None:
+        raise image.fail(".BTF.ext without .BTF")
     try:
-        return object_core_relos(btf.data if btf else None, ext.data if ext else None)
+        return parse_btf_ext(sec.data, local_btf)
     except SkvError as e:
         raise image.fail(str(e)) from None
+
+
+def _place_source(linked: Linked, ext) -> None:
+    """Give the linked program the source line and BTF function name of each instruction
+    that starts one, at its pc in the linked program (libbpf moves them the same way)."""
+    prog = linked.program
+    for p in linked.placements:
+        f = p.func
+        sec = f.section.name
+        for off, line in ext.lines.get(sec, {}).items():
+            if f.start <= off < f.end:
+                prog.lines[p.start_pc + (off - f.start) // 8] = line
+        for off, name in ext.funcs.get(sec, {}).items():
+            if f.start <= off < f.end:
+                prog.func_names[p.start_pc + (off - f.start) // 8] = name
 
 
 def _license(image: ElfImage) -> str:

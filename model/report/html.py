@@ -5,7 +5,8 @@ program the per-key unsafe conditions (the M0 cubes, e.g. ``check_key=0``), the 
 unsafety M1/M2 add, the counterexample with its x86 confirmation (BPF instruction, x86
 address and instruction, key model, schedule), the pictures (CFG with the path and the
 observed site states, timeline of CPU 1's poke steps against CPU 0's site fetches; inline
-SVG, with SVG and PNG files next to the page) and the verifier log.
+SVG, with SVG and PNG files next to the page), the verifier log, and the program's
+instructions under the C source lines they came from (``.BTF.ext`` line info).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _x86_block(x86: dict) -> str:
     return out
 
 
-def _program_section(outdir: str, obj_stem: str, r: dict, prog) -> str:
+def _program_section(outdir: str, obj_stem: str, r: dict, prog, obj=None) -> str:
     name = r["program"] or "-"
     out = [f'<h2 id="{e(_slug(name))}">{e(name)}: <span class="{e(r["verdict"])}">'
            f'{e(r["verdict"])}</span></h2>']
@@ -170,6 +171,11 @@ def _program_section(outdir: str, obj_stem: str, r: dict, prog) -> str:
     if cx and (cx.get("x86") or {}).get("log"):
         out.append("<h3>x86 run log</h3><pre class='log'>"
                    + e("\n".join(cx["x86"]["log"])) + "</pre>")
+    if obj is not None and prog is not None:
+        from model.report.listing import program_lines
+
+        out.append("<h3>Source and instructions</h3><pre class='log listing'>"
+                   + e("\n".join(program_lines(obj, prog, "kernel"))) + "</pre>")
     return "\n".join(out)
 
 
@@ -229,7 +235,7 @@ def write_report(outdir: str, rows: list[dict]) -> list[str]:
             prog = None
             if obj is not None and r["program"]:
                 prog = next((p for p in obj.programs if p.name == r["program"]), None)
-            secs.append(_program_section(outdir, stem, r, prog))
+            secs.append(_program_section(outdir, stem, r, prog, obj))
         body = (f"<p><a href='index.html'>&larr; index</a></p><h1>skv check: {e(path)}</h1>"
                 + _verdict_table(rs) + "\n".join(secs))
         page = os.path.join(outdir, f"{stem}.html")

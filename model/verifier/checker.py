@@ -325,8 +325,13 @@ class Checker:
         st = self.stepper.entry()
         ids = self.stepper.map_id
         out = []
+        shown = None  # the line-info record printed last (the kernel's prev_linfo)
         for k, pc in enumerate(pcs):
             insn = self.by_pc[pc]
+            src = self.prog.line_for(pc)
+            if src is not None and src[0] != shown:
+                out.append(f"; {src[1].kernel_text()}")
+                shown = src[0]
             line = kernel_line(pc, insn, map_id=ids)
             if pc == fail.insn and k == len(pcs) - 1:
                 out.append(line)
