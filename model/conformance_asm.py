@@ -216,6 +216,63 @@ def _one(mnemonic: str, rest: str) -> Insn | Pending:
     raise _Err(f"unknown mnemonic {mnemonic!r}")
 
 
+_SIZE_NAMES = {v: k for k, v in SIZES.items()}
+
+
+def _off(off: int) -> str:
+    return f"{off:+d}" if off else ""
+
+
+def format_ubpf(insn: Insn) -> str | None:
+    """``insn`` in the suite's syntax (what ``assemble_ubpf`` reads back to the same
+    instruction), or None for the instructions the format has no mnemonic for: ``may_goto``,
+    ``ld_imm64`` of a pseudo source (map fd, map value, BTF id, function...), and ``gotol``
+    with the static-branch flags."""
+    r = lambda n: f"%r{n}"  # noqa: E731
+    if isinstance(insn, Alu):
+        w = "" if insn.is64 else "32"
+        if insn.op == "neg":
+            return f"neg{w} {r(insn.dst)}"
+        if insn.op == "movsx":
+            return f"movsx{insn.off}{'64' if insn.is64 else '32'} {r(insn.dst)}, {r(insn.src)}"
+        src = r(insn.src) if insn.src is not None else str(insn.imm)
+        return f"{insn.op}{w} {r(insn.dst)}, {src}"
+    if isinstance(insn, Endian):
+        return f"{insn.kind}{insn.width} {r(insn.dst)}"
+    if isinstance(insn, LoadImm64):
+        return f"lddw {r(insn.dst)}, {insn.value:#x}" if insn.src == 0 else None
+    if isinstance(insn, Load):
+        return (f"ldx{_SIZE_NAMES[insn.size]}{'sx' if insn.signed else ''} {r(insn.dst)}, "
+                f"[{r(insn.src)}{_off(insn.off)}]")
+    if isinstance(insn, Store):
+        src = r(insn.src) if insn.src is not None else str(insn.imm)
+        return (f"st{'x' if insn.src is not None else ''}{_SIZE_NAMES[insn.size]} "
+                f"[{r(insn.dst)}{_off(insn.off)}], {src}")
+    if isinstance(insn, Atomic):
+        fetch = "fetch " if insn.fetch and insn.op not in oc.ATOMIC_ALWAYS_FETCH else ""
+        return (f"lock {fetch}{insn.op}{'32' if insn.size == 4 else ''} "
+                f"[{r(insn.dst)}{_off(insn.off)}], {r(insn.src)}")
+    if isinstance(insn, LegacyLoad):
+        if insn.mode == "abs":
+            return f"ldabs{_SIZE_NAMES[insn.size]} {insn.imm}"
+        return f"ldind{_SIZE_NAMES[insn.size]} {r(insn.src)}, {insn.imm}"
+    if isinstance(insn, Jump):
+        if insn.cond == "ja":
+            if insn.static:
+                return None
+            return f"ja32 {insn.imm:+d}" if insn.is32 else f"ja {insn.off:+d}"
+        src = r(insn.src) if insn.src is not None else str(insn.imm)
+        return f"{insn.cond}{'32' if insn.is32 else ''} {r(insn.dst)}, {src}, {insn.off:+d}"
+    if isinstance(insn, Call):
+        return {oc.CALL_HELPER: f"call {insn.imm}", oc.CALL_PSEUDO: f"call local {insn.imm:+d}",
+                oc.CALL_KFUNC: f"call runtime {insn.imm}"}.get(insn.src)
+    if isinstance(insn, CallX):
+        return f"callx {r(insn.dst)}"
+    if isinstance(insn, Exit):
+        return "exit"
+    return None
+
+
 def assemble_ubpf(text: str) -> list[Insn]:
     """Assemble uBPF/bpf_conformance syntax; ``AsmError(cause, line=N)`` on bad input."""
     items: list[tuple[int, int, Insn | Pending]] = []  # (line, pc, item)
