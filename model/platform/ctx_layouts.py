@@ -293,6 +293,19 @@ def moved_ctx_reason(regno: int | None, fixed_off: int | None,
 LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 
 
+#: what a context read may yield in the engines: a number or a packet pointer
+MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
+
+
+def unmodelled_yield(got) -> str | None:
+    """The clean rejection for a context field whose value is a pointer skv does not model
+    (``__sk_buff->sk``: a ``bpf_sock_common`` pointer or NULL), or None."""
+    kind = getattr(got, "kind", "scalar")
+    if kind in MODELLED_YIELDS:
+        return None
+    return f"not modelled: the context field {got.field} ({kind} pointer)"
+
+
 def reject_reason(off: int, size: int) -> str:
     """check_ctx_access's message."""
     return f"invalid bpf_context access off={off} size={size}"

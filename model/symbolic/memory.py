@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import z3
 
-from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import (access_type_check, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
@@ -212,6 +212,9 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if write:
         st.ctx = write_bytes(arr, o, raw, size)
         return bad, None
+    why = unmodelled_yield(got)
+    if why is not None:
+        return bad + [(T, why)], None
     kind = getattr(got, "kind", "scalar")
     if kind == "pkt":
         return bad, P(Region("packet", "packet"), bv(0))

@@ -13,13 +13,30 @@ from __future__ import annotations
 
 from model.isa import LoadImm64
 from model.platform.direct_value import direct_value_error
-from model.platform.map_helpers import map_type_unmodelled
+from model.platform.map_helpers import map_type_name, map_type_unmodelled
 from model.platform.prog_types import ld_imm64_unmodelled
+
+
+#: map types a sleepable program may use (check_map_prog_compatibility); any other is refused
+SLEEPABLE_MAP_TYPES = frozenset({
+    "hash", "lru_hash", "array", "percpu_hash", "percpu_array", "lru_percpu_hash",
+    "array_of_maps", "hash_of_maps", "ringbuf", "user_ringbuf", "inode_storage",
+    "sk_storage", "task_storage", "cgrp_storage"})
+
+
+def _pseudo_func_error(prog) -> str:
+    """ld_imm64 of a function (a callback): the kernel needs BTF func info for it."""
+    if not prog.func_names:
+        return "missing btf func_info"
+    return "not modelled: callbacks (ld_imm64 BPF_PSEUDO_FUNC)"
 
 
 def load_time_error(obj, prog) -> tuple[int, str] | None:
     """``(pc, message)`` of the first load-time refusal, or None."""
+    sleepable = prog.sleepable or prog.prog_type == "syscall"
     for pc, insn in prog.iter_pcs():
+        if isinstance(insn, LoadImm64) and insn.src == 4:
+            return pc, _pseudo_func_error(prog)
         why = ld_imm64_unmodelled(insn.src) if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why
@@ -29,6 +46,9 @@ def load_time_error(obj, prog) -> tuple[int, str] | None:
             if m is None:
                 continue
             why = map_type_unmodelled(m.type)
+            if why is None and sleepable and map_type_name(m.type) not in SLEEPABLE_MAP_TYPES:
+                why = ("Sleepable programs can only use array, hash, ringbuf and local "
+                       "storage maps")
             if why is None and insn.src in (2, 6):
                 why = direct_value_error(m.type, m.max_entries, m.value_size, insn.imm2)
             if why is not None:

@@ -7,7 +7,7 @@ Failures raise ``Reject(message)``.
 from __future__ import annotations
 
 
-from model.platform.ctx_layouts import ctx_access, moved_ctx_reason
+from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
@@ -131,6 +131,9 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
         raise Reject(got)
     if write:
         return None
+    why = unmodelled_yield(got)
+    if why is not None:
+        raise Reject(why)
     kind = getattr(got, "kind", "scalar")
     if kind == "pkt":
         return pointer(T.PKT)
@@ -181,7 +184,8 @@ def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tupl
         if var.smax_s >= MAX_VAR_OFF or var.smin_s <= -MAX_VAR_OFF:
             raise Reject(f"invalid unbounded variable-offset {kind} stack R{regno}")
         lo, hi = reg.off + off + var.smin_s, reg.off + off + var.smax_s
-    if lo < -STACK_SIZE or hi + size > 0 or size < 0:
+    # check_stack_slot_within_bounds: the first byte must be in the frame, even for 0 bytes
+    if lo >= 0 or lo < -STACK_SIZE or hi + size > 0 or size < 0:
         if var.is_const():
             raise Reject(f"invalid {kind} stack R{regno} off={lo} size={size}")
         raise Reject(f"invalid variable-offset {kind} stack R{regno} var_off="
