@@ -1,11 +1,15 @@
-"""Run every benchmark in bench/ (each writes its results under bench/results/)."""
+"""Run every benchmark in bench/ (each writes its results under bench/results/).
+
+Not run here: ``bench.real_corpora DIR...`` (needs corpora fetched and built outside the
+repository) and ``bench.mutation`` (tens of minutes: one test run per mutant)."""
 
 from __future__ import annotations
 
 import importlib
 
 BENCHES = ["bench.load_cfg", "bench.differential", "bench.kernel_verdicts", "bench.verifier_keys",
-           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke", "bench.fuzz", "bench.parallel"]
+           "bench.verifier_kernel", "bench.jit", "bench.symbolic", "bench.poke", "bench.fuzz",
+           "bench.parallel", "bench.rule_surface", "bench.verifier_speed"]
 
 
 def main() -> None:
