@@ -135,7 +135,7 @@ def object_commands(path: str, rng: random.Random, full: bool) -> list[list[str]
     if full:
         cmds += [["disasm", path], ["cfg", path, "--format", "dot"], ["info", "--pipeline", path],
                  ["check", "--json", "--time-limit", "5", path],
-                 ["e2e", "--json", "--random", "2", path]]
+                 ["e2e", "--json", "--random", "2", "--time-limit", "5", path]]
     return cmds
 
 

@@ -220,3 +220,20 @@ def test_truncated_object(two, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(LoadError):
         load_object(str(path))
+
+
+def test_key_size_zero_for_a_keyed_map_is_a_load_error(tmp_path):
+    """A hash or array map with 0-byte keys cannot be created in the kernel; loading it is a
+    one-line error (the Z3 engine would otherwise build 0-bit keys)."""
+    from model.elf.loader import load_object
+    from model.elf.writer import ProgSpec, build_object
+    from model.errors import SkvError
+    from model.isa import Alu, Exit
+    from model.program import MapDef
+
+    path = tmp_path / "k0.o"
+    path.write_bytes(build_object([ProgSpec("socket", "p", [Alu("mov", True, 0, imm=0),
+                                                            Exit()], [], {})],
+                                  [MapDef("h", 1, 0, 8, 4)]))
+    with pytest.raises(SkvError, match="map h: key_size 0 for a hash map"):
+        load_object(str(path))

@@ -36,6 +36,8 @@ def add_arguments(p) -> None:
     p.add_argument("--via-int3", action="store_true",
                    help="M2: CPU 0's fetch after a toggle hits the INT3 byte")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
+                   help="wall-clock limit of each program's symbolic analysis (default 120)")
     p.add_argument("--save", metavar="FILE",
                    help="write the first x86 counterexample as a replayable JSON file")
     p.add_argument("--replay", metavar="FILE",
@@ -73,14 +75,14 @@ def run(args) -> int:
         raise SkvError(f"{args.save}: is a directory")
     from model.commands.common import load, select_programs
     from model.e2e import confirm, random_schedules
-    from model.symbolic import analyse_program
+    from model.symbolic import Budget, analyse_program
 
     obj = load(args.object)
     ok = True
     saved = False
     docs = []
     for prog in select_programs(obj, args.program):
-        doc = analyse_program(obj, prog)
+        doc = analyse_program(obj, prog, budget=Budget(time_s=args.time_limit))
         cx = doc["counterexample"]
         out: dict = {"program": prog.name}
         if cx is not None and cx["model"] in ("M1", "M2"):

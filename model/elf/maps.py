@@ -8,6 +8,7 @@ import struct
 
 from model.elf.reader import SHT_NOBITS, STB_WEAK, STT_NOTYPE, STT_OBJECT, ElfImage
 from model.elf.sections import is_data_section
+from model.platform.map_helpers import VALUE_MAP_TYPES, map_type_name
 from model.errors import SkvError
 from model.program import BPF_MAP_TYPE_ARRAY, MapDef
 
@@ -152,3 +153,6 @@ def _check_shape(image: ElfImage, m: MapDef) -> None:
     if m.key_size > MAX_KEY_SIZE:
         raise image.fail(f"map {m.name}: key_size {m.key_size} is over the {MAX_KEY_SIZE} "
                          "byte limit")
+    if m.key_size == 0 and map_type_name(m.type) in VALUE_MAP_TYPES:
+        raise image.fail(f"map {m.name}: key_size 0 for a {map_type_name(m.type)} map (the "
+                         "kernel refuses to create it)")

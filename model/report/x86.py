@@ -128,9 +128,18 @@ SCHEMA = {
         "model": {"enum": ["M0", "M1", "M2"]},
         "via_int3": {"type": "boolean"},
         "counterexample": {
-            "type": "object", "required": ["model"],
+            "type": "object", "required": ["model", "keys", "sites", "schedule"],
             "properties": {**{k: v for k, v in REPLAY_SCHEMA["properties"].items()
                               if k not in ("object", "program")},
+                           # the symbolic engine's counterexamples name sites by id
+                           "sites": {"type": "object", "maxProperties": 4096,
+                                     "propertyNames": {"pattern": "^[0-9]{1,9}$"},
+                                     "additionalProperties": _BIT},
+                           "schedule": {"type": "object", "maxProperties": 4096,
+                                        "propertyNames": {"pattern": "^[0-9]{1,9}$"},
+                                        "additionalProperties": {
+                                            "type": "string", "pattern": "^[01]*$",
+                                            "maxLength": 1 << 16}},
                            "pc": {"type": ["integer", "null"], "minimum": 0,
                                   "maximum": 1 << 20}}},
         "schedule": {
