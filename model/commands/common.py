@@ -52,9 +52,8 @@ def load(path: str, *, reading: bool = False, prog_type: str | None = None,
     """The object at ``path``. ``reading``: for commands that only show it (info, disasm,
     cfg), which show every object the loader can read, including one whose static key is
     also used as an ordinary map (judging that is ``check``'s work)."""
-    from model.elf.loader import load_object
-
     from model.elf.core import VMLINUX_BTF
+    from model.elf.loader import load_object
 
     return load_object(path, keys_as_maps="keep" if reading else "error", prog_type=prog_type,
                        btf=btf or VMLINUX_BTF, maps_only=maps_only)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
+from model.semantics.backend import to_signed
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
@@ -27,11 +28,6 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
-
-
 def _outside(what: str, limit: int, off: int, size: int) -> str:
     """__check_mem_access's message for ``what`` ("map value" or "memory")."""
     if what == "map value":
@@ -46,7 +42,7 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
     smin, umax = var.smin_s, var.umax
     off = reg.off + off
     lo = off + smin
-    if smin < 0 and (smin == -(1 << 63) or lo != _s32(lo) or lo < 0):
+    if smin < 0 and (smin == -(1 << 63) or lo != to_signed(lo, 32) or lo < 0):
         raise Reject(f"R{regno} min value is negative, either use unsigned index or do a "
                      "if (index >=0) check.")
     if lo < 0 or lo + size > limit:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
 from model.isa import Alu, Jump
 from model.semantics import INT
+from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
 from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, unknown
 from model.verifier.state import State
@@ -211,14 +212,10 @@ def _shifted(known: Reg, r: Reg):
     and 32-bit addition of that constant, as the kernel does)."""
     if known.delta is None and r.delta is None:
         return known.scalar
-    d = _s32(r.delta or 0) - _s32(known.delta or 0)
+    d = to_signed(r.delta or 0, 32) - to_signed(known.delta or 0, 32)
     return scalar_alu(INT, Alu("add", True, 0, imm=0), known.scalar,
                       Scalar.const(d & ((1 << 64) - 1)))
 
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
