@@ -45,7 +45,7 @@ def _spill_through_copy(a: Asm) -> None:
 
 
 def _store_to_map(a: Asm) -> None:
-    a.items.append(("map", LoadImm64(1, 2, 0, 0), "arr"))  # the map value's address
+    a.ldmap(1, "arr", value_off=0)  # the map value's address
     a.put(Store(8, 1, 0, src=3), Alu("mov", True, 0, imm=0), Exit())
 
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from model.isa import (Alu, Atomic, Call, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64,
                        Store, format_llvm, iter_pcs)
 from model.program import BpfObject, MapDef, MapRef, Program
+from labelled_asm import LabelledAsm
 from progen import Draw, HypothesisDraw, RandomDraw
 
 UNSAFE_RATE = 0.4
@@ -87,56 +88,10 @@ class VerProg:
                 m.close()
 
 
-class Asm:
-    """Instructions with symbolic jump/call targets and map loads, resolved by build()."""
-
-    def __init__(self) -> None:
-        self.items: list = []
-        self.n = 0
-
-    def label(self) -> str:
-        self.n += 1
-        return f"L{self.n}"
-
-    def at(self, name: str) -> None:
-        self.items.append(("label", name))
-
-    def put(self, *insns: Insn) -> None:
-        self.items.extend(insns)
-
-    def jmp(self, cond: str, dst: int, target: str, *, src: int | None = None, imm: int = 0,
-            is32: bool = False) -> None:
-        self.items.append(("jmp", Jump(cond, is32, dst=dst, src=src, imm=imm), target))
-
-    def goto(self, target: str) -> None:
-        self.items.append(("jmp", Jump("ja", False), target))
-
-    def call_sub(self, target: str) -> None:
-        self.items.append(("call", None, target))
-
-    def ldmap(self, dst: int, name: str) -> None:
-        self.items.append(("map", LoadImm64(dst, 1, 0, 0), name))
+class Asm(LabelledAsm):
+    """The labelled assembler (tests/labelled_asm.py) whose ``build()`` gives
+    ``(insns, {pc: map name})``: vergen draws no static sites."""
 
     def build(self) -> tuple[list[Insn], dict[int, str]]:
-        pcs, pc = {}, 0
-        for it in self.items:
-            if isinstance(it, tuple) and it[0] == "label":
-                pcs[it[1]] = pc
-            else:
-                pc += 2 if isinstance(it, tuple) and it[0] == "map" else \
-                    (1 if isinstance(it, tuple) else it.slots)
-        out, refs, pc = [], {}, 0
-        for it in self.items:
-            if not isinstance(it, tuple):
-                out.append(it)
-            elif it[0] == "jmp":
-                out.append(it[1].with_delta(pcs[it[2]] - pc - 1))
-            elif it[0] == "call":
-                out.append(Call(1, pcs[it[2]] - pc - 1))
-            elif it[0] == "map":
-                out.append(it[1])
-                refs[pc] = it[2]
-            else:
-                continue
-            pc += out[-1].slots
-        return out, refs
+        insns, refs, _ = super().build()
+        return insns, refs
