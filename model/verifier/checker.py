@@ -141,7 +141,7 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = program_unmodelled(prog) or flags_unmodelled(prog_flags)
+        why = program_unmodelled(prog, typed=True) or flags_unmodelled(prog_flags)
         if why:
             self.structure_error = Failure(0, why)
             return
