@@ -19,7 +19,8 @@ Rules kept (each confirmed on the running kernel for tp_btf, see tests/test_trac
   structs by value read as scalars (any size); pointers need 8 bytes ("func '%s' size %d
   must be 8"); a pointer to a struct is a PTR_TO_BTF_ID (trusted for tp_btf and most lsm
   hooks, maybe NULL per ``__nullable`` or the tracepoint's raw_tp_null_args bit, a scalar
-  when that table says it may be an ERR_PTR), any other pointer a scalar.
+  when that table says it may be an ERR_PTR), any other pointer a scalar. An lsm program's
+  read of the return value slot is a scalar in the hook's range (32-bit signed).
 * through PTR_TO_BTF_ID: a constant offset ("R%d is ptr_%s invalid variable offset"),
   non-negative ("invalid negative access"), not through __user / __percpu pointers, reads
   only ("only read is supported"), inside the struct ("access beyond struct %s at off %u
@@ -37,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model.elf import btf as B
+from model.platform.tracing_targets import lsm_return_range
 
 #: tracing_prog_is_valid_access: the context is MAX_BPF_FUNC_ARGS u64 slots
 CTX_SLOTS = 12
@@ -54,6 +56,7 @@ class Typed:
     trust: str = ""
     maybe_null: bool = False
     tag: str = ""
+    s32: tuple[int, int] | None = None   # a scalar's known signed 32-bit range
 
 
 SCALAR = Typed("scalar")
@@ -138,6 +141,8 @@ def ctx_read(btf: B.Btf, target, off: int, size: int, write: bool) -> Typed | st
         pname = p.name
         t, _ = _skip(btf, p.type)
     if _small_int(t) or t.kind in (B.ENUM, B.ENUM64) or _is_struct(t):
+        if arg == nargs and target.attach_type == 27:  # lsm's retval: the hook's range
+            return Typed("scalar", s32=lsm_return_range(target))
         return SCALAR
     if t.kind != B.PTR:
         return (f"func '{name}' arg{arg} '{t.name}' has type {_KIND_STR.get(t.kind, '?')}. "

@@ -10,6 +10,9 @@ from __future__ import annotations
 from model.platform import btf_access as BA
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
+from model.domains import Scalar
+from model.domains.scalar import bounds_sync, replace
+from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
@@ -106,6 +109,10 @@ def typed_reg(got) -> Reg | None:
     verifier's message raised."""
     if isinstance(got, str):
         raise Reject(got)
+    if got.kind == "scalar" and got.s32 is not None:  # __mark_reg_s32_range
+        lo, hi = got.s32
+        s = replace(Scalar.unknown(), s32_min=lo & 0xFFFFFFFF, s32_max=hi & 0xFFFFFFFF)
+        return Reg(T.SCALAR, bounds_sync(INT, s))
     if got.kind == "scalar":
         return unknown()
     if got.kind == "mem_untrusted":  # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED, 0 bytes
