@@ -95,6 +95,10 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
     if t is T.BTF_ID:
         return _btf_id(regno, reg, off, size, write)
+    if t is T.UNTRUSTED_MEM:  # check_mem_access: reads at any offset are probes
+        if write:
+            raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
+        return unknown()
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
 
 
@@ -115,8 +119,8 @@ def typed_reg(got) -> Reg | None:
         return Reg(T.SCALAR, bounds_sync(INT, s))
     if got.kind == "scalar":
         return unknown()
-    if got.kind == "mem_untrusted":  # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED, 0 bytes
-        return pointer(T.MEM, range=0, read_only=True)
+    if got.kind == "mem_untrusted":  # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED
+        return pointer(T.UNTRUSTED_MEM)
     return pointer(T.BTF_ID_OR_NULL if got.maybe_null else T.BTF_ID, btf_id=got.btf_id,
                    trust=got.trust, tag=got.tag)
 

@@ -33,6 +33,9 @@ class T(Enum):
     FUNC = "func"
     BTF_ID = "ptr_"                  # PTR_TO_BTF_ID: typed kernel memory (read-only here)
     BTF_ID_OR_NULL = "ptr_or_null_"  # ... | PTR_MAYBE_NULL
+    #: PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED: a non-struct pointer member read through
+    #: PTR_TO_BTF_ID; any read through it is a fault-safe probe, no write
+    UNTRUSTED_MEM = "rdonly_untrusted_mem"
 
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
