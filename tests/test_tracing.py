@@ -64,14 +64,63 @@ def test_probe(name, section, text, expect, frag):
     pytest.skip(f"skv's verdict asserted; no kernel comparison: {refusal}")
 
 
-def test_non_gpl_struct_access():
-    """Cannot access kernel 'struct %s' from non-GPL compatible program -- and the helper
-    bpf_get_current_task_btf is GPL-only: a non-GPL tp_btf program is refused either way."""
-    obj, prog = build("call 158\nr0 = *(u32 *)(r0 + 0)\nr0 = 0\nexit",
-                      "tp_btf/sched_switch", license="Dual BSD/GPL")
-    assert skv_verdict(obj, prog).ok == kernel_verdict(prog).ok if _kernel_ok()[0] else True
-    obj, prog = build("call 158\nr0 = 0\nexit", "tp_btf/sched_switch", license="MIT")
-    assert not skv_verdict(obj, prog).ok
+#: the kernel's words for "this program may not call that helper"
+_REFUSED = ("unknown func", "cannot use helper", "not supported", "supported only",
+            "not allowed in probe", "might sleep")
+
+
+@pytest.mark.parametrize("section", ["tp_btf/sched_switch", "fentry/do_unlinkat",
+                                     "lsm/file_open"])
+def test_helper_availability_against_kernel(section):
+    """tracing_prog_func_proto / bpf_lsm_func_proto: every helper id the kernel lets a
+    program of this kind call is one skv's table allows, and the other way round; a helper
+    whose call the kernel refuses for its attach point (fn->allowed: bpf_d_path) is at
+    least "not modelled" in skv."""
+    from model.platform.helpers import HELPER_NAMES
+    from model.platform.prototypes import helper_check, helper_unmodelled
+
+    kok, why = _kernel_ok()
+    refusal = kernel_refusal(section) if kok else why
+    if refusal is not None:
+        pytest.skip(refusal)
+    mismatches = []
+    for hid in sorted(HELPER_NAMES):
+        if hid == 0:
+            continue
+        obj, prog = build(f"call {hid}\nr0 = 0\nexit", section)
+        k = kernel_verdict(prog)
+        k_allows = not any(w in k.msg for w in _REFUSED)
+        ours = helper_check(prog.prog_type, hid, attach_type=prog.attach_type)
+        if k_allows == (ours is None):
+            continue
+        if not k_allows and (helper_unmodelled(prog.prog_type, hid, typed=True) or "")\
+                .startswith("not modelled"):
+            continue
+        mismatches.append((hid, HELPER_NAMES[hid], k.msg, ours))
+    assert not mismatches, mismatches
+
+
+NON_GPL = [("MIT", "r0 = *(u64 *)(r1 + 8)\nr0 = 0\nexit", True),
+           ("MIT", "r6 = *(u64 *)(r1 + 8)\nr0 = *(u32 *)(r6 + 0)\nr0 = 0\nexit", False),
+           ("Dual BSD/GPL", "r6 = *(u64 *)(r1 + 8)\nr0 = *(u32 *)(r6 + 0)\nr0 = 0\nexit",
+            True),
+           ("MIT", "call 158\nr0 = 0\nexit", False)]
+
+
+@pytest.mark.parametrize("lic,text,ok", NON_GPL)
+def test_non_gpl_struct_access(lic, text, ok):
+    """Reading a pointer argument is fine, but "Cannot access kernel 'struct %s' from
+    non-GPL compatible program"; bpf_get_current_task_btf is GPL-only."""
+    obj, prog = build(text, "tp_btf/sched_switch", license=lic)
+    ours = skv_verdict(obj, prog)
+    assert ours.ok == ok, ours.msg
+    if not ok and "r6" in text:
+        assert "from non-GPL compatible program" in ours.msg
+    if _kernel_ok()[0]:
+        k = kernel_verdict(prog, license=lic)
+        COUNTS["kernel_compared"] += 1
+        assert k.ok == ours.ok, (k.msg, ours.msg)
+        COUNTS["agree"] += 1
 
 
 def test_unmodelled_targets_are_clean_rejections():

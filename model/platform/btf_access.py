@@ -21,7 +21,8 @@ Rules kept (each confirmed on the running kernel for tp_btf, see tests/test_trac
   hooks, maybe NULL per ``__nullable`` or the tracepoint's raw_tp_null_args bit, a scalar
   when that table says it may be an ERR_PTR), any other pointer a scalar. An lsm program's
   read of the return value slot is a scalar in the hook's range (32-bit signed).
-* through PTR_TO_BTF_ID: a constant offset ("R%d is ptr_%s invalid variable offset"),
+* through PTR_TO_BTF_ID: a GPL-compatible program ("Cannot access kernel 'struct %s' from
+  non-GPL compatible program"), a constant offset ("R%d is ptr_%s invalid variable offset"),
   non-negative ("invalid negative access"), not through __user / __percpu pointers, reads
   only ("only read is supported"), inside the struct ("access beyond struct %s at off %u
   size %u"; a flexible array at the end may be read past it), a pointer member exactly
@@ -167,10 +168,20 @@ def struct_name(btf: B.Btf, sid: int) -> str:
     return btf.type(sid).name
 
 
+def gpl_check(btf: B.Btf, btf_id: int, gpl: bool) -> str | None:
+    """check_ptr_to_btf_access's first rule (after the privilege check): kernel structs are
+    only for GPL-compatible programs."""
+    if gpl:
+        return None
+    return (f"Cannot access kernel 'struct {struct_name(btf, btf_id)}' from non-GPL "
+            "compatible program")
+
+
 def ptr_access(btf: B.Btf, base: Typed, regno: int, off: int, size: int,
                write: bool) -> Typed | str:
     """check_ptr_to_btf_access for a load/store at constant offset ``off`` (the pointer's
-    fixed and constant variable offset included) through PTR_TO_BTF_ID ``base``."""
+    fixed and constant variable offset included) through PTR_TO_BTF_ID ``base``, after
+    :func:`gpl_check` and the constant-offset check."""
     tname = struct_name(btf, base.btf_id)
     if off < 0:
         return f"R{regno} is ptr_{tname} invalid negative access: off={off}"
@@ -333,4 +344,4 @@ def _walk(btf: B.Btf, sid: int, off: int, size: int, union: bool):
 
 
 __all__ = ["Typed", "SCALAR", "ctx_read", "ptr_access", "struct_name", "ctx_arg_index",
-           "CTX_SIZE"]
+           "CTX_SIZE", "gpl_check"]

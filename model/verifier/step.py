@@ -13,7 +13,7 @@ from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import call_helper, enter_subprog, leave_subprog
+from model.verifier.calls import GPL_COMPATIBLE, call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, Reg, T, known, pointer, unknown
@@ -29,6 +29,7 @@ class Stepper:
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
+        self.gpl = obj.license in GPL_COMPATIBLE
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -120,7 +121,7 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.prog.attach_type, target=self.target)
+                         attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
             if got.type in NULLABLE:  # a maybe-NULL typed pointer: a fresh id to check
                 got = replace(got, id=self.ids.new())
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
@@ -134,7 +135,7 @@ class Stepper:
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=known(insn.imm), strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target)
+                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -146,7 +147,7 @@ class Stepper:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target)
+                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -173,9 +174,9 @@ class Stepper:
             if base.is_pointer:  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                   write=False, target=self.target)
+                   write=False, target=self.target, gpl=self.gpl)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                   write=True, value=unknown(), target=self.target)
+                   write=True, value=unknown(), target=self.target, gpl=self.gpl)
             if insn.op == "cmpxchg":
                 regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             elif insn.fetch:
