@@ -101,7 +101,7 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
     refcnt = member_off("filename", "refcnt")
     aname = member_off("filename", "aname")
     tp, fe, fx, fm = ("tp_btf/sched_switch", "fentry/do_unlinkat", "fexit/do_unlinkat",
-                      "fmod_ret/do_unlinkat")
+                      "fmod_ret/security_file_open")
     prev = "r6 = *(u64 *)(r1 + 8)\n"
     name = "r6 = *(u64 *)(r1 + 8)\n"           # do_unlinkat(int dfd, struct filename *name)
     end = "r0 = 0\nexit"
@@ -198,10 +198,14 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
         ("fexit return value", fx, "r0 = *(u64 *)(r1 + 16)\n" + end, True, None),
         ("fexit past the return value", fx, "r0 = *(u64 *)(r1 + 24)\n" + end, False,
          "doesn't have 4-th argument"),
-        ("fmod_ret return value", fm, "r0 = *(u64 *)(r1 + 16)\nexit", True, None),
+        ("fmod_ret return value", fm, "r0 = *(u64 *)(r1 + 8)\nexit", True, None),
+        ("fmod_ret past the return value", fm, "r0 = *(u64 *)(r1 + 16)\nexit", False,
+         "doesn't have 3-th argument"),
+        ("fmod_ret unmodifiable target", "fmod_ret/do_unlinkat", "r0 = 0\nexit", False,
+         "not modelled: fmod_ret target do_unlinkat"),
         ("fmod_ret any return", fm, "r0 = -22\nexit", True, None),
-        ("fmod_ret pointer function", "fmod_ret/get_task_mm", "r0 = *(u64 *)(r1 + 8)\n" + end,
-         False, "ret type ptr not allowed for fmod_ret"),
+        ("fmod_ret void function", "fmod_ret/security_d_instantiate",
+         "r0 = *(u64 *)(r1 + 16)\n" + end, False, "doesn't have 4-th argument"),
         # lsm: file_open(struct file *file) -> int: [-4095, 0] on r0's low 32 bits
         ("lsm field", "lsm/file_open", f"r6 = *(u64 *)(r1 + 0)\nr0 = *(u32 *)(r6 + {f_flags})\n"
          + end, True, None),

@@ -44,10 +44,7 @@ from model.platform.tracing_targets import lsm_return_range
 #: tracing_prog_is_valid_access: the context is MAX_BPF_FUNC_ARGS u64 slots
 CTX_SLOTS = 12
 CTX_SIZE = 8 * CTX_SLOTS
-_KIND_STR = {B.INT: "int", B.PTR: "ptr", B.ARRAY: "array", B.STRUCT: "struct",
-             B.UNION: "union", B.ENUM: "enum", B.FWD: "fwd", B.TYPEDEF: "typedef",
-             B.FUNC: "func", B.FUNC_PROTO: "func_proto", B.FLOAT: "float", B.ENUM64: "enum64",
-             B.UNKN: "void"}
+_KIND_STR = {k: n for k, n in enumerate(B.KIND_NAMES)} | {B.UNKN: "UNKNOWN"}  # btf_type_str
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ Kernel facts kept here as data:
 * ``RAW_TP_NULL_ARGS`` (btf.c's raw_tp_null_args): per tracepoint, a mask with 4 bits per
   argument: 0x1 the argument may be NULL (PTR_MAYBE_NULL), 0x2 it may be an ERR_PTR (the
   verifier makes it a scalar).
+* fmod_ret targets: only ``MODIFIABLE_PREFIXES`` are modelled (the kernel also takes its
+  run-time error-injection list, which skv cannot read).
 * lsm return ranges (bpf_lsm_get_retval_range): [0, 1] for ``BOOL_LSM_HOOKS``, [-MAX_ERRNO,
   0] for every other int hook, unconstrained for void hooks; checked on r0's 32-bit bounds.
 """
@@ -38,6 +40,10 @@ BPF_LSM_MAC, BPF_TRACE_ITER, BPF_LSM_CGROUP = 27, 28, 43
 MODELLED_ATTACH = {"tracing": (BPF_TRACE_RAW_TP, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT,
                                BPF_MODIFY_RETURN),
                    "lsm": (BPF_LSM_MAC,)}
+
+#: fmod_ret targets known modifiable (check_attach_modify_return: security_* hooks; the
+#: syscall entry points are on the error-injection list)
+MODIFIABLE_PREFIXES = ("security_", "__x64_sys_")
 
 UNTRUSTED_LSM_HOOKS = frozenset({
     "bpf_map_free", "bpf_prog_free", "file_alloc_security", "file_free_security",
@@ -161,6 +167,9 @@ def attach_target(prog_type: str, attach_type: int, section: str) -> Target:
         return Target(prog_type, attach_type, f.name, f.id, proto, proto.members,
                       rest not in UNTRUSTED_LSM_HOOKS, hook=rest)
     f = _func(btf, rest, section)
+    if attach_type == BPF_MODIFY_RETURN and not rest.startswith(MODIFIABLE_PREFIXES):
+        raise NotModelled(f"fmod_ret target {rest} (the kernel allows only security_* "
+                          "functions and its error-injection list, unknown here)")
     proto = btf.type(f.type)
     return Target(prog_type, attach_type, f.name, f.id, proto, proto.members, False)
 
