@@ -123,6 +123,14 @@ def test_non_gpl_struct_access(lic, text, ok):
         COUNTS["agree"] += 1
 
 
+def test_lsm_load_refusals():
+    """bpf_lsm_verify_prog: GPL only; the disabled hooks (getprocattr...) refused."""
+    obj, prog = build("r0 = 0\nexit", "lsm/file_open", license="MIT")
+    assert skv_verdict(obj, prog).msg == "LSM programs must have a GPL compatible license"
+    obj, prog = build("r0 = 0\nexit", "lsm/getprocattr")
+    assert "points to a disabled hook bpf_lsm_getprocattr" in skv_verdict(obj, prog).msg
+
+
 def test_unmodelled_targets_are_clean_rejections():
     for section in ("fentry/no_such_function_xyz", "tp_btf/no_such_tracepoint", "iter/task",
                     "fentry.s/do_unlinkat", "lsm/no_such_hook"):

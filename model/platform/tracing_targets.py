@@ -49,6 +49,11 @@ UNTRUSTED_LSM_HOOKS = frozenset({
     "bpf_map_free", "bpf_prog_free", "file_alloc_security", "file_free_security",
     "sk_alloc_security", "sk_free_security", "task_free", "bdev_alloc_security",
     "bdev_free_security"})
+#: bpf_lsm_disabled_hooks: hooks a BPF program may not attach to
+DISABLED_LSM_HOOKS = frozenset({
+    "vm_enough_memory", "inode_need_killpriv", "inode_getsecurity", "inode_listsecurity",
+    "inode_copy_up_xattr", "getselfattr", "getprocattr", "setprocattr", "key_getsecurity",
+    "audit_rule_match", "ismaclabel"})
 BOOL_LSM_HOOKS = frozenset({"audit_rule_known", "inode_xattr_skipcap"})
 
 # btf.c raw_tp_null_args, "name:mask" (mask in hex)
@@ -182,6 +187,19 @@ def btf_target(prog) -> Target | None:
     return attach_target(prog.prog_type, prog.attach_type, prog.section)
 
 
+def target_refusal(prog, gpl: bool) -> str | None:
+    """What the kernel says when it refuses the attach target of a BTF-typed program before
+    verifying it (bpf_lsm_verify_prog: the license, the disabled hooks), or None."""
+    if prog.prog_type != "lsm":
+        return None
+    if not gpl:
+        return "LSM programs must have a GPL compatible license"
+    target = btf_target(prog)
+    if target is not None and target.hook in DISABLED_LSM_HOOKS:
+        return f"attach_btf_id {target.btf_id} points to a disabled hook {target.name}"
+    return None
+
+
 def lsm_return_range(target: Target) -> tuple[int, int] | None:
     """bpf_lsm_get_retval_range: the range an lsm program's r0 must lie in (32-bit), None
     for a void hook."""
@@ -192,5 +210,5 @@ def lsm_return_range(target: Target) -> tuple[int, int] | None:
     return (-MAX_ERRNO, 0)
 
 
-__all__ = ["Target", "attach_target", "btf_target", "vmlinux_btf", "lsm_return_range", "RAW_TP_NULL_ARGS",
+__all__ = ["Target", "attach_target", "btf_target", "target_refusal", "vmlinux_btf", "lsm_return_range", "RAW_TP_NULL_ARGS",
            "MODELLED_ATTACH"]
