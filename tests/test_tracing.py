@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(not VMLINUX.exists(),
 
 PROBES = probes() if VMLINUX.exists() else []
 COUNTS = {"kernel_compared": 0, "agree": 0, "false_accepts": 0, "false_rejects": 0,
-          "source_only": 0}
+          "source_only": 0,
+          "same_message": 0}
 
 
 def _kernel_ok() -> tuple[bool, str]:
@@ -57,6 +58,10 @@ def test_probe(name, section, text, expect, frag):
             COUNTS["false_rejects"] += 1
         assert not (ours.ok and not k.ok), f"FALSE ACCEPT {name}: kernel: {k.msg}"
         assert ours.ok == k.ok, f"{name}: kernel {k.ok} ({k.msg}), skv {ours.ok} ({ours.msg})"
+        if not k.ok:  # the same reason: each line of skv's message is in the kernel's log
+            same = all(line in k.log for line in ours.msg.splitlines())
+            COUNTS["same_message"] += same
+            assert same, f"{name}: kernel: {k.msg} | skv: {ours.msg}"
         return
     COUNTS["source_only"] += 1
     assert expect is not None, f"{name}: the kernel cannot judge it ({refusal})"

@@ -17,16 +17,26 @@ def member_off(struct: str, *path: str) -> int:
     from model.platform.tracing_targets import vmlinux_btf
 
     btf = vmlinux_btf()
+
+    def find(t, name):  # (offset, type) of member ``name``, through anonymous members
+        for m in t.members:
+            mt = btf.resolve(m.type)
+            here = m.bit_offset(t.kind_flag) // 8
+            if m.name == name:
+                return here, mt
+            if not m.name and mt.kind in (B.STRUCT, B.UNION):
+                got = find(mt, name)
+                if got is not None:
+                    return here + got[0], got[1]
+        return None
+
     t = btf.find(struct, B.STRUCT)
     off = 0
     for name in path:
-        for m in t.members:
-            if m.name == name:
-                off += m.bit_offset(t.kind_flag) // 8
-                t = btf.resolve(m.type)
-                break
-        else:
+        got = find(t, name)
+        if got is None:
             raise KeyError(f"{t.name} has no member {name}")
+        off, t = off + got[0], got[1]
     return off
 
 
@@ -39,6 +49,7 @@ def build(text: str, section: str, license: str = "GPL") -> tuple[BpfObject, Pro
 class Verdict:
     ok: bool
     msg: str
+    log: str = ""
 
 
 def kernel_verdict(prog: Program, license: str = "GPL") -> Verdict:
@@ -49,7 +60,7 @@ def kernel_verdict(prog: Program, license: str = "GPL") -> Verdict:
                attach_btf_id=attach_btf_id(prog), license=license)
     skip = ("processed ", "verification time", "stack depth")
     lines = [x for x in r.log.strip().splitlines() if x and not x.startswith(skip)]
-    return Verdict(r.ok, lines[-1] if lines else f"errno {r.errno}")
+    return Verdict(r.ok, lines[-1] if lines else f"errno {r.errno}", r.log)
 
 
 def skv_verdict(obj: BpfObject, prog: Program) -> Verdict:
@@ -93,6 +104,7 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
     parent = member_off("task_struct", "real_parent")
     tgid = member_off("task_struct", "tgid")
     mm = member_off("task_struct", "mm")
+    total_vm = member_off("mm_struct", "total_vm")
     stack = member_off("task_struct", "stack")
     d_inode = member_off("dentry", "d_inode")
     i_ino = member_off("inode", "i_ino")
@@ -113,7 +125,7 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
          "offset 4 is not multiple of 8"),
         ("tp narrow pointer arg", tp, "r0 = *(u32 *)(r1 + 8)\n" + end, None, "must be 8"),
         ("tp missing argument", tp, "r0 = *(u64 *)(r1 + 32)\n" + end, None,
-         "doesn't have 6-th argument"),
+         "doesn't have 5-th argument"),
         ("tp past the context", tp, "r0 = *(u64 *)(r1 + 96)\n" + end, None,
          "invalid bpf_context access off=96"),
         ("tp negative ctx offset", tp, "r0 = *(u64 *)(r1 - 8)\n" + end, None, None),
@@ -122,7 +134,9 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
         ("tp pointer chain", tp, prev + f"r6 = *(u64 *)(r6 + {parent})\n"
          f"r0 = *(u32 *)(r6 + {tgid})\n" + end, None, None),
         ("tp plain pointer chain", tp, prev + f"r6 = *(u64 *)(r6 + {mm})\n"
-         "r0 = *(u64 *)(r6 + 0)\n" + end, None, None),
+         f"r0 = *(u64 *)(r6 + {total_vm})\n" + end, None, None),
+        ("tp anonymous struct too small", tp, prev + f"r6 = *(u64 *)(r6 + {mm})\n"
+         "r0 = *(u64 *)(r6 + 0)\n" + end, None, "access beyond struct (anon)"),
         ("tp narrow pointer member", tp, prev + f"r0 = *(u32 *)(r6 + {mm})\n" + end, None,
          "cannot access ptr member mm"),
         ("tp void pointer member deref", tp, prev + f"r6 = *(u64 *)(r6 + {stack})\n"
@@ -155,7 +169,7 @@ def probes() -> list[tuple[str, str, str, bool | None, str | None]]:
         # raw_tp_null_args: sched_pi_setprio(task_struct *tsk, task_struct *pi_task), 0x10
         ("tp maybe-NULL arg unchecked", "tp_btf/sched_pi_setprio",
          f"r6 = *(u64 *)(r1 + 8)\nr0 = *(u32 *)(r6 + {pid})\n" + end, None,
-         "invalid mem access 'ptr_or_null_'"),
+         "invalid mem access 'trusted_ptr_or_null_'"),
         ("tp maybe-NULL arg checked", "tp_btf/sched_pi_setprio",
          f"r6 = *(u64 *)(r1 + 8)\nif r6 == 0 goto +1\nr0 = *(u32 *)(r6 + {pid})\n" + end,
          None, None),

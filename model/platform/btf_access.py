@@ -100,15 +100,17 @@ def _slot_size(btf: B.Btf, tid: int) -> int:
 
 
 def ctx_arg_index(btf: B.Btf, target, off: int) -> int:
-    """btf_ctx_arg_idx (with tp_btf's hidden first argument dropped)."""
-    nargs = len(target.params)
+    """btf_ctx_arg_idx: the slot's index among the prototype's parameters -- all of them,
+    tp_btf's hidden ``void *__data`` included, whose slot the kernel counts before dropping
+    it (so index i names the i-th argument after it) -- then the return value's slot."""
     offset = 0
-    for i, p in enumerate(target.params):
+    for i, p in enumerate(target.proto.members):
         offset += _slot_size(btf, p.type)
         if off < offset:
             return i
+    n = len(target.proto.members)
     offset += _slot_size(btf, target.proto.type)
-    return nargs if off < offset else nargs + 1
+    return n if off < offset else n + 1
 
 
 def ctx_read(btf: B.Btf, target, off: int, size: int, write: bool) -> Typed | str:
@@ -143,7 +145,7 @@ def ctx_read(btf: B.Btf, target, off: int, size: int, write: bool) -> Typed | st
             return Typed("scalar", s32=lsm_return_range(target))
         return SCALAR
     if t.kind != B.PTR:
-        return (f"func '{name}' arg{arg} '{t.name}' has type {_KIND_STR.get(t.kind, '?')}. "
+        return (f"func '{name}' arg{arg} '{_name(t)}' has type {_KIND_STR.get(t.kind, '?')}. "
                 f"Only pointer access is allowed\n{generic}")
     if size != 8:
         return f"func '{name}' size {size} must be 8\n{generic}"
@@ -162,7 +164,12 @@ def ctx_read(btf: B.Btf, target, off: int, size: int, write: bool) -> Typed | st
 
 
 def struct_name(btf: B.Btf, sid: int) -> str:
-    return btf.type(sid).name
+    return _name(btf.type(sid))
+
+
+def _name(t: B.BtfType) -> str:
+    """__btf_name_by_offset: "(anon)" for a nameless type."""
+    return t.name or "(anon)"
 
 
 def gpl_check(btf: B.Btf, btf_id: int, gpl: bool) -> str | None:
@@ -271,11 +278,11 @@ def _walk(btf: B.Btf, sid: int, off: int, size: int, union: bool):
     t, _ = _skip(btf, sid)
     while True:                                         # the kernel's "again:"
         if not _is_struct(t):
-            return f"Type '{t.name}' is not a struct"
+            return f"Type '{_name(t)}' is not a struct"
         if t.kind == B.UNION and len(t.members) != 1:
             union = True
         if off + size > t.size:
-            err = f"access beyond struct {t.name} at off {off} size {size}"
+            err = f"access beyond struct {_name(t)} at off {off} size {size}"
             if not t.members:
                 return err
             last = t.members[-1]
@@ -326,17 +333,17 @@ def _walk(btf: B.Btf, sid: int, off: int, size: int, union: bool):
             if mtype.kind == B.PTR:
                 if size != 8 or off != moff:
                     return (f"cannot access ptr member {m.name} with moff {moff} in struct "
-                            f"{t.name} with off {off} size {size}")
+                            f"{_name(t)} with off {off} size {size}")
                 nid = _struct_ptr(btf, mtype)
                 if nid is None:
                     return "mem", 0, "", m.name, union
                 return "ptr", nid, _ptr_tag(btf, mtype), m.name, union
             if off + size > mtrue_end and not union:
                 return (f"access beyond the end of member {m.name} (mend:{mtrue_end}) in "
-                        f"struct {t.name} with off {off} size {size}")
+                        f"struct {_name(t)} with off {off} size {size}")
             return "scalar", 0, "", "", union
         if nested is None:
-            return f"struct {t.name} doesn't have field at offset {off}"
+            return f"struct {_name(t)} doesn't have field at offset {off}"
         t, off = nested
 
 

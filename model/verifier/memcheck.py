@@ -14,7 +14,7 @@ from model.domains import Scalar
 from model.domains.scalar import bounds_sync, replace
 from model.semantics import INT
 from model.semantics.backend import to_signed
-from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
+from model.verifier.regs import PACKET, Reg, T, known, pointer, type_str, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -101,7 +101,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if write:
             raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
         return unknown()
-    raise Reject(f"R{regno} invalid mem access '{t.value}'")
+    raise Reject(f"R{regno} invalid mem access '{type_str(reg)}'")
 
 
 def _vmlinux():

@@ -108,6 +108,14 @@ def with_offset(r: Reg, off: int) -> Reg:
     return replace(r, off=off)
 
 
+def type_str(r: Reg) -> str:
+    """reg_type_str: the type's name with a typed pointer's trust prefix ("trusted_ptr_",
+    "rcu_ptr_or_null_", "untrusted_ptr_")."""
+    if r.type in (T.BTF_ID, T.BTF_ID_OR_NULL) and r.trust:
+        return f"{r.trust}_{r.type.value}"
+    return r.type.value
+
+
 def format_reg(r: Reg) -> str:
     """The kernel log's text for a register (``scalar(...)``, ``fp-8``, ``ctx()``...)."""
     if r.type is T.SCALAR:
