@@ -80,6 +80,19 @@ def z3_safe(obj: BpfObject, prog: Program) -> bool:
         return False
 
 
+def compare(name: str, prog: Program, ours: Verdict, counts: dict) -> Verdict:
+    """Load ``prog`` into the kernel, count the comparison in ``counts`` and assert skv's
+    verdict is the kernel's (a false accept named as such)."""
+    k = kernel_verdict(prog)
+    counts["kernel_compared"] = counts.get("kernel_compared", 0) + 1
+    key = "agree" if k.ok == ours.ok else "false_accepts" if ours.ok else "false_rejects"
+    counts[key] = counts.get(key, 0) + 1
+    counts["kernel_accepts"] = counts.get("kernel_accepts", 0) + k.ok
+    assert not (ours.ok and not k.ok), f"FALSE ACCEPT {name}: kernel: {k.msg}"
+    assert ours.ok == k.ok, f"{name}: kernel {k.ok} ({k.msg}), skv {ours.ok} ({ours.msg})"
+    return k
+
+
 _KERNEL_LOADS: dict[str, str | None] = {}
 
 
