@@ -135,6 +135,15 @@ def test_unmodelled_targets_are_clean_rejections():
         assert not v.ok and v.msg.startswith("not modelled"), (section, v.msg)
 
 
+def test_btf_id_helper_arguments_not_modelled():
+    """Helpers taking ARG_PTR_TO_BTF_ID (bpf_task_storage_get, bpf_d_path...) are a clean
+    "not modelled" rejection, however the pointer was obtained."""
+    obj, prog = build("r6 = *(u64 *)(r1 + 8)\nr1 = 0\nr2 = r6\nr3 = 0\nr4 = 0\n"
+                      "call 156\nr0 = 0\nexit", "tp_btf/sched_switch")
+    v = skv_verdict(obj, prog)
+    assert not v.ok and v.msg.startswith("not modelled: argument kind"), v.msg
+
+
 def test_interpreter_refuses():
     from model.errors import NotModelled
     from model.interp.machine import Machine
