@@ -135,6 +135,31 @@ def test_unmodelled_targets_are_clean_rejections():
         assert not v.ok and v.msg.startswith("not modelled"), (section, v.msg)
 
 
+CURRENT_TASK = [
+    "call 158\nr0 = *(u32 *)(r0 + {pid})\nr0 = 0\nexit",
+    "call 158\nr0 = *(u64 *)(r0 + {rp})\nr0 = *(u32 *)(r0 + {pid})\nr0 = 0\nexit",
+    "call 158\nr1 = 1\n*(u32 *)(r0 + {pid}) = r1\nr0 = 0\nexit",
+    "call 158\nr0 = *(u32 *)(r0 + 20000)\nr0 = 0\nexit",
+    "call 158\nr0 += 8\nr0 = *(u64 *)(r0 - 16)\nr0 = 0\nexit",
+]
+
+
+@pytest.mark.parametrize("section", ["xdp", "kprobe/x", "socket", "tc", "syscall"])
+def test_current_task_btf_in_other_types(section):
+    """bpf_get_current_task_btf reaches every type (bpf_base_func_proto, CAP_PERFMON): its
+    trusted task_struct pointer follows the same rules there."""
+    from tracing_probes import member_off
+
+    kok, _ = _kernel_ok()
+    if not kok:
+        pytest.skip("the kernel is not available")
+    pid, rp = member_off("task_struct", "pid"), member_off("task_struct", "real_parent")
+    for text in CURRENT_TASK:
+        text = text.format(pid=pid, rp=rp)
+        obj, prog = build(text, section)
+        compare(f"{section}: {text}", prog, skv_verdict(obj, prog), COUNTS)
+
+
 def test_btf_id_helper_arguments_not_modelled():
     """Helpers taking ARG_PTR_TO_BTF_ID (bpf_task_storage_get, bpf_d_path...) are a clean
     "not modelled" rejection, however the pointer was obtained."""
