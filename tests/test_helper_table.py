@@ -107,7 +107,9 @@ def test_interpreter_havocs_within_the_prototype():
 @needs_kernel
 @pytest.mark.parametrize("hid", REACHABLE, ids=lambda h: PROTOTYPES[h].name)
 def test_helper_calls_against_kernel(hid):
-    unmodelled = helper_unmodelled(probe_type(hid), hid)
+    unmodelled = helper_unmodelled(probe_type(hid), hid, typed=True)  # the verifier's view
+    # the Z3 engine does not model typed pointers (bpf_get_current_task_btf): "not modelled"
+    z3_unmodelled = helper_unmodelled(probe_type(hid), hid)
     probes = helper_probes(hid)
     assert probes and probes[0].name.endswith("_ok")
     false_rejects = []
@@ -131,9 +133,11 @@ def test_helper_calls_against_kernel(hid):
         if k == 0:
             assert j.kernel_ok, "the well-formed call is refused by the kernel:\n" + where
             assert j.ours_ok, "false reject of the well-formed call " + where
-            assert j.z3_safe, "Z3 finds a failure in the well-formed call " + where
+            assert j.z3_safe or j.z3_why == z3_unmodelled, \
+                "Z3 finds a failure in the well-formed call " + where
         if j.ours_ok and j.kernel_ok:
-            assert j.z3_safe, "Z3 finds a failure the kernel does not " + where
+            assert j.z3_safe or j.z3_why == z3_unmodelled, \
+                "Z3 finds a failure the kernel does not " + where
     COUNTS["false_rejects"] += len(false_rejects)
     COUNTS["agree"] += len(probes) - len(false_rejects)
     if false_rejects:

@@ -128,8 +128,8 @@ def test_helper_allowed_spot_checks():
     assert helper_check("xdp", H("skb_store_bytes")) == \
         "program of this type cannot use helper bpf_skb_store_bytes#9"
     assert helper_check("xdp", 0) == "invalid func unknown#0"
-    with pytest.raises(NotModelled, match="not modelled: the helpers of program type lsm"):
-        helper_allowed("lsm", 1)
+    with pytest.raises(NotModelled, match="not modelled: the helpers of program type struct_ops"):
+        helper_allowed("struct_ops", 1)
 
 
 # --- ctx layouts: consistency and spot checks --------------------------------------------

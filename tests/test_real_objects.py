@@ -207,10 +207,11 @@ SEC("xdp") int clear(struct xdp_md *ctx) {
 
 
 UNMODELLED = r"""
-SEC("lsm/file_open") int lsm_prog(void *ctx) { return 0; }
+SEC("lsm_cgroup/file_open") int lsm_prog(void *ctx) { return 0; }
 SEC("struct_ops/init") int ops(void *ctx) { return 0; }
 SEC("sockops") int sock_ops_prog(void *ctx) { return 1; }
-SEC("fentry/do_unlinkat") int fentry(void *ctx) { return 0; }
+SEC("iter/task") int fentry(void *ctx) { return 0; }
+SEC("fentry/do_unlinkat") int fentry_ok(void *ctx) { return 0; }
 SEC("uprobe.s//bin/true:main") int sleepy(void *ctx) { return 0; }
 SEC("kprobe/do_unlinkat") int kp(void *ctx) { return 0; }
 """
@@ -230,6 +231,7 @@ def test_unmodelled_program_types_are_clean_rejections(compile_bpf, capsys, symb
         assert rows[name]["verdict"] == "rejected", name
         assert f"not modelled: {what}" in rows[name]["error"]["message"]
     assert rows["kp"]["verdict"] == "accepted"
+    assert rows["fentry_ok"]["verdict"] == "accepted"  # BTF-typed: the abstract verifier's
 
 
 SESSION = r"""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model.errors import NotModelled
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
 from model.platform.ctx_layouts import ctx_layout
+from model.platform.tracing_targets import MODELLED_ATTACH
 
 def _struct(prog_type: str) -> tuple[int, dict[str, int]]:
     """Size and field offsets of a context struct, from the platform's layout tables."""
@@ -56,6 +58,10 @@ def eth_protocol(frame: bytes) -> bytes:
 
 
 def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+    if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/lsm
+        raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
+                          "argument values and pointers; the kernel cannot test-run most "
+                          "of them either)")
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None

@@ -365,7 +365,8 @@ class LoadResult(_Owned):
 
 def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_level: int = 2,
               log_size: int = 16 << 20, expected_attach_type: int = 0, prog_flags: int = 0,
-              kern_version: int = 0, name: str = "", stats: bool = True) -> LoadResult:
+              kern_version: int = 0, name: str = "", stats: bool = True,
+              attach_btf_id: int = 0) -> LoadResult:
     """Load raw instructions; the verifier's verdict and log. Never raises on a rejection.
 
     ``stats`` adds ``BPF_LOG_STATS`` (for ``verification_time_us``) when logging at all.
@@ -390,7 +391,8 @@ def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_leve
                             log_buf=ctypes.addressof(lbuf) if lbuf is not None else 0,
                             kern_version=kern_version, prog_flags=prog_flags,
                             prog_name=name.encode()[:15],
-                            expected_attach_type=expected_attach_type)
+                            expected_attach_type=expected_attach_type,
+                            attach_btf_id=attach_btf_id)
         r = sys_bpf(BPF_PROG_LOAD, attr)
         if r != -_errno.ENOSPC or not level or size >= _LOG_MAX:
             break

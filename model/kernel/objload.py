@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from model.elf.sections import PROG_TYPE_IDS
 from model.errors import SkvError
 from model.isa import encode
+from model.kernel.attach_btf import attach_btf_id
 from model.kernel.bpf import BPF_F_SLEEPABLE, PROG_TYPES, LoadResult, Map, map_create, prog_load
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BPF_F_STATIC_KEY, BpfObject, Program
@@ -140,7 +141,8 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
                                                    prog.map_refs.items()})
         result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
                            name=_map_name(prog.name), expected_attach_type=prog.attach_type,
-                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0)
+                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0,
+                           attach_btf_id=attach_btf_id(prog))
     except BaseException:
         for m in created.values():
             m.close()

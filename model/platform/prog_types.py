@@ -7,16 +7,29 @@ and widens their helpers) are a clean rejection "not modelled: ...", never a ver
 
 from __future__ import annotations
 
+from model.errors import NotModelled
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
 from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
+from model.platform.tracing_targets import MODELLED_ATTACH, attach_target
 
 #: types the kernel loads sleepable whatever the section says (syscall: always)
 _ALWAYS_SLEEPABLE = ("syscall",)
 
 
-def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False
-                         ) -> str | None:
-    """The clean rejection for a program skv does not model, or None."""
+def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False,
+                         typed: bool = False, attach_type: int = 0) -> str | None:
+    """The clean rejection for a program skv does not model, or None. ``typed``: the
+    engine models BTF-typed contexts (fentry/fexit/fmod_ret/tp_btf/lsm: the abstract
+    verifier only; model.platform.tracing_targets)."""
+    if prog_type in MODELLED_ATTACH and not sleepable:
+        if not typed:
+            return (f"not modelled: program type {prog_type} (BTF-typed context; only the "
+                    "abstract verifier models it)")
+        try:
+            attach_target(prog_type, attach_type, section)
+        except NotModelled as e:
+            return f"not modelled: {e.what}"
+        return None
     if prog_type == "unspec":
         return (f"not modelled: program type unspec (section {section} names no program "
                 "type; give --prog-type TYPE)")
@@ -35,11 +48,12 @@ def ld_imm64_unmodelled(src: int) -> str | None:
     return None
 
 
-def program_unmodelled(prog) -> str | None:
+def program_unmodelled(prog, *, typed: bool = False) -> str | None:
     """``prog_type_unmodelled`` for a loaded ``model.program.Program``, then its CO-RE
     relocations: libbpf patches those instructions with the running kernel's offsets, so
     judging the compile-time values would judge another program."""
-    why = prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable)
+    why = prog_type_unmodelled(prog.prog_type, prog.section, sleepable=prog.sleepable,
+                               typed=typed, attach_type=prog.attach_type)
     if why is None and prog.core_relos:
         pc = min(prog.core_relos)
         r = prog.core_relos[pc]

@@ -193,8 +193,14 @@ UNMODELLED_HELPERS = {
 }
 
 
-def unmodelled_kind(proto) -> str | None:
-    """Why no engine can judge a call of ``proto`` ("not modelled: ..."), or None."""
+#: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
+#: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
+RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
+
+
+def unmodelled_kind(proto, *, typed: bool = False) -> str | None:
+    """Why no engine can judge a call of ``proto`` ("not modelled: ..."), or None.
+    ``typed``: the engine models PTR_TO_BTF_ID (RET_BTF_STRUCT returns)."""
     name = proto.kernel_name
     why = UNMODELLED_HELPERS.get(proto.name)
     if why is not None:
@@ -204,6 +210,8 @@ def unmodelled_kind(proto) -> str | None:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
+    if typed and proto.ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:
+        return None
     if proto.ret not in MODELLED_RETS:
         return f"not modelled: return kind {proto.ret.value.split(':')[0]} of helper {name}"
     return None

@@ -168,6 +168,13 @@ _TRACING_PROG = {
 # ... and what tracing_prog_func_proto answers NULL before falling back to raw_tp's chain
 _TRACING_PROG_NULL = {"get_attach_cookie", "get_func_arg", "get_func_ret", "get_func_arg_cnt",
                       "seq_printf", "seq_write", "seq_printf_btf"}
+# tracing_prog_func_proto's helpers that need a trampoline (fentry/fexit/fmod_ret, lsm);
+# bpf_lsm_func_proto's own helpers (ima_*: sleepable only; set/getsockopt: lsm_cgroup only)
+_TRAMPOLINE = {"get_func_arg", "get_func_ret", "get_func_arg_cnt", "get_attach_cookie"}
+_LSM = {"inode_storage_get", "inode_storage_delete", "sk_storage_get", "sk_storage_delete",
+        "spin_lock", "spin_unlock", "bprm_opts_set", "get_attach_cookie"}
+#: attach types with a trampoline (bpf_prog_has_trampoline): fentry, fexit, fmod_ret
+_TRAMPOLINE_ATTACH = {"tracing": (24, 25, 26), "lsm": (27,)}
 _SYSCALL = {"sys_bpf", "btf_find_by_name_kind", "sys_close", "kallsyms_lookup_name"}
 
 # Helpers whose proto a type reaches but that check_helper_call still refuses there:
@@ -215,7 +222,7 @@ def _tracing(privileged: bool) -> set[str]:
 
 
 def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
-           kprobe_override: bool = KPROBE_OVERRIDE) -> set[str] | None:
+           kprobe_override: bool = KPROBE_OVERRIDE, attach_type: int = 0) -> set[str] | None:
     """Helper names whose proto ``prog_type``'s get_func_proto returns (None: not modelled)."""
     sk_filter = _SK_FILTER | _sk_base(privileged)
     raw_tp = _RAW_TP | _tracing(privileged)
@@ -230,6 +237,13 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "raw_tracepoint": raw_tp,
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
+    if prog_type in _TRAMPOLINE_ATTACH:  # tracing_prog_func_proto (lsm: after its own)
+        tracing = _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL)
+        if attach_type in _TRAMPOLINE_ATTACH[prog_type]:
+            tracing |= _TRAMPOLINE
+        elif attach_type == 23:  # tp_btf: bpf_get_attach_cookie_proto_tracing
+            tracing |= {"get_attach_cookie"}
+        chains[prog_type] = tracing | (_LSM if prog_type == "lsm" else set())
     chain = chains.get(prog_type)
     return None if chain is None else chain - _config_removes(lockdown, kprobe_override)
 
@@ -239,8 +253,12 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
                        "raw_tracepoint", "cgroup_skb", "syscall")
 
 
-def _verifier_refuses(prog_type: str, name: str) -> str | None:
+def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:
     """check_helper_call's refusals after get_func_proto returned a proto."""
+    if name == "get_func_ip" and prog_type in _TRAMPOLINE_ATTACH:
+        if attach_type not in _TRAMPOLINE_ATTACH[prog_type]:
+            return "func bpf_get_func_ip#173 supported only for fentry/fexit/fmod_ret programs"
+        return None
     if name == "get_func_ip" and prog_type != "kprobe":
         return "func bpf_get_func_ip#173 not supported for program type {n}"
     if name in _FN_ALLOWED_BTF_ONLY.get(prog_type, ()):
@@ -251,7 +269,8 @@ def _verifier_refuses(prog_type: str, name: str) -> str | None:
 
 
 def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
-                 lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE) -> str | None:
+                 lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE,
+                 attach_type: int = 0) -> str | None:
     """Why the 6.18 verifier rejects ``call helper`` in ``prog_type``, or None if it accepts
     the call itself (its arguments are checked separately, against :data:`PROTOTYPES`).
 
@@ -265,7 +284,7 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     name = (HELPER_NAMES.get(helper) or "").removeprefix("bpf_")
     if not name or helper == 0:
         return f"invalid func unknown#{helper}"
-    chain = _chain(prog_type, privileged, lockdown, kprobe_override)
+    chain = _chain(prog_type, privileged, lockdown, kprobe_override, attach_type)
     if chain is None:
         raise NotModelled(f"the helpers of program type {prog_type}")
     if name not in chain:
@@ -273,7 +292,7 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     proto = PROTOTYPES.get(helper)
     if proto is not None and proto.gpl_only and not gpl:
         return "cannot call GPL-restricted function from non-GPL compatible program"
-    why = _verifier_refuses(prog_type, name)
+    why = _verifier_refuses(prog_type, name, attach_type)
     if why is not None:
         return why.format(n=PROG_TYPE_IDS.get(prog_type, prog_type))
     return None
@@ -336,11 +355,12 @@ def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
     return proto if args is None else replace(proto, args=tuple(args))
 
 
-def helper_unmodelled(prog_type: str, helper: int) -> str | None:
+def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False) -> str | None:
     """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
-    ..." naming the kind or the helper), or None when they model it."""
+    ..." naming the kind or the helper), or None when they model it. ``typed``: the
+    engine models PTR_TO_BTF_ID returns (the abstract verifier)."""
     proto = helper_proto(prog_type, helper)
     if proto is None:
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
-    return unmodelled_kind(proto)
+    return unmodelled_kind(proto, typed=typed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from model.platform.helpers import helper_name
 from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
+from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
@@ -25,8 +26,9 @@ MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     name = helper_name(hid) or "unknown"
-    why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
-           or helper_unmodelled(ptype, hid))
+    why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
+                        attach_type=prog.attach_type)
+           or helper_unmodelled(ptype, hid, typed=True))
     if why is not None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
@@ -178,6 +180,15 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
+    if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # trusted, not NULL
+        from model.platform.tracing_targets import vmlinux_btf
+
+        from model.elf.btf import STRUCT
+        t = vmlinux_btf().find(RET_BTF_STRUCT[proto.name], STRUCT)
+        if t is None:
+            raise Reject(f"not modelled: {proto.kernel_name} without struct "
+                         f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
+        return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 

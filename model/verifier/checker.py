@@ -35,9 +35,10 @@ from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
+from model.platform.tracing_targets import target_refusal
 from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
-from model.verifier.calls import MAX_CALL_FRAMES
+from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
@@ -141,7 +142,8 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = program_unmodelled(prog) or flags_unmodelled(prog_flags)
+        why = (program_unmodelled(prog, typed=True) or flags_unmodelled(prog_flags)
+               or target_refusal(prog, obj.license in GPL_COMPATIBLE))
         if why:
             self.structure_error = Failure(0, why)
             return

@@ -7,10 +7,14 @@ Failures raise ``Reject(message)``.
 from __future__ import annotations
 
 
+from model.platform import btf_access as BA
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
+from model.domains import Scalar
+from model.domains.scalar import bounds_sync, replace
+from model.semantics import INT
 from model.semantics.backend import to_signed
-from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
+from model.verifier.regs import PACKET, Reg, T, known, pointer, type_str, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -58,11 +62,15 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
            write: bool, value: Reg | None = None, strict: bool = False,
-           signed: bool = False, attach_type: int = 0) -> Reg | None:
+           signed: bool = False, attach_type: int = 0, target=None,
+           gpl: bool = True) -> Reg | None:
     """Check the access; for a read return the loaded register (not yet extended).
     ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
     ``signed``: a sign-extending load; ``attach_type``: the program's expected attach type
-    (the context of some types depends on it: xdp/devmap's egress_ifindex)."""
+    (the context of some types depends on it: xdp/devmap's egress_ifindex); ``target``:
+    a BTF-typed program's attach target (model.platform.tracing_targets), its context.
+    A maybe-NULL pointer read is returned with id 0: the caller gives it a fresh id.
+    ``gpl``: the program's license is GPL-compatible (kernel structs need it)."""
     t = reg.type
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
@@ -82,9 +90,61 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         return None if write else unknown()
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
+    if t is T.CTX and target is not None:
+        check_ctx_pointer(regno, reg)
+        return typed_reg(BA.ctx_read(_vmlinux(), target, off, size, write))
     if t is T.CTX:
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
-    raise Reject(f"R{regno} invalid mem access '{t.value}'")
+    if t is T.BTF_ID:
+        return _btf_id(regno, reg, off, size, write, gpl)
+    if t is T.UNTRUSTED_MEM:  # check_mem_access: reads at any offset are probes
+        if write:
+            raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
+        return unknown()
+    raise Reject(f"R{regno} invalid mem access '{type_str(reg)}'")
+
+
+def _vmlinux():
+    from model.platform.tracing_targets import vmlinux_btf
+
+    return vmlinux_btf()
+
+
+def typed_reg(got) -> Reg | None:
+    """A register for what a typed read yields (model.platform.btf_access.Typed), or the
+    verifier's message raised."""
+    if isinstance(got, str):
+        raise Reject(got)
+    if got.kind == "scalar" and got.s32 is not None:  # __mark_reg_s32_range
+        lo, hi = got.s32
+        s = replace(Scalar.unknown(), s32_min=lo & 0xFFFFFFFF, s32_max=hi & 0xFFFFFFFF)
+        return Reg(T.SCALAR, bounds_sync(INT, s))
+    if got.kind == "scalar":
+        return unknown()
+    if got.kind == "mem_untrusted":  # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED
+        return pointer(T.UNTRUSTED_MEM)
+    return pointer(T.BTF_ID_OR_NULL if got.maybe_null else T.BTF_ID, btf_id=got.btf_id,
+                   trust=got.trust, tag=got.tag)
+
+
+def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
+            gpl: bool) -> Reg | None:
+    """check_ptr_to_btf_access: a GPL program, a constant offset, then btf_struct_access's
+    walk."""
+    why = BA.gpl_check(_vmlinux(), reg.btf_id, gpl)
+    if why is not None:
+        raise Reject(why)
+    var = reg.var
+    name = BA.struct_name(_vmlinux(), reg.btf_id)
+    if not var.is_const():
+        raise Reject(f"R{regno} is ptr_{name} invalid variable offset: off={off}, "
+                     f"var_off=({var.var_off.value:#x}; {var.var_off.mask:#x})")
+    base = BA.Typed("btf_id", reg.btf_id, reg.trust, False, reg.tag)
+    got = BA.ptr_access(_vmlinux(), base, regno, reg.off + off + _signed(var.const_value()),
+                        size, write)
+    if write and not isinstance(got, str):
+        return None
+    return typed_reg(got)
 
 
 def _rodata_value(m, off: int, size: int) -> Reg:

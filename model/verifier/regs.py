@@ -31,9 +31,15 @@ class T(Enum):
     MEM = "mem"
     MEM_OR_NULL = "mem_or_null"
     FUNC = "func"
+    BTF_ID = "ptr_"                  # PTR_TO_BTF_ID: typed kernel memory (read-only here)
+    BTF_ID_OR_NULL = "ptr_or_null_"  # ... | PTR_MAYBE_NULL
+    #: PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED: a non-struct pointer member read through
+    #: PTR_TO_BTF_ID; any read through it is a fault-safe probe, no write
+    UNTRUSTED_MEM = "rdonly_untrusted_mem"
 
 
-NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM}
+NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
+            T.BTF_ID_OR_NULL: T.BTF_ID}
 PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 
@@ -52,6 +58,11 @@ class Reg:
     #: value is that of the other scalars with its ``id`` plus ``delta`` minus theirs.
     #: None: not such a register (a plain copy has delta 0 and no flag)
     delta: int | None = None
+    #: BTF_ID(_OR_NULL): the struct's vmlinux BTF id, its trust ("trusted", "rcu",
+    #: "untrusted", "" plain) and a "user"/"percpu" tag (model.platform.btf_access)
+    btf_id: int = 0
+    trust: str = ""
+    tag: str = ""
 
     __hash__ = cached_hash
 
@@ -97,6 +108,14 @@ def with_offset(r: Reg, off: int) -> Reg:
     return replace(r, off=off)
 
 
+def type_str(r: Reg) -> str:
+    """reg_type_str: the type's name with a typed pointer's trust prefix ("trusted_ptr_",
+    "rcu_ptr_or_null_", "untrusted_ptr_")."""
+    if r.type in (T.BTF_ID, T.BTF_ID_OR_NULL) and r.trust:
+        return f"{r.trust}_{r.type.value}"
+    return r.type.value
+
+
 def format_reg(r: Reg) -> str:
     """The kernel log's text for a register (``scalar(...)``, ``fp-8``, ``ctx()``...)."""
     if r.type is T.SCALAR:
@@ -111,6 +130,8 @@ def format_reg(r: Reg) -> str:
         parts.append(f"off={r.off}")
     if r.map:
         parts.append(f"map={r.map}")
+    if r.btf_id:
+        parts.append(f"btf={r.btf_id}{',' + r.trust if r.trust else ''}")
     if r.type in PACKET or r.type is T.MEM:
         parts.append(f"r={r.range}")
     if r.scalar is not None and not r.var.is_const():

@@ -149,6 +149,9 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
         return old.range == new.range and _same_id(old.id, new.id, ids)
     if old.type is T.MAP_VALUE_OR_NULL:
         return _same_id(old.id, new.id, ids)
+    if old.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
+        return ((old.btf_id, old.trust, old.tag) == (new.btf_id, new.trust, new.tag)
+                and (old.type is T.BTF_ID or _same_id(old.id, new.id, ids)))
     return True
 
 

@@ -13,9 +13,10 @@ from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import call_helper, enter_subprog, leave_subprog
+from model.verifier.calls import GPL_COMPATIBLE, call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
+from model.platform.tracing_targets import btf_target, lsm_return_range
+from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 
@@ -27,6 +28,8 @@ class Stepper:
         self.ptype = prog.prog_type
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
+        self.target = btf_target(prog)  # BTF-typed programs: the attach target
+        self.gpl = obj.license in GPL_COMPATIBLE
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -79,8 +82,10 @@ class Stepper:
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
             return
-        rng = return_range(self.ptype, self.prog.attach_type)
         r0 = st.cur.regs[0]
+        if self.ptype == "lsm":  # the hook's range, on r0's 32-bit bounds
+            return _check_lsm_return(r0, lsm_return_range(self.target))
+        rng = return_range(self.ptype, self.prog.attach_type)
         if rng is None:
             return
         if r0.type is not T.SCALAR:
@@ -116,7 +121,9 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.prog.attach_type)
+                         attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+            if got.type in NULLABLE:  # a maybe-NULL typed pointer: a fresh id to check
+                got = replace(got, id=self.ids.new())
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
@@ -128,7 +135,7 @@ class Stepper:
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=known(insn.imm), strict=self.strict,
-                       attach_type=self.prog.attach_type)
+                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -140,7 +147,7 @@ class Stepper:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
-                       attach_type=self.prog.attach_type)
+                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -167,9 +174,9 @@ class Stepper:
             if base.is_pointer:  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                   write=False)
+                   write=False, target=self.target, gpl=self.gpl)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                   write=True, value=unknown())
+                   write=True, value=unknown(), target=self.target, gpl=self.gpl)
             if insn.op == "cmpxchg":
                 regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             elif insn.fetch:
@@ -212,6 +219,21 @@ class Stepper:
         if insn.src in (2, 6):  # the map and offset were checked at load (verifier.loadtime)
             return pointer(T.MAP_VALUE, off=insn.imm2, map=ref.map, read_only=m.frozen_constant)
         raise Reject(f"unsupported ld_imm64 pseudo source {insn.src}")
+
+
+def _check_lsm_return(r0: Reg, rng) -> None:
+    """check_return_code for lsm (BPF_LSM_MAC): no range for void hooks, else a scalar whose
+    32-bit signed bounds lie in the hook's range (return_32bit)."""
+    if rng is None:
+        return
+    if r0.type is not T.SCALAR:
+        raise Reject(f"At program exit the register R0 is not a known value "
+                     f"({r0.type.value})")
+    s = r0.scalar
+    lo, hi = rng
+    if s.s32_min_s < lo or s.s32_max_s > hi:
+        raise Reject(f"At program exit the register R0 has smin={s.s32_min_s} "
+                     f"smax={s.s32_max_s} should have been in [{lo}, {hi}]")
 
 
 def _width(r: Reg) -> int:

@@ -13,7 +13,7 @@ from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
-from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, unknown
+from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, type_str, unknown
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
@@ -118,7 +118,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
             return unknown()
         raise Reject(f"R{insn.dst} 32-bit pointer arithmetic prohibited")
     if ptr.type in NULLABLE:
-        raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited, "
+        raise Reject(f"R{insn.dst} pointer arithmetic on {type_str(ptr)} prohibited, "
                      "null-check it first")
     c = num.const()
     if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
