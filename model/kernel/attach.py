@@ -1,0 +1,130 @@
+"""What libbpf looks up in the running kernel's BTF (``/sys/kernel/btf/vmlinux``) before
+``BPF_PROG_LOAD``: the attach target of a tracing or LSM program, and the ``__ksym``
+externs (kfuncs and kernel variables) its instructions name.
+
+Attach targets (libbpf's ``libbpf_find_attach_btf_id``, ``find_attach_btf_id``): the
+section's name after the first ``/`` is the target; ``tp_btf/X`` is the TYPEDEF
+``btf_trace_X``, ``lsm/X`` (``lsm.s``, ``lsm_cgroup``) the FUNC ``bpf_lsm_X``,
+``iter/X`` (``iter.s``) the FUNC ``bpf_iter_X``, ``fentry``/``fexit``/``fmod_ret`` (and
+their ``.s`` forms) the FUNC ``X``; the program is loaded with ``attach_btf_id`` its id
+(``attach_btf_obj_fd`` 0: vmlinux). A target that is not there is one
+:class:`AttachError` line naming it (libbpf refuses to load the object likewise).
+Module targets (``fentry/mod:func``) and ``freplace`` (a target program) are not
+resolved (:class:`AttachError`).
+
+``__ksym`` externs (libbpf's ``bpf_object__resolve_ksyms_btf_id``): a kfunc call gets the
+FUNC's id as its ``imm``, an ``ld_imm64`` of a kernel variable (src 3) the VAR's id; a
+variable with no VAR in vmlinux (a typeless ``extern const void x __ksym``) its address
+from ``/proc/kallsyms`` as a plain 64-bit constant (src 0); one that is in neither is
+left 0 (the kernel's verifier then refuses the program).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+
+from model.elf.btf import FUNC, TYPEDEF, VAR, Btf
+from model.elf.core import VMLINUX_BTF, target_btf
+from model.errors import SkvError
+from model.isa import Call, LoadImm64
+from model.program import PSEUDO_BTF_ID, Program
+
+#: section prefix -> (BTF name prefix, BTF kind) of its attach target
+_TARGETS = {
+    "fentry": ("", FUNC), "fexit": ("", FUNC), "fmod_ret": ("", FUNC),
+    "fentry.s": ("", FUNC), "fexit.s": ("", FUNC), "fmod_ret.s": ("", FUNC),
+    "tp_btf": ("btf_trace_", TYPEDEF), "lsm": ("bpf_lsm_", FUNC), "lsm.s": ("bpf_lsm_", FUNC),
+    "lsm_cgroup": ("bpf_lsm_", FUNC), "iter": ("bpf_iter_", FUNC), "iter.s": ("bpf_iter_", FUNC),
+}
+_NEEDS_TARGET = ("tracing", "lsm", "ext")
+
+
+class AttachError(SkvError):
+    """A program's attach target cannot be found (one line naming it)."""
+
+
+def attach_target(section: str) -> tuple[str, int] | None:
+    """(BTF name, kind) of the section's attach target; None when the section has none."""
+    head, _, target = section.partition("/")
+    if head not in _TARGETS:
+        return None
+    prefix, kind = _TARGETS[head]
+    return prefix + target, kind
+
+
+def attach_btf_id(prog: Program, btf_path: str = VMLINUX_BTF) -> int:
+    """The ``attach_btf_id`` libbpf loads ``prog`` with (0 for a program that takes none)."""
+    if prog.prog_type not in _NEEDS_TARGET:
+        return 0
+    where = f"program {prog.name} (section {prog.section})"
+    if prog.prog_type == "ext":
+        raise AttachError(f"{where}: freplace needs a target program, which skv cannot give")
+    tgt = attach_target(prog.section)
+    if tgt is None or not prog.section.partition("/")[2]:
+        raise AttachError(f"{where}: the section names no attach target")
+    name, kind = tgt
+    if ":" in name:
+        raise AttachError(f"{where}: attach target {name} is in a kernel module, which skv "
+                          "does not resolve")
+    vmlinux = _vmlinux(btf_path)
+    t = vmlinux.find(name, kind)
+    if t is None:
+        raise AttachError(f"{where}: attach target {name} not found in {btf_path}")
+    return t.id
+
+
+def resolve_ksyms(prog: Program, btf_path: str = VMLINUX_BTF) -> Program:
+    """``prog`` with every kfunc call and kernel-variable ``ld_imm64`` given its vmlinux
+    BTF id (a copy; the same program when it names no ``__ksym``)."""
+    if not prog.ksyms:
+        return prog
+    vmlinux = target_btf(btf_path)
+    insns, pc = [], 0
+    for insn in prog.insns:
+        name = prog.ksyms.get(pc)
+        if name is not None and vmlinux is not None:
+            if isinstance(insn, Call) and insn.src == 2:
+                t = vmlinux.find(name, FUNC)
+                insn = replace(insn, imm=t.id if t else 0, off=0)
+            elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_BTF_ID:
+                t = vmlinux.find(name, VAR)
+                addr = None if t else kallsyms().get(name)
+                if addr is not None:  # a typeless ksym: its address, as a plain constant
+                    insn = replace(insn, src=0, imm=_s32(addr), imm2=_s32(addr >> 32))
+                else:
+                    insn = replace(insn, imm=t.id if t else 0, imm2=0)
+        insns.append(insn)
+        pc += insn.slots
+    out = replace(prog, insns=insns)
+    return out
+
+
+@lru_cache(maxsize=1)
+def kallsyms() -> dict[str, int]:
+    """Kernel symbol -> address (``/proc/kallsyms``; empty when unreadable)."""
+    out: dict[str, int] = {}
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and len(parts) < 4:  # not a module's symbol
+                    out.setdefault(parts[2], int(parts[0], 16))
+    except OSError:
+        pass
+    return out
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _vmlinux(btf_path: str) -> Btf:
+    btf = target_btf(btf_path)
+    if btf is None:
+        raise AttachError(f"cannot read the kernel's BTF ({btf_path}) to find attach targets")
+    return btf
+
+
+__all__ = ["AttachError", "attach_btf_id", "attach_target", "resolve_ksyms"]
