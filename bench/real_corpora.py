@@ -73,6 +73,9 @@ def _kernel_verdicts(path: str) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001
             out[prog.name] = "error: " + error_class(str(e))
             continue
+        if not res.verified:
+            out[prog.name] = f"error: refused before verifying: {res.error}"
+            continue
         out[prog.name] = "accept" if res.ok else "reject"
         if res.ok:
             res.close()

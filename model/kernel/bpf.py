@@ -374,6 +374,13 @@ class LoadResult(_Owned):
         """``"EACCES"`` etc., ``""`` when ok."""
         return "" if self.ok else errno_name(self.errno)
 
+    @property
+    def verified(self) -> bool:
+        """Did the verifier judge it (loaded with a log)? A refusal with an empty log came
+        before the verifier ran (e.g. EPERM for fentry/lsm where trampolines are refused):
+        no verdict on the program."""
+        return self.ok or bool(self.log.strip())
+
 
 @dataclass(frozen=True)
 class ProgBtf:
