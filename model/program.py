@@ -226,6 +226,8 @@ class BpfObject:
     programs: list[Program]
     #: the object's ``.BTF`` with libbpf's fixups, ready for ``BPF_BTF_LOAD`` (None: none)
     btf: bytes | None = None
+    #: the ``__weak`` undefined externs (a kernel symbol that may be missing)
+    weak_externs: frozenset = frozenset()
 
     def program(self, name: str) -> Program:
         for p in self.programs:

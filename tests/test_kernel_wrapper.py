@@ -232,3 +232,40 @@ def test_run_takes_prog_type_for_text_functions(compile_bpf, capsys):
     assert main(["run", "--prog-type", "xdp", "--packet", "00" * 64, path]) == 0
     out = capsys.readouterr().out
     assert "(xdp)" in out and "r0 = 0x2" in out
+
+
+HIDDEN = r"""
+__attribute__((noinline, visibility("hidden"))) int read_it(int *p) { return *p; }
+SEC("xdp") int with_hidden(void *ctx) { int v = 2; return read_it(&v); }
+"""
+
+
+def test_hidden_function_is_static_as_libbpf_marks_it(compile_bpf):
+    """As a global function ``read_it`` would be verified alone (its ``int *`` may be
+    NULL); libbpf makes a hidden one static, verified with its caller's stack pointer."""
+    obj = load_object(compile_bpf(HIDDEN, "hidden"))
+    res = _load(obj, "with_hidden")
+    assert res.ok, rejection_reason(res.log)
+    assert "is global" not in res.log
+
+
+WEAK = r"""
+extern int bpf_no_such_kfunc_skv(int x) __attribute__((section(".ksyms"), weak));
+extern int bpf_strong_missing_skv(int x) __attribute__((section(".ksyms")));
+SEC("xdp") int weak_kfunc(void *ctx) {
+    if (bpf_no_such_kfunc_skv)
+        return bpf_no_such_kfunc_skv(1);
+    return 2;
+}
+SEC("xdp") int strong_kfunc(void *ctx) { return bpf_strong_missing_skv(1); }
+"""
+
+
+def test_missing_kfuncs_as_libbpf_treats_them(compile_bpf):
+    """A weak kfunc the kernel lacks is NULL and its call poisoned (dead code here: the
+    kernel accepts); a strong one makes the program unloadable (one line naming it)."""
+    obj = load_object(compile_bpf(WEAK, "weak"))
+    res = _load(obj, "weak_kfunc")
+    assert res.ok, rejection_reason(res.log)
+    with pytest.raises(AttachError, match="extern bpf_strong_missing_skv .* not in the kernel"):
+        load_program(obj, obj.program("strong_kfunc"))

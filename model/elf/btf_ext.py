@@ -106,9 +106,9 @@ def parse_btf_ext(data: bytes, btf: Btf) -> BtfExt:
                                  "CO-RE relocations").items():
             for off, (type_id, access, kind) in recs.items():
                 core[(sec, off)] = CoreRelo(sec, off, type_id, btf.string(access), kind)
-    return BtfExt(funcs, lines, core,
-                  {sec: {off: rec[0] for off, rec in recs.items()} for sec, recs in func_recs.items()},
-                  line_recs)
+    func_types = {sec: {off: rec[0] for off, rec in recs.items()}
+                  for sec, recs in func_recs.items()}
+    return BtfExt(funcs, lines, core, func_types, line_recs)
 
 
 def _blocks(data: bytes, hdr_len: int, off: int, length: int, rec_min: int, words: int,

@@ -11,7 +11,10 @@ clang leaves an object's BTF unfinished; libbpf completes it before loading
   FUNC whose DATASEC slot names a dummy ``int`` VAR (``dummy_ksym``, added), its
   prototype's unnamed parameters get that name; slots are 4 bytes apart, size 4 x n;
 * ``.kconfig`` (``__kconfig`` externs): each VAR allocated, at its offset in the
-  ``.kconfig`` map's value (``model.elf.kconfig``), the size the value's.
+  ``.kconfig`` map's value (``model.elf.kconfig``), the size the value's;
+* a global subprogram whose symbol is hidden (``__hidden``: STV_HIDDEN or STV_INTERNAL)
+  becomes a static FUNC (libbpf's ``mark_btf_static``): the kernel then verifies it with
+  its caller's arguments instead of on its own.
 
 Type ids and string offsets of the original are kept (new types and strings are
 appended), so ``.BTF.ext`` records and map key/value type ids stay valid. The blob is
@@ -74,16 +77,19 @@ class _Blob:
 
 def kernel_btf(data: bytes, btf: Btf, section_sizes: dict[str, int],
                symbols: dict[str, dict[str, int]], kconfig: dict[str, int] | None = None,
-               kconfig_size: int = 0) -> bytes:
+               kconfig_size: int = 0, hidden: frozenset = frozenset()) -> bytes:
     """``data`` (the raw ``.BTF``, parsed as ``btf``) with libbpf's fixups (module doc).
 
     ``section_sizes``: ELF section name -> size; ``symbols``: section name -> symbol name ->
-    value; ``kconfig``: ``.kconfig`` extern name -> offset in its map's value."""
+    value; ``kconfig``: ``.kconfig`` extern name -> offset in its map's value; ``hidden``:
+    the subprograms whose global symbol has hidden visibility (``__hidden``)."""
     blob = _Blob(bytes(data))
     if len(blob.offsets) != len(btf.types):
         raise BtfError(f"BTF has {len(btf.types) - 1} types but {len(blob.offsets) - 1} records")
     int_id = None
     for t in btf.types[1:]:
+        if t.kind == FUNC and t.linkage == BTF_FUNC_GLOBAL and t.name in hidden:
+            blob.set_word(t.id, 1, FUNC << 24)  # static: verified with its caller
         if t.kind != DATASEC:
             continue
         if t.name == ".ksyms":

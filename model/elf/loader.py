@@ -12,9 +12,11 @@ from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linked, Linker, read_functions
 from model.elf.maps import read_maps
-from model.elf.reader import ElfImage, read_elf
+from model.elf.reader import SHN_UNDEF, STB_LOCAL, STB_WEAK, STT_FUNC, ElfImage, read_elf
 from model.errors import SkvError
 from model.program import BpfObject, Program
+
+STV_INTERNAL, STV_HIDDEN = 1, 2  # ELF symbol visibility (st_other & 3)
 
 
 def load_object(path: str, *, keys_as_maps: str = "error", prog_type: str | None = None,
@@ -70,8 +72,10 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
+    weak = frozenset(s.name for s in image.symbols
+                     if s.bind == STB_WEAK and s.shndx == SHN_UNDEF)
     return BpfObject(image.path, _license(image), maps, programs,
-                     btf=_kernel_btf(image, local_btf, maps))
+                     btf=_kernel_btf(image, local_btf, maps), weak_externs=weak)
 
 
 def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
@@ -91,9 +95,12 @@ def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
             if target is not None and not target.executable:
                 symbols.setdefault(target.name, {})[sym.name] = sym.value
         kconfig = maps.get(".kconfig")
+        hidden = frozenset(s.name for s in image.symbols
+                           if s.type == STT_FUNC and s.bind != STB_LOCAL and s.other & 3 in
+                           (STV_INTERNAL, STV_HIDDEN) and s.shndx == _text_index(image))
         data = kernel_btf(sec.data, btf, {s.name: s.size for s in image.sections}, symbols,
                           kconfig.externs if kconfig else None,
-                          kconfig.value_size if kconfig else 0)
+                          kconfig.value_size if kconfig else 0, hidden)
     except SkvError:
         return None
     for m in maps.values():
@@ -101,6 +108,11 @@ def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
         if ds is not None:
             m.btf_value_type_id = ds.id
     return data
+
+
+def _text_index(image: ElfImage) -> int:
+    text = image.section(".text")
+    return text.index if text is not None else -1
 
 
 def _ksyms(image: ElfImage) -> frozenset:

@@ -13,10 +13,13 @@ Module targets (``fentry/mod:func``) and ``freplace`` (a target program) are not
 resolved (:class:`AttachError`).
 
 ``__ksym`` externs (libbpf's ``bpf_object__resolve_ksyms_btf_id``): a kfunc call gets the
-FUNC's id as its ``imm``, an ``ld_imm64`` of a kernel variable (src 3) the VAR's id; a
-variable with no VAR in vmlinux (a typeless ``extern const void x __ksym``) its address
-from ``/proc/kallsyms`` as a plain 64-bit constant (src 0); one that is in neither is
-left 0 (the kernel's verifier then refuses the program).
+FUNC's id as its ``imm``, an ``ld_imm64`` of a kernel symbol (src 3) the VAR's (or FUNC's,
+``bpf_ksym_exists``) id; a variable with no BTF (a typeless ``extern const void x
+__ksym``) its address from ``/proc/kallsyms`` as a plain 64-bit constant (src 0). A
+``__weak`` one the kernel lacks: a call becomes libbpf's poisoned helper call
+(``2002000000 + n``, refused only if reachable), a load the constant 0. A strong one the
+kernel lacks is an :class:`AttachError` (libbpf refuses the object). Kfuncs of kernel
+modules are not looked up (only vmlinux).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ _TARGETS = {
     "lsm_cgroup": ("bpf_lsm_", FUNC), "iter": ("bpf_iter_", FUNC), "iter.s": ("bpf_iter_", FUNC),
 }
 _NEEDS_TARGET = ("tracing", "lsm", "ext")
+POISON_CALL_KFUNC_BASE = 2002000000  # libbpf: a call of a missing weak kfunc
 
 
 class AttachError(SkvError):
@@ -74,30 +78,46 @@ def attach_btf_id(prog: Program, btf_path: str = VMLINUX_BTF) -> int:
     return t.id
 
 
-def resolve_ksyms(prog: Program, btf_path: str = VMLINUX_BTF) -> Program:
-    """``prog`` with every kfunc call and kernel-variable ``ld_imm64`` given its vmlinux
-    BTF id (a copy; the same program when it names no ``__ksym``)."""
+def resolve_ksyms(prog: Program, weak: frozenset = frozenset(),
+                  btf_path: str = VMLINUX_BTF) -> Program:
+    """``prog`` with every kfunc call and kernel-symbol ``ld_imm64`` resolved against the
+    running kernel as libbpf resolves them (a copy; the same program when it names no
+    ``__ksym``). ``weak``: the ``__weak`` externs; a missing one is poisoned (a call) or
+    NULL (a load) as libbpf makes it, a missing strong one an :class:`AttachError`."""
     if not prog.ksyms:
         return prog
-    vmlinux = target_btf(btf_path)
+    vmlinux = _vmlinux(btf_path)
     insns, pc = [], 0
     for insn in prog.insns:
         name = prog.ksyms.get(pc)
-        if name is not None and vmlinux is not None:
-            if isinstance(insn, Call) and insn.src == 2:
-                t = vmlinux.find(name, FUNC)
-                insn = replace(insn, imm=t.id if t else 0, off=0)
-            elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_BTF_ID:
-                t = vmlinux.find(name, VAR)
-                addr = None if t else kallsyms().get(name)
-                if addr is not None:  # a typeless ksym: its address, as a plain constant
-                    insn = replace(insn, src=0, imm=_s32(addr), imm2=_s32(addr >> 32))
-                else:
-                    insn = replace(insn, imm=t.id if t else 0, imm2=0)
+        if name is not None:
+            insn = _resolve(prog, insn, name, name in weak, vmlinux)
         insns.append(insn)
         pc += insn.slots
-    out = replace(prog, insns=insns)
-    return out
+    return replace(prog, insns=insns)
+
+
+def _resolve(prog: Program, insn, name: str, weak: bool, vmlinux: Btf):
+    if isinstance(insn, Call) and insn.src == 2:
+        t = vmlinux.find(name, FUNC)
+        if t is not None:
+            return replace(insn, imm=t.id, off=0)
+        if weak:  # libbpf's poison_kfunc_call: an unknown helper, refused if reachable
+            n = sorted(set(prog.ksyms.values())).index(name)
+            return Call(src=0, imm=POISON_CALL_KFUNC_BASE + n)
+    elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_BTF_ID:
+        t = vmlinux.find(name, VAR) or vmlinux.find(name, FUNC)
+        if t is not None:
+            return replace(insn, imm=t.id, imm2=0)
+        addr = kallsyms().get(name)
+        if addr is not None:  # a typeless ksym: its address, as a plain constant
+            return replace(insn, src=0, imm=_s32(addr), imm2=_s32(addr >> 32))
+        if weak:
+            return replace(insn, src=0, imm=0, imm2=0)  # NULL
+    else:
+        return insn
+    raise AttachError(f"program {prog.name}: extern {name} (__ksym) is not in the kernel "
+                      "(neither its BTF nor kallsyms)")
 
 
 @lru_cache(maxsize=1)

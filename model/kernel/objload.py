@@ -157,7 +157,7 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
         created = create_maps(obj, prog, maps, btf_fd)
         maps = {**(maps or {}), **created}
         try:
-            prog = resolve_ksyms(prog)
+            prog = resolve_ksyms(prog, obj.weak_externs)
             insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
                                                        prog.map_refs.items()})
             btf = ProgBtf(btf_fd.fileno() if btf_fd else 0,
