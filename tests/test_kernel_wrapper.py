@@ -12,10 +12,10 @@ import pytest
 
 from model import kernel
 from model.cli import main
-from model.elf.btf import FUNC, TYPEDEF
+from model.elf.btf import FUNC, TYPEDEF, VAR
 from model.elf.core import target_btf
 from model.elf.loader import load_object
-from model.kernel.attach import AttachError, attach_btf_id
+from model.kernel.attach import AttachError, attach_btf_id, resolve_ksyms
 from model.kernel.bpf import btf_load
 from model.kernel.mapshape import kernel_shape, possible_cpus, ringbuf_size
 from model.kernel.objload import load_program, verdict
@@ -114,12 +114,17 @@ def test_object_btf_is_accepted_with_data_ksyms_and_kconfig(compile_bpf):
     src = r"""
 extern const int bpf_prog_active __attribute__((section(".ksyms")));
 extern unsigned int LINUX_KERNEL_VERSION __attribute__((section(".kconfig")));
+static void *(*bpf_this_cpu_ptr)(const void *percpu) = (void *)154;
 int counter;
 int zeroed_array[4];
 const volatile int limit = 7;
 SEC("socket") int data_user(void *ctx) {
     counter += limit + zeroed_array[1];
     return LINUX_KERNEL_VERSION ? 0 : 1;
+}
+SEC("socket") int ksym_user(void *ctx) {
+    const int *active = bpf_this_cpu_ptr(&bpf_prog_active);
+    return *active;
 }
 """
     obj = load_object(compile_bpf(src, "data"))
@@ -128,6 +133,15 @@ SEC("socket") int data_user(void *ctx) {
     fd.close()
     res = _load(obj, "data_user")
     assert res.ok, rejection_reason(res.log)
+    # the typed ksym gets its vmlinux VAR id; a kernel without per-CPU symbols in
+    # kallsyms (CONFIG_KALLSYMS_ALL off) then cannot give its address
+    prog = obj.program("ksym_user")
+    (pc,) = prog.ksyms
+    var = _vmlinux_or_skip().find("bpf_prog_active", VAR)
+    assert resolve_ksyms(prog).by_pc()[pc].imm == var.id
+    res = _load(obj, "ksym_user")
+    assert res.ok or rejection_reason(res.log) == \
+        "ldimm64 failed to find the address for kernel symbol 'bpf_prog_active'."
 
 
 FD_MAPS = HELPERS + r"""
@@ -265,6 +279,9 @@ def test_missing_kfuncs_as_libbpf_treats_them(compile_bpf):
     """A weak kfunc the kernel lacks is NULL and its call poisoned (dead code here: the
     kernel accepts); a strong one makes the program unloadable (one line naming it)."""
     obj = load_object(compile_bpf(WEAK, "weak"))
+    fd, why = btf_load(obj.btf)  # extern FUNCs in .ksyms, as libbpf rewrites them
+    assert fd is not None, why
+    fd.close()
     res = _load(obj, "weak_kfunc")
     assert res.ok, rejection_reason(res.log)
     with pytest.raises(AttachError, match="extern bpf_strong_missing_skv .* not in the kernel"):
