@@ -1,13 +1,23 @@
 """Load one program of a loaded object into the real kernel, with the maps it references.
 
 A stock kernel (Linux 6.18) knows nothing of static keys: a program must be materialised
-first (``model.materialize``: one assignment, or ``both_edges``). ``load_program`` creates
-every map the program references as libbpf would — its type and shape with
-``BPF_F_STATIC_KEY`` stripped (1 << 15 means ``BPF_F_VTYPE_BTF_OBJ_FD`` in 6.18); a global
-data section as an ARRAY (key 4, value = section size, 1 entry) filled with its initial
-bytes, ``.rodata*`` with ``BPF_F_RDONLY_PROG`` and frozen after filling — patches their fds
-into the ``ld_imm64``s and loads with the program type its section names and the object's
-license. Typical use::
+first (``model.materialize``: one assignment, or ``both_edges``). ``load_program`` loads it
+as libbpf would:
+
+* the object's BTF (``BPF_BTF_LOAD`` of ``BpfObject.btf``, libbpf's fixups already made by
+  ``model.elf.btf_fixup``; without BTF when the kernel refuses it, as libbpf goes on);
+* every map the program references, in the shape libbpf creates it
+  (``model.kernel.mapshape``: ``BPF_F_STATIC_KEY`` stripped, global data as a one-entry
+  ARRAY filled with its initial bytes, ``.rodata*`` read-only and frozen, fd arrays,
+  perf event arrays, ring buffers, an array/hash of maps with its inner template), with
+  its BTF key/value types;
+* the program with their fds patched in, its kfunc/``__ksym`` references resolved and its
+  attach target's BTF id (``model.kernel.attach``), its ``func_info``/``line_info``
+  (``Program.btf_funcs``/``btf_lines``, at the linked — and materialised — pcs), the
+  program type and expected attach type its section names, sleepable if it is, and the
+  object's license.
+
+Typical use::
 
     with loaded(obj, materialize(prog, keys={"k": True})) as lp:
         ok = lp.result.ok
