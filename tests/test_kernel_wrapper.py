@@ -20,6 +20,7 @@ from model.kernel.bpf import btf_load
 from model.kernel.mapshape import kernel_shape, possible_cpus, ringbuf_size
 from model.kernel.objload import load_program, verdict
 from model.kernel.oracle import rejection_reason
+from model.materialize import materialize
 
 pytestmark = pytest.mark.skipif(not kernel.available()[0], reason=kernel.available()[1])
 
@@ -80,6 +81,10 @@ SEC("xdp") int keyed(void *ctx) {
     obj = load_object(compile_bpf(src, "keyed"))
     prog = obj.program("keyed")
     for on in (False, True):
+        m = materialize(prog, keys={"k": on})
+        starts = {0, *m.subprogs}
+        assert set(m.btf_funcs) == starts and starts <= set(m.btf_lines)
+        assert max(m.btf_lines) < m.n_slots and len(m.btf_lines) < len(prog.btf_lines) + 1
         ok, res = verdict(obj, prog, {"k": on})
         assert ok, rejection_reason(res.log)
 
