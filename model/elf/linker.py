@@ -92,6 +92,10 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
     out = []
     for n, s in enumerate(syms):
         end = syms[n + 1].value if n + 1 < len(syms) else sec.size
+        if s.size and s.value + s.size < end:
+            # libbpf takes st_size: code after it (e.g. a weak function a linked object
+            # overrode) belongs to no function
+            end = s.value + s.size
         if s.size and s.value + s.size > sec.size:
             raise image.fail(f"function {s.name} (offset {s.value}, size {s.size}) runs past the "
                              f"end of section {sec.name} ({sec.size} bytes)")
