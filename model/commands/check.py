@@ -22,8 +22,8 @@ the both-edges form; ``--kernel=all`` each M0 key assignment as well) and shows 
 verdict, processed instructions and verification time beside skv's (table, ``--json``
 ``"kernel"``, ``--csv``); every disagreement is a ``KERNEL DISAGREES`` line on stderr (the
 exit status stays skv's). A program no loader can put to this kernel (its attach target,
-e.g. ``fentry/F``, is not in the kernel's BTF) is bad input: ``skv: error: ...`` naming
-the target, exit status 2.
+e.g. ``fentry/F``, or a strong ``__ksym`` extern is not in the kernel) is bad input:
+``skv: error: ...`` naming it, exit status 2.
 
 ``-j N`` checks the programs in N processes (default: the number of cores), ``--cluster
 ADDRESS`` on a Dask cluster (``model.runner``); the output is the serial run's. ``--csv``
