@@ -291,3 +291,14 @@ def test_missing_kfuncs_as_libbpf_treats_them(compile_bpf):
     assert res.ok, rejection_reason(res.log)
     with pytest.raises(AttachError, match="extern bpf_strong_missing_skv .* not in the kernel"):
         load_program(obj, obj.program("strong_kfunc"))
+
+
+def test_target_a_user_would_give_is_a_kernel_error_not_bad_input(compile_bpf, capsys):
+    """freplace needs a target program (its loader's user gives it): the kernel column
+    says why, the exit status stays skv's."""
+    path = compile_bpf('SEC("freplace/anything") int fr(void *ctx) { return 0; }', "freplace")
+    rc = main(["check", "--kernel", "--no-symbolic", "--json", path])
+    row = json.loads(capsys.readouterr().out)["programs"][0]
+    assert rc == 1 and row["verdict"] == "rejected"
+    assert row["kernel"]["verdict"] == "error"
+    assert "freplace needs a target program" in row["kernel"]["error"]

@@ -9,8 +9,9 @@ section's name after the first ``/`` is the target; ``tp_btf/X`` is the TYPEDEF
 their ``.s`` forms) the FUNC ``X``; the program is loaded with ``attach_btf_id`` its id
 (``attach_btf_obj_fd`` 0: vmlinux). A target that is not there is one
 :class:`AttachError` line naming it (libbpf refuses to load the object likewise).
-Module targets (``fentry/mod:func``) and ``freplace`` (a target program) are not
-resolved (:class:`AttachError`).
+Module targets (``fentry/mod:func``), a section without a target (set at run time) and
+``freplace`` (a target program) are not resolved (a plain ``SkvError``: what the
+loader's user gives, skv cannot).
 
 ``__ksym`` externs (libbpf's ``bpf_object__resolve_ksyms_btf_id``): a kfunc call gets the
 FUNC's id as its ``imm``, an ``ld_imm64`` of a kernel symbol (src 3) the VAR's (or FUNC's,
@@ -45,7 +46,8 @@ POISON_CALL_KFUNC_BASE = 2002000000  # libbpf: a call of a missing weak kfunc
 
 
 class AttachError(SkvError):
-    """A program's attach target cannot be found (one line naming it)."""
+    """The kernel lacks what the program names (its attach target, a strong ``__ksym``):
+    no loader can load it here (one line naming it)."""
 
 
 def attach_target(section: str) -> tuple[str, int] | None:
@@ -62,15 +64,17 @@ def attach_btf_id(prog: Program, btf_path: str = VMLINUX_BTF) -> int:
     if prog.prog_type not in _NEEDS_TARGET:
         return 0
     where = f"program {prog.name} (section {prog.section})"
+    # what a loader's user would give (a target program, a target set at run time, a
+    # module's BTF) skv cannot: an error for this program, not bad input
     if prog.prog_type == "ext":
-        raise AttachError(f"{where}: freplace needs a target program, which skv cannot give")
+        raise SkvError(f"{where}: freplace needs a target program, which skv cannot give")
     tgt = attach_target(prog.section)
     if tgt is None or not prog.section.partition("/")[2]:
-        raise AttachError(f"{where}: the section names no attach target")
+        raise SkvError(f"{where}: the section names no attach target")
     name, kind = tgt
     if ":" in name:
-        raise AttachError(f"{where}: attach target {name} is in a kernel module, which skv "
-                          "does not resolve")
+        raise SkvError(f"{where}: attach target {name} is in a kernel module, which skv "
+                       "does not resolve")
     vmlinux = _vmlinux(btf_path)
     t = vmlinux.find(name, kind)
     if t is None:
