@@ -177,6 +177,8 @@ def test_fd_array_and_ringbuf_maps_take_libbpf_shapes(compile_bpf):
     ring = kernel_shape(obj.maps["rb"])
     assert (ring["key_size"], ring["value_size"], ring["max_entries"]) == (0, 0, ringbuf_size(1000))
     assert ringbuf_size(1000) == 4096 and ringbuf_size(4097) == 8192
+    # map_extra only where the kernel takes it (an array with it: EINVAL, measured)
+    assert kernel_shape(replace(obj.maps["jumps"], map_extra=1))["map_extra"] == 0
     for name in ("tail", "perf", "ring"):
         res = _load(obj, name)
         assert res.ok, f"{name}: {rejection_reason(res.log)}"

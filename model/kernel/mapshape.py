@@ -31,6 +31,7 @@ BPF_MAP_TYPE_ARRAY = 2
 _FD_ARRAYS = {"prog_array", "perf_event_array", "cgroup_array", "array_of_maps",
               "hash_of_maps"}
 _RINGBUFS = {"ringbuf", "user_ringbuf"}
+_MAP_EXTRA = {"bloom_filter", "arena"}  # the map types that take map_extra
 #: map types libbpf creates without BTF key/value types (bpf_object__create_map)
 _NO_BTF = {"perf_event_array", "cgroup_array", "stack_trace", "array_of_maps", "hash_of_maps",
            "devmap", "devmap_hash", "cpumap", "xskmap", "sockmap", "sockhash", "queue",
@@ -54,8 +55,9 @@ def kernel_shape(m: MapDef) -> dict:
         entries = 1  # left for the user space loader to set (bpf_map__set_max_entries)
     if kind in _RINGBUFS:
         key, value, entries = 0, 0, ringbuf_size(entries)
+    extra = m.map_extra if kind in _MAP_EXTRA else 0  # the kernel refuses it elsewhere
     return dict(map_type=m.type, key_size=key, value_size=value, max_entries=entries,
-                map_flags=m.map_flags & ~BPF_F_STATIC_KEY, name=name, map_extra=m.map_extra)
+                map_flags=m.map_flags & ~BPF_F_STATIC_KEY, name=name, map_extra=extra)
 
 
 def btf_type_ids(m: MapDef) -> dict:
