@@ -73,6 +73,9 @@ def _kernel_verdicts(path: str) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001
             out[prog.name] = "error: " + error_class(str(e))
             continue
+        if not res.verified:
+            out[prog.name] = f"error: refused before verifying: {res.error}"
+            continue
         out[prog.name] = "accept" if res.ok else "reject"
         if res.ok:
             res.close()
@@ -137,7 +140,10 @@ def summarise(name: str, objs: list[dict]) -> dict:
     }
 
 
-def render(summaries: list[dict]) -> str:
+_CHANGE_COLS = ["kernel_verdicts", "kernel_accept", "agree", "skv_accepts_kernel_rejects"]
+
+
+def render(summaries: list[dict], before: list[dict] | None = None) -> str:
     cols = ["corpus", "objects", "loaded", "programs", "accepted", "rejected", "error",
             "internal_errors", "tracebacks", "kernel_verdicts", "kernel_accept", "agree",
             "skv_accepts_kernel_rejects"]
@@ -145,6 +151,15 @@ def render(summaries: list[dict]) -> str:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for s in summaries:
         lines.append("| " + " | ".join(str(s[c]) for c in cols) + " |")
+    old = {s["corpus"]: s for s in before or []}
+    if old:
+        lines += ["", "Kernel side, before -> after (``--before`` run):", "",
+                  "| corpus | " + " | ".join(_CHANGE_COLS) + " |",
+                  "|" + "---|" * (len(_CHANGE_COLS) + 1)]
+        for s in summaries:
+            b = old.get(s["corpus"], {})
+            lines.append(f"| {s['corpus']} | " + " | ".join(
+                f"{b.get(c, '-')} -> {s[c]}" for c in _CHANGE_COLS) + " |")
     for s in summaries:
         lines += ["", f"## {s['corpus']}", ""]
         for key in ("load_errors", "reject_classes", "kernel_errors"):
@@ -156,11 +171,17 @@ def render(summaries: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
+    args = list(argv if argv is not None else sys.argv[1:])
     kernel = "--no-kernel" not in args
+    before = None
+    if "--before" in args:  # an earlier results JSON to show the kernel side's change
+        k = args.index("--before")
+        before = json.loads(Path(args[k + 1]).read_text())["corpora"]
+        del args[k:k + 2]
     dirs = [a for a in args if not a.startswith("--")]
     if not dirs:
-        print("usage: python -m bench.real_corpora [--no-kernel] DIR [DIR...]", file=sys.stderr)
+        print("usage: python -m bench.real_corpora [--no-kernel] [--before JSON] DIR [DIR...]",
+              file=sys.stderr)
         return 2
     doc = {"corpora": [], "objects": {}}
     for d in dirs:
@@ -170,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["corpora"].append(summarise(name, objs))
         doc["objects"][name] = objs
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-    TABLE.write_text(render(doc["corpora"]))
+    TABLE.write_text(render(doc["corpora"], before))
     print(TABLE.read_text())
     return 0
 

@@ -157,8 +157,17 @@ def materialize(prog: Program, *, keys: dict[str, bool] | None = None,
                 for pc, ref in prog.map_refs.items() if pc in new_pc}
     subprogs = {remap(pc, pc): name for pc, name in prog.subprogs.items() if pc in live}
     func_starts = {name: remap(pc, pc) for name, pc in prog.func_starts.items() if pc in live}
-    return Program(name=prog.name, section=prog.section, insns=insns, subprogs=subprogs,
-                   map_refs=map_refs, sites=[], func_starts=func_starts)
+    out = Program(name=prog.name, section=prog.section, insns=insns, subprogs=subprogs,
+                  map_refs=map_refs, sites=[], func_starts=func_starts)
+    # what a kernel load takes along: BTF func/line info (a line of a removed instruction
+    # moves to the next kept one unless that has its own), __ksym references, --prog-type
+    out.btf_funcs = {remap(pc, pc): t for pc, t in prog.btf_funcs.items() if pc in live}
+    for pc in sorted(prog.btf_lines):
+        if pc in live and remap(pc, pc) < total:
+            out.btf_lines[remap(pc, pc)] = prog.btf_lines[pc]
+    out.ksyms = {new_pc[pc]: n for pc, n in prog.ksyms.items() if pc in new_pc}
+    out.type_override = prog.type_override
+    return out
 
 
 def removed_pcs(prog: Program, *, keys: dict[str, bool] | None = None,
@@ -187,7 +196,9 @@ def both_edges(prog: Program, how: str = "r10") -> Program:
         insns.append(insn)
     return Program(name=prog.name, section=prog.section, insns=insns,
                    subprogs=dict(prog.subprogs), map_refs=dict(prog.map_refs), sites=[],
-                   func_starts=dict(prog.func_starts))
+                   func_starts=dict(prog.func_starts), type_override=prog.type_override,
+                   btf_funcs=dict(prog.btf_funcs), btf_lines=dict(prog.btf_lines),
+                   ksyms=dict(prog.ksyms))
 
 
 # --- assignments -------------------------------------------------------------------------

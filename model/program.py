@@ -47,6 +47,9 @@ class MapDef:
     legacy_extra: tuple[int, ...] = ()
     #: ``.kconfig``: extern name -> its offset in the value (model.elf.kconfig)
     externs: dict[str, int] = field(default_factory=dict)
+    #: the key and value types in the object's ``.BTF`` (0: none), as libbpf creates the map
+    btf_key_type_id: int = 0
+    btf_value_type_id: int = 0
 
     @property
     def prog_flags(self) -> int:
@@ -129,6 +132,12 @@ class Program:
     # pc -> function name from BTF func info
     lines: dict[int, Any] = field(default_factory=dict)
     func_names: dict[int, str] = field(default_factory=dict)
+    #: the same as the kernel takes them (``func_info``, ``line_info``): pc -> FUNC type id
+    #: in the object's ``.BTF``, pc -> (file_name_off, line_off, line_col)
+    btf_funcs: dict[int, int] = field(default_factory=dict)
+    btf_lines: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    #: pc -> the ``__ksym`` extern a kfunc call or ld_imm64 (src 3) refers to
+    ksyms: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None
@@ -184,6 +193,19 @@ class Program:
     def keys(self) -> list[str]:
         return sorted({s.key for s in self.sites})
 
+    def kfunc_unmodelled(self, pc: int, btf_id: int) -> str:
+        """The one rejection every engine gives a kfunc call: ``not modelled: kfunc NAME``,
+        NAME from the object's ``__ksym`` extern at ``pc``, else the running kernel's BTF
+        name of ``btf_id``, else ``BTF id N``."""
+        name = self.ksyms.get(pc)
+        if name is None and btf_id > 0:
+            from model.elf.core import target_btf
+
+            vmlinux = target_btf()
+            if vmlinux is not None and btf_id < len(vmlinux.types):
+                name = vmlinux.types[btf_id].name or None
+        return f"not modelled: kfunc {name or f'BTF id {btf_id}'}"
+
     def line_for(self, pc: int) -> tuple[int, Any] | None:
         """The line-info record covering ``pc`` (the kernel's ``find_linfo``: the last one
         at or before it) as (its pc, the source line), or None without line info."""
@@ -202,6 +224,10 @@ class BpfObject:
     license: str
     maps: dict[str, MapDef]
     programs: list[Program]
+    #: the object's ``.BTF`` with libbpf's fixups, ready for ``BPF_BTF_LOAD`` (None: none)
+    btf: bytes | None = None
+    #: the ``__weak`` undefined externs (a kernel symbol that may be missing)
+    weak_externs: frozenset = frozenset()
 
     def program(self, name: str) -> Program:
         for p in self.programs:

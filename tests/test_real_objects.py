@@ -433,7 +433,7 @@ def test_ksym_externs_are_not_modelled_rows(compile_bpf, capsys, symbolic):
     rc = main(["check", "--json"] + ([] if symbolic else ["--no-symbolic"]) + [path])
     rows = {r["program"]: r for r in json.loads(capsys.readouterr().out)["programs"]}
     assert rc == 1
-    assert "kfuncs" in rows["kfunc"]["error"]["message"]
+    assert rows["kfunc"]["error"]["message"] == "not modelled: kfunc bpf_some_kfunc"
     assert rows["ksym_var"]["error"]["message"] == \
         "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
     assert all(r["verdict"] == "rejected" for r in rows.values())

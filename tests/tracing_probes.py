@@ -53,11 +53,17 @@ class Verdict:
 
 
 def kernel_verdict(prog: Program, license: str = "GPL") -> Verdict:
+    from model.errors import SkvError
     from model.kernel import verify
-    from model.kernel.attach_btf import attach_btf_id
+    from model.kernel.attach import attach_btf_id
+    from model.kernel.bpf import ProgBtf
 
+    try:
+        target = attach_btf_id(prog)
+    except SkvError:  # no target in this kernel: it refuses the load itself
+        target = 0
     r = verify(encode(prog.insns), prog.prog_type, expected_attach_type=prog.attach_type,
-               attach_btf_id=attach_btf_id(prog), license=license)
+               btf=ProgBtf(attach_btf_id=target), license=license)
     skip = ("processed ", "verification time", "stack depth")
     lines = [x for x in r.log.strip().splitlines() if x and not x.startswith(skip)]
     return Verdict(r.ok, lines[-1] if lines else f"errno {r.errno}", r.log)

@@ -21,7 +21,9 @@ Neither changes the exit status.
 the both-edges form; ``--kernel=all`` each M0 key assignment as well) and shows the kernel's
 verdict, processed instructions and verification time beside skv's (table, ``--json``
 ``"kernel"``, ``--csv``); every disagreement is a ``KERNEL DISAGREES`` line on stderr (the
-exit status stays skv's).
+exit status stays skv's). A program no loader can put to this kernel (its attach target,
+e.g. ``fentry/F``, or a strong ``__ksym`` extern is not in the kernel) is bad input:
+``skv: error: ...`` naming it, exit status 2.
 
 ``-j N`` checks the programs in N processes (default: the number of cores), ``--cluster
 ADDRESS`` on a Dask cluster (``model.runner``); the output is the serial run's. ``--csv``
@@ -166,6 +168,12 @@ def run(args) -> int:
             print(f"skv: KERNEL DISAGREES: {line}", file=sys.stderr)
         print(f"kernel: {sum('kernel' in r for r in rows)} program(s) loaded, "
               f"{len(bad)} disagreement(s)", file=sys.stderr)
+        unloadable = [r["kernel"]["error"] for r in rows
+                      if (r.get("kernel") or {}).get("input_error")]
+        for msg in unloadable:
+            print(f"skv: error: {show(msg)}", file=sys.stderr)
+        if unloadable:
+            return 2
     if any(r["verdict"] == "error" for r in rows):
         for r in rows:
             if r["verdict"] == "error":

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 
-from model.commands.common import load, select_programs
+from model.commands.common import add_loader_args, load, select_programs
 from model.errors import SkvError
 from model.interp.machine import DEFAULT_BUDGET, Machine, RunResult
 from model.interp.replay import init_maps, load_replay, make_keystate, resolve_site
@@ -63,6 +63,7 @@ def add_arguments(p) -> None:
                    help=f"instruction budget (default {DEFAULT_BUDGET})")
     p.add_argument("--path", action="store_true", help="print the path taken, as pc ranges")
     p.add_argument("--replay", metavar="FILE", help="run a JSON counterexample (see --help)")
+    add_loader_args(p)
 
 
 # -- key states ----------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def run(args) -> int:
         if args.sites and args.schedule:
             raise SkvError("--sites (M1) and --schedule (M2) exclude each other")
         ctx, packet = _hex_arg(args.ctx, "--ctx"), _hex_arg(args.packet, "--packet")
-        obj = load(args.object)
+        obj = load(args.object, prog_type=args.prog_type, btf=args.btf)
         prog = _program(obj, args.program)
         keys = parse_keys(args.keys, prog.keys())
         sites = {k: v[0] for k, v in _sites_arg(args.sites, prog, True).items()} \

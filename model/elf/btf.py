@@ -314,7 +314,8 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
     """Map definitions of the ``.maps`` DATASEC, in section order.
 
     Each is ``{"name", "offset", "type", "key_size", "value_size", "max_entries",
-    "map_flags", "map_extra"}``; missing fields are 0. Unknown members (pinning,
+    "map_flags", "map_extra", "key_type_id", "value_type_id"}`` (the type ids: those of
+    ``__type(key/value, T)``'s T); missing fields are 0. Unknown members (pinning,
     numa_node, values, ...) are ignored. Returns ``[]`` when there is no ``.maps`` DATASEC.
 
     ``offset`` is the DATASEC's ``btf_var_secinfo.offset`` — which clang-19 leaves at 0 in
@@ -337,7 +338,8 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
             raise BtfError(f"map '{mname}': unexpected def kind {d.kind_name}, expected STRUCT")
         off = vi.offset if sym_offsets is None else sym_offsets.get(mname, vi.offset)
         m = {"name": mname, "offset": off, "type": 0, "key_size": 0, "value_size": 0,
-             "max_entries": 0, "map_flags": 0, "map_extra": 0}
+             "max_entries": 0, "map_flags": 0, "map_extra": 0, "key_type_id": 0,
+             "value_type_id": 0}
         for mem in d.members:
             if mem.name in _INT_FIELDS:
                 val = _map_int(btf, mname, mem)
@@ -345,6 +347,7 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
             elif mem.name in ("key", "value"):
                 val = _map_type_size(btf, mname, mem)
                 _set(m, mname, mem.name + "_size", val)
+                m[mem.name + "_type_id"] = btf.resolve(mem.type).type  # libbpf's btf_*_type_id
         out.append(m)
     return out
 

@@ -25,7 +25,7 @@ Every problem is one ``BtfError`` naming the cause.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from model.elf.btf import BTF_MAGIC, FUNC, Btf, BtfError
 
@@ -73,6 +73,10 @@ class BtfExt:
     funcs: dict[str, dict[int, str]]          # section -> byte offset -> function name
     lines: dict[str, dict[int, SourceLine]]  # section -> byte offset -> source line
     core: dict[tuple[str, int], CoreRelo]    # (section, byte offset) -> CO-RE relocation
+    #: the raw records a loader hands the kernel (``func_info``/``line_info``):
+    #: section -> byte offset -> FUNC type id, and -> (file_name_off, line_off, line_col)
+    func_types: dict[str, dict[int, int]] = field(default_factory=dict)
+    line_recs: dict[str, dict[int, tuple[int, int, int]]] = field(default_factory=dict)
 
 
 def parse_btf_ext(data: bytes, btf: Btf) -> BtfExt:
@@ -87,14 +91,14 @@ def parse_btf_ext(data: bytes, btf: Btf) -> BtfExt:
         raise BtfError(f".BTF.ext: unsupported version {version}")
     if hdr_len < EXT_HEADER_MIN or hdr_len > len(data):
         raise BtfError(f".BTF.ext: bad hdr_len {hdr_len} (section is {len(data)} bytes)")
+    func_recs = _blocks(data, hdr_len, f_off, f_len, FUNC_REC_MIN, 1, btf, "func info")
     funcs = {sec: {off: _func_name(btf, rec[0]) for off, rec in recs.items()}
-             for sec, recs in _blocks(data, hdr_len, f_off, f_len, FUNC_REC_MIN, 1, btf,
-                                      "func info").items()}
+             for sec, recs in func_recs.items()}
+    line_recs = _blocks(data, hdr_len, l_off, l_len, LINE_REC_MIN, 3, btf, "line info")
     lines = {sec: {off: SourceLine(btf.string(rec[0]), rec[2] >> 10, rec[2] & 0x3FF,
                                    btf.string(rec[1]))
                    for off, rec in recs.items()}
-             for sec, recs in _blocks(data, hdr_len, l_off, l_len, LINE_REC_MIN, 3, btf,
-                                      "line info").items()}
+             for sec, recs in line_recs.items()}
     core = {}
     if hdr_len >= EXT_HEADER_CORE:
         c_off, c_len = struct.unpack_from("<II", data, 24)
@@ -102,7 +106,9 @@ def parse_btf_ext(data: bytes, btf: Btf) -> BtfExt:
                                  "CO-RE relocations").items():
             for off, (type_id, access, kind) in recs.items():
                 core[(sec, off)] = CoreRelo(sec, off, type_id, btf.string(access), kind)
-    return BtfExt(funcs, lines, core)
+    func_types = {sec: {off: rec[0] for off, rec in recs.items()}
+                  for sec, recs in func_recs.items()}
+    return BtfExt(funcs, lines, core, func_types, line_recs)
 
 
 def _blocks(data: bytes, hdr_len: int, off: int, length: int, rec_min: int, words: int,

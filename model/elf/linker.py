@@ -92,6 +92,10 @@ def _cut(image: ElfImage, sec: Section, insns: list[Insn], offsets: list[int]) -
     out = []
     for n, s in enumerate(syms):
         end = syms[n + 1].value if n + 1 < len(syms) else sec.size
+        if s.size and s.value + s.size < end:
+            # libbpf takes st_size: code after it (e.g. a weak function a linked object
+            # overrode) belongs to no function
+            end = s.value + s.size
         if s.size and s.value + s.size > sec.size:
             raise image.fail(f"function {s.name} (offset {s.value}, size {s.size}) runs past the "
                              f"end of section {sec.name} ({sec.size} bytes)")
@@ -139,6 +143,7 @@ class Linker:
         insns: list[Insn] = []
         refs: dict[int, MapRef] = {}
         core: dict = {}  # pc -> CoreRelo
+        ksyms: dict[int, str] = {}  # pc -> __ksym extern name
         placed: dict[int, int] = {}  # id(func) -> start pc
         placements: list[Placement] = []
         fixups: list[tuple[int, int, Func, int]] = []  # (list index, pc, callee, slot in it)
@@ -152,7 +157,11 @@ class Linker:
             relocs = {r.offset: r for r in self.image.relocs.get(func.section.index, [])}
             for insn, off in zip(func.insns, func.offsets):
                 pc = slots
-                insn, ref, callee = self._relocate(func, insn, off, relocs.get(off))
+                rel = relocs.get(off)
+                insn, ref, callee = self._relocate(func, insn, off, rel)
+                if rel is not None and rel.symbol.shndx == SHN_UNDEF and \
+                        rel.symbol.name in self.ksyms:
+                    ksyms[pc] = rel.symbol.name
                 if ref is not None:
                     refs[pc] = replace(ref, pc=pc)
                 relo = self.core_relos.get((func.section.name, off))
@@ -179,6 +188,7 @@ class Linker:
 
         prog = Program(name=entry.name, section=entry.section.name, insns=insns, map_refs=refs)
         prog.core_relos = core
+        prog.ksyms = ksyms
         prog.func_starts = {p.func.name: p.start_pc for p in placements}
         prog.subprogs = {p.start_pc: p.func.name for p in placements[1:]}
         return Linked(prog, placements)

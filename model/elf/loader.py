@@ -12,9 +12,11 @@ from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linked, Linker, read_functions
 from model.elf.maps import read_maps
-from model.elf.reader import ElfImage, read_elf
+from model.elf.reader import SHN_UNDEF, STB_LOCAL, STB_WEAK, STT_FUNC, ElfImage, read_elf
 from model.errors import SkvError
 from model.program import BpfObject, Program
+
+STV_INTERNAL, STV_HIDDEN = 1, 2  # ELF symbol visibility (st_other & 3)
 
 
 def load_object(path: str, *, keys_as_maps: str = "error", prog_type: str | None = None,
@@ -70,7 +72,47 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
-    return BpfObject(image.path, _license(image), maps, programs)
+    weak = frozenset(s.name for s in image.symbols
+                     if s.bind == STB_WEAK and s.shndx == SHN_UNDEF)
+    return BpfObject(image.path, _license(image), maps, programs,
+                     btf=_kernel_btf(image, local_btf, maps), weak_externs=weak)
+
+
+def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
+    """The object's ``.BTF`` with libbpf's fixups (``model.elf.btf_fixup``); the global
+    data maps get their DATASEC as value type, as libbpf creates them. None without
+    ``.BTF`` or when it cannot be fixed up (a kernel load then goes without BTF)."""
+    from model.elf.btf_fixup import kernel_btf
+
+    sec = image.section(".BTF")
+    if sec is None:
+        return None
+    try:
+        btf = local_btf or _local_btf(image)
+        symbols: dict[str, dict[str, int]] = {}
+        for sym in image.symbols:
+            target = image.section_at(sym.shndx) if sym.name else None
+            if target is not None and not target.executable:
+                symbols.setdefault(target.name, {})[sym.name] = sym.value
+        kconfig = maps.get(".kconfig")
+        hidden = frozenset(s.name for s in image.symbols
+                           if s.type == STT_FUNC and s.bind != STB_LOCAL and s.other & 3 in
+                           (STV_INTERNAL, STV_HIDDEN) and s.shndx == _text_index(image))
+        data = kernel_btf(sec.data, btf, {s.name: s.size for s in image.sections}, symbols,
+                          kconfig.externs if kconfig else None,
+                          kconfig.value_size if kconfig else 0, hidden)
+    except SkvError:
+        return None
+    for m in maps.values():
+        ds = btf.find(m.name, DATASEC) if m.origin == "data" else None
+        if ds is not None:
+            m.btf_value_type_id = ds.id
+    return data
+
+
+def _text_index(image: ElfImage) -> int:
+    text = image.section(".text")
+    return text.index if text is not None else -1
 
 
 def _ksyms(image: ElfImage) -> frozenset:
@@ -107,17 +149,17 @@ def _read_btf_ext(image: ElfImage, local_btf):
 
 def _place_source(linked: Linked, ext) -> None:
     """Give the linked program the source line and BTF function name of each instruction
-    that starts one, at its pc in the linked program (libbpf moves them the same way)."""
+    that starts one (and the raw func/line info records the kernel takes), at its pc in
+    the linked program (libbpf moves them the same way)."""
     prog = linked.program
     for p in linked.placements:
         f = p.func
         sec = f.section.name
-        for off, line in ext.lines.get(sec, {}).items():
-            if f.start <= off < f.end:
-                prog.lines[p.start_pc + (off - f.start) // 8] = line
-        for off, name in ext.funcs.get(sec, {}).items():
-            if f.start <= off < f.end:
-                prog.func_names[p.start_pc + (off - f.start) // 8] = name
+        for src, dst in ((ext.lines, prog.lines), (ext.funcs, prog.func_names),
+                         (ext.func_types, prog.btf_funcs), (ext.line_recs, prog.btf_lines)):
+            for off, value in src.get(sec, {}).items():
+                if f.start <= off < f.end:
+                    dst[p.start_pc + (off - f.start) // 8] = value
 
 
 def _license(image: ElfImage) -> str:

@@ -86,7 +86,9 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
         m = MapDef(name=d["name"], type=d["type"], key_size=d["key_size"],
                    value_size=d["value_size"], max_entries=d["max_entries"],
                    map_flags=d.get("map_flags", 0), section=".maps", offset=sym.value,
-                   origin="btf", map_extra=d.get("map_extra", 0))
+                   origin="btf", map_extra=d.get("map_extra", 0),
+                   btf_key_type_id=d.get("key_type_id", 0),
+                   btf_value_type_id=d.get("value_type_id", 0))
         _check_shape(image, m)
         out.append(m)
     return out

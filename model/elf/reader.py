@@ -75,6 +75,7 @@ class Symbol:
     type: int
     bind: int
     shndx: int  # section index (or SHN_* special value)
+    other: int = 0  # st_other: the visibility (STV_*) in its low 2 bits
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def _read_symbols(raw: bytes, path: str, sections: list[Section]) -> list[Symbol
         raise LoadError(path, f".symtab size {len(st.data)} is not a multiple of 24")
     out = []
     for i in range(len(st.data) // 24):
-        name_off, info, _other, shndx, value, size = struct.unpack_from("<IBBHQQ", st.data, i * 24)
+        name_off, info, other, shndx, value, size = struct.unpack_from("<IBBHQQ", st.data, i * 24)
         try:
             name = _cstr(strtab, name_off)
         except ValueError:
@@ -258,7 +259,7 @@ def _read_symbols(raw: bytes, path: str, sections: list[Section]) -> list[Symbol
         stype, bind = info & 0xF, info >> 4
         if stype == STT_SECTION and not name and 0 < shndx < len(sections):
             name = sections[shndx].name
-        out.append(Symbol(i, name, value, size, stype, bind, shndx))
+        out.append(Symbol(i, name, value, size, stype, bind, shndx, other))
     return out
 
 

@@ -329,7 +329,7 @@ class Machine:
             self.regs[10] = stack.end
             return insn.target(pc)
         if insn.src == 2:
-            raise SkvError(f"kfunc call (BTF id {insn.imm}) is not modelled")
+            raise SkvError(self.prog.kfunc_unmodelled(pc, insn.imm))
         return self._helper(pc, insn.imm)
 
     def _helper(self, pc: int, hid: int) -> int:

@@ -29,6 +29,7 @@ import errno as _errno
 import os
 import platform
 import re
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,9 +39,11 @@ from model.platform.map_helpers import MAP_TYPE_IDS
 # --- UAPI constants --------------------------------------------------------------------
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM = 0, 1, 2
 BPF_PROG_LOAD, BPF_PROG_TEST_RUN, BPF_OBJ_GET_INFO_BY_FD, BPF_MAP_FREEZE = 5, 10, 15, 22
+BPF_BTF_LOAD = 18
 _CMD_NAMES = {0: "BPF_MAP_CREATE", 1: "BPF_MAP_LOOKUP_ELEM", 2: "BPF_MAP_UPDATE_ELEM",
               5: "BPF_PROG_LOAD", 10: "BPF_PROG_TEST_RUN", 15: "BPF_OBJ_GET_INFO_BY_FD",
-              22: "BPF_MAP_FREEZE"}
+              18: "BPF_BTF_LOAD", 22: "BPF_MAP_FREEZE"}
+FUNC_INFO_REC, LINE_INFO_REC = 8, 16  # struct bpf_func_info, struct bpf_line_info
 
 BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS = 1, 2, 4
 BPF_ANY, BPF_NOEXIST, BPF_EXIST = 0, 1, 2
@@ -120,6 +123,12 @@ class ProgLoadAttr(ctypes.Structure):
                 ("attach_btf_id", _u32), ("attach_prog_fd", _u32), ("core_relo_cnt", _u32),
                 ("fd_array", _u64), ("core_relos", _u64), ("core_relo_rec_size", _u32),
                 ("log_true_size", _u32), ("prog_token_fd", _s32), ("fd_array_cnt", _u32)]
+
+
+class BtfLoadAttr(ctypes.Structure):
+    _fields_ = [("btf", _u64), ("btf_log_buf", _u64), ("btf_size", _u32),
+                ("btf_log_size", _u32), ("btf_log_level", _u32), ("btf_log_true_size", _u32),
+                ("btf_flags", _u32), ("btf_token_fd", _s32)]
 
 
 class InfoByFdAttr(ctypes.Structure):
@@ -275,15 +284,18 @@ class Map(Fd):
 
 def map_create(map_type: int | str, key_size: int, value_size: int, max_entries: int,
                map_flags: int = 0, name: str = "", *, inner_map_fd: int | Map = 0,
-               map_extra: int = 0) -> Map:
+               map_extra: int = 0, btf_fd: int | Fd = 0, btf_key_type_id: int = 0,
+               btf_value_type_id: int = 0) -> Map:
     """``BPF_MAP_CREATE``; ``inner_map_fd``: the template map of an array/hash of maps;
-    ``map_extra``: e.g. a bloom filter's number of hash functions."""
+    ``map_extra``: e.g. a bloom filter's number of hash functions; ``btf_fd`` and the
+    key/value type ids in it: the map's BTF (a spin lock or timer in the value needs it)."""
     require()
     mt = MAP_TYPES[map_type] if isinstance(map_type, str) else map_type
     attr = MapCreateAttr(map_type=mt, key_size=key_size, value_size=value_size,
                          max_entries=max_entries, map_flags=map_flags,
                          inner_map_fd=_fdof(inner_map_fd), map_extra=map_extra,
-                         map_name=name.encode()[:15])
+                         map_name=name.encode()[:15], btf_fd=_fdof(btf_fd),
+                         btf_key_type_id=btf_key_type_id, btf_value_type_id=btf_value_type_id)
     return Map(bpf_call(BPF_MAP_CREATE, attr), mt, key_size, value_size, max_entries)
 
 
@@ -362,16 +374,62 @@ class LoadResult(_Owned):
         """``"EACCES"`` etc., ``""`` when ok."""
         return "" if self.ok else errno_name(self.errno)
 
+    @property
+    def verified(self) -> bool:
+        """Did the verifier judge it (loaded with a log)? A refusal with an empty log came
+        before the verifier ran (e.g. EPERM for fentry/lsm where trampolines are refused):
+        no verdict on the program."""
+        return self.ok or bool(self.log.strip())
+
+
+@dataclass(frozen=True)
+class ProgBtf:
+    """What ``BPF_PROG_LOAD`` takes from BTF: the object's BTF fd, ``func_info`` as
+    (insn, FUNC type id) and ``line_info`` as (insn, file_name_off, line_off, line_col)
+    records, and the attach target (``attach_btf_id`` in vmlinux's BTF)."""
+    btf_fd: int = 0
+    func_info: tuple[tuple[int, int], ...] = ()
+    line_info: tuple[tuple[int, int, int, int], ...] = ()
+    attach_btf_id: int = 0
+
+    def fields(self) -> tuple[dict, list]:
+        """The attr fields, and the C buffers that must outlive the call."""
+        out: dict = {"prog_btf_fd": self.btf_fd, "attach_btf_id": self.attach_btf_id}
+        keep = []
+        for what, recs, size in (("func_info", self.func_info, FUNC_INFO_REC),
+                                 ("line_info", self.line_info, LINE_INFO_REC)):
+            if recs and self.btf_fd:
+                buf = _buf(b"".join(struct.pack(f"<{size // 4}I", *r) for r in recs))
+                keep.append(buf)
+                out.update({what: ctypes.addressof(buf), f"{what}_cnt": len(recs),
+                            f"{what}_rec_size": size})
+        return out, keep
+
+
+def btf_load(data: bytes) -> tuple[Fd | None, str]:
+    """``BPF_BTF_LOAD``: (the BTF's fd, "") or (None, the kernel's reason)."""
+    require()
+    blob = _buf(data)
+    log = ctypes.create_string_buffer(1 << 16)
+    attr = BtfLoadAttr(btf=ctypes.addressof(blob), btf_size=len(data),
+                       btf_log_buf=ctypes.addressof(log), btf_log_size=len(log),
+                       btf_log_level=1)
+    r = sys_bpf(BPF_BTF_LOAD, attr)
+    if r >= 0:
+        return Fd(r), ""
+    lines = [ln for ln in log.value.decode(errors="replace").splitlines() if ln.strip()]
+    return None, f"{errno_name(-r)}: {lines[-1] if lines else ''}".rstrip(": ")
+
 
 def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_level: int = 2,
               log_size: int = 16 << 20, expected_attach_type: int = 0, prog_flags: int = 0,
               kern_version: int = 0, name: str = "", stats: bool = True,
-              attach_btf_id: int = 0) -> LoadResult:
+              btf: ProgBtf | None = None) -> LoadResult:
     """Load raw instructions; the verifier's verdict and log. Never raises on a rejection.
 
     ``stats`` adds ``BPF_LOG_STATS`` (for ``verification_time_us``) when logging at all.
     On ENOSPC (log truncated) the buffer is grown to the kernel's ``log_true_size`` and
-    the load retried.
+    the load retried. ``btf``: BTF fd, func/line info and attach target (:class:`ProgBtf`).
     """
     require()
     insns = bytes(insns)
@@ -384,6 +442,7 @@ def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_leve
     ibuf = _buf(insns)
     lic = ctypes.create_string_buffer(license.encode())
     size = min(max(log_size, 4096), _LOG_MAX) if level else 0
+    btf_fields, _keep = (btf or ProgBtf()).fields()
     while True:
         lbuf = ctypes.create_string_buffer(size) if level else None
         attr = ProgLoadAttr(prog_type=pt, insn_cnt=len(insns) // 8, insns=ctypes.addressof(ibuf),
@@ -391,8 +450,7 @@ def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_leve
                             log_buf=ctypes.addressof(lbuf) if lbuf is not None else 0,
                             kern_version=kern_version, prog_flags=prog_flags,
                             prog_name=name.encode()[:15],
-                            expected_attach_type=expected_attach_type,
-                            attach_btf_id=attach_btf_id)
+                            expected_attach_type=expected_attach_type, **btf_fields)
         r = sys_bpf(BPF_PROG_LOAD, attr)
         if r != -_errno.ENOSPC or not level or size >= _LOG_MAX:
             break

@@ -1,13 +1,23 @@
 """Load one program of a loaded object into the real kernel, with the maps it references.
 
 A stock kernel (Linux 6.18) knows nothing of static keys: a program must be materialised
-first (``model.materialize``: one assignment, or ``both_edges``). ``load_program`` creates
-every map the program references as libbpf would — its type and shape with
-``BPF_F_STATIC_KEY`` stripped (1 << 15 means ``BPF_F_VTYPE_BTF_OBJ_FD`` in 6.18); a global
-data section as an ARRAY (key 4, value = section size, 1 entry) filled with its initial
-bytes, ``.rodata*`` with ``BPF_F_RDONLY_PROG`` and frozen after filling — patches their fds
-into the ``ld_imm64``s and loads with the program type its section names and the object's
-license. Typical use::
+first (``model.materialize``: one assignment, or ``both_edges``). ``load_program`` loads it
+as libbpf would:
+
+* the object's BTF (``BPF_BTF_LOAD`` of ``BpfObject.btf``, libbpf's fixups already made by
+  ``model.elf.btf_fixup``; without BTF when the kernel refuses it, as libbpf goes on);
+* every map the program references, in the shape libbpf creates it
+  (``model.kernel.mapshape``: ``BPF_F_STATIC_KEY`` stripped, global data as a one-entry
+  ARRAY filled with its initial bytes, ``.rodata*`` read-only and frozen, fd arrays,
+  perf event arrays, ring buffers, an array/hash of maps with its inner template), with
+  its BTF key/value types;
+* the program with their fds patched in, its kfunc/``__ksym`` references resolved and its
+  attach target's BTF id (``model.kernel.attach``), its ``func_info``/``line_info``
+  (``Program.btf_funcs``/``btf_lines``, at the linked — and materialised — pcs), the
+  program type and expected attach type its section names, sleepable if it is, and the
+  object's license.
+
+Typical use::
 
     with loaded(obj, materialize(prog, keys={"k": True})) as lp:
         ok = lp.result.ok
@@ -23,12 +33,12 @@ from dataclasses import dataclass, field
 from model.elf.sections import PROG_TYPE_IDS
 from model.errors import SkvError
 from model.isa import encode
-from model.kernel.attach_btf import attach_btf_id
-from model.kernel.bpf import BPF_F_SLEEPABLE, PROG_TYPES, LoadResult, Map, map_create, prog_load
+from model.kernel.attach import attach_btf_id, resolve_ksyms
+from model.kernel.bpf import (BPF_F_SLEEPABLE, PROG_TYPES, BpfError, Fd, LoadResult, Map,
+                              ProgBtf, btf_load, map_create, prog_load)
+from model.kernel.mapshape import BPF_F_RDONLY_PROG, _map_name, btf_type_ids, kernel_shape
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
-from model.program import BPF_F_STATIC_KEY, BpfObject, Program
-
-BPF_F_RDONLY_PROG = 1 << 7
+from model.program import BpfObject, MapDef, Program
 
 
 @dataclass(eq=False)
@@ -76,10 +86,11 @@ def kernel_prog_type(prog: Program) -> int:
     return num
 
 
-def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = None
-                ) -> dict[str, Map]:
+def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = None,
+                btf_fd: Fd | None = None) -> dict[str, Map]:
     """Create every map ``prog`` references (see the module doc) but those in ``have``;
-    returns the new ones by name."""
+    returns the new ones by name. ``btf_fd``: the object's BTF in the kernel, for the maps'
+    key/value type ids."""
     out: dict[str, Map] = {}
     try:
         for name in sorted({r.map for r in prog.map_refs.values()} - set(have or {})):
@@ -87,19 +98,12 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
             if m is None:
                 raise SkvError(f"program {prog.name} refers to map {name}, which the object "
                                "does not define")
+            kmap = out[name] = _create_map(obj, m, btf_fd)
             if m.origin == "data":
-                rodata = m.frozen_constant
-                size = m.value_size
-                kmap = map_create(2, 4, size, 1, BPF_F_RDONLY_PROG if rodata else 0,
-                                  name=_map_name(name))
-                out[name] = kmap
-                init = m.initial if m.initial is not None else bytes(size)
-                kmap.update(struct.pack("<I", 0), init.ljust(size, b"\0")[:size])
-                if rodata:
+                init = m.initial if m.initial is not None else bytes(m.value_size)
+                kmap.update(struct.pack("<I", 0), init.ljust(m.value_size, b"\0")[:m.value_size])
+                if m.frozen_constant:
                     kmap.freeze()
-            else:
-                out[name] = map_create(m.type, m.key_size, m.value_size, m.max_entries,
-                                       m.map_flags & ~BPF_F_STATIC_KEY, name=_map_name(name))
     except BaseException:
         for k in out.values():
             k.close()
@@ -107,9 +111,28 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
     return out
 
 
-def _map_name(name: str) -> str:
-    """A name the kernel accepts (alphanumerics, ``_`` and ``.``, at most 15 bytes)."""
-    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)[:15]
+def _create_map(obj: BpfObject, m: MapDef, btf_fd: Fd | None) -> Map:
+    """``BPF_MAP_CREATE`` for one map as libbpf creates it: its kernel shape
+    (``model.kernel.mapshape``), with its BTF key/value types when it has them and the map
+    type takes them (like libbpf, a map the kernel refuses with BTF is created without);
+    an array / hash of maps with an ``inner_map_fd`` made from its inner map template (a
+    map created for the purpose and closed again: the kernel keeps its shape)."""
+    shape = kernel_shape(m)
+    inner = getattr(m, "inner", None)
+    if inner is not None:
+        t = obj.maps.get(inner)
+        if t is None:
+            raise SkvError(f"map {m.name}: its inner map template {inner} is not a map of "
+                           "the object")
+        with _create_map(obj, t, btf_fd) as template:
+            return map_create(**shape, inner_map_fd=template)
+    ids = btf_type_ids(m) if btf_fd is not None else {}
+    if ids:
+        try:
+            return map_create(**shape, btf_fd=btf_fd, **ids)
+        except BpfError:
+            pass
+    return map_create(**shape)
 
 
 def load_program(obj: BpfObject, prog: Program, *, log_level: int = 2) -> LoadResult:
@@ -129,24 +152,38 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
            maps: dict[str, Map] | None = None) -> LoadedProgram:
     """Like :func:`load_program`, keeping the map fds: a :class:`LoadedProgram` (context
     manager) that closes the program and the maps it created. ``maps`` (name -> Map) are
-    used instead of fresh ones (programs of one object sharing maps); they stay open."""
+    used instead of fresh ones (programs of one object sharing maps); they stay open.
+
+    As libbpf: the object's BTF is loaded (``BPF_BTF_LOAD``; without it when the kernel
+    refuses it), the program goes with its func/line info and attach target, kfunc and
+    kernel-variable references get their vmlinux BTF ids (``model.kernel.attach``)."""
     if prog.sites:
         raise SkvError(f"program {prog.name} still has {len(prog.sites)} static site(s), which "
                        "this kernel cannot load: materialise it first (model.materialize)")
     ptype = kernel_prog_type(prog)
-    created = create_maps(obj, prog, maps)
-    maps = {**(maps or {}), **created}
+    target = attach_btf_id(prog)
+    btf_fd = btf_load(obj.btf)[0] if obj.btf else None
     try:
-        insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
-                                                   prog.map_refs.items()})
-        result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
-                           name=_map_name(prog.name), expected_attach_type=prog.attach_type,
-                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0,
-                           attach_btf_id=attach_btf_id(prog))
-    except BaseException:
-        for m in created.values():
-            m.close()
-        raise
+        created = create_maps(obj, prog, maps, btf_fd)
+        maps = {**(maps or {}), **created}
+        try:
+            prog = resolve_ksyms(prog, obj.weak_externs)
+            insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
+                                                       prog.map_refs.items()})
+            btf = ProgBtf(btf_fd.fileno() if btf_fd else 0,
+                          tuple(sorted(prog.btf_funcs.items())),
+                          tuple((pc, *rec) for pc, rec in sorted(prog.btf_lines.items())),
+                          target)
+            result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
+                               name=_map_name(prog.name), expected_attach_type=prog.attach_type,
+                               prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0, btf=btf)
+        except BaseException:
+            for m in created.values():
+                m.close()
+            raise
+    finally:
+        if btf_fd is not None:
+            btf_fd.close()
     return LoadedProgram(result, maps, set(created))
 
 

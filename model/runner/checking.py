@@ -63,7 +63,7 @@ def check_item(item: CheckItem) -> list[dict]:
     if o.kernel:
         from model.runner.kernel_side import add_kernel
 
-        add_kernel(item.path, rows, o.kernel)
+        add_kernel(item.path, rows, o.kernel, o.prog_type, o.btf)
     return rows
 
 

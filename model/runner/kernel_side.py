@@ -18,11 +18,14 @@ from model.errors import SkvError
 BOTH_EDGES_HOW = "r10"
 
 
-def add_kernel(path: str, rows: list[dict], mode: str) -> None:
+def add_kernel(path: str, rows: list[dict], mode: str, prog_type: str | None = None,
+               btf: str | None = None) -> None:
+    """``prog_type``/``btf``: what the loader was told (--prog-type, --btf)."""
     from model.elf.loader import load_object
 
     try:
-        obj = load_object(path, keys_as_maps="keep")
+        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type,
+                          **({"btf": btf} if btf else {}))
     except SkvError:
         return  # the rows already say the object does not load
     for row in rows:
@@ -33,13 +36,21 @@ def add_kernel(path: str, rows: list[dict], mode: str) -> None:
 
 
 def _load(fn) -> dict:
+    """The kernel's verdict; an error that is the object's fault (an attach target the
+    kernel does not have: libbpf cannot load it either) is marked ``input_error``."""
     from model.kernel import rejection_reason
+    from model.kernel.attach import AttachError
 
     try:
         ok, res = fn()
     except SkvError as e:
         return {"verdict": "error", "insns_processed": None, "states": None,
-                "peak_states": None, "time_us": None, "error": str(e)}
+                "peak_states": None, "time_us": None, "error": str(e),
+                **({"input_error": True} if isinstance(e, AttachError) else {})}
+    if not res.verified:
+        return {"verdict": "error", "insns_processed": None, "states": None,
+                "peak_states": None, "time_us": None,
+                "error": f"the kernel refused it before verifying: {res.error}"}
     return {"verdict": "accepted" if ok else "rejected", "insns_processed": res.insns_processed,
             "states": res.states, "peak_states": res.peak_states,
             "time_us": res.verification_time_us,

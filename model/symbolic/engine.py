@@ -464,7 +464,7 @@ class Engine:
             st.frames.append(f)
             return self._go(st, insn.target(pc))
         if insn.src != 0:
-            self.fail(st, pc, "a modelled call", T, "kfunc calls are not modelled")
+            self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)

@@ -158,7 +158,7 @@ class Stepper:
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
-                raise Reject("kernel function calls (kfuncs) are not supported by this model")
+                raise Reject(self.prog.kfunc_unmodelled(pc, insn.imm))
             call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
             return self._next(st, pc + 1)
         if isinstance(insn, Exit):
