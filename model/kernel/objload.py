@@ -97,13 +97,29 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
                 if rodata:
                     kmap.freeze()
             else:
-                out[name] = map_create(m.type, m.key_size, m.value_size, m.max_entries,
-                                       m.map_flags & ~BPF_F_STATIC_KEY, name=_map_name(name))
+                out[name] = _create(obj, m)
     except BaseException:
         for k in out.values():
             k.close()
         raise
     return out
+
+
+def _create(obj: BpfObject, m) -> Map:
+    """One map of the object; an array / hash of maps with an ``inner_map_fd`` made from
+    its inner map template (a map created for the purpose and closed again: the kernel
+    keeps a copy of the template's shape)."""
+    flags = m.map_flags & ~BPF_F_STATIC_KEY
+    if m.inner is None:
+        return map_create(m.type, m.key_size, m.value_size, m.max_entries, flags,
+                          name=_map_name(m.name), map_extra=m.map_extra)
+    t = obj.maps.get(m.inner)
+    if t is None:
+        raise SkvError(f"map {m.name}: its inner map template {m.inner} is not a map of "
+                       "the object")
+    with _create(obj, t) as template:
+        return map_create(m.type, m.key_size, m.value_size, m.max_entries, flags,
+                          name=_map_name(m.name), inner_map_fd=template)
 
 
 def _map_name(name: str) -> str:

@@ -122,6 +122,9 @@ MAP_WRITING_HELPERS = frozenset({"map_update_elem", "map_delete_elem", "map_push
 VALUE_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
                              "lru_percpu_hash"})
 ARRAY_MAP_TYPES = frozenset({"array", "percpu_array"})
+#: arrays / hashes of maps: a lookup gives a map pointer (the inner map's template) or NULL
+MAP_IN_MAP_TYPES = frozenset({"array_of_maps", "hash_of_maps"})
+MAP_IN_MAP_IDS = frozenset(MAP_TYPE_IDS[t] for t in MAP_IN_MAP_TYPES)
 #: helpers whose effect on the map's contents the engines model (on VALUE_MAP_TYPES)
 VALUE_HELPERS = frozenset({"map_lookup_elem", "map_update_elem", "map_delete_elem"})
 
@@ -163,13 +166,18 @@ def map_write_check(map_flags: int, helper_id: int) -> str | None:
     return None
 
 
-def map_helper_unmodelled(map_type: int, helper_id: int) -> str | None:
+def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False
+                          ) -> str | None:
     """Why the engines cannot model this (kernel-compatible) call, or None when they can:
     value helpers are modelled on value maps only; other map helpers do not look at the
-    map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid)."""
+    map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid).
+    ``map_in_map``: the engine models a lookup in an array / hash of maps (a map pointer
+    or NULL; the abstract verifier and the interpreter do, the Z3 engine does not)."""
     t, h = map_type_name(map_type), _helper(helper_id)
     if map_type not in MAP_TYPES:
         return f"not modelled: map type {map_type}"
+    if map_in_map and t in MAP_IN_MAP_TYPES and h == "map_lookup_elem":
+        return None
     if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
         return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
     return None
@@ -214,4 +222,4 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
            "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
            "access_type_check", "prog_can_read", "prog_can_write",
-           "is_array_type", "map_type_name", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]
+           "is_array_type", "map_type_name", "MAP_IN_MAP_TYPES", "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from model.platform.helpers import helper_name
-from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
-                                        map_helper_unmodelled, map_write_check)
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, is_array_type,
+                                        map_helper_check, map_helper_unmodelled,
+                                        map_write_check)
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
@@ -90,7 +91,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if map_name is not None:
-        _map_rules(obj.maps[map_name], hid, ptype)
+        _map_rules(obj.maps, map_name, hid, ptype)
     ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
         regs[r] = NOT_INIT
@@ -99,11 +100,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         invalidate_packet_pointers(st)
 
 
-def _map_rules(m, hid: int, ptype: str) -> None:
+def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
     """record_func_map's and check_map_func_compatibility's map checks, then whether this
     model knows what the call does with a map of this type."""
+    m = maps[name]
     why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, ptype)
-           or map_helper_unmodelled(m.type, hid))
+           or map_helper_unmodelled(m.type, hid, map_in_map=True))
+    if why is None and m.type in MAP_IN_MAP_IDS and m.inner not in maps:
+        why = f"not modelled: map-in-map {name} without an inner map template"
     if why is not None:
         raise Reject(why)
 

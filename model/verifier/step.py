@@ -108,7 +108,7 @@ class Stepper:
                 st.pc = pc + 1
                 return [st, jump]  # both edges of a static site, fall-through first
             out = []
-            for taken, s in branch(st, insn):
+            for taken, s in branch(st, insn, self.obj.maps):
                 s.pc = insn.target(pc) if taken else pc + 1
                 out.append(s)
             return out
