@@ -96,9 +96,10 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
                        origin="inner", map_extra=inner["map_extra"])
             _check_shape(image, t)
             m.inner = t.name
-            out.append(t)
         _check_shape(image, m)
         out.append(m)
+        if inner is not None:
+            out.append(t)
     return out
 
 

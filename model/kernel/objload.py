@@ -112,7 +112,7 @@ def _create(obj: BpfObject, m) -> Map:
     flags = m.map_flags & ~BPF_F_STATIC_KEY
     if m.inner is None:
         return map_create(m.type, m.key_size, m.value_size, m.max_entries, flags,
-                          name=_map_name(m.name), map_extra=m.map_extra)
+                          name=_map_name(m.name))
     t = obj.maps.get(m.inner)
     if t is None:
         raise SkvError(f"map {m.name}: its inner map template {m.inner} is not a map of "

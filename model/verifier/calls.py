@@ -8,9 +8,8 @@ from model.platform.helpers import helper_name
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, is_array_type,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
-from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
-                                       helper_unmodelled, packet_arg_check,
-                                       subprog_helper_check)
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
+                                       helper_proto, helper_unmodelled, packet_arg_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, mark_written, stack_bounds)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
@@ -31,9 +30,6 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     if why is not None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
-    why = subprog_helper_check(hid, len(st.frames) > 1)
-    if why is not None:
-        raise Reject(why)
     regs = st.cur.regs
     map_name = None
     args = list(proto.args)
@@ -183,6 +179,23 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
                 return pointer(T.MAP_VALUE, map=map_name)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
+
+
+TAIL_CALL = helper_id("tail_call")
+
+
+def tail_call_return(st: State) -> State | None:
+    """After ``bpf_tail_call`` (checked by call_helper) in a subprogram, the kernel goes on
+    (the tail call failed) and also verifies the subprogram returning to its caller (it
+    succeeded: the tail-called program's R0, unknown; any packet pointer invalid). That
+    returning state, or None in the main program (a successful tail call ends it)."""
+    if len(st.frames) == 1:
+        return None
+    out = st.copy()
+    invalidate_packet_pointers(out)
+    out.cur.regs[0] = unknown()
+    leave_subprog(out)
+    return out
 
 
 # -- bpf-to-bpf calls ----------------------------------------------------------------------

@@ -13,7 +13,8 @@ from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import call_helper, enter_subprog, leave_subprog
+from model.verifier.calls import (TAIL_CALL, call_helper, enter_subprog, leave_subprog,
+                                  tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
@@ -153,7 +154,9 @@ class Stepper:
             if insn.src == 2:
                 raise Reject("kernel function calls (kfuncs) are not supported by this model")
             call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
-            return self._next(st, pc + 1)
+            returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
+            st.pc = pc + 1
+            return [st] if returned is None else [returned, st]
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
                 return []
