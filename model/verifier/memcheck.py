@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
+from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.map_helpers import access_type_check
 from model.semantics.backend import to_signed
 from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
@@ -84,7 +85,20 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         return _packet(prog_type, regno, reg, off, size, write)
     if t is T.CTX:
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
+    if t is T.MAP_PTR:
+        return _map_fields(maps[reg.map], regno, reg.off + off, size, write)
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
+
+
+def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
+    """check_ptr_to_map_access: a read of a scalar field of the map's kernel structure."""
+    try:
+        why = map_field_read(m.type, regno, off, size, write)
+    except MapFieldError as e:
+        raise Reject(str(e)) from None
+    if why is not None:
+        raise Reject(why)
+    return unknown()
 
 
 def _rodata_value(m, off: int, size: int) -> Reg:
