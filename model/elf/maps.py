@@ -92,8 +92,8 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
         if inner is not None:  # libbpf's map-in-map template, named as libbpf names it
             t = MapDef(name=m.name + ".inner", type=inner["type"], key_size=inner["key_size"],
                        value_size=inner["value_size"], max_entries=inner["max_entries"],
-                       map_flags=inner["map_flags"], section=".maps", offset=sym.value,
-                       origin="inner", map_extra=inner["map_extra"])
+                       map_flags=inner["map_flags"], section=".maps", offset=-1,
+                       origin="inner", map_extra=inner["map_extra"])  # no symbol of its own
             _check_shape(image, t)
             m.inner = t.name
         _check_shape(image, m)

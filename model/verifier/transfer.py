@@ -20,7 +20,7 @@ OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and"
            "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
            "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
 MAX_PACKET_OFF = 0xFFFF
-NOT_NULL = {T.MAP_VALUE, T.MEM}  # the kernel's reg_not_null() among the types modelled
+NOT_NULL = {T.MAP_VALUE, T.MEM, T.MAP_PTR}  # the kernel's reg_not_null(), types modelled
 
 
 class Ids:
