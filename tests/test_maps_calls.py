@@ -246,3 +246,64 @@ def test_legacy_iproute2_inner_id():
             "out": MapDef("out", 12, 4, 4, 4, origin="legacy", legacy_extra=(8, 0, 7, 0))}
     _legacy_inner(maps)
     assert maps["out"].inner == "in" and maps["in"].inner is None
+
+
+# -- the interpreter's tail calls ----------------------------------------------------------
+_SELF_TAIL = """r6 = r1
+ld_pseudo r1, 2, 1, 0
+r2 = *(u64 *)(r1 + 0)
+r2 += 1
+*(u64 *)(r1 + 0) = r2
+r1 = r6
+ld_pseudo r2, 1, 0
+r3 = 0
+call 12
+ld_pseudo r1, 2, 1, 0
+r0 = *(u64 *)(r1 + 0)
+exit
+"""
+
+
+def test_interpreter_tail_call_limit():
+    """A program tail-calling itself runs 1 + 33 times (MAX_TAIL_CALL_CNT); with an empty
+    slot the tail call fails and it goes on."""
+    from model.interp.machine import Machine
+
+    obj, prog = Probe("self", "xdp", _SELF_TAIL, [PROG_ARRAY, (2, 4, 8, 1, 0)]).model()
+    m = Machine(prog, obj.maps)
+    m.maps["m0"].set_prog(0, prog)
+    assert m.run().r0 == 34
+    assert Machine(prog, obj.maps).run().r0 == 1
+
+
+@needs_kernel
+def test_tail_call_limit_against_kernel():
+    import struct
+
+    from model.isa import encode
+    from model.kernel import load, map_create
+
+    p = Probe("self", "xdp", _SELF_TAIL, [PROG_ARRAY, (2, 4, 8, 1, 0)])
+    with map_create(*PROG_ARRAY) as pa, map_create(2, 4, 8, 1, 0) as counter:
+        made = [pa, counter]
+        with load(encode(p.insns()), "xdp", maps={pc: made[k] for pc, k in
+                                                   p.refs().items()}) as kp:
+            pa.update(struct.pack("<I", 0), struct.pack("<I", kp.fd))
+            assert kp.test_run(bytes(64)).retval == 34
+
+
+def test_interpreter_tail_call_from_subprogram_returns_to_its_caller():
+    """The tail-called program takes the subprogram's frame: its exit returns to the
+    subprogram's caller, with the caller's r6..r9 kept."""
+    from model.interp.machine import Machine
+
+    main = Program("main", "xdp", assemble("r6 = 40\ncall sub\nr0 += r6\nexit\nsub:\n"
+                                           "ld_pseudo r2, 1, 0\nr3 = 1\ncall 12\nr0 = 1\n"
+                                           "exit\n"))
+    main.map_refs[4] = MapRef(4, "pa")
+    other = Program("other", "xdp", assemble("r6 = 7\nr0 = 2\nexit\n"))
+    obj = BpfObject("o", "GPL", {"pa": MapDef("pa", *PROG_ARRAY)}, [main, other])
+    m = Machine(main, obj.maps)
+    assert m.run().r0 == 41  # the tail call fails: sub returns 1
+    m.maps["pa"].set_prog(1, other)
+    assert m.run().r0 == 42  # other returns 2 to main, whose r6 is still 40

@@ -26,6 +26,8 @@ class MapState:
         self.elems: dict[bytes, Region] = {}
         #: an array / hash of maps: key -> the inner map in that slot (see set_inner)
         self.inner: dict[bytes, MapState] = {}
+        #: a program array: index -> the program in that slot (see set_prog)
+        self.progs: dict = {}
         self._next_slot = 0  # hash maps: a fresh address range for every new element
         self.read_only = not prog_can_write(m.prog_flags)
         self.write_only = not prog_can_read(m.prog_flags)
@@ -74,6 +76,18 @@ class MapState:
         if t.type == MAP_IN_MAP_IDS_ARRAY and int.from_bytes(key[:4], "little") >= t.max_entries:
             raise ValueError(f"key {key.hex()} is out of {self.name}'s range")
         self.inner[key] = inner
+
+    def set_prog(self, index: int, prog) -> None:
+        """Put a program of the same object in a slot of a program array (None: empty it),
+        as user space does with its fd; ``bpf_tail_call`` jumps to it."""
+        if self.defn.type != MAP_TYPE_IDS["prog_array"]:
+            raise ValueError(f"map {self.name} is not a program array")
+        if not 0 <= index < self.defn.max_entries:
+            raise ValueError(f"index {index} is out of {self.name}'s range")
+        if prog is None:
+            self.progs.pop(index, None)
+        else:
+            self.progs[index] = prog
 
     def lookup(self, key: bytes) -> int:
         """Address of the value, or 0 (an array / hash of maps: the inner map's pointer, or
