@@ -307,3 +307,39 @@ def test_interpreter_tail_call_from_subprogram_returns_to_its_caller():
     assert m.run().r0 == 41  # the tail call fails: sub returns 1
     m.maps["pa"].set_prog(1, other)
     assert m.run().r0 == 42  # other returns 2 to main, whose r6 is still 40
+
+
+def test_interpreter_reads_a_map_structure():
+    """max_entries at its BTF offset reads the definition's value; a read the kernel
+    refuses faults with its message."""
+    from model.interp.machine import Machine
+    from model.platform.map_fields import vmlinux_btf
+
+    if vmlinux_btf() is None:
+        pytest.skip("no vmlinux BTF")
+    ok = next(p for p in MAP_FIELD_PROBES if p.name == "field_max_entries_ok")
+    bad = next(p for p in MAP_FIELD_PROBES if p.name == "field_two_members")
+    obj, prog = Probe(ok.name, "xdp", ok.text.replace("r0 = 0\nexit", "exit"),
+                      [(2, 4, 8, 77, 0)]).model()
+    assert Machine(prog, obj.maps).run().r0 == 77
+    obj, prog = bad.model()
+    res = Machine(prog, obj.maps).run()
+    assert res.status == "fault" and "access beyond the end of member key_size" in \
+        res.fault.reason
+
+
+@needs_kernel
+@pytest.mark.parametrize("off", [68, 72, 76])
+def test_map_structure_values_against_kernel(off):
+    """key_size, value_size and max_entries read through a map pointer: the interpreter's
+    value is the kernel's."""
+    from model.interp.machine import Machine
+    from model.isa import encode
+    from model.kernel import map_create, run
+
+    text = f"ld_pseudo r1, 1, 0\nr0 = *(u32 *)(r1 + {off})\nexit\n"
+    shape = (2, 4, 24, 77, 0)
+    with map_create(*shape) as m:
+        want = run(encode(assemble(text)), "xdp", bytes(64), maps={0: m}).retval
+    obj, prog = Probe("f", "xdp", text, [shape]).model()
+    assert Machine(prog, obj.maps).run().r0 == want == {68: 4, 72: 24, 76: 77}[off]

@@ -21,6 +21,7 @@ from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.keystate import KeyState
+from model.platform.map_fields import MapFieldError, map_field_read, map_struct_image
 from model.platform.helpers import helper_name
 from model.program import MapDef, Program
 from model.semantics import INT, alu, atomic_result, condition, endian, extend_load, imm64
@@ -203,7 +204,13 @@ class Machine:
         if isinstance(insn, Jump):
             return self._jump(pc, insn, res)
         if isinstance(insn, Load):
-            addr = (self._get(insn.src) + insn.off) & (2**64 - 1)
+            base = self._get(insn.src)
+            st = self.maps.at(base)
+            if st is not None:  # a map pointer: its kernel structure
+                raw = self._map_field(st, insn.src, insn.off, insn.size)
+                self._set(insn.dst, extend_load(B, raw, insn.size, insn.signed))
+                return pc + 1
+            addr = (base + insn.off) & (2**64 - 1)
             ptr = self._ctx_pointer(addr, insn.size)
             if ptr is not None:  # the kernel rewrites this load into a pointer load
                 self._set(insn.dst, ptr)
@@ -266,6 +273,19 @@ class Machine:
             raise MemFault(addr, size, f"ctx pointer field at offset {addr - ctx.region.base} "
                                        f"must be read with 4 bytes, not {size}", "ctx")
         return ptr
+
+    @staticmethod
+    def _map_field(st, regno: int, off: int, size: int) -> int:
+        """A read through a map pointer (model.platform.map_fields): the field's value from
+        the map's definition (fields not from it read as 0)."""
+        try:
+            why = map_field_read(st.defn.type, regno, off, size, False)
+        except MapFieldError as e:
+            raise MemFault(st.ptr + off, size, str(e), st.name) from None
+        image = map_struct_image(st.defn) if why is None else None
+        if image is None:
+            raise SkvError(why or f"not modelled: the structure of map {st.name}")
+        return int.from_bytes(image[off:off + size], "little")
 
     def _store(self, addr: int, size: int, value: int) -> None:
         ctx = self.context

@@ -77,6 +77,32 @@ def map_field_read(map_type: int, regno: int, off: int, size: int, write: bool,
     return _walk(btf, t, off, size)
 
 
+#: the fields of struct bpf_map an image (map_struct_image) fills from the map's definition
+_DEFINITION_FIELDS = ("map_type", "key_size", "value_size", "max_entries", "map_extra",
+                      "map_flags")
+
+
+def map_struct_image(m, btf: Btf | None = None) -> bytes | None:
+    """The bytes a program reads through a pointer to map ``m`` (a MapDef), for the
+    interpreter: its kernel structure with the fields of struct bpf_map that come from the
+    definition filled in, the rest zero. None without vmlinux BTF."""
+    btf = btf if btf is not None else (vmlinux_btf() if os.path.exists(VMLINUX_BTF) else None)
+    name = MAP_BTF_STRUCT.get(map_type_name(m.type))
+    t = btf.find(name, STRUCT) if btf is not None and name else None
+    base = btf.find("bpf_map", STRUCT) if t is not None else None
+    if base is None:
+        return None
+    image = bytearray(t.size)
+    values = {"map_type": m.type, "key_size": m.key_size, "value_size": m.value_size,
+              "max_entries": m.max_entries, "map_extra": m.map_extra,
+              "map_flags": m.map_flags}
+    for mem in base.members:  # struct bpf_map is the first member of every map structure
+        if mem.name in _DEFINITION_FIELDS:
+            off, size = mem.bit_offset(base.kind_flag) // 8, btf.size_of(mem.type)
+            image[off:off + size] = values[mem.name].to_bytes(size, "little")
+    return bytes(image)
+
+
 def _skip(btf: Btf, tid: int):
     t = btf.type(tid)
     while t.kind in _MODIFIERS:
@@ -168,4 +194,5 @@ def _past_end(btf: Btf, t, off: int, size: int) -> str | None:
     raise MapFieldError(f"access beyond struct {t.name} at off {off} size {size}")
 
 
-__all__ = ["MAP_BTF_STRUCT", "MapFieldError", "map_field_read", "vmlinux_btf"]
+__all__ = ["MAP_BTF_STRUCT", "MapFieldError", "map_field_read", "map_struct_image",
+           "vmlinux_btf"]
