@@ -31,6 +31,11 @@ _INNER = "r1 = r0\nr2 = r10\nr2 += -8\ncall 1\nif r0 == 0 goto out\n"
 _OUT = "out:\nr0 = 0\nexit\n"
 
 
+_ZERO_KEY_LOOKUP = _LOOKUP.replace("r1 = 0\n*(u64 *)(r10 - 8) = r1\n", "*(u32 *)(r10 - 8) = 0\n")
+_INNER_UNCHECKED = "r1 = r0\nr2 = r10\nr2 += -8\ncall 1\nr1 = *(u64 *)(r0 + 0)\n"
+INNER_MAP = 1 << 12  # BPF_F_INNER_MAP
+
+
 def _mim(name: str, body: str, outer=ARRAY_OF_MAPS) -> Probe:
     return Probe(name, "xdp", _LOOKUP + body + _OUT, [outer])
 
@@ -56,6 +61,18 @@ MAP_IN_MAP_PROBES = [
     _mim("inner_key_partly_uninit", _CHECK + _INNER + "r1 = *(u64 *)(r0 + 0)\n",
          WIDE_KEY_INNER),
     _mim("inner_max_entries_ok", _CHECK + "r1 = *(u32 *)(r0 + 76)\n"),
+    # a constant key (STACK_ZERO) below the inner array's max_entries: never NULL, unless
+    # the template has BPF_F_INNER_MAP (inner maps may then be smaller)
+    Probe("inner_array_const_key_ok", "xdp", _ZERO_KEY_LOOKUP + _CHECK + _INNER_UNCHECKED
+          + _OUT, [ARRAY_OF_MAPS]),
+    Probe("inner_percpu_array_const_key_ok", "xdp", _ZERO_KEY_LOOKUP + _CHECK
+          + _INNER_UNCHECKED + _OUT, [(12, 4, 4, 4, 0, (6, 4, 16, 8, 0))]),
+    Probe("inner_array_inner_map_flag", "xdp", _ZERO_KEY_LOOKUP + _CHECK + _INNER_UNCHECKED
+          + _OUT, [(12, 4, 4, 4, 0, (2, 4, 16, 8, INNER_MAP))]),
+    Probe("array_inner_map_flag_const_key", "xdp", _ZERO_KEY_LOOKUP
+          + "r1 = *(u64 *)(r0 + 0)\n" + _OUT, [(2, 4, 16, 8, INNER_MAP)]),
+    Probe("array_const_key_ok", "xdp", _ZERO_KEY_LOOKUP + "r1 = *(u64 *)(r0 + 0)\n" + _OUT,
+          [(2, 4, 16, 8, 0)]),
     Probe("outer_update", "xdp", _LOOKUP.replace("call 1", "r3 = r10\nr3 += -8\nr4 = 0\n"
                                                 "call 2") + _OUT, [ARRAY_OF_MAPS]),
     Probe("outer_as_tail_call_map", "xdp", "ld_pseudo r2, 1, 0\nr3 = 0\ncall 12\n" + _OUT,

@@ -132,6 +132,7 @@ BPF_F_RDONLY = 1 << 3  # syscall side only: programs may still read and write
 BPF_F_WRONLY = 1 << 4  # syscall side only
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_INNER_MAP = 1 << 12
 
 
 def map_type_name(map_type: int) -> str:
@@ -199,6 +200,13 @@ def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
 
+def can_elide_null(map_type: int, map_flags: int) -> bool:
+    """A lookup with a constant key below max_entries is never NULL (the kernel's
+    can_elide_value_nullness): arrays, but not one created with BPF_F_INNER_MAP (an inner
+    map's size may differ from its template's; the kernel keeps the NULL then)."""
+    return is_array_type(map_type) and not map_flags & BPF_F_INNER_MAP
+
+
 def prog_can_read(map_flags: int) -> bool:
     """bpf_map_flags_to_cap: a program may read the map's values."""
     return not map_flags & BPF_F_WRONLY_PROG
@@ -222,4 +230,5 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
            "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
            "access_type_check", "prog_can_read", "prog_can_write",
-           "is_array_type", "map_type_name", "MAP_IN_MAP_TYPES", "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]
+           "is_array_type", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
+           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]

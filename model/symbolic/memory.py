@@ -13,7 +13,7 @@ import z3
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_fields import MapFieldError, map_field_read
-from model.platform.map_helpers import (access_type_check, map_helper_check,
+from model.platform.map_helpers import (access_type_check, can_elide_null, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, packet_arg_check,
@@ -403,10 +403,14 @@ def _lookup(lay, st, name, ptr):
     if lay.is_array(name):
         ok = z3.ULT(z3.ZeroExt(64 - 8 * m.key_size, key) if m.key_size < 8 else key,
                     bv(m.max_entries))
+        # an array made with BPF_F_INNER_MAP: the kernel keeps the NULL for any key
+        null = z3.Not(ok) if m.origin == "data" or can_elide_null(m.type, m.map_flags) \
+            else z3.BoolVal(True)
     else:
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
+        null = z3.Not(ok)
     hit = st.copy()
-    return [(st, S(bv(0)), z3.Not(ok)), (hit, P(Region("map", name), bv(0), key), ok)]
+    return [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), key), ok)]
 
 
 __all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",

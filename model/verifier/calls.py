@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from model.platform.helpers import helper_name
-from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, is_array_type,
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, can_elide_null,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
@@ -173,7 +173,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return NOT_INIT
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
-        if is_array_type(m.type) or m.origin == "data":  # arrays: a constant in-range key is never NULL
+        if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)
