@@ -73,6 +73,20 @@ MAP_IN_MAP_PROBES = [
           + "r1 = *(u64 *)(r0 + 0)\n" + _OUT, [(2, 4, 16, 8, INNER_MAP)]),
     Probe("array_const_key_ok", "xdp", _ZERO_KEY_LOOKUP + "r1 = *(u64 *)(r0 + 0)\n" + _OUT,
           [(2, 4, 16, 8, 0)]),
+    # inner maps of other types: the map pointer goes to their helpers
+    *[Probe(name, "xdp", "r6 = r1\n" + _ZERO_KEY_LOOKUP + _CHECK + body + _OUT,
+            [(12, 4, 4, 4, 0, template)]) for name, template, body in (
+        ("inner_ringbuf_output_ok", (27, 0, 0, 4096, 0),
+         "r1 = r0\nr2 = r10\nr2 += -8\nr3 = 8\nr4 = 0\ncall 130\n"),
+        ("inner_hash_delete_ok", (1, 4, 8, 4, 0), "r1 = r0\nr2 = r10\nr2 += -8\ncall 3\n"),
+        ("inner_array_delete_ok", (2, 4, 8, 4, 0), "r1 = r0\nr2 = r10\nr2 += -8\ncall 3\n"),
+        ("inner_perf_output_ok", (4, 4, 4, 4, 0),
+         "r1 = r6\nr2 = r0\nr3 = 0\nr4 = r10\nr4 += -8\nr5 = 8\ncall 25\n"),
+        ("inner_rdonly_prog_write", (2, 4, 8, 4, 1 << 7),
+         "r1 = r0\nr2 = r10\nr2 += -8\ncall 1\nif r0 == 0 goto out\nr1 = 1\n"
+         "*(u64 *)(r0 + 0) = r1\n"),
+        ("inner_pointer_spilled_ok", (2, 4, 8, 4, 0), "*(u64 *)(r10 - 16) = r0\n"
+         "r1 = *(u64 *)(r10 - 16)\nr2 = r10\nr2 += -8\ncall 1\n"))],
     Probe("outer_update", "xdp", _LOOKUP.replace("call 1", "r3 = r10\nr3 += -8\nr4 = 0\n"
                                                 "call 2") + _OUT, [ARRAY_OF_MAPS]),
     Probe("outer_as_tail_call_map", "xdp", "ld_pseudo r2, 1, 0\nr3 = 0\ncall 12\n" + _OUT,
