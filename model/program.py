@@ -40,7 +40,7 @@ class MapDef:
     map_flags: int = 0
     section: str = ".maps"
     offset: int = 0  # the symbol's offset within its section
-    origin: str = "btf"  # "btf" | "legacy" | "data" (.rodata/.data/.bss as a map value)
+    origin: str = "btf"  # "btf" | "legacy" | "data" (global data) | "inner" (a template)
     initial: bytes | None = None  # initial value bytes of a global-data map
     map_extra: int = 0
     #: a legacy definition's words past map_flags (iproute2: id, pinning, inner_id, inner_idx)
@@ -50,6 +50,10 @@ class MapDef:
     #: the key and value types in the object's ``.BTF`` (0: none), as libbpf creates the map
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
+    #: an array/hash of maps: the name (in the object's maps) of its inner map template,
+    #: the map whose type and shape every inner map has (the kernel's inner_map_meta);
+    #: a libbpf ``__array(values, struct {...})`` template is a map of origin "inner"
+    inner: str | None = None
 
     @property
     def prog_flags(self) -> int:

@@ -42,7 +42,8 @@ class Probe:
     name: str
     prog_type: str
     text: str
-    maps: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # type,k,v,n,fl
+    #: (type, key_size, value_size, max_entries, flags[, inner template: the same 5])
+    maps: list[tuple] = field(default_factory=list)
 
     def insns(self):
         return assemble(self.text)
@@ -56,8 +57,12 @@ class Probe:
         prog = Program(self.name, SECTION[self.prog_type], self.insns())
         for pc, k in self.refs().items():
             prog.map_refs[pc] = MapRef(pc, f"m{k}")
-        maps = {f"m{k}": MapDef(f"m{k}", t, ks, vs, n, fl)
-                for k, (t, ks, vs, n, fl) in enumerate(self.maps)}
+        maps = {}
+        for k, (t, ks, vs, n, fl, *inner) in enumerate(self.maps):
+            maps[f"m{k}"] = MapDef(f"m{k}", t, ks, vs, n, fl)
+            if inner:  # an array / hash of maps: (type, key, value, entries, flags) template
+                maps[f"m{k}"].inner = f"m{k}.inner"
+                maps[f"m{k}.inner"] = MapDef(f"m{k}.inner", *inner[0], origin="inner")
         return BpfObject(self.name, "GPL", maps, [prog]), prog
 
     def kernel(self):
@@ -68,8 +73,12 @@ class Probe:
             return None
         made = []
         try:
-            for t, ks, vs, n, fl in self.maps:
-                made.append(map_create(t, ks, vs, n, fl))
+            for t, ks, vs, n, fl, *inner in self.maps:
+                if inner:
+                    with map_create(*inner[0]) as template:
+                        made.append(map_create(t, ks, vs, n, fl, inner_map_fd=template))
+                else:
+                    made.append(map_create(t, ks, vs, n, fl))
             slots = {pc: made[k] for pc, k in self.refs().items()}
             return verify(encode(self.insns()), self.prog_type, maps=slots)
         finally:

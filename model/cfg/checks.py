@@ -80,9 +80,10 @@ def check_structure(prog: Program) -> None:
             if kind == "static" and not attrs["taken"] and t >= hi:
                 fail(f"jump out of range from insn {last} to {t}", last)
 
-    # 2b. check_abnormal_return: a program loaded without BTF func info (skv never passes
-    # any) may not use LD_ABS/LD_IND or bpf_tail_call outside its main function (they can
-    # end the program from inside a subprogram)
+    # 2b. check_abnormal_return: a program loaded without BTF func info may not use
+    # LD_ABS/LD_IND or bpf_tail_call outside its main function (they can end the program
+    # from inside a subprogram); with func info (``prog.func_names``) a tail call there is
+    # verified as a return from the subprogram (model.verifier.calls.tail_call_return)
     for lo, hi in bounds[1:]:
         for pc in pcs:
             if lo <= pc < hi and isinstance(by_pc[pc], LegacyLoad):
@@ -90,7 +91,7 @@ def check_structure(prog: Program) -> None:
         for pc in pcs:
             insn = by_pc[pc]
             if lo <= pc < hi and isinstance(insn, Call) and insn.src == 0 and \
-                    insn.imm == TAIL_CALL:
+                    insn.imm == TAIL_CALL and not prog.func_names:
                 fail("tail_call is not allowed in subprogs without BTF", pc)
 
     # 3. check_cfg: DFS over slots, then reachability and ld_imm64 integrity

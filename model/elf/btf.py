@@ -337,19 +337,46 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
         if d.kind != STRUCT:
             raise BtfError(f"map '{mname}': unexpected def kind {d.kind_name}, expected STRUCT")
         off = vi.offset if sym_offsets is None else sym_offsets.get(mname, vi.offset)
-        m = {"name": mname, "offset": off, "type": 0, "key_size": 0, "value_size": 0,
-             "max_entries": 0, "map_flags": 0, "map_extra": 0, "key_type_id": 0,
-             "value_type_id": 0}
-        for mem in d.members:
-            if mem.name in _INT_FIELDS:
-                val = _map_int(btf, mname, mem)
-                _set(m, mname, mem.name, val)
-            elif mem.name in ("key", "value"):
-                val = _map_type_size(btf, mname, mem)
-                _set(m, mname, mem.name + "_size", val)
-                m[mem.name + "_type_id"] = btf.resolve(mem.type).type  # libbpf's btf_*_type_id
+        m = {"name": mname, "offset": off}
+        m.update(_map_def(btf, mname, d, inner_ok=True))
         out.append(m)
     return out
+
+
+_MAP_IN_MAP = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
+
+
+def _map_def(btf: Btf, mname: str, d: BtfType, inner_ok: bool) -> dict:
+    """The fields of one map definition struct; an array/hash of maps's
+    ``__array(values, struct {...})`` gives its inner map template as ``"inner"`` (libbpf
+    parses it as a map definition of its own; the outer value is then a 4-byte map id)."""
+    m = {"type": 0, "key_size": 0, "value_size": 0, "max_entries": 0, "map_flags": 0,
+         "map_extra": 0, "key_type_id": 0, "value_type_id": 0}
+    values = None
+    for mem in d.members:
+        if mem.name in _INT_FIELDS:
+            val = _map_int(btf, mname, mem)
+            _set(m, mname, mem.name, val)
+        elif mem.name in ("key", "value"):
+            val = _map_type_size(btf, mname, mem)
+            _set(m, mname, mem.name + "_size", val)
+            m[mem.name + "_type_id"] = btf.resolve(mem.type).type  # libbpf's btf_*_type_id
+        elif mem.name == "values":
+            values = mem
+    if values is not None and m["type"] in _MAP_IN_MAP:
+        if not inner_ok:
+            raise BtfError(f"map '{mname}': multi-level nesting of map-in-map is not "
+                           "supported")
+        arr = btf.resolve(values.type)
+        ptr = btf.resolve(arr.array.type) if arr.kind == ARRAY else None
+        inner = btf.resolve(ptr.type) if ptr is not None and ptr.kind == PTR else None
+        if inner is None or inner.kind != STRUCT:
+            raise BtfError(f"map '{mname}': 'values' is not an array of pointers to a map "
+                           "definition")
+        _set(m, mname, "value_size", 4)
+        m["value_size"] = 4
+        m["inner"] = _map_def(btf, mname + ".inner", inner, inner_ok=False)
+    return m
 
 
 def _set(m: dict, mname: str, fld: str, val: int) -> None:

@@ -8,7 +8,7 @@ import struct
 
 from model.elf.reader import SHT_NOBITS, STB_WEAK, STT_NOTYPE, STT_OBJECT, ElfImage
 from model.elf.sections import is_data_section
-from model.platform.map_helpers import VALUE_MAP_TYPES, map_type_name
+from model.platform.map_helpers import MAP_IN_MAP_IDS, VALUE_MAP_TYPES, map_type_name
 from model.errors import SkvError
 from model.program import BPF_MAP_TYPE_ARRAY, MapDef
 
@@ -34,6 +34,7 @@ def read_maps(image: ElfImage) -> dict[str, MapDef]:
         add(m)
     for m in _legacy_maps(image):
         add(m)
+    _legacy_inner(maps)
     for m in _data_maps(image):
         add(m)
     for m in _kconfig_map(image):
@@ -89,8 +90,20 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
                    origin="btf", map_extra=d.get("map_extra", 0),
                    btf_key_type_id=d.get("key_type_id", 0),
                    btf_value_type_id=d.get("value_type_id", 0))
+        inner = d.get("inner")
+        if inner is not None:  # libbpf's map-in-map template, named as libbpf names it
+            t = MapDef(name=m.name + ".inner", type=inner["type"], key_size=inner["key_size"],
+                       value_size=inner["value_size"], max_entries=inner["max_entries"],
+                       map_flags=inner["map_flags"], section=".maps", offset=-1,
+                       origin="inner", map_extra=inner["map_extra"],  # no symbol of its own
+                       btf_key_type_id=inner.get("key_type_id", 0),
+                       btf_value_type_id=inner.get("value_type_id", 0))
+            _check_shape(image, t)
+            m.inner = t.name
         _check_shape(image, m)
         out.append(m)
+        if inner is not None:
+            out.append(t)
     return out
 
 
@@ -131,6 +144,18 @@ def _legacy_maps(image: ElfImage) -> list[MapDef]:
         _check_shape(image, m)
         out.append(m)
     return out
+
+
+def _legacy_inner(maps: dict[str, MapDef]) -> None:
+    """iproute2's ``struct bpf_elf_map`` (36 bytes): an array/hash of maps names its inner
+    map template by ``inner_id``, the ``id`` of another map of the object."""
+    by_id = {m.legacy_extra[0]: m.name for m in maps.values()
+             if m.origin == "legacy" and len(m.legacy_extra) == 4 and m.legacy_extra[0]}
+    for m in maps.values():
+        if m.origin == "legacy" and len(m.legacy_extra) == 4 and m.type in MAP_IN_MAP_IDS:
+            inner_id = m.legacy_extra[2]
+            if inner_id:
+                m.inner = by_id.get(inner_id)
 
 
 def _data_maps(image: ElfImage) -> list[MapDef]:

@@ -16,7 +16,7 @@ from model.platform.prototypes import helper_proto, helper_unmodelled
 EFAULT, EINVAL = 14, 22
 
 
-def _map(m, ptr: int, helper: int):
+def map_for_helper(m, ptr: int, helper: int):
     """The map r1 points to, if the kernel lets ``helper`` take a map of its type (and the
     interpreter models the call)."""
     st = m.maps.at(ptr)
@@ -24,26 +24,26 @@ def _map(m, ptr: int, helper: int):
         raise MemFault(ptr, 0, f"r1 {ptr:#x} is not a map pointer")
     d = st.defn
     why = (map_write_check(d.prog_flags, helper) or map_helper_check(d.type, helper)
-           or map_helper_unmodelled(d.type, helper))
+           or map_helper_unmodelled(d.type, helper, map_in_map=True))
     if why is not None:
         raise MemFault(ptr, 0, f"map {d.name}: {why}")
     return st
 
 
 def map_lookup_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1, 1)
+    st = map_for_helper(m, r1, 1)
     return st.lookup(m.mem.load_bytes(r2, st.defn.key_size))
 
 
 def map_update_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1, 2)
+    st = map_for_helper(m, r1, 2)
     key = m.mem.load_bytes(r2, st.defn.key_size)
     value = m.mem.load_bytes(r3, st.defn.value_size)
     return st.update(key, value, r4)
 
 
 def map_delete_elem(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1, 3)
+    st = map_for_helper(m, r1, 3)
     return st.delete(m.mem.load_bytes(r2, st.defn.key_size))
 
 
@@ -165,7 +165,7 @@ def havoc_for(prog_type: str, hid: int):
         for i, a in enumerate(proto.args):
             r = regs[i]
             if a.base is Arg.CONST_MAP_PTR:
-                st = _map(m, r, hid)
+                st = map_for_helper(m, r, hid)
                 continue
             if a.base is Arg.PTR_TO_MAP_KEY:
                 m.mem.load_bytes(r, st.defn.key_size)

@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 
 from model.errors import SkvError
 from model.interp.ctx import Context, make_context
-from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for
+from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helper
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.keystate import KeyState
+from model.platform.map_fields import MapFieldError, map_field_read, map_struct_image
 from model.platform.helpers import helper_name
 from model.program import MapDef, Program
 from model.semantics import INT, alu, atomic_result, condition, endian, extend_load, imm64
 
 MAX_CALL_FRAMES = 8
+MAX_TAIL_CALL_CNT = 33  # tail calls one run may make; the next ones fail
+TAIL_CALL = 12  # BPF_FUNC_tail_call
 MAY_GOTO_BUDGET = 1 << 23  # BPF_MAX_LOOPS
 DEFAULT_BUDGET = 1_000_000
 
@@ -78,6 +81,7 @@ class _Frame:
     return_pc: int
     saved: list  # r6..r9 of the caller
     stack: object
+    prog: Program | None = None  # the caller's program (a tail call may change it)
 
 
 class Machine:
@@ -93,7 +97,7 @@ class Machine:
         if uninit_stack not in ("allow", "fault"):
             raise ValueError(f"uninit_stack must be 'allow' or 'fault', not {uninit_stack!r}")
         self.track_stack = strict and uninit_stack == "fault"
-        self.prog = prog
+        self.entry_prog = self.prog = prog
         self.by_pc = prog.by_pc()
         self.keys = keys
         self.helpers = LINUX_HELPERS if helpers is None else helpers
@@ -130,6 +134,8 @@ class Machine:
     def run(self, ctx: bytes | None = None, packet: bytes | None = None, *,
             regs: dict[int, int] | None = None, prog_type: str | None = None) -> RunResult:
         self.trace = []
+        self._switch(self.entry_prog)
+        self.tail_calls = 0
         self.regs: list[int | None] = [None] * 11 if self.strict else [0] * 11
         stack = new_stack(self.mem, 0, zeroed=not self.track_stack)
         self.frames: list[_Frame] = []
@@ -160,10 +166,8 @@ class Machine:
 
     def _loop(self, res: RunResult) -> None:
         pc = 0
-        n = len(self.prog.insns)
-        by_pc = self.by_pc
         while res.steps < self.budget:
-            insn = by_pc.get(pc)
+            insn = self.by_pc.get(pc)
             if insn is None:
                 res.status, res.fault = "fault", Fault(pc, f"no instruction at pc {pc}")
                 return
@@ -189,7 +193,6 @@ class Machine:
                 res.status, res.r0 = "exit", self.regs[0]
                 return
             pc = nxt
-        del n
 
     def _step(self, pc: int, insn, res: RunResult) -> int | None:
         B = INT
@@ -201,7 +204,13 @@ class Machine:
         if isinstance(insn, Jump):
             return self._jump(pc, insn, res)
         if isinstance(insn, Load):
-            addr = (self._get(insn.src) + insn.off) & (2**64 - 1)
+            base = self._get(insn.src)
+            st = self.maps.at(base)
+            if st is not None:  # a map pointer: its kernel structure
+                raw = self._map_field(st, insn.src, insn.off, insn.size)
+                self._set(insn.dst, extend_load(B, raw, insn.size, insn.signed))
+                return pc + 1
+            addr = (base + insn.off) & (2**64 - 1)
             ptr = self._ctx_pointer(addr, insn.size)
             if ptr is not None:  # the kernel rewrites this load into a pointer load
                 self._set(insn.dst, ptr)
@@ -265,6 +274,19 @@ class Machine:
                                        f"must be read with 4 bytes, not {size}", "ctx")
         return ptr
 
+    @staticmethod
+    def _map_field(st, regno: int, off: int, size: int) -> int:
+        """A read through a map pointer (model.platform.map_fields): the field's value from
+        the map's definition (fields not from it read as 0)."""
+        try:
+            why = map_field_read(st.defn.type, regno, off, size, False)
+        except MapFieldError as e:
+            raise MemFault(st.ptr + off, size, str(e), st.name) from None
+        image = map_struct_image(st.defn) if why is None else None
+        if image is None:
+            raise SkvError(why or f"not modelled: the structure of map {st.name}")
+        return int.from_bytes(image[off:off + size], "little")
+
     def _store(self, addr: int, size: int, value: int) -> None:
         ctx = self.context
         if ctx is not None and ctx.region.base <= addr < ctx.region.end:
@@ -325,7 +347,7 @@ class Machine:
                 raise MemFault(0, 0, f"call depth over {MAX_CALL_FRAMES} frames")
             stack = new_stack(self.mem, len(self.frames) + 1, zeroed=not self.track_stack)
             self.stacks.append(stack)
-            self.frames.append(_Frame(pc + 1, self.regs[6:10], stack))
+            self.frames.append(_Frame(pc + 1, self.regs[6:10], stack, self.prog))
             self.regs[10] = stack.end
             return insn.target(pc)
         if insn.src == 2:
@@ -333,6 +355,8 @@ class Machine:
         return self._helper(pc, insn.imm)
 
     def _helper(self, pc: int, hid: int) -> int:
+        if hid == TAIL_CALL and self.helpers is LINUX_HELPERS:
+            return self._tail_call(pc)
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
             fn = havoc_for(self.prog.prog_type, hid)
@@ -344,6 +368,30 @@ class Machine:
         self._clobber_args()
         return pc + 1
 
+    def _switch(self, prog: Program) -> None:
+        if prog is not self.prog:
+            self.prog, self.by_pc = prog, prog.by_pc()
+
+    def _tail_call(self, pc: int) -> int:
+        """bpf_tail_call(ctx, prog_array, index): the program in that slot (of this object,
+        ``MapState.set_prog``) replaces the current one in its frame, with only r1 (the
+        context) and r10 set; an index out of range, an empty slot or a run past
+        MAX_TAIL_CALL_CNT tail calls fails and the program goes on."""
+        st = map_for_helper(self, self.regs[2] if self.regs[2] is not None else 0, TAIL_CALL)
+        index = (self.regs[3] or 0) & 0xFFFFFFFF
+        target = st.progs.get(index) if index < st.defn.max_entries else None
+        if target is None or self.tail_calls >= MAX_TAIL_CALL_CNT:
+            self._clobber_args()
+            self.regs[0] = None if self.strict else 0
+            return pc + 1
+        self.tail_calls += 1
+        ctx = self._get(1)
+        self._switch(target)
+        fp = self.regs[10]
+        self.regs = [None] * 11 if self.strict else [0] * 11
+        self.regs[1], self.regs[10] = ctx, fp
+        return 0
+
     def _exit(self) -> int | None:
         if self.strict and self.regs[0] is None:
             raise _Uninit(0)
@@ -354,5 +402,7 @@ class Machine:
         self.mem.remove(stack)
         self.regs[6:10] = frame.saved
         self.regs[10] = self.stacks[-1].end
+        if frame.prog is not None:
+            self._switch(frame.prog)
         self._clobber_args()
         return frame.return_pc

@@ -4,11 +4,12 @@ access past a value's end faults instead of reaching the next element."""
 from __future__ import annotations
 
 from model.interp.memory import MAP_BASE, MAP_PTR_BASE, MAP_STRIDE, Memory, Region
-from model.platform.map_helpers import prog_can_read, prog_can_write
+from model.platform.map_helpers import MAP_IN_MAP_IDS, MAP_TYPE_IDS, prog_can_read, prog_can_write
 from model.program import MapDef
 
 ARRAY_TYPES = {2, 6}  # array, percpu_array
 HASH_TYPES = {1, 5, 9, 10}  # hash, percpu_hash, lru_hash, lru_percpu_hash
+MAP_IN_MAP_IDS_ARRAY = MAP_TYPE_IDS["array_of_maps"]
 ELEM_STRIDE = 1 << 20  # spacing of elements inside a map's address range
 BPF_NOEXIST, BPF_EXIST = 1, 2
 ENOENT, E2BIG, EEXIST, EINVAL = 2, 7, 17, 22
@@ -19,9 +20,14 @@ class MapState:
         self.mem = mem
         self.index = index
         self.defn = m
+        self.template: MapDef | None = None  # an array / hash of maps: its inner template
         self.ptr = MAP_PTR_BASE + index * 0x1000
         self.base = MAP_BASE + index * MAP_STRIDE
         self.elems: dict[bytes, Region] = {}
+        #: an array / hash of maps: key -> the inner map in that slot (see set_inner)
+        self.inner: dict[bytes, MapState] = {}
+        #: a program array: index -> the program in that slot (see set_prog)
+        self.progs: dict = {}
         self._next_slot = 0  # hash maps: a fresh address range for every new element
         self.read_only = not prog_can_write(m.prog_flags)
         self.write_only = not prog_can_read(m.prog_flags)
@@ -54,8 +60,41 @@ class MapState:
     def is_array(self) -> bool:
         return self.defn.type in ARRAY_TYPES or self.defn.origin == "data"
 
+    def set_inner(self, key: bytes, inner: MapState | None) -> None:
+        """Fill (or, with None, empty) a slot of an array / hash of maps, as user space
+        does with the inner map's fd; the map must have the template's shape."""
+        if self.defn.type not in MAP_IN_MAP_IDS:
+            raise ValueError(f"map {self.name} is not an array or hash of maps")
+        if inner is None:
+            self.inner.pop(key, None)
+            return
+        t, d = self.defn, inner.defn
+        if self.template is not None and (d.type, d.key_size, d.value_size) != (
+                self.template.type, self.template.key_size, self.template.value_size):
+            raise ValueError(f"map {inner.name} does not have the shape of {self.name}'s "
+                             "inner map template")
+        if t.type == MAP_IN_MAP_IDS_ARRAY and int.from_bytes(key[:4], "little") >= t.max_entries:
+            raise ValueError(f"key {key.hex()} is out of {self.name}'s range")
+        self.inner[key] = inner
+
+    def set_prog(self, index: int, prog) -> None:
+        """Put a program of the same object in a slot of a program array (None: empty it),
+        as user space does with its fd; ``bpf_tail_call`` jumps to it."""
+        if self.defn.type != MAP_TYPE_IDS["prog_array"]:
+            raise ValueError(f"map {self.name} is not a program array")
+        if not 0 <= index < self.defn.max_entries:
+            raise ValueError(f"index {index} is out of {self.name}'s range")
+        if prog is None:
+            self.progs.pop(index, None)
+        else:
+            self.progs[index] = prog
+
     def lookup(self, key: bytes) -> int:
-        """Address of the value, or 0."""
+        """Address of the value, or 0 (an array / hash of maps: the inner map's pointer, or
+        0 for an empty slot)."""
+        if self.defn.type in MAP_IN_MAP_IDS:
+            got = self.inner.get(key)
+            return got.ptr if got is not None else 0
         if self.is_array():
             idx = int.from_bytes(key[:4], "little")
             if idx >= self.defn.max_entries:
@@ -106,6 +145,8 @@ class Maps:
     def __init__(self, mem: Memory, defs: dict[str, MapDef]):
         self.by_name = {name: MapState(mem, i, m) for i, (name, m) in enumerate(defs.items())}
         self.by_ptr = {s.ptr: s for s in self.by_name.values()}
+        for s in self.by_name.values():
+            s.template = defs.get(s.defn.inner) if s.defn.inner else None
 
     def __getitem__(self, name: str) -> MapState:
         return self.by_name[name]

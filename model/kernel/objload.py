@@ -118,7 +118,7 @@ def _create_map(obj: BpfObject, m: MapDef, btf_fd: Fd | None) -> Map:
     an array / hash of maps with an ``inner_map_fd`` made from its inner map template (a
     map created for the purpose and closed again: the kernel keeps its shape)."""
     shape = kernel_shape(m)
-    inner = getattr(m, "inner", None)
+    inner = m.inner
     if inner is not None:
         t = obj.maps.get(inner)
         if t is None:

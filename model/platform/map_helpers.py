@@ -122,6 +122,9 @@ MAP_WRITING_HELPERS = frozenset({"map_update_elem", "map_delete_elem", "map_push
 VALUE_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
                              "lru_percpu_hash"})
 ARRAY_MAP_TYPES = frozenset({"array", "percpu_array"})
+#: arrays / hashes of maps: a lookup gives a map pointer (the inner map's template) or NULL
+MAP_IN_MAP_TYPES = frozenset({"array_of_maps", "hash_of_maps"})
+MAP_IN_MAP_IDS = frozenset(MAP_TYPE_IDS[t] for t in MAP_IN_MAP_TYPES)
 #: helpers whose effect on the map's contents the engines model (on VALUE_MAP_TYPES)
 VALUE_HELPERS = frozenset({"map_lookup_elem", "map_update_elem", "map_delete_elem"})
 
@@ -129,6 +132,7 @@ BPF_F_RDONLY = 1 << 3  # syscall side only: programs may still read and write
 BPF_F_WRONLY = 1 << 4  # syscall side only
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_INNER_MAP = 1 << 12
 
 
 def map_type_name(map_type: int) -> str:
@@ -163,13 +167,18 @@ def map_write_check(map_flags: int, helper_id: int) -> str | None:
     return None
 
 
-def map_helper_unmodelled(map_type: int, helper_id: int) -> str | None:
+def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False
+                          ) -> str | None:
     """Why the engines cannot model this (kernel-compatible) call, or None when they can:
     value helpers are modelled on value maps only; other map helpers do not look at the
-    map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid)."""
+    map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid).
+    ``map_in_map``: the engine models a lookup in an array / hash of maps (a map pointer
+    or NULL; the abstract verifier and the interpreter do, the Z3 engine does not)."""
     t, h = map_type_name(map_type), _helper(helper_id)
     if map_type not in MAP_TYPES:
         return f"not modelled: map type {map_type}"
+    if map_in_map and t in MAP_IN_MAP_TYPES and h == "map_lookup_elem":
+        return None
     if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
         return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
     return None
@@ -189,6 +198,13 @@ def map_type_unmodelled(map_type: int) -> str | None:
 
 def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
+
+
+def can_elide_null(map_type: int, map_flags: int) -> bool:
+    """A lookup with a constant key below max_entries is never NULL (the kernel's
+    can_elide_value_nullness): arrays, but not one created with BPF_F_INNER_MAP (an inner
+    map's size may differ from its template's; the kernel keeps the NULL then)."""
+    return is_array_type(map_type) and not map_flags & BPF_F_INNER_MAP
 
 
 def prog_can_read(map_flags: int) -> bool:
@@ -214,4 +230,5 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
            "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
            "access_type_check", "prog_can_read", "prog_can_write",
-           "is_array_type", "map_type_name", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG"]
+           "is_array_type", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
+           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]

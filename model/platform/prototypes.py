@@ -305,11 +305,12 @@ def packet_arg_check(proto: HelperProto) -> str | None:
 
 
 def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:
-    """A helper called from a bpf-to-bpf subprogram: the kernel refuses bpf_tail_call there
-    unless the program carries BTF func info (skv loads programs without it; with it, 6.18
-    would instead invalidate the caller's packet pointers)."""
+    """A helper called from a bpf-to-bpf subprogram, for the Z3 engine: bpf_tail_call
+    there (the kernel refuses it without BTF func info, ``model.cfg.checks``; with it, 6.18
+    verifies it as either going on or returning from the subprogram with an unknown R0
+    and every packet pointer invalid, which only the abstract verifier models)."""
     if in_subprog and helper == helper_id("tail_call"):
-        return "tail_call is not allowed in subprogs without BTF"
+        return "not modelled: bpf_tail_call in a subprogram"
     return None
 
 

@@ -7,14 +7,18 @@ failure is structural: a scalar dereferenced, a forbidden region); the engine re
 
 from __future__ import annotations
 
+import itertools
+
 import z3
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
-from model.platform.map_helpers import (access_type_check, map_helper_check,
+from model.platform.map_fields import MapFieldError, map_field_read
+from model.platform.map_helpers import (access_type_check, can_elide_null, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
+from model.semantics.backend import to_signed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -86,13 +90,32 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
                  f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
+    if k == "mapptr":
+        return _map_fields(lay, p, size, write or atomic)
     return [(T, f"invalid mem access '{k}'")]
+
+
+def _map_fields(lay, p, size, write: bool) -> list:
+    """A load through a map pointer: the fields of the map's kernel structure
+    (model.platform.map_fields); the value read is unknown."""
+    off, n = const_of(p.off), const_of(size)
+    if off is None or n is None:
+        return [(T, "not modelled: a variable access to a map's structure")]
+    try:
+        why = map_field_read(lay.maps[p.r.name].type, 0, to_signed(off, 64), n, write)
+    except MapFieldError as e:
+        return [(T, str(e))]
+    return [] if why is None else [(T, why)]
 
 
 def load(lay, st: State, p, off: int, size: int, signed: bool = False,
          regno: int | None = None):
     """(bad list, loaded value) for a ``size``-byte read at ``p + off`` (``signed``: a
     sign-extending load; ``regno``: the pointer's register, for messages)."""
+    if isinstance(p, P) and p.r.kind == "mapptr":
+        bad = check_region(lay, st, P(p.r, p.off + bv(off), p.key), bv(size), False)
+        return bad, None if bad else S(_ext(z3.BitVec(f"mapfield_{next(_FIELD_READS)}",
+                                                        8 * size)))
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -136,6 +159,9 @@ _LOW_BITS = {2: 0, 4: 1, 8: 2}
 def _pkt_index(lay, r: Region, o):
     """Index into the packet array: metadata bytes sit just before the data (index 0)."""
     return o - lay.mlen if r.kind == "pkt_meta" else o
+
+
+_FIELD_READS = itertools.count()  # fresh names for values read from a map's structure
 
 
 def _ext(raw):
@@ -377,10 +403,14 @@ def _lookup(lay, st, name, ptr):
     if lay.is_array(name):
         ok = z3.ULT(z3.ZeroExt(64 - 8 * m.key_size, key) if m.key_size < 8 else key,
                     bv(m.max_entries))
+        # an array made with BPF_F_INNER_MAP: the kernel keeps the NULL for any key
+        null = z3.Not(ok) if m.origin == "data" or can_elide_null(m.type, m.map_flags) \
+            else z3.BoolVal(True)
     else:
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
+        null = z3.Not(ok)
     hit = st.copy()
-    return [(st, S(bv(0)), z3.Not(ok)), (hit, P(Region("map", name), bv(0), key), ok)]
+    return [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), key), ok)]
 
 
 __all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 from model.platform.helpers import helper_name
-from model.platform.map_helpers import (access_type_check, is_array_type, map_helper_check,
-                                        map_helper_unmodelled, map_write_check)
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, can_elide_null,
+                                        map_helper_check, map_helper_unmodelled,
+                                        map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
-from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
-                                       helper_unmodelled, packet_arg_check,
-                                       subprog_helper_check)
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
+                                       helper_proto, helper_unmodelled, packet_arg_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, mark_written, stack_bounds)
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
@@ -32,9 +32,6 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     if why is not None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
-    why = subprog_helper_check(hid, len(st.frames) > 1)
-    if why is not None:
-        raise Reject(why)
     regs = st.cur.regs
     map_name = None
     args = list(proto.args)
@@ -92,7 +89,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if map_name is not None:
-        _map_rules(obj.maps[map_name], hid, ptype)
+        _map_rules(obj.maps, map_name, hid, ptype)
     ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
         regs[r] = NOT_INIT
@@ -101,11 +98,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         invalidate_packet_pointers(st)
 
 
-def _map_rules(m, hid: int, ptype: str) -> None:
+def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
     """record_func_map's and check_map_func_compatibility's map checks, then whether this
     model knows what the call does with a map of this type."""
+    m = maps[name]
     why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, ptype)
-           or map_helper_unmodelled(m.type, hid))
+           or map_helper_unmodelled(m.type, hid, map_in_map=True))
+    if why is None and m.type in MAP_IN_MAP_IDS and m.inner not in maps:
+        why = f"not modelled: map-in-map {name} without an inner map template"
     if why is not None:
         raise Reject(why)
 
@@ -175,7 +175,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return NOT_INIT
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
-        if is_array_type(m.type) or m.origin == "data":  # arrays: a constant in-range key is never NULL
+        if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
                 return pointer(T.MAP_VALUE, map=map_name)
@@ -190,6 +190,23 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
                          f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
         return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
+
+
+TAIL_CALL = helper_id("tail_call")
+
+
+def tail_call_return(st: State) -> State | None:
+    """After ``bpf_tail_call`` (checked by call_helper) in a subprogram, the kernel goes on
+    (the tail call failed) and also verifies the subprogram returning to its caller (it
+    succeeded: the tail-called program's R0, unknown; any packet pointer invalid). That
+    returning state, or None in the main program (a successful tail call ends it)."""
+    if len(st.frames) == 1:
+        return None
+    out = st.copy()
+    invalidate_packet_pointers(out)
+    out.cur.regs[0] = unknown()
+    leave_subprog(out)
+    return out
 
 
 # -- bpf-to-bpf calls ----------------------------------------------------------------------

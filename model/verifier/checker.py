@@ -38,7 +38,7 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
 from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
-from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES
+from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
@@ -53,6 +53,7 @@ JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
 MAX_STACK = 512
+TAIL_CALL_STACK = 256  # the most stack a tail-calling subprogram's callers may hold
 
 
 @dataclass
@@ -282,15 +283,26 @@ class Checker:
             f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
             per_func[f] = max(per_func.get(f, 0), d)
 
-        def calls(f: int) -> list[tuple[int, int]]:
+        def body(f: int) -> list[tuple[int, object]]:
             end = next((s for s in starts if s > f), self.prog.n_slots)
-            return [(pc, i.target(pc)) for pc, i in self.by_pc.items()
-                    if f <= pc < end and isinstance(i, Call) and i.src == 1]
+            return [(pc, i) for pc, i in self.by_pc.items() if f <= pc < end]
+
+        def calls(f: int) -> list[tuple[int, int]]:
+            return [(pc, i.target(pc)) for pc, i in body(f)
+                    if isinstance(i, Call) and i.src == 1]
+
+        def tail_calls(f: int) -> bool:
+            return any(isinstance(i, Call) and i.src == 0 and i.imm == TAIL_CALL
+                       for _, i in body(f))
 
         @functools.lru_cache(maxsize=None)
         def walk(f: int, total: int, frames: int):
             # every call of every function counts, reached or not (the kernel walks the
             # static call graph): recursion ends at the frame limit
+            if f != 0 and total >= TAIL_CALL_STACK and tail_calls(f):
+                # a tail call drops only its own frame: its callers' frames must stay small
+                return Failure(f, "tail_calls are not allowed when call stack of previous "
+                                  f"frames is {total} bytes. Too large")
             total += -(-per_func.get(f, 0) // 16) * 16
             if total > MAX_STACK:
                 return Failure(f, f"combined stack size of {frames} calls is {total}. "

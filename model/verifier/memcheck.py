@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from model.platform import btf_access as BA
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
+from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.map_helpers import access_type_check
 from model.domains import Scalar
 from model.domains.scalar import bounds_sync, replace
@@ -101,6 +102,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if write:
             raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
         return unknown()
+    if t is T.MAP_PTR:
+        return _map_fields(maps[reg.map], regno, reg.off + off, size, write)
     raise Reject(f"R{regno} invalid mem access '{type_str(reg)}'")
 
 
@@ -145,6 +148,17 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
     if write and not isinstance(got, str):
         return None
     return typed_reg(got)
+
+
+def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
+    """check_ptr_to_map_access: a read of a scalar field of the map's kernel structure."""
+    try:
+        why = map_field_read(m.type, regno, off, size, write)
+    except MapFieldError as e:
+        raise Reject(str(e)) from None
+    if why is not None:
+        raise Reject(why)
+    return unknown()
 
 
 def _rodata_value(m, off: int, size: int) -> Reg:

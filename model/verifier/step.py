@@ -13,7 +13,8 @@ from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import GPL_COMPATIBLE, call_helper, enter_subprog, leave_subprog
+from model.verifier.calls import (GPL_COMPATIBLE, TAIL_CALL, call_helper, enter_subprog,
+                                  leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, Reg, T, known, pointer, unknown
@@ -113,7 +114,7 @@ class Stepper:
                 st.pc = pc + 1
                 return [st, jump]  # both edges of a static site, fall-through first
             out = []
-            for taken, s in branch(st, insn):
+            for taken, s in branch(st, insn, self.obj.maps):
                 s.pc = insn.target(pc) if taken else pc + 1
                 out.append(s)
             return out
@@ -160,7 +161,9 @@ class Stepper:
             if insn.src == 2:
                 raise Reject(self.prog.kfunc_unmodelled(pc, insn.imm))
             call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
-            return self._next(st, pc + 1)
+            returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
+            st.pc = pc + 1
+            return [st] if returned is None else [returned, st]
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
                 return []

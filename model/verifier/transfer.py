@@ -20,7 +20,7 @@ OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and"
            "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
            "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
 MAX_PACKET_OFF = 0xFFFF
-NOT_NULL = {T.MAP_VALUE, T.MEM}  # the kernel's reg_not_null() among the types modelled
+NOT_NULL = {T.MAP_VALUE, T.MEM, T.MAP_PTR}  # the kernel's reg_not_null(), types modelled
 
 
 class Ids:
@@ -152,9 +152,10 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
 
 
 # -- conditional jumps ---------------------------------------------------------------------
-def branch(st: State, insn: Jump) -> list[tuple[bool, State]]:
+def branch(st: State, insn: Jump, maps=None) -> list[tuple[bool, State]]:
     """The feasible edges of a conditional jump: (taken?, refined state) pairs, the
-    fall-through first."""
+    fall-through first. ``maps``: the object's maps (a null-checked lookup in an array or
+    hash of maps becomes a pointer to its inner map)."""
     regs = st.cur.regs
     a = regs[insn.dst]
     b = known(insn.imm if insn.is32 is False else insn.imm & 0xFFFFFFFF) \
@@ -164,14 +165,21 @@ def branch(st: State, insn: Jump) -> list[tuple[bool, State]]:
     out = []
     for taken in (False, True):
         new = st.copy()
-        if _refine(new, insn, a, b, taken):
+        if _refine(new, insn, a, b, taken, maps or {}):
             out.append((taken, new))
     return out
 
 
-def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
+def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps) -> bool:
     """Refine ``st`` for one edge; False when the edge is impossible."""
     cond = insn.cond
+    if (not insn.is32 and insn.src is not None and a.is_pointer and b.is_pointer
+            and (a.type in NULLABLE) != (b.type in NULLABLE)
+            and (cond == "jeq") == taken and cond in ("jeq", "jne")):
+        # check_cond_jmp_op: a maybe-NULL pointer equal to one that is not is not NULL
+        # either, on the "equal" edge; only that register (mark_ptr_not_null_reg)
+        regno = insn.dst if a.type in NULLABLE else insn.src
+        st.cur.regs[regno] = not_null(st.cur.regs[regno], maps)
     if a.type is T.SCALAR and b.type is T.SCALAR:
         verdict = scalar_branch_taken(INT, cond, insn.is32, a.scalar, b.scalar)
         if verdict is not None and bool(verdict) != taken:
@@ -183,9 +191,10 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
         if insn.src is not None:
             _set_linked(st, insn.src, replace(b, scalar=rb))
         return True
-    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NULLABLE:
+    if (not insn.is32 and cond in ("jeq", "jne") and insn.src is None and insn.imm == 0
+            and a.type in NULLABLE):  # only against the immediate 0, not a register
         is_null = (cond == "jeq") == taken
-        _mark_null_check(st, a, is_null)
+        _mark_null_check(st, a, is_null, maps)
         return True
     if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NOT_NULL:
         # the kernel decides a test against 0 only for pointers it knows are not NULL;
@@ -218,13 +227,21 @@ def _shifted(known: Reg, r: Reg):
 
 
 
-def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
+def _mark_null_check(st: State, reg: Reg, is_null: bool, maps) -> None:
     for frame, where, r in list(st.all_regs()):
         if r.type is reg.type and r.id == reg.id:
             if is_null:
                 st.update(frame, where, known(0))
             else:
-                st.update(frame, where, replace(r, type=NULLABLE[r.type]))
+                st.update(frame, where, not_null(r, maps))
+
+
+def not_null(r: Reg, maps) -> Reg:
+    """mark_ptr_not_null_reg: the pointer without its "maybe NULL"; a value of an array or
+    hash of maps is a pointer to a map with the inner map's template (CONST_PTR_TO_MAP)."""
+    if r.type is T.MAP_VALUE_OR_NULL and r.map in maps and maps[r.map].inner is not None:
+        return Reg(T.MAP_PTR, Scalar.const(0), map=maps[r.map].inner)
+    return replace(r, type=NULLABLE[r.type])
 
 
 # (cond, pkt is the left operand) -> the edge on which "pkt + off <= pkt_end" is known,
