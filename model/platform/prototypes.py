@@ -336,11 +336,12 @@ def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
     return proto if args is None else replace(proto, args=tuple(args))
 
 
-def helper_unmodelled(prog_type: str, helper: int) -> str | None:
+def helper_unmodelled(prog_type: str, helper: int, refs: bool = False) -> str | None:
     """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
-    ..." naming the kind or the helper), or None when they model it."""
+    ..." naming the kind or the helper), or None when they model it. ``refs``: the engine
+    tracks acquired references (see proto_kinds.ACQUIRES)."""
     proto = helper_proto(prog_type, helper)
     if proto is None:
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
-    return unmodelled_kind(proto)
+    return unmodelled_kind(proto, refs)

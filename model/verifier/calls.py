@@ -12,7 +12,9 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
                                        subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, mark_written, stack_bounds)
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
+from model.platform.proto_kinds import ACQUIRES, REF_RETS
+from model.verifier.refs import acquire, check_leaks, release, release_arg
+from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
 MAX_CALL_FRAMES = 8
@@ -26,7 +28,7 @@ MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     name = helper_name(hid) or "unknown"
     why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
-           or helper_unmodelled(ptype, hid))
+           or helper_unmodelled(ptype, hid, refs=True))
     if why is not None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
@@ -35,6 +37,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         raise Reject(why)
     regs = st.cur.regs
     map_name = None
+    released = alloc_size = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -55,7 +58,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             why = packet_arg_check(proto)
             if why is not None:
                 raise Reject(why)
-        if base is Arg.CONST_MAP_PTR:
+        if arg.flags & ArgFlag.OBJ_RELEASE:
+            released = release_arg(regno, r, base)
+        elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
             map_name = r.map
@@ -79,6 +84,10 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
                 raise Reject(f"R{regno} type={r.type.value} expected=scalar")
+            if base is Arg.CONST_ALLOC_SIZE_OR_ZERO:
+                alloc_size = r.const()
+                if alloc_size is None:
+                    raise Reject(f"R{regno} is not a known constant'")
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
                 raise Reject(f"R{regno} type={r.type.value} expected=ctx")
@@ -91,7 +100,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if map_name is not None:
         _map_rules(obj.maps[map_name], hid, ptype)
-    ret = _return(st, obj, proto, map_name, ids)
+    if released is not None:
+        release(st, released, f"{proto.kernel_name}#{hid}")
+    if proto.name == "tail_call":
+        check_leaks(st, "tail_call")
+    if proto.ret in REF_RETS and proto.name in ACQUIRES:
+        ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
+    else:
+        ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
         regs[r] = NOT_INIT
     regs[0] = ret
@@ -158,9 +174,9 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
         return
-    if r.type in PACKET or r.type is T.MEM:
-        access(st, obj.maps, ptype, regno, r, 0, size, write=write and r.type is not T.MEM,
-               value=None)
+    if r.type in PACKET or r.type in SIZED_MEM:
+        access(st, obj.maps, ptype, regno, r, 0, size,
+               write=write and r.type not in SIZED_MEM, value=None)
         return
     raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
 from model.semantics.backend import to_signed
-from model.verifier.regs import PACKET, Reg, T, known, pointer, unknown
+from model.platform.sock_fields import sock_access
+from model.verifier.regs import PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -77,8 +78,13 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if not write and reg.read_only and reg.var.is_const():
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
         return None if write else unknown()
-    if t is T.MEM:
+    if t in SIZED_MEM:
         check_bounds(regno, reg, off, size, reg.range, "memory")
+        return None if write else unknown()
+    if t in SOCKETS:  # no arithmetic on a socket pointer: the offset is the insn's
+        why = sock_access(t.value, regno, reg.off + off, size, write)
+        if why is not None:
+            raise Reject(why)
         return None if write else unknown()
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)

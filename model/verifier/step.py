@@ -15,6 +15,7 @@ from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
+from model.verifier.refs import check_leaks
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
@@ -38,6 +39,8 @@ class Stepper:
     # -- assertions ----------------------------------------------------------------------
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
+        if isinstance(insn, Exit) and len(st.frames) == 1:
+            check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
             if isinstance(a, A.Initialized):
                 if regs[a.reg].type is T.NOT_INIT:
@@ -59,6 +62,7 @@ class Stepper:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
+                check_leaks(st, "BPF_LD_[ABS|IND]")
             elif isinstance(a, A.ContextInR6):
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")

@@ -13,14 +13,17 @@ from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
-from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, unknown
+from model.verifier.refs import dropped_on_null
+from model.verifier.regs import NULLABLE, PACKET, SOCKETS, Reg, T, known, unknown
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
            "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
            "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
 MAX_PACKET_OFF = 0xFFFF
-NOT_NULL = {T.MAP_VALUE, T.MEM}  # the kernel's reg_not_null() among the types modelled
+#: the kernel's reg_not_null() among the types modelled (ring buffer memory left out: both
+#: edges of its test against 0 are explored, which can only reject more)
+NOT_NULL = {T.MAP_VALUE, T.MEM} | SOCKETS
 
 
 class Ids:
@@ -123,7 +126,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     c = num.const()
     if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
         pass
-    elif ptr.type in (T.PKT_END, T.MAP_PTR):
+    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS:
         raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited")
     if ptr.type is T.FUNC:
         raise Reject(f"R{insn.dst} pointer arithmetic on func is not modelled")
@@ -219,6 +222,8 @@ def _shifted(known: Reg, r: Reg):
 
 
 def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
+    if is_null:
+        dropped_on_null(st, reg)
     for frame, where, r in list(st.all_regs()):
         if r.type is reg.type and r.id == reg.id:
             if is_null:

@@ -1,0 +1,175 @@
+"""Probe programs for reference tracking (``tests/test_references.py``): ring buffer
+reservations (bpf_ringbuf_reserve -> submit / discard) and socket lookups
+(bpf_sk_lookup_tcp / udp, bpf_skc_lookup_tcp -> bpf_sk_release), judged by the kernel.
+Names ending in ``_ok`` are the valid twins; the kernel decides what each one expects."""
+
+from __future__ import annotations
+
+from soundness_probes import Probe
+
+RINGBUF = (27, 0, 0, 4096, 0)
+PROG_ARRAY = (3, 4, 4, 1, 0)
+ARRAY = (2, 4, 8, 1, 0)
+RESERVE, SUBMIT, DISCARD = 131, 132, 133
+SK_LOOKUP_TCP, SK_LOOKUP_UDP, SK_RELEASE, SKC_LOOKUP_TCP = 84, 85, 86, 99
+
+_OUT = "out:\nr0 = 0\nexit\n"
+
+
+def _reserve(size: int = 8, reg: str = "r2 = {size}\n") -> str:
+    return ("r6 = r1\nld_pseudo r1, 1, 0\n" + reg.format(size=size) + "r3 = 0\n"
+            f"call {RESERVE}\n")
+
+
+_CHECK = "if r0 == 0 goto out\n"
+_SUBMIT = f"r1 = r0\nr2 = 0\ncall {SUBMIT}\n"
+_DISCARD = f"r1 = r0\nr2 = 0\ncall {DISCARD}\n"
+
+
+def _rb(name: str, body: str, ptype: str = "xdp", maps=(RINGBUF,)) -> Probe:
+    return Probe(name, ptype, body, list(maps))
+
+
+RINGBUF_PROBES = [
+    _rb("rb_submit_ok", _reserve() + _CHECK + "r1 = 1\n*(u64 *)(r0 + 0) = r1\n" + _SUBMIT
+        + _OUT),
+    _rb("rb_discard_ok", _reserve() + _CHECK + _DISCARD + _OUT),
+    _rb("rb_leak", _reserve() + _CHECK + "r1 = 1\n*(u64 *)(r0 + 0) = r1\n" + _OUT),
+    _rb("rb_leak_null_path_ok", _reserve() + "if r0 != 0 goto sub\n" + _OUT
+        + "sub:\n" + _SUBMIT + "r0 = 0\nexit\n"),
+    _rb("rb_double_submit", _reserve() + _CHECK + "r7 = r0\n" + _SUBMIT
+        + f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_use_after_submit", _reserve() + _CHECK + "r7 = r0\n" + _SUBMIT
+        + "r1 = 1\n*(u64 *)(r7 + 0) = r1\n" + _OUT),
+    _rb("rb_read_after_discard", _reserve() + _CHECK + "r7 = r0\n" + _DISCARD
+        + "r1 = *(u64 *)(r7 + 0)\n" + _OUT),
+    _rb("rb_null_unchecked_write", _reserve() + "r1 = 1\n*(u64 *)(r0 + 0) = r1\n" + _SUBMIT
+        + _OUT),
+    _rb("rb_null_unchecked_submit", _reserve() + _SUBMIT + _OUT),
+    _rb("rb_write_past_size", _reserve() + _CHECK + "r1 = 1\n*(u64 *)(r0 + 8) = r1\n"
+        + _SUBMIT + _OUT),
+    _rb("rb_write_last_byte_ok", _reserve(12) + _CHECK + "r1 = 1\n*(u32 *)(r0 + 8) = r1\n"
+        + _SUBMIT + _OUT),
+    _rb("rb_read_negative", _reserve() + _CHECK + "r1 = *(u32 *)(r0 - 4)\n" + _SUBMIT + _OUT),
+    _rb("rb_discard_or_submit_ok", _reserve() + _CHECK + "r7 = r0\ncall 7\nr1 = r7\n"
+        "r2 = 0\nif r0 > 5 goto disc\n" f"call {SUBMIT}\n" "goto out\ndisc:\n"
+        f"call {DISCARD}\n" + _OUT),
+    _rb("rb_submit_one_path_only", _reserve() + _CHECK + "r7 = r0\ncall 7\n"
+        "if r0 > 5 goto out\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_submit_offset", _reserve() + _CHECK + "r1 = r0\nr1 += 4\nr2 = 0\n"
+        f"call {SUBMIT}\n" + _OUT),
+    _rb("rb_submit_map_value", "r1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 1\n"
+        "r2 = r10\nr2 += -4\ncall 1\n" + _CHECK + _SUBMIT + _OUT, maps=(RINGBUF, ARRAY)),
+    _rb("rb_submit_stack", f"r1 = r10\nr1 += -8\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_submit_scalar", f"r1 = 0\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_variable_size", "call 7\nr2 = r0\nr2 &= 63\nld_pseudo r1, 1, 0\nr3 = 0\n"
+        f"call {RESERVE}\n" + _CHECK + _SUBMIT + _OUT),
+    _rb("rb_zero_size_ok", _reserve(0) + _CHECK + _SUBMIT + _OUT),
+    _rb("rb_zero_size_write", _reserve(0) + _CHECK + "r1 = 0\n*(u8 *)(r0 + 0) = r1\n"
+        + _SUBMIT + _OUT),
+    _rb("rb_arith_before_check", _reserve() + "r0 += 8\n" + _CHECK + _SUBMIT + _OUT),
+    _rb("rb_spill_fill_submit_ok", _reserve() + _CHECK + "*(u64 *)(r10 - 8) = r0\n"
+        "r1 = *(u64 *)(r10 - 8)\nr2 = 0\n" f"call {SUBMIT}\n" + _OUT),
+    _rb("rb_spill_use_after_submit", _reserve() + _CHECK + "*(u64 *)(r10 - 8) = r0\n"
+        + _SUBMIT + "r1 = *(u64 *)(r10 - 8)\nr2 = 1\n*(u64 *)(r1 + 0) = r2\n" + _OUT),
+    _rb("rb_spill_before_check_ok", _reserve() + "*(u64 *)(r10 - 8) = r0\n"
+        "r1 = *(u64 *)(r10 - 8)\nif r1 == 0 goto out\nr2 = 0\n" f"call {SUBMIT}\n" + _OUT),
+    _rb("rb_two_reservations_ok", _reserve() + _CHECK + "r7 = r0\nld_pseudo r1, 1, 0\n"
+        f"r2 = 16\nr3 = 0\ncall {RESERVE}\n" "if r0 == 0 goto one\n" + _SUBMIT
+        + "one:\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_two_reservations_one_leaks", _reserve() + _CHECK + "r7 = r0\nld_pseudo r1, 1, 0\n"
+        f"r2 = 16\nr3 = 0\ncall {RESERVE}\n" "if r0 == 0 goto one\n" + _SUBMIT
+        + "one:\n" + _OUT),
+    _rb("rb_reserve_in_subprog_ok", "call sub\n" + _CHECK + _SUBMIT + _OUT
+        + "sub:\n" + _reserve() + "exit\n"),
+    _rb("rb_submit_in_subprog_ok", _reserve() + _CHECK + "r1 = r0\ncall sub\n" + _OUT
+        + f"sub:\nr2 = 0\ncall {SUBMIT}\nr0 = 0\nexit\n"),
+    _rb("rb_tail_call_held", _reserve() + _CHECK + "r7 = r0\nr1 = r6\nld_pseudo r2, 1, 1\n"
+        "r3 = 0\ncall 12\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT,
+        maps=(RINGBUF, PROG_ARRAY)),
+    _rb("rb_tail_call_after_submit_ok", _reserve() + _CHECK + _SUBMIT
+        + "r1 = r6\nld_pseudo r2, 1, 1\nr3 = 0\ncall 12\n" + _OUT,
+        maps=(RINGBUF, PROG_ARRAY)),
+    _rb("rb_ld_abs_held", _reserve() + _CHECK + "r7 = r0\nr0 = *(u8 *)skb[0]\n"
+        f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT, ptype="socket_filter"),
+    _rb("rb_null_check_ne_ok", _reserve() + "if r0 != 0 goto use\n" + _OUT
+        + "use:\n" + _DISCARD + "r0 = 0\nexit\n"),
+    _rb("rb_reserve_bad_map", "ld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n" f"call {RESERVE}\n"
+        + _CHECK + _SUBMIT + _OUT, maps=(ARRAY,)),
+    _rb("rb_r0_leaked_in_exit", _reserve() + "exit\n"),
+    _rb("rb_ptr_as_helper_mem_ok", _reserve(16) + _CHECK + "r7 = r0\nr1 = r0\nr2 = 16\n"
+        "r3 = 0\ncall 113\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT, ptype="kprobe"),
+    _rb("rb_ptr_as_helper_mem_too_long", _reserve(16) + _CHECK + "r7 = r0\nr1 = r0\n"
+        "r2 = 17\nr3 = 0\ncall 113\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT,
+        ptype="kprobe"),
+]
+
+# struct bpf_sock_tuple (ipv4): 12 bytes at fp-16, all initialised
+_TUPLE = "r1 = 0\n*(u64 *)(r10 - 16) = r1\n*(u32 *)(r10 - 8) = r1\n"
+
+
+def _lookup(helper: int = SK_LOOKUP_TCP) -> str:
+    return ("r6 = r1\n" + _TUPLE + "r1 = r6\nr2 = r10\nr2 += -16\nr3 = 12\nr4 = 0\nr5 = 0\n"
+            f"call {helper}\n")
+
+
+_RELEASE = f"r1 = r0\ncall {SK_RELEASE}\n"
+
+
+def _sk(name: str, body: str, ptype: str = "sched_cls", maps=()) -> Probe:
+    return Probe(name, ptype, body, list(maps))
+
+
+SOCKET_PROBES = [
+    _sk("sk_release_ok", _lookup() + _CHECK + _RELEASE + _OUT),
+    _sk("sk_udp_release_ok", _lookup(SK_LOOKUP_UDP) + _CHECK + _RELEASE + _OUT),
+    _sk("skc_release_ok", _lookup(SKC_LOOKUP_TCP) + _CHECK + _RELEASE + _OUT),
+    _sk("sk_xdp_release_ok", _lookup() + _CHECK + _RELEASE + _OUT, ptype="xdp"),
+    _sk("sk_leak", _lookup() + _OUT),
+    _sk("sk_leak_checked", _lookup() + _CHECK + _OUT),
+    _sk("sk_release_unchecked", _lookup() + _RELEASE + _OUT),
+    _sk("sk_double_release", _lookup() + _CHECK + "r7 = r0\n" + _RELEASE
+        + f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_read_after_release", _lookup() + _CHECK + "r7 = r0\n" + _RELEASE
+        + "r0 = *(u32 *)(r7 + 4)\n" + _OUT),
+    _sk("sk_release_ctx", f"r1 = r1\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_release_scalar", f"r1 = 0\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_arith", _lookup() + _CHECK + "r0 += 4\n" + _RELEASE + _OUT),
+    _sk("sk_write_field", _lookup() + _CHECK + "r1 = 0\n*(u32 *)(r0 + 16) = r1\n" + _RELEASE
+        + _OUT),
+    _sk("sk_read_unchecked", _lookup() + "r1 = *(u32 *)(r0 + 4)\n" + _CHECK + _RELEASE + _OUT),
+    _sk("sk_tail_call_held", _lookup() + _CHECK + "r7 = r0\nr1 = r6\nld_pseudo r2, 1, 0\n"
+        f"r3 = 0\ncall 12\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT, maps=(PROG_ARRAY,)),
+    _sk("sk_release_in_subprog_ok", _lookup() + _CHECK + "r1 = r0\ncall sub\n" + _OUT
+        + f"sub:\ncall {SK_RELEASE}\nr0 = 0\nexit\n"),
+    _sk("sk_lookup_in_subprog_leak", "call sub\n" + _OUT + "sub:\n" + _lookup() + "r0 = 0\n"
+        "exit\n"),
+    _sk("sk_spill_release_ok", _lookup() + _CHECK + "*(u64 *)(r10 - 24) = r0\n"
+        f"r1 = *(u64 *)(r10 - 24)\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_tuple_uninit", "r6 = r1\nr1 = r6\nr2 = r10\nr2 += -16\nr3 = 12\nr4 = 0\nr5 = 0\n"
+        f"call {SK_LOOKUP_TCP}\n" + _CHECK + _RELEASE + _OUT),
+]
+
+
+def _field(name: str, off: int, size: int, helper: int = SK_LOOKUP_TCP) -> Probe:
+    op = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}[size]
+    return _sk(name, _lookup(helper) + _CHECK + f"r7 = *({op} *)(r0 + {off})\n" + _RELEASE
+               + _OUT)
+
+
+# struct bpf_sock: bound_dev_if 0, family 4, type 8, protocol 12, mark 16, priority 20,
+# src_ip4 24, src_ip6 28..43, src_port 44, dst_port 48 (be16 + 2 bytes of padding),
+# dst_ip4 52, dst_ip6 56..71, state 72, rx_queue_mapping 76; 80 bytes
+FIELD_PROBES = [
+    *[_field(f"sk_read_{off}_{size}", off, size)
+      for off in (0, 4, 8, 12, 16, 20, 24, 28, 40, 44, 48, 50, 52, 56, 72, 76, 80)
+      for size in (4,)],
+    *[_field(f"sk_read_{off}_{size}", off, size) for off, size in
+      ((4, 2), (4, 1), (5, 1), (24, 2), (26, 2), (25, 1), (48, 2), (49, 1), (50, 2), (72, 8),
+       (0, 8), (44, 2), (76, 2), (6, 2), (30, 2))],
+    *[_field(f"skc_read_{off}_{size}", off, size, SKC_LOOKUP_TCP) for off, size in
+      ((0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4), (24, 4), (48, 4), (72, 4), (76, 4),
+       (4, 2))],
+]
+
+ALL_PROBES = RINGBUF_PROBES + SOCKET_PROBES + FIELD_PROBES
