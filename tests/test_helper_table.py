@@ -108,10 +108,10 @@ def test_interpreter_havocs_within_the_prototype():
     obj, prog = p.model()
     res = Machine(prog, obj.maps).run(ctx=bytes(256))
     assert res.status == "exit", res.fault
-    bad = Probe("release", "sched_cls", "r1 = 0\ncall 86\nr0 = 0\nexit\n")
+    bad = Probe("fullsock", "sched_cls", "r1 = 0\ncall 95\nr0 = 0\nexit\n")
     obj, prog = bad.model()
     res = Machine(prog, obj.maps).run(ctx=bytes(256))
-    assert res.status == "fault" and "bpf_sk_release#86 is not modelled" in res.fault.reason
+    assert res.status == "fault" and "bpf_sk_fullsock#95 is not modelled" in res.fault.reason
 
 
 @needs_kernel

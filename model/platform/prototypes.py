@@ -345,3 +345,12 @@ def helper_unmodelled(prog_type: str, helper: int, refs: bool = False) -> str | 
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
     return unmodelled_kind(proto, refs)
+
+
+def refs_only(prog_type: str, helper: int) -> str | None:
+    """For an engine that does not track references: why it cannot follow a call that the
+    abstract verifier models (an acquiring or releasing helper), or None."""
+    why = helper_unmodelled(prog_type, helper)
+    if why is None or helper_unmodelled(prog_type, helper, refs=True) is not None:
+        return None
+    return why.replace("not modelled:", "not modelled (reference tracking):", 1)
