@@ -172,4 +172,50 @@ FIELD_PROBES = [
        (4, 2))],
 ]
 
-ALL_PROBES = RINGBUF_PROBES + SOCKET_PROBES + FIELD_PROBES
+
+#: corners: sign-extending and atomic accesses, 32-bit arithmetic, the pointer as a map
+#: key, tests of an already checked pointer, a join of paths holding different references
+EDGE_PROBES = [
+    _sk("sk_read_signed", _lookup() + _CHECK + "r7 = *(s32 *)(r0 + 4)\n" + _RELEASE + _OUT),
+    _sk("sk_atomic_add", _lookup() + _CHECK + "r1 = 1\nlock *(u32 *)(r0 + 16) += r1\n"
+        + _RELEASE + _OUT),
+    _sk("sk_alu32", _lookup() + _CHECK + "w0 += 1\n" + _OUT),
+    _sk("sk_checked_twice_ok", _lookup() + _CHECK + "if r0 == 0 goto out\n" + _RELEASE
+        + _OUT),
+    _sk("sk_compare_nonzero", _lookup() + "if r0 == 4 goto out\n" + _RELEASE + _OUT),
+    _sk("sk_as_mem_arg", _lookup() + _CHECK + "r7 = r0\nr1 = r6\nr2 = 0\nr3 = r7\nr4 = 4\n"
+        f"call 26\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_lookup_udp_leak_one_path", _lookup(SK_LOOKUP_UDP) + _CHECK + "r7 = r0\ncall 7\n"
+        f"if r0 > 3 goto out\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_release_copy_ok", _lookup() + _CHECK + "r7 = r0\nr8 = r0\nr1 = r8\n"
+        f"call {SK_RELEASE}\n" + _OUT),
+    _sk("sk_copy_used_after_release", _lookup() + _CHECK + "r7 = r0\nr8 = r0\nr1 = r8\n"
+        f"call {SK_RELEASE}\nr0 = *(u32 *)(r7 + 4)\n" + _OUT),
+    _rb("rb_read_signed_ok", _reserve() + _CHECK + "r1 = *(s32 *)(r0 + 4)\n" + _SUBMIT + _OUT),
+    _rb("rb_atomic_ok", _reserve() + _CHECK + "r1 = 1\nlock *(u64 *)(r0 + 0) += r1\n"
+        + _SUBMIT + _OUT),
+    _rb("rb_alu32", _reserve() + _CHECK + "w0 += 1\n" + _SUBMIT + _OUT),
+    _rb("rb_as_map_key_ok", _reserve() + _CHECK + "r7 = r0\nr1 = 0\n*(u32 *)(r7 + 0) = r1\n"
+        "ld_pseudo r1, 1, 1\nr2 = r7\ncall 1\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT,
+        maps=(RINGBUF, ARRAY)),
+    _rb("rb_var_offset_access_ok", _reserve(16) + _CHECK + "r7 = r0\ncall 7\nr0 &= 7\n"
+        "r1 = r7\nr1 += r0\nr2 = *(u8 *)(r1 + 0)\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_var_offset_too_far", _reserve(16) + _CHECK + "r7 = r0\ncall 7\nr0 &= 31\n"
+        "r1 = r7\nr1 += r0\nr2 = *(u8 *)(r1 + 0)\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_submit_var_offset", _reserve(16) + _CHECK + "r7 = r0\ncall 7\nr0 &= 7\n"
+        f"r1 = r7\nr1 += r0\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_join_different_refs", _reserve() + "r7 = r0\ncall 7\nif r0 > 3 goto skip\n"
+        "if r7 == 0 goto out\nr1 = r7\nr2 = 0\n" f"call {SUBMIT}\n" "skip:\nr0 = 0\nexit\n"
+        + _OUT),
+    _rb("rb_null_branch_keeps_nothing_ok", _reserve() + "r7 = r0\nif r0 != 0 goto sub\n"
+        "r0 = 0\nexit\nsub:\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
+    _rb("rb_discard_flags_var_ok", _reserve() + _CHECK + "r7 = r0\ncall 7\nr2 = r0\nr1 = r7\n"
+        f"call {DISCARD}\n" + _OUT),
+    _rb("rb_reserve_flags_var", "call 7\nr3 = r0\nld_pseudo r1, 1, 0\nr2 = 8\n"
+        f"call {RESERVE}\n" + _CHECK + _SUBMIT + _OUT),
+    _rb("rb_huge_size_ok", _reserve(0x7fffffff) + _CHECK + _SUBMIT + _OUT),
+    _rb("rb_huge_size_write_far", _reserve(0x7fffffff) + _CHECK + "r1 = r0\n"
+        "r1 += 0x7ffffff0\nr2 = 0\n*(u8 *)(r1 + 0) = r2\n" + _SUBMIT + _OUT),
+]
+
+ALL_PROBES = RINGBUF_PROBES + SOCKET_PROBES + FIELD_PROBES + EDGE_PROBES

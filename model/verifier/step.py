@@ -16,7 +16,7 @@ from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.verifier.refs import check_leaks
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
+from model.verifier.regs import NOT_INIT, PACKET, SOCKETS, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 
@@ -165,7 +165,7 @@ class Stepper:
             return [st]
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
-            if base.type is T.CTX or base.type in PACKET:
+            if base.type is T.CTX or base.type in PACKET or base.type in SOCKETS:
                 raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
                              "allowed")
             if base.is_pointer:  # atomics are always strictly aligned
