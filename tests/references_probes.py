@@ -211,7 +211,7 @@ EDGE_PROBES = [
         "r0 = 0\nexit\nsub:\n" f"r1 = r7\nr2 = 0\ncall {SUBMIT}\n" + _OUT),
     _rb("rb_discard_flags_var_ok", _reserve() + _CHECK + "r7 = r0\ncall 7\nr2 = r0\nr1 = r7\n"
         f"call {DISCARD}\n" + _OUT),
-    _rb("rb_reserve_flags_var", "call 7\nr3 = r0\nld_pseudo r1, 1, 0\nr2 = 8\n"
+    _rb("rb_reserve_flags_var_ok", "call 7\nr3 = r0\nld_pseudo r1, 1, 0\nr2 = 8\n"
         f"call {RESERVE}\n" + _CHECK + _SUBMIT + _OUT),
     _rb("rb_huge_size_ok", _reserve(0x7fffffff) + _CHECK + _SUBMIT + _OUT),
     _rb("rb_huge_size_write_far", _reserve(0x7fffffff) + _CHECK + "r1 = r0\n"
