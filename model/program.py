@@ -47,6 +47,9 @@ class MapDef:
     legacy_extra: tuple[int, ...] = ()
     #: ``.kconfig``: extern name -> its offset in the value (model.elf.kconfig)
     externs: dict[str, int] = field(default_factory=dict)
+    #: the special fields of the value its BTF describes (``struct bpf_spin_lock``,
+    #: ``bpf_timer``, kptrs...): (kind, offset, size) (model.platform.map_fields)
+    fields: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def prog_flags(self) -> int:

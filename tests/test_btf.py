@@ -113,8 +113,8 @@ def test_map_defs_from_clang(maps_btf):
     with_syms = btf_map_defs(parse_btf(maps_btf), sym_offsets={"hmap": 32, "events": 80})
     assert [d["offset"] for d in with_syms] == [0, 32, 80]
     assert set(dk) == {"name", "offset", "type", "key_size", "value_size", "max_entries",
-                       "map_flags", "map_extra"}
-    assert dk["map_extra"] == 0
+                       "map_flags", "map_extra", "fields"}
+    assert dk["map_extra"] == 0 and dk["fields"] == ()
 
 
 @pytest.mark.clang
@@ -200,7 +200,7 @@ def _map_blob(member_kind: str = "ptr") -> bytes:
 def test_hand_built_map():
     assert btf_map_defs(parse_btf(_map_blob())) == [
         {"name": "m1", "offset": 0, "type": 0, "key_size": 0, "value_size": 0,
-         "max_entries": 7, "map_flags": 0, "map_extra": 0}]
+         "max_entries": 7, "map_flags": 0, "map_extra": 0, "fields": ()}]
 
 
 def test_member_not_pointer_names_the_map():

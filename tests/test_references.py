@@ -1,7 +1,8 @@
 """Reference tracking against the Linux 6.18 kernel: ring buffer reservations
 (bpf_ringbuf_reserve -> bpf_ringbuf_submit / discard) and socket lookups
 (bpf_sk_lookup_tcp / udp, bpf_skc_lookup_tcp -> bpf_sk_release), with reads of socket
-fields (net/core/filter.c bpf_sock_is_valid_access).
+fields (net/core/filter.c bpf_sock_is_valid_access); bpf_spin_lock / bpf_spin_unlock on a
+lock that the map's value BTF describes (tests/spin_lock_probes.py).
 
 Every probe (tests/references_probes.py) is judged by the kernel (skipped without bpf(2)),
 the abstract verifier and the Z3 engine: the verifier's verdict must be the kernel's, with
@@ -10,6 +11,8 @@ these programs safe.
 """
 
 from __future__ import annotations
+
+import struct
 
 import pytest
 
@@ -20,6 +23,7 @@ from model.verifier.checker import check_program
 from model.verifier.regs import T, pointer
 from model.verifier.state import covers, entry_state
 from references_probes import ALL_PROBES, RINGBUF_PROBES, SOCKET_PROBES
+from spin_lock_probes import SPIN_LOCK_PROBES, LockProbe
 
 KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
@@ -106,12 +110,6 @@ def test_socket_field_table():
         "R3 invalid sock_common access off=8 size=4"
 
 
-def test_counts_report():
-    """Printed with -s: how many probes were judged and how they compare."""
-    print(f"\nreference probes vs kernel: {COUNTS}")
-    assert COUNTS["false_accepts"] == 0
-
-
 # -- the interpreter ------------------------------------------------------------------
 def _run(name: str, seeds: int = 1):
     from model.interp.machine import Machine
@@ -174,3 +172,109 @@ def test_symbolic_engine_does_not_judge_references(name):
     assert all(doc["models"][m]["safe"] is None for m in ("M0", "M1", "M2"))
     assert any("reference tracking" in e for e in doc["exhausted"])
     assert doc["cross_check"] != "SOUNDNESS BUG" and doc["counterexample"] is None
+
+
+# -- bpf_spin_lock --------------------------------------------------------------------
+@needs_kernel
+@pytest.mark.parametrize("probe", SPIN_LOCK_PROBES, ids=lambda p: p.name)
+def test_spin_lock_probe_against_kernel(probe):
+    """The map's value BTF has a struct bpf_spin_lock (created with BTF in the kernel,
+    ``MapDef.fields`` in the model)."""
+    j = probe.judge()
+    kmsg = "accept" if j.kernel_ok else rejection_reason(j.kernel_log)
+    where = f"{probe.name}:\n{probe.text}\nkernel: {kmsg}\nours: {j.ours_msg or 'accept'}\n" \
+            f"z3: {j.z3_why or 'safe'}"
+    COUNTS["probes"] += 1
+    COUNTS["agree"] += j.ours_ok == j.kernel_ok
+    if not j.kernel_ok:
+        COUNTS["false_accepts"] += j.ours_ok
+        assert not j.ours_ok, "FALSE ACCEPT " + where
+        assert not j.z3_safe, "Z3 CALLS IT SAFE " + where
+        if "map ''" not in kmsg:  # the kernel names its (unnamed) map, we name ours
+            assert j.ours_msg.splitlines()[-1] == kmsg, where
+    else:
+        COUNTS["false_rejects"] += not j.ours_ok
+        assert j.ours_ok, "false reject " + where
+    assert probe.name.endswith("_ok") == bool(j.kernel_ok), where
+
+
+@pytest.mark.parametrize("probe", SPIN_LOCK_PROBES, ids=lambda p: p.name)
+def test_spin_lock_pruning_keeps_the_verdict(probe):
+    obj, prog = probe.model()
+    pruned, full = check_program(obj, prog), check_program(obj, prog, prune=False)
+    assert pruned.accepted == full.accepted, (pruned.error, full.error)
+
+
+def test_held_lock_is_part_of_the_state():
+    locked = entry_state(pointer(T.CTX))
+    locked.lock = ("m0", 3)
+    free = entry_state(pointer(T.CTX))
+    assert not covers(free, locked) and not covers(locked, free)
+    other = locked.copy()
+    other.lock = ("m1", 3)
+    assert covers(locked, locked.copy()) and not covers(locked, other)
+    # the lock's id pairs with the registers' ids: r7 must be the same lookup's pointer
+    locked.cur.regs[7] = pointer(T.MAP_VALUE, map="m0", id=3)
+    again = locked.copy()
+    again.lock, again.cur.regs[7] = ("m0", 8), pointer(T.MAP_VALUE, map="m0", id=8)
+    assert covers(locked, again)
+    again.cur.regs[7] = pointer(T.MAP_VALUE, map="m0", id=9)
+    assert not covers(locked, again)
+
+
+def test_special_fields_from_btf():
+    """The lock is found in the value's BTF, in nested structs and arrays too."""
+    from model.elf import btf as B
+    from model.elf.btf import parse_btf, special_fields
+    from model.kernel.btf_maps import value_btf
+
+    blob, _, value = value_btf(16, {4: ("bpf_spin_lock", 4)})
+    assert special_fields(parse_btf(blob), value) == [("bpf_spin_lock", 4, 4)]
+    s = b"\0int\0bpf_timer\0a\0b\0inner\0outer\0t\0"
+    name = {n: s.index(n.encode() + b"\0") for n in ("int", "bpf_timer", "a", "b", "inner",
+                                                       "outer", "t")}
+    types = struct.pack("<IIII", name["int"], B.INT << 24, 4, 32)                    # 1
+    types += struct.pack("<III", name["bpf_timer"], B.STRUCT << 24 | 1, 16)          # 2
+    types += struct.pack("<III", name["a"], 1, 0)
+    types += struct.pack("<III", name["inner"], B.STRUCT << 24 | 2, 24)               # 3
+    types += struct.pack("<III", name["a"], 1, 0) + struct.pack("<III", name["t"], 2, 64)
+    types += struct.pack("<III", 0, B.ARRAY << 24, 0) + struct.pack("<III", 3, 1, 2)  # 4
+    types += struct.pack("<III", name["outer"], B.STRUCT << 24 | 2, 56)               # 5
+    types += struct.pack("<III", name["b"], 1, 0) + struct.pack("<III", name["a"], 4, 64)
+    hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(s))
+    got = special_fields(parse_btf(hdr + types + s), 5)
+    assert got == [("bpf_timer", 16, 16), ("bpf_timer", 40, 16)]
+
+
+def _array_lock(body: str):
+    from model.interp.machine import Machine
+
+    p = LockProbe("p", "sched_cls", "r1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 0\n"
+                  "r2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto out\nr7 = r0\n" + body
+                  + "out:\nr0 = 0\nexit\n", [(2, 4, 16, 1, 0)], [{4: ("bpf_spin_lock", 4)}])
+    obj, prog = p.model()
+    return check_program(obj, prog), Machine(prog, obj.maps).run()
+
+
+_L, _U = "r1 = r7\nr1 += 4\ncall 93\n", "r1 = r7\nr1 += 4\ncall 94\n"
+
+
+@pytest.mark.parametrize("body, fault", [
+    (_L + _U, None),
+    (_L, "ends holding the bpf_spin_lock"),
+    (_U, "while holding no lock"),
+    (_L + "call 7\n" + _U, "called while holding the bpf_spin_lock"),
+])
+def test_interpreter_spin_lock(body, fault):
+    v, res = _array_lock(body)
+    assert v.accepted == (fault is None)
+    if fault is None:
+        assert res.status == "exit", res.fault
+    else:
+        assert res.status == "fault" and fault in res.fault.reason, res.fault
+
+
+def test_counts_report():
+    """Printed with -s: how many probes were judged and how they compare."""
+    print(f"\nreference probes vs kernel: {COUNTS}")
+    assert COUNTS["false_accepts"] == 0

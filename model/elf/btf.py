@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 
 from model.errors import SkvError
+from model.platform.map_fields import KPTR_TAGS, SPECIAL_STRUCTS
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -314,7 +315,8 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
     """Map definitions of the ``.maps`` DATASEC, in section order.
 
     Each is ``{"name", "offset", "type", "key_size", "value_size", "max_entries",
-    "map_flags", "map_extra"}``; missing fields are 0. Unknown members (pinning,
+    "map_flags", "map_extra", "fields"}``; missing fields are 0 (``fields``: the value's
+    special fields, :func:`special_fields`). Unknown members (pinning,
     numa_node, values, ...) are ignored. Returns ``[]`` when there is no ``.maps`` DATASEC.
 
     ``offset`` is the DATASEC's ``btf_var_secinfo.offset`` — which clang-19 leaves at 0 in
@@ -337,7 +339,7 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
             raise BtfError(f"map '{mname}': unexpected def kind {d.kind_name}, expected STRUCT")
         off = vi.offset if sym_offsets is None else sym_offsets.get(mname, vi.offset)
         m = {"name": mname, "offset": off, "type": 0, "key_size": 0, "value_size": 0,
-             "max_entries": 0, "map_flags": 0, "map_extra": 0}
+             "max_entries": 0, "map_flags": 0, "map_extra": 0, "fields": ()}
         for mem in d.members:
             if mem.name in _INT_FIELDS:
                 val = _map_int(btf, mname, mem)
@@ -345,8 +347,49 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
             elif mem.name in ("key", "value"):
                 val = _map_type_size(btf, mname, mem)
                 _set(m, mname, mem.name + "_size", val)
+                if mem.name == "value":
+                    m["fields"] = _value_fields(btf, mname, mem)
         out.append(m)
     return out
+
+
+def special_fields(btf: Btf, type_id: int, base: int = 0, depth: int = 0
+                   ) -> list[tuple[str, int, int]]:
+    """The special fields (model.platform.map_fields) in a value of type ``type_id``:
+    (kind, byte offset, size), found through nested structs, unions and arrays."""
+    t = btf.resolve(type_id)
+    if depth > 32:
+        raise BtfError(f"BTF type {t}: nested too deeply")
+    if t.kind in (STRUCT, UNION) and t.name in SPECIAL_STRUCTS:
+        return [(t.name, base, t.size)]
+    if t.kind == PTR:
+        tag = btf.type(t.type)
+        while tag.kind in MODIFIERS:
+            if tag.kind == TYPE_TAG and tag.name in KPTR_TAGS:
+                return [("kptr", base, POINTER_SIZE)]
+            tag = btf.type(tag.type)
+        return []
+    if t.kind == ARRAY:
+        elem = btf.size_of(t.array.type)
+        one = special_fields(btf, t.array.type, 0, depth + 1)
+        if not one:
+            return []
+        return [(k, base + i * elem + o, n) for i in range(min(t.array.nelems, 4096))
+                for k, o, n in one]
+    if t.kind not in (STRUCT, UNION):
+        return []
+    out = []
+    for mem in t.members:
+        out += special_fields(btf, mem.type, base + mem.bit_offset(t.kind_flag) // 8,
+                              depth + 1)
+    return out
+
+
+def _value_fields(btf: Btf, mname: str, mem: BtfMember) -> tuple:
+    t = btf.resolve(mem.type)
+    if t.kind != PTR:
+        return ()
+    return tuple(special_fields(btf, t.type))
 
 
 def _set(m: dict, mname: str, fld: str, val: int) -> None:

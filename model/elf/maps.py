@@ -86,7 +86,8 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
         m = MapDef(name=d["name"], type=d["type"], key_size=d["key_size"],
                    value_size=d["value_size"], max_entries=d["max_entries"],
                    map_flags=d.get("map_flags", 0), section=".maps", offset=sym.value,
-                   origin="btf", map_extra=d.get("map_extra", 0))
+                   origin="btf", map_extra=d.get("map_extra", 0),
+                   fields=d.get("fields", ()))
         _check_shape(image, m)
         out.append(m)
     return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from model.errors import SkvError
 from model.interp.ctx import Context, make_context
 from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for
-from model.interp.refs import REF_HELPERS, Held, release_all
+from model.interp.refs import REF_HELPERS, Held, check_call, release_all
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
@@ -340,6 +340,7 @@ class Machine:
         return self._helper(pc, insn.imm)
 
     def _helper(self, pc: int, hid: int) -> int:
+        check_call(self, hid)
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
             fn = REF_HELPERS.get(hid) or havoc_for(self.prog.prog_type, hid)

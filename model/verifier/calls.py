@@ -11,8 +11,11 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
-                                     constant_map_key, mark_written, stack_bounds)
+                                     constant_map_key, map_fields_check, mark_written,
+                                     stack_bounds)
 from model.platform.proto_kinds import ACQUIRES, REF_RETS
+from model.platform.map_fields import spin_lock_off
+from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, check_leaks, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
@@ -27,6 +30,7 @@ MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     name = helper_name(hid) or "unknown"
+    calls_while_locked(st, hid)
     why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
            or helper_unmodelled(ptype, hid, refs=True))
     if why is not None:
@@ -60,6 +64,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                 raise Reject(why)
         if arg.flags & ArgFlag.OBJ_RELEASE:
             released = release_arg(regno, r, base)
+        elif base is Arg.PTR_TO_SPIN_LOCK:
+            spin_lock_arg(st, obj.maps, regno, r, hid)
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
@@ -173,6 +179,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
+        map_fields_check(m, r, 0, size)
         return
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,
@@ -192,7 +199,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if is_array_type(m.type) or m.origin == "data":  # arrays: a constant in-range key is never NULL
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
-                return pointer(T.MAP_VALUE, map=map_name)
+                # a value with a spin lock gets an id all the same: the lock's identity
+                lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
+                return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_helpers import access_type_check
 from model.semantics.backend import to_signed
+from model.platform.map_fields import field_access_error
 from model.platform.sock_fields import sock_access
 from model.verifier.regs import PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer, unknown
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
@@ -75,6 +76,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if why is not None:
             raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
+        map_fields_check(m, reg, off, size)
         if not write and reg.read_only and reg.var.is_const():
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
         return None if write else unknown()
@@ -91,6 +93,16 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t is T.CTX:
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
     raise Reject(f"R{regno} invalid mem access '{t.value}'")
+
+
+def map_fields_check(m, reg: Reg, off: int, size: int) -> None:
+    """check_map_access: no byte of a special field of the value (a bpf_spin_lock...) may
+    be touched, at any of the pointer's offsets."""
+    var = reg.var
+    why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
+                             size)
+    if why is not None:
+        raise Reject(why)
 
 
 def _rodata_value(m, off: int, size: int) -> Reg:

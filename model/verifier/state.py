@@ -45,13 +45,16 @@ class State:
     #: acquired references not yet released, oldest first: (id, pc of the acquiring call)
     #: (the kernel's per-state ``refs``; a bpf-to-bpf call passes them on)
     refs: tuple[tuple[int, int], ...] = ()
+    #: the bpf_spin_lock held: (map name, id of the map value pointer that took it)
+    lock: tuple[str, int] | None = None
 
     @property
     def cur(self) -> Frame:
         return self.frames[-1]
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs)
+        return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
+                     self.lock)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.callsite, 0):
@@ -77,7 +80,7 @@ class State:
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
         return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
-                     for f in self.frames) + (self.refs,)
+                     for f in self.frames) + (self.refs, self.lock)
 
 
 def entry_state(ctx_reg: Reg) -> State:
@@ -101,6 +104,10 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     ids: dict[int, int] = {}
     # refsafe: the same references held, their ids mapped as the registers' are
     if not all(_same_id(a, b, ids) for (a, _), (b, _) in zip(old.refs, new.refs)):
+        return False
+    if (old.lock is None) != (new.lock is None) or (
+            old.lock is not None and (old.lock[0] != new.lock[0]
+                                      or not _same_id(old.lock[1], new.lock[1], ids))):
         return False
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite:
@@ -153,6 +160,8 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
         return False
     if old.type in PACKET:
         return new.range >= old.range and _same_id(old.id, new.id, ids)
+    if old.type is T.MAP_VALUE:  # the id of a pointer into a value with a spin lock
+        return _same_id(old.id, new.id, ids)
     if old.type in SIZED_MEM or old.type in (T.MEM_OR_NULL, T.RINGBUF_MEM_OR_NULL):
         return old.range == new.range and _same_id(old.id, new.id, ids)
     if old.type in NULLABLE:

@@ -10,11 +10,13 @@ from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
 from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform.map_fields import spin_lock_off
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
+from model.verifier.locks import check_unlocked
 from model.verifier.refs import check_leaks
 from model.verifier.regs import NOT_INIT, PACKET, SOCKETS, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
@@ -28,6 +30,8 @@ class Stepper:
         self.ptype = prog.prog_type
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
+        self.lock_maps = frozenset(n for n, m in obj.maps.items()
+                                   if spin_lock_off(m.fields) is not None)
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -40,6 +44,7 @@ class Stepper:
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
         if isinstance(insn, Exit) and len(st.frames) == 1:
+            check_unlocked(st, "BPF_EXIT instruction in main prog")
             check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
             if isinstance(a, A.Initialized):
@@ -62,6 +67,7 @@ class Stepper:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
+                check_unlocked(st, "BPF_LD_[ABS|IND]")
                 check_leaks(st, "BPF_LD_[ABS|IND]")
             elif isinstance(a, A.ContextInR6):
                 if regs[6].type is not T.CTX:
@@ -112,7 +118,7 @@ class Stepper:
                 st.pc = pc + 1
                 return [st, jump]  # both edges of a static site, fall-through first
             out = []
-            for taken, s in branch(st, insn):
+            for taken, s in branch(st, insn, self.lock_maps):
                 s.pc = insn.target(pc) if taken else pc + 1
                 out.append(s)
             return out

@@ -155,9 +155,10 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
 
 
 # -- conditional jumps ---------------------------------------------------------------------
-def branch(st: State, insn: Jump) -> list[tuple[bool, State]]:
+def branch(st: State, insn: Jump, lock_maps=frozenset()) -> list[tuple[bool, State]]:
     """The feasible edges of a conditional jump: (taken?, refined state) pairs, the
-    fall-through first."""
+    fall-through first. ``lock_maps``: the maps whose values hold a bpf_spin_lock (a
+    checked pointer into one keeps its id, the lock's identity)."""
     regs = st.cur.regs
     a = regs[insn.dst]
     b = known(insn.imm if insn.is32 is False else insn.imm & 0xFFFFFFFF) \
@@ -167,12 +168,13 @@ def branch(st: State, insn: Jump) -> list[tuple[bool, State]]:
     out = []
     for taken in (False, True):
         new = st.copy()
-        if _refine(new, insn, a, b, taken):
+        if _refine(new, insn, a, b, taken, lock_maps):
             out.append((taken, new))
     return out
 
 
-def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
+def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, lock_maps=frozenset()
+            ) -> bool:
     """Refine ``st`` for one edge; False when the edge is impossible."""
     cond = insn.cond
     if a.type is T.SCALAR and b.type is T.SCALAR:
@@ -188,7 +190,7 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> bool:
         return True
     if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NULLABLE:
         is_null = (cond == "jeq") == taken
-        _mark_null_check(st, a, is_null)
+        _mark_null_check(st, a, is_null, lock_maps)
         return True
     if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NOT_NULL:
         # the kernel decides a test against 0 only for pointers it knows are not NULL;
@@ -221,7 +223,9 @@ def _shifted(known: Reg, r: Reg):
 
 
 
-def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
+def _mark_null_check(st: State, reg: Reg, is_null: bool, lock_maps=frozenset()) -> None:
+    """mark_ptr_or_null_regs: every copy becomes 0 or the pointer; a map value pointer
+    keeps its id only when the value holds a spin lock (regsafe compares ids)."""
     if is_null:
         dropped_on_null(st, reg)
     for frame, where, r in list(st.all_regs()):
@@ -229,7 +233,9 @@ def _mark_null_check(st: State, reg: Reg, is_null: bool) -> None:
             if is_null:
                 st.update(frame, where, known(0))
             else:
-                st.update(frame, where, replace(r, type=NULLABLE[r.type]))
+                keep = r.type is not T.MAP_VALUE_OR_NULL or r.map in lock_maps
+                st.update(frame, where, replace(r, type=NULLABLE[r.type],
+                                                id=r.id if keep else 0))
 
 
 # (cond, pkt is the left operand) -> the edge on which "pkt + off <= pkt_end" is known,
