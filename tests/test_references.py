@@ -273,6 +273,56 @@ def test_interpreter_spin_lock(body, fault):
     else:
         assert res.status == "fault" and fault in res.fault.reason, res.fault
 
+LOCK_C = r"""
+#define SEC(n) __attribute__((section(n), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+struct bpf_spin_lock { unsigned int val; };
+static long (*bpf_spin_lock)(struct bpf_spin_lock *l) = (void *)93;
+static long (*bpf_spin_unlock)(struct bpf_spin_lock *l) = (void *)94;
+static void *(*bpf_map_lookup_elem)(void *m, const void *k) = (void *)1;
+struct val { int cnt; struct bpf_spin_lock lock; long more; };
+struct { __uint(type, 1); __uint(max_entries, 4); __type(key, int); __type(value, struct val);
+} h SEC(".maps");
+struct bpf_spin_lock glock;
+int pad;
+SEC("tc") int ok_(void *ctx)
+{ int k = 0; struct val *v = bpf_map_lookup_elem(&h, &k); if (!v) return 0;
+  bpf_spin_lock(&v->lock); v->cnt++; bpf_spin_unlock(&v->lock); return 0; }
+SEC("tc") int touch(void *ctx)
+{ int k = 0; struct val *v = bpf_map_lookup_elem(&h, &k); if (!v) return 0;
+  *(volatile int *)&v->lock = 0; return 0; }
+SEC("tc") int gtouch(void *ctx) { *(volatile int *)&glock = 1; return 0; }
+SEC("tc") int gpad(void *ctx) { *(volatile int *)&pad = 1; return 0; }
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_spin_lock_fields_of_a_clang_object(tmp_path):
+    """clang's BTF: the hash map's value and the .bss variable hold a lock; touching
+    either directly is refused, the lock/unlock pair is accepted."""
+    import shutil
+    import subprocess
+
+    from model.elf.loader import load_object
+
+    clang = shutil.which("clang-19")
+    if clang is None:
+        pytest.skip("clang-19 not installed (apt-get install clang-19)")
+    (tmp_path / "l.c").write_text(LOCK_C)
+    r = subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(tmp_path / "l.c"),
+                        "-o", str(tmp_path / "l.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    obj = load_object(str(tmp_path / "l.o"))
+    assert obj.maps["h"].fields == (("bpf_spin_lock", 4, 4),)
+    assert [f[0] for f in obj.maps[".bss"].fields] == ["bpf_spin_lock"]
+    verdicts = {p.name: check_program(obj, p) for p in obj.programs}
+    assert verdicts["ok_"].accepted and verdicts["gpad"].accepted
+    for name in ("touch", "gtouch"):
+        assert verdicts[name].error.message == \
+            "bpf_spin_lock cannot be accessed directly by load/store"
+
+
 
 def test_counts_report():
     """Printed with -s: how many probes were judged and how they compare."""
