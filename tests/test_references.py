@@ -321,6 +321,14 @@ def test_spin_lock_fields_of_a_clang_object(tmp_path):
     for name in ("touch", "gtouch"):
         assert verdicts[name].error.message == \
             "bpf_spin_lock cannot be accessed directly by load/store"
+    if KERNEL:  # the kernel agrees, its maps created with BTF for the locks (objload)
+        from model.kernel.objload import load_program
+
+        for p in obj.programs:
+            res = load_program(obj, p)
+            if res.ok:
+                res.close()
+            assert res.ok == verdicts[p.name].accepted, (p.name, res.log[-300:])
 
 
 

@@ -34,9 +34,9 @@ def btf_load(blob: bytes) -> Fd:
 
 def value_btf(value_size: int, fields: dict[int, tuple[str, int]]) -> tuple[bytes, int, int]:
     """A BTF blob: [1] ``int``, one struct per special kind (``fields``: offset -> (struct
-    name, size); each a struct of ``int`` members), and the value struct: the special
-    fields at their offsets, ``int`` members elsewhere. Returns (blob, key type id, value
-    type id)."""
+    name, size); each a struct of ``int`` members), and the value struct of
+    ``value_size`` bytes with the special fields at their offsets (the rest a hole).
+    Returns (blob, key type id, value type id)."""
     strings = bytearray(b"\0")
 
     def s(name: str) -> int:
@@ -53,21 +53,21 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]]) -> tuple[byte
         for k in range(words):
             types += struct.pack("<III", s(f"w{k}"), 1, 32 * k)
         ids[name], next_id = next_id, next_id + 1
-    members, off = [], 0
-    while off < value_size:
-        if off in fields:
-            name, size = fields[off]
-            members.append((s(f"f{off}"), ids[name], off))
-            off += size
-        else:
-            members.append((s(f"i{off}"), 1, off))
-            off += 4
+    members = [(s(f"f{off}"), ids[name], off) for off, (name, _) in sorted(fields.items())]
     types += struct.pack("<III", s("value"), KIND_STRUCT << 24 | len(members), value_size)
     for name_off, tid, moff in members:
         types += struct.pack("<III", name_off, tid, 8 * moff)
     hdr = struct.pack("<HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HDR_LEN, 0, len(types),
                       len(types), len(strings))
     return hdr + bytes(types) + bytes(strings), 1, next_id
+
+
+def btf_fields(fields) -> dict[int, tuple[str, int]] | None:
+    """``MapDef.fields`` as :func:`value_btf` takes them; None when a kind cannot be
+    described this way (a kptr needs its pointee's type)."""
+    if any(kind == "kptr" for kind, _, _ in fields):
+        return None
+    return {off: (kind, size) for kind, off, size in fields}
 
 
 def map_create_btf(map_type: int, key_size: int, value_size: int, max_entries: int,
@@ -85,4 +85,4 @@ def map_create_btf(map_type: int, key_size: int, value_size: int, max_entries: i
                    max_entries)
 
 
-__all__ = ["btf_load", "value_btf", "map_create_btf"]
+__all__ = ["btf_load", "value_btf", "btf_fields", "map_create_btf"]

@@ -24,6 +24,7 @@ from model.elf.sections import PROG_TYPE_IDS
 from model.errors import SkvError
 from model.isa import encode
 from model.kernel.bpf import BPF_F_SLEEPABLE, PROG_TYPES, LoadResult, Map, map_create, prog_load
+from model.kernel.btf_maps import btf_fields, map_create_btf
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BPF_F_STATIC_KEY, BpfObject, Program
 
@@ -89,21 +90,32 @@ def create_maps(obj: BpfObject, prog: Program, have: dict[str, Map] | None = Non
             if m.origin == "data":
                 rodata = m.frozen_constant
                 size = m.value_size
-                kmap = map_create(2, 4, size, 1, BPF_F_RDONLY_PROG if rodata else 0,
-                                  name=_map_name(name))
+                kmap = _create(m, 2, 4, size, 1, BPF_F_RDONLY_PROG if rodata else 0)
                 out[name] = kmap
                 init = m.initial if m.initial is not None else bytes(size)
                 kmap.update(struct.pack("<I", 0), init.ljust(size, b"\0")[:size])
                 if rodata:
                     kmap.freeze()
             else:
-                out[name] = map_create(m.type, m.key_size, m.value_size, m.max_entries,
-                                       m.map_flags & ~BPF_F_STATIC_KEY, name=_map_name(name))
+                out[name] = _create(m, m.type, m.key_size, m.value_size, m.max_entries,
+                                    m.map_flags & ~BPF_F_STATIC_KEY)
     except BaseException:
         for k in out.values():
             k.close()
         raise
     return out
+
+
+def _create(m, map_type: int, key_size: int, value_size: int, max_entries: int,
+            flags: int) -> Map:
+    """The map, with BTF describing its value's special fields (a bpf_spin_lock...) when
+    it has some, as libbpf would create it."""
+    fields = btf_fields(m.fields) if m.fields else None
+    if fields:
+        return map_create_btf(map_type, key_size, value_size, max_entries, fields, flags,
+                              name=_map_name(m.name))
+    return map_create(map_type, key_size, value_size, max_entries, flags,
+                      name=_map_name(m.name))
 
 
 def _map_name(name: str) -> str:
