@@ -219,3 +219,21 @@ EDGE_PROBES = [
 ]
 
 ALL_PROBES = RINGBUF_PROBES + SOCKET_PROBES + FIELD_PROBES + EDGE_PROBES
+
+#: a held pointer stored where the verifier no longer follows it (a map value, the ring
+#: buffer memory itself): root may leak pointers, the reference stays held
+STORE_PROBES = [
+    _rb("rb_ptr_stored_in_map_ok", "r1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 1\n"
+        "r2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto out\nr8 = r0\n"
+        f"ld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\ncall {RESERVE}\n" + _CHECK
+        + "*(u64 *)(r8 + 0) = r0\n" + _SUBMIT + _OUT, maps=(RINGBUF, ARRAY)),
+    _rb("rb_ptr_stored_in_itself_ok", _reserve() + _CHECK + "*(u64 *)(r0 + 0) = r0\n"
+        + _SUBMIT + _OUT),
+    _rb("rb_ptr_reloaded_from_itself", _reserve() + _CHECK + "*(u64 *)(r0 + 0) = r0\n"
+        "r1 = *(u64 *)(r0 + 0)\nr2 = 0\n" f"call {SUBMIT}\n" + _OUT),
+    _sk("sk_ptr_stored_in_map_ok", "r6 = r1\nr1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 0\n"
+        "r2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto out\nr8 = r0\n" + _lookup().replace(
+            "r6 = r1\n", "") + _CHECK + "*(u64 *)(r8 + 0) = r0\n" + _RELEASE + _OUT,
+        maps=(ARRAY,)),
+]
+ALL_PROBES += STORE_PROBES
