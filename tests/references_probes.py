@@ -237,3 +237,15 @@ STORE_PROBES = [
         maps=(ARRAY,)),
 ]
 ALL_PROBES += STORE_PROBES
+
+#: loops: a reservation per iteration, submitted in it or leaked by it (may_goto loops
+#: are left out: skv's loop detection refuses ones the kernel accepts, references or not)
+LOOP_PROBES = [
+    _rb("rb_loop_ok", "r6 = 0\nloop:\nld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n"
+        f"call {RESERVE}\nif r0 == 0 goto next\n" + _SUBMIT + "next:\nr6 += 1\n"
+        "if r6 < 4 goto loop\n" + _OUT),
+    _rb("rb_loop_leaks_last", "r6 = 0\nloop:\nld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n"
+        f"call {RESERVE}\nif r0 == 0 goto next\nif r6 == 3 goto next\n" + _SUBMIT
+        + "next:\nr6 += 1\nif r6 < 4 goto loop\n" + _OUT),
+]
+ALL_PROBES += LOOP_PROBES
