@@ -249,3 +249,26 @@ LOOP_PROBES = [
         + "next:\nr6 += 1\nif r6 < 4 goto loop\n" + _OUT),
 ]
 ALL_PROBES += LOOP_PROBES
+
+#: a socket passed to a helper that only looks at it (ARG_PTR_TO_BTF_ID_SOCK_COMMON)
+_IPH = "r1 = 0\n" + "".join(f"*(u64 *)(r10 - {o})= r1\n" for o in (24, 32, 40, 48, 56, 64))
+SOCK_ARG_PROBES = [
+    _sk("sk_assign_ok", _lookup() + _CHECK + "r7 = r0\nr1 = r6\nr2 = r7\nr3 = 0\ncall 124\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_assign_unchecked", _lookup() + "r7 = r0\nr1 = r6\nr2 = r7\nr3 = 0\ncall 124\n"
+        + _CHECK + f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_assign_after_release", _lookup() + _CHECK + "r7 = r0\n" + _RELEASE
+        + "r1 = r6\nr2 = r7\nr3 = 0\ncall 124\n" + _OUT),
+    _sk("skc_assign_ok", _lookup(SKC_LOOKUP_TCP) + _CHECK + "r7 = r0\nr1 = r6\nr2 = r7\n"
+        f"r3 = 0\ncall 124\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_cgroup_id_in_tc", _lookup() + _CHECK + "r7 = r0\nr1 = r7\ncall 128\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_cgroup_id_ctx", "r1 = r1\ncall 128\n" + _OUT),
+    _sk("sk_syncookie_ok", _lookup() + _CHECK + "r7 = r0\n" + _IPH + "r1 = r7\n"
+        "r2 = r10\nr2 += -64\nr3 = 20\nr4 = r10\nr4 += -40\nr5 = 20\ncall 100\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("sk_syncookie_uninit_hdr_ok", _lookup() + _CHECK + "r7 = r0\nr1 = r7\n"
+        "r2 = r10\nr2 += -64\nr3 = 20\nr4 = r10\nr4 += -40\nr5 = 20\ncall 100\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+]
+ALL_PROBES += SOCK_ARG_PROBES

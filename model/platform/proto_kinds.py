@@ -201,12 +201,14 @@ UNMODELLED_HELPERS = {
 #: release helper (an ``OBJ_RELEASE`` argument) on every path before it exits
 ACQUIRES = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"})
 #: the return kinds of :data:`ACQUIRES` and the argument kinds that release them (and
-#: bpf_spin_lock's, whose lock the verifier tracks like a reference)
+#: bpf_spin_lock's, whose lock the verifier tracks like a reference; and a socket passed to
+#: a helper such as bpf_sk_assign)
 REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
                       Ret.PTR_TO_SOCK_COMMON_OR_NULL})
 REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
-                      ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_PTR_TO_SPIN_LOCK})
-#: what a released register may be (check_reg_type's "expected=" list)
+                      ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_PTR_TO_SPIN_LOCK,
+                      ARG_PTR_TO_BTF_ID_SOCK_COMMON})
+#: what a released (or socket) argument may be (check_reg_type's "expected=" list)
 RELEASE_EXPECTED = {
     Arg.PTR_TO_RINGBUF_MEM: "ringbuf_mem",
     Arg.PTR_TO_BTF_ID_SOCK_COMMON: "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",

@@ -239,7 +239,9 @@ _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cg
            "syscall")
 VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
-    "get_socket_cookie": {"syscall": (ARG_PTR_TO_BTF_ID_SOCK_COMMON,)},  # _ptr_cookie_proto
+    # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
+    "get_socket_cookie": {"syscall": (ArgType(Arg.PTR_TO_BTF_ID_SOCK_COMMON,
+                                              F.PTR_MAYBE_NULL),)},
     "xdp_get_buff_len": {"syscall": (ARG_PTR_TO_BTF_ID,)},  # _trace_proto
 }
 

@@ -16,7 +16,7 @@ from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_ali
 from model.platform.proto_kinds import ACQUIRES, REF_RETS
 from model.platform.map_fields import spin_lock_off
 from model.verifier.locks import calls_while_locked, spin_lock_arg
-from model.verifier.refs import acquire, check_leaks, release, release_arg
+from model.verifier.refs import acquire, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
@@ -66,6 +66,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             released = release_arg(regno, r, base)
         elif base is Arg.PTR_TO_SPIN_LOCK:
             spin_lock_arg(st, obj.maps, regno, r, hid)
+        elif base is Arg.PTR_TO_BTF_ID_SOCK_COMMON:  # a socket, unmoved (no arithmetic)
+            ref_arg(regno, r, base)
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")

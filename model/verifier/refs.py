@@ -31,10 +31,15 @@ def acquire(st: State, ret: Ret, pc: int, ids, size: int = 0) -> Reg:
     return pointer(ACQUIRED[ret], id=ref, ref=ref, range=size)
 
 
-def release_arg(regno: int, r: Reg, base: Arg) -> int:
-    """check_func_arg for an ``OBJ_RELEASE`` argument: the reference the register holds."""
+def ref_arg(regno: int, r: Reg, base: Arg) -> None:
+    """check_reg_type for a ring buffer memory or socket argument."""
     if r.type not in RELEASABLE[base]:
         raise Reject(f"R{regno} type={r.type.value} expected={RELEASE_EXPECTED[base]}")
+
+
+def release_arg(regno: int, r: Reg, base: Arg) -> int:
+    """check_func_arg for an ``OBJ_RELEASE`` argument: the reference the register holds."""
+    ref_arg(regno, r, base)
     if r.off:
         raise Reject(f"R{regno} must have zero offset when passed to release func or "
                      "trusted arg to kfunc")
@@ -71,4 +76,4 @@ def check_leaks(st: State, prefix: str) -> None:
         raise Reject("\n".join(lines + [f"{prefix} would lead to reference leak"]))
 
 
-__all__ = ["acquire", "release_arg", "release", "dropped_on_null", "check_leaks"]
+__all__ = ["acquire", "ref_arg", "release_arg", "release", "dropped_on_null", "check_leaks"]
