@@ -272,3 +272,35 @@ SOCK_ARG_PROBES = [
         f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
 ]
 ALL_PROBES += SOCK_ARG_PROBES
+
+#: pointers cast from a held socket (bpf_sk_fullsock, bpf_tcp_sock): NULL until checked,
+#: the same reference as the socket (released with it); struct bpf_tcp_sock field reads
+CAST_PROBES = [
+    _sk("fullsock_ok", _lookup(SKC_LOOKUP_TCP) + _CHECK + "r7 = r0\nr1 = r0\ncall 95\n"
+        "if r0 == 0 goto rel\nr1 = *(u32 *)(r0 + 8)\nrel:\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("tcp_sock_ok", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        "if r0 == 0 goto rel\nr1 = *(u32 *)(r0 + 0)\nr1 = *(u64 *)(r0 + 80)\nrel:\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("tcp_sock_unchecked_read", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        f"r1 = *(u32 *)(r0 + 0)\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("tcp_sock_after_release", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        f"if r0 == 0 goto rel\nr8 = r0\nr1 = r7\ncall {SK_RELEASE}\n"
+        "r1 = *(u32 *)(r8 + 0)\n" + _OUT + f"rel:\nr1 = r7\ncall {SK_RELEASE}\nr0 = 0\nexit\n"),
+    _sk("tcp_sock_released_instead_ok", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        f"if r0 == 0 goto rel\nr1 = r0\ncall {SK_RELEASE}\n" + _OUT
+        + f"rel:\nr1 = r7\ncall {SK_RELEASE}\nr0 = 0\nexit\n"),
+    _sk("tcp_sock_null_leaks", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        f"if r0 == 0 goto out\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    _sk("tcp_sock_of_scalar", "r1 = 0\ncall 96\n" + _OUT),
+    _sk("tcp_sock_of_ctx", "call 96\n" + _OUT),
+    _sk("tcp_sock_write", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+        "if r0 == 0 goto rel\nr1 = 0\n*(u32 *)(r0 + 0) = r1\nrel:\n"
+        f"r1 = r7\ncall {SK_RELEASE}\n" + _OUT),
+    *[_sk(f"tcp_sock_read_{off}_{size}", _lookup() + _CHECK + "r7 = r0\nr1 = r0\ncall 96\n"
+          f"if r0 == 0 goto rel\nr1 = *({ {1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64'}[size]} *)"
+          f"(r0 + {off})\nrel:\nr1 = r7\ncall {SK_RELEASE}\n" + _OUT)
+      for off, size in ((4, 4), (80, 4), (84, 4), (88, 8), (96, 8), (104, 4), (108, 4),
+                        (112, 4), (0, 2), (0, 8), (2, 1), (92, 4))],
+]
+ALL_PROBES += CAST_PROBES

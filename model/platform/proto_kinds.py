@@ -200,18 +200,22 @@ UNMODELLED_HELPERS = {
 #: is_acquire_function, for the helpers modelled): the program must hand it back to a
 #: release helper (an ``OBJ_RELEASE`` argument) on every path before it exits
 ACQUIRES = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"})
+#: helpers whose returned pointer (NULL until checked) is their socket argument seen as
+#: another kind: it holds the argument's reference, if any (is_ptr_cast_function)
+CASTS = frozenset({"sk_fullsock", "tcp_sock"})
 #: the return kinds of :data:`ACQUIRES` and the argument kinds that release them (and
 #: bpf_spin_lock's, whose lock the verifier tracks like a reference; and a socket passed to
 #: a helper such as bpf_sk_assign)
 REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
-                      Ret.PTR_TO_SOCK_COMMON_OR_NULL})
+                      Ret.PTR_TO_SOCK_COMMON_OR_NULL, Ret.PTR_TO_TCP_SOCK_OR_NULL})
 REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
                       ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_PTR_TO_SPIN_LOCK,
-                      ARG_PTR_TO_BTF_ID_SOCK_COMMON})
+                      ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_SOCK_COMMON})
 #: what a released (or socket) argument may be (check_reg_type's "expected=" list)
 RELEASE_EXPECTED = {
     Arg.PTR_TO_RINGBUF_MEM: "ringbuf_mem",
     Arg.PTR_TO_BTF_ID_SOCK_COMMON: "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+    Arg.PTR_TO_SOCK_COMMON: "sock_common, sock, tcp_sock, xdp_sock",
 }
 
 
@@ -230,7 +234,7 @@ def unmodelled_kind(proto, refs: bool = False) -> str | None:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
-    if refs and proto.ret in REF_RETS and proto.name in ACQUIRES:
+    if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS:
         return None
     if proto.ret not in MODELLED_RETS:
         return f"not modelled: return kind {proto.ret.value.split(':')[0]} of helper {name}"

@@ -39,11 +39,31 @@ def sock_read_ok(off: int, size: int, common: bool = False) -> bool:
     return size == DEFAULT
 
 
+#: struct bpf_tcp_sock: __u32 fields up to icsk_retransmits (ends at 112), but
+#: bytes_received (80) and bytes_acked (88), __u64 (bpf_tcp_sock_is_valid_access)
+TCP_SIZE = 112
+TCP_U64 = (80, 88)
+
+
+def tcp_sock_read_error(regno: int, off: int, size: int) -> str | None:
+    if off < 0 or off >= TCP_SIZE or off % size:
+        return f"R{regno} invalid tcp_sock access off={off} size={size}"
+    if off in TCP_U64:
+        ok = size == 8
+    else:
+        ok = size == DEFAULT
+        if ok and off - DEFAULT in TCP_U64:  # accepted, then its conversion fails
+            return "verifier bug: error during ctx access conversion (0)"
+    return None if ok else f"R{regno} invalid tcp_sock access off={off} size={size}"
+
+
 def sock_access(kind: str, regno: int, off: int, size: int, write: bool) -> str | None:
-    """The kernel's message for a bad access through socket pointer ``kind`` ("sock" or
-    "sock_common") at a fixed offset, or None."""
+    """The kernel's message for a bad access through socket pointer ``kind`` ("sock",
+    "sock_common" or "tcp_sock") at a fixed offset, or None."""
     if write:
         return f"R{regno} cannot write into {kind}"
+    if kind == "tcp_sock":
+        return tcp_sock_read_error(regno, off, size)
     if not sock_read_ok(off, size, common=kind == "sock_common"):
         return f"R{regno} invalid {kind} access off={off} size={size}"
     return None

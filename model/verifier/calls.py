@@ -13,10 +13,10 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, map_fields_check, mark_written,
                                      stack_bounds)
-from model.platform.proto_kinds import ACQUIRES, REF_RETS
+from model.platform.proto_kinds import ACQUIRES, CASTS, REF_RETS
 from model.platform.map_fields import spin_lock_off
 from model.verifier.locks import calls_while_locked, spin_lock_arg
-from model.verifier.refs import acquire, check_leaks, ref_arg, release, release_arg
+from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
@@ -41,7 +41,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         raise Reject(why)
     regs = st.cur.regs
     map_name = None
-    released = alloc_size = None
+    released = alloc_size = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -66,8 +66,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             released = release_arg(regno, r, base)
         elif base is Arg.PTR_TO_SPIN_LOCK:
             spin_lock_arg(st, obj.maps, regno, r, hid)
-        elif base is Arg.PTR_TO_BTF_ID_SOCK_COMMON:  # a socket, unmoved (no arithmetic)
-            ref_arg(regno, r, base)
+        elif base in (Arg.PTR_TO_BTF_ID_SOCK_COMMON, Arg.PTR_TO_SOCK_COMMON):
+            ref_arg(regno, r, base)  # a socket, unmoved (no arithmetic on one)
+            sock = r
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
@@ -114,6 +115,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         check_leaks(st, "tail_call")
     if proto.ret in REF_RETS and proto.name in ACQUIRES:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
+    elif proto.ret in REF_RETS and proto.name in CASTS:
+        ret = cast(proto.ret, sock, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):

@@ -14,11 +14,13 @@ from model.verifier.state import State
 
 #: the register kinds a release argument accepts (check_reg_type), per argument base kind
 RELEASABLE = {Arg.PTR_TO_RINGBUF_MEM: {T.RINGBUF_MEM},
-              Arg.PTR_TO_BTF_ID_SOCK_COMMON: {T.SOCKET, T.SOCK_COMMON}}
+              Arg.PTR_TO_BTF_ID_SOCK_COMMON: {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK},
+              Arg.PTR_TO_SOCK_COMMON: {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK}}
 #: the register an acquiring helper returns, per return kind (with the size for memory)
 ACQUIRED = {Ret.PTR_TO_RINGBUF_MEM_OR_NULL: T.RINGBUF_MEM_OR_NULL,
             Ret.PTR_TO_SOCKET_OR_NULL: T.SOCKET_OR_NULL,
-            Ret.PTR_TO_SOCK_COMMON_OR_NULL: T.SOCK_COMMON_OR_NULL}
+            Ret.PTR_TO_SOCK_COMMON_OR_NULL: T.SOCK_COMMON_OR_NULL,
+            Ret.PTR_TO_TCP_SOCK_OR_NULL: T.TCP_SOCK_OR_NULL}
 
 
 def acquire(st: State, ret: Ret, pc: int, ids, size: int = 0) -> Reg:
@@ -29,6 +31,12 @@ def acquire(st: State, ret: Ret, pc: int, ids, size: int = 0) -> Reg:
     ref = ids.new()
     st.refs = st.refs + ((ref, pc),)
     return pointer(ACQUIRED[ret], id=ref, ref=ref, range=size)
+
+
+def cast(ret: Ret, arg: Reg, ids) -> Reg:
+    """A pointer cast from socket ``arg`` (bpf_sk_fullsock, bpf_tcp_sock): NULL until
+    checked (a NULL result releases nothing), holding ``arg``'s reference."""
+    return pointer(ACQUIRED[ret], id=ids.new(), ref=arg.ref)
 
 
 def ref_arg(regno: int, r: Reg, base: Arg) -> None:
@@ -76,4 +84,4 @@ def check_leaks(st: State, prefix: str) -> None:
         raise Reject("\n".join(lines + [f"{prefix} would lead to reference leak"]))
 
 
-__all__ = ["acquire", "ref_arg", "release_arg", "release", "dropped_on_null", "check_leaks"]
+__all__ = ["acquire", "cast", "ref_arg", "release_arg", "release", "dropped_on_null", "check_leaks"]

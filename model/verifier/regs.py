@@ -39,15 +39,17 @@ class T(Enum):
     SOCKET_OR_NULL = "sock_or_null"
     SOCK_COMMON = "sock_common"
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
+    TCP_SOCK = "tcp_sock"
+    TCP_SOCK_OR_NULL = "tcp_sock_or_null"
 
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
             T.RINGBUF_MEM_OR_NULL: T.RINGBUF_MEM, T.SOCKET_OR_NULL: T.SOCKET,
-            T.SOCK_COMMON_OR_NULL: T.SOCK_COMMON}
+            T.SOCK_COMMON_OR_NULL: T.SOCK_COMMON, T.TCP_SOCK_OR_NULL: T.TCP_SOCK}
 #: memory of a size known to the verifier (``range``)
 SIZED_MEM = {T.MEM, T.RINGBUF_MEM}
 #: pointers to a socket (no arithmetic, read-only fields)
-SOCKETS = {T.SOCKET, T.SOCK_COMMON}
+SOCKETS = {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK}
 PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 
