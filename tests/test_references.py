@@ -22,7 +22,7 @@ from model.platform.sock_fields import sock_access, sock_read_ok
 from model.verifier.checker import check_program
 from model.verifier.regs import T, pointer
 from model.verifier.state import covers, entry_state
-from references_probes import ALL_PROBES, RINGBUF_PROBES, SOCKET_PROBES
+from references_probes import ALL_PROBES, RINGBUF_PROBES
 from spin_lock_probes import SPIN_LOCK_PROBES, LockProbe
 
 KERNEL, WHY = available()
@@ -53,7 +53,7 @@ def test_probe_against_kernel(probe):
         "probe named against its verdict " + where
 
 
-@pytest.mark.parametrize("probe", RINGBUF_PROBES + SOCKET_PROBES, ids=lambda p: p.name)
+@pytest.mark.parametrize("probe", ALL_PROBES, ids=lambda p: p.name)
 def test_pruning_keeps_the_verdict(probe):
     """Pruning compares held references (refsafe): the verdict with pruning is the one
     without it."""
