@@ -16,7 +16,7 @@ from model.kernel.bpf import (BPF_MAP_CREATE, Fd, Map, MapCreateAttr, _fdof, bpf
 
 BPF_BTF_LOAD = 18
 BTF_MAGIC, BTF_VERSION, HDR_LEN = 0xEB9F, 1, 24
-KIND_INT, KIND_STRUCT = 1, 4
+KIND_INT, KIND_ARRAY, KIND_STRUCT = 1, 3, 4
 
 
 class BtfLoadAttr(ctypes.Structure):
@@ -32,11 +32,13 @@ def btf_load(blob: bytes) -> Fd:
     return Fd(bpf_call(BPF_BTF_LOAD, attr, "of a map value's BTF"))
 
 
-def value_btf(value_size: int, fields: dict[int, tuple[str, int]]) -> tuple[bytes, int, int]:
-    """A BTF blob: [1] ``int``, one struct per special kind (``fields``: offset -> (struct
-    name, size); each a struct of ``int`` members), and the value struct of
-    ``value_size`` bytes with the special fields at their offsets (the rest a hole).
-    Returns (blob, key type id, value type id)."""
+def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int = 4
+              ) -> tuple[bytes, int, int]:
+    """A BTF blob: [1] ``int``, [2] ``char``, [3] the key (``char[key_size]``), one struct
+    per special kind (``fields``: offset -> (struct name, size); each a struct of ``int``
+    members), and the value struct of ``value_size`` bytes with the special fields at
+    their offsets (the rest a hole). Returns (blob, key type id, value type id); the key
+    type id is 0 for a map without keys."""
     strings = bytearray(b"\0")
 
     def s(name: str) -> int:
@@ -46,7 +48,9 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]]) -> tuple[byte
 
     types = bytearray()
     types += struct.pack("<III", s("int"), KIND_INT << 24, 4) + struct.pack("<I", 0x01000020)
-    ids, next_id = {}, 2
+    types += struct.pack("<III", s("char"), KIND_INT << 24, 1) + struct.pack("<I", 8)
+    types += struct.pack("<III", 0, KIND_ARRAY << 24, 0) + struct.pack("<III", 2, 1, key_size)
+    ids, next_id = {}, 4
     for name, size in sorted(set(fields.values())):
         words = size // 4
         types += struct.pack("<III", s(name), KIND_STRUCT << 24 | words, size)
@@ -59,7 +63,7 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]]) -> tuple[byte
         types += struct.pack("<III", name_off, tid, 8 * moff)
     hdr = struct.pack("<HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HDR_LEN, 0, len(types),
                       len(types), len(strings))
-    return hdr + bytes(types) + bytes(strings), 1, next_id
+    return hdr + bytes(types) + bytes(strings), 3 if key_size else 0, next_id
 
 
 def btf_fields(fields) -> dict[int, tuple[str, int]] | None:
@@ -75,7 +79,7 @@ def map_create_btf(map_type: int, key_size: int, value_size: int, max_entries: i
                    name: str = "") -> Map:
     """A map whose value is described by :func:`value_btf` (the BTF fd is closed once the
     map holds it)."""
-    blob, key_id, value_id = value_btf(value_size, fields)
+    blob, key_id, value_id = value_btf(value_size, fields, key_size)
     with btf_load(blob) as btf:
         attr = MapCreateAttr(map_type=map_type, key_size=key_size, value_size=value_size,
                              max_entries=max_entries, map_flags=map_flags,
