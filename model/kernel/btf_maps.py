@@ -34,11 +34,12 @@ def btf_load(blob: bytes) -> Fd:
 
 def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int = 4
               ) -> tuple[bytes, int, int]:
-    """A BTF blob: [1] ``int``, [2] ``char``, [3] the key (``char[key_size]``), one struct
+    """A BTF blob: [1] ``int``, [2] ``char``, [3] ``char[key_size]``, one struct
     per special kind (``fields``: offset -> (struct name, size); each a struct of ``int``
     members), and the value struct of ``value_size`` bytes with the special fields at
-    their offsets (the rest a hole). Returns (blob, key type id, value type id); the key
-    type id is 0 for a map without keys."""
+    their offsets (the rest a hole). Returns (blob, key type id, value type id): the key is
+    an ``int`` when 4 bytes (array maps want nothing else), else the char array; 0 for a
+    map without keys."""
     strings = bytearray(b"\0")
 
     def s(name: str) -> int:
@@ -63,7 +64,8 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int
         types += struct.pack("<III", name_off, tid, 8 * moff)
     hdr = struct.pack("<HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HDR_LEN, 0, len(types),
                       len(types), len(strings))
-    return hdr + bytes(types) + bytes(strings), 3 if key_size else 0, next_id
+    key_id = 1 if key_size == 4 else 3 if key_size else 0
+    return hdr + bytes(types) + bytes(strings), key_id, next_id
 
 
 def btf_fields(fields) -> dict[int, tuple[str, int]] | None:
