@@ -54,6 +54,9 @@ class MapDef:
     #: the map whose type and shape every inner map has (the kernel's inner_map_meta);
     #: a libbpf ``__array(values, struct {...})`` template is a map of origin "inner"
     inner: str | None = None
+    #: the special fields of the value its BTF describes (``struct bpf_spin_lock``,
+    #: ``bpf_timer``, kptrs...): (kind, offset, size) (model.platform.value_fields)
+    fields: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def prog_flags(self) -> int:

@@ -113,8 +113,8 @@ def test_map_defs_from_clang(maps_btf):
     with_syms = btf_map_defs(parse_btf(maps_btf), sym_offsets={"hmap": 32, "events": 80})
     assert [d["offset"] for d in with_syms] == [0, 32, 80]
     assert set(dk) == {"name", "offset", "type", "key_size", "value_size", "max_entries",
-                       "map_flags", "map_extra", "key_type_id", "value_type_id"}
-    assert dk["map_extra"] == 0
+                       "map_flags", "map_extra", "key_type_id", "value_type_id", "fields"}
+    assert dk["map_extra"] == 0 and dk["fields"] == ()
     btf = parse_btf(maps_btf)
     assert btf.size_of(hm["value_type_id"]) == 24 and btf.size_of(hm["key_type_id"]) == 8
 
@@ -203,7 +203,7 @@ def test_hand_built_map():
     assert btf_map_defs(parse_btf(_map_blob())) == [
         {"name": "m1", "offset": 0, "type": 0, "key_size": 0, "value_size": 0,
          "max_entries": 7, "map_flags": 0, "map_extra": 0, "key_type_id": 0,
-         "value_type_id": 0}]
+         "value_type_id": 0, "fields": ()}]
 
 
 def test_member_not_pointer_names_the_map():

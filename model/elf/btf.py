@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 
 from model.errors import SkvError
+from model.platform.value_fields import KPTR_TAGS, SPECIAL_STRUCTS
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -314,8 +315,9 @@ def btf_map_defs(btf: Btf, *, sym_offsets: dict[str, int] | None = None) -> list
     """Map definitions of the ``.maps`` DATASEC, in section order.
 
     Each is ``{"name", "offset", "type", "key_size", "value_size", "max_entries",
-    "map_flags", "map_extra", "key_type_id", "value_type_id"}`` (the type ids: those of
-    ``__type(key/value, T)``'s T); missing fields are 0. Unknown members (pinning,
+    "map_flags", "map_extra", "key_type_id", "value_type_id", "fields"}`` (the type ids:
+    those of ``__type(key/value, T)``'s T; ``fields``: the value's special fields,
+    :func:`special_fields`); missing fields are 0. Unknown members (pinning,
     numa_node, values, ...) are ignored. Returns ``[]`` when there is no ``.maps`` DATASEC.
 
     ``offset`` is the DATASEC's ``btf_var_secinfo.offset`` — which clang-19 leaves at 0 in
@@ -351,7 +353,7 @@ def _map_def(btf: Btf, mname: str, d: BtfType, inner_ok: bool) -> dict:
     ``__array(values, struct {...})`` gives its inner map template as ``"inner"`` (libbpf
     parses it as a map definition of its own; the outer value is then a 4-byte map id)."""
     m = {"type": 0, "key_size": 0, "value_size": 0, "max_entries": 0, "map_flags": 0,
-         "map_extra": 0, "key_type_id": 0, "value_type_id": 0}
+         "map_extra": 0, "key_type_id": 0, "value_type_id": 0, "fields": ()}
     values = None
     for mem in d.members:
         if mem.name in _INT_FIELDS:
@@ -361,6 +363,8 @@ def _map_def(btf: Btf, mname: str, d: BtfType, inner_ok: bool) -> dict:
             val = _map_type_size(btf, mname, mem)
             _set(m, mname, mem.name + "_size", val)
             m[mem.name + "_type_id"] = btf.resolve(mem.type).type  # libbpf's btf_*_type_id
+            if mem.name == "value":
+                m["fields"] = _value_fields(btf, mname, mem)
         elif mem.name == "values":
             values = mem
     if values is not None and m["type"] in _MAP_IN_MAP:
@@ -377,6 +381,45 @@ def _map_def(btf: Btf, mname: str, d: BtfType, inner_ok: bool) -> dict:
         m["value_size"] = 4
         m["inner"] = _map_def(btf, mname + ".inner", inner, inner_ok=False)
     return m
+
+
+def special_fields(btf: Btf, type_id: int, base: int = 0, depth: int = 0
+                   ) -> list[tuple[str, int, int]]:
+    """The special fields (model.platform.value_fields) in a value of type ``type_id``:
+    (kind, byte offset, size), found through nested structs, unions and arrays."""
+    t = btf.resolve(type_id)
+    if depth > 32:
+        raise BtfError(f"BTF type {t}: nested too deeply")
+    if t.kind in (STRUCT, UNION) and t.name in SPECIAL_STRUCTS:
+        return [(t.name, base, t.size)]
+    if t.kind == PTR:
+        tag = btf.type(t.type)
+        while tag.kind in MODIFIERS:
+            if tag.kind == TYPE_TAG and tag.name in KPTR_TAGS:
+                return [("kptr", base, POINTER_SIZE)]
+            tag = btf.type(tag.type)
+        return []
+    if t.kind == ARRAY:
+        elem = btf.size_of(t.array.type)
+        one = special_fields(btf, t.array.type, 0, depth + 1)
+        if not one:
+            return []
+        return [(k, base + i * elem + o, n) for i in range(min(t.array.nelems, 4096))
+                for k, o, n in one]
+    if t.kind not in (STRUCT, UNION):
+        return []
+    out = []
+    for mem in t.members:
+        out += special_fields(btf, mem.type, base + mem.bit_offset(t.kind_flag) // 8,
+                              depth + 1)
+    return out
+
+
+def _value_fields(btf: Btf, mname: str, mem: BtfMember) -> tuple:
+    t = btf.resolve(mem.type)
+    if t.kind != PTR:
+        return ()
+    return tuple(special_fields(btf, t.type))
 
 
 def _set(m: dict, mname: str, fld: str, val: int) -> None:

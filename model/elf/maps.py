@@ -89,7 +89,7 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
                    map_flags=d.get("map_flags", 0), section=".maps", offset=sym.value,
                    origin="btf", map_extra=d.get("map_extra", 0),
                    btf_key_type_id=d.get("key_type_id", 0),
-                   btf_value_type_id=d.get("value_type_id", 0))
+                   btf_value_type_id=d.get("value_type_id", 0), fields=d.get("fields", ()))
         inner = d.get("inner")
         if inner is not None:  # libbpf's map-in-map template, named as libbpf names it
             t = MapDef(name=m.name + ".inner", type=inner["type"], key_size=inner["key_size"],
@@ -97,7 +97,8 @@ def _btf_maps(image: ElfImage) -> list[MapDef]:
                        map_flags=inner["map_flags"], section=".maps", offset=-1,
                        origin="inner", map_extra=inner["map_extra"],  # no symbol of its own
                        btf_key_type_id=inner.get("key_type_id", 0),
-                       btf_value_type_id=inner.get("value_type_id", 0))
+                       btf_value_type_id=inner.get("value_type_id", 0),
+                       fields=inner.get("fields", ()))
             _check_shape(image, t)
             m.inner = t.name
         _check_shape(image, m)
@@ -165,8 +166,34 @@ def _data_maps(image: ElfImage) -> list[MapDef]:
             continue
         initial = bytes(sec.size) if sec.type == SHT_NOBITS else sec.data
         out.append(MapDef(sec.name, BPF_MAP_TYPE_ARRAY, 4, sec.size, 1, 0, section=sec.name,
-                          offset=0, origin="data", initial=initial))
+                          offset=0, origin="data", initial=initial,
+                          fields=_datasec_fields(image, sec)))
     return out
+
+
+def _datasec_fields(image: ElfImage, sec) -> tuple:
+    """The special fields (a bpf_spin_lock...) of a global-data section's variables, as
+    its BTF DATASEC describes them (the kernel's record of the map libbpf creates with it);
+    a variable's offset comes from the symbol table (clang may leave the DATASEC's at 0)."""
+    btf_sec = image.section(".BTF")
+    if btf_sec is None:
+        return ()
+    from model.elf.btf import DATASEC, VAR, parse_btf, special_fields
+
+    try:
+        btf = parse_btf(btf_sec.data)
+        ds = btf.find(sec.name, DATASEC)
+        if ds is None:
+            return ()
+        syms = {s.name: s.value for s in image.symbols_in(sec.index)}
+        out = []
+        for vi in ds.members:
+            var = btf.type(vi.type)
+            if var.kind == VAR:
+                out += special_fields(btf, var.type, syms.get(var.name, vi.offset))
+        return tuple(out)
+    except SkvError:  # BTF the kernel would refuse: libbpf creates the map without it
+        return ()
 
 
 def _check_shape(image: ElfImage, m: MapDef) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from model.errors import SkvError
 from model.interp.ctx import Context, make_context
 from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helper
+from model.interp.refs import REF_HELPERS, Held, check_call, release_all
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
@@ -150,11 +151,13 @@ class Machine:
             for r, v in regs.items():
                 self.regs[r] = v
         self.context = context
+        self.held = Held()
         self.regs[10] = stack.end
         result = RunResult("budget", None, 0, maps=self.maps)
         try:
             self._loop(result)
         finally:
+            release_all(self)
             for s in self.stacks:
                 self.mem.remove(s)
             if context is not None:
@@ -190,6 +193,10 @@ class Machine:
                 res.status, res.fault = "fault", Fault(pc, str(e))
                 return
             if nxt is None:
+                leak = self.held.leak()
+                if leak is not None:
+                    res.status, res.fault = "fault", Fault(pc, leak)
+                    return
                 res.status, res.r0 = "exit", self.regs[0]
                 return
             pc = nxt
@@ -355,11 +362,12 @@ class Machine:
         return self._helper(pc, insn.imm)
 
     def _helper(self, pc: int, hid: int) -> int:
+        check_call(self, hid)
         if hid == TAIL_CALL and self.helpers is LINUX_HELPERS:
             return self._tail_call(pc)
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
-            fn = havoc_for(self.prog.prog_type, hid)
+            fn = REF_HELPERS.get(hid) or havoc_for(self.prog.prog_type, hid)
         if fn is None:
             raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")
         args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]

@@ -36,6 +36,7 @@ from model.isa import encode
 from model.kernel.attach import attach_btf_id, resolve_ksyms
 from model.kernel.bpf import (BPF_F_SLEEPABLE, PROG_TYPES, BpfError, Fd, LoadResult, Map,
                               ProgBtf, btf_load, map_create, prog_load)
+from model.kernel.btf_maps import btf_fields, map_create_btf
 from model.kernel.mapshape import BPF_F_RDONLY_PROG, _map_name, btf_type_ids, kernel_shape
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BpfObject, MapDef, Program
@@ -132,6 +133,11 @@ def _create_map(obj: BpfObject, m: MapDef, btf_fd: Fd | None) -> Map:
             return map_create(**shape, btf_fd=btf_fd, **ids)
         except BpfError:
             pass
+    fields = btf_fields(m.fields) if m.fields else None
+    if fields:  # no BTF of its own (a built object): BTF describing its special fields
+        return map_create_btf(shape["map_type"], shape["key_size"], shape["value_size"],
+                              shape["max_entries"], fields, shape.get("map_flags", 0),
+                              name=shape.get("name", ""))
     return map_create(**shape)
 
 

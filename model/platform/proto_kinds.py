@@ -137,6 +137,8 @@ ARG_PTR_TO_RINGBUF_MEM_RELEASE = _a(Arg.PTR_TO_RINGBUF_MEM, F.OBJ_RELEASE)
 ARG_CONST_ALLOC_SIZE_OR_ZERO = _a(Arg.CONST_ALLOC_SIZE_OR_ZERO)
 ARG_PTR_TO_SOCK_COMMON = _a(Arg.PTR_TO_SOCK_COMMON)
 ARG_PTR_TO_SOCKET_RELEASE = _a(Arg.PTR_TO_SOCKET, F.OBJ_RELEASE)
+#: bpf_sk_release's argument: ``ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE``
+ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE = _a(Arg.PTR_TO_BTF_ID_SOCK_COMMON, F.OBJ_RELEASE)
 ARG_PTR_TO_BTF_ID = _a(Arg.PTR_TO_BTF_ID)
 ARG_PTR_TO_BTF_ID_OR_NULL = _a(Arg.PTR_TO_BTF_ID, F.PTR_MAYBE_NULL)
 ARG_PTR_TO_BTF_ID_SOCK_COMMON = _a(Arg.PTR_TO_BTF_ID_SOCK_COMMON)
@@ -198,19 +200,50 @@ UNMODELLED_HELPERS = {
 RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
 
 
-def unmodelled_kind(proto, *, typed: bool = False) -> str | None:
+
+# --- acquired references (the abstract verifier only) ----------------------------------
+#: helpers whose returned pointer is an acquired reference (the kernel's
+#: is_acquire_function, for the helpers modelled): the program must hand it back to a
+#: release helper (an ``OBJ_RELEASE`` argument) on every path before it exits
+ACQUIRES = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"})
+#: helpers whose returned pointer (NULL until checked) is their socket argument seen as
+#: another kind: it holds the argument's reference, if any (is_ptr_cast_function)
+CASTS = frozenset({"sk_fullsock", "tcp_sock"})
+#: the return kinds of :data:`ACQUIRES` and the argument kinds that release them (and
+#: bpf_spin_lock's, whose lock the verifier tracks like a reference; and a socket passed to
+#: a helper such as bpf_sk_assign)
+REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
+                      Ret.PTR_TO_SOCK_COMMON_OR_NULL, Ret.PTR_TO_TCP_SOCK_OR_NULL})
+REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
+                      ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_PTR_TO_SPIN_LOCK,
+                      ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_SOCK_COMMON})
+#: what a released (or socket) argument may be (check_reg_type's "expected=" list)
+RELEASE_EXPECTED = {
+    Arg.PTR_TO_RINGBUF_MEM: "ringbuf_mem",
+    Arg.PTR_TO_BTF_ID_SOCK_COMMON: "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
+    Arg.PTR_TO_SOCK_COMMON: "sock_common, sock, tcp_sock, xdp_sock",
+}
+
+
+def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False) -> str | None:
     """Why no engine can judge a call of ``proto`` ("not modelled: ..."), or None.
-    ``typed``: the engine models PTR_TO_BTF_ID (RET_BTF_STRUCT returns)."""
+    ``typed``: the engine models PTR_TO_BTF_ID (RET_BTF_STRUCT returns); ``refs``: it tracks
+    acquired references (:data:`ACQUIRES`, :data:`REF_ARGS`); only the abstract verifier
+    does both."""
     name = proto.kernel_name
     why = UNMODELLED_HELPERS.get(proto.name)
     if why is not None:
         return f"not modelled: {why} (helper {name})"
     for a in proto.args:
+        if refs and a in REF_ARGS:
+            continue
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
     if typed and proto.ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:
+        return None
+    if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS:
         return None
     if proto.ret not in MODELLED_RETS:
         return f"not modelled: return kind {proto.ret.value.split(':')[0]} of helper {name}"

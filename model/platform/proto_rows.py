@@ -15,11 +15,11 @@ from __future__ import annotations
 from model.platform.proto_kinds import (
     ARG_ANYTHING, ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_CONST_MAP_PTR, ARG_CONST_SIZE,
     ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_BTF_ID, ARG_PTR_TO_BTF_ID_OR_NULL,
-    ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_CONST_STR, ARG_PTR_TO_CTX, ARG_PTR_TO_CTX_OR_NULL,
+    ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE, ARG_PTR_TO_CONST_STR, ARG_PTR_TO_CTX, ARG_PTR_TO_CTX_OR_NULL,
     ARG_PTR_TO_DYNPTR, ARG_PTR_TO_FUNC, ARG_PTR_TO_KPTR, ARG_PTR_TO_LONG, ARG_PTR_TO_MAP_KEY,
     ARG_PTR_TO_MAP_VALUE, ARG_PTR_TO_MEM_OR_NULL_RDONLY, ARG_PTR_TO_MEM_OR_NULL_WRITE,
     ARG_PTR_TO_MEM_RDONLY, ARG_PTR_TO_MEM_WRITE, ARG_PTR_TO_PERCPU_BTF_ID,
-    ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_SOCK_COMMON, ARG_PTR_TO_SOCKET_RELEASE,
+    ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_SOCK_COMMON,
     ARG_PTR_TO_SPIN_LOCK, ARG_PTR_TO_STACK_OR_NULL, ARG_PTR_TO_TIMER,
     ARG_PTR_TO_UNINIT_MAP_VALUE, ARG_PTR_TO_UNINIT_MEM, F, Arg, ArgType, Ret, fixed_mem,
 )
@@ -196,7 +196,7 @@ ROWS: list[tuple] = [
     ("sk_lookup_udp", Ret.PTR_TO_SOCKET_OR_NULL, (CTX, RDONLY, SIZE, ANY, ANY), False, True),
     ("skc_lookup_tcp", Ret.PTR_TO_SOCK_COMMON_OR_NULL, (CTX, RDONLY, SIZE, ANY, ANY),
      False, True),
-    ("sk_release", INT, (ARG_PTR_TO_SOCKET_RELEASE,), False, False),
+    ("sk_release", INT, (ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,), False, False),
     ("sk_fullsock", Ret.PTR_TO_SOCKET_OR_NULL, (ARG_PTR_TO_SOCK_COMMON,), False, False),
     ("tcp_sock", Ret.PTR_TO_TCP_SOCK_OR_NULL, (ARG_PTR_TO_SOCK_COMMON,), False, False),
     ("get_listener_sock", Ret.PTR_TO_SOCKET_OR_NULL, (ARG_PTR_TO_SOCK_COMMON,), False, False),
@@ -239,7 +239,9 @@ _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cg
            "syscall")
 VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
-    "get_socket_cookie": {"syscall": (ARG_PTR_TO_BTF_ID_SOCK_COMMON,)},  # _ptr_cookie_proto
+    # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
+    "get_socket_cookie": {"syscall": (ArgType(Arg.PTR_TO_BTF_ID_SOCK_COMMON,
+                                              F.PTR_MAYBE_NULL),)},
     "xdp_get_buff_len": {"syscall": (ARG_PTR_TO_BTF_ID,)},  # _trace_proto
 }
 

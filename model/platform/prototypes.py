@@ -356,12 +356,28 @@ def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
     return proto if args is None else replace(proto, args=tuple(args))
 
 
-def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False) -> str | None:
+def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False,
+                      refs: bool = False) -> str | None:
     """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
     ..." naming the kind or the helper), or None when they model it. ``typed``: the
-    engine models PTR_TO_BTF_ID returns (the abstract verifier)."""
+    engine models PTR_TO_BTF_ID returns; ``refs``: it tracks acquired references (see
+    proto_kinds.ACQUIRES). The abstract verifier does both: :func:`verifier_unmodelled`."""
     proto = helper_proto(prog_type, helper)
     if proto is None:
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
-    return unmodelled_kind(proto, typed=typed)
+    return unmodelled_kind(proto, typed=typed, refs=refs)
+
+
+def verifier_unmodelled(prog_type: str, helper: int) -> str | None:
+    """:func:`helper_unmodelled` for the abstract verifier (typed pointers, references)."""
+    return helper_unmodelled(prog_type, helper, typed=True, refs=True)
+
+
+def refs_only(prog_type: str, helper: int) -> str | None:
+    """For an engine that does not track references: why it cannot follow a call that the
+    abstract verifier models (an acquiring or releasing helper), or None."""
+    why = helper_unmodelled(prog_type, helper)
+    if why is None or helper_unmodelled(prog_type, helper, refs=True) is not None:
+        return None
+    return why.replace("not modelled:", "not modelled (reference tracking):", 1)

@@ -31,6 +31,7 @@ from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
+from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -465,6 +466,10 @@ class Engine:
             return self._go(st, insn.target(pc))
         if insn.src != 0:
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
+            return []
+        why = refs_only(self.lay.ptype, insn.imm)
+        if why is not None:  # the verifier's rules decide; this path is not explored
+            self._exhaust(why)
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)

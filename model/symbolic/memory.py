@@ -13,6 +13,7 @@ import z3
 
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_fields import MapFieldError, map_field_read
+from model.platform.value_fields import field_error
 from model.platform.map_helpers import (access_type_check, can_elide_null, map_helper_check,
                                         map_helper_unmodelled, map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
@@ -86,8 +87,12 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         why = access_type_check(m.prog_flags, write, m.value_size, const_of(p.off), size)
         if why is not None:
             return [(T, why)]
-        return [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
-                 f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
+        bad = [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
+                f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
+        for kind, foff, fsize in m.fields:  # a special field (a bpf_spin_lock...) touched
+            bad.append((z3.And(z3.ULT(p.off, bv(foff + fsize)), z3.UGT(p.off + size, bv(foff))),
+                        field_error(kind)))
+        return bad
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
     if k == "mapptr":

@@ -10,10 +10,15 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, can_e
                                         map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
-                                       helper_proto, helper_unmodelled, packet_arg_check)
+                                       helper_proto, packet_arg_check, verifier_unmodelled)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
-                                     constant_map_key, mark_written, stack_bounds)
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, pointer, unknown
+                                     constant_map_key, map_fields_check, mark_written,
+                                     stack_bounds)
+from model.platform.proto_kinds import ACQUIRES, CASTS, REF_RETS
+from model.platform.map_fields import spin_lock_off
+from model.verifier.locks import calls_while_locked, spin_lock_arg
+from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
+from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
 
 MAX_CALL_FRAMES = 8
@@ -26,14 +31,16 @@ MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf
 
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     name = helper_name(hid) or "unknown"
+    calls_while_locked(st, hid)
     why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=prog.attach_type)
-           or helper_unmodelled(ptype, hid, typed=True))
+           or verifier_unmodelled(ptype, hid))
     if why is not None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
     regs = st.cur.regs
     map_name = None
+    released = alloc_size = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -54,7 +61,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             why = packet_arg_check(proto)
             if why is not None:
                 raise Reject(why)
-        if base is Arg.CONST_MAP_PTR:
+        if arg.flags & ArgFlag.OBJ_RELEASE:
+            released = release_arg(regno, r, base)
+        elif base is Arg.PTR_TO_SPIN_LOCK:
+            spin_lock_arg(st, obj.maps, regno, r, hid)
+        elif base in (Arg.PTR_TO_BTF_ID_SOCK_COMMON, Arg.PTR_TO_SOCK_COMMON):
+            ref_arg(regno, r, base)  # a socket, unmoved (no arithmetic on one)
+            sock = r
+        elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
             map_name = r.map
@@ -78,6 +92,10 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
                 raise Reject(f"R{regno} type={r.type.value} expected=scalar")
+            if base is Arg.CONST_ALLOC_SIZE_OR_ZERO:
+                alloc_size = r.const()
+                if alloc_size is None:
+                    raise Reject(f"R{regno} is not a known constant'")
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
                 raise Reject(f"R{regno} type={r.type.value} expected=ctx")
@@ -90,7 +108,16 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if map_name is not None:
         _map_rules(obj.maps, map_name, hid, ptype)
-    ret = _return(st, obj, proto, map_name, ids)
+    if released is not None:
+        release(st, released, f"{proto.kernel_name}#{hid}")
+    if proto.name == "tail_call":
+        check_leaks(st, "tail_call")
+    if proto.ret in REF_RETS and proto.name in ACQUIRES:
+        ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
+    elif proto.ret in REF_RETS and proto.name in CASTS:
+        ret = cast(proto.ret, sock, ids)
+    else:
+        ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
         regs[r] = NOT_INIT
     regs[0] = ret
@@ -159,10 +186,11 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
+        map_fields_check(m, r, 0, size)
         return
-    if r.type in PACKET or r.type is T.MEM:
-        access(st, obj.maps, ptype, regno, r, 0, size, write=write and r.type is not T.MEM,
-               value=None)
+    if r.type in PACKET or r.type in SIZED_MEM:
+        access(st, obj.maps, ptype, regno, r, 0, size,
+               write=write and r.type not in SIZED_MEM, value=None)
         return
     raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
 
@@ -178,7 +206,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
-                return pointer(T.MAP_VALUE, map=map_name)
+                # a value with a spin lock gets an id all the same: the lock's identity
+                lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
+                return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
     if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # trusted, not NULL
         from model.platform.tracing_targets import vmlinux_btf

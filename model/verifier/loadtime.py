@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from model.isa import LoadImm64
 from model.platform.direct_value import direct_value_error
+from model.platform.value_fields import lock_load_error
 from model.platform.map_helpers import map_type_name, map_type_unmodelled
 from model.platform.prog_types import ld_imm64_unmodelled
 
@@ -45,7 +46,7 @@ def load_time_error(obj, prog) -> tuple[int, str] | None:
             m = obj.maps.get(ref.map) if ref is not None else None
             if m is None:
                 continue
-            why = map_type_unmodelled(m.type)
+            why = map_type_unmodelled(m.type) or lock_load_error(prog.prog_type, m.fields)
             if why is None and sleepable and map_type_name(m.type) not in SLEEPABLE_MAP_TYPES:
                 why = ("Sleepable programs can only use array, hash, ringbuf and local "
                        "storage maps")

@@ -15,7 +15,10 @@ from model.domains import Scalar
 from model.domains.scalar import bounds_sync, replace
 from model.semantics import INT
 from model.semantics.backend import to_signed
-from model.verifier.regs import PACKET, Reg, T, known, pointer, type_str, unknown
+from model.platform.value_fields import field_access_error
+from model.platform.sock_fields import sock_access
+from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer, type_str,
+                                 unknown)
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -83,11 +86,17 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if why is not None:
             raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
+        value_fields_check(m, reg, off, size)
         if not write and reg.read_only and reg.var.is_const():
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
         return None if write else unknown()
-    if t is T.MEM:
+    if t in SIZED_MEM:
         check_bounds(regno, reg, off, size, reg.range, "memory")
+        return None if write else unknown()
+    if t in SOCKETS:  # no arithmetic on a socket pointer: the offset is the insn's
+        why = sock_access(t.value, regno, reg.off + off, size, write)
+        if why is not None:
+            raise Reject(why)
         return None if write else unknown()
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
@@ -159,6 +168,16 @@ def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
     if why is not None:
         raise Reject(why)
     return unknown()
+
+
+def value_fields_check(m, reg: Reg, off: int, size: int) -> None:
+    """check_map_access: no byte of a special field of the value (a bpf_spin_lock...) may
+    be touched, at any of the pointer's offsets."""
+    var = reg.var
+    why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
+                             size)
+    if why is not None:
+        raise Reject(why)
 
 
 def _rodata_value(m, off: int, size: int) -> Reg:

@@ -36,10 +36,26 @@ class T(Enum):
     #: PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED: a non-struct pointer member read through
     #: PTR_TO_BTF_ID; any read through it is a fault-safe probe, no write
     UNTRUSTED_MEM = "rdonly_untrusted_mem"
+    # acquired references (``ref``): ring buffer memory (PTR_TO_MEM | MEM_RINGBUF |
+    # MEM_ALLOC) and sockets, NULL until checked
+    RINGBUF_MEM = "ringbuf_mem"
+    RINGBUF_MEM_OR_NULL = "ringbuf_mem_or_null"
+    SOCKET = "sock"
+    SOCKET_OR_NULL = "sock_or_null"
+    SOCK_COMMON = "sock_common"
+    SOCK_COMMON_OR_NULL = "sock_common_or_null"
+    TCP_SOCK = "tcp_sock"
+    TCP_SOCK_OR_NULL = "tcp_sock_or_null"
 
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
-            T.BTF_ID_OR_NULL: T.BTF_ID}
+            T.BTF_ID_OR_NULL: T.BTF_ID,
+            T.RINGBUF_MEM_OR_NULL: T.RINGBUF_MEM, T.SOCKET_OR_NULL: T.SOCKET,
+            T.SOCK_COMMON_OR_NULL: T.SOCK_COMMON, T.TCP_SOCK_OR_NULL: T.TCP_SOCK}
+#: memory of a size known to the verifier (``range``)
+SIZED_MEM = {T.MEM, T.RINGBUF_MEM}
+#: pointers to a socket (no arithmetic, read-only fields)
+SOCKETS = {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK}
 PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 
@@ -63,6 +79,9 @@ class Reg:
     btf_id: int = 0
     trust: str = ""
     tag: str = ""
+    #: the kernel's ``ref_obj_id``: the acquired reference this pointer holds (0: none);
+    #: releasing it invalidates every register and spill carrying it
+    ref: int = 0
 
     __hash__ = cached_hash
 
@@ -126,6 +145,8 @@ def format_reg(r: Reg) -> str:
     parts = []
     if r.id:
         parts.append(f"id={r.id}")
+    if r.ref:
+        parts.append(f"ref_obj_id={r.ref}")
     if r.off:
         parts.append(f"off={r.off}")
     if r.map:
@@ -134,6 +155,8 @@ def format_reg(r: Reg) -> str:
         parts.append(f"btf={r.btf_id}{',' + r.trust if r.trust else ''}")
     if r.type in PACKET or r.type is T.MEM:
         parts.append(f"r={r.range}")
+    if r.type in (T.RINGBUF_MEM, T.RINGBUF_MEM_OR_NULL):
+        parts.append(f"sz={r.range}")
     if r.scalar is not None and not r.var.is_const():
         parts.append(format_scalar(r.scalar, bare=True))
     return f"{r.type.value}({','.join(parts)})"

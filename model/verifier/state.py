@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, format_reg
+from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
@@ -42,13 +42,19 @@ class State:
     # callsite (-1: the entry) -> deepest stack byte used by that frame's function, on any
     # path: one dict shared by every state of a run (the kernel's subprog stack_depth)
     depths: dict = field(default_factory=dict)
+    #: acquired references not yet released, oldest first: (id, pc of the acquiring call)
+    #: (the kernel's per-state ``refs``; a bpf-to-bpf call passes them on)
+    refs: tuple[tuple[int, int], ...] = ()
+    #: the bpf_spin_lock held: (map name, id of the map value pointer that took it)
+    lock: tuple[str, int] | None = None
 
     @property
     def cur(self) -> Frame:
         return self.frames[-1]
 
     def copy(self) -> "State":
-        return State([f.copy() for f in self.frames], self.pc, self.depths)
+        return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
+                     self.lock)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.callsite, 0):
@@ -74,7 +80,7 @@ class State:
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
         return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
-                     for f in self.frames)
+                     for f in self.frames) + (self.refs, self.lock)
 
 
 def entry_state(ctx_reg: Reg) -> State:
@@ -93,9 +99,16 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     ``live[k]``: the registers of frame k that may still be read
     (``model.verifier.liveness``); the others are not compared at all. ``slots``: the
     innermost frame's stack slots that may still be read (``liveness.live_slots``)."""
-    if len(old.frames) != len(new.frames):
+    if len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs):
         return False
     ids: dict[int, int] = {}
+    # refsafe: the same references held, their ids mapped as the registers' are
+    if not all(_same_id(a, b, ids) for (a, _), (b, _) in zip(old.refs, new.refs)):
+        return False
+    if (old.lock is None) != (new.lock is None) or (
+            old.lock is not None and (old.lock[0] != new.lock[0]
+                                      or not _same_id(old.lock[1], new.lock[1], ids))):
+        return False
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite:
             return False
@@ -134,6 +147,8 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
         return True  # the old continuation never read it before writing it
     if old.type is not new.type:
         return False
+    if (old.ref or new.ref) and not _same_id(old.ref, new.ref, ids):
+        return False
     if old.type is T.SCALAR:
         if old.delta != new.delta:  # regsafe: BPF_ADD_CONST flags and deltas must agree
             return False
@@ -145,9 +160,11 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
         return False
     if old.type in PACKET:
         return new.range >= old.range and _same_id(old.id, new.id, ids)
-    if old.type is T.MEM or old.type is T.MEM_OR_NULL:
+    if old.type is T.MAP_VALUE:  # the id of a pointer into a value with a spin lock
+        return _same_id(old.id, new.id, ids)
+    if old.type in SIZED_MEM or old.type in (T.MEM_OR_NULL, T.RINGBUF_MEM_OR_NULL):
         return old.range == new.range and _same_id(old.id, new.id, ids)
-    if old.type is T.MAP_VALUE_OR_NULL:
+    if old.type in NULLABLE:
         return _same_id(old.id, new.id, ids)
     if old.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
         return ((old.btf_id, old.trust, old.tag) == (new.btf_id, new.trust, new.tag)

@@ -10,6 +10,7 @@ from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
 from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform.value_fields import spin_lock_off
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
@@ -17,7 +18,10 @@ from model.verifier.calls import (GPL_COMPATIBLE, TAIL_CALL, call_helper, enter_
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
-from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, Reg, T, known, pointer, unknown
+from model.verifier.locks import check_unlocked
+from model.verifier.refs import check_leaks
+from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, known, pointer,
+                                 unknown)
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 
@@ -31,6 +35,8 @@ class Stepper:
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
+        self.lock_maps = frozenset(n for n, m in obj.maps.items()
+                                   if spin_lock_off(m.fields) is not None)
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -42,6 +48,9 @@ class Stepper:
     # -- assertions ----------------------------------------------------------------------
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
+        if isinstance(insn, Exit) and len(st.frames) == 1:
+            check_unlocked(st, "BPF_EXIT instruction in main prog")
+            check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
             if isinstance(a, A.Initialized):
                 if regs[a.reg].type is T.NOT_INIT:
@@ -63,6 +72,8 @@ class Stepper:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
+                check_unlocked(st, "BPF_LD_[ABS|IND]")
+                check_leaks(st, "BPF_LD_[ABS|IND]")
             elif isinstance(a, A.ContextInR6):
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
@@ -114,7 +125,7 @@ class Stepper:
                 st.pc = pc + 1
                 return [st, jump]  # both edges of a static site, fall-through first
             out = []
-            for taken, s in branch(st, insn, self.obj.maps):
+            for taken, s in branch(st, insn, self.obj.maps, self.lock_maps):
                 s.pc = insn.target(pc) if taken else pc + 1
                 out.append(s)
             return out
@@ -171,7 +182,7 @@ class Stepper:
             return [st]
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
-            if base.type is T.CTX or base.type in PACKET:
+            if base.type is T.CTX or base.type in PACKET or base.type in SOCKETS:
                 raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
                              "allowed")
             if base.is_pointer:  # atomics are always strictly aligned

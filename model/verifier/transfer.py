@@ -13,14 +13,17 @@ from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
-from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, type_str, unknown
+from model.verifier.refs import dropped_on_null
+from model.verifier.regs import NULLABLE, PACKET, SOCKETS, Reg, T, known, type_str, unknown
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
            "lsh": "<<=", "rsh": ">>=", "neg": "neg", "mod": "%=", "xor": "^=", "mov": "=",
            "arsh": "s>>=", "sdiv": "s/=", "smod": "s%=", "movsx": "=(sx)"}
 MAX_PACKET_OFF = 0xFFFF
-NOT_NULL = {T.MAP_VALUE, T.MEM, T.MAP_PTR}  # the kernel's reg_not_null(), types modelled
+#: the kernel's reg_not_null() among the types modelled (ring buffer memory left out: both
+#: edges of its test against 0 are explored, which can only reject more)
+NOT_NULL = {T.MAP_VALUE, T.MEM, T.MAP_PTR} | SOCKETS
 
 
 class Ids:
@@ -123,7 +126,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     c = num.const()
     if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
         pass
-    elif ptr.type in (T.PKT_END, T.MAP_PTR):
+    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS:
         raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited")
     if ptr.type is T.FUNC:
         raise Reject(f"R{insn.dst} pointer arithmetic on func is not modelled")
@@ -152,10 +155,12 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
 
 
 # -- conditional jumps ---------------------------------------------------------------------
-def branch(st: State, insn: Jump, maps=None) -> list[tuple[bool, State]]:
+def branch(st: State, insn: Jump, maps=None, lock_maps=frozenset()
+           ) -> list[tuple[bool, State]]:
     """The feasible edges of a conditional jump: (taken?, refined state) pairs, the
     fall-through first. ``maps``: the object's maps (a null-checked lookup in an array or
-    hash of maps becomes a pointer to its inner map)."""
+    hash of maps becomes a pointer to its inner map); ``lock_maps``: the maps whose values
+    hold a bpf_spin_lock (a checked pointer into one keeps its id, the lock's identity)."""
     regs = st.cur.regs
     a = regs[insn.dst]
     b = known(insn.imm if insn.is32 is False else insn.imm & 0xFFFFFFFF) \
@@ -165,12 +170,13 @@ def branch(st: State, insn: Jump, maps=None) -> list[tuple[bool, State]]:
     out = []
     for taken in (False, True):
         new = st.copy()
-        if _refine(new, insn, a, b, taken, maps or {}):
+        if _refine(new, insn, a, b, taken, maps or {}, lock_maps):
             out.append((taken, new))
     return out
 
 
-def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps) -> bool:
+def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
+            lock_maps=frozenset()) -> bool:
     """Refine ``st`` for one edge; False when the edge is impossible."""
     cond = insn.cond
     if (not insn.is32 and insn.src is not None and a.is_pointer and b.is_pointer
@@ -179,7 +185,7 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps) -> bool:
         # check_cond_jmp_op: a maybe-NULL pointer equal to one that is not is not NULL
         # either, on the "equal" edge; only that register (mark_ptr_not_null_reg)
         regno = insn.dst if a.type in NULLABLE else insn.src
-        st.cur.regs[regno] = not_null(st.cur.regs[regno], maps)
+        st.cur.regs[regno] = not_null(st.cur.regs[regno], maps, lock_maps)
     if a.type is T.SCALAR and b.type is T.SCALAR:
         verdict = scalar_branch_taken(INT, cond, insn.is32, a.scalar, b.scalar)
         if verdict is not None and bool(verdict) != taken:
@@ -194,7 +200,7 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps) -> bool:
     if (not insn.is32 and cond in ("jeq", "jne") and insn.src is None and insn.imm == 0
             and a.type in NULLABLE):  # only against the immediate 0, not a register
         is_null = (cond == "jeq") == taken
-        _mark_null_check(st, a, is_null, maps)
+        _mark_null_check(st, a, is_null, maps, lock_maps)
         return True
     if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NOT_NULL:
         # the kernel decides a test against 0 only for pointers it knows are not NULL;
@@ -227,21 +233,28 @@ def _shifted(known: Reg, r: Reg):
 
 
 
-def _mark_null_check(st: State, reg: Reg, is_null: bool, maps) -> None:
+def _mark_null_check(st: State, reg: Reg, is_null: bool, maps, lock_maps=frozenset()
+                     ) -> None:
+    """mark_ptr_or_null_regs: every copy becomes 0 or the pointer (:func:`not_null`)."""
+    if is_null:
+        dropped_on_null(st, reg)
     for frame, where, r in list(st.all_regs()):
         if r.type is reg.type and r.id == reg.id:
             if is_null:
                 st.update(frame, where, known(0))
             else:
-                st.update(frame, where, not_null(r, maps))
+                st.update(frame, where, not_null(r, maps, lock_maps))
 
 
-def not_null(r: Reg, maps) -> Reg:
+def not_null(r: Reg, maps, lock_maps=frozenset()) -> Reg:
     """mark_ptr_not_null_reg: the pointer without its "maybe NULL"; a value of an array or
-    hash of maps is a pointer to a map with the inner map's template (CONST_PTR_TO_MAP)."""
+    hash of maps is a pointer to a map with the inner map's template (CONST_PTR_TO_MAP); a
+    map value pointer keeps its id only when the value holds a spin lock (regsafe compares
+    ids)."""
     if r.type is T.MAP_VALUE_OR_NULL and r.map in maps and maps[r.map].inner is not None:
         return Reg(T.MAP_PTR, Scalar.const(0), map=maps[r.map].inner)
-    return replace(r, type=NULLABLE[r.type])
+    keep = r.type is not T.MAP_VALUE_OR_NULL or r.map in lock_maps
+    return replace(r, type=NULLABLE[r.type], id=r.id if keep else 0)
 
 
 # (cond, pkt is the left operand) -> the edge on which "pkt + off <= pkt_end" is known,
