@@ -9,7 +9,7 @@ lock, are faults.
 
 from __future__ import annotations
 
-from model.interp.helpers import _map
+from model.interp.helpers import map_for_helper
 from model.interp.memory import MemFault, Region
 
 RINGBUF_BASE = 0x7000_0000_0000
@@ -44,7 +44,7 @@ def _held(m) -> Held:
 
 
 def ringbuf_reserve(m, r1, r2, r3, r4, r5):
-    st = _map(m, r1, RESERVE)
+    st = map_for_helper(m, r1, RESERVE)
     h = _held(m)
     size = r2 & ((1 << 64) - 1)
     used = sum(r.size + RINGBUF_HDR for r in h.regions.values() if r.kind == "ringbuf")

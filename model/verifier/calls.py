@@ -12,10 +12,10 @@ from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, packet_arg_check, verifier_unmodelled)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
-                                     constant_map_key, map_fields_check, mark_written,
+                                     constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
 from model.platform.proto_kinds import ACQUIRES, CASTS, REF_RETS
-from model.platform.map_fields import spin_lock_off
+from model.platform.value_fields import spin_lock_off
 from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
@@ -186,7 +186,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
-        map_fields_check(m, r, 0, size)
+        value_fields_check(m, r, 0, size)
         return
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,

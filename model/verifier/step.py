@@ -134,8 +134,9 @@ class Stepper:
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
                          attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
-            if got.type in NULLABLE:  # a maybe-NULL typed pointer: a fresh id to check
-                got = replace(got, id=self.ids.new())
+            if got.type in NULLABLE and base.type is not T.STACK:
+                got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
+                # (a fill from the stack keeps the spilled pointer's id)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
                 got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
