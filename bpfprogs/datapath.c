@@ -26,9 +26,10 @@
  * as in the LPC talk): dbg_printk (bpf_printk), dbg_event (a perf-event debug record),
  * dbg_dump_l4 (the record also carries the first 8 bytes of the L4 header).
  *
- * Built with -DDP_UNSAFE_L4_DUMP (unsafe_datapath.c), the L4 dump trusts the bound
- * check of the conntrack block: unsafe exactly when dbg_event and dbg_dump_l4 are on
- * and dp_conntrack is off (a realistic "debug code assumed a feature ran" bug).
+ * Built with -DDP_UNSAFE_L4_DUMP (unsafe_datapath.c), dp_xdp_icmp_err's debug dump of
+ * the quoted L4 header trusts the 8-byte bound check of its conntrack block: unsafe
+ * exactly when dbg_event and dbg_dump_l4 are on and dp_conntrack is off (a realistic
+ * "the debug code assumed a feature had run" bug).
  */
 #include "datapath_lib.h"
 

@@ -312,13 +312,8 @@ out:
 					ihl = (ip->ihl_version & 0x0f) * 4;
 					rec.l4_proto = ip->protocol;
 					l4 = (__u8 *)ip + ihl;
-#ifdef DP_UNSAFE_L4_DUMP
-					/* BUG: trusts the conntrack block's 8-byte check */
-					__builtin_memcpy(rec.l4, l4, 8);
-#else
 					if ((void *)(l4 + 8) <= data_end)
 						__builtin_memcpy(rec.l4, l4, 8);
-#endif
 				}
 			}
 		}
@@ -554,25 +549,41 @@ int dp_xdp_icmp_err(struct xdp_md *ctx)
 	if (bpf_static_branch_unlikely(&dbg_printk))
 		bpf_printk("dp icmp err type %u for %x", ih->type, flow.saddr);
 	if (!bpf_static_branch_likely(&dp_conntrack))
+		goto out;
+	/* conntrack also matches the quoted TCP sequence number (RFC 5927) / UDP length:
+	 * 8 bytes of the inner L4 header */
+	if ((void *)(il4 + 8) > data_end)
 		return XDP_PASS;
 	ct = bpf_map_lookup_elem(&ct_v4, &flow);
 	if (!ct)
-		return XDP_PASS;
+		goto out;
 	if (!bpf_static_branch_likely(&dp_nat))
-		return XDP_PASS;
+		goto out;
 	idx = ct->backend;
 	be = bpf_map_lookup_elem(&backends, &idx);
 	if (!be)
-		return XDP_PASS;
+		goto out;
 	old = ip->daddr;
 	ip->daddr = be->addr;
 	csum_replace4(&ip->check, old, be->addr);
 	count(ST_NAT, len);
+out:
 	if (bpf_static_branch_unlikely(&dbg_event)) {
 		struct debug_rec rec = { .stage = 5, .verdict = XDP_PASS, .len = len,
 					 .l3_proto = ETH_P_IP_BE, .l4_proto = IPPROTO_ICMP };
 
 		__builtin_memcpy(rec.l4, ih, 8);
+		if (bpf_static_branch_unlikely(&dbg_dump_l4)) {
+			/* the quoted L4 header instead of the ICMP one */
+#ifdef DP_UNSAFE_L4_DUMP
+			/* BUG: relies on the conntrack block's 8-byte check, which does not
+			 * run when dp_conntrack is off */
+			__builtin_memcpy(rec.l4, il4, 8);
+#else
+			if ((void *)(il4 + 8) <= data_end)
+				__builtin_memcpy(rec.l4, il4, 8);
+#endif
+		}
 		bpf_perf_event_output(ctx, &dp_events, BPF_F_CURRENT_CPU, &rec, sizeof(rec));
 	}
 	return XDP_PASS;
