@@ -8,7 +8,7 @@
 #ifndef SKV_DATAPATH_H
 #define SKV_DATAPATH_H
 
-#include "bpf_static_keys.h"
+#include "../bpf_static_keys.h"
 
 /* ---- more UAPI numbers ------------------------------------------------------------ */
 #define BPF_MAP_TYPE_PROG_ARRAY        3
