@@ -12,7 +12,7 @@ from functools import lru_cache
 import pytest
 
 from bench.datapath_keys import run_entry
-from manifest import DATAPATH, datapath_programs, object_path, program_id
+from manifest import DATAPATH, datapath_programs, object_path, program_id, unsafe
 from model.elf.loader import load_object
 from model.interp.machine import Machine
 from model.kernel import available
@@ -95,12 +95,19 @@ def test_z3_finds_and_confirms_the_bug():
     from model.symbolic import analyse_program
 
     o = obj(BUG[0])
-    doc = analyse_program(o, o.program(BUG[1]))
+    prog = o.program(BUG[1])
+    doc = analyse_program(o, prog)
     want = entry(*BUG)["expect"]
-    assert doc["models"]["M0"]["unsafe_when"] == want["M0"]["unsafe_when"]
-    assert doc["models"]["M1"]["safe"] is False and doc["models"]["M2"]["safe"] is False
+    assert doc["complete"] and doc["models"]["M2"]["safe"] is False
+    # the unsafe sets equal the manifest's, under M0 (keys) and M1 (sites)
+    for names, m in ((prog.keys(), "M0"), ([f"pc{s.pc}" for s in prog.sites], "M1")):
+        for bits in itertools.product((0, 1), repeat=len(names)):
+            a = dict(zip(names, bits))
+            assert unsafe(doc["models"][m]["unsafe_when"], a) == \
+                unsafe(want[m]["unsafe_when"], a), (m, a)
     cx = doc["counterexample"]
-    assert cx["confirmed"] and cx["model"] == "M0"
+    assert cx["confirmed"] and cx["model"] == "M0" and cx["status"] == "fault"
+    assert doc["cross_check"] == "agree: confirmed"
     assert {k: int(v) for k, v in cx["keys"].items() if k in want["M0"]["unsafe_when"][0]} \
         == want["M0"]["unsafe_when"][0]
     # the same stage without the bug: safe under every model, and the analysis complete
