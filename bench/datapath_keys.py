@@ -130,6 +130,23 @@ def run_entry(e: dict, n: int | None, seed: int) -> dict:
             "rows": rows}
 
 
+ROW_FIELDS = ["assignment", "skv", "kernel", "expected", "skv_ms", "skv_cpu_ms", "kernel_ms",
+              "kernel_verify_us", "kernel_insns", "error"]
+
+
+def compact(p: dict) -> dict:
+    """``p`` with its rows as lists (``row_fields`` names them; the assignment as a string of
+    bits in the order of ``key_order``), to keep the results file small."""
+    if "row_fields" in p:
+        return p
+    order = sorted(p["rows"][0]["assignment"]) if p["rows"] else []
+    rows = [["".join(str(r["assignment"][k]) for k in order), r["skv"], r["kernel"],
+             r["expected"], round(1000 * r["skv_s"], 2), round(1000 * r["skv_cpu_s"], 2),
+             round(1000 * r["kernel_s"], 2), r["kernel_verify_us"], r["kernel_insns"],
+             r["kernel_error"] or r["skv_error"]] for r in p["rows"]]
+    return {**p, "key_order": order, "row_fields": ROW_FIELDS, "rows": rows}
+
+
 def table(doc: dict) -> str:
     head = ["object", "program", "insns", "keys", "sites", "assignments", "kernel accepts",
             "skv accepts", "agree", "skv false accepts", "skv false rejects",
@@ -160,6 +177,13 @@ def table(doc: dict) -> str:
     lines.append("| **total** | | | | | " + " | ".join(str(tot[k]) for k in tot) +
                  f" | {1000 * skv_s / n:.1f} ({1000 * skv_c / n:.1f}) | {1000 * k_s / n:.1f} | {1000 * kv_s / n:.2f} | |")
     return "\n".join(lines)
+
+
+def write_json(path: Path, doc: dict) -> None:
+    doc = {**doc, "programs": [compact(p) for p in doc["programs"]]}
+    text = json.dumps({k: v for k, v in doc.items() if k != "programs"}, indent=1)[:-2]
+    body = ",\n".join("  " + json.dumps(p) for p in doc["programs"])
+    path.write_text(text + ',\n "programs": [\n' + body + "\n ]\n}\n")
 
 
 def main(argv=None) -> int:
@@ -193,7 +217,7 @@ def main(argv=None) -> int:
                *os.getloadavg(), os.cpu_count() or 0),
            "programs": progs}
     out = Path(args.out)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(out, doc)
     text = ("# Every M0 assignment of the datapath: skv's verifier against the kernel\n\n"
             f"`python -m bench.datapath_keys` ({'all assignments' if args.sample is None else f'sample {args.sample}, seed {args.seed}'}; "
             f"wall {doc['wall_s']} s). Per program: the kernel's and skv's verdicts on every "
