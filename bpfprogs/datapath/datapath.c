@@ -48,6 +48,7 @@ DEFINE_STATIC_KEY(dbg_event);
 DEFINE_STATIC_KEY(dbg_dump_l4);
 
 #include "datapath_xdp.h"
+#include "datapath_stages.h"
 #include "datapath_tc.h"
 
 char _license[] SEC("license") = "GPL";
