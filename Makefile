@@ -42,6 +42,10 @@ demo: setup
 	$(SKV) check --json bpfprogs/unsafe_m2.o --cex out/per_exec.json > out/check.json; test $$? -le 1
 	@echo "== replaying the M2 counterexample of unsafe_m2.o in the interpreter (a fault is expected)"
 	$(SKV) run --replay out/per_exec.json; test $$? -eq 1
+	@echo "== the datapath (bpfprogs/datapath/): 10 programs, 13 keys; the verifier on every program,"
+	@echo "== then the Z3 engine on the stage with the deliberate bug (a confirmed M0 counterexample)"
+	$(SKV) check --no-symbolic bpfprogs/datapath/datapath.o bpfprogs/datapath/unsafe_datapath.o; test $$? -le 1
+	$(SKV) check -p dp_xdp_icmp_err bpfprogs/datapath/unsafe_datapath.o; test $$? -eq 1
 	$(SKV) cfg bpfprogs/unsafe_m1.o --format svg -o out/unsafe_m1.svg
 	$(SKV) prove --quick
 	@echo "wrote out/check.json, out/per_exec.json, out/unsafe_m1.svg"

@@ -188,6 +188,26 @@ def count_sites(path):
     return n
 
 
+API_HEADERS = {"bpf_static_keys.h", "static_keys.h"}
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def source_text(path):
+    """The text of a source with its local `#include "..."` files expanded in place
+    (recursively, each file once): the order __COUNTER__ sees the macros in. The
+    static-key API headers (which define the macros) are left out."""
+    seen = set()
+
+    def expand(p):
+        p = os.path.abspath(p)
+        if p in seen or not os.path.exists(p) or os.path.basename(p) in API_HEADERS:
+            return ""
+        seen.add(p)
+        text = open(p).read()
+        return INCLUDE.sub(lambda m: expand(os.path.join(os.path.dirname(p), m.group(1))), text)
+    return expand(path)
+
+
 def check(manifest_path):
     man = json.load(open(manifest_path))
     base = os.path.dirname(os.path.abspath(manifest_path))
@@ -215,7 +235,7 @@ def check(manifest_path):
     macro = re.compile(r"bpf_static_branch_(?:un)?likely(?:_2025|_2024)?\s*\(")
     for obj in sorted(found):
         src = os.path.join(base, obj[:-2] + ".c")
-        n_src = len(macro.findall(open(src).read())) if os.path.exists(src) else None
+        n_src = len(macro.findall(source_text(src))) if os.path.exists(src) else None
         n_elf = count_sites(os.path.join(base, obj))
         if n_src != n_elf:
             print(f"SITE COUNT {obj}: {n_elf} in the object, {n_src} macros in the source")

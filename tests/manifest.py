@@ -17,8 +17,25 @@ def programs() -> list[dict]:
     return manifest()["programs"]
 
 
+#: the datapath (bpfprogs/datapath/) has a manifest of its own: its programs are too large
+#: for the exhaustive per-assignment tests over programs(); tests/test_datapath.py covers it
+DATAPATH = BPFPROGS / "datapath"
+
+
+@lru_cache(maxsize=None)
+def datapath_programs() -> list[dict]:
+    """The datapath manifest's entries, each with ``"dir": "datapath"`` added."""
+    doc = json.loads((DATAPATH / "manifest.json").read_text())
+    return [{**p, "dir": "datapath"} for p in doc["programs"]]
+
+
+def object_path(p: dict):
+    """The object file of a manifest entry (of either manifest)."""
+    return BPFPROGS / p.get("dir", "") / p["object"]
+
+
 def program_id(p: dict) -> str:
-    return f"{p['object']}:{p['program']}"
+    return f"{p.get('dir', '') and p['dir'] + '/'}{p['object']}:{p['program']}"
 
 
 def unsafe(cubes: list[dict], assignment: dict[str, int]) -> bool:

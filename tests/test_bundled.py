@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import BPFPROGS, bundled_objects
-from manifest import program_id, programs
+from conftest import bundled_objects
+from manifest import datapath_programs, object_path, program_id, programs
 from model.cfg import build_cfg, check_structure
 from model.elf.loader import load_object
 
@@ -26,9 +26,9 @@ def test_manifest_covers_every_program_of_every_object():
         assert {p.name for p in obj.programs} == listed, path.name
 
 
-@pytest.mark.parametrize("entry", PROGRAMS, ids=program_id)
+@pytest.mark.parametrize("entry", PROGRAMS + datapath_programs(), ids=program_id)
 def test_sites_keys_and_cfg_match_manifest(entry):
-    obj = load_object(str(BPFPROGS / entry["object"]))
+    obj = load_object(str(object_path(entry)))
     prog = obj.program(entry["program"])
     assert prog.section == entry["section"]
     assert prog.prog_type == entry["prog_type"]
@@ -48,7 +48,7 @@ def test_sites_keys_and_cfg_match_manifest(entry):
 
 def test_models_in_manifest_are_consistent():
     """M0-unsafe implies M1-unsafe implies M2-unsafe (the models form a hierarchy)."""
-    for p in PROGRAMS:
+    for p in PROGRAMS + datapath_programs():
         e = p["expect"]
         if not e["M0"]["safe"]:
             assert not e["M1"]["safe"], program_id(p)

@@ -105,6 +105,12 @@ class Engine:
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:
+        """May ``f`` hold? A query Z3 cannot decide in time answers yes (both edges
+        of a branch stay explored) and is recorded as an exhausted budget."""
+        return self.decide(f) is not False
+
+    def decide(self, f) -> bool | None:
+        """True / False: ``f`` is (un)satisfiable; None: Z3 did not decide in time."""
         f = z3.simplify(f)
         if z3.is_false(f):
             return False
@@ -118,7 +124,7 @@ class Engine:
         self.solver.pop()
         if r == z3.unknown:
             self._exhaust("Z3 query timeout")
-            return True
+            return None
         return r == z3.sat
 
     def query_ms(self) -> int:
@@ -235,9 +241,11 @@ class Engine:
 
     # -- assertions ----------------------------------------------------------------------
     def fail(self, st, pc: int, what: str, bad, reason: str) -> None:
-        """Record ``guard /\\ bad`` if satisfiable; the state continues under ``not bad``."""
+        """Record ``guard /\\ bad`` if satisfiable; the state continues under ``not bad``.
+        An undecided query records no failure (a failure is an unsafe execution the
+        models report as found): the exhausted budget makes every answer "unknown"."""
         cond = z3.And(st.guard, bad)
-        if self.sat(cond):
+        if self.decide(cond):
             self.res.failures.append(Failure(pc, what, reason, cond))
         if z3.is_true(bad):
             st.dead = True
