@@ -19,6 +19,8 @@ to change, and any object when no kernel BTF is available.
 
 from __future__ import annotations
 
+import functools
+
 import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -45,8 +47,11 @@ class Unresolved(Exception):
 
 
 @lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=4)
 def target_btf(path: str = VMLINUX_BTF) -> Btf | None:
-    """The kernel BTF relocations resolve against (None when it cannot be read)."""
+    """The kernel BTF relocations resolve against (None when it cannot be read); parsed
+    once per path (the running kernel's, ``VMLINUX_BTF``, is what every engine reads:
+    attach targets, typed contexts, map structures)."""
     try:
         with open(path, "rb") as f:
             return parse_btf(f.read())

@@ -28,19 +28,13 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import lru_cache
 
-from model.elf.btf import FUNC, TYPEDEF, VAR, Btf
+from model.elf.btf import FUNC, VAR, Btf
 from model.elf.core import VMLINUX_BTF, target_btf
 from model.errors import SkvError
 from model.isa import Call, LoadImm64
+from model.platform.tracing_targets import target_btf_name
 from model.program import PSEUDO_BTF_ID, Program
 
-#: section prefix -> (BTF name prefix, BTF kind) of its attach target
-_TARGETS = {
-    "fentry": ("", FUNC), "fexit": ("", FUNC), "fmod_ret": ("", FUNC),
-    "fentry.s": ("", FUNC), "fexit.s": ("", FUNC), "fmod_ret.s": ("", FUNC),
-    "tp_btf": ("btf_trace_", TYPEDEF), "lsm": ("bpf_lsm_", FUNC), "lsm.s": ("bpf_lsm_", FUNC),
-    "lsm_cgroup": ("bpf_lsm_", FUNC), "iter": ("bpf_iter_", FUNC), "iter.s": ("bpf_iter_", FUNC),
-}
 _NEEDS_TARGET = ("tracing", "lsm", "ext")
 POISON_CALL_KFUNC_BASE = 2002000000  # libbpf: a call of a missing weak kfunc
 
@@ -48,15 +42,6 @@ POISON_CALL_KFUNC_BASE = 2002000000  # libbpf: a call of a missing weak kfunc
 class AttachError(SkvError):
     """The kernel lacks what the program names (its attach target, a strong ``__ksym``):
     no loader can load it here (one line naming it)."""
-
-
-def attach_target(section: str) -> tuple[str, int] | None:
-    """(BTF name, kind) of the section's attach target; None when the section has none."""
-    head, _, target = section.partition("/")
-    if head not in _TARGETS:
-        return None
-    prefix, kind = _TARGETS[head]
-    return prefix + target, kind
 
 
 def attach_btf_id(prog: Program, btf_path: str = VMLINUX_BTF) -> int:
@@ -68,7 +53,7 @@ def attach_btf_id(prog: Program, btf_path: str = VMLINUX_BTF) -> int:
     # module's BTF) skv cannot: an error for this program, not bad input
     if prog.prog_type == "ext":
         raise SkvError(f"{where}: freplace needs a target program, which skv cannot give")
-    tgt = attach_target(prog.section)
+    tgt = target_btf_name(prog.section)
     if tgt is None or not prog.section.partition("/")[2]:
         raise SkvError(f"{where}: the section names no attach target")
     name, kind = tgt
@@ -151,4 +136,4 @@ def _vmlinux(btf_path: str) -> Btf:
     return btf
 
 
-__all__ = ["AttachError", "attach_btf_id", "attach_target", "resolve_ksyms"]
+__all__ = ["AttachError", "attach_btf_id", "resolve_ksyms"]

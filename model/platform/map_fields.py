@@ -15,14 +15,11 @@ the walk are checked against the kernel by ``tests/test_maps_calls.py``.
 
 from __future__ import annotations
 
-import functools
-import os
 
 from model.elf.btf import (ARRAY, CONST, INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
-                           VOLATILE, Btf, BtfError, parse_btf)
+                           VOLATILE, Btf, BtfError)
+from model.elf.core import target_btf
 from model.platform.map_helpers import map_type_name
-
-VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 #: map type -> the structure its ``ops->map_btf_id`` names (the kernel says which in
 #: "only read from <struct> is supported"); the local-storage types (their maps need BTF
@@ -47,14 +44,9 @@ class MapFieldError(Exception):
     """The kernel's refusal of the read (its message)."""
 
 
-@functools.lru_cache(maxsize=1)
 def vmlinux_btf() -> Btf | None:
     """The running kernel's BTF, or None when it cannot be read."""
-    try:
-        with open(VMLINUX_BTF, "rb") as f:
-            return parse_btf(f.read())
-    except (OSError, BtfError):
-        return None
+    return target_btf()
 
 
 def map_field_read(map_type: int, regno: int, off: int, size: int, write: bool,
@@ -66,7 +58,7 @@ def map_field_read(map_type: int, regno: int, off: int, size: int, write: bool,
     struct_name = MAP_BTF_STRUCT.get(map_type_name(map_type))
     if struct_name is None:
         return f"not modelled: reading the structure of a {map_type_name(map_type)} map"
-    btf = btf if btf is not None else (vmlinux_btf() if os.path.exists(VMLINUX_BTF) else None)
+    btf = btf if btf is not None else vmlinux_btf()
     t = btf.find(struct_name, STRUCT) if btf is not None else None
     if t is None:
         return f"not modelled: struct {struct_name} (no vmlinux BTF)"
@@ -86,7 +78,7 @@ def map_struct_image(m, btf: Btf | None = None) -> bytes | None:
     """The bytes a program reads through a pointer to map ``m`` (a MapDef), for the
     interpreter: its kernel structure with the fields of struct bpf_map that come from the
     definition filled in, the rest zero. None without vmlinux BTF."""
-    btf = btf if btf is not None else (vmlinux_btf() if os.path.exists(VMLINUX_BTF) else None)
+    btf = btf if btf is not None else vmlinux_btf()
     name = MAP_BTF_STRUCT.get(map_type_name(m.type))
     t = btf.find(name, STRUCT) if btf is not None and name else None
     base = btf.find("bpf_map", STRUCT) if t is not None else None

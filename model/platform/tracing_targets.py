@@ -24,13 +24,12 @@ Kernel facts kept here as data:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from model.elf import btf as B
+from model.elf.core import VMLINUX_BTF, target_btf
 from model.errors import NotModelled
 
-VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 MAX_ERRNO = 4095
 
 #: enum bpf_attach_type values of the BTF-typed programs
@@ -105,16 +104,33 @@ RAW_TP_NULL_ARGS: dict[str, int] = {
     k: int(v, 16) for k, v in (e.split(":") for e in _NULL_ARGS.split())}
 
 
-@functools.lru_cache(maxsize=1)
+#: section prefix -> (BTF name prefix, BTF kind) of its attach target (libbpf's
+#: find_attach_btf_id; ``.s``: the sleepable forms)
+TARGET_NAMES = {
+    "fentry": ("", B.FUNC), "fexit": ("", B.FUNC), "fmod_ret": ("", B.FUNC),
+    "fentry.s": ("", B.FUNC), "fexit.s": ("", B.FUNC), "fmod_ret.s": ("", B.FUNC),
+    "tp_btf": ("btf_trace_", B.TYPEDEF), "lsm": ("bpf_lsm_", B.FUNC),
+    "lsm.s": ("bpf_lsm_", B.FUNC), "lsm_cgroup": ("bpf_lsm_", B.FUNC),
+    "iter": ("bpf_iter_", B.FUNC), "iter.s": ("bpf_iter_", B.FUNC),
+}
+
+
+def target_btf_name(section: str) -> tuple[str, int] | None:
+    """(BTF name, kind) of the section's attach target; None when the section has none."""
+    head, _, target = section.partition("/")
+    if head not in TARGET_NAMES:
+        return None
+    prefix, kind = TARGET_NAMES[head]
+    return prefix + target, kind
+
+
 def vmlinux_btf(path: str = VMLINUX_BTF) -> B.Btf:
     """The running kernel's BTF (parsed once; ``NotModelled`` when it is not readable)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise NotModelled(f"BTF-typed programs without the kernel's BTF ({path}: "
-                          f"{e.strerror})") from None
-    return B.parse_btf(data)
+    btf = target_btf(path)
+    if btf is None:
+        raise NotModelled(f"BTF-typed programs without the kernel's BTF ({path} cannot be "
+                          "read)")
+    return btf
 
 
 @dataclass(frozen=True)
@@ -155,7 +171,7 @@ def attach_target(prog_type: str, attach_type: int, section: str) -> Target:
                           "from bpf_program__set_attach_target)")
     btf = vmlinux_btf()
     if attach_type == BPF_TRACE_RAW_TP:
-        td = btf.find("btf_trace_" + rest, B.TYPEDEF)
+        td = btf.find(*target_btf_name(section))
         if td is None:
             raise NotModelled(f"tracepoint {rest} of section {section} (no "
                               f"btf_trace_{rest} in vmlinux BTF)")
@@ -167,7 +183,7 @@ def attach_target(prog_type: str, attach_type: int, section: str) -> Target:
         return Target(prog_type, attach_type, rest, td.id, proto, proto.members[1:], True,
                       RAW_TP_NULL_ARGS.get(rest, 0))
     if prog_type == "lsm":
-        f = _func(btf, "bpf_lsm_" + rest, section)
+        f = _func(btf, target_btf_name(section)[0], section)
         proto = btf.type(f.type)
         return Target(prog_type, attach_type, f.name, f.id, proto, proto.members,
                       rest not in UNTRUSTED_LSM_HOOKS, hook=rest)
