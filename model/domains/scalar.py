@@ -14,6 +14,7 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from model.domains import tnum as tn
@@ -37,8 +38,14 @@ def cached_hash(self) -> int:
     d = self.__dict__
     h = d.get("_hash")
     if h is None:
-        h = d["_hash"] = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+        get = _FIELDS.get(self.__class__)
+        if get is None:  # one C-level getter of all the fields, per class
+            get = _FIELDS[self.__class__] = attrgetter(*self.__dataclass_fields__)
+        h = d["_hash"] = hash(get(self))
     return h
+
+
+_FIELDS: dict = {}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,15 @@ class Scalar:
     @classmethod
     def const(cls, v, B=INT, w: int = 64) -> "Scalar":
         """``__mark_reg_known``: exactly ``v`` (int or back-end value of width ``w``)."""
+        if B is INT and w == 64 and v.__class__ is int and cls is Scalar:
+            got = _CONST64.get(v)  # int back end: one shared (frozen) scalar per constant
+            if got is None:
+                if len(_CONST64) >= MEMO_MAX:
+                    _CONST64.clear()
+                c = v & _M64
+                lo = c & _M32
+                got = _CONST64[v] = cls(Tnum(c, 0, 64), c, c, c, c, lo, lo, lo, lo, 64)
+            return got
         v = B.const(v, w) if isinstance(v, int) else v
         lo = B.trunc(v, w, w // 2)
         return cls(tn.const(B, v, w), v, v, v, v, lo, lo, lo, lo, w)
@@ -368,6 +384,8 @@ def bounds_sync(B, s: Scalar) -> Scalar:
 
 
 MEMO_MAX = 1 << 16
+_CONST64: dict = {}  # int -> Scalar.const(int), width 64
+_M64, _M32 = _mask(64), _mask(32)
 _SYNC_MEMO: dict = {}  # int back end: a pure function of the (hashable, frozen) scalar
 
 

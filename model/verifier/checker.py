@@ -24,7 +24,9 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import time
 from dataclasses import dataclass, field
 
@@ -213,18 +215,21 @@ class Checker:
                 pc = st.pc
                 if pc in self.prune_points:
                     fp = st.fingerprint()
-                    same = by_fp.setdefault(pc, {}).setdefault(fp, [])
+                    at_pc = by_fp.get(pc)
+                    same = at_pc.get(fp) if at_pc is not None else None
                     # an identical state still being explored on this very path: a loop
                     # that makes no progress
-                    if any(not n.complete and _is_ancestor(n, path.node) for n in same):
+                    if same and any(not n.complete and _is_ancestor(n, path.node)
+                                    for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
-                    care, live = self._care(st) if self.prune else (None, None)
-                    slots = self.slots.get(pc) if self.prune else None
-                    if self.prune and any(covers(old, st, care, live, slots)
-                                          for old in done.get(pc, ())):
-                        _path_ended(path.node, done, open_at)
-                        break
+                    olds = done.get(pc) if self.prune else None
+                    if olds:
+                        care, live = self._care(st)
+                        slots = self.slots.get(pc)
+                        if any(covers(old, st, care, live, slots) for old in olds):
+                            _path_ended(path.node, done, open_at)
+                            break
                     # the kernel's checkpoint heuristic: remember a state only after at
                     # least 2 jumps and 8 instructions since the last one
                     # (20 and 100 while this pc is inside a loop being explored)
@@ -233,7 +238,7 @@ class Checker:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         node = _Node(path.node, st.copy())
                         open_at[pc] = open_at.get(pc, 0) + 1
-                        same.append(node)
+                        by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
                         path.node = node
                         stored += 1
                         stats.states = stored
@@ -387,7 +392,22 @@ def _is_ancestor(node: _Node, of: _Node | None) -> bool:
 
 
 def check_program(obj: BpfObject, prog: Program, **kw) -> Verdict:
-    return Checker(obj, prog, **kw).run()
+    with _gc_paused():
+        return Checker(obj, prog, **kw).run()
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic garbage collector off while one program is checked: the run allocates
+    millions of short-lived, acyclic states, and the collector's passes over them cost a
+    third of the time; whatever cyclic garbage the run leaves is collected afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 __all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program"]

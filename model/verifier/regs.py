@@ -32,6 +32,10 @@ class T(Enum):
     MEM_OR_NULL = "mem_or_null"
     FUNC = "func"
 
+    # members are singletons: hash them by identity, in C (Enum's own hashes the name in
+    # Python, and registers are hashed on every fingerprint)
+    __hash__ = object.__hash__
+
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM}
 PACKET = {T.PKT, T.PKT_META}
@@ -82,7 +86,15 @@ def scalar(s: Scalar, id: int = 0) -> Reg:
 
 
 def known(v: int) -> Reg:
-    return Reg(T.SCALAR, Scalar.const(v & (2**64 - 1)))
+    r = _KNOWN.get(v)  # one shared (frozen) register per constant
+    if r is None:
+        if len(_KNOWN) >= 1 << 16:
+            _KNOWN.clear()
+        r = _KNOWN[v] = Reg(T.SCALAR, Scalar.const(v & (2**64 - 1)))
+    return r
+
+
+_KNOWN: dict[int, Reg] = {}
 
 
 def unknown() -> Reg:
