@@ -4,7 +4,6 @@ domains' field-copying ``replace``."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from model.domains.scalar import Scalar, bounds_sync, bounds_sync_steps, replace
@@ -54,14 +53,30 @@ def test_signed_comparisons_match_to_signed():
             assert INT.smax(a, b, w) == (a if sa > sb else b)
 
 
-def test_replace_matches_dataclasses_replace():
+def test_replace_matches_a_fresh_construction():
     s = Scalar.from_urange(1, 100)
     for kw in ({}, {"umin": 7}, {"var_off": Tnum(0, 0xf), "smax": 12}):
-        a, b = replace(s, **kw), dataclasses.replace(s, **kw)
+        a, b = replace(s, **kw), Scalar(**{**s._asdict(), **kw})
         assert a == b and hash(a) == hash(b) and type(a) is Scalar
     assert s.umin == 1  # the original is unchanged
     t = Tnum(4, 3)
     assert replace(t, mask=1) == Tnum(4, 1)
+
+
+def test_domain_values_are_immutable_and_pickle():
+    import pickle
+
+    s = Scalar.from_urange(1, 100)
+    for attr in ("umin", "var_off"):
+        try:
+            setattr(s, attr, 0)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"{attr} was assigned")
+    assert pickle.loads(pickle.dumps(s)) == s and type(pickle.loads(pickle.dumps(s))) is Scalar
+    assert Scalar.const(5) == Scalar(Tnum(5, 0), 5, 5, 5, 5, 5, 5, 5, 5)
+    assert Scalar.const(5) != Scalar.const(6) and Tnum(1, 0) != Tnum(1, 0, 32)
 
 
 def test_constant_folding_matches_the_abstract_alu():

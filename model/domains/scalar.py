@@ -13,9 +13,8 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from operator import attrgetter
-from typing import Any
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
@@ -23,18 +22,13 @@ from model.semantics.backend import INT, mask as _mask, to_signed
 
 
 def replace(obj, **changes):
-    """``dataclasses.replace`` for the frozen, field-only dataclasses of the domains
-    (Scalar, Tnum) without re-running ``__init__``: a copy of the fields with ``changes``."""
-    new = object.__new__(obj.__class__)
-    d = vars(new)
-    d.update(vars(obj))
-    d.pop("_hash", None)  # a cached hash belongs to the old fields
-    d.update(changes)
-    return new
+    """A copy of a domain value (Scalar, Tnum: immutable named tuples) with ``changes``."""
+    return obj._replace(**changes)
 
 
 def cached_hash(self) -> int:
-    """``__hash__`` for the frozen domain classes: the fields' hash, computed once."""
+    """``__hash__`` for frozen dataclasses (the verifier's registers): the fields' hash,
+    computed once."""
     d = self.__dict__
     h = d.get("_hash")
     if h is None:
@@ -48,20 +42,13 @@ def cached_hash(self) -> int:
 _FIELDS: dict = {}
 
 
-@dataclass(frozen=True)
-class Scalar:
-    var_off: Tnum
-    smin: Any
-    smax: Any
-    umin: Any
-    umax: Any
-    s32_min: Any
-    s32_max: Any
-    u32_min: Any
-    u32_max: Any
-    w: int = 64
+class Scalar(namedtuple("Scalar", "var_off smin smax umin umax s32_min s32_max u32_min "
+                          "u32_max w", defaults=(64,))):
+    """Immutable; a named tuple so that hashing, equality and construction run in C (the
+    verifier hashes scalars at every prune point and for the ``bounds_sync`` memo).
+    Fields: ``var_off`` (a Tnum), the eight bounds (back-end values), the width ``w``."""
 
-    __hash__ = cached_hash
+    __slots__ = ()
 
     # -- constructors (int back end unless B is given) -----------------------------------
     @classmethod

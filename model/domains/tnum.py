@@ -14,17 +14,16 @@ symbolically. Shift amounts may be back-end values of width ``w``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from model.semantics.backend import INT, mask as _mask
 
 
-@dataclass(frozen=True)
-class Tnum:
-    value: Any
-    mask: Any
-    w: int = 64
+class Tnum(namedtuple("Tnum", "value mask w", defaults=(64,))):
+    """Immutable; a named tuple so that hashing, equality and construction run in C (the
+    verifier hashes states at every prune point)."""
+
+    __slots__ = ()
 
     # -- conveniences for the int back end (the verifier) --------------------------------
     @classmethod
