@@ -14,7 +14,6 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 from __future__ import annotations
 
 from collections import namedtuple
-from operator import attrgetter
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
@@ -22,24 +21,8 @@ from model.semantics.backend import INT, mask as _mask, to_signed
 
 
 def replace(obj, **changes):
-    """A copy of a domain value (Scalar, Tnum: immutable named tuples) with ``changes``."""
+    """A copy of an immutable named tuple (Scalar, Tnum, the verifier's Reg) with ``changes``."""
     return obj._replace(**changes)
-
-
-def cached_hash(self) -> int:
-    """``__hash__`` for frozen dataclasses (the verifier's registers): the fields' hash,
-    computed once."""
-    d = self.__dict__
-    h = d.get("_hash")
-    if h is None:
-        get = _FIELDS.get(self.__class__)
-        if get is None:  # one C-level getter of all the fields, per class
-            get = _FIELDS[self.__class__] = attrgetter(*self.__dataclass_fields__)
-        h = d["_hash"] = hash(get(self))
-    return h
-
-
-_FIELDS: dict = {}
 
 
 class Scalar(namedtuple("Scalar", "var_off smin smax umin umax s32_min s32_max u32_min "

@@ -5,6 +5,7 @@ prune: ``covers(old, new)`` is true when everything safe from ``old`` is safe fr
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, format_reg
@@ -13,12 +14,11 @@ STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
 
 
-@dataclass(frozen=True)
-class Slot:
-    """An 8-byte stack slot: the kind of each byte, and the register spilled whole."""
+class Slot(namedtuple("Slot", "kinds spill", defaults=(INVALID * 8, None))):
+    """An 8-byte stack slot: the kind of each byte (``kinds[0]`` is the lowest address
+    byte), and the register spilled whole (or None); immutable."""
 
-    kinds: str = INVALID * 8  # kinds[0] is the lowest address byte
-    spill: Reg | None = None
+    __slots__ = ()
 
 
 EMPTY = Slot()

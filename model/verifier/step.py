@@ -4,8 +4,6 @@ the successor states (none when the program exits).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
@@ -15,7 +13,7 @@ from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import call_helper, enter_subprog, leave_subprog
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
-from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
+from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, replace, unknown
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 

@@ -6,14 +6,12 @@ that turn ``*_or_null`` pointers into pointers or zero, packet-range learning fr
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
 from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
-from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, unknown
+from model.verifier.regs import NULLABLE, PACKET, Reg, T, known, replace, unknown
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
