@@ -95,3 +95,27 @@ def test_constant_folding_matches_the_abstract_alu():
                 insn = Alu(op, is64, 1, src=2)
                 assert scalar_alu(INT, insn, da, sb) == alu(INT, op, is64, da, sb), \
                     (op, is64, hex(a), hex(b))
+
+
+def test_constant_branches_match_the_abstract_logic():
+    """Two exact constants: ``scalar_branch_taken`` is the concrete condition and
+    ``scalar_refine`` keeps both on the edge they take; both are the generic answers."""
+    from model.domains.scalar_branch import (CONDS, branch_taken, refine, scalar_branch_taken,
+                                             scalar_refine)
+
+    rng = random.Random(8)
+    vals = _values(150)
+    for cond in CONDS:
+        for is32 in (False, True):
+            for _ in range(300):
+                a, b = Scalar.const(rng.choice(vals)), Scalar.const(rng.choice(vals))
+                if rng.random() < 0.2:
+                    b = a
+                generic = branch_taken(INT, cond, is32, a, b)
+                fast = scalar_branch_taken(INT, cond, is32, a, b)
+                assert generic != -1 and fast == bool(generic), (cond, is32, a, b)
+                for taken in (False, True):
+                    if taken == fast:
+                        assert scalar_refine(INT, cond, is32, a, b, taken) == \
+                            refine(INT, cond, is32, a, b, taken) == (a, b, True), \
+                            (cond, is32, a, b, taken)

@@ -208,14 +208,17 @@ class Checker:
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
+        # the loop's attributes as locals (it runs once per processed instruction)
+        prune_points, by_pc, budget = self.prune_points, self.by_pc, self.budget
+        check, step, asserts = self.stepper.check, self.stepper.step, self.assertions
         while stack:
             path = stack.pop()
             while True:
                 st = path.state
                 pc = st.pc
-                if pc in self.prune_points:
-                    fp = st.fingerprint()
+                if pc in prune_points:
                     at_pc = by_fp.get(pc)
+                    fp = st.fingerprint() if at_pc is not None else None
                     same = at_pc.get(fp) if at_pc is not None else None
                     # an identical state still being explored on this very path: a loop
                     # that makes no progress
@@ -236,6 +239,8 @@ class Checker:
                     few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
                     if jmps - prev_jmps >= few_j and stats.insns_processed - prev_insns >= few_i:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
+                        if fp is None:
+                            fp = st.fingerprint()
                         node = _Node(path.node, st.copy())
                         open_at[pc] = open_at.get(pc, 0) + 1
                         by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
@@ -244,21 +249,21 @@ class Checker:
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
                 stats.insns_processed += 1
-                if stats.insns_processed > self.budget:
+                if stats.insns_processed > budget:
                     return (Failure(pc, f"BPF program is too large. Processed "
                                         f"{stats.insns_processed} insn"), path.trail)
                 if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
                                         "exhausted"), None)  # no replay: the limit holds
-                insn = self.by_pc.get(pc)
+                insn = by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 trail = (pc, path.trail)
                 if insn.__class__ in JMP_CLASS:
                     jmps += 1
                 try:
-                    self.stepper.check(st, pc, insn, self.assertions[pc])
-                    succ = self.stepper.step(st, pc, insn)
+                    check(st, pc, insn, asserts[pc])
+                    succ = step(st, pc, insn)
                 except Reject as e:
                     return Failure(pc, e.message, None), trail
                 except NotModelled as e:
@@ -266,13 +271,14 @@ class Checker:
                 if not succ:  # the program (main frame) exited
                     _path_ended(path.node, done, open_at)
                     break
-                for other in succ[1:]:
-                    if path.node is not None:
-                        path.node.branches += 1
-                    stack.append(_Path(other, path.node, trail))
-                if len(stack) > JMP_SEQ_LIMIT:
-                    return (Failure(pc, f"The sequence of {len(stack)} jumps is too complex."),
-                            trail)
+                if len(succ) > 1:
+                    for other in succ[1:]:
+                        if path.node is not None:
+                            path.node.branches += 1
+                        stack.append(_Path(other, path.node, trail))
+                    if len(stack) > JMP_SEQ_LIMIT:
+                        return (Failure(pc, f"The sequence of {len(stack)} jumps is too "
+                                            "complex."), trail)
                 path.state, path.trail = succ[0], trail
         return self._check_stack_depth(depths)
 

@@ -37,13 +37,14 @@ class Stepper:
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
         for a in asserts:
-            if isinstance(a, A.Initialized):
+            kind = a.__class__  # (the assertion classes have no subclasses)
+            if kind is A.Initialized:
                 if regs[a.reg].type is T.NOT_INIT:
                     raise Reject(f"R{a.reg} !read_ok")
-            elif isinstance(a, A.Writable):
+            elif kind is A.Writable:
                 if a.reg == 10:
                     raise Reject("frame pointer is read only")
-            elif isinstance(a, A.ScalarOperand):
+            elif kind is A.ScalarOperand:
                 r = regs[a.reg]
                 if r.is_pointer and (isinstance(insn, (Alu, Endian))):
                     continue  # alu()/_endian() decide, as check_alu_op does for root
@@ -51,13 +52,13 @@ class Stepper:
                     raise Reject(f"R{a.reg} pointer arithmetic with {getattr(insn, 'op', '')} "
                                  f"operator prohibited" if isinstance(insn, Alu) else
                                  f"R{a.reg} must be a scalar ({a.why}), not {r.type.value}")
-            elif isinstance(a, A.ValidReturn):
+            elif kind is A.ValidReturn:
                 self._check_return(st)
-            elif isinstance(a, A.PacketAccessAllowed):
+            elif kind is A.PacketAccessAllowed:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
-            elif isinstance(a, A.ContextInR6):
+            elif kind is A.ContextInR6:
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
                 check_ctx_pointer(6, regs[6])
