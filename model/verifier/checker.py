@@ -122,15 +122,21 @@ class _Path:
 
 
 class _Assertions(dict):
-    """pc -> the instruction's assertions, computed on first use."""
+    """pc -> the instruction's assertions, computed on first use (once per distinct
+    instruction: they depend on nothing else here; the lists are only read)."""
 
     def __init__(self, prog: Program):
         super().__init__()
         self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
+        self.by_insn: dict = {}
 
     def __missing__(self, pc: int):
-        got = self[pc] = assertions(self.prog, pc, self.by_pc[pc], self.ptype,
-                                    in_subprog=False)
+        insn = self.by_pc[pc]
+        got = self.by_insn.get(insn)
+        if got is None:
+            got = self.by_insn[insn] = assertions(self.prog, pc, insn, self.ptype,
+                                                  in_subprog=False)
+        self[pc] = got
         return got
 
 
