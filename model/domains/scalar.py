@@ -13,7 +13,7 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from typing import Any, NamedTuple
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
@@ -25,13 +25,20 @@ def replace(obj, **changes):
     return obj._replace(**changes)
 
 
-class Scalar(namedtuple("Scalar", "var_off smin smax umin umax s32_min s32_max u32_min "
-                          "u32_max w", defaults=(64,))):
+class Scalar(NamedTuple):
     """Immutable; a named tuple so that hashing, equality and construction run in C (the
-    verifier hashes scalars at every prune point and for the ``bounds_sync`` memo).
-    Fields: ``var_off`` (a Tnum), the eight bounds (back-end values), the width ``w``."""
+    verifier hashes scalars at every prune point and for the ``bounds_sync`` memo)."""
 
-    __slots__ = ()
+    var_off: Tnum
+    smin: Any
+    smax: Any
+    umin: Any
+    umax: Any
+    s32_min: Any
+    s32_max: Any
+    u32_min: Any
+    u32_max: Any
+    w: int = 64
 
     # -- constructors (int back end unless B is given) -----------------------------------
     @classmethod

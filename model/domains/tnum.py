@@ -14,16 +14,18 @@ symbolically. Shift amounts may be back-end values of width ``w``.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from typing import Any, NamedTuple
 
 from model.semantics.backend import INT, mask as _mask
 
 
-class Tnum(namedtuple("Tnum", "value mask w", defaults=(64,))):
+class Tnum(NamedTuple):
     """Immutable; a named tuple so that hashing, equality and construction run in C (the
     verifier hashes states at every prune point)."""
 
-    __slots__ = ()
+    value: Any
+    mask: Any
+    w: int = 64
 
     # -- conveniences for the int back end (the verifier) --------------------------------
     @classmethod

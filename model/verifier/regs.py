@@ -10,8 +10,8 @@ base, fixed offset excluded), as in the kernel.
 
 from __future__ import annotations
 
-from collections import namedtuple
 from enum import Enum
+from typing import NamedTuple
 
 from model.domains import Scalar
 from model.domains.scalar import replace
@@ -42,21 +42,22 @@ PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 
 
-class Reg(namedtuple("Reg", "type scalar off id map range frame read_only delta",
-                     defaults=(None, 0, 0, None, 0, 0, False, None))):
+class Reg(NamedTuple):
     """One register's abstract value; immutable (a named tuple: hashing and equality in C,
-    states are fingerprinted at every prune point).
+    states are fingerprinted at every prune point)."""
 
-    ``type``: a ``T``; ``scalar``: SCALAR: the value, pointers: the variable offset;
-    ``off``: a pointer's fixed offset; ``id``: shared by copies (null checks, packet ranges,
-    linked scalars); ``map``: MAP_PTR / MAP_VALUE(_OR_NULL): the map's name; ``range``:
-    PKT: verified bytes, MEM: region size; ``frame``: STACK: the frame pointed into;
-    ``read_only``: MAP_VALUE of a frozen .rodata map; ``delta``: a SCALAR linked by
-    ``rX += imm`` (the kernel's ``id | BPF_ADD_CONST``, ``off``): its value is that of the
-    other scalars with its ``id`` plus ``delta`` minus theirs; None: not such a register (a
-    plain copy has delta 0 and no flag)."""
-
-    __slots__ = ()
+    type: T
+    scalar: Scalar | None = None  # SCALAR: the value; pointers: the variable offset
+    off: int = 0
+    id: int = 0
+    map: str | None = None  # MAP_PTR / MAP_VALUE(_OR_NULL): the map's name
+    range: int = 0  # PKT: verified bytes; MEM: region size
+    frame: int = 0  # STACK: the frame the pointer points into
+    read_only: bool = False  # MAP_VALUE of a frozen .rodata map
+    #: SCALAR linked by ``rX += imm`` (the kernel's ``id | BPF_ADD_CONST``, ``off``): its
+    #: value is that of the other scalars with its ``id`` plus ``delta`` minus theirs.
+    #: None: not such a register (a plain copy has delta 0 and no flag)
+    delta: int | None = None
 
     @property
     def is_scalar(self) -> bool:

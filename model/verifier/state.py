@@ -5,8 +5,8 @@ prune: ``covers(old, new)`` is true when everything safe from ``old`` is safe fr
 
 from __future__ import annotations
 
-from collections import namedtuple
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, format_reg
 
@@ -14,11 +14,12 @@ STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
 
 
-class Slot(namedtuple("Slot", "kinds spill", defaults=(INVALID * 8, None))):
-    """An 8-byte stack slot: the kind of each byte (``kinds[0]`` is the lowest address
-    byte), and the register spilled whole (or None); immutable."""
+class Slot(NamedTuple):
+    """An 8-byte stack slot: the kind of each byte, and the register spilled whole;
+    immutable."""
 
-    __slots__ = ()
+    kinds: str = INVALID * 8  # kinds[0] is the lowest address byte
+    spill: Reg | None = None
 
 
 EMPTY = Slot()
