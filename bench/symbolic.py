@@ -5,10 +5,12 @@ used by another). The engine computes the exact M0 unsafe set as cubes; we check
 the real kernel on 200 random materialised assignments (model.materialize +
 model.kernel.objload.verdict) and against our abstract verifier on a sample, and compare
 the time with enumerating all 2^16 materialised assignments through our abstract verifier
-(estimated from a timed random sample). Results: bench/results/symbolic.json."""
+(estimated from a timed random sample). Results: bench/results/symbolic.json;
+``--keys 20`` (and ``--sites``) writes bench/results/symbolic_20keys_64sites.json."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import time
@@ -78,8 +80,17 @@ def unsafe(cubes, a):
     return any(all(a.get(k) == v for k, v in c.items()) for c in cubes)
 
 
-def main() -> None:
-    obj, prog, layout = generate()
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keys", type=int, default=KEYS)
+    ap.add_argument("--sites", type=int, default=SITES)
+    ap.add_argument("--out", default=None,
+                    help="result file (default bench/results/symbolic.json, or "
+                         "symbolic_<keys>keys.json for another key count)")
+    a = ap.parse_args(argv)
+    results = Path(a.out) if a.out else RESULTS if (a.keys, a.sites) == (KEYS, SITES) \
+        else RESULTS.with_name(f"symbolic_{a.keys}keys_{a.sites}sites.json")
+    obj, prog, layout = generate(keys=a.keys, sites=a.sites)
     keys = prog.keys()
     t0 = time.perf_counter()
     doc = analyse_program(obj, prog)
@@ -131,9 +142,9 @@ def main() -> None:
                            "abstract_verifier_agrees": abs_agree},
            "ratio_enumeration_to_symbolic": round(enum_s / sym_s, 1),
            "kernel": kernel}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ import argparse
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from model.domains import scalar as sc
 from model.domains import tnum as tn
-from model.domains.scalar import Scalar
+from model.domains.scalar import Scalar, replace
 from model.domains.scalar_alu import alu
 from model.domains.scalar_branch import CONDS, branch_taken, refine
 from model.isa import Alu

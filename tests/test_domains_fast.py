@@ -4,7 +4,6 @@ domains' field-copying ``replace``."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from model.domains.scalar import Scalar, bounds_sync, bounds_sync_steps, replace
@@ -54,14 +53,30 @@ def test_signed_comparisons_match_to_signed():
             assert INT.smax(a, b, w) == (a if sa > sb else b)
 
 
-def test_replace_matches_dataclasses_replace():
+def test_replace_matches_a_fresh_construction():
     s = Scalar.from_urange(1, 100)
     for kw in ({}, {"umin": 7}, {"var_off": Tnum(0, 0xf), "smax": 12}):
-        a, b = replace(s, **kw), dataclasses.replace(s, **kw)
+        a, b = replace(s, **kw), Scalar(**{**s._asdict(), **kw})
         assert a == b and hash(a) == hash(b) and type(a) is Scalar
     assert s.umin == 1  # the original is unchanged
     t = Tnum(4, 3)
     assert replace(t, mask=1) == Tnum(4, 1)
+
+
+def test_domain_values_are_immutable_and_pickle():
+    import pickle
+
+    s = Scalar.from_urange(1, 100)
+    for attr in ("umin", "var_off"):
+        try:
+            setattr(s, attr, 0)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"{attr} was assigned")
+    assert pickle.loads(pickle.dumps(s)) == s and type(pickle.loads(pickle.dumps(s))) is Scalar
+    assert Scalar.const(5) == Scalar(Tnum(5, 0), 5, 5, 5, 5, 5, 5, 5, 5)
+    assert Scalar.const(5) != Scalar.const(6) and Tnum(1, 0) != Tnum(1, 0, 32)
 
 
 def test_constant_folding_matches_the_abstract_alu():
@@ -80,3 +95,27 @@ def test_constant_folding_matches_the_abstract_alu():
                 insn = Alu(op, is64, 1, src=2)
                 assert scalar_alu(INT, insn, da, sb) == alu(INT, op, is64, da, sb), \
                     (op, is64, hex(a), hex(b))
+
+
+def test_constant_branches_match_the_abstract_logic():
+    """Two exact constants: ``scalar_branch_taken`` is the concrete condition and
+    ``scalar_refine`` keeps both on the edge they take; both are the generic answers."""
+    from model.domains.scalar_branch import (CONDS, branch_taken, refine, scalar_branch_taken,
+                                             scalar_refine)
+
+    rng = random.Random(8)
+    vals = _values(150)
+    for cond in CONDS:
+        for is32 in (False, True):
+            for _ in range(300):
+                a, b = Scalar.const(rng.choice(vals)), Scalar.const(rng.choice(vals))
+                if rng.random() < 0.2:
+                    b = a
+                generic = branch_taken(INT, cond, is32, a, b)
+                fast = scalar_branch_taken(INT, cond, is32, a, b)
+                assert generic != -1 and fast == bool(generic), (cond, is32, a, b)
+                for taken in (False, True):
+                    if taken == fast:
+                        assert scalar_refine(INT, cond, is32, a, b, taken) == \
+                            refine(INT, cond, is32, a, b, taken) == (a, b, True), \
+                            (cond, is32, a, b, taken)

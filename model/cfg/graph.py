@@ -113,6 +113,8 @@ def func_starts(prog: Program) -> dict[int, str]:
         if pc in by_pc:
             starts[pc] = name
     for pc, insn in by_pc.items():
+        if not isinstance(insn, (Call, LoadImm64)) and prog.site_at(pc) is None:
+            continue  # no call or callback edge (insn_edges' other cases)
         for kind, t, _ in insn_edges(prog, pc, insn):
             if kind in ("call", "callback") and t in by_pc:
                 starts.setdefault(t, f"subprog_{t}")

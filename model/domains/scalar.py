@@ -13,8 +13,7 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
@@ -22,27 +21,14 @@ from model.semantics.backend import INT, mask as _mask, to_signed
 
 
 def replace(obj, **changes):
-    """``dataclasses.replace`` for the frozen, field-only dataclasses of the domains
-    (Scalar, Tnum) without re-running ``__init__``: a copy of the fields with ``changes``."""
-    new = object.__new__(obj.__class__)
-    d = vars(new)
-    d.update(vars(obj))
-    d.pop("_hash", None)  # a cached hash belongs to the old fields
-    d.update(changes)
-    return new
+    """A copy of an immutable named tuple (Scalar, Tnum, the verifier's Reg) with ``changes``."""
+    return obj._replace(**changes)
 
 
-def cached_hash(self) -> int:
-    """``__hash__`` for the frozen domain classes: the fields' hash, computed once."""
-    d = self.__dict__
-    h = d.get("_hash")
-    if h is None:
-        h = d["_hash"] = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
-    return h
+class Scalar(NamedTuple):
+    """Immutable; a named tuple so that hashing, equality and construction run in C (the
+    verifier hashes scalars at every prune point and for the ``bounds_sync`` memo)."""
 
-
-@dataclass(frozen=True)
-class Scalar:
     var_off: Tnum
     smin: Any
     smax: Any
@@ -54,12 +40,19 @@ class Scalar:
     u32_max: Any
     w: int = 64
 
-    __hash__ = cached_hash
-
     # -- constructors (int back end unless B is given) -----------------------------------
     @classmethod
     def const(cls, v, B=INT, w: int = 64) -> "Scalar":
         """``__mark_reg_known``: exactly ``v`` (int or back-end value of width ``w``)."""
+        if B is INT and w == 64 and v.__class__ is int and cls is Scalar:
+            got = _CONST64.get(v)  # int back end: one shared (frozen) scalar per constant
+            if got is None:
+                if len(_CONST64) >= MEMO_MAX:
+                    _CONST64.clear()
+                c = v & _M64
+                lo = c & _M32
+                got = _CONST64[v] = cls(Tnum(c, 0, 64), c, c, c, c, lo, lo, lo, lo, 64)
+            return got
         v = B.const(v, w) if isinstance(v, int) else v
         lo = B.trunc(v, w, w // 2)
         return cls(tn.const(B, v, w), v, v, v, v, lo, lo, lo, lo, w)
@@ -368,6 +361,8 @@ def bounds_sync(B, s: Scalar) -> Scalar:
 
 
 MEMO_MAX = 1 << 16
+_CONST64: dict = {}  # int -> Scalar.const(int), width 64
+_M64, _M32 = _mask(64), _mask(32)
 _SYNC_MEMO: dict = {}  # int back end: a pure function of the (hashable, frozen) scalar
 
 

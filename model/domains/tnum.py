@@ -14,14 +14,15 @@ symbolically. Shift amounts may be back-end values of width ``w``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from model.semantics.backend import INT, mask as _mask
 
 
-@dataclass(frozen=True)
-class Tnum:
+class Tnum(NamedTuple):
+    """Immutable; a named tuple so that hashing, equality and construction run in C (the
+    verifier hashes states at every prune point)."""
+
     value: Any
     mask: Any
     w: int = 64

@@ -56,10 +56,13 @@ def live_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozens
     """pc -> registers that may be read (before a write) from that instruction on."""
     flow = flow or Flow(prog)
     ptype = prog.prog_type
-    ud = {}
+    ud, by_insn = {}, {}  # (the same instruction reads and writes the same registers)
     for pc, insn in flow.by_pc.items():
-        uses, defs = _uses_defs(insn, ptype)
-        ud[pc] = (frozenset(uses | {10}), frozenset(defs))
+        got = by_insn.get(insn)
+        if got is None:
+            uses, defs = _uses_defs(insn, ptype)
+            got = by_insn[insn] = (frozenset(uses | {10}), frozenset(defs))
+        ud[pc] = got
 
     def transfer(pc, out):
         uses, defs = ud[pc]

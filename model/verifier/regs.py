@@ -10,11 +10,11 @@ base, fixed offset excluded), as in the kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import Enum
+from typing import NamedTuple
 
 from model.domains import Scalar
-from model.domains.scalar import cached_hash
+from model.domains.scalar import replace
 
 
 class T(Enum):
@@ -47,6 +47,10 @@ class T(Enum):
     TCP_SOCK = "tcp_sock"
     TCP_SOCK_OR_NULL = "tcp_sock_or_null"
 
+    # members are singletons: hash them by identity, in C (Enum's own hashes the name in
+    # Python, and registers are hashed on every fingerprint)
+    __hash__ = object.__hash__
+
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
             T.BTF_ID_OR_NULL: T.BTF_ID,
@@ -60,8 +64,10 @@ PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 
 
-@dataclass(frozen=True)
-class Reg:
+class Reg(NamedTuple):
+    """One register's abstract value; immutable (a named tuple: hashing and equality in C,
+    states are fingerprinted at every prune point)."""
+
     type: T
     scalar: Scalar | None = None  # SCALAR: the value; pointers: the variable offset
     off: int = 0
@@ -82,8 +88,6 @@ class Reg:
     #: the kernel's ``ref_obj_id``: the acquired reference this pointer holds (0: none);
     #: releasing it invalidates every register and spill carrying it
     ref: int = 0
-
-    __hash__ = cached_hash
 
     @property
     def is_scalar(self) -> bool:
@@ -112,7 +116,15 @@ def scalar(s: Scalar, id: int = 0) -> Reg:
 
 
 def known(v: int) -> Reg:
-    return Reg(T.SCALAR, Scalar.const(v & (2**64 - 1)))
+    r = _KNOWN.get(v)  # one shared (frozen) register per constant
+    if r is None:
+        if len(_KNOWN) >= 1 << 16:
+            _KNOWN.clear()
+        r = _KNOWN[v] = Reg(T.SCALAR, Scalar.const(v & (2**64 - 1)))
+    return r
+
+
+_KNOWN: dict[int, Reg] = {}
 
 
 def unknown() -> Reg:

@@ -162,7 +162,10 @@ class Flow:
             pc = work.pop()
             queued.discard(pc)
             succ = self.succs[pc]
-            out = frozenset().union(*(into[s] for s in succ)) if succ else frozenset()
+            if len(succ) == 1:
+                out = into[succ[0]]
+            else:
+                out = frozenset().union(*(into[s] for s in succ)) if succ else EMPTY
             new = transfer(pc, out)
             if new != into[pc]:
                 into[pc] = new

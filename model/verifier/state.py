@@ -6,6 +6,7 @@ prune: ``covers(old, new)`` is true when everything safe from ``old`` is safe fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg
 
@@ -13,9 +14,9 @@ STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
 
 
-@dataclass(frozen=True)
-class Slot:
-    """An 8-byte stack slot: the kind of each byte, and the register spilled whole."""
+class Slot(NamedTuple):
+    """An 8-byte stack slot: the kind of each byte, and the register spilled whole;
+    immutable."""
 
     kinds: str = INVALID * 8  # kinds[0] is the lowest address byte
     spill: Reg | None = None

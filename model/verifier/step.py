@@ -4,8 +4,6 @@ the successor states (none when the program exits).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
@@ -21,7 +19,7 @@ from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.locks import check_unlocked
 from model.verifier.refs import check_leaks
 from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, known, pointer,
-                                 unknown)
+                                 replace, unknown)
 from model.verifier.state import State, entry_state
 from model.verifier.transfer import Ids, alu, branch
 
@@ -52,13 +50,14 @@ class Stepper:
             check_unlocked(st, "BPF_EXIT instruction in main prog")
             check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
-            if isinstance(a, A.Initialized):
+            kind = a.__class__  # (the assertion classes have no subclasses)
+            if kind is A.Initialized:
                 if regs[a.reg].type is T.NOT_INIT:
                     raise Reject(f"R{a.reg} !read_ok")
-            elif isinstance(a, A.Writable):
+            elif kind is A.Writable:
                 if a.reg == 10:
                     raise Reject("frame pointer is read only")
-            elif isinstance(a, A.ScalarOperand):
+            elif kind is A.ScalarOperand:
                 r = regs[a.reg]
                 if r.is_pointer and (isinstance(insn, (Alu, Endian))):
                     continue  # alu()/_endian() decide, as check_alu_op does for root
@@ -66,15 +65,15 @@ class Stepper:
                     raise Reject(f"R{a.reg} pointer arithmetic with {getattr(insn, 'op', '')} "
                                  f"operator prohibited" if isinstance(insn, Alu) else
                                  f"R{a.reg} must be a scalar ({a.why}), not {r.type.value}")
-            elif isinstance(a, A.ValidReturn):
+            elif kind is A.ValidReturn:
                 self._check_return(st)
-            elif isinstance(a, A.PacketAccessAllowed):
+            elif kind is A.PacketAccessAllowed:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
                 check_unlocked(st, "BPF_LD_[ABS|IND]")
                 check_leaks(st, "BPF_LD_[ABS|IND]")
-            elif isinstance(a, A.ContextInR6):
+            elif kind is A.ContextInR6:
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
                 check_ctx_pointer(6, regs[6])

@@ -6,15 +6,14 @@ that turn ``*_or_null`` pointers into pointers or zero, packet-range learning fr
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
 from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.verifier.memcheck import Reject
 from model.verifier.refs import dropped_on_null
-from model.verifier.regs import NULLABLE, PACKET, SOCKETS, Reg, T, known, type_str, unknown
+from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, known, replace, type_str,
+                                 unknown)
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
@@ -70,21 +69,25 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
         regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
         return
     value = scalar_alu(INT, insn, dst.scalar, src.scalar)
-    regs[insn.dst] = Reg(T.SCALAR, value, **_add_const_link(insn, dst, src))
+    delta = _add_const_link(insn, dst, src)
+    regs[insn.dst] = Reg(T.SCALAR, value) if delta is None else \
+        Reg(T.SCALAR, value, id=dst.id, delta=delta)
 
 
 S32_MAX = (1 << 31) - 1
 
 
-def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> dict:
+def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> int | None:
     """adjust_reg_min_max_vals (privileged): ``rX += const`` keeps rX linked to its copies
-    with the constant as its delta, once (a second addition, or a constant above S32_MAX
-    as an unsigned 64-bit number, breaks the link, as does every other operation)."""
+    (same id) with the constant as its delta, once (a second addition, or a constant above
+    S32_MAX as an unsigned 64-bit number, breaks the link, as does every other operation).
+    The delta, or None: no link."""
+    if insn.op != "add" or not insn.is64 or not dst.id or dst.delta is not None:
+        return None
     c = src.const()
-    if (insn.op != "add" or not insn.is64 or not dst.id or c is None
-            or dst.delta is not None or c & ((1 << 64) - 1) > S32_MAX):
-        return {}
-    return {"id": dst.id, "delta": c}
+    if c is None or c & ((1 << 64) - 1) > S32_MAX:
+        return None
+    return c
 
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
