@@ -365,12 +365,14 @@ class LoadResult(_Owned):
 
 def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_level: int = 2,
               log_size: int = 16 << 20, expected_attach_type: int = 0, prog_flags: int = 0,
-              kern_version: int = 0, name: str = "", stats: bool = True) -> LoadResult:
+              kern_version: int = 0, name: str = "", stats: bool = True, btf_fd: int = 0,
+              func_info: bytes = b"") -> LoadResult:
     """Load raw instructions; the verifier's verdict and log. Never raises on a rejection.
 
     ``stats`` adds ``BPF_LOG_STATS`` (for ``verification_time_us``) when logging at all.
     On ENOSPC (log truncated) the buffer is grown to the kernel's ``log_true_size`` and
-    the load retried.
+    the load retried. ``btf_fd`` / ``func_info`` (8-byte ``struct bpf_func_info`` records)
+    give the program BTF func info (``model.kernel.funcinfo``).
     """
     require()
     insns = bytes(insns)
@@ -381,6 +383,7 @@ def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_leve
         prog_flags |= BPF_F_SLEEPABLE  # "Syscall programs can only be sleepable"
     level = log_level | (BPF_LOG_STATS if stats and log_level else 0)
     ibuf = _buf(insns)
+    fbuf = _buf(func_info)
     lic = ctypes.create_string_buffer(license.encode())
     size = min(max(log_size, 4096), _LOG_MAX) if level else 0
     while True:
@@ -390,7 +393,10 @@ def prog_load(prog_type: int | str, insns: bytes, license: str = "GPL", log_leve
                             log_buf=ctypes.addressof(lbuf) if lbuf is not None else 0,
                             kern_version=kern_version, prog_flags=prog_flags,
                             prog_name=name.encode()[:15],
-                            expected_attach_type=expected_attach_type)
+                            expected_attach_type=expected_attach_type, prog_btf_fd=btf_fd,
+                            func_info_rec_size=8 if func_info else 0,
+                            func_info=ctypes.addressof(fbuf) if func_info else 0,
+                            func_info_cnt=len(func_info) // 8)
         r = sys_bpf(BPF_PROG_LOAD, attr)
         if r != -_errno.ENOSPC or not level or size >= _LOG_MAX:
             break

@@ -24,6 +24,7 @@ from model.elf.sections import PROG_TYPE_IDS
 from model.errors import SkvError
 from model.isa import encode
 from model.kernel.bpf import BPF_F_SLEEPABLE, PROG_TYPES, LoadResult, Map, map_create, prog_load
+from model.kernel.funcinfo import program_func_info
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BPF_F_STATIC_KEY, BpfObject, Program
 
@@ -135,16 +136,23 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
     ptype = kernel_prog_type(prog)
     created = create_maps(obj, prog, maps)
     maps = {**(maps or {}), **created}
+    btf = None
     try:
         insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
                                                    prog.map_refs.items()})
+        btf = program_func_info(prog)  # callbacks need BTF func info
         result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
                            name=_map_name(prog.name), expected_attach_type=prog.attach_type,
-                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0)
+                           prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0,
+                           btf_fd=btf[0].fileno() if btf else 0,
+                           func_info=btf[1] if btf else b"")
     except BaseException:
         for m in created.values():
             m.close()
         raise
+    finally:
+        if btf is not None:
+            btf[0].close()
     return LoadedProgram(result, maps, set(created))
 
 

@@ -33,6 +33,7 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
+from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.program import PSEUDO_FUNC, BpfObject, Program
@@ -42,7 +43,7 @@ from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.state import State, covers, format_state
+from model.verifier.state import State, covers, format_state, widen_scalars
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -52,6 +53,10 @@ JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
 MAX_STACK = 512
+#: iterations of a callback (states stored at its call site on one path) before the
+#: scalars that still change are widened to unknown (the kernel widens the imprecise ones
+#: at once and never the precise ones; skv cannot tell them apart)
+WIDEN_AFTER = 4
 
 
 @dataclass
@@ -153,6 +158,8 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
+        #: callback call sites: loop heads (the callback returns to the call)
+        self.cb_sites = {pc for pc, i in self.by_pc.items() if is_callback_call(i)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         flow = Flow(prog, deadline=self.t0 + time_limit)
         try:
@@ -202,6 +209,7 @@ class Checker:
         done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
+        at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
@@ -211,7 +219,12 @@ class Checker:
             while True:
                 st = path.state
                 pc = st.pc
-                if pc in self.prune_points:
+                if pc in self.cb_sites:
+                    if self._callback_site(path, at_cb.setdefault(pc, []), done, open_at):
+                        break
+                    stored += 1
+                    stats.states = stats.peak_states = stored
+                elif pc in self.prune_points:
                     fp = st.fingerprint()
                     same = by_fp.setdefault(pc, {}).setdefault(fp, [])
                     # an identical state still being explored on this very path: a loop
@@ -271,19 +284,52 @@ class Checker:
                 path.state, path.trail = succ[0], trail
         return self._check_stack_depth(depths)
 
+    def _callback_site(self, path: _Path, nodes: list, done, open_at) -> bool:
+        """At a callback's call site (is_state_visited for calls_callback insns): a state
+        covered by any state stored there, explored in full or not, is pruned (the
+        iterations converged); no infinite-loop check. A state back from the callback is
+        widened against the latest stored state of this site on its path. Else the
+        state is stored (always: a forced checkpoint). True: pruned. Widening starts after
+        ``WIDEN_AFTER`` iterations: values that settle earlier stay exact."""
+        st = path.state
+        if st.from_callback:
+            earlier = []  # this site's stored states on this path, latest first
+            prev = path.node
+            while prev is not None and len(earlier) < WIDEN_AFTER:
+                if prev.state.pc == st.pc and _same_frames(prev.state, st):
+                    earlier.append(prev)
+                prev = prev.parent
+            if len(earlier) >= WIDEN_AFTER:
+                widen_scalars(earlier[0].state, st)
+            st.from_callback = False
+        if any(covers(n.state, st) for n in nodes):
+            _path_ended(path.node, done, open_at)
+            return True
+        node = _Node(path.node, st.copy())
+        open_at[st.pc] = open_at.get(st.pc, 0) + 1
+        nodes.append(node)
+        path.node = node
+        return False
+
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths
         (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes."""
         starts = sorted(func_starts(self.prog))
         per_func: dict[int, int] = {}
         for callsite, d in depths.items():
-            f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
+            if isinstance(callsite, tuple):  # ("cb", entry): a callback's frame
+                f = callsite[1]
+            else:
+                f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
             per_func[f] = max(per_func.get(f, 0), d)
 
         def calls(f: int) -> list[tuple[int, int]]:
+            # bpf-to-bpf calls and ld_imm64 of a callback (the kernel counts both)
             end = next((s for s in starts if s > f), self.prog.n_slots)
-            return [(pc, i.target(pc)) for pc, i in self.by_pc.items()
-                    if f <= pc < end and isinstance(i, Call) and i.src == 1]
+            return [(pc, i.target(pc) if isinstance(i, Call) else pc + 1 + i.imm)
+                    for pc, i in self.by_pc.items()
+                    if f <= pc < end and (isinstance(i, Call) and i.src == 1 or
+                                          isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC)]
 
         @functools.lru_cache(maxsize=None)
         def walk(f: int, total: int, frames: int):
@@ -309,7 +355,11 @@ class Checker:
         current frame's at its pc, a caller's at the instruction its call returns to."""
         care, live = [], []
         for k, f in enumerate(st.frames):
-            at = st.pc if k == len(st.frames) - 1 else st.frames[k + 1].callsite + 1
+            if k == len(st.frames) - 1:
+                at = st.pc
+            else:  # a callback returns to its call (whose arguments are read again)
+                above = st.frames[k + 1]
+                at = above.callsite + (above.cb_ret is None)
             care.append(self.sensitive.get(at, ALL_REGS))
             live.append(self.live.get(at, ALL_REGS))
         return care, live
@@ -358,7 +408,8 @@ def prune_points(prog: Program) -> set[int]:
     """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
     the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
     ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
-    ``ld_imm64`` of a callback (with the instruction after it and the callback)."""
+    ``ld_imm64`` of a callback (with the instruction after it and the callback), and
+    callback helper calls themselves (``Checker.cb_sites``)."""
     points = set()
     for pc, insn in prog.by_pc().items():
         if isinstance(insn, (Jump, MayGoto)):
@@ -376,6 +427,11 @@ def prune_points(prog: Program) -> set[int]:
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc, pc + 2, pc + 1 + insn.imm}
     return points
+
+
+def _same_frames(a: State, b: State) -> bool:
+    return [(f.callsite, f.cb_func) for f in a.frames] == [(f.callsite, f.cb_func)
+                                                            for f in b.frames]
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

@@ -31,6 +31,7 @@ class T(Enum):
     MEM = "mem"
     MEM_OR_NULL = "mem_or_null"
     FUNC = "func"
+    MAP_KEY = "map_key"  # a for_each_map_elem callback's key (read-only, key_size bytes)
 
 
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM}

@@ -30,9 +30,19 @@ class Frame:
     stack: dict[int, Slot] = field(default_factory=dict)  # slot index k: bytes [-8(k+1), -8k)
     callsite: int = -1  # pc of the call that created the frame
     frameno: int = 0
+    #: a callback's frame: its r0 range at exit (model.platform.callbacks) and its entry pc
+    cb_ret: tuple[int, int] | None = None
+    cb_func: int = -1
 
     def copy(self) -> "Frame":
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno)
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno,
+                     self.cb_ret, self.cb_func)
+
+    @property
+    def depth_key(self):
+        """The key of this frame's function in ``State.depths``: its call site, or
+        ("cb", entry pc) for a callback (one call site may call several callbacks)."""
+        return ("cb", self.cb_func) if self.cb_ret is not None else self.callsite
 
 
 @dataclass
@@ -42,6 +52,8 @@ class State:
     # callsite (-1: the entry) -> deepest stack byte used by that frame's function, on any
     # path: one dict shared by every state of a run (the kernel's subprog stack_depth)
     depths: dict = field(default_factory=dict)
+    #: just back at a callback's call site from the callback (widen before pruning)
+    from_callback: bool = False
 
     @property
     def cur(self) -> Frame:
@@ -51,8 +63,8 @@ class State:
         return State([f.copy() for f in self.frames], self.pc, self.depths)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
-        if -lo > self.depths.get(frame.callsite, 0):
-            self.depths[frame.callsite] = -lo
+        if -lo > self.depths.get(frame.depth_key, 0):
+            self.depths[frame.depth_key] = -lo
 
     def all_regs(self):
         """Every register and spilled register of every frame (for id-based updates)."""
@@ -73,7 +85,7 @@ class State:
 
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
-        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
+        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func)
                      for f in self.frames)
 
 
@@ -97,7 +109,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         return False
     ids: dict[int, int] = {}
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
-        if fo.callsite != fn.callsite:
+        if fo.callsite != fn.callsite or fo.cb_func != fn.cb_func:
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
@@ -185,6 +197,25 @@ def slot_covers(old: Slot, new: Slot, ids) -> bool:
         if ko == ZERO and kn != ZERO:
             return False
     return True
+
+
+def widen_scalars(old: State, new: State) -> None:
+    """widen_imprecise_scalars, back at a callback's call site: every scalar (register or
+    spilled) of ``new`` that differs from the one in ``old`` (the state of an earlier
+    iteration there) becomes unknown, so that iterations converge. The kernel keeps the
+    scalars it tracks as precise; skv widens them all (an over-approximation)."""
+    from model.verifier.regs import unknown
+
+    for fo, fn in zip(old.frames, new.frames):
+        for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+            if ro.type is T.SCALAR and rn.type is T.SCALAR and ro != rn:
+                fn.regs[i] = unknown()
+        for k, sn in fn.stack.items():
+            so = fo.stack.get(k)
+            if (so is not None and so.spill is not None and sn.spill is not None
+                    and so.spill.type is T.SCALAR and sn.spill.type is T.SCALAR
+                    and so.spill != sn.spill):
+                fn.stack[k] = Slot(sn.kinds, unknown())
 
 
 def format_state(st: State) -> str:

@@ -9,11 +9,13 @@ from dataclasses import replace
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
+from model.platform.callbacks import callback_spec, helper_short_name
 from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import call_helper, enter_subprog, leave_subprog
+from model.verifier.calls import (call_helper, check_callback_return, enter_callback,
+                                  enter_subprog, leave_subprog)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.verifier.regs import NOT_INIT, PACKET, Reg, T, known, pointer, unknown
 from model.verifier.state import State, entry_state
@@ -78,6 +80,8 @@ class Stepper:
             r0 = st.cur.regs[0]
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
+            if st.cur.cb_ret is not None:
+                check_callback_return(r0, st.cur.cb_ret)
             return
         rng = return_range(self.ptype, self.prog.attach_type)
         r0 = st.cur.regs[0]
@@ -152,8 +156,16 @@ class Stepper:
                 return [st]
             if insn.src == 2:
                 raise Reject("kernel function calls (kfuncs) are not supported by this model")
-            call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
-            return self._next(st, pc + 1)
+            spec = callback_spec(helper_short_name(insn.imm))
+            before = st.copy() if spec is not None else None
+            target = call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
+            st.from_callback = False
+            if target is None:
+                return self._next(st, pc + 1)
+            # zero iterations (continue after the call), or one more: the callback
+            enter_callback(before, self.obj, pc, target, spec)
+            st.pc = pc + 1
+            return [st, before]
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
                 return []
