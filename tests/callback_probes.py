@@ -69,15 +69,12 @@ def kernel_load(obj: BpfObject, prog: Program):
     if prog.func_names:
         res = objload.load_program(obj, prog)
     else:  # no func info at all: the raw load the kernel refuses with "missing btf func_info"
-        import model.kernel.funcinfo as fi
-
         keep = objload.program_func_info
         objload.program_func_info = lambda p: None
         try:
             res = objload.load_program(obj, prog)
         finally:
             objload.program_func_info = keep
-        del fi
     res.close()
     return res
 
@@ -111,7 +108,7 @@ PROBES = [
     CbProbe("loop_ret_neg", "xdp", _LOOP + "r0 = -1\nexit\n"),
     CbProbe("loop_ret_index", "xdp", _LOOP + "r0 = r1\nexit\n"),
     CbProbe("loop_ret_index_masked_ok", "xdp", _LOOP + "r0 = r1\nr0 &= 1\nexit\n"),
-    CbProbe("loop_ret_ctx", "xdp", _LOOP + "r0 = r2\nexit\n"),
+    CbProbe("loop_ret_null_ctx_ok", "xdp", _LOOP + "r0 = r2\nexit\n"),
     CbProbe("loop_ret_stack", "xdp", _LOOP + "r0 = r10\nexit\n"),
     CbProbe("loop_ret_uninit", "xdp", _LOOP + "exit\n"),
     CbProbe("loop_cb_reads_r6", "xdp", _LOOP + "r0 = r6\nexit\n"),
@@ -135,13 +132,13 @@ PROBES = [
     # the callback's ctx: a pointer into the caller's stack
     CbProbe("ctx_read_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _LOOP_CTX +
             "r0 = 0\nexit\ncb:\nr0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n"),
-    CbProbe("ctx_read_uninit", "xdp", _LOOP_CTX +
+    CbProbe("ctx_read_uninit_ok", "xdp", _LOOP_CTX +
             "r0 = 0\nexit\ncb:\nr0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n"),
     CbProbe("ctx_read_oob", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _LOOP_CTX +
             "r0 = 0\nexit\ncb:\nr0 = *(u64 *)(r2 + 8)\nr0 = 0\nexit\n"),
     CbProbe("ctx_read_below_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 16) = r1\n" + _LOOP_CTX +
             "r0 = 0\nexit\ncb:\nr0 = *(u64 *)(r2 - 8)\nr0 = 0\nexit\n"),
-    CbProbe("ctx_write_then_caller_reads_uninit", "xdp", _LOOP_CTX +
+    CbProbe("ctx_write_then_caller_reads_uninit_ok", "xdp", _LOOP_CTX +
             "r0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit\ncb:\nr1 = 1\n*(u64 *)(r2 + 0) = r1\n"
             "r0 = 0\nexit\n"),
     CbProbe("ctx_write_then_caller_reads_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" +
@@ -150,7 +147,7 @@ PROBES = [
     CbProbe("ctx_counter_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _LOOP_CTX +
             "r0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit\ncb:\nr1 = *(u64 *)(r2 + 0)\nr1 += 1\n"
             "*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"),
-    CbProbe("ctx_counter_index", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n"
+    CbProbe("ctx_counter_index_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n"
             "*(u64 *)(r10 - 16) = r1\n" + _LOOP_CTX +
             "r1 = *(u64 *)(r10 - 8)\nr2 = r10\nr2 += -16\nr2 += r1\nr0 = *(u8 *)(r2 + 0)\n"
             "r0 = 0\nexit\ncb:\nr1 = *(u64 *)(r2 + 0)\nr1 += 1\n*(u64 *)(r2 + 0) = r1\n"

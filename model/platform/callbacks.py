@@ -5,7 +5,8 @@ sets them up (kernel/bpf/verifier.c: ``set_*_callback_state``, ``push_callback_c
 A synchronous callback is verified as called zero or more times: at the call the caller
 continues (no iteration), and the callback is entered in a new frame whose registers are
 ``CallbackSpec.regs``; its ``exit`` returns to the call instruction itself (another
-iteration, or none). Its r0 must be a scalar in ``ret`` ("At callback return the register
+iteration, or none; bpf_loop's callback is entered at most nr_loops' umax times on one
+path, counted in the caller's frame, the kernel's callback_depth). Its r0 must be a scalar in ``ret`` ("At callback return the register
 R0 has ... should have been in [0, 1]"). After the call r1-r5 are clobbered and r0 is the
 helper's return value (bpf_loop: the number of iterations, an unknown scalar here).
 
@@ -33,11 +34,14 @@ from model.platform.helpers import HELPER_NAMES
 class CallbackSpec:
     regs: tuple[str, ...]
     ret: tuple[int, int]  # the callback's r0 range (signed 64-bit, inclusive)
+    #: the caller's register whose umax bounds the iterations on one path (bpf_loop's
+    #: nr_loops: "bpf_loop iteration limit reached"), or None (no bound)
+    bound_reg: int | None = None
 
 
 #: helper name (without bpf_) -> how its callback is called
 CALLBACKS = {
-    "loop": CallbackSpec(("scalar", "arg3"), (0, 1)),
+    "loop": CallbackSpec(("scalar", "arg3"), (0, 1), bound_reg=1),
     "for_each_map_elem": CallbackSpec(("arg1", "map_key", "map_value", "arg3"), (0, 1)),
 }
 #: map types whose for_each callback skv models (map_set_for_each_callback_args exists for

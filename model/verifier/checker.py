@@ -33,7 +33,7 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
-from model.platform.callbacks import is_callback_call
+from model.platform.callbacks import callback_spec, helper_short_name, is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.program import PSEUDO_FUNC, BpfObject, Program
@@ -43,6 +43,7 @@ from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
+from model.verifier.regs import T
 from model.verifier.state import State, covers, format_state, widen_scalars
 from model.verifier.step import Stepper
 
@@ -57,6 +58,9 @@ MAX_STACK = 512
 #: scalars that still change are widened to unknown (the kernel widens the imprecise ones
 #: at once and never the precise ones; skv cannot tell them apart)
 WIDEN_AFTER = 4
+#: a callback bounded to at most this many iterations (bpf_loop's constant nr_loops) is
+#: never widened: the kernel's "iteration limit reached" ends it
+UNROLL_MAX = 64
 
 
 @dataclass
@@ -292,7 +296,7 @@ class Checker:
         state is stored (always: a forced checkpoint). True: pruned. Widening starts after
         ``WIDEN_AFTER`` iterations: values that settle earlier stay exact."""
         st = path.state
-        if st.from_callback:
+        if st.from_callback and not self._few_iterations(st):
             earlier = []  # this site's stored states on this path, latest first
             prev = path.node
             while prev is not None and len(earlier) < WIDEN_AFTER:
@@ -310,6 +314,13 @@ class Checker:
         nodes.append(node)
         path.node = node
         return False
+
+    def _few_iterations(self, st: State) -> bool:
+        """The callback called at ``st.pc`` runs at most ``UNROLL_MAX`` times on a path (its
+        bound, bpf_loop's nr_loops, is small): no widening, iterations stay exact."""
+        spec = callback_spec(helper_short_name(self.by_pc[st.pc].imm))
+        bound = st.cur.regs[spec.bound_reg] if spec.bound_reg else None
+        return bound is not None and bound.type is T.SCALAR and bound.scalar.umax <= UNROLL_MAX
 
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths

@@ -33,10 +33,12 @@ class Frame:
     #: a callback's frame: its r0 range at exit (model.platform.callbacks) and its entry pc
     cb_ret: tuple[int, int] | None = None
     cb_func: int = -1
+    #: callback iterations entered from this frame on this path (the kernel's callback_depth)
+    cb_depth: int = 0
 
     def copy(self) -> "Frame":
         return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno,
-                     self.cb_ret, self.cb_func)
+                     self.cb_ret, self.cb_func, self.cb_depth)
 
     @property
     def depth_key(self):
@@ -85,8 +87,8 @@ class State:
 
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
-        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func)
-                     for f in self.frames)
+        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func,
+                      f.cb_depth) for f in self.frames)
 
 
 def entry_state(ctx_reg: Reg) -> State:
@@ -110,6 +112,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     ids: dict[int, int] = {}
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite or fo.cb_func != fn.cb_func:
+            return False
+        if fo.cb_depth > fn.cb_depth:  # fewer iterations done: at least as many to come
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None

@@ -163,8 +163,14 @@ class Stepper:
             if target is None:
                 return self._next(st, pc + 1)
             # zero iterations (continue after the call), or one more: the callback
-            enter_callback(before, self.obj, pc, target, spec)
+            done = before.cur.cb_depth
+            st.cur.cb_depth = 0
             st.pc = pc + 1
+            bound = before.cur.regs[spec.bound_reg] if spec.bound_reg else None
+            if bound is not None and bound.type is T.SCALAR and done >= bound.scalar.umax:
+                return [st]  # "bpf_loop iteration limit reached"
+            before.cur.cb_depth = done + 1
+            enter_callback(before, self.obj, pc, target, spec)
             return [st, before]
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
