@@ -129,6 +129,8 @@ class Program:
     # pc -> function name from BTF func info
     lines: dict[int, Any] = field(default_factory=dict)
     func_names: dict[int, str] = field(default_factory=dict)
+    #: pcs of functions whose BTF FUNC has global linkage (a callback must be static)
+    global_funcs: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None

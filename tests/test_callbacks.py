@@ -244,3 +244,23 @@ def test_c_program_with_bpf_loop(tmp_path, capsys):
         assert row["models"]["M2"]["safe"] is not True
         assert not row["symbolic"]["soundness_bug"]
         assert any("callbacks" in e for e in row["symbolic"]["exhausted"])
+
+
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+def test_global_callback_is_refused(tmp_path):
+    """A callback whose BTF FUNC is global: libbpf loads it with that linkage and Linux
+    6.18 refuses "callback function not static" (checked with bpftool prog loadall)."""
+    from model.elf.loader import load_object
+    from model.verifier.checker import check_program
+
+    src, obj = tmp_path / "glob.c", tmp_path / "glob.o"
+    src.write_text(C_SOURCE.replace("static long add_one", "long add_one"))
+    r = subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I",
+                        "/usr/include/x86_64-linux-gnu", "-c", str(src), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    o = load_object(str(obj))
+    v = check_program(o, o.program("sum_loop"))
+    assert not v.accepted and v.error.message == "callback function not static"
+    assert check_program(o, o.program("bad_loop")).error.message != \
+        "callback function not static"

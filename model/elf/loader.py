@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
-from model.elf.btf import DATASEC, parse_btf
+from model.elf.btf import DATASEC, FUNC, parse_btf
 from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linked, Linker, read_functions
@@ -62,7 +62,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
         if ext is not None:
-            _place_source(linked, ext)
+            _place_source(linked, ext, local_btf)
         if keys_as_maps == "error":
             _check_key_use(image, prog, maps)
         programs.append(prog)
@@ -105,7 +105,7 @@ def _read_btf_ext(image: ElfImage, local_btf):
         raise image.fail(str(e)) from None
 
 
-def _place_source(linked: Linked, ext) -> None:
+def _place_source(linked: Linked, ext, local_btf=None) -> None:
     """Give the linked program the source line and BTF function name of each instruction
     that starts one, at its pc in the linked program (libbpf moves them the same way)."""
     prog = linked.program
@@ -118,6 +118,9 @@ def _place_source(linked: Linked, ext) -> None:
         for off, name in ext.funcs.get(sec, {}).items():
             if f.start <= off < f.end:
                 prog.func_names[p.start_pc + (off - f.start) // 8] = name
+                t = local_btf.find(name, FUNC) if local_btf is not None else None
+                if t is not None and t.vlen != 0:  # BTF_FUNC_GLOBAL / EXTERN
+                    prog.global_funcs.add(p.start_pc + (off - f.start) // 8)
 
 
 def _license(image: ElfImage) -> str:

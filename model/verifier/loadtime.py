@@ -39,6 +39,8 @@ def load_time_error(obj, prog) -> tuple[int, str] | None:
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
             why = _pseudo_func_error(prog)
+            if why is None and pc + 1 + insn.imm in prog.global_funcs:
+                why = "callback function not static"
             if why is not None:
                 return pc, why
             continue
