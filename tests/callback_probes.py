@@ -231,3 +231,75 @@ PROBES += [
     # no BTF func info: the kernel refuses any ld_imm64 of a function
     CbProbe("no_func_info", "xdp", _LOOP + "r0 = 0\nexit\n", btf=False),
 ]
+
+# the caller's spilled pointer in the ctx slot; the callback may overwrite it
+_SPILL = """ld_pseudo r1, 1, 0
+r2 = r10
+r2 += -16
+r3 = 0
+*(u64 *)(r10 - 16) = r3
+call 1
+if r0 == 0 goto out
+*(u64 *)(r10 - 8) = r0
+r1 = 4
+r2 = func cb
+r3 = r10
+r3 += -8
+r4 = 0
+call 181
+r1 = *(u64 *)(r10 - 8)
+r0 = *(u64 *)(r1 + 0)
+out:
+r0 = 0
+exit
+cb:
+"""
+PROBES += [
+    CbProbe("spilled_ptr_overwritten", "xdp", _SPILL + "r1 = 0\n*(u64 *)(r2 + 0) = r1\n"
+            "r0 = 0\nexit\n", [ARRAY]),
+    CbProbe("spilled_ptr_kept_ok", "xdp", _SPILL + "r0 = 0\nexit\n", [ARRAY]),
+    CbProbe("spilled_ptr_read_in_cb_ok", "xdp", _SPILL + "r1 = *(u64 *)(r2 + 0)\n"
+            "r0 = *(u64 *)(r1 + 0)\nr0 = 0\nexit\n", [ARRAY]),
+    CbProbe("spilled_ptr_read_in_cb_oob", "xdp", _SPILL + "r1 = *(u64 *)(r2 + 0)\n"
+            "r0 = *(u64 *)(r1 + 8)\nr0 = 0\nexit\n", [ARRAY]),
+    CbProbe("spilled_ptr_moved_in_cb", "xdp", _SPILL + "r1 = *(u64 *)(r2 + 0)\nr1 += 8\n"
+            "*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n", [ARRAY]),
+    CbProbe("cb_stores_map_ptr_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n"
+            "r1 = 1\nr2 = func cb\nr3 = r10\nr3 += -8\nr4 = 0\ncall 181\n"
+            "r0 = 0\nexit\ncb:\nr6 = r2\nr1 = 0\n*(u64 *)(r10 - 8) = r1\nld_pseudo r1, 1, 0\n"
+            "r2 = r10\nr2 += -8\ncall 1\nif r0 == 0 goto +1\n*(u64 *)(r6 + 0) = r0\n"
+            "r0 = 0\nexit\n", [ARRAY]),
+    CbProbe("loop_zero_bad_cb_ok", "xdp", _LOOP.replace("r1 = 4", "r1 = 0") +
+            "r0 = *(u64 *)(r10 + 8)\nr0 = 0\nexit\n"),
+    CbProbe("loop_one_bad_cb", "xdp", _LOOP.replace("r1 = 4", "r1 = 1") +
+            "r0 = *(u64 *)(r10 + 8)\nr0 = 0\nexit\n"),
+    CbProbe("loop_unknown_count_counter_ok", "xdp", "r6 = r1\nr1 = 0\n*(u64 *)(r10 - 8) = r1\n"
+            "r1 = *(u32 *)(r6 + 12)\nr2 = func cb\nr3 = r10\nr3 += -8\nr4 = 0\ncall 181\n"
+            "r0 = 0\nexit\ncb:\nr1 = *(u64 *)(r2 + 0)\nr1 += 1\n*(u64 *)(r2 + 0) = r1\n"
+            "r0 = 0\nexit\n"),
+    CbProbe("loop_unknown_count_index", "xdp", "r6 = r1\nr1 = 0\n*(u64 *)(r10 - 8) = r1\n"
+            "*(u64 *)(r10 - 16) = r1\nr1 = *(u32 *)(r6 + 12)\nr2 = func cb\nr3 = r10\n"
+            "r3 += -8\nr4 = 0\ncall 181\nr1 = *(u64 *)(r10 - 8)\nr2 = r10\nr2 += -16\n"
+            "r2 += r1\nr0 = *(u8 *)(r2 + 0)\nr0 = 0\nexit\ncb:\nr1 = *(u64 *)(r2 + 0)\n"
+            "r1 += 1\n*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"),
+    CbProbe("loop_count_is_pointer", "xdp", "r6 = r1\nr1 = *(u32 *)(r6 + 0)\n"
+            "r2 = func cb\nr3 = 0\nr4 = 0\ncall 181\nr0 = 0\nexit\ncb:\nr0 = 0\nexit\n"),
+    CbProbe("main_512_stack_loop_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 512) = r1\n" + _LOOP +
+            "r0 = 0\nexit\n"),
+    CbProbe("cb_calls_subprog_ok", "xdp", _LOOP + "call sub\nr0 = 0\nexit\nsub:\nr0 = 1\n"
+            "exit\n"),
+    CbProbe("cb_subprog_ret_2", "xdp", _LOOP + "call sub\nexit\nsub:\nr0 = 2\nexit\n"),
+    CbProbe("cb_subprog_ret_1_ok", "xdp", _LOOP + "call sub\nexit\nsub:\nr0 = 1\nexit\n"),
+    CbProbe("nested_writes_grandparent_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" +
+            _LOOP_CTX + "r0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit\ncb:\nr3 = r2\nr1 = 2\n"
+            "r2 = func cb2\nr4 = 0\ncall 181\nr0 = 0\nexit\ncb2:\nr1 = 7\n"
+            "*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"),
+    CbProbe("nested_grandparent_index", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n"
+            "*(u64 *)(r10 - 16) = r1\n" + _LOOP_CTX + "r1 = *(u64 *)(r10 - 8)\nr2 = r10\n"
+            "r2 += -16\nr2 += r1\nr0 = *(u8 *)(r2 + 0)\nr0 = 0\nexit\ncb:\nr3 = r2\nr1 = 2\n"
+            "r2 = func cb2\nr4 = 0\ncall 181\nr0 = 0\nexit\ncb2:\nr1 = 70\n"
+            "*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"),
+    CbProbe("each_hash_percpu_ok", "xdp", _VALUE + "r0 = *(u64 *)(r3 + 0)\nr0 = 0\nexit\n",
+            [(5, 4, 8, 4, 0)]),
+    CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
+]
