@@ -301,5 +301,9 @@ PROBES += [
             "*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"),
     CbProbe("each_hash_percpu_ok", "xdp", _VALUE + "r0 = *(u64 *)(r3 + 0)\nr0 = 0\nexit\n",
             [(5, 4, 8, 4, 0)]),
+    CbProbe("each_sum_compared_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" +
+            _VALUE.replace("r3 = 0", "r3 = r10\nr3 += -8") +
+            "r3 = *(u32 *)(r2 + 0)\nr5 = *(u64 *)(r4 + 0)\nr5 += r3\n"
+            "*(u64 *)(r4 + 0) = r5\nr0 = 0\nif r5 < 99 goto +1\nr0 = 1\nexit\n", [ARRAY]),
     CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
 ]

@@ -33,7 +33,7 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
-from model.platform.callbacks import callback_spec, helper_short_name, is_callback_call
+from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.program import PSEUDO_FUNC, BpfObject, Program
@@ -43,8 +43,8 @@ from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.regs import T
-from model.verifier.state import State, covers, format_state, widen_scalars
+from model.verifier.precision import ANY, precise_slots
+from model.verifier.state import State, covers, format_state, widen_slots
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -54,13 +54,9 @@ JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
 MAX_STACK = 512
-#: iterations of a callback (states stored at its call site on one path) before the
-#: scalars that still change are widened to unknown (the kernel widens the imprecise ones
-#: at once and never the precise ones; skv cannot tell them apart)
-WIDEN_AFTER = 4
-#: a callback bounded to at most this many iterations (bpf_loop's constant nr_loops) is
-#: never widened: the kernel's "iteration limit reached" ends it
-UNROLL_MAX = 64
+#: states stored at one callback call site before skv gives up on convergence (checking
+#: each new state against all of them is quadratic; the kernel would go on to its budget)
+MAX_CALLBACK_STATES = 512
 
 
 @dataclass
@@ -162,6 +158,7 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
+        self.precise = None  # model.verifier.precision, computed at the first callback
         #: callback call sites: loop heads (the callback returns to the call)
         self.cb_sites = {pc for pc, i in self.by_pc.items() if is_callback_call(i)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
@@ -224,8 +221,12 @@ class Checker:
                 st = path.state
                 pc = st.pc
                 if pc in self.cb_sites:
-                    if self._callback_site(path, at_cb.setdefault(pc, []), done, open_at):
-                        break
+                    try:
+                        if self._callback_site(path, at_cb.setdefault(pc, []), done,
+                                               open_at):
+                            break
+                    except Reject as e:
+                        return Failure(pc, e.message), path.trail
                     stored += 1
                     stats.states = stats.peak_states = stored
                 elif pc in self.prune_points:
@@ -292,35 +293,42 @@ class Checker:
         """At a callback's call site (is_state_visited for calls_callback insns): a state
         covered by any state stored there, explored in full or not, is pruned (the
         iterations converged); no infinite-loop check. A state back from the callback is
-        widened against the latest stored state of this site on its path. Else the
-        state is stored (always: a forced checkpoint). True: pruned. Widening starts after
-        ``WIDEN_AFTER`` iterations: values that settle earlier stay exact."""
+        first widened against the latest state of this site on its path (the kernel's
+        widen_imprecise_scalars), sparing the slots that may hold a precise value
+        (``model.verifier.precision``). Else the state is stored (always: a forced
+        checkpoint). True: pruned."""
         st = path.state
-        if st.from_callback and not self._few_iterations(st):
-            earlier = []  # this site's stored states on this path, latest first
+        if st.from_callback:
             prev = path.node
-            while prev is not None and len(earlier) < WIDEN_AFTER:
-                if prev.state.pc == st.pc and _same_frames(prev.state, st):
-                    earlier.append(prev)
+            while prev is not None and not (prev.state.pc == st.pc and
+                                             _same_frames(prev.state, st)):
                 prev = prev.parent
-            if len(earlier) >= WIDEN_AFTER:
-                widen_scalars(earlier[0].state, st)
+            if prev is not None:
+                widen_slots(prev.state, st, self._keep_slot(st))
             st.from_callback = False
         if any(covers(n.state, st) for n in nodes):
             _path_ended(path.node, done, open_at)
             return True
+        if len(nodes) >= MAX_CALLBACK_STATES:
+            raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
+                         f"converge in {MAX_CALLBACK_STATES} states")
         node = _Node(path.node, st.copy())
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         nodes.append(node)
         path.node = node
         return False
 
-    def _few_iterations(self, st: State) -> bool:
-        """The callback called at ``st.pc`` runs at most ``UNROLL_MAX`` times on a path (its
-        bound, bpf_loop's nr_loops, is small): no widening, iterations stay exact."""
-        spec = callback_spec(helper_short_name(self.by_pc[st.pc].imm))
-        bound = st.cur.regs[spec.bound_reg] if spec.bound_reg else None
-        return bound is not None and bound.type is T.SCALAR and bound.scalar.umax <= UNROLL_MAX
+    def _keep_slot(self, st: State):
+        """keep(frame index, slot): the slot may hold a value the kernel tracks as precise."""
+        if self.precise is None:
+            self.precise = precise_slots(self.prog, Flow(self.prog))
+        funcs = []
+        for f in st.frames:
+            if f.cb_ret is not None:
+                funcs.append(f.cb_func)
+            else:
+                funcs.append(0 if f.callsite < 0 else self.by_pc[f.callsite].target(f.callsite))
+        return lambda k, i: ANY in self.precise or (funcs[k], i) in self.precise
 
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths

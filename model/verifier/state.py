@@ -203,23 +203,21 @@ def slot_covers(old: Slot, new: Slot, ids) -> bool:
     return True
 
 
-def widen_scalars(old: State, new: State) -> None:
-    """widen_imprecise_scalars, back at a callback's call site: every scalar (register or
-    spilled) of ``new`` that differs from the one in ``old`` (the state of an earlier
-    iteration there) becomes unknown, so that iterations converge. The kernel keeps the
-    scalars it tracks as precise; skv widens them all (an over-approximation)."""
+def widen_slots(old: State, new: State, keep) -> None:
+    """widen_imprecise_scalars, back at a callback's call site: every spilled scalar of
+    ``new`` that differs from the one in ``old`` (an earlier iteration's state there)
+    becomes unknown, unless ``keep(frame index, slot)`` (a slot that may hold a value the
+    kernel tracks as precise). Registers are left alone: a callback cannot change its
+    callers' registers."""
     from model.verifier.regs import unknown
 
-    for fo, fn in zip(old.frames, new.frames):
-        for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
-            if ro.type is T.SCALAR and rn.type is T.SCALAR and ro != rn:
-                fn.regs[i] = unknown()
-        for k, sn in fn.stack.items():
-            so = fo.stack.get(k)
+    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
+        for i, sn in fn.stack.items():
+            so = fo.stack.get(i)
             if (so is not None and so.spill is not None and sn.spill is not None
                     and so.spill.type is T.SCALAR and sn.spill.type is T.SCALAR
-                    and so.spill != sn.spill):
-                fn.stack[k] = Slot(sn.kinds, unknown())
+                    and so.spill != sn.spill and not keep(k, i)):
+                fn.stack[i] = Slot(sn.kinds, unknown())
 
 
 def format_state(st: State) -> str:
