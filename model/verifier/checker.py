@@ -44,7 +44,8 @@ from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
-from model.verifier.state import State, covers, format_state, widen_slots
+from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
+                                  widen_slots)
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -56,7 +57,7 @@ LOG_LIMIT = 20_000
 MAX_STACK = 512
 #: states stored at one callback call site before skv gives up on convergence (checking
 #: each new state against all of them is quadratic; the kernel would go on to its budget)
-MAX_CALLBACK_STATES = 512
+MAX_CALLBACK_STATES = 256
 
 
 @dataclass
@@ -306,7 +307,7 @@ class Checker:
             if prev is not None:
                 widen_slots(prev.state, st, self._keep_slot(st))
             st.from_callback = False
-        if any(covers(n.state, st) for n in nodes):
+        if any(_stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
             _path_ended(path.node, done, open_at)
             return True
         if len(nodes) >= MAX_CALLBACK_STATES:
@@ -446,6 +447,18 @@ def prune_points(prog: Program) -> set[int]:
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc, pc + 2, pc + 1 + insn.imm}
     return points
+
+
+def _stacks_may_cover(old: State, new: State) -> bool:
+    """A quick filter before ``covers`` at a callback's call site, where the callers'
+    registers are those of the call and only their stacks change: False when a stack slot
+    already fails (skipping a node is only a lost pruning)."""
+    for fo, fn in zip(old.frames, new.frames):
+        for k, sn in fn.stack.items():
+            so = fo.stack.get(k, EMPTY)
+            if so is not sn and not slot_covers(so, sn, {}):
+                return False
+    return True
 
 
 def _same_frames(a: State, b: State) -> bool:
