@@ -157,7 +157,35 @@ r5 += 1
 r0 = {ret}
 exit
 """
+_NESTED = """r1 = 0
+*(u64 *)(r10 - 8) = r1
+r1 = 3
+r2 = func cb
+r3 = r10
+r3 += -8
+r4 = 0
+call 181
+r0 *= 100
+r1 = *(u64 *)(r10 - 8)
+r0 += r1
+exit
+cb:
+r3 = r2
+r1 = 2
+r2 = func cb2
+r4 = 0
+call 181
+r0 = 0
+exit
+cb2:
+r3 = *(u64 *)(r2 + 0)
+r3 += 1
+*(u64 *)(r2 + 0) = r3
+r0 = 0
+exit
+"""
 RUNS = [
+    CbProbe("nested_3x2_ok", "xdp", _NESTED),
     CbProbe("count_5_ok", "xdp", _COUNT.format(n=5, flags=0, stop=99)),
     CbProbe("stop_at_2_ok", "xdp", _COUNT.format(n=5, flags=0, stop=2)),
     CbProbe("zero_loops_ok", "xdp", _COUNT.format(n=0, flags=0, stop=99)),
@@ -189,7 +217,7 @@ def test_interpreter_values():
 
     want = {"count_5_ok": 505, "stop_at_2_ok": 303, "zero_loops_ok": 0,
             "flags_einval_ok": (-22 * 100) & (2**64 - 1), "each_all_ok": 404,
-            "each_stop_ok": 101}
+            "each_stop_ok": 101, "nested_3x2_ok": 306}
     for p in RUNS:
         obj, prog = p.model()
         res = Machine(prog, obj.maps).run(packet=bytes(64))

@@ -77,9 +77,10 @@ def for_each_map_elem(m, r1, r2, r3, r4, r5):
     done = 0
     for key in keys:
         value = st.lookup(key)
-        kreg = m.mem.add(Region("for_each key", "rodata", KEY_BASE, bytearray(key), False))
+        at = KEY_BASE + len(m.frames) * 0x1000  # a nested for_each gets its own key
+        kreg = m.mem.add(Region("for_each key", "rodata", at, bytearray(key), False))
         try:
-            ret = m.call_back(r2 - FUNC_BASE, [r1, KEY_BASE, value, r3])
+            ret = m.call_back(r2 - FUNC_BASE, [r1, at, value, r3])
         finally:
             m.mem.remove(kreg)
         done += 1
