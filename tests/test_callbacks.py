@@ -157,19 +157,7 @@ r5 += 1
 r0 = {ret}
 exit
 """
-_NESTED = """r1 = 0
-*(u64 *)(r10 - 8) = r1
-r1 = 3
-r2 = func cb
-r3 = r10
-r3 += -8
-r4 = 0
-call 181
-r0 *= 100
-r1 = *(u64 *)(r10 - 8)
-r0 += r1
-exit
-cb:
+_NESTED = _COUNT.split("cb:")[0].format(n=3, flags=0) + """cb:
 r3 = r2
 r1 = 2
 r2 = func cb2
