@@ -305,5 +305,13 @@ PROBES += [
             _VALUE.replace("r3 = 0", "r3 = r10\nr3 += -8") +
             "r3 = *(u32 *)(r2 + 0)\nr5 = *(u64 *)(r4 + 0)\nr5 += r3\n"
             "*(u64 *)(r4 + 0) = r5\nr0 = 0\nif r5 < 99 goto +1\nr0 = 1\nexit\n", [ARRAY]),
+    CbProbe("each_lookup_via_r1_ok", "xdp", _VALUE + "r6 = r1\nr2 = 0\n*(u32 *)(r10 - 4) = r2\n"
+            "r1 = r6\nr2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto +1\n"
+            "r0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit\n", [ARRAY]),
+    CbProbe("each_lookup_via_r1_oob", "xdp", _VALUE + "r6 = r1\nr2 = 0\n*(u32 *)(r10 - 4) = r2\n"
+            "r1 = r6\nr2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto +1\n"
+            "r0 = *(u64 *)(r0 + 8)\nr0 = 0\nexit\n", [ARRAY]),
+    CbProbe("func_loaded_never_called_ok", "xdp", "r2 = func cb\nr0 = 0\nexit\ncb:\n"
+            "r0 = *(u64 *)(r10 + 8)\nexit\n"),
     CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
 ]
