@@ -6,9 +6,10 @@ A synchronous callback is verified as called zero or more times: at the call the
 continues (no iteration), and the callback is entered in a new frame whose registers are
 ``CallbackSpec.regs``; its ``exit`` returns to the call instruction itself (another
 iteration, or none; bpf_loop's callback is entered at most nr_loops' umax times on one
-path, counted in the caller's frame, the kernel's callback_depth). Its r0 must be a scalar in ``ret`` ("At callback return the register
-R0 has ... should have been in [0, 1]"). After the call r1-r5 are clobbered and r0 is the
-helper's return value (bpf_loop: the number of iterations, an unknown scalar here).
+path, counted in the caller's frame: the kernel's callback_depth). Its r0 must be a scalar
+in ``ret`` ("At callback return the register R0 has ... should have been in [0, 1]").
+After the call r1-r5 are clobbered and r0 is the helper's return value (bpf_loop: the
+number of iterations, an unknown scalar here).
 
 Register sources in ``CallbackSpec.regs`` (callee r1, r2, ...; r-registers not listed are
 not initialised):
