@@ -145,6 +145,8 @@ class Program:
     btf_lines: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     #: pc -> the ``__ksym`` extern a kfunc call or ld_imm64 (src 3) refers to
     ksyms: dict[int, str] = field(default_factory=dict)
+    #: pcs of functions whose BTF FUNC has global linkage (a callback must be static)
+    global_funcs: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None

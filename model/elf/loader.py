@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from model.elf.branches import place_sites, read_site_decls
-from model.elf.btf import DATASEC, parse_btf
+from model.elf.btf import DATASEC, FUNC, parse_btf
 from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core
 from model.elf.linker import Linked, Linker, read_functions
@@ -64,7 +64,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
         if ext is not None:
-            _place_source(linked, ext)
+            _place_source(linked, ext, local_btf)
         if keys_as_maps == "error":
             _check_key_use(image, prog, maps)
         programs.append(prog)
@@ -147,7 +147,7 @@ def _read_btf_ext(image: ElfImage, local_btf):
         raise image.fail(str(e)) from None
 
 
-def _place_source(linked: Linked, ext) -> None:
+def _place_source(linked: Linked, ext, local_btf=None) -> None:
     """Give the linked program the source line and BTF function name of each instruction
     that starts one (and the raw func/line info records the kernel takes), at its pc in
     the linked program (libbpf moves them the same way)."""
@@ -160,6 +160,10 @@ def _place_source(linked: Linked, ext) -> None:
             for off, value in src.get(sec, {}).items():
                 if f.start <= off < f.end:
                     dst[p.start_pc + (off - f.start) // 8] = value
+        for off, name in ext.funcs.get(sec, {}).items():
+            t = local_btf.find(name, FUNC) if local_btf is not None else None
+            if f.start <= off < f.end and t is not None and t.vlen != 0:
+                prog.global_funcs.add(p.start_pc + (off - f.start) // 8)  # GLOBAL/EXTERN
 
 
 def _license(image: ElfImage) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 
-from model.interp.memory import MemFault
+from model.interp.memory import FUNC_BASE, MemFault, Region
 from model.platform.map_helpers import map_helper_check, map_helper_unmodelled, map_write_check
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto, helper_unmodelled
 
-EFAULT, EINVAL = 14, 22
+EFAULT, EINVAL, E2BIG = 14, 22, 7
+KEY_BASE = 0x7000_0000_0000  # the key a for_each callback reads (read-only)
 
 
 def map_for_helper(m, ptr: int, helper: int):
@@ -45,6 +46,47 @@ def map_update_elem(m, r1, r2, r3, r4, r5):
 def map_delete_elem(m, r1, r2, r3, r4, r5):
     st = map_for_helper(m, r1, 3)
     return st.delete(m.mem.load_bytes(r2, st.defn.key_size))
+
+
+BPF_MAX_LOOPS = 1 << 23
+
+
+def loop(m, r1, r2, r3, r4, r5):
+    """bpf_loop: call the callback with (index, ctx) nr_loops (u32) times, stopping after
+    the first non-zero return; the number of calls made."""
+    nr = r1 & 0xFFFFFFFF
+    if r4:
+        return -EINVAL
+    if nr > BPF_MAX_LOOPS:
+        return -E2BIG
+    for i in range(nr):
+        if m.call_back(r2 - FUNC_BASE, [i, r3]) & 0xFFFFFFFFFFFFFFFF:
+            return i + 1
+    return nr
+
+
+def for_each_map_elem(m, r1, r2, r3, r4, r5):
+    """bpf_for_each_map_elem: the callback gets (map, &key, &value, ctx) for each element
+    (an array's every index, a hash map's elements in insertion order); stops after a
+    non-zero return; the number of elements visited."""
+    st = map_for_helper(m, r1, 164)
+    if r4:
+        return -EINVAL
+    keys = ([i.to_bytes(4, "little") for i in range(st.defn.max_entries)] if st.is_array()
+            else list(st.elems))
+    done = 0
+    for key in keys:
+        value = st.lookup(key)
+        at = KEY_BASE + len(m.frames) * 0x1000  # a nested for_each gets its own key
+        kreg = m.mem.add(Region("for_each key", "rodata", at, bytearray(key), False))
+        try:
+            ret = m.call_back(r2 - FUNC_BASE, [r1, at, value, r3])
+        finally:
+            m.mem.remove(kreg)
+        done += 1
+        if ret & 0xFFFFFFFFFFFFFFFF:
+            break
+    return done
 
 
 def ktime_get_ns(m, *_):
@@ -136,6 +178,8 @@ def _convert(m, conv: str, longs: int, v: int) -> str:
 
 
 LINUX_HELPERS = {
+    164: for_each_map_elem,
+    181: loop,
     1: map_lookup_elem,
     2: map_update_elem,
     3: map_delete_elem,

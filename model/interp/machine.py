@@ -72,6 +72,10 @@ class RunResult:
         return self.status == "exit"
 
 
+class _Budget(Exception):
+    """The instruction budget ran out inside a callback."""
+
+
 class _Uninit(Exception):
     def __init__(self, reg: int):
         self.reg = reg
@@ -168,7 +172,13 @@ class Machine:
         return result
 
     def _loop(self, res: RunResult) -> None:
-        pc = 0
+        self._res = res
+        try:
+            self._run_from(0, res)
+        except _Budget:
+            res.status = "budget"
+
+    def _run_from(self, pc: int, res: RunResult) -> None:
         while res.steps < self.budget:
             insn = self.by_pc.get(pc)
             if insn is None:
@@ -200,6 +210,40 @@ class Machine:
                 res.status, res.r0 = "exit", self.regs[0]
                 return
             pc = nxt
+
+    def call_back(self, entry: int, args: list[int]) -> int:
+        """Run the BPF function at pc ``entry`` with r1.. = ``args`` in a new frame (a
+        helper's callback) until it returns; its r0. The caller's registers are kept."""
+        if len(self.frames) + 1 >= MAX_CALL_FRAMES:
+            raise MemFault(0, 0, f"call depth over {MAX_CALL_FRAMES} frames")
+        if entry not in self.by_pc:
+            raise MemFault(0, 0, f"callback at pc {entry}: no instruction there")
+        saved = list(self.regs)
+        stack = new_stack(self.mem, len(self.frames) + 1, zeroed=not self.track_stack)
+        self.stacks.append(stack)
+        self.frames.append(_Frame(-1, self.regs[6:10], stack))
+        self.regs = [None] * 11 if self.strict else [0] * 11
+        for r, v in enumerate(args, start=1):
+            self.regs[r] = v
+        self.regs[10] = stack.end
+        res, pc = self._res, entry
+        while True:
+            if res.steps >= self.budget:
+                raise _Budget()
+            res.steps += 1
+            if len(res.path) < self.path_limit:
+                res.path.append(pc)
+            try:
+                nxt = self._step(pc, self.by_pc[pc], res)
+            except _Uninit as e:  # reported at the helper call
+                raise MemFault(0, 0, f"R{e.reg} !read_ok (uninitialised) in the callback "
+                                     f"at insn {pc}") from None
+            if nxt == -1:  # the callback's frame returned
+                break
+            pc = nxt
+        r0 = self.regs[0]
+        self.regs = saved
+        return r0
 
     def _step(self, pc: int, insn, res: RunResult) -> int | None:
         B = INT
@@ -405,7 +449,7 @@ class Machine:
             raise _Uninit(0)
         if not self.frames:
             return None
-        frame = self.frames.pop()
+        frame = self.frames.pop()  # return_pc -1: a callback (Machine.call_back)
         stack = self.stacks.pop()
         self.mem.remove(stack)
         self.regs[6:10] = frame.saved

@@ -38,6 +38,7 @@ from model.kernel.bpf import (BPF_F_SLEEPABLE, PROG_TYPES, BpfError, Fd, LoadRes
                               ProgBtf, btf_load, map_create, prog_load)
 from model.kernel.btf_maps import btf_fields, map_create_btf
 from model.kernel.mapshape import BPF_F_RDONLY_PROG, _map_name, btf_type_ids, kernel_shape
+from model.kernel.funcinfo import program_func_info
 from model.kernel.oracle import patch_map_fds, prog_test_run, TestRunResult
 from model.program import BpfObject, MapDef, Program
 
@@ -168,7 +169,10 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
                        "this kernel cannot load: materialise it first (model.materialize)")
     ptype = kernel_prog_type(prog)
     target = attach_btf_id(prog)
-    btf_fd = btf_load(obj.btf)[0] if obj.btf else None
+    blob, funcs = obj.btf, tuple(sorted(prog.btf_funcs.items()))
+    if not blob:  # a built object: callbacks still need BTF func info
+        blob, funcs = program_func_info(prog) or (None, ())
+    btf_fd = btf_load(blob)[0] if blob else None
     try:
         created = create_maps(obj, prog, maps, btf_fd)
         maps = {**(maps or {}), **created}
@@ -176,8 +180,7 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
             prog = resolve_ksyms(prog, obj.weak_externs)
             insns = patch_map_fds(encode(prog.insns), {pc: maps[r.map] for pc, r in
                                                        prog.map_refs.items()})
-            btf = ProgBtf(btf_fd.fileno() if btf_fd else 0,
-                          tuple(sorted(prog.btf_funcs.items())),
+            btf = ProgBtf(btf_fd.fileno() if btf_fd else 0, funcs,
                           tuple((pc, *rec) for pc, rec in sorted(prog.btf_lines.items())),
                           target)
             result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from model.platform.callbacks import UNMODELLED, callback_spec
+
 
 class Arg(enum.Enum):
     """Base argument types (``enum bpf_arg_type`` without flag bits). Value = what the
@@ -184,6 +186,8 @@ class Ret(enum.Enum):
 MODELLED_ARGS = frozenset({Arg.DONTCARE, Arg.ANYTHING, Arg.CONST_MAP_PTR, Arg.PTR_TO_MAP_KEY,
                            Arg.PTR_TO_MAP_VALUE, Arg.PTR_TO_MEM, Arg.CONST_SIZE,
                            Arg.CONST_SIZE_OR_ZERO, Arg.PTR_TO_CTX})
+#: argument kinds modelled for the callback helpers of ``model.platform.callbacks`` only
+CALLBACK_ARGS = frozenset({Arg.PTR_TO_FUNC, Arg.PTR_TO_STACK})
 MODELLED_FLAGS = (F.PTR_MAYBE_NULL | F.MEM_RDONLY | F.MEM_UNINIT | F.MEM_WRITE
                   | F.MEM_FIXED_SIZE | F.MEM_ALIGNED)
 #: return kinds both engines model (RET_PTR_TO_MAP_VALUE_OR_NULL: bpf_map_lookup_elem on
@@ -234,9 +238,14 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False) -> str | 
     why = UNMODELLED_HELPERS.get(proto.name)
     if why is not None:
         return f"not modelled: {why} (helper {name})"
+    if proto.name in UNMODELLED:
+        return f"not modelled: {UNMODELLED[proto.name]} (helper {name})"
+    callback = callback_spec(proto.name) is not None
     for a in proto.args:
         if refs and a in REF_ARGS:
             continue
+        if callback and a.base in CALLBACK_ARGS:
+            continue  # checked by the verifier's callback rules (model.platform.callbacks)
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:

@@ -29,6 +29,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, MayGoto, Store)
 from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
@@ -478,6 +479,9 @@ class Engine:
         why = refs_only(self.lay.ptype, insn.imm)
         if why is not None:  # the verifier's rules decide; this path is not explored
             self._exhaust(why)
+            return []
+        if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe
+            self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)

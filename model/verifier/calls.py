@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
-from model.platform.map_helpers import (MAP_IN_MAP_IDS, access_type_check, can_elide_null,
-                                        map_helper_check, map_helper_unmodelled,
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, access_type_check,
+                                        can_elide_null, map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
@@ -22,6 +23,7 @@ from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, un
 from model.verifier.state import Frame, State
 
 MAX_CALL_FRAMES = 8
+FOR_EACH_TYPE_IDS = frozenset(i for i, n in MAP_TYPES.items() if n in FOR_EACH_MAP_TYPES)
 GPL_COMPATIBLE = {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
                   "Dual MPL/GPL"}
 MAX_HELPER_MEM = 1 << 29
@@ -29,7 +31,9 @@ MAX_HELPER_MEM = 1 << 29
 MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 
 
-def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
+def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
+    """Check a helper call and apply its effect on ``st``; the entry pc of the callback it
+    calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
     why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
@@ -39,7 +43,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
     regs = st.cur.regs
-    map_name = None
+    map_name = callback = None
     released = alloc_size = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
@@ -96,6 +100,13 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
                 alloc_size = r.const()
                 if alloc_size is None:
                     raise Reject(f"R{regno} is not a known constant'")
+        elif base is Arg.PTR_TO_FUNC:
+            if r.type is not T.FUNC:
+                raise Reject(f"R{regno} type={r.type.value} expected=func")
+            callback = r.off
+        elif base is Arg.PTR_TO_STACK:  # any offset, even a variable one
+            if r.type is not T.STACK:
+                raise Reject(f"R{regno} type={r.type.value} expected=fp")
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
                 raise Reject(f"R{regno} type={r.type.value} expected=ctx")
@@ -123,6 +134,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> None:
     regs[0] = ret
     if proto.changes_pkt_data:
         invalidate_packet_pointers(st)
+    return callback
 
 
 def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
@@ -192,6 +204,11 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         access(st, obj.maps, ptype, regno, r, 0, size,
                write=write and r.type not in SIZED_MEM, value=None)
         return
+    if r.type is T.MAP_KEY:  # check_helper_mem_access: a key is never written
+        if write:
+            raise Reject(f"R{regno} cannot write into map_key")
+        check_bounds(regno, r, 0, size, obj.maps[r.map].key_size, "map key")
+        return
     raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
 
 
@@ -256,8 +273,47 @@ def enter_subprog(st: State, pc: int, target: int) -> bool:
 
 def leave_subprog(st: State) -> None:
     callee = st.frames.pop()
+    if callee.cb_ret is not None:
+        # back to the helper call: another iteration, or none (the caller's registers are
+        # still those of the call)
+        st.pc = callee.callsite
+        st.from_callback = True
+        return
     caller = st.cur
     caller.regs[0] = callee.regs[0]
     for r in range(1, 6):
         caller.regs[r] = NOT_INIT
     st.pc = callee.callsite + 1
+
+
+# -- callbacks (model.platform.callbacks) ----------------------------------------------------
+def enter_callback(st: State, obj, callsite: int, target: int, spec) -> None:
+    """push_callback_call: ``st`` (the state at the helper call, before its effect) enters
+    the callback at ``target`` in a new frame set up as ``spec`` says."""
+    if len(st.frames) >= MAX_CALL_FRAMES:
+        raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
+    caller = st.cur.regs
+    regs = [NOT_INIT] * 11
+    for i, src in enumerate(spec.regs, start=1):
+        if src == "scalar":
+            regs[i] = unknown()
+        elif src.startswith("arg"):
+            regs[i] = caller[int(src[3:])]
+        else:  # map_key / map_value of the map in the caller's r1
+            m = caller[1].map
+            if obj.maps[m].type not in FOR_EACH_TYPE_IDS:
+                raise Reject(f"not modelled: for_each callbacks over map {m}")
+            regs[i] = pointer(T.MAP_KEY if src == "map_key" else T.MAP_VALUE, map=m)
+    frameno = len(st.frames)
+    regs[10] = Reg(T.STACK, None, off=0, frame=frameno)
+    st.frames.append(Frame(regs, {}, callsite, frameno, spec.ret, target))
+    st.pc = target
+
+
+def check_callback_return(r0: Reg, ret: tuple[int, int]) -> None:
+    """prepare_func_exit for a callback: r0 must be a scalar in the callback's range."""
+    if r0.type is not T.SCALAR:
+        raise Reject("R0 not a scalar value")
+    s = r0.scalar
+    if s.smin_s < ret[0] or s.smax_s > ret[1]:
+        raise Reject(callback_ret_message(s.smin_s, s.smax_s, *ret))

@@ -35,6 +35,7 @@ from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
+from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
@@ -45,7 +46,9 @@ from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, live_slots
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.state import State, covers, format_state
+from model.verifier.precision import ANY, precise_slots
+from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
+                                  widen_slots)
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -56,6 +59,9 @@ TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
 MAX_STACK = 512
 TAIL_CALL_STACK = 256  # the most stack a tail-calling subprogram's callers may hold
+#: states stored at one callback call site before skv gives up on convergence (checking
+#: each new state against all of them is quadratic; the kernel would go on to its budget)
+MAX_CALLBACK_STATES = 256
 
 
 @dataclass
@@ -164,6 +170,9 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
+        self.precise = None  # model.verifier.precision, computed at the first callback
+        #: callback call sites: loop heads (the callback returns to the call)
+        self.cb_sites = {pc for pc, i in self.by_pc.items() if is_callback_call(i)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         flow = Flow(prog, deadline=self.t0 + time_limit)
         try:
@@ -213,6 +222,7 @@ class Checker:
         done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
+        at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
@@ -225,7 +235,16 @@ class Checker:
             while True:
                 st = path.state
                 pc = st.pc
-                if pc in prune_points:
+                if pc in self.cb_sites:
+                    try:
+                        if self._callback_site(path, at_cb.setdefault(pc, []), done,
+                                               open_at):
+                            break
+                    except Reject as e:
+                        return Failure(pc, e.message), path.trail
+                    stored += 1
+                    stats.states = stats.peak_states = stored
+                elif pc in prune_points:
                     at_pc = by_fp.get(pc)
                     fp = st.fingerprint() if at_pc is not None else None
                     same = at_pc.get(fp) if at_pc is not None else None
@@ -291,13 +310,57 @@ class Checker:
                 path.state, path.trail = succ[0], trail
         return self._check_stack_depth(depths)
 
+    def _callback_site(self, path: _Path, nodes: list, done, open_at) -> bool:
+        """At a callback's call site (is_state_visited for calls_callback insns): a state
+        covered by any state stored there, explored in full or not, is pruned (the
+        iterations converged); no infinite-loop check. A state back from the callback is
+        first widened against the latest state of this site on its path (the kernel's
+        widen_imprecise_scalars), sparing the slots that may hold a precise value
+        (``model.verifier.precision``). Else the state is stored (always: a forced
+        checkpoint). True: pruned."""
+        st = path.state
+        if st.from_callback:
+            prev = path.node
+            while prev is not None and not (prev.state.pc == st.pc and
+                                             _same_frames(prev.state, st)):
+                prev = prev.parent
+            if prev is not None:
+                widen_slots(prev.state, st, self._keep_slot(st))
+            st.from_callback = False
+        if any(_stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
+            _path_ended(path.node, done, open_at)
+            return True
+        if len(nodes) >= MAX_CALLBACK_STATES:
+            raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
+                         f"converge in {MAX_CALLBACK_STATES} states")
+        node = _Node(path.node, st.copy())
+        open_at[st.pc] = open_at.get(st.pc, 0) + 1
+        nodes.append(node)
+        path.node = node
+        return False
+
+    def _keep_slot(self, st: State):
+        """keep(frame index, slot): the slot may hold a value the kernel tracks as precise."""
+        if self.precise is None:
+            self.precise = precise_slots(self.prog, Flow(self.prog))
+        funcs = []
+        for f in st.frames:
+            if f.cb_ret is not None:
+                funcs.append(f.cb_func)
+            else:
+                funcs.append(0 if f.callsite < 0 else self.by_pc[f.callsite].target(f.callsite))
+        return lambda k, i: ANY in self.precise or (funcs[k], i) in self.precise
+
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths
         (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes."""
         starts = sorted(func_starts(self.prog))
         per_func: dict[int, int] = {}
         for callsite, d in depths.items():
-            f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
+            if isinstance(callsite, tuple):  # ("cb", entry): a callback's frame
+                f = callsite[1]
+            else:
+                f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
             per_func[f] = max(per_func.get(f, 0), d)
 
         def body(f: int) -> list[tuple[int, object]]:
@@ -305,8 +368,11 @@ class Checker:
             return [(pc, i) for pc, i in self.by_pc.items() if f <= pc < end]
 
         def calls(f: int) -> list[tuple[int, int]]:
-            return [(pc, i.target(pc)) for pc, i in body(f)
-                    if isinstance(i, Call) and i.src == 1]
+            # bpf-to-bpf calls and ld_imm64 of a callback (the kernel counts both)
+            return [(pc, i.target(pc) if isinstance(i, Call) else pc + 1 + i.imm)
+                    for pc, i in body(f)
+                    if (isinstance(i, Call) and i.src == 1
+                        or isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC)]
 
         def tail_calls(f: int) -> bool:
             return any(isinstance(i, Call) and i.src == 0 and i.imm == TAIL_CALL
@@ -340,7 +406,11 @@ class Checker:
         current frame's at its pc, a caller's at the instruction its call returns to."""
         care, live = [], []
         for k, f in enumerate(st.frames):
-            at = st.pc if k == len(st.frames) - 1 else st.frames[k + 1].callsite + 1
+            if k == len(st.frames) - 1:
+                at = st.pc
+            else:  # a callback returns to its call (whose arguments are read again)
+                above = st.frames[k + 1]
+                at = above.callsite + (above.cb_ret is None)
             care.append(self.sensitive.get(at, ALL_REGS))
             live.append(self.live.get(at, ALL_REGS))
         return care, live
@@ -389,7 +459,8 @@ def prune_points(prog: Program) -> set[int]:
     """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
     the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
     ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
-    ``ld_imm64`` of a callback (with the instruction after it and the callback)."""
+    ``ld_imm64`` of a callback (with the instruction after it and the callback), and
+    callback helper calls themselves (``Checker.cb_sites``)."""
     points = set()
     for pc, insn in prog.by_pc().items():
         if isinstance(insn, (Jump, MayGoto)):
@@ -407,6 +478,23 @@ def prune_points(prog: Program) -> set[int]:
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc, pc + 2, pc + 1 + insn.imm}
     return points
+
+
+def _stacks_may_cover(old: State, new: State) -> bool:
+    """A quick filter before ``covers`` at a callback's call site, where the callers'
+    registers are those of the call and only their stacks change: False when a stack slot
+    already fails (skipping a node is only a lost pruning)."""
+    for fo, fn in zip(old.frames, new.frames):
+        for k, sn in fn.stack.items():
+            so = fo.stack.get(k, EMPTY)
+            if so is not sn and not slot_covers(so, sn, {}):
+                return False
+    return True
+
+
+def _same_frames(a: State, b: State) -> bool:
+    return [(f.callsite, f.cb_func) for f in a.frames] == [(f.callsite, f.cb_func)
+                                                            for f in b.frames]
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

@@ -25,11 +25,13 @@ SLEEPABLE_MAP_TYPES = frozenset({
     "sk_storage", "task_storage", "cgrp_storage"})
 
 
-def _pseudo_func_error(prog) -> str:
-    """ld_imm64 of a function (a callback): the kernel needs BTF func info for it."""
+def _pseudo_func_error(prog) -> str | None:
+    """ld_imm64 of a function (a callback): the kernel needs BTF func info for it (an
+    object without it is loaded without; with it, skv's loader gives the kernel one static
+    FUNC per function, see model.kernel.funcinfo)."""
     if not prog.func_names:
         return "missing btf func_info"
-    return "not modelled: callbacks (ld_imm64 BPF_PSEUDO_FUNC)"
+    return None
 
 
 def load_time_error(obj, prog) -> tuple[int, str] | None:
@@ -37,7 +39,12 @@ def load_time_error(obj, prog) -> tuple[int, str] | None:
     sleepable = prog.sleepable or prog.prog_type == "syscall"
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
-            return pc, _pseudo_func_error(prog)
+            why = _pseudo_func_error(prog)
+            if why is None and pc + 1 + insn.imm in prog.global_funcs:
+                why = "callback function not static"
+            if why is not None:
+                return pc, why
+            continue
         why = ld_imm64_unmodelled(insn.src) if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why

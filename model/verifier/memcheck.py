@@ -40,6 +40,8 @@ def _outside(what: str, limit: int, off: int, size: int) -> str:
     """__check_mem_access's message for ``what`` ("map value" or "memory")."""
     if what == "map value":
         return f"invalid access to map value, value_size={limit} off={off} size={size}"
+    if what == "map key":
+        return f"invalid access to map key, key_size={limit} off={off} size={size}"
     return f"invalid access to memory, mem_size={limit} off={off} size={size}"
 
 
@@ -98,6 +100,11 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if why is not None:
             raise Reject(why)
         return None if write else unknown()
+    if t is T.MAP_KEY:  # a for_each callback's key: read-only
+        if write:
+            raise Reject(f"write to change key R{regno} not allowed")
+        check_bounds(regno, reg, off, size, maps[reg.map].key_size, "map key")
+        return unknown()
     if t in PACKET:
         return _packet(prog_type, regno, reg, off, size, write)
     if t is T.CTX and target is not None:

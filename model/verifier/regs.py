@@ -46,6 +46,7 @@ class T(Enum):
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
     TCP_SOCK = "tcp_sock"
     TCP_SOCK_OR_NULL = "tcp_sock_or_null"
+    MAP_KEY = "map_key"  # a for_each_map_elem callback's key (read-only, key_size bytes)
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
     # Python, and registers are hashed on every fingerprint)

@@ -31,9 +31,21 @@ class Frame:
     stack: dict[int, Slot] = field(default_factory=dict)  # slot index k: bytes [-8(k+1), -8k)
     callsite: int = -1  # pc of the call that created the frame
     frameno: int = 0
+    #: a callback's frame: its r0 range at exit (model.platform.callbacks) and its entry pc
+    cb_ret: tuple[int, int] | None = None
+    cb_func: int = -1
+    #: callback iterations entered from this frame on this path (the kernel's callback_depth)
+    cb_depth: int = 0
 
     def copy(self) -> "Frame":
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno)
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno,
+                     self.cb_ret, self.cb_func, self.cb_depth)
+
+    @property
+    def depth_key(self):
+        """The key of this frame's function in ``State.depths``: its call site, or
+        ("cb", entry pc) for a callback (one call site may call several callbacks)."""
+        return ("cb", self.cb_func) if self.cb_ret is not None else self.callsite
 
 
 @dataclass
@@ -48,6 +60,8 @@ class State:
     refs: tuple[tuple[int, int], ...] = ()
     #: the bpf_spin_lock held: (map name, id of the map value pointer that took it)
     lock: tuple[str, int] | None = None
+    #: just back at a callback's call site from the callback (widen before pruning)
+    from_callback: bool = False
 
     @property
     def cur(self) -> Frame:
@@ -58,8 +72,8 @@ class State:
                      self.lock)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
-        if -lo > self.depths.get(frame.callsite, 0):
-            self.depths[frame.callsite] = -lo
+        if -lo > self.depths.get(frame.depth_key, 0):
+            self.depths[frame.depth_key] = -lo
 
     def all_regs(self):
         """Every register and spilled register of every frame (for id-based updates)."""
@@ -80,8 +94,8 @@ class State:
 
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
-        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
-                     for f in self.frames) + (self.refs, self.lock)
+        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func,
+                      f.cb_depth) for f in self.frames) + (self.refs, self.lock)
 
 
 def entry_state(ctx_reg: Reg) -> State:
@@ -111,7 +125,9 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                                       or not _same_id(old.lock[1], new.lock[1], ids))):
         return False
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
-        if fo.callsite != fn.callsite:
+        if fo.callsite != fn.callsite or fo.cb_func != fn.cb_func:
+            return False
+        if fo.cb_depth > fn.cb_depth:  # fewer iterations done: at least as many to come
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
@@ -206,6 +222,23 @@ def slot_covers(old: Slot, new: Slot, ids) -> bool:
         if ko == ZERO and kn != ZERO:
             return False
     return True
+
+
+def widen_slots(old: State, new: State, keep) -> None:
+    """widen_imprecise_scalars, back at a callback's call site: every spilled scalar of
+    ``new`` that differs from the one in ``old`` (an earlier iteration's state there)
+    becomes unknown, unless ``keep(frame index, slot)`` (a slot that may hold a value the
+    kernel tracks as precise). Registers are left alone: a callback cannot change its
+    callers' registers."""
+    from model.verifier.regs import unknown
+
+    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
+        for i, sn in fn.stack.items():
+            so = fo.stack.get(i)
+            if (so is not None and so.spill is not None and sn.spill is not None
+                    and so.spill.type is T.SCALAR and sn.spill.type is T.SCALAR
+                    and so.spill != sn.spill and not keep(k, i)):
+                fn.stack[i] = Slot(sn.kinds, unknown())
 
 
 def format_state(st: State) -> str:

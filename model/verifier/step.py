@@ -7,12 +7,14 @@ from __future__ import annotations
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
+from model.platform.callbacks import callback_spec, helper_short_name
 from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.value_fields import spin_lock_off
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import (GPL_COMPATIBLE, TAIL_CALL, call_helper, enter_subprog,
+from model.verifier.calls import (GPL_COMPATIBLE, TAIL_CALL, call_helper,
+                                  check_callback_return, enter_callback, enter_subprog,
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
@@ -92,6 +94,8 @@ class Stepper:
             r0 = st.cur.regs[0]
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
                 raise Reject("cannot return stack pointer to the caller")
+            if st.cur.cb_ret is not None:
+                check_callback_return(r0, st.cur.cb_ret)
             return
         r0 = st.cur.regs[0]
         if self.ptype == "lsm":  # the hook's range, on r0's 32-bit bounds
@@ -171,10 +175,29 @@ class Stepper:
                 return [st]
             if insn.src == 2:
                 raise Reject(self.prog.kfunc_unmodelled(pc, insn.imm))
-            call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
-            returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
+            spec = callback_spec(helper_short_name(insn.imm))
+            before = st.copy() if spec is not None else None
+            target = call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
+            st.from_callback = False
+            if target is None:
+                returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
+                st.pc = pc + 1
+                return [st] if returned is None else [returned, st]
+            # zero iterations (continue after the call), or one more: the callback
+            done = before.cur.cb_depth
+            st.cur.cb_depth = 0
             st.pc = pc + 1
-            return [st] if returned is None else [returned, st]
+            bound = before.cur.regs[spec.bound_reg] if spec.bound_reg else None
+            if bound is not None and bound.type is not T.SCALAR:
+                # mark_chain_precision on a pointer: Linux 6.18 fails with "verifier bug:
+                # backtracking misuse" (measured: tests/callback_probes.py)
+                raise Reject(f"not modelled: bpf_loop with a {bound.type.value} pointer as "
+                             "nr_loops (the kernel refuses it)")
+            if bound is not None and done >= bound.scalar.umax:
+                return [st]  # "bpf_loop iteration limit reached"
+            before.cur.cb_depth = done + 1
+            enter_callback(before, self.obj, pc, target, spec)
+            return [st, before]
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
                 return []

@@ -1,0 +1,89 @@
+"""Helpers that call a BPF function back (``ARG_PTR_TO_FUNC``), as Linux 6.18's verifier
+sets them up (kernel/bpf/verifier.c: ``set_*_callback_state``, ``push_callback_call``,
+``prepare_func_exit``), and which of them skv models.
+
+A synchronous callback is verified as called zero or more times: at the call the caller
+continues (no iteration), and the callback is entered in a new frame whose registers are
+``CallbackSpec.regs``; its ``exit`` returns to the call instruction itself (another
+iteration, or none; bpf_loop's callback is entered at most nr_loops' umax times on one
+path, counted in the caller's frame: the kernel's callback_depth). Its r0 must be a scalar
+in ``ret`` ("At callback return the register R0 has ... should have been in [0, 1]").
+After the call r1-r5 are clobbered and r0 is the helper's return value (bpf_loop: the
+number of iterations, an unknown scalar here).
+
+Register sources in ``CallbackSpec.regs`` (callee r1, r2, ...; r-registers not listed are
+not initialised):
+
+* ``"scalar"``: an unknown scalar (bpf_loop's index: ``SCALAR_VALUE`` with no bounds)
+* ``"argN"``: a copy of the caller's rN at the call (the ``callback_ctx``, the map pointer)
+* ``"map_key"`` / ``"map_value"``: a pointer (offset 0) to key_size / value_size bytes of
+  the map in the caller's r1 (PTR_TO_MAP_KEY is read-only)
+
+Not modelled (a clean "not modelled" rejection): bpf_find_vma (its task and vma arguments
+are BTF pointers), bpf_user_ringbuf_drain (its callback gets a dynptr),
+bpf_timer_set_callback (async: a struct bpf_timer in a BTF-described map value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.platform.helpers import HELPER_NAMES
+
+
+@dataclass(frozen=True)
+class CallbackSpec:
+    regs: tuple[str, ...]
+    ret: tuple[int, int]  # the callback's r0 range (signed 64-bit, inclusive)
+    #: the caller's register whose umax bounds the iterations on one path (bpf_loop's
+    #: nr_loops: "bpf_loop iteration limit reached"), or None (no bound)
+    bound_reg: int | None = None
+
+
+#: helper name (without bpf_) -> how its callback is called
+CALLBACKS = {
+    "loop": CallbackSpec(("scalar", "arg3"), (0, 1), bound_reg=1),
+    "for_each_map_elem": CallbackSpec(("arg1", "map_key", "map_value", "arg3"), (0, 1)),
+}
+#: map types whose for_each callback skv models (map_set_for_each_callback_args exists for
+#: the hash and array families; others are refused by the kernel or not modelled here)
+FOR_EACH_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
+                                "lru_percpu_hash"})
+UNMODELLED = {
+    "find_vma": "callbacks of bpf_find_vma (BTF task/vma pointers)",
+    "user_ringbuf_drain": "callbacks of bpf_user_ringbuf_drain (dynptr argument)",
+    "timer_set_callback": "async timer callbacks (struct bpf_timer in a BTF map value)",
+}
+
+
+def callback_spec(helper: str) -> CallbackSpec | None:
+    """How the callback of helper ``helper`` (name without bpf_) is called, or None."""
+    return CALLBACKS.get(helper)
+
+
+def helper_short_name(helper_id: int) -> str:
+    """A helper's name without ``bpf_`` ("" for an unknown id)."""
+    return (HELPER_NAMES.get(helper_id) or "").removeprefix("bpf_")
+
+
+def is_callback_call(insn) -> bool:
+    """A helper call whose callback skv verifies (its call site is a loop head)."""
+    from model.isa import Call
+
+    return (isinstance(insn, Call) and insn.src == 0
+            and helper_short_name(insn.imm) in CALLBACKS)
+
+
+def callback_ret_message(smin: int, smax: int, lo: int, hi: int) -> str:
+    """verbose_invalid_scalar's text at a callback's exit."""
+    parts = ""
+    if smin > -(1 << 63):
+        parts += f" smin={smin}"
+    if smax < (1 << 63) - 1:
+        parts += f" smax={smax}"
+    return (f"At callback return the register R0 has{parts or ' unknown scalar value'} "
+            f"should have been in [{lo}, {hi}]")
+
+
+__all__ = ["CallbackSpec", "CALLBACKS", "FOR_EACH_MAP_TYPES", "UNMODELLED", "callback_spec",
+           "callback_ret_message", "helper_short_name", "is_callback_call"]
