@@ -83,7 +83,8 @@ def test_check_json_models_and_cex_file(capsys, tmp_path):
     assert main(["check", "--json", "--cex", str(cex), path]) == 1
     row = json.loads(capsys.readouterr().out)["programs"][0]
     assert row["verdict"] == "rejected"
-    assert row["models"]["M0"] == {"safe": False, "unsafe_when": [{"check_key": 0}]}
+    assert row["models"]["M0"] == {"safe": False, "unsafe_when": [{"check_key": 0}],
+                                   "rules_safe": False}
     assert row["models"]["M1"]["safe"] is False and row["models"]["M2"]["safe"] is False
     assert row["counterexample"]["confirmed"]
     assert main(["run", "--replay", str(cex)]) == 1
@@ -229,7 +230,7 @@ def test_safe_needs_the_kernel_rules_too():
     obj = load_object(str(BPFPROGS / "talk_likely.o"))
     prog = obj.programs[0]
     doc = analyse_program(obj, prog, verifier=Rejecting())
-    assert doc["models"]["M2"]["safe"] is None
+    assert doc["models"]["M2"]["safe"] is None and not doc["models"]["M2"]["rules_safe"]
     assert doc["models"]["M0"]["safe"] is True and doc["models"]["M1"]["safe"] is True
     from model.symbolic import summary
 

@@ -46,6 +46,8 @@ def _cube(c: dict) -> str:
 def _safe(m: dict | None) -> str:
     if not m:
         return "-"
+    if m.get("safe") is None and m.get("rules_safe"):
+        return '<span class="safe">safe (verifier alone)</span>'
     if m.get("safe") is None:
         return '<span class="unknown">unknown</span>'
     return '<span class="safe">safe</span>' if m.get("safe") else \
