@@ -1,0 +1,248 @@
+"""Precision tracking by backtracking (the kernel's ``mark_chain_precision``).
+
+A scalar's exact value matters for safety only where it is used in a way the verifier
+decides on: an operand of pointer arithmetic, a helper argument, a conditional jump whose
+outcome was decided by the operands' values (only one edge feasible), ``r0`` at the exit
+of a program whose return range is checked. At such a use the registers are marked
+*precise*, and the marks are carried backward along the path's own instructions (``r1 =
+r2 + r3`` makes r2 and r3 precise, a fill from the stack makes the slot precise, a spill
+makes the spilled register precise, a constant ends the chain) into every stored state
+(checkpoint) the path passed. When a stored state's subtree is fully explored, a scalar of
+its innermost frame without a mark is compared by type only when pruning
+(``model.verifier.state.covers``).
+
+What is not followed exactly is made conservative: a chain that would cross a subprogram
+call or return, a callback, or a memory access through a register that may point into a
+stack makes *every* value of every checkpoint on the path precise (``Marks.all``; the
+kernel's ``mark_all_scalars_precise``). Scalars sharing an id with a compared scalar are
+compared too (the links the kernel records with its jump history), and a state pruned by
+a stored one takes over that state's marks (``propagate_precision``).
+"""
+
+from __future__ import annotations
+
+from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
+                       LoadImm64, MayGoto, Store)
+from model.platform.proto_kinds import Arg
+from model.platform.prototypes import helper_proto
+from model.verifier.regs import T
+from model.verifier.sensitivity import call_args
+
+
+class Marks:
+    """The precise registers and stack slots of a stored state's innermost frame; ``all``:
+    every value of every frame counts."""
+
+    __slots__ = ("regs", "slots", "all")
+
+    def __init__(self):
+        self.regs: set[int] = set()
+        self.slots: set[int] = set()
+        self.all = False
+
+
+def _slots(off: int, size: int) -> set[int]:
+    return {(-b - 1) // 8 for b in range(off, off + size) if -512 <= b < 0}
+
+
+def plain_helper(insn, prog_type: str) -> bool:
+    """A helper call with a prototype and no callback argument: it runs no program code."""
+    if not isinstance(insn, Call) or insn.src != 0:
+        return False
+    proto = helper_proto(prog_type, insn.imm)
+    return proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args)
+
+
+class Tracker:
+    """The uses that make values precise (``uses``) and the backward walk (``mark``)."""
+
+    def __init__(self, prog, ret_checked: bool):
+        self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
+        self.ret_checked = ret_checked
+        self.plain: dict[int, bool] = {}
+        # pcs of loads, stores and atomics seen with an address register other than r10
+        # pointing into a stack (on any path so far: every path's walk back only passes
+        # instructions it ran before)
+        self.via_stack: set[int] = set()
+
+    def _plain(self, pc: int, insn) -> bool:
+        got = self.plain.get(pc)
+        if got is None:
+            got = self.plain[pc] = plain_helper(insn, self.ptype)
+        return got
+
+    # -- where a value starts to matter --------------------------------------------------
+    def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
+        """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
+        slots whose values it depends on, besides a conditional jump's (``decided``);
+        None for none."""
+        cls = insn.__class__
+        if cls is Load or cls is Store or cls is Atomic:
+            base = insn.src if cls is Load else insn.dst
+            if base != 10 and st.cur.regs[base].type is T.STACK:
+                self.via_stack.add(pc)
+            return None
+        if cls is Alu:
+            if insn.src is None or insn.op in ("mov", "movsx"):
+                return None
+            regs = st.cur.regs
+            d, s = regs[insn.dst], regs[insn.src]
+            if d.type is T.SCALAR and s.is_pointer:
+                return {insn.dst}, set()
+            if s.type is T.SCALAR and d.is_pointer:
+                return {insn.src}, set()
+            return None
+        if cls is Call or cls is CallX:
+            if cls is CallX or insn.src != 0:
+                return None  # a subprogram: its uses mark inside it (and cross the call)
+            return self._helper_uses(st.cur, insn)
+        if cls is Exit:
+            if len(st.frames) == 1 and self.ret_checked:
+                return {0}, set()
+            return None
+        if cls is LegacyLoad:
+            return ({insn.src}, set()) if insn.src is not None else None
+        return None
+
+    def _helper_uses(self, f, insn):
+        """A helper's checks look at the value of a scalar argument of any kind but
+        ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
+        map key on the stack, at the spilled constant in the key's slot
+        (``constant_map_key``: an array lookup with a constant in-range key is never
+        NULL). Without a prototype: every argument register and slot."""
+        proto = helper_proto(self.ptype, insn.imm)
+        regs, slots = set(), set()
+        for r in (call_args(insn, self.ptype) if proto is None
+                  else range(1, 1 + min(len(proto.args), 5))):
+            v = f.regs[r]
+            base = proto.args[r - 1].base if proto is not None else None
+            if v.type is T.SCALAR and base not in (Arg.ANYTHING, Arg.DONTCARE):
+                regs.add(r)
+            elif v.type is T.STACK and v.frame == f.frameno and (
+                    base is None or base is Arg.PTR_TO_MAP_KEY):
+                lo = max(v.off + max(v.var.smin_s, -512), -512)
+                hi = min(v.off + min(v.var.smax_s, 0), -1)
+                slots |= _slots(lo, hi - lo + 1) if base is not None else _slots(lo, -lo)
+        return (regs, slots) if regs or slots else None
+
+    @staticmethod
+    def decided(st, insn) -> set[int] | None:
+        """A conditional jump with one feasible edge: its scalar operands."""
+        regs = st.cur.regs
+        out = {insn.dst} if regs[insn.dst].type is T.SCALAR else set()
+        if insn.src is not None and regs[insn.src].type is T.SCALAR:
+            out.add(insn.src)
+        return out or None
+
+    # -- carrying the marks back ---------------------------------------------------------
+    def mark(self, node, trail, regs: set[int], slots: set[int]) -> None:
+        """``regs``/``slots`` matter in the state before the instruction after ``trail``
+        (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
+        regs, slots = set(regs), set(slots)
+        t = trail
+        while node is not None:
+            while node is not None and node.trail is t:
+                m = node.marks
+                if m.all:
+                    return
+                regs -= m.regs  # already carried back from this checkpoint on
+                slots -= m.slots
+                if not regs and not slots:
+                    return
+                m.regs |= regs
+                m.slots |= slots
+                node = node.parent
+            if node is None or t is None:
+                return
+            pc = t[0]
+            if not self._back(pc, self.by_pc[pc], regs, slots):
+                mark_all(node)
+                return
+            if not regs and not slots:
+                return
+            t = t[1]
+
+    def _back(self, pc: int, insn, regs: set[int], slots: set[int]) -> bool:
+        """Through ``insn`` backward: the values before it that the marked ones after it
+        came from; False when that is not followed (mark everything)."""
+        cls = insn.__class__
+        if cls is Alu:
+            if insn.dst in regs:
+                if insn.op in ("mov", "movsx"):
+                    regs.discard(insn.dst)
+                if insn.src is not None:
+                    regs.add(insn.src)
+            return True
+        if cls is Endian or cls is MayGoto:
+            return True
+        if cls is LoadImm64:
+            regs.discard(insn.dst)
+            return True
+        if cls is Jump:
+            if insn.cond != "ja" and insn.src is not None:
+                if insn.dst in regs or insn.src in regs:
+                    regs.add(insn.dst)
+                    regs.add(insn.src)
+            return True
+        via_stack = pc in self.via_stack
+        if cls is Load:
+            if insn.dst in regs:
+                regs.discard(insn.dst)
+                if insn.src == 10:
+                    slots |= _slots(insn.off, insn.size)
+                elif via_stack:
+                    return False
+            return True
+        if cls is Store:
+            if insn.dst == 10:
+                hit = _slots(insn.off, insn.size) & slots
+                if hit:
+                    if insn.src is not None:
+                        regs.add(insn.src)
+                    if insn.size == 8 and insn.off % 8 == 0:
+                        slots -= hit
+            elif via_stack and slots:
+                return False
+            return True
+        if cls is Atomic:
+            outs = {0} if insn.op == "cmpxchg" else ({insn.src} if insn.fetch else set())
+            if insn.dst == 10 or via_stack:
+                return not (slots or outs & regs)
+            regs -= outs  # from memory that is not a stack
+            return True
+        if cls is Call and self._plain(pc, insn) or cls is LegacyLoad:
+            regs.discard(0)
+            return not regs & {1, 2, 3, 4, 5}
+        return not regs and not slots  # calls, exits: a frame boundary
+
+
+def mark_all(node) -> None:
+    while node is not None and not node.marks.all:
+        node.marks.all = True
+        node = node.parent
+
+
+def compared(old, marks: Marks | None):
+    """The innermost frame's registers and slots of ``old`` whose values are compared:
+    the marked ones and those sharing an id with a compared scalar (of any frame: caller
+    frames are compared whole). None: all of them."""
+    if marks is None or marks.all:
+        return None
+    regs, slots = set(marks.regs), set(marks.slots)
+    cur = old.frames[-1]
+    ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}
+    ids |= {s.spill.id for f in old.frames[:-1] for s in f.stack.values()
+            if s.spill is not None and s.spill.type is T.SCALAR and s.spill.id}
+    ids |= {cur.regs[i].id for i in regs if cur.regs[i].type is T.SCALAR and cur.regs[i].id}
+    for k in slots:
+        s = cur.stack.get(k)
+        if s is not None and s.spill is not None and s.spill.type is T.SCALAR and s.spill.id:
+            ids.add(s.spill.id)
+    if ids:
+        regs |= {i for i, r in enumerate(cur.regs) if r.type is T.SCALAR and r.id in ids}
+        slots |= {k for k, s in cur.stack.items() if s.spill is not None
+                  and s.spill.type is T.SCALAR and s.spill.id in ids}
+    return frozenset(regs), frozenset(slots)
+
+
+__all__ = ["Marks", "Tracker", "mark_all", "compared", "plain_helper"]
