@@ -1,4 +1,4 @@
-"""Precision tracking (model/verifier/precision.py) keeps verdicts: each program below has
+"""Precision tracking (model.verifier.backtrack.py) keeps verdicts: each program below has
 a diamond whose first explored side is safe and whose second side differs only in a value
 that matters later through one of the ways a value can flow (an ALU chain, a spill and
 fill, a stack pointer copy, a scalar id link, a helper's size argument, a constant map

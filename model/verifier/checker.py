@@ -44,7 +44,7 @@ from model.verifier.calls import MAX_CALL_FRAMES
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.precision import Marks, Tracker, compared, mark_all
+from model.verifier.backtrack import Marks, Tracker, compared, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import State, covers, format_state, without_singular_ids
 from model.verifier.step import Stepper
@@ -101,7 +101,7 @@ class _Node:
         self.complete = False
         self.state = state
         self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
-        self.marks = Marks()  # its values found to matter (``model.verifier.precision``)
+        self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
 
 
 def _path_ended(node: _Node | None, done: dict[int, list[_Node]],

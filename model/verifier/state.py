@@ -95,7 +95,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     (``model.verifier.liveness``); the others are not compared at all. ``slots``: the
     innermost frame's stack slots that may still be read (``liveness.live_slots``).
     ``prec``: (registers, slots) of the innermost frame whose scalar values were found to
-    matter in ``old``'s explored subtree (``model.verifier.precision.compared``); the
+    matter in ``old``'s explored subtree (``model.verifier.backtrack.compared``); the
     other scalars there are compared by type only. None: all of them."""
     if len(old.frames) != len(new.frames):
         return False

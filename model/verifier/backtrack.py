@@ -93,13 +93,19 @@ class Tracker:
                 return {insn.src}, set()
             return None
         if cls is Call or cls is CallX:
-            if cls is CallX or insn.src != 0:
+            if cls is Call and insn.src == 1:
                 return None  # a subprogram: its uses mark inside it (and cross the call)
-            return self._helper_uses(st.cur, insn)
+            if cls is Call and insn.src == 0:
+                return self._helper_uses(st.cur, insn)
+            regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
+            return (regs, set()) if regs else None  # kfuncs, indirect calls: every one
         if cls is Exit:
-            if len(st.frames) == 1 and self.ret_checked:
-                return {0}, set()
-            return None
+            # the program's return range, or a callback's (a frame with a checked return,
+            # ``cb_ret``, where callbacks are modelled); a plain subprogram's r0 matters
+            # only where its caller uses it, and that use's walk back crosses the exit
+            checked = (self.ret_checked if len(st.frames) == 1
+                       else getattr(st.cur, "cb_ret", None) is not None)
+            return ({0}, set()) if checked and st.cur.regs[0].type is T.SCALAR else None
         if cls is LegacyLoad:
             return ({insn.src}, set()) if insn.src is not None else None
         return None
