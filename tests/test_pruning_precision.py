@@ -140,6 +140,41 @@ def test_value_returned_by_a_subprogram():
     _check(_prog(a), False, "R7 !read_ok")
 
 
+def test_callee_saved_register_and_slot_across_a_call():
+    """r6 and fp-16 hold the value across a subprogram that uses its own r6 and fp-16;
+    the caller then decides a jump on each (the walk back keeps them across the call)."""
+    for reg_or_slot in ("reg", "slot"):
+        a = Asm()
+        _diamond(a, [Alu("mov", True, 3, imm=0)], [Alu("mov", True, 3, imm=1000)])
+        a.put(Alu("mov", True, 6, src=3), Store(8, 10, -16, src=3), Alu("mov", True, 3, imm=0))
+        a.call_sub("sub")
+        if reg_or_slot == "reg":
+            a.put(Alu("mov", True, 4, src=6))
+        else:
+            a.put(Load(8, 4, 10, -16))
+        _r7_unless(a, 4, 0)
+        a.at("sub")
+        a.put(Alu("mov", True, 6, imm=5), Store(8, 10, -16, imm=7), Load(8, 0, 10, -16),
+              Exit())
+        _check(_prog(a), False, "R7 !read_ok")
+
+
+def test_argument_decided_inside_the_subprogram():
+    a = Asm()
+    _diamond(a, [Alu("mov", True, 3, imm=0)], [Alu("mov", True, 3, imm=1000)])
+    a.put(Alu("mov", True, 1, src=3), Alu("mov", True, 3, imm=0))
+    a.call_sub("sub")
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at("sub")
+    ok = a.label()
+    a.put(Alu("mov", True, 2, src=1), Alu("add", True, 2, imm=1))
+    a.jmp("jeq", 2, ok, imm=1)
+    a.put(Alu("mov", True, 0, src=7))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    _check(_prog(a), False, "R7 !read_ok")
+
+
 def test_a_value_that_does_not_matter_no_longer_blocks_pruning():
     """r3 differs between the sides and is then compared in jumps that neither side can
     decide, and stored to the stack: the kernel prunes the second side at the join, and

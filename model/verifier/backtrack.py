@@ -11,9 +11,12 @@ makes the spilled register precise, a constant ends the chain) into every stored
 its innermost frame without a mark is compared by type only when pruning
 (``model.verifier.state.covers``).
 
-What is not followed exactly is made conservative: a chain that would cross a subprogram
-call or return, a callback, or a memory access through a register that may point into a
-stack makes *every* value of every checkpoint on the path precise (``Marks.all``; the
+A walk crosses bpf-to-bpf calls: back over a subprogram's ``exit`` it follows the
+callee's ``r0`` and keeps the caller's marks (r6-r9, its stack slots) aside; back over
+the call, the callee's marked arguments become the caller's registers. What is not
+followed exactly is made conservative: a chain through a callback, a kfunc, an indirect
+call, or a memory access through a register that points into a stack (other than
+``r10``) makes *every* value of every checkpoint on the path precise (``Marks.all``; the
 kernel's ``mark_all_scalars_precise``). Scalars sharing an id with a compared scalar are
 compared too (the links the kernel records with its jump history), and a state pruned by
 a stored one takes over that state's marks (``propagate_precision``).
@@ -39,6 +42,10 @@ class Marks:
         self.regs: set[int] = set()
         self.slots: set[int] = set()
         self.all = False
+
+
+ARG_REGS = frozenset(range(1, 6))
+RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
 
 
 def _slots(off: int, size: int) -> set[int]:
@@ -145,6 +152,7 @@ class Tracker:
         """``regs``/``slots`` matter in the state before the instruction after ``trail``
         (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
         regs, slots = set(regs), set(slots)
+        pending: list = []  # the callers' marked values while the walk is in a callee
         t = trail
         while node is not None:
             while node is not None and node.trail is t:
@@ -153,7 +161,7 @@ class Tracker:
                     return
                 regs -= m.regs  # already carried back from this checkpoint on
                 slots -= m.slots
-                if not regs and not slots:
+                if not regs and not slots and not pending:
                     return
                 m.regs |= regs
                 m.slots |= slots
@@ -161,14 +169,27 @@ class Tracker:
             if node is None or t is None:
                 return
             pc = t[0]
-            if not self._back(pc, self.by_pc[pc], regs, slots):
+            insn = self.by_pc[pc]
+            cls = insn.__class__
+            if cls is Exit:  # back into the subprogram that returned here
+                pending.append((regs - RET_CLOBBERED, slots))
+                regs, slots = regs & {0}, set()
+            elif cls is Call and insn.src == 1:  # back from a subprogram to its call
+                regs &= ARG_REGS  # the callee's arguments are the caller's registers
+                if pending:
+                    r, s = pending.pop()
+                    regs |= r
+                    slots = s
+                else:
+                    slots = set()
+            elif not self._back(pc, insn, regs, slots, pending):
                 mark_all(node)
                 return
-            if not regs and not slots:
+            if not regs and not slots and not pending:
                 return
             t = t[1]
 
-    def _back(self, pc: int, insn, regs: set[int], slots: set[int]) -> bool:
+    def _back(self, pc: int, insn, regs: set[int], slots: set[int], pending) -> bool:
         """Through ``insn`` backward: the values before it that the marked ones after it
         came from; False when that is not followed (mark everything)."""
         cls = insn.__class__
@@ -207,19 +228,19 @@ class Tracker:
                         regs.add(insn.src)
                     if insn.size == 8 and insn.off % 8 == 0:
                         slots -= hit
-            elif via_stack and slots:
-                return False
+            elif via_stack and (slots or any(s for _, s in pending)):
+                return False  # it may write a marked slot of this frame or a caller's
             return True
         if cls is Atomic:
             outs = {0} if insn.op == "cmpxchg" else ({insn.src} if insn.fetch else set())
             if insn.dst == 10 or via_stack:
-                return not (slots or outs & regs)
+                return not (slots or outs & regs or any(s for _, s in pending))
             regs -= outs  # from memory that is not a stack
             return True
         if cls is Call and self._plain(pc, insn) or cls is LegacyLoad:
             regs.discard(0)
             return not regs & {1, 2, 3, 4, 5}
-        return not regs and not slots  # calls, exits: a frame boundary
+        return not regs and not slots and not pending  # kfuncs, callbacks, indirect calls
 
 
 def mark_all(node) -> None:
