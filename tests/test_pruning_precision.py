@@ -175,6 +175,19 @@ def test_argument_decided_inside_the_subprogram():
     _check(_prog(a), False, "R7 !read_ok")
 
 
+def test_caller_slot_read_by_the_subprogram_through_its_argument():
+    a = Asm()
+    _diamond(a, [Alu("mov", True, 3, imm=0)], [Alu("mov", True, 3, imm=1000)])
+    a.put(Store(8, 10, -8, src=3), Alu("mov", True, 3, imm=0), Alu("mov", True, 1, src=10),
+          Alu("add", True, 1, imm=-8))
+    a.call_sub("sub")
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at("sub")
+    a.put(Load(8, 4, 1, 0))
+    _r7_unless(a, 4, 0)
+    _check(_prog(a), False, "R7 !read_ok")
+
+
 def test_a_value_that_does_not_matter_no_longer_blocks_pruning():
     """r3 differs between the sides and is then compared in jumps that neither side can
     decide, and stored to the stack: the kernel prunes the second side at the join, and

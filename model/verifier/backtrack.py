@@ -13,11 +13,12 @@ its innermost frame without a mark is compared by type only when pruning
 
 A walk crosses bpf-to-bpf calls: back over a subprogram's ``exit`` it follows the
 callee's ``r0`` and keeps the caller's marks (r6-r9, its stack slots) aside; back over
-the call, the callee's marked arguments become the caller's registers. What is not
-followed exactly is made conservative: a chain through a callback, a kfunc, an indirect
-call, or a memory access through a register that points into a stack (other than
-``r10``) makes *every* value of every checkpoint on the path precise (``Marks.all``; the
-kernel's ``mark_all_scalars_precise``). Scalars sharing an id with a compared scalar are
+the call, the callee's marked arguments become the caller's registers. A load or store
+through a stack pointer other than ``r10`` has the frame and slots it touched kept on the
+path's trail (``stack_access``). What is not followed exactly is made conservative: a
+chain through a callback, a kfunc or an indirect call makes *every* value of every
+checkpoint on the path precise (``Marks.all``; the kernel's
+``mark_all_scalars_precise``). Scalars sharing an id with a compared scalar are
 compared too (the links the kernel records with its jump history), and a state pruned by
 a stored one takes over that state's marks (``propagate_precision``).
 """
@@ -67,10 +68,6 @@ class Tracker:
         self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
-        # pcs of loads, stores and atomics seen with an address register other than r10
-        # pointing into a stack (on any path so far: every path's walk back only passes
-        # instructions it ran before)
-        self.via_stack: set[int] = set()
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -84,11 +81,6 @@ class Tracker:
         slots whose values it depends on, besides a conditional jump's (``decided``);
         None for none."""
         cls = insn.__class__
-        if cls is Load or cls is Store or cls is Atomic:
-            base = insn.src if cls is Load else insn.dst
-            if base != 10 and st.cur.regs[base].type is T.STACK:
-                self.via_stack.add(pc)
-            return None
         if cls is Alu:
             if insn.src is None or insn.op in ("mov", "movsx"):
                 return None
@@ -139,6 +131,23 @@ class Tracker:
         return (regs, slots) if regs or slots else None
 
     @staticmethod
+    def stack_access(st, insn) -> tuple | None:
+        """A load, store or atomic through a register other than r10 that points into a
+        stack: (frame number, slots it may touch, whether it is one whole slot), kept on
+        the path's trail for the walk back (the kernel's jump history stack access)."""
+        base = insn.src if insn.__class__ is Load else insn.dst
+        if base == 10:
+            return None
+        r = st.cur.regs[base]
+        if r.type is not T.STACK:
+            return None
+        var = r.var
+        lo = r.off + insn.off + max(var.smin_s, -512)
+        hi = r.off + insn.off + min(var.smax_s, 512) + insn.size
+        whole = var.is_const() and insn.size == 8 and lo % 8 == 0
+        return r.frame, _slots(lo, hi - lo), whole
+
+    @staticmethod
     def decided(st, insn) -> set[int] | None:
         """A conditional jump with one feasible edge: its scalar operands."""
         regs = st.cur.regs
@@ -148,51 +157,41 @@ class Tracker:
         return out or None
 
     # -- carrying the marks back ---------------------------------------------------------
-    def mark(self, node, trail, regs: set[int], slots: set[int]) -> None:
-        """``regs``/``slots`` matter in the state before the instruction after ``trail``
-        (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
-        regs, slots = set(regs), set(slots)
-        pending: list = []  # the callers' marked values while the walk is in a callee
+    def mark(self, node, trail, regs, slots, depth: int) -> None:
+        """``regs``/``slots`` (of frame number ``depth``, the innermost) matter in the
+        state before the instruction after ``trail`` (the path's pcs, newest first);
+        ``node``: the path's newest checkpoint."""
+        w = _Walk(set(regs), set(slots), depth)
         t = trail
         while node is not None:
             while node is not None and node.trail is t:
                 m = node.marks
                 if m.all:
                     return
-                regs -= m.regs  # already carried back from this checkpoint on
-                slots -= m.slots
-                if not regs and not slots and not pending:
+                w.regs -= m.regs  # already carried back from this checkpoint on
+                w.slots -= m.slots
+                if w.empty():
                     return
-                m.regs |= regs
-                m.slots |= slots
+                m.regs |= w.regs
+                m.slots |= w.slots
                 node = node.parent
             if node is None or t is None:
                 return
-            pc = t[0]
-            insn = self.by_pc[pc]
-            cls = insn.__class__
-            if cls is Exit:  # back into the subprogram that returned here
-                pending.append((regs - RET_CLOBBERED, slots))
-                regs, slots = regs & {0}, set()
-            elif cls is Call and insn.src == 1:  # back from a subprogram to its call
-                regs &= ARG_REGS  # the callee's arguments are the caller's registers
-                if pending:
-                    r, s = pending.pop()
-                    regs |= r
-                    slots = s
-                else:
-                    slots = set()
-            elif not self._back(pc, insn, regs, slots, pending):
+            if not self._back(t, w):
                 mark_all(node)
                 return
-            if not regs and not slots and not pending:
+            if w.empty():
                 return
             t = t[1]
 
-    def _back(self, pc: int, insn, regs: set[int], slots: set[int], pending) -> bool:
-        """Through ``insn`` backward: the values before it that the marked ones after it
-        came from; False when that is not followed (mark everything)."""
+    def _back(self, t, w: "_Walk") -> bool:
+        """Through the instruction of trail entry ``t`` backward: the values before it that
+        the marked ones after it came from; False when that is not followed (mark
+        everything)."""
+        pc = t[0]
+        insn = self.by_pc[pc]
         cls = insn.__class__
+        regs, slots = w.regs, w.slots
         if cls is Alu:
             if insn.dst in regs:
                 if insn.op in ("mov", "movsx"):
@@ -211,36 +210,79 @@ class Tracker:
                     regs.add(insn.dst)
                     regs.add(insn.src)
             return True
-        via_stack = pc in self.via_stack
+        via = t[2] if len(t) > 2 else None  # (frame, slots, whole) through a stack pointer
         if cls is Load:
             if insn.dst in regs:
                 regs.discard(insn.dst)
                 if insn.src == 10:
                     slots |= _slots(insn.off, insn.size)
-                elif via_stack:
-                    return False
+                elif via is not None:
+                    w.frame_slots(via[0]).update(via[1])
             return True
         if cls is Store:
             if insn.dst == 10:
-                hit = _slots(insn.off, insn.size) & slots
-                if hit:
-                    if insn.src is not None:
-                        regs.add(insn.src)
-                    if insn.size == 8 and insn.off % 8 == 0:
-                        slots -= hit
-            elif via_stack and (slots or any(s for _, s in pending)):
-                return False  # it may write a marked slot of this frame or a caller's
+                target, touched, whole = slots, _slots(insn.off, insn.size), insn.size == 8 \
+                    and insn.off % 8 == 0
+            elif via is not None:
+                target, touched, whole = w.frame_slots(via[0]), via[1], via[2]
+            else:
+                return True  # memory that is not a stack
+            hit = touched & target
+            if hit:
+                if insn.src is not None:
+                    regs.add(insn.src)
+                if whole:
+                    target -= hit
             return True
         if cls is Atomic:
             outs = {0} if insn.op == "cmpxchg" else ({insn.src} if insn.fetch else set())
-            if insn.dst == 10 or via_stack:
-                return not (slots or outs & regs or any(s for _, s in pending))
+            if insn.dst == 10:
+                return not (slots & _slots(insn.off, insn.size) or outs & regs)
+            if via is not None:
+                return not (w.frame_slots(via[0]) & via[1] or outs & regs)
             regs -= outs  # from memory that is not a stack
+            return True
+        if cls is Call and insn.src == 1:  # back from a subprogram to its call
+            regs &= ARG_REGS  # the callee's arguments are the caller's registers
+            w.depth -= 1
+            r, s = w.outer.pop(w.depth, (set(), set()))
+            regs |= r
+            w.slots = s
+            return True
+        if cls is Exit:  # back into the subprogram that returned here
+            w.outer_at(w.depth)[0].update(regs - RET_CLOBBERED)
+            w.outer_at(w.depth)[1].update(slots)
+            w.depth += 1
+            w.regs, w.slots = regs & {0}, set()
             return True
         if cls is Call and self._plain(pc, insn) or cls is LegacyLoad:
             regs.discard(0)
-            return not regs & {1, 2, 3, 4, 5}
-        return not regs and not slots and not pending  # kfuncs, callbacks, indirect calls
+            return not regs & ARG_REGS
+        return w.empty()  # kfuncs, callbacks, indirect calls
+
+
+class _Walk:
+    """The marked values during one walk back: the current frame's registers and slots,
+    and the outer frames' (``outer``: frame number -> (registers, slots))."""
+
+    __slots__ = ("regs", "slots", "depth", "outer")
+
+    def __init__(self, regs: set, slots: set, depth: int):
+        self.regs, self.slots, self.depth = regs, slots, depth
+        self.outer: dict[int, tuple[set, set]] = {}
+
+    def outer_at(self, frame: int) -> tuple[set, set]:
+        got = self.outer.get(frame)
+        if got is None:
+            got = self.outer[frame] = (set(), set())
+        return got
+
+    def frame_slots(self, frame: int) -> set:
+        return self.slots if frame == self.depth else self.outer_at(frame)[1]
+
+    def empty(self) -> bool:
+        return not self.regs and not self.slots and not any(
+            r or s for r, s in self.outer.values())
 
 
 def mark_all(node) -> None:

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from model.cfg import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
+from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store,
+                       kernel_line)
 from model.errors import NotModelled
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
@@ -50,6 +51,7 @@ from model.verifier.state import State, covers, format_state, without_singular_i
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
+MEMORY = (Load, Store, Atomic)
 ALL_REGS = frozenset(range(11))
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
@@ -225,7 +227,7 @@ class Checker:
         slots = self.slots
         observe, record = slots.observe, slots.record
         tracker = self.tracker
-        uses, mark = tracker.uses, tracker.mark
+        uses, mark, stack_access = tracker.uses, tracker.mark, tracker.stack_access
         while stack:
             path = stack.pop()
             while True:
@@ -253,7 +255,7 @@ class Checker:
                             if prec is None:
                                 mark_all(path.node)
                             elif prec[0] or prec[1]:
-                                mark(path.node, path.trail, *prec)
+                                mark(path.node, path.trail, *prec, len(st.frames) - 1)
                             _path_ended(path.node, done, open_at)
                             break
                     # the kernel's checkpoint heuristic: remember a state only after at
@@ -281,7 +283,8 @@ class Checker:
                 insn = by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
-                trail = (pc, path.trail)
+                trail = (pc, path.trail) if insn.__class__ not in MEMORY else \
+                    (pc, path.trail, stack_access(st, insn))
                 if insn.__class__ in JMP_CLASS:
                     jmps += 1
                 reads = observe.get(pc)
@@ -290,7 +293,7 @@ class Checker:
                         record(pc, st.cur, regno, off, size)
                 used = uses(st, pc, insn)
                 if used is not None:
-                    mark(path.node, path.trail, *used)
+                    mark(path.node, path.trail, *used, len(st.frames) - 1)
                 if insn.__class__ is Jump and insn.cond != "ja":
                     cond = tracker.decided(st, insn)
                 try:
@@ -305,7 +308,7 @@ class Checker:
                     break
                 if insn.__class__ is Jump and insn.cond != "ja" and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
-                    mark(path.node, path.trail, cond, ())
+                    mark(path.node, path.trail, cond, (), len(st.frames) - 1)
                 if len(succ) > 1:
                     for other in succ[1:]:
                         if path.node is not None:
