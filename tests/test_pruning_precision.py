@@ -188,6 +188,43 @@ def test_caller_slot_read_by_the_subprogram_through_its_argument():
     _check(_prog(a), False, "R7 !read_ok")
 
 
+def test_caller_value_used_after_return_reaches_a_pruned_paths_checkpoints():
+    """Three paths reach the join J with (r6, r9) = (0, 5), (0, 6), (1000, 6); r9 decides
+    a jump and is reset, then a subprogram runs and the caller decides a jump on r6 after
+    it. The second path is pruned inside the subprogram by the first one's state there
+    (same caller frame): the r6 the first path's subtree depends on must be handed to the
+    second path's checkpoint at J, or the third path (r6 = 1000) is pruned there."""
+    a = Asm()
+    l1, l2, join, bad, ok = (a.label() for _ in range(5))
+    pad = [Alu("mov", True, 8, imm=k) for k in range(8)]
+    a.put(*pad, Call(0, PRANDOM), Alu("mov", True, 9, imm=5), Alu("mov", True, 6, imm=0))
+    a.jmp("jgt", 0, l1, imm=100)
+    a.goto(join)
+    a.at(l1)
+    a.put(Alu("mov", True, 9, imm=6), *pad)
+    a.jmp("jgt", 0, l2, imm=200)
+    a.goto(join)
+    a.at(l2)
+    a.put(Alu("mov", True, 6, imm=1000), *pad)
+    a.at(join)
+    a.jmp("jgt", 9, bad, imm=10)
+    a.put(Alu("mov", True, 9, imm=0))
+    a.call_sub("sub")
+    a.jmp("jeq", 6, ok, imm=0)
+    a.at(bad)
+    a.put(Alu("mov", True, 0, src=7))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at("sub")
+    k2 = a.label()
+    a.put(*pad, Call(0, PRANDOM))
+    a.jmp("jgt", 0, k2, imm=5)
+    a.put(Alu("mov", True, 0, imm=1))
+    a.at(k2)
+    a.put(Exit())
+    _check(_prog(a), False, "R7 !read_ok")
+
+
 def test_a_value_that_does_not_matter_no_longer_blocks_pruning():
     """r3 differs between the sides and is then compared in jumps that neither side can
     decide, and stored to the stack: the kernel prunes the second side at the join, and

@@ -34,14 +34,17 @@ from model.verifier.sensitivity import call_args
 
 
 class Marks:
-    """The precise registers and stack slots of a stored state's innermost frame; ``all``:
-    every value of every frame counts."""
+    """The precise registers and stack slots of a stored state's innermost frame, and of
+    its callers' frames (``outer``: frame number -> (registers, slots); callers' frames
+    are compared whole, but a state pruned by this one hands them on to its own
+    checkpoints before the call); ``all``: every value of every frame counts."""
 
-    __slots__ = ("regs", "slots", "all")
+    __slots__ = ("regs", "slots", "outer", "all")
 
     def __init__(self):
         self.regs: set[int] = set()
         self.slots: set[int] = set()
+        self.outer: dict[int, tuple[set, set]] = {}
         self.all = False
 
 
@@ -157,11 +160,13 @@ class Tracker:
         return out or None
 
     # -- carrying the marks back ---------------------------------------------------------
-    def mark(self, node, trail, regs, slots, depth: int) -> None:
-        """``regs``/``slots`` (of frame number ``depth``, the innermost) matter in the
-        state before the instruction after ``trail`` (the path's pcs, newest first);
-        ``node``: the path's newest checkpoint."""
+    def mark(self, node, trail, regs, slots, depth: int, outer=None) -> None:
+        """``regs``/``slots`` (of frame number ``depth``, the innermost; ``outer``: of
+        the callers' frames) matter in the state before the instruction after ``trail``
+        (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
         w = _Walk(set(regs), set(slots), depth)
+        for f, (r, s) in (outer or {}).items():
+            w.outer[f] = (set(r), set(s))
         t = trail
         while node is not None:
             while node is not None and node.trail is t:
@@ -170,6 +175,14 @@ class Tracker:
                     return
                 w.regs -= m.regs  # already carried back from this checkpoint on
                 w.slots -= m.slots
+                for f, (r, s) in w.outer.items():
+                    mo = m.outer.get(f)
+                    if mo is None:
+                        mo = m.outer[f] = (set(), set())
+                    r -= mo[0]
+                    s -= mo[1]
+                    mo[0].update(r)
+                    mo[1].update(s)
                 if w.empty():
                     return
                 m.regs |= w.regs

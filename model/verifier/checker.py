@@ -254,8 +254,9 @@ class Checker:
                             prec = compared(old.state, old.marks)
                             if prec is None:
                                 mark_all(path.node)
-                            elif prec[0] or prec[1]:
-                                mark(path.node, path.trail, *prec, len(st.frames) - 1)
+                            elif prec[0] or prec[1] or old.marks.outer:
+                                mark(path.node, path.trail, *prec, len(st.frames) - 1,
+                                     old.marks.outer)
                             _path_ended(path.node, done, open_at)
                             break
                     # the kernel's checkpoint heuristic: remember a state only after at
