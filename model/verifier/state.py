@@ -152,11 +152,12 @@ def _scalar_id(a: int, b: int, ids: dict) -> bool:
 
 
 def without_singular_ids(st: State) -> State:
-    """clear_singular_ids: a scalar id that only one register or spill holds links
-    nothing; dropped (with its ``rX += imm`` delta) from a state before it is stored."""
+    """clear_singular_ids: a scalar's id that no other register or spill (of any type)
+    holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
+    stored."""
     count: dict[int, int] = {}
     for _, _, r in st.all_regs():
-        if r.type is T.SCALAR and r.id:
+        if r.id:
             count[r.id] = count.get(r.id, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
