@@ -33,25 +33,29 @@ from dataclasses import dataclass, field
 from model.cfg import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import Call, CallX, Exit, Jump, LoadImm64, MayGoto, kernel_line
+from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store,
+                       kernel_line)
 from model.errors import NotModelled
 from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
+from model.platform.returns import return_range
 from model.program import PSEUDO_FUNC, BpfObject, Program
 from model.verifier.assertions import assertions
 from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
-from model.verifier.liveness import live_registers, live_slots
+from model.verifier.liveness import live_registers, slot_liveness
+from model.verifier.backtrack import Marks, Tracker, compared, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
-                                  widen_slots)
+                                  widen_slots, without_singular_ids)
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
+MEMORY = (Load, Store, Atomic)
 ALL_REGS = frozenset(range(11))
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
@@ -99,16 +103,18 @@ class Verdict:
 class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
-    __slots__ = ("parent", "branches", "complete", "state")
+    __slots__ = ("parent", "branches", "complete", "state", "trail", "marks")
 
-    def __init__(self, parent: "_Node | None", state: State):
+    def __init__(self, parent: "_Node | None", state: State, trail):
         self.parent = parent
         self.branches = 1
         self.complete = False
         self.state = state
+        self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
+        self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
 
 
-def _path_ended(node: _Node | None, done: dict[int, list[State]],
+def _path_ended(node: _Node | None, done: dict[int, list[_Node]],
                 open_at: dict[int, int]) -> None:
     """One path below ``node`` ended; a node whose subtree is fully explored becomes a
     state that prunes (``done``: pc -> such states)."""
@@ -117,7 +123,7 @@ def _path_ended(node: _Node | None, done: dict[int, list[State]],
         if node.branches:
             return
         node.complete = True
-        done.setdefault(node.state.pc, []).append(node.state)
+        done.setdefault(node.state.pc, []).append(node)
         open_at[node.state.pc] -= 1
         node = node.parent
 
@@ -178,11 +184,12 @@ class Checker:
         try:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
-            self.slots = live_slots(prog, flow)
+            self.slots = slot_liveness(prog, flow)
         except Late:
             self._late()
             return
         self.assertions = _Assertions(prog)  # per pc, when first reached
+        self.tracker = Tracker(prog, return_range(prog.prog_type, prog.attach_type) is not None)
 
     def _late(self) -> bool:
         """The time limit ran out while preparing: that is the verdict."""
@@ -219,7 +226,7 @@ class Checker:
 
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
-        done: dict[int, list[State]] = {}  # pc -> fully explored states (they prune)
+        done: dict[int, list[_Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
         at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
@@ -230,6 +237,10 @@ class Checker:
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, by_pc, budget = self.prune_points, self.by_pc, self.budget
         check, step, asserts = self.stepper.check, self.stepper.step, self.assertions
+        slots = self.slots
+        observe, record = slots.observe, slots.record
+        tracker = self.tracker
+        uses, mark, stack_access = tracker.uses, tracker.mark, tracker.stack_access
         while stack:
             path = stack.pop()
             while True:
@@ -257,8 +268,17 @@ class Checker:
                     olds = done.get(pc) if self.prune else None
                     if olds:
                         care, live = self._care(st)
-                        slots = self.slots.get(pc)
-                        if any(covers(old, st, care, live, slots) for old in olds):
+                        alive = slots.get(pc)
+                        old = next((o for o in olds if covers(
+                            o.state, st, care, live, alive, compared(o.state, o.marks))),
+                            None)
+                        if old is not None:  # the old state's marks hold here too
+                            prec = compared(old.state, old.marks)
+                            if prec is None:
+                                mark_all(path.node)
+                            elif prec[0] or prec[1] or old.marks.outer:
+                                mark(path.node, path.trail, *prec, len(st.frames) - 1,
+                                     old.marks.outer)
                             _path_ended(path.node, done, open_at)
                             break
                     # the kernel's checkpoint heuristic: remember a state only after at
@@ -269,7 +289,7 @@ class Checker:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         if fp is None:
                             fp = st.fingerprint()
-                        node = _Node(path.node, st.copy())
+                        node = _Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
                         by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
                         path.node = node
@@ -286,9 +306,19 @@ class Checker:
                 insn = by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
-                trail = (pc, path.trail)
+                trail = (pc, path.trail) if insn.__class__ not in MEMORY else \
+                    (pc, path.trail, stack_access(st, insn))
                 if insn.__class__ in JMP_CLASS:
                     jmps += 1
+                reads = observe.get(pc)
+                if reads is not None:  # stack reads not known statically: as they happen
+                    for regno, off, size in reads:
+                        record(pc, st.cur, regno, off, size)
+                used = uses(st, pc, insn)
+                if used is not None:
+                    mark(path.node, path.trail, *used, len(st.frames) - 1)
+                if insn.__class__ is Jump and insn.cond != "ja":
+                    cond = tracker.decided(st, insn)
                 try:
                     check(st, pc, insn, asserts[pc])
                     succ = step(st, pc, insn)
@@ -299,6 +329,9 @@ class Checker:
                 if not succ:  # the program (main frame) exited
                     _path_ended(path.node, done, open_at)
                     break
+                if insn.__class__ is Jump and insn.cond != "ja" and len(succ) == 1 \
+                        and cond is not None:  # one edge, decided by the values
+                    mark(path.node, path.trail, cond, (), len(st.frames) - 1)
                 if len(succ) > 1:
                     for other in succ[1:]:
                         if path.node is not None:
@@ -328,12 +361,13 @@ class Checker:
                 widen_slots(prev.state, st, self._keep_slot(st))
             st.from_callback = False
         if any(_stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
+            mark_all(path.node)  # compared exactly: every value of the path matters
             _path_ended(path.node, done, open_at)
             return True
         if len(nodes) >= MAX_CALLBACK_STATES:
             raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
                          f"converge in {MAX_CALLBACK_STATES} states")
-        node = _Node(path.node, st.copy())
+        node = _Node(path.node, st.copy(), path.trail)
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         nodes.append(node)
         path.node = node

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
+from model.verifier.regs import T
 from model.verifier.state import STACK_SIZE
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
@@ -82,24 +83,39 @@ def _slots(off: int, size: int) -> frozenset[int]:
 
 
 def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str):
-    """(slots read, slots wholly overwritten); ``ALL_SLOTS`` read when memory may be read
-    through a register that may point into this stack (or a call may read it)."""
+    """(slots read, slots wholly overwritten), statically: direct ``r10`` accesses exactly;
+    ``ALL_SLOTS`` read by a call that may hand a stack pointer to code that runs later
+    (a subprogram, kfunc, indirect call or a helper's callback). Reads through any other
+    register, and a plain helper's reads, are observed while exploring
+    (``SlotLiveness.record``)."""
     if isinstance(insn, Load):
-        if insn.src == 10:
-            return _slots(insn.off, insn.size), NO_SLOTS
-        return (ALL_SLOTS if insn.src in stackish else NO_SLOTS), NO_SLOTS
+        return (_slots(insn.off, insn.size) if insn.src == 10 else NO_SLOTS), NO_SLOTS
     if isinstance(insn, Store):
         if insn.dst == 10 and insn.size == 8 and insn.off % 8 == 0:
             return NO_SLOTS, _slots(insn.off, 8)
         return NO_SLOTS, NO_SLOTS  # a partial or indirect write reads nothing
     if isinstance(insn, Atomic):
-        if insn.dst == 10:
-            return _slots(insn.off, insn.size), NO_SLOTS
-        return (ALL_SLOTS if insn.dst in stackish else NO_SLOTS), NO_SLOTS
-    if isinstance(insn, (Call, CallX)):
+        return (_slots(insn.off, insn.size) if insn.dst == 10 else NO_SLOTS), NO_SLOTS
+    if isinstance(insn, (Call, CallX)) and not observed_reads(insn, prog_type):
         reads = _memory_read_args(insn, prog_type)
         return (ALL_SLOTS if reads & stackish else NO_SLOTS), NO_SLOTS
     return NO_SLOTS, NO_SLOTS
+
+
+def observed_reads(insn, prog_type: str) -> tuple[int, ...]:
+    """The registers through which ``insn`` may read the current frame's stack where the
+    read is observed on the explored states (not assumed statically): a load's or atomic's
+    address register (when not ``r10``), a helper's memory arguments (a helper without a
+    callback argument: its reads all happen during the call)."""
+    if isinstance(insn, Load):
+        return (insn.src,) if insn.src != 10 else ()
+    if isinstance(insn, Atomic):
+        return (insn.dst,) if insn.dst != 10 else ()
+    if isinstance(insn, Call) and insn.src == 0:
+        proto = helper_proto(prog_type, insn.imm)
+        if proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args):
+            return tuple(sorted(_memory_read_args(insn, prog_type)))
+    return ()
 
 
 def _memory_read_args(insn, prog_type: str) -> frozenset[int]:
@@ -114,15 +130,83 @@ def _memory_read_args(insn, prog_type: str) -> frozenset[int]:
     return call_args(insn, prog_type) | ({insn.dst} if isinstance(insn, CallX) else set())
 
 
-def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
+class SlotLiveness(dict):
     """pc -> the current frame's stack slots that may be read (before being wholly
     overwritten) from that instruction on, by this function or a callee it passes a stack
-    pointer to. Only the innermost frame's: a callee may read a caller's stack."""
+    pointer to; only the innermost frame's (a callee may read a caller's stack).
+
+    The static part (``live_slots``) is exact for ``r10``-based accesses; a read through
+    another register or by a helper is added when an explored state makes it
+    (``record``: the slots its stack pointer may reach), and propagated backward within
+    the function. A state is only pruned against a fully explored one, whose subtree's
+    reads have all been recorded: a covered state follows the same paths and reads the
+    same slots (the role of the kernel's observed stack-use data, liveness.c)."""
+
+    def __init__(self, base: dict[int, frozenset[int]], flow: Flow, kills: dict,
+                 observe: dict[int, tuple]):
+        super().__init__(base)
+        self.preds, self.kills = flow.preds, kills
+        self.observe = observe  # pc -> (register, offset, size or None: up to the top)
+        self.seen: dict[int, frozenset[int]] = {}
+
+    def record(self, pc: int, frame, regno: int, off: int, size: int | None) -> None:
+        r = frame.regs[regno]
+        if r.type is not T.STACK or r.frame != frame.frameno:
+            return
+        var = r.var
+        lo = max(r.off + off + max(var.smin_s, -STACK_SIZE), -STACK_SIZE)
+        hi = 0 if size is None else min(r.off + off + min(var.smax_s, STACK_SIZE) + size, 0)
+        if lo >= hi:
+            return
+        got = frozenset(range((-hi) // 8, (-lo - 1) // 8 + 1))
+        seen = self.seen.get(pc, NO_SLOTS)
+        if got <= seen:
+            return
+        self.seen[pc] = seen | got
+        self._add(pc, got)
+
+    def _add(self, pc: int, new: frozenset[int]) -> None:
+        work = [(pc, new)]
+        while work:
+            q, bits = work.pop()
+            bits = bits - self.get(q, NO_SLOTS)
+            if not bits:
+                continue
+            self[q] = self.get(q, NO_SLOTS) | bits
+            for p in self.preds.get(q, ()):
+                if self.get(p) is ALL_SLOTS:
+                    continue
+                work.append((p, bits - self.kills[p]))
+
+
+def slot_liveness(prog: Program, flow: Flow | None = None) -> SlotLiveness:
+    """The static ``live_slots`` with the per-pc reads to observe while exploring."""
     flow = flow or Flow(prog)
     ptype, ptrs = prog.prog_type, flow.stack_ptrs
     uk = {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype)
           for pc, insn in flow.by_pc.items()}
+    base = _backward_slots(flow, uk)
+    observe = {}
+    for pc, insn in flow.by_pc.items():
+        regs = observed_reads(insn, ptype)
+        if regs:
+            size = None if isinstance(insn, Call) else insn.size
+            off = 0 if isinstance(insn, Call) else insn.off
+            observe[pc] = tuple((r, off, size) for r in regs)
+    return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe)
 
+
+def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:
+    """pc -> the current frame's stack slots read from that instruction on by ``r10``
+    accesses and calls that pass a stack pointer on (reads observed while exploring not
+    included: ``slot_liveness``)."""
+    flow = flow or Flow(prog)
+    ptype, ptrs = prog.prog_type, flow.stack_ptrs
+    return _backward_slots(flow, {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype)
+                                  for pc, insn in flow.by_pc.items()})
+
+
+def _backward_slots(flow: Flow, uk: dict) -> dict[int, frozenset[int]]:
     def transfer(pc, out):
         uses, kills = uk[pc]
         return (out - kills) | uses if uses is not ALL_SLOTS else ALL_SLOTS
@@ -132,4 +216,4 @@ def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[i
 
 ALL_REGS = frozenset(range(11))
 
-__all__ = ["live_registers", "live_slots"]
+__all__ = ["live_registers", "live_slots", "slot_liveness", "SlotLiveness"]

@@ -108,12 +108,15 @@ def entry_state(ctx_reg: Reg) -> State:
 # -- subsumption ---------------------------------------------------------------------------
 def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
            live: list[frozenset[int]] | None = None,
-           slots: frozenset[int] | None = None) -> bool:
+           slots: frozenset[int] | None = None, prec=None) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
     (``model.verifier.sensitivity``); other scalars are compared by type only.
     ``live[k]``: the registers of frame k that may still be read
     (``model.verifier.liveness``); the others are not compared at all. ``slots``: the
-    innermost frame's stack slots that may still be read (``liveness.live_slots``)."""
+    innermost frame's stack slots that may still be read (``liveness.live_slots``).
+    ``prec``: (registers, slots) of the innermost frame whose scalar values were found to
+    matter in ``old``'s explored subtree (``model.verifier.backtrack.compared``); the
+    other scalars there are compared by type only. None: all of them."""
     if len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs):
         return False
     ids: dict[int, int] = {}
@@ -124,6 +127,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
             old.lock is not None and (old.lock[0] != new.lock[0]
                                       or not _same_id(old.lock[1], new.lock[1], ids))):
         return False
+    last = len(old.frames) - 1
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         if fo.callsite != fn.callsite or fo.cb_func != fn.cb_func:
             return False
@@ -131,19 +135,22 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
+        exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
         for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
             if alive is not None and i not in alive:
                 continue  # never read again before written: cannot matter
-            if (matters is not None and i not in matters and ro.type is T.SCALAR
-                    and rn.type is T.SCALAR):
+            if (ro.type is T.SCALAR and rn.type is T.SCALAR
+                    and ((matters is not None and i not in matters)
+                         or (exact_regs is not None and i not in exact_regs))):
                 continue  # its value cannot affect any assertion or path from here
             if not reg_covers(ro, rn, ids):
                 return False
-        alive_slots = slots if k_frame == len(old.frames) - 1 else None
+        alive_slots = slots if k_frame == last else None
         for k in set(fo.stack) | set(fn.stack):
             if alive_slots is not None and k not in alive_slots:
                 continue
-            if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids):
+            exact = exact_slots is None or k in exact_slots
+            if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids, exact):
                 return False
     return True
 
@@ -159,6 +166,36 @@ def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
     return True
 
 
+def _scalar_id(a: int, b: int, ids: dict) -> bool:
+    """check_scalar_ids: an old scalar without id links nothing; a new one without id is
+    linked to nothing (a fresh id, so two old registers of one id cannot both map to
+    new unlinked ones)."""
+    if a == 0:
+        return True
+    if b == 0:
+        if a in ids:
+            return False
+        ids[a] = object()  # an id no other register has
+        return True
+    return _same_id(a, b, ids)
+
+
+def without_singular_ids(st: State) -> State:
+    """clear_singular_ids: a scalar's id that no other register or spill (of any type)
+    holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
+    stored."""
+    count: dict[int, int] = {}
+    for _, _, r in st.all_regs():
+        if r.id:
+            count[r.id] = count.get(r.id, 0) + 1
+    single = {i for i, n in count.items() if n == 1}
+    if single:
+        for f, where, r in list(st.all_regs()):
+            if r.type is T.SCALAR and r.id in single:
+                st.update(f, where, r._replace(id=0, delta=None))
+    return st
+
+
 def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if old.type is T.NOT_INIT:
         return True  # the old continuation never read it before writing it
@@ -169,7 +206,7 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if old.type is T.SCALAR:
         if old.delta != new.delta:  # regsafe: BPF_ADD_CONST flags and deltas must agree
             return False
-        return scalar_covers(old.scalar, new.scalar) and (old.id == 0 or _same_id(old.id, new.id, ids))
+        return scalar_covers(old.scalar, new.scalar) and _scalar_id(old.id, new.id, ids)
     if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
                                                          new.read_only):
         return False
@@ -204,10 +241,19 @@ def _spill_size(s: Slot) -> int:
     return n
 
 
-def slot_covers(old: Slot, new: Slot, ids) -> bool:
+def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
+    """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
     n_old, n_new = _spill_size(old), _spill_size(new)
     if n_old:
-        if n_new:
+        if not exact and old.spill.type is T.SCALAR and (
+                n_new == 0 or new.spill.type is T.SCALAR):
+            if n_old == 8 and INVALID not in new.kinds:
+                return True  # any read gives a scalar whose value does not matter
+            if n_new == n_old:
+                n_old = n_new = 0  # the other bytes as plain bytes
+        if not n_old:
+            pass
+        elif n_new:
             if n_old != n_new or not reg_covers(old.spill, new.spill, ids):
                 return False
         elif (n_old == 8 and old.spill.type is T.SCALAR and new.kinds == ZERO * 8):

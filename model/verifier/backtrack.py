@@ -1,0 +1,330 @@
+"""Precision tracking by backtracking (the kernel's ``mark_chain_precision``).
+
+A scalar's exact value matters for safety only where it is used in a way the verifier
+decides on: an operand of pointer arithmetic, a helper argument, a conditional jump whose
+outcome was decided by the operands' values (only one edge feasible), ``r0`` at the exit
+of a program whose return range is checked. At such a use the registers are marked
+*precise*, and the marks are carried backward along the path's own instructions (``r1 =
+r2 + r3`` makes r2 and r3 precise, a fill from the stack makes the slot precise, a spill
+makes the spilled register precise, a constant ends the chain) into every stored state
+(checkpoint) the path passed. When a stored state's subtree is fully explored, a scalar of
+its innermost frame without a mark is compared by type only when pruning
+(``model.verifier.state.covers``).
+
+A walk crosses bpf-to-bpf calls: back over a subprogram's ``exit`` it follows the
+callee's ``r0`` and keeps the caller's marks (r6-r9, its stack slots) aside; back over
+the call, the callee's marked arguments become the caller's registers. A load or store
+through a stack pointer other than ``r10`` has the frame and slots it touched kept on the
+path's trail (``stack_access``). What is not followed exactly is made conservative: a
+chain through a callback, a kfunc or an indirect call makes *every* value of every
+checkpoint on the path precise (``Marks.all``; the kernel's
+``mark_all_scalars_precise``). Scalars sharing an id with a compared scalar are
+compared too (the links the kernel records with its jump history), and a state pruned by
+a stored one takes over that state's marks (``propagate_precision``).
+"""
+
+from __future__ import annotations
+
+from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
+                       LoadImm64, MayGoto, Store)
+from model.platform.proto_kinds import Arg
+from model.platform.prototypes import helper_proto
+from model.verifier.regs import T
+from model.verifier.sensitivity import call_args
+
+
+class Marks:
+    """The precise registers and stack slots of a stored state's innermost frame, and of
+    its callers' frames (``outer``: frame number -> (registers, slots); callers' frames
+    are compared whole, but a state pruned by this one hands them on to its own
+    checkpoints before the call); ``all``: every value of every frame counts."""
+
+    __slots__ = ("regs", "slots", "outer", "all")
+
+    def __init__(self):
+        self.regs: set[int] = set()
+        self.slots: set[int] = set()
+        self.outer: dict[int, tuple[set, set]] = {}
+        self.all = False
+
+
+ARG_REGS = frozenset(range(1, 6))
+RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
+
+
+def _slots(off: int, size: int) -> set[int]:
+    return {(-b - 1) // 8 for b in range(off, off + size) if -512 <= b < 0}
+
+
+def plain_helper(insn, prog_type: str) -> bool:
+    """A helper call with a prototype and no callback argument: it runs no program code."""
+    if not isinstance(insn, Call) or insn.src != 0:
+        return False
+    proto = helper_proto(prog_type, insn.imm)
+    return proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args)
+
+
+class Tracker:
+    """The uses that make values precise (``uses``) and the backward walk (``mark``)."""
+
+    def __init__(self, prog, ret_checked: bool):
+        self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
+        self.ret_checked = ret_checked
+        self.plain: dict[int, bool] = {}
+
+    def _plain(self, pc: int, insn) -> bool:
+        got = self.plain.get(pc)
+        if got is None:
+            got = self.plain[pc] = plain_helper(insn, self.ptype)
+        return got
+
+    # -- where a value starts to matter --------------------------------------------------
+    def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
+        """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
+        slots whose values it depends on, besides a conditional jump's (``decided``);
+        None for none."""
+        cls = insn.__class__
+        if cls is Alu:
+            if insn.src is None or insn.op in ("mov", "movsx"):
+                return None
+            regs = st.cur.regs
+            d, s = regs[insn.dst], regs[insn.src]
+            if d.type is T.SCALAR and s.is_pointer:
+                return {insn.dst}, set()
+            if s.type is T.SCALAR and d.is_pointer:
+                return {insn.src}, set()
+            return None
+        if cls is Call or cls is CallX:
+            if cls is Call and insn.src == 1:
+                return None  # a subprogram: its uses mark inside it (and cross the call)
+            if cls is Call and insn.src == 0:
+                return self._helper_uses(st.cur, insn)
+            regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
+            return (regs, set()) if regs else None  # kfuncs, indirect calls: every one
+        if cls is Exit:
+            # the program's return range, or a callback's (a frame with a checked return,
+            # ``cb_ret``, where callbacks are modelled); a plain subprogram's r0 matters
+            # only where its caller uses it, and that use's walk back crosses the exit
+            checked = (self.ret_checked if len(st.frames) == 1
+                       else getattr(st.cur, "cb_ret", None) is not None)
+            return ({0}, set()) if checked and st.cur.regs[0].type is T.SCALAR else None
+        if cls is LegacyLoad:
+            return ({insn.src}, set()) if insn.src is not None else None
+        return None
+
+    def _helper_uses(self, f, insn):
+        """A helper's checks look at the value of a scalar argument of any kind but
+        ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
+        map key on the stack, at the spilled constant in the key's slot
+        (``constant_map_key``: an array lookup with a constant in-range key is never
+        NULL). Without a prototype: every argument register and slot."""
+        proto = helper_proto(self.ptype, insn.imm)
+        regs, slots = set(), set()
+        for r in (call_args(insn, self.ptype) if proto is None
+                  else range(1, 1 + min(len(proto.args), 5))):
+            v = f.regs[r]
+            base = proto.args[r - 1].base if proto is not None else None
+            if v.type is T.SCALAR and base not in (Arg.ANYTHING, Arg.DONTCARE):
+                regs.add(r)
+            elif v.type is T.STACK and v.frame == f.frameno and (
+                    base is None or base is Arg.PTR_TO_MAP_KEY):
+                lo = max(v.off + max(v.var.smin_s, -512), -512)
+                hi = min(v.off + min(v.var.smax_s, 0), -1)
+                slots |= _slots(lo, hi - lo + 1) if base is not None else _slots(lo, -lo)
+        return (regs, slots) if regs or slots else None
+
+    @staticmethod
+    def stack_access(st, insn) -> tuple | None:
+        """A load, store or atomic through a register other than r10 that points into a
+        stack: (frame number, slots it may touch, whether it is one whole slot), kept on
+        the path's trail for the walk back (the kernel's jump history stack access)."""
+        base = insn.src if insn.__class__ is Load else insn.dst
+        if base == 10:
+            return None
+        r = st.cur.regs[base]
+        if r.type is not T.STACK:
+            return None
+        var = r.var
+        lo = r.off + insn.off + max(var.smin_s, -512)
+        hi = r.off + insn.off + min(var.smax_s, 512) + insn.size
+        whole = var.is_const() and insn.size == 8 and lo % 8 == 0
+        return r.frame, _slots(lo, hi - lo), whole
+
+    @staticmethod
+    def decided(st, insn) -> set[int] | None:
+        """A conditional jump with one feasible edge: its scalar operands."""
+        regs = st.cur.regs
+        out = {insn.dst} if regs[insn.dst].type is T.SCALAR else set()
+        if insn.src is not None and regs[insn.src].type is T.SCALAR:
+            out.add(insn.src)
+        return out or None
+
+    # -- carrying the marks back ---------------------------------------------------------
+    def mark(self, node, trail, regs, slots, depth: int, outer=None) -> None:
+        """``regs``/``slots`` (of frame number ``depth``, the innermost; ``outer``: of
+        the callers' frames) matter in the state before the instruction after ``trail``
+        (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
+        w = _Walk(set(regs), set(slots), depth)
+        for f, (r, s) in (outer or {}).items():
+            w.outer[f] = (set(r), set(s))
+        t = trail
+        while node is not None:
+            while node is not None and node.trail is t:
+                m = node.marks
+                if m.all:
+                    return
+                w.regs -= m.regs  # already carried back from this checkpoint on
+                w.slots -= m.slots
+                for f, (r, s) in w.outer.items():
+                    mo = m.outer.get(f)
+                    if mo is None:
+                        mo = m.outer[f] = (set(), set())
+                    r -= mo[0]
+                    s -= mo[1]
+                    mo[0].update(r)
+                    mo[1].update(s)
+                if w.empty():
+                    return
+                m.regs |= w.regs
+                m.slots |= w.slots
+                node = node.parent
+            if node is None or t is None:
+                return
+            if not self._back(t, w):
+                mark_all(node)
+                return
+            if w.empty():
+                return
+            t = t[1]
+
+    def _back(self, t, w: "_Walk") -> bool:
+        """Through the instruction of trail entry ``t`` backward: the values before it that
+        the marked ones after it came from; False when that is not followed (mark
+        everything)."""
+        pc = t[0]
+        insn = self.by_pc[pc]
+        cls = insn.__class__
+        regs, slots = w.regs, w.slots
+        if cls is Alu:
+            if insn.dst in regs:
+                if insn.op in ("mov", "movsx"):
+                    regs.discard(insn.dst)
+                if insn.src is not None:
+                    regs.add(insn.src)
+            return True
+        if cls is Endian or cls is MayGoto:
+            return True
+        if cls is LoadImm64:
+            regs.discard(insn.dst)
+            return True
+        if cls is Jump:
+            if insn.cond != "ja" and insn.src is not None:
+                if insn.dst in regs or insn.src in regs:
+                    regs.add(insn.dst)
+                    regs.add(insn.src)
+            return True
+        via = t[2] if len(t) > 2 else None  # (frame, slots, whole) through a stack pointer
+        if cls is Load:
+            if insn.dst in regs:
+                regs.discard(insn.dst)
+                if insn.src == 10:
+                    slots |= _slots(insn.off, insn.size)
+                elif via is not None:
+                    w.frame_slots(via[0]).update(via[1])
+            return True
+        if cls is Store:
+            if insn.dst == 10:
+                target, touched, whole = slots, _slots(insn.off, insn.size), insn.size == 8 \
+                    and insn.off % 8 == 0
+            elif via is not None:
+                target, touched, whole = w.frame_slots(via[0]), via[1], via[2]
+            else:
+                return True  # memory that is not a stack
+            hit = touched & target
+            if hit:
+                if insn.src is not None:
+                    regs.add(insn.src)
+                if whole:
+                    target -= hit
+            return True
+        if cls is Atomic:
+            outs = {0} if insn.op == "cmpxchg" else ({insn.src} if insn.fetch else set())
+            if insn.dst == 10:
+                return not (slots & _slots(insn.off, insn.size) or outs & regs)
+            if via is not None:
+                return not (w.frame_slots(via[0]) & via[1] or outs & regs)
+            regs -= outs  # from memory that is not a stack
+            return True
+        if cls is Call and insn.src == 1:  # back from a subprogram to its call
+            regs &= ARG_REGS  # the callee's arguments are the caller's registers
+            w.depth -= 1
+            r, s = w.outer.pop(w.depth, (set(), set()))
+            regs |= r
+            w.slots = s
+            return True
+        if cls is Exit:  # back into the subprogram that returned here
+            w.outer_at(w.depth)[0].update(regs - RET_CLOBBERED)
+            w.outer_at(w.depth)[1].update(slots)
+            w.depth += 1
+            w.regs, w.slots = regs & {0}, set()
+            return True
+        if cls is Call and self._plain(pc, insn) or cls is LegacyLoad:
+            regs.discard(0)
+            return not regs & ARG_REGS
+        return w.empty()  # kfuncs, callbacks, indirect calls
+
+
+class _Walk:
+    """The marked values during one walk back: the current frame's registers and slots,
+    and the outer frames' (``outer``: frame number -> (registers, slots))."""
+
+    __slots__ = ("regs", "slots", "depth", "outer")
+
+    def __init__(self, regs: set, slots: set, depth: int):
+        self.regs, self.slots, self.depth = regs, slots, depth
+        self.outer: dict[int, tuple[set, set]] = {}
+
+    def outer_at(self, frame: int) -> tuple[set, set]:
+        got = self.outer.get(frame)
+        if got is None:
+            got = self.outer[frame] = (set(), set())
+        return got
+
+    def frame_slots(self, frame: int) -> set:
+        return self.slots if frame == self.depth else self.outer_at(frame)[1]
+
+    def empty(self) -> bool:
+        return not self.regs and not self.slots and not any(
+            r or s for r, s in self.outer.values())
+
+
+def mark_all(node) -> None:
+    while node is not None and not node.marks.all:
+        node.marks.all = True
+        node = node.parent
+
+
+def compared(old, marks: Marks | None):
+    """The innermost frame's registers and slots of ``old`` whose values are compared:
+    the marked ones and those sharing an id with a compared scalar (of any frame: caller
+    frames are compared whole). None: all of them."""
+    if marks is None or marks.all:
+        return None
+    regs, slots = set(marks.regs), set(marks.slots)
+    cur = old.frames[-1]
+    ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}
+    ids |= {s.spill.id for f in old.frames[:-1] for s in f.stack.values()
+            if s.spill is not None and s.spill.type is T.SCALAR and s.spill.id}
+    ids |= {cur.regs[i].id for i in regs if cur.regs[i].type is T.SCALAR and cur.regs[i].id}
+    for k in slots:
+        s = cur.stack.get(k)
+        if s is not None and s.spill is not None and s.spill.type is T.SCALAR and s.spill.id:
+            ids.add(s.spill.id)
+    if ids:
+        regs |= {i for i, r in enumerate(cur.regs) if r.type is T.SCALAR and r.id in ids}
+        slots |= {k for k, s in cur.stack.items() if s.spill is not None
+                  and s.spill.type is T.SCALAR and s.spill.id in ids}
+    return frozenset(regs), frozenset(slots)
+
+
+__all__ = ["Marks", "Tracker", "mark_all", "compared", "plain_helper"]
