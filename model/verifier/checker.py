@@ -156,6 +156,7 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
+        self.may_goto_pcs = {pc for pc, i in self.by_pc.items() if isinstance(i, MayGoto)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         flow = Flow(prog, deadline=self.t0 + time_limit)
         try:
@@ -228,11 +229,17 @@ class Checker:
                                           for old in done.get(pc, ())):
                         _path_ended(path.node, done, open_at)
                         break
+                    looping = pc in self.may_goto_pcs
+                    if looping and _may_goto_hit(st, by_fp[pc], care, live, slots):
+                        _path_ended(path.node, done, open_at)
+                        break
                     # the kernel's checkpoint heuristic: remember a state only after at
                     # least 2 jumps and 8 instructions since the last one
-                    # (20 and 100 while this pc is inside a loop being explored)
+                    # (20 and 100 while this pc is inside a loop being explored); always
+                    # at a may_goto (a forced checkpoint)
                     few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
-                    if jmps - prev_jmps >= few_j and stats.insns_processed - prev_insns >= few_i:
+                    if looping or (jmps - prev_jmps >= few_j
+                                   and stats.insns_processed - prev_insns >= few_i):
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         node = _Node(path.node, st.copy())
                         open_at[pc] = open_at.get(pc, 0) + 1
@@ -390,6 +397,16 @@ def prune_points(prog: Program) -> set[int]:
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc, pc + 2, pc + 1 + insn.imm}
     return points
+
+
+def _may_goto_hit(st: State, stored: dict[tuple, list[_Node]], care, live, slots) -> bool:
+    """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
+    remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
+    being explored: a loop whose fall-through runs only while the runtime budget lasts) is
+    pruned; the same depth is left to the ordinary pruning and infinite-loop check."""
+    return any(n.state.may_goto_depth != st.may_goto_depth
+               and covers(n.state, st, care, live, slots)
+               for nodes in stored.values() for n in nodes)
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

@@ -47,6 +47,8 @@ class State:
     refs: tuple[tuple[int, int], ...] = ()
     #: the bpf_spin_lock held: (map name, id of the map value pointer that took it)
     lock: tuple[str, int] | None = None
+    #: how many may_goto fall-throughs (loop budget not yet exhausted) led here
+    may_goto_depth: int = 0
 
     @property
     def cur(self) -> Frame:
@@ -54,7 +56,7 @@ class State:
 
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
-                     self.lock)
+                     self.lock, self.may_goto_depth)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.callsite, 0):
@@ -80,7 +82,7 @@ class State:
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
         return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite)
-                     for f in self.frames) + (self.refs, self.lock)
+                     for f in self.frames) + (self.refs, self.lock, self.may_goto_depth)
 
 
 def entry_state(ctx_reg: Reg) -> State:

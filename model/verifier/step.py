@@ -202,10 +202,12 @@ class Stepper:
             regs[insn.dst] = _endian(regs[insn.dst], insn)
             return self._next(st, pc + 1)
         if isinstance(insn, MayGoto):
-            jump = st.copy()
-            jump.pc = insn.target(pc)
-            st.pc = pc + 1
-            return [st, jump]
+            # the kernel goes on with the jump (the loop budget exhausted) and queues the
+            # fall-through, one may_goto deeper
+            fall = st.copy()
+            fall.pc, fall.may_goto_depth = pc + 1, st.may_goto_depth + 1
+            st.pc = insn.target(pc)
+            return [st, fall]
         if isinstance(insn, LegacyLoad):
             regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             for r in range(1, 6):
