@@ -99,6 +99,22 @@ class Probe:
                       not r.failures and not r.exhausted, why)
 
 
+def assert_same_verdict(p: Probe) -> None:
+    """Judge ``p``: skv's verdict must be the kernel's (a rejection with the kernel's last
+    line), and Z3 must find no failure in what the kernel accepts."""
+    from model.kernel.oracle import rejection_reason
+
+    j = p.judge()
+    kmsg = "accept" if j.kernel_ok else rejection_reason(j.kernel_log)
+    ours = j.ours_msg.splitlines()[-1] if j.ours_msg else "accept"
+    where = f"{p.name}:\n{p.text}\nkernel: {kmsg}\nours: {ours}\nz3: {j.z3_why or 'safe'}"
+    assert j.ours_ok or j.kernel_ok is not None and not j.kernel_ok, "false reject " + where
+    assert not j.ours_ok or j.kernel_ok, "FALSE ACCEPT " + where
+    assert j.z3_safe == j.kernel_ok, "Z3 disagrees " + where
+    assert ours == kmsg, where
+    assert p.name.endswith("_ok") == j.kernel_ok, where
+
+
 def map_probe(name: str, prog_type: str, body: str, *maps: int, flags: int = 0) -> Probe:
     """A probe whose maps have the kernel-creatable shape of their type (MAP_SHAPES)."""
     shapes = []
