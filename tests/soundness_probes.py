@@ -14,7 +14,8 @@ from model.isa.asm import assemble
 from model.program import BpfObject, MapDef, MapRef, Program
 
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
-           "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a"}
+           "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
+           "perf_event": "perf_event"}
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {

@@ -35,6 +35,9 @@ Per type:
   only for device-offloaded programs, not modelled.)
 * ``kprobe``: ``struct pt_regs`` (x86-64: 21 registers, 168 bytes), read-only, any aligned
   1/2/4/8-byte load inside.
+* ``perf_event``: ``struct bpf_perf_event_data``: the ``pt_regs`` (168 bytes: 8-byte aligned
+  loads only), then ``sample_period`` and ``addr`` (``__u64``, any aligned 1/2/4/8-byte
+  load); read-only (pe_prog_is_valid_access).
 * ``tracepoint``: the perf trace record. The first 8 bytes are hidden (they hold the
   ``struct pt_regs *`` the helpers need), the rest may be read with any aligned size up to
   ``PERF_MAX_TRACE_SIZE`` (8192): the verifier does not know which tracepoint the program
@@ -213,6 +216,13 @@ def _kprobe_layout() -> CtxLayout:
     return CtxLayout("kprobe", "struct pt_regs", PT_REGS_SIZE, f)
 
 
+def _perf_event_layout() -> CtxLayout:
+    f = tuple(CtxField(n, 8 * i, 8, W8) for i, n in enumerate(PT_REGS_X86_64)) + (
+        CtxField("sample_period", PT_REGS_SIZE, 8, ANY),
+        CtxField("addr", PT_REGS_SIZE + 8, 8, ANY))
+    return CtxLayout("perf_event", "struct bpf_perf_event_data", PT_REGS_SIZE + 16, f)
+
+
 #: the most negative offset a load/store instruction can carry (s16)
 INSN_OFF_MIN = -(1 << 15)
 
@@ -246,7 +256,7 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event")
 
 
 @functools.lru_cache(maxsize=256)
@@ -261,6 +271,8 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _xdp_layout(attach_type)
     if prog_type == "kprobe":
         return _kprobe_layout()
+    if prog_type == "perf_event":
+        return _perf_event_layout()
     if prog_type == "tracepoint":
         return _tracepoint_layout(ctx_size)
     if prog_type == "raw_tracepoint":

@@ -87,6 +87,8 @@ ROWS: list[tuple] = [
     ("perf_event_read_value", INT, (MAP, ANY, UNINIT, SIZE), True, False),
     ("get_stackid", INT, (CTX, MAP, ANY), True, False),
     ("get_stack", INT, (CTX, UNINIT, SIZE0, ANY), True, False),
+    ("perf_prog_read_value", INT, (CTX, UNINIT, SIZE), True, False),
+    ("read_branch_records", INT, (CTX, ARG_PTR_TO_MEM_OR_NULL_WRITE, SIZE0, ANY), True, False),
     ("get_task_stack", INT, (ARG_PTR_TO_BTF_ID, UNINIT, SIZE0, ANY), False, False),
     ("current_task_under_cgroup", INT, (MAP, ANY), False, False),
     ("send_signal", INT, (ANY,), False, False),

@@ -158,6 +158,9 @@ _KPROBE = {"perf_event_output", "get_stackid", "get_stack", "override_return", "
            "get_attach_cookie"}
 _TRACEPOINT = {"perf_event_output", "get_stackid", "get_stack", "get_attach_cookie"}
 _RAW_TP = {"perf_event_output", "get_stackid", "get_stack", "get_attach_cookie"}
+# pe_prog_func_proto (the _pe flavours of get_stackid / get_stack take the context too)
+_PERF_EVENT = {"perf_event_output", "get_stackid", "get_stack", "perf_prog_read_value",
+               "read_branch_records", "get_attach_cookie"}
 # tracing_prog_func_proto, without what needs BPF_TRACE_ITER or a trampoline
 _TRACING_PROG = {
     "skb_output", "xdp_output", "skc_to_tcp6_sock", "skc_to_tcp_sock",
@@ -234,6 +237,7 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "xdp": _XDP | _sk_base(privileged),
         "kprobe": _KPROBE | _tracing(privileged),
         "tracepoint": _TRACEPOINT | _tracing(privileged),
+        "perf_event": _PERF_EVENT | _tracing(privileged),
         "raw_tracepoint": raw_tp,
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
@@ -250,7 +254,7 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 
 #: the program types whose helper sets are modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event")
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:
