@@ -15,7 +15,7 @@ from model.program import BpfObject, MapDef, MapRef, Program
 
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
            "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
-           "perf_event": "perf_event"}
+           "perf_event": "perf_event", "sock_ops": "sockops"}
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {
