@@ -42,6 +42,15 @@ PROBES = [
         "call 131\nif r0 == 0 goto loop\nr1 = r0\nr2 = 0\ncall 132\ngoto loop\n" + OUT),
     _rb("ringbuf_per_pass_leaked", "loop:\nmay_goto out\nld_pseudo r1, 1, 0\nr2 = 8\n"
         "r3 = 0\ncall 131\ngoto loop\n" + OUT),
+    # 512 bytes of stack: the JIT'd program keeps may_goto's counter beyond them
+    Probe("full_stack_ok", "xdp", "r1 = 0\n*(u64 *)(r10 - 512) = r1\nloop:\nmay_goto out\n"
+          "call 7\ngoto loop\n" + OUT),
+    # an infinite loop inside the body (no may_goto on it)
+    Probe("inner_infinite", "xdp", "loop:\nmay_goto out\ninner:\ngoto inner\n" + OUT),
+    # a later pass turns the pointer into a scalar that the exhausted edge dereferences
+    Probe("pointer_replaced_in_a_pass", "xdp",
+          "r6 = r10\nr6 += -8\nloop:\nmay_goto out\ncall 7\nif r0 > 100 goto skip\n"
+          "r6 = r0\nskip:\ngoto loop\nout:\nr0 = *(u64 *)(r6 + 0)\nr0 = 0\nexit\n"),
     # a pointer moved each pass: no state covers the next, the walk runs out
     Probe("moving_pointer_unbounded", "xdp",
           "r6 = r10\nloop:\nmay_goto out\nr6 += -8\nr0 = *(u8 *)(r6 + 0)\ngoto loop\n" + OUT),
