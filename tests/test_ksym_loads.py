@@ -85,7 +85,38 @@ def test_patched_program_against_kernel(how):
     insns[1] = resolve_ksym_load(insns[1], name, how == "weak_missing", VMLINUX)
     res = verify(encode(insns), "socket_filter")
     assert res.ok, res.log
-    if prog.by_pc()[1].src == PSEUDO_BTF_ID:  # a typed symbol: still not modelled
-        assert how == "btf_func" and v.error.message.startswith("not modelled")
+    assert v.accepted, v.error  # a FUNC's address: modelled by the abstract verifier
+
+
+#: uses of a kernel FUNC's address (PTR_TO_MEM | MEM_RDONLY, size 0) after the load
+FUNC_USES = {
+    "exists_ok": "if r1 == 0 goto out\nr0 = 1\nout:\nexit\n",
+    "read": "r0 = *(u8 *)(r1 + 0)\nr0 = 0\nexit\n",
+    "write": "r2 = 0\n*(u8 *)(r1 + 0) = r2\nr0 = 0\nexit\n",
+    "moved_read": "r1 += 8\nr0 = *(u8 *)(r1 + 0)\nr0 = 0\nexit\n",
+    "spilled_ok": "*(u64 *)(r10 - 8) = r1\nr1 = *(u64 *)(r10 - 8)\nr0 = 0\nexit\n",
+    "returned_ok": "r0 = r1\nexit\n",
+    "returned_xdp_ok": "r0 = r1\nexit\n",
+    "as_size": "r2 = r1\nr1 = r10\nr1 += -8\nr3 = 0\ncall 113\nr0 = 0\nexit\n",
+}
+
+
+@needs_kernel
+@needs_btf
+@pytest.mark.parametrize("use", sorted(FUNC_USES))
+def test_kernel_function_address_uses_against_kernel(use):
+    """``r1 = &bpf_fentry_test1`` (a vmlinux FUNC), then one use: the abstract verifier
+    gives the kernel's verdict (it never accepts what the kernel refuses)."""
+    ptype = "xdp" if "_xdp" in use else "socket_filter"
+    insns = [LoadImm64(0, 0, 0, 0)] + assemble("r0 = 0\n" + FUNC_USES[use])[0:]
+    insns[0] = resolve_ksym_load(LoadImm64(1, PSEUDO_BTF_ID, 0, 0), "bpf_fentry_test1",
+                                 False, VMLINUX)
+    res = verify(encode(insns), ptype)
+    prog = Program("p", "xdp" if ptype == "xdp" else "socket", insns)
+    v = check_program(BpfObject("inline", "GPL", {}, [prog]), prog)
+    where = f"{use}: kernel {res.ok} {res.log.strip().splitlines()[-3:]}; ours {v.error}"
+    if not res.ok:
+        assert not v.accepted, "FALSE ACCEPT " + where
     else:
-        assert v.accepted, v.error
+        assert v.accepted, "false reject " + where
+    assert use.endswith("_ok") == res.ok, where

@@ -58,9 +58,9 @@ def _s32(v: int) -> int:
 
 
 def apply_ksyms(prog, weak: frozenset, vmlinux: Btf | None) -> None:
-    """Patch ``prog``'s kernel-symbol loads in place, as libbpf does before loading; a
-    load that stays src 3 (a typed symbol, or an unresolved one) is left to the engines
-    ("not modelled")."""
+    """Patch ``prog``'s kernel-symbol loads in place, as libbpf does before loading (a
+    symbol with BTF: src 3 with its BTF id; an unresolved one stays src 3, id 0; the
+    engines judge them, model.platform.prog_types.ld_imm64_unmodelled)."""
     if not prog.ksyms:
         return
     insns, pc, changed = [], 0, False
@@ -68,7 +68,7 @@ def apply_ksyms(prog, weak: frozenset, vmlinux: Btf | None) -> None:
         name = prog.ksyms.get(pc)
         if name is not None and isinstance(insn, LoadImm64) and insn.src == PSEUDO_BTF_ID:
             new = resolve_ksym_load(insn, name, name in weak, vmlinux)
-            if new is not None and new.src == 0:
+            if new is not None:
                 insn, changed = new, True
         insns.append(insn)
         pc += insn.slots

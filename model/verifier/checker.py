@@ -181,7 +181,7 @@ class Checker:
         if self.structure_error is not None:
             return Verdict(self.prog.name, "rejected", self.structure_error, stats,
                            [self.structure_error.message])
-        bad = load_time_error(self.obj, self.prog)
+        bad = load_time_error(self.obj, self.prog, typed=True)
         if bad is not None:
             return Verdict(self.prog.name, "rejected", Failure(*bad), stats, [bad[1]])
         t0 = self.t0

@@ -32,13 +32,15 @@ def _pseudo_func_error(prog) -> str:
     return "not modelled: callbacks (ld_imm64 BPF_PSEUDO_FUNC)"
 
 
-def load_time_error(obj, prog) -> tuple[int, str] | None:
-    """``(pc, message)`` of the first load-time refusal, or None."""
+def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None:
+    """``(pc, message)`` of the first load-time refusal, or None. ``typed``: the engine
+    models typed kernel pointers (``ld_imm64_unmodelled``)."""
     sleepable = prog.sleepable or prog.prog_type == "syscall"
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
             return pc, _pseudo_func_error(prog)
-        why = ld_imm64_unmodelled(insn.src) if isinstance(insn, LoadImm64) else None
+        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed) \
+            if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why
         if isinstance(insn, LoadImm64) and insn.src in (1, 2, 5, 6):

@@ -225,6 +225,8 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
+        if insn.src == 3:  # a kernel FUNC's address (verifier.loadtime let no other through)
+            return pointer(T.MEM, range=0, read_only=True)
         ref = self.prog.map_refs.get(pc)  # BTF ids (__ksym): refused at load (loadtime)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
