@@ -178,7 +178,8 @@ def summarise(name: str, objs: list[dict]) -> dict:
     }
 
 
-_CHANGE_COLS = ["kernel_verdicts", "kernel_accept", "agree", "skv_accepts_kernel_rejects"]
+_CHANGE_COLS = ["kernel_verdicts", "kernel_accept", "agree", "skv_accepts_kernel_rejects",
+                "false_rejects", "agreement_pct"]
 
 
 def render(summaries: list[dict], before: list[dict] | None = None) -> str:
@@ -215,6 +216,13 @@ def render(summaries: list[dict], before: list[dict] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_of(doc: dict, before: list[dict] | None = None) -> str:
+    """The Markdown table of a results document (``before``: an earlier one's corpora)."""
+    return render([dict(s, _progs=[p for o in doc["objects"][s["corpus"]]
+                                   for p in o["programs"]])
+                   for s in doc["corpora"]], before)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
     kernel = "--no-kernel" not in args
@@ -242,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["objects"][name] = objs
     doc["time_limit"] = time_limit
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-    TABLE.write_text(render([dict(s, _progs=[p for o in doc["objects"][s["corpus"]]
-                                             for p in o["programs"]])
-                             for s in doc["corpora"]], before))
+    TABLE.write_text(table_of(doc, before))
     print(TABLE.read_text())
     return 0
 
