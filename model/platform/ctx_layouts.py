@@ -341,13 +341,17 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 
 #: what a context read may yield in the engines: a number or a packet pointer
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
+#: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
+#: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
+#: (PTR_TO_SOCKET_OR_NULL), holding no reference
+SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null"})
 
 
-def unmodelled_yield(got) -> str | None:
-    """The clean rejection for a context field whose value is a pointer skv does not model
-    (``__sk_buff->sk``: a ``bpf_sock_common`` pointer or NULL), or None."""
+def unmodelled_yield(got, *, typed: bool = False) -> str | None:
+    """The clean rejection for a context field whose value is a pointer the engine does not
+    model (``typed``: see :data:`SOCKET_YIELDS`), or None."""
     kind = getattr(got, "kind", "scalar")
-    if kind in MODELLED_YIELDS:
+    if kind in MODELLED_YIELDS or typed and kind in SOCKET_YIELDS:
         return None
     return f"not modelled: the context field {got.field} ({kind} pointer)"
 
