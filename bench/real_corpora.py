@@ -6,8 +6,15 @@ where the running kernel can be asked, its verdict on the same program (loaded t
 ``model.kernel.objload`` as skv creates maps) and whether the two agree.
 
 The corpora are not part of skv: fetch and build them yourself anywhere outside the
-repository, then ``python -m bench.real_corpora DIR [DIR...]``. Results (figures only):
-bench/results/real_corpora.json and .md.
+repository, then ``python -m bench.real_corpora [--time-limit S] DIR [DIR...]``. Results
+(figures only): bench/results/real_corpora.json and .md.
+
+Per corpus, the table against the kernel counts the programs the kernel gives a verdict on
+(``kernel_verdicts``; ``kernel_accept`` of them it verifies), both accept, both reject,
+false accepts (skv accepts, the kernel rejects: must be 0), false rejects (the kernel
+accepts, skv does not) grouped by cause (the first line of skv's rejection, normalised by
+``error_class``; a run out of ``--time-limit`` is the cause "time limit") and the agreement
+(both accept + both reject over the kernel's verdicts).
 """
 
 from __future__ import annotations
@@ -25,10 +32,10 @@ TABLE = RESULTS.with_suffix(".md")
 TIMEOUT = 300
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
+def _cli(*args: str, timeout: float = TIMEOUT) -> tuple[int, str, str]:
     try:
         p = subprocess.run([sys.executable, "-m", "model.cli", *args], cwd=ROOT,
-                           capture_output=True, text=True, timeout=TIMEOUT)
+                           capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return -1, "", "timeout"
     return p.returncode, p.stdout, p.stderr
@@ -38,6 +45,8 @@ def error_class(msg: str) -> str:
     """A short, object-independent class for an error message."""
     msg = msg.replace("skv: error: ", "").strip().splitlines()[-1] if msg.strip() else "?"
     msg = re.sub(r"^\S+\.(o|elf): ", "", msg)
+    if "time limit" in msg:
+        return "time limit"
     if "not modelled:" in msg:
         what = re.split(r" at insn | \(", msg.split("not modelled:", 1)[1].strip())[0]
         return "not modelled: " + re.sub(r"\d+", "N", what)[:70]
@@ -82,14 +91,18 @@ def _kernel_verdicts(path: str) -> dict[str, str]:
     return out
 
 
-def measure_object(path: str, kernel: bool = True) -> dict:
+def measure_object(path: str, kernel: bool = True, time_limit: float | None = None) -> dict:
     row: dict = {"object": Path(path).name}
     rc, out, err = _cli("info", path)
     row["info_exit"] = rc
     row["info_traceback"] = "Traceback" in err or rc not in (0, 2)
     if rc != 0:
         row["load_error"] = error_class(err)
-    rc, out, err = _cli("check", "--json", "--no-symbolic", path)
+    limit = ["--time-limit", str(time_limit)] if time_limit else []
+    # the whole object's check: every program's limit, plus loading and the slack
+    nprogs = max(1, out.count("\n"))
+    rc, out, err = _cli("check", "--json", "--no-symbolic", *limit, path,
+                        timeout=TIMEOUT if not time_limit else 60 + 2 * time_limit * nprogs)
     row["check_exit"] = rc
     row["check_traceback"] = "Traceback" in err or rc not in (0, 1, 2, 3)
     progs = []
@@ -110,14 +123,39 @@ def measure_object(path: str, kernel: bool = True) -> dict:
         if r.get("program") in kv:
             p["kernel"] = kv[r["program"]]
         progs.append(p)
+    if rc == -1:  # the object's check ran out of the subprocess's time
+        row["check_timeout"] = True
     row["programs"] = progs
     return row
+
+
+def kernel_table(progs: list[dict]) -> dict:
+    """skv against the kernel over the programs the kernel gives a verdict on."""
+    kern = [p for p in progs if p.get("kernel") in ("accept", "reject")]
+    acc = [p["verdict"] == "accepted" for p in kern]
+    k_acc = [p["kernel"] == "accept" for p in kern]
+    both_acc = sum(a and k for a, k in zip(acc, k_acc))
+    both_rej = sum(not a and not k for a, k in zip(acc, k_acc))
+    causes = Counter(p.get("class", p["verdict"]) for p, a, k in zip(kern, acc, k_acc)
+                     if k and not a)
+    return {
+        "kernel_verdicts": len(kern),
+        "kernel_accept": sum(k_acc),
+        "both_accept": both_acc,
+        "both_reject": both_rej,
+        "false_accepts": sum(a and not k for a, k in zip(acc, k_acc)),
+        "false_rejects": sum(causes.values()),
+        "false_reject_causes": dict(causes),
+        "agreement_pct": round(100.0 * (both_acc + both_rej) / len(kern), 1) if kern else None,
+        "false_accept_programs": [p["program"] for p, a, k in zip(kern, acc, k_acc)
+                                  if a and not k],
+    }
 
 
 def summarise(name: str, objs: list[dict]) -> dict:
     progs = [p for o in objs for p in o["programs"]]
     kern = [p for p in progs if p.get("kernel") in ("accept", "reject")]
-    return {
+    return kernel_table(progs) | {
         "corpus": name,
         "objects": len(objs),
         "loaded": sum(o["info_exit"] == 0 for o in objs),
@@ -140,7 +178,8 @@ def summarise(name: str, objs: list[dict]) -> dict:
     }
 
 
-_CHANGE_COLS = ["kernel_verdicts", "kernel_accept", "agree", "skv_accepts_kernel_rejects"]
+_CHANGE_COLS = ["kernel_verdicts", "kernel_accept", "agree", "skv_accepts_kernel_rejects",
+                "false_rejects", "agreement_pct"]
 
 
 def render(summaries: list[dict], before: list[dict] | None = None) -> str:
@@ -151,6 +190,13 @@ def render(summaries: list[dict], before: list[dict] | None = None) -> str:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for s in summaries:
         lines.append("| " + " | ".join(str(s[c]) for c in cols) + " |")
+    kc = ["kernel_verdicts", "kernel_accept", "both_accept", "both_reject", "false_accepts",
+          "false_rejects", "agreement_pct"]
+    total = kernel_table([p for s in summaries for p in s.get("_progs", [])])
+    lines += ["", "skv against the kernel (programs the kernel gives a verdict on):", "",
+              "| corpus | " + " | ".join(kc) + " |", "|" + "---|" * (len(kc) + 1)]
+    for s in summaries + [dict(total, corpus="**all**")]:
+        lines.append(f"| {s['corpus']} | " + " | ".join(str(s.get(c, "-")) for c in kc) + " |")
     old = {s["corpus"]: s for s in before or []}
     if old:
         lines += ["", "Kernel side, before -> after (``--before`` run):", "",
@@ -162,7 +208,7 @@ def render(summaries: list[dict], before: list[dict] | None = None) -> str:
                 f"{b.get(c, '-')} -> {s[c]}" for c in _CHANGE_COLS) + " |")
     for s in summaries:
         lines += ["", f"## {s['corpus']}", ""]
-        for key in ("load_errors", "reject_classes", "kernel_errors"):
+        for key in ("false_reject_causes", "load_errors", "reject_classes", "kernel_errors"):
             if s[key]:
                 lines.append(f"{key}:")
                 for k, n in sorted(s[key].items(), key=lambda kv: -kv[1]):
@@ -170,9 +216,21 @@ def render(summaries: list[dict], before: list[dict] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_of(doc: dict, before: list[dict] | None = None) -> str:
+    """The Markdown table of a results document (``before``: an earlier one's corpora)."""
+    return render([dict(s, _progs=[p for o in doc["objects"][s["corpus"]]
+                                   for p in o["programs"]])
+                   for s in doc["corpora"]], before)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
     kernel = "--no-kernel" not in args
+    time_limit = None
+    if "--time-limit" in args:  # per program, passed to skv check; a run out is "time limit"
+        k = args.index("--time-limit")
+        time_limit = float(args[k + 1])
+        del args[k:k + 2]
     before = None
     if "--before" in args:  # an earlier results JSON to show the kernel side's change
         k = args.index("--before")
@@ -180,18 +238,19 @@ def main(argv: list[str] | None = None) -> int:
         del args[k:k + 2]
     dirs = [a for a in args if not a.startswith("--")]
     if not dirs:
-        print("usage: python -m bench.real_corpora [--no-kernel] [--before JSON] DIR [DIR...]",
-              file=sys.stderr)
+        print("usage: python -m bench.real_corpora [--no-kernel] [--before JSON] "
+              "[--time-limit S] DIR [DIR...]", file=sys.stderr)
         return 2
     doc = {"corpora": [], "objects": {}}
     for d in dirs:
         files = sorted(str(f) for f in Path(d).iterdir() if f.suffix in (".o", ".elf"))
-        objs = [measure_object(f, kernel) for f in files]
+        objs = [measure_object(f, kernel, time_limit) for f in files]
         name = Path(d).name
         doc["corpora"].append(summarise(name, objs))
         doc["objects"][name] = objs
+    doc["time_limit"] = time_limit
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-    TABLE.write_text(render(doc["corpora"], before))
+    TABLE.write_text(table_of(doc, before))
     print(TABLE.read_text())
     return 0
 

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from model.errors import SkvError
 from model.isa import Insn, iter_pcs
-from model.platform.map_helpers import BPF_F_RDONLY_PROG
+from model.platform.map_helpers import BPF_F_RDONLY_PROG, forced_prog_flags
 
 BPF_MAP_TYPE_ARRAY = 2
 BPF_MAP_TYPE_INSN_SET = 34  # 2025 RFC (never merged): a key is a set of instructions
@@ -61,8 +61,10 @@ class MapDef:
     @property
     def prog_flags(self) -> int:
         """map_flags as the kernel sees them: libbpf creates ``.rodata`` and ``.kconfig``
-        maps with ``BPF_F_RDONLY_PROG`` (programs may not write them)."""
-        return self.map_flags | (BPF_F_RDONLY_PROG if self.frozen_constant else 0)
+        maps with ``BPF_F_RDONLY_PROG`` (programs may not write them); the kernel adds it
+        to some map types itself (``map_helpers.forced_prog_flags``)."""
+        return (self.map_flags | forced_prog_flags(self.type)
+                | (BPF_F_RDONLY_PROG if self.frozen_constant else 0))
 
     @property
     def frozen_constant(self) -> bool:

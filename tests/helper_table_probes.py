@@ -15,10 +15,11 @@ from soundness_probes import MAP_SHAPES, SECTION, Probe
 SECTION.setdefault("cgroup_skb", "cgroup_skb/ingress")
 SECTION.setdefault("syscall", "syscall")
 SECTION.setdefault("sched_act", "action")
+SECTION.setdefault("sock_ops", "sockops")
 
 #: program types in the order a helper's probe type is chosen (packet types first)
 ORDER = ("xdp", "sched_cls", "socket_filter", "cgroup_skb", "kprobe", "tracepoint",
-         "raw_tracepoint", "syscall")
+         "raw_tracepoint", "syscall", "perf_event", "sock_ops")
 #: ctx offsets of data / data_end
 PKT = {"xdp": (0, 4), "sched_cls": (76, 80)}
 RDONLY_PROG = 1 << 7

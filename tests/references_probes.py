@@ -238,8 +238,8 @@ STORE_PROBES = [
 ]
 ALL_PROBES += STORE_PROBES
 
-#: loops: a reservation per iteration, submitted in it or leaked by it (may_goto loops
-#: are left out: skv's loop detection refuses ones the kernel accepts, references or not)
+#: loops: a reservation per iteration, submitted in it or leaked by it (may_goto loops:
+#: tests/test_may_goto.py)
 LOOP_PROBES = [
     _rb("rb_loop_ok", "r6 = 0\nloop:\nld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n"
         f"call {RESERVE}\nif r0 == 0 goto next\n" + _SUBMIT + "next:\nr6 += 1\n"

@@ -14,7 +14,8 @@ from model.isa.asm import assemble
 from model.program import BpfObject, MapDef, MapRef, Program
 
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
-           "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a"}
+           "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
+           "perf_event": "perf_event", "sock_ops": "sockops"}
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {
@@ -97,6 +98,22 @@ class Probe:
         return Judged(None if res is None else res.ok, "" if res is None else res.log,
                       v.accepted, "" if v.error is None else v.error.message,
                       not r.failures and not r.exhausted, why)
+
+
+def assert_same_verdict(p: Probe) -> None:
+    """Judge ``p``: skv's verdict must be the kernel's (a rejection with the kernel's last
+    line), and Z3 must find no failure in what the kernel accepts."""
+    from model.kernel.oracle import rejection_reason
+
+    j = p.judge()
+    kmsg = "accept" if j.kernel_ok else rejection_reason(j.kernel_log)
+    ours = j.ours_msg.splitlines()[-1] if j.ours_msg else "accept"
+    where = f"{p.name}:\n{p.text}\nkernel: {kmsg}\nours: {ours}\nz3: {j.z3_why or 'safe'}"
+    assert j.ours_ok or j.kernel_ok is not None and not j.kernel_ok, "false reject " + where
+    assert not j.ours_ok or j.kernel_ok, "FALSE ACCEPT " + where
+    assert j.z3_safe == j.kernel_ok, "Z3 disagrees " + where
+    assert ours == kmsg, where
+    assert p.name.endswith("_ok") == j.kernel_ok, where
 
 
 def map_probe(name: str, prog_type: str, body: str, *maps: int, flags: int = 0) -> Probe:

@@ -114,14 +114,15 @@ def test_helper_allowed_spot_checks():
     assert ok("socket_filter", H("probe_read_kernel"))           # base, CAP_PERFMON
     assert not ok("socket_filter", H("probe_read"))              # tracing only
     assert {t for t in TYPES if ok(t, H("probe_read"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
     assert {t for t in TYPES if ok(t, H("skb_store_bytes"))} == {"sched_cls", "sched_act"}
     assert {t for t in TYPES if ok(t, H("xdp_adjust_head"))} == {"xdp"}
+    assert {t for t in TYPES if ok(t, H("read_branch_records"))} == {"perf_event"}
     assert {t for t in TYPES if ok(t, H("get_func_ip"))} == {"kprobe"}
     assert {t for t in TYPES if ok(t, H("skb_load_bytes"))} == {
         "socket_filter", "sched_cls", "sched_act", "cgroup_skb"}
     assert {t for t in TYPES if ok(t, H("get_stackid"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
     assert not ok("xdp", H("spin_lock"), privileged=False)
     assert ok("kprobe", H("probe_read_kernel"), lockdown="integrity")
     assert not ok("kprobe", H("probe_read_kernel"), lockdown="confidentiality")

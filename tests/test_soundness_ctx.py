@@ -141,7 +141,7 @@ def test_ctx_store_immediate_sweep_agrees_with_kernel():
     section = {"socket_filter": "socket", "sched_cls": "tc", "sched_act": "action",
                "xdp": "xdp", "kprobe": "kprobe/f", "tracepoint": "tracepoint/a/b",
                "raw_tracepoint": "raw_tracepoint/f", "cgroup_skb": "cgroup_skb/ingress",
-               "syscall": "syscall"}
+               "syscall": "syscall", "perf_event": "perf_event", "sock_ops": "sockops"}
     bad = []
     for pt in MODELLED_PROG_TYPES:
         size = ctx_layout(pt).size

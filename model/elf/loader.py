@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import os
+
 from model.elf.branches import place_sites, read_site_decls
 from model.elf.btf import DATASEC, FUNC, parse_btf
 from model.elf.btf_ext import parse_btf_ext
-from model.elf.core import VMLINUX_BTF, apply_core
+from model.elf.core import VMLINUX_BTF, apply_core, target_btf
+from model.elf.ksyms import apply_ksyms
 from model.elf.linker import Linked, Linker, read_functions
 from model.elf.maps import read_maps
 from model.elf.reader import SHN_UNDEF, STB_LOCAL, STB_WEAK, STT_FUNC, ElfImage, read_elf
@@ -52,6 +55,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     local_btf = _local_btf(image) if image.section(".BTF.ext") is not None else None
     ext = _read_btf_ext(image, local_btf)
     linker = Linker(image, funcs, maps, ext.core if ext else {}, _ksyms(image))
+    weak = frozenset(s.name for s in image.symbols
+                     if s.bind == STB_WEAK and s.shndx == SHN_UNDEF)
     programs: list[Program] = []
     next_site = 0
     for f in entries:
@@ -59,6 +64,8 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         prog = linked.program
         if prog.core_relos:
             apply_core(prog, local_btf, btf)
+        if prog.ksyms:  # kernel-symbol loads as libbpf patches them (model.elf.ksyms)
+            apply_ksyms(prog, weak, target_btf(btf) if os.path.exists(btf) else None)
         if prog_type is not None and prog.prog_type == "unspec":
             prog.type_override = prog_type
         prog.sites = place_sites(image, linked, decls, next_site)
@@ -72,8 +79,6 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise image.fail(f"program name {sorted(dup)[0]} is used twice")
-    weak = frozenset(s.name for s in image.symbols
-                     if s.bind == STB_WEAK and s.shndx == SHN_UNDEF)
     return BpfObject(image.path, _license(image), maps, programs,
                      btf=_kernel_btf(image, local_btf, maps), weak_externs=weak)
 

@@ -3,16 +3,18 @@ access past a value's end faults instead of reaching the next element."""
 
 from __future__ import annotations
 
+from model.interp import lpm
 from model.interp.memory import MAP_BASE, MAP_PTR_BASE, MAP_STRIDE, Memory, Region
 from model.platform.map_helpers import MAP_IN_MAP_IDS, MAP_TYPE_IDS, prog_can_read, prog_can_write
 from model.program import MapDef
 
 ARRAY_TYPES = {2, 6}  # array, percpu_array
 HASH_TYPES = {1, 5, 9, 10}  # hash, percpu_hash, lru_hash, lru_percpu_hash
+LPM_TRIE = MAP_TYPE_IDS["lpm_trie"]
 MAP_IN_MAP_IDS_ARRAY = MAP_TYPE_IDS["array_of_maps"]
 ELEM_STRIDE = 1 << 20  # spacing of elements inside a map's address range
 BPF_NOEXIST, BPF_EXIST = 1, 2
-ENOENT, E2BIG, EEXIST, EINVAL = 2, 7, 17, 22
+ENOENT, E2BIG, EEXIST, EINVAL, ENOSPC = 2, 7, 17, 22, 28
 
 
 class MapState:
@@ -100,12 +102,19 @@ class MapState:
             if idx >= self.defn.max_entries:
                 return 0
             return self._element(idx, key[:4]).base
+        if self.defn.type == LPM_TRIE:
+            key = lpm.longest_match(key, self.elems)
         r = self.elems.get(key)
         return r.base if r else 0
 
     def update(self, key: bytes, value: bytes, flags: int) -> int:
         if flags > BPF_EXIST:
             return -EINVAL
+        full = -E2BIG
+        if self.defn.type == LPM_TRIE:
+            key, full = lpm.canonical(key), -ENOSPC
+            if key is None:
+                return -EINVAL
         if self.is_array():
             idx = int.from_bytes(key[:4], "little")
             if idx >= self.defn.max_entries:
@@ -120,13 +129,17 @@ class MapState:
         if flags == BPF_EXIST and not exists:
             return -ENOENT
         if not exists and len(self.elems) >= self.defn.max_entries:
-            return -E2BIG
+            return full
         self._element(0, key).data[:] = value
         return 0
 
     def delete(self, key: bytes) -> int:
         if self.is_array():
             return -EINVAL
+        if self.defn.type == LPM_TRIE:
+            key = lpm.canonical(key)
+            if key is None:
+                return -EINVAL
         r = self.elems.pop(key, None)
         if r is None:
             return -ENOENT

@@ -14,22 +14,20 @@ Module targets (``fentry/mod:func``), a section without a target (set at run tim
 loader's user gives, skv cannot).
 
 ``__ksym`` externs (libbpf's ``bpf_object__resolve_ksyms_btf_id``): a kfunc call gets the
-FUNC's id as its ``imm``, an ``ld_imm64`` of a kernel symbol (src 3) the VAR's (or FUNC's,
-``bpf_ksym_exists``) id; a variable with no BTF (a typeless ``extern const void x
-__ksym``) its address from ``/proc/kallsyms`` as a plain 64-bit constant (src 0). A
-``__weak`` one the kernel lacks: a call becomes libbpf's poisoned helper call
-(``2002000000 + n``, refused only if reachable), a load the constant 0. A strong one the
-kernel lacks is an :class:`AttachError` (libbpf refuses the object). Kfuncs of kernel
-modules are not looked up (only vmlinux).
+FUNC's id as its ``imm``; an ``ld_imm64`` of a kernel symbol is patched by
+``model.elf.ksyms.resolve_ksym_load`` (the loader's rule too). A ``__weak`` kfunc the
+kernel lacks: the call becomes libbpf's poisoned helper call (``2002000000 + n``, refused
+only if reachable). A strong one the kernel lacks is an :class:`AttachError` (libbpf
+refuses the object). Kfuncs of kernel modules are not looked up (only vmlinux).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 
 from model.elf.btf import FUNC, VAR, Btf
 from model.elf.core import VMLINUX_BTF, target_btf
+from model.elf.ksyms import resolve_ksym_load
 from model.errors import SkvError
 from model.isa import Call, LoadImm64
 from model.platform.tracing_targets import target_btf_name
@@ -95,38 +93,13 @@ def _resolve(prog: Program, insn, name: str, weak: bool, vmlinux: Btf):
             n = sorted(set(prog.ksyms.values())).index(name)
             return Call(src=0, imm=POISON_CALL_KFUNC_BASE + n)
     elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_BTF_ID:
-        t = vmlinux.find(name, VAR) or vmlinux.find(name, FUNC)
-        if t is not None:
-            return replace(insn, imm=t.id, imm2=0)
-        addr = kallsyms().get(name)
-        if addr is not None:  # a typeless ksym: its address, as a plain constant
-            return replace(insn, src=0, imm=_s32(addr), imm2=_s32(addr >> 32))
-        if weak:
-            return replace(insn, src=0, imm=0, imm2=0)  # NULL
+        new = resolve_ksym_load(insn, name, weak, vmlinux)
+        if new is not None:
+            return new
     else:
         return insn
     raise AttachError(f"program {prog.name}: extern {name} (__ksym) is not in the kernel "
                       "(neither its BTF nor kallsyms)")
-
-
-@lru_cache(maxsize=1)
-def kallsyms() -> dict[str, int]:
-    """Kernel symbol -> address (``/proc/kallsyms``; empty when unreadable)."""
-    out: dict[str, int] = {}
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and len(parts) < 4:  # not a module's symbol
-                    out.setdefault(parts[2], int(parts[0], 16))
-    except OSError:
-        pass
-    return out
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 def _vmlinux(btf_path: str) -> Btf:

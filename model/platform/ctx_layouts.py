@@ -35,6 +35,9 @@ Per type:
   only for device-offloaded programs, not modelled.)
 * ``kprobe``: ``struct pt_regs`` (x86-64: 21 registers, 168 bytes), read-only, any aligned
   1/2/4/8-byte load inside.
+* ``perf_event``: ``struct bpf_perf_event_data``: the ``pt_regs`` (168 bytes: 8-byte aligned
+  loads only), then ``sample_period`` and ``addr`` (``__u64``, any aligned 1/2/4/8-byte
+  load); read-only (pe_prog_is_valid_access).
 * ``tracepoint``: the perf trace record. The first 8 bytes are hidden (they hold the
   ``struct pt_regs *`` the helpers need), the rest may be read with any aligned size up to
   ``PERF_MAX_TRACE_SIZE`` (8192): the verifier does not know which tracepoint the program
@@ -82,6 +85,8 @@ class CtxField:
     ``read`` / ``write``: allowed access sizes (empty = not allowed). An access must be
     aligned (``off % size == 0``) and lie inside ``[off, off + width)``. ``yields``: what a
     read produces (pointer kinds only for full-width reads, which are the only ones allowed).
+    ``at_start``: a narrower access only at the field's first byte (the kernel's rule is a
+    ``case offsetof(...)`` label, not a ``bpf_ctx_range``); elsewhere only full-width ones.
     """
 
     name: str
@@ -90,6 +95,7 @@ class CtxField:
     read: frozenset[int] = NARROW
     write: frozenset[int] = NONE
     yields: str = "scalar"
+    at_start: bool = False
 
     @property
     def end(self) -> int:
@@ -213,6 +219,42 @@ def _kprobe_layout() -> CtxLayout:
     return CtxLayout("kprobe", "struct pt_regs", PT_REGS_SIZE, f)
 
 
+def _perf_event_layout() -> CtxLayout:
+    f = tuple(CtxField(n, 8 * i, 8, W8) for i, n in enumerate(PT_REGS_X86_64)) + (
+        CtxField("sample_period", PT_REGS_SIZE, 8, ANY),
+        CtxField("addr", PT_REGS_SIZE + 8, 8, ANY))
+    return CtxLayout("perf_event", "struct bpf_perf_event_data", PT_REGS_SIZE + 16, f)
+
+
+# --- struct bpf_sock_ops (include/uapi/linux/bpf.h) ----------------------------------
+_SOCK_OPS_U32 = (
+    "family", "remote_ip4", "local_ip4", "remote_ip6[0]", "remote_ip6[1]", "remote_ip6[2]",
+    "remote_ip6[3]", "local_ip6[0]", "local_ip6[1]", "local_ip6[2]", "local_ip6[3]",
+    "remote_port", "local_port", "is_fullsock", "snd_cwnd", "srtt_us",
+    "bpf_sock_ops_cb_flags", "state", "rtt_min", "snd_ssthresh", "rcv_nxt", "snd_nxt",
+    "snd_una", "mss_cache", "ecn_flags", "rate_delivered", "rate_interval_us", "packets_out",
+    "retrans_out", "total_retrans", "segs_in", "data_segs_in", "segs_out", "data_segs_out",
+    "lost_out", "sacked_out", "sk_txhash")
+
+
+def _sock_ops_layout() -> CtxLayout:
+    """sock_ops_is_valid_access: __u32 fields read whole (4 bytes), __u64 fields and the
+    pointers 8 bytes, skb_tcp_flags narrow from its start; writes only to reply and
+    sk_txhash (4 bytes); ``sk`` yields a socket pointer or NULL (not modelled)."""
+    f = [CtxField("op", 0, 4, W4), CtxField("reply", 4, 4, W4, W4)]
+    f += [CtxField(f"args[{i}]", 4 + 4 * i, 4, W4) for i in range(1, 4)]
+    f += [CtxField(n, 20 + 4 * i, 4, W4, W4 if n == "sk_txhash" else NONE)
+          for i, n in enumerate(_SOCK_OPS_U32)]
+    f += [CtxField("bytes_received", 168, 8, W8), CtxField("bytes_acked", 176, 8, W8),
+          CtxField("sk", 184, 8, W8, NONE, "sock_or_null"),
+          CtxField("skb_data", 192, 8, W8, NONE, "pkt"),
+          CtxField("skb_data_end", 200, 8, W8, NONE, "pkt_end"),
+          CtxField("skb_len", 208, 4, W4),
+          CtxField("skb_tcp_flags", 212, 4, NARROW, at_start=True),
+          CtxField("skb_hwtstamp", 216, 8, W8)]
+    return CtxLayout("sock_ops", "struct bpf_sock_ops", 224, tuple(f))
+
+
 #: the most negative offset a load/store instruction can carry (s16)
 INSN_OFF_MIN = -(1 << 15)
 
@@ -246,7 +288,7 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
 
 
 @functools.lru_cache(maxsize=256)
@@ -261,6 +303,10 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _xdp_layout(attach_type)
     if prog_type == "kprobe":
         return _kprobe_layout()
+    if prog_type == "perf_event":
+        return _perf_event_layout()
+    if prog_type == "sock_ops":
+        return _sock_ops_layout()
     if prog_type == "tracepoint":
         return _tracepoint_layout(ctx_size)
     if prog_type == "raw_tracepoint":
@@ -295,13 +341,17 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 
 #: what a context read may yield in the engines: a number or a packet pointer
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
+#: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
+#: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
+#: (PTR_TO_SOCKET_OR_NULL), holding no reference
+SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null"})
 
 
-def unmodelled_yield(got) -> str | None:
-    """The clean rejection for a context field whose value is a pointer skv does not model
-    (``__sk_buff->sk``: a ``bpf_sock_common`` pointer or NULL), or None."""
+def unmodelled_yield(got, *, typed: bool = False) -> str | None:
+    """The clean rejection for a context field whose value is a pointer the engine does not
+    model (``typed``: see :data:`SOCKET_YIELDS`), or None."""
     kind = getattr(got, "kind", "scalar")
-    if kind in MODELLED_YIELDS:
+    if kind in MODELLED_YIELDS or typed and kind in SOCKET_YIELDS:
         return None
     return f"not modelled: the context field {got.field} ({kind} pointer)"
 
@@ -332,7 +382,7 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
     if f is None:
         return reject_reason(off, size)
     sizes = f.write if write else f.read
-    if size not in sizes or off + size > f.end:
+    if size not in sizes or off + size > f.end or (f.at_start and off != f.off):
         return reject_reason(off, size)
     if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)

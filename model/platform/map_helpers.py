@@ -119,9 +119,17 @@ MAP_WRITING_HELPERS = frozenset({"map_update_elem", "map_delete_elem", "map_push
 
 #: map types whose values the engines model: a lookup gives a pointer to value_size bytes
 #: (array-like: a constant in-range key is never NULL), update/delete as for a hash map
+#: (an lpm_trie's key: u32 prefixlen + data, key_size bytes, read as a hash map's is)
 VALUE_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
-                             "lru_percpu_hash"})
+                             "lru_percpu_hash", "lpm_trie", "devmap", "devmap_hash"})
+#: map types the kernel creates with BPF_F_RDONLY_PROG whatever user space asks for
+#: (dev_map_alloc_check: a lookup gives the device entry itself, which programs only read)
+RDONLY_PROG_MAP_TYPES = frozenset({"devmap", "devmap_hash"})
 ARRAY_MAP_TYPES = frozenset({"array", "percpu_array"})
+#: map types whose lookups may find an element stored under another key (an lpm trie's
+#: longest prefix match; keys with the same prefix name one element): an engine that
+#: tracks contents key by key must not, for these
+PREFIX_MATCH_MAP_TYPES = frozenset({"lpm_trie"})
 #: arrays / hashes of maps: a lookup gives a map pointer (the inner map's template) or NULL
 MAP_IN_MAP_TYPES = frozenset({"array_of_maps", "hash_of_maps"})
 MAP_IN_MAP_IDS = frozenset(MAP_TYPE_IDS[t] for t in MAP_IN_MAP_TYPES)
@@ -196,6 +204,16 @@ def map_type_unmodelled(map_type: int) -> str | None:
     return None
 
 
+def forced_prog_flags(map_type: int) -> int:
+    """The BPF_F_*_PROG flags the kernel adds to a map of this type at creation."""
+    return BPF_F_RDONLY_PROG if map_type_name(map_type) in RDONLY_PROG_MAP_TYPES else 0
+
+
+def keys_exact(map_type: int) -> bool:
+    """A lookup finds exactly the element stored under the same key bytes."""
+    return map_type_name(map_type) not in PREFIX_MATCH_MAP_TYPES
+
+
 def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
@@ -230,5 +248,5 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
            "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
            "access_type_check", "prog_can_read", "prog_can_write",
-           "is_array_type", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
+           "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
            "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]

@@ -7,10 +7,11 @@ and widens their helpers) are a clean rejection "not modelled: ...", never a ver
 
 from __future__ import annotations
 
+from model.elf.btf import FUNC
 from model.errors import NotModelled
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
 from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
-from model.platform.tracing_targets import MODELLED_ATTACH, attach_target
+from model.platform.tracing_targets import MODELLED_ATTACH, attach_target, vmlinux_btf
 
 #: types the kernel loads sleepable whatever the section says (syscall: always)
 _ALWAYS_SLEEPABLE = ("syscall",)
@@ -40,12 +41,25 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
     return None
 
 
-def ld_imm64_unmodelled(src: int) -> str | None:
+def ld_imm64_unmodelled(src: int, imm: int = 0, *, typed: bool = False) -> str | None:
     """``ld_imm64`` pseudo sources skv does not model: BPF_PSEUDO_BTF_ID (3), what libbpf
-    makes of a ``__ksym`` variable (a kernel object's address, typed by vmlinux BTF)."""
-    if src == 3:
+    makes of a ``__ksym`` symbol with vmlinux BTF (model.elf.ksyms) -- except, for an
+    engine that models typed pointers (``typed``: the abstract verifier), a FUNC's
+    (``bpf_ksym_exists`` of a kfunc): the kernel gives PTR_TO_MEM | MEM_RDONLY of size 0
+    (check_pseudo_btf_id), :func:`ksym_is_func`. A VAR (a kernel object's address, typed
+    by vmlinux BTF) stays not modelled."""
+    if src == 3 and not (typed and ksym_is_func(imm)):
         return "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
     return None
+
+
+def ksym_is_func(btf_id: int) -> bool:
+    """The vmlinux BTF type ``btf_id`` is a FUNC (False when the BTF cannot be read)."""
+    try:
+        btf = vmlinux_btf()
+    except NotModelled:
+        return False
+    return 0 < btf_id < len(btf.types) and btf.types[btf_id].kind == FUNC
 
 
 def program_unmodelled(prog, *, typed: bool = False) -> str | None:
@@ -63,4 +77,4 @@ def program_unmodelled(prog, *, typed: bool = False) -> str | None:
     return why
 
 
-__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled"]
+__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled", "ksym_is_func"]

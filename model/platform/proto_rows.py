@@ -87,6 +87,8 @@ ROWS: list[tuple] = [
     ("perf_event_read_value", INT, (MAP, ANY, UNINIT, SIZE), True, False),
     ("get_stackid", INT, (CTX, MAP, ANY), True, False),
     ("get_stack", INT, (CTX, UNINIT, SIZE0, ANY), True, False),
+    ("perf_prog_read_value", INT, (CTX, UNINIT, SIZE), True, False),
+    ("read_branch_records", INT, (CTX, ARG_PTR_TO_MEM_OR_NULL_WRITE, SIZE0, ANY), True, False),
     ("get_task_stack", INT, (ARG_PTR_TO_BTF_ID, UNINIT, SIZE0, ANY), False, False),
     ("current_task_under_cgroup", INT, (MAP, ANY), False, False),
     ("send_signal", INT, (ANY,), False, False),
@@ -220,6 +222,13 @@ ROWS: list[tuple] = [
     ("tcp_raw_check_syncookie_ipv6", INT, (fixed_mem(_IPV6HDR, _RO), fixed_mem(_TCPHDR, _RO)),
      True, True),
     # --- xdp
+    # --- sock_ops programs (net/core/filter.c: the bpf_sock_ops_* protos)
+    ("sock_ops_cb_flags_set", INT, (CTX, ANY), False, False),
+    ("setsockopt", INT, (CTX, ANY, ANY, RDONLY, SIZE), False, False),
+    ("getsockopt", INT, (CTX, ANY, ANY, UNINIT, SIZE), False, False),
+    ("load_hdr_opt", INT, (CTX, ARG_PTR_TO_MEM_WRITE, SIZE, ANY), False, False),
+    ("store_hdr_opt", INT, (CTX, RDONLY, SIZE, ANY), False, False),
+    ("reserve_hdr_opt", INT, (CTX, ANY, ANY), False, False),
     ("xdp_adjust_head", INT, (CTX, ANY), False, False),
     ("xdp_adjust_tail", INT, (CTX, ANY), False, False),
     ("xdp_adjust_meta", INT, (CTX, ANY), False, False),
@@ -236,7 +245,7 @@ ROWS: list[tuple] = [
 #: helper -> {program type: arguments} where that type's proto takes other argument kinds
 #: than the row (the type's ``*_func_proto`` returns another ``struct bpf_func_proto``)
 _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cgroup_skb",
-           "syscall")
+           "syscall", "perf_event", "sock_ops")
 VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL

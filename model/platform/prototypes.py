@@ -129,6 +129,13 @@ _TC = {
     "sk_assign", "skb_set_tstamp", "tcp_raw_gen_syncookie_ipv4", "tcp_raw_gen_syncookie_ipv6",
     "tcp_raw_check_syncookie_ipv4", "tcp_raw_check_syncookie_ipv6", "get_netns_cookie",
 }
+# sock_ops_func_proto (net/core/filter.c), before bpf_sk_base_func_proto
+_SOCK_OPS = {
+    "setsockopt", "getsockopt", "sock_ops_cb_flags_set", "sock_map_update", "sock_hash_update",
+    "get_socket_cookie", "get_local_storage", "perf_event_output", "sk_storage_get",
+    "sk_storage_delete", "get_netns_cookie", "load_hdr_opt", "store_hdr_opt",
+    "reserve_hdr_opt", "tcp_sock",
+}
 _XDP = {
     "perf_event_output", "get_smp_processor_id", "csum_diff", "xdp_adjust_head",
     "xdp_adjust_meta", "redirect", "redirect_map", "xdp_adjust_tail", "xdp_get_buff_len",
@@ -158,6 +165,9 @@ _KPROBE = {"perf_event_output", "get_stackid", "get_stack", "override_return", "
            "get_attach_cookie"}
 _TRACEPOINT = {"perf_event_output", "get_stackid", "get_stack", "get_attach_cookie"}
 _RAW_TP = {"perf_event_output", "get_stackid", "get_stack", "get_attach_cookie"}
+# pe_prog_func_proto (the _pe flavours of get_stackid / get_stack take the context too)
+_PERF_EVENT = {"perf_event_output", "get_stackid", "get_stack", "perf_prog_read_value",
+               "read_branch_records", "get_attach_cookie"}
 # tracing_prog_func_proto, without what needs BPF_TRACE_ITER or a trampoline
 _TRACING_PROG = {
     "skb_output", "xdp_output", "skc_to_tcp6_sock", "skc_to_tcp_sock",
@@ -232,8 +242,10 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "sched_cls": _TC | _sk_base(privileged),
         "sched_act": _TC | _sk_base(privileged),
         "xdp": _XDP | _sk_base(privileged),
+        "sock_ops": _SOCK_OPS | _sk_base(privileged),
         "kprobe": _KPROBE | _tracing(privileged),
         "tracepoint": _TRACEPOINT | _tracing(privileged),
+        "perf_event": _PERF_EVENT | _tracing(privileged),
         "raw_tracepoint": raw_tp,
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
@@ -250,7 +262,7 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 
 #: the program types whose helper sets are modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:

@@ -14,8 +14,9 @@ import z3
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error
-from model.platform.map_helpers import (access_type_check, can_elide_null, map_helper_check,
-                                        map_helper_unmodelled, map_write_check)
+from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
+                                        map_helper_check, map_helper_unmodelled,
+                                        map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, packet_arg_check,
                                        subprog_helper_check)
@@ -391,7 +392,11 @@ def _is_pkt(v) -> bool:
 
 
 def _key(lay, st, name, ptr):
+    """The key's value, or None (not a small scalar; or a prefix-matching map, whose
+    contents are not tracked key by key: a fresh key stands for any element)."""
     m = lay.maps[name]
+    if not keys_exact(m.type):
+        return None
     _, v = load(lay, st, ptr, 0, m.key_size) if m.key_size in (1, 2, 4, 8) else (None, None)
     if v is None or not isinstance(v, S):
         return None

@@ -179,6 +179,7 @@ class Checker:
         self.precise = None  # model.verifier.precision, computed at the first callback
         #: callback call sites: loop heads (the callback returns to the call)
         self.cb_sites = {pc for pc, i in self.by_pc.items() if is_callback_call(i)}
+        self.may_goto_pcs = {pc for pc, i in self.by_pc.items() if isinstance(i, MayGoto)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         flow = Flow(prog, deadline=self.t0 + time_limit)
         try:
@@ -204,7 +205,7 @@ class Checker:
         if self.structure_error is not None:
             return Verdict(self.prog.name, "rejected", self.structure_error, stats,
                            [self.structure_error.message])
-        bad = load_time_error(self.obj, self.prog)
+        bad = load_time_error(self.obj, self.prog, typed=True)
         if bad is not None:
             return Verdict(self.prog.name, "rejected", Failure(*bad), stats, [bad[1]])
         t0 = self.t0
@@ -281,11 +282,21 @@ class Checker:
                                      old.marks.outer)
                             _path_ended(path.node, done, open_at)
                             break
+                    looping = pc in self.may_goto_pcs
+                    if looping and at_pc:
+                        care, live = self._care(st) if self.prune else (None, None)
+                        alive = slots.get(pc) if self.prune else None
+                        if _may_goto_hit(st, at_pc, care, live, alive):
+                            mark_all(path.node)  # compared without precision marks
+                            _path_ended(path.node, done, open_at)
+                            break
                     # the kernel's checkpoint heuristic: remember a state only after at
                     # least 2 jumps and 8 instructions since the last one
-                    # (20 and 100 while this pc is inside a loop being explored)
+                    # (20 and 100 while this pc is inside a loop being explored); always
+                    # at a may_goto (a forced checkpoint)
                     few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
-                    if jmps - prev_jmps >= few_j and stats.insns_processed - prev_insns >= few_i:
+                    if looping or (jmps - prev_jmps >= few_j
+                                   and stats.insns_processed - prev_insns >= few_i):
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         if fp is None:
                             fp = st.fingerprint()
@@ -529,6 +540,16 @@ def _stacks_may_cover(old: State, new: State) -> bool:
 def _same_frames(a: State, b: State) -> bool:
     return [(f.callsite, f.cb_func) for f in a.frames] == [(f.callsite, f.cb_func)
                                                             for f in b.frames]
+
+
+def _may_goto_hit(st: State, stored: dict[tuple, list[_Node]], care, live, slots) -> bool:
+    """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
+    remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
+    being explored: a loop whose fall-through runs only while the runtime budget lasts) is
+    pruned; the same depth is left to the ordinary pruning and infinite-loop check."""
+    return any(n.state.may_goto_depth != st.may_goto_depth
+               and covers(n.state, st, care, live, slots)
+               for nodes in stored.values() for n in nodes)
 
 
 def _is_ancestor(node: _Node, of: _Node | None) -> bool:

@@ -34,8 +34,9 @@ def _pseudo_func_error(prog) -> str | None:
     return None
 
 
-def load_time_error(obj, prog) -> tuple[int, str] | None:
-    """``(pc, message)`` of the first load-time refusal, or None."""
+def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None:
+    """``(pc, message)`` of the first load-time refusal, or None. ``typed``: the engine
+    models typed kernel pointers (``ld_imm64_unmodelled``)."""
     sleepable = prog.sleepable or prog.prog_type == "syscall"
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
@@ -45,7 +46,8 @@ def load_time_error(obj, prog) -> tuple[int, str] | None:
             if why is not None:
                 return pc, why
             continue
-        why = ld_imm64_unmodelled(insn.src) if isinstance(insn, LoadImm64) else None
+        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed) \
+            if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why
         if isinstance(insn, LoadImm64) and insn.src in (1, 2, 5, 6):

@@ -227,10 +227,14 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
         raise Reject(got)
     if write:
         return None
-    why = unmodelled_yield(got)
+    why = unmodelled_yield(got, typed=True)
     if why is not None:
         raise Reject(why)
     kind = getattr(got, "kind", "scalar")
+    if kind == "sock_or_null":  # the loading instruction gives it its NULL-check id
+        return pointer(T.SOCKET_OR_NULL)
+    if kind == "sock_common_or_null":
+        return pointer(T.SOCK_COMMON_OR_NULL)
     if kind == "pkt":
         return pointer(T.PKT)
     if kind == "pkt_end":

@@ -62,6 +62,8 @@ class State:
     lock: tuple[str, int] | None = None
     #: just back at a callback's call site from the callback (widen before pruning)
     from_callback: bool = False
+    #: how many may_goto fall-throughs (loop budget not yet exhausted) led here
+    may_goto_depth: int = 0
 
     @property
     def cur(self) -> Frame:
@@ -69,7 +71,7 @@ class State:
 
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
-                     self.lock)
+                     self.lock, self.may_goto_depth)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.depth_key, 0):
@@ -95,7 +97,8 @@ class State:
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
         return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func,
-                      f.cb_depth) for f in self.frames) + (self.refs, self.lock)
+                      f.cb_depth) for f in self.frames) + (self.refs, self.lock,
+                                                           self.may_goto_depth)
 
 
 def entry_state(ctx_reg: Reg) -> State:

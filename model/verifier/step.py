@@ -224,10 +224,12 @@ class Stepper:
             regs[insn.dst] = _endian(regs[insn.dst], insn)
             return self._next(st, pc + 1)
         if isinstance(insn, MayGoto):
-            jump = st.copy()
-            jump.pc = insn.target(pc)
-            st.pc = pc + 1
-            return [st, jump]
+            # the kernel goes on with the jump (the loop budget exhausted) and queues the
+            # fall-through, one may_goto deeper
+            fall = st.copy()
+            fall.pc, fall.may_goto_depth = pc + 1, st.may_goto_depth + 1
+            st.pc = insn.target(pc)
+            return [st, fall]
         if isinstance(insn, LegacyLoad):
             regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             for r in range(1, 6):
@@ -245,6 +247,8 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
+        if insn.src == 3:  # a kernel FUNC's address (verifier.loadtime let no other through)
+            return pointer(T.MEM, range=0, read_only=True)
         ref = self.prog.map_refs.get(pc)  # BTF ids (__ksym): refused at load (loadtime)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
