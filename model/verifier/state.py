@@ -71,7 +71,7 @@ class State:
 
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
-                     self.lock, self.may_goto_depth)
+                     self.lock, may_goto_depth=self.may_goto_depth)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.depth_key, 0):
