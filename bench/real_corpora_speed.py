@@ -1,0 +1,103 @@
+"""skv's verifier beside the kernel on real objects a user brings: for every program both
+accept, skv's time and processed instructions next to the kernel's (``skv check --kernel
+--no-symbolic --json``: the kernel loads the both-edges form through skv's libbpf-like
+wrapper), the ratios, and the programs over 10 s.
+
+The corpora are not part of skv: fetch and build them outside the repository (see
+bench/real_corpora.py), then ``python -m bench.real_corpora_speed [--time-limit S] DIR...``.
+Results (figures only): bench/results/real_corpora_speed.json and .md.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "real_corpora_speed.json"
+SLOW_S = 10.0
+
+
+def _rows(directory: Path, time_limit: float) -> list[dict]:
+    rows = []
+    for obj in sorted(p for p in directory.iterdir() if p.suffix in (".o", ".elf")):
+        p = subprocess.run([sys.executable, "-m", "model.cli", "check", "--kernel",
+                            "--no-symbolic", "--json", "--time-limit", str(time_limit),
+                            str(obj)], cwd=ROOT, capture_output=True, text=True,
+                           timeout=20 * time_limit + 600)
+        try:
+            rows += json.loads(p.stdout)["programs"]
+        except (json.JSONDecodeError, KeyError):
+            continue  # an object skv cannot load: bench/real_corpora.py counts those
+    return rows
+
+
+def summarise(name: str, rows: list[dict]) -> dict:
+    both = [r for r in rows if r.get("verdict") == "accepted"
+            and (r.get("kernel") or {}).get("verdict") == "accepted"
+            and r["kernel"].get("time_us")]
+    progs = [{"object": Path(r["object"]).name, "program": r["program"],
+              "skv_s": r["stats"]["time_s"], "kernel_s": r["kernel"]["time_us"] / 1e6,
+              "skv_insns": r["stats"]["insns_processed"],
+              "kernel_insns": r["kernel"]["insns_processed"]} for r in both]
+    for p in progs:
+        p["time_ratio"] = round(p["skv_s"] / max(p["kernel_s"], 1e-6), 2)
+        p["insns_ratio"] = round(p["skv_insns"] / max(p["kernel_insns"], 1), 3)
+    total_insns = sum(p["skv_insns"] for p in progs)
+    total_s = sum(p["skv_s"] for p in progs)
+    return {
+        "corpus": name, "programs": len(rows), "both_accept": len(progs),
+        "median_time_ratio": statistics.median(p["time_ratio"] for p in progs) if progs else None,
+        "median_insns_ratio": statistics.median(p["insns_ratio"] for p in progs) if progs else None,
+        "max_insns_ratio": max((p["insns_ratio"] for p in progs), default=None),
+        "over_1_5x_insns": sum(p["insns_ratio"] > 1.5 for p in progs),
+        "max_skv_s": max((p["skv_s"] for p in progs), default=None),
+        "over_10s": [f"{p['object']}:{p['program']}" for p in progs if p["skv_s"] > SLOW_S],
+        "skv_insns_per_s": round(total_insns / total_s) if total_s else None,
+        "details": progs,
+    }
+
+
+def table(doc: dict) -> str:
+    cols = ["corpus", "programs", "both_accept", "median_time_ratio", "median_insns_ratio",
+            "max_insns_ratio", "over_1_5x_insns", "max_skv_s", "skv_insns_per_s"]
+    out = ["# Real objects: skv's verifier beside the kernel (bench/real_corpora_speed.py)", "",
+           f"Time limit {doc['time_limit']} s per program; skv's time is its own measure, "
+           "the kernel's its verification_time_us; ratios skv / kernel over programs both "
+           "accept.", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for c in doc["corpora"]:
+        out.append("| " + " | ".join(str(c[k]) for k in cols) + " |")
+    out.append("")
+    for c in doc["corpora"]:
+        worst = sorted(c["details"], key=lambda p: -p["insns_ratio"])[:5]
+        out.append(f"- {c['corpus']}: over {SLOW_S:.0f} s: {', '.join(c['over_10s']) or 'none'}; "
+                   "worst insns ratios: " + ", ".join(
+                       f"{p['program']} {p['insns_ratio']}x ({p['skv_insns']} vs "
+                       f"{p['kernel_insns']})" for p in worst))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    time_limit = 60.0
+    if "--time-limit" in args:
+        k = args.index("--time-limit")
+        time_limit = float(args[k + 1])
+        del args[k:k + 2]
+    if not args:
+        print("usage: python -m bench.real_corpora_speed [--time-limit S] DIR [DIR...]",
+              file=sys.stderr)
+        return 2
+    doc = {"time_limit": time_limit,
+           "corpora": [summarise(Path(d).name, _rows(Path(d), time_limit)) for d in args]}
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+    RESULTS.with_suffix(".md").write_text(table(doc))
+    print(table(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
