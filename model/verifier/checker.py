@@ -103,7 +103,8 @@ class Verdict:
 class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
-    __slots__ = ("parent", "branches", "complete", "state", "trail", "marks")
+    __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
+                 "misses")
 
     def __init__(self, parent: "_Node | None", state: State, trail):
         self.parent = parent
@@ -112,6 +113,7 @@ class _Node:
         self.state = state
         self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
         self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
+        self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
 
 
 def _path_ended(node: _Node | None, done: dict[int, list[_Node]],
@@ -270,9 +272,18 @@ class Checker:
                     if olds:
                         care, live = self._care(st)
                         alive = slots.get(pc)
-                        old = next((o for o in olds if covers(
-                            o.state, st, care, live, alive, compared(o.state, o.marks))),
-                            None)
+                        old = None
+                        for o in olds:
+                            if covers(o.state, st, care, live, alive,
+                                      compared(o.state, o.marks)):
+                                old = o
+                                o.hits += 1
+                                break
+                            o.misses += 1
+                        if old is None and len(olds) > 1:
+                            # is_state_visited's eviction: a stored state that keeps
+                            # failing to prune is dropped (only a lost pruning)
+                            olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
                             prec = compared(old.state, old.marks)
                             if prec is None:

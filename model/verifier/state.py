@@ -230,10 +230,14 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
 
 
 def scalar_covers(a, b) -> bool:
-    """Every value of ``b`` is a value of ``a`` (bounds and tnum)."""
-    return (a.smin_s <= b.smin_s and b.smax_s <= a.smax_s and a.umin <= b.umin
-            and b.umax <= a.umax and a.s32min_s <= b.s32min_s and b.s32max_s <= a.s32max_s
-            and a.u32_min <= b.u32_min and b.u32_max <= a.u32_max
+    """Every value of ``b`` is a value of ``a`` (bounds and tnum). The same conjunction,
+    cheapest tests first: equal values (compared in C), the unsigned bounds (plain
+    fields), then the signed ones and the tnum (computed)."""
+    if a == b:
+        return True
+    return (a.umin <= b.umin and b.umax <= a.umax and a.u32_min <= b.u32_min
+            and b.u32_max <= a.u32_max and a.smin_s <= b.smin_s and b.smax_s <= a.smax_s
+            and a.s32min_s <= b.s32min_s and b.s32max_s <= a.s32max_s
             and a.var_off.includes(b.var_off))
 
 
