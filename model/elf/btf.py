@@ -188,6 +188,14 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+def btf_blob(types: bytes, strings: bytes) -> bytes:
+    """A raw BTF blob (little-endian, version 1, no flags) from its type and string
+    sections: the header, then the types, then the strings."""
+    head = struct.pack("<HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HEADER_MIN, 0, len(types),
+                       len(types), len(strings))
+    return head + bytes(types) + bytes(strings)
+
+
 def parse_btf(data: bytes) -> Btf:
     """Parse a raw ``.BTF`` section. Raises ``BtfError`` on anything malformed."""
     data = bytes(data)

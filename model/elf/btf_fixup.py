@@ -27,7 +27,8 @@ from __future__ import annotations
 import struct
 
 from model.elf.btf import (ARRAY, DATASEC, DECL_TAG, ENUM, ENUM64, FUNC, FUNC_PROTO, INT,
-                           STRUCT, UNION, VAR, VAR_GLOBAL_ALLOCATED, Btf, BtfError)
+                           STRUCT, UNION, VAR, VAR_GLOBAL_ALLOCATED, Btf, BtfError,
+                           btf_blob)
 
 BTF_FUNC_GLOBAL = 1
 _INT_SIGNED = 1
@@ -70,9 +71,7 @@ class _Blob:
         return len(self.offsets) - 1
 
     def bytes(self) -> bytes:
-        head = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(self.types), len(self.types),
-                           len(self.strings))
-        return head + bytes(self.types) + bytes(self.strings)
+        return btf_blob(self.types, self.strings)
 
 
 def kernel_btf(data: bytes, btf: Btf, section_sizes: dict[str, int],

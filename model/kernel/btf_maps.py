@@ -8,28 +8,13 @@ struct of ``int`` members with the special structs at given offsets.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 
-from model.kernel.bpf import (BPF_MAP_CREATE, Fd, Map, MapCreateAttr, _fdof, bpf_call,
-                              require)
+from model.elf.btf import btf_blob
+from model.errors import SkvError
+from model.kernel.bpf import Map, btf_load, map_create
 
-BPF_BTF_LOAD = 18
-BTF_MAGIC, BTF_VERSION, HDR_LEN = 0xEB9F, 1, 24
 KIND_INT, KIND_ARRAY, KIND_STRUCT = 1, 3, 4
-
-
-class BtfLoadAttr(ctypes.Structure):
-    _fields_ = [("btf", ctypes.c_uint64), ("btf_log_buf", ctypes.c_uint64),
-                ("btf_size", ctypes.c_uint32), ("btf_log_size", ctypes.c_uint32),
-                ("btf_log_level", ctypes.c_uint32), ("btf_log_true_size", ctypes.c_uint32)]
-
-
-def btf_load(blob: bytes) -> Fd:
-    require()
-    buf = ctypes.create_string_buffer(blob, len(blob))
-    attr = BtfLoadAttr(btf=ctypes.addressof(buf), btf_size=len(blob))
-    return Fd(bpf_call(BPF_BTF_LOAD, attr, "of a map value's BTF"))
 
 
 def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int = 4
@@ -62,10 +47,8 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int
     types += struct.pack("<III", s("value"), KIND_STRUCT << 24 | len(members), value_size)
     for name_off, tid, moff in members:
         types += struct.pack("<III", name_off, tid, 8 * moff)
-    hdr = struct.pack("<HBBIIIII", BTF_MAGIC, BTF_VERSION, 0, HDR_LEN, 0, len(types),
-                      len(types), len(strings))
     key_id = 1 if key_size == 4 else 3 if key_size else 0
-    return hdr + bytes(types) + bytes(strings), key_id, next_id
+    return btf_blob(types, strings), key_id, next_id
 
 
 def btf_fields(fields) -> dict[int, tuple[str, int]] | None:
@@ -82,13 +65,12 @@ def map_create_btf(map_type: int, key_size: int, value_size: int, max_entries: i
     """A map whose value is described by :func:`value_btf` (the BTF fd is closed once the
     map holds it)."""
     blob, key_id, value_id = value_btf(value_size, fields, key_size)
-    with btf_load(blob) as btf:
-        attr = MapCreateAttr(map_type=map_type, key_size=key_size, value_size=value_size,
-                             max_entries=max_entries, map_flags=map_flags,
-                             map_name=name.encode()[:15], btf_fd=_fdof(btf),
-                             btf_key_type_id=key_id, btf_value_type_id=value_id)
-        return Map(bpf_call(BPF_MAP_CREATE, attr, "with BTF"), map_type, key_size, value_size,
-                   max_entries)
+    btf, why = btf_load(blob)
+    if btf is None:
+        raise SkvError(f"BPF_BTF_LOAD of a map value's BTF refused: {why}")
+    with btf:
+        return map_create(map_type, key_size, value_size, max_entries, map_flags, name,
+                          btf_fd=btf, btf_key_type_id=key_id, btf_value_type_id=value_id)
 
 
-__all__ = ["btf_load", "value_btf", "btf_fields", "map_create_btf"]
+__all__ = ["value_btf", "btf_fields", "map_create_btf"]

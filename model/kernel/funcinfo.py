@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import struct
 
-BTF_MAGIC = 0xEB9F
+from model.elf.btf import btf_blob
+
 KIND_INT, KIND_FUNC, KIND_FUNC_PROTO = 1, 12, 13
 
 
@@ -26,9 +27,7 @@ def func_btf(names: list[str]) -> bytes:
         off = len(strings)
         strings += name.encode() + b"\0"
         types += struct.pack("<III", off, KIND_FUNC << 24, 2)
-    header = struct.pack("<HBBIIIII", BTF_MAGIC, 1, 0, 24, 0, len(types), len(types),
-                         len(strings))
-    return header + bytes(types) + bytes(strings)
+    return btf_blob(types, strings)
 
 
 def func_info_records(starts: list[int]) -> tuple[tuple[int, int], ...]:
