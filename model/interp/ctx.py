@@ -8,9 +8,11 @@ the context region, filled from the caller's context bytes (or zeros).
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from model.errors import NotModelled
+from model.errors import NotModelled, SkvError
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
 from model.platform.ctx_layouts import ctx_layout
 from model.platform.tracing_targets import MODELLED_ATTACH
@@ -23,6 +25,13 @@ def _struct(prog_type: str) -> tuple[int, dict[str, int]]:
 
 SKB_SIZE, _SKB = _struct("sched_cls")  # struct __sk_buff (every field visible to tc)
 SKB_LEN, SKB_PROTOCOL, SKB_IFINDEX = _SKB["len"], _SKB["protocol"], _SKB["ifindex"]
+SKB_PKT_TYPE, SKB_WIRE_LEN = _SKB["pkt_type"], _SKB["wire_len"]
+#: the __sk_buff fields BPF_PROG_TEST_RUN takes from ctx_in (convert___skb_to_skb); any
+#: other non-zero byte makes it refuse the run with EINVAL
+SKB_CTX_IN_FIELDS = ("mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp",
+                     "wire_len", "gso_segs", "gso_size", "hwtstamp")
+GSO_LEGACY_MAX_SIZE = 65536
+GSO_MAX_SEGS = 65535
 SKB_DATA, SKB_DATA_END, SKB_DATA_META = _SKB["data"], _SKB["data_end"], _SKB["data_meta"]
 XDP_SIZE, _XDP = _struct("xdp")  # struct xdp_md
 PT_REGS_SIZE = ctx_layout("kprobe").size  # struct pt_regs on x86-64
@@ -57,6 +66,77 @@ def eth_protocol(frame: bytes) -> bytes:
     return (0x0004).to_bytes(2, "big")  # ETH_P_802_2
 
 
+def _u32(raw: bytes | bytearray, off: int) -> int:
+    return int.from_bytes(raw[off:off + 4], "little")
+
+
+def _device_macs(ifindex: int) -> tuple[bytes, bytes]:
+    """(dev_addr, broadcast) of the device ``ifindex`` (the loopback device: zeros)."""
+    try:
+        sysfs = Path("/sys/class/net") / socket.if_indextoname(ifindex)
+        return tuple(bytes.fromhex((sysfs / f).read_text().strip().replace(":", ""))
+                     for f in ("address", "broadcast"))  # type: ignore[return-value]
+    except (OSError, ValueError):
+        return bytes(6), bytes(6)
+
+
+def pkt_type(frame: bytes, ifindex: int = LOOPBACK_IFINDEX) -> int:
+    """skb->pkt_type as eth_type_trans derives it on device ``ifindex``: PACKET_HOST (0)
+    for the device's own address, PACKET_BROADCAST (1) / PACKET_MULTICAST (2) for a
+    group address that is / is not the device's broadcast, else PACKET_OTHERHOST (3)."""
+    dest = frame[:6]
+    addr, bcast = _device_macs(ifindex)
+    if dest[:1] and dest[0] & 1:
+        return 1 if dest == bcast else 2
+    return 0 if dest == addr else 3
+
+
+def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None) -> bytearray:
+    """The ``struct __sk_buff`` a program sees under BPF_PROG_TEST_RUN: the fields the
+    caller may set (:data:`SKB_CTX_IN_FIELDS`) from ``ctx`` -- any other non-zero byte is
+    the kernel's EINVAL, a ``SkvError`` here -- and the ones the kernel derives from the
+    frame whatever ``ctx`` says: ``len`` (a socket filter's excludes the Ethernet header),
+    ``pkt_type``, ``protocol`` (eth_type_trans), ``ifindex`` (the loopback device unless
+    ``ctx`` names another existing one) and, with a ``ctx``, ``wire_len`` (``len`` unless
+    set, then at least ``len``)."""
+    raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
+    if ctx is not None:
+        allowed = bytearray(len(raw))
+        for f in ctx_layout("sched_cls").fields:
+            if f.name in SKB_CTX_IN_FIELDS:
+                allowed[f.off:f.end] = b"\1" * (f.end - f.off)
+        bad = next((i for i, b in enumerate(raw) if b and not (i < SKB_SIZE and allowed[i])),
+                   None)
+        if bad is not None:
+            field_at = ctx_layout("sched_cls").field_at(bad)
+            name = field_at.name if field_at is not None else f"byte {bad}"
+            raise SkvError(f"--ctx: BPF_PROG_TEST_RUN refuses a __sk_buff with {name} set "
+                           f"(EINVAL); it takes only {', '.join(SKB_CTX_IN_FIELDS)}")
+    ifindex = _u32(raw, SKB_IFINDEX)
+    if ifindex <= LOOPBACK_IFINDEX:
+        ifindex = LOOPBACK_IFINDEX
+    else:
+        try:
+            socket.if_indextoname(ifindex)
+        except OSError:
+            raise SkvError(f"--ctx: no network device with ifindex {ifindex} (the kernel's "
+                           "test run fails with ENODEV)") from None
+    wire_len = _u32(raw, SKB_WIRE_LEN)
+    if wire_len and not len(packet) <= wire_len <= GSO_LEGACY_MAX_SIZE:
+        raise SkvError(f"--ctx: wire_len {wire_len} outside [len {len(packet)}, "
+                       f"{GSO_LEGACY_MAX_SIZE}] (EINVAL)")
+    if _u32(raw, _SKB["gso_segs"]) > GSO_MAX_SEGS:
+        raise SkvError(f"--ctx: gso_segs over {GSO_MAX_SEGS} (EINVAL)")
+    raw[SKB_LEN:SKB_LEN + 4] = len(packet).to_bytes(4, "little")
+    if ctx is not None:  # without a context the kernel leaves qdisc_skb_cb's pkt_len 0
+        raw[SKB_WIRE_LEN:SKB_WIRE_LEN + 4] = (wire_len or len(packet)).to_bytes(4, "little")
+    raw[SKB_IFINDEX:SKB_IFINDEX + 4] = ifindex.to_bytes(4, "little")
+    if len(frame) >= ETH_HLEN:
+        raw[SKB_PROTOCOL:SKB_PROTOCOL + 2] = eth_protocol(frame)
+        raw[SKB_PKT_TYPE:SKB_PKT_TYPE + 4] = pkt_type(frame, ifindex).to_bytes(4, "little")
+    return raw
+
+
 def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
     if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/lsm
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
@@ -74,14 +154,7 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
             raw = bytearray(ctx or bytes(XDP_SIZE)).ljust(XDP_SIZE, b"\0")
             region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
             return Context(region.base, region, pkt, {_XDP["data"]: data, _XDP["data_end"]: end, _XDP["data_meta"]: data})
-        raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
-        if ctx is None:
-            # as BPF_PROG_TEST_RUN builds the skb: a socket filter sees the packet after
-            # its Ethernet header (skb->len excludes it), tc sees the whole frame
-            raw[SKB_LEN:SKB_LEN + 4] = len(packet).to_bytes(4, "little")
-            if len(frame) >= ETH_HLEN:
-                raw[SKB_PROTOCOL:SKB_PROTOCOL + 2] = eth_protocol(frame)
-            raw[SKB_IFINDEX:SKB_IFINDEX + 4] = LOOPBACK_IFINDEX.to_bytes(4, "little")
+        raw = test_run_skb(frame, packet, ctx)
         region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
         return Context(region.base, region, pkt,
                        {SKB_DATA: data, SKB_DATA_END: end, SKB_DATA_META: data})
