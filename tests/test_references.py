@@ -246,8 +246,7 @@ def test_special_fields_from_btf():
     types += struct.pack("<III", 0, B.ARRAY << 24, 0) + struct.pack("<III", 3, 1, 2)  # 4
     types += struct.pack("<III", name["outer"], B.STRUCT << 24 | 2, 56)               # 5
     types += struct.pack("<III", name["b"], 1, 0) + struct.pack("<III", name["a"], 4, 64)
-    hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(s))
-    got = special_fields(parse_btf(hdr + types + s), 5)
+    got = special_fields(parse_btf(B.btf_blob(types, s)), 5)
     assert got == [("bpf_timer", 16, 16), ("bpf_timer", 40, 16)]
 
 
