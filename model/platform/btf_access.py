@@ -347,5 +347,28 @@ def _walk(btf: B.Btf, sid: int, off: int, size: int, union: bool):
         t, off = nested
 
 
+def struct_ids_match(btf: B.Btf, sid: int, off: int, need: int) -> bool:
+    """btf_struct_ids_match (not strict): the struct ``sid`` seen at offset ``off`` is struct
+    ``need``, itself or through the struct members starting there (``struct tcp_sock`` at 0
+    is a ``struct sock_common``: its first member's first member's ...)."""
+    while True:
+        if off == 0 and sid == need:
+            return True
+        got = _walk(btf, sid, off, 1, False)
+        if isinstance(got, str) or got[0] != "struct":
+            return False
+        sid, off = got[1], 0
+
+
+def sock_common_arg(btf: B.Btf, sid: int, regno: int, off: int) -> str | None:
+    """check_reg_type's struct rule for a PTR_TO_BTF_ID to struct ``sid`` (fixed offset
+    ``off``) passed as ARG_PTR_TO_BTF_ID_SOCK_COMMON: it is a ``struct sock_common`` there.
+    The verifier's message, or None."""
+    need = btf.find("sock_common", B.STRUCT)
+    if need is None or not struct_ids_match(btf, sid, off, need.id):
+        return f"R{regno} is of type {struct_name(btf, sid)} but sock_common is expected"
+    return None
+
+
 __all__ = ["Typed", "SCALAR", "ctx_read", "ptr_access", "struct_name", "ctx_arg_index",
-           "CTX_SIZE", "gpl_check"]
+           "CTX_SIZE", "gpl_check", "struct_ids_match", "sock_common_arg"]

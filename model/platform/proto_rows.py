@@ -15,7 +15,8 @@ from __future__ import annotations
 from model.platform.proto_kinds import (
     ARG_ANYTHING, ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_CONST_MAP_PTR, ARG_CONST_SIZE,
     ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_BTF_ID, ARG_PTR_TO_BTF_ID_OR_NULL,
-    ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE, ARG_PTR_TO_CONST_STR, ARG_PTR_TO_CTX, ARG_PTR_TO_CTX_OR_NULL,
+    ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,
+    ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE, ARG_PTR_TO_CONST_STR, ARG_PTR_TO_CTX, ARG_PTR_TO_CTX_OR_NULL,
     ARG_PTR_TO_DYNPTR, ARG_PTR_TO_FUNC, ARG_PTR_TO_KPTR, ARG_PTR_TO_LONG, ARG_PTR_TO_MAP_KEY,
     ARG_PTR_TO_MAP_VALUE, ARG_PTR_TO_MEM_OR_NULL_RDONLY, ARG_PTR_TO_MEM_OR_NULL_WRITE,
     ARG_PTR_TO_MEM_RDONLY, ARG_PTR_TO_MEM_WRITE, ARG_PTR_TO_PERCPU_BTF_ID,
@@ -246,12 +247,13 @@ ROWS: list[tuple] = [
 #: than the row (the type's ``*_func_proto`` returns another ``struct bpf_func_proto``)
 _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cgroup_skb",
            "syscall", "perf_event", "sock_ops")
+#: the types whose helpers come from tracing_prog_func_proto (BTF-typed, and syscall's)
+_TRACING_PROTO = ("syscall", "tracing", "lsm")
 VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
-    "get_socket_cookie": {"syscall": (ArgType(Arg.PTR_TO_BTF_ID_SOCK_COMMON,
-                                              F.PTR_MAYBE_NULL),)},
-    "xdp_get_buff_len": {"syscall": (ARG_PTR_TO_BTF_ID,)},  # _trace_proto
+    "get_socket_cookie": {t: (ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,) for t in _TRACING_PROTO},
+    "xdp_get_buff_len": {t: (ARG_PTR_TO_BTF_ID,) for t in _TRACING_PROTO},  # _trace_proto
 }
 
 #: bpf_helper_changes_pkt_data (net/core/filter.c, 6.18): after a call, every packet pointer

@@ -12,7 +12,7 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, access_type_c
 from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, packet_arg_check, verifier_unmodelled)
-from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
+from model.verifier.memcheck import (Reject, btf_sock_common_arg, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
 from model.platform.proto_kinds import ACQUIRES, CASTS, REF_RETS
@@ -69,6 +69,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             released = release_arg(regno, r, base)
         elif base is Arg.PTR_TO_SPIN_LOCK:
             spin_lock_arg(st, obj.maps, regno, r, hid)
+        elif base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and r.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
+            btf_sock_common_arg(regno, r, arg.maybe_null)
         elif base in (Arg.PTR_TO_BTF_ID_SOCK_COMMON, Arg.PTR_TO_SOCK_COMMON):
             ref_arg(regno, r, base)  # a socket, unmoved (no arithmetic on one)
             sock = r

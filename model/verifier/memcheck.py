@@ -166,6 +166,28 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
     return typed_reg(got)
 
 
+def btf_sock_common_arg(regno: int, reg: Reg, maybe_null: bool) -> None:
+    """A PTR_TO_BTF_ID register passed as ARG_PTR_TO_BTF_ID_SOCK_COMMON (``maybe_null``:
+    the argument also takes a pointer that may be NULL): check_reg_type's kinds (a plain
+    or trusted pointer: not RCU, untrusted, __user or __percpu) and struct rule
+    (btf_access.sock_common_arg), then check_func_arg_reg_off (a constant, non-negative
+    offset)."""
+    what = type_str(reg)
+    if (reg.type is T.BTF_ID_OR_NULL and not maybe_null or reg.trust not in ("", "trusted")
+            or reg.tag):
+        raise Reject(f"R{regno} type={what} expected=sock_common, sock, tcp_sock, xdp_sock, "
+                     "ptr_, trusted_ptr_")
+    var = reg.var
+    if not var.is_const() or var.const_value():
+        raise Reject(f"variable {what} access var_off=("
+                     f"{var.var_off.value:#x}; {var.var_off.mask:#x}) disallowed")
+    if reg.off < 0:
+        raise Reject(f"negative offset {what} ptr R{regno} off={reg.off} disallowed")
+    why = BA.sock_common_arg(_vmlinux(), reg.btf_id, regno, reg.off)
+    if why is not None:
+        raise Reject(why)
+
+
 def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
     """check_ptr_to_map_access: a read of a scalar field of the map's kernel structure."""
     try:
