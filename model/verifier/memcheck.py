@@ -166,6 +166,15 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
     return typed_reg(got)
 
 
+def fixed_off_only(reg: Reg, what: str) -> None:
+    """check_func_arg_reg_off's rule for a pointer handed to a helper: no variable
+    offset ("variable ``what`` access var_off=... disallowed")."""
+    var = reg.var
+    if not var.is_const() or var.const_value():
+        raise Reject(f"variable {what} access var_off=({var.var_off.value:#x}; "
+                     f"{var.var_off.mask:#x}) disallowed")
+
+
 def btf_sock_common_arg(regno: int, reg: Reg, maybe_null: bool) -> None:
     """A PTR_TO_BTF_ID register passed as ARG_PTR_TO_BTF_ID_SOCK_COMMON (``maybe_null``:
     the argument also takes a pointer that may be NULL): check_reg_type's kinds (a plain
@@ -177,10 +186,7 @@ def btf_sock_common_arg(regno: int, reg: Reg, maybe_null: bool) -> None:
             or reg.tag):
         raise Reject(f"R{regno} type={what} expected=sock_common, sock, tcp_sock, xdp_sock, "
                      "ptr_, trusted_ptr_")
-    var = reg.var
-    if not var.is_const() or var.const_value():
-        raise Reject(f"variable {what} access var_off=("
-                     f"{var.var_off.value:#x}; {var.var_off.mask:#x}) disallowed")
+    fixed_off_only(reg, what)
     if reg.off < 0:
         raise Reject(f"negative offset {what} ptr R{regno} off={reg.off} disallowed")
     why = BA.sock_common_arg(_vmlinux(), reg.btf_id, regno, reg.off)

@@ -8,7 +8,7 @@ may not exit, tail call or use LD_ABS/IND while holding one.
 from __future__ import annotations
 
 from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, Ret
-from model.verifier.memcheck import Reject
+from model.verifier.memcheck import Reject, fixed_off_only
 from model.verifier.regs import Reg, T, pointer, unknown
 from model.verifier.state import State
 
@@ -51,10 +51,7 @@ def release_arg(regno: int, r: Reg, base: Arg) -> int:
     if r.off:
         raise Reject(f"R{regno} must have zero offset when passed to release func or "
                      "trusted arg to kfunc")
-    var = r.var
-    if not var.is_const() or var.const_value():
-        raise Reject(f"variable {r.type.value} access var_off=({var.var_off.value:#x}; "
-                     f"{var.var_off.mask:#x}) disallowed")
+    fixed_off_only(r, r.type.value)
     if not r.ref:
         raise Reject(f"R{regno} must be referenced when passed to release function")
     return r.ref
