@@ -155,6 +155,9 @@ struct { __uint(type, 3); __uint(max_entries, 4); __uint(key_size, 4);
          __array(values, int (void *)); } jumps SEC(".maps");
 struct { __uint(type, 4); __type(key, int); __type(value, struct event); } events SEC(".maps");
 struct { __uint(type, 27); __uint(max_entries, 1000); } rb SEC(".maps");
+struct { __uint(type, 7); __uint(key_size, 4); } stacks SEC(".maps");  /* sized at run time */
+static long (*get_stackid)(void *, void *, __u64) = (void *)27;
+SEC("kprobe/x") int stack(void *ctx) { return get_stackid(ctx, &stacks, 0) < 0; }
 SEC("xdp") int tail(void *ctx) { bpf_tail_call(ctx, &jumps, 0); return 2; }
 SEC("xdp") int perf(void *ctx) {
     struct event e = {1, 2};
@@ -179,7 +182,9 @@ def test_fd_array_and_ringbuf_maps_take_libbpf_shapes(compile_bpf):
     assert ringbuf_size(1000) == 4096 and ringbuf_size(4097) == 8192
     # map_extra only where the kernel takes it (an array with it: EINVAL, measured)
     assert kernel_shape(replace(obj.maps["jumps"], map_extra=1))["map_extra"] == 0
-    for name in ("tail", "perf", "ring"):
+    stacks = kernel_shape(obj.maps["stacks"])  # bcc's tools set the value size at run time
+    assert stacks["value_size"] % 8 == 0 and stacks["value_size"] >= 8
+    for name in ("tail", "perf", "ring", "stack"):
         res = _load(obj, name)
         assert res.ok, f"{name}: {rejection_reason(res.log)}"
 

@@ -11,6 +11,9 @@ keyword arguments of :func:`model.kernel.bpf.map_create`.
   left at 0 entries (its user space loader sets the number before loading, e.g.
   xdp-tools' per-CPU counters) gets 1: the kernel refuses 0 (local storage maps, which
   must have 0, keep it).
+* STACK_TRACE with ``value_size`` 0 (bcc's tools set it before loading, with
+  ``bpf_map__set_value_size``): room for the deepest stack the kernel records
+  (``kernel.perf_event_max_stack`` frames of 8 bytes, 127 by default).
 * RINGBUF / USER_RINGBUF: key and value size 0, ``max_entries`` rounded up to a power of two
   multiple of the page size (libbpf's ``adjust_ringbuf_sz``).
 
@@ -55,6 +58,8 @@ def kernel_shape(m: MapDef) -> dict:
         entries = 1  # left for the user space loader to set (bpf_map__set_max_entries)
     if kind in _RINGBUFS:
         key, value, entries = 0, 0, ringbuf_size(entries)
+    if kind == "stack_trace" and value == 0:
+        value = 8 * perf_max_stack()
     extra = m.map_extra if kind in _MAP_EXTRA else 0  # the kernel refuses it elsewhere
     return dict(map_type=m.type, key_size=key, value_size=value, max_entries=entries,
                 map_flags=m.map_flags & ~BPF_F_STATIC_KEY, name=name, map_extra=extra)
@@ -67,6 +72,15 @@ def btf_type_ids(m: MapDef) -> dict:
     if not m.btf_value_type_id:
         return {}
     return {"btf_key_type_id": m.btf_key_type_id, "btf_value_type_id": m.btf_value_type_id}
+
+
+def perf_max_stack() -> int:
+    """``kernel.perf_event_max_stack`` (127 where it cannot be read)."""
+    try:
+        with open("/proc/sys/kernel/perf_event_max_stack") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 127
 
 
 def ringbuf_size(n: int) -> int:
