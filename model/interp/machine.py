@@ -445,11 +445,14 @@ class Machine:
         return 0
 
     def _exit(self) -> int | None:
-        if self.strict and self.regs[0] is None:
+        # r0 must be set where the program ends and where a callback returns (return_pc
+        # -1: Machine.call_back); a called function hands it back as it is
+        if self.strict and self.regs[0] is None and (not self.frames
+                                                     or self.frames[-1].return_pc == -1):
             raise _Uninit(0)
         if not self.frames:
             return None
-        frame = self.frames.pop()  # return_pc -1: a callback (Machine.call_back)
+        frame = self.frames.pop()
         stack = self.stacks.pop()
         self.mem.remove(stack)
         self.regs[6:10] = frame.saved

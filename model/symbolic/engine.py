@@ -265,7 +265,8 @@ class Engine:
         for a in self.asserts[pc]:
             what = a.describe()
             bad = None
-            if isinstance(a, A.Initialized) and regs[a.reg] is None:
+            if isinstance(a, A.Initialized) and regs[a.reg] is None \
+                    and a.applies(len(st.frames)):
                 bad, why = T, f"R{a.reg} !read_ok"
             elif isinstance(a, A.Writable) and a.reg == 10:
                 bad, why = T, "frame pointer is read only"

@@ -26,10 +26,21 @@ class Assertion:
 
 @dataclass(frozen=True)
 class Initialized(Assertion):
+    """``reg`` holds a value. ``at_exit``: r0 at an ``exit``, required only where the exit
+    leaves the program (frame 0: the main program, or a global function verified on its
+    own); a called function's exit hands r0 back as it is, set or not (prepare_func_exit:
+    the caller's read of it is what fails), and a callback's exit judges it with the
+    callback's return rule."""
+
     reg: int
+    at_exit: bool = False
 
     def describe(self) -> str:
         return f"R{self.reg} is initialised"
+
+    def applies(self, frames: int) -> bool:
+        """Whether the assertion holds a state with ``frames`` call frames to it."""
+        return not self.at_exit or frames == 1
 
 
 @dataclass(frozen=True)
@@ -185,7 +196,7 @@ def assertions(prog: Program, pc: int, insn: Insn, prog_type: str | None = None,
         if insn.src == 0:
             out.append(HelperCall(insn.imm))
     elif isinstance(insn, Exit):
-        out.append(Initialized(0))
+        out.append(Initialized(0, at_exit=True))
         out.append(ValidReturn(ptype, in_subprog))
     elif isinstance(insn, LegacyLoad):  # check_ld_abs's order; the offset may be anything
         out += [PacketAccessAllowed(ptype), Initialized(6), ContextInR6()]
