@@ -202,6 +202,9 @@ UNMODELLED_HELPERS = {
 #: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
 #: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
 RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
+#: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
+#: struct it must point to (``*fn->arg1_btf_id``)
+ARG_BTF_STRUCT = {"find_vma": "task_struct"}
 
 
 
@@ -246,6 +249,9 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False) -> str | 
             continue
         if callback and a.base in CALLBACK_ARGS:
             continue  # checked by the verifier's callback rules (model.platform.callbacks)
+        if typed and (a == ARG_PTR_TO_TIMER or a == ARG_PTR_TO_BTF_ID
+                      and proto.name in ARG_BTF_STRUCT):
+            continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
