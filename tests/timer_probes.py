@@ -196,3 +196,46 @@ FIND_VMA_PROBES = [
         "r3 = func cb", "r3 = func cb2").replace("r0 = 0\nexit\n", "") + "r0 = 0\nexit\n"
         "cb2:\nr0 = 0\nexit\n"),
 ]
+
+
+@dataclass
+class Judged:
+    kernel_ok: bool
+    kernel_msg: str  # "accept", or the kernel's rejection reason
+    ours_ok: bool
+    ours_msg: str  # "accept", or the last line of skv's rejection
+
+
+def judge(p: FieldProbe) -> Judged:
+    """The kernel's verdict (maps created with their value BTF) beside the abstract
+    verifier's. A map the kernel cannot even create is a kernel rejection."""
+    from callback_probes import kernel_load
+    from model.errors import SkvError
+    from model.kernel.oracle import rejection_reason
+    from model.verifier.checker import check_program
+
+    obj, prog = p.model()
+    try:
+        k = kernel_load(obj, prog)
+        kok, kmsg = k.ok, "accept" if k.ok else rejection_reason(k.log)
+    except SkvError as e:  # BPF_MAP_CREATE refused (a timer in a percpu_array)
+        kok, kmsg = False, f"map creation: {e}"
+    v = check_program(obj, prog)
+    return Judged(kok, kmsg, v.accepted,
+                  "accept" if v.accepted else v.error.message.splitlines()[-1])
+
+
+def assert_like_kernel(p: FieldProbe, worded: dict[str, str]) -> None:
+    """The same verdict as the kernel (never a false accept), the valid twins (``_ok``)
+    loading in both, and the kernel's own words for its rejections (``worded``: probe name
+    -> the words of skv's differently-worded reason)."""
+    j = judge(p)
+    where = f"{p.name}:\n{p.text}\nkernel: {j.kernel_msg}\nours: {j.ours_msg}"
+    assert not (j.ours_ok and not j.kernel_ok), "FALSE ACCEPT " + where
+    assert j.ours_ok == j.kernel_ok, where
+    assert p.name.endswith("_ok") == j.kernel_ok, where
+    if not j.kernel_ok:
+        if p.name in worded:
+            assert worded[p.name] in j.ours_msg, where
+        else:
+            assert j.ours_msg == j.kernel_msg, where

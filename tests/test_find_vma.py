@@ -1,0 +1,58 @@
+"""bpf_find_vma: the abstract verifier against the running kernel on probe programs
+(tests/timer_probes.py: a task_struct pointer from bpf_get_current_task_btf, the callback
+getting (task, vma, callback_ctx) and returning 0 or 1), and the Z3 engine never calling
+them safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.kernel import available
+from model.verifier.checker import check_program
+from timer_probes import FIND_VMA_PROBES, assert_like_kernel
+
+needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
+#: kernel rejections skv words differently (both reject): skv's reason
+WORDED = {
+    # the kernel looks for a task_struct nested at the offset (none): not modelled
+    "vma_task_offset": "not modelled: a task_struct pointer at an offset",
+    # the kernel: "R0 not a scalar value"; skv finds r0 unread first
+    "vma_ret_uninit": "R0 !read_ok",
+}
+
+
+def by_name(name: str):
+    return next(p for p in FIND_VMA_PROBES if p.name == name)
+
+
+@needs_kernel
+@pytest.mark.parametrize("probe", FIND_VMA_PROBES, ids=lambda p: p.name)
+def test_find_vma_probe_against_kernel(probe):
+    """Never accept what the kernel refuses; the same verdict and (but for WORDED) the
+    kernel's words."""
+    assert_like_kernel(probe, WORDED)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("vma_ok", None),
+    ("vma_ret2", "At callback return the register R0 has smin=2 smax=2 should have been in "
+                 "[0, 1]"),
+    ("vma_cb_writes_vma", "only read is supported"),
+    ("vma_task_scalar", "R1 type=scalar expected=ptr_, trusted_ptr_, rcu_ptr_"),
+    ("vma_cb_vma_as_task", "R1 is of type vm_area_struct but task_struct is expected"),
+    ("vma_ctx_write_oob", "invalid write to stack R3 off=0 size=8"),
+])
+def test_find_vma_messages(name, message):
+    obj, prog = by_name(name).model()
+    v = check_program(obj, prog)
+    assert (v.error.message.splitlines()[-1] if v.error else None) == message
+
+
+@pytest.mark.parametrize("probe", FIND_VMA_PROBES[:8], ids=lambda p: p.name)
+def test_z3_never_calls_find_vma_safe(probe):
+    from model.symbolic import analyse_program
+
+    obj, prog = probe.model()
+    doc = analyse_program(obj, prog)
+    assert doc["models"]["M2"]["safe"] is not True
+    assert doc["cross_check"] != "SOUNDNESS BUG"
