@@ -51,7 +51,7 @@ _CB0 = "cb:\nr0 = 0\nexit\n"
 
 def _tp(name: str, body: str, cb: str = _CB0, ptype: str = "sched_cls",
         maps=((HASH, 4, VALUE, 4, 0),), fields=(TIMER,), head: str | None = None):
-    cb = cb if "func cb" in body else ""  # (no unreachable callback)
+    cb = cb if "func cb" in body + cb or "call sub" in body else ""  # (none unreachable)
     return FieldProbe(name, ptype, (head if head is not None else _lookup()) + body + _OUT
                       + cb, list(maps), fields=list(fields))
 
@@ -141,6 +141,33 @@ TIMER_PROBES = [
         + _INIT.replace("ld_pseudo r2, 1, 0", "ld_pseudo r2, 1, 1") + _SET,
         cb="cb:\nr0 = *(u32 *)(r3 + 28)\nr0 = 0\nexit\n",
         maps=[(HASH, 4, VALUE + 8, 4, 0), (ARRAY, 4, VALUE, 2, 0)], fields=[TIMER, TIMER]),
+    _tp("timer_direct_value_ok", f"ld_pseudo r1, 2, 0, {TIMER_OFF}\nld_pseudo r2, 1, 0\n"
+        f"r3 = 1\ncall {INIT}\n", maps=[(ARRAY, 4, VALUE, 1, 0)]),
+    _tp("timer_cb_init_with_r1_ok", _INIT + _SET, cb=f"cb:\nr6 = r1\nr1 = r3\n"
+        f"r1 += {TIMER_OFF}\nr2 = r6\nr3 = 1\ncall {INIT}\nr0 = 0\nexit\n"),
+    _tp("timer_cb_ld_abs", _INIT + _SET, cb="cb:\nr0 = *(u8 *)skb[0]\nr0 = 0\nexit\n"),
+    _tp("timer_cb_ref_leak", _INIT + _SET, cb="cb:\nld_pseudo r1, 1, 1\nr2 = 8\nr3 = 0\n"
+        "call 131\nr0 = 0\nexit\n", maps=[(HASH, 4, VALUE, 4, 0), (27, 0, 0, 4096, 0)],
+        fields=[TIMER, None]),
+    _tp("timer_cb_ref_released_ok", _INIT + _SET, cb="cb:\nld_pseudo r1, 1, 1\nr2 = 8\n"
+        "r3 = 0\ncall 131\nif r0 == 0 goto cbout\nr1 = r0\nr2 = 0\ncall 133\ncbout:\n"
+        "r0 = 0\nexit\n", maps=[(HASH, 4, VALUE, 4, 0), (27, 0, 0, 4096, 0)],
+        fields=[TIMER, None]),
+    _tp("timer_init_twice_ok", _INIT + _INIT),
+    _tp("timer_set_cb_under_lock", "r1 = r7\ncall 93\n" + _SET + "r1 = r7\ncall 94\n",
+        fields=[{0: ("bpf_spin_lock", 4), **TIMER}]),
+    _tp("timer_cb_deep_stack_ok", "r1 = 0\n*(u64 *)(r10 - 512) = r1\n" + _INIT + _SET,
+        cb="cb:\nr1 = 0\n*(u64 *)(r10 - 512) = r1\nr0 = 0\nexit\n"),
+    _tp("timer_cb_stack_too_deep", _INIT + _SET, cb="cb:\nr1 = 0\n"
+        "*(u64 *)(r10 - 520) = r1\nr0 = 0\nexit\n"),
+    _tp("timer_spilled_value_ok", "*(u64 *)(r10 - 16) = r7\nr7 = *(u64 *)(r10 - 16)\n"
+        + _INIT),
+    _tp("timer_offset_back_and_forth_ok", "r1 = r7\nr1 += 16\nr1 += -8\n"
+        f"ld_pseudo r2, 1, 0\nr3 = 1\ncall {INIT}\n"),
+    _tp("timer_offset_const_scalar_ok", "r1 = r7\nr2 = 8\nr1 += r2\n"
+        f"ld_pseudo r2, 1, 0\nr3 = 1\ncall {INIT}\n"),
+    _tp("timer_set_cb_in_subprog_ok", "r1 = r7\ncall sub\n", cb=_CB0 + "sub:\n"
+        "r6 = r1\n" + _SET.replace("r1 = r7", "r1 = r6") + "r0 = 0\nexit\n"),
     _tp("timer_cb_no_btf_func_info", _INIT + _SET),
     _tp("timer_percpu_array", "", maps=[(PERCPU_ARRAY, 4, VALUE, 1, 0)]),
 ]
@@ -152,8 +179,21 @@ _VMA = "r2 = 0\nr3 = func cb\nr4 = 0\nr5 = 0\ncall 180\nr0 = 0\nexit\n"
 _VMA_CTX = "r2 = 0\nr3 = func cb\nr4 = r10\nr4 += -8\nr5 = 0\ncall 180\nr0 = 0\nexit\n"
 
 
+def _offsets() -> dict[str, int]:
+    """Member offsets the probes use, from the running kernel's BTF (never hard-coded)."""
+    from tracing_probes import member_off
+
+    return {"real_parent": member_off("task_struct", "real_parent"),
+            "group_leader": member_off("task_struct", "group_leader"),
+            "mm": member_off("task_struct", "mm"),
+            "vm_mm": member_off("vm_area_struct", "vm_mm")}
+
+
 def _vp(name: str, text: str, cb: str = _CB0, ptype: str = "kprobe", maps=()):
-    return FieldProbe(name, ptype, text + cb, list(maps))
+    body = text + cb
+    if "{" in body:
+        body = body.format(**_offsets())
+    return FieldProbe(name, ptype, body, list(maps))
 
 
 FIND_VMA_PROBES = [
@@ -192,6 +232,20 @@ FIND_VMA_PROBES = [
         "cb2:\nr0 = 0\nexit\n"),
     _vp("vma_cb_uses_vma_field_ok", _TASK + _VMA, cb="cb:\nr0 = *(u64 *)(r2 + 8)\n"
         "r0 &= 1\nexit\n"),
+    _vp("vma_task_real_parent_ok", _TASK + "r1 = *(u64 *)(r1 + {real_parent})\n" + _VMA),
+    _vp("vma_task_group_leader_ok", _TASK + "r1 = *(u64 *)(r1 + {group_leader})\n" + _VMA),
+    _vp("vma_task_mm", _TASK + "r1 = *(u64 *)(r1 + {mm})\n" + _VMA),
+    _vp("vma_cb_reads_vm_mm_deref", _TASK + _VMA, cb="cb:\nr0 = *(u64 *)(r2 + {vm_mm})\n"
+        "r0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit\n"),
+    _vp("vma_cb_returns_task", _TASK + _VMA, cb="cb:\nr0 = r1\nexit\n"),
+    _vp("vma_in_subprog_ok", "call sub\nr0 = 0\nexit\nsub:\n" + _TASK + _VMA),
+    _vp("vma_cb_spills_vma_to_ctx", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _TASK
+        + _VMA_CTX.replace("r0 = 0\nexit\n", "r1 = *(u64 *)(r10 - 8)\n"
+                           "r0 = *(u64 *)(r1 + 0)\nr0 = 0\nexit\n"),
+        cb="cb:\n*(u64 *)(r3 + 0) = r2\nr0 = 0\nexit\n"),
+    _vp("vma_cb_writes_ctx_then_read_ok", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _TASK
+        + _VMA_CTX.replace("r0 = 0\nexit\n", "r0 = *(u64 *)(r10 - 8)\nexit\n"),
+        cb="cb:\nr1 = 7\n*(u64 *)(r3 + 0) = r1\nr0 = 0\nexit\n"),
     _vp("vma_cb_vma_as_task", _TASK + _VMA, cb="cb:\nr1 = r2\n" + _VMA.replace(
         "r3 = func cb", "r3 = func cb2").replace("r0 = 0\nexit\n", "") + "r0 = 0\nexit\n"
         "cb2:\nr0 = 0\nexit\n"),
