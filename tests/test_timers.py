@@ -101,3 +101,23 @@ def test_interpreter_refuses_timers_cleanly():
     res = Machine(prog, obj.maps).run(packet=bytes(64))
     assert res.status != "exit" and "bpf_timer_init" in str(res.fault), (res.status,
                                                                            res.fault)
+
+
+def test_timer_in_an_inner_map_is_not_modelled():
+    """Two lookups in an array of maps give two inner maps the kernel tells apart (map_uid);
+    skv names only the template, so a timer in one is a clean "not modelled", even when
+    bpf_timer_init gets the timer's own inner map."""
+    from model.program import MapDef
+    from timer_probes import HASH, TIMER, VALUE, FieldProbe
+
+    text = ("r1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 0\nr2 = r10\nr2 += -4\n"
+            "call 1\nif r0 == 0 goto out\nr8 = r0\nr1 = r0\nr2 = r10\nr2 += -4\ncall 1\n"
+            "if r0 == 0 goto out\nr1 = r0\nr1 += 8\nr2 = r8\nr3 = 1\ncall 169\n"
+            "out:\nr0 = 0\nexit\n")
+    obj, prog = FieldProbe("inner", "sched_cls", text, [(12, 4, 4, 1, 0)]).model()
+    obj.maps["m0"].inner = "m0.inner"
+    obj.maps["m0.inner"] = MapDef("m0.inner", HASH, 4, VALUE, 4, 0, origin="inner")
+    obj.maps["m0.inner"].fields = tuple((n, off, size) for off, (n, size) in TIMER.items())
+    v = check_program(obj, prog)
+    assert not v.accepted and v.error.message.startswith("not modelled: a bpf_timer in inner "
+                                                         "map m0.inner"), v.error

@@ -7,7 +7,9 @@ in (push_async_cb + set_timer_callback_state; model.platform.callbacks).
   expected=map_value") at a constant offset that is exactly the value's ``struct
   bpf_timer`` (check_map_field_pointer, shared with bpf_spin_lock: model.verifier.locks).
 * bpf_timer_init's map argument is the timer's own map ("timer pointer in R1 map_uid=0
-  doesn't match map pointer in R2 map_uid=0": skv has no inner maps, so every uid is 0).
+  doesn't match map pointer in R2 map_uid=0"). A timer in an inner map (map-in-map) is not
+  modelled: the kernel gives the map of each outer lookup its own map_uid, skv names the
+  inner template only, so every uid here is 0.
 * bpf_find_vma's task is a non-NULL PTR_TO_BTF_ID to ``struct task_struct`` (plain,
   trusted or RCU; not untrusted) at offset 0 (another offset, where the kernel would look
   for a nested task_struct, is not modelled).
@@ -31,6 +33,9 @@ def timer_arg(maps, regno: int, r: Reg) -> str:
     if r.type is not T.MAP_VALUE:
         raise Reject(f"R{regno} type={r.type.value} expected=map_value")
     map_field_pointer(maps, regno, r, TIMER)
+    if maps[r.map].origin == "inner" or any(m.inner == r.map for m in maps.values()):
+        raise Reject(f"not modelled: a bpf_timer in inner map {r.map} (the kernel tells the "
+                     "maps of two lookups apart by their map_uid; skv does not)")
     return r.map
 
 
