@@ -315,3 +315,22 @@ PROBES += [
             "r0 = *(u64 *)(r10 + 8)\nexit\n"),
     CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
 ]
+
+
+def check_c_program(tmp_path, capsys, source: str) -> dict[str, dict]:
+    """Compile ``source`` with clang (BPF target, BTF) and run ``skv check --json
+    --kernel=both-edges`` on the object: its rows by program name."""
+    import json
+    import subprocess
+
+    from conftest import CLANG
+    from model.cli import main
+
+    src, obj = tmp_path / "p.c", tmp_path / "p.o"
+    src.write_text(source)
+    r = subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I",
+                        "/usr/include/x86_64-linux-gnu", "-c", str(src), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    main(["check", "--json", "--kernel=both-edges", str(obj)])
+    return {row["program"]: row for row in json.loads(capsys.readouterr().out)["programs"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CLANG
 from model.kernel import available
 from model.verifier.checker import check_program
 from timer_probes import FIND_VMA_PROBES, assert_like_kernel
@@ -56,3 +57,61 @@ def test_z3_never_calls_find_vma_safe(probe):
     doc = analyse_program(obj, prog)
     assert doc["models"]["M2"]["safe"] is not True
     assert doc["cross_check"] != "SOUNDNESS BUG"
+
+
+# -- a C program through skv check ----------------------------------------------------------
+C_SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct vm_area_struct;
+struct ctx { __u64 found; };
+
+static long seen(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct ctx *c = data;
+	c->found = 1;
+	return 0;
+}
+
+static long seen_bad(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	return 2;	/* a find_vma callback returns 0 or 1 */
+}
+
+SEC("kprobe/do_nanosleep")
+int look(void *regs)
+{
+	struct ctx c = {};
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	bpf_find_vma(t, 0x400000, seen, &c, 0);
+	return c.found;
+}
+
+SEC("kprobe/do_nanosleep")
+int look_bad(void *regs)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	bpf_find_vma(t, 0x400000, seen_bad, 0, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+def test_c_program(tmp_path, capsys):
+    """bpf_find_vma from C (kprobe): skv and the kernel accept it, and refuse the twin
+    whose callback returns 2."""
+    from callback_probes import check_c_program
+
+    rows = check_c_program(tmp_path, capsys, C_SOURCE)
+    assert rows["look"]["verdict"] == "accepted"
+    assert rows["look_bad"]["verdict"] == "rejected"
+    for row in rows.values():
+        assert row["kernel"]["verdict"] == row["verdict"], row
+        assert row["models"]["M2"]["safe"] is not True

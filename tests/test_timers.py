@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CLANG
 from model.kernel import available
 from model.verifier.checker import check_program
 from timer_probes import TIMER_PROBES, assert_like_kernel
@@ -121,3 +122,80 @@ def test_timer_in_an_inner_map_is_not_modelled():
     v = check_program(obj, prog)
     assert not v.accepted and v.error.message.startswith("not modelled: a bpf_timer in inner "
                                                          "map m0.inner"), v.error
+
+
+# -- a C program through skv check ----------------------------------------------------------
+C_SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define CLOCK_MONOTONIC 1
+
+struct elem {
+	__u64 hits;
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct elem);
+	__uint(max_entries, 1);
+} timers SEC(".maps");
+
+static int fire(void *map, __u32 *key, struct elem *e)
+{
+	e->hits++;
+	return 0;
+}
+
+static int fire_bad(void *map, __u32 *key, struct elem *e)
+{
+	e->hits++;
+	return 1;	/* an async callback must return 0 */
+}
+
+SEC("tc")
+int arm(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct elem *e = bpf_map_lookup_elem(&timers, &k);
+
+	if (!e)
+		return 0;
+	bpf_timer_init(&e->t, &timers, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&e->t, fire);
+	bpf_timer_start(&e->t, 1000, 0);
+	return 0;
+}
+
+SEC("tc")
+int arm_bad(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct elem *e = bpf_map_lookup_elem(&timers, &k);
+
+	if (!e)
+		return 0;
+	bpf_timer_init(&e->t, &timers, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&e->t, fire_bad);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+def test_c_program(tmp_path, capsys):
+    """A libbpf-style C program arming a timer in an array map's value (its BTF from the
+    object): skv and the kernel accept it, and refuse the twin whose callback returns 1."""
+    from callback_probes import check_c_program
+
+    rows = check_c_program(tmp_path, capsys, C_SOURCE)
+    assert rows["arm"]["verdict"] == "accepted"
+    assert rows["arm_bad"]["verdict"] == "rejected"
+    for row in rows.values():
+        assert row["kernel"]["verdict"] == row["verdict"], row
+        assert row["models"]["M2"]["safe"] is not True
