@@ -25,9 +25,11 @@ class FieldProbe(CbProbe):
     (struct, size); None: a map without BTF)."""
 
     fields: list = field(default_factory=list)
+    license: str = "GPL"
 
     def model(self):
         obj, prog = super().model()
+        obj.license = self.license
         for k, f in enumerate(self.fields):
             if f is not None:
                 obj.maps[f"m{k}"].fields = tuple(
@@ -168,10 +170,16 @@ TIMER_PROBES = [
         f"ld_pseudo r2, 1, 0\nr3 = 1\ncall {INIT}\n"),
     _tp("timer_set_cb_in_subprog_ok", "r1 = r7\ncall sub\n", cb=_CB0 + "sub:\n"
         "r6 = r1\n" + _SET.replace("r1 = r7", "r1 = r6") + "r0 = 0\nexit\n"),
+    _tp("timer_rdonly_prog_map", _INIT + _SET + _START, maps=[(HASH, 4, VALUE, 4, 1 << 7)]),
+    _tp("timer_wronly_prog_map", _INIT + _SET + _START, maps=[(HASH, 4, VALUE, 4, 1 << 8)]),
+    _tp("timer_non_gpl", _INIT),
+    _tp("lock_rdonly_prog_map", "", maps=[(HASH, 4, VALUE, 4, 1 << 7)],
+        fields=[{0: ("bpf_spin_lock", 4)}]),
     _tp("timer_cb_no_btf_func_info", _INIT + _SET),
     _tp("timer_percpu_array", "", maps=[(PERCPU_ARRAY, 4, VALUE, 1, 0)]),
 ]
 TIMER_PROBES[-2].btf = False
+next(p for p in TIMER_PROBES if p.name == "timer_non_gpl").license = "MIT"
 
 
 _TASK = f"call {TASK_BTF}\nr1 = r0\n"

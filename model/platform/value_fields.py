@@ -27,6 +27,8 @@ TIMER_REFUSED = {t: "tracing progs cannot use bpf_timer yet" for t in TRACING_TY
 #: map_check_btf: the map types whose value may hold a bpf_timer (BPF_MAP_CREATE refuses
 #: the others, EOPNOTSUPP)
 TIMER_MAP_TYPES = frozenset({"hash", "array", "lru_hash"})
+#: BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG: map_check_btf refuses them with special fields
+PROG_ACCESS_FLAGS = (1 << 7) | (1 << 8)
 
 
 def field_error(kind: str) -> str:
@@ -55,10 +57,15 @@ def spin_lock_off(fields) -> int | None:
     return field_off(fields, SPIN_LOCK)
 
 
-def lock_load_error(prog_type: str, fields, map_type: str = "") -> str | None:
+def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int = 0
+                    ) -> str | None:
     """A program naming a map whose value holds a spin lock or a bpf_timer, refused at load
-    (check_map_prog_compatibility); a bpf_timer in a map of another type than
-    :data:`TIMER_MAP_TYPES` (the map cannot even be created)."""
+    (check_map_prog_compatibility); a map that cannot even be created (map_check_btf): a
+    bpf_timer in a map of another type than :data:`TIMER_MAP_TYPES`, special fields in a
+    map the program may only read or only write."""
+    if fields and map_flags & PROG_ACCESS_FLAGS:
+        return ("special fields in a map with BPF_F_RDONLY_PROG or BPF_F_WRONLY_PROG: "
+                "BPF_MAP_CREATE refuses it (EACCES)")
     if spin_lock_off(fields) is not None and prog_type in LOCK_REFUSED:
         return LOCK_REFUSED[prog_type]
     if field_off(fields, TIMER) is None:
