@@ -27,6 +27,12 @@ WORDED = {
 }
 
 
+#: safe programs skv refuses (the kernel accepts), and skv's reason: with two bpf_timers
+#: in a value the kernel keeps neither as a special field (no valid timer; a load of one is
+#: a plain load), skv still guards both
+IMPRECISE = {"timer_two_timers_read_ok": "bpf_timer cannot be accessed directly"}
+
+
 def by_name(name: str):
     return next(p for p in TIMER_PROBES if p.name == name)
 
@@ -36,7 +42,7 @@ def by_name(name: str):
 def test_timer_probe_against_kernel(probe):
     """Never accept what the kernel refuses; the same verdict and (but for WORDED) the
     kernel's words."""
-    assert_like_kernel(probe, WORDED)
+    assert_like_kernel(probe, WORDED, IMPRECISE)
 
 
 @pytest.mark.parametrize("name,message", [

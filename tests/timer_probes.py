@@ -173,6 +173,17 @@ TIMER_PROBES = [
     _tp("timer_rdonly_prog_map", _INIT + _SET + _START, maps=[(HASH, 4, VALUE, 4, 1 << 7)]),
     _tp("timer_wronly_prog_map", _INIT + _SET + _START, maps=[(HASH, 4, VALUE, 4, 1 << 8)]),
     _tp("timer_non_gpl", _INIT),
+    _tp("timer_two_timers_first", _INIT.replace(f"r1 += {TIMER_OFF}", "r1 += 0"),
+        maps=[(HASH, 4, 32, 4, 0)], fields=[{0: ("bpf_timer", 16), 16: ("bpf_timer", 16)}]),
+    _tp("timer_two_timers_second", _INIT.replace(f"r1 += {TIMER_OFF}", "r1 += 16"),
+        maps=[(HASH, 4, 32, 4, 0)], fields=[{0: ("bpf_timer", 16), 16: ("bpf_timer", 16)}]),
+    _tp("timer_two_timers_read_ok", "r1 = *(u64 *)(r7 + 0)\n",
+        maps=[(HASH, 4, 32, 4, 0)], fields=[{0: ("bpf_timer", 16), 16: ("bpf_timer", 16)}]),
+    _tp("timer_beside_wq_ok", _INIT.replace(f"r1 += {TIMER_OFF}", "r1 += 0"),
+        maps=[(HASH, 4, 32, 4, 0)], fields=[{0: ("bpf_timer", 16), 16: ("bpf_wq", 16)}]),
+    _tp("timer_beside_lock_ok", _INIT, fields=[{0: ("bpf_spin_lock", 4), **TIMER}]),
+    _tp("timer_at_zero_ok", _INIT.replace(f"r1 += {TIMER_OFF}\n", ""),
+        maps=[(ARRAY, 4, 16, 1, 0)], fields=[{0: ("bpf_timer", 16)}]),
     _tp("lock_rdonly_prog_map", "", maps=[(HASH, 4, VALUE, 4, 1 << 7)],
         fields=[{0: ("bpf_spin_lock", 4)}]),
     _tp("timer_cb_no_btf_func_info", _INIT + _SET),
@@ -287,13 +298,18 @@ def judge(p: FieldProbe) -> Judged:
                   "accept" if v.accepted else v.error.message.splitlines()[-1])
 
 
-def assert_like_kernel(p: FieldProbe, worded: dict[str, str]) -> None:
+def assert_like_kernel(p: FieldProbe, worded: dict[str, str],
+                       imprecise: dict[str, str] | None = None) -> None:
     """The same verdict as the kernel (never a false accept), the valid twins (``_ok``)
     loading in both, and the kernel's own words for its rejections (``worded``: probe name
-    -> the words of skv's differently-worded reason)."""
+    -> the words of skv's differently-worded reason). ``imprecise``: the known false
+    rejects -> the words of skv's reason."""
     j = judge(p)
     where = f"{p.name}:\n{p.text}\nkernel: {j.kernel_msg}\nours: {j.ours_msg}"
     assert not (j.ours_ok and not j.kernel_ok), "FALSE ACCEPT " + where
+    if p.name in (imprecise or {}):
+        assert j.kernel_ok and not j.ours_ok and imprecise[p.name] in j.ours_msg, where
+        return
     assert j.ours_ok == j.kernel_ok, where
     assert p.name.endswith("_ok") == j.kernel_ok, where
     if not j.kernel_ok:

@@ -48,8 +48,11 @@ def field_access_error(fields, lo: int, hi: int, size: int) -> str | None:
 
 
 def field_off(fields, kind: str) -> int | None:
-    """The offset of the value's special field of kind ``kind``, or None."""
-    return next((off for k, off, _ in fields if k == kind), None)
+    """The offset of the value's special field of kind ``kind``, or None: none, or more
+    than one (two bpf_timers: the map is created, but "map 'm' has no valid bpf_timer",
+    measured on Linux 6.18)."""
+    offs = [off for k, off, _ in fields if k == kind]
+    return offs[0] if len(offs) == 1 else None
 
 
 def spin_lock_off(fields) -> int | None:
