@@ -16,7 +16,10 @@ from model.isa import LoadImm64
 from model.isa.asm import assemble
 from model.program import BpfObject, MapDef, MapRef, Program
 
-SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f"}
+SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
+           "cgroup_skb": "cgroup_skb/ingress", "sock_ops": "sockops",
+           "tracepoint": "tracepoint/syscalls/sys_enter_nanosleep", "perf_event": "perf_event",
+           "raw_tracepoint": "raw_tracepoint/sys_enter"}
 _FUNC = re.compile(r"^\s*(r\d+) = func (\w+)\s*$")
 _LABEL = re.compile(r"^\s*(\w+):\s*$")
 

@@ -190,6 +190,11 @@ TIMER_PROBES = [
     _tp("timer_percpu_array", "", maps=[(PERCPU_ARRAY, 4, VALUE, 1, 0)]),
 ]
 TIMER_PROBES[-2].btf = False
+#: every program type of the probe sections: tracing types may not name a timer map
+TIMER_PROBES += [_tp(f"timer_type_{t}", _INIT + _SET + _START, ptype=t) for t in (
+    "tracepoint", "perf_event", "raw_tracepoint")]
+TIMER_PROBES += [_tp(f"timer_type_{t}_ok", _INIT + _SET + _START, ptype=t) for t in (
+    "cgroup_skb", "sock_ops")]
 next(p for p in TIMER_PROBES if p.name == "timer_non_gpl").license = "MIT"
 
 
@@ -246,6 +251,9 @@ FIND_VMA_PROBES = [
     _vp("vma_ctx_ctx", "r6 = r1\n" + _TASK + _VMA.replace("r4 = 0", "r4 = r6")),
     _vp("vma_xdp_ok", _TASK + _VMA, ptype="xdp"),
     _vp("vma_sched_cls_ok", _TASK + _VMA, ptype="sched_cls"),
+    _vp("vma_socket_filter_ok", _TASK + _VMA, ptype="socket_filter"),
+    *(_vp(f"vma_type_{t}_ok", _TASK + _VMA, ptype=t) for t in (
+        "cgroup_skb", "sock_ops", "tracepoint", "perf_event", "raw_tracepoint")),
     _vp("vma_cb_calls_vma_ok", _TASK + _VMA, cb="cb:\n" + _VMA.replace(
         "r3 = func cb", "r3 = func cb2").replace("r0 = 0\nexit\n", "") + "r0 = 0\nexit\n"
         "cb2:\nr0 = 0\nexit\n"),
