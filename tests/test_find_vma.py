@@ -15,10 +15,6 @@ from timer_probes import FIND_VMA_PROBES, assert_like_kernel
 needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
 #: kernel rejections skv words differently (both reject): skv's reason
 WORDED = {
-    # the kernel looks for a task_struct nested at the offset (none): not modelled
-    "vma_task_offset": "not modelled: a task_struct pointer at an offset",
-    # the kernel: "R0 not a scalar value"; skv finds r0 unread first
-    "vma_ret_uninit": "R0 !read_ok",
 }
 
 
@@ -57,6 +53,15 @@ def test_z3_never_calls_find_vma_safe(probe):
     doc = analyse_program(obj, prog)
     assert doc["models"]["M2"]["safe"] is not True
     assert doc["cross_check"] != "SOUNDNESS BUG"
+
+
+@needs_kernel
+def test_random_find_vma_programs_against_kernel():
+    """Random bpf_find_vma programs (tests/timer_gen.py): the kernel's verdict and words."""
+    from test_timers import _random_against_kernel
+    from timer_gen import random_vma_probe
+
+    _random_against_kernel(random_vma_probe, 500)
 
 
 # -- a C program through skv check ----------------------------------------------------------

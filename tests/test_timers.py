@@ -133,6 +133,29 @@ def test_timer_in_an_inner_map_is_not_modelled():
                                                          "map m0.inner"), v.error
 
 
+@needs_kernel
+def test_random_timer_programs_against_kernel():
+    """Random timer programs (tests/timer_gen.py): the kernel's verdict and words on each."""
+    from timer_gen import random_timer_probe
+
+    _random_against_kernel(random_timer_probe, 500)
+
+
+def _random_against_kernel(make, n: int) -> None:
+    from timer_probes import judge
+
+    diffs, kernel_ok = [], 0
+    for seed in range(n):
+        p = make(seed)
+        j = judge(p)
+        kernel_ok += j.kernel_ok
+        if j.ours_ok != j.kernel_ok or j.ours_msg != j.kernel_msg:
+            diffs.append((seed, j.kernel_msg, j.ours_msg, p.text))
+    assert not [d for d in diffs if d[2] == "accept"], "FALSE ACCEPT " + str(diffs[0])
+    assert not diffs, diffs[0]
+    assert kernel_ok >= n // 20, kernel_ok  # the generator still reaches accepted programs
+
+
 # -- a C program through skv check ----------------------------------------------------------
 C_SOURCE = r"""
 #include <linux/bpf.h>

@@ -57,6 +57,9 @@ class Stepper:
             kind = a.__class__  # (the assertion classes have no subclasses)
             if kind is A.Initialized:
                 if regs[a.reg].type is T.NOT_INIT:
+                    if (isinstance(insn, Exit) and len(st.frames) > 1
+                            and st.cur.cb_ret is not None):  # prepare_func_exit's words
+                        raise Reject("R0 not a scalar value")
                     raise Reject(f"R{a.reg} !read_ok")
             elif kind is A.Writable:
                 if a.reg == 10:

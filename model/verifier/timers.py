@@ -11,8 +11,9 @@ in (push_async_cb + set_timer_callback_state; model.platform.callbacks).
   modelled: the kernel gives the map of each outer lookup its own map_uid, skv names the
   inner template only, so every uid here is 0.
 * bpf_find_vma's task is a non-NULL PTR_TO_BTF_ID to ``struct task_struct`` (plain,
-  trusted or RCU; not untrusted) at offset 0 (another offset, where the kernel would look
-  for a nested task_struct, is not modelled).
+  trusted or RCU; not untrusted) at offset 0 (at a positive constant offset the kernel looks
+  for a task_struct nested in it and finds none; a pointer of another type at an offset,
+  or a negative or variable one, is not modelled).
 """
 
 from __future__ import annotations
@@ -54,10 +55,14 @@ def btf_arg(helper: str, regno: int, r: Reg) -> None:
         raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
     if r.tag:
         raise Reject(f"not modelled: a {r.tag} typed pointer passed to bpf_{helper}")
+    want = _struct_id(ARG_BTF_STRUCT[helper])
+    if r.off > 0 and r.btf_id == want and r.var.is_const() and not r.var.const_value():
+        # btf_struct_ids_match finds no task_struct nested inside one
+        raise Reject(f"R{regno} is of type {ARG_BTF_STRUCT[helper]} but "
+                     f"{ARG_BTF_STRUCT[helper]} is expected")
     if r.off or not r.var.is_const() or r.var.const_value():
         raise Reject(f"not modelled: a {ARG_BTF_STRUCT[helper]} pointer at an offset passed "
                      f"to bpf_{helper}")
-    want = _struct_id(ARG_BTF_STRUCT[helper])
     if r.btf_id != want:
         from model.platform.tracing_targets import vmlinux_btf
 
