@@ -19,7 +19,8 @@ from model.program import BpfObject, MapDef, MapRef, Program
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
            "cgroup_skb": "cgroup_skb/ingress", "sock_ops": "sockops",
            "tracepoint": "tracepoint/syscalls/sys_enter_nanosleep", "perf_event": "perf_event",
-           "raw_tracepoint": "raw_tracepoint/sys_enter"}
+           "raw_tracepoint": "raw_tracepoint/sys_enter", "tp_btf": "tp_btf/sched_switch",
+           "raw_tp": "raw_tp/sched_switch"}
 _FUNC = re.compile(r"^\s*(r\d+) = func (\w+)\s*$")
 _LABEL = re.compile(r"^\s*(\w+):\s*$")
 

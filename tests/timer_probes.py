@@ -273,6 +273,11 @@ FIND_VMA_PROBES = [
     _vp("vma_cb_writes_ctx_then_read_ok", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _TASK
         + _VMA_CTX.replace("r0 = 0\nexit\n", "r0 = *(u64 *)(r10 - 8)\nexit\n"),
         cb="cb:\nr1 = 7\n*(u64 *)(r3 + 0) = r1\nr0 = 0\nexit\n"),
+    # tp_btf/sched_switch (bool preempt, struct task_struct *prev, *next, ...): prev is a
+    # trusted task; a raw_tp's arguments are plain numbers
+    _vp("vma_tp_btf_prev_ok", "r1 = *(u64 *)(r1 + 8)\n" + _VMA, ptype="tp_btf"),
+    _vp("vma_tp_btf_preempt", "r1 = *(u64 *)(r1 + 0)\n" + _VMA, ptype="tp_btf"),
+    _vp("vma_raw_tp_prev", "r1 = *(u64 *)(r1 + 8)\n" + _VMA, ptype="raw_tp"),
     _vp("vma_cb_vma_as_task", _TASK + _VMA, cb="cb:\nr1 = r2\n" + _VMA.replace(
         "r3 = func cb", "r3 = func cb2").replace("r0 = 0\nexit\n", "") + "r0 = 0\nexit\n"
         "cb2:\nr0 = 0\nexit\n"),
