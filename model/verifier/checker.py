@@ -234,6 +234,7 @@ class Checker:
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
         at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
+        self.stepper.async_seen = set()  # async callbacks pushed in this run
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
