@@ -2,9 +2,12 @@
 bpf_return_type`` with their ``enum bpf_type_flag`` bits, include/linux/bpf.h), and which
 of them skv's engines model.
 
-A kind the engines do not model (sockets with reference tracking, BTF ids, dynptrs,
-callbacks, spin locks, timers, kptrs, ...) makes a call of any helper using it a clean
-"not modelled" rejection (:func:`unmodelled_kind`), never an accept.
+A kind the engines do not model (dynptrs, kptrs, most BTF ids, ...) makes a call of any
+helper using it a clean "not modelled" rejection (:func:`unmodelled_kind`), never an
+accept. Some kinds only the abstract verifier models (``typed``/``refs`` in
+:func:`unmodelled_kind`): acquired references and spin locks (:data:`REF_ARGS`), typed
+pointers (:data:`RET_BTF_STRUCT`, :data:`ARG_BTF_STRUCT`), bpf_timer pointers
+(model.verifier.timers); the Z3 engine gives up on those paths ("not modelled").
 """
 
 from __future__ import annotations
