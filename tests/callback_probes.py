@@ -16,7 +16,11 @@ from model.isa import LoadImm64
 from model.isa.asm import assemble
 from model.program import BpfObject, MapDef, MapRef, Program
 
-SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f"}
+SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
+           "cgroup_skb": "cgroup_skb/ingress", "sock_ops": "sockops",
+           "tracepoint": "tracepoint/syscalls/sys_enter_nanosleep", "perf_event": "perf_event",
+           "raw_tracepoint": "raw_tracepoint/sys_enter", "tp_btf": "tp_btf/sched_switch",
+           "raw_tp": "raw_tp/sched_switch"}
 _FUNC = re.compile(r"^\s*(r\d+) = func (\w+)\s*$")
 _LABEL = re.compile(r"^\s*(\w+):\s*$")
 
@@ -315,3 +319,22 @@ PROBES += [
             "r0 = *(u64 *)(r10 + 8)\nexit\n"),
     CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
 ]
+
+
+def check_c_program(tmp_path, capsys, source: str) -> dict[str, dict]:
+    """Compile ``source`` with clang (BPF target, BTF) and run ``skv check --json
+    --kernel=both-edges`` on the object: its rows by program name."""
+    import json
+    import subprocess
+
+    from conftest import CLANG
+    from model.cli import main
+
+    src, obj = tmp_path / "p.c", tmp_path / "p.o"
+    src.write_text(source)
+    r = subprocess.run([CLANG, "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-I",
+                        "/usr/include/x86_64-linux-gnu", "-c", str(src), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    main(["check", "--json", "--kernel=both-edges", str(obj)])
+    return {row["program"]: row for row in json.loads(capsys.readouterr().out)["programs"]}

@@ -15,13 +15,22 @@ Register sources in ``CallbackSpec.regs`` (callee r1, r2, ...; r-registers not l
 not initialised):
 
 * ``"scalar"``: an unknown scalar (bpf_loop's index: ``SCALAR_VALUE`` with no bounds)
-* ``"argN"``: a copy of the caller's rN at the call (the ``callback_ctx``, the map pointer)
-* ``"map_key"`` / ``"map_value"``: a pointer (offset 0) to key_size / value_size bytes of
-  the map in the caller's r1 (PTR_TO_MAP_KEY is read-only)
+* ``"argN"``: a copy of the caller's rN at the call (the ``callback_ctx``, the map pointer,
+  bpf_find_vma's task)
+* ``"map_ptr"`` / ``"map_key"`` / ``"map_value"``: the map of the caller's r1 (a map
+  pointer, or the timer's map value), or a pointer (offset 0) to key_size / value_size bytes
+  of it (PTR_TO_MAP_KEY is read-only)
+* ``"btf:STRUCT"``: a (plain, not trusted) PTR_TO_BTF_ID to vmlinux's ``struct STRUCT``
+  (bpf_find_vma's vma: set_find_vma_callback_state)
 
-Not modelled (a clean "not modelled" rejection): bpf_find_vma (its task and vma arguments
-are BTF pointers), bpf_user_ringbuf_drain (its callback gets a dynptr),
-bpf_timer_set_callback (async: a struct bpf_timer in a BTF-described map value).
+An asynchronous callback (``is_async``: bpf_timer_set_callback's, set_timer_callback_state)
+is not called by the helper: the kernel verifies it as a program of its own (push_async_cb:
+a fresh state whose only frame is the callback's, no lock, no references, a fresh stack),
+whose exit must return r0 in ``ret`` ("At async callback return ..."). Its registers depend
+only on the timer's map, so it is verified once per (callback, map).
+
+Not modelled (a clean "not modelled" rejection): bpf_user_ringbuf_drain (its callback gets
+a dynptr).
 """
 
 from __future__ import annotations
@@ -38,21 +47,23 @@ class CallbackSpec:
     #: the caller's register whose umax bounds the iterations on one path (bpf_loop's
     #: nr_loops: "bpf_loop iteration limit reached"), or None (no bound)
     bound_reg: int | None = None
+    is_async: bool = False  # verified as a program of its own, not called by the helper
 
 
 #: helper name (without bpf_) -> how its callback is called
 CALLBACKS = {
     "loop": CallbackSpec(("scalar", "arg3"), (0, 1), bound_reg=1),
     "for_each_map_elem": CallbackSpec(("arg1", "map_key", "map_value", "arg3"), (0, 1)),
+    "find_vma": CallbackSpec(("arg1", "btf:vm_area_struct", "arg4"), (0, 1)),
+    "timer_set_callback": CallbackSpec(("map_ptr", "map_key", "map_value"), (0, 0),
+                                       is_async=True),
 }
 #: map types whose for_each callback skv models (map_set_for_each_callback_args exists for
 #: the hash and array families; others are refused by the kernel or not modelled here)
 FOR_EACH_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
                                 "lru_percpu_hash"})
 UNMODELLED = {
-    "find_vma": "callbacks of bpf_find_vma (BTF task/vma pointers)",
     "user_ringbuf_drain": "callbacks of bpf_user_ringbuf_drain (dynptr argument)",
-    "timer_set_callback": "async timer callbacks (struct bpf_timer in a BTF map value)",
 }
 
 
@@ -74,16 +85,23 @@ def is_callback_call(insn) -> bool:
             and helper_short_name(insn.imm) in CALLBACKS)
 
 
-def callback_ret_message(smin: int, smax: int, lo: int, hi: int) -> str:
-    """verbose_invalid_scalar's text at a callback's exit."""
+def is_sync_callback_call(insn) -> bool:
+    """A callback call whose call site is a loop head (the callback returns to it)."""
+    return is_callback_call(insn) and not CALLBACKS[helper_short_name(insn.imm)].is_async
+
+
+def callback_ret_message(smin: int, smax: int, lo: int, hi: int, where: str = "callback"
+                         ) -> str:
+    """verbose_invalid_scalar's text at a callback's exit (``where``: "async callback")."""
     parts = ""
     if smin > -(1 << 63):
         parts += f" smin={smin}"
     if smax < (1 << 63) - 1:
         parts += f" smax={smax}"
-    return (f"At callback return the register R0 has{parts or ' unknown scalar value'} "
+    return (f"At {where} return the register R0 has{parts or ' unknown scalar value'} "
             f"should have been in [{lo}, {hi}]")
 
 
 __all__ = ["CallbackSpec", "CALLBACKS", "FOR_EACH_MAP_TYPES", "UNMODELLED", "callback_spec",
-           "callback_ret_message", "helper_short_name", "is_callback_call"]
+           "callback_ret_message", "helper_short_name", "is_callback_call",
+           "is_sync_callback_call"]

@@ -2,9 +2,12 @@
 bpf_return_type`` with their ``enum bpf_type_flag`` bits, include/linux/bpf.h), and which
 of them skv's engines model.
 
-A kind the engines do not model (sockets with reference tracking, BTF ids, dynptrs,
-callbacks, spin locks, timers, kptrs, ...) makes a call of any helper using it a clean
-"not modelled" rejection (:func:`unmodelled_kind`), never an accept.
+A kind the engines do not model (dynptrs, kptrs, most BTF ids, ...) makes a call of any
+helper using it a clean "not modelled" rejection (:func:`unmodelled_kind`), never an
+accept. Some kinds only the abstract verifier models (``typed``/``refs`` in
+:func:`unmodelled_kind`): acquired references and spin locks (:data:`REF_ARGS`), typed
+pointers (:data:`RET_BTF_STRUCT`, :data:`ARG_BTF_STRUCT`), bpf_timer pointers
+(model.verifier.timers); the Z3 engine gives up on those paths ("not modelled").
 """
 
 from __future__ import annotations
@@ -203,6 +206,9 @@ UNMODELLED_HELPERS = {
 #: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
 #: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
 RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
+#: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
+#: struct it must point to (``*fn->arg1_btf_id``)
+ARG_BTF_STRUCT = {"find_vma": "task_struct"}
 
 
 
@@ -248,6 +254,9 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False) -> str | 
             continue
         if callback and a.base in CALLBACK_ARGS:
             continue  # checked by the verifier's callback rules (model.platform.callbacks)
+        if typed and (a == ARG_PTR_TO_TIMER or a == ARG_PTR_TO_BTF_ID
+                      and proto.name in ARG_BTF_STRUCT):
+            continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:

@@ -388,8 +388,11 @@ def verifier_unmodelled(prog_type: str, helper: int) -> str | None:
 
 def refs_only(prog_type: str, helper: int) -> str | None:
     """For an engine that does not track references: why it cannot follow a call that the
-    abstract verifier models (an acquiring or releasing helper), or None."""
+    abstract verifier models (an acquiring or releasing helper; one with a timer or a
+    typed-pointer argument: model.verifier.timers), or None."""
     why = helper_unmodelled(prog_type, helper)
-    if why is None or helper_unmodelled(prog_type, helper, refs=True) is not None:
+    if why is None or verifier_unmodelled(prog_type, helper) is not None:
         return None
-    return why.replace("not modelled:", "not modelled (reference tracking):", 1)
+    if helper_unmodelled(prog_type, helper, refs=True) is None:
+        return why.replace("not modelled:", "not modelled (reference tracking):", 1)
+    return why  # typed pointers, timers: the same words as helper_unmodelled's

@@ -15,11 +15,20 @@ SPECIAL_STRUCTS = frozenset({"bpf_spin_lock", "bpf_res_spin_lock", "bpf_timer", 
 #: BTF type tags that make a pointer member a kptr
 KPTR_TAGS = frozenset({"kptr", "kptr_untrusted", "percpu_kptr", "kptr_ref"})
 SPIN_LOCK = "bpf_spin_lock"
+TIMER = "bpf_timer"
+#: is_tracing_prog_type (kernel/bpf/verifier.c)
+TRACING_TYPES = ("kprobe", "tracepoint", "perf_event", "raw_tracepoint",
+                 "raw_tracepoint_writable")
 #: check_map_prog_compatibility: program types that may not use a map with a spin lock
 LOCK_REFUSED = {"socket_filter": "socket filter progs cannot use bpf_spin_lock yet",
-                **{t: "tracing progs cannot use bpf_spin_lock yet" for t in (
-                    "kprobe", "tracepoint", "perf_event", "raw_tracepoint",
-                    "raw_tracepoint_writable")}}
+                **{t: "tracing progs cannot use bpf_spin_lock yet" for t in TRACING_TYPES}}
+#: ... or with a bpf_timer (socket filters may: measured on Linux 6.18, tests/test_timers.py)
+TIMER_REFUSED = {t: "tracing progs cannot use bpf_timer yet" for t in TRACING_TYPES}
+#: map_check_btf: the map types whose value may hold a bpf_timer (BPF_MAP_CREATE refuses
+#: the others, EOPNOTSUPP)
+TIMER_MAP_TYPES = frozenset({"hash", "array", "lru_hash"})
+#: BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG: map_check_btf refuses them with special fields
+PROG_ACCESS_FLAGS = (1 << 7) | (1 << 8)
 
 
 def field_error(kind: str) -> str:
@@ -38,17 +47,37 @@ def field_access_error(fields, lo: int, hi: int, size: int) -> str | None:
     return None
 
 
+def field_off(fields, kind: str) -> int | None:
+    """The offset of the value's special field of kind ``kind``, or None: none, or more
+    than one (two bpf_timers: the map is created, but "map 'm' has no valid bpf_timer",
+    measured on Linux 6.18)."""
+    offs = [off for k, off, _ in fields if k == kind]
+    return offs[0] if len(offs) == 1 else None
+
+
 def spin_lock_off(fields) -> int | None:
     """The offset of the value's ``struct bpf_spin_lock``, or None."""
-    return next((off for kind, off, _ in fields if kind == SPIN_LOCK), None)
+    return field_off(fields, SPIN_LOCK)
 
 
-def lock_load_error(prog_type: str, fields) -> str | None:
-    """A program naming a map whose value holds a spin lock, refused at load."""
-    if spin_lock_off(fields) is None:
+def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int = 0
+                    ) -> str | None:
+    """A program naming a map whose value holds a spin lock or a bpf_timer, refused at load
+    (check_map_prog_compatibility); a map that cannot even be created (map_check_btf): a
+    bpf_timer in a map of another type than :data:`TIMER_MAP_TYPES`, special fields in a
+    map the program may only read or only write."""
+    if fields and map_flags & PROG_ACCESS_FLAGS:
+        return ("special fields in a map with BPF_F_RDONLY_PROG or BPF_F_WRONLY_PROG: "
+                "BPF_MAP_CREATE refuses it (EACCES)")
+    if spin_lock_off(fields) is not None and prog_type in LOCK_REFUSED:
+        return LOCK_REFUSED[prog_type]
+    if field_off(fields, TIMER) is None:
         return None
-    return LOCK_REFUSED.get(prog_type)
+    if map_type and map_type not in TIMER_MAP_TYPES:
+        return (f"a bpf_timer in a {map_type} map: BPF_MAP_CREATE refuses it (only hash, "
+                "lru_hash and array maps may hold one)")
+    return TIMER_REFUSED.get(prog_type)
 
 
 __all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "spin_lock_off",
-           "lock_load_error"]
+           "field_off", "lock_load_error", "TIMER", "TIMER_MAP_TYPES"]

@@ -21,6 +21,7 @@ from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
 from model.verifier.state import Frame, State
+from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 
 MAX_CALL_FRAMES = 8
 FOR_EACH_TYPE_IDS = frozenset(i for i, n in MAP_TYPES.items() if n in FOR_EACH_MAP_TYPES)
@@ -43,7 +44,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         raise Reject(why)
     proto = helper_proto(ptype, hid)
     regs = st.cur.regs
-    map_name = callback = None
+    map_name = callback = timer_map = None
     released = alloc_size = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
@@ -71,12 +72,17 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             spin_lock_arg(st, obj.maps, regno, r, hid)
         elif base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and r.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
             btf_sock_common_arg(regno, r, arg.maybe_null)
+        elif base is Arg.PTR_TO_TIMER:
+            timer_map = timer_arg(obj.maps, regno, r)
+        elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
+            btf_arg(proto.name, regno, r)
         elif base in (Arg.PTR_TO_BTF_ID_SOCK_COMMON, Arg.PTR_TO_SOCK_COMMON):
             ref_arg(regno, r, base)  # a socket, unmoved (no arithmetic on one)
             sock = r
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
                 raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
+            timer_map_arg(timer_map, regno, r)
             map_name = r.map
         elif base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             if map_name is None:
@@ -297,25 +303,20 @@ def enter_callback(st: State, obj, callsite: int, target: int, spec) -> None:
     caller = st.cur.regs
     regs = [NOT_INIT] * 11
     for i, src in enumerate(spec.regs, start=1):
-        if src == "scalar":
-            regs[i] = unknown()
-        elif src.startswith("arg"):
-            regs[i] = caller[int(src[3:])]
-        else:  # map_key / map_value of the map in the caller's r1
-            m = caller[1].map
-            if obj.maps[m].type not in FOR_EACH_TYPE_IDS:
-                raise Reject(f"not modelled: for_each callbacks over map {m}")
-            regs[i] = pointer(T.MAP_KEY if src == "map_key" else T.MAP_VALUE, map=m)
+        regs[i] = callback_reg(src, caller, obj.maps, FOR_EACH_TYPE_IDS)
     frameno = len(st.frames)
     regs[10] = Reg(T.STACK, None, off=0, frame=frameno)
     st.frames.append(Frame(regs, {}, callsite, frameno, spec.ret, target))
     st.pc = target
 
 
-def check_callback_return(r0: Reg, ret: tuple[int, int]) -> None:
-    """prepare_func_exit for a callback: r0 must be a scalar in the callback's range."""
+def check_callback_return(r0: Reg, ret: tuple[int, int], is_async: bool = False) -> None:
+    """prepare_func_exit for a callback: r0 must be a scalar in the callback's range; an
+    async callback's exit (check_return_code, "At async callback return")."""
     if r0.type is not T.SCALAR:
-        raise Reject("R0 not a scalar value")
+        raise Reject("At async callback return the register R0 is not a known value "
+                     f"({r0.type.value})" if is_async else "R0 not a scalar value")
     s = r0.scalar
     if s.smin_s < ret[0] or s.smax_s > ret[1]:
-        raise Reject(callback_ret_message(s.smin_s, s.smax_s, *ret))
+        raise Reject(callback_ret_message(s.smin_s, s.smax_s, *ret,
+                                          "async callback" if is_async else "callback"))

@@ -36,7 +36,7 @@ from model.errors import CfgError
 from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store,
                        kernel_line)
 from model.errors import NotModelled
-from model.platform.callbacks import is_callback_call
+from model.platform.callbacks import is_sync_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
@@ -180,7 +180,7 @@ class Checker:
         self.prune_points = prune_points(prog)
         self.precise = None  # model.verifier.precision, computed at the first callback
         #: callback call sites: loop heads (the callback returns to the call)
-        self.cb_sites = {pc for pc, i in self.by_pc.items() if is_callback_call(i)}
+        self.cb_sites = {pc for pc, i in self.by_pc.items() if is_sync_callback_call(i)}
         self.may_goto_pcs = {pc for pc, i in self.by_pc.items() if isinstance(i, MayGoto)}
         self.stepper = Stepper(obj, prog, strict_alignment(prog_flags))
         flow = Flow(prog, deadline=self.t0 + time_limit)
@@ -234,6 +234,7 @@ class Checker:
         by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
         at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
+        self.stepper.async_seen = set()  # async callbacks pushed in this run
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -423,12 +424,17 @@ class Checker:
             end = next((s for s in starts if s > f), self.prog.n_slots)
             return [(pc, i) for pc, i in self.by_pc.items() if f <= pc < end]
 
+        # async callbacks (bpf_timer's) start call chains of their own: an ld_imm64 of one
+        # adds nothing to its caller's chain
+        roots = sorted({0} | {t for t, _ in self.stepper.async_seen})
+
         def calls(f: int) -> list[tuple[int, int]]:
             # bpf-to-bpf calls and ld_imm64 of a callback (the kernel counts both)
             return [(pc, i.target(pc) if isinstance(i, Call) else pc + 1 + i.imm)
                     for pc, i in body(f)
                     if (isinstance(i, Call) and i.src == 1
-                        or isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC)]
+                        or isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC
+                        and pc + 1 + i.imm not in roots)]
 
         def tail_calls(f: int) -> bool:
             return any(isinstance(i, Call) and i.src == 0 and i.imm == TAIL_CALL
@@ -454,7 +460,7 @@ class Checker:
                     return bad
             return None
 
-        bad = walk(0, 0, 1)
+        bad = next((b for b in (walk(r, 0, 1) for r in roots) if b), None)
         return (bad, None) if bad else None
 
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
@@ -479,6 +485,7 @@ class Checker:
             pcs.append(trail[0])
             trail = trail[1]
         pcs.reverse()
+        self.stepper.async_seen = set()  # the path may enter an async callback again
         st = self.stepper.entry()
         ids = self.stepper.map_id
         out = []

@@ -55,7 +55,8 @@ def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None
             m = obj.maps.get(ref.map) if ref is not None else None
             if m is None:
                 continue
-            why = map_type_unmodelled(m.type) or lock_load_error(prog.prog_type, m.fields)
+            why = map_type_unmodelled(m.type) or lock_load_error(
+                prog.prog_type, m.fields, map_type_name(m.type), m.map_flags)
             if why is None and sleepable and map_type_name(m.type) not in SLEEPABLE_MAP_TYPES:
                 why = ("Sleepable programs can only use array, hash, ringbuf and local "
                        "storage maps")

@@ -7,7 +7,7 @@ bpf_spin_unlock may be called, and the main program may not exit or use LD_ABS/I
 
 from __future__ import annotations
 
-from model.platform.value_fields import spin_lock_off
+from model.platform.value_fields import SPIN_LOCK as SPIN_LOCK_FIELD, field_off
 from model.verifier.memcheck import Reject
 from model.verifier.regs import Reg, T
 from model.verifier.state import State
@@ -28,24 +28,31 @@ def check_unlocked(st: State, prefix: str) -> None:
         raise Reject(f"{prefix} cannot be used inside bpf_spin_lock-ed region")
 
 
+def map_field_pointer(maps, regno: int, r: Reg, kind: str) -> None:
+    """check_map_field_pointer: the map value pointer ``r`` (its type already checked)
+    points, at a constant offset, to the value's special field of kind ``kind`` (a struct
+    name of model.platform.value_fields)."""
+    if not r.var.is_const():
+        raise Reject(f"R{regno} doesn't have constant offset. {kind} has to be at the "
+                     "constant offset")
+    m = maps[r.map]
+    want = field_off(m.fields, kind)
+    if want is None:
+        if not m.fields:
+            raise Reject(f"map '{r.map}' has to have BTF in order to use {kind}")
+        raise Reject(f"map '{r.map}' has no valid {kind}")
+    off = r.off + r.var.const_value()
+    if off != want:
+        raise Reject(f"off {off} doesn't point to 'struct {kind}' that is at {want}")
+
+
 def spin_lock_arg(st: State, maps, regno: int, r: Reg, helper: int) -> None:
     """check_func_arg for ARG_PTR_TO_SPIN_LOCK, then process_spin_lock."""
     if r.type is not T.MAP_VALUE:
         raise Reject(f"R{regno} type={r.type.value} expected=map_value, ptr_")
-    if not r.var.is_const():
-        raise Reject(f"R{regno} doesn't have constant offset. bpf_spin_lock has to be at the "
-                     "constant offset")
-    m = maps[r.map]
-    lock_off = spin_lock_off(m.fields)
-    if lock_off is None:
-        if not m.fields:
-            raise Reject(f"map '{r.map}' has to have BTF in order to use bpf_spin_lock")
-        raise Reject(f"map '{r.map}' has no valid bpf_spin_lock")
+    map_field_pointer(maps, regno, r, SPIN_LOCK_FIELD)
     if r.id == 0:  # a pointer no lookup made (ld_imm64 of a value): whose lock is it?
         raise Reject("not modelled: bpf_spin_lock through a map value pointer without an id")
-    off = r.off + r.var.const_value()
-    if off != lock_off:
-        raise Reject(f"off {off} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}")
     if helper == SPIN_LOCK:
         if st.lock is not None:
             raise Reject("Locking two bpf_spin_locks are not allowed")
@@ -58,4 +65,4 @@ def spin_lock_arg(st: State, maps, regno: int, r: Reg, helper: int) -> None:
     st.lock = None
 
 
-__all__ = ["calls_while_locked", "check_unlocked", "spin_lock_arg"]
+__all__ = ["calls_while_locked", "check_unlocked", "map_field_pointer", "spin_lock_arg"]

@@ -13,7 +13,7 @@ from model.platform.value_fields import spin_lock_off
 from model.platform.returns import return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
-from model.verifier.calls import (GPL_COMPATIBLE, TAIL_CALL, call_helper,
+from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, call_helper,
                                   check_callback_return, enter_callback, enter_subprog,
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
@@ -23,6 +23,7 @@ from model.verifier.refs import check_leaks
 from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, known, pointer,
                                  replace, unknown)
 from model.verifier.state import State, entry_state
+from model.verifier.timers import async_callback_state
 from model.verifier.transfer import Ids, alu, branch
 
 
@@ -37,6 +38,7 @@ class Stepper:
         self.gpl = obj.license in GPL_COMPATIBLE
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
+        self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -90,6 +92,8 @@ class Stepper:
                 raise Reject(f"invalid shift {insn.imm}")
 
     def _check_return(self, st: State) -> None:
+        if len(st.frames) == 1 and st.cur.cb_ret is not None:  # an async callback's exit
+            return check_callback_return(st.cur.regs[0], st.cur.cb_ret, is_async=True)
         if len(st.frames) > 1:
             r0 = st.cur.regs[0]
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
@@ -183,6 +187,14 @@ class Stepper:
                 returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
                 st.pc = pc + 1
                 return [st] if returned is None else [returned, st]
+            if spec.is_async:  # verified once per (callback, map), as a program of its own
+                st.pc = pc + 1
+                key = (target, before.cur.regs[1].map)
+                if key in self.async_seen:
+                    return [st]
+                self.async_seen.add(key)
+                return [st, async_callback_state(st, before.cur.regs, self.obj.maps, target,
+                                                 spec, FOR_EACH_TYPE_IDS)]
             # zero iterations (continue after the call), or one more: the callback
             done = before.cur.cb_depth
             st.cur.cb_depth = 0

@@ -1,0 +1,112 @@
+"""bpf_timer_* and bpf_find_vma arguments in the abstract verifier (Linux 6.18
+check_func_arg: ARG_PTR_TO_TIMER's process_timer_func, ARG_CONST_MAP_PTR after a timer,
+ARG_PTR_TO_BTF_ID's check_reg_type), and the state an asynchronous callback is verified
+in (push_async_cb + set_timer_callback_state; model.platform.callbacks).
+
+* A timer argument is a map value pointer (not maybe-NULL: "R1 type=map_value_or_null
+  expected=map_value") at a constant offset that is exactly the value's ``struct
+  bpf_timer`` (check_map_field_pointer, shared with bpf_spin_lock: model.verifier.locks).
+* bpf_timer_init's map argument is the timer's own map ("timer pointer in R1 map_uid=0
+  doesn't match map pointer in R2 map_uid=0"). A timer in an inner map (map-in-map) is not
+  modelled: the kernel gives the map of each outer lookup its own map_uid, skv names the
+  inner template only, so every uid here is 0.
+* bpf_find_vma's task is a non-NULL PTR_TO_BTF_ID to ``struct task_struct`` (plain,
+  trusted or RCU; not untrusted) at offset 0 (at a positive constant offset the kernel looks
+  for a task_struct nested in it and finds none; a pointer of another type at an offset,
+  or a negative or variable one, is not modelled).
+"""
+
+from __future__ import annotations
+
+from model.platform.proto_kinds import ARG_BTF_STRUCT
+from model.platform.value_fields import TIMER
+from model.verifier.locks import map_field_pointer
+from model.verifier.memcheck import Reject
+from model.verifier.regs import NOT_INIT, Reg, T, pointer, type_str
+from model.verifier.state import Frame, State
+
+#: check_reg_type's "expected=" list for ARG_PTR_TO_BTF_ID (btf_id_types)
+BTF_ID_EXPECTED = "ptr_, trusted_ptr_, rcu_ptr_"
+
+
+def timer_arg(maps, regno: int, r: Reg) -> str:
+    """ARG_PTR_TO_TIMER: the timer's map (the kernel's meta->map_ptr)."""
+    if r.type is not T.MAP_VALUE:
+        raise Reject(f"R{regno} type={r.type.value} expected=map_value")
+    map_field_pointer(maps, regno, r, TIMER)
+    if maps[r.map].origin == "inner" or any(m.inner == r.map for m in maps.values()):
+        raise Reject(f"not modelled: a bpf_timer in inner map {r.map} (the kernel tells the "
+                     "maps of two lookups apart by their map_uid; skv does not)")
+    return r.map
+
+
+def timer_map_arg(timer_map: str | None, regno: int, r: Reg) -> None:
+    """ARG_CONST_MAP_PTR after a timer argument: the same map."""
+    if timer_map is not None and r.map != timer_map:
+        raise Reject(f"timer pointer in R1 map_uid=0 doesn't match map pointer in R{regno} "
+                     "map_uid=0")
+
+
+def btf_arg(helper: str, regno: int, r: Reg) -> None:
+    """ARG_PTR_TO_BTF_ID of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT."""
+    if r.type is T.BTF_ID_OR_NULL:
+        raise Reject(f"Possibly NULL pointer passed to helper arg{regno}")
+    if r.type is not T.BTF_ID or r.trust == "untrusted":
+        raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
+    if r.tag:
+        raise Reject(f"not modelled: a {r.tag} typed pointer passed to bpf_{helper}")
+    want = _struct_id(ARG_BTF_STRUCT[helper])
+    if r.off > 0 and r.btf_id == want and r.var.is_const() and not r.var.const_value():
+        # btf_struct_ids_match finds no task_struct nested inside one
+        raise Reject(f"R{regno} is of type {ARG_BTF_STRUCT[helper]} but "
+                     f"{ARG_BTF_STRUCT[helper]} is expected")
+    if r.off or not r.var.is_const() or r.var.const_value():
+        raise Reject(f"not modelled: a {ARG_BTF_STRUCT[helper]} pointer at an offset passed "
+                     f"to bpf_{helper}")
+    if r.btf_id != want:
+        from model.platform.tracing_targets import vmlinux_btf
+
+        name = vmlinux_btf().type(r.btf_id).name
+        raise Reject(f"R{regno} is of type {name} but {ARG_BTF_STRUCT[helper]} is expected")
+
+
+def _struct_id(name: str) -> int:
+    from model.elf.btf import STRUCT
+    from model.platform.tracing_targets import vmlinux_btf
+
+    t = vmlinux_btf().find(name, STRUCT)
+    if t is None:
+        raise Reject(f"not modelled: struct {name} is not in vmlinux BTF")
+    return t.id
+
+
+def callback_reg(src: str, caller: list[Reg], maps, for_each_types) -> Reg:
+    """A callback's argument register from its ``CallbackSpec.regs`` source."""
+    if src == "scalar":
+        from model.verifier.regs import unknown
+
+        return unknown()
+    if src.startswith("arg"):
+        return caller[int(src[3:])]
+    if src.startswith("btf:"):
+        return pointer(T.BTF_ID, btf_id=_struct_id(src[4:]))
+    m = caller[1].map  # map_ptr / map_key / map_value of the map in the caller's r1
+    if maps[m].type not in for_each_types:
+        raise Reject(f"not modelled: callbacks over map {m}")
+    kind = {"map_ptr": T.MAP_PTR, "map_key": T.MAP_KEY, "map_value": T.MAP_VALUE}[src]
+    return pointer(kind, map=m)
+
+
+def async_callback_state(st: State, caller: list[Reg], maps, target: int, spec,
+                         for_each_types) -> State:
+    """push_async_cb: the callback at ``target`` as a program of its own (one frame, the
+    callback's; a fresh stack; no lock, no references), its registers set up as ``spec``
+    says from the caller's registers at the call."""
+    regs = [NOT_INIT] * 11
+    for i, src in enumerate(spec.regs, start=1):
+        regs[i] = callback_reg(src, caller, maps, for_each_types)
+    regs[10] = Reg(T.STACK, None, off=0, frame=0)
+    return State([Frame(regs, {}, -2, 0, spec.ret, target)], target, st.depths)
+
+
+__all__ = ["timer_arg", "timer_map_arg", "btf_arg", "callback_reg", "async_callback_state"]
