@@ -59,11 +59,14 @@ def tcp_sock_read_error(regno: int, off: int, size: int) -> str | None:
 
 def sock_access(kind: str, regno: int, off: int, size: int, write: bool) -> str | None:
     """The kernel's message for a bad access through socket pointer ``kind`` ("sock",
-    "sock_common" or "tcp_sock") at a fixed offset, or None."""
+    "sock_common", "tcp_sock" or "xdp_sock") at a fixed offset, or None."""
     if write:
         return f"R{regno} cannot write into {kind}"
     if kind == "tcp_sock":
         return tcp_sock_read_error(regno, off, size)
+    if kind == "xdp_sock":  # bpf_xdp_sock_is_valid_access: __u32 queue_id, whole
+        return None if (off, size) == (0, 4) else \
+            f"R{regno} invalid xdp_sock access off={off} size={size}"
     if not sock_read_ok(off, size, common=kind == "sock_common"):
         return f"R{regno} invalid {kind} access off={off} size={size}"
     return None

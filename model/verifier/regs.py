@@ -46,6 +46,7 @@ class T(Enum):
     SOCK_COMMON_OR_NULL = "sock_common_or_null"
     TCP_SOCK = "tcp_sock"
     TCP_SOCK_OR_NULL = "tcp_sock_or_null"
+    XDP_SOCK = "xdp_sock"  # an xskmap entry (a NULL-checked lookup; no reference)
     MAP_KEY = "map_key"  # a for_each_map_elem callback's key (read-only, key_size bytes)
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
@@ -60,7 +61,7 @@ NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
 #: memory of a size known to the verifier (``range``)
 SIZED_MEM = {T.MEM, T.RINGBUF_MEM}
 #: pointers to a socket (no arithmetic, read-only fields)
-SOCKETS = {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK}
+SOCKETS = {T.SOCKET, T.SOCK_COMMON, T.TCP_SOCK, T.XDP_SOCK}
 PACKET = {T.PKT, T.PKT_META}
 POINTERS = {t for t in T} - {T.NOT_INIT, T.SCALAR}
 

@@ -10,6 +10,7 @@ from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
 from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
+from model.platform.map_helpers import SOCKET_LOOKUP_MAP_TYPES, map_type_name
 from model.verifier.memcheck import Reject
 from model.verifier.refs import dropped_on_null
 from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, known, replace, type_str,
@@ -256,6 +257,9 @@ def not_null(r: Reg, maps, lock_maps=frozenset()) -> Reg:
     ids)."""
     if r.type is T.MAP_VALUE_OR_NULL and r.map in maps and maps[r.map].inner is not None:
         return Reg(T.MAP_PTR, Scalar.const(0), map=maps[r.map].inner)
+    if r.type is T.MAP_VALUE_OR_NULL and r.map in maps \
+            and SOCKET_LOOKUP_MAP_TYPES.get(map_type_name(maps[r.map].type)) == "xdp_sock":
+        return Reg(T.XDP_SOCK, Scalar.const(0))
     keep = r.type is not T.MAP_VALUE_OR_NULL or r.map in lock_maps
     return replace(r, type=NULLABLE[r.type], id=r.id if keep else 0)
 
