@@ -36,6 +36,7 @@ class Judged:
     ours_msg: str
     z3_safe: bool
     z3_why: str
+    z3_failed: bool = False  # the Z3 engine found an unsafe execution (not only a budget)
 
 
 @dataclass
@@ -97,7 +98,7 @@ class Probe:
         why = "; ".join(f.reason for f in r.failures) or "; ".join(r.exhausted)
         return Judged(None if res is None else res.ok, "" if res is None else res.log,
                       v.accepted, "" if v.error is None else v.error.message,
-                      not r.failures and not r.exhausted, why)
+                      not r.failures and not r.exhausted, why, bool(r.failures))
 
 
 def assert_same_verdict(p: Probe) -> None:

@@ -35,7 +35,8 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
+from model.symbolic.memory import (CTX_VARIABLE, T, VerifierOnly, call_helper, load, moved_ctx,
+                                   store)
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
 from model.verifier import assertions as A
@@ -485,7 +486,11 @@ class Engine:
             self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
-        bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
+        try:
+            bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
+        except VerifierOnly as e:
+            self._exhaust(f"{e} (insn {pc})")
+            return []
         if not self.check_bad(st, pc, what, bads):
             return []
         res = []
