@@ -19,9 +19,13 @@ not initialised):
 * ``"map_key"`` / ``"map_value"``: a pointer (offset 0) to key_size / value_size bytes of
   the map in the caller's r1 (PTR_TO_MAP_KEY is read-only)
 
+* ``"dynptr_local"``: a pointer to a read-only local dynptr the verifier cannot change
+  (CONST_PTR_TO_DYNPTR, "dynptr_ptr": bpf_user_ringbuf_drain's sample; only the abstract
+  verifier models dynptrs, ``CallbackSpec.dynptr``)
+
 Not modelled (a clean "not modelled" rejection): bpf_find_vma (its task and vma arguments
-are BTF pointers), bpf_user_ringbuf_drain (its callback gets a dynptr),
-bpf_timer_set_callback (async: a struct bpf_timer in a BTF-described map value).
+are BTF pointers), bpf_timer_set_callback (async: a struct bpf_timer in a BTF-described
+map value).
 """
 
 from __future__ import annotations
@@ -38,12 +42,16 @@ class CallbackSpec:
     #: the caller's register whose umax bounds the iterations on one path (bpf_loop's
     #: nr_loops: "bpf_loop iteration limit reached"), or None (no bound)
     bound_reg: int | None = None
+    #: the callback is given a dynptr (engines that do not model dynptrs refuse the call)
+    dynptr: bool = False
 
 
 #: helper name (without bpf_) -> how its callback is called
 CALLBACKS = {
     "loop": CallbackSpec(("scalar", "arg3"), (0, 1), bound_reg=1),
     "for_each_map_elem": CallbackSpec(("arg1", "map_key", "map_value", "arg3"), (0, 1)),
+    # set_user_ringbuf_callback_state: r1 the sample, r2 the ctx
+    "user_ringbuf_drain": CallbackSpec(("dynptr_local", "arg3"), (0, 1), dynptr=True),
 }
 #: map types whose for_each callback skv models (map_set_for_each_callback_args exists for
 #: the hash and array families; others are refused by the kernel or not modelled here)
@@ -51,7 +59,6 @@ FOR_EACH_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", 
                                 "lru_percpu_hash"})
 UNMODELLED = {
     "find_vma": "callbacks of bpf_find_vma (BTF task/vma pointers)",
-    "user_ringbuf_drain": "callbacks of bpf_user_ringbuf_drain (dynptr argument)",
     "timer_set_callback": "async timer callbacks (struct bpf_timer in a BTF map value)",
 }
 

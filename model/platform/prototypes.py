@@ -369,7 +369,7 @@ def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
 
 
 def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False,
-                      refs: bool = False) -> str | None:
+                      refs: bool = False, dynptrs: bool = False) -> str | None:
     """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
     ..." naming the kind or the helper), or None when they model it. ``typed``: the
     engine models PTR_TO_BTF_ID returns; ``refs``: it tracks acquired references (see
@@ -378,18 +378,22 @@ def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False,
     if proto is None:
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
-    return unmodelled_kind(proto, typed=typed, refs=refs)
+    return unmodelled_kind(proto, typed=typed, refs=refs, dynptrs=dynptrs)
 
 
 def verifier_unmodelled(prog_type: str, helper: int) -> str | None:
-    """:func:`helper_unmodelled` for the abstract verifier (typed pointers, references)."""
-    return helper_unmodelled(prog_type, helper, typed=True, refs=True)
+    """:func:`helper_unmodelled` for the abstract verifier (typed pointers, references,
+    dynptrs)."""
+    return helper_unmodelled(prog_type, helper, typed=True, refs=True, dynptrs=True)
 
 
 def refs_only(prog_type: str, helper: int) -> str | None:
-    """For an engine that does not track references: why it cannot follow a call that the
-    abstract verifier models (an acquiring or releasing helper), or None."""
+    """For an engine that tracks neither references nor dynptrs: why it cannot follow a
+    call that the abstract verifier models (an acquiring or releasing helper, a dynptr),
+    or None."""
     why = helper_unmodelled(prog_type, helper)
-    if why is None or helper_unmodelled(prog_type, helper, refs=True) is not None:
+    if why is None or helper_unmodelled(prog_type, helper, refs=True, dynptrs=True) is not None:
         return None
+    if why.startswith("not modelled: dynptrs"):
+        return why
     return why.replace("not modelled:", "not modelled (reference tracking):", 1)

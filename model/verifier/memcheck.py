@@ -263,6 +263,7 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
     st.note_depth(frame, lo)
     if write and value is not None and value.type is T.STACK and frame is not st.cur:
         raise Reject("cannot spill pointers to stack into stack frame of the caller")
+    _dynptr_bytes(st, frame, regno, lo, hi, size, write)
     if lo != hi:  # variable offset: any byte of the range may be touched
         if write:
             for a in range(lo, hi + size):
@@ -270,6 +271,25 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
             return None
         return unknown()
     return _stack_write(frame, lo, size, value) if write else _stack_read(frame, lo, size)
+
+
+def _dynptr_bytes(st: State, frame: Frame, regno: int, lo: int, hi: int, size: int,
+                  write: bool) -> None:
+    """A direct access of ``size`` bytes at [lo, hi] that may touch a dynptr: a write
+    destroys it first (model.verifier.dynptr.destroy), a read is refused."""
+    for k in range((-hi - size) // 8, (-lo - 1) // 8 + 1):
+        s = frame.stack.get(k)
+        if s is None or s.dynptr is None:
+            continue
+        from model.verifier import dynptr
+
+        if write:
+            dynptr.destroy(st, frame, k)
+            continue
+        at = max(lo, -8 * (k + 1))
+        if lo == hi:
+            raise Reject(f"invalid read from stack off {lo}+{at - lo} size {size}")
+        raise Reject(f"invalid variable-offset read from stack R{regno} (a dynptr at {at})")
 
 
 def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tuple[int, int]:
