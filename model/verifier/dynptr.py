@@ -79,6 +79,9 @@ def dynptr_arg(st: State, regno: int, r: Reg, arg, pc: int, ids) -> DynSlot:
             access(st, {}, "", regno, r, i, 8, write=True)
         return _mark(st, r, dynptr_type(arg), pc, ids)
     if r.type is T.CONST_DYNPTR:
+        if r.off or not r.var.is_const() or r.var.const_value():
+            raise Reject(f"dereference of modified dynptr_ptr ptr R{regno} off={r.off} "
+                         "disallowed")  # __check_ptr_off_reg
         if not arg.flags & ArgFlag.MEM_RDONLY:
             raise Reject("cannot pass pointer to const bpf_dynptr, the helper mutates it")
         d = DynSlot(r.tag, True, 0)

@@ -375,6 +375,8 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
     """check_stack_write_fixed_off: a scalar written at a slot's base is a (maybe narrow)
     spill; a pointer must be spilled whole; anything else is misc (or zero) bytes."""
     k, b = _slot_of(addr)
+    if value is not None and value.type is T.CONST_DYNPTR:
+        value = None  # not a spillable type (is_spillable_regtype): misc bytes
     if value is not None and value.is_pointer:
         if size != 8:
             raise Reject("invalid size of register spill")
