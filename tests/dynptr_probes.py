@@ -126,6 +126,26 @@ RINGBUF_PROBES = [
     _p("rd_write_src_is_slot", reserve() + reserve(-32) + "r1 = r10\nr1 += -16\nr2 = 0\n"
        f"r3 = r10\nr3 += -32\nr4 = 8\nr5 = 0\ncall {WRITE}\n" + release() + release(-32)
        + OUT),
+    _p("rd_atomic_on_slot", reserve() + "r1 = 1\nlock *(u64 *)(r10 - 16) += r1\n" + release()
+       + OUT),
+    _p("rd_write_len_past_src", reserve() + "r1 = r10\nr1 += -16\nr2 = 0\nr3 = r10\n"
+       f"r3 += -24\nr4 = 16\nr5 = 0\ncall {WRITE}\n" + release() + OUT),
+    _p("rd_read_unbounded_len", reserve() + "call 7\nr2 = r0\nr1 = r10\nr1 += -32\n"
+       f"r3 = r10\nr3 += -16\nr4 = 0\nr5 = 0\ncall {READ}\n" + release() + OUT),
+    _p("rd_read_bounded_len_ok", reserve() + "call 7\nr2 = r0\nr2 &= 15\nr1 = r10\n"
+       f"r1 += -32\nr3 = r10\nr3 += -16\nr4 = 0\nr5 = 0\ncall {READ}\n" + release() + OUT),
+    _p("rd_read_negative_len", reserve() + "r1 = r10\nr1 += -32\nr2 = -1\nr3 = r10\n"
+       f"r3 += -16\nr4 = 0\nr5 = 0\ncall {READ}\n" + release() + OUT),
+    _p("rd_reserve_in_subprog_leaks", "call sub\nr0 = 0\nexit\nsub:\n" + reserve()
+       + "r0 = 0\nexit\n"),
+    _p("rd_reserve_into_caller_ok", "r1 = r10\nr1 += -16\ncall sub\n" + release()
+       + "r0 = 0\nexit\nsub:\nr4 = r1\nld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n"
+       f"call {RESERVE}\nr0 = 0\nexit\n"),
+    _p("rd_slice_spilled_after_submit", reserve() + data() + "if r0 == 0 goto s\n"
+       "*(u64 *)(r10 - 24) = r0\n" + release() + "r1 = *(u64 *)(r10 - 24)\nr2 = 7\n"
+       "*(u64 *)(r1 + 0) = r2\nr0 = 0\nexit\ns:\n" + release() + OUT),
+    _p("rd_copy_slots_elsewhere_ok", reserve() + "r1 = r10\nr1 += -32\nr2 = 16\nr3 = r10\n"
+       "r3 += -16\ncall 113\n" + release() + OUT, ptype="kprobe"),
     # subprograms: a dynptr in the caller's frame
     _p("rd_read_in_subprog_ok", reserve() + "r1 = r10\nr1 += -16\ncall sub\n" + release()
        + "r0 = 0\nexit\nsub:\nr3 = r1\nr1 = r10\nr1 += -8\nr2 = 8\nr4 = 0\nr5 = 0\n"
@@ -194,6 +214,21 @@ LOCAL_PROBES = [
        + OUT),
 ]
 
+_LOOP_CTX = ("r1 = 2\nr2 = func cb\nr3 = r10\nr3 += -16\nr4 = 0\ncall 181\n")
+LOOP_PROBES = [
+    CbProbe("lp_cb_reads_callers_dynptr_ok", "xdp", reserve() + _LOOP_CTX + release()
+            + "r0 = 0\nexit\ncb:\n" + "r3 = r2\nr1 = r10\nr1 += -8\nr2 = 8\nr4 = 0\n"
+            f"r5 = 0\ncall {READ}\nr0 = 0\nexit\n", [RINGBUF, ARRAY]),
+    CbProbe("lp_cb_submits_callers_dynptr", "xdp", reserve() + _LOOP_CTX + "r0 = 0\nexit\n"
+            "cb:\n" f"r1 = r2\nr2 = 0\ncall {SUBMIT}\nr0 = 0\nexit\n", [RINGBUF, ARRAY]),
+    CbProbe("lp_cb_reserves_into_caller", "xdp", _LOOP_CTX + release() + "r0 = 0\nexit\ncb:\n"
+            "r4 = r2\nld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\n" f"call {RESERVE}\nr0 = 0\nexit\n",
+            [RINGBUF, ARRAY]),
+    CbProbe("lp_cb_overwrites_callers_dynptr", "xdp", reserve() + _LOOP_CTX + release()
+            + "r0 = 0\nexit\ncb:\nr1 = 0\n*(u64 *)(r2 + 8) = r1\nr0 = 0\nexit\n",
+            [RINGBUF, ARRAY]),
+]
+
 _DRAIN = ("ld_pseudo r1, 1, 0\nr2 = func cb\nr3 = 0\nr4 = 0\n" f"call {DRAIN}\n"
           "r0 = 0\nexit\ncb:\n")
 
@@ -233,4 +268,4 @@ DRAIN_PROBES = [
 ]
 
 PROBES = RINGBUF_PROBES + LOCAL_PROBES
-ALL_PROBES = PROBES + DRAIN_PROBES
+ALL_PROBES = PROBES + DRAIN_PROBES + LOOP_PROBES

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from callback_probes import CbProbe, kernel_load
+from dynptr_gen import random_program
 from dynptr_probes import ALL_PROBES, LOCAL_PROBES, PROBES, RINGBUF_PROBES
 from model.kernel import available
 from model.kernel.oracle import rejection_reason
@@ -24,6 +25,8 @@ KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
 COUNTS = {"probes": 0, "kernel_accepts": 0, "agree": 0, "same_message": 0,
           "false_accepts": 0, "false_rejects": 0}
+GEN = {"programs": 0, "kernel_accepts": 0, "agree": 0, "same_message": 0}
+N_RANDOM = 240
 
 
 def _kernel(probe):
@@ -62,6 +65,30 @@ def test_pruning_keeps_the_verdict(probe):
     pruned, full = check_program(obj, prog), check_program(obj, prog, prune=False)
     assert pruned.accepted == full.accepted, (pruned.error, full.error)
     assert pruned.accepted == probe.name.endswith("_ok"), pruned.error
+
+
+@needs_kernel
+def test_random_dynptr_programs_against_kernel():
+    """Random programs (tests/dynptr_gen.py): the verifier's verdict is the kernel's on
+    every one, with the kernel's last message line on all but a few."""
+    wrong = []
+    for seed in range(N_RANDOM):
+        p = random_program(seed)
+        res = p.kernel()
+        obj, prog = p.model()
+        v = check_program(obj, prog)
+        GEN["programs"] += 1
+        GEN["kernel_accepts"] += bool(res.ok)
+        GEN["agree"] += v.accepted == bool(res.ok)
+        if v.accepted != bool(res.ok):
+            wrong.append((seed, "accept" if res.ok else rejection_reason(res.log),
+                          v.error.message if v.error else "accept"))
+        elif not res.ok:
+            GEN["same_message"] += (v.error.message.splitlines()[-1]
+                                    == rejection_reason(res.log).splitlines()[-1])
+    assert not wrong, wrong
+    assert GEN["kernel_accepts"] >= N_RANDOM // 10  # the generator reaches accepted programs
+    assert GEN["same_message"] >= 0.95 * (GEN["programs"] - GEN["kernel_accepts"])
 
 
 def _with_slots(*slots):
@@ -125,5 +152,5 @@ def test_probe_set():
 
 def test_counts_report():
     """Printed with -s: how many probes were judged and how they compare."""
-    print(f"\ndynptr probes vs kernel: {COUNTS}")
+    print(f"\ndynptr probes vs kernel: {COUNTS}\nrandom dynptr programs: {GEN}")
     assert COUNTS["false_accepts"] == 0
