@@ -269,3 +269,68 @@ DRAIN_PROBES = [
 
 PROBES = RINGBUF_PROBES + LOCAL_PROBES
 ALL_PROBES = PROBES + DRAIN_PROBES + LOOP_PROBES
+
+
+#: a C object (clang-19 -target bpf) using the dynptr helpers as BPF programs do; the
+#: programs whose name ends in _ok load
+DYNPTR_C = r"""
+#define SEC(n) __attribute__((section(n), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+struct bpf_dynptr { unsigned long long __opaque[2]; } __attribute__((aligned(8)));
+static void *(*bpf_map_lookup_elem)(void *m, const void *k) = (void *)1;
+static long (*bpf_dynptr_from_mem)(void *data, unsigned int size, unsigned long long flags, struct bpf_dynptr *ptr) = (void *)197;
+static long (*bpf_ringbuf_reserve_dynptr)(void *ringbuf, unsigned int size, unsigned long long flags, struct bpf_dynptr *ptr) = (void *)198;
+static void (*bpf_ringbuf_submit_dynptr)(struct bpf_dynptr *ptr, unsigned long long flags) = (void *)199;
+static void (*bpf_ringbuf_discard_dynptr)(struct bpf_dynptr *ptr, unsigned long long flags) = (void *)200;
+static long (*bpf_dynptr_read)(void *dst, unsigned int len, const struct bpf_dynptr *src, unsigned int offset, unsigned long long flags) = (void *)201;
+static long (*bpf_dynptr_write)(const struct bpf_dynptr *dst, unsigned int offset, void *src, unsigned int len, unsigned long long flags) = (void *)202;
+static void *(*bpf_dynptr_data)(const struct bpf_dynptr *ptr, unsigned int offset, unsigned int len) = (void *)203;
+static long (*bpf_user_ringbuf_drain)(void *map, void *callback_fn, void *ctx, unsigned long long flags) = (void *)209;
+struct { __uint(type, 27); __uint(max_entries, 4096); } rb SEC(".maps");
+struct { __uint(type, 31); __uint(max_entries, 4096); } urb SEC(".maps");
+struct val { long a, b; };
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, int); __type(value, struct val); } arr SEC(".maps");
+long total;
+
+SEC("xdp") int rb_ok(void *ctx)
+{ struct bpf_dynptr d; long *p;
+  bpf_ringbuf_reserve_dynptr(&rb, 16, 0, &d);
+  p = bpf_dynptr_data(&d, 0, 16);
+  if (p) { p[0] = 1; p[1] = 2; }
+  bpf_ringbuf_submit_dynptr(&d, 0); return 2; }
+
+SEC("xdp") int rb_leak_on_failure(void *ctx)
+{ struct bpf_dynptr d;
+  if (bpf_ringbuf_reserve_dynptr(&rb, 16, 0, &d)) return 2;
+  bpf_ringbuf_submit_dynptr(&d, 0); return 2; }
+
+SEC("xdp") int rb_use_after_submit(void *ctx)
+{ struct bpf_dynptr d; long *p;
+  bpf_ringbuf_reserve_dynptr(&rb, 16, 0, &d);
+  p = bpf_dynptr_data(&d, 0, 16);
+  bpf_ringbuf_submit_dynptr(&d, 0);
+  if (p) *(volatile long *)p = 1;
+  return 2; }
+
+SEC("xdp") int local_ok(void *ctx)
+{ struct bpf_dynptr d; int k = 0; long out = 0; struct val *v = bpf_map_lookup_elem(&arr, &k);
+  if (!v) return 2;
+  bpf_dynptr_from_mem(v, sizeof(*v), 0, &d);
+  bpf_dynptr_read(&out, sizeof(out), &d, 8, 0);
+  bpf_dynptr_write(&d, 0, &out, sizeof(out), 0);
+  total += out; return 2; }
+
+static long cb(struct bpf_dynptr *dynptr, void *ctx)
+{ long x = 0; bpf_dynptr_read(&x, sizeof(x), dynptr, 0, 0); *(long *)ctx += x; return 0; }
+
+SEC("xdp") int drain_ok(void *ctx)
+{ long sum = 0; bpf_user_ringbuf_drain(&urb, cb, &sum, 0); total += sum; return 2; }
+
+static long bad_cb(struct bpf_dynptr *dynptr, void *ctx)
+{ bpf_ringbuf_discard_dynptr(dynptr, 0); return 0; }
+
+SEC("xdp") int drain_release(void *ctx)
+{ bpf_user_ringbuf_drain(&urb, bad_cb, 0, 0); return 2; }
+char _license[] SEC("license") = "GPL";
+"""

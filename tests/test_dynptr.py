@@ -14,7 +14,7 @@ import pytest
 
 from callback_probes import CbProbe, kernel_load
 from dynptr_gen import random_program
-from dynptr_probes import ALL_PROBES, LOCAL_PROBES, PROBES, RINGBUF_PROBES
+from dynptr_probes import ALL_PROBES, DYNPTR_C, LOCAL_PROBES, PROBES, RINGBUF_PROBES
 from model.kernel import available
 from model.kernel.oracle import rejection_reason
 from model.verifier.checker import check_program
@@ -89,6 +89,38 @@ def test_random_dynptr_programs_against_kernel():
     assert not wrong, wrong
     assert GEN["kernel_accepts"] >= N_RANDOM // 10  # the generator reaches accepted programs
     assert GEN["same_message"] >= 0.95 * (GEN["programs"] - GEN["kernel_accepts"])
+
+
+def test_clang_object(tmp_path):
+    """A clang-built object: ring buffer and local dynptrs, slices, a user ring buffer
+    drain; the verdicts as the names say, and the kernel's (with its last message line)."""
+    import shutil
+    import subprocess
+
+    from model.elf.loader import load_object
+
+    clang = shutil.which("clang-19")
+    if clang is None:
+        pytest.skip("clang-19 not installed (apt-get install clang-19)")
+    (tmp_path / "d.c").write_text(DYNPTR_C)
+    r = subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(tmp_path / "d.c"),
+                        "-o", str(tmp_path / "d.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    obj = load_object(str(tmp_path / "d.o"))
+    assert len(obj.programs) == 6
+    for p in obj.programs:
+        v = check_program(obj, p)
+        assert v.accepted == p.name.endswith("_ok"), (p.name, v.error)
+        if KERNEL:
+            from model.kernel.objload import load_program
+
+            res = load_program(obj, p)
+            if res.ok:
+                res.close()
+            assert res.ok == v.accepted, (p.name, res.log[-300:])
+            if not res.ok:
+                assert (v.error.message.splitlines()[-1]
+                        == rejection_reason(res.log).splitlines()[-1])
 
 
 def _with_slots(*slots):
