@@ -271,14 +271,10 @@ PROBES = RINGBUF_PROBES + LOCAL_PROBES
 ALL_PROBES = PROBES + DRAIN_PROBES + LOOP_PROBES
 
 
-#: a C object (clang-19 -target bpf) using the dynptr helpers as BPF programs do; the
-#: programs whose name ends in _ok load
+#: a C object (after tests/conftest.py's PRELUDE) using the dynptr helpers as BPF programs
+#: do; the programs whose name ends in _ok load
 DYNPTR_C = r"""
-#define SEC(n) __attribute__((section(n), used))
-#define __uint(name, val) int (*name)[val]
-#define __type(name, val) typeof(val) *name
 struct bpf_dynptr { unsigned long long __opaque[2]; } __attribute__((aligned(8)));
-static void *(*bpf_map_lookup_elem)(void *m, const void *k) = (void *)1;
 static long (*bpf_dynptr_from_mem)(void *data, unsigned int size, unsigned long long flags, struct bpf_dynptr *ptr) = (void *)197;
 static long (*bpf_ringbuf_reserve_dynptr)(void *ringbuf, unsigned int size, unsigned long long flags, struct bpf_dynptr *ptr) = (void *)198;
 static void (*bpf_ringbuf_submit_dynptr)(struct bpf_dynptr *ptr, unsigned long long flags) = (void *)199;
@@ -332,5 +328,4 @@ static long bad_cb(struct bpf_dynptr *dynptr, void *ctx)
 
 SEC("xdp") int drain_release(void *ctx)
 { bpf_user_ringbuf_drain(&urb, bad_cb, 0, 0); return 2; }
-char _license[] SEC("license") = "GPL";
 """

@@ -91,22 +91,12 @@ def test_random_dynptr_programs_against_kernel():
     assert GEN["same_message"] >= 0.95 * (GEN["programs"] - GEN["kernel_accepts"])
 
 
-def test_clang_object(tmp_path):
+def test_clang_object(compile_bpf):
     """A clang-built object: ring buffer and local dynptrs, slices, a user ring buffer
     drain; the verdicts as the names say, and the kernel's (with its last message line)."""
-    import shutil
-    import subprocess
-
     from model.elf.loader import load_object
 
-    clang = shutil.which("clang-19")
-    if clang is None:
-        pytest.skip("clang-19 not installed (apt-get install clang-19)")
-    (tmp_path / "d.c").write_text(DYNPTR_C)
-    r = subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(tmp_path / "d.c"),
-                        "-o", str(tmp_path / "d.o")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    obj = load_object(str(tmp_path / "d.o"))
+    obj = load_object(compile_bpf(DYNPTR_C, "dynptr"))
     assert len(obj.programs) == 6
     for p in obj.programs:
         v = check_program(obj, p)
