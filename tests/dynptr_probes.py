@@ -158,6 +158,9 @@ RINGBUF_PROBES = [
 
 LOCAL_PROBES = [
     _p("ld_from_mem_ok", VALUE + from_mem() + OUT),
+    Probe("ld_from_rdonly_map", "xdp", VALUE + from_mem() + OUT, [RINGBUF, (2, 4, 16, 1, 1 << 7)]),
+    Probe("ld_from_wronly_map_ok", "xdp", VALUE + from_mem() + OUT,
+          [RINGBUF, (2, 4, 16, 1, 1 << 8)]),
     _p("ld_read_ok", VALUE + from_mem() + read() + OUT),
     _p("ld_read_len_too_big", VALUE + from_mem() + read(n=16) + OUT),
     _p("ld_from_stack", "r1 = r10\nr1 += -8\nr2 = 8\nr3 = 0\nr4 = r10\nr4 += -32\n"
@@ -261,6 +264,18 @@ DRAIN_PROBES = [
     _cb("ud_ctx_is_r2_ok", "r0 = r2\nexit\n"),
     _cb("ud_r3_uninit", "r0 = r3\nexit\n"),
     _cb("ud_wrong_map", "r0 = 0\nexit\n", maps=(RINGBUF, USER_RINGBUF)),
+    _cb("ud_compare_null_ok", "if r1 == 0 goto z\nr0 = 0\nexit\nz:\nr0 = 1\nexit\n"),
+    _cb("ud_compare_scalar_ok", "r2 = 5\nif r1 > r2 goto z\nr0 = 0\nexit\nz:\nr0 = 1\nexit\n"),
+    _cb("ud_return_pointer", "r0 = r1\nexit\n"),
+    _cb("ud_as_loop_ctx", "r3 = r1\nr1 = 1\nr2 = func cb2\nr4 = 0\ncall 181\n"
+        "r0 = 0\nexit\ncb2:\nr0 = 0\nexit\n"),
+    _cb("ud_as_mem_arg", "r2 = 8\nr3 = 0\ncall 6\nr0 = 0\nexit\n"),
+    _cb("ud_store_in_map_value_ok", "r6 = r1\nr1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+        "ld_pseudo r1, 1, 2\nr2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto z\n"
+        "*(u64 *)(r0 + 0) = r6\nz:\nr0 = 0\nexit\n", maps=(USER_RINGBUF, RINGBUF, ARRAY)),
+    _cb("ud_to_subprog_read_ok", "call sub\nr0 = 0\nexit\nsub:\n" + _CB_READ
+        + "r0 = 0\nexit\n"),
+    _cb("ud_32bit_mov_ok", "w1 = w1\nr0 = 0\nexit\n"),
     _cb("ud_reserve_leak_in_cb", "ld_pseudo r1, 1, 1\nr2 = 8\nr3 = 0\nr4 = r10\nr4 += -16\n"
         f"call {RESERVE}\nr0 = 0\nexit\n"),
     _cb("ud_reserve_in_cb_ok", "ld_pseudo r1, 1, 1\nr2 = 8\nr3 = 0\nr4 = r10\nr4 += -16\n"
