@@ -176,26 +176,49 @@ def test_interpreter_faults_where_the_kernel_rejects(name, fault):
     assert res.status == "fault" and fault in res.fault.reason, res.fault
 
 
-@pytest.mark.parametrize("tail, r0", [
-    ("r1 = r10\nr1 += -16\nr2 = 8\nr3 = r10\nr3 += -32\nr4 = 8\nr5 = 0\ncall 201\n"
-     "r0 = *(u64 *)(r10 - 16)\nexit\n", 0x55),  # what dynptr_write put there
-    ("r1 = r10\nr1 += -16\nr2 = 8\nr3 = r10\nr3 += -32\nr4 = 12\nr5 = 0\ncall 201\n"
-     "exit\n", -7),  # past the end: -E2BIG
-    ("r1 = r10\nr1 += -32\nr2 = 8\nr3 = 8\ncall 203\nif r0 == 0 goto out\n"
-     "r0 = *(u64 *)(r0 + 0)\nexit\n", 0x55),  # the slice
-    ("r1 = r10\nr1 += -32\nr2 = 9\nr3 = 8\ncall 203\nexit\n", 0),  # out of range: NULL
-])
-def test_interpreter_values(tail, r0):
+_RUN_HEAD = ("r1 = 0x55\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -32\nr2 = 8\nr3 = r10\n"
+             "r3 += -8\nr4 = 8\nr5 = 0\ncall 202\n")  # dynptr_write(d, 8, &0x55, 8)
+#: (name, program after VALUE + from_mem at fp-32 + _RUN_HEAD, r0)
+RUNS = [
+    ("read_back", "r1 = r10\nr1 += -16\nr2 = 8\nr3 = r10\nr3 += -32\nr4 = 8\nr5 = 0\n"
+     "call 201\nr0 = *(u64 *)(r10 - 16)\nexit\n", 0x55),
+    ("read_past_end", "r1 = r10\nr1 += -16\nr2 = 8\nr3 = r10\nr3 += -32\nr4 = 12\nr5 = 0\n"
+     "call 201\nexit\n", -7),
+    ("read_flags", "r1 = r10\nr1 += -16\nr2 = 8\nr3 = r10\nr3 += -32\nr4 = 0\nr5 = 1\n"
+     "call 201\nexit\n", -22),
+    ("slice", "r1 = r10\nr1 += -32\nr2 = 8\nr3 = 8\ncall 203\nif r0 == 0 goto out\n"
+     "r0 = *(u64 *)(r0 + 0)\nexit\n", 0x55),
+    ("slice_out_of_range", "r1 = r10\nr1 += -32\nr2 = 9\nr3 = 8\ncall 203\nexit\n", 0),
+    ("ringbuf_too_big", "ld_pseudo r1, 1, 0\nr2 = 8192\nr3 = 0\nr4 = r10\nr4 += -48\n"
+     "call 198\nr6 = r0\nr1 = r10\nr1 += -48\nr2 = 0\nr3 = 8\ncall 203\nr7 = r0\n"
+     "r1 = r10\nr1 += -48\nr2 = 0\ncall 200\nr0 = r6\nr0 += r7\nexit\n", None),
+    ("ringbuf_ok", "ld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\nr4 = r10\nr4 += -48\n"
+     "call 198\nr6 = r0\nr1 = r10\nr1 += -48\nr2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\n"
+     "r5 = 0\ncall 202\nr6 += r0\nr1 = r10\nr1 += -48\nr2 = 0\ncall 199\nr0 = r6\n"
+     "exit\n", 0),
+]
+
+
+@pytest.mark.parametrize("name, tail, r0", RUNS, ids=[r[0] for r in RUNS])
+def test_interpreter_values(name, tail, r0):
+    """The interpreter's results, and BPF_PROG_TEST_RUN's on the kernel (when there)."""
     from dynptr_probes import OUT, VALUE, from_mem
     from model.interp.machine import Machine
     from soundness_probes import Probe
 
-    text = (VALUE + from_mem() + "r1 = 0x55\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -32\n"
-            "r2 = 8\nr3 = r10\nr3 += -8\nr4 = 8\nr5 = 0\ncall 202\n" + tail + OUT)
-    obj, prog = Probe("v", "xdp", text, [(27, 0, 0, 4096, 0), (2, 4, 16, 1, 0)]).model()
+    text = VALUE + from_mem() + _RUN_HEAD + tail + OUT
+    obj, prog = Probe(name, "xdp", text, [(27, 0, 0, 4096, 0), (2, 4, 16, 1, 0)]).model()
     assert check_program(obj, prog).accepted
-    res = Machine(prog, obj.maps).run()
-    assert res.status == "exit" and res.r0 == r0 & (2**64 - 1), res.fault
+    res = Machine(prog, obj.maps).run(packet=bytes(64))
+    assert res.status == "exit", res.fault
+    if r0 is not None:
+        assert res.r0 == r0 & (2**64 - 1)
+    if KERNEL:
+        from model.kernel.objload import loaded
+
+        with loaded(obj, prog) as lp:
+            assert lp.ok, lp.result.log[-500:]
+            assert lp.test_run(bytes(64)).retval == res.r0 & 0xFFFFFFFF
 
 
 def test_probe_set():
