@@ -32,7 +32,7 @@ class _Gen:
 
     def op(self) -> str:
         rng = self.rng
-        k = rng.randrange(11)
+        k = rng.randrange(15)
         if k in (0, 1):
             at = _off(rng) if rng.random() < 0.3 else rng.choice(_OFFS[::2])
             self.made[at] = "ringbuf" if k == 0 else "local"
@@ -64,6 +64,15 @@ class _Gen:
             return f"r1 = *(u64 *)(r10 - {-a})\n"
         if k == 9:
             return f"*(u64 *)(r10 - {-a}) = r6\n"
+        if k == 11:  # a variable-offset byte write
+            return (f"call 7\nr0 &= 8\nr1 = r10\nr1 += {a - 8}\nr1 += r0\nr2 = 0\n"
+                    "*(u8 *)(r1 + 0) = r2\n")
+        if k == 12:  # a helper reads 8 stack bytes
+            return (f"ld_pseudo r1, 1, 0\nr2 = r10\nr2 += {a}\nr3 = 8\nr4 = 0\ncall 130\n")
+        if k == 13:
+            return "*(u64 *)(r10 - 56) = r7\n"
+        if k == 14:
+            return "r7 = *(u64 *)(r10 - 56)\n"
         return "call 7\n" + "if r0 > 5 goto +{skip}\n"
 
 
@@ -80,7 +89,7 @@ def random_program(seed: int) -> Probe:
             rest = sum(_count(o) for o in ops[i + 1:i + 1 + rng.randint(1, 2)])
             op = op.format(skip=rest)
         body.append(op)
-    text = ("r7 = 0\n" + VALUE + "r6 = r0\n" + "".join(body) + "r0 = 0\nexit\n"
+    text = ("r7 = 0\n*(u64 *)(r10 - 56) = r7\n" + VALUE + "r6 = r0\n" + "".join(body) + "r0 = 0\nexit\n"
             "out:\nr0 = 0\nexit\n")
     return Probe(f"gen{seed}", "xdp", text, [RINGBUF, ARRAY])
 

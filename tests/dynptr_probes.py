@@ -146,6 +146,15 @@ RINGBUF_PROBES = [
        "*(u64 *)(r1 + 0) = r2\nr0 = 0\nexit\ns:\n" + release() + OUT),
     _p("rd_copy_slots_elsewhere_ok", reserve() + "r1 = r10\nr1 += -32\nr2 = 16\nr3 = r10\n"
        "r3 += -16\ncall 113\n" + release() + OUT, ptype="kprobe"),
+    # bounded loops
+    _p("rd_loop_reserve_submit_ok", "r6 = 0\nloop:\n" + reserve() + release()
+       + "r6 += 1\nif r6 < 3 goto loop\n" + OUT),
+    _p("rd_loop_reserve_twice", "r6 = 0\nloop:\n" + reserve()
+       + "r6 += 1\nif r6 < 3 goto loop\n" + release() + OUT),
+    _p("rd_loop_submit_last_only", "r6 = 0\nloop:\n" + reserve() + "if r6 < 2 goto skip\n"
+       + release() + "skip:\nr6 += 1\nif r6 < 3 goto loop\n" + OUT),
+    _p("rd_loop_local_reinit_ok", VALUE + "r7 = r0\nr6 = 0\nloop:\nr0 = r7\n" + from_mem()
+       + read() + "r6 += 1\nif r6 < 3 goto loop\n" + OUT),
     # subprograms: a dynptr in the caller's frame
     _p("rd_read_in_subprog_ok", reserve() + "r1 = r10\nr1 += -16\ncall sub\n" + release()
        + "r0 = 0\nexit\nsub:\nr3 = r1\nr1 = r10\nr1 += -8\nr2 = 8\nr4 = 0\nr5 = 0\n"
