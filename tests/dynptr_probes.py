@@ -252,6 +252,7 @@ def _cb(name: str, body: str, maps=(USER_RINGBUF, RINGBUF)) -> CbProbe:
 _CB_READ = f"r3 = r1\nr1 = r10\nr1 += -8\nr2 = 8\nr4 = 0\nr5 = 0\ncall {READ}\n"
 DRAIN_PROBES = [
     _cb("ud_ok", "r0 = 0\nexit\n"),
+    CbProbe("ud_without_func_info", "xdp", _DRAIN + "r0 = 0\nexit\n", [USER_RINGBUF], btf=False),
     _cb("ud_ret2", "r0 = 2\nexit\n"),
     _cb("ud_ret1_ok", "r0 = 1\nexit\n"),
     _cb("ud_read_ok", _CB_READ + "r0 = 0\nexit\n"),
@@ -291,7 +292,20 @@ DRAIN_PROBES = [
         f"call {RESERVE}\n" "r1 = r10\nr1 += -16\nr2 = 0\n" f"call {DISCARD}\nr0 = 0\nexit\n"),
 ]
 
-PROBES = RINGBUF_PROBES + LOCAL_PROBES
+# found by the random dynptr programs: a variable-offset write of zero keeps a spilled 0
+# (and zero bytes) as they are (check_stack_write_var_off)
+_VAR_ZERO = ("r1 = 0\n*(u64 *)(r10 - 16) = r1\ncall 7\nr0 &= 8\nr1 = r10\nr1 += -16\n"
+             "r1 += r0\nr2 = {v}\n*(u8 *)(r1 + 0) = r2\nr1 = *(u64 *)(r10 - {at})\n"
+             "if r1 == 0 goto out\nr0 = *(u64 *)(r1 + 0)\n" + OUT)
+STACK_PROBES = [
+    _p("var_zero_write_keeps_spilled_zero_ok", _VAR_ZERO.format(v=0, at=16)),
+    _p("var_one_write_over_spilled_zero", _VAR_ZERO.format(v=1, at=16)),
+    _p("var_zero_write_then_mixed_read", _VAR_ZERO.replace(
+        "*(u64 *)(r10 - 16) = r1", "*(u64 *)(r10 - 16) = r1\n*(u32 *)(r10 - 8) = r1\n"
+        "*(u32 *)(r10 - 4) = r1").format(v=0, at=8)),
+]
+
+PROBES = RINGBUF_PROBES + LOCAL_PROBES + STACK_PROBES
 ALL_PROBES = PROBES + DRAIN_PROBES + LOOP_PROBES
 
 

@@ -151,7 +151,7 @@ def destroy(st: State, frame: Frame, k: int) -> None:
 
 def first_dynptr_byte(frame: Frame, lo: int, hi: int) -> int | None:
     """The lowest stack offset in [lo, hi) that is part of a dynptr, or None."""
-    for k in range((-hi) // 8, (-lo - 1) // 8 + 1):
+    for k in range((-lo - 1) // 8, (-hi) // 8 - 1, -1):  # from the lowest address up
         s = frame.stack.get(k)
         if s is not None and s.dynptr is not None:
             return max(lo, -8 * (k + 1))
