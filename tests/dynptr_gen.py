@@ -89,7 +89,8 @@ def random_program(seed: int) -> Probe:
             rest = sum(_count(o) for o in ops[i + 1:i + 1 + rng.randint(1, 2)])
             op = op.format(skip=rest)
         body.append(op)
-    text = ("r7 = 0\n*(u64 *)(r10 - 56) = r7\n" + VALUE + "r6 = r0\n" + "".join(body) + "r0 = 0\nexit\n"
+    text = ("r7 = 0\n*(u64 *)(r10 - 56) = r7\n" + VALUE + "r6 = r0\n" + "".join(body)
+            + "r0 = 0\nexit\n"
             "out:\nr0 = 0\nexit\n")
     return Probe(f"gen{seed}", "xdp", text, [RINGBUF, ARRAY])
 

@@ -146,6 +146,12 @@ RINGBUF_PROBES = [
        "*(u64 *)(r1 + 0) = r2\nr0 = 0\nexit\ns:\n" + release() + OUT),
     _p("rd_copy_slots_elsewhere_ok", reserve() + "r1 = r10\nr1 += -32\nr2 = 16\nr3 = r10\n"
        "r3 += -16\ncall 113\n" + release() + OUT, ptype="kprobe"),
+    _p("rd_slice_from_returned_subprog_ok", reserve() + "r1 = r10\nr1 += -16\ncall sub\n"
+       "if r0 == 0 goto s\n" + _W8 + "s:\n" + release() + "r0 = 0\nexit\nsub:\nr2 = 0\n"
+       f"r3 = 8\ncall {DATA}\nexit\n"),
+    Probe("rd_tail_call_held", "xdp", "r6 = r1\n" + reserve()
+          + "r1 = r6\nld_pseudo r2, 1, 2\nr3 = 0\ncall 12\n" + release() + OUT,
+          [RINGBUF, ARRAY, (3, 4, 4, 1, 0)]),
     # bounded loops
     _p("rd_loop_reserve_submit_ok", "r6 = 0\nloop:\n" + reserve() + release()
        + "r6 += 1\nif r6 < 3 goto loop\n" + OUT),
@@ -202,6 +208,9 @@ LOCAL_PROBES = [
     _p("ld_unref_spill_over_ok", VALUE + from_mem() + "*(u64 *)(r10 - 32) = r10\n" + OUT),
     _p("ld_unref_spill_over_then_read", VALUE + from_mem() + "*(u64 *)(r10 - 32) = r10\n"
        + read() + OUT),
+    _p("ld_slice_outlives_subprog_ok", VALUE + "r1 = r0\ncall sub\nif r0 == 0 goto out\n"
+       + _W8 + OUT + "sub:\nr2 = 16\nr3 = 0\nr4 = r10\nr4 += -16\n" f"call {FROM_MEM}\n"
+       f"r1 = r10\nr1 += -16\nr2 = 0\nr3 = 8\ncall {DATA}\nexit\n"),
     # pruning traps: two paths meet, one with a dynptr, one without (either order)
     _p("ld_join_init_or_not_then_read", VALUE + "r6 = r0\ncall 7\nif r0 > 5 goto skip\n"
        "r0 = r6\n" + from_mem() + "skip:\n" + read() + OUT),
