@@ -276,6 +276,12 @@ DRAIN_PROBES = [
     _cb("ud_arith_then_read", "r1 += 8\n" + _CB_READ + "r0 = 0\nexit\n"),
     _cb("ud_arith_back_then_read_ok", "r1 += 8\nr1 += -8\n" + _CB_READ + "r0 = 0\nexit\n"),
     _cb("ud_submit", f"r2 = 0\ncall {SUBMIT}\nr0 = 0\nexit\n"),
+    _cb("ud_var_arith_then_read", "r6 = r1\ncall 7\nr0 &= 8\nr6 += r0\nr1 = r6\n" + _CB_READ
+        + "r0 = 0\nexit\n"),
+    _cb("ud_var_arith_zero_then_read_ok", "r6 = r1\ncall 7\nr0 &= 0\nr6 += r0\nr1 = r6\n"
+        + _CB_READ + "r0 = 0\nexit\n"),
+    _cb("ud_arith_then_submit", f"r1 += 8\nr2 = 0\ncall {SUBMIT}\nr0 = 0\nexit\n"),
+    _cb("ud_arith_then_data", f"r1 += 16\nr2 = 0\nr3 = 8\ncall {DATA}\nr0 = 0\nexit\n"),
     _cb("ud_reserve_into", "r4 = r1\n" "ld_pseudo r1, 1, 1\nr2 = 8\nr3 = 0\n"
         f"call {RESERVE}\nr0 = 0\nexit\n"),
     _cb("ud_spill_fill_read", "*(u64 *)(r10 - 16) = r1\nr1 = *(u64 *)(r10 - 16)\n"

@@ -67,7 +67,10 @@ def dynptr_arg(st: State, regno: int, r: Reg, arg, pc: int, ids) -> DynSlot:
     stack, its reference acquired)."""
     if r.type not in (T.STACK, T.CONST_DYNPTR):
         raise Reject(f"R{regno} type={type_str(r)} expected={EXPECTED}")
-    if arg.flags & ArgFlag.OBJ_RELEASE:
+    release = bool(arg.flags & ArgFlag.OBJ_RELEASE)
+    if r.type is T.CONST_DYNPTR:
+        _unmoved(regno, r, release)
+    if release:
         if r.type is T.CONST_DYNPTR:
             raise Reject("cannot release unowned const bpf_dynptr")
         if not _slot_ref(st, r):
@@ -79,9 +82,6 @@ def dynptr_arg(st: State, regno: int, r: Reg, arg, pc: int, ids) -> DynSlot:
             access(st, {}, "", regno, r, i, 8, write=True)
         return _mark(st, r, dynptr_type(arg), pc, ids)
     if r.type is T.CONST_DYNPTR:
-        if r.off or not r.var.is_const() or r.var.const_value():
-            raise Reject(f"dereference of modified dynptr_ptr ptr R{regno} off={r.off} "
-                         "disallowed")  # __check_ptr_off_reg
         if not arg.flags & ArgFlag.MEM_RDONLY:
             raise Reject("cannot pass pointer to const bpf_dynptr, the helper mutates it")
         d = DynSlot(r.tag, True, 0)
@@ -93,6 +93,19 @@ def dynptr_arg(st: State, regno: int, r: Reg, arg, pc: int, ids) -> DynSlot:
     if want is not None and d.type != want:
         raise Reject(f"Expected a dynptr of type {want} as arg #{regno - 1}")
     return d
+
+
+def _unmoved(regno: int, r: Reg, release: bool) -> None:
+    """check_func_arg_reg_off (__check_ptr_off_reg) for the callback's dynptr pointer."""
+    if release and r.off:
+        raise Reject(f"R{regno} must have zero offset when passed to release func or trusted "
+                     "arg to kfunc")
+    if not r.var.is_const():
+        t = r.var.var_off
+        raise Reject(f"variable dynptr_ptr access var_off=({t.value:#x}; {t.mask:#x}) "
+                     "disallowed")
+    if r.off or r.var.const_value():
+        raise Reject(f"dereference of modified dynptr_ptr ptr R{regno} off={r.off} disallowed")
 
 
 def _slot_ref(st: State, r: Reg) -> int:
