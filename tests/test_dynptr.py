@@ -113,6 +113,14 @@ def test_clang_object(compile_bpf):
                         == rejection_reason(res.log).splitlines()[-1])
 
 
+@pytest.mark.parametrize("start", range(0, 400, 100))
+def test_random_programs_pruning_keeps_the_verdict(start):
+    for seed in range(start, start + 100):
+        obj, prog = random_program(seed).model()
+        pruned, full = check_program(obj, prog), check_program(obj, prog, prune=False)
+        assert pruned.accepted == full.accepted, (seed, pruned.error, full.error)
+
+
 def _with_slots(*slots):
     st = entry_state(pointer(T.CTX))
     for k, s in slots:
