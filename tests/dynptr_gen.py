@@ -9,6 +9,7 @@ import random
 
 from dynptr_probes import (ARRAY, DATA, DISCARD, FROM_MEM, READ, RESERVE, RINGBUF, SUBMIT,
                            VALUE, WRITE)
+from callback_probes import CbProbe
 from soundness_probes import Probe
 
 _OFFS = (-48, -40, -32, -24, -16)
@@ -76,7 +77,9 @@ class _Gen:
         return "call 7\n" + "if r0 > 5 goto +{skip}\n"
 
 
-def random_program(seed: int) -> Probe:
+def random_program(seed: int, callback: bool = False):
+    """A random program (``callback``: its body is a bpf_loop callback called twice, on the
+    callback's own stack)."""
     rng = random.Random(seed)
     g = _Gen(rng)
     ops = [g.op() for _ in range(rng.randint(2, 7))]
@@ -92,6 +95,9 @@ def random_program(seed: int) -> Probe:
     text = ("r7 = 0\n*(u64 *)(r10 - 56) = r7\n" + VALUE + "r6 = r0\n" + "".join(body)
             + "r0 = 0\nexit\n"
             "out:\nr0 = 0\nexit\n")
+    if callback:
+        return CbProbe(f"cbgen{seed}", "xdp", "r1 = 2\nr2 = func cb\nr3 = 0\nr4 = 0\n"
+                       "call 181\nr0 = 0\nexit\ncb:\n" + text, [RINGBUF, ARRAY])
     return Probe(f"gen{seed}", "xdp", text, [RINGBUF, ARRAY])
 
 
