@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from model.errors import SkvError
 from model.interp.ctx import Context, make_context
 from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helper
+from model.interp.dynptrs import DYNPTR_HELPERS
 from model.interp.refs import REF_HELPERS, Held, check_call, release_all
 from model.interp.maps import Maps
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
@@ -411,7 +412,8 @@ class Machine:
             return self._tail_call(pc)
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
-            fn = REF_HELPERS.get(hid) or havoc_for(self.prog.prog_type, hid)
+            fn = (REF_HELPERS.get(hid) or DYNPTR_HELPERS.get(hid)
+                  or havoc_for(self.prog.prog_type, hid))
         if fn is None:
             raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")
         args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]

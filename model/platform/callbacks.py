@@ -23,14 +23,15 @@ not initialised):
 * ``"btf:STRUCT"``: a (plain, not trusted) PTR_TO_BTF_ID to vmlinux's ``struct STRUCT``
   (bpf_find_vma's vma: set_find_vma_callback_state)
 
+* ``"dynptr_local"``: a pointer to a read-only local dynptr the verifier cannot change
+  (CONST_PTR_TO_DYNPTR, "dynptr_ptr": bpf_user_ringbuf_drain's sample; only the abstract
+  verifier models dynptrs, ``CallbackSpec.dynptr``)
+
 An asynchronous callback (``is_async``: bpf_timer_set_callback's, set_timer_callback_state)
 is not called by the helper: the kernel verifies it as a program of its own (push_async_cb:
 a fresh state whose only frame is the callback's, no lock, no references, a fresh stack),
 whose exit must return r0 in ``ret`` ("At async callback return ..."). Its registers depend
 only on the timer's map, so it is verified once per (callback, map).
-
-Not modelled (a clean "not modelled" rejection): bpf_user_ringbuf_drain (its callback gets
-a dynptr).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class CallbackSpec:
     #: nr_loops: "bpf_loop iteration limit reached"), or None (no bound)
     bound_reg: int | None = None
     is_async: bool = False  # verified as a program of its own, not called by the helper
+    #: the callback is given a dynptr (engines that do not model dynptrs refuse the call)
+    dynptr: bool = False
 
 
 #: helper name (without bpf_) -> how its callback is called
@@ -57,14 +60,15 @@ CALLBACKS = {
     "find_vma": CallbackSpec(("arg1", "btf:vm_area_struct", "arg4"), (0, 1)),
     "timer_set_callback": CallbackSpec(("map_ptr", "map_key", "map_value"), (0, 0),
                                        is_async=True),
+    # set_user_ringbuf_callback_state: r1 the sample, r2 the ctx
+    "user_ringbuf_drain": CallbackSpec(("dynptr_local", "arg3"), (0, 1), dynptr=True),
 }
 #: map types whose for_each callback skv models (map_set_for_each_callback_args exists for
 #: the hash and array families; others are refused by the kernel or not modelled here)
 FOR_EACH_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
                                 "lru_percpu_hash"})
-UNMODELLED = {
-    "user_ringbuf_drain": "callbacks of bpf_user_ringbuf_drain (dynptr argument)",
-}
+#: callback helpers skv does not model, with the reason (none left in 6.18's set)
+UNMODELLED: dict[str, str] = {}
 
 
 def callback_spec(helper: str) -> CallbackSpec | None:

@@ -2,12 +2,14 @@
 bpf_return_type`` with their ``enum bpf_type_flag`` bits, include/linux/bpf.h), and which
 of them skv's engines model.
 
-A kind the engines do not model (dynptrs, kptrs, most BTF ids, ...) makes a call of any
-helper using it a clean "not modelled" rejection (:func:`unmodelled_kind`), never an
-accept. Some kinds only the abstract verifier models (``typed``/``refs`` in
+A kind the engines do not model (kptrs, most BTF ids, ...) makes a call of any helper
+using it a clean "not modelled" rejection (:func:`unmodelled_kind`), never an accept. Some
+kinds only the abstract verifier models (``typed``/``refs``/``dynptrs`` in
 :func:`unmodelled_kind`): acquired references and spin locks (:data:`REF_ARGS`), typed
 pointers (:data:`RET_BTF_STRUCT`, :data:`ARG_BTF_STRUCT`), bpf_timer pointers
-(model.verifier.timers); the Z3 engine gives up on those paths ("not modelled").
+(model.verifier.timers), dynptrs (``ARG_PTR_TO_DYNPTR``, ``RET_PTR_TO_DYNPTR_MEM_OR_NULL``,
+bpf_user_ringbuf_drain's callback: model.verifier.dynptr); the Z3 engine gives up on those
+paths ("not modelled").
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class ArgFlag(enum.Flag):
     OBJ_RELEASE = enum.auto()     # the helper releases the reference held by this pointer
     MEM_ALLOC = enum.auto()
     MEM_RINGBUF = enum.auto()
+    DYNPTR_LOCAL = enum.auto()    # DYNPTR_TYPE_LOCAL: a dynptr over program memory
+    DYNPTR_RINGBUF = enum.auto()  # DYNPTR_TYPE_RINGBUF: over a ring buffer reservation
 
 
 @dataclass(frozen=True)
@@ -237,21 +241,49 @@ RELEASE_EXPECTED = {
 }
 
 
-def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False) -> str | None:
+#: the dynptr type flag of an ``ARG_PTR_TO_DYNPTR`` argument -> the dynptr type's name
+#: (the kernel's dynptr_type_str)
+DYNPTR_TYPES = {F.DYNPTR_LOCAL: "local", F.DYNPTR_RINGBUF: "ringbuf"}
+#: helpers whose returned memory is a slice of their dynptr argument (is_dynptr_ref_function)
+DYNPTR_SLICES = frozenset({"dynptr_data"})
+
+
+def dynptr_type(arg: ArgType) -> str | None:
+    """The dynptr type an ``ARG_PTR_TO_DYNPTR`` argument names, or None (any type)."""
+    return next((t for f, t in DYNPTR_TYPES.items() if arg.flags & f), None)
+
+
+def uses_dynptrs(proto) -> bool:
+    """A dynptr argument or return, or a callback given a dynptr."""
+    spec = callback_spec(proto.name)
+    return (any(a.base is Arg.PTR_TO_DYNPTR for a in proto.args)
+            or proto.ret is Ret.PTR_TO_DYNPTR_MEM_OR_NULL
+            or (spec is not None and spec.dynptr))
+
+
+def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
+                    dynptrs: bool = False) -> str | None:
     """Why no engine can judge a call of ``proto`` ("not modelled: ..."), or None.
     ``typed``: the engine models PTR_TO_BTF_ID (RET_BTF_STRUCT returns); ``refs``: it tracks
-    acquired references (:data:`ACQUIRES`, :data:`REF_ARGS`); only the abstract verifier
-    does both."""
+    acquired references (:data:`ACQUIRES`, :data:`REF_ARGS`); ``dynptrs``: it models
+    dynptrs (:func:`uses_dynptrs`); only the abstract verifier does all three."""
     name = proto.kernel_name
     why = UNMODELLED_HELPERS.get(proto.name)
     if why is not None:
         return f"not modelled: {why} (helper {name})"
     if proto.name in UNMODELLED:
         return f"not modelled: {UNMODELLED[proto.name]} (helper {name})"
+    if uses_dynptrs(proto):
+        if not (dynptrs and refs):
+            return f"not modelled: dynptrs (helper {name})"
+        if proto.ret is Ret.PTR_TO_DYNPTR_MEM_OR_NULL:
+            return None  # its other arguments: ANYTHING and the constant slice size
     callback = callback_spec(proto.name) is not None
     for a in proto.args:
         if refs and a in REF_ARGS:
             continue
+        if dynptrs and a.base is Arg.PTR_TO_DYNPTR:
+            continue  # model.verifier.dynptr
         if callback and a.base in CALLBACK_ARGS:
             continue  # checked by the verifier's callback rules (model.platform.callbacks)
         if typed and (a == ARG_PTR_TO_TIMER or a == ARG_PTR_TO_BTF_ID

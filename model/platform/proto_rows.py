@@ -31,8 +31,11 @@ RDONLY, UNINIT = ARG_PTR_TO_MEM_RDONLY, ARG_PTR_TO_UNINIT_MEM
 INT, VOID = Ret.INTEGER, Ret.VOID
 _MAP_VALUE_OR_NULL = ArgType(Arg.PTR_TO_MAP_VALUE, F.PTR_MAYBE_NULL)
 _DYNPTR_RDONLY = ArgType(Arg.PTR_TO_DYNPTR, F.MEM_RDONLY)
-_DYNPTR_RELEASE = ArgType(Arg.PTR_TO_DYNPTR, F.OBJ_RELEASE)
-_DYNPTR_UNINIT = ArgType(Arg.PTR_TO_DYNPTR, F.MEM_UNINIT)
+#: ``ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE``
+_DYNPTR_RB_RELEASE = ArgType(Arg.PTR_TO_DYNPTR, F.DYNPTR_RINGBUF | F.OBJ_RELEASE)
+#: the dynptr a helper initialises: ``ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_x | MEM_UNINIT``
+_DYNPTR_RB_UNINIT = ArgType(Arg.PTR_TO_DYNPTR, F.DYNPTR_RINGBUF | F.MEM_UNINIT)
+_DYNPTR_LOCAL_UNINIT = ArgType(Arg.PTR_TO_DYNPTR, F.DYNPTR_LOCAL | F.MEM_UNINIT)
 _KPTR_NEW = ArgType(Arg.PTR_TO_BTF_ID, F.PTR_MAYBE_NULL | F.OBJ_RELEASE)
 _IPHDR, _IPV6HDR, _TCPHDR = 20, 40, 20  # sizeof(struct iphdr / ipv6hdr / tcphdr)
 _RO = F.MEM_RDONLY
@@ -129,10 +132,10 @@ ROWS: list[tuple] = [
     ("ringbuf_submit", VOID, (ARG_PTR_TO_RINGBUF_MEM_RELEASE, ANY), False, False),
     ("ringbuf_discard", VOID, (ARG_PTR_TO_RINGBUF_MEM_RELEASE, ANY), False, False),
     ("ringbuf_query", INT, (MAP, ANY), False, False),
-    ("ringbuf_reserve_dynptr", INT, (MAP, ANY, ANY, _DYNPTR_UNINIT), False, False),
-    ("ringbuf_submit_dynptr", VOID, (_DYNPTR_RELEASE, ANY), False, False),
-    ("ringbuf_discard_dynptr", VOID, (_DYNPTR_RELEASE, ANY), False, False),
-    ("dynptr_from_mem", INT, (UNINIT, SIZE0, ANY, _DYNPTR_UNINIT), False, False),
+    ("ringbuf_reserve_dynptr", INT, (MAP, ANY, ANY, _DYNPTR_RB_UNINIT), False, False),
+    ("ringbuf_submit_dynptr", VOID, (_DYNPTR_RB_RELEASE, ANY), False, False),
+    ("ringbuf_discard_dynptr", VOID, (_DYNPTR_RB_RELEASE, ANY), False, False),
+    ("dynptr_from_mem", INT, (UNINIT, SIZE0, ANY, _DYNPTR_LOCAL_UNINIT), False, False),
     ("dynptr_read", INT, (UNINIT, SIZE0, _DYNPTR_RDONLY, ANY, ANY), False, False),
     ("dynptr_write", INT, (_DYNPTR_RDONLY, ANY, RDONLY, SIZE0, ANY), False, False),
     ("dynptr_data", Ret.PTR_TO_DYNPTR_MEM_OR_NULL,

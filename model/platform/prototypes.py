@@ -369,7 +369,7 @@ def helper_proto(prog_type: str, helper: int) -> HelperProto | None:
 
 
 def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False,
-                      refs: bool = False) -> str | None:
+                      refs: bool = False, dynptrs: bool = False) -> str | None:
     """Why the engines do not judge a call of ``helper`` in ``prog_type`` ("not modelled:
     ..." naming the kind or the helper), or None when they model it. ``typed``: the
     engine models PTR_TO_BTF_ID returns; ``refs``: it tracks acquired references (see
@@ -378,21 +378,23 @@ def helper_unmodelled(prog_type: str, helper: int, *, typed: bool = False,
     if proto is None:
         name = HELPER_NAMES.get(helper, f"#{helper}")
         return f"not modelled: helper {name} (no prototype in this model)"
-    return unmodelled_kind(proto, typed=typed, refs=refs)
+    return unmodelled_kind(proto, typed=typed, refs=refs, dynptrs=dynptrs)
 
 
 def verifier_unmodelled(prog_type: str, helper: int) -> str | None:
-    """:func:`helper_unmodelled` for the abstract verifier (typed pointers, references)."""
-    return helper_unmodelled(prog_type, helper, typed=True, refs=True)
+    """:func:`helper_unmodelled` for the abstract verifier (typed pointers, references,
+    dynptrs)."""
+    return helper_unmodelled(prog_type, helper, typed=True, refs=True, dynptrs=True)
 
 
 def refs_only(prog_type: str, helper: int) -> str | None:
-    """For an engine that does not track references: why it cannot follow a call that the
-    abstract verifier models (an acquiring or releasing helper; one with a timer or a
-    typed-pointer argument: model.verifier.timers), or None."""
+    """For an engine that tracks neither references, dynptrs nor typed pointers: why it
+    cannot follow a call that the abstract verifier models (an acquiring or releasing
+    helper; a dynptr: model.verifier.dynptr; a timer or a typed-pointer argument:
+    model.verifier.timers), or None."""
     why = helper_unmodelled(prog_type, helper)
     if why is None or verifier_unmodelled(prog_type, helper) is not None:
         return None
     if helper_unmodelled(prog_type, helper, refs=True) is None:
         return why.replace("not modelled:", "not modelled (reference tracking):", 1)
-    return why  # typed pointers, timers: the same words as helper_unmodelled's
+    return why  # dynptrs, typed pointers, timers: the same words as helper_unmodelled's

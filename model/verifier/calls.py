@@ -15,8 +15,10 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_i
 from model.verifier.memcheck import (Reject, btf_sock_common_arg, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
-from model.platform.proto_kinds import ACQUIRES, CASTS, REF_RETS
+from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS
 from model.platform.value_fields import spin_lock_off
+from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
+                                   helper_mem_check, release_dynptr, slice_reg)
 from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
@@ -45,7 +47,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     proto = helper_proto(ptype, hid)
     regs = st.cur.regs
     map_name = callback = timer_map = None
-    released = alloc_size = sock = None
+    released = alloc_size = sock = dynptr = released_dynptr = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -66,7 +68,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             why = packet_arg_check(proto)
             if why is not None:
                 raise Reject(why)
-        if arg.flags & ArgFlag.OBJ_RELEASE:
+        if base is Arg.PTR_TO_DYNPTR:
+            dynptr = dynptr_arg(st, regno, r, arg, st.pc, ids)
+            if arg.flags & ArgFlag.OBJ_RELEASE:
+                released_dynptr = r
+        elif arg.flags & ArgFlag.OBJ_RELEASE:
             released = release_arg(regno, r, base)
         elif base is Arg.PTR_TO_SPIN_LOCK:
             spin_lock_arg(st, obj.maps, regno, r, hid)
@@ -89,17 +95,20 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                 raise Reject("invalid map_ptr to access map->key")
             m = obj.maps[map_name]
             size = m.key_size if base is Arg.PTR_TO_MAP_KEY else m.value_size
-            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem)
+            _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem,
+                     raw=bool(arg.flags & ArgFlag.MEM_UNINIT))
         elif arg.is_fixed_mem:
             _mem_arg(st, obj, ptype, regno, r, arg.size, write=arg.writes_mem,
-                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE))
+                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE),
+                     raw=bool(arg.flags & ArgFlag.MEM_UNINIT))
             if arg.flags & ArgFlag.MEM_ALIGNED:
                 check_ptr_alignment(r, 0, arg.size, True)
         elif base is Arg.PTR_TO_MEM:
             size_reg = regs[regno + 1] if regno < 5 else None
             size = _size_arg(regno + 1, size_reg, args[i + 1] if i + 1 < len(args) else None)
             _mem_arg(st, obj, ptype, regno, r, size, write=arg.writes_mem,  # size 0 too
-                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE))
+                     kernel_write=bool(arg.flags & ArgFlag.MEM_WRITE),
+                     raw=bool(arg.flags & ArgFlag.MEM_UNINIT))
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
@@ -129,12 +138,18 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         _map_rules(obj.maps, map_name, hid, ptype)
     if released is not None:
         release(st, released, f"{proto.kernel_name}#{hid}")
+    if released_dynptr is not None:
+        release_dynptr(st, released_dynptr, f"{proto.kernel_name}#{hid}")
+    if proto.name == "dynptr_from_mem":
+        from_mem_check(regs[1])
     if proto.name == "tail_call":
         check_leaks(st, "tail_call")
     if proto.ret in REF_RETS and proto.name in ACQUIRES:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
     elif proto.ret in REF_RETS and proto.name in CASTS:
         ret = cast(proto.ret, sock, ids)
+    elif proto.name in DYNPTR_SLICES:
+        ret = slice_reg(dynptr, alloc_size or 0, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
     for r in range(1, 6):
@@ -191,12 +206,15 @@ def _size_arg(regno: int, r: Reg | None, arg) -> int:
 
 
 def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: bool,
-             kernel_write: bool = False) -> None:
+             kernel_write: bool = False, raw: bool = False) -> None:
     """``size`` bytes at the pointer must be accessible (written ones marked, on the stack).
-    ``kernel_write``: the argument has MEM_WRITE (the kernel checks it as a write)."""
+    ``kernel_write``: the argument has MEM_WRITE (the kernel checks it as a write);
+    ``raw``: MEM_UNINIT (the helper only writes it: the kernel's raw_mode)."""
     if r.type is T.STACK:
-        lo, _ = stack_bounds(regno, r, 0, size, kernel_write)
-        st.note_depth(next(f for f in st.frames if f.frameno == r.frame), lo)
+        lo, hi = stack_bounds(regno, r, 0, size, kernel_write)
+        frame = next(f for f in st.frames if f.frameno == r.frame)
+        st.note_depth(frame, lo)
+        helper_mem_check(frame, regno, r, lo, hi, size, raw)
         if write:
             mark_written(st, r, size)
         return

@@ -291,13 +291,48 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
     st.note_depth(frame, lo)
     if write and value is not None and value.type is T.STACK and frame is not st.cur:
         raise Reject("cannot spill pointers to stack into stack frame of the caller")
+    _dynptr_bytes(st, frame, regno, lo, hi, size, write)
     if lo != hi:  # variable offset: any byte of the range may be touched
         if write:
+            zero = value is not None and value.const() == 0
             for a in range(lo, hi + size):
-                _set_byte(frame, a, MISC)
+                if not (zero and _keeps_zero(frame, a)):
+                    _set_byte(frame, a, MISC)
             return None
         return unknown()
     return _stack_write(frame, lo, size, value) if write else _stack_read(frame, lo, size)
+
+
+def _dynptr_bytes(st: State, frame: Frame, regno: int, lo: int, hi: int, size: int,
+                  write: bool) -> None:
+    """A direct access of ``size`` bytes at [lo, hi] that may touch a dynptr: a write
+    destroys it first (model.verifier.dynptr.destroy), a read is refused."""
+    for k in range((-lo - 1) // 8, (-hi - size) // 8 - 1, -1):  # from the lowest address up
+        s = frame.stack.get(k)
+        if s is None or s.dynptr is None:
+            continue
+        from model.verifier import dynptr
+
+        if write:
+            dynptr.destroy(st, frame, k)
+            continue
+        at = max(lo, -8 * (k + 1))
+        if lo == hi:
+            raise Reject(f"invalid read from stack off {lo}+{at - lo} size {size}")
+        raise Reject(f"invalid variable-offset read from stack R{regno} (a dynptr at {at})")
+
+
+def _keeps_zero(frame: Frame, addr: int) -> bool:
+    """check_stack_write_var_off writing zero: a zero byte, or a byte of a spilled scalar
+    known to be 0, stays as it is."""
+    k, b = _slot_of(addr)
+    s = frame.stack.get(k)
+    if s is None:
+        return False
+    if s.kinds[b] == ZERO:
+        return True
+    return (s.kinds[b] == SPILL and s.spill is not None and s.spill.type is T.SCALAR
+            and s.spill.const() == 0)
 
 
 def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tuple[int, int]:
@@ -383,6 +418,8 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
     """check_stack_write_fixed_off: a scalar written at a slot's base is a (maybe narrow)
     spill; a pointer must be spilled whole; anything else is misc (or zero) bytes."""
     k, b = _slot_of(addr)
+    if value is not None and value.type is T.CONST_DYNPTR:
+        value = None  # not a spillable type (is_spillable_regtype): misc bytes
     if value is not None and value.is_pointer:
         if size != 8:
             raise Reject("invalid size of register spill")

@@ -48,6 +48,9 @@ class T(Enum):
     TCP_SOCK_OR_NULL = "tcp_sock_or_null"
     XDP_SOCK = "xdp_sock"  # an xskmap entry (a NULL-checked lookup; no reference)
     MAP_KEY = "map_key"  # a for_each_map_elem callback's key (read-only, key_size bytes)
+    #: CONST_PTR_TO_DYNPTR: a dynptr the program may read through helpers only (a
+    #: bpf_user_ringbuf_drain callback's sample; ``tag``: its dynptr type)
+    CONST_DYNPTR = "dynptr_ptr"
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
     # Python, and registers are hashed on every fingerprint)
@@ -90,6 +93,9 @@ class Reg(NamedTuple):
     #: the kernel's ``ref_obj_id``: the acquired reference this pointer holds (0: none);
     #: releasing it invalidates every register and spill carrying it
     ref: int = 0
+    #: MEM(_OR_NULL) returned by bpf_dynptr_data: the id of the dynptr it is a slice of
+    #: (destroying that dynptr invalidates the slice)
+    dynptr: int = 0
 
     @property
     def is_scalar(self) -> bool:

@@ -1,6 +1,7 @@
 """Verifier state: call frames, each with 11 registers and a 512-byte stack tracked byte by
-byte (invalid, misc, zero) with whole-register spills, and the subsumption order used to
-prune: ``covers(old, new)`` is true when everything safe from ``old`` is safe from ``new``.
+byte (invalid, misc, zero, dynptr) with whole-register spills and the dynptrs' slots
+(model.verifier.dynptr), and the subsumption order used to prune: ``covers(old, new)`` is
+true when everything safe from ``old`` is safe from ``new``.
 """
 
 from __future__ import annotations
@@ -11,15 +12,27 @@ from typing import NamedTuple
 from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg
 
 STACK_SIZE = 512
-INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
+INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
+
+
+class DynSlot(NamedTuple):
+    """One of the two slots of a struct bpf_dynptr (STACK_DYNPTR): its type ("local",
+    "ringbuf"), whether it is the first (lower) slot, the dynptr's id (its slices carry
+    it) and the reference it holds (0: none)."""
+
+    type: str
+    first: bool
+    id: int
+    ref: int = 0
 
 
 class Slot(NamedTuple):
-    """An 8-byte stack slot: the kind of each byte, and the register spilled whole;
-    immutable."""
+    """An 8-byte stack slot: the kind of each byte, and the register spilled whole, or the
+    dynptr it is part of (kinds all DYNPTR); immutable."""
 
     kinds: str = INVALID * 8  # kinds[0] is the lowest address byte
     spill: Reg | None = None
+    dynptr: DynSlot | None = None
 
 
 EMPTY = Slot()
@@ -150,10 +163,12 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         alive_slots = slots if k_frame == last else None
         for k in set(fo.stack) | set(fn.stack):
-            if alive_slots is not None and k not in alive_slots:
-                continue
+            so, sn = fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY)
+            if (alive_slots is not None and k not in alive_slots
+                    and so.dynptr is None and sn.dynptr is None):
+                continue  # (a dynptr's slots are compared even when dead: a write destroys both)
             exact = exact_slots is None or k in exact_slots
-            if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids, exact):
+            if not slot_covers(so, sn, ids, exact):
                 return False
     return True
 
@@ -220,7 +235,10 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if old.type is T.MAP_VALUE:  # the id of a pointer into a value with a spin lock
         return _same_id(old.id, new.id, ids)
     if old.type in SIZED_MEM or old.type in (T.MEM_OR_NULL, T.RINGBUF_MEM_OR_NULL):
-        return old.range == new.range and _same_id(old.id, new.id, ids)
+        return (old.range == new.range and _same_id(old.id, new.id, ids)
+                and _same_id(old.dynptr, new.dynptr, ids))
+    if old.type is T.CONST_DYNPTR:
+        return old.tag == new.tag
     if old.type in NULLABLE:
         return _same_id(old.id, new.id, ids)
     if old.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
@@ -250,6 +268,8 @@ def _spill_size(s: Slot) -> int:
 
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
+    if old.dynptr is not None or new.dynptr is not None:
+        return dynptr_covers(old.dynptr, new.dynptr, ids)
     n_old, n_new = _spill_size(old), _spill_size(new)
     if n_old:
         if not exact and old.spill.type is T.SCALAR and (
@@ -277,6 +297,16 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     return True
 
 
+def dynptr_covers(old: DynSlot | None, new: DynSlot | None, ids) -> bool:
+    """stacksafe for STACK_DYNPTR, stricter than the kernel's: a dynptr slot only covers
+    and is only covered by a dynptr slot of the same type and position, holding the same
+    (mapped) reference and id."""
+    if old is None or new is None:
+        return False
+    return ((old.type, old.first) == (new.type, new.first) and _same_id(old.ref, new.ref, ids)
+            and _same_id(old.id, new.id, ids))
+
+
 def widen_slots(old: State, new: State, keep) -> None:
     """widen_imprecise_scalars, back at a callback's call site: every spilled scalar of
     ``new`` that differs from the one in ``old`` (an earlier iteration's state there)
@@ -301,6 +331,8 @@ def format_state(st: State) -> str:
     for k in sorted(f.stack):
         s = f.stack[k]
         text = format_reg(s.spill) if s.spill is not None else s.kinds[::-1]
+        if s.dynptr is not None:
+            text = f"dynptr_{s.dynptr.type}(id={s.dynptr.id},ref_id={s.dynptr.ref})"
         if s.spill is not None or s.kinds != INVALID * 8:
             parts.append(f"fp-{8 * (k + 1)}={text}")
     return " ".join(parts)

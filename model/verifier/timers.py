@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from model.platform.proto_kinds import ARG_BTF_STRUCT
 from model.platform.value_fields import TIMER
+from model.verifier.dynptr import callback_dynptr
 from model.verifier.locks import map_field_pointer
 from model.verifier.memcheck import Reject
 from model.verifier.regs import NOT_INIT, Reg, T, pointer, type_str
@@ -90,6 +91,8 @@ def callback_reg(src: str, caller: list[Reg], maps, for_each_types) -> Reg:
         return caller[int(src[3:])]
     if src.startswith("btf:"):
         return pointer(T.BTF_ID, btf_id=_struct_id(src[4:]))
+    if src == "dynptr_local":
+        return callback_dynptr()
     m = caller[1].map  # map_ptr / map_key / map_value of the map in the caller's r1
     if maps[m].type not in for_each_types:
         raise Reject(f"not modelled: callbacks over map {m}")
