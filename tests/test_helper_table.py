@@ -55,7 +55,9 @@ def test_unmodelled_kinds_are_named():
     for name in ("find_vma", "timer_init", "timer_set_callback", "timer_start",
                  "timer_cancel"):
         assert typed[name] is None, name
-    assert typed["user_ringbuf_drain"].startswith("not modelled: callbacks of")
+    assert typed["user_ringbuf_drain"].startswith("not modelled: dynptrs")
+    assert helper_unmodelled(probe_type(209), 209, typed=True, refs=True,
+                             dynptrs=True) is None  # the abstract verifier's view
     assert names["ringbuf_reserve"].startswith("not modelled: ")  # reference tracking
     assert names["fib_lookup"] is None and names["check_mtu"] is None
     # the abstract verifier tracks references: acquiring and releasing helpers are modelled
