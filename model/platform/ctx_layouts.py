@@ -186,6 +186,14 @@ def _skb_layout(prog_type: str, privileged: bool) -> CtxLayout:
         pointers = {"data": "pkt", "data_meta": "pkt_meta", "data_end": "pkt_end"}
     else:
         raise NotModelled(f"the __sk_buff context of program type {prog_type}")
+    return skb_layout_from(prog_type, refused, writable, pointers)
+
+
+def skb_layout_from(prog_type: str, refused: set[str], writable: set[str],
+                    pointers: dict[str, str]) -> CtxLayout:
+    """``struct __sk_buff`` for a type whose ``*_is_valid_access`` refuses ``refused``,
+    lets ``writable`` be stored to and makes ``pointers`` packet pointers, then applies
+    bpf_skb_is_valid_access (:func:`_skb_generic`)."""
     fields = []
     for name, off, width in SK_BUFF_FIELDS:
         read, write, yields = _skb_generic(name)
@@ -289,6 +297,9 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
                        "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+#: ... and the socket / lwt types of model.platform.ctx_skb_types
+MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
+                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport")
 
 
 @functools.lru_cache(maxsize=256)
@@ -313,6 +324,9 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _raw_tp_layout()
     if prog_type == "syscall":
         return _syscall_layout(ctx_size)
+    from model.platform.ctx_skb_types import SKB_TYPE_CTX, skb_type_layout
+    if prog_type in SKB_TYPE_CTX:
+        return skb_type_layout(prog_type)
     raise NotModelled(f"the context of program type {prog_type}")
 
 
@@ -343,8 +357,8 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
 #: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
-#: (PTR_TO_SOCKET_OR_NULL), holding no reference
-SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null"})
+#: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk`` (PTR_TO_SOCKET), holding no reference
+SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
 
 
 def unmodelled_yield(got, *, typed: bool = False) -> str | None:
