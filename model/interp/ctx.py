@@ -31,6 +31,14 @@ LOOPBACK_IFINDEX = 1  # BPF_PROG_TEST_RUN runs skb programs on the loopback devi
 SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
              "lwt_xmit", "sk_skb", "flow_dissector"}
 PACKET_TYPES = SKB_TYPES | {"xdp"}
+#: BPF_PROG_TEST_RUN gives these the packet after its Ethernet header (not tc's is_l2)
+L3_TYPES = {"socket_filter", "lwt_in", "lwt_out", "lwt_xmit"}
+#: contexts the interpreter does not build (see model.platform.ctx_skb_types)
+UNBUILT = {"sk_msg": "struct sk_msg_md (the kernel cannot test-run sk_msg either)",
+           "sk_lookup": "struct bpf_sk_lookup",
+           "sk_reuseport": "struct sk_reuseport_md",
+           "flow_dissector": "the struct bpf_flow_keys behind __sk_buff->flow_keys",
+           "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)"}
 DEFAULT_CTX = {"kprobe": PT_REGS_SIZE, "perf_event": PT_REGS_SIZE + 8, "tracepoint": 64,
                "raw_tracepoint": 64, "tracing": 64, "syscall": 64}
 
@@ -62,11 +70,14 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
                           "argument values and pointers; the kernel cannot test-run most "
                           "of them either)")
+    if prog_type in UNBUILT:
+        raise NotModelled(f"running {prog_type} programs: the interpreter builds no "
+                          f"{UNBUILT[prog_type]}")
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None
         frame = packet
-        if prog_type == "socket_filter" and len(packet) >= ETH_HLEN:
+        if prog_type in L3_TYPES and len(packet) >= ETH_HLEN:
             packet = packet[ETH_HLEN:]  # skb->data starts at the network header
         pkt = mem.add(Region("packet", "packet", PACKET_BASE, bytearray(packet), True))
         data, end = pkt.base, pkt.end

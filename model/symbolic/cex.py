@@ -16,7 +16,7 @@ from __future__ import annotations
 import z3
 
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
-from model.interp.ctx import ETH_HLEN
+from model.interp.ctx import ETH_HLEN, L3_TYPES
 from model.interp.machine import Machine
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
@@ -70,11 +70,12 @@ def build(eng, m, model: str, failure=None) -> dict:
         cx["schedule"] = sched
     plen = _val(m, lay.plen)
     pkt = _bytes(m, lay.pkt_in, plen)
-    if prog.prog_type == "socket_filter":
+    if prog.prog_type in L3_TYPES:
         pkt = bytes(ETH_HLEN) + pkt  # the interpreter strips the Ethernet header
     cx["ctx"] = _bytes(m, lay.ctx_in, lay.ctx_size).hex()
     cx["packet"] = pkt.hex() if prog.prog_type in ("socket_filter", "xdp", "sched_cls",
-                                                   "sched_act", "cgroup_skb") else None
+                                                   "sched_act", "cgroup_skb", "lwt_in",
+                                                   "lwt_out", "lwt_xmit") else None
     maps: dict[str, dict[str, str]] = {}
     for name, key in lay.lookups:
         md = lay.maps[name]
