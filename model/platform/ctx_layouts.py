@@ -367,7 +367,14 @@ def unmodelled_yield(got, *, typed: bool = False) -> str | None:
     kind = getattr(got, "kind", "scalar")
     if kind in MODELLED_YIELDS or typed and kind in SOCKET_YIELDS:
         return None
+    if kind in SOCKET_YIELDS:  # the abstract verifier's rules decide (VERIFIER_ONLY)
+        return f"{VERIFIER_ONLY}: the context field {got.field} ({kind} pointer)"
     return f"not modelled: the context field {got.field} ({kind} pointer)"
+
+
+#: the start of a reason for what only the abstract verifier models: an engine that meets
+#: it stops that path as an exhausted budget (unknown), not as an unsafe execution
+VERIFIER_ONLY = "not modelled by the Z3 engine"
 
 
 def reject_reason(off: int, size: int) -> str:

@@ -28,7 +28,7 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.errors import SkvError
-from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform.ctx_layouts import LD_ABS_TYPES, VERIFIER_ONLY
 from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
@@ -328,6 +328,10 @@ class Engine:
         if isinstance(insn, Load):
             bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
                           regno=insn.src)
+            only = next((w for _, w in bad if w.startswith(VERIFIER_ONLY)), None)
+            if only is not None:  # the verifier decides (a typed socket pointer)
+                self._exhaust(f"{only} (insn {pc})")
+                return []
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
