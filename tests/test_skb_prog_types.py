@@ -1,0 +1,291 @@
+"""The socket and lwt program types (lwt_in/out/xmit/seg6local, sk_skb, sk_msg,
+flow_dissector, sk_lookup, sk_reuseport): contexts (model.platform.ctx_skb_types), helper
+chains (model.platform.prototypes) and whole programs, judged by the running kernel.
+
+The per-type ctx_access and helper-availability sweeps at each type's default attach type
+are in tests/test_platform.py; here: the other attach types, the whole abstract verifier on
+every context access, realistic C programs with unsafe twins, and the interpreter against
+BPF_PROG_TEST_RUN."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from model.isa import Alu, Call, Exit, Load, Store, assemble, encode
+from model.kernel import available
+from model.platform.ctx_layouts import CtxAccess, ctx_access, ctx_layout
+from model.platform.helpers import HELPER_NAMES, MAX_HELPER_ID
+from model.platform.prototypes import helper_check
+from model.program import BpfObject, Program
+from model.verifier.checker import check_program
+from soundness_probes import SECTION, Probe, assert_same_verdict
+
+KERNEL, WHY = available()
+needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
+COUNTS: dict[str, int] = {}
+NEW_TYPES = ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb", "sk_msg",
+             "flow_dissector", "sk_lookup", "sk_reuseport")
+#: (program type, section) for the attach types besides a type's default
+ATTACH_VARIANTS = (("sk_skb", "sk_skb/stream_parser"), ("sk_skb", "sk_skb/verdict"),
+                   ("sk_skb", "sk_skb"), ("sk_reuseport", "sk_reuseport/migrate"))
+
+
+def _count(what: str, n: int = 1) -> None:
+    COUNTS[what] = COUNTS.get(what, 0) + n
+
+
+def _kernel_load(prog: Program):
+    from model.kernel import prog_load
+
+    r = prog_load(prog.prog_type, encode(prog.insns), log_level=1, stats=False,
+                  expected_attach_type=prog.attach_type)
+    r.close()
+    return r
+
+
+R0 = [Alu("mov", True, 0, None, 0), Exit()]
+
+
+def _access(off: int, size: int, write: bool) -> list:
+    if write:
+        return [Alu("mov", True, 2, None, 0), Store(size, 1, off, 2)] + R0
+    return [Load(size, 2, 1, off)] + R0
+
+
+# --- contexts -------------------------------------------------------------------------------
+@needs_kernel
+@pytest.mark.parametrize("pt,section", ATTACH_VARIANTS, ids=lambda x: x)
+def test_ctx_sweep_other_attach_types(pt, section):
+    """ctx_access at the non-default attach types agrees with the kernel everywhere."""
+    at = Program("t", section, R0).attach_type
+    bad = []
+    for off in range(-9, ctx_layout(pt, attach_type=at).size + 9):
+        for size in (1, 2, 4, 8):
+            for write in (False, True):
+                p = Program("t", section, _access(off, size, write))
+                want = isinstance(ctx_access(pt, off, size, write, attach_type=at), CtxAccess)
+                _count("ctx loads (attach variants)")
+                if _kernel_load(p).ok != want:
+                    bad.append((off, size, write, want))
+    assert not bad, bad[:10]
+
+
+@needs_kernel
+@pytest.mark.parametrize("pt", NEW_TYPES)
+def test_whole_verifier_ctx_sweep(pt):
+    """Every load and store (BPF_STX) around the context through the whole abstract
+    verifier: its verdict is the kernel's, and its message the kernel's where it rejects
+    (a field whose pointer it does not model: a clean "not modelled")."""
+    from model.kernel.oracle import rejection_reason
+
+    section = SECTION[pt]
+    bad = []
+    for off in range(-9, ctx_layout(pt).size + 9):
+        for size in (1, 2, 4, 8):
+            for write in (False, True):
+                p = Program("t", section, _access(off, size, write))
+                k = _kernel_load(p)
+                v = check_program(BpfObject("t", "GPL", {}, [p]), p)
+                _count("whole-verifier ctx loads")
+                msg = "" if v.accepted else v.error.message.splitlines()[-1]
+                if msg.startswith("not modelled"):
+                    assert "flow_keys" in msg, (off, size, write, msg)
+                    _count("not modelled (flow_keys)")
+                    continue
+                if v.accepted != k.ok or not k.ok and msg != rejection_reason(k.log):
+                    bad.append((off, size, write, k.ok, msg))
+    assert not bad, bad[:10]
+
+
+def test_flow_keys_is_a_clean_not_modelled():
+    """``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS) is not modelled: both engines say so."""
+    from model.symbolic.engine import Engine
+
+    p = Program("t", "flow_dissector", [Load(8, 2, 1, 144)] + R0)
+    obj = BpfObject("t", "GPL", {}, [p])
+    v = check_program(obj, p)
+    assert not v.accepted and v.error.message.startswith(
+        "not modelled: the context field flow_keys"), v.error
+    r = Engine(obj, p).run()
+    assert any(f.reason.startswith("not modelled: the context field flow_keys")
+               for f in r.failures)
+
+
+# --- helpers --------------------------------------------------------------------------------
+@needs_kernel
+@pytest.mark.parametrize("pt,section", ATTACH_VARIANTS, ids=lambda x: x)
+def test_helper_availability_other_attach_types(pt, section):
+    """Every helper id at the non-default attach types: refused exactly as helper_check
+    says (the default attach types: tests/test_platform.py)."""
+    at = Program("t", section, R0).attach_type
+    bad = []
+    for hid in range(1, MAX_HELPER_ID + 1):
+        p = Program("t", section, [Call(0, hid)] + R0)
+        r = _kernel_load(p)
+        want = helper_check(pt, hid, attach_type=at)
+        _count("helper loads (attach variants)")
+        if want is None and not r.ok and ("cannot use helper" in r.log
+                                          or "not supported" in r.log):
+            bad.append((hid, HELPER_NAMES[hid], r.log.strip().splitlines()[-1]))
+        elif want is not None and (r.ok or want not in r.log):
+            bad.append((hid, HELPER_NAMES[hid], "kernel", r.ok, want))
+    assert not bad, bad[:10]
+
+
+# --- small programs: the kernel, the verifier and Z3 agree ---------------------------------
+def _p(name: str, pt: str, text: str) -> Probe:
+    return Probe(name, pt, text + "\nr0 = 0\nexit\n")
+
+
+PKT_SKB = "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr4 = r2\nr4 += 8\n" \
+          "if r4 > r3 goto +{skip}\n"
+PKT_MD = "r2 = *(u64 *)(r1 + 0)\nr3 = *(u64 *)(r1 + 8)\nr4 = r2\nr4 += 8\n" \
+         "if r4 > r3 goto +{skip}\n"
+PROBES = [
+    _p("seg6_read_ok", "lwt_seg6local", PKT_SKB.format(skip=1) + "r5 = *(u32 *)(r2 + 4)"),
+    _p("seg6_write", "lwt_seg6local", PKT_SKB.format(skip=2) + "r5 = 0\n*(u8 *)(r2 + 0) = r5"),
+    _p("seg6_adjust_srh_ok", "lwt_seg6local", "r2 = 0\nr3 = 8\ncall 75"),
+    _p("seg6_cb_write_ok", "lwt_seg6local", "r2 = 1\n*(u64 *)(r1 + 48) = r2"),
+    _p("lwt_xmit_stale_after_change_head", "lwt_xmit",
+       "r6 = r1\n" + PKT_SKB.format(skip=5).replace("r1 +", "r6 +") +
+       "r1 = r6\nr2 = 14\nr3 = 0\ncall 43\nr0 = *(u8 *)(r2 + 0)"),
+    _p("lwt_in_reads_family", "lwt_in", "r2 = *(u32 *)(r1 + 88)"),
+    _p("lwt_out_data_meta", "lwt_out", "r2 = *(u32 *)(r1 + 140)"),
+    _p("sk_skb_cb_read_ok", "sk_skb", "r2 = *(u64 *)(r1 + 48)"),
+    _p("sk_skb_cb_write", "sk_skb", "r2 = 1\n*(u32 *)(r1 + 48) = r2"),
+    _p("sk_skb_tc_index_write_ok", "sk_skb", "r2 = 1\n*(u32 *)(r1 + 44) = r2"),
+    _p("sk_skb_local_port_ok", "sk_skb", "r2 = *(u16 *)(r1 + 136)"),
+    _p("sk_skb_write_ok", "sk_skb", PKT_SKB.format(skip=2) + "r5 = 0\n*(u64 *)(r2 + 0) = r5"),
+    _p("sk_msg_size_narrow", "sk_msg", "r2 = *(u16 *)(r1 + 68)"),
+    _p("sk_msg_size_ok", "sk_msg", "r2 = *(u32 *)(r1 + 68)"),
+    _p("sk_msg_data_u32", "sk_msg", "r2 = *(u32 *)(r1 + 0)"),
+    _p("sk_msg_write_ok", "sk_msg", PKT_MD.format(skip=2) + "r5 = 0\n*(u32 *)(r2 + 4) = r5"),
+    _p("sk_msg_stale_after_pull", "sk_msg",
+       "r6 = r1\n" + PKT_MD.format(skip=6).replace("r1 +", "r6 +") +
+       "r1 = r6\nr2 = 0\nr3 = 4\nr4 = 0\ncall 63\nr0 = *(u8 *)(r2 + 0)"),
+    _p("sk_msg_cork_ok", "sk_msg", "r2 = 64\ncall 62"),
+    _p("sk_lookup_remote_port_u32_ok", "sk_lookup", "r2 = *(u32 *)(r1 + 36)"),
+    _p("sk_lookup_padding_ok", "sk_lookup", "r2 = *(u16 *)(r1 + 38)"),
+    _p("sk_lookup_local_port_u64", "sk_lookup", "r2 = *(u64 *)(r1 + 56)"),
+    _p("sk_lookup_write", "sk_lookup", "r2 = 1\n*(u32 *)(r1 + 8) = r2"),
+    _p("sk_reuseport_eth_u8", "sk_reuseport", "r2 = *(u8 *)(r1 + 20)"),
+    _p("sk_reuseport_eth_u16_ok", "sk_reuseport", "r2 = *(u16 *)(r1 + 22)"),
+    _p("sk_reuseport_hash_u16", "sk_reuseport", "r2 = *(u16 *)(r1 + 32)"),
+    _p("sk_reuseport_read_ok", "sk_reuseport", PKT_MD.format(skip=1) + "r5 = *(u64 *)(r2 + 0)"),
+    _p("flow_dissector_data_meta", "flow_dissector", "r2 = *(u32 *)(r1 + 140)"),
+    _p("flow_dissector_load_bytes_ok", "flow_dissector",
+       "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\ncall 26"),
+    _p("flow_dissector_write_pkt", "flow_dissector",
+       PKT_SKB.format(skip=2) + "r5 = 0\n*(u8 *)(r2 + 0) = r5"),
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
+def test_probe_against_kernel(probe):
+    assert_same_verdict(probe)
+    _count("probe programs")
+
+
+# --- realistic C programs ----------------------------------------------------------------------
+#: programs the kernel accepts that skv rejects cleanly, with the reason's start
+NOT_MODELLED = {"lookup_assign_ok": "not modelled: map type sockmap (15) with "
+                                    "bpf_map_lookup_elem"}
+
+
+@pytest.fixture(scope="module")
+def skb_object(compile_bpf):
+    from skb_type_sources import SOURCE
+
+    return compile_bpf(SOURCE, "skb_types")
+
+
+@needs_kernel
+def test_c_programs_against_kernel(skb_object):
+    """Each program of tests/skb_type_sources.py: skv's verdict (and rejection message) is
+    the kernel's; Z3 finds no unsafe execution in what the kernel accepts and calls nothing
+    safe that it rejects."""
+    from model.elf.loader import load_object
+    from model.kernel.objload import load_program
+    from model.kernel.oracle import rejection_reason
+    from model.symbolic.engine import Engine
+
+    obj = load_object(skb_object)
+    assert {p.prog_type for p in obj.programs} == set(NEW_TYPES) - {"lwt_seg6local"}
+    for prog in obj.programs:
+        k = load_program(obj, prog)
+        k.close()
+        v = check_program(obj, prog)
+        z = Engine(obj, prog).run()
+        _count("C programs")
+        kmsg = "accept" if k.ok else rejection_reason(k.log)
+        ours = "accept" if v.accepted else v.error.message.splitlines()[-1]
+        where = f"{prog.name} ({prog.prog_type}): kernel {kmsg}; ours {ours}"
+        assert prog.name.endswith("_ok") == k.ok, where
+        if prog.name in NOT_MODELLED:
+            assert ours.startswith(NOT_MODELLED[prog.name]), where
+            continue
+        assert ours == kmsg, where
+        if k.ok:
+            assert not z.failures, (where, [f.reason for f in z.failures])
+        else:
+            assert z.failures or z.exhausted, where
+
+
+def test_skv_check_gives_a_row_per_program(skb_object):
+    """``skv check`` on the object: a row per program, no crash, no soundness alarm."""
+    from model.elf.loader import load_object
+
+    names = [p.name for p in load_object(skb_object).programs]
+    r = subprocess.run([sys.executable, "-m", "model.cli", "check", skb_object],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "SOUNDNESS BUG" not in r.stdout + r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith(skb_object + "  ")]
+    assert sorted(line.split()[1] for line in rows) == sorted(names)
+
+
+# --- the interpreter against BPF_PROG_TEST_RUN -------------------------------------------------
+RUN_PROGRAMS = [f"w0 = *(u32 *)(r1 + {off})\nexit" for off in (0, 16, 36, 40)] + [
+    "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr0 = 0\nr4 = r2\nr4 += 2\n"
+    "if r4 > r3 goto +1\nr0 = *(u8 *)(r2 + 1)\nexit"]
+FRAMES = [bytes(14), b"\xaa" + bytes(13) + b"\xbb" + bytes(49),
+          bytes(12) + b"\x08\x00" + b"\x45\x77" + bytes(48)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("section", ["lwt_in", "lwt_out", "lwt_xmit"])
+def test_interpreter_matches_kernel_test_run(section):
+    """lwt programs see the packet after its Ethernet header: skb->len, protocol, ifindex
+    and the packet bytes agree with the kernel's test run."""
+    from model.interp import Machine
+    from model.kernel import run
+
+    for text in RUN_PROGRAMS:
+        insns = assemble(text)
+        p = Program("t", section, insns)
+        for frame in FRAMES:
+            kernel = run(encode(insns), p.prog_type, frame).retval
+            ours = Machine(p).run(None, frame)
+            _count("test runs")
+            assert ours.ok and ours.r0 & 0xFFFFFFFF == kernel, (text, frame.hex(), kernel, ours)
+
+
+@pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "flow_dissector",
+                                     "lwt_seg6local"])
+def test_interpreter_says_not_modelled(section):
+    from model.errors import NotModelled
+    from model.interp import Machine
+
+    with pytest.raises(NotModelled, match="not modelled: running"):
+        Machine(Program("t", section, assemble("r0 = 0\nexit"))).run(None, bytes(64))
+
+
+@needs_kernel
+def test_zz_report_counts():
+    """Printed with -s: how many kernel comparisons this file made."""
+    print(f"\nskb program types vs kernel: {COUNTS}")
+    assert sum(COUNTS.values()) > 0
