@@ -33,6 +33,13 @@ struct __sk_buff {
     __u8 tstamp_type;
     __u64 hwtstamp;
 };
+struct bpf_flow_keys {
+    __u16 nhoff, thoff, addr_proto;
+    __u8 is_frag, is_first_frag, is_encap, ip_proto;
+    __u16 n_proto, sport, dport;
+    __u32 ipv4_src, ipv4_dst, ipv6_rest[6];
+    __u32 flags, flow_label;
+};
 struct bpf_sock { __u32 bound_dev_if, family, type, protocol, mark, priority; };
 struct sk_msg_md {
     void *data; void *data_end;
@@ -159,6 +166,25 @@ SEC("flow_dissector") int dissect_ok(struct __sk_buff *skb) {
     if (((__u8 *)data)[12] != 8 || ((__u8 *)data)[13] != 0) return 2;
     if (bpf_skb_load_bytes(skb, 14, &vihl, 1)) return 2;
     return (vihl >> 4) == 4 ? 0 : 2;
+}
+SEC("flow_dissector") int dissect_keys_ok(struct __sk_buff *skb) {
+    struct bpf_flow_keys *keys = (void *)(long)skb->flow_keys;
+    void *data = PKT(skb), *end = PKT_END(skb);
+    __u32 nhoff = keys->nhoff;
+    if (nhoff > 64 || keys->n_proto != 0x0008) return 2;
+    __u8 *ip = data + nhoff;
+    if ((void *)(ip + 20) > end) return 2;
+    keys->ip_proto = ip[9];
+    keys->addr_proto = 0x0008;
+    keys->ipv4_src = *(__u32 *)(ip + 12);
+    keys->ipv4_dst = *(__u32 *)(ip + 16);
+    keys->thoff = keys->nhoff + ((ip[0] & 0xf) << 2);
+    return 0;
+}
+SEC("flow_dissector") int dissect_keys_past_end(struct __sk_buff *skb) {
+    struct bpf_flow_keys *keys = (void *)(long)skb->flow_keys;
+    (&keys->flow_label)[1] = 0;
+    return 0;
 }
 SEC("flow_dissector") int dissect_reads_len(struct __sk_buff *skb) {
     return skb->len ? 0 : 2;

@@ -78,7 +78,7 @@ def test_ctx_sweep_other_attach_types(pt, section):
 def test_whole_verifier_ctx_sweep(pt):
     """Every load and store (BPF_STX) around the context through the whole abstract
     verifier: its verdict is the kernel's, and its message the kernel's where it rejects
-    (a field whose pointer it does not model: a clean "not modelled")."""
+    (every field modelled, __sk_buff->flow_keys too)."""
     from model.kernel.oracle import rejection_reason
 
     section = SECTION[pt]
@@ -91,27 +91,53 @@ def test_whole_verifier_ctx_sweep(pt):
                 v = check_program(BpfObject("t", "GPL", {}, [p]), p)
                 _count("whole-verifier ctx loads")
                 msg = "" if v.accepted else v.error.message.splitlines()[-1]
-                if msg.startswith("not modelled"):
-                    assert "flow_keys" in msg, (off, size, write, msg)
-                    _count("not modelled (flow_keys)")
-                    continue
                 if v.accepted != k.ok or not k.ok and msg != rejection_reason(k.log):
                     bad.append((off, size, write, k.ok, msg))
     assert not bad, bad[:10]
 
 
-def test_flow_keys_is_a_clean_not_modelled():
-    """``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS) is not modelled: both engines say so."""
+FK = "r2 = *(u64 *)(r1 + 144)\n"
+#: PTR_TO_FLOW_KEYS: constant offsets only, accesses inside struct bpf_flow_keys (56 bytes)
+FLOW_KEYS = {
+    "read_ok": FK + "r3 = *(u16 *)(r2 + 0)", "write_ok": FK + "r3 = 1\n*(u32 *)(r2 + 52) = r3",
+    "write_u64_at_end": FK + "r3 = 1\n*(u64 *)(r2 + 52) = r3",
+    "moved_ok": FK + "r2 += 8\nr3 = *(u32 *)(r2 + 44)",
+    "moved_past": FK + "r2 += 8\nr3 = *(u32 *)(r2 + 48)",
+    "variable_offset": FK + "r6 = r2\ncall 7\nr0 &= 7\nr6 += r0\nr3 = *(u8 *)(r6 + 0)",
+    "negative": FK + "r2 += -4\nr3 = *(u32 *)(r2 + 0)",
+    "negative_insn_off": FK + "r3 = *(u32 *)(r2 - 4)",
+    "atomic": FK + "r3 = 1\nlock *(u32 *)(r2 + 0) += r3",
+    "helper_arg": FK + "r3 = r2\nr2 = 0\nr4 = 8\ncall 26",
+    "st_imm_ok": FK + "*(u32 *)(r2 + 4) = 7", "store_ptr_ok": FK + "*(u64 *)(r2 + 16) = r2",
+    "unaligned_ok": FK + "r3 = *(u32 *)(r2 + 1)",
+    "spill_ok": FK + "*(u64 *)(r10 - 8) = r2\nr4 = *(u64 *)(r10 - 8)\nr3 = *(u8 *)(r4 + 55)",
+    "sub_ok": FK + "r2 += 16\nr2 -= 8\nr3 = *(u64 *)(r2 + 0)",
+    "compare_null_ok": FK + "if r2 == 0 goto +1\nr3 = *(u8 *)(r2 + 0)",
+    "and": FK + "r2 &= 7", "alu32": FK + "w2 += 4", "ctx_u32": "r2 = *(u32 *)(r1 + 144)",
+}
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", FLOW_KEYS)
+def test_flow_keys_against_kernel(name):
+    """The abstract verifier models __sk_buff->flow_keys: verdict and message are the
+    kernel's; the Z3 engine leaves it to the verifier (an exhausted budget, never "safe",
+    never an unsafe execution)."""
+    from model.kernel.oracle import rejection_reason
+    from model.platform.ctx_layouts import VERIFIER_ONLY
     from model.symbolic.engine import Engine
 
-    p = Program("t", "flow_dissector", [Load(8, 2, 1, 144)] + R0)
-    obj = BpfObject("t", "GPL", {}, [p])
-    v = check_program(obj, p)
-    assert not v.accepted and v.error.message.startswith(
-        "not modelled: the context field flow_keys"), v.error
-    r = Engine(obj, p).run()
-    assert any(f.reason.startswith("not modelled: the context field flow_keys")
-               for f in r.failures)
+    probe = Probe(name, "flow_dissector", FLOW_KEYS[name] + "\nr0 = 0\nexit\n")
+    k = probe.kernel()
+    obj, prog = probe.model()
+    v = check_program(obj, prog)
+    _count("flow keys programs")
+    kmsg = "accept" if k.ok else rejection_reason(k.log)
+    assert ("accept" if v.accepted else v.error.message.splitlines()[-1]) == kmsg
+    assert name.endswith("_ok") == k.ok, kmsg
+    z = Engine(obj, prog).run()
+    if k.ok:
+        assert not z.failures and all(e.startswith(VERIFIER_ONLY) for e in z.exhausted)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -252,19 +278,26 @@ def test_skv_check_gives_a_row_per_program(skb_object):
 RUN_PROGRAMS = [f"w0 = *(u32 *)(r1 + {off})\nexit" for off in (0, 16, 36, 40)] + [
     "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr0 = 0\nr4 = r2\nr4 += 2\n"
     "if r4 > r3 goto +1\nr0 = *(u8 *)(r2 + 1)\nexit"]
+FLOW_RUN_PROGRAMS = [
+    FK + "r0 = *(u16 *)(r2 + 0)\nr3 = *(u16 *)(r2 + 2)\nr0 += r3\nexit",
+    FK + "r0 = *(u16 *)(r2 + 10)\nexit", FK + "r0 = *(u32 *)(r2 + 16)\nexit",
+    FK + "r3 = 17\n*(u8 *)(r2 + 9) = r3\nr0 = *(u32 *)(r2 + 8)\nexit",
+    RUN_PROGRAMS[-1].replace("r4 += 2", "r4 += 16").replace("(r2 + 1)", "(r2 + 15)")]
 FRAMES = [bytes(14), b"\xaa" + bytes(13) + b"\xbb" + bytes(49),
           bytes(12) + b"\x08\x00" + b"\x45\x77" + bytes(48)]
 
 
 @needs_kernel
-@pytest.mark.parametrize("section", ["lwt_in", "lwt_out", "lwt_xmit"])
+@pytest.mark.parametrize("section", ["lwt_in", "lwt_out", "lwt_xmit", "flow_dissector"])
 def test_interpreter_matches_kernel_test_run(section):
     """lwt programs see the packet after its Ethernet header: skb->len, protocol, ifindex
-    and the packet bytes agree with the kernel's test run."""
+    and the packet bytes agree with the kernel's test run; a flow dissector sees the whole
+    frame and the flow keys the test run starts it with."""
     from model.interp import Machine
     from model.kernel import run
 
-    for text in RUN_PROGRAMS:
+    texts = FLOW_RUN_PROGRAMS if section == "flow_dissector" else RUN_PROGRAMS
+    for text in texts:
         insns = assemble(text)
         p = Program("t", section, insns)
         for frame in FRAMES:
@@ -274,8 +307,7 @@ def test_interpreter_matches_kernel_test_run(section):
             assert ours.ok and ours.r0 & 0xFFFFFFFF == kernel, (text, frame.hex(), kernel, ours)
 
 
-@pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "flow_dissector",
-                                     "lwt_seg6local"])
+@pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "lwt_seg6local"])
 def test_interpreter_says_not_modelled(section):
     from model.errors import NotModelled
     from model.interp import Machine

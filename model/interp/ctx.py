@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from model.errors import NotModelled
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
 from model.platform.ctx_layouts import ctx_layout
+from model.platform.ctx_skb_types import FLOW_KEYS_SIZE
 from model.platform.tracing_targets import MODELLED_ATTACH
 
 def _struct(prog_type: str) -> tuple[int, dict[str, int]]:
@@ -37,7 +38,6 @@ L3_TYPES = {"socket_filter", "lwt_in", "lwt_out", "lwt_xmit"}
 UNBUILT = {"sk_msg": "struct sk_msg_md (the kernel cannot test-run sk_msg either)",
            "sk_lookup": "struct bpf_sk_lookup",
            "sk_reuseport": "struct sk_reuseport_md",
-           "flow_dissector": "the struct bpf_flow_keys behind __sk_buff->flow_keys",
            "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)"}
 DEFAULT_CTX = {"kprobe": PT_REGS_SIZE, "perf_event": PT_REGS_SIZE + 8, "tracepoint": 64,
                "raw_tracepoint": 64, "tracing": 64, "syscall": 64}
@@ -49,9 +49,13 @@ class Context:
     region: Region
     packet: Region | None = None
     pointer_fields: dict[int, int] = field(default_factory=dict)  # ctx offset -> address
+    pointer_sizes: dict[int, int] = field(default_factory=dict)  # ctx offset -> width (4)
 
     def pointer_at(self, off: int) -> int | None:
         return self.pointer_fields.get(off)
+
+    def pointer_size(self, off: int) -> int:
+        return self.pointer_sizes.get(off, 4)
 
 
 def eth_protocol(frame: bytes) -> bytes:
@@ -81,6 +85,8 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
             packet = packet[ETH_HLEN:]  # skb->data starts at the network header
         pkt = mem.add(Region("packet", "packet", PACKET_BASE, bytearray(packet), True))
         data, end = pkt.base, pkt.end
+        if prog_type == "flow_dissector":
+            return _flow_dissector(mem, ctx, pkt)
         if prog_type == "xdp":
             raw = bytearray(ctx or bytes(XDP_SIZE)).ljust(XDP_SIZE, b"\0")
             region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
@@ -100,3 +106,21 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
     raw = bytearray(ctx if ctx is not None else bytes(size))
     region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
     return Context(region.base, region)
+
+
+#: BPF_PROG_TEST_RUN's flow dissector: __sk_buff->flow_keys points at a zeroed struct
+#: bpf_flow_keys with nhoff = thoff = ETH_HLEN and n_proto the frame's EtherType
+FLOW_KEYS_BASE = CTX_BASE + 0x10000
+SKB_FLOW_KEYS = _SKB["flow_keys"]
+
+
+def _flow_dissector(mem: Memory, ctx: bytes | None, pkt: Region) -> Context:
+    keys = bytearray(FLOW_KEYS_SIZE)
+    keys[0:2] = keys[2:4] = ETH_HLEN.to_bytes(2, "little")
+    keys[10:12] = bytes(pkt.data[12:14])
+    fk = mem.add(Region("flow_keys", "flow_keys", FLOW_KEYS_BASE, keys, True))
+    raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
+    region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
+    return Context(region.base, region, pkt,
+                   {SKB_DATA: pkt.base, SKB_DATA_END: pkt.end, SKB_FLOW_KEYS: fk.base},
+                   {SKB_FLOW_KEYS: 8})

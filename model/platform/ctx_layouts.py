@@ -359,15 +359,17 @@ MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
 #: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk`` (PTR_TO_SOCKET), holding no reference
 SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
+#: ... and ``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS, model.platform.ctx_skb_types)
+TYPED_YIELDS = SOCKET_YIELDS | {"flow_keys"}
 
 
 def unmodelled_yield(got, *, typed: bool = False) -> str | None:
     """The clean rejection for a context field whose value is a pointer the engine does not
     model (``typed``: see :data:`SOCKET_YIELDS`), or None."""
     kind = getattr(got, "kind", "scalar")
-    if kind in MODELLED_YIELDS or typed and kind in SOCKET_YIELDS:
+    if kind in MODELLED_YIELDS or typed and kind in TYPED_YIELDS:
         return None
-    if kind in SOCKET_YIELDS:  # the abstract verifier's rules decide (VERIFIER_ONLY)
+    if kind in TYPED_YIELDS:  # the abstract verifier's rules decide (VERIFIER_ONLY)
         return f"{VERIFIER_ONLY}: the context field {got.field} ({kind} pointer)"
     return f"not modelled: the context field {got.field} ({kind} pointer)"
 

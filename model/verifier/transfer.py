@@ -129,7 +129,8 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     c = num.const()
     if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
         pass
-    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS:
+    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS or \
+            ptr.type is T.FLOW_KEYS and c is None:  # flow keys: constant offsets only
         raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited")
     if ptr.type is T.FUNC:
         raise Reject(f"R{insn.dst} pointer arithmetic on func is not modelled")
