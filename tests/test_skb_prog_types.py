@@ -123,21 +123,26 @@ def test_flow_keys_against_kernel(name):
     """The abstract verifier models __sk_buff->flow_keys: verdict and message are the
     kernel's; the Z3 engine leaves it to the verifier (an exhausted budget, never "safe",
     never an unsafe execution)."""
+    _verifier_only(Probe(name, "flow_dissector", FLOW_KEYS[name] + "\nr0 = 0\nexit\n"))
+    _count("flow keys programs")
+
+
+def _verifier_only(probe: Probe) -> None:
+    """What only the abstract verifier models: its verdict and message are the kernel's
+    (``_ok`` names what the kernel accepts); the Z3 engine finds no unsafe execution in
+    what the kernel accepts, only budgets left to the verifier."""
     from model.kernel.oracle import rejection_reason
-    from model.platform.ctx_layouts import VERIFIER_ONLY
     from model.symbolic.engine import Engine
 
-    probe = Probe(name, "flow_dissector", FLOW_KEYS[name] + "\nr0 = 0\nexit\n")
     k = probe.kernel()
     obj, prog = probe.model()
     v = check_program(obj, prog)
-    _count("flow keys programs")
     kmsg = "accept" if k.ok else rejection_reason(k.log)
     assert ("accept" if v.accepted else v.error.message.splitlines()[-1]) == kmsg
-    assert name.endswith("_ok") == k.ok, kmsg
+    assert probe.name.endswith("_ok") == k.ok, kmsg
     z = Engine(obj, prog).run()
     if k.ok:
-        assert not z.failures and all(e.startswith(VERIFIER_ONLY) for e in z.exhausted)
+        assert not z.failures and all(e.startswith("not modelled") for e in z.exhausted)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -216,10 +221,50 @@ def test_probe_against_kernel(probe):
     _count("probe programs")
 
 
+# --- sockets from a sockmap / sockhash lookup (a reference), sk_lookup's bpf_sk_assign ------
+LOOKUP = ("r6 = r1\nr2 = 0\n*(u32 *)(r10 - 4) = r2\nld_pseudo r1, 1, 0\nr2 = r10\nr2 += -4\n"
+          "call 1\n")
+RELEASE = "r1 = r0\ncall 86\n"
+SOCK_REF = [
+    ("assign_release_ok", "sk_lookup", LOOKUP + "if r0 == 0 goto +7\nr7 = r0\nr1 = r6\n"
+     "r2 = r0\nr3 = 0\ncall 124\nr1 = r7\ncall 86\nr0 = 1\nexit"),
+    ("assign_no_release", "sk_lookup", LOOKUP + "if r0 == 0 goto +4\nr1 = r6\nr2 = r0\n"
+     "r3 = 0\ncall 124\nr0 = 1\nexit"),
+    ("assign_unchecked", "sk_lookup", LOOKUP + "r7 = r0\nr1 = r6\nr2 = r0\nr3 = 0\n"
+     "call 124\nif r7 == 0 goto +2\nr1 = r7\ncall 86\nr0 = 1\nexit"),
+    ("assign_null_ok", "sk_lookup", "r2 = 0\nr3 = 0\ncall 124\nr0 = 1\nexit"),
+    ("assign_ctx", "sk_lookup", "r2 = r1\nr3 = 0\ncall 124\nr0 = 1\nexit"),
+    ("read_field_ok", "sk_lookup", LOOKUP + "if r0 == 0 goto +3\nr2 = *(u32 *)(r0 + 4)\n"
+     + RELEASE + "r0 = 1\nexit"),
+    ("tc_release_ok", "sched_cls", LOOKUP + "if r0 == 0 goto +2\n" + RELEASE + "r0 = 0\nexit"),
+    ("tc_leak", "sched_cls", LOOKUP + "r0 = 0\nexit"),
+    ("release_unchecked", "sk_skb", LOOKUP + RELEASE + "r0 = 0\nexit"),
+    ("read_unchecked", "xdp", LOOKUP + "r1 = *(u32 *)(r0 + 4)\nr0 = 0\nexit"),
+    ("write_sock", "sched_cls", LOOKUP + "if r0 == 0 goto +4\nr1 = 1\n*(u32 *)(r0 + 4) = r1\n"
+     + RELEASE + "r0 = 0\nexit"),
+    ("spill_ok", "sched_cls", LOOKUP + "*(u64 *)(r10 - 16) = r0\nr0 = *(u64 *)(r10 - 16)\n"
+     "if r0 == 0 goto +2\n" + RELEASE + "r0 = 0\nexit"),
+    ("double_release", "sched_cls", LOOKUP + "if r0 == 0 goto +4\nr7 = r0\n" + RELEASE
+     + "r1 = r7\ncall 86\nr0 = 0\nexit"),
+    ("use_after_release", "sched_cls", LOOKUP + "if r0 == 0 goto +4\nr7 = r0\n" + RELEASE
+     + "r0 = *(u32 *)(r7 + 4)\nr0 = 0\nexit"),
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("map_type", [15, 18], ids=["sockmap", "sockhash"])
+@pytest.mark.parametrize("name,pt,text", SOCK_REF, ids=[c[0] for c in SOCK_REF])
+def test_socket_references_against_kernel(name, pt, text, map_type):
+    """The abstract verifier tracks the reference a sockmap / sockhash lookup returns
+    (map_value_or_null until checked, then sock) and sk_lookup's bpf_sk_assign argument:
+    verdict and message are the kernel's; the Z3 engine leaves them to it (never safe)."""
+    _verifier_only(Probe(name, pt, text, [(map_type, 4, 4, 1, 0)]))
+    _count("socket reference programs")
+
+
 # --- realistic C programs ----------------------------------------------------------------------
 #: programs the kernel accepts that skv rejects cleanly, with the reason's start
-NOT_MODELLED = {"lookup_assign_ok": "not modelled: map type sockmap (15) with "
-                                    "bpf_map_lookup_elem"}
+NOT_MODELLED: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -175,18 +175,29 @@ def map_write_check(map_flags: int, helper_id: int) -> str | None:
     return None
 
 
-def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False
-                          ) -> str | None:
+#: maps whose lookup returns a socket holding a reference (PTR_TO_MAP_VALUE_OR_NULL that a
+#: NULL check turns into PTR_TO_SOCKET; is_acquire_function)
+SOCK_MAP_TYPES = frozenset({"sockmap", "sockhash"})
+
+
+def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False,
+                          refs: bool = False) -> str | None:
     """Why the engines cannot model this (kernel-compatible) call, or None when they can:
     value helpers are modelled on value maps only; other map helpers do not look at the
     map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid).
     ``map_in_map``: the engine models a lookup in an array / hash of maps (a map pointer
-    or NULL; the abstract verifier and the interpreter do, the Z3 engine does not)."""
+    or NULL; the abstract verifier and the interpreter do, the Z3 engine does not).
+    ``refs``: the engine tracks references (a lookup in a sockmap / sockhash: the abstract
+    verifier; elsewhere the reason starts with ``VERIFIER_ONLY``)."""
     t, h = map_type_name(map_type), _helper(helper_id)
     if map_type not in MAP_TYPES:
         return f"not modelled: map type {map_type}"
     if map_in_map and t in MAP_IN_MAP_TYPES and h == "map_lookup_elem":
         return None
+    if t in SOCK_MAP_TYPES and h == "map_lookup_elem":
+        from model.platform.ctx_layouts import VERIFIER_ONLY
+
+        return None if refs else f"{VERIFIER_ONLY}: a socket reference from a {t} lookup"
     if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
         return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
     return None
@@ -246,7 +257,7 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
 
 
 __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
-           "map_helper_check", "map_helper_unmodelled", "map_type_unmodelled", "map_write_check",
+           "map_helper_check", "map_helper_unmodelled", "SOCK_MAP_TYPES", "map_type_unmodelled", "map_write_check",
            "access_type_check", "prog_can_read", "prog_can_write",
            "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
            "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]

@@ -489,6 +489,10 @@ class Engine:
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
+        only = next((w for _, w in bads if w.startswith(VERIFIER_ONLY)), None)
+        if only is not None:  # the verifier decides (a socket reference from a sockmap)
+            self._exhaust(f"{only} (insn {pc})")
+            return []
         if not self.check_bad(st, pc, what, bads):
             return []
         res = []

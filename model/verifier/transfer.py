@@ -257,6 +257,8 @@ def not_null(r: Reg, maps, lock_maps=frozenset()) -> Reg:
     ids)."""
     if r.type is T.MAP_VALUE_OR_NULL and r.map in maps and maps[r.map].inner is not None:
         return Reg(T.MAP_PTR, Scalar.const(0), map=maps[r.map].inner)
+    if r.type is T.MAP_VALUE_OR_NULL and r.ref:  # a sockmap / sockhash lookup
+        return replace(r, type=T.SOCKET, id=0, map=None)
     keep = r.type is not T.MAP_VALUE_OR_NULL or r.map in lock_maps
     return replace(r, type=NULLABLE[r.type], id=r.id if keep else 0)
 
