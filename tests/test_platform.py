@@ -114,7 +114,8 @@ def test_helper_allowed_spot_checks():
     assert ok("socket_filter", H("probe_read_kernel"))           # base, CAP_PERFMON
     assert not ok("socket_filter", H("probe_read"))              # tracing only
     assert {t for t in TYPES if ok(t, H("probe_read"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event",
+        "raw_tracepoint_writable"}
     assert {t for t in TYPES if ok(t, H("skb_store_bytes"))} == {"sched_cls", "sched_act",
                                                                   "lwt_xmit", "sk_skb"}
     assert {t for t in TYPES if ok(t, H("xdp_adjust_head"))} == {"xdp"}
@@ -124,7 +125,8 @@ def test_helper_allowed_spot_checks():
         "socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
         "lwt_xmit", "lwt_seg6local", "sk_skb", "flow_dissector", "sk_reuseport"}
     assert {t for t in TYPES if ok(t, H("get_stackid"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event",
+        "raw_tracepoint_writable"}
     assert not ok("xdp", H("spin_lock"), privileged=False)
     assert ok("kprobe", H("probe_read_kernel"), lockdown="integrity")
     assert not ok("kprobe", H("probe_read_kernel"), lockdown="confidentiality")

@@ -27,7 +27,7 @@ KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
 COUNTS: dict[str, int] = {}
 NEW_TYPES = ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb", "sk_msg",
-             "flow_dissector", "sk_lookup", "sk_reuseport")
+             "flow_dissector", "sk_lookup", "sk_reuseport", "raw_tracepoint_writable")
 #: (program type, section) for the attach types besides a type's default
 ATTACH_VARIANTS = (("sk_skb", "sk_skb/stream_parser"), ("sk_skb", "sk_skb/verdict"),
                    ("sk_skb", "sk_skb"), ("sk_reuseport", "sk_reuseport/migrate"))
@@ -221,6 +221,30 @@ def test_probe_against_kernel(probe):
     _count("probe programs")
 
 
+TP = "r2 = *(u64 *)(r1 + 0)\n"
+#: raw_tp.w: args[0] read whole is PTR_TO_TP_BUFFER (any constant offset >= 0)
+TP_BUFFER = {
+    "read_ok": TP + "r3 = *(u64 *)(r2 + 0)", "far_ok": TP + "r3 = *(u32 *)(r2 + 4096)",
+    "write_ok": TP + "r3 = 5\n*(u32 *)(r2 + 8) = r3", "st_ok": TP + "*(u32 *)(r2 + 8) = 5",
+    "negative": TP + "r3 = *(u32 *)(r2 - 4)",
+    "moved_negative": TP + "r2 += -8\nr3 = *(u32 *)(r2 + 4)",
+    "moved_ok": TP + "r2 += 16\nr3 = *(u32 *)(r2 - 8)",
+    "variable": TP + "r6 = r2\ncall 7\nr0 &= 7\nr6 += r0\nr3 = *(u8 *)(r6 + 0)",
+    "atomic_ok": TP + "r3 = 1\nlock *(u64 *)(r2 + 0) += r3",
+    "store_pointer_ok": TP + "*(u64 *)(r2 + 0) = r2", "helper_arg": TP + "r1 = r2\nr2 = 8\ncall 6",
+    "arg0_u32": "r2 = *(u32 *)(r1 + 0)", "arg0_high_ok": "r2 = *(u32 *)(r1 + 4)",
+    "arg0_byte7_ok": "r2 = *(u8 *)(r1 + 7)", "write_ctx": "r2 = 0\n*(u64 *)(r1 + 8) = r2",
+    "unaligned_ok": TP + "r3 = *(u32 *)(r2 + 3)",
+}
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", TP_BUFFER)
+def test_tp_buffer_against_kernel(name):
+    _verifier_only(Probe(name, "raw_tracepoint_writable", TP_BUFFER[name] + "\nr0 = 0\nexit\n"))
+    _count("raw_tp.w programs")
+
+
 # --- sockets from a sockmap / sockhash lookup (a reference), sk_lookup's bpf_sk_assign ------
 LOOKUP = ("r6 = r1\nr2 = 0\n*(u32 *)(r10 - 4) = r2\nld_pseudo r1, 1, 0\nr2 = r10\nr2 += -4\n"
           "call 1\n")
@@ -285,7 +309,8 @@ def test_c_programs_against_kernel(skb_object):
     from model.symbolic.engine import Engine
 
     obj = load_object(skb_object)
-    assert {p.prog_type for p in obj.programs} == set(NEW_TYPES) - {"lwt_seg6local"}
+    assert {p.prog_type for p in obj.programs} == set(NEW_TYPES) - {"lwt_seg6local",
+                                                                    "raw_tracepoint_writable"}
     for prog in obj.programs:
         k = load_program(obj, prog)
         k.close()
@@ -352,7 +377,8 @@ def test_interpreter_matches_kernel_test_run(section):
             assert ours.ok and ours.r0 & 0xFFFFFFFF == kernel, (text, frame.hex(), kernel, ours)
 
 
-@pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "lwt_seg6local"])
+@pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "lwt_seg6local",
+                                     "raw_tp.w/nbd_send_request"])
 def test_interpreter_says_not_modelled(section):
     from model.errors import NotModelled
     from model.interp import Machine

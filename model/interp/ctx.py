@@ -38,7 +38,9 @@ L3_TYPES = {"socket_filter", "lwt_in", "lwt_out", "lwt_xmit"}
 UNBUILT = {"sk_msg": "struct sk_msg_md (the kernel cannot test-run sk_msg either)",
            "sk_lookup": "struct bpf_sk_lookup",
            "sk_reuseport": "struct sk_reuseport_md",
-           "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)"}
+           "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)",
+           "raw_tracepoint_writable": "the tracepoint's writable buffer (the kernel cannot "
+                                      "test-run raw_tp.w either)"}
 DEFAULT_CTX = {"kprobe": PT_REGS_SIZE, "perf_event": PT_REGS_SIZE + 8, "tracepoint": 64,
                "raw_tracepoint": 64, "tracing": 64, "syscall": 64}
 

@@ -87,6 +87,8 @@ class CtxField:
     read produces (pointer kinds only for full-width reads, which are the only ones allowed).
     ``at_start``: a narrower access only at the field's first byte (the kernel's rule is a
     ``case offsetof(...)`` label, not a ``bpf_ctx_range``); elsewhere only full-width ones.
+    ``inner``: the read sizes allowed past the field's first byte, yielding a scalar (None:
+    ``read`` everywhere; raw_tp.w's ``args[0]``: the buffer pointer only at offset 0).
     """
 
     name: str
@@ -96,6 +98,7 @@ class CtxField:
     write: frozenset[int] = NONE
     yields: str = "scalar"
     at_start: bool = False
+    inner: frozenset[int] | None = None
 
     @property
     def end(self) -> int:
@@ -299,7 +302,8 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
                        "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
 #: ... and the socket / lwt types of model.platform.ctx_skb_types
 MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
-                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport")
+                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
+                        "raw_tracepoint_writable")
 
 
 @functools.lru_cache(maxsize=256)
@@ -360,7 +364,7 @@ MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk`` (PTR_TO_SOCKET), holding no reference
 SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
 #: ... and ``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS, model.platform.ctx_skb_types)
-TYPED_YIELDS = SOCKET_YIELDS | {"flow_keys"}
+TYPED_YIELDS = SOCKET_YIELDS | {"flow_keys", "tp_buffer"}
 
 
 def unmodelled_yield(got, *, typed: bool = False) -> str | None:
@@ -404,9 +408,12 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
     f = lay.field_at(off)
     if f is None:
         return reject_reason(off, size)
-    sizes = f.write if write else f.read
+    inner = f.inner is not None and off != f.off
+    sizes = f.write if write else f.inner if inner else f.read
     if size not in sizes or off + size > f.end or (f.at_start and off != f.off):
         return reject_reason(off, size)
+    if inner:
+        return CtxAccess(f.name, "scalar", off, size, write)
     if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)
     return CtxAccess(f.name, "scalar" if write else f.yields, off, size, write)

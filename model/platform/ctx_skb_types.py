@@ -27,12 +27,18 @@ ctx sweeps of tests/test_platform.py and tests/test_skb_prog_types.py).
   read-only; ``data`` / ``data_end`` packet pointers (8 bytes); ``len``, ``ip_protocol``,
   ``bind_inany`` narrow, ``eth_protocol`` with 2 or 4 bytes, ``hash`` whole; ``sk`` a
   socket, ``migrating_sk`` a socket or NULL (8 bytes).
+* ``raw_tracepoint_writable`` (raw_tp_writable_prog_is_valid_access), here beside them:
+  raw_tracepoint's ``__u64 args[12]``, read-only, but an 8-byte read of ``args[0]`` yields
+  the tracepoint's writable buffer (PTR_TO_TP_BUFFER: any constant offset >= 0, the largest
+  checked when the program is attached); other reads at offset 0 are refused, past it any
+  aligned read is a number.
 """
 
 from __future__ import annotations
 
 from model.platform.ctx_layouts import (
-    NARROW, NONE, SK_BUFF_SIZE, W4, W8, CtxField, CtxLayout, _SOCK_FIELDS, skb_layout_from,
+    ANY, NARROW, NONE, RAW_TP_CTX_SIZE, SK_BUFF_SIZE, W4, W8, CtxField, CtxLayout,
+    _SOCK_FIELDS, skb_layout_from,
 )
 
 LWT_TYPES = ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local")
@@ -93,7 +99,14 @@ def _sk_reuseport_layout() -> CtxLayout:
     return CtxLayout("sk_reuseport", "struct sk_reuseport_md", 56, tuple(f))
 
 
-_LAYOUTS = {"sk_skb": _sk_skb_layout, "flow_dissector": _flow_dissector_layout,
+def _raw_tp_writable_layout() -> CtxLayout:
+    f = (CtxField("args[0]", 0, 8, W8, NONE, "tp_buffer", inner=ANY),) + tuple(
+        CtxField(f"args[{i}]", 8 * i, 8, ANY) for i in range(1, RAW_TP_CTX_SIZE // 8))
+    return CtxLayout("raw_tracepoint_writable", "struct bpf_raw_tracepoint_args",
+                     RAW_TP_CTX_SIZE, f)
+
+
+_LAYOUTS = {"raw_tracepoint_writable": _raw_tp_writable_layout, "sk_skb": _sk_skb_layout, "flow_dissector": _flow_dissector_layout,
             "sk_msg": _sk_msg_layout, "sk_lookup": _sk_lookup_layout,
             "sk_reuseport": _sk_reuseport_layout}
 #: the program types whose contexts this module holds

@@ -106,6 +106,15 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         if o < 0 or o + size > FLOW_KEYS_SIZE:
             raise Reject(f"invalid access to flow keys off={o} size={size}")
         return None if write else unknown()
+    if t is T.TP_BUFFER:  # check_tp_buffer_access: the upper bound is checked at attach
+        o = reg.off + off
+        if o < 0:
+            raise Reject(f"R{regno} invalid tracepoint buffer access: off={o}, size={size}")
+        if not reg.var.is_const() or reg.var.const_value():
+            t_ = reg.var.var_off
+            raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
+                         f"var_off=({t_.value:#x}; {t_.mask:#x})")
+        return None if write else unknown()
     if t is T.MAP_KEY:  # a for_each callback's key: read-only
         if write:
             raise Reject(f"write to change key R{regno} not allowed")
@@ -241,6 +250,8 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
         return pointer(T.SOCKET_OR_NULL)
     if kind == "flow_keys":
         return pointer(T.FLOW_KEYS)
+    if kind == "tp_buffer":
+        return pointer(T.TP_BUFFER)
     if kind == "sock":  # sk_msg_md->sk, sk_reuseport_md->sk: never NULL, no reference
         return pointer(T.SOCKET)
     if kind == "sock_common_or_null":

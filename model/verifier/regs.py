@@ -48,6 +48,7 @@ class T(Enum):
     TCP_SOCK_OR_NULL = "tcp_sock_or_null"
     MAP_KEY = "map_key"  # a for_each_map_elem callback's key (read-only, key_size bytes)
     FLOW_KEYS = "flow_keys"  # __sk_buff->flow_keys of a flow dissector (struct bpf_flow_keys)
+    TP_BUFFER = "tp_buffer"  # raw_tp.w's args[0]: the tracepoint's writable buffer
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
     # Python, and registers are hashed on every fingerprint)
