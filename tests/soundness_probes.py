@@ -22,6 +22,7 @@ SECTION.update({t: t for t in ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local",
                                "flow_dissector", "sk_lookup", "sk_reuseport")})
 SECTION["sk_skb"] = "sk_skb/stream_verdict"
 SECTION["raw_tracepoint_writable"] = "raw_tp.w/nbd_send_request"
+SECTION["netfilter"] = "netfilter"
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {

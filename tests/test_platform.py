@@ -241,7 +241,7 @@ def test_return_ranges():
 # =========================================================================================
 kernel = pytest.mark.kernel
 #: the expected attach type a type's load needs (sk_lookup: BPF_SK_LOOKUP, else EINVAL)
-LOAD_ATTACH = {"sk_lookup": 36}
+LOAD_ATTACH = {"sk_lookup": 36, "netfilter": 45}
 
 
 @pytest.fixture(scope="module")

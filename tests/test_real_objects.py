@@ -211,7 +211,7 @@ SEC("lsm_cgroup/file_open") int lsm_prog(void *ctx) { return 0; }
 SEC("struct_ops/init") int ops(void *ctx) { return 0; }
 SEC("sockops") int sock_ops_prog(void *ctx) { return 1; }
 SEC("sk_msg") int sk_msg_prog(void *ctx) { return 1; }
-SEC("netfilter") int nf_prog(void *ctx) { return 1; }
+SEC("lirc_mode2") int lirc_prog(void *ctx) { return 0; }
 SEC("iter/task") int fentry(void *ctx) { return 0; }
 SEC("fentry/do_unlinkat") int fentry_ok(void *ctx) { return 0; }
 SEC("uprobe.s//bin/true:main") int sleepy(void *ctx) { return 0; }
@@ -227,7 +227,7 @@ def test_unmodelled_program_types_are_clean_rejections(compile_bpf, capsys, symb
     rows = {r["program"]: r for r in json.loads(capsys.readouterr().out)["programs"]}
     assert rc == 1
     want = {"lsm_prog": "program type lsm", "ops": "program type struct_ops",
-            "nf_prog": "program type netfilter", "fentry": "program type tracing",
+            "lirc_prog": "program type lirc_mode2", "fentry": "program type tracing",
             "sleepy": "sleepable kprobe programs"}
     for name, what in want.items():
         assert rows[name]["verdict"] == "rejected", name

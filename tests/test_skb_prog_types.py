@@ -27,7 +27,8 @@ KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
 COUNTS: dict[str, int] = {}
 NEW_TYPES = ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb", "sk_msg",
-             "flow_dissector", "sk_lookup", "sk_reuseport", "raw_tracepoint_writable")
+             "flow_dissector", "sk_lookup", "sk_reuseport", "raw_tracepoint_writable",
+             "netfilter")
 #: (program type, section) for the attach types besides a type's default
 ATTACH_VARIANTS = (("sk_skb", "sk_skb/stream_parser"), ("sk_skb", "sk_skb/verdict"),
                    ("sk_skb", "sk_skb"), ("sk_reuseport", "sk_reuseport/migrate"))
@@ -245,6 +246,27 @@ def test_tp_buffer_against_kernel(name):
     _count("raw_tp.w programs")
 
 
+NF_SKB, NF_STATE = "r2 = *(u64 *)(r1 + 8)\n", "r2 = *(u64 *)(r1 + 0)\n"
+#: netfilter: the context's skb and state are trusted vmlinux pointers (sk_buff.len at 112,
+#: sk at 24; nf_hook_state.hook at 0, in at 8 on this kernel's BTF)
+NETFILTER = {
+    "skb_len_ok": NF_SKB + "r3 = *(u32 *)(r2 + 112)", "hook_ok": NF_STATE + "r3 = *(u8 *)(r2 + 0)",
+    "in_dev_deref_ok": NF_STATE + "r3 = *(u64 *)(r2 + 8)\nr4 = *(u32 *)(r3 + 0)",
+    "skb_write": NF_SKB + "r3 = 1\n*(u32 *)(r2 + 112) = r3",
+    "skb_past_end": NF_SKB + "r3 = *(u32 *)(r2 + 30000)",
+    "ctx_write": "r2 = 0\n*(u64 *)(r1 + 8) = r2", "skb_sk_ok": NF_SKB + "r3 = *(u64 *)(r2 + 24)",
+    "skb_load_bytes": "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\ncall 26",
+    "skb_moved_ok": NF_SKB + "r2 += 112\nr3 = *(u32 *)(r2 + 0)",
+}
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", NETFILTER)
+def test_netfilter_against_kernel(name):
+    _verifier_only(Probe(name, "netfilter", NETFILTER[name] + "\nr0 = 1\nexit\n"))
+    _count("netfilter programs")
+
+
 # --- sockets from a sockmap / sockhash lookup (a reference), sk_lookup's bpf_sk_assign ------
 LOOKUP = ("r6 = r1\nr2 = 0\n*(u32 *)(r10 - 4) = r2\nld_pseudo r1, 1, 0\nr2 = r10\nr2 += -4\n"
           "call 1\n")
@@ -309,8 +331,8 @@ def test_c_programs_against_kernel(skb_object):
     from model.symbolic.engine import Engine
 
     obj = load_object(skb_object)
-    assert {p.prog_type for p in obj.programs} == set(NEW_TYPES) - {"lwt_seg6local",
-                                                                    "raw_tracepoint_writable"}
+    assert {p.prog_type for p in obj.programs} == set(NEW_TYPES) - {
+        "lwt_seg6local", "raw_tracepoint_writable", "netfilter"}
     for prog in obj.programs:
         k = load_program(obj, prog)
         k.close()
@@ -378,7 +400,7 @@ def test_interpreter_matches_kernel_test_run(section):
 
 
 @pytest.mark.parametrize("section", ["sk_msg", "sk_lookup", "sk_reuseport", "lwt_seg6local",
-                                     "raw_tp.w/nbd_send_request"])
+                                     "raw_tp.w/nbd_send_request", "netfilter"])
 def test_interpreter_says_not_modelled(section):
     from model.errors import NotModelled
     from model.interp import Machine

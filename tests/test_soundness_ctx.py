@@ -119,7 +119,7 @@ def test_signed_ctx_load_sweep_agrees_with_kernel():
             for n in (1, 2, 4):
                 insns = [Load(n, 2, 1, off, signed=True), Alu("mov", True, 0, None, 0), Exit()]
                 r = prog_load(pt, encode(insns), log_level=0, stats=False,
-                              expected_attach_type=36 if pt == "sk_lookup" else 0)
+                              expected_attach_type={"sk_lookup": 36, "netfilter": 45}.get(pt, 0))
                 r.close()
                 want = isinstance(ctx_access(pt, off, n, False, signed=True), CtxAccess)
                 if r.ok != want:

@@ -40,7 +40,8 @@ UNBUILT = {"sk_msg": "struct sk_msg_md (the kernel cannot test-run sk_msg either
            "sk_reuseport": "struct sk_reuseport_md",
            "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)",
            "raw_tracepoint_writable": "the tracepoint's writable buffer (the kernel cannot "
-                                      "test-run raw_tp.w either)"}
+                                      "test-run raw_tp.w either)",
+           "netfilter": "struct bpf_nf_ctx (kernel sk_buff and nf_hook_state objects)"}
 DEFAULT_CTX = {"kprobe": PT_REGS_SIZE, "perf_event": PT_REGS_SIZE + 8, "tracepoint": 64,
                "raw_tracepoint": 64, "tracing": 64, "syscall": 64}
 

@@ -303,7 +303,7 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
 #: ... and the socket / lwt types of model.platform.ctx_skb_types
 MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
                         "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
-                        "raw_tracepoint_writable")
+                        "raw_tracepoint_writable", "netfilter")
 
 
 @functools.lru_cache(maxsize=256)
@@ -371,9 +371,10 @@ def unmodelled_yield(got, *, typed: bool = False) -> str | None:
     """The clean rejection for a context field whose value is a pointer the engine does not
     model (``typed``: see :data:`SOCKET_YIELDS`), or None."""
     kind = getattr(got, "kind", "scalar")
-    if kind in MODELLED_YIELDS or typed and kind in TYPED_YIELDS:
+    verifier_only = kind in TYPED_YIELDS or kind.startswith("trusted_ptr_")  # a vmlinux struct
+    if kind in MODELLED_YIELDS or typed and verifier_only:
         return None
-    if kind in TYPED_YIELDS:  # the abstract verifier's rules decide (VERIFIER_ONLY)
+    if verifier_only:  # the abstract verifier's rules decide (VERIFIER_ONLY)
         return f"{VERIFIER_ONLY}: the context field {got.field} ({kind} pointer)"
     return f"not modelled: the context field {got.field} ({kind} pointer)"
 

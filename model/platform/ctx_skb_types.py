@@ -32,6 +32,10 @@ ctx sweeps of tests/test_platform.py and tests/test_skb_prog_types.py).
   the tracepoint's writable buffer (PTR_TO_TP_BUFFER: any constant offset >= 0, the largest
   checked when the program is attached); other reads at offset 0 are refused, past it any
   aligned read is a number.
+* ``netfilter`` (nf_is_valid_access): ``struct bpf_nf_ctx`` (16 bytes), read-only, two
+  8-byte pointers the verifier types with vmlinux BTF (trusted PTR_TO_BTF_ID): ``state``
+  (``struct nf_hook_state``) and ``skb`` (``struct sk_buff``); kind ``trusted_ptr_STRUCT``
+  (the kernel log's name).
 """
 
 from __future__ import annotations
@@ -106,7 +110,13 @@ def _raw_tp_writable_layout() -> CtxLayout:
                      RAW_TP_CTX_SIZE, f)
 
 
-_LAYOUTS = {"raw_tracepoint_writable": _raw_tp_writable_layout, "sk_skb": _sk_skb_layout, "flow_dissector": _flow_dissector_layout,
+def _netfilter_layout() -> CtxLayout:
+    f = (CtxField("state", 0, 8, W8, NONE, "trusted_ptr_nf_hook_state"),
+         CtxField("skb", 8, 8, W8, NONE, "trusted_ptr_sk_buff"))
+    return CtxLayout("netfilter", "struct bpf_nf_ctx", 16, f)
+
+
+_LAYOUTS = {"netfilter": _netfilter_layout, "raw_tracepoint_writable": _raw_tp_writable_layout, "sk_skb": _sk_skb_layout, "flow_dissector": _flow_dissector_layout,
             "sk_msg": _sk_msg_layout, "sk_lookup": _sk_lookup_layout,
             "sk_reuseport": _sk_reuseport_layout}
 #: the program types whose contexts this module holds

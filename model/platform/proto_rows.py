@@ -273,7 +273,7 @@ VARIANTS: dict[str, dict[str, tuple]] = {
 # sk_lookup's bpf_sk_assign (a full socket or NULL)
 VARIANTS["get_cgroup_classid"].update(
     {t: () for t in ("sk_skb", "sk_msg", "flow_dissector", "sk_lookup", "sk_reuseport",
-                     "raw_tracepoint_writable")})
+                     "raw_tracepoint_writable", "netfilter")})
 VARIANTS["get_socket_cookie"]["sk_reuseport"] = VARIANTS["get_socket_cookie"]["syscall"]
 VARIANTS["sk_assign"] = {"sk_lookup": (CTX, ArgType(Arg.PTR_TO_SOCKET, F.PTR_MAYBE_NULL), ANY)}
 

@@ -282,6 +282,7 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "perf_event": _PERF_EVENT | _tracing(privileged),
         "raw_tracepoint": raw_tp,
         "raw_tracepoint_writable": raw_tp,  # raw_tp_prog_func_proto
+        "netfilter": _base(privileged),  # bpf_nf_func_proto
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
     if prog_type in _TRAMPOLINE_ATTACH:  # tracing_prog_func_proto (lsm: after its own)
@@ -301,7 +302,7 @@ MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tra
 #: ... and the socket / lwt types (contexts in model.platform.ctx_skb_types)
 MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
                         "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
-                        "raw_tracepoint_writable")
+                        "raw_tracepoint_writable", "netfilter")
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:

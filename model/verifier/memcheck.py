@@ -250,6 +250,13 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
         return pointer(T.SOCKET_OR_NULL)
     if kind == "flow_keys":
         return pointer(T.FLOW_KEYS)
+    if kind.startswith("trusted_ptr_"):  # netfilter: a trusted pointer to a vmlinux struct
+        from model.elf.btf import STRUCT
+        name = kind.removeprefix("trusted_ptr_")
+        t = _vmlinux().find(name, STRUCT)
+        if t is None:
+            raise Reject(f"not modelled: struct {name} without vmlinux BTF")
+        return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
     if kind == "tp_buffer":
         return pointer(T.TP_BUFFER)
     if kind == "sock":  # sk_msg_md->sk, sk_reuseport_md->sk: never NULL, no reference
