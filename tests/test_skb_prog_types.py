@@ -118,16 +118,6 @@ FLOW_KEYS = {
 }
 
 
-@needs_kernel
-@pytest.mark.parametrize("name", FLOW_KEYS)
-def test_flow_keys_against_kernel(name):
-    """The abstract verifier models __sk_buff->flow_keys: verdict and message are the
-    kernel's; the Z3 engine leaves it to the verifier (an exhausted budget, never "safe",
-    never an unsafe execution)."""
-    _verifier_only(Probe(name, "flow_dissector", FLOW_KEYS[name] + "\nr0 = 0\nexit\n"))
-    _count("flow keys programs")
-
-
 def _verifier_only(probe: Probe) -> None:
     """What only the abstract verifier models: its verdict and message are the kernel's
     (``_ok`` names what the kernel accepts); the Z3 engine finds no unsafe execution in
@@ -239,13 +229,6 @@ TP_BUFFER = {
 }
 
 
-@needs_kernel
-@pytest.mark.parametrize("name", TP_BUFFER)
-def test_tp_buffer_against_kernel(name):
-    _verifier_only(Probe(name, "raw_tracepoint_writable", TP_BUFFER[name] + "\nr0 = 0\nexit\n"))
-    _count("raw_tp.w programs")
-
-
 NF_SKB, NF_STATE = "r2 = *(u64 *)(r1 + 8)\n", "r2 = *(u64 *)(r1 + 0)\n"
 #: netfilter: the context's skb and state are trusted vmlinux pointers (sk_buff.len at 112,
 #: sk at 24; nf_hook_state.hook at 0, in at 8 on this kernel's BTF)
@@ -259,12 +242,21 @@ NETFILTER = {
     "skb_moved_ok": NF_SKB + "r2 += 112\nr3 = *(u32 *)(r2 + 0)",
 }
 
+#: what only the abstract verifier models: (program type, case name, program text)
+VERIFIER_ONLY_CASES = [("flow_dissector", n, t) for n, t in FLOW_KEYS.items()] + \
+    [("raw_tracepoint_writable", n, t) for n, t in TP_BUFFER.items()] + \
+    [("netfilter", n, t) for n, t in NETFILTER.items()]
+
 
 @needs_kernel
-@pytest.mark.parametrize("name", NETFILTER)
-def test_netfilter_against_kernel(name):
-    _verifier_only(Probe(name, "netfilter", NETFILTER[name] + "\nr0 = 1\nexit\n"))
-    _count("netfilter programs")
+@pytest.mark.parametrize("pt,name,text", VERIFIER_ONLY_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in VERIFIER_ONLY_CASES])
+def test_typed_pointers_against_kernel(pt, name, text):
+    """__sk_buff->flow_keys (PTR_TO_FLOW_KEYS), raw_tp.w's buffer (PTR_TO_TP_BUFFER),
+    netfilter's trusted skb / state: verdict and message are the kernel's; the Z3 engine
+    leaves them to the verifier (an exhausted budget, never "safe", never unsafe)."""
+    _verifier_only(Probe(name, pt, text + "\nr0 = 1\nexit\n"))
+    _count(f"{pt} typed-pointer programs")
 
 
 # --- sockets from a sockmap / sockhash lookup (a reference), sk_lookup's bpf_sk_assign ------
