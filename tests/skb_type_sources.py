@@ -237,4 +237,30 @@ SEC("sk_reuseport") int reuseport_writes(struct sk_reuseport_md *md) {
 }
 """
 
-SOURCE = HELPERS + STRUCTS + MAPS + PROGRAMS
+#: netfilter and raw_tp.w: the kernel objects behind the context (this kernel's offsets:
+#: nf_hook_state.hook at 0, sk_buff.len at 112), and a writable tracepoint's buffer
+TYPED = r"""
+struct nf_hook_state_view { __u8 hook, pf; };
+struct sk_buff_view { char pad[112]; __u32 len; };
+struct bpf_nf_ctx { struct nf_hook_state_view *state; struct sk_buff_view *skb; };
+SEC("netfilter") int nf_drop_big_ok(struct bpf_nf_ctx *ctx) {
+    if (ctx->state->hook == 1 && ctx->skb->len > 1500) return 0;
+    return 1;
+}
+SEC("netfilter") int nf_writes_skb(struct bpf_nf_ctx *ctx) {
+    ctx->skb->len = 0;
+    return 1;
+}
+SEC("raw_tp.w/nbd_send_request") int tp_buffer_ok(void *ctx) {
+    __u32 *buf = (void *)((__u64 *)ctx)[0];
+    buf[1] = buf[0] + 7;
+    return 0;
+}
+SEC("raw_tp.w/nbd_send_request") int tp_buffer_before(void *ctx) {
+    __u32 *buf = (void *)((__u64 *)ctx)[0];
+    buf[-1] = 7;
+    return 0;
+}
+"""
+
+SOURCE = HELPERS + STRUCTS + MAPS + PROGRAMS + TYPED
