@@ -30,7 +30,7 @@ PT_REGS_SIZE = ctx_layout("kprobe").size  # struct pt_regs on x86-64
 ETH_HLEN = 14
 LOOPBACK_IFINDEX = 1  # BPF_PROG_TEST_RUN runs skb programs on the loopback device
 SKB_TYPES = {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
-             "lwt_xmit", "sk_skb", "flow_dissector"}
+             "lwt_xmit", "sk_skb", "flow_dissector", "lwt_seg6local"}
 PACKET_TYPES = SKB_TYPES | {"xdp"}
 #: BPF_PROG_TEST_RUN gives these the packet after its Ethernet header (not tc's is_l2)
 L3_TYPES = {"socket_filter", "lwt_in", "lwt_out", "lwt_xmit"}

@@ -46,6 +46,9 @@ Per type:
   its ``format`` file) to apply that limit here too.
 * ``raw_tracepoint``: ``__u64 args[12]`` (MAX_BPF_FUNC_ARGS), read-only, any aligned load
   (narrow ones too). The tracepoint's real argument count is checked at attach time.
+* ``lwt_*``, ``sk_skb``, ``flow_dissector``, ``sk_msg``, ``sk_lookup``, ``sk_reuseport``,
+  ``raw_tracepoint_writable``, ``netfilter``: :mod:`model.platform.ctx_skb_types` (the
+  ``__sk_buff`` ones on this module's field table, :func:`skb_layout_from`).
 * ``syscall``: the context is the user buffer given to BPF_PROG_TEST_RUN (``ctx_in``); the
   verifier allows any aligned read or write at offsets below U16_MAX (65535), and test-run
   refuses a ``ctx_size_in`` smaller than the largest offset used. Pass ``ctx_size`` to

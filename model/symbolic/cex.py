@@ -17,7 +17,7 @@ import z3
 
 from model.errors import NotModelled
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
-from model.interp.ctx import ETH_HLEN, L3_TYPES
+from model.interp.ctx import ETH_HLEN, L3_TYPES, PACKET_TYPES
 from model.interp.machine import Machine
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
@@ -74,9 +74,7 @@ def build(eng, m, model: str, failure=None) -> dict:
     if prog.prog_type in L3_TYPES:
         pkt = bytes(ETH_HLEN) + pkt  # the interpreter strips the Ethernet header
     cx["ctx"] = _bytes(m, lay.ctx_in, lay.ctx_size).hex()
-    cx["packet"] = pkt.hex() if prog.prog_type in ("socket_filter", "xdp", "sched_cls",
-                                                   "sched_act", "cgroup_skb", "lwt_in",
-                                                   "lwt_out", "lwt_xmit") else None
+    cx["packet"] = pkt.hex() if prog.prog_type in PACKET_TYPES else None
     maps: dict[str, dict[str, str]] = {}
     for name, key in lay.lookups:
         md = lay.maps[name]
