@@ -36,7 +36,6 @@ PACKET_TYPES = SKB_TYPES | {"xdp"}
 L3_TYPES = {"socket_filter", "lwt_in", "lwt_out", "lwt_xmit"}
 #: contexts the interpreter does not build (see model.platform.ctx_skb_types)
 UNBUILT = {"sk_msg": "struct sk_msg_md (the kernel cannot test-run sk_msg either)",
-           "sk_lookup": "struct bpf_sk_lookup",
            "sk_reuseport": "struct sk_reuseport_md",
            "lwt_seg6local": "an IPv6 segment-routing packet (the kernel cannot test-run it)",
            "raw_tracepoint_writable": "the tracepoint's writable buffer (the kernel cannot "
@@ -80,6 +79,9 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
     if prog_type in UNBUILT:
         raise NotModelled(f"running {prog_type} programs: the interpreter builds no "
                           f"{UNBUILT[prog_type]}")
+    if prog_type == "sk_lookup":
+        region = mem.add(Region("ctx", "ctx", CTX_BASE, _sk_lookup_fields(ctx), True))
+        return Context(region.base, region, None, {SK_LOOKUP_SK: 0}, {SK_LOOKUP_SK: 8})
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None
@@ -111,6 +113,25 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
     return Context(region.base, region)
 
 
+SK_LOOKUP_SK = 0  # struct bpf_sk_lookup's sk: NULL until bpf_sk_assign
+_SKL = {f.name: f for f in ctx_layout("sk_lookup").fields}
+
+
+def _sk_lookup_fields(ctx: bytes | None) -> bytearray:
+    """What an sk_lookup program reads, as BPF_PROG_TEST_RUN builds it from ``ctx_in``: no
+    socket selected, only the addresses of the family (AF_INET 2: the IPv4 ones, else the
+    IPv6 ones), the local port as a u16."""
+    size = ctx_layout("sk_lookup").size
+    raw = bytearray(ctx or bytes(size)).ljust(size, b"\0")[:size]
+    raw[0:8] = bytes(8)
+    gone = ("remote_ip6", "local_ip6") if raw[8:12] == b"\2\0\0\0" else ("remote_ip4",
+                                                                              "local_ip4")
+    for name in gone:
+        f = _SKL[name]
+        raw[f.off:f.end] = bytes(f.width)
+    port = _SKL["local_port"].off
+    raw[port + 2:port + 4] = bytes(2)
+    return raw
 #: BPF_PROG_TEST_RUN's flow dissector: __sk_buff->flow_keys points at a zeroed struct
 #: bpf_flow_keys with nhoff = thoff = ETH_HLEN and n_proto the frame's EtherType
 FLOW_KEYS_BASE = CTX_BASE + 0x10000
