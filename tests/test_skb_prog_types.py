@@ -157,6 +157,21 @@ def test_helper_availability_other_attach_types(pt, section):
     assert not bad, bad[:10]
 
 
+@needs_kernel
+@pytest.mark.parametrize("pt", NEW_TYPES)
+def test_ld_abs_is_refused(pt):
+    """may_access_skb: LD_ABS / LD_IND only in socket filters and tc programs."""
+    from model.isa.insn import LegacyLoad
+
+    insns = [Alu("mov", True, 6, 1), LegacyLoad(1, "abs", None, 0)] + R0
+    p = Program("t", SECTION[pt], insns)
+    k = _kernel_load(p)
+    v = check_program(BpfObject("t", "GPL", {}, [p]), p)
+    _count("LD_ABS loads")
+    want = "BPF_LD_[ABS|IND] instructions not allowed for this program type"
+    assert not k.ok and want in k.log and not v.accepted and want in v.error.message
+
+
 # --- small programs: the kernel, the verifier and Z3 agree ---------------------------------
 def _p(name: str, pt: str, text: str) -> Probe:
     return Probe(name, pt, text + "\nr0 = 0\nexit\n")
