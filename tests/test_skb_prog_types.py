@@ -34,6 +34,28 @@ ATTACH_VARIANTS = (("sk_skb", "sk_skb/stream_parser"), ("sk_skb", "sk_skb/verdic
                    ("sk_skb", "sk_skb"), ("sk_reuseport", "sk_reuseport/migrate"))
 
 
+#: section -> (program type, expected attach type) as libbpf loads it
+SECTIONS = {
+    "lwt_in": ("lwt_in", 0), "lwt_out": ("lwt_out", 0), "lwt_xmit": ("lwt_xmit", 0),
+    "lwt_seg6local": ("lwt_seg6local", 0), "sk_skb/stream_parser": ("sk_skb", 4),
+    "sk_skb/stream_verdict": ("sk_skb", 5), "sk_skb/verdict": ("sk_skb", 38),
+    "sk_skb": ("sk_skb", 0), "sk_msg": ("sk_msg", 7), "flow_dissector": ("flow_dissector", 17),
+    "sk_lookup": ("sk_lookup", 36), "sk_reuseport": ("sk_reuseport", 39),
+    "sk_reuseport/migrate": ("sk_reuseport", 40),
+    "raw_tp.w/nbd_send_request": ("raw_tracepoint_writable", 0),
+    "raw_tracepoint.w/x": ("raw_tracepoint_writable", 0), "netfilter": ("netfilter", 45),
+}
+
+
+def test_sections_give_type_and_attach_type():
+    from model.platform.prog_types import prog_type_unmodelled
+
+    for section, (pt, at) in SECTIONS.items():
+        p = Program("t", section, R0)
+        assert (p.prog_type, p.attach_type) == (pt, at), section
+        assert prog_type_unmodelled(pt, section, typed=True, attach_type=at) is None
+
+
 def _count(what: str, n: int = 1) -> None:
     COUNTS[what] = COUNTS.get(what, 0) + n
 
