@@ -19,7 +19,9 @@ SECTION.setdefault("sock_ops", "sockops")
 
 #: program types in the order a helper's probe type is chosen (packet types first)
 ORDER = ("xdp", "sched_cls", "socket_filter", "cgroup_skb", "kprobe", "tracepoint",
-         "raw_tracepoint", "syscall", "perf_event", "sock_ops")
+         "raw_tracepoint", "syscall", "perf_event", "sock_ops", "lwt_in", "lwt_out",
+         "lwt_xmit", "lwt_seg6local", "sk_skb", "sk_msg", "flow_dissector", "sk_lookup",
+         "sk_reuseport")
 #: ctx offsets of data / data_end
 PKT = {"xdp": (0, 4), "sched_cls": (76, 80)}
 RDONLY_PROG = 1 << 7

@@ -16,6 +16,13 @@ from model.program import BpfObject, MapDef, MapRef, Program
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
            "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
            "perf_event": "perf_event", "sock_ops": "sockops"}
+#: the socket / lwt types (model.platform.ctx_skb_types); sk_lookup's section gives the
+#: kernel its mandatory expected attach type (BPF_SK_LOOKUP)
+SECTION.update({t: t for t in ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_msg",
+                               "flow_dissector", "sk_lookup", "sk_reuseport")})
+SECTION["sk_skb"] = "sk_skb/stream_verdict"
+SECTION["raw_tracepoint_writable"] = "raw_tp.w/nbd_send_request"
+SECTION["netfilter"] = "netfilter"
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {
@@ -82,7 +89,8 @@ class Probe:
                 else:
                     made.append(map_create(t, ks, vs, n, fl))
             slots = {pc: made[k] for pc, k in self.refs().items()}
-            return verify(encode(self.insns()), self.prog_type, maps=slots)
+            return verify(encode(self.insns()), self.prog_type, maps=slots,
+                          expected_attach_type=self.model()[1].attach_type)
         finally:
             for m in made:
                 m.close()

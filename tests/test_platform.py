@@ -65,8 +65,8 @@ def test_proto_argument_shapes():
             if a.is_mem:                        # ... and every sized memory arg has one
                 assert i + 1 < len(p.args) and p.args[i + 1].is_size, (p.name, i)
                 assert not (a.flags & ArgFlag.MEM_RDONLY and a.flags & ArgFlag.MEM_WRITE)
-            if a.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
-                assert p.args[0].base is Arg.CONST_MAP_PTR, p.name
+            if a.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):  # the map comes first
+                assert any(b.base is Arg.CONST_MAP_PTR for b in p.args[:i]), p.name
         if p.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
             assert p.args[0].base is Arg.CONST_MAP_PTR
         if p.ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
@@ -114,15 +114,19 @@ def test_helper_allowed_spot_checks():
     assert ok("socket_filter", H("probe_read_kernel"))           # base, CAP_PERFMON
     assert not ok("socket_filter", H("probe_read"))              # tracing only
     assert {t for t in TYPES if ok(t, H("probe_read"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
-    assert {t for t in TYPES if ok(t, H("skb_store_bytes"))} == {"sched_cls", "sched_act"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event",
+        "raw_tracepoint_writable"}
+    assert {t for t in TYPES if ok(t, H("skb_store_bytes"))} == {"sched_cls", "sched_act",
+                                                                  "lwt_xmit", "sk_skb"}
     assert {t for t in TYPES if ok(t, H("xdp_adjust_head"))} == {"xdp"}
     assert {t for t in TYPES if ok(t, H("read_branch_records"))} == {"perf_event"}
     assert {t for t in TYPES if ok(t, H("get_func_ip"))} == {"kprobe"}
     assert {t for t in TYPES if ok(t, H("skb_load_bytes"))} == {
-        "socket_filter", "sched_cls", "sched_act", "cgroup_skb"}
+        "socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out",
+        "lwt_xmit", "lwt_seg6local", "sk_skb", "flow_dissector", "sk_reuseport"}
     assert {t for t in TYPES if ok(t, H("get_stackid"))} == {
-        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event"}
+        "kprobe", "tracepoint", "raw_tracepoint", "syscall", "perf_event",
+        "raw_tracepoint_writable"}
     assert not ok("xdp", H("spin_lock"), privileged=False)
     assert ok("kprobe", H("probe_read_kernel"), lockdown="integrity")
     assert not ok("kprobe", H("probe_read_kernel"), lockdown="confidentiality")
@@ -236,6 +240,8 @@ def test_return_ranges():
 # The running kernel as the judge
 # =========================================================================================
 kernel = pytest.mark.kernel
+#: the expected attach type a type's load needs (sk_lookup: BPF_SK_LOOKUP, else EINVAL)
+LOAD_ATTACH = {"sk_lookup": 36, "netfilter": 45}
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +251,7 @@ def kload():
     from model.kernel import prog_load
 
     def load(prog_type, insns, **kw):
+        kw.setdefault("expected_attach_type", LOAD_ATTACH.get(prog_type, 0))
         r = prog_load(prog_type, encode(insns), log_level=kw.pop("log_level", 2), stats=False,
                       **kw)
         ok, log = r.ok, r.log
@@ -474,7 +481,7 @@ def test_gpl_only_agrees_with_kernel(kload):
 
 
 # --- returns against the kernel ----------------------------------------------------------------
-RET_CASES = [(t, 0) for t in TYPES] + [("cgroup_skb", 1), ("kprobe", 56)]
+RET_CASES = [(t, LOAD_ATTACH.get(t, 0)) for t in TYPES] + [("cgroup_skb", 1), ("kprobe", 56)]
 
 
 @kernel

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from soundness import build, judge, m2_safe
+from soundness_probes import SECTION
 
 # (name, section, program text, static sites, kernel accepts?, message fragment)
 CASES = [
@@ -117,7 +118,8 @@ def test_signed_ctx_load_sweep_agrees_with_kernel():
         for off in offs:
             for n in (1, 2, 4):
                 insns = [Load(n, 2, 1, off, signed=True), Alu("mov", True, 0, None, 0), Exit()]
-                r = prog_load(pt, encode(insns), log_level=0, stats=False)
+                r = prog_load(pt, encode(insns), log_level=0, stats=False,
+                              expected_attach_type={"sk_lookup": 36, "netfilter": 45}.get(pt, 0))
                 r.close()
                 want = isinstance(ctx_access(pt, off, n, False, signed=True), CtxAccess)
                 if r.ok != want:
@@ -142,6 +144,7 @@ def test_ctx_store_immediate_sweep_agrees_with_kernel():
                "xdp": "xdp", "kprobe": "kprobe/f", "tracepoint": "tracepoint/a/b",
                "raw_tracepoint": "raw_tracepoint/f", "cgroup_skb": "cgroup_skb/ingress",
                "syscall": "syscall", "perf_event": "perf_event", "sock_ops": "sockops"}
+    section.update({t: SECTION[t] for t in MODELLED_PROG_TYPES if t not in section})
     bad = []
     for pt in MODELLED_PROG_TYPES:
         size = ctx_layout(pt).size
@@ -149,9 +152,10 @@ def test_ctx_store_immediate_sweep_agrees_with_kernel():
         for off in offs:
             for n in (1, 2, 4, 8):
                 insns = [Store(n, 1, off, None, 7), Alu("mov", True, 0, None, 0), Exit()]
-                r = prog_load(pt, encode(insns), log_level=0, stats=False)
-                r.close()
                 prog = Program("t", section[pt], insns)
+                r = prog_load(pt, encode(insns), log_level=0, stats=False,
+                              expected_attach_type=prog.attach_type)
+                r.close()
                 obj = BpfObject("inline", "GPL", {}, [prog])
                 assert prog.prog_type == pt
                 if check_program(obj, prog).accepted != r.ok:

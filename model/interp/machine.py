@@ -320,10 +320,11 @@ class Machine:
         ctx = self.context
         if ctx is None or not ctx.region.base <= addr < ctx.region.end:
             return None
-        ptr = ctx.pointer_at(addr - ctx.region.base)
-        if ptr is not None and size != 4:
-            raise MemFault(addr, size, f"ctx pointer field at offset {addr - ctx.region.base} "
-                                       f"must be read with 4 bytes, not {size}", "ctx")
+        off = addr - ctx.region.base
+        ptr = ctx.pointer_at(off)
+        if ptr is not None and size != ctx.pointer_size(off):
+            raise MemFault(addr, size, f"ctx pointer field at offset {off} must be read "
+                                       f"with {ctx.pointer_size(off)} bytes, not {size}", "ctx")
         return ptr
 
     @staticmethod
@@ -343,7 +344,7 @@ class Machine:
         ctx = self.context
         if ctx is not None and ctx.region.base <= addr < ctx.region.end:
             off = addr - ctx.region.base
-            if any(o < off + size and off < o + 4 for o in ctx.pointer_fields):
+            if any(o < off + size and off < o + ctx.pointer_size(o) for o in ctx.pointer_fields):
                 raise MemFault(addr, size, f"write to ctx pointer field at offset {off}", "ctx")
         self.mem.store(addr, size, value)
 

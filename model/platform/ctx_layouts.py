@@ -46,6 +46,9 @@ Per type:
   its ``format`` file) to apply that limit here too.
 * ``raw_tracepoint``: ``__u64 args[12]`` (MAX_BPF_FUNC_ARGS), read-only, any aligned load
   (narrow ones too). The tracepoint's real argument count is checked at attach time.
+* ``lwt_*``, ``sk_skb``, ``flow_dissector``, ``sk_msg``, ``sk_lookup``, ``sk_reuseport``,
+  ``raw_tracepoint_writable``, ``netfilter``: :mod:`model.platform.ctx_skb_types` (the
+  ``__sk_buff`` ones on this module's field table, :func:`skb_layout_from`).
 * ``syscall``: the context is the user buffer given to BPF_PROG_TEST_RUN (``ctx_in``); the
   verifier allows any aligned read or write at offsets below U16_MAX (65535), and test-run
   refuses a ``ctx_size_in`` smaller than the largest offset used. Pass ``ctx_size`` to
@@ -87,6 +90,8 @@ class CtxField:
     read produces (pointer kinds only for full-width reads, which are the only ones allowed).
     ``at_start``: a narrower access only at the field's first byte (the kernel's rule is a
     ``case offsetof(...)`` label, not a ``bpf_ctx_range``); elsewhere only full-width ones.
+    ``inner``: the read sizes allowed past the field's first byte, yielding a scalar (None:
+    ``read`` everywhere; raw_tp.w's ``args[0]``: the buffer pointer only at offset 0).
     """
 
     name: str
@@ -96,6 +101,7 @@ class CtxField:
     write: frozenset[int] = NONE
     yields: str = "scalar"
     at_start: bool = False
+    inner: frozenset[int] | None = None
 
     @property
     def end(self) -> int:
@@ -186,6 +192,14 @@ def _skb_layout(prog_type: str, privileged: bool) -> CtxLayout:
         pointers = {"data": "pkt", "data_meta": "pkt_meta", "data_end": "pkt_end"}
     else:
         raise NotModelled(f"the __sk_buff context of program type {prog_type}")
+    return skb_layout_from(prog_type, refused, writable, pointers)
+
+
+def skb_layout_from(prog_type: str, refused: set[str], writable: set[str],
+                    pointers: dict[str, str]) -> CtxLayout:
+    """``struct __sk_buff`` for a type whose ``*_is_valid_access`` refuses ``refused``,
+    lets ``writable`` be stored to and makes ``pointers`` packet pointers, then applies
+    bpf_skb_is_valid_access (:func:`_skb_generic`)."""
     fields = []
     for name, off, width in SK_BUFF_FIELDS:
         read, write, yields = _skb_generic(name)
@@ -289,6 +303,10 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
                        "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+#: ... and the socket / lwt types of model.platform.ctx_skb_types
+MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
+                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
+                        "raw_tracepoint_writable", "netfilter")
 
 
 @functools.lru_cache(maxsize=256)
@@ -313,6 +331,9 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _raw_tp_layout()
     if prog_type == "syscall":
         return _syscall_layout(ctx_size)
+    from model.platform.ctx_skb_types import SKB_TYPE_CTX, skb_type_layout
+    if prog_type in SKB_TYPE_CTX:
+        return skb_type_layout(prog_type)
     raise NotModelled(f"the context of program type {prog_type}")
 
 
@@ -343,17 +364,27 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
 #: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
-#: (PTR_TO_SOCKET_OR_NULL), holding no reference
-SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null"})
+#: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk`` (PTR_TO_SOCKET), holding no reference
+SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
+#: ... and ``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS, model.platform.ctx_skb_types)
+TYPED_YIELDS = SOCKET_YIELDS | {"flow_keys", "tp_buffer"}
 
 
 def unmodelled_yield(got, *, typed: bool = False) -> str | None:
     """The clean rejection for a context field whose value is a pointer the engine does not
     model (``typed``: see :data:`SOCKET_YIELDS`), or None."""
     kind = getattr(got, "kind", "scalar")
-    if kind in MODELLED_YIELDS or typed and kind in SOCKET_YIELDS:
+    verifier_only = kind in TYPED_YIELDS or kind.startswith("trusted_ptr_")  # a vmlinux struct
+    if kind in MODELLED_YIELDS or typed and verifier_only:
         return None
+    if verifier_only:  # the abstract verifier's rules decide (VERIFIER_ONLY)
+        return f"{VERIFIER_ONLY}: the context field {got.field} ({kind} pointer)"
     return f"not modelled: the context field {got.field} ({kind} pointer)"
+
+
+#: the start of a reason for what only the abstract verifier models: an engine that meets
+#: it stops that path as an exhausted budget (unknown), not as an unsafe execution
+VERIFIER_ONLY = "not modelled by the Z3 engine"
 
 
 def reject_reason(off: int, size: int) -> str:
@@ -381,9 +412,12 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
     f = lay.field_at(off)
     if f is None:
         return reject_reason(off, size)
-    sizes = f.write if write else f.read
+    inner = f.inner is not None and off != f.off
+    sizes = f.write if write else f.inner if inner else f.read
     if size not in sizes or off + size > f.end or (f.at_start and off != f.off):
         return reject_reason(off, size)
+    if inner:
+        return CtxAccess(f.name, "scalar", off, size, write)
     if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)
     return CtxAccess(f.name, "scalar" if write else f.yields, off, size, write)

@@ -232,7 +232,8 @@ REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
 REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
                       ARG_CONST_ALLOC_SIZE_OR_ZERO, ARG_PTR_TO_SPIN_LOCK,
                       ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,
-                      ARG_PTR_TO_SOCK_COMMON})
+                      ARG_PTR_TO_SOCK_COMMON,
+                      _a(Arg.PTR_TO_SOCKET, F.PTR_MAYBE_NULL)})  # sk_lookup's bpf_sk_assign
 #: what a released (or socket) argument may be (check_reg_type's "expected=" list)
 RELEASE_EXPECTED = {
     Arg.PTR_TO_RINGBUF_MEM: "ringbuf_mem",

@@ -239,6 +239,22 @@ ROWS: list[tuple] = [
     ("xdp_get_buff_len", INT, (CTX,), False, False),
     ("xdp_load_bytes", INT, (CTX, ANY, UNINIT, SIZE), False, False),
     ("xdp_store_bytes", INT, (CTX, ANY, RDONLY, SIZE), False, False),
+    # --- lwt, sk_skb, sk_msg, sk_reuseport programs (net/core/filter.c, net/core/sock_map.c,
+    # net/core/sock_reuseport.c)
+    ("lwt_push_encap", INT, (CTX, ANY, RDONLY, SIZE), False, False),
+    ("lwt_seg6_store_bytes", INT, (CTX, ANY, RDONLY, SIZE), False, False),
+    ("lwt_seg6_action", INT, (CTX, ANY, RDONLY, SIZE), False, False),
+    ("lwt_seg6_adjust_srh", INT, (CTX, ANY, ANY), False, False),
+    ("sk_redirect_map", INT, (CTX, MAP, ANY, ANY), False, False),
+    ("sk_redirect_hash", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
+    ("msg_redirect_map", INT, (CTX, MAP, ANY, ANY), False, False),
+    ("msg_redirect_hash", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
+    ("msg_apply_bytes", INT, (CTX, ANY), False, False),
+    ("msg_cork_bytes", INT, (CTX, ANY), False, False),
+    ("msg_pull_data", INT, (CTX, ANY, ANY, ANY), False, False),
+    ("msg_push_data", INT, (CTX, ANY, ANY, ANY), False, False),
+    ("msg_pop_data", INT, (CTX, ANY, ANY, ANY), False, False),
+    ("sk_select_reuseport", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
     # --- syscall programs (kernel/bpf/syscall.c)
     ("sys_bpf", INT, (ANY, RDONLY, SIZE), False, False),
     ("btf_find_by_name_kind", INT, (RDONLY, SIZE, ANY, ANY), False, False),
@@ -258,6 +274,13 @@ VARIANTS: dict[str, dict[str, tuple]] = {
     "get_socket_cookie": {t: (ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,) for t in _TRACING_PROTO},
     "xdp_get_buff_len": {t: (ARG_PTR_TO_BTF_ID,) for t in _TRACING_PROTO},  # _trace_proto
 }
+# the socket types: the _curr classid proto, the socket-pointer cookie of sk_reuseport,
+# sk_lookup's bpf_sk_assign (a full socket or NULL)
+VARIANTS["get_cgroup_classid"].update(
+    {t: () for t in ("sk_skb", "sk_msg", "flow_dissector", "sk_lookup", "sk_reuseport",
+                     "raw_tracepoint_writable", "netfilter")})
+VARIANTS["get_socket_cookie"]["sk_reuseport"] = VARIANTS["get_socket_cookie"]["syscall"]
+VARIANTS["sk_assign"] = {"sk_lookup": (CTX, ArgType(Arg.PTR_TO_SOCKET, F.PTR_MAYBE_NULL), ANY)}
 
 #: bpf_helper_changes_pkt_data (net/core/filter.c, 6.18): after a call, every packet pointer
 #: is invalid (clear_all_pkt_pointers). Not bpf_tail_call: in the main program a successful

@@ -136,6 +136,31 @@ _SOCK_OPS = {
     "sk_storage_delete", "get_netns_cookie", "load_hdr_opt", "store_hdr_opt",
     "reserve_hdr_opt", "tcp_sock",
 }
+# lwt_out_func_proto; lwt_in adds lwt_push_encap; lwt_xmit its own list first; seg6local
+# the lwt_seg6_* helpers (CONFIG_IPV6_SEG6_BPF); all fall back to bpf_sk_base_func_proto
+_LWT_OUT = {"skb_load_bytes", "skb_pull_data", "csum_diff", "get_cgroup_classid",
+            "get_route_realm", "get_hash_recalc", "perf_event_output", "get_smp_processor_id",
+            "skb_under_cgroup"}
+_LWT_XMIT = {"skb_get_tunnel_key", "skb_set_tunnel_key", "skb_get_tunnel_opt",
+             "skb_set_tunnel_opt", "redirect", "clone_redirect", "skb_change_tail",
+             "skb_change_head", "skb_store_bytes", "csum_update", "csum_level",
+             "l3_csum_replace", "l4_csum_replace", "set_hash_invalid", "lwt_push_encap"}
+_LWT_SEG6 = {"lwt_seg6_store_bytes", "lwt_seg6_action", "lwt_seg6_adjust_srh"}
+# sk_skb_func_proto, sk_msg_func_proto, flow_dissector_func_proto, sk_lookup_func_proto
+# (all before bpf_sk_base_func_proto), sk_reuseport_func_proto (before bpf_base_func_proto)
+_SK_SKB = {"skb_store_bytes", "skb_load_bytes", "skb_pull_data", "skb_change_tail",
+           "skb_change_head", "skb_adjust_room", "get_socket_cookie", "get_socket_uid",
+           "sk_redirect_map", "sk_redirect_hash", "perf_event_output", "sk_lookup_tcp",
+           "sk_lookup_udp", "sk_release", "skc_lookup_tcp"}
+_SK_MSG = {"msg_redirect_map", "msg_redirect_hash", "msg_apply_bytes", "msg_cork_bytes",
+           "msg_pull_data", "msg_push_data", "msg_pop_data", "perf_event_output",
+           "get_current_uid_gid", "get_current_pid_tgid", "sk_storage_get",
+           "sk_storage_delete", "get_netns_cookie", "get_current_cgroup_id",
+           "get_current_ancestor_cgroup_id", "get_cgroup_classid"}
+_FLOW_DISSECTOR = {"skb_load_bytes"}
+_SK_LOOKUP = {"perf_event_output", "sk_assign", "sk_release"}
+_SK_REUSEPORT = {"sk_select_reuseport", "skb_load_bytes", "skb_load_bytes_relative",
+                 "get_socket_cookie", "ktime_get_coarse_ns"}
 _XDP = {
     "perf_event_output", "get_smp_processor_id", "csum_diff", "xdp_adjust_head",
     "xdp_adjust_meta", "redirect", "redirect_map", "xdp_adjust_tail", "xdp_get_buff_len",
@@ -243,10 +268,21 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "sched_act": _TC | _sk_base(privileged),
         "xdp": _XDP | _sk_base(privileged),
         "sock_ops": _SOCK_OPS | _sk_base(privileged),
+        "lwt_out": _LWT_OUT | _sk_base(privileged),
+        "lwt_in": {"lwt_push_encap"} | _LWT_OUT | _sk_base(privileged),
+        "lwt_xmit": _LWT_XMIT | _LWT_OUT | _sk_base(privileged),
+        "lwt_seg6local": _LWT_SEG6 | _LWT_OUT | _sk_base(privileged),
+        "sk_skb": _SK_SKB | _sk_base(privileged),
+        "sk_msg": _SK_MSG | _sk_base(privileged),
+        "flow_dissector": _FLOW_DISSECTOR | _sk_base(privileged),
+        "sk_lookup": _SK_LOOKUP | _sk_base(privileged),
+        "sk_reuseport": _SK_REUSEPORT | _base(privileged),
         "kprobe": _KPROBE | _tracing(privileged),
         "tracepoint": _TRACEPOINT | _tracing(privileged),
         "perf_event": _PERF_EVENT | _tracing(privileged),
         "raw_tracepoint": raw_tp,
+        "raw_tracepoint_writable": raw_tp,  # raw_tp_prog_func_proto
+        "netfilter": _base(privileged),  # bpf_nf_func_proto
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
     if prog_type in _TRAMPOLINE_ATTACH:  # tracing_prog_func_proto (lsm: after its own)
@@ -263,6 +299,10 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 #: the program types whose helper sets are modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
                        "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+#: ... and the socket / lwt types (contexts in model.platform.ctx_skb_types)
+MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
+                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
+                        "raw_tracepoint_writable", "netfilter")
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import z3
 
+from model.errors import NotModelled
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
-from model.interp.ctx import ETH_HLEN
+from model.interp.ctx import ETH_HLEN, L3_TYPES, PACKET_TYPES
 from model.interp.machine import Machine
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
@@ -70,11 +71,10 @@ def build(eng, m, model: str, failure=None) -> dict:
         cx["schedule"] = sched
     plen = _val(m, lay.plen)
     pkt = _bytes(m, lay.pkt_in, plen)
-    if prog.prog_type == "socket_filter":
+    if prog.prog_type in L3_TYPES:
         pkt = bytes(ETH_HLEN) + pkt  # the interpreter strips the Ethernet header
     cx["ctx"] = _bytes(m, lay.ctx_in, lay.ctx_size).hex()
-    cx["packet"] = pkt.hex() if prog.prog_type in ("socket_filter", "xdp", "sched_cls",
-                                                   "sched_act", "cgroup_skb") else None
+    cx["packet"] = pkt.hex() if prog.prog_type in PACKET_TYPES else None
     maps: dict[str, dict[str, str]] = {}
     for name, key in lay.lookups:
         md = lay.maps[name]
@@ -142,7 +142,12 @@ def replay(obj, prog, cx: dict) -> dict:
     init_maps(mach, cx.get("maps") or {})
     ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
-    res = mach.run(ctx, pkt)
+    try:
+        res = mach.run(ctx, pkt)
+    except NotModelled as e:  # a context the interpreter does not build (sk_msg, ...)
+        cx.update(status="not modelled", path=[], path_truncated=False, fault=str(e),
+                  confirmed=False)
+        return cx
     cx["status"] = res.status
     cx["path"] = res.path[:MAX_PATH]
     cx["path_truncated"] = len(res.path) > MAX_PATH

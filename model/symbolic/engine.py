@@ -28,15 +28,14 @@ from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.errors import SkvError
-from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform.ctx_layouts import LD_ABS_TYPES, VERIFIER_ONLY
 from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic.memory import (CTX_VARIABLE, T, VerifierOnly, call_helper, load, moved_ctx,
-                                   store)
+from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
 from model.verifier import assertions as A
@@ -330,6 +329,10 @@ class Engine:
         if isinstance(insn, Load):
             bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
                           regno=insn.src)
+            only = next((w for _, w in bad if w.startswith(VERIFIER_ONLY)), None)
+            if only is not None:  # the verifier decides (a typed socket pointer)
+                self._exhaust(f"{only} (insn {pc})")
+                return []
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -486,10 +489,10 @@ class Engine:
             self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
-        try:
-            bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
-        except VerifierOnly as e:
-            self._exhaust(f"{e} (insn {pc})")
+        bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
+        only = next((w for _, w in bads if w.startswith(VERIFIER_ONLY)), None)
+        if only is not None:  # the verifier decides (a socket reference from a sockmap)
+            self._exhaust(f"{only} (insn {pc})")
             return []
         if not self.check_bad(st, pc, what, bads):
             return []

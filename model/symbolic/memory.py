@@ -258,12 +258,6 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
 
 
 # -- helpers -------------------------------------------------------------------------------
-class VerifierOnly(Exception):
-    """A call the abstract verifier models and this engine does not (a lookup in an array
-    of maps, an xskmap): the engine leaves the path to the verifier, as an exhausted budget,
-    never a failure (the verifier's rules decide it; "unsafe" here would be a guess)."""
-
-
 def call_helper(eng, st: State, pc: int, hid: int, obj):
     """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
     lay = eng.lay
@@ -335,11 +329,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                               "is not modelled")], []
     if map_name is not None:
         m = lay.maps[map_name]
-        why = map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
-        if why is None and map_helper_unmodelled(m.type, hid) is not None:
-            if map_helper_unmodelled(m.type, hid, map_in_map=True, typed=True) is None:
-                raise VerifierOnly(map_helper_unmodelled(m.type, hid))
-            why = map_helper_unmodelled(m.type, hid)
+        why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
+               or map_helper_unmodelled(m.type, hid))
         if why is not None:
             return bad + [(T, why)], []
     n = st.helper_runs.get(pc, 0)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
-from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, access_type_check,
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
+                                        access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
@@ -21,7 +22,8 @@ from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
 from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
-from model.verifier.regs import NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, unknown
+from model.verifier.regs import (NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
+                                 type_str, unknown)
 from model.verifier.state import Frame, State
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 
@@ -82,6 +84,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             timer_map = timer_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
             btf_arg(proto.name, regno, r)
+        elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
+            if r.type not in (T.SOCKET, T.SOCKET_OR_NULL if arg.maybe_null else T.SOCKET):
+                raise Reject(f"R{regno} type={type_str(r)} expected=sock")
         elif base in (Arg.PTR_TO_BTF_ID_SOCK_COMMON, Arg.PTR_TO_SOCK_COMMON):
             ref_arg(regno, r, base)  # a socket, unmoved (no arithmetic on one)
             sock = r
@@ -165,7 +170,7 @@ def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
     model knows what the call does with a map of this type."""
     m = maps[name]
     why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, ptype)
-           or map_helper_unmodelled(m.type, hid, map_in_map=True, typed=True))
+           or map_helper_unmodelled(m.type, hid, map_in_map=True, typed=True, refs=True))
     if why is None and m.type in MAP_IN_MAP_IDS and m.inner not in maps:
         why = f"not modelled: map-in-map {name} without an inner map template"
     if why is not None:
@@ -246,6 +251,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return NOT_INIT
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
+        if map_type_name(m.type) in SOCK_MAP_TYPES:  # a socket (once checked), referenced
+            return replace(acquire(st, Ret.PTR_TO_SOCKET_OR_NULL, st.pc, ids),
+                           type=T.MAP_VALUE_OR_NULL, map=map_name)
         if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from model.platform import btf_access as BA
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
+from model.platform.ctx_skb_types import FLOW_KEYS_SIZE
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.map_helpers import access_type_check
 from model.domains import Scalar
@@ -22,7 +23,7 @@ from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, poin
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
-PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb"}
+PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg"}
 STACK_SIZE = 512
 
 
@@ -99,6 +100,20 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         why = sock_access(t.value, regno, reg.off + off, size, write)
         if why is not None:
             raise Reject(why)
+        return None if write else unknown()
+    if t is T.FLOW_KEYS:  # check_flow_keys_access: inside struct bpf_flow_keys
+        o = reg.off + off
+        if o < 0 or o + size > FLOW_KEYS_SIZE:
+            raise Reject(f"invalid access to flow keys off={o} size={size}")
+        return None if write else unknown()
+    if t is T.TP_BUFFER:  # check_tp_buffer_access: the upper bound is checked at attach
+        o = reg.off + off
+        if o < 0:
+            raise Reject(f"R{regno} invalid tracepoint buffer access: off={o}, size={size}")
+        if not reg.var.is_const() or reg.var.const_value():
+            t_ = reg.var.var_off
+            raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
+                         f"var_off=({t_.value:#x}; {t_.mask:#x})")
         return None if write else unknown()
     if t is T.MAP_KEY:  # a for_each callback's key: read-only
         if write:
@@ -261,6 +276,19 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
     kind = getattr(got, "kind", "scalar")
     if kind == "sock_or_null":  # the loading instruction gives it its NULL-check id
         return pointer(T.SOCKET_OR_NULL)
+    if kind == "flow_keys":
+        return pointer(T.FLOW_KEYS)
+    if kind.startswith("trusted_ptr_"):  # netfilter: a trusted pointer to a vmlinux struct
+        from model.elf.btf import STRUCT
+        name = kind.removeprefix("trusted_ptr_")
+        t = _vmlinux().find(name, STRUCT)
+        if t is None:
+            raise Reject(f"not modelled: struct {name} without vmlinux BTF")
+        return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
+    if kind == "tp_buffer":
+        return pointer(T.TP_BUFFER)
+    if kind == "sock":  # sk_msg_md->sk, sk_reuseport_md->sk: never NULL, no reference
+        return pointer(T.SOCKET)
     if kind == "sock_common_or_null":
         return pointer(T.SOCK_COMMON_OR_NULL)
     if kind == "pkt":
@@ -364,7 +392,8 @@ def check_stack_alignment(reg: Reg, off: int, size: int) -> None:
 
 
 #: check_ptr_alignment's words for each pointer type ("" for the others)
-ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context "}
+ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context ",
+              T.FLOW_KEYS: "flow keys "}
 #: NET_IP_ALIGN: strict packet alignment assumes the IP header 2 bytes into the buffer
 NET_IP_ALIGN = 2
 

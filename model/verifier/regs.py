@@ -51,6 +51,8 @@ class T(Enum):
     #: CONST_PTR_TO_DYNPTR: a dynptr the program may read through helpers only (a
     #: bpf_user_ringbuf_drain callback's sample; ``tag``: its dynptr type)
     CONST_DYNPTR = "dynptr_ptr"
+    FLOW_KEYS = "flow_keys"  # __sk_buff->flow_keys of a flow dissector (struct bpf_flow_keys)
+    TP_BUFFER = "tp_buffer"  # raw_tp.w's args[0]: the tracepoint's writable buffer
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
     # Python, and registers are hashed on every fingerprint)

@@ -217,7 +217,8 @@ class Stepper:
             return [st]
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
-            if base.type is T.CTX or base.type in PACKET or base.type in SOCKETS:
+            if base.type in (T.CTX, T.FLOW_KEYS) or base.type in PACKET or \
+                    base.type in SOCKETS:
                 raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
                              "allowed")
             if base.is_pointer:  # atomics are always strictly aligned

@@ -130,7 +130,8 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     c = num.const()
     if ptr.type is T.MAP_PTR and c == 0 and insn.op == "add":
         pass
-    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS:
+    elif ptr.type in (T.PKT_END, T.MAP_PTR) or ptr.type in SOCKETS or \
+            ptr.type is T.FLOW_KEYS and c is None:  # flow keys: constant offsets only
         raise Reject(f"R{insn.dst} pointer arithmetic on {ptr.type.value} prohibited")
     if ptr.type is T.FUNC:
         raise Reject(f"R{insn.dst} pointer arithmetic on func is not modelled")
@@ -260,6 +261,8 @@ def not_null(r: Reg, maps, lock_maps=frozenset()) -> Reg:
     if r.type is T.MAP_VALUE_OR_NULL and r.map in maps \
             and SOCKET_LOOKUP_MAP_TYPES.get(map_type_name(maps[r.map].type)) == "xdp_sock":
         return Reg(T.XDP_SOCK, Scalar.const(0))
+    if r.type is T.MAP_VALUE_OR_NULL and r.ref:  # a sockmap / sockhash lookup
+        return replace(r, type=T.SOCKET, id=0, map=None)
     keep = r.type is not T.MAP_VALUE_OR_NULL or r.map in lock_maps
     return replace(r, type=NULLABLE[r.type], id=r.id if keep else 0)
 
