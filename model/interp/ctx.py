@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from model.errors import NotModelled
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
+from model.platform.ctx_cgroup import CGROUP_TYPES
 from model.platform.ctx_layouts import ctx_layout
 from model.platform.tracing_targets import MODELLED_ATTACH
 
@@ -62,6 +63,10 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
                           "argument values and pointers; the kernel cannot test-run most "
                           "of them either)")
+    if prog_type in CGROUP_TYPES:
+        raise NotModelled(f"running {prog_type} programs (a context of kernel objects: a "
+                          "socket, a sysctl, a device access; the kernel's BPF_PROG_TEST_RUN "
+                          "does not run them either: ENOTSUPP)")
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None

@@ -87,6 +87,8 @@ class CtxField:
     read produces (pointer kinds only for full-width reads, which are the only ones allowed).
     ``at_start``: a narrower access only at the field's first byte (the kernel's rule is a
     ``case offsetof(...)`` label, not a ``bpf_ctx_range``); elsewhere only full-width ones.
+    ``narrow_end``: a narrower access must lie inside the field's first ``narrow_end``
+    bytes (``bpf_sock->dst_port``: a 2-byte port in a 4-byte slot); 0 = anywhere.
     """
 
     name: str
@@ -96,6 +98,7 @@ class CtxField:
     write: frozenset[int] = NONE
     yields: str = "scalar"
     at_start: bool = False
+    narrow_end: int = 0
 
     @property
     def end(self) -> int:
@@ -288,7 +291,9 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops",
+                       "cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl",
+                       "cgroup_sockopt")
 
 
 @functools.lru_cache(maxsize=256)
@@ -313,6 +318,10 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
         return _raw_tp_layout()
     if prog_type == "syscall":
         return _syscall_layout(ctx_size)
+    if prog_type.startswith("cgroup_"):  # model.platform.ctx_cgroup
+        from model.platform.ctx_cgroup import cgroup_layout
+
+        return cgroup_layout(prog_type, attach_type)
     raise NotModelled(f"the context of program type {prog_type}")
 
 
@@ -343,8 +352,9 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
 #: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
-#: (PTR_TO_SOCKET_OR_NULL), holding no reference
-SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null"})
+#: (PTR_TO_SOCKET_OR_NULL), ``bpf_sock_addr->sk`` / ``bpf_sockopt->sk`` (PTR_TO_SOCKET),
+#: holding no reference
+SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
 
 
 def unmodelled_yield(got, *, typed: bool = False) -> str | None:
@@ -383,6 +393,8 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
         return reject_reason(off, size)
     sizes = f.write if write else f.read
     if size not in sizes or off + size > f.end or (f.at_start and off != f.off):
+        return reject_reason(off, size)
+    if f.narrow_end and size < f.width and off + size > f.off + f.narrow_end:
         return reject_reason(off, size)
     if signed and not write and f.yields != "scalar":
         return reject_reason(off, size)

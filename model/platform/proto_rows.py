@@ -235,6 +235,14 @@ ROWS: list[tuple] = [
     ("xdp_get_buff_len", INT, (CTX,), False, False),
     ("xdp_load_bytes", INT, (CTX, ANY, UNINIT, SIZE), False, False),
     ("xdp_store_bytes", INT, (CTX, ANY, RDONLY, SIZE), False, False),
+    # --- cgroup programs (kernel/bpf/cgroup.c, net/core/filter.c)
+    ("get_retval", INT, (), False, False),
+    ("set_retval", INT, (ANY,), False, False),
+    ("bind", INT, (CTX, RDONLY, SIZE), False, False),
+    ("sysctl_get_name", INT, (CTX, ARG_PTR_TO_MEM_WRITE, SIZE, ANY), False, False),
+    ("sysctl_get_current_value", INT, (CTX, UNINIT, SIZE), False, False),
+    ("sysctl_get_new_value", INT, (CTX, UNINIT, SIZE), False, False),
+    ("sysctl_set_new_value", INT, (CTX, RDONLY, SIZE), False, False),
     # --- syscall programs (kernel/bpf/syscall.c)
     ("sys_bpf", INT, (ANY, RDONLY, SIZE), False, False),
     ("btf_find_by_name_kind", INT, (RDONLY, SIZE, ANY, ANY), False, False),
@@ -246,8 +254,16 @@ ROWS: list[tuple] = [
 #: than the row (the type's ``*_func_proto`` returns another ``struct bpf_func_proto``)
 _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cgroup_skb",
            "syscall", "perf_event", "sock_ops")
+_CGROUP = ("cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt")
+#: cg_sockopt_func_proto's bpf_sk_setsockopt / bpf_sk_getsockopt: a socket, not the ctx
+_SK_SOCKOPT = (ARG_PTR_TO_BTF_ID_SOCK_COMMON, ANY, ANY)
 VARIANTS: dict[str, dict[str, tuple]] = {
-    "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
+    # bpf_get_cgroup_classid_curr_proto
+    "get_cgroup_classid": {t: () for t in _NOT_TC + _CGROUP},
+    # bpf_sk_storage_get_cg_sock_proto: the context is the socket
+    "sk_storage_get": {"cgroup_sock": (MAP, CTX, _MAP_VALUE_OR_NULL, ANY)},
+    "setsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (RDONLY, SIZE)},
+    "getsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (UNINIT, SIZE)},
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
     "get_socket_cookie": {"syscall": (ArgType(Arg.PTR_TO_BTF_ID_SOCK_COMMON,
                                               F.PTR_MAYBE_NULL),)},

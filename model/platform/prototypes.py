@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from model.elf.sections import PROG_TYPE_IDS
+from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
@@ -249,6 +250,9 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "raw_tracepoint": raw_tp,
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
+    if prog_type in _CGROUP_FALLBACK:  # model.platform.cgroup_protos
+        fallback = _sk_base if _CGROUP_FALLBACK[prog_type] == "sk_base" else _base
+        chains[prog_type] = cgroup_own_helpers(prog_type, attach_type) | fallback(privileged)
     if prog_type in _TRAMPOLINE_ATTACH:  # tracing_prog_func_proto (lsm: after its own)
         tracing = _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL)
         if attach_type in _TRAMPOLINE_ATTACH[prog_type]:
@@ -262,7 +266,9 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 
 #: the program types whose helper sets are modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops",
+                       "cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl",
+                       "cgroup_sockopt")
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import z3
 
+from model.errors import NotModelled
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
 from model.interp.ctx import ETH_HLEN
 from model.interp.machine import Machine
@@ -142,7 +143,12 @@ def replay(obj, prog, cx: dict) -> dict:
     init_maps(mach, cx.get("maps") or {})
     ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
-    res = mach.run(ctx, pkt)
+    try:
+        res = mach.run(ctx, pkt)
+    except NotModelled as e:  # a context the interpreter cannot build (cgroup_sock_addr...)
+        cx.update(status="not replayed", path=[], path_truncated=False, fault=str(e),
+                  confirmed=False)
+        return cx
     cx["status"] = res.status
     cx["path"] = res.path[:MAX_PATH]
     cx["path_truncated"] = len(res.path) > MAX_PATH

@@ -261,7 +261,8 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
 def call_helper(eng, st: State, pc: int, hid: int, obj):
     """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
     lay = eng.lay
-    why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
+    why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
+                        attach_type=lay.attach_type)
            or helper_unmodelled(lay.ptype, hid))
     if why is not None:
         return [(T, why)], []

@@ -22,7 +22,7 @@ from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, poin
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
-PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb"}
+PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "cgroup_sockopt"}
 STACK_SIZE = 512
 
 
@@ -233,6 +233,8 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
     kind = getattr(got, "kind", "scalar")
     if kind == "sock_or_null":  # the loading instruction gives it its NULL-check id
         return pointer(T.SOCKET_OR_NULL)
+    if kind == "sock":  # bpf_sock_addr->sk, bpf_sockopt->sk: never NULL, no reference
+        return pointer(T.SOCKET)
     if kind == "sock_common_or_null":
         return pointer(T.SOCK_COMMON_OR_NULL)
     if kind == "pkt":
