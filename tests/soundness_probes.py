@@ -15,7 +15,12 @@ from model.program import BpfObject, MapDef, MapRef, Program
 
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
            "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
-           "perf_event": "perf_event", "sock_ops": "sockops"}
+           "perf_event": "perf_event", "sock_ops": "sockops", "cgroup_sock": "cgroup/sock_create",
+           "cgroup_sock_addr": "cgroup/connect4", "cgroup_device": "cgroup/dev",
+           "cgroup_sysctl": "cgroup/sysctl", "cgroup_sockopt": "cgroup/getsockopt"}
+#: the expected_attach_type a bare probe of these types is loaded with (the section's)
+ATTACH = {"cgroup_sock": 2, "cgroup_sock_addr": 10, "cgroup_device": 6, "cgroup_sysctl": 18,
+          "cgroup_sockopt": 21}
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {
@@ -81,7 +86,8 @@ class Probe:
                 else:
                     made.append(map_create(t, ks, vs, n, fl))
             slots = {pc: made[k] for pc, k in self.refs().items()}
-            return verify(encode(self.insns()), self.prog_type, maps=slots)
+            return verify(encode(self.insns()), self.prog_type, maps=slots,
+                          expected_attach_type=ATTACH.get(self.prog_type, 0))
         finally:
             for m in made:
                 m.close()
