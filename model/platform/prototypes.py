@@ -316,10 +316,18 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     return None
 
 
-def packet_arg_check(proto: HelperProto) -> str | None:
+#: may_access_direct_pkt_data answers true for these types whatever the helper's
+#: ``pkt_access`` (cgroup_sockopt: optval may go to any helper taking memory)
+_PKT_ARGS_ALWAYS = frozenset({"cgroup_sockopt"})
+
+
+def packet_arg_check(proto: HelperProto, prog_type: str = "") -> str | None:
     """check_func_arg: a packet pointer may be a memory/key/value argument only of a helper
-    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta)."""
-    return None if proto.pkt_access else "helper access to the packet is not allowed"
+    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta), or in a type
+    whose packet any helper may take."""
+    if proto.pkt_access or prog_type in _PKT_ARGS_ALWAYS:
+        return None
+    return "helper access to the packet is not allowed"
 
 
 def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:

@@ -290,9 +290,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad.append((z3.And(cond_null, nonzero),
                         f"R{i + 1} type=scalar: NULL memory argument with a size that may "
                         "be non-zero"))
-        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto)
+        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto, lay.ptype)
                 and arg.base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
-            return bad + [(T, packet_arg_check(proto))], []
+            return bad + [(T, packet_arg_check(proto, lay.ptype))], []
         if arg.base is Arg.CONST_MAP_PTR:
             if not (isinstance(r, P) and r.r.kind == "mapptr"):
                 return bad + [(T, f"R{i + 1} is not a map pointer")], []

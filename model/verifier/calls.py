@@ -62,7 +62,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             continue
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
-            why = packet_arg_check(proto)
+            why = packet_arg_check(proto, ptype)
             if why is not None:
                 raise Reject(why)
         if arg.flags & ArgFlag.OBJ_RELEASE:
