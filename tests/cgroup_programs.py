@@ -1,0 +1,211 @@
+"""C programs of the cgroup program types for tests/test_cgroup_types.py (built with
+clang-19 after conftest.PRELUDE): realistic hooks -- a connect4 rewrite, a sysctl filter
+reading the name and the value, getsockopt/setsockopt programs checking optval bounds, a
+device filter, socket create/bind hooks -- and deliberately unsafe twins. A program whose
+name ends in ``_ok`` is one the kernel accepts."""
+
+SOURCE = r"""
+struct bpf_sock { __u32 bound_dev_if, family, type, protocol, mark, priority, src_ip4,
+                  src_ip6[4], src_port; __u32 dst_port; __u32 dst_ip4, dst_ip6[4], state;
+                  __s32 rx_queue_mapping; };
+struct bpf_sock_addr { __u32 user_family, user_ip4, user_ip6[4], user_port, family, type,
+                       protocol, msg_src_ip4, msg_src_ip6[4]; struct bpf_sock *sk; };
+struct bpf_sysctl { __u32 write, file_pos; };
+struct bpf_sockopt { struct bpf_sock *sk; __u8 *optval, *optval_end;
+                     __s32 level, optname, optlen, retval; };
+struct bpf_cgroup_dev_ctx { __u32 access_type, major, minor; };
+static long (*bpf_sysctl_get_name)(void *ctx, char *buf, unsigned long len, __u64 flags) =
+    (void *)101;
+static long (*bpf_sysctl_get_current_value)(void *ctx, char *buf, unsigned long len) =
+    (void *)102;
+static long (*bpf_sysctl_set_new_value)(void *ctx, const char *buf, unsigned long len) =
+    (void *)104;
+static long (*bpf_strtoul)(const char *buf, unsigned long len, __u64 flags,
+                           unsigned long *res) = (void *)106;
+static long (*bpf_bind)(void *ctx, void *addr, int len) = (void *)64;
+static __u64 (*bpf_get_socket_cookie)(void *ctx) = (void *)46;
+static long (*bpf_setsockopt)(void *sk, int level, int optname, void *optval, int len) =
+    (void *)49;
+
+#define LOCALHOST 0x0100007f
+
+SEC("cgroup/connect4") int connect4_rewrite_ok(struct bpf_sock_addr *ctx) {
+    if (ctx->user_ip4 == LOCALHOST && ctx->user_port == __builtin_bswap16(8080)) {
+        ctx->user_ip4 = 0x0200007f;
+        ctx->user_port = __builtin_bswap16(9090);
+    }
+    if (ctx->type != 1)
+        return 1;
+    return bpf_get_socket_cookie(ctx) != 7;
+}
+
+SEC("cgroup/connect4") int connect4_sk_family_ok(struct bpf_sock_addr *ctx) {
+    struct bpf_sock *sk = ctx->sk;
+    return sk->family == 2 && sk->protocol == 6;
+}
+
+SEC("cgroup/connect4") int connect4_bind_ok(struct bpf_sock_addr *ctx) {
+    struct { __u16 fam, port; __u32 addr; __u8 zero[8]; } sa = {2, 0, LOCALHOST};
+    return bpf_bind(ctx, &sa, sizeof(sa)) == 0;
+}
+
+SEC("cgroup/connect4") int connect4_writes_family(struct bpf_sock_addr *ctx) {
+    ctx->family = 10;
+    return 1;
+}
+
+SEC("cgroup/connect6") int connect6_reads_user_ip4(struct bpf_sock_addr *ctx) {
+    return ctx->user_ip4 == LOCALHOST;
+}
+
+SEC("cgroup/sendmsg4") int sendmsg4_source_ok(struct bpf_sock_addr *ctx) {
+    if (ctx->user_ip4 == LOCALHOST)
+        ctx->msg_src_ip4 = LOCALHOST;
+    return 1;
+}
+
+SEC("cgroup/recvmsg4") int recvmsg4_returns_zero(struct bpf_sock_addr *ctx) {
+    ctx->user_ip4 = LOCALHOST;
+    return 0;
+}
+
+SEC("cgroup/recvmsg4") int recvmsg4_restore_ok(struct bpf_sock_addr *ctx) {
+    if (ctx->user_ip4 == 0x0200007f) {
+        ctx->user_ip4 = LOCALHOST;
+        ctx->user_port = __builtin_bswap16(8080);
+    }
+    return 1;
+}
+
+SEC("cgroup/sysctl") int sysctl_filter_ok(struct bpf_sysctl *ctx) {
+    char name[16] = {};
+    char value[8] = {};
+    unsigned long v = 0;
+    if (!ctx->write)
+        return 1;
+    if (bpf_sysctl_get_name(ctx, name, sizeof(name), 1) < 0)
+        return 1;
+    if (name[0] != 't' || name[1] != 'c' || name[2] != 'p')
+        return 1;
+    if (bpf_sysctl_get_current_value(ctx, value, sizeof(value)) < 0)
+        return 0;
+    if (bpf_strtoul(value, sizeof(value), 0, &v) < 0)
+        return 0;
+    if (v > 4096) {
+        ctx->file_pos = 0;
+        return bpf_sysctl_set_new_value(ctx, "4096", 4) == 0;
+    }
+    return 1;
+}
+
+SEC("cgroup/sysctl") int sysctl_writes_write(struct bpf_sysctl *ctx) {
+    ctx->write = 0;
+    return 1;
+}
+
+SEC("cgroup/sysctl") int sysctl_name_past_buffer(struct bpf_sysctl *ctx) {
+    char name[8] = {};
+    return bpf_sysctl_get_name(ctx, name, 16, 0) > 0;
+}
+
+SEC("cgroup/getsockopt") int getsockopt_bounds_ok(struct bpf_sockopt *ctx) {
+    __u8 *p = ctx->optval, *end = ctx->optval_end;
+    if (ctx->level != 1 || p + 4 > end)
+        return 1;
+    p[0] = 0x55;
+    ctx->optlen = 4;
+    return 1;
+}
+
+SEC("cgroup/getsockopt") int getsockopt_merged_store(struct bpf_sockopt *ctx) {
+    ctx->retval = 0;     /* with optlen, one 8-byte store: no such context access */
+    ctx->optlen = 4;
+    return 1;
+}
+
+SEC("cgroup/getsockopt") int getsockopt_past_optval(struct bpf_sockopt *ctx) {
+    __u8 *p = ctx->optval, *end = ctx->optval_end;
+    if (p + 4 > end)
+        return 1;
+    return p[4];
+}
+
+SEC("cgroup/getsockopt") int getsockopt_unchecked(struct bpf_sockopt *ctx) {
+    return ctx->optval[0] == 1;
+}
+
+SEC("cgroup/setsockopt") int setsockopt_rewrite_ok(struct bpf_sockopt *ctx) {
+    __u8 *p = ctx->optval, *end = ctx->optval_end;
+    if (ctx->level == 6 && ctx->optname == 13 && p + 4 <= end) {
+        *(__u32 *)p = 0;
+        ctx->optname = 2;
+    }
+    return 1;
+}
+
+SEC("cgroup/setsockopt") int setsockopt_merged_level_optname(struct bpf_sockopt *ctx) {
+    if (ctx->level == 6) {
+        ctx->level = 1;  /* with optname, one 8-byte store: no such context access */
+        ctx->optname = 2;
+    }
+    return 1;
+}
+
+SEC("cgroup/setsockopt") int setsockopt_helper_ok(struct bpf_sockopt *ctx) {
+    int one = 1;
+    if (ctx->level == 1)
+        bpf_setsockopt(ctx->sk, 1, 2, &one, sizeof(one));
+    return 1;
+}
+
+SEC("cgroup/setsockopt") int setsockopt_writes_retval(struct bpf_sockopt *ctx) {
+    ctx->retval = 0;
+    return 1;
+}
+
+SEC("cgroup/dev") int dev_filter_ok(struct bpf_cgroup_dev_ctx *ctx) {
+    __u16 type = ctx->access_type & 0xFFFF;
+    __u32 access = ctx->access_type >> 16;
+    if (type == 2 && ctx->major == 1 && ctx->minor == 3)
+        return 1;
+    if (access & 2)
+        return 0;
+    return ctx->major != 7;
+}
+
+SEC("cgroup/dev") int dev_returns_two(struct bpf_cgroup_dev_ctx *ctx) {
+    return ctx->major == 1 ? 2 : 0;
+}
+
+SEC("cgroup/dev") int dev_writes_minor(struct bpf_cgroup_dev_ctx *ctx) {
+    ctx->minor = 0;
+    return 1;
+}
+
+SEC("cgroup/sock_create") int sock_create_ok(struct bpf_sock *ctx) {
+    if (ctx->family == 10 && ctx->type == 2) {
+        ctx->mark = 7;
+        ctx->priority = 1;
+    }
+    return bpf_get_socket_cookie(ctx) != 0 || 1;
+}
+
+SEC("cgroup/sock_create") int sock_create_reads_src_port(struct bpf_sock *ctx) {
+    return ctx->src_port != 22;
+}
+
+SEC("cgroup/post_bind4") int post_bind4_ok(struct bpf_sock *ctx) {
+    return ctx->src_port != 22 || ctx->src_ip4 == LOCALHOST;
+}
+
+SEC("cgroup/post_bind6") int post_bind6_ok(struct bpf_sock *ctx) {
+    return ((__u16 *)ctx->src_ip6)[7] != 0x100 || ctx->src_port != 22;
+}
+
+SEC("cgroup/post_bind4") int post_bind4_writes_mark(struct bpf_sock *ctx) {
+    ctx->mark = 1;
+    return 1;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
