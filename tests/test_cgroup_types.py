@@ -354,6 +354,81 @@ def test_check_command_gives_rows(c_object, capsys):
     assert {r["verdict"] for r in rows} == {"accepted", "rejected"}
 
 
+# --- maps -----------------------------------------------------------------------------------
+_ZERO = "r6 = r1\nr7 = 0\n" + "".join(f"*(u64 *)(r10 - {8 * k}) = r7\n" for k in range(1, 10))
+_MAP_CALLS = {
+    "lookup": "ld_pseudo r1, 1, 0\nr2 = r10\nr2 += -8\ncall 1\n",
+    "update": "ld_pseudo r1, 1, 0\nr2 = r10\nr2 += -8\nr3 = r10\nr3 += -72\nr4 = 0\ncall 2\n",
+    "local_storage": "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr0 = *(u64 *)(r0 + 0)\n",
+}
+
+
+@needs_kernel
+@pytest.mark.parametrize("pt", list(VALID_ATTACH))
+def test_map_helpers_on_every_map_type(pt):
+    """bpf_map_lookup_elem, bpf_map_update_elem and bpf_get_local_storage on every
+    kernel-creatable map type: neither engine accepts what the kernel refuses, and the
+    abstract verifier accepts what it accepts (or says "not modelled")."""
+    from soundness_probes import MAP_SHAPES, map_probe
+
+    bad = []
+    for what, call in _MAP_CALLS.items():
+        for t in MAP_SHAPES:
+            j = map_probe(f"{what}_{t}", pt, _ZERO + call + "r0 = 1\nexit\n", t).judge()
+            COUNTS["maps"] += 1
+            if (j.ours_ok or j.z3_safe) and not j.kernel_ok:
+                bad.append(("FALSE ACCEPT", what, t, j.ours_msg, j.z3_why, j.kernel_log[-200:]))
+            elif j.kernel_ok and not j.ours_ok and not j.ours_msg.startswith("not modelled"):
+                bad.append(("false reject", what, t, j.ours_msg))
+    assert not bad, bad[:6]
+
+
+_SKS = "ld_pseudo r1, 1, 0\nr3 = 0\nr4 = 1\ncall 107\n"   # bpf_sk_storage_get(map, r2, NULL, F_CREATE)
+SK_STORAGE = [
+    ("cgroup/sock_create", "r2 = r1\n" + _SKS),             # the context is the socket here
+    ("cgroup/sock_create", "r2 = r1\n" + _SKS + "if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\n"),
+    ("cgroup/sock_create", "r2 = r1\n" + _SKS + "r0 = *(u64 *)(r0 + 0)\n"),
+    ("cgroup/sock_create", "r2 = r1\nld_pseudo r1, 1, 0\ncall 108\n"),
+    ("cgroup/connect4", "r2 = *(u64 *)(r1 + 64)\n" + _SKS + "if r0 == 0 goto +1\n"
+     "r0 = *(u64 *)(r0 + 0)\n"),
+    ("cgroup/connect4", "r2 = r1\n" + _SKS),                # ... but not in sock_addr
+    ("cgroup/connect4", "r2 = *(u64 *)(r1 + 64)\nld_pseudo r1, 1, 0\ncall 108\n"),
+    ("cgroup/getsockopt", "r2 = *(u64 *)(r1 + 0)\n" + _SKS),
+    ("cgroup/getsockopt", "r2 = r1\n" + _SKS),
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("section,body", SK_STORAGE, ids=range(len(SK_STORAGE)))
+def test_sk_storage_against_kernel(section, body):
+    """bpf_sk_storage_get / _delete on a socket-storage map (BTF-described): cgroup_sock
+    passes its context (bpf_sk_storage_get_cg_sock_proto), the others a socket pointer."""
+    from model.isa import LoadImm64
+    from model.kernel import verify
+    from model.kernel.btf_maps import map_create_btf
+    from model.kernel.oracle import rejection_reason
+    from model.program import MapDef, MapRef
+    from model.symbolic.engine import Engine
+    from model.verifier.checker import check_program
+
+    prog = Program("p", section, assemble(body + END))
+    pc = next(pc for pc, i in enumerate(prog.insns) if isinstance(i, LoadImm64))
+    prog.map_refs[pc] = MapRef(pc, "m0")
+    obj = BpfObject("o", "GPL", {"m0": MapDef("m0", 24, 4, 8, 0, 1)}, [prog])
+    with map_create_btf(24, 4, 8, 0, {}, 1) as m:
+        r = verify(encode(prog.insns), prog.prog_type, maps={pc: m},
+                   expected_attach_type=prog.attach_type)
+    COUNTS["sk_storage"] += 1
+    v = check_program(obj, prog)
+    z = Engine(obj, prog).run()
+    kmsg = "accept" if r.ok else rejection_reason(r.log)
+    assert v.accepted == r.ok and (r.ok or v.error.message == kmsg), (kmsg, v.error)
+    z3_safe = not z.failures and not z.exhausted
+    assert r.ok or not z3_safe
+    assert not r.ok or z3_safe or (z.failures[0].reason if z.failures else z.exhausted[0]
+                                   ).startswith("not modelled"), z.failures
+
+
 def test_zz_counts():
     """Printed with -s: how many comparisons with the kernel ran."""
     print(f"\ncgroup types vs kernel: {dict(COUNTS)}")

@@ -302,7 +302,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
-            bad += check_region(lay, st, r, bv(size), arg.writes_mem)
+            # NULL where allowed (bpf_sk_storage_get's initial value)
+            bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
+                    check_region(lay, st, r, bv(size), arg.writes_mem)]
         elif arg.is_fixed_mem:
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(arg.size), arg.writes_mem)
