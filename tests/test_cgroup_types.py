@@ -168,6 +168,23 @@ def test_refused_attach_type_is_a_clean_rejection():
         Engine(obj, prog)
 
 
+@needs_kernel
+@pytest.mark.parametrize("pt,attach,section", ATTACHES, ids=[a[2] for a in ATTACHES])
+def test_return_values_per_attach_type(pt, attach, section):
+    """r0 = -1..4 and r0 = the context at exit: model.platform.returns' range for the
+    attach type is the kernel's."""
+    from model.platform.returns import check_return
+
+    for v in range(-1, 5):
+        r = _kload(pt, [Alu("mov", True, 0, None, v), Exit()], attach, log_level=1)
+        COUNTS["returns"] += 1
+        want = check_return(pt, v, v, attach_type=attach)
+        assert r.ok == (want is None) and (r.ok or want in r.log), (v, r.log[-300:])
+    r = _kload(pt, [Alu("mov", True, 0, 1), Exit()], attach, log_level=1)
+    want = check_return(pt, 0, 0, is_pointer=True, reg_type="ctx", attach_type=attach)
+    assert not r.ok and want in r.log
+
+
 # --- whole programs -----------------------------------------------------------------------
 def judge(section: str, text: str, name: str):
     """(kernel ok, kernel message, skv ok, skv message, Z3 safe, Z3 reason)."""
@@ -221,6 +238,9 @@ PROBES = [
      "r2 = r10\nr2 += -16\nr3 = 16\ncall 64\n" + END),
     ("cgroup/connect6", "sock_cookie_ok", "call 46\n" + END),
     ("cgroup/sendmsg6", "msg_src_ip6_wide_ok", "r2 = 0\n*(u64 *)(r1 + 48) = r2\n" + END),
+    ("cgroup/sendmsg6", "store_ctx_pointer_wide_ok", "*(u64 *)(r1 + 48) = r1\n" + END),
+    ("cgroup/connect6", "store_sk_pointer_ok", SK + "*(u64 *)(r1 + 8) = r2\n" + END),
+    ("cgroup/connect4", "store_ctx_pointer_half_ok", "*(u32 *)(r1 + 4) = r1\n" + END),
     ("cgroup/sendmsg6", "msg_src_ip6_wide_misplaced", "r2 = 0\n*(u64 *)(r1 + 56) = r2\n" + END),
     ("cgroup/getsockopt", "optval_read_ok", OPT + "r0 = *(u32 *)(r2 + 0)\nout:\n" + END),
     ("cgroup/getsockopt", "optval_write_ok",
