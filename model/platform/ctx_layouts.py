@@ -46,6 +46,11 @@ Per type:
   its ``format`` file) to apply that limit here too.
 * ``raw_tracepoint``: ``__u64 args[12]`` (MAX_BPF_FUNC_ARGS), read-only, any aligned load
   (narrow ones too). The tracepoint's real argument count is checked at attach time.
+* ``sock_ops``: ``struct bpf_sock_ops`` (see :func:`_sock_ops_layout`).
+* ``cgroup_sock``, ``cgroup_sock_addr``, ``cgroup_device``, ``cgroup_sysctl``,
+  ``cgroup_sockopt``: in :mod:`model.platform.ctx_cgroup` (their fields depend on the
+  program's ``expected_attach_type``; an attach type the kernel refuses to load the type
+  with has no layout: NotModelled).
 * ``syscall``: the context is the user buffer given to BPF_PROG_TEST_RUN (``ctx_in``); the
   verifier allows any aligned read or write at offsets below U16_MAX (65535), and test-run
   refuses a ``ctx_size_in`` smaller than the largest offset used. Pass ``ctx_size`` to
