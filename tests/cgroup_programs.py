@@ -207,5 +207,74 @@ SEC("cgroup/post_bind4") int post_bind4_writes_mark(struct bpf_sock *ctx) {
     return 1;
 }
 
+/* a service load balancer in the style of Cilium's sock4 hooks: connect4 translates a
+   service address to a backend and remembers the original by socket cookie; recvmsg4
+   translates replies back */
+struct svc_key { __u32 addr; __u16 port; __u16 pad; };
+struct backend { __u32 addr; __u16 port; __u16 pad; };
+struct { __uint(type, 1); __type(key, struct svc_key); __type(value, struct backend);
+         __uint(max_entries, 64); } services SEC(".maps");
+struct { __uint(type, 9); __type(key, __u64); __type(value, struct svc_key);
+         __uint(max_entries, 64); } revnat SEC(".maps");
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)2;
+
+SEC("cgroup/connect4") int sock4_connect_ok(struct bpf_sock_addr *ctx) {
+    struct svc_key key = {.addr = ctx->user_ip4, .port = ctx->user_port};
+    struct backend *be;
+    __u64 cookie;
+    if (ctx->protocol != 6 && ctx->protocol != 17)
+        return 1;
+    be = bpf_map_lookup_elem(&services, &key);
+    if (!be)
+        return 1;
+    cookie = bpf_get_socket_cookie(ctx);
+    bpf_map_update_elem(&revnat, &cookie, &key, 0);
+    ctx->user_ip4 = be->addr;
+    ctx->user_port = be->port;
+    return 1;
+}
+
+SEC("cgroup/recvmsg4") int sock4_recvmsg_ok(struct bpf_sock_addr *ctx) {
+    __u64 cookie = bpf_get_socket_cookie(ctx);
+    struct svc_key *orig = bpf_map_lookup_elem(&revnat, &cookie);
+    if (orig) {
+        ctx->user_ip4 = orig->addr;
+        ctx->user_port = orig->port;
+    }
+    return 1;
+}
+
+SEC("cgroup/connect4") int sock4_connect_unchecked(struct bpf_sock_addr *ctx) {
+    struct svc_key key = {.addr = ctx->user_ip4, .port = ctx->user_port};
+    struct backend *be = bpf_map_lookup_elem(&services, &key);
+    ctx->user_ip4 = be->addr;       /* no NULL check */
+    return 1;
+}
+
+SEC("cgroup/sendmsg6") int sock6_sendmsg_ok(struct bpf_sock_addr *ctx) {
+    if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == 0 &&
+        ctx->user_ip6[3] == __builtin_bswap32(1)) {
+        ctx->msg_src_ip6[3] = __builtin_bswap32(1);
+        ctx->user_port = __builtin_bswap16(53);
+    }
+    return 1;
+}
+
+/* static keys in a cgroup hook: the rewrite only while the key is on */
+STATIC_KEY(rewrite_key);
+
+SEC("cgroup/connect4") int connect4_keyed_ok(struct bpf_sock_addr *ctx) {
+    if (sk_unlikely(&rewrite_key))
+        ctx->user_port = __builtin_bswap16(9090);
+    return 1;
+}
+
+SEC("cgroup/connect4") int connect4_keyed_bad_return(struct bpf_sock_addr *ctx) {
+    if (sk_unlikely(&rewrite_key))
+        return 2;       /* unsafe only with the key on */
+    return 1;
+}
+
 char LICENSE[] SEC("license") = "GPL";
 """
