@@ -237,6 +237,13 @@ PROBES = [
     ("cgroup/connect4", "connect_bind_uninit_buf_ok",
      "r2 = r10\nr2 += -16\nr3 = 16\ncall 64\n" + END),
     ("cgroup/connect6", "sock_cookie_ok", "call 46\n" + END),
+    ("cgroup/connect4", "sk_lookup_release_ok", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
+     "r4 = -1\nr5 = 0\ncall 84\nif r0 == 0 goto +2\nr1 = r0\ncall 86\n" + END),
+    ("cgroup/sendmsg4", "sk_lookup_leak", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
+     "r4 = -1\nr5 = 0\ncall 85\n" + END),
+    ("cgroup/connect4", "skc_lookup_read_unchecked", "r6 = r1\n" + BUF + "r1 = r6\n"
+     "r3 = 12\nr4 = -1\nr5 = 0\ncall 99\nr6 = r0\nr0 = *(u32 *)(r0 + 4)\nr1 = r6\n"
+     "call 86\n" + END),
     ("cgroup/sendmsg6", "msg_src_ip6_wide_ok", "r2 = 0\n*(u64 *)(r1 + 48) = r2\n" + END),
     ("cgroup/sendmsg6", "store_ctx_pointer_wide_ok", "*(u64 *)(r1 + 48) = r1\n" + END),
     ("cgroup/connect6", "store_sk_pointer_ok", SK + "*(u64 *)(r1 + 8) = r2\n" + END),
