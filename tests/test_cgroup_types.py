@@ -143,6 +143,20 @@ def test_helper_availability_per_attach_type(pt, attach, section):
     assert not bad, bad[:10]
 
 
+@needs_kernel
+@pytest.mark.parametrize("pt", ["cgroup_device", "cgroup_sysctl"])
+def test_retval_helpers_by_any_attach_type(pt):
+    """Device and sysctl programs load with any attach type; cgroup_common_func_proto still
+    withholds bpf_get_retval / bpf_set_retval at the cgroup_skb, sock_ops, recvmsg,
+    getpeername and getsockname ones."""
+    for attach in range(57):
+        for hid in (186, 187):
+            r = _kload(pt, [Alu("mov", True, 1, None, 0), Call(0, hid)] + R0_ONE, attach,
+                       log_level=1)
+            COUNTS["helpers"] += 1
+            assert r.ok == (helper_check(pt, hid, attach_type=attach) is None), (attach, hid)
+
+
 # --- attach types the kernel refuses ---------------------------------------------------------
 @needs_kernel
 @pytest.mark.parametrize("pt", list(VALID_ATTACH))
