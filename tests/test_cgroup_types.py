@@ -477,6 +477,45 @@ def test_sk_storage_against_kernel(section, body):
                                    ).startswith("not modelled"), z.failures
 
 
+# --- the rule-surface generator on these types --------------------------------------------------
+SURFACE_N, SURFACE_Z3 = 150, 15
+
+
+@needs_kernel
+@pytest.mark.parametrize("pt", list(VALID_ATTACH))
+def test_rule_surface_programs(pt, monkeypatch):
+    """tests/rulegen.py's programs (helpers, maps, ctx and packet accesses, structure)
+    drawn for the type, loaded with its section's attach type: no false accept by the
+    abstract verifier (or by Z3 on a sample), no crash. Measured once at 1,200 a type
+    (6,000 programs, Z3 on 600): 0 false accepts, 28 false rejects, none specific to
+    these types."""
+    import model.kernel
+    import rulegen_base
+    from rulecmp import compare
+    from rulegen import random_programs
+    from soundness_probes import ATTACH, SECTION
+
+    verify = model.kernel.verify
+
+    def verify_attached(insns, prog_type="socket_filter", **kw):
+        kw.setdefault("expected_attach_type", ATTACH.get(prog_type, 0))
+        return verify(insns, prog_type, **kw)
+
+    monkeypatch.setattr(model.kernel, "verify", verify_attached)
+    monkeypatch.setitem(rulegen_base.SECTION, pt, SECTION[pt])
+    monkeypatch.setitem(rulegen_base.CTX_SPAN, pt, cgroup_layout(pt, ATTACH[pt]).size + 8)
+    bad = []
+    for k, rp in enumerate(random_programs(4242, SURFACE_N, prog_type=pt)):
+        c = compare(rp, z3=k < SURFACE_Z3)
+        if c is None:
+            continue
+        COUNTS["surface"] += 1
+        for v in (c.ver, c.z3):
+            if v is not None and (v.crash or v.ok and not c.kernel.ok):
+                bad.append((rp.prog_type, c.kernel.msg, v.msg, rp.insns))
+    assert not bad, bad[:3]
+
+
 def test_zz_counts():
     """Printed with -s: how many comparisons with the kernel ran."""
     print(f"\ncgroup types vs kernel: {dict(COUNTS)}")
