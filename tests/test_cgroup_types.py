@@ -344,6 +344,22 @@ def test_interpreter_says_these_types_do_not_run():
             make_context(Memory(), pt, None, None)
 
 
+def test_e2e_skips_what_the_interpreter_cannot_run(compile_bpf, capsys):
+    """``skv e2e`` on an object mixing an XDP program and a device filter: the XDP one is
+    run, the device filter is skipped with the reason, the command does not fail."""
+    import json
+
+    from model.cli import main
+
+    path = compile_bpf('SEC("xdp") int x(void *c) { return 2; }\n'
+                       'SEC("cgroup/dev") int d(void *c) { return 1; }\n'
+                       'char LICENSE[] SEC("license") = "GPL";\n', "mixed")
+    assert main(["e2e", "--json", "--random", "5", path]) == 0
+    docs = {d["program"]: d for d in json.loads(capsys.readouterr().out)}
+    assert docs["x"]["random"]["failures"] == []
+    assert "BPF_PROG_TEST_RUN does not run them" in docs["d"]["skipped"]
+
+
 # --- C programs built with clang ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def c_object(compile_bpf):

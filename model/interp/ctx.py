@@ -58,7 +58,12 @@ def eth_protocol(frame: bytes) -> bytes:
     return (0x0004).to_bytes(2, "big")  # ETH_P_802_2
 
 
-def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+def runnable(prog) -> None:
+    """Raise NotModelled when the interpreter cannot run ``prog`` (its context)."""
+    _unrunnable(prog.prog_type)
+
+
+def _unrunnable(prog_type: str) -> None:
     if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/lsm
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
                           "argument values and pointers; the kernel cannot test-run most "
@@ -67,6 +72,10 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
         raise NotModelled(f"running {prog_type} programs (a context of kernel objects: a "
                           "socket, a sysctl, a device access; the kernel's BPF_PROG_TEST_RUN "
                           "does not run them either: ENOTSUPP)")
+
+
+def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+    _unrunnable(prog_type)
     if prog_type in PACKET_TYPES:
         if packet is None:
             packet, ctx = (ctx or b""), None
