@@ -251,6 +251,12 @@ PROBES = [
     ("cgroup/connect4", "connect_bind_uninit_buf_ok",
      "r2 = r10\nr2 += -16\nr3 = 16\ncall 64\n" + END),
     ("cgroup/connect6", "sock_cookie_ok", "call 46\n" + END),
+    ("cgroup/connect4", "sock_addr_setsockopt_ctx_ok", "r6 = 0\n*(u64 *)(r10 - 8) = r6\n"
+     "r2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
+    ("cgroup/connect4", "sock_addr_setsockopt_sk", "r6 = 0\n*(u64 *)(r10 - 8) = r6\n"
+     + SK + "r1 = r2\nr2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
+    ("cgroup/recvmsg6", "sock_addr_getsockopt_ctx_ok",
+     "r2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 8\ncall 57\n" + END),
     ("cgroup/connect4", "sk_lookup_release_ok", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
      "r4 = -1\nr5 = 0\ncall 84\nif r0 == 0 goto +2\nr1 = r0\ncall 86\n" + END),
     ("cgroup/sendmsg4", "sk_lookup_leak", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
