@@ -430,6 +430,11 @@ _MAP_CALLS = {
     "lookup": "ld_pseudo r1, 1, 0\nr2 = r10\nr2 += -8\ncall 1\n",
     "update": "ld_pseudo r1, 1, 0\nr2 = r10\nr2 += -8\nr3 = r10\nr3 += -72\nr4 = 0\ncall 2\n",
     "local_storage": "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr0 = *(u64 *)(r0 + 0)\n",
+    "local_storage_write": "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr1 = 7\n"
+                           "*(u64 *)(r0 + 0) = r1\nr0 = *(u32 *)(r0 + 4)\n",
+    "local_storage_past_end": "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr0 = *(u8 *)(r0 + 8)\n",
+    "local_storage_twice": "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr6 = r0\n"
+                           "ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr0 = *(u64 *)(r6 + 0)\n",
 }
 
 
@@ -450,6 +455,10 @@ def test_map_helpers_on_every_map_type(pt):
                 bad.append(("FALSE ACCEPT", what, t, j.ours_msg, j.z3_why, j.kernel_log[-200:]))
             elif j.kernel_ok and not j.ours_ok and not j.ours_msg.startswith("not modelled"):
                 bad.append(("false reject", what, t, j.ours_msg))
+            elif j.kernel_ok and what.startswith("local_storage") and not j.ours_ok:
+                bad.append(("not modelled", what, t, j.ours_msg))  # every cgroup storage
+            elif j.kernel_ok and what.startswith("local_storage") and not j.z3_safe:
+                bad.append(("Z3 false reject", what, t, j.z3_why))
     assert not bad, bad[:6]
 
 
@@ -497,6 +506,36 @@ def test_sk_storage_against_kernel(section, body):
     assert r.ok or not z3_safe
     assert not r.ok or z3_safe or (z.failures[0].reason if z.failures else z.exhausted[0]
                                    ).startswith("not modelled"), z.failures
+
+
+@needs_kernel
+def test_local_storage_runs_like_the_kernel():
+    """bpf_get_local_storage in a cgroup_skb program (which BPF_PROG_TEST_RUN runs): two
+    calls give the one storage, which starts zeroed; the interpreter's r0 is the kernel's,
+    and both engines accept the program."""
+    from model.interp.machine import Machine
+    from model.isa import LoadImm64, iter_pcs
+    from model.kernel import map_create
+    from model.kernel.oracle import run
+    from model.program import MapDef, MapRef
+    from model.symbolic.engine import Engine
+    from model.verifier.checker import check_program
+
+    text = ("ld_pseudo r1, 1, 0\nr2 = 0\ncall 81\nr1 = *(u64 *)(r0 + 0)\nr1 += 1\n"
+            "*(u64 *)(r0 + 0) = r1\nld_pseudo r1, 1, 0\nr2 = 0\ncall 81\n"
+            "r0 = *(u64 *)(r0 + 0)\nr0 &= 1\nexit\n")
+    insns = assemble(text)
+    pcs = [pc for pc, i in iter_pcs(insns) if isinstance(i, LoadImm64)]
+    with map_create(19, 16, 8, 0) as m:
+        kernel = run(encode(insns), "cgroup_skb", bytes(64), maps={pc: m for pc in pcs})
+    prog = Program("p", "cgroup_skb/ingress", insns)
+    prog.map_refs.update({pc: MapRef(pc, "m0") for pc in pcs})
+    obj = BpfObject("o", "GPL", {"m0": MapDef("m0", 19, 16, 8, 0, 0)}, [prog])
+    ours = Machine(prog, obj.maps).run(None, bytes(64))
+    assert ours.status == "exit" and ours.r0 == kernel.retval == 1
+    assert check_program(obj, prog).accepted
+    r = Engine(obj, prog).run()
+    assert not r.failures and not r.exhausted
 
 
 # --- the rule-surface generator on these types --------------------------------------------------

@@ -43,6 +43,11 @@ def map_update_elem(m, r1, r2, r3, r4, r5):
     return st.update(key, value, r4)
 
 
+def get_local_storage(m, r1, r2, r3, r4, r5):
+    """The cgroup storage the program runs with: one value, element 0 of the map."""
+    return map_for_helper(m, r1, 81).value_address(0)
+
+
 def map_delete_elem(m, r1, r2, r3, r4, r5):
     st = map_for_helper(m, r1, 3)
     return st.delete(m.mem.load_bytes(r2, st.defn.key_size))
@@ -183,6 +188,7 @@ LINUX_HELPERS = {
     1: map_lookup_elem,
     2: map_update_elem,
     3: map_delete_elem,
+    81: get_local_storage,
     4: probe_read_kernel,  # bpf_probe_read: same contract
     5: ktime_get_ns,
     6: trace_printk,

@@ -218,6 +218,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return unknown()
     if ret is Ret.VOID:
         return NOT_INIT
+    if ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: the storage, never NULL
+        lock_id = ids.new() if spin_lock_off(obj.maps[map_name].fields) is not None else 0
+        return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
         if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
