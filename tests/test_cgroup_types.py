@@ -508,6 +508,26 @@ def test_sk_storage_against_kernel(section, body):
                                    ).startswith("not modelled"), z.failures
 
 
+FLAGS = [("r2 = 0\n", True), ("r2 = 1\n", False), ("r2 = *(u32 *)(r1 + 0)\n", False),
+         ("r2 = *(u32 *)(r1 + 0)\nr2 &= 0\n", True), ("r2 = r1\n", False)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("flags,ok", FLAGS, ids=range(len(FLAGS)))
+def test_local_storage_flags_must_be_a_known_zero(flags, ok):
+    """check_helper_call: bpf_get_local_storage's flags must be a known 0 (found by the
+    rule-surface generator: a false accept before)."""
+    from soundness_probes import map_probe
+
+    j = map_probe("flags", "cgroup_sock", "r6 = r1\n" + flags + "ld_pseudo r1, 1, 0\n"
+                  "call 81\nr0 = 1\nexit\n", 19).judge()
+    COUNTS["probes"] += 1
+    assert j.kernel_ok == j.ours_ok == j.z3_safe == ok, (j.ours_msg, j.z3_why)
+    if not ok:
+        assert "get_local_storage() doesn't support non-zero flags" in j.kernel_log
+        assert j.ours_msg == j.z3_why == "get_local_storage() doesn't support non-zero flags"
+
+
 @needs_kernel
 def test_local_storage_runs_like_the_kernel():
     """bpf_get_local_storage in a cgroup_skb program (which BPF_PROG_TEST_RUN runs): two

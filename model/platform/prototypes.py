@@ -286,6 +286,18 @@ def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | 
     return None
 
 
+#: check_helper_call's rule on an argument that must be a known zero (register_is_null),
+#: checked after every argument's own check: helper name -> (argument index, message)
+_KNOWN_ZERO_ARGS = {
+    "get_local_storage": (1, "get_local_storage() doesn't support non-zero flags"),
+}
+
+
+def known_zero_arg(helper: int) -> tuple[int, str] | None:
+    """(index, message) of ``helper``'s argument that must be a known 0, or None."""
+    return _KNOWN_ZERO_ARGS.get((HELPER_NAMES.get(helper) or "").removeprefix("bpf_"))
+
+
 def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
                  lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE,
                  attach_type: int = 0) -> str | None:

@@ -18,7 +18,7 @@ from model.platform.map_helpers import (access_type_check, can_elide_null, keys_
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
-                                       helper_unmodelled, packet_arg_check,
+                                       helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.symbolic.havoc import arg_alignment, havoc_written
@@ -330,6 +330,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         else:
             return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
                               "is not modelled")], []
+    zero = known_zero_arg(hid)
+    if zero is not None:
+        r = regs[zero[0] + 1]
+        if not (isinstance(r, S) and const_of(r.v) == 0):
+            return bad + [(T, zero[1])], []
     if map_name is not None:
         m = lay.maps[map_name]
         why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)

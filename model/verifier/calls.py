@@ -11,7 +11,8 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, access_type_c
                                         map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
-                                       helper_proto, packet_arg_check, verifier_unmodelled)
+                                       helper_proto, known_zero_arg, packet_arg_check,
+                                       verifier_unmodelled)
 from model.verifier.memcheck import (Reject, access, check_bounds, check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
@@ -117,6 +118,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                              f"{r.var.var_off.mask:#x}) disallowed")
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    zero = known_zero_arg(hid)
+    if zero is not None and regs[zero[0] + 1].const() != 0:
+        raise Reject(zero[1])
     if map_name is not None:
         _map_rules(obj.maps, map_name, hid, ptype)
     if released is not None:
