@@ -23,6 +23,8 @@ from model.platform.helpers import HELPER_NAMES, MAX_HELPER_ID
 from model.platform.prototypes import helper_check
 from model.program import BpfObject, Program
 
+from cgroup_programs import END, PROBES
+
 KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
 COUNTS: Counter = Counter()
@@ -221,110 +223,6 @@ def _judge(obj, prog, load_program, rejection_reason, check_program, Engine):
     return (res.ok, "accept" if res.ok else rejection_reason(res.log), v.accepted,
             "accept" if v.accepted else v.error.message.splitlines()[-1],
             not r.failures and not r.exhausted, z3_why)
-
-
-SK = "r2 = *(u64 *)(r1 + 64)\n"              # bpf_sock_addr->sk
-OPT = ("r2 = *(u64 *)(r1 + 8)\nr3 = *(u64 *)(r1 + 16)\nr4 = r2\nr4 += 4\n"
-       "if r4 > r3 goto out\n")              # optval .. optval_end, 4 bytes checked
-BUF = "r2 = 0\n*(u64 *)(r10 - 8) = r2\n*(u64 *)(r10 - 16) = r2\nr2 = r10\nr2 += -16\n"
-END = "r0 = 1\nexit\n"
-# (section, name, text); a name ending in _ok is one the kernel accepts
-PROBES = [
-    ("cgroup/connect4", "sk_family_ok", SK + "r0 = *(u32 *)(r2 + 4)\n" + END),
-    ("cgroup/connect4", "sk_src_port_narrow_ok", SK + "r0 = *(u16 *)(r2 + 44)\n" + END),
-    ("cgroup/connect4", "sk_write", SK + "r3 = 1\n*(u32 *)(r2 + 4) = r3\n" + END),
-    ("cgroup/connect4", "sk_past_end", SK + "r0 = *(u32 *)(r2 + 80)\n" + END),
-    ("cgroup/connect4", "sk_release_unreferenced", SK + "r1 = r2\ncall 86\n" + END),
-    ("cgroup/connect4", "user_ip4_rewrite_ok",
-     "r2 = *(u32 *)(r1 + 4)\nif r2 != 16777343 goto +2\nr2 = 33554559\n"
-     "*(u32 *)(r1 + 4) = r2\n" + END),
-    ("cgroup/connect4", "user_port_write_u16", "r2 = 80\n*(u16 *)(r1 + 24) = r2\n" + END),
-    ("cgroup/connect4", "family_write", "r2 = 2\n*(u32 *)(r1 + 28) = r2\n" + END),
-    ("cgroup/connect4", "return_two", "r0 = 2\nexit\n"),
-    ("cgroup/bind4", "bind4_return_three_ok", "r0 = 3\nexit\n"),
-    ("cgroup/recvmsg4", "recvmsg_return_zero", "r0 = 0\nexit\n"),
-    ("cgroup/recvmsg4", "recvmsg_get_retval", "call 186\n" + END),
-    ("cgroup/connect4", "connect_get_retval_ok", "call 186\n" + END),
-    ("cgroup/bind4", "bind4_bind_helper", "r2 = r10\nr2 += -16\nr3 = 16\ncall 64\n" + END),
-    ("cgroup/connect4", "connect_bind_helper_ok",
-     "r6 = r1\n" + BUF + "r1 = r6\nr3 = 16\ncall 64\n" + END),
-    ("cgroup/connect4", "connect_bind_uninit_buf_ok",
-     "r2 = r10\nr2 += -16\nr3 = 16\ncall 64\n" + END),
-    ("cgroup/connect6", "sock_cookie_ok", "call 46\n" + END),
-    ("cgroup/connect4", "sock_addr_setsockopt_ctx_ok", "r6 = 0\n*(u64 *)(r10 - 8) = r6\n"
-     "r2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
-    ("cgroup/connect4", "sock_addr_setsockopt_sk", "r6 = 0\n*(u64 *)(r10 - 8) = r6\n"
-     + SK + "r1 = r2\nr2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
-    ("cgroup/recvmsg6", "sock_addr_getsockopt_ctx_ok",
-     "r2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 8\ncall 57\n" + END),
-    ("cgroup/connect4", "sk_lookup_release_ok", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
-     "r4 = -1\nr5 = 0\ncall 84\nif r0 == 0 goto +2\nr1 = r0\ncall 86\n" + END),
-    ("cgroup/sendmsg4", "sk_lookup_leak", "r6 = r1\n" + BUF + "r1 = r6\nr3 = 12\n"
-     "r4 = -1\nr5 = 0\ncall 85\n" + END),
-    ("cgroup/connect4", "skc_lookup_read_unchecked", "r6 = r1\n" + BUF + "r1 = r6\n"
-     "r3 = 12\nr4 = -1\nr5 = 0\ncall 99\nr6 = r0\nr0 = *(u32 *)(r0 + 4)\nr1 = r6\n"
-     "call 86\n" + END),
-    ("cgroup/sendmsg6", "msg_src_ip6_wide_ok", "r2 = 0\n*(u64 *)(r1 + 48) = r2\n" + END),
-    ("cgroup/sendmsg6", "store_ctx_pointer_wide_ok", "*(u64 *)(r1 + 48) = r1\n" + END),
-    ("cgroup/connect6", "store_sk_pointer_ok", SK + "*(u64 *)(r1 + 8) = r2\n" + END),
-    ("cgroup/connect4", "store_ctx_pointer_half_ok", "*(u32 *)(r1 + 4) = r1\n" + END),
-    ("cgroup/sendmsg6", "msg_src_ip6_wide_misplaced", "r2 = 0\n*(u64 *)(r1 + 56) = r2\n" + END),
-    ("cgroup/getsockopt", "optval_read_ok", OPT + "r0 = *(u32 *)(r2 + 0)\nout:\n" + END),
-    ("cgroup/getsockopt", "optval_write_ok",
-     OPT + "r5 = 0\n*(u32 *)(r2 + 0) = r5\nout:\n" + END),
-    ("cgroup/setsockopt", "optval_write_set_ok",
-     OPT + "r5 = 0\n*(u32 *)(r2 + 0) = r5\nout:\n" + END),
-    ("cgroup/getsockopt", "optval_unchecked", "r2 = *(u64 *)(r1 + 8)\nr0 = *(u8 *)(r2 + 0)\n"
-     + END),
-    ("cgroup/getsockopt", "optval_oob", OPT + "r0 = *(u32 *)(r2 + 2)\nout:\n" + END),
-    ("cgroup/getsockopt", "retval_write_ok", "r2 = 0\n*(u32 *)(r1 + 36) = r2\n" + END),
-    ("cgroup/setsockopt", "retval_read", "r2 = *(u32 *)(r1 + 36)\n" + END),
-    ("cgroup/getsockopt", "level_write", "r2 = 1\n*(u32 *)(r1 + 24) = r2\n" + END),
-    ("cgroup/setsockopt", "setsockopt_sk_ok",
-     "r6 = r1\n" + BUF.replace("r2 = r10\nr2 += -16\n", "") +
-     "r1 = *(u64 *)(r6 + 0)\nr2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
-    ("cgroup/getsockopt", "setsockopt_in_getsockopt",
-     "r1 = *(u64 *)(r1 + 0)\nr2 = 1\nr3 = 2\nr4 = r10\nr4 += -8\nr5 = 4\ncall 49\n" + END),
-    ("cgroup/setsockopt", "setsockopt_from_optval_ok",
-     "r6 = r1\nr2 = *(u64 *)(r1 + 8)\nr3 = *(u64 *)(r1 + 16)\nr4 = r2\nr4 += 4\n"
-     "if r4 > r3 goto out\nr1 = *(u64 *)(r6 + 0)\nr4 = r2\nr2 = 1\nr3 = 2\nr5 = 4\n"
-     "call 49\nout:\n" + END),
-    *((("cgroup/setsockopt", f"getsockopt_into_optval_{n}" + ("_ok" if n == 4 else ""),
-        "r6 = r1\nr2 = *(u64 *)(r1 + 8)\nr3 = *(u64 *)(r1 + 16)\nr4 = r2\nr4 += 4\n"
-        "if r4 > r3 goto out\nr1 = *(u64 *)(r6 + 0)\nr4 = r2\nr2 = 1\nr3 = 2\n"
-        f"r5 = {n}\ncall 57\nout:\n" + END) for n in (4, 8))),
-    ("cgroup/getsockopt", "tcp_sock_ok",
-     "r1 = *(u64 *)(r1 + 0)\ncall 96\nif r0 == 0 goto +1\nr0 = *(u32 *)(r0 + 0)\n" + END),
-    ("cgroup/getsockopt", "tcp_sock_unchecked",
-     "r1 = *(u64 *)(r1 + 0)\ncall 96\nr0 = *(u32 *)(r0 + 0)\n" + END),
-    ("cgroup/getsockopt", "netns_cookie_null_ok", "r1 = 0\ncall 122\n" + END),
-    ("cgroup/sock_create", "mark_write_ok", "r2 = 7\n*(u32 *)(r1 + 16) = r2\n" + END),
-    ("cgroup/sock_release", "dst_port_narrow_ok", "r2 = *(u8 *)(r1 + 49)\n" + END),
-    ("cgroup/sock_create", "src_ip4_read", "r2 = *(u32 *)(r1 + 24)\n" + END),
-    ("cgroup/post_bind6", "src_ip6_narrow_ok", "r2 = *(u16 *)(r1 + 34)\n" + END),
-    ("cgroup/post_bind4", "priority_write", "r2 = 7\n*(u32 *)(r1 + 20) = r2\n" + END),
-    ("cgroup/sock_create", "sock_cookie_ok", "call 46\n" + END),
-    ("cgroup/dev", "dev_narrow_ok", "r2 = *(u8 *)(r1 + 2)\nr3 = *(u32 *)(r1 + 8)\n" + END),
-    ("cgroup/dev", "dev_major_narrow", "r2 = *(u16 *)(r1 + 4)\n" + END),
-    ("cgroup/dev", "dev_write", "r2 = 0\n*(u32 *)(r1 + 4) = r2\n" + END),
-    ("cgroup/dev", "dev_return_pointer", "r0 = r1\nexit\n"),
-    ("cgroup/sysctl", "file_pos_write_ok", "r2 = 0\n*(u32 *)(r1 + 4) = r2\n" + END),
-    ("cgroup/sysctl", "sysctl_get_name_ok",
-     "r6 = r1\n" + BUF + "r1 = r6\nr3 = 16\nr4 = 0\ncall 101\n" + END),
-    ("cgroup/sysctl", "sysctl_get_name_uninit_ok",
-     "r2 = r10\nr2 += -16\nr3 = 16\nr4 = 0\ncall 101\n" + END),
-    ("cgroup/sysctl", "sysctl_get_current_value_uninit_ok",
-     "r2 = r10\nr2 += -16\nr3 = 16\ncall 102\n" + END),
-    ("cgroup/sysctl", "sysctl_get_new_value_zero_size",
-     "r2 = r10\nr2 += -16\nr3 = 0\ncall 103\n" + END),
-    ("cgroup/sysctl", "sysctl_set_new_value_uninit_ok",
-     "r2 = r10\nr2 += -16\nr3 = 16\ncall 104\n" + END),
-    ("cgroup/sysctl", "sysctl_set_new_value_ok",
-     "r6 = r1\n" + BUF + "r1 = r6\nr3 = 16\ncall 104\n" + END),
-    ("cgroup/sysctl", "sysctl_strtoul_ok",
-     "r6 = r1\n" + BUF + "r1 = r2\nr2 = 16\nr3 = 0\nr4 = r10\nr4 += -24\ncall 106\n" + END),
-    ("cgroup/sysctl", "sysctl_ret_unknown", "r0 = *(u32 *)(r1 + 4)\nexit\n"),
-]
 
 
 @needs_kernel
