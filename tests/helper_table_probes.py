@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from model.platform.map_helpers import HELPER_NEEDS, MAP_TYPE_IDS
 from model.platform.proto_kinds import Arg
-from model.platform.prototypes import MODELLED_PROG_TYPES, helper_allowed, helper_proto
-from soundness_probes import MAP_SHAPES, SECTION, Probe
+from model.platform.prototypes import MODELLED_PROG_TYPES, helper_check, helper_proto
+from soundness_probes import ATTACH, MAP_SHAPES, SECTION, Probe
 
 SECTION.setdefault("cgroup_skb", "cgroup_skb/ingress")
 SECTION.setdefault("syscall", "syscall")
@@ -21,7 +21,8 @@ SECTION.setdefault("sock_ops", "sockops")
 ORDER = ("xdp", "sched_cls", "socket_filter", "cgroup_skb", "kprobe", "tracepoint",
          "raw_tracepoint", "syscall", "perf_event", "sock_ops", "lwt_in", "lwt_out",
          "lwt_xmit", "lwt_seg6local", "sk_skb", "sk_msg", "flow_dissector", "sk_lookup",
-         "sk_reuseport")
+         "sk_reuseport", "cgroup_sock_addr", "cgroup_sysctl", "cgroup_sock", "cgroup_sockopt",
+         "cgroup_device")
 #: ctx offsets of data / data_end
 PKT = {"xdp": (0, 4), "sched_cls": (76, 80)}
 RDONLY_PROG = 1 << 7
@@ -31,7 +32,7 @@ MEM_SIZE = 16
 
 def probe_type(hid: int) -> str | None:
     for t in ORDER:
-        if t in MODELLED_PROG_TYPES and helper_allowed(t, hid):
+        if t in MODELLED_PROG_TYPES and helper_check(t, hid, attach_type=ATTACH.get(t, 0)) is None:
             return t
     return None
 

@@ -15,7 +15,9 @@ from model.program import BpfObject, MapDef, MapRef, Program
 
 SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe": "kprobe/f",
            "tracepoint": "tracepoint/a/b", "raw_tracepoint": "raw_tp/a",
-           "perf_event": "perf_event", "sock_ops": "sockops"}
+           "perf_event": "perf_event", "sock_ops": "sockops", "cgroup_sock": "cgroup/sock_create",
+           "cgroup_sock_addr": "cgroup/connect4", "cgroup_device": "cgroup/dev",
+           "cgroup_sysctl": "cgroup/sysctl", "cgroup_sockopt": "cgroup/getsockopt"}
 #: the socket / lwt types (model.platform.ctx_skb_types); sk_lookup's section gives the
 #: kernel its mandatory expected attach type (BPF_SK_LOOKUP)
 SECTION.update({t: t for t in ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_msg",
@@ -23,6 +25,10 @@ SECTION.update({t: t for t in ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local",
 SECTION["sk_skb"] = "sk_skb/stream_verdict"
 SECTION["raw_tracepoint_writable"] = "raw_tp.w/nbd_send_request"
 SECTION["netfilter"] = "netfilter"
+#: the expected_attach_type a bare probe of these types is loaded with (the section's;
+#: the kernel refuses sk_lookup / netfilter / cgroup_sock_addr / cgroup_sockopt without)
+ATTACH = {"cgroup_sock": 2, "cgroup_sock_addr": 10, "cgroup_device": 6, "cgroup_sysctl": 18,
+          "cgroup_sockopt": 21, "sk_lookup": 36, "netfilter": 45}
 
 #: a shape the kernel creates for each map type: (key_size, value_size, max_entries, flags)
 MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {

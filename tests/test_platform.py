@@ -22,6 +22,7 @@ from model.platform.prototypes import (
     MODELLED_PROG_TYPES, PROTOTYPES, Arg, ArgFlag, Ret, helper_allowed, helper_check, helper_id,
 )
 from model.platform.returns import check_return, requires_scalar, return_range
+from soundness_probes import ATTACH
 
 TYPES = MODELLED_PROG_TYPES
 REQUIRED_HELPERS = (
@@ -140,7 +141,7 @@ def test_helper_allowed_spot_checks():
 # --- ctx layouts: consistency and spot checks --------------------------------------------
 def test_ctx_layouts_fields_disjoint_and_inside():
     for t in CTX_TYPES:
-        lay = ctx_layout(t)
+        lay = ctx_layout(t, attach_type=ATTACH.get(t, 0))
         fs = sorted(lay.fields, key=lambda f: f.off)
         for a, b in zip(fs, fs[1:]):
             assert a.end <= b.off, (t, a.name, b.name)
@@ -241,7 +242,6 @@ def test_return_ranges():
 # =========================================================================================
 kernel = pytest.mark.kernel
 #: the expected attach type a type's load needs (sk_lookup: BPF_SK_LOOKUP, else EINVAL)
-LOAD_ATTACH = {"sk_lookup": 36, "netfilter": 45}
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def kload():
     from model.kernel import prog_load
 
     def load(prog_type, insns, **kw):
-        kw.setdefault("expected_attach_type", LOAD_ATTACH.get(prog_type, 0))
+        kw.setdefault("expected_attach_type", ATTACH.get(prog_type, 0))
         r = prog_load(prog_type, encode(insns), log_level=kw.pop("log_level", 2), stats=False,
                       **kw)
         ok, log = r.ok, r.log
@@ -356,7 +356,7 @@ def _sweep_offsets(pt: str) -> list[int]:
         return list(range(-9, 40)) + [8183, 8184, 8188, 8190, 8191, 8192, 8200]
     if pt == "syscall":
         return list(range(-9, 40)) + [32760, 32764, 32766, 32767]
-    return list(range(-9, ctx_layout(pt).size + 9))
+    return list(range(-9, ctx_layout(pt, attach_type=ATTACH.get(pt, 0)).size + 9))
 
 
 @kernel
@@ -368,7 +368,7 @@ def test_ctx_sweep_agrees_with_kernel(pt, kload):
     for off in _sweep_offsets(pt):
         for size in (1, 2, 4, 8):
             for write in (False, True):
-                want = ctx_access(pt, off, size, write)
+                want = ctx_access(pt, off, size, write, attach_type=ATTACH.get(pt, 0))
                 ok, log = kload(pt, ctx_prog(off, size, write))
                 if ok != isinstance(want, CtxAccess):
                     bad.append((off, size, write, ok, want))
@@ -441,7 +441,7 @@ def test_helper_minimal_calls_agree_with_kernel(kload):
         for name in RECIPES:
             for pt in TYPES:
                 ok, log = kload(pt, _helper_prog(name, m.fd), log_level=1)
-                want = helper_check(pt, helper_id(name))
+                want = helper_check(pt, helper_id(name), attach_type=ATTACH.get(pt, 0))
                 assert ok == (want is None), (pt, name, log[-500:])
                 if want is not None:
                     assert want in log, (pt, name, want, log[-300:])
@@ -457,7 +457,7 @@ def test_helper_availability_sweep(kload):
     for pt in TYPES:
         for hid in range(1, MAX_HELPER_ID + 1):
             ok, log = kload(pt, [Call(0, hid)] + R0_ZERO_EXIT, log_level=1)
-            want = helper_check(pt, hid)
+            want = helper_check(pt, hid, attach_type=ATTACH.get(pt, 0))
             refused = not ok and want is not None and want in log
             if want is None and not ok and ("cannot use helper" in log or "not allowed" in log
                                             or "not supported" in log or "might sleep" in log):
@@ -481,7 +481,9 @@ def test_gpl_only_agrees_with_kernel(kload):
 
 
 # --- returns against the kernel ----------------------------------------------------------------
-RET_CASES = [(t, LOAD_ATTACH.get(t, 0)) for t in TYPES] + [("cgroup_skb", 1), ("kprobe", 56)]
+RET_CASES = [(t, ATTACH.get(t, 0)) for t in TYPES] + [
+    ("cgroup_skb", 1), ("kprobe", 56), ("cgroup_sock_addr", 8), ("cgroup_sock_addr", 19),
+    ("cgroup_sock_addr", 53), ("cgroup_sockopt", 22), ("cgroup_sock", 13)]
 
 
 @kernel

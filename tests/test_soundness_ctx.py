@@ -110,18 +110,22 @@ def test_signed_ctx_load_sweep_agrees_with_kernel():
     from model.kernel import prog_load
     from model.platform.ctx_layouts import MODELLED_PROG_TYPES, CtxAccess, ctx_access, ctx_layout
 
+    from soundness_probes import ATTACH
+
     bad = []
     for pt in MODELLED_PROG_TYPES:
-        size = ctx_layout(pt).size
+        at = ATTACH.get(pt, 0)
+        size = ctx_layout(pt, attach_type=at).size
         offs = list(range(-9, 40)) + [8184, 8190] if pt in ("tracepoint", "syscall") else \
             range(-9, size + 9)
         for off in offs:
             for n in (1, 2, 4):
                 insns = [Load(n, 2, 1, off, signed=True), Alu("mov", True, 0, None, 0), Exit()]
                 r = prog_load(pt, encode(insns), log_level=0, stats=False,
-                              expected_attach_type={"sk_lookup": 36, "netfilter": 45}.get(pt, 0))
+                              expected_attach_type=at)
                 r.close()
-                want = isinstance(ctx_access(pt, off, n, False, signed=True), CtxAccess)
+                want = isinstance(ctx_access(pt, off, n, False, signed=True, attach_type=at),
+                                  CtxAccess)
                 if r.ok != want:
                     bad.append((pt, off, n, r.ok))
     assert not bad, bad[:10]
@@ -140,14 +144,14 @@ def test_ctx_store_immediate_sweep_agrees_with_kernel():
     from model.program import BpfObject, Program
     from model.verifier.checker import check_program
 
-    section = {"socket_filter": "socket", "sched_cls": "tc", "sched_act": "action",
-               "xdp": "xdp", "kprobe": "kprobe/f", "tracepoint": "tracepoint/a/b",
-               "raw_tracepoint": "raw_tracepoint/f", "cgroup_skb": "cgroup_skb/ingress",
-               "syscall": "syscall", "perf_event": "perf_event", "sock_ops": "sockops"}
-    section.update({t: SECTION[t] for t in MODELLED_PROG_TYPES if t not in section})
+    from soundness_probes import ATTACH, SECTION
+
+    section = {**SECTION, "sched_act": "action", "raw_tracepoint": "raw_tracepoint/f",
+               "cgroup_skb": "cgroup_skb/ingress", "syscall": "syscall"}
     bad = []
     for pt in MODELLED_PROG_TYPES:
-        size = ctx_layout(pt).size
+        at = ATTACH.get(pt, 0)
+        size = ctx_layout(pt, attach_type=at).size
         offs = range(-9, 40) if pt in ("tracepoint", "syscall") else range(-9, size + 9)
         for off in offs:
             for n in (1, 2, 4, 8):

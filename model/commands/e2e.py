@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 
-from model.errors import SkvError
+from model.errors import NotModelled, SkvError
 
 HELP = "Confirm M1/M2 counterexamples on the JIT'd x86 code while CPU 1 toggles the key"
 
@@ -75,6 +75,7 @@ def run(args) -> int:
         raise SkvError(f"{args.save}: is a directory")
     from model.commands.common import load, select_programs
     from model.e2e import confirm, random_schedules
+    from model.interp.ctx import runnable
     from model.symbolic import Budget, analyse_program
 
     obj = load(args.object)
@@ -85,6 +86,14 @@ def run(args) -> int:
         doc = analyse_program(obj, prog, budget=Budget(time_s=args.time_limit))
         cx = doc["counterexample"]
         out: dict = {"program": prog.name}
+        try:
+            runnable(prog)
+        except NotModelled as e:  # the interpreter cannot run it (cgroup hooks...)
+            out["skipped"] = str(e)
+            docs.append(out)
+            if not args.json:
+                print(f"{prog.name}: skipped ({e})")
+            continue
         if cx is not None and cx["model"] in ("M1", "M2"):
             r = confirm(obj, prog, cx, via_int3=args.via_int3)
             out["x86"] = r

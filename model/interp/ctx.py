@@ -14,6 +14,7 @@ from pathlib import Path
 
 from model.errors import NotModelled, SkvError
 from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
+from model.platform.ctx_cgroup import CGROUP_TYPES
 from model.platform.ctx_layouts import ctx_layout
 from model.platform.ctx_skb_types import FLOW_KEYS_SIZE
 from model.platform.tracing_targets import MODELLED_ATTACH
@@ -151,7 +152,12 @@ def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None) -> bytearray:
     return raw
 
 
-def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+def runnable(prog) -> None:
+    """Raise NotModelled when the interpreter cannot run ``prog`` (its context)."""
+    _unrunnable(prog.prog_type)
+
+
+def _unrunnable(prog_type: str) -> None:
     if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/lsm
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
                           "argument values and pointers; the kernel cannot test-run most "
@@ -159,6 +165,14 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
     if prog_type in UNBUILT:
         raise NotModelled(f"running {prog_type} programs: the interpreter builds no "
                           f"{UNBUILT[prog_type]}")
+    if prog_type in CGROUP_TYPES:
+        raise NotModelled(f"running {prog_type} programs (a context of kernel objects: a "
+                          "socket, a sysctl, a device access; the kernel's BPF_PROG_TEST_RUN "
+                          "does not run them either: ENOTSUPP)")
+
+
+def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+    _unrunnable(prog_type)
     if prog_type == "sk_lookup":
         region = mem.add(Region("ctx", "ctx", CTX_BASE, _sk_lookup_fields(ctx), True))
         return Context(region.base, region, None, {SK_LOOKUP_SK: 0}, {SK_LOOKUP_SK: 8})

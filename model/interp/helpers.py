@@ -11,7 +11,7 @@ import re
 from model.interp.memory import FUNC_BASE, MemFault, Region
 from model.platform.map_helpers import map_helper_check, map_helper_unmodelled, map_write_check
 from model.platform.proto_kinds import Arg
-from model.platform.prototypes import helper_proto, helper_unmodelled
+from model.platform.prototypes import helper_proto, helper_unmodelled, known_zero_arg
 
 EFAULT, EINVAL, E2BIG = 14, 22, 7
 KEY_BASE = 0x7000_0000_0000  # the key a for_each callback reads (read-only)
@@ -41,6 +41,15 @@ def map_update_elem(m, r1, r2, r3, r4, r5):
     key = m.mem.load_bytes(r2, st.defn.key_size)
     value = m.mem.load_bytes(r3, st.defn.value_size)
     return st.update(key, value, r4)
+
+
+def get_local_storage(m, r1, r2, r3, r4, r5):
+    """The cgroup storage the program runs with: one value, element 0 of the map."""
+    st = map_for_helper(m, r1, 81)
+    zero = known_zero_arg(81)
+    if r2:
+        raise MemFault(r1, 0, zero[1])
+    return st.value_address(0)
 
 
 def map_delete_elem(m, r1, r2, r3, r4, r5):
@@ -183,6 +192,7 @@ LINUX_HELPERS = {
     1: map_lookup_elem,
     2: map_update_elem,
     3: map_delete_elem,
+    81: get_local_storage,
     4: probe_read_kernel,  # bpf_probe_read: same contract
     5: ktime_get_ns,
     6: trace_printk,

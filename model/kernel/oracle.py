@@ -24,7 +24,8 @@ here; :func:`load` raises :class:`VerifierRejected` (with the log) when the kern
   forced so): raw_tracepoint, syscall (which writes the ctx back: ``ctx_out``);
 * sk_lookup needs a real ``struct bpf_sk_lookup`` in ``ctx_in`` (zeros: EAFNOSUPPORT);
 * ENOTSUPP (524) for kprobe, tracepoint, perf_event, cgroup_sock, sock_ops, sk_skb,
-  sk_msg, raw_tracepoint_writable, cgroup_sysctl.
+  sk_msg, raw_tracepoint_writable, cgroup_sysctl, cgroup_sock_addr, cgroup_device,
+  cgroup_sockopt.
 
 ``retval`` is the low 32 bits of r0; ``duration_ns`` is the mean per run in ns (0 for
 raw_tracepoint and syscall, which are not timed).

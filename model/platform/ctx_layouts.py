@@ -46,9 +46,14 @@ Per type:
   its ``format`` file) to apply that limit here too.
 * ``raw_tracepoint``: ``__u64 args[12]`` (MAX_BPF_FUNC_ARGS), read-only, any aligned load
   (narrow ones too). The tracepoint's real argument count is checked at attach time.
+* ``sock_ops``: ``struct bpf_sock_ops`` (see :func:`_sock_ops_layout`).
 * ``lwt_*``, ``sk_skb``, ``flow_dissector``, ``sk_msg``, ``sk_lookup``, ``sk_reuseport``,
   ``raw_tracepoint_writable``, ``netfilter``: :mod:`model.platform.ctx_skb_types` (the
   ``__sk_buff`` ones on this module's field table, :func:`skb_layout_from`).
+* ``cgroup_sock``, ``cgroup_sock_addr``, ``cgroup_device``, ``cgroup_sysctl``,
+  ``cgroup_sockopt``: in :mod:`model.platform.ctx_cgroup` (their fields depend on the
+  program's ``expected_attach_type``; an attach type the kernel refuses to load the type
+  with has no layout: NotModelled).
 * ``syscall``: the context is the user buffer given to BPF_PROG_TEST_RUN (``ctx_in``); the
   verifier allows any aligned read or write at offsets below U16_MAX (65535), and test-run
   refuses a ``ctx_size_in`` smaller than the largest offset used. Pass ``ctx_size`` to
@@ -92,6 +97,8 @@ class CtxField:
     ``case offsetof(...)`` label, not a ``bpf_ctx_range``); elsewhere only full-width ones.
     ``inner``: the read sizes allowed past the field's first byte, yielding a scalar (None:
     ``read`` everywhere; raw_tp.w's ``args[0]``: the buffer pointer only at offset 0).
+    ``narrow_end``: a narrower access must lie inside the field's first ``narrow_end``
+    bytes (``bpf_sock->dst_port``: a 2-byte port in a 4-byte slot); 0 = anywhere.
     """
 
     name: str
@@ -102,6 +109,7 @@ class CtxField:
     yields: str = "scalar"
     at_start: bool = False
     inner: frozenset[int] | None = None
+    narrow_end: int = 0
 
     @property
     def end(self) -> int:
@@ -302,7 +310,9 @@ def _syscall_layout(ctx_size: int | None) -> CtxLayout:
 
 #: program types whose context is modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops",
+                       "cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl",
+                       "cgroup_sockopt")
 #: ... and the socket / lwt types of model.platform.ctx_skb_types
 MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
                         "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
@@ -334,6 +344,10 @@ def ctx_layout(prog_type: str, *, privileged: bool = True, attach_type: int = 0,
     from model.platform.ctx_skb_types import SKB_TYPE_CTX, skb_type_layout
     if prog_type in SKB_TYPE_CTX:
         return skb_type_layout(prog_type)
+    if prog_type.startswith("cgroup_"):  # model.platform.ctx_cgroup
+        from model.platform.ctx_cgroup import cgroup_layout
+
+        return cgroup_layout(prog_type, attach_type)
     raise NotModelled(f"the context of program type {prog_type}")
 
 
@@ -364,7 +378,8 @@ LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 MODELLED_YIELDS = frozenset({"scalar", "pkt", "pkt_end", "pkt_meta"})
 #: ... and, in an engine that models socket pointers (``typed``: the abstract verifier),
 #: the socket fields: ``__sk_buff->sk`` (PTR_TO_SOCK_COMMON_OR_NULL), ``bpf_sock_ops->sk``
-#: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk`` (PTR_TO_SOCKET), holding no reference
+#: (PTR_TO_SOCKET_OR_NULL), ``sk_msg_md->sk``, ``bpf_sock_addr->sk``, ``bpf_sockopt->sk``
+#: (PTR_TO_SOCKET), holding no reference
 SOCKET_YIELDS = frozenset({"sock_or_null", "sock_common_or_null", "sock"})
 #: ... and ``__sk_buff->flow_keys`` (PTR_TO_FLOW_KEYS, model.platform.ctx_skb_types)
 TYPED_YIELDS = SOCKET_YIELDS | {"flow_keys", "tp_buffer"}
@@ -415,6 +430,8 @@ def ctx_access(prog_type: str, off: int, size: int, write: bool, *, privileged: 
     inner = f.inner is not None and off != f.off
     sizes = f.write if write else f.inner if inner else f.read
     if size not in sizes or off + size > f.end or (f.at_start and off != f.off):
+        return reject_reason(off, size)
+    if f.narrow_end and size < f.width and off + size > f.off + f.narrow_end:
         return reject_reason(off, size)
     if inner:
         return CtxAccess(f.name, "scalar", off, size, write)

@@ -1,14 +1,17 @@
 """Which programs skv models at all: the one check both engines make before looking at a
 single instruction. A program type whose context, helpers or return rules are not modelled
-(``lsm``, ``struct_ops``, ``tracing``, ``sock_ops``...), a section no loader convention
+(``lsm``, ``struct_ops``, ``tracing``...), a section no loader convention
 types (``unspec``: the kernel itself refuses type 0) and a sleepable program of a
 non-sleepable-by-default type (``uprobe.s``, ``fentry.s``: the kernel restricts their maps
-and widens their helpers) are a clean rejection "not modelled: ...", never a verdict."""
+and widens their helpers) are a clean rejection "not modelled: ...", never a verdict. So is
+an ``expected_attach_type`` the kernel refuses to load the type with (cgroup_sock_addr
+without one: EINVAL before verification; model.platform.ctx_cgroup.attach_refusal)."""
 
 from __future__ import annotations
 
 from model.elf.btf import FUNC
 from model.errors import NotModelled
+from model.platform.ctx_cgroup import attach_refusal
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
 from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
 from model.platform.tracing_targets import MODELLED_ATTACH, attach_target, vmlinux_btf
@@ -38,7 +41,7 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
         return f"not modelled: program type {prog_type}"
     if sleepable and prog_type not in _ALWAYS_SLEEPABLE:
         return f"not modelled: sleepable {prog_type} programs (section {section})"
-    return None
+    return attach_refusal(prog_type, attach_type)
 
 
 def ld_imm64_unmodelled(src: int, imm: int = 0, *, typed: bool = False) -> str | None:

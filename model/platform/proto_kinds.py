@@ -199,8 +199,10 @@ CALLBACK_ARGS = frozenset({Arg.PTR_TO_FUNC, Arg.PTR_TO_STACK})
 MODELLED_FLAGS = (F.PTR_MAYBE_NULL | F.MEM_RDONLY | F.MEM_UNINIT | F.MEM_WRITE
                   | F.MEM_FIXED_SIZE | F.MEM_ALIGNED)
 #: return kinds both engines model (RET_PTR_TO_MAP_VALUE_OR_NULL: bpf_map_lookup_elem on
-#: the value map types only, see map_helpers.VALUE_MAP_TYPES)
-MODELLED_RETS = frozenset({Ret.INTEGER, Ret.VOID, Ret.PTR_TO_MAP_VALUE_OR_NULL})
+#: the value map types only, see map_helpers.VALUE_MAP_TYPES; RET_PTR_TO_MAP_VALUE:
+#: bpf_get_local_storage, the cgroup storage the program runs with, never NULL)
+MODELLED_RETS = frozenset({Ret.INTEGER, Ret.VOID, Ret.PTR_TO_MAP_VALUE_OR_NULL,
+                           Ret.PTR_TO_MAP_VALUE})
 #: helpers whose kinds are modelled but whose effect is not
 UNMODELLED_HELPERS = {
     "map_lookup_percpu_elem": "another CPU's map value",

@@ -255,6 +255,14 @@ ROWS: list[tuple] = [
     ("msg_push_data", INT, (CTX, ANY, ANY, ANY), False, False),
     ("msg_pop_data", INT, (CTX, ANY, ANY, ANY), False, False),
     ("sk_select_reuseport", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
+    # --- cgroup programs (kernel/bpf/cgroup.c, net/core/filter.c)
+    ("get_retval", INT, (), False, False),
+    ("set_retval", INT, (ANY,), False, False),
+    ("bind", INT, (CTX, RDONLY, SIZE), False, False),
+    ("sysctl_get_name", INT, (CTX, ARG_PTR_TO_MEM_WRITE, SIZE, ANY), False, False),
+    ("sysctl_get_current_value", INT, (CTX, UNINIT, SIZE), False, False),
+    ("sysctl_get_new_value", INT, (CTX, UNINIT, SIZE), False, False),
+    ("sysctl_set_new_value", INT, (CTX, RDONLY, SIZE), False, False),
     # --- syscall programs (kernel/bpf/syscall.c)
     ("sys_bpf", INT, (ANY, RDONLY, SIZE), False, False),
     ("btf_find_by_name_kind", INT, (RDONLY, SIZE, ANY, ANY), False, False),
@@ -268,8 +276,16 @@ _NOT_TC = ("socket_filter", "kprobe", "tracepoint", "xdp", "raw_tracepoint", "cg
            "syscall", "perf_event", "sock_ops")
 #: the types whose helpers come from tracing_prog_func_proto (BTF-typed, and syscall's)
 _TRACING_PROTO = ("syscall", "tracing", "lsm")
+_CGROUP = ("cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl", "cgroup_sockopt")
+#: cg_sockopt_func_proto's bpf_sk_setsockopt / bpf_sk_getsockopt: a socket, not the ctx
+_SK_SOCKOPT = (ARG_PTR_TO_BTF_ID_SOCK_COMMON, ANY, ANY)
 VARIANTS: dict[str, dict[str, tuple]] = {
-    "get_cgroup_classid": {t: () for t in _NOT_TC},  # bpf_get_cgroup_classid_curr_proto
+    # bpf_get_cgroup_classid_curr_proto
+    "get_cgroup_classid": {t: () for t in _NOT_TC + _CGROUP},
+    # bpf_sk_storage_get_cg_sock_proto: the context is the socket
+    "sk_storage_get": {"cgroup_sock": (MAP, CTX, _MAP_VALUE_OR_NULL, ANY)},
+    "setsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (RDONLY, SIZE)},
+    "getsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (UNINIT, SIZE)},
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
     "get_socket_cookie": {t: (ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,) for t in _TRACING_PROTO},
     "xdp_get_buff_len": {t: (ARG_PTR_TO_BTF_ID,) for t in _TRACING_PROTO},  # _trace_proto

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from model.elf.sections import PROG_TYPE_IDS
+from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
@@ -285,6 +286,9 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
         "netfilter": _base(privileged),  # bpf_nf_func_proto
         "syscall": _SYSCALL | _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL),
     }
+    if prog_type in _CGROUP_FALLBACK:  # model.platform.cgroup_protos
+        fallback = _sk_base if _CGROUP_FALLBACK[prog_type] == "sk_base" else _base
+        chains[prog_type] = cgroup_own_helpers(prog_type, attach_type) | fallback(privileged)
     if prog_type in _TRAMPOLINE_ATTACH:  # tracing_prog_func_proto (lsm: after its own)
         tracing = _TRACING_PROG | (raw_tp - _TRACING_PROG_NULL)
         if attach_type in _TRAMPOLINE_ATTACH[prog_type]:
@@ -298,7 +302,9 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 
 #: the program types whose helper sets are modelled
 MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops")
+                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops",
+                       "cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl",
+                       "cgroup_sockopt")
 #: ... and the socket / lwt types (contexts in model.platform.ctx_skb_types)
 MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
                         "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
@@ -318,6 +324,18 @@ def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | 
     if name in _MIGHT_SLEEP and prog_type not in _SLEEPABLE_TYPES:
         return "helper call might sleep in a non-sleepable prog"
     return None
+
+
+#: check_helper_call's rule on an argument that must be a known zero (register_is_null),
+#: checked after every argument's own check: helper name -> (argument index, message)
+_KNOWN_ZERO_ARGS = {
+    "get_local_storage": (1, "get_local_storage() doesn't support non-zero flags"),
+}
+
+
+def known_zero_arg(helper: int) -> tuple[int, str] | None:
+    """(index, message) of ``helper``'s argument that must be a known 0, or None."""
+    return _KNOWN_ZERO_ARGS.get((HELPER_NAMES.get(helper) or "").removeprefix("bpf_"))
 
 
 def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
@@ -350,10 +368,18 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     return None
 
 
-def packet_arg_check(proto: HelperProto) -> str | None:
+#: may_access_direct_pkt_data answers true for these types whatever the helper's
+#: ``pkt_access`` (cgroup_sockopt: optval may go to any helper taking memory)
+_PKT_ARGS_ALWAYS = frozenset({"cgroup_sockopt"})
+
+
+def packet_arg_check(proto: HelperProto, prog_type: str = "") -> str | None:
     """check_func_arg: a packet pointer may be a memory/key/value argument only of a helper
-    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta)."""
-    return None if proto.pkt_access else "helper access to the packet is not allowed"
+    with ``pkt_access`` (may_access_direct_pkt_data with the call's meta), or in a type
+    whose packet any helper may take."""
+    if proto.pkt_access or prog_type in _PKT_ARGS_ALWAYS:
+        return None
+    return "helper access to the packet is not allowed"
 
 
 def subprog_helper_check(helper: int, in_subprog: bool) -> str | None:

@@ -18,7 +18,7 @@ from model.platform.map_helpers import (access_type_check, can_elide_null, keys_
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
-                                       helper_unmodelled, packet_arg_check,
+                                       helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.symbolic.havoc import arg_alignment, havoc_written
@@ -261,7 +261,8 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
 def call_helper(eng, st: State, pc: int, hid: int, obj):
     """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
     lay = eng.lay
-    why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE)
+    why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
+                        attach_type=lay.attach_type)
            or helper_unmodelled(lay.ptype, hid))
     if why is not None:
         return [(T, why)], []
@@ -289,9 +290,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad.append((z3.And(cond_null, nonzero),
                         f"R{i + 1} type=scalar: NULL memory argument with a size that may "
                         "be non-zero"))
-        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto)
+        if (isinstance(r, P) and r.r.kind == "packet" and packet_arg_check(proto, lay.ptype)
                 and arg.base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
-            return bad + [(T, packet_arg_check(proto))], []
+            return bad + [(T, packet_arg_check(proto, lay.ptype))], []
         if arg.base is Arg.CONST_MAP_PTR:
             if not (isinstance(r, P) and r.r.kind == "mapptr"):
                 return bad + [(T, f"R{i + 1} is not a map pointer")], []
@@ -301,7 +302,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
-            bad += check_region(lay, st, r, bv(size), arg.writes_mem)
+            # NULL where allowed (bpf_sk_storage_get's initial value)
+            bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
+                    check_region(lay, st, r, bv(size), arg.writes_mem)]
         elif arg.is_fixed_mem:
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(arg.size), arg.writes_mem)
@@ -327,6 +330,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         else:
             return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
                               "is not modelled")], []
+    zero = known_zero_arg(hid)
+    if zero is not None:
+        r = regs[zero[0] + 1]
+        if not (isinstance(r, S) and const_of(r.v) == 0):
+            return bad + [(T, zero[1])], []
     if map_name is not None:
         m = lay.maps[map_name]
         why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
@@ -341,6 +349,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
+    if proto.ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: one storage, never NULL
+        key = bv(0, 8 * lay.maps[map_name].key_size)
+        lay.lookups.append((map_name, key))
+        return bad, [(st, P(Region("map", map_name), bv(0), key), None)]
     havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}")
     if hid == 2:
         key = _key(lay, st, map_name, regs[2])

@@ -12,8 +12,10 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPE
                                         map_write_check)
 from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
-                                       helper_proto, packet_arg_check, verifier_unmodelled)
-from model.verifier.memcheck import (Reject, btf_sock_common_arg, access, check_bounds, check_ptr_alignment,
+                                       helper_proto, known_zero_arg, packet_arg_check,
+                                       verifier_unmodelled)
+from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, check_bounds,
+                                     check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
 from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS
@@ -67,7 +69,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             continue
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
-            why = packet_arg_check(proto)
+            why = packet_arg_check(proto, ptype)
             if why is not None:
                 raise Reject(why)
         if base is Arg.PTR_TO_DYNPTR:
@@ -139,6 +141,9 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                              f"{r.var.var_off.mask:#x}) disallowed")
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    zero = known_zero_arg(hid)
+    if zero is not None and regs[zero[0] + 1].const() != 0:
+        raise Reject(zero[1])
     if map_name is not None:
         _map_rules(obj.maps, map_name, hid, ptype)
     if released is not None:
@@ -249,6 +254,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         return unknown()
     if ret is Ret.VOID:
         return NOT_INIT
+    if ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: the storage, never NULL
+        lock_id = ids.new() if spin_lock_off(obj.maps[map_name].fields) is not None else 0
+        return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
     if ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         m = obj.maps[map_name]
         if map_type_name(m.type) in SOCK_MAP_TYPES:  # a socket (once checked), referenced

@@ -23,7 +23,8 @@ from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, poin
 from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
-PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg"}
+PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg",
+                   "cgroup_sockopt"}
 STACK_SIZE = 512
 
 
@@ -287,7 +288,8 @@ def _ctx(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool,
         return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
     if kind == "tp_buffer":
         return pointer(T.TP_BUFFER)
-    if kind == "sock":  # sk_msg_md->sk, sk_reuseport_md->sk: never NULL, no reference
+    if kind == "sock":  # sk_msg_md->sk, sk_reuseport_md->sk, bpf_sock_addr->sk,
+        # bpf_sockopt->sk: never NULL, no reference
         return pointer(T.SOCKET)
     if kind == "sock_common_or_null":
         return pointer(T.SOCK_COMMON_OR_NULL)
