@@ -207,9 +207,12 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
         is_null = (cond == "jeq") == taken
         _mark_null_check(st, a, is_null, maps, lock_maps)
         return True
-    if not insn.is32 and cond in ("jeq", "jne") and b.const() == 0 and a.type in NOT_NULL:
-        # the kernel decides a test against 0 only for pointers it knows are not NULL;
-        # stack and ctx pointers (`if r10 == 0`) get both edges, as in the kernel
+    if cond in ("jeq", "jne") and b.const() is not None \
+            and (b.const() & 0xFFFFFFFF if insn.is32 else b.const()) == 0 \
+            and (a.type in NOT_NULL or a.type is T.BTF_ID and a.trust == "trusted"):
+        # the kernel decides a test against 0 (64- or 32-bit) only for pointers it knows
+        # are not NULL (reg_not_null: a trusted typed pointer too); stack and ctx pointers
+        # (`if r10 == 0`) get both edges, as in the kernel
         return (cond == "jne") == taken
     if a.type in PACKET | {T.PKT_END} and b.type in PACKET | {T.PKT_END} and not insn.is32:
         _packet_compare(st, insn, a, b, taken)
