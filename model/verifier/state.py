@@ -12,6 +12,7 @@ from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, f
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
+_SPILL8 = SPILL * 8
 
 
 class Slot(NamedTuple):
@@ -140,6 +141,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         alive = live[k_frame] if live is not None else None
         exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
         for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+            if ro is rn and not ro.id and not ro.ref:
+                continue  # one (frozen) register, linked to nothing: covers itself
             if alive is not None and i not in alive:
                 continue  # never read again before written: cannot matter
             if (ro.type is T.SCALAR and rn.type is T.SCALAR
@@ -149,11 +152,16 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
             if not reg_covers(ro, rn, ids):
                 return False
         alive_slots = slots if k_frame == last else None
-        for k in set(fo.stack) | set(fn.stack):
+        so_, sn_ = fo.stack, fn.stack
+        for k in so_.keys() | sn_.keys():
             if alive_slots is not None and k not in alive_slots:
                 continue
+            old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
+            if old_slot is new_slot and (old_slot.spill is None or (
+                    not old_slot.spill.id and not old_slot.spill.ref)):
+                continue  # one (frozen) slot, linked to nothing: covers itself
             exact = exact_slots is None or k in exact_slots
-            if not slot_covers(fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY), ids, exact):
+            if not slot_covers(old_slot, new_slot, ids, exact):
                 return False
     return True
 
@@ -242,6 +250,10 @@ def scalar_covers(a, b) -> bool:
 
 
 def _spill_size(s: Slot) -> int:
+    if s.spill is None:
+        return 0
+    if s.kinds == _SPILL8:
+        return 8
     n = 0
     while s.spill is not None and n < 8 and s.kinds[n] == SPILL:
         n += 1

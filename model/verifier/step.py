@@ -31,6 +31,7 @@ class Stepper:
         self.obj, self.prog = obj, prog
         self.strict = strict_alignment  # the load's BPF_F_STRICT_ALIGNMENT (x86-64)
         self.ptype = prog.prog_type
+        self.attach_type = prog.attach_type  # (a property computed from the section)
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
@@ -136,7 +137,7 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                         attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
@@ -151,7 +152,7 @@ class Stepper:
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=known(insn.imm), strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                       attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -163,7 +164,7 @@ class Stepper:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                       attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
