@@ -39,13 +39,16 @@ class Marks:
     are compared whole, but a state pruned by this one hands them on to its own
     checkpoints before the call); ``all``: every value of every frame counts."""
 
-    __slots__ = ("regs", "slots", "outer", "all")
+    __slots__ = ("regs", "slots", "outer", "all", "cached")
 
     def __init__(self):
         self.regs: set[int] = set()
         self.slots: set[int] = set()
         self.outer: dict[int, tuple[set, set]] = {}
         self.all = False
+        #: ``compared``'s last answer: ((len(regs), len(slots)), state, answer); the sets
+        #: only grow, so their sizes say whether they changed since
+        self.cached = None
 
 
 ARG_REGS = frozenset(range(1, 6))
@@ -310,6 +313,16 @@ def compared(old, marks: Marks | None):
     frames are compared whole). None: all of them."""
     if marks is None or marks.all:
         return None
+    key = (len(marks.regs), len(marks.slots))
+    got = marks.cached
+    if got is not None and got[0] == key and got[1] is old:
+        return got[2]
+    got = _compared(old, marks)
+    marks.cached = (key, old, got)
+    return got
+
+
+def _compared(old, marks: Marks):
     regs, slots = set(marks.regs), set(marks.slots)
     cur = old.frames[-1]
     ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}

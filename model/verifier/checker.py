@@ -260,8 +260,9 @@ class Checker:
                     stats.states = stats.peak_states = stored
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
-                    fp = st.fingerprint() if at_pc is not None else None
-                    same = at_pc.get(fp) if at_pc is not None else None
+                    # (only states not yet fully explored can be on this path)
+                    fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
+                    same = at_pc.get(fp) if fp is not None else None
                     # an identical state still being explored on this very path: a loop
                     # that makes no progress
                     if same and any(not n.complete and _is_ancestor(n, path.node)

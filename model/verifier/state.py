@@ -125,7 +125,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         return False
     ids: dict[int, int] = {}
     # refsafe: the same references held, their ids mapped as the registers' are
-    if not all(_same_id(a, b, ids) for (a, _), (b, _) in zip(old.refs, new.refs)):
+    if old.refs and not all(_same_id(a, b, ids)
+                            for (a, _), (b, _) in zip(old.refs, new.refs)):
         return False
     if (old.lock is None) != (new.lock is None) or (
             old.lock is not None and (old.lock[0] != new.lock[0]
@@ -153,9 +154,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         alive_slots = slots if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
-        for k in so_.keys() | sn_.keys():
-            if alive_slots is not None and k not in alive_slots:
-                continue
+        keys = so_.keys() | sn_.keys()
+        for k in keys if alive_slots is None else keys & alive_slots:
             old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
             if old_slot is new_slot and (old_slot.spill is None or (
                     not old_slot.spill.id and not old_slot.spill.ref)):
@@ -196,9 +196,13 @@ def without_singular_ids(st: State) -> State:
     holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
     stored."""
     count: dict[int, int] = {}
-    for _, _, r in st.all_regs():
-        if r.id:
-            count[r.id] = count.get(r.id, 0) + 1
+    for f in st.frames:
+        for r in f.regs:
+            if r.id:
+                count[r.id] = count.get(r.id, 0) + 1
+        for s in f.stack.values():
+            if s.spill is not None and s.spill.id:
+                count[s.spill.id] = count.get(s.spill.id, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
         for f, where, r in list(st.all_regs()):
