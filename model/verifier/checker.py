@@ -138,8 +138,9 @@ class _Path:
 
 
 class _Assertions(dict):
-    """pc -> the instruction's assertions, computed on first use (once per distinct
-    instruction: they depend on nothing else here; the lists are only read)."""
+    """pc -> the instruction's assertions that ``Stepper.check`` decides (the transfer
+    functions check the others), computed on first use (once per distinct instruction:
+    they depend on nothing else here; the lists are only read)."""
 
     def __init__(self, prog: Program):
         super().__init__()
@@ -150,8 +151,9 @@ class _Assertions(dict):
         insn = self.by_pc[pc]
         got = self.by_insn.get(insn)
         if got is None:
-            got = self.by_insn[insn] = assertions(self.prog, pc, insn, self.ptype,
-                                                  in_subprog=False)
+            got = self.by_insn[insn] = tuple(
+                a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
+                if a.__class__ in Stepper.CHECKED)
         self[pc] = got
         return got
 

@@ -13,6 +13,7 @@ from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, f
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
 _SPILL8 = SPILL * 8
+SCALAR = T.SCALAR
 
 
 class Slot(NamedTuple):
@@ -141,12 +142,13 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
         exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
-        for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
+        regs_o, regs_n = fo.regs, fn.regs
+        # the registers not live are never read again before written: cannot matter
+        for i in alive if alive is not None else range(len(regs_o)):
+            ro, rn = regs_o[i], regs_n[i]
             if ro is rn and not ro.id and not ro.ref:
                 continue  # one (frozen) register, linked to nothing: covers itself
-            if alive is not None and i not in alive:
-                continue  # never read again before written: cannot matter
-            if (ro.type is T.SCALAR and rn.type is T.SCALAR
+            if (ro.type is SCALAR and rn.type is SCALAR
                     and ((matters is not None and i not in matters)
                          or (exact_regs is not None and i not in exact_regs))):
                 continue  # its value cannot affect any assertion or path from here
@@ -205,9 +207,15 @@ def without_singular_ids(st: State) -> State:
                 count[s.spill.id] = count.get(s.spill.id, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
-        for f, where, r in list(st.all_regs()):
-            if r.type is T.SCALAR and r.id in single:
-                st.update(f, where, r._replace(id=0, delta=None))
+        for f in st.frames:
+            regs = f.regs
+            for i, r in enumerate(regs):
+                if r.id in single and r.type is SCALAR:
+                    regs[i] = r._replace(id=0, delta=None)
+            for k, s in list(f.stack.items()):
+                r = s.spill
+                if r is not None and r.id in single and r.type is SCALAR:
+                    f.stack[k] = Slot(s.kinds, r._replace(id=0, delta=None))
     return st
 
 

@@ -47,9 +47,13 @@ class Stepper:
         return entry_state(pointer(T.CTX))
 
     # -- assertions ----------------------------------------------------------------------
+    #: the assertion kinds ``check`` decides; the others are the transfer functions'
+    CHECKED = frozenset({A.Initialized, A.Writable, A.ScalarOperand, A.ValidReturn,
+                         A.PacketAccessAllowed, A.ContextInR6})
+
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
-        if isinstance(insn, Exit) and len(st.frames) == 1:
+        if insn.__class__ is Exit and len(st.frames) == 1:
             check_unlocked(st, "BPF_EXIT instruction in main prog")
             check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
@@ -83,7 +87,7 @@ class Stepper:
             # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
             # transfer functions below, which need the access's effect anyway.
 
-        if isinstance(insn, Alu) and insn.src is None:  # check_alu_op's immediate checks
+        if insn.__class__ is Alu and insn.src is None:  # check_alu_op's immediate checks
             if insn.op in ("div", "mod", "sdiv", "smod") and insn.imm == 0:
                 raise Reject("div by zero")
             if insn.op in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if insn.is64
