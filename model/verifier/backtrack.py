@@ -297,8 +297,12 @@ class _Walk:
         return self.slots if frame == self.depth else self.outer_at(frame)[1]
 
     def empty(self) -> bool:
-        return not self.regs and not self.slots and not any(
-            r or s for r, s in self.outer.values())
+        if self.regs or self.slots:
+            return False
+        for r, s in self.outer.values():
+            if r or s:
+                return False
+        return True
 
 
 def mark_all(node) -> None:

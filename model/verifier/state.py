@@ -293,6 +293,8 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
             return False
     elif n_new and new.spill.type is not T.SCALAR:
         return False  # a spilled pointer read back where the old state had plain bytes
+    if ZERO not in old.kinds:
+        return True  # (only a byte known zero can fail the test below)
     for ko, kn in zip(old.kinds, new.kinds):
         if ko in (INVALID, MISC, SPILL):
             continue  # reads of these give an unknown scalar (or the covered spill)
