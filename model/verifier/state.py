@@ -274,6 +274,8 @@ def _spill_size(s: Slot) -> int:
 
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
+    if old.spill is None and new.spill is None and ZERO not in old.kinds:
+        return True  # plain bytes: only a byte known zero could fail (the loop below)
     n_old, n_new = _spill_size(old), _spill_size(new)
     if n_old:
         if not exact and old.spill.type is T.SCALAR and (
