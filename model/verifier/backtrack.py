@@ -29,6 +29,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, MayGoto, Store)
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
+from model.verifier.liveness import _slots as touched_slots
 from model.verifier.regs import T
 from model.verifier.sensitivity import call_args
 
@@ -55,8 +56,17 @@ ARG_REGS = frozenset(range(1, 6))
 RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
 
 
-def _slots(off: int, size: int) -> set[int]:
-    return {(-b - 1) // 8 for b in range(off, off + size) if -512 <= b < 0}
+def _slots(off: int, size: int) -> frozenset[int]:
+    """The stack slots ``size`` bytes at ``off`` touch (``liveness``'s), memoised."""
+    got = _SLOTS.get((off, size))
+    if got is None:
+        if len(_SLOTS) >= 1 << 16:
+            _SLOTS.clear()
+        got = _SLOTS[off, size] = touched_slots(off, size)
+    return got
+
+
+_SLOTS: dict = {}
 
 
 def plain_helper(insn, prog_type: str) -> bool:

@@ -189,6 +189,7 @@ class Checker:
         try:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
+            self.care_at: dict = {}  # pc -> _care's answer for a state of one frame
             self.slots = slot_liveness(prog, flow)
         except Late:
             self._late()
@@ -262,11 +263,10 @@ class Checker:
                     stats.states = stats.peak_states = stored
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
-                    # (only states not yet fully explored can be on this path)
                     fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
                     same = at_pc.get(fp) if fp is not None else None
-                    # an identical state still being explored on this very path: a loop
-                    # that makes no progress
+                    # an identical state still being explored (open) on this very path: a
+                    # loop that makes no progress
                     if same and any(not n.complete and _is_ancestor(n, path.node)
                                     for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
@@ -463,6 +463,12 @@ class Checker:
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
         """Per frame, the registers whose values matter and those that are live: the
         current frame's at its pc, a caller's at the instruction its call returns to."""
+        if len(st.frames) == 1:  # (the lists are only read)
+            got = self.care_at.get(st.pc)
+            if got is None:
+                got = self.care_at[st.pc] = ([self.sensitive.get(st.pc, ALL_REGS)],
+                                             [self.live.get(st.pc, ALL_REGS)])
+            return got
         care, live = [], []
         for k, f in enumerate(st.frames):
             if k == len(st.frames) - 1:

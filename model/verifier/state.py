@@ -266,10 +266,7 @@ def _spill_size(s: Slot) -> int:
         return 0
     if s.kinds == _SPILL8:
         return 8
-    n = 0
-    while s.spill is not None and n < 8 and s.kinds[n] == SPILL:
-        n += 1
-    return n
+    return len(s.kinds) - len(s.kinds.lstrip(SPILL))  # the leading spilled bytes
 
 
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
