@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg
+from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL = "?", "m", "0", "r"
@@ -211,11 +211,11 @@ def without_singular_ids(st: State) -> State:
             regs = f.regs
             for i, r in enumerate(regs):
                 if r.id in single and r.type is SCALAR:
-                    regs[i] = r._replace(id=0, delta=None)
+                    regs[i] = replace(r, id=0, delta=None)
             for k, s in list(f.stack.items()):
                 r = s.spill
                 if r is not None and r.id in single and r.type is SCALAR:
-                    f.stack[k] = Slot(s.kinds, r._replace(id=0, delta=None))
+                    f.stack[k] = Slot(s.kinds, replace(r, id=0, delta=None))
     return st
 
 
