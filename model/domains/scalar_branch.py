@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from model.domains import tnum as tn
 from model.domains.scalar import (Scalar, bounds_sync, exact_const, ite, mark_unbounded,
-                                  range_bounds_violation, replace)
+                                  MEMO_MAX, range_bounds_violation, replace)
 from model.semantics import ops
 from model.semantics.backend import INT, IntBackend, to_signed
 
@@ -97,10 +97,26 @@ def scalar_branch_taken(B, cond: str, is32: bool, a: Scalar, b: Scalar):
     """Int back end: True / False when decided, None when both edges are possible. Two
     exact constants: the concrete condition, which is what the kernel's logic gives then
     (tests/test_domains_fast.py compares them)."""
+    if B is INT:
+        key = (cond, is32, a, b)
+        got = _TAKEN_MEMO.get(key, _MISSING)  # a pure function of the (frozen) operands
+        if got is not _MISSING:
+            return got
+        if len(_TAKEN_MEMO) >= MEMO_MAX:
+            _TAKEN_MEMO.clear()
     if cond in CONDS and _both_const(B, a, b):
-        return bool(ops.condition(INT, cond, is32, a.umin, b.umin))
-    r = branch_taken(B, cond, is32, a, b)
-    return None if r == -1 else bool(r)
+        got = bool(ops.condition(INT, cond, is32, a.umin, b.umin))
+    else:
+        r = branch_taken(B, cond, is32, a, b)
+        got = None if r == -1 else bool(r)
+    if B is INT:
+        _TAKEN_MEMO[key] = got
+    return got
+
+
+_MISSING = object()
+_TAKEN_MEMO: dict = {}  # int back end: (cond, is32, a, b) -> verdict
+_REFINE_MEMO: dict = {}  # int back end: (cond, is32, a, b, taken) -> (a', b', feasible)
 
 
 # -- refinement -------------------------------------------------------------------------
@@ -204,9 +220,19 @@ def refine(B, cond: str, is32: bool, a: Scalar, b: Scalar, taken: bool, sync: bo
 def scalar_refine(B, cond: str, is32: bool, a: Scalar, b: Scalar, taken: bool):
     """``refine``; two exact constants on the edge they take are left as they are, which
     is what the refinement gives then (tests/test_domains_fast.py compares them)."""
-    if (cond in CONDS and _both_const(B, a, b)
-            and bool(ops.condition(INT, cond, is32, a.umin, b.umin)) == taken):
-        return a, b, True
-    return refine(B, cond, is32, a, b, taken)
+    if B is not INT:
+        return refine(B, cond, is32, a, b, taken)
+    key = (cond, is32, a, b, taken)
+    got = _REFINE_MEMO.get(key)  # a pure function of the (frozen) operands
+    if got is None:
+        if len(_REFINE_MEMO) >= MEMO_MAX:
+            _REFINE_MEMO.clear()
+        if (cond in CONDS and _both_const(B, a, b)
+                and bool(ops.condition(INT, cond, is32, a.umin, b.umin)) == taken):
+            got = a, b, True
+        else:
+            got = refine(B, cond, is32, a, b, taken)
+        _REFINE_MEMO[key] = got
+    return got
 
 __all__ = ["CONDS", "REV", "branch_taken", "scalar_branch_taken", "refine", "scalar_refine"]

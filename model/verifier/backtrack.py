@@ -29,6 +29,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, MayGoto, Store)
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
+from model.verifier.liveness import _slots as touched_slots
 from model.verifier.regs import T
 from model.verifier.sensitivity import call_args
 
@@ -39,21 +40,33 @@ class Marks:
     are compared whole, but a state pruned by this one hands them on to its own
     checkpoints before the call); ``all``: every value of every frame counts."""
 
-    __slots__ = ("regs", "slots", "outer", "all")
+    __slots__ = ("regs", "slots", "outer", "all", "cached")
 
     def __init__(self):
         self.regs: set[int] = set()
         self.slots: set[int] = set()
         self.outer: dict[int, tuple[set, set]] = {}
         self.all = False
+        #: ``compared``'s last answer: ((len(regs), len(slots)), state, answer); the sets
+        #: only grow, so their sizes say whether they changed since
+        self.cached = None
 
 
 ARG_REGS = frozenset(range(1, 6))
 RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
 
 
-def _slots(off: int, size: int) -> set[int]:
-    return {(-b - 1) // 8 for b in range(off, off + size) if -512 <= b < 0}
+def _slots(off: int, size: int) -> frozenset[int]:
+    """The stack slots ``size`` bytes at ``off`` touch (``liveness``'s), memoised."""
+    got = _SLOTS.get((off, size))
+    if got is None:
+        if len(_SLOTS) >= 1 << 16:
+            _SLOTS.clear()
+        got = _SLOTS[off, size] = touched_slots(off, size)
+    return got
+
+
+_SLOTS: dict = {}
 
 
 def plain_helper(insn, prog_type: str) -> bool:
@@ -294,8 +307,12 @@ class _Walk:
         return self.slots if frame == self.depth else self.outer_at(frame)[1]
 
     def empty(self) -> bool:
-        return not self.regs and not self.slots and not any(
-            r or s for r, s in self.outer.values())
+        if self.regs or self.slots:
+            return False
+        for r, s in self.outer.values():
+            if r or s:
+                return False
+        return True
 
 
 def mark_all(node) -> None:
@@ -310,6 +327,16 @@ def compared(old, marks: Marks | None):
     frames are compared whole). None: all of them."""
     if marks is None or marks.all:
         return None
+    key = (len(marks.regs), len(marks.slots))
+    got = marks.cached
+    if got is not None and got[0] == key and got[1] is old:
+        return got[2]
+    got = _compared(old, marks)
+    marks.cached = (key, old, got)
+    return got
+
+
+def _compared(old, marks: Marks):
     regs, slots = set(marks.regs), set(marks.slots)
     cur = old.frames[-1]
     ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}

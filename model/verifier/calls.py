@@ -38,17 +38,29 @@ MAX_HELPER_MEM = 1 << 29
 MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 
 
+def _allowed(ptype: str, hid: int, gpl: bool, attach_type: int):
+    """(why the call is refused or not modelled, or None; the prototype): a pure function
+    of the platform tables, looked up once per (program type, helper, license, attach)."""
+    key = (ptype, hid, gpl, attach_type)
+    got = _ALLOWED.get(key)
+    if got is None:
+        why = (helper_check(ptype, hid, gpl=gpl, attach_type=attach_type)
+               or verifier_unmodelled(ptype, hid))
+        got = _ALLOWED[key] = (why, helper_proto(ptype, hid) if why is None else None)
+    return got
+
+
+_ALLOWED: dict = {}
+
+
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     """Check a helper call and apply its effect on ``st``; the entry pc of the callback it
     calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
-    why = (helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
-                        attach_type=prog.attach_type)
-           or verifier_unmodelled(ptype, hid))
+    why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type)
     if why is not None:
         raise Reject(why)
-    proto = helper_proto(ptype, hid)
     regs = st.cur.regs
     map_name = callback = timer_map = None
     released = alloc_size = sock = dynptr = released_dynptr = None

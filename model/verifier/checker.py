@@ -138,8 +138,9 @@ class _Path:
 
 
 class _Assertions(dict):
-    """pc -> the instruction's assertions, computed on first use (once per distinct
-    instruction: they depend on nothing else here; the lists are only read)."""
+    """pc -> the instruction's assertions that ``Stepper.check`` decides (the transfer
+    functions check the others), computed on first use (once per distinct instruction:
+    they depend on nothing else here; the lists are only read)."""
 
     def __init__(self, prog: Program):
         super().__init__()
@@ -150,8 +151,9 @@ class _Assertions(dict):
         insn = self.by_pc[pc]
         got = self.by_insn.get(insn)
         if got is None:
-            got = self.by_insn[insn] = assertions(self.prog, pc, insn, self.ptype,
-                                                  in_subprog=False)
+            got = self.by_insn[insn] = tuple(
+                a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
+                if a.__class__ in Stepper.CHECKED)
         self[pc] = got
         return got
 
@@ -187,6 +189,7 @@ class Checker:
         try:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
+            self.care_at: dict = {}  # pc -> _care's answer for a state of one frame
             self.slots = slot_liveness(prog, flow)
         except Late:
             self._late()
@@ -261,10 +264,10 @@ class Checker:
                     stats.states = stats.peak_states = stored
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
-                    fp = st.fingerprint() if at_pc is not None else None
-                    same = at_pc.get(fp) if at_pc is not None else None
-                    # an identical state still being explored on this very path: a loop
-                    # that makes no progress
+                    fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
+                    same = at_pc.get(fp) if fp is not None else None
+                    # an identical state still being explored (open) on this very path: a
+                    # loop that makes no progress
                     if same and any(not n.complete and _is_ancestor(n, path.node)
                                     for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
@@ -466,6 +469,12 @@ class Checker:
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
         """Per frame, the registers whose values matter and those that are live: the
         current frame's at its pc, a caller's at the instruction its call returns to."""
+        if len(st.frames) == 1:  # (the lists are only read)
+            got = self.care_at.get(st.pc)
+            if got is None:
+                got = self.care_at[st.pc] = ([self.sensitive.get(st.pc, ALL_REGS)],
+                                             [self.live.get(st.pc, ALL_REGS)])
+            return got
         care, live = [], []
         for k, f in enumerate(st.frames):
             if k == len(st.frames) - 1:

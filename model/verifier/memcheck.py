@@ -20,7 +20,7 @@ from model.platform.value_fields import field_access_error
 from model.platform.sock_fields import sock_access
 from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer, type_str,
                                  unknown)
-from model.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Slot, State
+from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg",
@@ -462,6 +462,13 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
         frame.stack[k] = Slot(SPILL * size + rest, value)
         return
     zero = value is not None and value.const() == 0
+    if b + size <= 8:  # inside one slot (aligned): _set_byte on each byte, at once
+        s = frame.stack.get(k, EMPTY)
+        kinds = s.kinds if s.spill is None else "".join(
+            INVALID if x == INVALID else MISC for x in s.kinds)
+        frame.stack[k] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:],
+                              None)
+        return
     for a in range(addr, addr + size):
         _set_byte(frame, a, ZERO if zero else MISC)
 

@@ -138,7 +138,10 @@ _KNOWN: dict[int, Reg] = {}
 
 
 def unknown() -> Reg:
-    return Reg(T.SCALAR, Scalar.unknown())
+    return _UNKNOWN
+
+
+_UNKNOWN = Reg(T.SCALAR, Scalar.unknown())  # one shared (frozen) register
 
 
 def pointer(t: T, off: int = 0, **kw) -> Reg:

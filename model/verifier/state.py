@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg
+from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
@@ -24,6 +24,8 @@ class DynSlot(NamedTuple):
     first: bool
     id: int
     ref: int = 0
+_SPILL8 = SPILL * 8
+SCALAR = T.SCALAR
 
 
 class Slot(NamedTuple):
@@ -137,7 +139,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         return False
     ids: dict[int, int] = {}
     # refsafe: the same references held, their ids mapped as the registers' are
-    if not all(_same_id(a, b, ids) for (a, _), (b, _) in zip(old.refs, new.refs)):
+    if old.refs and not all(_same_id(a, b, ids)
+                            for (a, _), (b, _) in zip(old.refs, new.refs)):
         return False
     if (old.lock is None) != (new.lock is None) or (
             old.lock is not None and (old.lock[0] != new.lock[0]
@@ -152,23 +155,30 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
         exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
-        for i, (ro, rn) in enumerate(zip(fo.regs, fn.regs)):
-            if alive is not None and i not in alive:
-                continue  # never read again before written: cannot matter
-            if (ro.type is T.SCALAR and rn.type is T.SCALAR
+        regs_o, regs_n = fo.regs, fn.regs
+        # the registers not live are never read again before written: cannot matter
+        for i in alive if alive is not None else range(len(regs_o)):
+            ro, rn = regs_o[i], regs_n[i]
+            if ro is rn and not ro.id and not ro.ref:
+                continue  # one (frozen) register, linked to nothing: covers itself
+            if (ro.type is SCALAR and rn.type is SCALAR
                     and ((matters is not None and i not in matters)
                          or (exact_regs is not None and i not in exact_regs))):
                 continue  # its value cannot affect any assertion or path from here
             if not reg_covers(ro, rn, ids):
                 return False
         alive_slots = slots if k_frame == last else None
-        for k in set(fo.stack) | set(fn.stack):
-            so, sn = fo.stack.get(k, EMPTY), fn.stack.get(k, EMPTY)
+        so_, sn_ = fo.stack, fn.stack
+        for k in so_.keys() | sn_.keys():
+            old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
             if (alive_slots is not None and k not in alive_slots
-                    and so.dynptr is None and sn.dynptr is None):
+                    and old_slot.dynptr is None and new_slot.dynptr is None):
                 continue  # (a dynptr's slots are compared even when dead: a write destroys both)
+            if old_slot is new_slot and (old_slot.spill is None or (
+                    not old_slot.spill.id and not old_slot.spill.ref)):
+                continue  # one (frozen) slot, linked to nothing: covers itself
             exact = exact_slots is None or k in exact_slots
-            if not slot_covers(so, sn, ids, exact):
+            if not slot_covers(old_slot, new_slot, ids, exact):
                 return False
     return True
 
@@ -203,14 +213,24 @@ def without_singular_ids(st: State) -> State:
     holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
     stored."""
     count: dict[int, int] = {}
-    for _, _, r in st.all_regs():
-        if r.id:
-            count[r.id] = count.get(r.id, 0) + 1
+    for f in st.frames:
+        for r in f.regs:
+            if r.id:
+                count[r.id] = count.get(r.id, 0) + 1
+        for s in f.stack.values():
+            if s.spill is not None and s.spill.id:
+                count[s.spill.id] = count.get(s.spill.id, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
-        for f, where, r in list(st.all_regs()):
-            if r.type is T.SCALAR and r.id in single:
-                st.update(f, where, r._replace(id=0, delta=None))
+        for f in st.frames:
+            regs = f.regs
+            for i, r in enumerate(regs):
+                if r.id in single and r.type is SCALAR:
+                    regs[i] = replace(r, id=0, delta=None)
+            for k, s in list(f.stack.items()):
+                r = s.spill
+                if r is not None and r.id in single and r.type is SCALAR:
+                    f.stack[k] = Slot(s.kinds, replace(r, id=0, delta=None))
     return st
 
 
@@ -260,16 +280,19 @@ def scalar_covers(a, b) -> bool:
 
 
 def _spill_size(s: Slot) -> int:
-    n = 0
-    while s.spill is not None and n < 8 and s.kinds[n] == SPILL:
-        n += 1
-    return n
+    if s.spill is None:
+        return 0
+    if s.kinds == _SPILL8:
+        return 8
+    return len(s.kinds) - len(s.kinds.lstrip(SPILL))  # the leading spilled bytes
 
 
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
     if old.dynptr is not None or new.dynptr is not None:
         return dynptr_covers(old.dynptr, new.dynptr, ids)
+    if old.spill is None and new.spill is None and ZERO not in old.kinds:
+        return True  # plain bytes: only a byte known zero could fail (the loop below)
     n_old, n_new = _spill_size(old), _spill_size(new)
     if n_old:
         if not exact and old.spill.type is T.SCALAR and (
@@ -289,6 +312,8 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
             return False
     elif n_new and new.spill.type is not T.SCALAR:
         return False  # a spilled pointer read back where the old state had plain bytes
+    if ZERO not in old.kinds:
+        return True  # (only a byte known zero can fail the test below)
     for ko, kn in zip(old.kinds, new.kinds):
         if ko in (INVALID, MISC, SPILL):
             continue  # reads of these give an unknown scalar (or the covered spill)

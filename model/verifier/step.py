@@ -32,6 +32,7 @@ class Stepper:
         self.obj, self.prog = obj, prog
         self.strict = strict_alignment  # the load's BPF_F_STRICT_ALIGNMENT (x86-64)
         self.ptype = prog.prog_type
+        self.attach_type = prog.attach_type  # (a property computed from the section)
         self.ids = Ids()
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
@@ -48,9 +49,13 @@ class Stepper:
         return entry_state(pointer(T.CTX))
 
     # -- assertions ----------------------------------------------------------------------
+    #: the assertion kinds ``check`` decides; the others are the transfer functions'
+    CHECKED = frozenset({A.Initialized, A.Writable, A.ScalarOperand, A.ValidReturn,
+                         A.PacketAccessAllowed, A.ContextInR6})
+
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
-        if isinstance(insn, Exit) and len(st.frames) == 1:
+        if insn.__class__ is Exit and len(st.frames) == 1:
             check_unlocked(st, "BPF_EXIT instruction in main prog")
             check_leaks(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
@@ -84,7 +89,7 @@ class Stepper:
             # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
             # transfer functions below, which need the access's effect anyway.
 
-        if isinstance(insn, Alu) and insn.src is None:  # check_alu_op's immediate checks
+        if insn.__class__ is Alu and insn.src is None:  # check_alu_op's immediate checks
             if insn.op in ("div", "mod", "sdiv", "smod") and insn.imm == 0:
                 raise Reject("div by zero")
             if insn.op in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if insn.is64
@@ -140,7 +145,7 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                         attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
@@ -155,7 +160,7 @@ class Stepper:
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=known(insn.imm), strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                       attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
@@ -167,7 +172,7 @@ class Stepper:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
-                       attach_type=self.prog.attach_type, target=self.target, gpl=self.gpl)
+                       attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)

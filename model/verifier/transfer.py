@@ -174,7 +174,7 @@ def branch(st: State, insn: Jump, maps=None, lock_maps=frozenset()
         b = known(insn.imm)
     out = []
     for taken in (False, True):
-        new = st.copy()
+        new = st.copy() if not taken else st  # (the last edge refines st itself)
         if _refine(new, insn, a, b, taken, maps or {}, lock_maps):
             out.append((taken, new))
     return out
