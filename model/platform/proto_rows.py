@@ -113,6 +113,11 @@ ROWS: list[tuple] = [
     ("find_vma", INT, (ARG_PTR_TO_BTF_ID, ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY),
      False, False),
     ("d_path", INT, (ARG_PTR_TO_BTF_ID, ARG_PTR_TO_MEM_WRITE, SIZE0), False, False),
+    # iterators only (BPF_TRACE_ITER): the seq_file is meta->seq
+    ("seq_printf", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE, ARG_PTR_TO_MEM_OR_NULL_RDONLY, SIZE0),
+     True, False),
+    ("seq_write", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE0), True, False),
+    ("seq_printf_btf", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE0, ANY), True, False),
     ("skb_output", INT, (ARG_PTR_TO_BTF_ID, MAP, ANY, RDONLY, SIZE0), True, False),
     ("xdp_output", INT, (ARG_PTR_TO_BTF_ID, MAP, ANY, RDONLY, SIZE0), True, False),
     ("sock_from_file", Ret.PTR_TO_BTF_ID_OR_NULL, (ARG_PTR_TO_BTF_ID,), False, False),

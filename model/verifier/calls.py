@@ -14,7 +14,7 @@ from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
-from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, check_bounds,
+from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer_access, check_bounds,
                                      check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
@@ -24,7 +24,7 @@ from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
 from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
-from model.verifier.regs import (NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
+from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
 from model.verifier.state import Frame, State
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
@@ -239,6 +239,11 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,
                write=write and r.type not in SIZED_MEM, value=None)
+        return
+    if r.type in BUFFERS:  # check_helper_mem_access: an iterator's map key / value
+        if write and r.type is T.RDONLY_BUF:  # check_reg_type: no MEM_RDONLY argument
+            raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
+        buffer_access(regno, r, 0, size, "rdonly" if r.type is T.RDONLY_BUF else "rdwr")
         return
     if r.type is T.MAP_KEY:  # check_helper_mem_access: a key is never written
         if write:
