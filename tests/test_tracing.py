@@ -9,19 +9,15 @@ are checked the same way."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import CLANG
-from tracing_probes import (build, compare, kernel_refusal, kernel_verdict, probes,
+from tracing_probes import (build, c_object_with_vmlinux, compare, kernel_refusal,
+                            kernel_verdict, probes,
                             skv_verdict, z3_safe)
 
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
-BPFTOOL = shutil.which("bpftool")
-LIBBPF = Path("/usr/include/bpf/bpf_helpers.h")
 
 pytestmark = pytest.mark.skipif(not VMLINUX.exists(),
                                 reason="no kernel BTF (/sys/kernel/btf/vmlinux)")
@@ -235,16 +231,7 @@ C_EXPECT = {"fentry_int": True, "fexit_ret": True, "tp_chain": True, "tp_write":
 
 @pytest.fixture(scope="module")
 def c_object(tmp_path_factory):
-    if CLANG is None or BPFTOOL is None or not LIBBPF.exists():
-        pytest.skip("clang-19, bpftool and libbpf headers are needed to build C programs")
-    d = tmp_path_factory.mktemp("tracing")
-    with open(d / "vmlinux.h", "w") as f:
-        subprocess.run([BPFTOOL, "btf", "dump", "file", str(VMLINUX), "format", "c"],
-                       stdout=f, check=True)
-    (d / "t.c").write_text(C_SOURCE)
-    subprocess.run([CLANG, "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
-                    f"-I{d}", "-c", str(d / "t.c"), "-o", str(d / "t.o")], check=True)
-    return d / "t.o"
+    return c_object_with_vmlinux(tmp_path_factory.mktemp("tracing"), C_SOURCE)
 
 
 def test_c_programs(c_object):

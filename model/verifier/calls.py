@@ -67,6 +67,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             if arg.is_mem:
                 _null_mem_size(regno, regs[regno + 1])
             continue
+        if (r.type is T.RDONLY_BUF and not arg.flags & ArgFlag.MEM_RDONLY
+                and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            # check_reg_type: read-only memory only for a MEM_RDONLY argument (not a map
+            # key: an iterator copies its element's key to the stack first)
+            raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
             why = packet_arg_check(proto, ptype)
@@ -240,9 +245,8 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         access(st, obj.maps, ptype, regno, r, 0, size,
                write=write and r.type not in SIZED_MEM, value=None)
         return
-    if r.type in BUFFERS:  # check_helper_mem_access: an iterator's map key / value
-        if write and r.type is T.RDONLY_BUF:  # check_reg_type: no MEM_RDONLY argument
-            raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
+    if r.type in BUFFERS:  # check_helper_mem_access: an iterator's map key / value (a
+        # read-only key only for a MEM_RDONLY argument: checked with the argument's kind)
         buffer_access(regno, r, 0, size, "rdonly" if r.type is T.RDONLY_BUF else "rdwr")
         return
     if r.type is T.MAP_KEY:  # check_helper_mem_access: a key is never written
