@@ -23,6 +23,7 @@ class IterProbe:
     ok: bool                 # the verdict the kernel's sources give
     frag: str | None = None  # a piece of skv's message (a rejection)
     maps: list = field(default_factory=list)
+    license: str = "GPL"
 
     def model(self) -> tuple[BpfObject, Program]:
         prog = Program(self.name.replace(" ", "_"), self.section, assemble(self.text))
@@ -31,7 +32,7 @@ class IterProbe:
                 prog.map_refs[pc] = MapRef(pc, f"m{i.imm}")
         maps = {f"m{k}": MapDef(f"m{k}", t, ks, vs, n, fl)
                 for k, (t, ks, vs, n, fl) in enumerate(self.maps)}
-        return BpfObject(self.name, "GPL", maps, [prog]), prog
+        return BpfObject(self.name, self.license, maps, [prog]), prog
 
 
 def kernel_load(obj: BpfObject, prog: Program):
@@ -121,6 +122,46 @@ def probes() -> list[IterProbe]:
         IterProbe("value spilled and filled", E,
                   f"{value}*(u64 *)(r10 - 8) = r7\nr7 = *(u64 *)(r10 - 8)\nif r7 == 0 goto +1\n"
                   f"r0 = *(u64 *)(r7 + 0)\n{end}", True),
+        IterProbe("meta seq narrow", T, f"r2 = *(u64 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 0)\n{end}",
+                  False, "cannot access ptr member seq with moff 0 in struct (anon) with off 0 "
+                  "size 1"),
+        IterProbe("bpf_prog member end", P,
+                  f"r2 = *(u64 *)(r1 + 8)\nif r2 == 0 goto +1\nr0 = *(u32 *)(r2 + 0)\n{end}",
+                  False, "access beyond the end of member pages"),
+        IterProbe("task pid non-GPL", T,
+                  f"r2 = *(u64 *)(r1 + 8)\nif r2 == 0 goto +1\nr0 = *(u32 *)(r2 + {pid})\n"
+                  f"{end}", False, "Cannot access kernel 'struct task_struct' from non-GPL",
+                  license="MIT"),
+        IterProbe("value non-GPL", E, f"{value}if r7 == 0 goto +1\nr0 = *(u8 *)(r7 + 0)\n{end}",
+                  True, license="MIT"),
+        # pointer arithmetic and tests on the buffers
+        IterProbe("value atomic add", E,
+                  f"{value}if r7 == 0 goto +2\nr1 = 1\nlock *(u64 *)(r7 + 0) += r1\n{end}", True),
+        IterProbe("key atomic add", E,
+                  f"{key}if r7 == 0 goto +2\nr1 = 1\nlock *(u64 *)(r7 + 0) += r1\n{end}", False,
+                  "R7 cannot write into rdonly_buf"),
+        IterProbe("value stores a pointer", E,
+                  f"{value}if r7 == 0 goto +1\n*(u64 *)(r7 + 0) = r10\n{end}", True),
+        IterProbe("value far store", E,
+                  f"{value}if r7 == 0 goto +1\n*(u64 *)(r7 + 32000) = 1\n{end}", True),
+        IterProbe("value huge offset", E,
+                  f"{value}if r7 == 0 goto +2\nr7 += 536870912\nr0 = *(u8 *)(r7 + 0)\n{end}",
+                  False, "math between buf pointer and 536870912 is not allowed"),
+        IterProbe("value minus key", E,
+                  f"{value}r8 = *(u64 *)(r1 + 16)\nif r7 == 0 goto +3\nif r8 == 0 goto +2\n"
+                  f"r7 -= r8\nr0 = r7\n{end}", True),
+        IterProbe("value equal to key", E,
+                  f"{value}r8 = *(u64 *)(r1 + 16)\nif r7 != r8 goto +1\nr0 = *(u8 *)(r7 + 0)\n"
+                  f"{end}", False, "R7 invalid mem access 'buf_or_null'"),
+        IterProbe("value 32-bit null test", E,
+                  f"{value}if w7 == 0 goto +1\nr0 = *(u8 *)(r7 + 0)\n{end}", False,
+                  "R7 invalid mem access 'buf_or_null'"),
+        IterProbe("value read when NULL", E,
+                  f"{value}if r7 != 0 goto +1\nr0 = *(u8 *)(r7 + 0)\n{end}", False,
+                  "R7 invalid mem access 'scalar'"),
+        IterProbe("value variable there and back", E,
+                  f"{value}if r7 == 0 goto +5\ncall 7\nr0 &= 7\nr7 += r0\nr7 -= r0\n"
+                  f"r0 = *(u8 *)(r7 + 0)\n{end}", False, "R7 invalid variable buffer offset"),
         # helpers: seq_* (iterators only), map helpers with the element's key / value
         IterProbe("seq_write", T, f"{meta}{stack8}r3 = 8\ncall 127\n{end}", True),
         IterProbe("seq_write past the stack", T, f"{meta}{stack8}r3 = 16\ncall 127\n{end}",
@@ -140,6 +181,10 @@ def probes() -> list[IterProbe]:
         IterProbe("seq_printf zero fmt size", T,
                   f"{meta}{stack8}r3 = 0\nr4 = 0\nr5 = 0\ncall 126\n{end}", False,
                   "R3 invalid zero-sized read"),
+        IterProbe("seq_write non-GPL", T, f"r1 = 0\n{stack8}r3 = 8\ncall 127\n{end}", False,
+                  "cannot call GPL-restricted function from non-GPL compatible program",
+                  license="MIT"),
+        IterProbe("seq_write task_file's seq", F, f"{meta}{stack8}r3 = 8\ncall 127\n{end}", True),
         IterProbe("seq_printf_btf", T, f"{meta}{stack8}r3 = 8\nr4 = 0\ncall 150\n{end}", True),
         IterProbe("seq_write value", E,
                   f"{value}if r7 == 0 goto +6\n{meta}r2 = r7\nr2 += 4\nr3 = 100\ncall 127\n"

@@ -62,7 +62,7 @@ _REFUSED = ("unknown func", "cannot use helper", "not supported", "supported onl
 
 
 @pytest.mark.parametrize("section", ["tp_btf/sched_switch", "fentry/do_unlinkat",
-                                     "lsm/file_open"])
+                                     "lsm/file_open", "iter/task", "iter/bpf_map_elem"])
 def test_helper_availability_against_kernel(section):
     """tracing_prog_func_proto / bpf_lsm_func_proto: every helper id the kernel lets a
     program of this kind call is one skv's table allows, and the other way round; a helper
