@@ -185,6 +185,15 @@ def probes() -> list[IterProbe]:
                   "cannot call GPL-restricted function from non-GPL compatible program",
                   license="MIT"),
         IterProbe("seq_write task_file's seq", F, f"{meta}{stack8}r3 = 8\ncall 127\n{end}", True),
+        IterProbe("get_task_stack", T,
+                  f"r1 = *(u64 *)(r1 + 8)\nif r1 == 0 goto +6\n{stack8}r3 = 8\nr4 = 0\ncall 141\n"
+                  f"{end}", True),
+        IterProbe("get_task_stack unchecked", T,
+                  f"r1 = *(u64 *)(r1 + 8)\n{stack8}r3 = 8\nr4 = 0\ncall 141\n{end}", False,
+                  "R1 type=trusted_ptr_or_null_ expected=ptr_, trusted_ptr_, rcu_ptr_"),
+        IterProbe("get_task_stack meta", T,
+                  f"r1 = *(u64 *)(r1 + 0)\n{stack8}r3 = 8\nr4 = 0\ncall 141\n{end}", False,
+                  "R1 is of type bpf_iter_meta but task_struct is expected"),
         IterProbe("seq_printf_btf", T, f"{meta}{stack8}r3 = 8\nr4 = 0\ncall 150\n{end}", True),
         IterProbe("seq_write value", E,
                   f"{value}if r7 == 0 goto +6\n{meta}r2 = r7\nr2 += 4\nr3 = 100\ncall 127\n"

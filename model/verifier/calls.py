@@ -201,7 +201,7 @@ def _null_mem_size(regno: int, size: Reg) -> None:
     that is surely 0 (check_mem_size_reg -> check_helper_mem_access on a NULL register)."""
     if size.type is T.SCALAR and size.scalar.umax == 0:
         return
-    raise Reject(f"R{regno} type=scalar expected={MEM_ARG_EXPECTED}")
+    raise Reject(f"R{regno} type=scalar expected=fp")  # check_helper_mem_access's default
 
 
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
