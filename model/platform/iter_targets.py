@@ -17,8 +17,10 @@ cgroup_iter.c), which read as exactly the registered type:
   end read (``max_rdonly_access`` / ``max_rdwr_access``), which bpf_iter_attach_map checks
   against the map's key and value sizes at link time. skv judges the load only.
 
-Targets not listed (tcp, udp, unix, netlink, ipv6_route, sockmap, bpf_sk_storage_map,
-ksym, kmem_cache, dmabuf: their own helpers or context kinds) are "not modelled".
+The flags of each target's arguments are confirmed on the running kernel
+(tests/test_iterators.py reads every slot unchecked and compares the logged type). The
+helpers tcp and unix iterators add (:data:`TARGET_HELPERS`) are "not modelled"; targets not
+listed (a kernel module's) are "not modelled".
 """
 
 from __future__ import annotations
@@ -37,10 +39,34 @@ ITER_TARGETS: dict[str, dict[str, tuple[str, bool]]] = {
     "bpf_prog": {"prog": BTF_OR_NULL},
     "bpf_link": {"link": BTF_OR_NULL},
     "cgroup": {"cgroup": TRUSTED_OR_NULL},
+    "kmem_cache": {"s": TRUSTED_OR_NULL},
+    "ksym": {"ksym": BTF_OR_NULL},
+    "dmabuf": {"dmabuf": BTF_OR_NULL},
+    # net/ipv4/tcp_ipv4.c, udp.c, net/unix/af_unix.c, net/netlink/af_netlink.c,
+    # net/ipv6/route.c, net/core/sock_map.c, net/core/bpf_sk_storage.c
+    "tcp": {"sk_common": TRUSTED_OR_NULL},
+    "udp": {"udp_sk": TRUSTED_OR_NULL},
+    "unix": {"unix_sk": BTF_OR_NULL},
+    "netlink": {"sk": BTF_OR_NULL},
+    "ipv6_route": {"rt": BTF_OR_NULL},
+    "sockmap": {"key": RDONLY_BUF_OR_NULL, "sk": BTF_OR_NULL},
+    "bpf_sk_storage_map": {"sk": BTF_OR_NULL, "value": BUF_OR_NULL},
 }
+#: helpers a target's own get_func_proto adds (bpf_iter_get_func_proto: bpf_sk_setsockopt /
+#: bpf_sk_getsockopt on the iterated socket), not modelled
+TARGET_HELPERS = {"tcp": frozenset({"setsockopt", "getsockopt"}),
+                  "unix": frozenset({"setsockopt", "getsockopt"})}
 
 #: helpers tracing_prog_func_proto gives iterator programs only
 ITER_HELPERS = frozenset({"seq_printf", "seq_write", "seq_printf_btf"})
+
+
+def target_helper_unmodelled(section: str, helper: str) -> str | None:
+    """"not modelled" for a call of a helper the iterator's target adds, else None."""
+    target = section.partition("/")[2]
+    if helper in TARGET_HELPERS.get(target, ()):
+        return f"not modelled: bpf_{helper} in {target} iterators (the target's own helper)"
+    return None
 
 
 def iter_ctx_args(target: str) -> dict[str, tuple[str, bool]] | None:
@@ -48,4 +74,5 @@ def iter_ctx_args(target: str) -> dict[str, tuple[str, bool]] | None:
     return ITER_TARGETS.get(target)
 
 
-__all__ = ["ITER_TARGETS", "ITER_HELPERS", "iter_ctx_args"]
+__all__ = ["ITER_TARGETS", "ITER_HELPERS", "TARGET_HELPERS", "iter_ctx_args",
+           "target_helper_unmodelled"]
