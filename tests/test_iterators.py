@@ -27,6 +27,7 @@ VMLINUX = Path("/sys/kernel/btf/vmlinux")
 pytestmark = pytest.mark.skipif(not VMLINUX.exists(),
                                 reason="no kernel BTF (/sys/kernel/btf/vmlinux)")
 KERNEL, WHY = available()
+N_RANDOM = 200
 PROBES = probes() if VMLINUX.exists() else []
 COUNTS = {"probes": 0, "kernel_compared": 0, "kernel_accepts": 0, "agree": 0,
           "same_message": 0, "false_accepts": 0, "false_rejects": 0}
@@ -225,6 +226,24 @@ def test_c_iterators_check_kernel_both_edges(c_object):
         assert (p["verdict"] == "accepted") == C_EXPECT[name], (name, p["error"])
         assert p["kernel"]["agrees"], (name, p["kernel"])
         COUNTS["c_kernel_agree"] = COUNTS.get("c_kernel_agree", 0) + 1
+
+
+@pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
+def test_random_programs_against_kernel():
+    """Random mixes of moves, NULL tests, loads, stores, atomics and helper calls on the
+    key / value buffers (tests/iterator_gen.py): the kernel's verdict and message."""
+    from iterator_gen import random_programs
+
+    for p in random_programs(N_RANDOM):
+        obj, prog = p.model()
+        v = check_program(obj, prog)
+        msg = v.error.message if v.error else ""
+        r = kernel_load(obj, prog)
+        COUNTS["random"] = COUNTS.get("random", 0) + 1
+        assert not (v.accepted and not r.ok), f"FALSE ACCEPT {p.text}\n{r.log[-300:]}"
+        assert v.accepted == r.ok, (p.text, rejection_reason(r.log), msg)
+        assert r.ok or msg.splitlines()[-1] in r.log, (p.text, rejection_reason(r.log), msg)
+        COUNTS["random_kernel_accepts"] = COUNTS.get("random_kernel_accepts", 0) + r.ok
 
 
 def test_zz_counts():
