@@ -44,6 +44,12 @@ def kernel_load(obj: BpfObject, prog: Program):
     return res
 
 
+def _sockopt(check: str, hid: int) -> str:
+    """bpf_setsockopt(ctx's socket, SOL_TCP, TCP_NODELAY, &one, 4) after ``check``."""
+    return ("r1 = *(u64 *)(r1 + 8)\n" + check + "r2 = 6\nr3 = 1\n*(u32 *)(r10 - 4) = 1\n"
+            f"r4 = r10\nr4 += -4\nr5 = 4\ncall {hid}\nr0 = 0\nexit")
+
+
 def probes() -> list[IterProbe]:
     pid = member_off("task_struct", "pid")
     mm = member_off("task_struct", "mm")
@@ -229,6 +235,30 @@ def probes() -> list[IterProbe]:
                   "supported only for fentry/fexit/fmod_ret programs"),
         IterProbe("get_attach_cookie", T, f"call 174\n{end}", False,
                   "program of this type cannot use helper bpf_get_attach_cookie#174"),
+        # the target's own helpers: bpf_setsockopt / bpf_getsockopt in tcp and unix iterators
+        IterProbe("tcp setsockopt", "iter/tcp", _sockopt("if r1 == 0 goto +7\n", 49), True),
+        IterProbe("tcp getsockopt", "iter/tcp",
+                  "r1 = *(u64 *)(r1 + 8)\nif r1 == 0 goto +6\nr2 = 6\nr3 = 1\nr4 = r10\n"
+                  f"r4 += -4\nr5 = 4\ncall 57\n{end}", True),
+        IterProbe("tcp setsockopt unchecked", "iter/tcp", _sockopt("", 49), False,
+                  "R1 type=trusted_ptr_or_null_ expected="),
+        IterProbe("tcp setsockopt ctx", "iter/tcp",
+                  f"r2 = 6\nr3 = 1\n{stack8}r4 = r2\nr5 = 4\ncall 49\n{end}", False,
+                  "R1 type=ctx expected="),
+        IterProbe("tcp setsockopt uninit value (root)", "iter/tcp",
+                  "r1 = *(u64 *)(r1 + 8)\nif r1 == 0 goto +6\nr2 = 6\nr3 = 1\nr4 = r10\n"
+                  f"r4 += -4\nr5 = 4\ncall 49\n{end}", True),
+        IterProbe("tcp setsockopt past the stack", "iter/tcp",
+                  _sockopt("if r1 == 0 goto +7\n", 49).replace("r5 = 4", "r5 = 8"), False,
+                  "invalid read from stack R4 off=-4 size=8"),
+        IterProbe("tcp setsockopt zero size", "iter/tcp",
+                  _sockopt("if r1 == 0 goto +7\n", 49).replace("r5 = 4", "r5 = 0"), False,
+                  "R5 invalid zero-sized read"),
+        IterProbe("unix setsockopt", "iter/unix", _sockopt("if r1 == 0 goto +7\n", 49), True),
+        IterProbe("udp setsockopt", "iter/udp", _sockopt("if r1 == 0 goto +7\n", 49), False,
+                  "program of this type cannot use helper bpf_setsockopt#49"),
+        IterProbe("task setsockopt", T, _sockopt("if r1 == 0 goto +7\n", 49), False,
+                  "program of this type cannot use helper bpf_setsockopt#49"),
         # return values: [0, 1]
         IterProbe("return 1", T, "r0 = 1\nexit", True),
         IterProbe("return 2", T, "r0 = 2\nexit", False,

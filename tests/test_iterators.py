@@ -96,15 +96,6 @@ def test_context_slots_against_kernel(probe: IterProbe):
     COUNTS["slots_agree"] = COUNTS.get("slots_agree", 0) + 1
 
 
-@pytest.mark.parametrize("section,hid", [("iter/tcp", 49), ("iter/tcp", 57),
-                                         ("iter/unix", 49)])
-def test_target_helpers_not_modelled(section, hid):
-    """bpf_setsockopt / bpf_getsockopt of tcp and unix iterators: "not modelled"."""
-    obj, prog = IterProbe("t", section, f"call {hid}\nr0 = 0\nexit", False).model()
-    v = check_program(obj, prog)
-    assert not v.accepted and v.error.message.startswith("not modelled"), v.error
-
-
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.ok][:6], ids=lambda p: p.name)
 def test_other_engines_do_not_judge_iterators(probe: IterProbe):
     """The Z3 engine and the interpreter refuse iterators cleanly (never "safe")."""

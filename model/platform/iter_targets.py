@@ -19,8 +19,8 @@ cgroup_iter.c), which read as exactly the registered type:
 
 The flags of each target's arguments are confirmed on the running kernel
 (tests/test_iterators.py reads every slot unchecked and compares the logged type). The
-helpers tcp and unix iterators add (:data:`TARGET_HELPERS`) are "not modelled"; targets not
-listed (a kernel module's) are "not modelled".
+helpers tcp and unix iterators add are :data:`TARGET_HELPERS`; targets not listed (a
+kernel module's) are "not modelled".
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ ITER_TARGETS: dict[str, dict[str, tuple[str, bool]]] = {
     "sockmap": {"key": RDONLY_BUF_OR_NULL, "sk": BTF_OR_NULL},
     "bpf_sk_storage_map": {"sk": BTF_OR_NULL, "value": BUF_OR_NULL},
 }
-#: helpers a target's own get_func_proto adds (bpf_iter_get_func_proto: bpf_sk_setsockopt /
-#: bpf_sk_getsockopt on the iterated socket), not modelled
+#: helpers a target's own get_func_proto adds (bpf_iter_get_func_proto, asked when the
+#: tracing chain has none): bpf_sk_setsockopt / bpf_sk_getsockopt on the iterated socket
+#: (their prototype: model.platform.proto_rows.VARIANTS, "tracing")
 TARGET_HELPERS = {"tcp": frozenset({"setsockopt", "getsockopt"}),
                   "unix": frozenset({"setsockopt", "getsockopt"})}
 
@@ -61,12 +62,9 @@ TARGET_HELPERS = {"tcp": frozenset({"setsockopt", "getsockopt"}),
 ITER_HELPERS = frozenset({"seq_printf", "seq_write", "seq_printf_btf"})
 
 
-def target_helper_unmodelled(section: str, helper: str) -> str | None:
-    """"not modelled" for a call of a helper the iterator's target adds, else None."""
-    target = section.partition("/")[2]
-    if helper in TARGET_HELPERS.get(target, ()):
-        return f"not modelled: bpf_{helper} in {target} iterators (the target's own helper)"
-    return None
+def target_helpers(section: str) -> frozenset:
+    """The helpers the iterator target of ``section`` adds to the tracing chain."""
+    return TARGET_HELPERS.get(section.partition("/")[2], frozenset())
 
 
 def iter_ctx_args(target: str) -> dict[str, tuple[str, bool]] | None:
@@ -75,4 +73,4 @@ def iter_ctx_args(target: str) -> dict[str, tuple[str, bool]] | None:
 
 
 __all__ = ["ITER_TARGETS", "ITER_HELPERS", "TARGET_HELPERS", "iter_ctx_args",
-           "target_helper_unmodelled"]
+           "target_helpers"]

@@ -289,8 +289,9 @@ VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC + _CGROUP},
     # bpf_sk_storage_get_cg_sock_proto: the context is the socket
     "sk_storage_get": {"cgroup_sock": (MAP, CTX, _MAP_VALUE_OR_NULL, ANY)},
-    "setsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (RDONLY, SIZE)},
-    "getsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (UNINIT, SIZE)},
+    # bpf_sk_setsockopt_proto / bpf_sk_getsockopt_proto (tracing: tcp and unix iterators)
+    "setsockopt": {t: _SK_SOCKOPT + (RDONLY, SIZE) for t in ("cgroup_sockopt", "tracing")},
+    "getsockopt": {t: _SK_SOCKOPT + (UNINIT, SIZE) for t in ("cgroup_sockopt", "tracing")},
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
     "get_socket_cookie": {t: (ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,) for t in _TRACING_PROTO},
     "xdp_get_buff_len": {t: (ARG_PTR_TO_BTF_ID,) for t in _TRACING_PROTO},  # _trace_proto

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
-from model.platform.iter_targets import target_helper_unmodelled
+from model.platform.iter_targets import target_helpers
 from model.platform.tracing_targets import BPF_TRACE_ITER
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
@@ -45,10 +45,10 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
-    why = ((target_helper_unmodelled(prog.section, name.removeprefix("bpf_"))
-            if ptype == "tracing" and prog.attach_type == BPF_TRACE_ITER else None)
-           or helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
-                           attach_type=prog.attach_type)
+    own = (ptype == "tracing" and prog.attach_type == BPF_TRACE_ITER  # the target's own
+           and name.removeprefix("bpf_") in target_helpers(prog.section))
+    why = ((None if own else helper_check(ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
+                                          attach_type=prog.attach_type))
            or verifier_unmodelled(ptype, hid))
     if why is not None:
         raise Reject(why)
