@@ -255,6 +255,7 @@ def probes() -> list[IterProbe]:
                   _sockopt("if r1 == 0 goto +7\n", 49).replace("r5 = 4", "r5 = 0"), False,
                   "R5 invalid zero-sized read"),
         IterProbe("unix setsockopt", "iter/unix", _sockopt("if r1 == 0 goto +7\n", 49), True),
+        IterProbe("unix getsockopt", "iter/unix", _sockopt("if r1 == 0 goto +7\n", 57), True),
         IterProbe("udp setsockopt", "iter/udp", _sockopt("if r1 == 0 goto +7\n", 49), False,
                   "program of this type cannot use helper bpf_setsockopt#49"),
         IterProbe("task setsockopt", T, _sockopt("if r1 == 0 goto +7\n", 49), False,
