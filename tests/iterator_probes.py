@@ -140,6 +140,17 @@ def probes() -> list[IterProbe]:
                   license="MIT"),
         IterProbe("value non-GPL", E, f"{value}if r7 == 0 goto +1\nr0 = *(u8 *)(r7 + 0)\n{end}",
                   True, license="MIT"),
+        IterProbe("value sign-extending load", E,
+                  f"{value}if r7 == 0 goto +1\nr0 = *(s32 *)(r7 + 4)\n{end}", True),
+        IterProbe("key sign-extending load", E,
+                  f"{key}if r7 == 0 goto +1\nr0 = *(s8 *)(r7 + 4)\n{end}", True),
+        IterProbe("tcp uid sign-extending ctx load", "iter/tcp",
+                  f"r0 = *(s32 *)(r1 + 16)\n{end}", True),
+        IterProbe("value's word is no pointer", E,
+                  f"{value}if r7 == 0 goto +2\nr0 = *(u64 *)(r7 + 0)\nr0 = *(u64 *)(r0 + 0)\n"
+                  f"{end}", False, "R0 invalid mem access 'scalar'"),
+        IterProbe("return the value pointer", E, "r0 = *(u64 *)(r1 + 24)\nexit", False,
+                  "At program exit the register R0 is not a known value (buf_or_null)"),
         # pointer arithmetic and tests on the buffers
         IterProbe("value atomic add", E,
                   f"{value}if r7 == 0 goto +2\nr1 = 1\nlock *(u64 *)(r7 + 0) += r1\n{end}", True),
