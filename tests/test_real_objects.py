@@ -212,7 +212,7 @@ SEC("struct_ops/init") int ops(void *ctx) { return 0; }
 SEC("sockops") int sock_ops_prog(void *ctx) { return 1; }
 SEC("sk_msg") int sk_msg_prog(void *ctx) { return 1; }
 SEC("lirc_mode2") int lirc_prog(void *ctx) { return 0; }
-SEC("iter/task") int fentry(void *ctx) { return 0; }
+SEC("iter.s/task") int fentry(void *ctx) { return 0; }
 SEC("fentry/do_unlinkat") int fentry_ok(void *ctx) { return 0; }
 SEC("uprobe.s//bin/true:main") int sleepy(void *ctx) { return 0; }
 SEC("kprobe/do_unlinkat") int kp(void *ctx) { return 0; }

@@ -9,19 +9,15 @@ are checked the same way."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import CLANG
-from tracing_probes import (build, compare, kernel_refusal, kernel_verdict, probes,
+from tracing_probes import (build, c_object_with_vmlinux, compare, kernel_refusal,
+                            kernel_verdict, probes,
                             skv_verdict, z3_safe)
 
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
-BPFTOOL = shutil.which("bpftool")
-LIBBPF = Path("/usr/include/bpf/bpf_helpers.h")
 
 pytestmark = pytest.mark.skipif(not VMLINUX.exists(),
                                 reason="no kernel BTF (/sys/kernel/btf/vmlinux)")
@@ -66,7 +62,7 @@ _REFUSED = ("unknown func", "cannot use helper", "not supported", "supported onl
 
 
 @pytest.mark.parametrize("section", ["tp_btf/sched_switch", "fentry/do_unlinkat",
-                                     "lsm/file_open"])
+                                     "lsm/file_open", "iter/task", "iter/bpf_map_elem"])
 def test_helper_availability_against_kernel(section):
     """tracing_prog_func_proto / bpf_lsm_func_proto: every helper id the kernel lets a
     program of this kind call is one skv's table allows, and the other way round; a helper
@@ -128,7 +124,7 @@ def test_lsm_load_refusals():
 
 
 def test_unmodelled_targets_are_clean_rejections():
-    for section in ("fentry/no_such_function_xyz", "tp_btf/no_such_tracepoint", "iter/task",
+    for section in ("fentry/no_such_function_xyz", "tp_btf/no_such_tracepoint", "iter/task_new",
                     "fentry.s/do_unlinkat", "lsm/no_such_hook"):
         obj, prog = build("r0 = 0\nexit", section)
         v = skv_verdict(obj, prog)
@@ -235,16 +231,7 @@ C_EXPECT = {"fentry_int": True, "fexit_ret": True, "tp_chain": True, "tp_write":
 
 @pytest.fixture(scope="module")
 def c_object(tmp_path_factory):
-    if CLANG is None or BPFTOOL is None or not LIBBPF.exists():
-        pytest.skip("clang-19, bpftool and libbpf headers are needed to build C programs")
-    d = tmp_path_factory.mktemp("tracing")
-    with open(d / "vmlinux.h", "w") as f:
-        subprocess.run([BPFTOOL, "btf", "dump", "file", str(VMLINUX), "format", "c"],
-                       stdout=f, check=True)
-    (d / "t.c").write_text(C_SOURCE)
-    subprocess.run([CLANG, "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
-                    f"-I{d}", "-c", str(d / "t.c"), "-o", str(d / "t.o")], check=True)
-    return d / "t.o"
+    return c_object_with_vmlinux(tmp_path_factory.mktemp("tracing"), C_SOURCE)
 
 
 def test_c_programs(c_object):

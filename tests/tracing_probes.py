@@ -12,6 +12,30 @@ from model.isa import assemble, encode
 from model.program import BpfObject, Program
 
 
+def c_object_with_vmlinux(d, source: str):
+    """``source`` compiled by clang-19 for BPF in folder ``d`` with the running kernel's
+    vmlinux.h (bpftool) and libbpf's headers: the object's path (the test skips without
+    those tools)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    from conftest import CLANG
+
+    bpftool, vmlinux = shutil.which("bpftool"), "/sys/kernel/btf/vmlinux"
+    if CLANG is None or bpftool is None or not Path("/usr/include/bpf/bpf_helpers.h").exists():
+        pytest.skip("clang-19, bpftool and libbpf headers are needed to build C programs")
+    with open(d / "vmlinux.h", "w") as f:
+        subprocess.run([bpftool, "btf", "dump", "file", vmlinux, "format", "c"], stdout=f,
+                       check=True)
+    (d / "t.c").write_text(source)
+    subprocess.run([CLANG, "-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86",
+                    f"-I{d}", "-c", str(d / "t.c"), "-o", str(d / "t.o")], check=True)
+    return d / "t.o"
+
+
 def member_off(struct: str, *path: str) -> int:
     """Byte offset of ``struct.path[0].path[1]...`` in vmlinux BTF (nested structs only)."""
     from model.platform.tracing_targets import vmlinux_btf

@@ -158,7 +158,7 @@ def runnable(prog) -> None:
 
 
 def _unrunnable(prog_type: str) -> None:
-    if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/lsm
+    if prog_type in MODELLED_ATTACH:  # fentry/fexit/fmod_ret/tp_btf/iter/lsm
         raise NotModelled(f"running {prog_type} programs (a BTF-typed context of kernel "
                           "argument values and pointers; the kernel cannot test-run most "
                           "of them either)")

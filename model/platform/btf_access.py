@@ -19,7 +19,10 @@ Rules kept (each confirmed on the running kernel for tp_btf, see tests/test_trac
   structs by value read as scalars (any size); pointers need 8 bytes ("func '%s' size %d
   must be 8"); a pointer to a struct is a PTR_TO_BTF_ID (trusted for tp_btf and most lsm
   hooks, maybe NULL per ``__nullable`` or the tracepoint's raw_tp_null_args bit, a scalar
-  when that table says it may be an ERR_PTR), any other pointer a scalar. An lsm program's
+  when that table says it may be an ERR_PTR), any other pointer a scalar. An iterator's
+  arguments of its target's ctx_arg_info read as registered (model.platform.iter_targets:
+  a maybe-NULL PTR_TO_BTF_ID, or ``buf``, a maybe-NULL PTR_TO_BUF, read-only when ``trust``
+  is "rdonly"). An lsm program's
   read of the return value slot is a scalar in the hook's range (32-bit signed).
 * through PTR_TO_BTF_ID: a GPL-compatible program ("Cannot access kernel 'struct %s' from
   non-GPL compatible program"), a constant offset ("R%d is ptr_%s invalid variable offset"),
@@ -49,7 +52,7 @@ _KIND_STR = {k: n for k, n in enumerate(B.KIND_NAMES)} | {B.UNKN: "UNKNOWN"}  # 
 
 @dataclass(frozen=True)
 class Typed:
-    kind: str                  # "scalar" | "btf_id" | "mem_untrusted"
+    kind: str                  # "scalar" | "btf_id" | "mem_untrusted" | "buf"
     btf_id: int = 0
     trust: str = ""
     maybe_null: bool = False
@@ -149,9 +152,14 @@ def ctx_read(btf: B.Btf, target, off: int, size: int, write: bool) -> Typed | st
                 f"Only pointer access is allowed\n{generic}")
     if size != 8:
         return f"func '{name}' size {size} must be 8\n{generic}"
+    info = next((a for a in target.iter_args if a[0] == pname), None)
+    if info is not None and info[1] == "buf_or_null":   # PTR_TO_BUF | PTR_MAYBE_NULL
+        return Typed("buf", maybe_null=True, trust="rdonly" if info[2] else "")
     sid = _struct_ptr(btf, t)
     if sid is None:
         return SCALAR
+    if info is not None:                                 # the iterator's ctx_arg_info
+        return Typed("btf_id", sid, "trusted" if info[2] else "", True)
     maybe_null = pname.endswith("__nullable")
     mask = (target.null_mask >> (4 * arg)) & 0xF if arg < nargs else 0
     if mask & 1:

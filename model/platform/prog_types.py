@@ -23,7 +23,7 @@ _ALWAYS_SLEEPABLE = ("syscall",)
 def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False,
                          typed: bool = False, attach_type: int = 0) -> str | None:
     """The clean rejection for a program skv does not model, or None. ``typed``: the
-    engine models BTF-typed contexts (fentry/fexit/fmod_ret/tp_btf/lsm: the abstract
+    engine models BTF-typed contexts (fentry/fexit/fmod_ret/tp_btf/iter/lsm: the abstract
     verifier only; model.platform.tracing_targets)."""
     if prog_type in MODELLED_ATTACH and not sleepable:
         if not typed:

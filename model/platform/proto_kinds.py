@@ -214,7 +214,8 @@ UNMODELLED_HELPERS = {
 RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
 #: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
 #: struct it must point to (``*fn->arg1_btf_id``)
-ARG_BTF_STRUCT = {"find_vma": "task_struct"}
+ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
+                  "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file"}
 
 
 

@@ -113,6 +113,11 @@ ROWS: list[tuple] = [
     ("find_vma", INT, (ARG_PTR_TO_BTF_ID, ANY, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY),
      False, False),
     ("d_path", INT, (ARG_PTR_TO_BTF_ID, ARG_PTR_TO_MEM_WRITE, SIZE0), False, False),
+    # iterators only (BPF_TRACE_ITER): the seq_file is meta->seq
+    ("seq_printf", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE, ARG_PTR_TO_MEM_OR_NULL_RDONLY, SIZE0),
+     True, False),
+    ("seq_write", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE0), True, False),
+    ("seq_printf_btf", INT, (ARG_PTR_TO_BTF_ID, RDONLY, SIZE0, ANY), True, False),
     ("skb_output", INT, (ARG_PTR_TO_BTF_ID, MAP, ANY, RDONLY, SIZE0), True, False),
     ("xdp_output", INT, (ARG_PTR_TO_BTF_ID, MAP, ANY, RDONLY, SIZE0), True, False),
     ("sock_from_file", Ret.PTR_TO_BTF_ID_OR_NULL, (ARG_PTR_TO_BTF_ID,), False, False),
@@ -284,8 +289,9 @@ VARIANTS: dict[str, dict[str, tuple]] = {
     "get_cgroup_classid": {t: () for t in _NOT_TC + _CGROUP},
     # bpf_sk_storage_get_cg_sock_proto: the context is the socket
     "sk_storage_get": {"cgroup_sock": (MAP, CTX, _MAP_VALUE_OR_NULL, ANY)},
-    "setsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (RDONLY, SIZE)},
-    "getsockopt": {"cgroup_sockopt": _SK_SOCKOPT + (UNINIT, SIZE)},
+    # bpf_sk_setsockopt_proto / bpf_sk_getsockopt_proto (tracing: tcp and unix iterators)
+    "setsockopt": {t: _SK_SOCKOPT + (RDONLY, SIZE) for t in ("cgroup_sockopt", "tracing")},
+    "getsockopt": {t: _SK_SOCKOPT + (UNINIT, SIZE) for t in ("cgroup_sockopt", "tracing")},
     # bpf_get_socket_ptr_cookie_proto: a socket pointer or NULL
     "get_socket_cookie": {t: (ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL,) for t in _TRACING_PROTO},
     "xdp_get_buff_len": {t: (ARG_PTR_TO_BTF_ID,) for t in _TRACING_PROTO},  # _trace_proto

@@ -27,6 +27,7 @@ from model.elf.sections import PROG_TYPE_IDS
 from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
+from model.platform.iter_targets import ITER_HELPERS
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
                                         unmodelled_kind)
 from model.platform.proto_rows import CHANGES_PKT_DATA, ROWS, VARIANTS
@@ -295,6 +296,8 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
             tracing |= _TRAMPOLINE
         elif attach_type == 23:  # tp_btf: bpf_get_attach_cookie_proto_tracing
             tracing |= {"get_attach_cookie"}
+        elif attach_type == 28 and prog_type == "tracing":  # BPF_TRACE_ITER's seq_*
+            tracing |= ITER_HELPERS
         chains[prog_type] = tracing | (_LSM if prog_type == "lsm" else set())
     chain = chains.get(prog_type)
     return None if chain is None else chain - _config_removes(lockdown, kprobe_override)

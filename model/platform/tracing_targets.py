@@ -1,12 +1,14 @@
-"""Attach targets of BTF-typed programs (Linux 6.18): fentry / fexit / fmod_ret / tp_btf
-(program type ``tracing``) and lsm. Their context is the target's arguments as u64 slots,
+"""Attach targets of BTF-typed programs (Linux 6.18): fentry / fexit / fmod_ret / tp_btf /
+iter (program type ``tracing``) and lsm. Their context is the target's arguments as u64 slots,
 typed by the running kernel's BTF (/sys/kernel/btf/vmlinux).
 
 The section names the target (libbpf's convention): ``fentry/do_unlinkat`` -> the FUNC
 ``do_unlinkat``; ``tp_btf/sched_switch`` -> the TYPEDEF ``btf_trace_sched_switch`` whose
 prototype's first argument (``void *__data``) is not part of the context; ``lsm/file_open``
--> the FUNC ``bpf_lsm_file_open``. :func:`attach_target` answers a :class:`Target` or raises
-``NotModelled`` (no vmlinux BTF, a module target, an iterator, a section without a target).
+-> the FUNC ``bpf_lsm_file_open``; ``iter/task`` -> the FUNC ``bpf_iter_task``, for the
+targets of model.platform.iter_targets. :func:`attach_target` answers a :class:`Target` or
+raises ``NotModelled`` (no vmlinux BTF, a module target, an iterator target not modelled, a
+section without a target).
 
 Kernel facts kept here as data:
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from model.elf import btf as B
 from model.elf.core import VMLINUX_BTF, target_btf
 from model.errors import NotModelled
+from model.platform.iter_targets import iter_ctx_args
 
 MAX_ERRNO = 4095
 
@@ -37,7 +40,7 @@ BPF_TRACE_RAW_TP, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT, BPF_MODIFY_RETURN = 23, 24,
 BPF_LSM_MAC, BPF_TRACE_ITER, BPF_LSM_CGROUP = 27, 28, 43
 #: the attach types whose targets are modelled, by program type
 MODELLED_ATTACH = {"tracing": (BPF_TRACE_RAW_TP, BPF_TRACE_FENTRY, BPF_TRACE_FEXIT,
-                               BPF_MODIFY_RETURN),
+                               BPF_MODIFY_RETURN, BPF_TRACE_ITER),
                    "lsm": (BPF_LSM_MAC,)}
 
 #: fmod_ret targets known modifiable (check_attach_modify_return: security_* hooks; the
@@ -150,6 +153,9 @@ class Target:
     trusted: bool
     null_mask: int = 0
     hook: str = ""          # lsm: the hook's name without bpf_lsm_
+    #: iterators: the target's ctx_arg_info, (argument name, kind, flag) triples
+    #: (model.platform.iter_targets)
+    iter_args: tuple = ()
 
 
 def _func(btf: B.Btf, name: str, section: str) -> B.BtfType:
@@ -182,6 +188,14 @@ def attach_target(prog_type: str, attach_type: int, section: str) -> Target:
                               "function prototype")
         return Target(prog_type, attach_type, rest, td.id, proto, proto.members[1:], True,
                       RAW_TP_NULL_ARGS.get(rest, 0))
+    if attach_type == BPF_TRACE_ITER:
+        args = iter_ctx_args(rest)
+        if args is None:
+            raise NotModelled(f"iterator target {rest} (section {section})")
+        f = _func(btf, target_btf_name(section)[0], section)
+        proto = btf.type(f.type)
+        return Target(prog_type, attach_type, f.name, f.id, proto, proto.members, True,
+                      iter_args=tuple((n, k, flag) for n, (k, flag) in args.items()))
     if prog_type == "lsm":
         f = _func(btf, target_btf_name(section)[0], section)
         proto = btf.type(f.type)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
+from model.platform.iter_targets import target_helpers
+from model.platform.tracing_targets import BPF_TRACE_ITER
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
@@ -14,7 +16,7 @@ from model.platform.proto_kinds import RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
-from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, check_bounds,
+from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer_access, check_bounds,
                                      check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
@@ -24,7 +26,7 @@ from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
 from model.verifier.locks import calls_while_locked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
-from model.verifier.regs import (NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
+from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
 from model.verifier.state import Frame, State
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
@@ -58,7 +60,13 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
-    why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type)
+    own = (ptype == "tracing" and prog.attach_type == BPF_TRACE_ITER  # the target's own
+           and name.removeprefix("bpf_") in target_helpers(prog.section))
+    if own:  # an iterator target's helper (bpf_setsockopt in iter/tcp): no availability rule
+        why = verifier_unmodelled(ptype, hid)
+        proto = helper_proto(ptype, hid) if why is None else None
+    else:
+        why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type)
     if why is not None:
         raise Reject(why)
     regs = st.cur.regs
@@ -79,6 +87,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             if arg.is_mem:
                 _null_mem_size(regno, regs[regno + 1])
             continue
+        if (r.type is T.RDONLY_BUF and not arg.flags & ArgFlag.MEM_RDONLY
+                and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            # check_reg_type: read-only memory only for a MEM_RDONLY argument (not a map
+            # key: an iterator copies its element's key to the stack first)
+            raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
             why = packet_arg_check(proto, ptype)
@@ -208,7 +221,7 @@ def _null_mem_size(regno: int, size: Reg) -> None:
     that is surely 0 (check_mem_size_reg -> check_helper_mem_access on a NULL register)."""
     if size.type is T.SCALAR and size.scalar.umax == 0:
         return
-    raise Reject(f"R{regno} type=scalar expected={MEM_ARG_EXPECTED}")
+    raise Reject(f"R{regno} type=scalar expected=fp")  # check_helper_mem_access's default
 
 
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
@@ -251,6 +264,10 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,
                write=write and r.type not in SIZED_MEM, value=None)
+        return
+    if r.type in BUFFERS:  # check_helper_mem_access: an iterator's map key / value (a
+        # read-only key only for a MEM_RDONLY argument: checked with the argument's kind)
+        buffer_access(regno, r, 0, size, "rdonly" if r.type is T.RDONLY_BUF else "rdwr")
         return
     if r.type is T.MAP_KEY:  # check_helper_mem_access: a key is never written
         if write:

@@ -18,8 +18,8 @@ from model.semantics import INT
 from model.semantics.backend import to_signed
 from model.platform.value_fields import field_access_error
 from model.platform.sock_fields import sock_access
-from model.verifier.regs import (PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer, type_str,
-                                 unknown)
+from model.verifier.regs import (BUFFERS, PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer,
+                                 type_str, unknown)
 from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
@@ -108,13 +108,12 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
             raise Reject(f"invalid access to flow keys off={o} size={size}")
         return None if write else unknown()
     if t is T.TP_BUFFER:  # check_tp_buffer_access: the upper bound is checked at attach
-        o = reg.off + off
-        if o < 0:
-            raise Reject(f"R{regno} invalid tracepoint buffer access: off={o}, size={size}")
-        if not reg.var.is_const() or reg.var.const_value():
-            t_ = reg.var.var_off
-            raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
-                         f"var_off=({t_.value:#x}; {t_.mask:#x})")
+        buffer_access(regno, reg, off, size, "tracepoint")
+        return None if write else unknown()
+    if t in BUFFERS:  # check_buffer_access: an iterator's map key / value
+        if write and t is T.RDONLY_BUF:
+            raise Reject(f"R{regno} cannot write into {t.value}")
+        buffer_access(regno, reg, off, size, "rdonly" if t is T.RDONLY_BUF else "rdwr")
         return None if write else unknown()
     if t is T.MAP_KEY:  # a for_each callback's key: read-only
         if write:
@@ -139,6 +138,19 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     raise Reject(f"R{regno} invalid mem access '{type_str(reg)}'")
 
 
+def buffer_access(regno: int, reg: Reg, off: int, size: int, what: str) -> None:
+    """__check_buffer_access: a buffer whose size is checked at attach time (a
+    tracepoint's, an iterator's map element) is accessed at a constant offset >= 0 (the
+    pointer's fixed offset plus ``off``)."""
+    o = reg.off + off
+    if o < 0:
+        raise Reject(f"R{regno} invalid {what} buffer access: off={o}, size={size}")
+    if not reg.var.is_const() or reg.var.const_value():
+        t_ = reg.var.var_off
+        raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
+                     f"var_off=({t_.value:#x}; {t_.mask:#x})")
+
+
 def _vmlinux():
     from model.platform.tracing_targets import vmlinux_btf
 
@@ -158,6 +170,8 @@ def typed_reg(got) -> Reg | None:
         return unknown()
     if got.kind == "mem_untrusted":  # PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED
         return pointer(T.UNTRUSTED_MEM)
+    if got.kind == "buf":  # PTR_TO_BUF | PTR_MAYBE_NULL (| MEM_RDONLY)
+        return pointer(T.RDONLY_BUF_OR_NULL if got.trust == "rdonly" else T.BUF_OR_NULL)
     return pointer(T.BTF_ID_OR_NULL if got.maybe_null else T.BTF_ID, btf_id=got.btf_id,
                    trust=got.trust, tag=got.tag)
 

@@ -53,6 +53,12 @@ class T(Enum):
     CONST_DYNPTR = "dynptr_ptr"
     FLOW_KEYS = "flow_keys"  # __sk_buff->flow_keys of a flow dissector (struct bpf_flow_keys)
     TP_BUFFER = "tp_buffer"  # raw_tp.w's args[0]: the tracepoint's writable buffer
+    #: PTR_TO_BUF (| MEM_RDONLY): an iterator's map element value (key), of a size known
+    #: only at attach (model.platform.iter_targets)
+    BUF = "buf"
+    BUF_OR_NULL = "buf_or_null"
+    RDONLY_BUF = "rdonly_buf"
+    RDONLY_BUF_OR_NULL = "rdonly_buf_or_null"
 
     # members are singletons: hash them by identity, in C (Enum's own hashes the name in
     # Python, and registers are hashed on every fingerprint)
@@ -62,7 +68,10 @@ class T(Enum):
 NULLABLE = {T.MAP_VALUE_OR_NULL: T.MAP_VALUE, T.MEM_OR_NULL: T.MEM,
             T.BTF_ID_OR_NULL: T.BTF_ID,
             T.RINGBUF_MEM_OR_NULL: T.RINGBUF_MEM, T.SOCKET_OR_NULL: T.SOCKET,
-            T.SOCK_COMMON_OR_NULL: T.SOCK_COMMON, T.TCP_SOCK_OR_NULL: T.TCP_SOCK}
+            T.SOCK_COMMON_OR_NULL: T.SOCK_COMMON, T.TCP_SOCK_OR_NULL: T.TCP_SOCK,
+            T.BUF_OR_NULL: T.BUF, T.RDONLY_BUF_OR_NULL: T.RDONLY_BUF}
+#: PTR_TO_BUF: any constant offset >= 0 (the size is checked at attach)
+BUFFERS = {T.BUF, T.RDONLY_BUF}
 #: memory of a size known to the verifier (``range``)
 SIZED_MEM = {T.MEM, T.RINGBUF_MEM}
 #: pointers to a socket (no arithmetic, read-only fields)

@@ -10,7 +10,7 @@ from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, 
 from model.platform.callbacks import callback_spec, helper_short_name
 from model.platform.ctx_layouts import LD_ABS_TYPES
 from model.platform.value_fields import spin_lock_off
-from model.platform.returns import return_range
+from model.platform.returns import check_return, return_range
 from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, call_helper,
@@ -117,9 +117,12 @@ class Stepper:
                          f"({r0.type.value})")
         lo, hi = rng
         s = r0.scalar
-        if s.umin < lo or s.umax > hi or s.smin_s < lo:
-            raise Reject(f"At program exit the register R0 has smin={s.smin_s} smax={s.smax_s} "
-                         f"should have been in [{lo}, {hi}]")
+        if s.umin < lo or s.umax > hi or s.smin_s < lo:  # the kernel's words (unbounded
+            # sides left out: "has unknown scalar value")
+            raise Reject(check_return(self.ptype, s.smin_s, s.smax_s,
+                                      attach_type=self.prog.attach_type)
+                         or f"At program exit the register R0 has smin={s.smin_s} "
+                         f"smax={s.smax_s} should have been in [{lo}, {hi}]")
 
     # -- transfer ------------------------------------------------------------------------
     def step(self, st: State, pc: int, insn) -> list[State]:

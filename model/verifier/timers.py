@@ -50,9 +50,8 @@ def timer_map_arg(timer_map: str | None, regno: int, r: Reg) -> None:
 
 def btf_arg(helper: str, regno: int, r: Reg) -> None:
     """ARG_PTR_TO_BTF_ID of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT."""
-    if r.type is T.BTF_ID_OR_NULL:
-        raise Reject(f"Possibly NULL pointer passed to helper arg{regno}")
-    if r.type is not T.BTF_ID or r.trust == "untrusted":
+    if r.type is not T.BTF_ID or r.trust == "untrusted":  # a maybe-NULL one too: no
+        # compatible type (check_reg_type strips PTR_MAYBE_NULL only for a nullable arg)
         raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
     if r.tag:
         raise Reject(f"not modelled: a {r.tag} typed pointer passed to bpf_{helper}")
