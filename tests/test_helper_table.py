@@ -33,6 +33,16 @@ MODELLED = [h for h in REACHABLE if helper_unmodelled(probe_type(h), h) is None]
 COUNTS = {"loads": 0, "false_accepts": 0, "false_rejects": 0, "agree": 0}
 
 
+def test_every_modelled_type_has_a_helper_chain():
+    """One list of modelled program types (contexts and helpers alike): each has its
+    *_func_proto chain, privileged or not."""
+    from model.platform.prototypes import MODELLED_PROG_TYPES, _chain
+
+    assert len(MODELLED_PROG_TYPES) >= 27
+    for t in MODELLED_PROG_TYPES:
+        assert _chain(t, True) and _chain(t, False) is not None, t
+
+
 def test_table_covers_the_reachable_helpers():
     """Most helpers the modelled program types reach have a row; most rows are modelled."""
     assert len(REACHABLE) >= 120, len(REACHABLE)

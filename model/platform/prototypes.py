@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from model.elf.sections import PROG_TYPE_IDS
+from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_MODELLED
 from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
@@ -303,15 +304,9 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
     return None if chain is None else chain - _config_removes(lockdown, kprobe_override)
 
 
-#: the program types whose helper sets are modelled
-MODELLED_PROG_TYPES = ("socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-                       "raw_tracepoint", "cgroup_skb", "syscall", "perf_event", "sock_ops",
-                       "cgroup_sock", "cgroup_sock_addr", "cgroup_device", "cgroup_sysctl",
-                       "cgroup_sockopt")
-#: ... and the socket / lwt types (contexts in model.platform.ctx_skb_types)
-MODELLED_PROG_TYPES += ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
-                        "flow_dissector", "sk_msg", "sk_lookup", "sk_reuseport",
-                        "raw_tracepoint_writable", "netfilter")
+#: the program types whose helper sets are modelled: those whose contexts are (one list,
+#: model.platform.ctx_layouts; every one has a chain in :func:`_chain`)
+MODELLED_PROG_TYPES = _CTX_MODELLED
 
 
 def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:
