@@ -46,7 +46,8 @@ def program(off: int, size: int) -> list:
 
 
 def skv_run(prog_type: str, insns: list, frame: bytes, ctx: bytes | None) -> int:
-    res = Machine(Program("t", SECTIONS[prog_type], insns)).run(ctx, frame)
+    res = Machine(Program("t", SECTIONS[prog_type], insns)).run(ctx, frame,
+                                                                 test_run_checks=True)
     assert res.ok, res.fault
     return res.r0 & 0xFFFFFFFF
 
@@ -88,6 +89,15 @@ def test_the_kernels_ctx_in_refusals_are_one_line_errors():
         with pytest.raises(SkvError, match="^--ctx: "):
             skv_run("sched_cls", insns, frame, ctx)
     assert len(refused) >= 20
+
+
+def test_without_checks_other_bytes_are_kept():
+    """The interpreter's own callers (proofs, fuzzers) may give any context: the derived
+    fields are still the frame's, the others as given."""
+    ctx = ctx_with(hash=0x1234, len=5)
+    src = assemble("r0 = *(u32 *)(r1 + 68)\nr1 = *(u32 *)(r1 + 0)\nr0 += r1\nexit")
+    res = Machine(Program("t", "classifier", src)).run(ctx, bytes(60))
+    assert res.ok and res.r0 == 0x1234 + 60
 
 
 def test_a_context_of_zeros_takes_len_from_the_frame():

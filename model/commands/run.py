@@ -194,7 +194,7 @@ def run(args) -> int:
         raise SkvError("--budget must be at least 1")
     m = Machine(prog, obj.maps, keys=ks, budget=budget, seed=seed)
     init_maps(m, maps)
-    res = m.run(ctx, packet)
+    res = m.run(ctx, packet, test_run_checks=True)
     print(f"program {prog.name} ({prog.prog_type}), {describe(ks, keys)}")
     for line in report(res, prog, path=args.path, budget=budget):
         print(line)

@@ -106,16 +106,18 @@ def pkt_type(frame: bytes, ifindex: int = LOOPBACK_IFINDEX) -> int:
     return 0 if dest == addr else 3
 
 
-def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None) -> bytearray:
+def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None,
+                 checks: bool = True) -> bytearray:
     """The ``struct __sk_buff`` a program sees under BPF_PROG_TEST_RUN: the fields the
-    caller may set (:data:`SKB_CTX_IN_FIELDS`) from ``ctx`` -- any other non-zero byte is
-    the kernel's EINVAL, a ``SkvError`` here -- and the ones the kernel derives from the
-    frame whatever ``ctx`` says: ``len`` (a socket filter's excludes the Ethernet header),
-    ``pkt_type``, ``protocol`` (eth_type_trans), ``ifindex`` (the loopback device unless
-    ``ctx`` names another existing one) and, with a ``ctx``, ``wire_len`` (``len`` unless
-    set, then at least ``len``)."""
+    caller may set (:data:`SKB_CTX_IN_FIELDS`) from ``ctx``, and the ones the kernel derives
+    from the frame whatever ``ctx`` says: ``len`` (a socket filter's excludes the Ethernet
+    header), ``pkt_type``, ``protocol`` (eth_type_trans), ``ifindex`` (the loopback device
+    unless ``ctx`` names another existing one) and, with a ``ctx``, ``wire_len`` (``len``
+    unless set, then at least ``len``). With ``checks`` (``skv run --ctx``), a context the
+    kernel refuses (another non-zero field: EINVAL; an unknown ifindex: ENODEV) is a
+    ``SkvError``; without (the interpreter's own callers), its other bytes are kept."""
     raw = bytearray(ctx or bytes(SKB_SIZE)).ljust(SKB_SIZE, b"\0")
-    if ctx is not None:
+    if ctx is not None and checks:
         allowed = bytearray(len(raw))
         for f in ctx_layout("sched_cls").fields:
             if f.name in SKB_CTX_IN_FIELDS:
@@ -128,8 +130,8 @@ def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None) -> bytearray:
             raise SkvError(f"--ctx: BPF_PROG_TEST_RUN refuses a __sk_buff with {name} set "
                            f"(EINVAL); it takes only {', '.join(SKB_CTX_IN_FIELDS)}")
     ifindex = _u32(raw, SKB_IFINDEX)
-    if ifindex <= LOOPBACK_IFINDEX:
-        ifindex = LOOPBACK_IFINDEX
+    if ifindex <= LOOPBACK_IFINDEX or not checks:
+        ifindex = max(ifindex, LOOPBACK_IFINDEX)
     else:
         try:
             socket.if_indextoname(ifindex)
@@ -137,10 +139,10 @@ def test_run_skb(frame: bytes, packet: bytes, ctx: bytes | None) -> bytearray:
             raise SkvError(f"--ctx: no network device with ifindex {ifindex} (the kernel's "
                            "test run fails with ENODEV)") from None
     wire_len = _u32(raw, SKB_WIRE_LEN)
-    if wire_len and not len(packet) <= wire_len <= GSO_LEGACY_MAX_SIZE:
+    if checks and wire_len and not len(packet) <= wire_len <= GSO_LEGACY_MAX_SIZE:
         raise SkvError(f"--ctx: wire_len {wire_len} outside [len {len(packet)}, "
                        f"{GSO_LEGACY_MAX_SIZE}] (EINVAL)")
-    if _u32(raw, _SKB["gso_segs"]) > GSO_MAX_SEGS:
+    if checks and _u32(raw, _SKB["gso_segs"]) > GSO_MAX_SEGS:
         raise SkvError(f"--ctx: gso_segs over {GSO_MAX_SEGS} (EINVAL)")
     raw[SKB_LEN:SKB_LEN + 4] = len(packet).to_bytes(4, "little")
     if ctx is not None:  # without a context the kernel leaves qdisc_skb_cb's pkt_len 0
@@ -171,7 +173,8 @@ def _unrunnable(prog_type: str) -> None:
                           "does not run them either: ENOTSUPP)")
 
 
-def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None) -> Context:
+def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes | None,
+                 checks: bool = False) -> Context:
     _unrunnable(prog_type)
     if prog_type == "sk_lookup":
         region = mem.add(Region("ctx", "ctx", CTX_BASE, _sk_lookup_fields(ctx), True))
@@ -190,7 +193,7 @@ def make_context(mem: Memory, prog_type: str, ctx: bytes | None, packet: bytes |
             raw = bytearray(ctx or bytes(XDP_SIZE)).ljust(XDP_SIZE, b"\0")
             region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
             return Context(region.base, region, pkt, {_XDP["data"]: data, _XDP["data_end"]: end, _XDP["data_meta"]: data})
-        raw = test_run_skb(frame, packet, ctx)
+        raw = test_run_skb(frame, packet, ctx, checks)
         region = mem.add(Region("ctx", "ctx", CTX_BASE, raw, True))
         return Context(region.base, region, pkt,
                        {SKB_DATA: data, SKB_DATA_END: end, SKB_DATA_META: data})

@@ -138,7 +138,10 @@ class Machine:
 
     # -- running -------------------------------------------------------------------------
     def run(self, ctx: bytes | None = None, packet: bytes | None = None, *,
-            regs: dict[int, int] | None = None, prog_type: str | None = None) -> RunResult:
+            regs: dict[int, int] | None = None, prog_type: str | None = None,
+            test_run_checks: bool = False) -> RunResult:
+        """``test_run_checks``: refuse a context BPF_PROG_TEST_RUN refuses (a ``SkvError``
+        naming the field), as ``skv run --ctx`` does; otherwise its other bytes are kept."""
         self.trace = []
         self._switch(self.entry_prog)
         self.tail_calls = 0
@@ -150,7 +153,8 @@ class Machine:
         self.may_goto_left = MAY_GOTO_BUDGET
         context: Context | None = None
         if regs is None:
-            context = make_context(self.mem, prog_type or self.prog.prog_type, ctx, packet)
+            context = make_context(self.mem, prog_type or self.prog.prog_type, ctx, packet,
+                                   checks=test_run_checks)
             self.regs[1] = context.address
         else:
             for r, v in regs.items():
