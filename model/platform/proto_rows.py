@@ -233,6 +233,8 @@ ROWS: list[tuple] = [
     # --- xdp
     # --- sock_ops programs (net/core/filter.c: the bpf_sock_ops_* protos)
     ("sock_ops_cb_flags_set", INT, (CTX, ANY), False, False),
+    ("sock_map_update", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
+    ("sock_hash_update", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
     ("setsockopt", INT, (CTX, ANY, ANY, RDONLY, SIZE), False, False),
     ("getsockopt", INT, (CTX, ANY, ANY, UNINIT, SIZE), False, False),
     ("load_hdr_opt", INT, (CTX, ARG_PTR_TO_MEM_WRITE, SIZE, ANY), False, False),

@@ -11,6 +11,7 @@ from model.platform.tracing_targets import BPF_TRACE_ITER
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
+                                        resolve_map_arg,
                                         map_write_check)
 from model.platform.proto_kinds import BTF_RETS, RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
@@ -76,6 +77,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     for i, arg in enumerate(args):
         regno = i + 1
         r = regs[regno]
+        if map_name is not None:
+            arg = resolve_map_arg(obj.maps[map_name].type, arg)
         base = arg.base
         if base is Arg.DONTCARE:
             continue
