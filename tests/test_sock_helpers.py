@@ -156,3 +156,36 @@ def test_sockmap_value_helpers_are_not_modelled(probe):
     assert j.kernel_ok, rejection_reason(j.kernel_log)
     assert j.ours_msg.startswith("not modelled: map type sockmap"), j.ours_msg
     assert not j.z3_safe and not j.z3_failed, j.z3_why
+
+
+# bpf_skc_to_* on a BTF-typed socket (tp_btf/tcp_destroy_sock(struct sock *sk)): the cast
+# of a trusted pointer is a plain one, maybe NULL; reads walk struct tcp_sock's BTF
+_TP = "tp_btf/tcp_destroy_sock"
+_SK = "r1 = *(u64 *)(r1 + 0)\n"
+TRACING = [
+    ("tp_skc_tcp_ok", _SK + f"call {SKC_TO_TCP}\nif r0 == 0 goto out\n"
+     "r0 = *(u32 *)(r0 + 0)\nout:\nr0 = 0\nexit"),
+    ("tp_skc_tcp_unchecked", _SK + f"call {SKC_TO_TCP}\nr0 = *(u32 *)(r0 + 0)\nr0 = 0\nexit"),
+    ("tp_skc_tcp_write", _SK + f"call {SKC_TO_TCP}\nif r0 == 0 goto out\nr1 = 0\n"
+     "*(u32 *)(r0 + 0) = r1\nout:\nr0 = 0\nexit"),
+    ("tp_skc_unix_ok", _SK + f"call {SKC_TO_UNIX}\nif r0 == 0 goto out\n"
+     "r0 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit"),
+    ("tp_skc_tcp_of_cast_ok", _SK + f"call {SKC_TO_TCP}\nif r0 == 0 goto out\nr1 = r0\n"
+     f"call {SKC_TO_TCP6}\nout:\nr0 = 0\nexit"),
+    ("tp_listener_of_btf", _SK + f"call {GET_LISTENER}\nr0 = 0\nexit"),
+    ("tp_release_btf", _SK + f"call {SK_RELEASE}\nr0 = 0\nexit"),
+]
+
+
+@pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
+@pytest.mark.parametrize("name,text", TRACING, ids=[t[0] for t in TRACING])
+def test_skc_casts_of_btf_sockets(name, text):
+    from tracing_probes import build, kernel_verdict, skv_verdict, z3_safe
+
+    obj, prog = build(text, _TP)
+    ours, k = skv_verdict(obj, prog), kernel_verdict(prog)
+    assert ours.ok == k.ok, f"{name}: kernel {k.ok} ({k.msg}) | skv {ours.msg}"
+    assert name.endswith("_ok") == k.ok, f"{name}: kernel {k.msg}"
+    if not k.ok:
+        assert ours.msg in k.log, f"{name}: kernel: {k.msg} | skv: {ours.msg}"
+    assert not z3_safe(obj, prog), name  # typed pointers: the abstract verifier only
