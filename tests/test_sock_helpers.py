@@ -70,6 +70,14 @@ PROBES = [
     _tc("skc_tcp_leak", _lookup() + LOOKED + f"r1 = r7\ncall {SKC_TO_TCP}\n" + END),
     _tc("skc_unix_after_release_ok", _lookup() + LOOKED + f"r1 = r7\ncall {SKC_TO_UNIX}\n"
         "r8 = r0\n" + REL7 + "if r8 == 0 goto out\nr0 = *(u32 *)(r8 + 0)\n" + END),
+    _tc("skc_tcp_then_tcp_sock", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n" + CHECK
+        + "r1 = r0\ncall 96\n" + END),
+    _tc("skc_tcp_spilled_ok", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n*(u64 *)(r10 - 8) = r0\n"
+        "r0 = *(u64 *)(r10 - 8)\n" + CHECK + "r0 = *(u32 *)(r0 + 0)\n" + END),
+    _tc("skc_tcp_arith_read_ok", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n" + CHECK
+        + "r0 += 8\nr0 = *(u32 *)(r0 + 0)\n" + END),
+    _tc("skc_tcp_listener_ok", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n" + CHECK
+        + f"r1 = r0\ncall {SKC_TO_UNIX}\n" + END),
     # bpf_get_listener_sock: a socket holding no reference
     _tc("listener_ok", SKB + f"r1 = r7\ncall {GET_LISTENER}\n" + CHECK
         + "r0 = *(u32 *)(r0 + 4)\n" + END),
