@@ -16,7 +16,7 @@ from soundness_probes import Probe, assert_same_verdict
 
 KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
-GET_LISTENER, SKC_TO_TCP, SKC_TO_UNIX, SKC_TO_TCP6 = 98, 137, 178, 136
+GET_LISTENER, SKC_TO_TCP, SKC_TO_UNIX, SKC_TO_TCP6, SKC_TO_MPTCP = 98, 137, 178, 136, 196
 SKB = "r6 = r1\nr7 = *(u64 *)(r6 + 168)\nif r7 == 0 goto out\n"  # skb->sk, checked
 CHECK = "if r0 == 0 goto out\n"
 END = "out:\nr0 = 0\nexit\n"
@@ -76,6 +76,9 @@ PROBES = [
         "r0 = *(u64 *)(r10 - 8)\n" + CHECK + "r0 = *(u32 *)(r0 + 0)\n" + END),
     _tc("skc_tcp_arith_read_ok", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n" + CHECK
         + "r0 += 8\nr0 = *(u32 *)(r0 + 0)\n" + END),
+    _tc("skc_mptcp_ok", SKB + f"r1 = r7\ncall {SKC_TO_MPTCP}\n" + CHECK
+        + "r0 = *(u32 *)(r0 + 0)\n" + END),
+    _tc("skc_mptcp_lookup_leak", _lookup() + LOOKED + f"r1 = r7\ncall {SKC_TO_MPTCP}\n" + END),
     _tc("skc_tcp_listener_ok", SKB + f"r1 = r7\ncall {SKC_TO_TCP}\n" + CHECK
         + f"r1 = r0\ncall {SKC_TO_UNIX}\n" + END),
     # bpf_get_listener_sock: a socket holding no reference
@@ -180,6 +183,8 @@ TRACING = [
      "r0 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit"),
     ("tp_skc_tcp_of_cast_ok", _SK + f"call {SKC_TO_TCP}\nif r0 == 0 goto out\nr1 = r0\n"
      f"call {SKC_TO_TCP6}\nout:\nr0 = 0\nexit"),
+    # bpf_skc_to_mptcp_sock's argument is ARG_PTR_TO_SOCK_COMMON: no BTF pointer
+    ("tp_skc_mptcp_of_btf", _SK + f"call {SKC_TO_MPTCP}\nr0 = 0\nexit"),
     ("tp_listener_of_btf", _SK + f"call {GET_LISTENER}\nr0 = 0\nexit"),
     ("tp_release_btf", _SK + f"call {SK_RELEASE}\nr0 = 0\nexit"),
 ]

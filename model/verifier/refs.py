@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, Ret
 from model.verifier.memcheck import Reject, btf_sock_common_arg, fixed_off_only
-from model.verifier.regs import Reg, T, pointer, unknown
+from model.verifier.regs import Reg, T, pointer, type_str, unknown
 from model.verifier.state import State
 
 #: the register kinds a release argument accepts (check_reg_type), per argument base kind
@@ -42,7 +42,7 @@ def cast(ret: Ret, arg: Reg, ids) -> Reg:
 def ref_arg(regno: int, r: Reg, base: Arg) -> None:
     """check_reg_type for a ring buffer memory or socket argument."""
     if r.type not in RELEASABLE[base]:
-        raise Reject(f"R{regno} type={r.type.value} expected={RELEASE_EXPECTED[base]}")
+        raise Reject(f"R{regno} type={type_str(r)} expected={RELEASE_EXPECTED[base]}")
 
 
 def release_arg(regno: int, r: Reg, base: Arg) -> int:
