@@ -202,3 +202,17 @@ def test_skc_casts_of_btf_sockets(name, text):
     if not k.ok:
         assert ours.msg in k.log, f"{name}: kernel: {k.msg} | skv: {ours.msg}"
     assert not z3_safe(obj, prog), name  # typed pointers: the abstract verifier only
+
+
+@needs_kernel
+@pytest.mark.parametrize("helper", [53, 70, GET_LISTENER, SKC_TO_TCP6, SKC_TO_TCP, 138, 139,
+                                    140, SKC_TO_UNIX, SKC_TO_MPTCP])
+def test_which_program_types_offer_the_helper(helper):
+    """Every probe program type: the kernel's answer (unknown helper / refused argument) is
+    skv's (its availability chain and the argument's first check)."""
+    from soundness_probes import SECTION
+
+    for ptype in sorted(SECTION):
+        j = Probe(f"{ptype}_{helper}", ptype, f"r1 = 0\ncall {helper}\nr0 = 0\nexit\n").judge()
+        kmsg = "accept" if j.kernel_ok else rejection_reason(j.kernel_log)
+        assert (j.ours_msg.splitlines()[-1] if j.ours_msg else "accept") == kmsg, ptype
