@@ -206,6 +206,11 @@ def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = Fals
         if t in SOCKET_LOOKUP_MAP_TYPES:
             return None if typed else f"{VERIFIER_ONLY}: an AF_XDP socket from an {t} lookup"
         return None if refs else f"{VERIFIER_ONLY}: a socket reference from a {t} lookup"
+    if h in ("map_update_elem", "map_delete_elem") and t in SOCK_MAP_TYPES:
+        from model.platform.ctx_layouts import VERIFIER_ONLY
+
+        # the key, and a socket as the value (resolve_map_arg): the abstract verifier's
+        return None if refs else f"{VERIFIER_ONLY}: bpf_{h} on a {t}"
     if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
         return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
     return None
