@@ -187,6 +187,12 @@ def test_sockmap_value_helpers(probe):
     assert probe.name.endswith("_ok") == j.kernel_ok, kmsg
     assert not j.z3_failed or not j.kernel_ok, j.z3_why  # never unsafe where accepted
     assert not j.z3_safe or j.kernel_ok, j.z3_why
+    if j.kernel_ok:  # the interpreter: a run, or a "not modelled" fault, never a refusal
+        from model.interp.machine import Machine
+
+        obj, prog = probe.model()
+        r = Machine(prog, obj.maps).run(packet=bytes(64))
+        assert r.status == "exit" or "not modelled" in str(r.fault), r.fault
 
 
 # bpf_skc_to_* on a BTF-typed socket (tp_btf/tcp_destroy_sock(struct sock *sk)): the cast
