@@ -24,7 +24,8 @@ def map_for_helper(m, ptr: int, helper: int):
     if st is None:
         raise MemFault(ptr, 0, f"r1 {ptr:#x} is not a map pointer")
     d = st.defn
-    why = (map_write_check(d.prog_flags, helper) or map_helper_check(d.type, helper)
+    why = (map_write_check(d.prog_flags, helper)
+           or map_helper_check(d.type, helper, m.prog.prog_type)
            or map_helper_unmodelled(d.type, helper, map_in_map=True))
     if why is not None:
         raise MemFault(ptr, 0, f"map {d.name}: {why}")

@@ -206,6 +206,11 @@ def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = Fals
         if t in SOCKET_LOOKUP_MAP_TYPES:
             return None if typed else f"{VERIFIER_ONLY}: an AF_XDP socket from an {t} lookup"
         return None if refs else f"{VERIFIER_ONLY}: a socket reference from a {t} lookup"
+    if h in ("map_update_elem", "map_delete_elem") and t in SOCK_MAP_TYPES:
+        from model.platform.ctx_layouts import VERIFIER_ONLY
+
+        # the key, and a socket as the value (resolve_map_arg): the abstract verifier's
+        return None if refs else f"{VERIFIER_ONLY}: bpf_{h} on a {t}"
     if h in VALUE_HELPERS and t not in VALUE_MAP_TYPES:
         return f"not modelled: map type {t} ({map_type}) with bpf_{h}"
     return None
@@ -270,3 +275,14 @@ __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP
            "access_type_check", "prog_can_read", "prog_can_write",
            "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
            "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]
+
+
+def resolve_map_arg(map_type: int, arg):
+    """resolve_map_arg_type: the value argument of a map helper on a sockmap / sockhash
+    (bpf_map_update_elem) is a socket, ARG_PTR_TO_BTF_ID_SOCK_COMMON; other arguments as
+    the prototype says."""
+    from model.platform.proto_kinds import ARG_PTR_TO_BTF_ID_SOCK_COMMON, Arg
+
+    if arg.base is Arg.PTR_TO_MAP_VALUE and map_type_name(map_type) in SOCK_MAP_TYPES:
+        return ARG_PTR_TO_BTF_ID_SOCK_COMMON
+    return arg

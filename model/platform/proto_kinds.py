@@ -209,9 +209,15 @@ UNMODELLED_HELPERS = {
 }
 
 
-#: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
-#: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
-RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
+#: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) or RET_PTR_TO_BTF_ID_OR_NULL
+#: (a plain pointer, NULL until checked) and the vmlinux struct they point to
+#: (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
+RET_BTF_STRUCT = {"get_current_task_btf": "task_struct",
+                  "skc_to_tcp6_sock": "tcp6_sock", "skc_to_tcp_sock": "tcp_sock",
+                  "skc_to_tcp_timewait_sock": "tcp_timewait_sock",
+                  "skc_to_tcp_request_sock": "tcp_request_sock",
+                  "skc_to_udp6_sock": "udp6_sock", "skc_to_unix_sock": "unix_sock",
+                  "skc_to_mptcp_sock": "mptcp_sock"}
 #: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
 #: struct it must point to (``*fn->arg1_btf_id``)
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
@@ -226,10 +232,16 @@ ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
 ACQUIRES = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"})
 #: helpers whose returned pointer (NULL until checked) is their socket argument seen as
 #: another kind: it holds the argument's reference, if any (is_ptr_cast_function)
-CASTS = frozenset({"sk_fullsock", "tcp_sock"})
+CASTS = frozenset({"sk_fullsock", "tcp_sock", "skc_to_tcp_sock", "skc_to_tcp6_sock",
+                   "skc_to_udp6_sock", "skc_to_mptcp_sock", "skc_to_tcp_timewait_sock",
+                   "skc_to_tcp_request_sock"})
+#: helpers returning a socket (NULL until checked) that holds no reference: neither an
+#: acquire nor a cast function in the kernel (bpf_get_listener_sock)
+UNREF_SOCKS = frozenset({"get_listener_sock"})
 #: the return kinds of :data:`ACQUIRES` and the argument kinds that release them (and
 #: bpf_spin_lock's, whose lock the verifier tracks like a reference; and a socket passed to
 #: a helper such as bpf_sk_assign)
+BTF_RETS = (Ret.PTR_TO_BTF_ID, Ret.PTR_TO_BTF_ID_OR_NULL)
 REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
                       Ret.PTR_TO_SOCK_COMMON_OR_NULL, Ret.PTR_TO_TCP_SOCK_OR_NULL})
 REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
@@ -297,9 +309,9 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
-    if typed and proto.ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:
+    if typed and proto.ret in BTF_RETS and proto.name in RET_BTF_STRUCT:
         return None
-    if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS:
+    if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS | UNREF_SOCKS:
         return None
     if proto.ret not in MODELLED_RETS:
         return f"not modelled: return kind {proto.ret.value.split(':')[0]} of helper {name}"

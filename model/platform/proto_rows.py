@@ -223,7 +223,9 @@ ROWS: list[tuple] = [
      True, True),
     *((f"skc_to_{s}", Ret.PTR_TO_BTF_ID_OR_NULL, (ARG_PTR_TO_BTF_ID_SOCK_COMMON,), False, False)
       for s in ("tcp6_sock", "tcp_sock", "tcp_timewait_sock", "tcp_request_sock", "udp6_sock",
-                "unix_sock", "mptcp_sock")),
+                "unix_sock")),
+    # bpf_skc_to_mptcp_sock takes a socket, not a BTF-typed pointer (ARG_PTR_TO_SOCK_COMMON)
+    ("skc_to_mptcp_sock", Ret.PTR_TO_BTF_ID_OR_NULL, (ARG_PTR_TO_SOCK_COMMON,), False, False),
     ("tcp_raw_gen_syncookie_ipv4", INT, (fixed_mem(_IPHDR, _RO), RDONLY, SIZE0), True, True),
     ("tcp_raw_gen_syncookie_ipv6", INT, (fixed_mem(_IPV6HDR, _RO), RDONLY, SIZE0), True, True),
     ("tcp_raw_check_syncookie_ipv4", INT, (fixed_mem(_IPHDR, _RO), fixed_mem(_TCPHDR, _RO)),
@@ -233,6 +235,8 @@ ROWS: list[tuple] = [
     # --- xdp
     # --- sock_ops programs (net/core/filter.c: the bpf_sock_ops_* protos)
     ("sock_ops_cb_flags_set", INT, (CTX, ANY), False, False),
+    ("sock_map_update", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
+    ("sock_hash_update", INT, (CTX, MAP, ARG_PTR_TO_MAP_KEY, ANY), False, False),
     ("setsockopt", INT, (CTX, ANY, ANY, RDONLY, SIZE), False, False),
     ("getsockopt", INT, (CTX, ANY, ANY, UNINIT, SIZE), False, False),
     ("load_hdr_opt", INT, (CTX, ARG_PTR_TO_MEM_WRITE, SIZE, ANY), False, False),

@@ -490,8 +490,10 @@ class Engine:
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
-        only = next((w for _, w in bads if w.startswith(VERIFIER_ONLY)), None)
-        if only is not None:  # the verifier decides (a socket reference from a sockmap)
+        only = next((w for _, w in bads if w.startswith((VERIFIER_ONLY, "not modelled"))),
+                    None)
+        if only is not None:  # the verifier decides (a socket reference from a sockmap), or
+            # no engine models the call (bpf_map_delete_elem on a sockmap): unknown, not unsafe
             self._exhaust(f"{only} (insn {pc})")
             return []
         if not self.check_bad(st, pc, what, bads):

@@ -11,8 +11,9 @@ from model.platform.tracing_targets import BPF_TRACE_ITER
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
+                                        resolve_map_arg,
                                         map_write_check)
-from model.platform.proto_kinds import RET_BTF_STRUCT
+from model.platform.proto_kinds import BTF_RETS, RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
@@ -20,7 +21,7 @@ from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer
                                      check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
-from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS
+from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS, UNREF_SOCKS
 from model.platform.value_fields import spin_lock_off
 from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
@@ -76,6 +77,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     for i, arg in enumerate(args):
         regno = i + 1
         r = regs[regno]
+        if map_name is not None:
+            arg = resolve_map_arg(obj.maps[map_name].type, arg)
         base = arg.base
         if base is Arg.DONTCARE:
             continue
@@ -107,6 +110,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             spin_lock_arg(st, obj.maps, regno, r, hid)
         elif base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and r.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
             btf_sock_common_arg(regno, r, arg.maybe_null)
+            sock = r
         elif base is Arg.PTR_TO_TIMER:
             timer_map = timer_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
@@ -183,10 +187,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
     elif proto.ret in REF_RETS and proto.name in CASTS:
         ret = cast(proto.ret, sock, ids)
+    elif proto.ret in REF_RETS and proto.name in UNREF_SOCKS:  # NULL until checked, no ref
+        ret = pointer(T.SOCKET_OR_NULL, id=ids.new())
     elif proto.name in DYNPTR_SLICES:
         ret = slice_reg(dynptr, alloc_size or 0, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
+        if proto.name in CASTS:  # bpf_skc_to_*: the typed pointer holds the socket's ref
+            ret = replace(ret, ref=sock.ref)
     for r in range(1, 6):
         regs[r] = NOT_INIT
     regs[0] = ret
@@ -298,7 +306,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
                 lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
                 return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
-    if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # trusted, not NULL
+    if ret in BTF_RETS and proto.name in RET_BTF_STRUCT:
         from model.platform.tracing_targets import vmlinux_btf
 
         from model.elf.btf import STRUCT
@@ -306,7 +314,9 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if t is None:
             raise Reject(f"not modelled: {proto.kernel_name} without struct "
                          f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
-        return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
+        if ret is Ret.PTR_TO_BTF_ID:  # trusted, never NULL
+            return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
+        return pointer(T.BTF_ID_OR_NULL, btf_id=t.id, id=ids.new())  # plain, maybe NULL
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 

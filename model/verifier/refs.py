@@ -8,8 +8,8 @@ may not exit, tail call or use LD_ABS/IND while holding one.
 from __future__ import annotations
 
 from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, Ret
-from model.verifier.memcheck import Reject, fixed_off_only
-from model.verifier.regs import Reg, T, pointer, unknown
+from model.verifier.memcheck import Reject, btf_sock_common_arg, fixed_off_only
+from model.verifier.regs import Reg, T, pointer, type_str, unknown
 from model.verifier.state import State
 
 #: the register kinds a release argument accepts (check_reg_type), per argument base kind
@@ -42,12 +42,16 @@ def cast(ret: Ret, arg: Reg, ids) -> Reg:
 def ref_arg(regno: int, r: Reg, base: Arg) -> None:
     """check_reg_type for a ring buffer memory or socket argument."""
     if r.type not in RELEASABLE[base]:
-        raise Reject(f"R{regno} type={r.type.value} expected={RELEASE_EXPECTED[base]}")
+        raise Reject(f"R{regno} type={type_str(r)} expected={RELEASE_EXPECTED[base]}")
 
 
 def release_arg(regno: int, r: Reg, base: Arg) -> int:
-    """check_func_arg for an ``OBJ_RELEASE`` argument: the reference the register holds."""
-    ref_arg(regno, r, base)
+    """check_func_arg for an ``OBJ_RELEASE`` argument: the reference the register holds (a
+    socket, or a typed pointer cast from one by a bpf_skc_to_* helper)."""
+    if base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and r.type in (T.BTF_ID, T.BTF_ID_OR_NULL):
+        btf_sock_common_arg(regno, r, False)
+    else:
+        ref_arg(regno, r, base)
     if r.off:
         raise Reject(f"R{regno} must have zero offset when passed to release func or "
                      "trusted arg to kfunc")
