@@ -211,11 +211,18 @@ UNMODELLED_HELPERS = {
 
 #: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
 #: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
-RET_BTF_STRUCT = {"get_current_task_btf": "task_struct"}
+RET_BTF_STRUCT = {"get_current_task_btf": "task_struct", "task_pt_regs": "pt_regs"}
+#: of those, the helpers whose return is plain RET_PTR_TO_BTF_ID (no PTR_TRUSTED: a
+#: legacy "ptr_" pointer, never NULL); the others are RET_PTR_TO_BTF_ID_TRUSTED
+RET_BTF_PLAIN = frozenset({"task_pt_regs"})
 #: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
 #: struct it must point to (``*fn->arg1_btf_id``)
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
-                  "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file"}
+                  "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file",
+                  "task_pt_regs": "task_struct",
+                  # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
+                  "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
+                  "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
 
 
 
@@ -290,8 +297,8 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
             continue  # model.verifier.dynptr
         if callback and a.base in CALLBACK_ARGS:
             continue  # checked by the verifier's callback rules (model.platform.callbacks)
-        if typed and (a == ARG_PTR_TO_TIMER or a == ARG_PTR_TO_BTF_ID
-                      and proto.name in ARG_BTF_STRUCT):
+        if typed and (a == ARG_PTR_TO_TIMER or a.base is Arg.PTR_TO_BTF_ID
+                      and not a.flags & ~F.PTR_MAYBE_NULL and proto.name in ARG_BTF_STRUCT):
             continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"

@@ -12,7 +12,7 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPE
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
                                         map_write_check)
-from model.platform.proto_kinds import RET_BTF_STRUCT
+from model.platform.proto_kinds import RET_BTF_PLAIN, RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
@@ -110,7 +110,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base is Arg.PTR_TO_TIMER:
             timer_map = timer_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
-            btf_arg(proto.name, regno, r)
+            btf_arg(proto.name, regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
             if r.type not in (T.SOCKET, T.SOCKET_OR_NULL if arg.maybe_null else T.SOCKET):
                 raise Reject(f"R{regno} type={type_str(r)} expected=sock")
@@ -298,7 +298,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
                 lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
                 return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
-    if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # trusted, not NULL
+    if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # not NULL
         from model.platform.tracing_targets import vmlinux_btf
 
         from model.elf.btf import STRUCT
@@ -306,7 +306,8 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if t is None:
             raise Reject(f"not modelled: {proto.kernel_name} without struct "
                          f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
-        return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
+        return pointer(T.BTF_ID, btf_id=t.id,
+                       trust="" if proto.name in RET_BTF_PLAIN else "trusted")
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 

@@ -48,9 +48,11 @@ def timer_map_arg(timer_map: str | None, regno: int, r: Reg) -> None:
                      "map_uid=0")
 
 
-def btf_arg(helper: str, regno: int, r: Reg) -> None:
-    """ARG_PTR_TO_BTF_ID of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT."""
-    if r.type is not T.BTF_ID or r.trust == "untrusted":  # a maybe-NULL one too: no
+def btf_arg(helper: str, regno: int, r: Reg, maybe_null: bool = False) -> None:
+    """ARG_PTR_TO_BTF_ID(_OR_NULL) of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT
+    (a NULL constant for a nullable one is accepted by the caller)."""
+    ok = (T.BTF_ID, T.BTF_ID_OR_NULL) if maybe_null else (T.BTF_ID,)
+    if r.type not in ok or r.trust == "untrusted":  # a maybe-NULL one too: no
         # compatible type (check_reg_type strips PTR_MAYBE_NULL only for a nullable arg)
         raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
     if r.tag:
