@@ -1,0 +1,64 @@
+"""Typed-argument helpers (proto_kinds.ARG_BTF_STRUCT): bpf_task_storage_get/delete,
+bpf_cgrp_storage_get/delete and bpf_task_pt_regs in the abstract verifier against the
+running kernel (tests/typed_helper_probes.py); the Z3 engine gives up on them cleanly."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.kernel import available
+from model.platform.prototypes import helper_id, refs_only, verifier_unmodelled
+from model.verifier.checker import check_program
+from timer_probes import assert_like_kernel
+from typed_helper_probes import TYPED_PROBES
+
+needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
+MODELLED = ("task_storage_get", "task_storage_delete", "cgrp_storage_get",
+            "cgrp_storage_delete", "task_pt_regs")
+
+
+def by_name(name: str):
+    return next(p for p in TYPED_PROBES if p.name == name)
+
+
+@needs_kernel
+@pytest.mark.parametrize("probe", TYPED_PROBES, ids=lambda p: p.name)
+def test_typed_helper_probe_against_kernel(probe):
+    """Never accept what the kernel refuses; the same verdict and the kernel's words."""
+    assert_like_kernel(probe, {})
+
+
+@pytest.mark.parametrize("name,message", [
+    ("ts_get_ok", None),
+    ("ts_get_null_task_ok", None),
+    ("ts_get_read", "R0 invalid mem access 'map_value_or_null'"),
+    ("ts_get_ctx", "R2 type=ctx expected=ptr_, trusted_ptr_, rcu_ptr_"),
+    ("ts_get_mm", "R2 is of type mm_struct but task_struct is expected"),
+    ("ts_get_cgrp_map", "cannot pass map_type 32 into func bpf_task_storage_get#156"),
+    ("cs_get_task", "R2 is of type task_struct but cgroup is expected"),
+    ("pt_ok", None),
+    ("pt_to_storage", "R2 is of type pt_regs but task_struct is expected"),
+    ("pt_write", "only read is supported"),
+])
+def test_typed_helper_messages(name, message):
+    obj, prog = by_name(name).model()
+    v = check_program(obj, prog)
+    assert (v.error.message.splitlines()[-1] if v.error else None) == message
+
+
+@pytest.mark.parametrize("helper", MODELLED)
+def test_modelled_in_verifier_not_in_z3(helper):
+    hid = helper_id(helper)
+    assert verifier_unmodelled("kprobe", hid) is None
+    assert refs_only("kprobe", hid).startswith("not modelled")
+
+
+@pytest.mark.parametrize("probe", [p for p in TYPED_PROBES if p.name.endswith("_ok")][:6],
+                         ids=lambda p: p.name)
+def test_z3_never_calls_typed_helpers_safe(probe):
+    from model.symbolic import analyse_program
+
+    obj, prog = probe.model()
+    doc = analyse_program(obj, prog)
+    assert doc["models"]["M2"]["safe"] is not True
+    assert doc["cross_check"] != "SOUNDNESS BUG"

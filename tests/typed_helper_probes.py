@@ -1,0 +1,70 @@
+"""Probe programs for the typed-argument helpers of ``proto_kinds.ARG_BTF_STRUCT``
+(``tests/test_typed_helpers.py``): bpf_task_storage_get/delete, bpf_cgrp_storage_get/delete
+(ARG_PTR_TO_BTF_ID_OR_NULL of task_struct / cgroup) and bpf_task_pt_regs (task_struct in, a
+plain pt_regs pointer out). Names ending in ``_ok`` are the valid twins; the kernel decides."""
+
+from __future__ import annotations
+
+from timer_probes import FieldProbe
+
+TASK_STORAGE = (29, 4, 8, 0, 1)  # type, key, value, max_entries, BPF_F_NO_PREALLOC
+CGRP_STORAGE = (32, 4, 8, 0, 1)
+HASH = (1, 4, 8, 4, 0)
+_T = "call 158\nr2 = r0\n"  # R2: bpf_get_current_task_btf()
+_M = "ld_pseudo r1, 1, 0\n"
+_GET = "r3 = 0\nr4 = 1\ncall 156\n"
+_END = "r0 = 0\nexit\n"
+
+
+def _p(name: str, text: str, maps=(TASK_STORAGE,), ptype: str = "kprobe") -> FieldProbe:
+    if "{" in text:
+        from timer_probes import _offsets
+
+        text = text.format(**_offsets())
+    return FieldProbe(name, ptype, text, list(maps))
+
+
+TYPED_PROBES = [
+    _p("ts_get_ok", _T + _M + _GET + _END),
+    _p("ts_get_null_task_ok", _M + "r2 = 0\n" + _GET + _END),
+    _p("ts_get_read", _T + _M + _GET + "r0 = *(u64 *)(r0 + 0)\n" + _END),
+    _p("ts_get_read_ok", _T + _M + _GET + "if r0 == 0 goto o\nr0 = *(u64 *)(r0 + 0)\no:\n"
+       + _END),
+    _p("ts_get_write_ok", _T + _M + _GET + "if r0 == 0 goto o\nr1 = 1\n*(u64 *)(r0 + 0) = r1\n"
+       "o:\n" + _END),
+    _p("ts_get_read_oob", _T + _M + _GET + "if r0 == 0 goto o\nr0 = *(u64 *)(r0 + 8)\no:\n"
+       + _END),
+    _p("ts_get_value_ok", "r1 = 0\n*(u64 *)(r10 - 8) = r1\n" + _T + _M
+       + "r3 = r10\nr3 += -8\nr4 = 1\ncall 156\n" + _END),
+    _p("ts_get_value_uninit_ok", _T + _M + "r3 = r10\nr3 += -8\nr4 = 1\ncall 156\n" + _END),
+    _p("ts_get_value_short", "r1 = 0\n*(u32 *)(r10 - 4) = r1\n" + _T + _M
+       + "r3 = r10\nr3 += -4\nr4 = 1\ncall 156\n" + _END),
+    _p("ts_get_ctx", "r2 = r1\n" + _M + _GET + _END),
+    _p("ts_get_legacy_task", "call 35\nr2 = r0\n" + _M + _GET + _END),
+    _p("ts_get_task_offset", _T + "r2 += 8\n" + _M + _GET + _END),
+    _p("ts_get_stack", "r2 = r10\nr2 += -8\n" + _M + _GET + _END),
+    _p("ts_get_parent_ok", _T + "r2 = *(u64 *)(r2 + {real_parent})\n" + _M + _GET + _END),
+    _p("ts_get_mm", _T + "r2 = *(u64 *)(r2 + {mm})\n" + _M + _GET + _END),
+    _p("ts_get_hash_map", _T + _M + _GET + _END, maps=(HASH,)),
+    _p("ts_get_cgrp_map", _T + _M + _GET + _END, maps=(CGRP_STORAGE,)),
+    _p("ts_get_uninit_flags", _T + _M + "r3 = 0\ncall 156\n" + _END),
+    _p("ts_get_xdp_ok", _T + _M + _GET + _END, ptype="xdp"),
+    _p("ts_get_tracepoint_ok", _T + _M + _GET + _END, ptype="tracepoint"),
+    _p("ts_del_ok", _T + _M + "call 157\n" + _END),
+    _p("ts_del_null_ok", _M + "r2 = 0\ncall 157\n" + _END),
+    _p("ts_del_scalar", _M + "r2 = 1\ncall 157\n" + _END),
+    _p("cs_get_task", _T + _M + "r3 = 0\nr4 = 1\ncall 210\n" + _END, maps=(CGRP_STORAGE,)),
+    _p("cs_get_null_ok", _M + "r2 = 0\nr3 = 0\nr4 = 1\ncall 210\n" + _END,
+       maps=(CGRP_STORAGE,)),
+    _p("cs_get_task_map", _M + "r2 = 0\nr3 = 0\nr4 = 1\ncall 210\n" + _END),
+    _p("cs_del_null_ok", _M + "r2 = 0\ncall 211\n" + _END, maps=(CGRP_STORAGE,)),
+    _p("cs_del_task", _T + _M + "call 211\n" + _END, maps=(CGRP_STORAGE,)),
+    _p("pt_ok", "call 158\nr1 = r0\ncall 175\nr0 = *(u64 *)(r0 + 0)\n" + _END),
+    _p("pt_null", "r1 = 0\ncall 175\n" + _END),
+    _p("pt_ctx", "call 175\n" + _END),
+    _p("pt_offset", "call 158\nr1 = r0\nr1 += 8\ncall 175\n" + _END),
+    _p("pt_to_storage", "call 158\nr1 = r0\ncall 175\nr2 = r0\n" + _M + _GET + _END),
+    _p("pt_write", "call 158\nr1 = r0\ncall 175\nr1 = 0\n*(u64 *)(r0 + 0) = r1\n" + _END),
+    _p("pt_parent_ok", "call 158\nr1 = *(u64 *)(r0 + {real_parent})\ncall 175\n" + _END),
+    _p("pt_xdp_ok", "call 158\nr1 = r0\ncall 175\n" + _END, ptype="xdp"),
+]
