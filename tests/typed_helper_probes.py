@@ -5,6 +5,8 @@ plain pt_regs pointer out). Names ending in ``_ok`` are the valid twins; the ker
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from timer_probes import FieldProbe
 
 TASK_STORAGE = (29, 4, 8, 0, 1)  # type, key, value, max_entries, BPF_F_NO_PREALLOC
@@ -67,4 +69,75 @@ TYPED_PROBES = [
     _p("pt_write", "call 158\nr1 = r0\ncall 175\nr1 = 0\n*(u64 *)(r0 + 0) = r1\n" + _END),
     _p("pt_parent_ok", "call 158\nr1 = *(u64 *)(r0 + {real_parent})\ncall 175\n" + _END),
     _p("pt_xdp_ok", "call 158\nr1 = r0\ncall 175\n" + _END, ptype="xdp"),
+]
+
+
+# -- bpf_strncmp's ARG_PTR_TO_CONST_STR (model.verifier.const_str) ---------------------------
+@dataclass
+class StrProbe(FieldProbe):
+    """Map m0 becomes a global-data map ``data_name`` (``.rodata``: read-only and frozen
+    by the loader) holding ``data`` in a value of ``data_size`` bytes."""
+
+    data: bytes = b""
+    data_name: str = ".rodata"
+    data_size: int = 8
+
+    def model(self):
+        obj, prog = super().model()
+        old = obj.maps.pop("m0")
+        obj.maps[self.data_name] = replace(old, name=self.data_name, origin="data",
+                                           section=self.data_name, value_size=self.data_size,
+                                           max_entries=1, initial=self.data)
+        prog.map_refs = {pc: replace(r, map=self.data_name) if r.map == "m0" else r
+                         for pc, r in prog.map_refs.items()}
+        return obj, prog
+
+
+_S1 = "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr1 = r10\nr1 += -8\nr2 = 8\n"  # s1: 8 zero bytes
+
+
+def _s(name: str, s2: str, data: bytes = b"abc\0", ptype: str = "kprobe", maps=(),
+       **kw) -> StrProbe:
+    return StrProbe(name, ptype, _S1 + s2 + "call 182\n" + _END,
+                    [(2, 4, 8, 1, 0), *maps], data=data, **kw)
+
+
+STR_PROBES = [
+    _s("str_ok", "ld_pseudo r3, 2, 0, 0\n"),
+    _s("str_off_ok", "ld_pseudo r3, 2, 0, 2\n"),
+    _s("str_alu_off_ok", "ld_pseudo r3, 2, 0, 0\nr3 += 3\n"),
+    _s("str_empty_ok", "ld_pseudo r3, 2, 0, 0\n", data=b""),
+    _s("str_last_byte_ok", "ld_pseudo r3, 2, 0, 7\n", data=b"abcdefg\0"),
+    _s("str_unterminated", "ld_pseudo r3, 2, 0, 0\n", data=b"abcdefgh"),
+    _s("str_unterminated_after_off", "ld_pseudo r3, 2, 0, 0\nr3 += 2\n", data=b"a\0cdefgh"),
+    _s("str_off_end", "ld_pseudo r3, 2, 0, 0\nr3 += 8\n"),
+    _s("str_off_past", "ld_pseudo r3, 2, 0, 0\nr3 += 12\n"),
+    _s("str_off_negative", "ld_pseudo r3, 2, 0, 0\nr3 += -1\n"),
+    _s("str_var_off", "call 7\nr0 &= 1\nr6 = r0\n" + _S1 + "ld_pseudo r3, 2, 0, 0\nr3 += r6\n"),
+    _s("str_data_section", "ld_pseudo r3, 2, 0, 0\n", data_name=".data"),
+    _s("str_bss_section", "ld_pseudo r3, 2, 0, 0\n", data_name=".bss", data=b""),
+    _s("str_stack", "r3 = r10\nr3 += -8\n"),
+    _s("str_scalar", "r3 = 0\n"),
+    StrProbe("str_ctx", "kprobe", "r6 = r1\n" + _S1 + "r3 = r6\ncall 182\n" + _END,
+             [(2, 4, 8, 1, 0)], data=b"abc\0"),
+    StrProbe("str_lookup_rodata_ok", "kprobe", "r1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+             "ld_pseudo r1, 1, 0\nr2 = r10\nr2 += -4\ncall 1\nr3 = r0\n" + _S1
+             + "call 182\n" + _END, [(2, 4, 8, 1, 0)], data=b"abc\0"),
+    StrProbe("str_lookup_null", "kprobe", "r1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+             "ld_pseudo r1, 1, 1\nr2 = r10\nr2 += -4\ncall 1\nr3 = r0\n" + _S1
+             + "call 182\n" + _END, [(2, 4, 8, 1, 0), (1, 4, 8, 4, 0)], data=b"abc\0"),
+    StrProbe("str_lookup_hash", "kprobe", "r1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+             "ld_pseudo r1, 1, 1\nr2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto o\nr3 = r0\n"
+             + _S1 + "call 182\no:\n" + _END, [(2, 4, 8, 1, 0), (1, 4, 8, 4, 0)],
+             data=b"abc\0"),
+    StrProbe("str_rdonly_prog_not_frozen", "kprobe", "r1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+             "ld_pseudo r1, 1, 1\nr2 = r10\nr2 += -4\ncall 1\nif r0 == 0 goto o\nr3 = r0\n"
+             + _S1 + "call 182\no:\n" + _END, [(2, 4, 8, 1, 0), (2, 4, 8, 1, 1 << 7)],
+             data=b"abc\0"),
+    _s("str_xdp_ok", "ld_pseudo r3, 2, 0, 0\n", ptype="xdp"),
+    _s("str_socket_filter_ok", "ld_pseudo r3, 2, 0, 0\n", ptype="socket_filter"),
+    StrProbe(
+        "str_s1_uninit_ok", "kprobe", "r1 = r10\nr1 += -8\nr2 = 8\nld_pseudo r3, 2, 0, 0\n"
+        "call 182\n" + _END, [(2, 4, 8, 1, 0)], data=b"abc\0"),
+    _s("str_long_ok", "ld_pseudo r3, 2, 0, 20\n", data=b"x" * 20 + b"yz\0", data_size=64),
 ]

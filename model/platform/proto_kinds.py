@@ -224,6 +224,9 @@ ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
                   "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
                   "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
 
+#: helpers whose ARG_PTR_TO_CONST_STR argument the abstract verifier checks
+#: (model.verifier.const_str); bpf_snprintf also parses its format (not modelled)
+CONST_STR_HELPERS = frozenset({"strncmp"})
 
 
 # --- acquired references (the abstract verifier only) ----------------------------------
@@ -300,6 +303,8 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
         if typed and (a == ARG_PTR_TO_TIMER or a.base is Arg.PTR_TO_BTF_ID
                       and not a.flags & ~F.PTR_MAYBE_NULL and proto.name in ARG_BTF_STRUCT):
             continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
+        if typed and a == ARG_PTR_TO_CONST_STR and proto.name in CONST_STR_HELPERS:
+            continue  # model.verifier.const_str
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:

@@ -29,6 +29,7 @@ from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, re
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
 from model.verifier.state import Frame, State
+from model.verifier.const_str import const_str_arg
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 
 MAX_CALL_FRAMES = 8
@@ -109,6 +110,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             btf_sock_common_arg(regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_TIMER:
             timer_map = timer_arg(obj.maps, regno, r)
+        elif base is Arg.PTR_TO_CONST_STR:  # proto_kinds.CONST_STR_HELPERS only
+            const_str_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
             btf_arg(proto.name, regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
