@@ -141,3 +141,44 @@ STR_PROBES = [
         "call 182\n" + _END, [(2, 4, 8, 1, 0)], data=b"abc\0"),
     _s("str_long_ok", "ld_pseudo r3, 2, 0, 20\n", data=b"x" * 20 + b"yz\0", data_size=64),
 ]
+
+
+# -- bpf_sock_from_file: a struct file in, a maybe-NULL struct socket out --------------------
+def _f(name: str, text: str, section: str = "iter/task_file") -> FieldProbe:
+    """In iter/task_file, R2 = ctx->file (maybe NULL, trusted), R6 = ctx."""
+    from tracing_probes import member_off
+
+    text = text.format(sk=member_off("socket", "sk"), state=member_off("socket", "state"),
+                       f_flags=member_off("file", "f_flags"))
+    return IterProbe(name, "kprobe", "r6 = r1\nr2 = *(u64 *)(r1 + 24)\n" + text, [],
+                     section=section)
+
+
+@dataclass
+class IterProbe(FieldProbe):
+    """A probe of the iterator program ``section``."""
+
+    section: str = "iter/task_file"
+
+    def model(self):
+        obj, prog = super().model()
+        prog.section = self.section
+        return obj, prog
+
+
+_FILE = "if r2 == 0 goto o\nr1 = r2\ncall 162\n"
+FILE_PROBES = [
+    _f("sff_ok", _FILE + "o:\n" + _END),
+    _f("sff_read_ok", _FILE + "if r0 == 0 goto o\nr0 = *(u32 *)(r0 + {state})\no:\n" + _END),
+    _f("sff_read_unchecked", _FILE + "r0 = *(u32 *)(r0 + {state})\no:\n" + _END),
+    _f("sff_sk_ok", _FILE + "if r0 == 0 goto o\nr0 = *(u64 *)(r0 + {sk})\no:\n" + _END),
+    _f("sff_write", _FILE + "if r0 == 0 goto o\nr1 = 0\n*(u32 *)(r0 + {state}) = r1\no:\n"
+       + _END),
+    _f("sff_maybe_null", "r1 = r2\ncall 162\n" + _END),
+    _f("sff_null", "r1 = 0\ncall 162\n" + _END),
+    _f("sff_task", "r1 = *(u64 *)(r6 + 8)\nif r1 == 0 goto o\ncall 162\no:\n" + _END),
+    _f("sff_ctx", "r1 = r6\ncall 162\n" + _END),
+    _f("sff_offset", "if r2 == 0 goto o\nr1 = r2\nr1 += {f_flags}\ncall 162\no:\n" + _END),
+    _f("sff_socket_to_pt_regs", _FILE + "if r0 == 0 goto o\nr1 = r0\ncall 175\no:\n" + _END),
+    _p("sff_in_kprobe", "call 158\nr1 = r0\ncall 162\n" + _END, maps=()),
+]

@@ -209,17 +209,19 @@ UNMODELLED_HELPERS = {
 }
 
 
-#: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) and the vmlinux struct they
-#: point to (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
-RET_BTF_STRUCT = {"get_current_task_btf": "task_struct", "task_pt_regs": "pt_regs"}
+#: helpers returning RET_PTR_TO_BTF_ID(_TRUSTED) (never NULL) or RET_PTR_TO_BTF_ID_OR_NULL,
+#: and the vmlinux struct they point to (``*fn->ret_btf_id``); only the abstract verifier
+#: models typed pointers
+RET_BTF_STRUCT = {"get_current_task_btf": "task_struct", "task_pt_regs": "pt_regs",
+                  "sock_from_file": "socket"}  # RET_PTR_TO_BTF_ID_OR_NULL: maybe NULL
 #: of those, the helpers whose return is plain RET_PTR_TO_BTF_ID (no PTR_TRUSTED: a
 #: legacy "ptr_" pointer, never NULL); the others are RET_PTR_TO_BTF_ID_TRUSTED
-RET_BTF_PLAIN = frozenset({"task_pt_regs"})
+RET_BTF_PLAIN = frozenset({"task_pt_regs", "sock_from_file"})
 #: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
 #: struct it must point to (``*fn->arg1_btf_id``)
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
                   "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file",
-                  "task_pt_regs": "task_struct",
+                  "task_pt_regs": "task_struct", "sock_from_file": "file",
                   # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
                   "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
                   "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
@@ -309,7 +311,8 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
-    if typed and proto.ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:
+    if (typed and proto.ret in (Ret.PTR_TO_BTF_ID, Ret.PTR_TO_BTF_ID_OR_NULL)
+            and proto.name in RET_BTF_STRUCT):
         return None
     if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS:
         return None

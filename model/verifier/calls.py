@@ -301,7 +301,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
                 lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
                 return pointer(T.MAP_VALUE, map=map_name, id=lock_id)
         return pointer(T.MAP_VALUE_OR_NULL, map=map_name, id=ids.new())
-    if ret is Ret.PTR_TO_BTF_ID and proto.name in RET_BTF_STRUCT:  # not NULL
+    if ret in (Ret.PTR_TO_BTF_ID, Ret.PTR_TO_BTF_ID_OR_NULL) and proto.name in RET_BTF_STRUCT:
         from model.platform.tracing_targets import vmlinux_btf
 
         from model.elf.btf import STRUCT
@@ -309,8 +309,10 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if t is None:
             raise Reject(f"not modelled: {proto.kernel_name} without struct "
                          f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
-        return pointer(T.BTF_ID, btf_id=t.id,
-                       trust="" if proto.name in RET_BTF_PLAIN else "trusted")
+        trust = "" if proto.name in RET_BTF_PLAIN else "trusted"
+        if ret is Ret.PTR_TO_BTF_ID_OR_NULL:  # an id: a NULL check marks every copy
+            return pointer(T.BTF_ID_OR_NULL, btf_id=t.id, trust=trust, id=ids.new())
+        return pointer(T.BTF_ID, btf_id=t.id, trust=trust)
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 
