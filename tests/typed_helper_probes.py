@@ -182,3 +182,30 @@ FILE_PROBES = [
     _f("sff_socket_to_pt_regs", _FILE + "if r0 == 0 goto o\nr1 = r0\ncall 175\no:\n" + _END),
     _p("sff_in_kprobe", "call 158\nr1 = r0\ncall 162\n" + _END, maps=()),
 ]
+
+
+# -- bpf_skb_output / bpf_xdp_output: a typed sk_buff / xdp_buff, a perf event array --------
+PERF_ARRAY = (4, 4, 4, 0, 0)
+_SKB = "r1 = *(u64 *)(r1 + 0)\n"  # tp_btf/kfree_skb's skb
+_OUT = ("*(u64 *)(r10 - 8) = 0\nld_pseudo r2, 1, 0\nr3 = 0\nr4 = r10\nr4 += -8\nr5 = 8\n"
+        "call {hid}\n" + _END)
+
+
+def _o(name: str, text: str, hid: int = 111, maps=(PERF_ARRAY,),
+       section: str = "tp_btf/kfree_skb") -> FieldProbe:
+    return IterProbe(name, "kprobe", text + _OUT.format(hid=hid), list(maps), section=section)
+
+
+OUTPUT_PROBES = [
+    _o("skb_out_ok", _SKB),
+    _o("skb_out_ctx", ""),
+    _o("skb_out_null", "r1 = 0\n"),
+    _o("skb_out_offset", _SKB + "r1 += 8\n"),
+    _o("skb_out_task", "call 158\nr1 = r0\n"),
+    _o("skb_out_array_map", _SKB, maps=((2, 4, 8, 1, 0),)),
+    _o("skb_out_hash_map", _SKB, maps=((1, 4, 8, 1, 0),)),
+    _o("xdp_out_skb", _SKB, hid=121),
+    _o("xdp_out_task", "call 158\nr1 = r0\n", hid=121),
+    _o("skb_out_walked_next", _SKB + "r1 = *(u64 *)(r1 + 0)\n"),
+    _o("skb_out_kprobe", "call 158\nr1 = r0\n", section="kprobe/foo"),
+]

@@ -222,6 +222,7 @@ RET_BTF_PLAIN = frozenset({"task_pt_regs", "sock_from_file"})
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
                   "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file",
                   "task_pt_regs": "task_struct", "sock_from_file": "file",
+                  "skb_output": "sk_buff", "xdp_output": "xdp_buff",
                   # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
                   "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
                   "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
