@@ -1,7 +1,8 @@
-"""Typed-argument helpers (proto_kinds.ARG_BTF_STRUCT): bpf_task_storage_get/delete,
-bpf_cgrp_storage_get/delete, bpf_task_pt_regs, bpf_sock_from_file, bpf_skb_output/bpf_xdp_output, and bpf_strncmp's constant string
-(model.verifier.const_str) in the abstract verifier against the
-running kernel (tests/typed_helper_probes.py); the Z3 engine gives up on them cleanly."""
+"""Typed-argument helpers (proto_kinds.ARG_BTF_STRUCT: bpf_task_storage_get/delete,
+bpf_cgrp_storage_get/delete, bpf_task_pt_regs, bpf_sock_from_file, bpf_skb_output,
+bpf_xdp_output, bpf_d_path) and bpf_strncmp's constant string (model.verifier.const_str) in
+the abstract verifier against the running kernel (tests/typed_helper_probes.py); the Z3
+engine gives up on them cleanly."""
 
 from __future__ import annotations
 
@@ -11,20 +12,22 @@ from model.kernel import available
 from model.platform.prototypes import helper_id, refs_only, verifier_unmodelled
 from model.verifier.checker import check_program
 from timer_probes import assert_like_kernel
-from typed_helper_probes import FILE_PROBES, OUTPUT_PROBES, STR_PROBES, TYPED_PROBES
+from typed_helper_probes import (D_PATH_PROBES, FILE_PROBES, OUTPUT_PROBES, STR_PROBES,
+                                 TYPED_PROBES)
 
+ALL = TYPED_PROBES + STR_PROBES + FILE_PROBES + OUTPUT_PROBES + D_PATH_PROBES
 needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
 MODELLED = ("task_storage_get", "task_storage_delete", "cgrp_storage_get",
             "cgrp_storage_delete", "task_pt_regs", "strncmp", "sock_from_file",
-            "skb_output", "xdp_output")
+            "skb_output", "xdp_output", "d_path")
 
 
 def by_name(name: str):
-    return next(p for p in TYPED_PROBES + STR_PROBES + FILE_PROBES + OUTPUT_PROBES if p.name == name)
+    return next(p for p in ALL if p.name == name)
 
 
 @needs_kernel
-@pytest.mark.parametrize("probe", TYPED_PROBES + STR_PROBES + FILE_PROBES + OUTPUT_PROBES, ids=lambda p: p.name)
+@pytest.mark.parametrize("probe", ALL, ids=lambda p: p.name)
 def test_typed_helper_probe_against_kernel(probe):
     """Never accept what the kernel refuses; the same verdict and the kernel's words."""
     assert_like_kernel(probe, {})
@@ -52,6 +55,9 @@ def test_typed_helper_probe_against_kernel(probe):
     ("sff_task", "R1 is of type task_struct but file is expected"),
     ("skb_out_ok", None),
     ("xdp_out_skb", "R1 is of type sk_buff but xdp_buff is expected"),
+    ("dp_ok", None),
+    ("dp_inside_path", "R1 is of type file but path is expected"),
+    ("dp_tp_btf", "helper call is not allowed in probe"),
 ])
 def test_typed_helper_messages(name, message):
     obj, prog = by_name(name).model()

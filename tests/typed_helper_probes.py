@@ -209,3 +209,28 @@ OUTPUT_PROBES = [
     _o("skb_out_walked_next", _SKB + "r1 = *(u64 *)(r1 + 0)\n"),
     _o("skb_out_kprobe", "call 158\nr1 = r0\n", section="kprobe/foo"),
 ]
+
+
+# -- bpf_d_path: a struct path (&file->f_path) in an iterator; refused in tp_btf ------------
+def _d(name: str, text: str, section: str = "iter/task_file") -> FieldProbe:
+    from tracing_probes import member_off
+
+    text = text.format(f_path=member_off("file", "f_path"), f_flags=member_off("file", "f_flags"),
+                       dentry=member_off("path", "dentry"))
+    return IterProbe(name, "kprobe", "r2 = *(u64 *)(r1 + 24)\nif r2 == 0 goto o\n" + text
+                     + "o:\n" + _END, [], section=section)
+
+
+_BUF = "r2 = r10\nr2 += -64\nr3 = 64\ncall 147\n"
+D_PATH_PROBES = [
+    _d("dp_ok", "r1 = r2\nr1 += {f_path}\n" + _BUF),
+    _d("dp_file", "r1 = r2\n" + _BUF),
+    _d("dp_inside_path", "r1 = r2\nr1 += {f_path}\nr1 += {dentry}\n" + _BUF),
+    _d("dp_f_flags", "r1 = r2\nr1 += {f_flags}\n" + _BUF),
+    _d("dp_past_file", "r1 = r2\nr1 += 4096\n" + _BUF),
+    _d("dp_null", "r1 = 0\n" + _BUF),
+    _d("dp_small_buf_ok", "r1 = r2\nr1 += {f_path}\nr2 = r10\nr2 += -8\nr3 = 8\ncall 147\n"),
+    _d("dp_buf_oob", "r1 = r2\nr1 += {f_path}\nr2 = r10\nr2 += -8\nr3 = 16\ncall 147\n"),
+    IterProbe("dp_tp_btf", "kprobe", "call 158\nr1 = r0\n" + _BUF + _END, [],
+              section="tp_btf/sched_switch"),
+]

@@ -222,11 +222,17 @@ RET_BTF_PLAIN = frozenset({"task_pt_regs", "sock_from_file"})
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
                   "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file",
                   "task_pt_regs": "task_struct", "sock_from_file": "file",
-                  "skb_output": "sk_buff", "xdp_output": "xdp_buff",
+                  "skb_output": "sk_buff", "xdp_output": "xdp_buff", "d_path": "path",
                   # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
                   "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
                   "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
 
+#: helpers with a ``bpf_func_proto.allowed`` callback, by expected attach type: True
+#: allowed, False refused ("helper call is not allowed in probe"); another attach type is
+#: not modelled. bpf_d_path: any iterator (BPF_TRACE_ITER 28); tp_btf (BPF_TRACE_RAW_TP 23)
+#: attaches to a btf_trace_* typedef, never in btf_allowlist_d_path (kernel functions);
+#: fentry/fexit/fmod_ret depend on that allowlist, LSM on the hook being sleepable
+HELPER_ALLOWED_IN = {"d_path": {28: True, 23: False}}
 #: helpers whose ARG_PTR_TO_CONST_STR argument the abstract verifier checks
 #: (model.verifier.const_str); bpf_snprintf also parses its format (not modelled)
 CONST_STR_HELPERS = frozenset({"strncmp"})
