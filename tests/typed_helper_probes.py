@@ -234,3 +234,61 @@ D_PATH_PROBES = [
     IterProbe("dp_tp_btf", "kprobe", "call 158\nr1 = r0\n" + _BUF + _END, [],
               section="tp_btf/sched_switch"),
 ]
+
+
+# -- bpf_snprintf: the constant format against data_len / 8 arguments -----------------------
+_ARGS = ("r1 = 7\n*(u64 *)(r10 - 8) = r1\n*(u64 *)(r10 - 16) = r1\n*(u64 *)(r10 - 24) = r1\n"
+         "*(u64 *)(r10 - 32) = r1\nr1 = r10\nr1 += -64\nr2 = 32\nld_pseudo r3, 2, 0, 0\n"
+         "r4 = r10\nr4 += -32\n")
+
+
+def _f_(name: str, fmt: bytes, data_len: int = 8, ptype: str = "kprobe") -> StrProbe:
+    return StrProbe(name, ptype, _ARGS + f"r5 = {data_len}\ncall 165\n" + _END,
+                    [(2, 4, 8, 1, 0)], data=fmt + b"\0", data_size=len(fmt) + 1)
+
+
+SNPRINTF_PROBES = [
+    _f_("fmt_plain_ok", b"hello", 0),
+    _f_("fmt_d_ok", b"x=%d", 8),
+    _f_("fmt_three_ok", b"%d %u %x", 24),
+    _f_("fmt_too_few", b"%d %d", 8),
+    _f_("fmt_extra_args_ok", b"%d", 24),
+    _f_("fmt_percent_ok", b"100%% %d", 8),
+    _f_("fmt_width_ok", b"%-08d|%+5lld|% 3lx", 24),
+    _f_("fmt_lu_ok", b"%lu %llX %li", 24),
+    _f_("fmt_lll", b"%llld", 8),
+    _f_("fmt_f", b"%f", 8),
+    _f_("fmt_z", b"%zu", 8),
+    _f_("fmt_h", b"%hd", 8),
+    _f_("fmt_s_ok", b"%s.", 8),
+    _f_("fmt_s_letter", b"%sa", 8),
+    _f_("fmt_c_ok", b"%c%c", 16),
+    _f_("fmt_p_ok", b"%p", 8),
+    _f_("fmt_pK_ok", b"%pK %px %ps %pS", 32),
+    _f_("fmt_pB_ok", b"%pB", 8),
+    _f_("fmt_pI4_ok", b"%pI4 %pi6", 16),
+    _f_("fmt_pI5", b"%pI5", 8),
+    _f_("fmt_pM", b"%pM", 8),
+    _f_("fmt_pks_ok", b"%pks %pus", 16),
+    _f_("fmt_pksx", b"%pksx", 8),
+    _f_("fmt_trailing_percent", b"abc%", 8),
+    _f_("fmt_tab_ok", b"a\tb\n", 0),
+    _f_("fmt_control", b"a\x01b", 0),
+    _f_("fmt_latin1_ok", b"a\xc3\xa9", 0),
+    _f_("fmt_c1_control_ok", b"a\x85", 0),
+    _f_("fmt_s_c1_control", b"%s\x85", 8),
+    _f_("fmt_s_latin1_letter", b"%s\xe9", 8),
+    _f_("fmt_p_latin1_punct_ok", b"%p\xbf", 8),
+    _f_("fmt_nbsp_ok", b"a\xa0b", 0),
+    _f_("fmt_ff_ok", b"\xff", 0),
+    _f_("fmt_del", b"a\x7f", 0),
+    _f_("fmt_s_nbsp_ok", b"%s\xa0", 8),
+    _f_("fmt_s_latin1_punct_ok", b"%s\xd7", 8),
+    _f_("fmt_len_not_8", b"%d", 4),
+    _f_("fmt_len_zero_spec", b"%d", 0),
+    _f_("fmt_width_star", b"%*d", 16),
+    _f_("fmt_precision", b"%.2d", 8),
+    _f_("fmt_hash", b"%#x", 8),
+    _f_("fmt_p_then_letter", b"%pa", 8),
+    _f_("fmt_pspace_ok", b"%p %d", 16),
+]

@@ -234,8 +234,8 @@ ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
 #: fentry/fexit/fmod_ret depend on that allowlist, LSM on the hook being sleepable
 HELPER_ALLOWED_IN = {"d_path": {28: True, 23: False}}
 #: helpers whose ARG_PTR_TO_CONST_STR argument the abstract verifier checks
-#: (model.verifier.const_str); bpf_snprintf also parses its format (not modelled)
-CONST_STR_HELPERS = frozenset({"strncmp"})
+#: (model.verifier.const_str); bpf_snprintf's is also a format (model.platform.bprintf)
+CONST_STR_HELPERS = frozenset({"strncmp", "snprintf"})
 
 
 # --- acquired references (the abstract verifier only) ----------------------------------

@@ -29,7 +29,7 @@ from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, re
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
 from model.verifier.state import Frame, State
-from model.verifier.const_str import const_str_arg
+from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 
 MAX_CALL_FRAMES = 8
@@ -80,7 +80,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             raise Reject("helper call is not allowed in probe")
     regs = st.cur.regs
     map_name = callback = timer_map = None
-    released = alloc_size = sock = dynptr = released_dynptr = None
+    released = alloc_size = sock = dynptr = released_dynptr = const_str = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -119,7 +119,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base is Arg.PTR_TO_TIMER:
             timer_map = timer_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_CONST_STR:  # proto_kinds.CONST_STR_HELPERS only
-            const_str_arg(obj.maps, regno, r)
+            const_str = const_str_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
             btf_arg(proto.name, regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
@@ -177,6 +177,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                              f"{r.var.var_off.mask:#x}) disallowed")
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    if proto.name == "snprintf":  # check_bpf_snprintf_call
+        snprintf_check(const_str, regs[5])
     zero = known_zero_arg(hid)
     if zero is not None and regs[zero[0] + 1].const() != 0:
         raise Reject(zero[1])

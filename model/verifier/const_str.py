@@ -41,3 +41,18 @@ def const_str_arg(maps, regno: int, r: Reg) -> bytes:
     if end < 0:
         raise Reject("string is not zero-terminated")
     return data[r.off:end]
+
+
+def snprintf_check(fmt: bytes, data_len: Reg) -> None:
+    """check_bpf_snprintf_call: the constant format against data_len / 8 arguments
+    (model.platform.bprintf)."""
+    from model.platform.bprintf import bprintf_valid
+
+    n = data_len.const()
+    if n is None:
+        raise Reject("not modelled: bpf_snprintf with a variable data_len (the kernel "
+                     "reads its tnum's known bits)")
+    if n % 8:
+        raise Reject("bpf_snprintf's data_len is not a multiple of 8 (EINVAL, no message)")
+    if not bprintf_valid(fmt, n // 8):
+        raise Reject("Invalid format string")
