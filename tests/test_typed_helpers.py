@@ -98,3 +98,21 @@ def test_z3_never_calls_typed_helpers_safe(probe):
         return
     assert doc["models"]["M2"]["safe"] is not True
     assert doc["cross_check"] != "SOUNDNESS BUG"
+
+
+@needs_kernel
+def test_random_formats_against_kernel():
+    """Random bpf_snprintf formats over the specifier alphabet: the kernel's verdict."""
+    import random
+
+    from timer_probes import judge
+    from typed_helper_probes import _f_
+
+    rng = random.Random(13)
+    alphabet = [b"%", b"d", b"l", b"p", b"s", b"c", b"x", b"K", b"I", b"4", b"k", b"u", b"B",
+                b" ", b"-", b"0", b"9", b".", b"a", b"\xa0", b"\xe9", b"\x01", b"%%", b"%d"]
+    for n in range(150):
+        fmt = b"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        j = judge(_f_(f"rnd{n}", fmt, 8 * rng.randint(0, 4)))
+        assert not (j.ours_ok and not j.kernel_ok), f"FALSE ACCEPT {fmt!r}: {j.kernel_msg}"
+        assert j.ours_ok == j.kernel_ok, f"{fmt!r}: kernel {j.kernel_msg}, ours {j.ours_msg}"
