@@ -12,7 +12,7 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPE
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
                                         map_write_check)
-from model.platform.proto_kinds import HELPER_ALLOWED_IN, RET_BTF_PLAIN, RET_BTF_STRUCT
+from model.platform.proto_kinds import RET_BTF_PLAIN, RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
@@ -70,14 +70,6 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type)
     if why is not None:
         raise Reject(why)
-    allowed = HELPER_ALLOWED_IN.get(proto.name)
-    if allowed is not None:
-        ok = allowed.get(prog.attach_type) if ptype == "tracing" else None
-        if ok is None:
-            raise Reject(f"not modelled: where {proto.kernel_name} is allowed (the kernel's "
-                         "attach allowlist)")
-        if not ok:
-            raise Reject("helper call is not allowed in probe")
     regs = st.cur.regs
     map_name = callback = timer_map = None
     released = alloc_size = sock = dynptr = released_dynptr = const_str = None
