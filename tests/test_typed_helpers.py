@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import CLANG
 from model.kernel import available
 from model.platform.prototypes import helper_id, refs_only, verifier_unmodelled
 from model.verifier.checker import check_program
@@ -116,3 +117,49 @@ def test_random_formats_against_kernel():
         j = judge(_f_(f"rnd{n}", fmt, 8 * rng.randint(0, 4)))
         assert not (j.ours_ok and not j.kernel_ok), f"FALSE ACCEPT {fmt!r}: {j.kernel_msg}"
         assert j.ours_ok == j.kernel_ok, f"{fmt!r}: kernel {j.kernel_msg}, ours {j.ours_msg}"
+
+
+C_SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("kprobe/do_nanosleep")
+int fmt(void *ctx)
+{
+	char buf[32] = {};
+	__u64 args[2] = {1, 2};
+	char name[16];
+
+	bpf_get_current_comm(name, sizeof(name));
+	if (bpf_strncmp(name, sizeof(name), "sleep") == 0)
+		bpf_snprintf(buf, sizeof(buf), "%d-%llx", args, sizeof(args));
+	return buf[0];
+}
+
+SEC("kprobe/do_nanosleep")
+int fmt_bad(void *ctx)
+{
+	char buf[32] = {};
+	__u64 args[1] = {1};
+
+	bpf_snprintf(buf, sizeof(buf), "%d %d", args, sizeof(args));
+	return buf[0];
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+def test_c_program(tmp_path, capsys):
+    """bpf_strncmp and bpf_snprintf from C (the literals in .rodata): skv and the kernel
+    accept the program, and refuse the twin whose format needs two arguments but has one."""
+    from callback_probes import check_c_program
+
+    rows = check_c_program(tmp_path, capsys, C_SOURCE)
+    assert rows["fmt"]["verdict"] == "accepted"
+    assert rows["fmt_bad"]["verdict"] == "rejected"
+    for row in rows.values():
+        assert row["kernel"]["verdict"] == row["verdict"], row
+        assert row["models"]["M2"]["safe"] is not True
