@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from model.platform.callbacks import callback_spec
-from model.platform.proto_kinds import ARG_BTF_STRUCT, Arg
+from model.platform.proto_kinds import ARG_BTF_STRUCT, CONST_STR_HELPERS, Arg
 
 from helper_table_probes import ORDER, helper_probes, probe_type
 from model.kernel import available
@@ -147,10 +147,12 @@ def test_interpreter_havocs_within_the_prototype():
 #: helpers with a callback need BTF func info and a function: tests/test_callbacks.py;
 #: a timer argument needs a map whose value BTF holds a bpf_timer: tests/test_timers.py;
 #: a typed pointer argument (ARG_BTF_STRUCT: a task, a seq_file) one read from a typed
-#: context: tests/test_iterators.py
+#: context: tests/test_iterators.py, tests/test_typed_helpers.py; a constant string a frozen
+#: .rodata map: tests/test_typed_helpers.py
 GENERIC = [h for h in REACHABLE if callback_spec(PROTOTYPES[h].name) is None
            and Arg.PTR_TO_TIMER not in {a.base for a in PROTOTYPES[h].args}
-           and PROTOTYPES[h].name not in ARG_BTF_STRUCT]
+           and PROTOTYPES[h].name not in ARG_BTF_STRUCT
+           and PROTOTYPES[h].name not in CONST_STR_HELPERS]
 
 
 @needs_kernel

@@ -157,10 +157,10 @@ def test_current_task_btf_in_other_types(section):
 
 
 def test_btf_id_helper_arguments_not_modelled():
-    """Helpers taking ARG_PTR_TO_BTF_ID (bpf_task_storage_get, bpf_d_path...) are a clean
-    "not modelled" rejection, however the pointer was obtained."""
-    obj, prog = build("r6 = *(u64 *)(r1 + 8)\nr1 = 0\nr2 = r6\nr3 = 0\nr4 = 0\n"
-                      "call 156\nr0 = 0\nexit", "tp_btf/sched_switch")
+    """Helpers taking a kind of typed pointer skv does not model (bpf_this_cpu_ptr's
+    ARG_PTR_TO_PERCPU_BTF_ID) are a clean "not modelled" rejection, however the pointer was
+    obtained (the modelled ones: tests/test_typed_helpers.py)."""
+    obj, prog = build("r1 = *(u64 *)(r1 + 8)\ncall 154\nr0 = 0\nexit", "tp_btf/sched_switch")
     v = skv_verdict(obj, prog)
     assert not v.ok and v.msg.startswith("not modelled: argument kind"), v.msg
 

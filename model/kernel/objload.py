@@ -135,11 +135,18 @@ def _create_map(obj: BpfObject, m: MapDef, btf_fd: Fd | None) -> Map:
         except BpfError:
             pass
     fields = btf_fields(m.fields) if m.fields else None
-    if fields:  # no BTF of its own (a built object): BTF describing its special fields
+    if fields is None and m.type in _VALUE_BTF_REQUIRED:
+        fields = {}  # the kernel creates local storage only with a key and value BTF
+    if fields is not None:  # no BTF of its own (a built object): BTF describing its fields
         return map_create_btf(shape["map_type"], shape["key_size"], shape["value_size"],
                               shape["max_entries"], fields, shape.get("map_flags", 0),
                               name=shape.get("name", ""))
     return map_create(**shape)
+
+
+#: map types BPF_MAP_CREATE refuses without btf_key/value_type_id (sk, inode, task,
+#: cgroup local storage)
+_VALUE_BTF_REQUIRED = frozenset({24, 28, 29, 32})
 
 
 def load_program(obj: BpfObject, prog: Program, *, log_level: int = 2) -> LoadResult:

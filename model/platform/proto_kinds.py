@@ -209,20 +209,39 @@ UNMODELLED_HELPERS = {
 }
 
 
-#: helpers returning RET_PTR_TO_BTF_ID (trusted, never NULL) or RET_PTR_TO_BTF_ID_OR_NULL
-#: (a plain pointer, NULL until checked) and the vmlinux struct they point to
-#: (``*fn->ret_btf_id``); only the abstract verifier models typed pointers
-RET_BTF_STRUCT = {"get_current_task_btf": "task_struct",
+#: helpers returning RET_PTR_TO_BTF_ID(_TRUSTED) (never NULL) or RET_PTR_TO_BTF_ID_OR_NULL
+#: (NULL until checked), and the vmlinux struct they point to (``*fn->ret_btf_id``); only
+#: the abstract verifier models typed pointers
+RET_BTF_STRUCT = {"get_current_task_btf": "task_struct", "task_pt_regs": "pt_regs",
+                  "sock_from_file": "socket",
                   "skc_to_tcp6_sock": "tcp6_sock", "skc_to_tcp_sock": "tcp_sock",
                   "skc_to_tcp_timewait_sock": "tcp_timewait_sock",
                   "skc_to_tcp_request_sock": "tcp_request_sock",
                   "skc_to_udp6_sock": "udp6_sock", "skc_to_unix_sock": "unix_sock",
                   "skc_to_mptcp_sock": "mptcp_sock"}
+#: of those, the helpers whose return is not PTR_TRUSTED (RET_PTR_TO_BTF_ID and
+#: RET_PTR_TO_BTF_ID_OR_NULL: a plain "ptr_" pointer); the others are
+#: RET_PTR_TO_BTF_ID_TRUSTED
+RET_BTF_PLAIN = frozenset(RET_BTF_STRUCT) - {"get_current_task_btf"}
 #: helpers whose ARG_PTR_TO_BTF_ID argument the abstract verifier checks, and the vmlinux
 #: struct it must point to (``*fn->arg1_btf_id``)
 ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
-                  "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file"}
+                  "seq_printf": "seq_file", "seq_write": "seq_file", "seq_printf_btf": "seq_file",
+                  "task_pt_regs": "task_struct", "sock_from_file": "file",
+                  "skb_output": "sk_buff", "xdp_output": "xdp_buff", "d_path": "path",
+                  # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
+                  "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
+                  "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
 
+#: helpers with a ``bpf_func_proto.allowed`` callback, by expected attach type: True
+#: allowed, False refused ("helper call is not allowed in probe"); another attach type is
+#: not modelled. bpf_d_path: any iterator (BPF_TRACE_ITER 28); tp_btf (BPF_TRACE_RAW_TP 23)
+#: attaches to a btf_trace_* typedef, never in btf_allowlist_d_path (kernel functions);
+#: fentry/fexit/fmod_ret depend on that allowlist, LSM on the hook being sleepable
+HELPER_ALLOWED_IN = {"d_path": {28: True, 23: False}}
+#: helpers whose ARG_PTR_TO_CONST_STR argument the abstract verifier checks
+#: (model.verifier.const_str); bpf_snprintf's is also a format (model.platform.bprintf)
+CONST_STR_HELPERS = frozenset({"strncmp", "snprintf"})
 
 
 # --- acquired references (the abstract verifier only) ----------------------------------
@@ -302,9 +321,11 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
             continue  # model.verifier.dynptr
         if callback and a.base in CALLBACK_ARGS:
             continue  # checked by the verifier's callback rules (model.platform.callbacks)
-        if typed and (a == ARG_PTR_TO_TIMER or a == ARG_PTR_TO_BTF_ID
-                      and proto.name in ARG_BTF_STRUCT):
+        if typed and (a == ARG_PTR_TO_TIMER or a.base is Arg.PTR_TO_BTF_ID
+                      and not a.flags & ~F.PTR_MAYBE_NULL and proto.name in ARG_BTF_STRUCT):
             continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
+        if typed and a == ARG_PTR_TO_CONST_STR and proto.name in CONST_STR_HELPERS:
+            continue  # model.verifier.const_str
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:

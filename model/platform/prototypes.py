@@ -30,7 +30,7 @@ from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
 from model.platform.iter_targets import ITER_HELPERS
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
-                                        unmodelled_kind)
+                                        HELPER_ALLOWED_IN, unmodelled_kind)
 from model.platform.proto_rows import CHANGES_PKT_DATA, ROWS, VARIANTS
 
 # --- prototypes ------------------------------------------------------------------------
@@ -319,6 +319,13 @@ def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | 
         return "func bpf_get_func_ip#173 not supported for program type {n}"
     if name in _FN_ALLOWED_BTF_ONLY.get(prog_type, ()):
         return "helper call is not allowed in probe"
+    allowed = HELPER_ALLOWED_IN.get(name)
+    if allowed is not None:  # fn->allowed(prog) by expected attach type
+        ok = allowed.get(attach_type) if prog_type == "tracing" else None
+        if ok is None:
+            return f"not modelled: where bpf_{name} is allowed (the kernel's attach allowlist)"
+        if not ok:
+            return "helper call is not allowed in probe"
     if name in _MIGHT_SLEEP and prog_type not in _SLEEPABLE_TYPES:
         return "helper call might sleep in a non-sleepable prog"
     return None

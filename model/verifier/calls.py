@@ -13,7 +13,7 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPE
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
                                         resolve_map_arg,
                                         map_write_check)
-from model.platform.proto_kinds import BTF_RETS, RET_BTF_STRUCT
+from model.platform.proto_kinds import BTF_RETS, RET_BTF_PLAIN, RET_BTF_STRUCT
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
@@ -30,6 +30,7 @@ from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, re
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
 from model.verifier.state import Frame, State
+from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 
 MAX_CALL_FRAMES = 8
@@ -72,7 +73,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         raise Reject(why)
     regs = st.cur.regs
     map_name = callback = timer_map = None
-    released = alloc_size = sock = dynptr = released_dynptr = None
+    released = alloc_size = sock = dynptr = released_dynptr = const_str = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -113,8 +114,10 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             sock = r
         elif base is Arg.PTR_TO_TIMER:
             timer_map = timer_arg(obj.maps, regno, r)
+        elif base is Arg.PTR_TO_CONST_STR:  # proto_kinds.CONST_STR_HELPERS only
+            const_str = const_str_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
-            btf_arg(proto.name, regno, r)
+            btf_arg(proto.name, regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
             if r.type not in (T.SOCKET, T.SOCKET_OR_NULL if arg.maybe_null else T.SOCKET):
                 raise Reject(f"R{regno} type={type_str(r)} expected=sock")
@@ -170,6 +173,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                              f"{r.var.var_off.mask:#x}) disallowed")
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    if proto.name == "snprintf":  # check_bpf_snprintf_call
+        snprintf_check(const_str, regs[5])
     zero = known_zero_arg(hid)
     if zero is not None and regs[zero[0] + 1].const() != 0:
         raise Reject(zero[1])
@@ -314,9 +319,10 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if t is None:
             raise Reject(f"not modelled: {proto.kernel_name} without struct "
                          f"{RET_BTF_STRUCT[proto.name]} in vmlinux BTF")
-        if ret is Ret.PTR_TO_BTF_ID:  # trusted, never NULL
-            return pointer(T.BTF_ID, btf_id=t.id, trust="trusted")
-        return pointer(T.BTF_ID_OR_NULL, btf_id=t.id, id=ids.new())  # plain, maybe NULL
+        trust = "" if proto.name in RET_BTF_PLAIN else "trusted"
+        if ret is Ret.PTR_TO_BTF_ID_OR_NULL:  # an id: a NULL check marks every copy
+            return pointer(T.BTF_ID_OR_NULL, btf_id=t.id, trust=trust, id=ids.new())
+        return pointer(T.BTF_ID, btf_id=t.id, trust=trust)
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
 
 

@@ -10,10 +10,12 @@ in (push_async_cb + set_timer_callback_state; model.platform.callbacks).
   doesn't match map pointer in R2 map_uid=0"). A timer in an inner map (map-in-map) is not
   modelled: the kernel gives the map of each outer lookup its own map_uid, skv names the
   inner template only, so every uid here is 0.
-* bpf_find_vma's task is a non-NULL PTR_TO_BTF_ID to ``struct task_struct`` (plain,
-  trusted or RCU; not untrusted) at offset 0 (at a positive constant offset the kernel looks
-  for a task_struct nested in it and finds none; a pointer of another type at an offset,
-  or a negative or variable one, is not modelled).
+* A typed argument (proto_kinds.ARG_BTF_STRUCT: bpf_find_vma's task, bpf_d_path's path,
+  ...) is a non-NULL PTR_TO_BTF_ID (plain, trusted or RCU; not untrusted; NULL and
+  maybe-NULL too for an ``_OR_NULL`` one) whose struct at its constant offset is the one
+  required, directly or as a struct member starting there (btf_struct_ids_match's walk:
+  ``&file->f_path`` is a struct path). A negative or variable offset, or a walk through an
+  array, is not modelled.
 """
 
 from __future__ import annotations
@@ -48,26 +50,74 @@ def timer_map_arg(timer_map: str | None, regno: int, r: Reg) -> None:
                      "map_uid=0")
 
 
-def btf_arg(helper: str, regno: int, r: Reg) -> None:
-    """ARG_PTR_TO_BTF_ID of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT."""
-    if r.type is not T.BTF_ID or r.trust == "untrusted":  # a maybe-NULL one too: no
+def btf_arg(helper: str, regno: int, r: Reg, maybe_null: bool = False) -> None:
+    """ARG_PTR_TO_BTF_ID(_OR_NULL) of a helper of model.platform.proto_kinds.ARG_BTF_STRUCT
+    (a NULL constant for a nullable one is accepted by the caller)."""
+    ok = (T.BTF_ID, T.BTF_ID_OR_NULL) if maybe_null else (T.BTF_ID,)
+    if r.type not in ok or r.trust == "untrusted":  # a maybe-NULL one too: no
         # compatible type (check_reg_type strips PTR_MAYBE_NULL only for a nullable arg)
         raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
     if r.tag:
         raise Reject(f"not modelled: a {r.tag} typed pointer passed to bpf_{helper}")
     want = _struct_id(ARG_BTF_STRUCT[helper])
-    if r.off > 0 and r.btf_id == want and r.var.is_const() and not r.var.const_value():
-        # btf_struct_ids_match finds no task_struct nested inside one
-        raise Reject(f"R{regno} is of type {ARG_BTF_STRUCT[helper]} but "
-                     f"{ARG_BTF_STRUCT[helper]} is expected")
-    if r.off or not r.var.is_const() or r.var.const_value():
-        raise Reject(f"not modelled: a {ARG_BTF_STRUCT[helper]} pointer at an offset passed "
-                     f"to bpf_{helper}")
-    if r.btf_id != want:
-        from model.platform.tracing_targets import vmlinux_btf
+    if r.off < 0 or not r.var.is_const() or r.var.const_value():
+        raise Reject(f"not modelled: a {ARG_BTF_STRUCT[helper]} pointer at a negative or "
+                     f"variable offset passed to bpf_{helper}")
+    from model.platform.tracing_targets import vmlinux_btf
 
+    got = nested_struct_match(vmlinux_btf(), r.btf_id, r.off, want)
+    if got is None:
+        raise Reject(f"not modelled: a typed pointer into an array passed to bpf_{helper}")
+    if not got:
         name = vmlinux_btf().type(r.btf_id).name
         raise Reject(f"R{regno} is of type {name} but {ARG_BTF_STRUCT[helper]} is expected")
+
+
+def nested_struct_match(btf, sid: int, off: int, want: int) -> bool | None:
+    """The kernel's btf_struct_ids_match (not strict): whether struct ``sid`` at byte
+    ``off`` is (or starts with, through first members) struct ``want``; None when the walk
+    meets an array (not modelled)."""
+    if off == 0 and sid == want:
+        return True
+    for _ in range(64):
+        nxt = _struct_at(btf, sid, off)
+        if not nxt:
+            return nxt
+        if nxt == want:
+            return True
+        sid, off = nxt, 0
+    return None
+
+
+def _struct_at(btf, sid: int, off: int) -> int | bool | None:
+    """btf_struct_walk of one byte at ``off`` in struct ``sid``: the id of the struct or
+    union member starting there (WALK_STRUCT), False for anything else, None: an array."""
+    from model.elf.btf import ARRAY, STRUCT, UNION
+
+    t = btf.resolve(sid)
+    for _ in range(64):
+        for m in t.members:
+            moff = m.bit_offset(t.kind_flag) // 8
+            if off + 1 <= moff:
+                return False
+            if t.kind_flag and m.offset >> 24:  # a bitfield
+                continue
+            mt = btf.resolve(m.type)
+            if mt.kind == ARRAY:
+                if off < moff + btf.size_of(m.type):
+                    return None
+                continue
+            if off >= moff + btf.size_of(m.type):
+                continue
+            if mt.kind not in (STRUCT, UNION):
+                return False
+            if off == moff:
+                return mt.id
+            t, off = mt, off - moff
+            break
+        else:
+            return False
+    return None
 
 
 def _struct_id(name: str) -> int:
