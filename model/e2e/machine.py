@@ -200,8 +200,8 @@ class _UcMem:
 class _Host:
     """What a helper model sees as the machine (``m.mem``, ``m.maps``, ``m.trace``...)."""
 
-    def __init__(self, mem, maps, seed: int = 0):
-        self.mem, self.maps = mem, maps
+    def __init__(self, mem, maps, prog: Program, seed: int = 0):
+        self.mem, self.maps, self.prog = mem, maps, prog
         self.trace: list[str] = []
         self.rng = random.Random(seed)
         self.clock_ns = 1_000_000_000
@@ -374,7 +374,7 @@ class X86Machine:
             for k, v in entries.items():
                 st.update(bytes.fromhex(k), bytes.fromhex(v), 0)
         self._flush_regions(mem)
-        self.host = _Host(mem, maps)
+        self.host = _Host(mem, maps, self.prog)
         for reg in _GPR.values():
             uc.reg_write(reg, POISON)
         sp = STACK + STACK_SIZE - 0x100
