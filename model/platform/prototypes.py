@@ -28,7 +28,7 @@ from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_MODELLED
 from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
 from model.platform.helpers import HELPER_NAMES
-from model.platform.iter_targets import ITER_HELPERS
+from model.platform.iter_targets import ITER_HELPERS, target_helpers
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
                                         HELPER_ALLOWED_IN, unmodelled_kind)
 from model.platform.proto_rows import CHANGES_PKT_DATA, ROWS, VARIANTS
@@ -260,8 +260,10 @@ def _tracing(privileged: bool) -> set[str]:
 
 
 def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
-           kprobe_override: bool = KPROBE_OVERRIDE, attach_type: int = 0) -> set[str] | None:
-    """Helper names whose proto ``prog_type``'s get_func_proto returns (None: not modelled)."""
+           kprobe_override: bool = KPROBE_OVERRIDE, attach_type: int = 0,
+           section: str = "") -> set[str] | None:
+    """Helper names whose proto ``prog_type``'s get_func_proto returns (None: not modelled).
+    ``section``: an iterator's, whose target may add its own (bpf_iter_get_func_proto)."""
     sk_filter = _SK_FILTER | _sk_base(privileged)
     raw_tp = _RAW_TP | _tracing(privileged)
     chains = {
@@ -297,8 +299,8 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
             tracing |= _TRAMPOLINE
         elif attach_type == 23:  # tp_btf: bpf_get_attach_cookie_proto_tracing
             tracing |= {"get_attach_cookie"}
-        elif attach_type == 28 and prog_type == "tracing":  # BPF_TRACE_ITER's seq_*
-            tracing |= ITER_HELPERS
+        elif attach_type == 28 and prog_type == "tracing":  # BPF_TRACE_ITER's seq_*, and
+            tracing |= ITER_HELPERS | target_helpers(section)  # the target's own
         chains[prog_type] = tracing | (_LSM if prog_type == "lsm" else set())
     chain = chains.get(prog_type)
     return None if chain is None else chain - _config_removes(lockdown, kprobe_override)
@@ -345,7 +347,7 @@ def known_zero_arg(helper: int) -> tuple[int, str] | None:
 
 def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: bool = True,
                  lockdown: str = LOCKDOWN, kprobe_override: bool = KPROBE_OVERRIDE,
-                 attach_type: int = 0) -> str | None:
+                 attach_type: int = 0, section: str = "") -> str | None:
     """Why the 6.18 verifier rejects ``call helper`` in ``prog_type``, or None if it accepts
     the call itself (its arguments are checked separately, against :data:`PROTOTYPES`).
 
@@ -354,12 +356,13 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     bpf_base_func_proto (and skc_to_*) are missing.
     ``gpl``: the program's license is GPL-compatible (gpl_only helpers need it).
     ``lockdown`` / ``kprobe_override``: see :data:`LOCKDOWN`, :data:`KPROBE_OVERRIDE`.
+    ``section``: the program's (an iterator target's own helpers, :func:`_chain`).
     Raises ``NotModelled`` for a program type whose helpers are not modelled.
     """
     name = (HELPER_NAMES.get(helper) or "").removeprefix("bpf_")
     if not name or helper == 0:
         return f"invalid func unknown#{helper}"
-    chain = _chain(prog_type, privileged, lockdown, kprobe_override, attach_type)
+    chain = _chain(prog_type, privileged, lockdown, kprobe_override, attach_type, section)
     if chain is None:
         raise NotModelled(f"the helpers of program type {prog_type}")
     if name not in chain:

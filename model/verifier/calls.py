@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
-from model.platform.iter_targets import target_helpers
-from model.platform.tracing_targets import BPF_TRACE_ITER
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
@@ -42,13 +40,14 @@ MAX_HELPER_MEM = 1 << 29
 MEM_ARG_EXPECTED = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_"
 
 
-def _allowed(ptype: str, hid: int, gpl: bool, attach_type: int):
+def _allowed(ptype: str, hid: int, gpl: bool, attach_type: int, section: str):
     """(why the call is refused or not modelled, or None; the prototype): a pure function
-    of the platform tables, looked up once per (program type, helper, license, attach)."""
-    key = (ptype, hid, gpl, attach_type)
+    of the platform tables, looked up once per (program type, helper, license, attach,
+    section)."""
+    key = (ptype, hid, gpl, attach_type, section)
     got = _ALLOWED.get(key)
     if got is None:
-        why = (helper_check(ptype, hid, gpl=gpl, attach_type=attach_type)
+        why = (helper_check(ptype, hid, gpl=gpl, attach_type=attach_type, section=section)
                or verifier_unmodelled(ptype, hid))
         got = _ALLOWED[key] = (why, helper_proto(ptype, hid) if why is None else None)
     return got
@@ -62,13 +61,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
-    own = (ptype == "tracing" and prog.attach_type == BPF_TRACE_ITER  # the target's own
-           and name.removeprefix("bpf_") in target_helpers(prog.section))
-    if own:  # an iterator target's helper (bpf_setsockopt in iter/tcp): no availability rule
-        why = verifier_unmodelled(ptype, hid)
-        proto = helper_proto(ptype, hid) if why is None else None
-    else:
-        why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type)
+    why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type,
+                          prog.section)
     if why is not None:
         raise Reject(why)
     regs = st.cur.regs
