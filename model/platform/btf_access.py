@@ -355,17 +355,49 @@ def _walk(btf: B.Btf, sid: int, off: int, size: int, union: bool):
         t, off = nested
 
 
-def struct_ids_match(btf: B.Btf, sid: int, off: int, need: int) -> bool:
-    """btf_struct_ids_match (not strict): the struct ``sid`` seen at offset ``off`` is struct
-    ``need``, itself or through the struct members starting there (``struct tcp_sock`` at 0
-    is a ``struct sock_common``: its first member's first member's ...)."""
-    while True:
-        if off == 0 and sid == need:
+def struct_ids_match(btf: B.Btf, sid: int, off: int, want: int) -> bool | None:
+    """The kernel's btf_struct_ids_match (not strict): whether struct ``sid`` at byte
+    ``off`` is (or starts with, through first members) struct ``want``; None when the walk
+    meets an array (not modelled)."""
+    if off == 0 and sid == want:
+        return True
+    for _ in range(64):
+        nxt = _struct_at(btf, sid, off)
+        if not nxt:
+            return nxt
+        if nxt == want:
             return True
-        got = _walk(btf, sid, off, 1, False)
-        if isinstance(got, str) or got[0] != "struct":
+        sid, off = nxt, 0
+    return None
+
+
+def _struct_at(btf, sid: int, off: int) -> int | bool | None:
+    """btf_struct_walk of one byte at ``off`` in struct ``sid``: the id of the struct or
+    union member starting there (WALK_STRUCT), False for anything else, None: an array."""
+    t = btf.resolve(sid)
+    for _ in range(64):
+        for m in t.members:
+            moff = m.bit_offset(t.kind_flag) // 8
+            if off + 1 <= moff:
+                return False
+            if t.kind_flag and m.offset >> 24:  # a bitfield
+                continue
+            mt = btf.resolve(m.type)
+            if mt.kind == B.ARRAY:
+                if off < moff + btf.size_of(m.type):
+                    return None
+                continue
+            if off >= moff + btf.size_of(m.type):
+                continue
+            if mt.kind not in (B.STRUCT, B.UNION):
+                return False
+            if off == moff:
+                return mt.id
+            t, off = mt, off - moff
+            break
+        else:
             return False
-        sid, off = got[1], 0
+    return None
 
 
 def sock_common_arg(btf: B.Btf, sid: int, regno: int, off: int) -> str | None:
@@ -373,7 +405,10 @@ def sock_common_arg(btf: B.Btf, sid: int, regno: int, off: int) -> str | None:
     ``off``) passed as ARG_PTR_TO_BTF_ID_SOCK_COMMON: it is a ``struct sock_common`` there.
     The verifier's message, or None."""
     need = btf.find("sock_common", B.STRUCT)
-    if need is None or not struct_ids_match(btf, sid, off, need.id):
+    got = False if need is None else struct_ids_match(btf, sid, off, need.id)
+    if got is None:
+        return "not modelled: a typed socket pointer into an array"
+    if not got:
         return f"R{regno} is of type {struct_name(btf, sid)} but sock_common is expected"
     return None
 

@@ -20,6 +20,7 @@ in (push_async_cb + set_timer_callback_state; model.platform.callbacks).
 
 from __future__ import annotations
 
+from model.platform.btf_access import struct_ids_match
 from model.platform.proto_kinds import ARG_BTF_STRUCT
 from model.platform.value_fields import TIMER
 from model.verifier.dynptr import callback_dynptr
@@ -65,59 +66,12 @@ def btf_arg(helper: str, regno: int, r: Reg, maybe_null: bool = False) -> None:
                      f"variable offset passed to bpf_{helper}")
     from model.platform.tracing_targets import vmlinux_btf
 
-    got = nested_struct_match(vmlinux_btf(), r.btf_id, r.off, want)
+    got = struct_ids_match(vmlinux_btf(), r.btf_id, r.off, want)
     if got is None:
         raise Reject(f"not modelled: a typed pointer into an array passed to bpf_{helper}")
     if not got:
         name = vmlinux_btf().type(r.btf_id).name
         raise Reject(f"R{regno} is of type {name} but {ARG_BTF_STRUCT[helper]} is expected")
-
-
-def nested_struct_match(btf, sid: int, off: int, want: int) -> bool | None:
-    """The kernel's btf_struct_ids_match (not strict): whether struct ``sid`` at byte
-    ``off`` is (or starts with, through first members) struct ``want``; None when the walk
-    meets an array (not modelled)."""
-    if off == 0 and sid == want:
-        return True
-    for _ in range(64):
-        nxt = _struct_at(btf, sid, off)
-        if not nxt:
-            return nxt
-        if nxt == want:
-            return True
-        sid, off = nxt, 0
-    return None
-
-
-def _struct_at(btf, sid: int, off: int) -> int | bool | None:
-    """btf_struct_walk of one byte at ``off`` in struct ``sid``: the id of the struct or
-    union member starting there (WALK_STRUCT), False for anything else, None: an array."""
-    from model.elf.btf import ARRAY, STRUCT, UNION
-
-    t = btf.resolve(sid)
-    for _ in range(64):
-        for m in t.members:
-            moff = m.bit_offset(t.kind_flag) // 8
-            if off + 1 <= moff:
-                return False
-            if t.kind_flag and m.offset >> 24:  # a bitfield
-                continue
-            mt = btf.resolve(m.type)
-            if mt.kind == ARRAY:
-                if off < moff + btf.size_of(m.type):
-                    return None
-                continue
-            if off >= moff + btf.size_of(m.type):
-                continue
-            if mt.kind not in (STRUCT, UNION):
-                return False
-            if off == moff:
-                return mt.id
-            t, off = mt, off - moff
-            break
-        else:
-            return False
-    return None
 
 
 def _struct_id(name: str) -> int:
