@@ -269,14 +269,6 @@ def access_type_check(map_flags: int, write: bool, value_size: int, off: int,
     return None
 
 
-__all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
-           "map_helper_check", "map_helper_unmodelled", "SOCKET_LOOKUP_MAP_TYPES",
-           "SOCK_MAP_TYPES", "map_type_unmodelled", "map_write_check",
-           "access_type_check", "prog_can_read", "prog_can_write",
-           "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null", "map_type_name", "MAP_IN_MAP_TYPES",
-           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]
-
-
 def resolve_map_arg(map_type: int, arg):
     """resolve_map_arg_type: the value argument of a map helper on a sockmap / sockhash
     (bpf_map_update_elem) is a socket, ARG_PTR_TO_BTF_ID_SOCK_COMMON; other arguments as
@@ -286,3 +278,12 @@ def resolve_map_arg(map_type: int, arg):
     if arg.base is Arg.PTR_TO_MAP_VALUE and map_type_name(map_type) in SOCK_MAP_TYPES:
         return ARG_PTR_TO_BTF_ID_SOCK_COMMON
     return arg
+
+
+__all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP_TYPES",
+           "map_helper_check", "map_helper_unmodelled", "SOCKET_LOOKUP_MAP_TYPES",
+           "SOCK_MAP_TYPES", "map_type_unmodelled", "map_write_check",
+           "access_type_check", "prog_can_read", "prog_can_write",
+           "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null",
+           "map_type_name", "resolve_map_arg", "MAP_IN_MAP_TYPES",
+           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]

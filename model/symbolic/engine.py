@@ -140,6 +140,14 @@ class Engine:
         self._exhaust(f"time budget ({self.budget.time_s:g} s)")
         return True
 
+    def _left_to_verifier(self, bads, pc: int, prefixes: tuple[str, ...]) -> bool:
+        """A failure reason starting with one of ``prefixes`` names what this engine does
+        not follow: the path ends as an exhausted budget naming it (unknown, never unsafe)."""
+        only = next((why for _, why in bads if why.startswith(prefixes)), None)
+        if only is not None:
+            self._exhaust(f"{only} (insn {pc})")
+        return only is not None
+
     def _exhaust(self, what: str) -> None:
         if what not in self.res.exhausted:
             self.res.exhausted.append(what)
@@ -329,9 +337,7 @@ class Engine:
         if isinstance(insn, Load):
             bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
                           regno=insn.src)
-            only = next((w for _, w in bad if w.startswith(VERIFIER_ONLY)), None)
-            if only is not None:  # the verifier decides (a typed socket pointer)
-                self._exhaust(f"{only} (insn {pc})")
+            if self._left_to_verifier(bad, pc, (VERIFIER_ONLY,)):  # a typed socket pointer
                 return []
             if not self.check_bad(st, pc, f"read of {insn.size} bytes at R{insn.src}"
                                   f"{insn.off:+d} is in bounds", bad):
@@ -490,11 +496,9 @@ class Engine:
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
-        only = next((w for _, w in bads if w.startswith((VERIFIER_ONLY, "not modelled"))),
-                    None)
-        if only is not None:  # the verifier decides (a socket reference from a sockmap), or
-            # no engine models the call (bpf_map_delete_elem on a sockmap): unknown, not unsafe
-            self._exhaust(f"{only} (insn {pc})")
+        # the verifier decides (a socket reference from a sockmap), or no engine models the
+        # call (bpf_map_delete_elem on a sockmap): unknown, not unsafe
+        if self._left_to_verifier(bads, pc, (VERIFIER_ONLY, "not modelled")):
             return []
         if not self.check_bad(st, pc, what, bads):
             return []

@@ -13,6 +13,8 @@ from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, f
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
+_SPILL8 = SPILL * 8
+SCALAR = T.SCALAR
 
 
 class DynSlot(NamedTuple):
@@ -24,8 +26,6 @@ class DynSlot(NamedTuple):
     first: bool
     id: int
     ref: int = 0
-_SPILL8 = SPILL * 8
-SCALAR = T.SCALAR
 
 
 class Slot(NamedTuple):

@@ -120,7 +120,7 @@ class Stepper:
         if s.umin < lo or s.umax > hi or s.smin_s < lo:  # the kernel's words (unbounded
             # sides left out: "has unknown scalar value")
             raise Reject(check_return(self.ptype, s.smin_s, s.smax_s,
-                                      attach_type=self.prog.attach_type)
+                                      attach_type=self.attach_type)
                          or f"At program exit the register R0 has smin={s.smin_s} "
                          f"smax={s.smax_s} should have been in [{lo}, {hi}]")
 
