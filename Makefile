@@ -51,7 +51,7 @@ demo: setup
 	@echo "wrote out/check.json, out/per_exec.json, out/unsafe_m1.svg"
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses=4 --dist loadfile
 
 bench: setup
 	$(PY) -m bench.run_all
