@@ -44,16 +44,25 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
     return attach_refusal(prog_type, attach_type)
 
 
-def ld_imm64_unmodelled(src: int, imm: int = 0, *, typed: bool = False) -> str | None:
-    """``ld_imm64`` pseudo sources skv does not model: BPF_PSEUDO_BTF_ID (3), what libbpf
-    makes of a ``__ksym`` symbol with vmlinux BTF (model.elf.ksyms) -- except, for an
-    engine that models typed pointers (``typed``: the abstract verifier), a FUNC's
-    (``bpf_ksym_exists`` of a kfunc): the kernel gives PTR_TO_MEM | MEM_RDONLY of size 0
-    (check_pseudo_btf_id), :func:`ksym_is_func`. A VAR (a kernel object's address, typed
-    by vmlinux BTF) stays not modelled."""
-    if src == 3 and not (typed and ksym_is_func(imm)):
-        return "not modelled: __ksym variables (ld_imm64 BPF_PSEUDO_BTF_ID)"
-    return None
+def ld_imm64_unmodelled(src: int, imm: int = 0, *, typed: bool = False,
+                        imm2: int = 0) -> str | None:
+    """``ld_imm64`` pseudo sources skv does not model, and the kernel's load-time refusals
+    of one: BPF_PSEUDO_BTF_ID (3), what libbpf makes of a ``__ksym`` symbol with vmlinux
+    BTF (model.elf.ksyms), is checked as check_pseudo_btf_id does
+    (model.platform.ksym_vars: an id that is not a VAR or FUNC, a symbol kallsyms lacks);
+    the typed pointer it gives is modelled by an engine that models typed pointers
+    (``typed``: the abstract verifier); for the others it is ``VERIFIER_ONLY``."""
+    if src != 3:
+        return None
+    from model.platform.ctx_layouts import VERIFIER_ONLY
+    from model.platform.ksym_vars import ksym_load
+
+    got = ksym_load(imm, imm2)
+    if isinstance(got, str):
+        return got
+    if typed:
+        return None
+    return f"{VERIFIER_ONLY}: __ksym {got.name} (ld_imm64 BPF_PSEUDO_BTF_ID, a {got.kind})"
 
 
 def ksym_is_func(btf_id: int) -> bool:

@@ -219,6 +219,10 @@ class Engine:
                                              "checks", e.cause, z3.BoolVal(True)))
             return self.res
         bad = load_time_error(self.obj, self.prog)
+        if bad is not None and self._left_to_verifier([(None, bad[1])], bad[0],
+                                                       (VERIFIER_ONLY,)):
+            self.res.time_s = time.perf_counter() - t0  # a __ksym's typed pointer
+            return self.res
         if bad is not None:               # refused before any path is walked
             self.fail(entry_state(), bad[0], "the kernel's load-time checks", T, bad[1])
             self.res.time_s = time.perf_counter() - t0

@@ -2,7 +2,9 @@
 the program even when the instruction is never executed. Both engines call
 :func:`load_time_error` first (the abstract verifier and the Z3 engine).
 
-Today: ``ld_imm64`` of a kernel object's BTF id (``__ksym``) is not modelled; every map
+Today: ``ld_imm64`` of a kernel object's BTF id (``__ksym``) as check_pseudo_btf_id
+checks it (model.platform.ksym_vars; the Z3 engine leaves its typed pointer to the
+abstract verifier: VERIFIER_ONLY); every map
 an ``ld_imm64`` names must be of a type the engines model (the kernel
 resolves map fds and checks the map against the program at load: an arena without a user
 address, a struct_ops map... are refused even in dead code), and direct map-value loads
@@ -46,7 +48,7 @@ def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None
             if why is not None:
                 return pc, why
             continue
-        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed) \
+        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed, imm2=insn.imm2) \
             if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why

@@ -95,6 +95,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
         return None if write else unknown()
     if t in SIZED_MEM:
+        if write and reg.read_only:  # PTR_TO_MEM | MEM_RDONLY (a kernel symbol's memory)
+            raise Reject(f"R{regno} cannot write into {type_str(reg)}")
         check_bounds(regno, reg, off, size, reg.range, "memory")
         return None if write else unknown()
     if t in SOCKETS:  # no arithmetic on a socket pointer: the offset is the insn's

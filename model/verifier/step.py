@@ -24,6 +24,7 @@ from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, kn
                                  replace, unknown)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
+from model.verifier.percpu import ksym_reg
 from model.verifier.transfer import Ids, alu, branch
 
 
@@ -268,8 +269,8 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
-        if insn.src == 3:  # a kernel FUNC's address (verifier.loadtime let no other through)
-            return pointer(T.MEM, range=0, read_only=True)
+        if insn.src == 3:  # a kernel symbol (verifier.loadtime refused the bad ones)
+            return ksym_reg(insn.imm, insn.imm2)
         ref = self.prog.map_refs.get(pc)  # BTF ids (__ksym): refused at load (loadtime)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
