@@ -38,6 +38,8 @@ class Stepper:
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
+        #: in_sleepable: outside any RCU read section (syscall programs always sleep)
+        self.sleepable = prog.sleepable or prog.prog_type == "syscall"
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
@@ -149,7 +151,8 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+                         attach_type=self.attach_type, target=self.target, gpl=self.gpl,
+                         sleepable=self.sleepable)
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
