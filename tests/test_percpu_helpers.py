@@ -1,0 +1,250 @@
+"""bpf_map_lookup_percpu_elem, bpf_this_cpu_ptr / bpf_per_cpu_ptr (with ``ld_imm64`` of a
+kernel symbol's BTF id) and bpf_copy_from_user_task: the abstract verifier against the
+running kernel (tests/percpu_probes.py), the typed pointers a kernel with per-CPU symbols in
+kallsyms gives (a faked kallsyms: the reference kernel, without CONFIG_KALLSYMS_ALL,
+refuses every variable), the Z3 engine's "unknown" and the interpreter's per-CPU copies."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CLANG
+from model.isa.asm import assemble
+from model.kernel import available
+from model.platform.prototypes import helper_id, refs_only, verifier_unmodelled
+from model.program import BpfObject, MapDef, MapRef, Program
+from model.verifier.checker import check_program
+from percpu_probes import ALL, COPY_PROBES, LOOKUP_PROBES, Probe, kernel_ids
+from timer_probes import assert_like_kernel
+
+needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
+HELPERS = ("map_lookup_percpu_elem", "this_cpu_ptr", "per_cpu_ptr", "copy_from_user_task")
+
+
+@needs_kernel
+@pytest.mark.parametrize("probe", ALL, ids=lambda p: p.name)
+def test_probe_against_kernel(probe):
+    """Never accept what the kernel refuses; the same verdict and the kernel's words."""
+    assert_like_kernel(probe, {})
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_modelled_by_the_verifier_left_by_z3(helper):
+    """No "not modelled" from the abstract verifier; the Z3 engine's is a clean one (its
+    path ends unknown, never safe)."""
+    hid = helper_id(helper)
+    ptype = "syscall" if helper == "copy_from_user_task" else "xdp"
+    assert verifier_unmodelled(ptype, hid) is None
+    assert refs_only(ptype, hid).startswith("not modelled")
+
+
+@pytest.mark.parametrize("name", ["pe_read_ok", "pe_hash_ok", "cut_ok", "ksym_func_ok"])
+def test_z3_never_calls_them_safe(name):
+    from model.symbolic import analyse_program
+
+    obj, prog = next(p for p in ALL if p.name == name).model()
+    doc = analyse_program(obj, prog)
+    assert doc["models"]["M2"]["safe"] is not True
+    assert doc["exhausted"] and doc["cross_check"] != "SOUNDNESS BUG"
+    assert doc["models"]["M2"]["rules_safe"]  # the verifier accepts it
+
+
+# -- a kernel whose kallsyms has the per-CPU symbols (CONFIG_KALLSYMS_ALL) ------------------
+@pytest.fixture
+def all_kallsyms(monkeypatch):
+    """kallsyms naming every vmlinux symbol (the typed pointers of model.verifier.percpu)."""
+    from model.elf import ksyms
+
+    from model.platform.tracing_targets import vmlinux_btf
+
+    names = {t.name: 0xffffffff81000000 + t.id for t in vmlinux_btf().types if t.name}
+    monkeypatch.setattr(ksyms, "kallsyms", lambda: names)
+
+
+def _verdict(text: str, ptype: str = "xdp"):
+    p = Probe("p", ptype, text)
+    obj, prog = p.model()
+    v = check_program(obj, prog)
+    return None if v.accepted else v.error.message.splitlines()[-1]
+
+
+_ACTIVE = "ld_pseudo r1, 3, {active}\n"  # int bpf_prog_active (per-CPU)
+_RQ = "ld_pseudo r1, 3, {rq}\n"          # struct rq runqueues (per-CPU)
+
+
+@pytest.mark.parametrize("text,message", [
+    (_ACTIVE + "call 154\nr0 = *(u32 *)(r0 + 0)\nexit\n", None),
+    (_ACTIVE + "call 154\nr0 = *(u64 *)(r0 + 0)\nexit\n",
+     "R0 min value is outside of the allowed memory range"),
+    (_ACTIVE + "call 154\nr1 = 0\n*(u32 *)(r0 + 0) = r1\nr0 = 0\nexit\n",
+     "R0 cannot write into rdonly_mem"),
+    (_ACTIVE + "r2 = 1\ncall 153\nr0 = *(u32 *)(r0 + 0)\nexit\n",
+     "R0 invalid mem access 'rdonly_mem_or_null'"),
+    (_ACTIVE + "r2 = 1\ncall 153\nif r0 == 0 goto o\nr0 = *(u32 *)(r0 + 0)\no:\nexit\n", None),
+    (_RQ + "call 154\nr0 = *(u32 *)(r0 + 0)\nexit\n", None),
+    (_RQ + "call 154\nr1 = 0\n*(u32 *)(r0 + 0) = r1\nr0 = 0\nexit\n",
+     "only read is supported"),
+    (_RQ + "r2 = 0\ncall 153\nr0 = *(u32 *)(r0 + 0)\nexit\n",
+     "R0 invalid mem access 'ptr_or_null_'"),
+    (_RQ + "r0 = *(u32 *)(r1 + 0)\nexit\n", "R1 is ptr_rq access percpu memory: off=0"),
+    (_RQ + "r1 += 8\ncall 154\nr0 = 0\nexit\n",
+     "dereference of modified percpu_ptr_ ptr R1 off=8 disallowed"),
+    (_ACTIVE + "r0 = 0\nexit\n", None),
+])
+def test_percpu_pointers_with_kallsyms(all_kallsyms, text, message):
+    assert _verdict(text.format(**kernel_ids()) if "{" in text else text) == message
+
+
+def test_z3_leaves_a_ksym_variable_to_the_verifier(all_kallsyms):
+    from model.symbolic import analyse_program
+
+    p = Probe("p", "xdp", _ACTIVE.format(**kernel_ids()) + "call 154\nr0 = 0\nexit\n")
+    obj, prog = p.model()
+    doc = analyse_program(obj, prog)
+    assert doc["models"]["M2"]["safe"] is None and doc["models"]["M2"]["rules_safe"]
+    assert any("__ksym bpf_prog_active" in e for e in doc["exhausted"])
+
+
+# -- the interpreter ----------------------------------------------------------------------------
+def _machine(text: str, maps=(), ptype: str = "xdp"):
+    from model.interp.machine import Machine
+
+    prog = Program("p", ptype, assemble(text))
+    for pc, i in prog.iter_pcs():
+        if getattr(i, "src", None) == 1 and type(i).__name__ == "LoadImm64":
+            prog.map_refs[pc] = MapRef(pc, "m0")
+    defs = {f"m{k}": MapDef(f"m{k}", *m) for k, m in enumerate(maps)}
+    obj = BpfObject("o", "GPL", defs, [prog])
+    return Machine(prog, obj.maps)
+
+
+#: r1: the CPU to look key 0 up on; r0: its value, or -1 for NULL
+_LOOKUP_CPU = ("r6 = r1\nr1 = 0\n*(u32 *)(r10 - 4) = r1\nld_pseudo r1, 1, 0\nr2 = r10\n"
+               "r2 += -4\nr3 = r6\ncall 195\nif r0 == 0 goto null\nr0 = *(u64 *)(r0 + 0)\n"
+               "exit\nnull:\nr0 = -1\nexit\n")
+NULL = (1 << 64) - 1
+
+
+@pytest.mark.parametrize("mtype", [6, 5])  # percpu_array, percpu_hash
+def test_interpreter_percpu_elem(mtype):
+    """This CPU's copy is the program's; another CPU's starts zeroed; a CPU >= nr_cpu_ids
+    gives NULL (a hash map: NULL for a key never added, on every CPU)."""
+    m = _machine(_LOOKUP_CPU, [(mtype, 4, 8, 4, 0)])
+    m.nr_cpus = 3
+    if mtype == 5:
+        assert m.run(regs={1: 1}).r0 == NULL
+    m.maps["m0"].update(bytes(4), (7).to_bytes(8, "little"), 0)
+    got = {cpu: m.run(regs={1: cpu}).r0 for cpu in (0, 1, 2, 3, 1 << 32)}
+    assert got == {0: 7, 1: 0, 2: 0, 3: NULL, 1 << 32: 7}  # the cpu is a u32
+
+
+def test_interpreter_percpu_copies_follow_the_element():
+    """Deleting a hash element drops its other-CPU copies: added again, they read zero."""
+    m = _machine("r0 = 0\nexit\n", [(5, 4, 8, 4, 0)])
+    st = m.maps["m0"]
+    key = bytes(4)
+    st.update(key, (7).to_bytes(8, "little"), 0)
+    other = st.lookup_on_cpu(key, 1, 0)
+    m.mem.store(other, 8, 5)
+    assert m.mem.load(st.lookup_on_cpu(key, 1, 0), 8) == 5
+    assert m.mem.load(st.lookup_on_cpu(key, 0, 0), 8) == 7
+    assert st.delete(key) == 0 and st.lookup_on_cpu(key, 1, 0) == 0
+    st.update(key, (9).to_bytes(8, "little"), 0)
+    assert m.mem.load(st.lookup_on_cpu(key, 1, 0), 8) == 0
+
+
+def test_interpreter_percpu_variables(all_kallsyms):
+    ids = kernel_ids()
+    text = (f"ld_pseudo r1, 3, {ids['active']}\ncall 154\nr6 = *(u32 *)(r0 + 0)\n"
+            f"ld_pseudo r1, 3, {ids['active']}\nr2 = {{cpu}}\ncall 153\n"
+            "if r0 == 0 goto null\nr0 = *(u32 *)(r0 + 0)\nr0 += r6\nexit\nnull:\nr0 = 99\nexit\n")
+    for cpu, want in ((0, 0), (1, 0), (2, 99)):
+        m = _machine(text.format(cpu=cpu))
+        m.nr_cpus = 2
+        res = m.run(packet=bytes(64))
+        assert res.status == "exit" and res.r0 == want, res.fault
+    m = _machine(f"ld_pseudo r1, 3, {ids['active']}\nr0 = *(u32 *)(r1 + 0)\nexit\n")
+    assert m.run(packet=bytes(64)).status == "fault"  # a per-CPU address is no memory
+    m = _machine(f"ld_pseudo r1, 3, {ids['active']}\ncall 154\nr1 = 1\n"
+                 "*(u32 *)(r0 + 0) = r1\nr0 = 0\nexit\n")
+    res = m.run(packet=bytes(64))
+    assert res.status == "fault" and "read-only" in res.fault.reason
+
+
+def test_interpreter_copy_from_user_task():
+    """flags != 0: -EINVAL; size 0: 0; otherwise no user memory is modelled: the
+    destination is zeroed and -EFAULT returned, as the kernel's failed copy does."""
+    from model.interp.percpu import copy_from_user_task
+
+    m = _machine("r0 = 0\nexit\n", ptype="syscall")
+    m.run(ctx=bytes(64))
+    from model.interp.memory import Region
+
+    buf = m.mem.add(Region("buf", "stack", 0x1234_0000, bytearray(b"\xff" * 8), True))
+    assert copy_from_user_task(m, buf.base, 8, 0x1000, 0, 1) == -22
+    assert bytes(buf.data) == b"\xff" * 8
+    assert copy_from_user_task(m, buf.base, 0, 0x1000, 0, 0) == 0
+    assert copy_from_user_task(m, buf.base, 8, 0x1000, 0, 0) == -14
+    assert bytes(buf.data) == bytes(8)
+
+
+C_SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+extern const int bpf_prog_active __ksym;
+
+SEC("xdp")
+int sum_cpus(struct xdp_md *ctx)
+{
+	__u32 key = 0;
+	__u64 total = 0;
+
+	for (__u32 cpu = 0; cpu < 4; cpu++) {
+		__u64 *v = bpf_map_lookup_percpu_elem(&counts, &key, cpu);
+		if (v)
+			total += *v;
+	}
+	return total ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int active(struct xdp_md *ctx)
+{
+	const int *a = bpf_this_cpu_ptr(&bpf_prog_active);
+
+	return *a ? XDP_DROP : XDP_PASS;
+}
+
+SEC("syscall")
+int copy(void *ctx)
+{
+	char buf[16];
+
+	return bpf_copy_from_user_task(buf, sizeof(buf), (void *)0x1000,
+				       bpf_get_current_task_btf(), 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@needs_kernel
+@pytest.mark.skipif(CLANG is None, reason="clang-19 is not installed")
+def test_c_program(tmp_path, capsys):
+    """From C: skv's verdict is the kernel's on each program (the per-CPU variable is
+    refused by a kernel whose kallsyms lacks it, as the reference kernel's does)."""
+    from callback_probes import check_c_program
+
+    rows = check_c_program(tmp_path, capsys, C_SOURCE)
+    assert rows["sum_cpus"]["verdict"] == rows["copy"]["verdict"] == "accepted"
+    for row in rows.values():
+        assert row["kernel"]["verdict"] == row["verdict"], row
+        assert row["models"]["M2"]["safe"] is not True
