@@ -107,7 +107,7 @@ CPU_PTR_PROBES = [
     _cpu("per_percpu_var", f"ld_pseudo r1, 3, {{rq}}\nr2 = 0\ncall {PER_CPU_PTR}\n"),
     # the kernel types (and refuses) a kernel symbol's load at load time, even unreached
     _cpu("ksym_var_dead", "r0 = 0\nif r0 == 0 goto o\n"
-         f"ld_pseudo r1, 3, {{active}}\no:\n"),
+         "ld_pseudo r1, 3, {active}\no:\n"),
     _cpu("ksym_struct_type", "ld_pseudo r1, 3, {task_type}\n"),
     _cpu("ksym_bad_id", "ld_pseudo r1, 3, 999999999\n"),
     _cpu("ksym_negative_id", "ld_pseudo r1, 3, -5\n"),

@@ -14,7 +14,7 @@ from model.kernel import available
 from model.platform.prototypes import helper_id, refs_only, verifier_unmodelled
 from model.program import BpfObject, MapDef, MapRef, Program
 from model.verifier.checker import check_program
-from percpu_probes import ALL, COPY_PROBES, LOOKUP_PROBES, Probe, kernel_ids
+from percpu_probes import ALL, Probe, kernel_ids
 from timer_probes import assert_like_kernel
 
 needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])

@@ -9,12 +9,11 @@ without one: EINVAL before verification; model.platform.ctx_cgroup.attach_refusa
 
 from __future__ import annotations
 
-from model.elf.btf import FUNC
 from model.errors import NotModelled
 from model.platform.ctx_cgroup import attach_refusal
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_TYPES
 from model.platform.prototypes import MODELLED_PROG_TYPES as _HELPER_TYPES
-from model.platform.tracing_targets import MODELLED_ATTACH, attach_target, vmlinux_btf
+from model.platform.tracing_targets import MODELLED_ATTACH, attach_target
 
 #: types the kernel loads sleepable whatever the section says (syscall: always)
 _ALWAYS_SLEEPABLE = ("syscall",)
@@ -65,15 +64,6 @@ def ld_imm64_unmodelled(src: int, imm: int = 0, *, typed: bool = False,
     return f"{VERIFIER_ONLY}: __ksym {got.name} (ld_imm64 BPF_PSEUDO_BTF_ID, a {got.kind})"
 
 
-def ksym_is_func(btf_id: int) -> bool:
-    """The vmlinux BTF type ``btf_id`` is a FUNC (False when the BTF cannot be read)."""
-    try:
-        btf = vmlinux_btf()
-    except NotModelled:
-        return False
-    return 0 < btf_id < len(btf.types) and btf.types[btf_id].kind == FUNC
-
-
 def program_unmodelled(prog, *, typed: bool = False) -> str | None:
     """``prog_type_unmodelled`` for a loaded ``model.program.Program``, then its CO-RE
     relocations: libbpf patches those instructions with the running kernel's offsets, so
@@ -89,4 +79,4 @@ def program_unmodelled(prog, *, typed: bool = False) -> str | None:
     return why
 
 
-__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled", "ksym_is_func"]
+__all__ = ["prog_type_unmodelled", "program_unmodelled", "ld_imm64_unmodelled"]
