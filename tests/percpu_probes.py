@@ -26,12 +26,18 @@ _O = "o:\n" + _END
 @dataclass
 class Probe(FieldProbe):
     """A probe whose ``{name}`` fields are filled from the running kernel's BTF (see
-    :func:`kernel_ids`) when the program is built."""
+    :func:`kernel_ids`) when the program is built; ``section``: the program's own (a
+    sleepable ``uprobe.s`` / ``iter.s`` one) instead of its type's."""
+
+    section: str = ""
 
     def model(self):
         if "{" in self.text:
             self.text = self.text.format(**kernel_ids())
-        return super().model()
+        obj, prog = super().model()
+        if self.section:
+            prog.section = self.section
+        return obj, prog
 
 
 def kernel_ids() -> dict[str, int]:
@@ -165,4 +171,34 @@ COPY_PROBES = [
 ]
 next(p for p in COPY_PROBES if p.name == "cut_map_dst_ok").maps = [ARRAY]
 
-ALL = LOOKUP_PROBES + CPU_PTR_PROBES + COPY_PROBES
+
+
+def _sl(name: str, section: str, text: str, maps=()) -> Probe:
+    return Probe(name, "kprobe", text + _END, list(maps), section=section)
+
+
+_ITER_TASK = "r4 = *(u64 *)(r1 + 8)\n"  # struct bpf_iter__task's task (trusted, maybe NULL)
+_CFU = "r1 = r10\nr1 += -8\nr2 = 8\nr3 = 0\ncall 148\n"  # bpf_copy_from_user
+SLEEPABLE_PROBES = [
+    _sl("uprobe_cut_ok", "uprobe.s", _TASK + _DST + _COPY),
+    _sl("uprobe_cfu_ok", "uprobe.s", _CFU),
+    _sl("usdt_cut_ok", "usdt.s", _TASK + _DST + _COPY),
+    _sl("uprobe_percpu_elem_ok", "uprobe.s", _KEY + f"r3 = 1\ncall {LOOKUP_PERCPU}\n",
+        [PERCPU_HASH]),
+    _sl("uprobe_parent", "uprobe.s", "call 158\nr4 = *(u64 *)(r0 + {real_parent})\n" + _DST
+        + _COPY),
+    _sl("uprobe_perf_map", "uprobe.s", "r4 = r10\nr4 += -8\nr5 = 8\nr3 = 0\n"
+        "*(u64 *)(r10 - 8) = r3\nld_pseudo r2, 1, 0\ncall 25\n", [(4, 4, 4, 0, 0)]),
+    _sl("uprobe_hash_ok", "uprobe.s", _KEY + "call 1\n", [HASH]),
+    _sl("iter_cut_ok", "iter.s/task", _ITER_TASK + "if r4 == 0 goto o\n" + _DST + _COPY
+        + "o:\n"),
+    _sl("iter_cut_unchecked", "iter.s/task", _ITER_TASK + _DST + _COPY),
+    _sl("iter_cfu_ok", "iter.s/task", _CFU),
+    _sl("iter_nonsleepable_cut", "iter/task", _ITER_TASK + "if r4 == 0 goto o\n" + _DST
+        + _COPY + "o:\n"),
+    _sl("tracepoint_sleepable", "tracepoint.s/syscalls/sys_enter_openat", ""),
+    _sl("raw_tp_sleepable", "raw_tp.s/sys_enter", ""),
+    _sl("kprobe_cfu", "kprobe/do_nanosleep", _CFU),
+]
+
+ALL = LOOKUP_PROBES + CPU_PTR_PROBES + COPY_PROBES + SLEEPABLE_PROBES

@@ -17,6 +17,13 @@ from model.platform.tracing_targets import MODELLED_ATTACH, attach_target
 
 #: types the kernel loads sleepable whatever the section says (syscall: always)
 _ALWAYS_SLEEPABLE = ("syscall",)
+#: sleepable programs skv models: uprobe.s / usdt.s (kprobe), iter.s (tracing, BPF_TRACE_ITER
+#: 28; the abstract verifier only). A sleepable fentry / fexit / fmod_ret / lsm program is
+#: not modelled (the reference kernel refuses even a non-sleepable one before verifying it)
+_SLEEPABLE_MODELLED = {"kprobe": None, "tracing": (28,)}
+#: can_be_sleepable: the types (tracing: attach types) the kernel lets be sleepable
+_CAN_SLEEP = {"tracing": (24, 25, 26, 28), "lsm": None, "kprobe": None, "struct_ops": None,
+              "syscall": None}
 
 
 def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool = False,
@@ -24,7 +31,18 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
     """The clean rejection for a program skv does not model, or None. ``typed``: the
     engine models BTF-typed contexts (fentry/fexit/fmod_ret/tp_btf/iter/lsm: the abstract
     verifier only; model.platform.tracing_targets)."""
-    if prog_type in MODELLED_ATTACH and not sleepable:
+    if sleepable and (prog_type not in _CAN_SLEEP or _CAN_SLEEP[prog_type] is not None
+                      and attach_type not in _CAN_SLEEP[prog_type]):
+        return ("Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can "
+                "be sleepable")
+    if sleepable and prog_type not in _ALWAYS_SLEEPABLE:
+        attach = _SLEEPABLE_MODELLED.get(prog_type, ())
+        if attach is not None and attach_type not in attach:
+            return f"not modelled: sleepable {prog_type} programs (section {section})"
+        if not typed:
+            return (f"not modelled: sleepable {prog_type} programs (section {section}; only "
+                    "the abstract verifier models them)")
+    if prog_type in MODELLED_ATTACH:
         if not typed:
             return (f"not modelled: program type {prog_type} (BTF-typed context; only the "
                     "abstract verifier models it)")
@@ -38,8 +56,6 @@ def prog_type_unmodelled(prog_type: str, section: str = "", *, sleepable: bool =
                 "type; give --prog-type TYPE)")
     if prog_type not in _CTX_TYPES or prog_type not in _HELPER_TYPES:
         return f"not modelled: program type {prog_type}"
-    if sleepable and prog_type not in _ALWAYS_SLEEPABLE:
-        return f"not modelled: sleepable {prog_type} programs (section {section})"
     return attach_refusal(prog_type, attach_type)
 
 

@@ -18,6 +18,7 @@ from model.platform.direct_value import direct_value_error
 from model.platform.value_fields import lock_load_error
 from model.platform.map_helpers import map_type_name, map_type_unmodelled
 from model.platform.prog_types import ld_imm64_unmodelled
+from model.platform.prototypes import program_sleepable
 
 
 #: map types a sleepable program may use (check_map_prog_compatibility); any other is refused
@@ -39,7 +40,7 @@ def _pseudo_func_error(prog) -> str | None:
 def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None:
     """``(pc, message)`` of the first load-time refusal, or None. ``typed``: the engine
     models typed kernel pointers (``ld_imm64_unmodelled``)."""
-    sleepable = prog.sleepable or prog.prog_type == "syscall"
+    sleepable = program_sleepable(prog)
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
             why = _pseudo_func_error(prog)

@@ -25,6 +25,7 @@ from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, kn
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
+from model.platform.prototypes import program_sleepable
 from model.verifier.transfer import Ids, alu, branch
 
 
@@ -39,7 +40,7 @@ class Stepper:
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
         #: in_sleepable: outside any RCU read section (syscall programs always sleep)
-        self.sleepable = prog.sleepable or prog.prog_type == "syscall"
+        self.sleepable = program_sleepable(prog)
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
