@@ -190,6 +190,12 @@ SLEEPABLE_PROBES = [
     _sl("uprobe_perf_map", "uprobe.s", "r4 = r10\nr4 += -8\nr5 = 8\nr3 = 0\n"
         "*(u64 *)(r10 - 8) = r3\nld_pseudo r2, 1, 0\ncall 25\n", [(4, 4, 4, 0, 0)]),
     _sl("uprobe_hash_ok", "uprobe.s", _KEY + "call 1\n", [HASH]),
+    # check_map_prog_compatibility's sleepable map types (queue / stack among them)
+    _sl("uprobe_queue_ok", "uprobe.s", "ld_pseudo r1, 1, 0\n", [(22, 0, 8, 4, 0)]),
+    _sl("uprobe_stack_ok", "uprobe.s", "ld_pseudo r1, 1, 0\n", [(23, 0, 8, 4, 0)]),
+    _sl("uprobe_bloom", "uprobe.s", "ld_pseudo r1, 1, 0\n", [(30, 0, 8, 4, 0)]),
+    _sl("uprobe_prog_array", "uprobe.s", "ld_pseudo r1, 1, 0\n", [(3, 4, 4, 4, 0)]),
+    _sl("uprobe_lpm", "uprobe.s", "ld_pseudo r1, 1, 0\n", [(11, 8, 8, 4, 1)]),
     _sl("iter_cut_ok", "iter.s/task", _ITER_TASK + "if r4 == 0 goto o\n" + _DST + _COPY
         + "o:\n"),
     _sl("iter_cut_unchecked", "iter.s/task", _ITER_TASK + _DST + _COPY),

@@ -25,7 +25,7 @@ from model.platform.prototypes import program_sleepable
 SLEEPABLE_MAP_TYPES = frozenset({
     "hash", "lru_hash", "array", "percpu_hash", "percpu_array", "lru_percpu_hash",
     "array_of_maps", "hash_of_maps", "ringbuf", "user_ringbuf", "inode_storage",
-    "sk_storage", "task_storage", "cgrp_storage"})
+    "sk_storage", "task_storage", "cgrp_storage", "queue", "stack"})
 
 
 def _pseudo_func_error(prog) -> str | None:
