@@ -208,3 +208,61 @@ SLEEPABLE_PROBES = [
 ]
 
 ALL = LOOKUP_PROBES + CPU_PTR_PROBES + COPY_PROBES + SLEEPABLE_PROBES
+
+
+# -- random calls (a seeded sweep) --------------------------------------------------------------
+#: r6: the current task (trusted), r7: a checked map value of map 1, r9: the context
+_SWEEP_SETUP = ("r9 = r1\ncall 158\nr6 = r0\nr1 = 0\n*(u32 *)(r10 - 4) = r1\n"
+                "*(u64 *)(r10 - 16) = r1\nld_pseudo r1, 1, 1\nr2 = r10\nr2 += -4\ncall 1\n"
+                "if r0 == 0 goto out\nr7 = r0\n")
+_SWEEP_ARGS = {"fp4": "r{r} = r10\nr{r} += -4\n", "fp16": "r{r} = r10\nr{r} += -16\n",
+               "fp_uninit": "r{r} = r10\nr{r} += -32\n", "fp_edge": "r{r} = r10\nr{r} += -2\n",
+               "zero": "r{r} = 0\n", "one": "r{r} = 1\n", "big": "r{r} = 0x7fffffff\n",
+               "unknown": "r{r} = r8\n", "task": "r{r} = r6\n", "task_off": "r{r} = r6\nr{r} += 16\n",
+               "value": "r{r} = r7\n", "value4": "r{r} = r7\nr{r} += 4\n", "ctx": "r{r} = r9\n",
+               "map": "ld_pseudo r{r}, 1, 0\n", "map1": "ld_pseudo r{r}, 1, 1\n",
+               "func": "ld_pseudo r{r}, 3, {func}\n", "size_unknown": "r{r} = r8\nr{r} &= 15\n"}
+_SWEEP_MAPS = [PERCPU_ARRAY, PERCPU_HASH, LRU_PERCPU_HASH, ARRAY, HASH, RDONLY_PERCPU_ARRAY,
+               (6, 4, 16, 2, 0)]
+_SWEEP_USES = ["", "r0 = *(u64 *)(r0 + 0)\n", "if r0 == 0 goto out\nr0 = *(u64 *)(r0 + 0)\n",
+               "if r0 == 0 goto out\nr1 = 1\n*(u64 *)(r0 + 0) = r1\n",
+               "if r0 == 0 goto out\nr0 = *(u64 *)(r0 + 8)\n",
+               "if r0 != 0 goto out\nr0 = *(u8 *)(r0 + 0)\n"]
+
+
+def random_probes(seed: int, n: int) -> list[Probe]:
+    """``n`` calls of the four helpers with arguments drawn from :data:`_SWEEP_ARGS` (the
+    likely kinds weighted up), in the program types that reach them."""
+    import random
+
+    rng = random.Random(seed)
+    every = list(_SWEEP_ARGS)
+    out = []
+    for i in range(n):
+        helper = rng.choice(["percpu_elem", "percpu_elem", "copy", "copy", "this", "per"])
+        if helper == "percpu_elem":
+            kinds = [rng.choice(["map"] * 24 + every), rng.choice(["fp4"] * 20 + every),
+                     rng.choice(["zero", "one", "big", "unknown", "fp4", "task"])]
+            ptype, section = rng.choice(["xdp", "kprobe", "socket_filter"]), ""
+        elif helper == "copy":
+            kinds = [rng.choice(["fp16"] * 20 + every),
+                     rng.choice(["one", "zero", "size_unknown", "big"]),
+                     rng.choice(["zero", "unknown", "fp4"]), rng.choice(["task"] * 20 + every),
+                     rng.choice(["zero"] * 8 + ["unknown", "one"])]
+            ptype, section = rng.choice([("syscall", ""), ("syscall", ""), ("kprobe", "uprobe.s"),
+                                         ("kprobe", "")])
+        else:
+            kinds = [rng.choice(every)] + ([rng.choice(["zero", "unknown", "big"])]
+                                           if helper == "per" else [])
+            ptype, section = rng.choice(["xdp", "kprobe"]), ""
+        call = {"percpu_elem": LOOKUP_PERCPU, "copy": COPY_FROM_USER_TASK, "this": THIS_CPU_PTR,
+                "per": PER_CPU_PTR}[helper]
+        sets = "".join(_SWEEP_ARGS[k].replace("{r}", str(r)) for r, k in enumerate(kinds, 1))
+        if helper == "copy" and kinds[1] in ("one", "big"):
+            sets += "r2 = 8\n" if kinds[1] == "one" else "r2 = 17\n"
+        use = "" if helper == "copy" else rng.choice(_SWEEP_USES)
+        text = (_SWEEP_SETUP + "call 7\nr8 = r0\n" + sets + f"call {call}\n" + use
+                + "out:\nr0 = 0\nexit\n")
+        first = rng.choice(_SWEEP_MAPS) if helper == "percpu_elem" else ARRAY
+        out.append(Probe(f"sweep{i}_{helper}", ptype, text, [first, ARRAY], section=section))
+    return out

@@ -93,6 +93,12 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             # check_reg_type: read-only memory only for a MEM_RDONLY argument (not a map
             # key: an iterator copies its element's key to the stack first)
             raise Reject(f"R{regno} type={type_str(r)} expected={MEM_ARG_EXPECTED}")
+        if (r.type is T.BTF_ID and r.trust == "trusted" and not r.tag
+                and not arg.flags & ArgFlag.MEM_RDONLY
+                and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            # check_reg_type: a trusted typed pointer is memory (mem_types) for reading only
+            raise Reject(f"{proto.kernel_name}() may write into memory pointed by R{regno} "
+                         f"type={type_str(r)}")
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
             why = packet_arg_check(proto, ptype)
@@ -125,7 +131,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             sock = r
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
-                raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
+                raise Reject(f"R{regno} type={type_str(r)} expected=map_ptr")
             timer_map_arg(timer_map, regno, r)
             map_name = r.map
         elif base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
@@ -150,21 +156,21 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
-                raise Reject(f"R{regno} type={r.type.value} expected=scalar")
+                raise Reject(f"R{regno} type={type_str(r)} expected=scalar")
             if base is Arg.CONST_ALLOC_SIZE_OR_ZERO:
                 alloc_size = r.const()
                 if alloc_size is None:
                     raise Reject(f"R{regno} is not a known constant'")
         elif base is Arg.PTR_TO_FUNC:
             if r.type is not T.FUNC:
-                raise Reject(f"R{regno} type={r.type.value} expected=func")
+                raise Reject(f"R{regno} type={type_str(r)} expected=func")
             callback = r.off
         elif base is Arg.PTR_TO_STACK:  # any offset, even a variable one
             if r.type is not T.STACK:
-                raise Reject(f"R{regno} type={r.type.value} expected=fp")
+                raise Reject(f"R{regno} type={type_str(r)} expected=fp")
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
-                raise Reject(f"R{regno} type={r.type.value} expected=ctx")
+                raise Reject(f"R{regno} type={type_str(r)} expected=ctx")
             if r.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
             if not r.var.is_const() or r.var.const_value():
@@ -241,7 +247,7 @@ def _null_mem_size(regno: int, size: Reg) -> None:
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
     """The largest size a size argument may have (0: nothing to check)."""
     if r is None or r.type is not T.SCALAR:
-        raise Reject(f"R{regno} type={r.type.value if r else '?'} expected=scalar")
+        raise Reject(f"R{regno} type={type_str(r) if r else '?'} expected=scalar")
     s = r.scalar
     if s.smin_s < 0:
         raise Reject(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
@@ -288,7 +294,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
             raise Reject(f"R{regno} cannot write into map_key")
         check_bounds(regno, r, 0, size, obj.maps[r.map].key_size, "map key")
         return
-    raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
+    raise Reject(f"R{regno} type={type_str(r)} expected={MEM_ARG_EXPECTED}")
 
 
 def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
