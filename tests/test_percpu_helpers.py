@@ -261,3 +261,24 @@ def test_c_program(tmp_path, capsys):
     for row in rows.values():
         assert row["kernel"]["verdict"] == row["verdict"], row
         assert row["models"]["M2"]["safe"] is not True
+
+
+@needs_kernel
+def test_sleepable_tp_btf_is_refused_like_the_kernel():
+    """can_be_sleepable: a sleepable tp_btf program (BPF_TRACE_RAW_TP) is refused; the
+    kernel wrapper names no tp_btf.s target, so the load is made here."""
+    from model.elf import btf as B
+    from model.isa import encode
+    from model.kernel.bpf import ProgBtf, prog_load
+    from model.kernel.oracle import rejection_reason
+    from model.platform.tracing_targets import vmlinux_btf
+
+    insns = assemble("r0 = 0\nexit\n")
+    target = vmlinux_btf().find("btf_trace_sched_switch", B.TYPEDEF).id
+    res = prog_load("tracing", encode(insns), expected_attach_type=23, prog_flags=1 << 4,
+                    btf=ProgBtf(attach_btf_id=target))
+    res.close()
+    prog = Program("p", "tp_btf.s/sched_switch", insns)
+    v = check_program(BpfObject("o", "GPL", {}, [prog]), prog)
+    assert not res.ok and not v.accepted
+    assert v.error.message == rejection_reason(res.log)
