@@ -282,3 +282,15 @@ def test_sleepable_tp_btf_is_refused_like_the_kernel():
     v = check_program(BpfObject("o", "GPL", {}, [prog]), prog)
     assert not res.ok and not v.accepted
     assert v.error.message == rejection_reason(res.log)
+
+
+def test_sleepable_flag_only_where_the_section_sleeps():
+    """BPF_F_SLEEPABLE on a program no ``.s`` section (or the syscall type) makes sleepable
+    would change its helpers, maps and typed pointers unseen: not modelled."""
+    from model.platform.prog_flags import flags_unmodelled
+    from model.platform.prototypes import sleepable
+
+    assert sleepable("kprobe", "uprobe.s") and sleepable("tracing", "iter.s/task")
+    assert sleepable("syscall") and not sleepable("kprobe", "kprobe/do_nanosleep")
+    assert flags_unmodelled(1 << 4, True) is None
+    assert flags_unmodelled(1 << 4, False) == "not modelled: program flags BPF_F_SLEEPABLE"
