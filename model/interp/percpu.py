@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from model.errors import SkvError
 from model.interp.memory import MemFault, Region
@@ -30,6 +31,7 @@ KSYM_STRIDE = 1 << 24  # room for the largest per-CPU variable
 FUNC_ADDR = KSYM_BASE - KSYM_STRIDE  # every kernel FUNC: nothing readable there
 
 
+@lru_cache(maxsize=1)
 def possible_cpus() -> int:
     """nr_cpu_ids: the possible CPUs (``/sys/devices/system/cpu/possible``, "0-N")."""
     try:
