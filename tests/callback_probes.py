@@ -20,7 +20,7 @@ SECTION = {"xdp": "xdp", "sched_cls": "tc", "socket_filter": "socket", "kprobe":
            "cgroup_skb": "cgroup_skb/ingress", "sock_ops": "sockops",
            "tracepoint": "tracepoint/syscalls/sys_enter_nanosleep", "perf_event": "perf_event",
            "raw_tracepoint": "raw_tracepoint/sys_enter", "tp_btf": "tp_btf/sched_switch",
-           "raw_tp": "raw_tp/sched_switch"}
+           "raw_tp": "raw_tp/sched_switch", "syscall": "syscall"}
 _FUNC = re.compile(r"^\s*(r\d+) = func (\w+)\s*$")
 _LABEL = re.compile(r"^\s*(\w+):\s*$")
 

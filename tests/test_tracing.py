@@ -156,13 +156,14 @@ def test_current_task_btf_in_other_types(section):
         compare(f"{section}: {text}", prog, skv_verdict(obj, prog), COUNTS)
 
 
-def test_btf_id_helper_arguments_not_modelled():
-    """Helpers taking a kind of typed pointer skv does not model (bpf_this_cpu_ptr's
-    ARG_PTR_TO_PERCPU_BTF_ID) are a clean "not modelled" rejection, however the pointer was
-    obtained (the modelled ones: tests/test_typed_helpers.py)."""
+def test_percpu_helper_refuses_a_trusted_pointer():
+    """bpf_this_cpu_ptr's ARG_PTR_TO_PERCPU_BTF_ID takes only a per-CPU pointer: a trusted
+    task from a tp_btf context is refused with the kernel's words (the per-CPU helpers:
+    tests/test_percpu_helpers.py)."""
     obj, prog = build("r1 = *(u64 *)(r1 + 8)\ncall 154\nr0 = 0\nexit", "tp_btf/sched_switch")
     v = skv_verdict(obj, prog)
-    assert not v.ok and v.msg.startswith("not modelled: argument kind"), v.msg
+    assert not v.ok and v.msg == ("R1 type=trusted_ptr_ expected=percpu_ptr_, percpu_rcu_ptr_, "
+                                  "percpu_trusted_ptr_"), v.msg
 
 
 def test_interpreter_refuses():

@@ -3,7 +3,8 @@
 skv judges the program libbpf would load, as with CO-RE) and the kernel wrapper share:
 
 - a symbol with BTF in vmlinux (a VAR, or a FUNC for ``bpf_ksym_exists``) stays a
-  ``BPF_PSEUDO_BTF_ID`` load (src 3) of that BTF id (the engines: "not modelled");
+  ``BPF_PSEUDO_BTF_ID`` load (src 3) of that BTF id (typed, or refused, as the kernel's
+  check_pseudo_btf_id does: model.platform.ksym_vars);
 - else one ``/proc/kallsyms`` names (a typeless ``extern const void x __ksym``): its
   address, a plain 64-bit constant (src 0);
 - else a ``__weak`` one: the constant 0 (``bpf_ksym_exists`` is false);

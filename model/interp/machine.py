@@ -19,6 +19,7 @@ from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helpe
 from model.interp.dynptrs import DYNPTR_HELPERS
 from model.interp.refs import REF_HELPERS, Held, check_call, release_all
 from model.interp.maps import Maps
+from model.interp.percpu import PERCPU_HELPERS, ksym_address, possible_cpus
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
@@ -118,6 +119,7 @@ class Machine:
         self.rng = random.Random(seed)
         self.clock_ns = 1_000_000_000
         self.cpu, self.pid, self.tgid = 0, 4242, 4242
+        self.nr_cpus = possible_cpus()  # nr_cpu_ids (bpf_per_cpu_ptr, percpu_elem lookups)
         self.trace: list[str] = []
 
     # -- registers -----------------------------------------------------------------------
@@ -372,6 +374,8 @@ class Machine:
             return insn.value
         if insn.src == 4:
             return FUNC_BASE + pc + 1 + insn.imm
+        if insn.src == 3:  # a kernel symbol (model.interp.percpu)
+            return ksym_address(self, insn.imm, insn.imm2)
         ref = self.prog.map_refs.get(pc)
         if ref is None:
             raise SkvError(f"ld_imm64 with pseudo source {insn.src} at insn {pc} names no map")
@@ -417,7 +421,7 @@ class Machine:
             return self._tail_call(pc)
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
-            fn = (REF_HELPERS.get(hid) or DYNPTR_HELPERS.get(hid)
+            fn = (REF_HELPERS.get(hid) or DYNPTR_HELPERS.get(hid) or PERCPU_HELPERS.get(hid)
                   or havoc_for(self.prog.prog_type, hid))
         if fn is None:
             raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")

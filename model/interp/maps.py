@@ -31,6 +31,9 @@ class MapState:
         #: a program array: index -> the program in that slot (see set_prog)
         self.progs: dict = {}
         self._next_slot = 0  # hash maps: a fresh address range for every new element
+        #: a per-CPU map: (key, cpu) -> that element's copy on another CPU than the
+        #: program's (lookup_on_cpu)
+        self.cpu_copies: dict[tuple[bytes, int], Region] = {}
         self.read_only = not prog_can_write(m.prog_flags)
         self.write_only = not prog_can_read(m.prog_flags)
         if m.origin == "data":
@@ -107,6 +110,24 @@ class MapState:
         r = self.elems.get(key)
         return r.base if r else 0
 
+    def lookup_on_cpu(self, key: bytes, cpu: int, this_cpu: int) -> int:
+        """bpf_map_lookup_percpu_elem: the element's copy on ``cpu`` (the program runs on
+        ``this_cpu``), or 0. Another CPU's copy starts zeroed (the kernel zeroes the other
+        CPUs' copies of an element a program adds) and only the program's own CPU's copy
+        is written by bpf_map_update_elem."""
+        base = self.lookup(key)
+        if cpu == this_cpu or not base:
+            return base
+        k = key[:4] if self.is_array() else key
+        r = self.cpu_copies.get((k, cpu))
+        if r is None:
+            at = self.base + (MAP_STRIDE >> 1) + len(self.cpu_copies) * ELEM_STRIDE
+            r = Region(f"{self.name}[{k.hex()}]@cpu{cpu}", "rodata" if self.read_only
+                       else "map_value", at, bytearray(self.defn.value_size),
+                       not self.read_only, readable=not self.write_only)
+            self.cpu_copies[(k, cpu)] = self.mem.add(r)
+        return r.base
+
     def update(self, key: bytes, value: bytes, flags: int) -> int:
         if flags > BPF_EXIST:
             return -EINVAL
@@ -144,6 +165,8 @@ class MapState:
         if r is None:
             return -ENOENT
         self.mem.remove(r)
+        for ck in [ck for ck in self.cpu_copies if ck[0] == key]:
+            self.mem.remove(self.cpu_copies.pop(ck))
         return 0
 
     def value_address(self, offset: int) -> int:

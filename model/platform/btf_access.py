@@ -190,10 +190,12 @@ def gpl_check(btf: B.Btf, btf_id: int, gpl: bool) -> str | None:
 
 
 def ptr_access(btf: B.Btf, base: Typed, regno: int, off: int, size: int,
-               write: bool) -> Typed | str:
+               write: bool, sleepable: bool = False) -> Typed | str:
     """check_ptr_to_btf_access for a load/store at constant offset ``off`` (the pointer's
     fixed and constant variable offset included) through PTR_TO_BTF_ID ``base``, after
-    :func:`gpl_check` and the constant-offset check."""
+    :func:`gpl_check` and the constant-offset check. ``sleepable``: the program is not in
+    an RCU read section (in_rcu_cs is false: a sleepable program; bpf_rcu_read_lock is a
+    kfunc, not modelled)."""
     tname = struct_name(btf, base.btf_id)
     if off < 0:
         return f"R{regno} is ptr_{tname} invalid negative access: off={off}"
@@ -217,13 +219,14 @@ def ptr_access(btf: B.Btf, base: Typed, regno: int, off: int, size: int,
         if what == "struct":
             sid, off = nid, 0
             continue
-        return _loaded_ptr(btf, base, nid, tag, field, union)
+        return _loaded_ptr(btf, base, nid, tag, field, union, sleepable)
 
 
 def _loaded_ptr(btf: B.Btf, base: Typed, nid: int, tag: str, field: str,
-                union: bool) -> Typed:
+                union: bool, sleepable: bool = False) -> Typed:
     """The flags check_ptr_to_btf_access gives a struct pointer read through ``base`` (a
-    non-sleepable program: always inside an RCU read section)."""
+    non-sleepable program is always inside an RCU read section; out of one, a field
+    that is not __safe_trusted(_or_null) is untrusted, its tag dropped)."""
     keep = tag if tag in ("user", "percpu") else ""
     if base.trust == "untrusted" or union and base.trust not in ("trusted", "rcu"):
         return Typed("btf_id", nid, "untrusted", False, keep)
@@ -232,8 +235,8 @@ def _loaded_ptr(btf: B.Btf, base: Typed, nid: int, tag: str, field: str,
             return Typed("btf_id", nid, "untrusted" if union else "trusted", False, keep)
         if _safe(btf, base.btf_id, field, nid, "__safe_trusted_or_null"):
             return Typed("btf_id", nid, "untrusted" if union else "trusted", True, keep)
-        if base.maybe_null:
-            return Typed("btf_id", nid, "untrusted", False, keep)
+        if base.maybe_null or sleepable:
+            return Typed("btf_id", nid, "untrusted", False, "" if sleepable else keep)
         if _safe(btf, base.btf_id, field, nid, "__safe_rcu"):
             return Typed("btf_id", nid, "untrusted" if union else "rcu", False, keep)
         rcu_or_null = _safe(btf, base.btf_id, field, nid, "__safe_rcu_or_null")

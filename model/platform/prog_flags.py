@@ -8,8 +8,9 @@ libbpf loads ordinary programs with no flags (0), which is skv's default. Modell
   it x86-64 (CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) checks only the stack and atomics.
 * ``BPF_F_ANY_ALIGNMENT``: turns strict alignment off again (it wins over the above); the
   stack and atomics stay strict.
-* ``BPF_F_SLEEPABLE``: required for syscall programs (the kernel layer adds it); it changes
-  nothing else the model checks.
+* ``BPF_F_SLEEPABLE``: required for syscall programs (the kernel layer adds it), set by
+  the loader for a ``.s`` section (``uprobe.s``, ``iter.s``); on another program it is not
+  modelled.
 
 The other flags (XDP frags, device-bound XDP, the verifier's test-only flags) change what
 the verifier or the attach allows in ways skv does not model: a program loaded with them
@@ -76,9 +77,13 @@ def strict_alignment(value: int) -> bool:
     return strict and not value & BPF_F_ANY_ALIGNMENT
 
 
-def flags_unmodelled(value: int) -> str | None:
-    """The clean rejection for flags the model does not follow, or None."""
+def flags_unmodelled(value: int, sleepable: bool = True) -> str | None:
+    """The clean rejection for flags the model does not follow, or None. ``sleepable``:
+    the program is sleepable by its type or section (BPF_F_SLEEPABLE on another would
+    change its helpers, maps and typed pointers unseen)."""
     rest = value & ~MODELLED
+    if not sleepable:
+        rest |= value & FLAGS["BPF_F_SLEEPABLE"]
     if rest:
         return f"not modelled: program flags {', '.join(flag_names(rest))}"
     return None

@@ -185,7 +185,11 @@ class Ret(enum.Enum):
     PTR_TO_SOCK_COMMON_OR_NULL = "RET_PTR_TO_SOCK_COMMON_OR_NULL"
     PTR_TO_BTF_ID = "RET_PTR_TO_BTF_ID (trusted)"
     PTR_TO_BTF_ID_OR_NULL = "RET_PTR_TO_BTF_ID_OR_NULL"
-    PTR_TO_MEM_OR_BTF_ID = "RET_PTR_TO_MEM_OR_BTF_ID (a per-CPU variable)"
+    PTR_TO_MEM_OR_BTF_ID = ("RET_PTR_TO_MEM_OR_BTF_ID | MEM_RDONLY: this CPU's copy of a "
+                            "per-CPU variable (bpf_this_cpu_ptr)")
+    PTR_TO_MEM_OR_BTF_ID_OR_NULL = ("RET_PTR_TO_MEM_OR_BTF_ID | PTR_MAYBE_NULL | MEM_RDONLY: "
+                                    "a CPU's copy of a per-CPU variable, NULL for a CPU "
+                                    "number >= nr_cpu_ids (bpf_per_cpu_ptr)")
     PTR_TO_DYNPTR_MEM_OR_NULL = "RET_PTR_TO_DYNPTR_MEM_OR_NULL"
 
 
@@ -204,9 +208,15 @@ MODELLED_FLAGS = (F.PTR_MAYBE_NULL | F.MEM_RDONLY | F.MEM_UNINIT | F.MEM_WRITE
 MODELLED_RETS = frozenset({Ret.INTEGER, Ret.VOID, Ret.PTR_TO_MAP_VALUE_OR_NULL,
                            Ret.PTR_TO_MAP_VALUE})
 #: helpers whose kinds are modelled but whose effect is not
-UNMODELLED_HELPERS = {
-    "map_lookup_percpu_elem": "another CPU's map value",
-}
+UNMODELLED_HELPERS: dict[str, str] = {}
+#: helpers only the abstract verifier (and the interpreter) model: for the Z3 engine a
+#: clean "not modelled" (unknown, never safe); bpf_map_lookup_percpu_elem's value is
+#: another CPU's copy (or NULL for a CPU >= nr_cpu_ids, whatever the key), which the Z3
+#: engine's one copy per map does not hold
+VERIFIER_ONLY_HELPERS = {"map_lookup_percpu_elem": "another CPU's map value"}
+#: the per-CPU pointer helpers (ARG_PTR_TO_PERCPU_BTF_ID in, RET_PTR_TO_MEM_OR_BTF_ID out:
+#: model.verifier.percpu); only the abstract verifier models typed pointers
+PERCPU_RETS = frozenset({Ret.PTR_TO_MEM_OR_BTF_ID, Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL})
 
 
 #: helpers returning RET_PTR_TO_BTF_ID(_TRUSTED) (never NULL) or RET_PTR_TO_BTF_ID_OR_NULL
@@ -231,7 +241,9 @@ ARG_BTF_STRUCT = {"find_vma": "task_struct", "get_task_stack": "task_struct",
                   "skb_output": "sk_buff", "xdp_output": "xdp_buff", "d_path": "path",
                   # ARG_PTR_TO_BTF_ID_OR_NULL (NULL, or a maybe-NULL pointer, accepted)
                   "task_storage_get": "task_struct", "task_storage_delete": "task_struct",
-                  "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup"}
+                  "cgrp_storage_get": "cgroup", "cgrp_storage_delete": "cgroup",
+                  # sleepable programs only (might_sleep)
+                  "copy_from_user_task": "task_struct"}
 
 #: helpers with a ``bpf_func_proto.allowed`` callback, by expected attach type: True
 #: allowed, False refused ("helper call is not allowed in probe"); another attach type is
@@ -308,6 +320,9 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
         return f"not modelled: {why} (helper {name})"
     if proto.name in UNMODELLED:
         return f"not modelled: {UNMODELLED[proto.name]} (helper {name})"
+    why = VERIFIER_ONLY_HELPERS.get(proto.name)
+    if why is not None and not (typed and refs and dynptrs):
+        return f"not modelled: {why} (helper {name})"
     if uses_dynptrs(proto):
         if not (dynptrs and refs):
             return f"not modelled: dynptrs (helper {name})"
@@ -326,11 +341,15 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
             continue  # model.verifier.timers, and a typed pointer of ARG_BTF_STRUCT
         if typed and a == ARG_PTR_TO_CONST_STR and proto.name in CONST_STR_HELPERS:
             continue  # model.verifier.const_str
+        if typed and a == ARG_PTR_TO_PERCPU_BTF_ID:
+            continue  # model.verifier.percpu
         if a.base not in MODELLED_ARGS or a.flags & ~MODELLED_FLAGS:
             return f"not modelled: argument kind {a} of helper {name}"
         if a.base is Arg.PTR_TO_CTX and a.flags & ~F.PTR_MAYBE_NULL:
             return f"not modelled: argument kind {a} of helper {name}"
     if typed and proto.ret in BTF_RETS and proto.name in RET_BTF_STRUCT:
+        return None
+    if typed and proto.ret in PERCPU_RETS:
         return None
     if refs and proto.ret in REF_RETS and proto.name in ACQUIRES | CASTS | UNREF_SOCKS:
         return None

@@ -127,7 +127,7 @@ ROWS: list[tuple] = [
     ("cgrp_storage_get", Ret.PTR_TO_MAP_VALUE_OR_NULL,
      (MAP, ARG_PTR_TO_BTF_ID_OR_NULL, _MAP_VALUE_OR_NULL, ANY), False, False),
     ("cgrp_storage_delete", INT, (MAP, ARG_PTR_TO_BTF_ID_OR_NULL), False, False),
-    ("per_cpu_ptr", Ret.PTR_TO_MEM_OR_BTF_ID, (ARG_PTR_TO_PERCPU_BTF_ID, ANY), False, False),
+    ("per_cpu_ptr", Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, (ARG_PTR_TO_PERCPU_BTF_ID, ANY), False, False),
     ("this_cpu_ptr", Ret.PTR_TO_MEM_OR_BTF_ID, (ARG_PTR_TO_PERCPU_BTF_ID,), False, False),
     # --- tail calls, ring buffers, callbacks, locks, timers, kptrs, dynptrs
     ("tail_call", VOID, (CTX, MAP, ANY), False, False),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from model.elf.sections import PROG_TYPE_IDS
+from model.elf.sections import PROG_TYPE_IDS, section_def
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_MODELLED
 from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
@@ -218,8 +218,8 @@ _SYSCALL = {"sys_bpf", "btf_find_by_name_kind", "sys_close", "kallsyms_lookup_na
 # Helpers whose proto a type reaches but that check_helper_call still refuses there:
 # get_func_ip (check_get_func_ip: kprobe, or tracing with a trampoline), helpers with
 # fn->allowed (d_path, the tracing sk_storage_get/delete: only some BTF attach points),
-# might_sleep helpers in non-sleepable programs (copy_from_user*: only the sleepable
-# syscall type here).
+# might_sleep helpers in non-sleepable programs (copy_from_user*: the syscall type, and
+# programs a ``.s`` section makes sleepable, :func:`sleepable`).
 _MIGHT_SLEEP = {"copy_from_user", "copy_from_user_task"}
 _SLEEPABLE_TYPES = {"syscall"}  # BPF_F_SLEEPABLE is mandatory for syscall programs
 _FN_ALLOWED_BTF_ONLY = {"syscall": {"d_path", "sk_storage_get", "sk_storage_delete"}}
@@ -311,8 +311,24 @@ def _chain(prog_type: str, privileged: bool, lockdown: str = LOCKDOWN,
 MODELLED_PROG_TYPES = _CTX_MODELLED
 
 
-def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | None:
-    """check_helper_call's refusals after get_func_proto returned a proto."""
+def sleepable(prog_type: str, section: str = "") -> bool:
+    """in_sleepable: a syscall program, or one whose section the loader makes sleepable
+    (``uprobe.s``, ``iter.s``: BPF_F_SLEEPABLE)."""
+    if prog_type in _SLEEPABLE_TYPES:
+        return True
+    ptype, _, sleeps = section_def(section) if section else ("", "", False)
+    return sleeps and ptype == prog_type
+
+
+def program_sleepable(prog) -> bool:
+    """:func:`sleepable` for a ``model.program.Program``."""
+    return sleepable(prog.prog_type, prog.section)
+
+
+def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0,
+                      sleeps: bool | None = None) -> str | None:
+    """check_helper_call's refusals after get_func_proto returned a proto (``sleeps``:
+    the program is sleepable; default: its type always is)."""
     if name == "get_func_ip" and prog_type in _TRAMPOLINE_ATTACH:
         if attach_type not in _TRAMPOLINE_ATTACH[prog_type]:
             return "func bpf_get_func_ip#173 supported only for fentry/fexit/fmod_ret programs"
@@ -328,7 +344,9 @@ def _verifier_refuses(prog_type: str, name: str, attach_type: int = 0) -> str | 
             return f"not modelled: where bpf_{name} is allowed (the kernel's attach allowlist)"
         if not ok:
             return "helper call is not allowed in probe"
-    if name in _MIGHT_SLEEP and prog_type not in _SLEEPABLE_TYPES:
+    if sleeps is None:
+        sleeps = prog_type in _SLEEPABLE_TYPES
+    if name in _MIGHT_SLEEP and not sleeps:
         return "helper call might sleep in a non-sleepable prog"
     return None
 
@@ -370,7 +388,7 @@ def helper_check(prog_type: str, helper: int, *, gpl: bool = True, privileged: b
     proto = PROTOTYPES.get(helper)
     if proto is not None and proto.gpl_only and not gpl:
         return "cannot call GPL-restricted function from non-GPL compatible program"
-    why = _verifier_refuses(prog_type, name, attach_type)
+    why = _verifier_refuses(prog_type, name, attach_type, sleepable(prog_type, section))
     if why is not None:
         return why.format(n=PROG_TYPE_IDS.get(prog_type, prog_type))
     return None

@@ -31,6 +31,7 @@ from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES, VERIFIER_ONLY
 from model.platform.callbacks import is_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
+from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
@@ -85,7 +86,7 @@ class Engine:
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
-            why = flags_unmodelled(prog_flags)
+            why = flags_unmodelled(prog_flags, program_sleepable(prog))
             if why:
                 raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
@@ -219,6 +220,10 @@ class Engine:
                                              "checks", e.cause, z3.BoolVal(True)))
             return self.res
         bad = load_time_error(self.obj, self.prog)
+        if bad is not None and self._left_to_verifier([(None, bad[1])], bad[0],
+                                                       (VERIFIER_ONLY,)):
+            self.res.time_s = time.perf_counter() - t0  # a __ksym's typed pointer
+            return self.res
         if bad is not None:               # refused before any path is walked
             self.fail(entry_state(), bad[0], "the kernel's load-time checks", T, bad[1])
             self.res.time_s = time.perf_counter() - t0

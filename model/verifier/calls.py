@@ -19,7 +19,8 @@ from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer
                                      check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
-from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS, UNREF_SOCKS
+from model.platform.proto_kinds import (ACQUIRES, CASTS, DYNPTR_SLICES, PERCPU_RETS, REF_RETS,
+                                        UNREF_SOCKS)
 from model.platform.value_fields import spin_lock_off
 from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
@@ -30,6 +31,7 @@ from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, p
 from model.verifier.state import Frame, State
 from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
+from model.verifier.percpu import percpu_arg, percpu_return
 
 MAX_CALL_FRAMES = 8
 FOR_EACH_TYPE_IDS = frozenset(i for i, n in MAP_TYPES.items() if n in FOR_EACH_MAP_TYPES)
@@ -67,7 +69,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         raise Reject(why)
     regs = st.cur.regs
     map_name = callback = timer_map = None
-    released = alloc_size = sock = dynptr = released_dynptr = const_str = None
+    released = alloc_size = sock = dynptr = released_dynptr = const_str = percpu = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -85,11 +87,18 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             if arg.is_mem:
                 _null_mem_size(regno, regs[regno + 1])
             continue
-        if (r.type is T.RDONLY_BUF and not arg.flags & ArgFlag.MEM_RDONLY
+        if ((r.type is T.RDONLY_BUF or r.type is T.MEM and r.read_only)
+                and not arg.flags & ArgFlag.MEM_RDONLY
                 and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
             # check_reg_type: read-only memory only for a MEM_RDONLY argument (not a map
             # key: an iterator copies its element's key to the stack first)
-            raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
+            raise Reject(f"R{regno} type={type_str(r)} expected={MEM_ARG_EXPECTED}")
+        if (r.type is T.BTF_ID and r.trust == "trusted" and not r.tag
+                and not arg.flags & ArgFlag.MEM_RDONLY
+                and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)):
+            # check_reg_type: a trusted typed pointer is memory (mem_types) for reading only
+            raise Reject(f"{proto.kernel_name}() may write into memory pointed by R{regno} "
+                         f"type={type_str(r)}")
         if r.type in PACKET and base in (Arg.PTR_TO_MEM, Arg.PTR_TO_MAP_KEY,
                                          Arg.PTR_TO_MAP_VALUE):
             why = packet_arg_check(proto, ptype)
@@ -110,6 +119,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             timer_map = timer_arg(obj.maps, regno, r)
         elif base is Arg.PTR_TO_CONST_STR:  # proto_kinds.CONST_STR_HELPERS only
             const_str = const_str_arg(obj.maps, regno, r)
+        elif base is Arg.PTR_TO_PERCPU_BTF_ID:  # model.verifier.percpu
+            percpu = percpu_arg(regno, r)
         elif base is Arg.PTR_TO_BTF_ID:  # proto_kinds.ARG_BTF_STRUCT's helpers only
             btf_arg(proto.name, regno, r, arg.maybe_null)
         elif base is Arg.PTR_TO_SOCKET:  # sk_lookup's bpf_sk_assign (NULL handled above)
@@ -120,7 +131,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             sock = r
         elif base is Arg.CONST_MAP_PTR:
             if r.type is not T.MAP_PTR:
-                raise Reject(f"R{regno} type={r.type.value} expected=map_ptr")
+                raise Reject(f"R{regno} type={type_str(r)} expected=map_ptr")
             timer_map_arg(timer_map, regno, r)
             map_name = r.map
         elif base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
@@ -145,21 +156,21 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO,
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
-                raise Reject(f"R{regno} type={r.type.value} expected=scalar")
+                raise Reject(f"R{regno} type={type_str(r)} expected=scalar")
             if base is Arg.CONST_ALLOC_SIZE_OR_ZERO:
                 alloc_size = r.const()
                 if alloc_size is None:
                     raise Reject(f"R{regno} is not a known constant'")
         elif base is Arg.PTR_TO_FUNC:
             if r.type is not T.FUNC:
-                raise Reject(f"R{regno} type={r.type.value} expected=func")
+                raise Reject(f"R{regno} type={type_str(r)} expected=func")
             callback = r.off
         elif base is Arg.PTR_TO_STACK:  # any offset, even a variable one
             if r.type is not T.STACK:
-                raise Reject(f"R{regno} type={r.type.value} expected=fp")
+                raise Reject(f"R{regno} type={type_str(r)} expected=fp")
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
-                raise Reject(f"R{regno} type={r.type.value} expected=ctx")
+                raise Reject(f"R{regno} type={type_str(r)} expected=ctx")
             if r.off:
                 raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
             if not r.var.is_const() or r.var.const_value():
@@ -190,6 +201,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         ret = pointer(T.SOCKET_OR_NULL, id=ids.new())
     elif proto.name in DYNPTR_SLICES:
         ret = slice_reg(dynptr, alloc_size or 0, ids)
+    elif proto.ret in PERCPU_RETS:
+        ret = percpu_return(percpu, proto.ret is Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
         if proto.name in CASTS:  # bpf_skc_to_*: the typed pointer holds the socket's ref
@@ -234,7 +247,7 @@ def _null_mem_size(regno: int, size: Reg) -> None:
 def _size_arg(regno: int, r: Reg | None, arg) -> int:
     """The largest size a size argument may have (0: nothing to check)."""
     if r is None or r.type is not T.SCALAR:
-        raise Reject(f"R{regno} type={r.type.value if r else '?'} expected=scalar")
+        raise Reject(f"R{regno} type={type_str(r) if r else '?'} expected=scalar")
     s = r.scalar
     if s.smin_s < 0:
         raise Reject(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
@@ -281,7 +294,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
             raise Reject(f"R{regno} cannot write into map_key")
         check_bounds(regno, r, 0, size, obj.maps[r.map].key_size, "map key")
         return
-    raise Reject(f"R{regno} type={r.type.value} expected={MEM_ARG_EXPECTED}")
+    raise Reject(f"R{regno} type={type_str(r)} expected={MEM_ARG_EXPECTED}")
 
 
 def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
@@ -298,7 +311,10 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if map_type_name(m.type) in SOCK_MAP_TYPES:  # a socket (once checked), referenced
             return replace(acquire(st, Ret.PTR_TO_SOCKET_OR_NULL, st.pc, ids),
                            type=T.MAP_VALUE_OR_NULL, map=map_name)
-        if can_elide_null(m.type, m.map_flags) or m.origin == "data":  # a constant key in range
+        # a constant key in range (bpf_map_lookup_elem only: a percpu_elem lookup is NULL
+        # for a CPU >= nr_cpu_ids whatever the key)
+        if proto.name == "map_lookup_elem" and (can_elide_null(m.type, m.map_flags)
+                                                or m.origin == "data"):
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
             if key is not None and key < m.max_entries:
                 # a value with a spin lock gets an id all the same: the lock's identity

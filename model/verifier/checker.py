@@ -38,6 +38,7 @@ from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto
 from model.errors import NotModelled
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
+from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
 from model.platform.returns import return_range
@@ -167,7 +168,7 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
-        why = (program_unmodelled(prog, typed=True) or flags_unmodelled(prog_flags)
+        why = (program_unmodelled(prog, typed=True) or flags_unmodelled(prog_flags, program_sleepable(prog))
                or target_refusal(prog, obj.license in GPL_COMPATIBLE))
         if why:
             self.structure_error = Failure(0, why)

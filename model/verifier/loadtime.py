@@ -2,7 +2,9 @@
 the program even when the instruction is never executed. Both engines call
 :func:`load_time_error` first (the abstract verifier and the Z3 engine).
 
-Today: ``ld_imm64`` of a kernel object's BTF id (``__ksym``) is not modelled; every map
+Today: ``ld_imm64`` of a kernel object's BTF id (``__ksym``) as check_pseudo_btf_id
+checks it (model.platform.ksym_vars; the Z3 engine leaves its typed pointer to the
+abstract verifier: VERIFIER_ONLY); every map
 an ``ld_imm64`` names must be of a type the engines model (the kernel
 resolves map fds and checks the map against the program at load: an arena without a user
 address, a struct_ops map... are refused even in dead code), and direct map-value loads
@@ -16,13 +18,14 @@ from model.platform.direct_value import direct_value_error
 from model.platform.value_fields import lock_load_error
 from model.platform.map_helpers import map_type_name, map_type_unmodelled
 from model.platform.prog_types import ld_imm64_unmodelled
+from model.platform.prototypes import program_sleepable
 
 
 #: map types a sleepable program may use (check_map_prog_compatibility); any other is refused
 SLEEPABLE_MAP_TYPES = frozenset({
     "hash", "lru_hash", "array", "percpu_hash", "percpu_array", "lru_percpu_hash",
     "array_of_maps", "hash_of_maps", "ringbuf", "user_ringbuf", "inode_storage",
-    "sk_storage", "task_storage", "cgrp_storage"})
+    "sk_storage", "task_storage", "cgrp_storage", "queue", "stack"})
 
 
 def _pseudo_func_error(prog) -> str | None:
@@ -37,7 +40,7 @@ def _pseudo_func_error(prog) -> str | None:
 def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None:
     """``(pc, message)`` of the first load-time refusal, or None. ``typed``: the engine
     models typed kernel pointers (``ld_imm64_unmodelled``)."""
-    sleepable = prog.sleepable or prog.prog_type == "syscall"
+    sleepable = program_sleepable(prog)
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
             why = _pseudo_func_error(prog)
@@ -46,7 +49,7 @@ def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None
             if why is not None:
                 return pc, why
             continue
-        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed) \
+        why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed, imm2=insn.imm2) \
             if isinstance(insn, LoadImm64) else None
         if why is not None:
             return pc, why

@@ -71,14 +71,15 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
            write: bool, value: Reg | None = None, strict: bool = False,
            signed: bool = False, attach_type: int = 0, target=None,
-           gpl: bool = True) -> Reg | None:
+           gpl: bool = True, sleepable: bool = False) -> Reg | None:
     """Check the access; for a read return the loaded register (not yet extended).
     ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
     ``signed``: a sign-extending load; ``attach_type``: the program's expected attach type
     (the context of some types depends on it: xdp/devmap's egress_ifindex); ``target``:
     a BTF-typed program's attach target (model.platform.tracing_targets), its context.
     A maybe-NULL pointer read is returned with id 0: the caller gives it a fresh id.
-    ``gpl``: the program's license is GPL-compatible (kernel structs need it)."""
+    ``gpl``: the program's license is GPL-compatible (kernel structs need it);
+    ``sleepable``: the program sleeps (no RCU read section: model.platform.btf_access)."""
     t = reg.type
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
@@ -95,6 +96,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
             return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
         return None if write else unknown()
     if t in SIZED_MEM:
+        if write and reg.read_only:  # PTR_TO_MEM | MEM_RDONLY (a kernel symbol's memory)
+            raise Reject(f"R{regno} cannot write into {type_str(reg)}")
         check_bounds(regno, reg, off, size, reg.range, "memory")
         return None if write else unknown()
     if t in SOCKETS:  # no arithmetic on a socket pointer: the offset is the insn's
@@ -128,7 +131,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t is T.CTX:
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
     if t is T.BTF_ID:
-        return _btf_id(regno, reg, off, size, write, gpl)
+        return _btf_id(regno, reg, off, size, write, gpl, sleepable)
     if t is T.UNTRUSTED_MEM:  # check_mem_access: reads at any offset are probes
         if write:
             raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
@@ -177,7 +180,7 @@ def typed_reg(got) -> Reg | None:
 
 
 def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
-            gpl: bool) -> Reg | None:
+            gpl: bool, sleepable: bool = False) -> Reg | None:
     """check_ptr_to_btf_access: a GPL program, a constant offset, then btf_struct_access's
     walk."""
     why = BA.gpl_check(_vmlinux(), reg.btf_id, gpl)
@@ -190,7 +193,7 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
                      f"var_off=({var.var_off.value:#x}; {var.var_off.mask:#x})")
     base = BA.Typed("btf_id", reg.btf_id, reg.trust, False, reg.tag)
     got = BA.ptr_access(_vmlinux(), base, regno, reg.off + off + _signed(var.const_value()),
-                        size, write)
+                        size, write, sleepable)
     if write and not isinstance(got, str):
         return None
     return typed_reg(got)

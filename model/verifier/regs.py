@@ -162,10 +162,12 @@ def with_offset(r: Reg, off: int) -> Reg:
 
 
 def type_str(r: Reg) -> str:
-    """reg_type_str: the type's name with a typed pointer's trust prefix ("trusted_ptr_",
-    "rcu_ptr_or_null_", "untrusted_ptr_")."""
-    if r.type in (T.BTF_ID, T.BTF_ID_OR_NULL) and r.trust:
-        return f"{r.trust}_{r.type.value}"
+    """reg_type_str: the type's name with a typed pointer's prefixes ("trusted_ptr_",
+    "rcu_ptr_or_null_", "untrusted_ptr_", "percpu_ptr_"; "rdonly_mem")."""
+    if r.type in (T.BTF_ID, T.BTF_ID_OR_NULL) and (r.trust or r.tag):
+        return "".join(f"{p}_" for p in (r.tag, r.trust) if p) + r.type.value
+    if r.type in (T.MEM, T.MEM_OR_NULL) and r.read_only:
+        return f"rdonly_{r.type.value}"
     return r.type.value
 
 

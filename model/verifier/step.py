@@ -24,6 +24,8 @@ from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, kn
                                  replace, unknown)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
+from model.verifier.percpu import ksym_reg
+from model.platform.prototypes import program_sleepable
 from model.verifier.transfer import Ids, alu, branch
 
 
@@ -37,6 +39,8 @@ class Stepper:
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
+        #: in_sleepable: outside any RCU read section (syscall programs always sleep)
+        self.sleepable = program_sleepable(prog)
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
@@ -148,7 +152,8 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+                         attach_type=self.attach_type, target=self.target, gpl=self.gpl,
+                         sleepable=self.sleepable)
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
@@ -268,8 +273,8 @@ class Stepper:
             return known(insn.value)
         if insn.src == 4:
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
-        if insn.src == 3:  # a kernel FUNC's address (verifier.loadtime let no other through)
-            return pointer(T.MEM, range=0, read_only=True)
+        if insn.src == 3:  # a kernel symbol (verifier.loadtime refused the bad ones)
+            return ksym_reg(insn.imm, insn.imm2)
         ref = self.prog.map_refs.get(pc)  # BTF ids (__ksym): refused at load (loadtime)
         if ref is None:
             raise Reject(f"ld_imm64 with pseudo source {insn.src} names no map")
