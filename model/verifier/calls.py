@@ -23,7 +23,8 @@ from model.platform.proto_kinds import ACQUIRES, CASTS, DYNPTR_SLICES, REF_RETS,
 from model.platform.value_fields import spin_lock_off
 from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
-from model.verifier.locks import calls_while_locked, spin_lock_arg
+from model.verifier.kptrs import kptr_xchg
+from model.verifier.locks import calls_while_locked, check_rcu_unlocked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
@@ -66,6 +67,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if why is not None:
         raise Reject(why)
     regs = st.cur.regs
+    if proto.name == "kptr_xchg":  # model.verifier.kptrs
+        regs[0] = kptr_xchg(st, obj.maps, st.pc, ids)
+        for r in range(1, 6):
+            regs[r] = NOT_INIT
+        return None
     map_name = callback = timer_map = None
     released = alloc_size = sock = dynptr = released_dynptr = const_str = None
     args = list(proto.args)
@@ -182,6 +188,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         from_mem_check(regs[1])
     if proto.name == "tail_call":
         check_leaks(st, "tail_call")
+        check_rcu_unlocked(st, "tail_call")
     if proto.ret in REF_RETS and proto.name in ACQUIRES:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
     elif proto.ret in REF_RETS and proto.name in CASTS:
@@ -266,7 +273,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
-        value_fields_check(m, r, 0, size)
+        value_fields_check(m, r, 0, size, direct=False)
         return
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,

@@ -235,12 +235,14 @@ def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
     return unknown()
 
 
-def value_fields_check(m, reg: Reg, off: int, size: int) -> None:
+def value_fields_check(m, reg: Reg, off: int, size: int, direct: bool = True) -> None:
     """check_map_access: no byte of a special field of the value (a bpf_spin_lock...) may
-    be touched, at any of the pointer's offsets."""
+    be touched, at any of the pointer's offsets; a kptr only by a load or store (``direct``)
+    of its 8 bytes at a constant offset (model.verifier.kptrs checks the instruction)."""
     var = reg.var
+    const = reg.off + off + var.const_value() if var.is_const() else None
     why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
-                             size)
+                             size, const, direct)
     if why is not None:
         raise Reject(why)
 
