@@ -18,6 +18,7 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
+from model.verifier.kfuncs import call_kfunc
 from model.verifier.kptrs import kptr_insn
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
@@ -193,7 +194,9 @@ class Stepper:
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
-                raise Reject(self.prog.kfunc_unmodelled(pc, insn.imm))
+                call_kfunc(st, self.obj, self.prog, self.ptype, pc, insn.imm, self.ids)
+                st.pc = pc + 1
+                return [st]
             spec = callback_spec(helper_short_name(insn.imm))
             before = st.copy() if spec is not None else None
             target = call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
