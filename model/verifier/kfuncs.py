@@ -63,11 +63,14 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
         r = regs[regno]
         if r.type is T.NOT_INIT:
             raise Reject(f"R{regno} !read_ok")
-        if kind in ("scalar", "size"):
+        if kind == "size":
+            continue  # checked with its memory (the argument before)
+        if kind == "scalar":
             if r.type is not T.SCALAR:
                 raise Reject(f"R{regno} is not a scalar")
-            if kind == "size":
-                _mem_and_size(st, obj, ptype, regno - 1, regs[regno - 1], regno, r, k)
+            continue
+        if kind == "mem":
+            _mem_and_size(st, obj, ptype, i, regno, r, regs[regno + 1])
             continue
         if kind == "ctx":
             if r.type is not T.CTX:
@@ -77,8 +80,6 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
             continue
         if (r.type is T.SCALAR and r.const() == 0) or r.type in NULLABLE:
             raise Reject(f"Possibly NULL pointer passed to trusted arg{i}")
-        if kind == "mem":
-            continue  # checked with its size (the next argument)
         ref = _btf_arg(name, k, i, regno, r, arg_struct(kind))
         if ref:
             released = ref
@@ -129,14 +130,14 @@ def _btf_arg(fname: str, k, i: int, regno: int, r: Reg, want: str) -> int:
         raise Reject(f"not modelled: memory passed as struct {want} to kfunc {fname}")
     if r.tag:
         raise Reject(f"not modelled: a {r.tag} typed pointer passed to kfunc {fname}")
-    if r.trust == "untrusted":
-        raise Reject(f"arg#{i} is {type_str(r)} expected ptr_ or socket")
     trusted = bool(r.ref) or r.trust == "trusted"
-    if (k.trusted_args or k.has(KF_RCU)) and not trusted:
+    if (k.trusted_args or k.has(KF_RCU)) and not trusted:  # first (measured on 6.18)
         if not k.has(KF_RCU):
             raise Reject(f"R{regno} must be referenced or trusted")
         if r.trust != "rcu":
             raise Reject(f"R{regno} must be a rcu pointer")
+    if r.trust == "untrusted":
+        raise Reject(f"arg#{i} is {type_str(r)} expected ptr_ or socket")
     releasing = k.has(KF_RELEASE) and r.ref
     if releasing and r.off:
         raise Reject(f"R{regno} must have zero offset when passed to release func or "
@@ -173,14 +174,25 @@ def _has_pointers(btf, sid: int, depth: int = 0) -> bool:
     return any(_has_pointers(btf, m.type, depth + 1) for m in t.members)
 
 
-def _mem_and_size(st, obj, ptype, mem_regno: int, mem: Reg, regno: int, size: Reg,
-                  k) -> None:
-    """KF_ARG_PTR_TO_MEM_SIZE: the memory before an ``__sz`` argument, read and written."""
+def _mem_and_size(st, obj, ptype, i: int, regno: int, mem: Reg, size: Reg) -> None:
+    """KF_ARG_PTR_TO_MEM_SIZE (check_kfunc_mem_size_reg): memory and its ``__sz`` size
+    in the next register, read and written by the kfunc; a maybe-NULL pointer is checked
+    as not NULL, a NULL one goes with a size of 0 only."""
     from model.platform.prototypes import Arg, ArgType
-    from model.verifier.calls import _mem_arg, _size_arg
+    from model.verifier.calls import _mem_arg, _null_mem_size, _size_arg
 
-    n = _size_arg(regno, size, ArgType(Arg.CONST_SIZE_OR_ZERO))
-    _mem_arg(st, obj, ptype, mem_regno, mem, n, write=True, kernel_write=True)
+    if size.type is T.NOT_INIT:
+        raise Reject(f"R{regno + 1} !read_ok")
+    try:
+        if mem.type is T.SCALAR and mem.const() == 0:
+            _null_mem_size(regno, size)
+            return
+        n = _size_arg(regno + 1, size, ArgType(Arg.CONST_SIZE_OR_ZERO))
+        mem = replace(mem, type=NULLABLE.get(mem.type, mem.type))
+        _mem_arg(st, obj, ptype, regno, mem, n, write=True, kernel_write=True)
+    except Reject as e:
+        raise Reject(f"{e}\narg#{i} arg#{i + 1} memory, len pair leads to invalid memory "
+                     "access") from None
 
 
 def _return(st: State, k, pc: int, ids) -> Reg:

@@ -39,6 +39,7 @@ class Stepper:
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
+        self.sleepable = prog.sleepable  # loaded with BPF_F_SLEEPABLE
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
@@ -152,9 +153,10 @@ class Stepper:
             base = regs[insn.src]
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
-                         attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+                         attach_type=self.attach_type, target=self.target, gpl=self.gpl,
+                         in_rcu=st.rcu or st.lock is not None or not self.sleepable)
             if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
-                got = kptr_insn(st, self.obj.maps, insn, base, self.prog.sleepable) or got
+                got = kptr_insn(st, self.obj.maps, insn, base, self.sleepable) or got
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
@@ -183,7 +185,7 @@ class Stepper:
                        write=True, value=value, strict=self.strict,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
-                kptr_insn(st, self.obj.maps, insn, base, self.prog.sleepable)
+                kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
@@ -246,7 +248,7 @@ class Stepper:
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=True, value=unknown(), target=self.target, gpl=self.gpl)
             if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
-                kptr_insn(st, self.obj.maps, insn, base, self.prog.sleepable)
+                kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             if insn.op == "cmpxchg":
                 regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             elif insn.fetch:
