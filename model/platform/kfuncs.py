@@ -129,6 +129,19 @@ def kfunc_check(name: str, prog_type: str, sleepable: bool = False) -> str | Non
     return None
 
 
+def kfunc_name(prog, pc: int, btf_id: int) -> str | None:
+    """The called kfunc's name: the object's ``__ksym`` extern at ``pc``, else the
+    running kernel's BTF name of ``btf_id``."""
+    name = prog.ksyms.get(pc)
+    if name is None and btf_id > 0:
+        from model.platform.tracing_targets import vmlinux_btf
+
+        btf = vmlinux_btf()
+        if btf is not None and btf_id < len(btf.types):
+            name = btf.types[btf_id].name or None
+    return name
+
+
 def arg_struct(kind: str) -> str | None:
     """The struct of a ``btf:STRUCT`` argument or return kind."""
     return kind[4:] if kind.startswith("btf:") else None
@@ -136,4 +149,4 @@ def arg_struct(kind: str) -> str | None:
 
 __all__ = ["KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS", "KF_SLEEPABLE",
            "KF_DESTRUCTIVE", "KF_RCU", "SETS", "Kfunc", "KFUNCS", "RCU_LOCK", "RCU_UNLOCK",
-           "KPTR_DTOR_STRUCTS", "RCU_PROTECTED", "kfunc_check", "arg_struct"]
+           "KPTR_DTOR_STRUCTS", "RCU_PROTECTED", "kfunc_check", "kfunc_name", "arg_struct"]

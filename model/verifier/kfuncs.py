@@ -23,24 +23,11 @@ from __future__ import annotations
 
 from model.elf.btf import STRUCT
 from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KFUNCS, RCU_LOCK,
-                                   RCU_UNLOCK, arg_struct, kfunc_check)
+                                   RCU_UNLOCK, arg_struct, kfunc_check, kfunc_name)
 from model.verifier.memcheck import Reject
 from model.verifier.regs import NOT_INIT, NULLABLE, SOCKETS, Reg, T, pointer, replace, \
     type_str, unknown
 from model.verifier.state import State
-
-
-def kfunc_name(prog, pc: int, btf_id: int) -> str | None:
-    """The called kfunc's name: the object's ``__ksym`` extern at ``pc``, else the
-    running kernel's BTF name of ``btf_id``."""
-    name = prog.ksyms.get(pc)
-    if name is None and btf_id > 0:
-        from model.platform.tracing_targets import vmlinux_btf
-
-        btf = vmlinux_btf()
-        if btf is not None and btf_id < len(btf.types):
-            name = btf.types[btf_id].name or None
-    return name
 
 
 def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> None:
@@ -210,4 +197,4 @@ def _return(st: State, k, pc: int, ids) -> Reg:
     return pointer(kind, btf_id=sid, id=null_id)
 
 
-__all__ = ["kfunc_name", "call_kfunc"]
+__all__ = ["call_kfunc"]
