@@ -94,6 +94,38 @@ def spin_lock_off(fields) -> int | None:
     return field_off(fields, SPIN_LOCK)
 
 
+#: map_check_btf: the map types whose value may hold a kptr (BPF_MAP_CREATE refuses the
+#: others with EOPNOTSUPP; libbpf then creates the map without BTF)
+KPTR_MAP_TYPES = frozenset({"hash", "lru_hash", "array", "percpu_hash", "percpu_array",
+                            "lru_percpu_hash", "sk_storage", "inode_storage", "task_storage",
+                            "cgrp_storage"})
+
+
+def kptr_fields_error(maps, in_vmlinux) -> str | None:
+    """Why skv does not judge the programs of an object whose maps hold these kptrs, or
+    None: only ``__kptr`` / ``__kptr_untrusted`` fields to a vmlinux struct (``in_vmlinux``:
+    name -> bool), a referenced one to a struct with a destructor kfunc, in a map type
+    that may hold kptrs, are modelled. (The kernel refuses the object's whole BTF for a
+    referenced kptr to a struct without a destructor, and libbpf then creates every map
+    without BTF: their special fields are gone.)"""
+    from model.platform.kfuncs import KPTR_DTOR_STRUCTS
+    from model.platform.map_helpers import map_type_name
+
+    for m in maps.values():
+        for kind, _, _ in m.fields:
+            got = kptr_of(kind)
+            if got is None:
+                continue
+            tag, struct = got
+            if (tag not in ("kptr", "kptr_untrusted") or not struct or not in_vmlinux(struct)
+                    or tag == "kptr" and struct not in KPTR_DTOR_STRUCTS):
+                return (f"not modelled: a {tag} field to {struct or 'a non-struct type'} "
+                        f"in map {m.name}")
+            if map_type_name(m.type) not in KPTR_MAP_TYPES:
+                return f"not modelled: a kptr in a {map_type_name(m.type)} map ({m.name})"
+    return None
+
+
 def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int = 0
                     ) -> str | None:
     """A program naming a map whose value holds a spin lock or a bpf_timer, refused at load
@@ -113,5 +145,5 @@ def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int =
     return TIMER_REFUSED.get(prog_type)
 
 
-__all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "kptr_kind", "kptr_of", "kptr_name", "spin_lock_off",
+__all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "kptr_fields_error", "KPTR_MAP_TYPES", "kptr_kind", "kptr_of", "kptr_name", "spin_lock_off",
            "field_off", "lock_load_error", "TIMER", "TIMER_MAP_TYPES"]

@@ -132,7 +132,7 @@ def kptr_xchg(st: State, maps, pc: int, ids) -> object:
             raise Reject(f"R{regno} !read_ok")
     r = regs[1]
     if r.type is not T.MAP_VALUE:
-        raise Reject(f"R1 type={type_str(r)} expected=map_value, ptr_, ptr_, rcu_ptr_")
+        raise Reject(f"R1 type={type_str(r)} expected=map_value, ptr_")
     m = maps[r.map]
     if not m.fields and not m.btf_value_type_id:
         raise Reject(f"map '{r.map}' has to have BTF in order to use bpf_kptr_xchg")
