@@ -9,6 +9,7 @@ import re
 _ZERO_STACK = "".join(f"*(u64 *)(r10 - {8 * i}) = r2\n" for i in range(1, 7))
 _CT_ARGS = "r2 = r10\nr2 += -40\nr3 = 12\nr4 = r10\nr4 += -16\nr5 = 12\n"
 _TP, _TC, _XDP = "tp_btf/task_newtask", "tc", "xdp"
+_COPY = "r1 = r10\nr1 += -8\nr2 = 8\nr3 = 0\ncall 148\n"  # bpf_copy_from_user
 _ACQ_REL = ("if r0 == 0 goto +2\nr1 = r0\ncall kfunc bpf_task_release\n")
 
 
@@ -104,6 +105,12 @@ def _probes() -> list[tuple[str, str, str]]:
          "call kfunc bpf_ct_release\n"),
         ("ct_release_task", _TC, "r1 = 1\ncall kfunc bpf_task_from_pid\nif r0 == 0 goto +2\n"
          "r1 = r0\ncall kfunc bpf_ct_release\n"),
+        ("sleepable_helper_in_rcu", "syscall", "call kfunc bpf_rcu_read_lock\n" + _COPY
+         + "call kfunc bpf_rcu_read_unlock\n"),
+        ("sleepable_helper_outside_rcu", "syscall", _COPY),
+        ("sys_bpf_in_rcu", "syscall", "r1 = 0\n*(u64 *)(r10 - 16) = r1\n"
+         "call kfunc bpf_rcu_read_lock\nr1 = 0\nr2 = r10\nr2 += -16\nr3 = 8\ncall 166\n"
+         "call kfunc bpf_rcu_read_unlock\n"),
     ]
     for field, off in (("real_parent", rp), ("group_leader", gl)):
         out += [

@@ -103,6 +103,11 @@ KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
 )}
 
 RCU_LOCK, RCU_UNLOCK = "bpf_rcu_read_lock", "bpf_rcu_read_unlock"
+#: helpers that might sleep (``fn->might_sleep``): refused inside an RCU read section
+#: ("sleepable helper NAME#ID in rcu_read_lock region"; bpf_sys_bpf, bpf_sys_close,
+#: bpf_btf_find_by_name_kind and bpf_kallsyms_lookup_name measured not to be)
+MIGHT_SLEEP_HELPERS = frozenset({"copy_from_user", "copy_from_user_task", "ima_inode_hash",
+                                 "ima_file_hash"})
 #: the structs a referenced kptr may point to: a destructor kfunc is registered for them
 #: (register_btf_id_dtor_kfuncs; BPF_MAP_CREATE refuses a referenced kptr to another)
 KPTR_DTOR_STRUCTS = frozenset({"task_struct", "cgroup", "bpf_cpumask"})
@@ -148,5 +153,5 @@ def arg_struct(kind: str) -> str | None:
 
 
 __all__ = ["KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS", "KF_SLEEPABLE",
-           "KF_DESTRUCTIVE", "KF_RCU", "SETS", "Kfunc", "KFUNCS", "RCU_LOCK", "RCU_UNLOCK",
+           "KF_DESTRUCTIVE", "KF_RCU", "SETS", "Kfunc", "KFUNCS", "RCU_LOCK", "RCU_UNLOCK", "MIGHT_SLEEP_HELPERS",
            "KPTR_DTOR_STRUCTS", "RCU_PROTECTED", "kfunc_check", "kfunc_name", "arg_struct"]

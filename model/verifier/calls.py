@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
+from model.platform.kfuncs import MIGHT_SLEEP_HELPERS
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
                                         can_elide_null, map_helper_check, map_helper_unmodelled,
@@ -173,6 +174,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                              f"{r.var.var_off.mask:#x}) disallowed")
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    if st.rcu and proto.name in MIGHT_SLEEP_HELPERS:
+        raise Reject(f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")
     if proto.name == "snprintf":  # check_bpf_snprintf_call
         snprintf_check(const_str, regs[5])
     zero = known_zero_arg(hid)

@@ -22,7 +22,7 @@ for the kfuncs of model.platform.kfuncs; any other stays "not modelled: kfunc NA
 from __future__ import annotations
 
 from model.elf.btf import STRUCT
-from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KFUNCS, RCU_LOCK,
+from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS, RCU_LOCK,
                                    RCU_UNLOCK, arg_struct, kfunc_check, kfunc_name)
 from model.verifier.memcheck import Reject
 from model.verifier.regs import NOT_INIT, NULLABLE, SOCKETS, Reg, T, pointer, replace, \
@@ -33,7 +33,7 @@ from model.verifier.state import State
 def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> None:
     """Check a kfunc call at ``pc`` and apply its effect on ``st``."""
     name = kfunc_name(prog, pc, btf_id)
-    why = kfunc_check(name, ptype, prog.sleepable) if name else None
+    why = kfunc_check(name, ptype, prog.sleepable or ptype == "syscall") if name else None
     if name is None or why is not None and why.startswith("not modelled"):
         raise Reject(why or prog.kfunc_unmodelled(pc, btf_id))
     if why is not None:
@@ -43,6 +43,8 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
         raise Reject("function calls are not allowed while holding a lock")
     if name in (RCU_LOCK, RCU_UNLOCK):
         _rcu(st, name)
+    elif st.rcu and k.has(KF_SLEEPABLE):
+        raise Reject(f"kernel func {name} is sleepable within rcu_read_lock region")
     regs = st.cur.regs
     released = None
     for i, kind in enumerate(k.args):

@@ -39,7 +39,7 @@ class Stepper:
         self.map_ids = {name: n + 1 for n, name in enumerate(obj.maps)}
         self.target = btf_target(prog)  # BTF-typed programs: the attach target
         self.gpl = obj.license in GPL_COMPATIBLE
-        self.sleepable = prog.sleepable  # loaded with BPF_F_SLEEPABLE
+        self.sleepable = prog.sleepable or self.ptype == "syscall"  # (always sleepable)
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
