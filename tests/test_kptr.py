@@ -25,6 +25,7 @@ struct cgroup *bpf_cgroup_acquire(struct cgroup *p) __ksym;
 void bpf_cgroup_release(struct cgroup *p) __ksym;
 struct bpf_cpumask *bpf_cpumask_create(void) __ksym;
 void bpf_cpumask_release(struct bpf_cpumask *cpumask) __ksym;
+struct bpf_cpumask *bpf_cpumask_acquire(struct bpf_cpumask *cpumask) __ksym;
 void bpf_cpumask_set_cpu(u32 cpu, struct bpf_cpumask *cpumask) __ksym;
 bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
 void bpf_rcu_read_lock(void) __ksym;
@@ -132,6 +133,25 @@ SEC("tp_btf/task_newtask") int BPF_PROG(rcu_helper_inside, struct task_struct *t
 { bpf_rcu_read_lock(); long r = bpf_get_current_pid_tgid(); bpf_rcu_read_unlock(); return r; }
 SEC("tp_btf/task_newtask") int BPF_PROG(rcu_branch, struct task_struct *task, u64 flags)
 { if (flags & 1) bpf_rcu_read_lock(); if (flags & 1) bpf_rcu_read_unlock(); return 0; }
+struct val4 { struct task_struct __kptr *t; struct cgroup __kptr *c; struct bpf_cpumask __kptr *m; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, struct val4); } m4 SEC(".maps");
+#define LOOKUP4 struct val4 *v; int k = 0; v = bpf_map_lookup_elem(&m4, &k); if (!v) return 0;
+SEC("tp_btf/task_newtask") int BPF_PROG(cgroup_load_acquire, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct cgroup *c = v->c; if (!c) return 0; c = bpf_cgroup_acquire(c); if (c) bpf_cgroup_release(c); return 0; }
+SEC("tp_btf/task_newtask") int BPF_PROG(cpumask_load_test, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct bpf_cpumask *c = v->m; if (!c) return 0; return bpf_cpumask_test_cpu(0, (const struct cpumask *)c); }
+SEC("tp_btf/task_newtask") int BPF_PROG(cpumask_load_acquire, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct bpf_cpumask *c = v->m; if (!c) return 0; c = bpf_cpumask_acquire(c); bpf_cpumask_release(c); return 0; }
+SEC("tp_btf/task_newtask") int BPF_PROG(task_load_release, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct task_struct *t = v->t; if (!t) return 0; bpf_task_release(t); return 0; }
+SEC("tp_btf/task_newtask") int BPF_PROG(cgroup_xchg_from_task, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct cgroup *c = bpf_cgroup_acquire(task->cgroups->dfl_cgrp); if (!c) return 0; c = bpf_kptr_xchg(&v->c, c); if (c) bpf_cgroup_release(c); return 0; }
+SEC("tp_btf/task_newtask") int BPF_PROG(xchg_in_rcu_then_use, struct task_struct *task, u64 flags)
+{ LOOKUP4 struct task_struct *a = bpf_task_acquire(task); if (!a) return 0; bpf_rcu_read_lock(); a = bpf_kptr_xchg(&v->t, a); bpf_rcu_read_unlock(); if (a) bpf_task_release(a); return 0; }
+SEC("syscall") int sys_cpumask_load(void *ctx)
+{ LOOKUP4 struct bpf_cpumask *c = v->m; if (!c) return 0; return bpf_cpumask_test_cpu(0, (const struct cpumask *)c); }
+SEC("tc") int tc_cgroup_load(struct __sk_buff *skb)
+{ LOOKUP4 struct cgroup *c = v->c; if (!c) return 0; c = bpf_cgroup_acquire(c); if (c) bpf_cgroup_release(c); return 0; }
 """
 
 #: a referenced kptr to a struct without a destructor kfunc (or one known by a forward
