@@ -152,6 +152,9 @@ SEC("syscall") int sys_cpumask_load(void *ctx)
 { LOOKUP4 struct bpf_cpumask *c = v->m; if (!c) return 0; return bpf_cpumask_test_cpu(0, (const struct cpumask *)c); }
 SEC("tc") int tc_cgroup_load(struct __sk_buff *skb)
 { LOOKUP4 struct cgroup *c = v->c; if (!c) return 0; c = bpf_cgroup_acquire(c); if (c) bpf_cgroup_release(c); return 0; }
+SEC("tc") int tc_xchg_null(struct __sk_buff *skb)
+{ int k = 0; struct val *v = bpf_map_lookup_elem(&m, &k); if (!v) return 1;
+  struct task_struct *a = bpf_kptr_xchg(&v->t, NULL); if (a) { bpf_task_release(a); return 2; } return 3; }
 """
 
 #: a referenced kptr to a struct without a destructor kfunc (or one known by a forward
@@ -230,3 +233,17 @@ def test_kptr_without_destructor_is_not_modelled(tmp_path):
     # (clang may describe struct file by a forward declaration only: "a non-struct type")
     assert v.error.message.startswith("not modelled: a kptr field to ")
     assert v.error.message.endswith(" in map fm")
+
+
+@needs_kernel
+def test_interpreter_runs_kptr_xchg_of_null_like_the_kernel(kptr_object):
+    """bpf_kptr_xchg(&v->t, NULL) on a fresh map gives NULL back: the interpreter's run
+    and the kernel's test run return the same value."""
+    from model.interp.machine import Machine
+    from model.kernel.objload import loaded
+
+    prog = next(p for p in kptr_object.programs if p.name == "tc_xchg_null")
+    r = Machine(prog, kptr_object.maps).run(packet=bytes(64))
+    with loaded(kptr_object, prog) as lp:
+        assert lp.ok
+        assert (r.status, r.r0) == ("exit", lp.test_run(bytes(64)).retval) == ("exit", 3)
