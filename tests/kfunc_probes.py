@@ -105,6 +105,20 @@ def _probes() -> list[tuple[str, str, str]]:
          "call kfunc bpf_ct_release\n"),
         ("ct_release_task", _TC, "r1 = 1\ncall kfunc bpf_task_from_pid\nif r0 == 0 goto +2\n"
          "r1 = r0\ncall kfunc bpf_ct_release\n"),
+        ("uninit_scalar_arg", _TP, "call kfunc bpf_cpumask_create\nif r0 == 0 goto +4\n"
+         "r6 = r0\nr2 = r0\ncall kfunc bpf_cpumask_set_cpu\nr1 = r6\n"
+         "call kfunc bpf_cpumask_release\n"),
+        ("uninit_pointer_arg", _TP, "r1 = 1\ncall kfunc bpf_cpumask_set_cpu\n"),
+        ("ct_uninit_size", _TC, "r2 = r10\nr2 += -16\ncall kfunc bpf_skb_ct_lookup\n"),
+        ("ct_pointer_size", _TC, "r2 = r10\nr2 += -16\nr3 = r10\nr4 = r10\nr5 = 8\n"
+         "call kfunc bpf_skb_ct_lookup\n"),
+        ("ct_moved_ctx", _TC, "r1 += 8\nr2 = r10\nr2 += -16\nr3 = 8\nr4 = r10\n"
+         "r4 += -16\nr5 = 8\ncall kfunc bpf_skb_ct_lookup\n"),
+        ("ct_size_past_stack", _TC, "r2 = 0\n*(u64 *)(r10 - 8) = r2\nr2 = r10\nr2 += -8\n"
+         "r3 = 100\nr4 = r10\nr4 += -8\nr5 = 8\ncall kfunc bpf_skb_ct_lookup\n"),
+        ("xdp_ct_in_tc", _TC, "r2 = 0\n*(u64 *)(r10 - 8) = r2\n*(u64 *)(r10 - 16) = r2\n"
+         "r2 = r10\nr2 += -16\nr3 = 8\nr4 = r10\nr4 += -16\nr5 = 8\n"
+         "call kfunc bpf_xdp_ct_lookup\n"),
         ("sleepable_helper_in_rcu", "syscall", "call kfunc bpf_rcu_read_lock\n" + _COPY
          + "call kfunc bpf_rcu_read_unlock\n"),
         ("sleepable_helper_outside_rcu", "syscall", _COPY),

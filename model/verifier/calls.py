@@ -167,11 +167,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
                 raise Reject(f"R{regno} type={r.type.value} expected=ctx")
-            if r.off:
-                raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
-            if not r.var.is_const() or r.var.const_value():
-                raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
-                             f"{r.var.var_off.mask:#x}) disallowed")
+            unmoved_ctx(regno, r)
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
     if st.rcu and proto.name in MIGHT_SLEEP_HELPERS:
@@ -210,6 +206,16 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if proto.changes_pkt_data:
         invalidate_packet_pointers(st)
     return callback
+
+
+def unmoved_ctx(regno: int, r: Reg) -> None:
+    """check_func_arg_reg_off for a context argument: neither a fixed nor a variable
+    offset."""
+    if r.off:
+        raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
+    if not r.var.is_const() or r.var.const_value():
+        raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
+                     f"{r.var.var_off.mask:#x}) disallowed")
 
 
 def _map_rules(maps, name: str, hid: int, ptype: str) -> None:

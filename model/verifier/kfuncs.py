@@ -24,6 +24,8 @@ from __future__ import annotations
 from model.elf.btf import STRUCT
 from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS, RCU_LOCK,
                                    RCU_UNLOCK, arg_struct, kfunc_check, kfunc_name)
+from model.platform.prototypes import Arg, ArgType
+from model.verifier.calls import _mem_arg, _null_mem_size, _size_arg, unmoved_ctx
 from model.verifier.memcheck import Reject
 from model.verifier.regs import NOT_INIT, NULLABLE, SOCKETS, Reg, T, pointer, replace, \
     type_str, unknown
@@ -50,22 +52,21 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
     for i, kind in enumerate(k.args):
         regno = i + 1
         r = regs[regno]
-        if r.type is T.NOT_INIT:
-            raise Reject(f"R{regno} !read_ok")
         if kind == "size":
             continue  # checked with its memory (the argument before)
         if kind == "scalar":
             if r.type is not T.SCALAR:
                 raise Reject(f"R{regno} is not a scalar")
             continue
+        if r.type is T.NOT_INIT:  # (the kernel's words vary: skv's are the helpers')
+            raise Reject(f"R{regno} !read_ok")
         if kind == "mem":
             _mem_and_size(st, obj, ptype, i, regno, r, regs[regno + 1])
             continue
         if kind == "ctx":
             if r.type is not T.CTX:
                 raise Reject(f"arg#{i} expected pointer to ctx, but got {type_str(r)}")
-            if r.off or not r.var.is_const() or r.var.const_value():
-                raise Reject(f"not modelled: a moved context pointer passed to {name}")
+            unmoved_ctx(regno, r)
             continue
         if (r.type is T.SCALAR and r.const() == 0) or r.type in NULLABLE:
             raise Reject(f"Possibly NULL pointer passed to trusted arg{i}")
@@ -167,11 +168,9 @@ def _mem_and_size(st, obj, ptype, i: int, regno: int, mem: Reg, size: Reg) -> No
     """KF_ARG_PTR_TO_MEM_SIZE (check_kfunc_mem_size_reg): memory and its ``__sz`` size
     in the next register, read and written by the kfunc; a maybe-NULL pointer is checked
     as not NULL, a NULL one goes with a size of 0 only."""
-    from model.platform.prototypes import Arg, ArgType
-    from model.verifier.calls import _mem_arg, _null_mem_size, _size_arg
-
-    if size.type is T.NOT_INIT:
-        raise Reject(f"R{regno + 1} !read_ok")
+    if size.type is not T.SCALAR:  # the kernel then takes the memory as a struct of
+        # its own size, and refuses the size argument after it if that passes
+        raise Reject(f"R{regno + 1} is not a scalar")
     try:
         if mem.type is T.SCALAR and mem.const() == 0:
             _null_mem_size(regno, size)
