@@ -155,6 +155,44 @@ SEC("tc") int tc_cgroup_load(struct __sk_buff *skb)
 SEC("tc") int tc_xchg_null(struct __sk_buff *skb)
 { int k = 0; struct val *v = bpf_map_lookup_elem(&m, &k); if (!v) return 1;
   struct task_struct *a = bpf_kptr_xchg(&v->t, NULL); if (a) { bpf_task_release(a); return 2; } return 3; }
+struct val6 { struct bpf_cpumask __kptr *m; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, struct val); } m6 SEC(".maps");
+u32 bpf_cpumask_first(const struct cpumask *cpumask) __ksym;
+u32 bpf_cpumask_first_zero(const struct cpumask *cpumask) __ksym;
+void bpf_cpumask_clear_cpu(u32 cpu, struct bpf_cpumask *cpumask) __ksym;
+void bpf_cpumask_clear(struct bpf_cpumask *cpumask) __ksym;
+void bpf_cpumask_setall(struct bpf_cpumask *cpumask) __ksym;
+bool bpf_cpumask_empty(const struct cpumask *cpumask) __ksym;
+u32 bpf_cpumask_weight(const struct cpumask *cpumask) __ksym;
+struct cgroup *bpf_cgroup_ancestor(struct cgroup *cgrp, int level) __ksym;
+long bpf_task_under_cgroup(struct task_struct *task, struct cgroup *ancestor) __ksym;
+struct task_struct *bpf_task_from_vpid(s32 vpid) __ksym;
+struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
+#define MASK struct val6 *v; int k = 0; v = bpf_map_lookup_elem(&m6, &k); if (!v) return 0; struct bpf_cpumask *c = v->m; if (!c) return 0;
+#define C6(n, body) SEC("tp_btf/task_newtask") int BPF_PROG(n, struct task_struct *task, u64 flags) { body }
+C6(m_first, MASK return bpf_cpumask_first((const struct cpumask *)c);)
+C6(m_first_zero, MASK return bpf_cpumask_first_zero((const struct cpumask *)c);)
+C6(m_set, MASK bpf_cpumask_set_cpu(1, c); return 0;)
+C6(m_clear_cpu, MASK bpf_cpumask_clear_cpu(1, c); return 0;)
+C6(m_clear, MASK bpf_cpumask_clear(c); return 0;)
+C6(m_setall, MASK bpf_cpumask_setall(c); return 0;)
+C6(m_empty, MASK return bpf_cpumask_empty((const struct cpumask *)c);)
+C6(m_weight, MASK return bpf_cpumask_weight((const struct cpumask *)c);)
+C6(m_test, MASK return bpf_cpumask_test_cpu(0, (const struct cpumask *)c);)
+C6(m_acquire, MASK c = bpf_cpumask_acquire(c); bpf_cpumask_release(c); return 0;)
+C6(m_cpus_ptr, return bpf_cpumask_first(task->cpus_ptr);)
+C6(m_cpus_ptr_w, return bpf_cpumask_weight(task->cpus_ptr);)
+C6(m_cpus_ptr_set, bpf_cpumask_set_cpu(0, (struct bpf_cpumask *)task->cpus_ptr); return 0;)
+C6(c_ancestor_rcu, struct cgroup *a = bpf_cgroup_ancestor(task->cgroups->dfl_cgrp, 1); if (a) bpf_cgroup_release(a); return 0;)
+C6(c_ancestor_noret, struct cgroup *a = bpf_cgroup_ancestor(task->cgroups->dfl_cgrp, 1); return a != 0;)
+C6(t_under_rcu, return bpf_task_under_cgroup(task->real_parent, task->cgroups->dfl_cgrp);)
+C6(t_under_trusted, return bpf_task_under_cgroup(task, task->cgroups->dfl_cgrp);)
+C6(t_from_vpid, struct task_struct *t = bpf_task_from_vpid(1); if (t) bpf_task_release(t); return 0;)
+C6(t_from_vpid_leak, struct task_struct *t = bpf_task_from_vpid(1); return t != 0;)
+C6(c_from_id_read, struct cgroup *g = bpf_cgroup_from_id(1); if (!g) return 0; int l = g->level; bpf_cgroup_release(g); return l;)
+C6(t_parent_of_parent, struct task_struct *p = task->real_parent; struct task_struct *a = bpf_task_acquire(p->real_parent); if (a) bpf_task_release(a); return 0;)
+C6(t_group_leader_acq, struct task_struct *a = bpf_task_acquire(task->group_leader); if (a) bpf_task_release(a); return 0;)
+C6(t_mm_owner, struct task_struct *a = bpf_task_acquire(task->mm->owner); if (a) bpf_task_release(a); return 0;)
 """
 
 #: a referenced kptr to a struct without a destructor kfunc (or one known by a forward
@@ -198,8 +236,8 @@ def test_fields_name_the_kptr_tag_and_struct(kptr_object):
 
 @needs_kernel
 def test_kptr_programs_against_kernel(kptr_object):
-    """Every program: never accepted when the kernel refuses; the kernel's verdict and
-    words. At least a third of them are accepted (the rules let real uses through)."""
+    """Every program (kptrs, and kfuncs on kptr-loaded and RCU pointers): never accepted
+    when the kernel refuses; the kernel's verdict and words. At least a third of them are accepted (the rules let real uses through)."""
     from model.verifier.checker import check_program
 
     accepted, bad = 0, []

@@ -373,7 +373,8 @@ def struct_ids_match(btf: B.Btf, sid: int, off: int, want: int) -> bool | None:
 
 def _struct_at(btf, sid: int, off: int) -> int | bool | None:
     """btf_struct_walk of one byte at ``off`` in struct ``sid``: the id of the struct or
-    union member starting there (WALK_STRUCT), False for anything else, None: an array."""
+    union member starting there (WALK_STRUCT), False for anything else, None: an array of
+    structs (not modelled)."""
     t = btf.resolve(sid)
     for _ in range(64):
         for m in t.members:
@@ -385,7 +386,9 @@ def _struct_at(btf, sid: int, off: int) -> int | bool | None:
             mt = btf.resolve(m.type)
             if mt.kind == B.ARRAY:
                 if off < moff + btf.size_of(m.type):
-                    return None
+                    elem = btf.resolve(mt.array.type)
+                    # an array of scalars or pointers holds no struct: no match there
+                    return None if elem.kind in (B.STRUCT, B.UNION, B.ARRAY) else False
                 continue
             if off >= moff + btf.size_of(m.type):
                 continue
