@@ -99,13 +99,14 @@ def _rcu(st: State, name: str) -> None:
 
 
 def _struct_id(name: str) -> tuple[object, int]:
+    """(vmlinux BTF, the id of struct ``name`` in it); "not modelled" without it."""
     from model.platform.tracing_targets import vmlinux_btf
+    from model.verifier.timers import _struct_id as struct_id
 
     btf = vmlinux_btf()
-    t = btf.find(name, STRUCT) if btf is not None else None
-    if t is None:
-        raise Reject(f"not modelled: struct {name} is not in vmlinux BTF")
-    return btf, t.id
+    if btf is None:
+        raise Reject(f"not modelled: struct {name} without vmlinux BTF")
+    return btf, struct_id(name)
 
 
 def _btf_arg(fname: str, k, i: int, regno: int, r: Reg, want: str) -> int:
