@@ -193,6 +193,12 @@ C6(c_from_id_read, struct cgroup *g = bpf_cgroup_from_id(1); if (!g) return 0; i
 C6(t_parent_of_parent, struct task_struct *p = task->real_parent; struct task_struct *a = bpf_task_acquire(p->real_parent); if (a) bpf_task_release(a); return 0;)
 C6(t_group_leader_acq, struct task_struct *a = bpf_task_acquire(task->group_leader); if (a) bpf_task_release(a); return 0;)
 C6(t_mm_owner, struct task_struct *a = bpf_task_acquire(task->mm->owner); if (a) bpf_task_release(a); return 0;)
+__noinline int glob(struct task_struct *t) { if (!t) return 0; struct task_struct *a = bpf_task_acquire(t->real_parent); if (a) bpf_task_release(a); return 0; }
+SEC("syscall") int g(void *ctx) { struct task_struct *t = bpf_task_from_pid(1); if (!t) return 0; bpf_rcu_read_lock(); glob(t); bpf_rcu_read_unlock(); bpf_task_release(t); return 0; }
+static __noinline int stat(struct task_struct *t) { struct task_struct *a = bpf_task_acquire(t->real_parent); if (a) bpf_task_release(a); return 0; }
+SEC("syscall") int s(void *ctx) { struct task_struct *t = bpf_task_from_pid(1); if (!t) return 0; bpf_rcu_read_lock(); stat(t); bpf_rcu_read_unlock(); bpf_task_release(t); return 0; }
+__noinline int gt(struct task_struct *t) { return t ? t->pid : 0; }
+SEC("tp_btf/task_newtask") int BPF_PROG(g_task, struct task_struct *task, u64 flags) { return gt(task); }
 """
 
 #: a referenced kptr to a struct without a destructor kfunc (or one known by a forward
@@ -209,6 +215,15 @@ SEC("tc") int touch(struct __sk_buff *skb)
 { int k = 0; struct fval *v = bpf_map_lookup_elem(&fm, &k); return v != 0; }
 char LICENSE[] SEC("license") = "GPL";
 """
+
+
+#: kernel rejections skv words differently (both reject): skv's reason. A global function
+#: is verified by the kernel on its own from its BTF prototype; skv refuses the calls
+#: where that differs from following it (typed pointers, an RCU read section)
+WORDED = {
+    "g": "not modelled: a call of global function glob inside an RCU read section",
+    "g_task": "not modelled: a typed pointer (R1) passed to global function gt",
+}
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +261,7 @@ def test_kptr_programs_against_kernel(kptr_object):
         v = check_program(kptr_object, prog)
         ours = v.error.message.splitlines()[-1] if v.error else ""
         assert not (v.accepted and not ok), f"FALSE ACCEPT {prog.name}: kernel: {msg}"
-        if v.accepted != ok or (not ok and ours != msg):
+        if v.accepted != ok or (not ok and ours != WORDED.get(prog.name, msg)):
             bad.append(f"{prog.name}: kernel {ok} {msg!r}, skv {v.accepted} {ours!r}")
         accepted += ok
     assert not bad, "\n".join(bad)

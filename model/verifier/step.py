@@ -18,7 +18,7 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
-from model.verifier.kfuncs import call_kfunc
+from model.verifier.kfuncs import call_kfunc, global_call_unmodelled
 from model.verifier.kptrs import kptr_insn
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
@@ -192,6 +192,9 @@ class Stepper:
             return self._next(st, pc + 2)
         if isinstance(insn, Call):
             if insn.src == 1:
+                if insn.target(pc) in self.prog.global_funcs:
+                    target = insn.target(pc)
+                    global_call_unmodelled(st, self.prog.subprogs.get(target, f"#{target}"))
                 if not enter_subprog(st, pc, insn.target(pc)):
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
