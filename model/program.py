@@ -208,13 +208,9 @@ class Program:
         """The one rejection every engine gives a kfunc call: ``not modelled: kfunc NAME``,
         NAME from the object's ``__ksym`` extern at ``pc``, else the running kernel's BTF
         name of ``btf_id``, else ``BTF id N``."""
-        name = self.ksyms.get(pc)
-        if name is None and btf_id > 0:
-            from model.elf.core import target_btf
+        from model.platform.kfuncs import kfunc_name
 
-            vmlinux = target_btf()
-            if vmlinux is not None and btf_id < len(vmlinux.types):
-                name = vmlinux.types[btf_id].name or None
+        name = kfunc_name(self, pc, btf_id)
         return f"not modelled: kfunc {name or f'BTF id {btf_id}'}"
 
     def line_for(self, pc: int) -> tuple[int, Any] | None:

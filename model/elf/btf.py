@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 
 from model.errors import SkvError
-from model.platform.value_fields import KPTR_TAGS, SPECIAL_STRUCTS
+from model.platform.value_fields import KPTR_TAGS, SPECIAL_STRUCTS, kptr_kind
 
 BTF_MAGIC = 0xEB9F
 BTF_VERSION = 1
@@ -404,7 +404,9 @@ def special_fields(btf: Btf, type_id: int, base: int = 0, depth: int = 0
         tag = btf.type(t.type)
         while tag.kind in MODIFIERS:
             if tag.kind == TYPE_TAG and tag.name in KPTR_TAGS:
-                return [("kptr", base, POINTER_SIZE)]
+                pointee = btf.resolve(tag.type)
+                local = "" if pointee.kind != STRUCT else pointee.name
+                return [(kptr_kind(tag.name, local), base, POINTER_SIZE)]
             tag = btf.type(tag.type)
         return []
     if t.kind == ARRAY:

@@ -412,8 +412,19 @@ class Machine:
             self.regs[10] = stack.end
             return insn.target(pc)
         if insn.src == 2:
-            raise SkvError(self.prog.kfunc_unmodelled(pc, insn.imm))
+            return self._kfunc(pc, insn.imm)
         return self._helper(pc, insn.imm)
+
+    def _kfunc(self, pc: int, btf_id: int) -> int:
+        """A kfunc call: an RCU read section's bounds do nothing a run can see (r0 is not
+        set: they return void); any other kfunc is refused ("not modelled")."""
+        from model.platform.kfuncs import RCU_LOCK, RCU_UNLOCK, kfunc_name
+
+        if kfunc_name(self.prog, pc, btf_id) not in (RCU_LOCK, RCU_UNLOCK):
+            raise SkvError(self.prog.kfunc_unmodelled(pc, btf_id))
+        self.regs[0] = None if self.strict else 0
+        self._clobber_args()
+        return pc + 1
 
     def _helper(self, pc: int, hid: int) -> int:
         check_call(self, hid)

@@ -1,7 +1,7 @@
 """Helpers that acquire and release references, for the interpreter (the verifier's rules:
 model.verifier.refs, model.verifier.locks): a ring buffer reservation is a fresh region of
 the reserved size, gone once submitted or discarded; a socket lookup finds no socket (NULL,
-as the kernel returns when nothing matches); bpf_spin_lock takes the lock at its address.
+as the kernel returns when nothing matches); bpf_spin_lock takes the lock at its address; bpf_kptr_xchg swaps a kptr field (NULLs only).
 Releasing a pointer that holds no reference, taking a second lock, unlocking another one,
 calling another helper while locked, and a program that ends holding a reference or the
 lock, are faults.
@@ -17,6 +17,7 @@ RINGBUF_STRIDE = 1 << 32
 RINGBUF_HDR = 8  # BPF_RINGBUF_HDR_SZ: each record's header takes ring space too
 RESERVE, SUBMIT, DISCARD = 131, 132, 133
 SPIN_LOCK, SPIN_UNLOCK = 93, 94
+KPTR_XCHG = 194
 
 
 class Held:
@@ -122,6 +123,17 @@ def release_all(m) -> None:
     h.lock = None
 
 
+def kptr_xchg(m, r1, r2, r3, r4, r5):
+    """bpf_kptr_xchg: the map value's kptr field at ``r1`` takes ``r2`` and the old one
+    comes back. Only NULLs move here: the interpreter makes no kernel objects (acquiring
+    kfuncs are "not modelled"), so a field holding anything else is refused."""
+    old = m.mem.load(r1, 8)
+    if old or r2:
+        raise MemFault(r1, 8, "not modelled: a kernel object in a kptr field")
+    m.mem.store(r1, 8, r2)
+    return old
+
+
 REF_HELPERS = {RESERVE: ringbuf_reserve, SUBMIT: ringbuf_submit, DISCARD: ringbuf_discard,
                84: sk_lookup, 85: sk_lookup, 99: sk_lookup, 86: sk_release,
-               SPIN_LOCK: spin_lock, SPIN_UNLOCK: spin_unlock}
+               SPIN_LOCK: spin_lock, SPIN_UNLOCK: spin_unlock, KPTR_XCHG: kptr_xchg}

@@ -410,6 +410,11 @@ def btf_load(data: bytes) -> tuple[Fd | None, str]:
     """``BPF_BTF_LOAD``: (the BTF's fd, "") or (None, the kernel's reason)."""
     require()
     blob = _buf(data)
+    # first without a log: a large BTF (a vmlinux.h program's) overflows any log buffer
+    # (ENOSPC even when the BTF is fine); the log only to say why it is refused
+    r = sys_bpf(BPF_BTF_LOAD, BtfLoadAttr(btf=ctypes.addressof(blob), btf_size=len(data)))
+    if r >= 0:
+        return Fd(r), ""
     log = ctypes.create_string_buffer(1 << 16)
     attr = BtfLoadAttr(btf=ctypes.addressof(blob), btf_size=len(data),
                        btf_log_buf=ctypes.addressof(log), btf_log_size=len(log),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 from model.elf.btf import btf_blob
+from model.platform.value_fields import kptr_of
 from model.errors import SkvError
 from model.kernel.bpf import Map, btf_load, map_create
 
@@ -54,7 +55,7 @@ def value_btf(value_size: int, fields: dict[int, tuple[str, int]], key_size: int
 def btf_fields(fields) -> dict[int, tuple[str, int]] | None:
     """``MapDef.fields`` as :func:`value_btf` takes them; None when a kind cannot be
     described this way (a kptr needs its pointee's type)."""
-    if any(kind == "kptr" for kind, _, _ in fields):
+    if any(kptr_of(kind) for kind, _, _ in fields):
         return None
     return {off: (kind, size) for kind, off, size in fields}
 

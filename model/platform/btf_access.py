@@ -193,9 +193,9 @@ def ptr_access(btf: B.Btf, base: Typed, regno: int, off: int, size: int,
                write: bool, sleepable: bool = False) -> Typed | str:
     """check_ptr_to_btf_access for a load/store at constant offset ``off`` (the pointer's
     fixed and constant variable offset included) through PTR_TO_BTF_ID ``base``, after
-    :func:`gpl_check` and the constant-offset check. ``sleepable``: the program is not in
-    an RCU read section (in_rcu_cs is false: a sleepable program; bpf_rcu_read_lock is a
-    kfunc, not modelled)."""
+    :func:`gpl_check` and the constant-offset check. ``sleepable``: the access is not in
+    an RCU read section (in_rcu_cs is false: a sleepable program outside bpf_rcu_read_lock
+    and spin locks)."""
     tname = struct_name(btf, base.btf_id)
     if off < 0:
         return f"R{regno} is ptr_{tname} invalid negative access: off={off}"
@@ -376,7 +376,8 @@ def struct_ids_match(btf: B.Btf, sid: int, off: int, want: int) -> bool | None:
 
 def _struct_at(btf, sid: int, off: int) -> int | bool | None:
     """btf_struct_walk of one byte at ``off`` in struct ``sid``: the id of the struct or
-    union member starting there (WALK_STRUCT), False for anything else, None: an array."""
+    union member starting there (WALK_STRUCT), False for anything else, None: an array of
+    structs (not modelled)."""
     t = btf.resolve(sid)
     for _ in range(64):
         for m in t.members:
@@ -388,7 +389,9 @@ def _struct_at(btf, sid: int, off: int) -> int | bool | None:
             mt = btf.resolve(m.type)
             if mt.kind == B.ARRAY:
                 if off < moff + btf.size_of(m.type):
-                    return None
+                    elem = btf.resolve(mt.array.type)
+                    # an array of scalars or pointers holds no struct: no match there
+                    return None if elem.kind in (B.STRUCT, B.UNION, B.ARRAY) else False
                 continue
             if off >= moff + btf.size_of(m.type):
                 continue

@@ -273,6 +273,8 @@ UNREF_SOCKS = frozenset({"get_listener_sock"})
 #: bpf_spin_lock's, whose lock the verifier tracks like a reference; and a socket passed to
 #: a helper such as bpf_sk_assign)
 BTF_RETS = (Ret.PTR_TO_BTF_ID, Ret.PTR_TO_BTF_ID_OR_NULL)
+#: helpers on kptr fields of map values: the abstract verifier's alone (model.verifier.kptrs)
+KPTR_HELPERS = frozenset({"kptr_xchg"})
 REF_RETS = frozenset({Ret.PTR_TO_RINGBUF_MEM_OR_NULL, Ret.PTR_TO_SOCKET_OR_NULL,
                       Ret.PTR_TO_SOCK_COMMON_OR_NULL, Ret.PTR_TO_TCP_SOCK_OR_NULL})
 REF_ARGS = frozenset({ARG_PTR_TO_RINGBUF_MEM_RELEASE, ARG_PTR_TO_BTF_ID_SOCK_COMMON_RELEASE,
@@ -320,6 +322,8 @@ def unmodelled_kind(proto, *, typed: bool = False, refs: bool = False,
         return f"not modelled: {why} (helper {name})"
     if proto.name in UNMODELLED:
         return f"not modelled: {UNMODELLED[proto.name]} (helper {name})"
+    if typed and refs and proto.name in KPTR_HELPERS:
+        return None  # model.verifier.kptrs
     why = VERIFIER_ONLY_HELPERS.get(proto.name)
     if why is not None and not (typed and refs and dynptrs):
         return f"not modelled: {why} (helper {name})"

@@ -220,7 +220,10 @@ _SYSCALL = {"sys_bpf", "btf_find_by_name_kind", "sys_close", "kallsyms_lookup_na
 # fn->allowed (d_path, the tracing sk_storage_get/delete: only some BTF attach points),
 # might_sleep helpers in non-sleepable programs (copy_from_user*: the syscall type, and
 # programs a ``.s`` section makes sleepable, :func:`sleepable`).
-_MIGHT_SLEEP = {"copy_from_user", "copy_from_user_task"}
+# fn->might_sleep (also refused inside an RCU read section: "sleepable helper NAME#ID in
+# rcu_read_lock region"; bpf_sys_bpf, bpf_sys_close, bpf_btf_find_by_name_kind and
+# bpf_kallsyms_lookup_name measured not to be)
+_MIGHT_SLEEP = {"copy_from_user", "copy_from_user_task", "ima_inode_hash", "ima_file_hash"}
 _SLEEPABLE_TYPES = {"syscall"}  # BPF_F_SLEEPABLE is mandatory for syscall programs
 _FN_ALLOWED_BTF_ONLY = {"syscall": {"d_path", "sk_storage_get", "sk_storage_delete"}}
 

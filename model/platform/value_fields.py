@@ -2,7 +2,7 @@
 kernel/bpf/btf.c btf_parse_fields; include/linux/bpf.h ``enum btf_field_type``): the
 structs the kernel manages itself (``struct bpf_spin_lock``, ``bpf_timer``, ...), which a
 program may not load or store directly (check_map_access), and kptrs. A map's fields are
-``MapDef.fields``: (kind, offset, size), kind being the struct's name or "kptr". (The
+``MapDef.fields``: (kind, offset, size), kind being the struct's name or a kptr's (:func:`kptr_kind`). (The
 fields of the kernel's ``struct bpf_map`` read through a map pointer: model.platform.map_fields.)
 """
 
@@ -31,19 +31,53 @@ TIMER_MAP_TYPES = frozenset({"hash", "array", "lru_hash"})
 PROG_ACCESS_FLAGS = (1 << 7) | (1 << 8)
 
 
+def kptr_kind(tag: str, struct: str) -> str:
+    """A kptr field's kind in ``MapDef.fields``: its type tag and the struct it points to
+    ("" when the pointee is no struct), e.g. ``kptr:task_struct``."""
+    return f"{tag}:{struct}"
+
+
+def kptr_of(kind: str) -> tuple[str, str] | None:
+    """(type tag, pointee struct) of a kptr field's kind, or None for another field."""
+    tag, sep, struct = kind.partition(":")
+    return (tag, struct) if sep and tag in KPTR_TAGS else None
+
+
+def kptr_name(kind: str) -> str:
+    """btf_field_type_name: "kptr" (referenced or not) or "percpu_kptr"."""
+    return "percpu_kptr" if kind.startswith("percpu_kptr:") else "kptr"
+
+
 def field_error(kind: str) -> str:
     """Why a load or store may not touch a special field of kind ``kind``."""
-    if kind == "kptr":
-        return "not modelled: access to a kptr field of a map value"
+    if kptr_of(kind):
+        from model.platform.ctx_layouts import VERIFIER_ONLY
+
+        return f"{VERIFIER_ONLY}: access to a kptr field of a map value"
     return f"{kind} cannot be accessed directly by load/store"
 
 
-def field_access_error(fields, lo: int, hi: int, size: int) -> str | None:
+def field_access_error(fields, lo: int, hi: int, size: int, const_off: int | None = None,
+                       direct: bool = True) -> str | None:
     """check_map_access: why an access of ``size`` bytes starting anywhere in
-    ``[lo, hi]`` (value offsets) may not touch the value's special fields, or None."""
+    ``[lo, hi]`` (value offsets) may not touch the value's special fields, or None.
+    ``const_off``: the access's offset when it is a constant; ``direct``: a load or
+    store (not a helper's memory argument). A kptr field may be touched only by a direct
+    8-byte access at its offset (model.verifier.kptrs then checks the instruction)."""
     for kind, off, fsize in fields:
         if lo < off + fsize and off < hi + size:
-            return field_error(kind)
+            if not kptr_of(kind):
+                return field_error(kind)
+            name = kptr_name(kind)
+            if not direct:
+                return f"{name} cannot be accessed indirectly by helper"
+            if const_off is None:
+                return f"{name} access cannot have variable offset"
+            if const_off != off:
+                return f"{name} access misaligned expected={off} off={const_off}"
+            if size != 8:
+                return f"{name} access size must be BPF_DW"
+            return None
     return None
 
 
@@ -58,6 +92,38 @@ def field_off(fields, kind: str) -> int | None:
 def spin_lock_off(fields) -> int | None:
     """The offset of the value's ``struct bpf_spin_lock``, or None."""
     return field_off(fields, SPIN_LOCK)
+
+
+#: map_check_btf: the map types whose value may hold a kptr (BPF_MAP_CREATE refuses the
+#: others with EOPNOTSUPP; libbpf then creates the map without BTF)
+KPTR_MAP_TYPES = frozenset({"hash", "lru_hash", "array", "percpu_hash", "percpu_array",
+                            "lru_percpu_hash", "sk_storage", "inode_storage", "task_storage",
+                            "cgrp_storage"})
+
+
+def kptr_fields_error(maps, in_vmlinux) -> str | None:
+    """Why skv does not judge the programs of an object whose maps hold these kptrs, or
+    None: only ``__kptr`` / ``__kptr_untrusted`` fields to a vmlinux struct (``in_vmlinux``:
+    name -> bool), a referenced one to a struct with a destructor kfunc, in a map type
+    that may hold kptrs, are modelled. (The kernel refuses the object's whole BTF for a
+    referenced kptr to a struct without a destructor, and libbpf then creates every map
+    without BTF: their special fields are gone.)"""
+    from model.platform.kfuncs import KPTR_DTOR_STRUCTS
+    from model.platform.map_helpers import map_type_name
+
+    for m in maps.values():
+        for kind, _, _ in m.fields:
+            got = kptr_of(kind)
+            if got is None:
+                continue
+            tag, struct = got
+            if (tag not in ("kptr", "kptr_untrusted") or not struct or not in_vmlinux(struct)
+                    or tag == "kptr" and struct not in KPTR_DTOR_STRUCTS):
+                return (f"not modelled: a {tag} field to {struct or 'a non-struct type'} "
+                        f"in map {m.name}")
+            if map_type_name(m.type) not in KPTR_MAP_TYPES:
+                return f"not modelled: a kptr in a {map_type_name(m.type)} map ({m.name})"
+    return None
 
 
 def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int = 0
@@ -79,5 +145,5 @@ def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int =
     return TIMER_REFUSED.get(prog_type)
 
 
-__all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "spin_lock_off",
+__all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "kptr_fields_error", "KPTR_MAP_TYPES", "kptr_kind", "kptr_of", "kptr_name", "spin_lock_off",
            "field_off", "lock_load_error", "TIMER", "TIMER_MAP_TYPES"]

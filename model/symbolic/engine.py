@@ -30,6 +30,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
 from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES, VERIFIER_ONLY
 from model.platform.callbacks import is_callback_call
+from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
@@ -356,6 +357,8 @@ class Engine:
             value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
             bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value,
                         regno=insn.dst)
+            if self._left_to_verifier(bad, pc, (VERIFIER_ONLY,)):  # a kptr field
+                return []
             if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
                                   f"{insn.off:+d} is in bounds", bad):
                 return []
@@ -490,6 +493,10 @@ class Engine:
             st.frames.append(f)
             return self._go(st, insn.target(pc))
         if insn.src != 0:
+            name = kfunc_name(self.prog, pc, insn.imm)
+            if name in KFUNCS:  # the verifier's rules decide (model.verifier.kfuncs)
+                self._exhaust(f"{VERIFIER_ONLY}: kfunc {name} (insn {pc})")
+                return []
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         why = refs_only(self.lay.ptype, insn.imm)

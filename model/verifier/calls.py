@@ -24,7 +24,8 @@ from model.platform.proto_kinds import (ACQUIRES, CASTS, DYNPTR_SLICES, PERCPU_R
 from model.platform.value_fields import spin_lock_off
 from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
-from model.verifier.locks import calls_while_locked, spin_lock_arg
+from model.verifier.kptrs import kptr_xchg
+from model.verifier.locks import calls_while_locked, check_rcu_unlocked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
                                  type_str, unknown)
@@ -68,6 +69,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if why is not None:
         raise Reject(why)
     regs = st.cur.regs
+    if proto.name == "kptr_xchg":  # model.verifier.kptrs
+        regs[0] = kptr_xchg(st, obj.maps, st.pc, ids)
+        for r in range(1, 6):
+            regs[r] = NOT_INIT
+        return None
     map_name = callback = timer_map = None
     released = alloc_size = sock = dynptr = released_dynptr = const_str = percpu = None
     args = list(proto.args)
@@ -171,13 +177,11 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         elif base is Arg.PTR_TO_CTX:
             if r.type is not T.CTX:
                 raise Reject(f"R{regno} type={type_str(r)} expected=ctx")
-            if r.off:
-                raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
-            if not r.var.is_const() or r.var.const_value():
-                raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
-                             f"{r.var.var_off.mask:#x}) disallowed")
+            unmoved_ctx(regno, r)
         else:  # helper_unmodelled let no other kind through
             raise Reject(f"not modelled: argument kind {arg} of helper {name}")
+    if st.rcu and proto.might_sleep:
+        raise Reject(f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")
     if proto.name == "snprintf":  # check_bpf_snprintf_call
         snprintf_check(const_str, regs[5])
     zero = known_zero_arg(hid)
@@ -193,6 +197,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         from_mem_check(regs[1])
     if proto.name == "tail_call":
         check_leaks(st, "tail_call")
+        check_rcu_unlocked(st, "tail_call")
     if proto.ret in REF_RETS and proto.name in ACQUIRES:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
     elif proto.ret in REF_RETS and proto.name in CASTS:
@@ -213,6 +218,16 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if proto.changes_pkt_data:
         invalidate_packet_pointers(st)
     return callback
+
+
+def unmoved_ctx(regno: int, r: Reg) -> None:
+    """check_func_arg_reg_off for a context argument: neither a fixed nor a variable
+    offset."""
+    if r.off:
+        raise Reject(f"dereference of modified ctx ptr R{regno} off={r.off} disallowed")
+    if not r.var.is_const() or r.var.const_value():
+        raise Reject(f"variable ctx access var_off=({r.var.var_off.value:#x}; "
+                     f"{r.var.var_off.mask:#x}) disallowed")
 
 
 def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
@@ -279,7 +294,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")
-        value_fields_check(m, r, 0, size)
+        value_fields_check(m, r, 0, size, direct=False)
         return
     if r.type in PACKET or r.type in SIZED_MEM:
         access(st, obj.maps, ptype, regno, r, 0, size,

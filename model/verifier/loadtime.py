@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from model.isa import LoadImm64
 from model.platform.direct_value import direct_value_error
-from model.platform.value_fields import lock_load_error
+from model.platform.value_fields import kptr_fields_error, lock_load_error
 from model.platform.map_helpers import map_type_name, map_type_unmodelled
 from model.platform.prog_types import ld_imm64_unmodelled
 from model.platform.prototypes import program_sleepable
@@ -37,10 +37,21 @@ def _pseudo_func_error(prog) -> str | None:
     return None
 
 
+def _in_vmlinux(struct: str) -> bool:
+    from model.elf.btf import STRUCT
+    from model.platform.tracing_targets import vmlinux_btf
+
+    btf = vmlinux_btf()
+    return btf is not None and btf.find(struct, STRUCT) is not None
+
+
 def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None:
     """``(pc, message)`` of the first load-time refusal, or None. ``typed``: the engine
     models typed kernel pointers (``ld_imm64_unmodelled``)."""
     sleepable = program_sleepable(prog)
+    why = kptr_fields_error(obj.maps, _in_vmlinux)
+    if why is not None:
+        return 0, why
     for pc, insn in prog.iter_pcs():
         if isinstance(insn, LoadImm64) and insn.src == 4:
             why = _pseudo_func_error(prog)

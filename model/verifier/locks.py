@@ -28,6 +28,13 @@ def check_unlocked(st: State, prefix: str) -> None:
         raise Reject(f"{prefix} cannot be used inside bpf_spin_lock-ed region")
 
 
+def check_rcu_unlocked(st: State, prefix: str) -> None:
+    """check_resource_leak's RCU part, after the reference check (exit, tail call,
+    LD_ABS/IND)."""
+    if st.rcu:
+        raise Reject(f"{prefix} cannot be used inside bpf_rcu_read_lock-ed region")
+
+
 def map_field_pointer(maps, regno: int, r: Reg, kind: str) -> None:
     """check_map_field_pointer: the map value pointer ``r`` (its type already checked)
     points, at a constant offset, to the value's special field of kind ``kind`` (a struct
@@ -65,4 +72,4 @@ def spin_lock_arg(st: State, maps, regno: int, r: Reg, helper: int) -> None:
     st.lock = None
 
 
-__all__ = ["calls_while_locked", "check_unlocked", "map_field_pointer", "spin_lock_arg"]
+__all__ = ["calls_while_locked", "check_unlocked", "check_rcu_unlocked", "map_field_pointer", "spin_lock_arg"]

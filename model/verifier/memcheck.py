@@ -71,7 +71,7 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
 def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
            write: bool, value: Reg | None = None, strict: bool = False,
            signed: bool = False, attach_type: int = 0, target=None,
-           gpl: bool = True, sleepable: bool = False) -> Reg | None:
+           gpl: bool = True, in_rcu: bool = True) -> Reg | None:
     """Check the access; for a read return the loaded register (not yet extended).
     ``strict``: the program was loaded with strict alignment (see check_ptr_alignment);
     ``signed``: a sign-extending load; ``attach_type``: the program's expected attach type
@@ -79,7 +79,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     a BTF-typed program's attach target (model.platform.tracing_targets), its context.
     A maybe-NULL pointer read is returned with id 0: the caller gives it a fresh id.
     ``gpl``: the program's license is GPL-compatible (kernel structs need it);
-    ``sleepable``: the program sleeps (no RCU read section: model.platform.btf_access)."""
+    ``in_rcu``: inside an RCU read section (the kernel's in_rcu_cs: a non-sleepable
+    program, a bpf_rcu_read_lock section or a spin lock)."""
     t = reg.type
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
@@ -131,7 +132,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t is T.CTX:
         return _ctx(prog_type, regno, reg, off, size, write, signed, attach_type)
     if t is T.BTF_ID:
-        return _btf_id(regno, reg, off, size, write, gpl, sleepable)
+        return _btf_id(regno, reg, off, size, write, gpl, in_rcu)
     if t is T.UNTRUSTED_MEM:  # check_mem_access: reads at any offset are probes
         if write:
             raise Reject(f"R{regno} cannot write into rdonly_untrusted_mem")
@@ -180,9 +181,11 @@ def typed_reg(got) -> Reg | None:
 
 
 def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
-            gpl: bool, sleepable: bool = False) -> Reg | None:
+            gpl: bool, in_rcu: bool = True) -> Reg | None:
     """check_ptr_to_btf_access: a GPL program, a constant offset, then btf_struct_access's
-    walk."""
+    walk (a referenced pointer is trusted: is_trusted_reg); outside an RCU read section a
+    pointer read through a trusted or RCU one is untrusted unless the field is marked
+    trusted."""
     why = BA.gpl_check(_vmlinux(), reg.btf_id, gpl)
     if why is not None:
         raise Reject(why)
@@ -191,9 +194,10 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
     if not var.is_const():
         raise Reject(f"R{regno} is ptr_{name} invalid variable offset: off={off}, "
                      f"var_off=({var.var_off.value:#x}; {var.var_off.mask:#x})")
-    base = BA.Typed("btf_id", reg.btf_id, reg.trust, False, reg.tag)
+    trust = reg.trust or ("trusted" if reg.ref else "")
+    base = BA.Typed("btf_id", reg.btf_id, trust, False, reg.tag)
     got = BA.ptr_access(_vmlinux(), base, regno, reg.off + off + _signed(var.const_value()),
-                        size, write, sleepable)
+                        size, write, sleepable=not in_rcu)
     if write and not isinstance(got, str):
         return None
     return typed_reg(got)
@@ -238,12 +242,14 @@ def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
     return unknown()
 
 
-def value_fields_check(m, reg: Reg, off: int, size: int) -> None:
+def value_fields_check(m, reg: Reg, off: int, size: int, direct: bool = True) -> None:
     """check_map_access: no byte of a special field of the value (a bpf_spin_lock...) may
-    be touched, at any of the pointer's offsets."""
+    be touched, at any of the pointer's offsets; a kptr only by a load or store (``direct``)
+    of its 8 bytes at a constant offset (model.verifier.kptrs checks the instruction)."""
     var = reg.var
+    const = reg.off + off + var.const_value() if var.is_const() else None
     why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
-                             size)
+                             size, const, direct)
     if why is not None:
         raise Reject(why)
 

@@ -79,6 +79,8 @@ class State:
     from_callback: bool = False
     #: how many may_goto fall-throughs (loop budget not yet exhausted) led here
     may_goto_depth: int = 0
+    #: inside bpf_rcu_read_lock() .. bpf_rcu_read_unlock() (the kernel's active_rcu_lock)
+    rcu: bool = False
 
     @property
     def cur(self) -> Frame:
@@ -86,7 +88,7 @@ class State:
 
     def copy(self) -> "State":
         return State([f.copy() for f in self.frames], self.pc, self.depths, self.refs,
-                     self.lock, may_goto_depth=self.may_goto_depth)
+                     self.lock, may_goto_depth=self.may_goto_depth, rcu=self.rcu)
 
     def note_depth(self, frame: Frame, lo: int) -> None:
         if -lo > self.depths.get(frame.depth_key, 0):
@@ -113,7 +115,7 @@ class State:
         """A hashable summary for exact-equality checks (loop detection)."""
         return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func,
                       f.cb_depth) for f in self.frames) + (self.refs, self.lock,
-                                                           self.may_goto_depth)
+                                                           self.may_goto_depth, self.rcu)
 
 
 def entry_state(ctx_reg: Reg) -> State:
@@ -135,7 +137,8 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     ``prec``: (registers, slots) of the innermost frame whose scalar values were found to
     matter in ``old``'s explored subtree (``model.verifier.backtrack.compared``); the
     other scalars there are compared by type only. None: all of them."""
-    if len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs):
+    if (len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs)
+            or old.rcu != new.rcu):
         return False
     ids: dict[int, int] = {}
     # refsafe: the same references held, their ids mapped as the registers' are

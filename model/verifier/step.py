@@ -18,7 +18,9 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
                                   leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
-from model.verifier.locks import check_unlocked
+from model.verifier.kfuncs import call_kfunc, global_call_unmodelled
+from model.verifier.kptrs import kptr_insn
+from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
 from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, known, pointer,
                                  replace, unknown)
@@ -62,6 +64,7 @@ class Stepper:
         if insn.__class__ is Exit and len(st.frames) == 1:
             check_unlocked(st, "BPF_EXIT instruction in main prog")
             check_leaks(st, "BPF_EXIT instruction in main prog")
+            check_rcu_unlocked(st, "BPF_EXIT instruction in main prog")
         for a in asserts:
             kind = a.__class__  # (the assertion classes have no subclasses)
             if kind is A.Initialized:
@@ -86,6 +89,7 @@ class Stepper:
                                  "type")
                 check_unlocked(st, "BPF_LD_[ABS|IND]")
                 check_leaks(st, "BPF_LD_[ABS|IND]")
+                check_rcu_unlocked(st, "BPF_LD_[ABS|IND]")
             elif kind is A.ContextInR6:
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
@@ -153,7 +157,9 @@ class Stepper:
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
                          write=False, strict=self.strict, signed=insn.signed,
                          attach_type=self.attach_type, target=self.target, gpl=self.gpl,
-                         sleepable=self.sleepable)
+                         in_rcu=st.rcu or st.lock is not None or not self.sleepable)
+            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+                got = kptr_insn(st, self.obj.maps, insn, base, self.sleepable) or got
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
@@ -181,17 +187,24 @@ class Stepper:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+                kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
             regs[insn.dst] = self._ld_imm64(pc, insn)
             return self._next(st, pc + 2)
         if isinstance(insn, Call):
             if insn.src == 1:
+                if insn.target(pc) in self.prog.global_funcs:
+                    target = insn.target(pc)
+                    global_call_unmodelled(st, self.prog.subprogs.get(target, f"#{target}"))
                 if not enter_subprog(st, pc, insn.target(pc)):
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
-                raise Reject(self.prog.kfunc_unmodelled(pc, insn.imm))
+                call_kfunc(st, self.obj, self.prog, self.ptype, pc, insn.imm, self.ids)
+                st.pc = pc + 1
+                return [st]
             spec = callback_spec(helper_short_name(insn.imm))
             before = st.copy() if spec is not None else None
             target = call_helper(st, self.obj, self.prog, self.ptype, insn.imm, self.ids)
@@ -240,6 +253,8 @@ class Stepper:
                    write=False, target=self.target, gpl=self.gpl)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=True, value=unknown(), target=self.target, gpl=self.gpl)
+            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+                kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             if insn.op == "cmpxchg":
                 regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             elif insn.fetch:
