@@ -190,7 +190,8 @@ class Checker:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
             self.care_at: dict = {}  # pc -> _care's answer for a state of one frame
-            self.slots = slot_liveness(prog, flow)
+            self.slots = slot_liveness(prog, flow, {n: (m.key_size, m.value_size)
+                                                    for n, m in obj.maps.items()})
         except Late:
             self._late()
             return
@@ -573,9 +574,12 @@ def _may_goto_hit(st: State, stored: dict[tuple, list[_Node]], care, live, slots
     """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
     remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
     being explored: a loop whose fall-through runs only while the runtime budget lasts) is
-    pruned; the same depth is left to the ordinary pruning and infinite-loop check."""
+    pruned; the same depth is left to the ordinary pruning and infinite-loop check. The
+    stack slots' liveness (observed reads) only holds for a state whose subtree was
+    explored in full: a state still being explored is compared with every slot (the
+    kernel cleans only states without branches)."""
     return any(n.state.may_goto_depth != st.may_goto_depth
-               and covers(n.state, st, care, live, slots)
+               and covers(n.state, st, care, live, slots if n.complete else None)
                for nodes in stored.values() for n in nodes)
 
 
