@@ -206,3 +206,39 @@ def test_a_callers_r0_overwritten_by_the_return_is_not_compared():
 
 def test_a_callers_saved_register_is_compared():
     _check(_caller_r0_program(True), False, "R9 !read_ok")
+
+
+# -- spills of different sizes --------------------------------------------------------------
+def _spill_sizes_program(precise: bool) -> VerProg:
+    """One side spills a byte (63) at fp-72, the other a whole random register
+    (biosnoop's info->name[0] = '?' or a copied struct): the kernel compares the spilled
+    registers, which do not matter unless ``precise``: the byte read back decides a read of
+    the uninitialised r9."""
+    a = Asm()
+    other, join, ok = a.label(), a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1))
+    a.goto(join)
+    a.at(other)
+    a.put(Store(8, 10, -72, src=0))
+    a.at(join)
+    _pad(a)
+    _tail(a)
+    if precise:
+        a.put(Load(1, 1, 10, -72))
+        a.jmp("jeq", 1, ok, imm=63)
+        a.put(Alu("mov", True, 0, src=9))
+        a.at(ok)
+    a.put(Load(8, 0, 10, -72), Exit())
+    return _prog(a)
+
+
+def test_spills_of_other_sizes_that_do_not_matter_are_equivalent():
+    _check(_spill_sizes_program(False), True)
+
+
+def test_a_byte_spill_whose_value_matters_is_compared():
+    _check(_spill_sizes_program(True), False, "R9 !read_ok")
