@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
+from model.platform.callbacks import is_sync_callback_call
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
 from model.verifier.liveness import _slots as touched_slots
@@ -75,6 +76,22 @@ def plain_helper(insn, prog_type: str) -> bool:
         return False
     proto = helper_proto(prog_type, insn.imm)
     return proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args)
+
+
+def _spilled_key_slot(f, key) -> set[int]:
+    """The slot of a map key on the stack whose value the helper's check may read
+    (get_constant_map_key: a scalar spilled at the key's constant address; zero bytes
+    are compared as such whatever the marks): empty for any other key."""
+    if not key.var.is_const():
+        return set()
+    addr = key.off + key.var.smin_s
+    if not -512 <= addr < 0:
+        return set()
+    k = (-addr - 1) // 8
+    s = f.stack.get(k)
+    if s is None or s.spill is None or s.spill.type is not T.SCALAR:
+        return set()
+    return {k}
 
 
 class Tracker:
@@ -139,11 +156,11 @@ class Tracker:
             base = proto.args[r - 1].base if proto is not None else None
             if v.type is T.SCALAR and base not in (Arg.ANYTHING, Arg.DONTCARE):
                 regs.add(r)
-            elif v.type is T.STACK and v.frame == f.frameno and (
-                    base is None or base is Arg.PTR_TO_MAP_KEY):
+            elif v.type is T.STACK and v.frame == f.frameno and base is None:
                 lo = max(v.off + max(v.var.smin_s, -512), -512)
-                hi = min(v.off + min(v.var.smax_s, 0), -1)
-                slots |= _slots(lo, hi - lo + 1) if base is not None else _slots(lo, -lo)
+                slots |= _slots(lo, -lo)
+            elif v.type is T.STACK and v.frame == f.frameno and base is Arg.PTR_TO_MAP_KEY:
+                slots |= _spilled_key_slot(f, v)
         return (regs, slots) if regs or slots else None
 
     @staticmethod
@@ -173,11 +190,14 @@ class Tracker:
         return out or None
 
     # -- carrying the marks back ---------------------------------------------------------
-    def mark(self, node, trail, regs, slots, depth: int, outer=None) -> None:
+    def mark(self, node, trail, regs, slots, depth: int, outer=None,
+             at: int | None = None) -> None:
         """``regs``/``slots`` (of frame number ``depth``, the innermost; ``outer``: of
         the callers' frames) matter in the state before the instruction after ``trail``
-        (the path's pcs, newest first); ``node``: the path's newest checkpoint."""
+        (the path's pcs, newest first), at pc ``at`` (None: not known); ``node``: the
+        path's newest checkpoint."""
         w = _Walk(set(regs), set(slots), depth)
+        w.subseq = at
         for f, (r, s) in (outer or {}).items():
             w.outer[f] = (set(r), set(s))
         t = trail
@@ -208,6 +228,7 @@ class Tracker:
                 return
             if w.empty():
                 return
+            w.subseq = t[0]
             t = t[1]
 
     def _back(self, t, w: "_Walk") -> bool:
@@ -284,18 +305,41 @@ class Tracker:
         if cls is Call and self._plain(pc, insn) or cls is LegacyLoad:
             regs.discard(0)
             return not regs & ARG_REGS
-        return w.empty()  # kfuncs, callbacks, indirect calls
+        if cls is Call and w.subseq is not None and is_sync_callback_call(insn):
+            return self._back_callback_call(pc, w)
+        return w.empty()  # kfuncs, async callbacks, indirect calls
+
+    @staticmethod
+    def _back_callback_call(pc: int, w: "_Walk") -> bool:
+        """Back over a call of a helper that calls a callback (backtrack_insn): from the
+        instruction after it, as a plain helper call (its r0 set there, its arguments
+        already found); from the callback's first instruction, out of the callback's
+        frame into the caller's, the callback's r1-r5 being the helper's doing (its
+        other registers and its stack hold nothing yet: a mark there is not followed)."""
+        regs = w.regs
+        if w.subseq == pc + 1:
+            regs.discard(0)
+            return not regs & ARG_REGS
+        regs -= ARG_REGS
+        if regs or w.slots or w.depth == 0:
+            return False
+        w.depth -= 1
+        r, s = w.outer.pop(w.depth, (set(), set()))
+        regs |= r
+        w.slots = s
+        return True
 
 
 class _Walk:
     """The marked values during one walk back: the current frame's registers and slots,
     and the outer frames' (``outer``: frame number -> (registers, slots))."""
 
-    __slots__ = ("regs", "slots", "depth", "outer")
+    __slots__ = ("regs", "slots", "depth", "outer", "subseq")
 
     def __init__(self, regs: set, slots: set, depth: int):
         self.regs, self.slots, self.depth = regs, slots, depth
         self.outer: dict[int, tuple[set, set]] = {}
+        self.subseq: int | None = None  # the pc walked back from (after this entry)
 
     def outer_at(self, frame: int) -> tuple[set, set]:
         got = self.outer.get(frame)
@@ -319,6 +363,22 @@ def mark_all(node) -> None:
     while node is not None and not node.marks.all:
         node.marks.all = True
         node = node.parent
+
+
+def every_value(st, live, alive) -> tuple[set, set, dict]:
+    """A state pruned by one whose values were all compared (``Marks.all``): the values
+    that matter in it are its scalars that may still be read (``live`` registers per frame,
+    the innermost frame's ``alive`` slots; a caller's spilled scalars all), as the kernel's
+    propagate_precision marks in the current state the scalars precise in the old one and
+    walks them back; not every value of every state before it."""
+    last = len(st.frames) - 1
+    sets = []
+    for k, f in enumerate(st.frames):
+        regs = {i for i in live[k] if i < 10 and f.regs[i].type is T.SCALAR}
+        slots = {i for i, s in f.stack.items() if s.spill is not None
+                 and s.spill.type is T.SCALAR and (k < last or alive is None or i in alive)}
+        sets.append((regs, slots))
+    return sets[-1][0], sets[-1][1], {k: rs for k, rs in enumerate(sets[:-1])}
 
 
 def compared(old, marks: Marks | None):
@@ -354,4 +414,4 @@ def _compared(old, marks: Marks):
     return frozenset(regs), frozenset(slots)
 
 
-__all__ = ["Marks", "Tracker", "mark_all", "compared", "plain_helper"]
+__all__ = ["Marks", "Tracker", "mark_all", "compared", "every_value", "plain_helper"]

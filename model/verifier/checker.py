@@ -48,7 +48,7 @@ from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.backtrack import Marks, Tracker, compared, mark_all
+from model.verifier.backtrack import Marks, Tracker, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
@@ -58,6 +58,7 @@ from model.verifier.step import Stepper
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
 MEMORY = (Load, Store, Atomic)
 ALL_REGS = frozenset(range(11))
+CALL_CLOBBERED = frozenset(range(6))  # r0-r5
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
@@ -191,7 +192,8 @@ class Checker:
             self.sensitive = sensitive_registers(prog, flow)
             self.live = live_registers(prog, flow)
             self.care_at: dict = {}  # pc -> _care's answer for a state of one frame
-            self.slots = slot_liveness(prog, flow)
+            self.slots = slot_liveness(prog, flow, {n: (m.key_size, m.value_size)
+                                                    for n, m in obj.maps.items()})
         except Late:
             self._late()
             return
@@ -254,6 +256,16 @@ class Checker:
             while True:
                 st = path.state
                 pc = st.pc
+                # counted before the search for an equivalent state, as the kernel's
+                # do_check: a pruned state's instruction is processed too, and the
+                # checkpoint heuristic below sees this instruction
+                stats.insns_processed += 1
+                if stats.insns_processed > budget:
+                    return (Failure(pc, f"BPF program is too large. Processed "
+                                        f"{stats.insns_processed} insn"), path.trail)
+                if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
+                    return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
+                                        "exhausted"), None)  # no replay: the limit holds
                 if pc in self.cb_sites:
                     try:
                         if self._callback_site(path, at_cb.setdefault(pc, []), done,
@@ -273,6 +285,15 @@ class Checker:
                                     for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
+                    looping = pc in self.may_goto_pcs
+                    # the kernel's checkpoint heuristic: remember a state only after at
+                    # least 2 jumps and 8 instructions since the last one, and while a
+                    # state stored at this pc is still being explored (a loop) only
+                    # after 20 jumps or 100 instructions; always at a may_goto (a forced
+                    # checkpoint)
+                    d_j, d_i = jmps - prev_jmps, stats.insns_processed - prev_insns
+                    add_new = looping or (d_j >= 2 and d_i >= 8 and (
+                        not open_at.get(pc) or d_j >= 20 or d_i >= 100))
                     olds = done.get(pc) if self.prune else None
                     if olds:
                         care, live = self._care(st)
@@ -284,21 +305,24 @@ class Checker:
                                 old = o
                                 o.hits += 1
                                 break
-                            o.misses += 1
-                        if old is None and len(olds) > 1:
+                            # a miss counts only when a state is to be stored here (else
+                            # a loop's iterations would evict the states of its first)
+                            o.misses += add_new
+                        if old is None and add_new:
                             # is_state_visited's eviction: a stored state that keeps
                             # failing to prune is dropped (only a lost pruning)
                             olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
                             prec = compared(old.state, old.marks)
-                            if prec is None:
-                                mark_all(path.node)
+                            if prec is None:  # every value compared: every one matters
+                                regs, ss, outer = every_value(st, live, alive)
+                                mark(path.node, path.trail, regs, ss, len(st.frames) - 1,
+                                     outer, at=pc)
                             elif prec[0] or prec[1] or old.marks.outer:
                                 mark(path.node, path.trail, *prec, len(st.frames) - 1,
-                                     old.marks.outer)
+                                     old.marks.outer, at=pc)
                             _path_ended(path.node, done, open_at)
                             break
-                    looping = pc in self.may_goto_pcs
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
@@ -306,13 +330,7 @@ class Checker:
                             mark_all(path.node)  # compared without precision marks
                             _path_ended(path.node, done, open_at)
                             break
-                    # the kernel's checkpoint heuristic: remember a state only after at
-                    # least 2 jumps and 8 instructions since the last one
-                    # (20 and 100 while this pc is inside a loop being explored); always
-                    # at a may_goto (a forced checkpoint)
-                    few_j, few_i = (20, 100) if open_at.get(pc) else (2, 8)
-                    if looping or (jmps - prev_jmps >= few_j
-                                   and stats.insns_processed - prev_insns >= few_i):
+                    if add_new:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         if fp is None:
                             fp = st.fingerprint()
@@ -323,13 +341,6 @@ class Checker:
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
-                stats.insns_processed += 1
-                if stats.insns_processed > budget:
-                    return (Failure(pc, f"BPF program is too large. Processed "
-                                        f"{stats.insns_processed} insn"), path.trail)
-                if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
-                    return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
-                                        "exhausted"), None)  # no replay: the limit holds
                 insn = by_pc.get(pc)
                 if insn is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
@@ -343,7 +354,7 @@ class Checker:
                         record(pc, st.cur, regno, off, size)
                 used = uses(st, pc, insn)
                 if used is not None:
-                    mark(path.node, path.trail, *used, len(st.frames) - 1)
+                    mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
                 if insn.__class__ is Jump and insn.cond != "ja":
                     cond = tracker.decided(st, insn)
                 try:
@@ -358,7 +369,7 @@ class Checker:
                     break
                 if insn.__class__ is Jump and insn.cond != "ja" and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
-                    mark(path.node, path.trail, cond, (), len(st.frames) - 1)
+                    mark(path.node, path.trail, cond, (), len(st.frames) - 1, at=pc)
                 if len(succ) > 1:
                     for other in succ[1:]:
                         if path.node is not None:
@@ -388,7 +399,11 @@ class Checker:
                 widen_slots(prev.state, st, self._keep_slot(st))
             st.from_callback = False
         if any(_stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
-            mark_all(path.node)  # compared exactly: every value of the path matters
+            # compared exactly: every value of this state matters (the kernel propagates
+            # the old state's precision; all of it here, as that state is still open)
+            regs, slots, outer = every_value(st, [ALL_REGS] * len(st.frames), None)
+            self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
+                              at=st.pc)
             _path_ended(path.node, done, open_at)
             return True
         if len(nodes) >= MAX_CALLBACK_STATES:
@@ -483,6 +498,12 @@ class Checker:
             else:  # a callback returns to its call (whose arguments are read again)
                 above = st.frames[k + 1]
                 at = above.callsite + (above.cb_ret is None)
+            if k < len(st.frames) - 1 and above.cb_ret is None:
+                # a subprogram's return writes the caller's r0 (its value) and r1-r5
+                # (scratched) before the caller reads any register again
+                care.append(self.sensitive.get(at, ALL_REGS) - CALL_CLOBBERED)
+                live.append(self.live.get(at, ALL_REGS) - CALL_CLOBBERED)
+                continue
             care.append(self.sensitive.get(at, ALL_REGS))
             live.append(self.live.get(at, ALL_REGS))
         return care, live
@@ -574,9 +595,12 @@ def _may_goto_hit(st: State, stored: dict[tuple, list[_Node]], care, live, slots
     """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
     remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
     being explored: a loop whose fall-through runs only while the runtime budget lasts) is
-    pruned; the same depth is left to the ordinary pruning and infinite-loop check."""
+    pruned; the same depth is left to the ordinary pruning and infinite-loop check. The
+    stack slots' liveness (observed reads) only holds for a state whose subtree was
+    explored in full: a state still being explored is compared with every slot (the
+    kernel cleans only states without branches)."""
     return any(n.state.may_goto_depth != st.may_goto_depth
-               and covers(n.state, st, care, live, slots)
+               and covers(n.state, st, care, live, slots if n.complete else None)
                for nodes in stored.values() for n in nodes)
 
 

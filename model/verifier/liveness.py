@@ -82,35 +82,40 @@ def _slots(off: int, size: int) -> frozenset[int]:
     return frozenset((-b - 1) // 8 for b in range(off, off + size) if -STACK_SIZE <= b < 0)
 
 
-def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str):
-    """(slots read, slots wholly overwritten), statically: direct ``r10`` accesses exactly;
-    ``ALL_SLOTS`` read by a call that may hand a stack pointer to code that runs later
-    (a subprogram, kfunc, indirect call or a helper's callback). Reads through any other
-    register, and a plain helper's reads, are observed while exploring
-    (``SlotLiveness.record``)."""
+def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str,
+                      r10_reads: bool = True):
+    """(slots read, slots wholly overwritten), statically: direct ``r10`` accesses exactly
+    (``r10_reads``; else those reads are left to be observed, as the kernel's liveness
+    knows only the reads of the paths it explored: an instruction never reached, behind a
+    branch the values decide, reads nothing); ``ALL_SLOTS`` read by a call that may hand
+    a stack pointer to code that runs later (a subprogram, kfunc, indirect call or a
+    helper's callback). Reads through any other register, and a plain helper's reads, are
+    observed while exploring (``SlotLiveness.record``)."""
     if isinstance(insn, Load):
-        return (_slots(insn.off, insn.size) if insn.src == 10 else NO_SLOTS), NO_SLOTS
+        return (_slots(insn.off, insn.size) if insn.src == 10 and r10_reads
+                else NO_SLOTS), NO_SLOTS
     if isinstance(insn, Store):
         if insn.dst == 10 and insn.size == 8 and insn.off % 8 == 0:
             return NO_SLOTS, _slots(insn.off, 8)
         return NO_SLOTS, NO_SLOTS  # a partial or indirect write reads nothing
     if isinstance(insn, Atomic):
-        return (_slots(insn.off, insn.size) if insn.dst == 10 else NO_SLOTS), NO_SLOTS
+        return (_slots(insn.off, insn.size) if insn.dst == 10 and r10_reads
+                else NO_SLOTS), NO_SLOTS
     if isinstance(insn, (Call, CallX)) and not observed_reads(insn, prog_type):
         reads = _memory_read_args(insn, prog_type)
         return (ALL_SLOTS if reads & stackish else NO_SLOTS), NO_SLOTS
     return NO_SLOTS, NO_SLOTS
 
 
-def observed_reads(insn, prog_type: str) -> tuple[int, ...]:
+def observed_reads(insn, prog_type: str, r10: bool = False) -> tuple[int, ...]:
     """The registers through which ``insn`` may read the current frame's stack where the
     read is observed on the explored states (not assumed statically): a load's or atomic's
-    address register (when not ``r10``), a helper's memory arguments (a helper without a
-    callback argument: its reads all happen during the call)."""
+    address register (``r10`` too when ``r10``), a helper's memory arguments (a helper
+    without a callback argument: its reads all happen during the call)."""
     if isinstance(insn, Load):
-        return (insn.src,) if insn.src != 10 else ()
+        return (insn.src,) if insn.src != 10 or r10 else ()
     if isinstance(insn, Atomic):
-        return (insn.dst,) if insn.dst != 10 else ()
+        return (insn.dst,) if insn.dst != 10 or r10 else ()
     if isinstance(insn, Call) and insn.src == 0:
         proto = helper_proto(prog_type, insn.imm)
         if proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args):
@@ -143,16 +148,21 @@ class SlotLiveness(dict):
     same slots (the role of the kernel's observed stack-use data, liveness.c)."""
 
     def __init__(self, base: dict[int, frozenset[int]], flow: Flow, kills: dict,
-                 observe: dict[int, tuple]):
+                 observe: dict[int, tuple], maps: dict | None = None):
         super().__init__(base)
         self.preds, self.kills = flow.preds, kills
-        self.observe = observe  # pc -> (register, offset, size or None: up to the top)
+        #: pc -> (register, offset, size): an int, None (up to the top of the stack) or
+        #: how a helper's argument gives it (``_arg_size``)
+        self.observe = observe
+        self.maps = maps or {}  # map name -> (key_size, value_size)
         self.seen: dict[int, frozenset[int]] = {}
 
-    def record(self, pc: int, frame, regno: int, off: int, size: int | None) -> None:
+    def record(self, pc: int, frame, regno: int, off: int, size) -> None:
         r = frame.regs[regno]
         if r.type is not T.STACK or r.frame != frame.frameno:
             return
+        if size.__class__ is tuple:
+            size = self._arg_size(frame, size)
         var = r.var
         lo = max(r.off + off + max(var.smin_s, -STACK_SIZE), -STACK_SIZE)
         hi = 0 if size is None else min(r.off + off + min(var.smax_s, STACK_SIZE) + size, 0)
@@ -164,6 +174,21 @@ class SlotLiveness(dict):
             return
         self.seen[pc] = seen | got
         self._add(pc, got)
+
+    def _arg_size(self, frame, spec: tuple) -> int | None:
+        """The bytes a helper reads through a memory argument, as check_helper_mem_access
+        sizes it: ("reg", k) the size register's largest value, ("key"|"value", k) the
+        size of the map in register k; None (up to the top) when not known."""
+        kind, k = spec
+        r = frame.regs[k]
+        if kind == "reg":
+            if r.type is not T.SCALAR:
+                return None
+            return min(r.scalar.umax, STACK_SIZE)
+        sizes = self.maps.get(r.map) if r.type is T.MAP_PTR else None
+        if sizes is None:
+            return None
+        return sizes[0] if kind == "key" else sizes[1]
 
     def _add(self, pc: int, new: frozenset[int]) -> None:
         work = [(pc, new)]
@@ -179,21 +204,42 @@ class SlotLiveness(dict):
                 work.append((p, bits - self.kills[p]))
 
 
-def slot_liveness(prog: Program, flow: Flow | None = None) -> SlotLiveness:
-    """The static ``live_slots`` with the per-pc reads to observe while exploring."""
+def slot_liveness(prog: Program, flow: Flow | None = None,
+                  maps: dict | None = None) -> SlotLiveness:
+    """The static ``live_slots`` with the per-pc reads to observe while exploring (all
+    stack reads by loads, ``r10``'s too, and by plain helpers; ``maps``: name -> (key
+    size, value size), to size a helper's reads of a map key or value)."""
     flow = flow or Flow(prog)
     ptype, ptrs = prog.prog_type, flow.stack_ptrs
-    uk = {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype)
+    uk = {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype, r10_reads=False)
           for pc, insn in flow.by_pc.items()}
     base = _backward_slots(flow, uk)
     observe = {}
     for pc, insn in flow.by_pc.items():
-        regs = observed_reads(insn, ptype)
-        if regs:
-            size = None if isinstance(insn, Call) else insn.size
-            off = 0 if isinstance(insn, Call) else insn.off
-            observe[pc] = tuple((r, off, size) for r in regs)
-    return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe)
+        regs = observed_reads(insn, ptype, r10=True)
+        if regs and isinstance(insn, Call):
+            observe[pc] = tuple((r, 0, _read_size(insn, r, ptype)) for r in regs)
+        elif regs:
+            observe[pc] = tuple((r, insn.off, insn.size) for r in regs)
+    return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe, maps)
+
+
+def _read_size(insn, regno: int, prog_type: str):
+    """How many bytes a helper reads through argument register ``regno``: a fixed size, a
+    spec ``SlotLiveness._arg_size`` evaluates on the state (the next size register, the
+    key or value size of the map argument before it), or None (up to the top)."""
+    proto = helper_proto(prog_type, insn.imm)
+    args = proto.args
+    arg = args[regno - 1]
+    if arg.is_fixed_mem:
+        return arg.size
+    if arg.is_mem and regno < 5 and regno < len(args) and args[regno].is_size:
+        return ("reg", regno + 1)
+    if arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
+        maps = [k + 1 for k, a in enumerate(args[:regno - 1]) if a.base is Arg.CONST_MAP_PTR]
+        if maps:
+            return ("key" if arg.base is Arg.PTR_TO_MAP_KEY else "value", maps[-1])
+    return None
 
 
 def live_slots(prog: Program, flow: Flow | None = None) -> dict[int, frozenset[int]]:

@@ -304,6 +304,9 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
                 return True  # any read gives a scalar whose value does not matter
             if n_new == n_old:
                 n_old = n_new = 0  # the other bytes as plain bytes
+            else:  # spills of other sizes (stacksafe: byte by byte, imprecise spills)
+                return all(kn != INVALID if ko == SPILL else (ko != ZERO or kn == ZERO)
+                           for ko, kn in zip(old.kinds, new.kinds))
         if not n_old:
             pass
         elif n_new:

@@ -1,0 +1,244 @@
+"""Pruning as the kernel's: programs in the shape of real code where skv once processed
+far more instructions than Linux 6.18 (bench/results/real_corpora_speed.md), one per
+cause found. Each asserts that skv's processed-instruction count stays within
+``MAX_RATIO`` of the kernel's, and that the pruned verdict equals full exploration
+(``prune=False``) and the kernel's; each has an unsafe twin where the difference that
+pruning now ignores does matter, so pruning it would be a false accept."""
+
+from __future__ import annotations
+
+from model.kernel import available
+from model.verifier.checker import check_program
+from vergen_base import Alu, Asm, Call, Exit, Load, MapDef, Store, VerProg
+
+PRANDOM, LOOKUP, HASH = 7, 1, 1
+MAX_RATIO = 1.5
+FULL_BUDGET = 100_000
+KERNEL_OK, KERNEL_WHY = available()
+
+
+def _prog(a: Asm) -> VerProg:
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {})
+
+
+def _check(vp: VerProg, accepted: bool, why: str = "") -> None:
+    """The verdict with pruning, of full exploration (unless it runs out of budget: a
+    loop) and the kernel's agree; an accepted program's processed-instruction count is
+    within ``MAX_RATIO`` of the kernel's."""
+    obj, prog = vp.model()
+    ours = check_program(obj, prog, log=False)
+    assert ours.accepted == accepted, (vp.text(), ours.error)
+    if not accepted:
+        assert why in ours.error.message, ours.error
+    full = check_program(obj, prog, log=False, prune=False, budget=FULL_BUDGET)
+    if full.accepted or "too large" not in full.error.message:
+        assert full.accepted == accepted, (vp.text(), full.error)
+    if KERNEL_OK:
+        k = vp.kernel_verify()
+        assert k.ok == accepted, k.log[-600:]
+        if accepted:
+            assert ours.stats.insns_processed <= MAX_RATIO * k.insns_processed, (
+                ours.stats.insns_processed, k.insns_processed, vp.text())
+
+
+def _pad(a: Asm) -> None:
+    """Enough instructions and jumps that both verifiers store a state at the next prune
+    point (their checkpoint heuristic: 2 jumps and 8 instructions since the last one)."""
+    a.put(*[Alu("mov", True, 8, imm=k) for k in range(8)])
+
+
+def _tail(a: Asm, n: int = 6) -> None:
+    """``n`` diamonds on random values: work that a pruned state saves."""
+    for _ in range(n):
+        skip = a.label()
+        a.put(Call(0, PRANDOM))
+        a.jmp("jgt", 0, skip, imm=7)
+        a.put(Alu("mov", True, 1, imm=1), Alu("add", True, 1, imm=2))
+        a.at(skip)
+        _pad(a)
+
+
+# -- stack liveness from the reads of the explored paths ------------------------------------
+def _join(a: Asm) -> None:
+    """Two sides that leave fp-16 differently: a stack pointer (to fp-24, zeroed), a
+    random scalar; then the join."""
+    other, join = a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1), Alu("mov", True, 9, imm=0), Store(8, 10, -24, imm=0))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-24), Store(8, 10, -16, src=2))
+    a.goto(join)
+    a.at(other)
+    a.put(Store(8, 10, -16, src=0))
+    a.at(join)
+    _pad(a)
+
+
+def _deref_fp16(a: Asm, live: bool) -> None:
+    """Dereference what fp-16 holds (unsafe from the scalar side): behind a branch on
+    r9 = 0 that the values decide (never explored) unless ``live``."""
+    out = a.label()
+    if live:
+        a.put(Call(0, PRANDOM), Alu("mov", True, 9, src=0))
+    a.jmp("jeq", 9, out, imm=0)
+    a.put(Load(8, 1, 10, -16), Load(8, 1, 1, 0))
+    a.at(out)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+
+
+def _dead_read_program(live: bool) -> VerProg:
+    """The only read of fp-16 after the join is behind a branch the values decide
+    (runqlat's rodata-configured branches): never explored, so the kernel finds the slot
+    dead at the join and prunes the second side there."""
+    a = Asm()
+    _join(a)
+    _tail(a)
+    _deref_fp16(a, live)
+    return _prog(a)
+
+
+def test_a_slot_read_only_on_unexplored_paths_is_dead():
+    _check(_dead_read_program(False), True)
+
+
+def test_a_slot_read_on_an_explored_path_is_live():
+    _check(_dead_read_program(True), False, "invalid mem access")
+
+
+def _helper_key_program(live: bool) -> VerProg:
+    """bpf_map_lookup_elem reads its key's 4 bytes at fp-20 only (the map's key_size, as
+    runqlat's lookup of &pid), not the stack up to the top: fp-16 stays dead."""
+    a = Asm()
+    _join(a)
+    a.put(Store(4, 10, -20, imm=0))
+    a.ldmap(1, "m")
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-20), Call(0, LOOKUP))
+    _tail(a)
+    _deref_fp16(a, live)
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", HASH, 4, 8, 16)})
+
+
+def test_a_helper_reads_its_key_size_only():
+    _check(_helper_key_program(False), True)
+
+
+def test_a_helper_key_program_with_a_live_read_is_rejected():
+    _check(_helper_key_program(True), False, "invalid mem access")
+
+
+# -- checkpoints and eviction as the kernel's ----------------------------------------------
+def _loop_program(bad_at: int | None) -> VerProg:
+    """A counted loop (32 iterations) whose body has two diamonds (ksnoop's loops over
+    its saved arguments): the kernel counts a pruned state's instruction, stores a state
+    inside a loop after 20 jumps or 100 instructions, and counts a stored state's miss
+    (towards evicting it) only when a new state is stored there. ``bad_at``: on that
+    iteration the body reads the uninitialised r9."""
+    a = Asm()
+    head, ok = a.label(), a.label()
+    a.put(Alu("mov", True, 6, imm=0), Alu("mov", True, 7, imm=0))
+    a.at(head)
+    for _ in range(2):
+        skip = a.label()
+        a.put(Call(0, PRANDOM))
+        a.jmp("jgt", 0, skip, imm=5)
+        a.put(Alu("mov", True, 7, imm=1), Alu("add", True, 7, imm=2))
+        a.at(skip)
+        a.put(*[Alu("mov", True, 8, imm=k) for k in range(4)])
+    if bad_at is not None:
+        a.jmp("jne", 6, ok, imm=bad_at)
+        a.put(Alu("mov", True, 0, src=9))
+        a.at(ok)
+    a.put(Alu("add", True, 6, imm=1))
+    a.jmp("jlt", 6, head, imm=32)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_loop_with_diamonds_checkpoints_as_the_kernel():
+    _check(_loop_program(None), True)
+
+
+def test_a_loop_unsafe_on_one_iteration_is_rejected():
+    _check(_loop_program(29), False, "R9 !read_ok")
+
+
+# -- a caller's registers that the return overwrites ----------------------------------------
+def _caller_r0_program(unsafe: bool) -> VerProg:
+    """main calls f; f leaves r0 differently on two sides (a constant, a random value)
+    and calls g, whose result it uses: f's r0 is written by g's return before f reads it
+    (nat64's nested helpers), so states inside g differing only there are equivalent.
+    ``unsafe``: f's r6, which survives the call, differs too and decides a read of the
+    uninitialised r9 after g returns."""
+    a = Asm()
+    f, g, other, join, ok = (a.label() for _ in range(5))
+    a.call_sub(f)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at(f)
+    a.put(Alu("mov", True, 6, imm=2))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(Alu("mov", True, 0, imm=2))
+    a.goto(join)
+    a.at(other)
+    if unsafe:
+        a.put(Alu("mov", True, 6, src=0))
+    a.at(join)  # too soon after the state at the jump for one here or at the call
+    a.call_sub(g)
+    a.jmp("jgt", 0, ok, imm=100)  # g's result decides a jump: f's r0 is sensitive there
+    a.jmp("jeq", 6, ok, imm=2)
+    a.put(Alu("mov", True, 0, src=9))
+    a.at(ok)
+    a.put(Alu("add", True, 0, imm=1), Exit())
+    a.at(g)
+    _pad(a)
+    _tail(a, 9)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_callers_r0_overwritten_by_the_return_is_not_compared():
+    _check(_caller_r0_program(False), True)
+
+
+def test_a_callers_saved_register_is_compared():
+    _check(_caller_r0_program(True), False, "R9 !read_ok")
+
+
+# -- spills of different sizes --------------------------------------------------------------
+def _spill_sizes_program(precise: bool) -> VerProg:
+    """One side spills a byte (63) at fp-72, the other a whole random register
+    (biosnoop's info->name[0] = '?' or a copied struct): the kernel compares the spilled
+    registers, which do not matter unless ``precise``: the byte read back decides a read of
+    the uninitialised r9."""
+    a = Asm()
+    other, join, ok = a.label(), a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1))
+    a.goto(join)
+    a.at(other)
+    a.put(Store(8, 10, -72, src=0))
+    a.at(join)
+    _pad(a)
+    _tail(a)
+    if precise:
+        a.put(Load(1, 1, 10, -72))
+        a.jmp("jeq", 1, ok, imm=63)
+        a.put(Alu("mov", True, 0, src=9))
+        a.at(ok)
+    a.put(Load(8, 0, 10, -72), Exit())
+    return _prog(a)
+
+
+def test_spills_of_other_sizes_that_do_not_matter_are_equivalent():
+    _check(_spill_sizes_program(False), True)
+
+
+def test_a_byte_spill_whose_value_matters_is_compared():
+    _check(_spill_sizes_program(True), False, "R9 !read_ok")
