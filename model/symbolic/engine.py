@@ -35,6 +35,7 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
+from model.symbolic import refs
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
@@ -43,6 +44,7 @@ from model.verifier.loadtime import load_time_error
 
 Z = Z3Backend()
 MAX_CALL_FRAMES = 8
+TAIL_CALL = 12  # BPF_FUNC_tail_call
 
 
 @dataclass
@@ -362,6 +364,7 @@ class Engine:
             return self._call(st, pc, insn)
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
+                self._holds_nothing(st, pc, "BPF_EXIT instruction in main prog")
                 return []
             callee = st.frames.pop()
             st.cur.regs[0] = callee.regs[0]
@@ -488,13 +491,16 @@ class Engine:
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         why = refs_only(self.lay.ptype, insn.imm)
-        if why is not None:  # the verifier's rules decide; this path is not explored
+        # the verifier's rules decide (this path is not explored), unless followed here
+        if why is not None and not refs.followed(self.lay.ptype, insn.imm):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe
             self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
+        if insn.imm == TAIL_CALL and not self._holds_nothing(st, pc, "tail_call"):
+            return []
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
         # the verifier decides (a socket reference from a sockmap), or no engine models the
         # call (bpf_map_delete_elem on a sockmap): unknown, not unsafe
@@ -542,7 +548,16 @@ class Engine:
             regs[insn.src] = old
         return self._go(st, pc + 1)
 
+    def _holds_nothing(self, st, pc, what: str) -> bool:
+        """check_reference_leak before ``what``: False (the path ends) when it holds one."""
+        leak = refs.leak_reason(st, what)
+        if leak is not None:
+            self.fail(st, pc, "no reference is held", T, leak)
+        return leak is None
+
     def _legacy(self, st, pc, insn):
+        if not self._holds_nothing(st, pc, "BPF_LD_[ABS|IND]"):
+            return []
         regs = st.cur.regs
         # the offset register may hold a pointer (its address is then the offset)
         off = bv(insn.imm) + (self.lay.addr(regs[insn.src]) if insn.src is not None else bv(0))
