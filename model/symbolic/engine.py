@@ -35,7 +35,9 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import refs
+from model.symbolic import refs, typed
+from model.symbolic.typed import FOLLOWED_TYPES, target_of
+from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
@@ -78,10 +80,12 @@ class Engine:
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
-        why = program_unmodelled(prog)
+        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES)
         if why is not None:
             raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
+        self.lay.target, self.lay.section = target_of(prog), prog.section
+        self.lay.gpl = obj.license in GPL_COMPATIBLE
         self.lay.strict_alignment = strict_alignment(prog_flags)
         self.lay.attach_type = prog.attach_type
         self.by_pc = prog.by_pc()
@@ -104,7 +108,6 @@ class Engine:
         self.solver = z3.Solver()
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
-        self.base = self.lay.assumptions()
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:
@@ -122,7 +125,7 @@ class Engine:
         self.res.queries += 1
         self.solver.set("timeout", self.query_ms())
         self.solver.push()
-        self.solver.add(self.base, f)
+        self.solver.add(self.lay.assumptions(), f)
         r = self.solver.check()
         self.solver.pop()
         if r == z3.unknown:
@@ -221,6 +224,10 @@ class Engine:
                                              "checks", e.cause, z3.BoolVal(True)))
             return self.res
         bad = load_time_error(self.obj, self.prog)
+        if bad is not None and bad[1].startswith("not modelled"):  # the verifier's rules
+            self._exhaust(f"{bad[1]} (insn {bad[0]})")
+            self.res.time_s = time.perf_counter() - t0
+            return self.res
         if bad is not None:               # refused before any path is walked
             self.fail(entry_state(), bad[0], "the kernel's load-time checks", T, bad[1])
             self.res.time_s = time.perf_counter() - t0
@@ -426,6 +433,11 @@ class Engine:
         if bad is not None:
             self.fail(st, pc, what, T, bad)
             return None
+        if ptr.r.kind == typed.KIND:  # a maybe-NULL typed pointer: checked first
+            why = (f"R{insn.dst} pointer arithmetic on ptr_or_null_ prohibited, null-check "
+                   "it first")
+            if not self.check_bad(st, pc, what, typed.null_bad(self.lay, ptr, why)):
+                return None
         off = ptr.off + num.v if op == "add" else ptr.off - num.v
         region = ptr.r
         if region.kind == "ctx" and not path_constant(num.v):
@@ -492,7 +504,8 @@ class Engine:
             return []
         why = refs_only(self.lay.ptype, insn.imm)
         # the verifier's rules decide (this path is not explored), unless followed here
-        if why is not None and not refs.followed(self.lay.ptype, insn.imm):
+        if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
+                                    or typed.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe

@@ -22,7 +22,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import refs
+from model.symbolic import refs, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -98,6 +98,8 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         return bad
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
+    if k == typed.KIND:
+        return typed.helper_mem()
     if k == refs.KIND:  # a ring buffer reservation: check_mem_region_access
         return [(z3.Not(in_bounds(p.off, size, bv(p.r.size))),
                  f"invalid access to memory, mem_size={p.r.size}")]
@@ -127,6 +129,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         bad = check_region(lay, st, P(p.r, p.off + bv(off), p.key), bv(size), False)
         return bad, None if bad else S(_ext(z3.BitVec(f"mapfield_{next(_FIELD_READS)}",
                                                         8 * size)))
+    if isinstance(p, P) and p.r.kind == typed.KIND:
+        return typed.ptr_load(lay, p, off, size, False, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -186,6 +190,8 @@ def _ext(raw):
 def store(lay, st: State, p, off: int, size: int, value, atomic=False,
           regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
+    if isinstance(p, P) and p.r.kind == typed.KIND:
+        return typed.ptr_load(lay, p, off, size, True, regno)[0]
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -247,6 +253,9 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if any(z3.is_true(b) for b, _ in bad):
         return bad, None
     o = bv(off)  # the state goes on where the pointer is unmoved
+    if lay.target is not None:  # a BTF-typed context (btf_ctx_access)
+        got_bad, value = typed.ctx_load(lay, off, size, write)
+        return bad + got_bad, value
     got = ctx_access(lay.ptype, off, size, write, signed=signed, attach_type=lay.attach_type)
     if isinstance(got, str):
         return bad + [(T, got)], None
@@ -273,8 +282,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     lay = eng.lay
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
-                        attach_type=lay.attach_type)
-           or helper_unmodelled(lay.ptype, hid, refs=proto.name in refs.FOLLOWED))
+                        attach_type=lay.attach_type, section=lay.section)
+           or helper_unmodelled(lay.ptype, hid, refs=proto.name in refs.FOLLOWED,
+                                typed=proto.name in typed.FOLLOWED_RETS))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -367,6 +377,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
+    ret = typed.helper_result(lay, proto, pc, n)
+    if ret is not None:
+        return bad, [(st, ret, None)]
     if proto.ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
         return bad, refs.reserve(lay, st, pc, n, map_name, regs[2], regs[3])
     if released is not None:

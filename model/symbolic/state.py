@@ -129,6 +129,13 @@ class Layout:
                                          z3.BitVecSort(20)) for n, m in obj.maps.items()}
         self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
         self.reserve_nulls: dict = {}  # (pc, n) -> Bool: that reservation returned NULL
+        # BTF-typed programs (model.symbolic.typed): the attach target, the license, the
+        # typed pointers met (name -> (btf_access.Typed, address term)) and what their
+        # addresses are known to satisfy
+        self.target, self.gpl, self.section = None, True, ""
+        self.typed: dict = {}
+        self.facts: list = []
+        self._assumed = None  # (facts counted, the assumptions' term)
         if prog_type == "xdp":
             self.ctx_size = XDP_SIZE
         elif prog_type in SKB_TYPES:
@@ -138,8 +145,13 @@ class Layout:
 
     def assumptions(self):
         """What every input satisfies: packet length up to an MTU, metadata up to 255
-        bytes (skb metadata length is a u8; XDP allows at most 32)."""
-        return z3.And(z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)))
+        bytes (skb metadata length is a u8; XDP allows at most 32), trusted typed pointers
+        are not NULL."""
+        if self._assumed is None or self._assumed[0] != len(self.facts):
+            self._assumed = (len(self.facts), z3.And(
+                z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)),
+                *self.facts))
+        return self._assumed[1]
 
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
@@ -163,6 +175,8 @@ class Layout:
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
             return bv(FUNC_BASE)
+        if r.kind == "btf":  # a typed kernel pointer: its address is an input
+            return self.typed[r.name][1]
         if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)

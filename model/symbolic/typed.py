@@ -1,0 +1,155 @@
+"""BTF-typed programs in the Z3 engine (``tracing``: fentry / fexit / fmod_ret / tp_btf /
+iter): their context and the kernel memory PTR_TO_BTF_ID pointers reach, read as the
+kernel reads them (probe reads) with the rules of ``model.platform.btf_access`` -- the
+same functions the abstract verifier calls (btf_ctx_access, check_ptr_to_btf_access).
+
+* A context read is checked by ``btf_access.ctx_read``; a scalar argument is the context's
+  bytes (an input); a struct pointer argument is a typed pointer whose address is the
+  context's 8 bytes at that slot.
+* A read through a typed pointer needs a constant offset (a variable one: the verifier's
+  rules decide) and is checked by ``btf_access.gpl_check`` / ``ptr_access``; a scalar
+  member reads as a fresh unknown of the access's size (kernel memory the program does
+  not own: nothing ties two reads together), a struct pointer member as a new typed
+  pointer with an unknown address. Writes are refused ("only read is supported").
+* A pointer that may be NULL (``maybe_null``: __nullable arguments, _or_null members)
+  must be checked before a read: a read where its address may be 0 is a failure. Other
+  typed pointers may be NULL at run time too (their reads are probes: no fault), except
+  trusted ones, which the kernel knows are not (reg_not_null): their address is assumed
+  non-zero.
+* What the engine does not follow -- a typed pointer as helper memory or as a typed
+  helper argument, a read yielding a buffer or untrusted memory, the lsm program type --
+  is left to the verifier (``VERIFIER_ONLY``: unknown, never safe).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import z3
+
+from model.elf.btf import STRUCT
+from model.platform import btf_access as BA
+from model.platform.proto_kinds import RET_BTF_STRUCT
+from model.platform.prototypes import helper_proto
+from model.verifier.transfer import MAX_VAR_OFF
+from model.platform.ctx_layouts import VERIFIER_ONLY
+from model.platform.tracing_targets import btf_target, vmlinux_btf
+from model.symbolic.state import P, Region, S, bv, const_of, read_bytes
+
+KIND = "btf"
+#: RET_BTF_STRUCT helpers followed (no typed argument: bpf_get_current_task_btf, a trusted
+#: task_struct pointer)
+FOLLOWED_RETS = frozenset({"get_current_task_btf"})
+#: the program types whose typed context this engine follows (lsm: return ranges and
+#: hook refusals stay the verifier's)
+FOLLOWED_TYPES = ("tracing",)
+T = z3.BoolVal(True)
+_LOADS = itertools.count()
+
+
+def target_of(prog):
+    """The attach target the engine reads the context with, or None (an untyped program)."""
+    return btf_target(prog) if prog.prog_type in FOLLOWED_TYPES else None
+
+
+def _pointer(lay, got: BA.Typed, name: str, addr) -> P:
+    """A typed pointer named ``name`` at address ``addr`` (registered in the layout)."""
+    if name not in lay.typed:
+        lay.typed[name] = (got, addr)
+        if got.trust == "trusted" and not got.maybe_null:
+            lay.facts.append(addr != bv(0))
+    return P(Region(KIND, name), bv(0))
+
+
+def _yield(lay, got, name: str, addr, scalar):
+    """(bad, value) for what a typed read yields."""
+    if isinstance(got, str):
+        return [(T, got)], None
+    if got.kind == "scalar":
+        if got.s32 is not None:
+            return [(T, f"{VERIFIER_ONLY}: a typed read with a value range")], None
+        return [], scalar()
+    if got.kind == "buf":  # an iterator's buffer: its offset rules are the verifier's
+        return [(T, f"{VERIFIER_ONLY}: a typed read yielding buf memory")], None
+    return [], _pointer(lay, got, f"{name}:{got.kind}:{got.btf_id}:{got.trust}:"
+                              f"{int(got.maybe_null)}:{got.tag}", addr)
+
+
+def ctx_load(lay, off: int, size: int, write: bool):
+    """(bad, value) of a context access at constant offset ``off`` (the pointer unmoved)."""
+    got = BA.ctx_read(vmlinux_btf(), lay.target, off, size, write)
+    if write and not isinstance(got, str):  # ctx_read refuses every write
+        return [(T, "only read is supported")], None
+
+    def scalar():
+        raw = read_bytes(lay.ctx_in, bv(off), size)
+        return S(z3.ZeroExt(64 - 8 * size, raw) if size < 8 else raw)
+
+    addr = read_bytes(lay.ctx_in, bv(off), 8) if not isinstance(got, str) else None
+    return _yield(lay, got, f"ctx{off}", addr, scalar)
+
+
+def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
+    """(bad, value) of a read (or a refused write) through typed pointer ``p``."""
+    base, addr = lay.typed[p.r.name]
+    k = next(_LOADS)
+
+    def scalar():
+        v = z3.BitVec(f"kmem_{k}", 8 * size)
+        return S(z3.ZeroExt(64 - 8 * size, v) if size < 8 else v)
+
+    # PTR_MAYBE_NULL: the NULL check comes first
+    bad = null_bad(lay, p, f"R{regno} invalid mem access 'ptr_or_null_'")
+    c = const_of(p.off + bv(off))
+    if c is None:
+        return bad + [(T, f"{VERIFIER_ONLY}: a typed access at a variable offset")], None
+    c = c - (1 << 64) if c >> 63 else c
+    if base.kind == "mem_untrusted":  # check_mem_access: reads at any offset are probes
+        if write:
+            return bad + [(T, f"R{regno} cannot write into rdonly_untrusted_mem")], None
+        if not -MAX_VAR_OFF < c < MAX_VAR_OFF:  # the pointer's offset rules decide
+            return bad + [(T, f"{VERIFIER_ONLY}: a typed access at a huge offset")], None
+        return bad, scalar()
+    btf = vmlinux_btf()
+    why = BA.gpl_check(btf, base.btf_id, lay.gpl)
+    if why is not None:
+        return [(T, why)], None
+    got = BA.ptr_access(btf, BA.Typed("btf_id", base.btf_id, base.trust, False, base.tag),
+                        regno if regno is not None else 0, c, size, write)
+    if write and not isinstance(got, str):
+        return bad, None
+
+    more, value = _yield(lay, got, f"ld{k}", z3.BitVec(f"kptr_{k}", 64), scalar)
+    return bad + more, value
+
+
+def null_bad(lay, p: P, why: str) -> list:
+    """A maybe-NULL typed pointer used where its address may still be 0."""
+    base, addr = lay.typed[p.r.name]
+    return [(addr == bv(0), why)] if base.maybe_null else []
+
+
+def followed(prog_type: str, hid: int) -> bool:
+    """Does this engine follow the typed pointer helper ``hid`` returns?"""
+    proto = helper_proto(prog_type, hid)
+    return proto is not None and proto.name in FOLLOWED_RETS
+
+
+def helper_result(lay, proto, pc: int, n: int):
+    """The typed pointer a RET_BTF_STRUCT helper this engine follows returns, or None."""
+    if proto.name not in FOLLOWED_RETS:
+        return None
+    t = vmlinux_btf().find(RET_BTF_STRUCT[proto.name], STRUCT)
+    if t is None:
+        return None
+    got = BA.Typed("btf_id", t.id, "trusted")
+    return _pointer(lay, got, f"call{pc}_{n}:{t.id}", z3.BitVec(f"kptr_call{pc}_{n}", 64))
+
+
+def helper_mem() -> list:
+    """A typed pointer handed to a helper as memory: the verifier's rules decide."""
+    return [(T, f"{VERIFIER_ONLY}: a typed pointer as helper memory")]
+
+
+__all__ = ["KIND", "FOLLOWED_TYPES", "FOLLOWED_RETS", "target_of", "ctx_load", "ptr_load",
+           "helper_mem", "helper_result", "null_bad"]
