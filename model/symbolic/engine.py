@@ -434,8 +434,8 @@ class Engine:
             self.fail(st, pc, what, T, bad)
             return None
         if ptr.r.kind == typed.KIND:  # a maybe-NULL typed pointer: checked first
-            why = (f"R{insn.dst} pointer arithmetic on ptr_or_null_ prohibited, null-check "
-                   "it first")
+            kind = typed.or_null(self.lay.typed[ptr.r.name][0])
+            why = f"R{insn.dst} pointer arithmetic on {kind} prohibited, null-check it first"
             if not self.check_bad(st, pc, what, typed.null_bad(self.lay, ptr, why)):
                 return None
         off = ptr.off + num.v if op == "add" else ptr.off - num.v

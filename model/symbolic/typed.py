@@ -99,7 +99,7 @@ def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
         return S(z3.ZeroExt(64 - 8 * size, v) if size < 8 else v)
 
     # PTR_MAYBE_NULL: the NULL check comes first
-    bad = null_bad(lay, p, f"R{regno} invalid mem access 'ptr_or_null_'")
+    bad = null_bad(lay, p, f"R{regno} invalid mem access '{or_null(base)}'")
     c = const_of(p.off + bv(off))
     if c is None:
         return bad + [(T, f"{VERIFIER_ONLY}: a typed access at a variable offset")], None
@@ -121,6 +121,12 @@ def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
 
     more, value = _yield(lay, got, f"ld{k}", z3.BitVec(f"kptr_{k}", 64), scalar)
     return bad + more, value
+
+
+def or_null(t: BA.Typed) -> str:
+    """The verifier's name of a maybe-NULL typed pointer (``trusted_ptr_or_null_``...)."""
+    return (f"{t.trust}_" if t.trust in ("trusted", "rcu", "untrusted") else "") + \
+        "ptr_or_null_"
 
 
 def null_bad(lay, p: P, why: str) -> list:
@@ -152,4 +158,4 @@ def helper_mem() -> list:
 
 
 __all__ = ["KIND", "FOLLOWED_TYPES", "FOLLOWED_RETS", "target_of", "ctx_load", "ptr_load",
-           "helper_mem", "helper_result", "null_bad"]
+           "helper_mem", "helper_result", "null_bad", "or_null"]
