@@ -10,7 +10,9 @@ reasons of every incomplete program, and of those with no unsafe execution found
 M0/M1/M2 answers are "unknown").
 
 ``python -m bench.symbolic_follow [--time-limit S] [--out JSON] DIR [DIR...]`` (the bundled
-programs are always included). Results: bench/results/symbolic_follow.json (figures only).
+programs are always included; default output bench/results/symbolic_follow.json, figures
+only); ``python -m bench.symbolic_follow --table BEFORE.json AFTER.json`` prints the
+before/after table of bench/results/symbolic_follow.md.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ def reason_class(what: str) -> str:
     what = re.sub(r"helper #\d+", "helper #N", what)
     what = re.sub(r"\(\d+(\.\d+)? s\)", "(S s)", what)
     what = re.sub(r"stopped at \d+", "stopped at N", what)
+    what = re.sub(r"attach target \S+ of section \S+ \(not in vmlinux BTF.*",
+                  "attach target not in vmlinux BTF (a module's function)", what)
+    what = re.sub(r"at insn \d+", "at insn N", what)
     return what[:110]
 
 
@@ -80,7 +85,7 @@ def tally(rows: list[dict]) -> dict:
             gave_up[key] += 1
             unknown[key] += 1
             continue
-        for why in dict.fromkeys(r["exhausted"]):
+        for why in dict.fromkeys(reason_class(x) for x in r["exhausted"]):
             gave_up[why] += 1
             if not r["unsafe"]:
                 unknown[why] += 1
@@ -92,8 +97,35 @@ def tally(rows: list[dict]) -> dict:
             "unknown_by_reason": dict(unknown.most_common())}
 
 
+def render(before: dict, after: dict) -> str:
+    """A markdown table of the programs left "unknown", by reason, before and after."""
+    b, a = (tally([r for c in d["corpora"].values() for r in c["rows"]])
+            for d in (before, after))
+    lines = ["| reason the Z3 engine gives up (programs with no unsafe execution found) "
+             "| before | after |", "|---|---:|---:|"]
+    reasons = list(dict.fromkeys(list(b["unknown_by_reason"]) + list(a["unknown_by_reason"])))
+    for why in reasons:
+        lines.append(f"| {why} | {b['unknown_by_reason'].get(why, 0)} "
+                     f"| {a['unknown_by_reason'].get(why, 0)} |")
+    lines.append(f"| **programs \"unknown\"** | **{b['unknown_programs']}** "
+                 f"| **{a['unknown_programs']}** |")
+    lines.append(f"| programs explored completely | {b['complete']} | {a['complete']} |")
+    lines.append(f"| programs | {b['programs']} | {a['programs']} |")
+    per = ["", "| corpus | programs | unknown before | unknown after |", "|---|---:|---:|---:|"]
+    for name, c in after["corpora"].items():
+        old = tally(before["corpora"][name]["rows"]) if name in before["corpora"] else {}
+        new = tally(c["rows"])
+        per.append(f"| {name} | {new['programs']} | {old.get('unknown_programs', '-')} "
+                   f"| {new['unknown_programs']} |")
+    return "\n".join(lines + per) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
+    if args[:1] == ["--table"]:  # --table BEFORE.json AFTER.json: the markdown table
+        print(render(json.loads(Path(args[1]).read_text()),
+                     json.loads(Path(args[2]).read_text())), end="")
+        return 0
     time_s, out = 10.0, RESULTS
     if "--time-limit" in args:
         k = args.index("--time-limit")

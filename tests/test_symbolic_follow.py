@@ -156,3 +156,30 @@ def test_tracing_safe_under_every_key_state(section, text):
     assert v.accepted
     assert all(doc["models"][m]["safe"] is True for m in ("M0", "M1", "M2"))
     assert doc["cross_check"] == "agree: safe"
+
+
+@needs_btf
+@pytest.mark.parametrize("name, text", [
+    ("cast_checked_ok", "r1 = *(u64 *)(r1 + 0)\ncall 137\nif r0 == 0 goto +1\n"
+                        "r0 = *(u32 *)(r0 + {srtt})\nr0 = 0\nexit"),
+    ("cast_unchecked", "r1 = *(u64 *)(r1 + 0)\ncall 137\nr0 = *(u32 *)(r0 + {srtt})\n"
+                       "r0 = 0\nexit"),
+    ("cast_of_task", "call 158\nr1 = r0\ncall 137\nr0 = 0\nexit"),
+    ("cookie_ok", "r1 = *(u64 *)(r1 + 0)\ncall 46\nr0 = 0\nexit"),
+    ("cookie_of_sock_plus_8", "r1 = *(u64 *)(r1 + 0)\nr1 += 8\ncall 46\nr0 = 0\nexit"),
+])
+def test_typed_socket_helpers_against_the_kernel(name, text):
+    """bpf_skc_to_tcp_sock / bpf_get_socket_cookie on a tp_btf socket: the Z3 engine alone
+    (no verifier behind it) says safe exactly when the kernel accepts."""
+    from model.kernel import available
+    from model.symbolic.engine import Engine
+    from tracing_probes import kernel_verdict
+
+    obj, prog = build(text.format(srtt=member_off("tcp_sock", "srtt_us")),
+                      "tp_btf/tcp_destroy_sock")
+    r = Engine(obj, prog).run()
+    assert not r.exhausted, r.exhausted
+    assert (not r.failures) == name.endswith("_ok"), [f.reason for f in r.failures]
+    assert check_program(obj, prog).accepted == name.endswith("_ok")
+    if available()[0]:
+        assert kernel_verdict(prog).ok == name.endswith("_ok")

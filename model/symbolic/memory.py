@@ -283,8 +283,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid, refs=proto.name in refs.FOLLOWED,
-                                typed=proto.name in typed.FOLLOWED_RETS))
+           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
+                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -340,6 +340,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if more is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
             bad += more
+        elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
+            bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
             released = r
             bad += refs.release_bad(i + 1, r)

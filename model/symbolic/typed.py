@@ -29,17 +29,26 @@ import z3
 
 from model.elf.btf import STRUCT
 from model.platform import btf_access as BA
-from model.platform.proto_kinds import RET_BTF_STRUCT
+from model.platform.proto_kinds import (RELEASE_EXPECTED, RET_BTF_PLAIN, RET_BTF_STRUCT, Arg,
+                                        Ret)
 from model.platform.prototypes import helper_proto
+from model.verifier.memcheck import Reject, btf_sock_common_arg
+from model.verifier.regs import T as VT
+from model.verifier.regs import pointer
 from model.verifier.transfer import MAX_VAR_OFF
 from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.tracing_targets import btf_target, vmlinux_btf
 from model.symbolic.state import P, Region, S, bv, const_of, read_bytes
 
 KIND = "btf"
-#: RET_BTF_STRUCT helpers followed (no typed argument: bpf_get_current_task_btf, a trusted
-#: task_struct pointer)
-FOLLOWED_RETS = frozenset({"get_current_task_btf"})
+#: helpers followed: bpf_get_current_task_btf (a trusted task_struct pointer), and those
+#: taking a typed socket (ARG_PTR_TO_BTF_ID_SOCK_COMMON, checked by the verifier's
+#: btf_sock_common_arg): bpf_get_socket_cookie, the bpf_skc_to_* casts (a plain pointer to
+#: their struct, or NULL)
+FOLLOWED_RETS = frozenset({"get_current_task_btf", "get_socket_cookie", "skc_to_tcp6_sock",
+                           "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
+                           "skc_to_tcp_request_sock", "skc_to_udp6_sock",
+                           "skc_to_unix_sock"})
 #: the program types whose typed context this engine follows (lsm: return ranges and
 #: hook refusals stay the verifier's)
 FOLLOWED_TYPES = ("tracing",)
@@ -143,13 +152,36 @@ def followed(prog_type: str, hid: int) -> bool:
 
 def helper_result(lay, proto, pc: int, n: int):
     """The typed pointer a RET_BTF_STRUCT helper this engine follows returns, or None."""
-    if proto.name not in FOLLOWED_RETS:
+    if proto.name not in FOLLOWED_RETS or proto.name not in RET_BTF_STRUCT:
         return None
     t = vmlinux_btf().find(RET_BTF_STRUCT[proto.name], STRUCT)
     if t is None:
         return None
-    got = BA.Typed("btf_id", t.id, "trusted")
+    got = BA.Typed("btf_id", t.id, "" if proto.name in RET_BTF_PLAIN else "trusted",
+                   proto.ret is Ret.PTR_TO_BTF_ID_OR_NULL)
     return _pointer(lay, got, f"call{pc}_{n}:{t.id}", z3.BitVec(f"kptr_call{pc}_{n}", 64))
+
+
+def sock_common_arg(lay, regno: int, r, maybe_null: bool) -> list:
+    """Bad conditions of ``r`` as an ARG_PTR_TO_BTF_ID_SOCK_COMMON argument (``maybe_null``:
+    NULL allowed): a typed pointer the verifier's btf_sock_common_arg takes."""
+    expected = f"R{regno} type={{}} expected={RELEASE_EXPECTED[Arg.PTR_TO_BTF_ID_SOCK_COMMON]}"
+    if isinstance(r, S):
+        return [(r.v != bv(0) if maybe_null else T, expected.format("scalar"))]
+    if not isinstance(r, P) or r.r.kind != KIND or lay.typed[r.r.name][0].kind != "btf_id":
+        return [(T, expected.format(r.r.kind if isinstance(r, P) else "?"))]
+    base, _ = lay.typed[r.r.name]
+    c = const_of(r.off)
+    if c is None:
+        return [(T, f"{VERIFIER_ONLY}: a typed argument at a variable offset")]
+    bad = [] if maybe_null else null_bad(lay, r, expected.format(or_null(base)))
+    reg = pointer(VT.BTF_ID, off=c - (1 << 64) if c >> 63 else c, btf_id=base.btf_id,
+                  trust=base.trust, tag=base.tag)
+    try:
+        btf_sock_common_arg(regno, reg, maybe_null)
+    except Reject as e:
+        return bad + [(T, e.message)]
+    return bad
 
 
 def helper_mem() -> list:
@@ -158,4 +190,4 @@ def helper_mem() -> list:
 
 
 __all__ = ["KIND", "FOLLOWED_TYPES", "FOLLOWED_RETS", "target_of", "ctx_load", "ptr_load",
-           "helper_mem", "helper_result", "null_bad", "or_null"]
+           "helper_mem", "helper_result", "null_bad", "or_null", "sock_common_arg"]
