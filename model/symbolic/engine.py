@@ -434,7 +434,7 @@ class Engine:
             self.fail(st, pc, what, T, bad)
             return None
         if ptr.r.kind == typed.KIND:  # a maybe-NULL typed pointer: checked first
-            kind = typed.or_null(self.lay.typed[ptr.r.name][0])
+            kind = typed.or_null(self.lay.typed[ptr.r.name])
             why = f"R{insn.dst} pointer arithmetic on {kind} prohibited, null-check it first"
             if not self.check_bad(st, pc, what, typed.null_bad(self.lay, ptr, why)):
                 return None

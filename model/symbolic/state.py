@@ -130,7 +130,7 @@ class Layout:
         self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
         self.reserve_nulls: dict = {}  # (pc, n) -> Bool: that reservation returned NULL
         # BTF-typed programs (model.symbolic.typed): the attach target, the license, the
-        # typed pointers met (name -> (btf_access.Typed, address term)) and what their
+        # kinds of typed pointer met (region name -> btf_access.Typed) and what their
         # addresses are known to satisfy
         self.target, self.gpl, self.section = None, True, ""
         self.typed: dict = {}
@@ -175,8 +175,8 @@ class Layout:
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
             return bv(FUNC_BASE)
-        if r.kind == "btf":  # a typed kernel pointer: its address is an input
-            return self.typed[r.name][1]
+        if r.kind == "btf":  # a typed kernel pointer: its address (an input) is its key
+            return p.key
         if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)

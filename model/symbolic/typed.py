@@ -61,16 +61,19 @@ def target_of(prog):
     return btf_target(prog) if prog.prog_type in FOLLOWED_TYPES else None
 
 
-def _pointer(lay, got: BA.Typed, name: str, addr) -> P:
-    """A typed pointer named ``name`` at address ``addr`` (registered in the layout)."""
-    if name not in lay.typed:
-        lay.typed[name] = (got, addr)
-        if got.trust == "trusted" and not got.maybe_null:
-            lay.facts.append(addr != bv(0))
-    return P(Region(KIND, name), bv(0))
+def _pointer(lay, got: BA.Typed, addr) -> P:
+    """A typed pointer at address ``addr`` (the pointer's ``key``; its region names its
+    type, registered in the layout, so paths reading the same kind of pointer merge)."""
+    name = f"{got.kind}:{got.btf_id}:{got.trust}:{int(got.maybe_null)}:{got.tag}"
+    lay.typed[name] = got
+    if got.trust == "trusted" and not got.maybe_null:
+        fact = addr != bv(0)
+        if not any(f.eq(fact) for f in lay.facts):
+            lay.facts.append(fact)
+    return P(Region(KIND, name), bv(0), addr)
 
 
-def _yield(lay, got, name: str, addr, scalar):
+def _yield(lay, got, addr, scalar):
     """(bad, value) for what a typed read yields."""
     if isinstance(got, str):
         return [(T, got)], None
@@ -80,8 +83,7 @@ def _yield(lay, got, name: str, addr, scalar):
         return [], scalar()
     if got.kind == "buf":  # an iterator's buffer: its offset rules are the verifier's
         return [(T, f"{VERIFIER_ONLY}: a typed read yielding buf memory")], None
-    return [], _pointer(lay, got, f"{name}:{got.kind}:{got.btf_id}:{got.trust}:"
-                              f"{int(got.maybe_null)}:{got.tag}", addr)
+    return [], _pointer(lay, got, addr)
 
 
 def ctx_load(lay, off: int, size: int, write: bool):
@@ -95,12 +97,12 @@ def ctx_load(lay, off: int, size: int, write: bool):
         return S(z3.ZeroExt(64 - 8 * size, raw) if size < 8 else raw)
 
     addr = read_bytes(lay.ctx_in, bv(off), 8) if not isinstance(got, str) else None
-    return _yield(lay, got, f"ctx{off}", addr, scalar)
+    return _yield(lay, got, addr, scalar)
 
 
 def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
     """(bad, value) of a read (or a refused write) through typed pointer ``p``."""
-    base, addr = lay.typed[p.r.name]
+    base = lay.typed[p.r.name]
     k = next(_LOADS)
 
     def scalar():
@@ -128,7 +130,7 @@ def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
     if write and not isinstance(got, str):
         return bad, None
 
-    more, value = _yield(lay, got, f"ld{k}", z3.BitVec(f"kptr_{k}", 64), scalar)
+    more, value = _yield(lay, got, z3.BitVec(f"kptr_{k}", 64), scalar)
     return bad + more, value
 
 
@@ -140,8 +142,7 @@ def or_null(t: BA.Typed) -> str:
 
 def null_bad(lay, p: P, why: str) -> list:
     """A maybe-NULL typed pointer used where its address may still be 0."""
-    base, addr = lay.typed[p.r.name]
-    return [(addr == bv(0), why)] if base.maybe_null else []
+    return [(p.key == bv(0), why)] if lay.typed[p.r.name].maybe_null else []
 
 
 def followed(prog_type: str, hid: int) -> bool:
@@ -159,7 +160,7 @@ def helper_result(lay, proto, pc: int, n: int):
         return None
     got = BA.Typed("btf_id", t.id, "" if proto.name in RET_BTF_PLAIN else "trusted",
                    proto.ret is Ret.PTR_TO_BTF_ID_OR_NULL)
-    return _pointer(lay, got, f"call{pc}_{n}:{t.id}", z3.BitVec(f"kptr_call{pc}_{n}", 64))
+    return _pointer(lay, got, z3.BitVec(f"kptr_call{pc}_{n}", 64))
 
 
 def sock_common_arg(lay, regno: int, r, maybe_null: bool) -> list:
@@ -168,9 +169,9 @@ def sock_common_arg(lay, regno: int, r, maybe_null: bool) -> list:
     expected = f"R{regno} type={{}} expected={RELEASE_EXPECTED[Arg.PTR_TO_BTF_ID_SOCK_COMMON]}"
     if isinstance(r, S):
         return [(r.v != bv(0) if maybe_null else T, expected.format("scalar"))]
-    if not isinstance(r, P) or r.r.kind != KIND or lay.typed[r.r.name][0].kind != "btf_id":
+    if not isinstance(r, P) or r.r.kind != KIND or lay.typed[r.r.name].kind != "btf_id":
         return [(T, expected.format(r.r.kind if isinstance(r, P) else "?"))]
-    base, _ = lay.typed[r.r.name]
+    base = lay.typed[r.r.name]
     c = const_of(r.off)
     if c is None:
         return [(T, f"{VERIFIER_ONLY}: a typed argument at a variable offset")]
