@@ -39,6 +39,7 @@ class ReplayMachine(Machine):
         if (pc, n) in self.results:
             if hid == RESERVE and self.regs[0] and not self.results[(pc, n)]:
                 ringbuf_discard(self, self.regs[0], 0, 0, 0, 0)  # the ring was full
+                self.held.next -= 1  # numbered as the Z3 engine numbers reservations
             self.regs[0] = self.results[(pc, n)]
         return nxt
 
