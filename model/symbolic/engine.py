@@ -34,6 +34,7 @@ from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
+from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
 from model.symbolic import refs, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
@@ -91,7 +92,8 @@ class Engine:
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
-            why = flags_unmodelled(prog_flags)
+            why = flags_unmodelled(prog_flags) or \
+                target_refusal(prog, obj.license in GPL_COMPATIBLE)
             if why:
                 raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
@@ -316,6 +318,8 @@ class Engine:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
             return None, ""
+        if self.lay.ptype == "lsm":
+            return typed.lsm_return_bad(self.lay, r0)
         rng = return_range(self.lay.ptype, self.prog.attach_type)
         if rng is None:
             return None, ""

@@ -1,26 +1,30 @@
 """BTF-typed programs in the Z3 engine (``tracing``: fentry / fexit / fmod_ret / tp_btf /
-iter): their context and the kernel memory PTR_TO_BTF_ID pointers reach, read as the
-kernel reads them (probe reads) with the rules of ``model.platform.btf_access`` -- the
+iter; ``lsm``): their context and the kernel memory PTR_TO_BTF_ID pointers reach, read as
+the kernel reads them (probe reads) with the rules of ``model.platform.btf_access`` -- the
 same functions the abstract verifier calls (btf_ctx_access, check_ptr_to_btf_access).
 
 * A context read is checked by ``btf_access.ctx_read``; a scalar argument is the context's
-  bytes (an input); a struct pointer argument is a typed pointer whose address is the
-  context's 8 bytes at that slot.
+  bytes (an input; lsm's return value slot within the hook's range); a struct pointer
+  argument is a typed pointer whose address is the context's 8 bytes at that slot.
 * A read through a typed pointer needs a constant offset (a variable one: the verifier's
   rules decide) and is checked by ``btf_access.gpl_check`` / ``ptr_access``; a scalar
   member reads as a fresh unknown of the access's size (kernel memory the program does
   not own: nothing ties two reads together), a struct pointer member as a new typed
-  pointer with an unknown address. Writes are refused ("only read is supported").
+  pointer with an unknown address, a pointer to a non-struct member as untrusted memory
+  (reads anywhere are probes, writes refused). Writes are refused ("only read is
+  supported"). A pointer's region names its type; its address travels as its ``key``.
 * A pointer that may be NULL (``maybe_null``: __nullable arguments, _or_null members)
-  must be checked before a read: a read where its address may be 0 is a failure. Other
-  typed pointers may be NULL at run time too (their reads are probes: no fault), except
-  trusted ones, which the kernel knows are not (reg_not_null): their address is assumed
-  non-zero.
-* What the engine does not follow -- a typed pointer as helper memory or as a typed
-  helper argument, a read yielding a buffer or untrusted memory, the lsm program type --
+  must be checked before a read or arithmetic: one where its address may be 0 is a
+  failure. Other typed pointers may be NULL at run time too (their reads are probes: no
+  fault), except trusted ones, which the kernel knows are not (reg_not_null): their
+  address is assumed non-zero.
+* Helpers: bpf_get_current_task_btf, and a typed socket for bpf_get_socket_cookie and the
+  bpf_skc_to_* casts (checked by the verifier's btf_sock_common_arg). An lsm program
+  returns within its hook's range (lsm_return_range, 32-bit).
+* What the engine does not follow -- a typed pointer as helper memory or as another typed
+  helper argument, an iterator's buffers, a typed access at a variable or huge offset --
   is left to the verifier (``VERIFIER_ONLY``: unknown, never safe).
 """
-
 from __future__ import annotations
 
 import itertools
@@ -37,7 +41,7 @@ from model.verifier.regs import T as VT
 from model.verifier.regs import pointer
 from model.verifier.transfer import MAX_VAR_OFF
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.platform.tracing_targets import btf_target, vmlinux_btf
+from model.platform.tracing_targets import btf_target, lsm_return_range, vmlinux_btf
 from model.symbolic.state import P, Region, S, bv, const_of, read_bytes
 
 KIND = "btf"
@@ -49,9 +53,8 @@ FOLLOWED_RETS = frozenset({"get_current_task_btf", "get_socket_cookie", "skc_to_
                            "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
                            "skc_to_tcp_request_sock", "skc_to_udp6_sock",
                            "skc_to_unix_sock"})
-#: the program types whose typed context this engine follows (lsm: return ranges and
-#: hook refusals stay the verifier's)
-FOLLOWED_TYPES = ("tracing",)
+#: the program types whose typed context this engine follows
+FOLLOWED_TYPES = ("tracing", "lsm")
 T = z3.BoolVal(True)
 _LOADS = itertools.count()
 
@@ -78,9 +81,14 @@ def _yield(lay, got, addr, scalar):
     if isinstance(got, str):
         return [(T, got)], None
     if got.kind == "scalar":
-        if got.s32 is not None:
-            return [(T, f"{VERIFIER_ONLY}: a typed read with a value range")], None
-        return [], scalar()
+        value = scalar()
+        if got.s32 is not None:  # lsm's return value slot: in the hook's range (32-bit)
+            lo, hi = got.s32
+            w = z3.Extract(31, 0, value.v)
+            fact = z3.And(w >= bv(lo, 32), w <= bv(hi, 32))
+            if not any(f.eq(fact) for f in lay.facts):
+                lay.facts.append(fact)
+        return [], value
     if got.kind == "buf":  # an iterator's buffer: its offset rules are the verifier's
         return [(T, f"{VERIFIER_ONLY}: a typed read yielding buf memory")], None
     return [], _pointer(lay, got, addr)
@@ -185,10 +193,25 @@ def sock_common_arg(lay, regno: int, r, maybe_null: bool) -> list:
     return bad
 
 
+def lsm_return_bad(lay, r0):
+    """check_return_code for lsm: r0's 32-bit signed value in the hook's range (none for a
+    void hook): (bad, reason) or (None, "")."""
+    rng = lsm_return_range(lay.target)
+    if rng is None:
+        return None, ""
+    if not isinstance(r0, S):
+        return T, "At program exit the register R0 is not a known value"
+    lo, hi = rng
+    w = z3.Extract(31, 0, r0.v)
+    return (z3.Not(z3.And(w >= bv(lo, 32), w <= bv(hi, 32))),
+            f"At program exit the register R0 should have been in [{lo}, {hi}]")
+
+
 def helper_mem() -> list:
     """A typed pointer handed to a helper as memory: the verifier's rules decide."""
     return [(T, f"{VERIFIER_ONLY}: a typed pointer as helper memory")]
 
 
 __all__ = ["KIND", "FOLLOWED_TYPES", "FOLLOWED_RETS", "target_of", "ctx_load", "ptr_load",
-           "helper_mem", "helper_result", "null_bad", "or_null", "sock_common_arg"]
+           "helper_mem", "helper_result", "null_bad", "or_null", "sock_common_arg",
+           "lsm_return_bad"]
