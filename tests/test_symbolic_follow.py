@@ -183,3 +183,14 @@ def test_typed_socket_helpers_against_the_kernel(name, text):
     assert check_program(obj, prog).accepted == name.endswith("_ok")
     if available()[0]:
         assert kernel_verdict(prog).ok == name.endswith("_ok")
+
+
+@needs_btf
+def test_lsm_return_range_under_one_key_state():
+    """lsm/file_open returns within [-4095, 0]: 1 under the key's on state only."""
+    obj, prog = _with_site(*build("r0 = 0\ngoto +0\nexit\nr0 = 1\nexit", "lsm/file_open"),
+                           1, 3)
+    v, doc = _analyse(obj, prog)
+    assert not v.accepted
+    _unsafe_only_when_on(doc)
+    assert "[-4095, 0]" in doc["counterexample"]["reason"]
