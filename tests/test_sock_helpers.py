@@ -227,7 +227,8 @@ def test_skc_casts_of_btf_sockets(name, text):
     assert name.endswith("_ok") == k.ok, f"{name}: kernel {k.msg}"
     if not k.ok:
         assert ours.msg in k.log, f"{name}: kernel: {k.msg} | skv: {ours.msg}"
-    assert not z3_safe(obj, prog), name  # typed pointers: the abstract verifier only
+    # the Z3 engine follows these casts (model.symbolic.typed): safe only where the kernel is
+    assert not z3_safe(obj, prog) or k.ok, name
 
 
 @needs_kernel

@@ -17,7 +17,7 @@ from model.errors import SkvError
 from model.interp.ctx import Context, make_context
 from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helper
 from model.interp.dynptrs import DYNPTR_HELPERS
-from model.interp.refs import REF_HELPERS, Held, check_call, release_all
+from model.interp.refs import REF_HELPERS, Held, check_call, check_no_refs, release_all
 from model.interp.maps import Maps
 from model.interp.percpu import PERCPU_HELPERS, ksym_address, possible_cpus
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
@@ -389,6 +389,7 @@ class Machine:
     def _legacy_load(self, pc: int, insn: LegacyLoad) -> int | None:
         """LD ABS/IND: a big-endian packet load into r0; out of bounds ends the program
         with r0 = 0, as the kernel does."""
+        check_no_refs(self, "BPF_LD_[ABS|IND]")
         pkt = self.context.packet if self.context else None
         if pkt is None:
             raise SkvError("legacy packet load in a program without a packet")

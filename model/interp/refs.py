@@ -18,6 +18,7 @@ RINGBUF_HDR = 8  # BPF_RINGBUF_HDR_SZ: each record's header takes ring space too
 RESERVE, SUBMIT, DISCARD = 131, 132, 133
 SPIN_LOCK, SPIN_UNLOCK = 93, 94
 KPTR_XCHG = 194
+TAIL_CALL = 12
 
 
 class Held:
@@ -107,11 +108,22 @@ def spin_unlock(m, r1, r2, r3, r4, r5):
 
 
 def check_call(m, helper: int) -> None:
-    """Only bpf_spin_unlock may be called while the lock is held."""
+    """Only bpf_spin_unlock may be called while the lock is held; a tail call leaves the
+    program, so it may not hold a reference (check_reference_leak)."""
     h = _held(m)
     if h.lock is not None and helper != SPIN_UNLOCK:
         raise MemFault(0, 0, f"helper #{helper} called while holding the bpf_spin_lock at "
                              f"{h.lock:#x}")
+    if helper == TAIL_CALL:
+        check_no_refs(m, "tail_call")
+
+
+def check_no_refs(m, what: str) -> None:
+    """``what`` (a tail call, LD_ABS/IND, which may end the program) holds no reference."""
+    h = _held(m)
+    if h.regions:
+        names = ", ".join(r.name for r in h.regions.values())
+        raise MemFault(0, 0, f"{what} while holding references ({names}): reference leak")
 
 
 def release_all(m) -> None:

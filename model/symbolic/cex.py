@@ -19,6 +19,7 @@ from model.errors import NotModelled
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
 from model.interp.ctx import ETH_HLEN, L3_TYPES, PACKET_TYPES
 from model.interp.machine import Machine
+from model.interp.refs import RESERVE, ringbuf_discard
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
 
@@ -36,6 +37,9 @@ class ReplayMachine(Machine):
         n = self.calls.get(pc, 0)
         self.calls[pc] = n + 1
         if (pc, n) in self.results:
+            if hid == RESERVE and self.regs[0] and not self.results[(pc, n)]:
+                ringbuf_discard(self, self.regs[0], 0, 0, 0, 0)  # the ring was full
+                self.held.next -= 1  # numbered as the Z3 engine numbers reservations
             self.regs[0] = self.results[(pc, n)]
         return nxt
 
@@ -96,6 +100,9 @@ def build(eng, m, model: str, failure=None) -> dict:
             maps.setdefault(ref.map, {})[bytes(md.key_size).hex()] = vb.hex()
     cx["maps"] = maps
     cx["helper_results"] = {f"{pc}:{n}": _val(m, v) for (pc, n), v in eng.helper_vars.items()}
+    for (pc, n), null in lay.reserve_nulls.items():  # a reservation that returned NULL
+        if z3.is_true(m.eval(null, model_completion=True)):
+            cx["helper_results"][f"{pc}:{n}"] = 0
     if failure is None:
         failure = next((f for f in eng.res.failures
                         if z3.is_true(m.eval(_instantiate(eng, f.cond, model),

@@ -36,7 +36,11 @@ from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
 from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
+from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
+from model.symbolic import refs, typed
+from model.symbolic.typed import FOLLOWED_TYPES, target_of
+from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state, new_frame,
                                   path_constant)
@@ -45,6 +49,7 @@ from model.verifier.loadtime import load_time_error
 
 Z = Z3Backend()
 MAX_CALL_FRAMES = 8
+TAIL_CALL = 12  # BPF_FUNC_tail_call
 
 
 @dataclass
@@ -78,16 +83,19 @@ class Engine:
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
-        why = program_unmodelled(prog)
+        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES)
         if why is not None:
             raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
+        self.lay.target, self.lay.section = target_of(prog), prog.section
+        self.lay.gpl = obj.license in GPL_COMPATIBLE
         self.lay.strict_alignment = strict_alignment(prog_flags)
         self.lay.attach_type = prog.attach_type
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
-            why = flags_unmodelled(prog_flags, program_sleepable(prog))
+            why = flags_unmodelled(prog_flags, program_sleepable(prog)) or \
+                target_refusal(prog, obj.license in GPL_COMPATIBLE)
             if why:
                 raise CfgError(prog.name, why, insn=0)
             check_structure(prog)
@@ -104,7 +112,6 @@ class Engine:
         self.solver = z3.Solver()
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
-        self.base = self.lay.assumptions()
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:
@@ -122,7 +129,7 @@ class Engine:
         self.res.queries += 1
         self.solver.set("timeout", self.query_ms())
         self.solver.push()
-        self.solver.add(self.base, f)
+        self.solver.add(self.lay.assumptions(), f)
         r = self.solver.check()
         self.solver.pop()
         if r == z3.unknown:
@@ -313,6 +320,8 @@ class Engine:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
             return None, ""
+        if self.lay.ptype == "lsm":
+            return typed.lsm_return_bad(self.lay, r0)
         rng = return_range(self.lay.ptype, self.prog.attach_type)
         if rng is None:
             return None, ""
@@ -370,6 +379,7 @@ class Engine:
             return self._call(st, pc, insn)
         if isinstance(insn, Exit):
             if len(st.frames) == 1:
+                self._holds_nothing(st, pc, "BPF_EXIT instruction in main prog")
                 return []
             callee = st.frames.pop()
             st.cur.regs[0] = callee.regs[0]
@@ -431,6 +441,11 @@ class Engine:
         if bad is not None:
             self.fail(st, pc, what, T, bad)
             return None
+        if ptr.r.kind == typed.KIND:  # a maybe-NULL typed pointer: checked first
+            kind = typed.or_null(self.lay.typed[ptr.r.name])
+            why = f"R{insn.dst} pointer arithmetic on {kind} prohibited, null-check it first"
+            if not self.check_bad(st, pc, what, typed.null_bad(self.lay, ptr, why)):
+                return None
         off = ptr.off + num.v if op == "add" else ptr.off - num.v
         region = ptr.r
         if region.kind == "ctx" and not path_constant(num.v):
@@ -500,13 +515,17 @@ class Engine:
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         why = refs_only(self.lay.ptype, insn.imm)
-        if why is not None:  # the verifier's rules decide; this path is not explored
+        # the verifier's rules decide (this path is not explored), unless followed here
+        if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
+                                    or typed.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe
             self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
             return []
         what = f"call to helper #{insn.imm} is allowed with these arguments"
+        if insn.imm == TAIL_CALL and not self._holds_nothing(st, pc, "tail_call"):
+            return []
         bads, outs = call_helper(self, st, pc, insn.imm, self.obj)
         # the verifier decides (a socket reference from a sockmap), or no engine models the
         # call (bpf_map_delete_elem on a sockmap): unknown, not unsafe
@@ -554,7 +573,16 @@ class Engine:
             regs[insn.src] = old
         return self._go(st, pc + 1)
 
+    def _holds_nothing(self, st, pc, what: str) -> bool:
+        """check_reference_leak before ``what``: False (the path ends) when it holds one."""
+        leak = refs.leak_reason(st, what)
+        if leak is not None:
+            self.fail(st, pc, "no reference is held", T, leak)
+        return leak is None
+
     def _legacy(self, st, pc, insn):
+        if not self._holds_nothing(st, pc, "BPF_LD_[ABS|IND]"):
+            return []
         regs = st.cur.regs
         # the offset register may hold a pointer (its address is then the offset)
         off = bv(insn.imm) + (self.lay.addr(regs[insn.src]) if insn.src is not None else bv(0))

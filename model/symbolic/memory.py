@@ -21,6 +21,8 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
+from model.platform.ctx_layouts import VERIFIER_ONLY
+from model.symbolic import refs, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -96,6 +98,11 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         return bad
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
+    if k == typed.KIND:
+        return typed.helper_mem()
+    if k == refs.KIND:  # a ring buffer reservation: check_mem_region_access
+        return [(z3.Not(in_bounds(p.off, size, bv(p.r.size))),
+                 f"invalid access to memory, mem_size={p.r.size}")]
     if k == "mapptr":
         return _map_fields(lay, p, size, write or atomic)
     return [(T, f"invalid mem access '{k}'")]
@@ -122,6 +129,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         bad = check_region(lay, st, P(p.r, p.off + bv(off), p.key), bv(size), False)
         return bad, None if bad else S(_ext(z3.BitVec(f"mapfield_{next(_FIELD_READS)}",
                                                         8 * size)))
+    if isinstance(p, P) and p.r.kind == typed.KIND:
+        return typed.ptr_load(lay, p, off, size, False, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -141,18 +150,21 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
     if p.r.kind in ("packet", "pkt_meta"):
         arr = st.pkt if st.pkt is not None else lay.pkt_in
         return bad, S(_ext(read_bytes(arr, _pkt_index(lay, p.r, o), size)))
+    if p.r.kind == refs.KIND:
+        return bad, S(_ext(read_bytes(st.maps[p.r.name], o, size)))
     inner = z3.Select(map_array(lay, st, p.r.name), p.key)
     return bad, S(_ext(read_bytes(inner, o, size)))
 
 
 #: regions whose bytes load/store model
-PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map")
+PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
 
 
 def _aligned(lay, r: Region, o, size: int) -> list:
     """Strict alignment (a BPF_F_STRICT_ALIGNMENT load; see memcheck.check_ptr_alignment):
     packet offsets count NET_IP_ALIGN; the stack is checked by the stack rules."""
-    if not lay.strict_alignment or size == 1 or r.kind not in ("packet", "pkt_meta", "map"):
+    if not lay.strict_alignment or size == 1 or \
+            r.kind not in ("packet", "pkt_meta", "map", refs.KIND):
         return []
     ip = NET_IP_ALIGN if r.kind != "map" else 0
     what = "packet" if ip else "value"
@@ -178,6 +190,8 @@ def _ext(raw):
 def store(lay, st: State, p, off: int, size: int, value, atomic=False,
           regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
+    if isinstance(p, P) and p.r.kind == typed.KIND:
+        return typed.ptr_load(lay, p, off, size, True, regno)[0]
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -207,6 +221,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
     elif p.r.kind in ("packet", "pkt_meta"):
         st.pkt = write_bytes(st.pkt if st.pkt is not None else lay.pkt_in,
                              _pkt_index(lay, p.r, o), raw, size)
+    elif p.r.kind == refs.KIND:
+        st.maps[p.r.name] = write_bytes(st.maps[p.r.name], o, raw, size)
     else:
         arr = map_array(lay, st, p.r.name)
         st.maps[p.r.name] = z3.Store(arr, p.key, write_bytes(z3.Select(arr, p.key), o, raw, size))
@@ -237,6 +253,9 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if any(z3.is_true(b) for b, _ in bad):
         return bad, None
     o = bv(off)  # the state goes on where the pointer is unmoved
+    if lay.target is not None:  # a BTF-typed context (btf_ctx_access)
+        got_bad, value = typed.ctx_load(lay, off, size, write)
+        return bad + got_bad, value
     got = ctx_access(lay.ptype, off, size, write, signed=signed, attach_type=lay.attach_type)
     if isinstance(got, str):
         return bad + [(T, got)], None
@@ -261,18 +280,19 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
 def call_helper(eng, st: State, pc: int, hid: int, obj):
     """Check the call and compute r0. Returns (bad list, [(state, r0 value, extra guard)])."""
     lay = eng.lay
+    proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
-                        attach_type=lay.attach_type)
-           or helper_unmodelled(lay.ptype, hid))
+                        attach_type=lay.attach_type, section=lay.section)
+           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
+                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
     if why is not None:
         return [(T, why)], []
-    proto = helper_proto(lay.ptype, hid)
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
-    map_name = None
+    map_name = released = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         r = regs[i + 1]
@@ -315,6 +335,16 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                 return bad + [(T, f"R{i + 2} is not a scalar size")], []
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                      check_region(lay, st, r, size.v, arg.writes_mem)]
+        elif arg.base is Arg.CONST_ALLOC_SIZE_OR_ZERO:  # bpf_ringbuf_reserve's size
+            more = refs.size_bad(i + 1, r)
+            if more is None:
+                return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
+            bad += more
+        elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
+            bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
+            released = r
+            bad += refs.release_bad(i + 1, r)
         elif arg.base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO):
             if not isinstance(r, S):
                 return bad + [(T, f"R{i + 1} is not a scalar")], []
@@ -349,6 +379,15 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
+    ret = typed.helper_result(lay, proto, pc, n)
+    if ret is not None:
+        return bad, [(st, ret, None)]
+    if proto.ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
+        return bad, refs.reserve(lay, st, pc, n, map_name, regs[2], regs[3])
+    if released is not None:
+        if any(z3.is_true(b) for b, _ in bad):
+            return bad, []
+        refs.release(st, released, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: one storage, never NULL
         key = bv(0, 8 * lay.maps[map_name].key_size)
         lay.lookups.append((map_name, key))

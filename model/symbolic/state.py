@@ -22,6 +22,7 @@ from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
                                  PACKET_BASE, STACK_BASE, STACK_SIZE, STACK_STRIDE)
+from model.interp.refs import RINGBUF_BASE, RINGBUF_STRIDE
 from model.platform.map_helpers import is_array_type
 
 BV64 = z3.BitVecSort(64)
@@ -72,6 +73,7 @@ class Region:
     name: str = ""
     frame: int = 0  # stack: call depth
     gen: int = 0  # stack: which frame instance (a pointer into a popped frame dangles)
+    size: int = 0  # ringbuf (model.symbolic.refs): the reservation's constant size
 
 
 class S:
@@ -126,6 +128,14 @@ class Layout:
         self.hash_slot = {n: z3.Function(f"slot_{n}", z3.BitVecSort(8 * max(m.key_size, 1)),
                                          z3.BitVecSort(20)) for n, m in obj.maps.items()}
         self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
+        self.reserve_nulls: dict = {}  # (pc, n) -> Bool: that reservation returned NULL
+        # BTF-typed programs (model.symbolic.typed): the attach target, the license, the
+        # kinds of typed pointer met (region name -> btf_access.Typed) and what their
+        # addresses are known to satisfy
+        self.target, self.gpl, self.section = None, True, ""
+        self.typed: dict = {}
+        self.facts: list = []
+        self._assumed = None  # (facts counted, the assumptions' term)
         if prog_type == "xdp":
             self.ctx_size = XDP_SIZE
         elif prog_type in SKB_TYPES:
@@ -135,8 +145,13 @@ class Layout:
 
     def assumptions(self):
         """What every input satisfies: packet length up to an MTU, metadata up to 255
-        bytes (skb metadata length is a u8; XDP allows at most 32)."""
-        return z3.And(z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)))
+        bytes (skb metadata length is a u8; XDP allows at most 32), trusted typed pointers
+        are not NULL."""
+        if self._assumed is None or self._assumed[0] != len(self.facts):
+            self._assumed = (len(self.facts), z3.And(
+                z3.ULE(self.plen, bv(MAX_PACKET)), z3.ULE(self.mlen, bv(MAX_META)),
+                *self.facts))
+        return self._assumed[1]
 
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
@@ -160,6 +175,10 @@ class Layout:
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
             return bv(FUNC_BASE)
+        if r.kind == "btf":  # a typed kernel pointer: its address (an input) is its key
+            return p.key
+        if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
+            return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)
         kw = p.key.size()
         if self.is_array(r.name):
@@ -184,6 +203,8 @@ class Layout:
             return self.mlen
         if k == "map":
             return bv(self.maps[p.r.name].value_size)
+        if k == "ringbuf":
+            return bv(p.r.size)
         return bv(0)
 
 
