@@ -84,6 +84,10 @@ class Tracker:
         self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
+        #: pc -> the registers whose marks ``_back`` may change there, for an instruction
+        #: that touches no stack slot; absent: ``_back`` must look
+        self.regs_only = {pc: got for pc, insn in self.by_pc.items()
+                          if (got := _regs_only(insn)) is not None}
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -92,6 +96,19 @@ class Tracker:
         return got
 
     # -- where a value starts to matter --------------------------------------------------
+    @staticmethod
+    def may_use(insn) -> bool:
+        """``uses`` can answer something other than None at ``insn`` (whatever the
+        state)."""
+        cls = insn.__class__
+        if cls is Alu:
+            return insn.src is not None and insn.op not in ("mov", "movsx")
+        if cls is Call:
+            return insn.src != 1
+        if cls is LegacyLoad:
+            return insn.src is not None
+        return cls is CallX or cls is Exit
+
     def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
         """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
         slots whose values it depends on, besides a conditional jump's (``decided``);
@@ -181,6 +198,7 @@ class Tracker:
         for f, (r, s) in (outer or {}).items():
             w.outer[f] = (set(r), set(s))
         t = trail
+        regs_only = self.regs_only
         while node is not None:
             while node is not None and node.trail is t:
                 m = node.marks
@@ -203,11 +221,13 @@ class Tracker:
                 node = node.parent
             if node is None or t is None:
                 return
-            if not self._back(t, w):
-                mark_all(node)
-                return
-            if w.empty():
-                return
+            quiet = regs_only.get(t[0])
+            if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
+                if not self._back(t, w):
+                    mark_all(node)
+                    return
+                if w.empty():
+                    return
             t = t[1]
 
     def _back(self, t, w: "_Walk") -> bool:
@@ -285,6 +305,21 @@ class Tracker:
             regs.discard(0)
             return not regs & ARG_REGS
         return w.empty()  # kfuncs, callbacks, indirect calls
+
+
+def _regs_only(insn) -> frozenset[int] | None:
+    """The registers whose marks ``Tracker._back`` may change at ``insn`` when it reads
+    and writes no stack slot and only changes marks if one of them is marked (so an
+    instruction with none of them marked leaves the walk as it is); None: any other."""
+    cls = insn.__class__
+    if cls is Alu or cls is Load or cls is LoadImm64:
+        return frozenset({insn.dst})
+    if cls is Endian or cls is MayGoto:
+        return frozenset()
+    if cls is Jump:
+        return frozenset({insn.dst, insn.src}) if insn.cond != "ja" and insn.src is not None \
+            else frozenset()
+    return None
 
 
 class _Walk:
