@@ -50,8 +50,8 @@ from model.verifier.liveness import live_registers, slot_liveness
 from model.verifier.backtrack import Marks, Tracker, compared, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
-from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
-                                  widen_slots, without_singular_ids)
+from model.verifier.state import (EMPTY, State, covers, fails_alone, format_state,
+                                  slot_covers, widen_slots, without_singular_ids)
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -104,7 +104,7 @@ class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
     __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses")
+                 "misses", "failed")
 
     def __init__(self, parent: "_Node | None", state: State, trail):
         self.parent = parent
@@ -114,6 +114,7 @@ class _Node:
         self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
         self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
         self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
+        self.failed: list = []  # where covers() failed against it (state.fails_alone)
 
 
 def _path_ended(node: _Node | None, done: dict[int, list[_Node]],
@@ -302,8 +303,13 @@ class Checker:
                         alive = slots.get(pc)
                         old = None
                         for o in olds:
-                            if covers(o.state, st, care, live, alive,
-                                      compared(o.state, o.marks)):
+                            prec = compared(o.state, o.marks)
+                            failed = o.failed
+                            if failed and fails_alone(o.state, st, failed[-1], care, live,
+                                                      alive, prec):
+                                o.misses += 1  # (covers would say no: quicker)
+                                continue
+                            if covers(o.state, st, care, live, alive, prec, failed):
                                 old = o
                                 o.hits += 1
                                 break
