@@ -109,28 +109,11 @@ class State:
             s = frame.stack[i]
             frame.stack[i] = Slot(s.kinds, reg)
 
-    def fingerprint(self) -> "Fingerprint":
+    def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
-        return Fingerprint(tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite,
-                                  f.cb_func, f.cb_depth) for f in self.frames)
-                           + (self.refs, self.lock, self.may_goto_depth))
-
-
-class Fingerprint:
-    """A state's summary (a tuple of frozen values), its hash computed once: it is looked
-    up, then stored, at one prune point (hashing a wide state is not cheap)."""
-
-    __slots__ = ("value", "hash")
-
-    def __init__(self, value: tuple):
-        self.value, self.hash = value, hash(value)
-
-    def __hash__(self) -> int:
-        return self.hash
-
-    def __eq__(self, other) -> bool:
-        return (other.__class__ is Fingerprint and self.hash == other.hash
-                and self.value == other.value)
+        return tuple((tuple(f.regs), tuple(sorted(f.stack.items())), f.callsite, f.cb_func,
+                      f.cb_depth) for f in self.frames) + (self.refs, self.lock,
+                                                           self.may_goto_depth)
 
 
 def entry_state(ctx_reg: Reg) -> State:
