@@ -85,9 +85,8 @@ class Tracker:
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
         #: pc -> the registers whose marks ``_back`` may change there, for an instruction
-        #: that touches no stack slot; absent: ``_back`` must look
-        self.regs_only = {pc: got for pc, insn in self.by_pc.items()
-                          if (got := _regs_only(insn)) is not None}
+        #: that touches no stack slot; None: ``_back`` must look (computed on first use)
+        self.regs_only = _RegsOnly(self.by_pc)
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -221,7 +220,7 @@ class Tracker:
                 node = node.parent
             if node is None or t is None:
                 return
-            quiet = regs_only.get(t[0])
+            quiet = regs_only[t[0]]
             if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
                 if not self._back(t, w):
                     mark_all(node)
@@ -320,6 +319,18 @@ def _regs_only(insn) -> frozenset[int] | None:
         return frozenset({insn.dst, insn.src}) if insn.cond != "ja" and insn.src is not None \
             else frozenset()
     return None
+
+
+class _RegsOnly(dict):
+    """pc -> ``_regs_only`` of the instruction there, computed on first use."""
+
+    def __init__(self, by_pc: dict):
+        super().__init__()
+        self.by_pc = by_pc
+
+    def __missing__(self, pc: int):
+        got = self[pc] = _regs_only(self.by_pc[pc])
+        return got
 
 
 class _Walk:
