@@ -58,11 +58,9 @@ class Scalar(NamedTuple):
         if B is INT and w == 64 and v.__class__ is int and cls is Scalar:
             got = _CONST64.get(v)  # int back end: one shared (frozen) scalar per constant
             if got is None:
-                if len(_CONST64) >= MEMO_MAX:
-                    _CONST64.clear()
                 c = v & _M64
                 lo = c & _M32
-                got = _CONST64[v] = cls(Tnum(c, 0, 64), c, c, c, c, lo, lo, lo, lo, 64)
+                got = _CONST64.put(v, cls(Tnum(c, 0, 64), c, c, c, c, lo, lo, lo, lo, 64))
             return got
         v = B.const(v, w) if isinstance(v, int) else v
         lo = B.trunc(v, w, w // 2)
@@ -367,16 +365,28 @@ def bounds_sync(B, s: Scalar) -> Scalar:
         return s  # a fixpoint of the steps (tests/test_domains_fast.py checks it)
     r = _SYNC_MEMO.get(s)
     if r is None:
-        if len(_SYNC_MEMO) >= MEMO_MAX:
-            _SYNC_MEMO.clear()
-        r = _SYNC_MEMO[s] = bounds_sync_steps(B, s)
+        r = _SYNC_MEMO.put(s, bounds_sync_steps(B, s))
     return r
 
 
 MEMO_MAX = 1 << 16
-_CONST64: dict = {}  # int -> Scalar.const(int), width 64
+
+
+class Memo(dict):
+    """The int back end's answers of a pure function of frozen (hashable) scalars, by
+    argument key: ``get`` reads, ``put`` stores (the whole memo is dropped when it holds
+    ``MEMO_MAX`` answers)."""
+
+    def put(self, key, value):
+        if len(self) >= MEMO_MAX:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_CONST64 = Memo()  # int -> Scalar.const(int), width 64
 _M64, _M32 = _mask(64), _mask(32)
-_SYNC_MEMO: dict = {}  # int back end: a pure function of the (hashable, frozen) scalar
+_SYNC_MEMO = Memo()  # bounds_sync
 _UNKNOWN64 = Scalar(Tnum(0, _M64, 64), 1 << 63, _M64 >> 1, 0, _M64, 1 << 31, _M32 >> 1, 0,
                     _M32, 64)
 
@@ -494,16 +504,14 @@ def coerce_to_size(s: Scalar, size: int, signed: bool = False, B=INT,
         return coerce_reg_to_size_sx(B, s, size) if signed else \
             coerce_reg_to_size(B, s, size, sync)
     key = (s, size, signed)
-    r = _COERCE_MEMO.get(key)  # int back end: a pure function of the (frozen) scalar
+    r = _COERCE_MEMO.get(key)
     if r is None:
-        if len(_COERCE_MEMO) >= MEMO_MAX:
-            _COERCE_MEMO.clear()
-        r = _COERCE_MEMO[key] = coerce_reg_to_size_sx(B, s, size) if signed else \
-            coerce_reg_to_size(B, s, size)
+        r = _COERCE_MEMO.put(key, coerce_reg_to_size_sx(B, s, size) if signed else
+                             coerce_reg_to_size(B, s, size))
     return r
 
 
-_COERCE_MEMO: dict = {}
+_COERCE_MEMO = Memo()  # (scalar, size, signed) -> coerce_to_size
 
 
 def coerce_to_sign_size(s: Scalar, size: int, B=INT) -> Scalar:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from model.domains import tnum as tn
 from model.semantics import ops
 from model.semantics.backend import INT
-from model.domains.scalar import (MEMO_MAX, Scalar, bounds_sync, exact_const, replace,
+from model.domains.scalar import (Memo, Scalar, bounds_sync, exact_const, replace,
                                   coerce_reg_to_size_sx,
                                   coerce_subreg_to_size_sx, ite, mark32_known,
                                   mark32_unbounded, mark64_unbounded, smax_c, smin_c, umax_c,
@@ -280,21 +280,19 @@ def scalar_alu(B, insn, dst: Scalar, src: Scalar) -> Scalar:
     if B is not INT:
         return alu(B, insn.op, insn.is64, dst, src, insn.off)
     key = (insn.op, insn.is64, insn.off, dst, src)
-    r = _ALU_MEMO.get(key)  # int back end: a pure function of the (frozen) operands
+    r = _ALU_MEMO.get(key)
     if r is None:
-        if len(_ALU_MEMO) >= MEMO_MAX:
-            _ALU_MEMO.clear()
         if (insn.op in BINARY and dst.w == 64 and exact_const(dst)
                 and exact_const(src) and (insn.op not in SHIFTS
                                           or src.umax < (64 if insn.is64 else 32))):
             r = Scalar.const(ops.alu(INT, insn, dst.umin, src.umin))
         else:
             r = alu(B, insn.op, insn.is64, dst, src, insn.off)
-        _ALU_MEMO[key] = r
+        _ALU_MEMO.put(key, r)
     return r
 
 
-_ALU_MEMO: dict = {}  # (op, is64, off, dst, src) -> result, int back end
+_ALU_MEMO = Memo()  # (op, is64, off, dst, src) -> scalar_alu
 
 
 def endian(B, dst: Scalar) -> Scalar:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from model.domains import tnum as tn
 from model.domains.scalar import (Scalar, bounds_sync, exact_const, ite, mark_unbounded,
-                                  MEMO_MAX, range_bounds_violation, replace)
+                                  Memo, range_bounds_violation, replace)
 from model.semantics import ops
 from model.semantics.backend import INT, IntBackend, to_signed
 
@@ -99,24 +99,22 @@ def scalar_branch_taken(B, cond: str, is32: bool, a: Scalar, b: Scalar):
     (tests/test_domains_fast.py compares them)."""
     if B is INT:
         key = (cond, is32, a, b)
-        got = _TAKEN_MEMO.get(key, _MISSING)  # a pure function of the (frozen) operands
+        got = _TAKEN_MEMO.get(key, _MISSING)
         if got is not _MISSING:
             return got
-        if len(_TAKEN_MEMO) >= MEMO_MAX:
-            _TAKEN_MEMO.clear()
     if cond in CONDS and _both_const(B, a, b):
         got = bool(ops.condition(INT, cond, is32, a.umin, b.umin))
     else:
         r = branch_taken(B, cond, is32, a, b)
         got = None if r == -1 else bool(r)
     if B is INT:
-        _TAKEN_MEMO[key] = got
+        _TAKEN_MEMO.put(key, got)
     return got
 
 
 _MISSING = object()
-_TAKEN_MEMO: dict = {}  # int back end: (cond, is32, a, b) -> verdict
-_REFINE_MEMO: dict = {}  # int back end: (cond, is32, a, b, taken) -> (a', b', feasible)
+_TAKEN_MEMO = Memo()  # (cond, is32, a, b) -> scalar_branch_taken
+_REFINE_MEMO = Memo()  # (cond, is32, a, b, taken) -> scalar_refine
 
 
 # -- refinement -------------------------------------------------------------------------
@@ -223,16 +221,14 @@ def scalar_refine(B, cond: str, is32: bool, a: Scalar, b: Scalar, taken: bool):
     if B is not INT:
         return refine(B, cond, is32, a, b, taken)
     key = (cond, is32, a, b, taken)
-    got = _REFINE_MEMO.get(key)  # a pure function of the (frozen) operands
+    got = _REFINE_MEMO.get(key)
     if got is None:
-        if len(_REFINE_MEMO) >= MEMO_MAX:
-            _REFINE_MEMO.clear()
         if (cond in CONDS and _both_const(B, a, b)
                 and bool(ops.condition(INT, cond, is32, a.umin, b.umin)) == taken):
             got = a, b, True
         else:
             got = refine(B, cond, is32, a, b, taken)
-        _REFINE_MEMO[key] = got
+        _REFINE_MEMO.put(key, got)
     return got
 
 __all__ = ["CONDS", "REV", "branch_taken", "scalar_branch_taken", "refine", "scalar_refine"]

@@ -101,6 +101,9 @@ class Tracker:
         self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
+        #: pc -> the registers whose marks ``_back`` may change there, for an instruction
+        #: that touches no stack slot; None: ``_back`` must look (computed on first use)
+        self.regs_only = _RegsOnly(self.by_pc)
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -109,6 +112,19 @@ class Tracker:
         return got
 
     # -- where a value starts to matter --------------------------------------------------
+    @staticmethod
+    def may_use(insn) -> bool:
+        """``uses`` can answer something other than None at ``insn`` (whatever the
+        state)."""
+        cls = insn.__class__
+        if cls is Alu:
+            return insn.src is not None and insn.op not in ("mov", "movsx")
+        if cls is Call:
+            return insn.src != 1
+        if cls is LegacyLoad:
+            return insn.src is not None
+        return cls is CallX or cls is Exit
+
     def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
         """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
         slots whose values it depends on, besides a conditional jump's (``decided``);
@@ -201,6 +217,7 @@ class Tracker:
         for f, (r, s) in (outer or {}).items():
             w.outer[f] = (set(r), set(s))
         t = trail
+        regs_only = self.regs_only
         while node is not None:
             while node is not None and node.trail is t:
                 m = node.marks
@@ -223,11 +240,13 @@ class Tracker:
                 node = node.parent
             if node is None or t is None:
                 return
-            if not self._back(t, w):
-                mark_all(node)
-                return
-            if w.empty():
-                return
+            quiet = regs_only[t[0]]
+            if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
+                if not self._back(t, w):
+                    mark_all(node)
+                    return
+                if w.empty():
+                    return
             w.subseq = t[0]
             t = t[1]
 
@@ -328,6 +347,33 @@ class Tracker:
         regs |= r
         w.slots = s
         return True
+
+
+def _regs_only(insn) -> frozenset[int] | None:
+    """The registers whose marks ``Tracker._back`` may change at ``insn`` when it reads
+    and writes no stack slot and only changes marks if one of them is marked (so an
+    instruction with none of them marked leaves the walk as it is); None: any other."""
+    cls = insn.__class__
+    if cls is Alu or cls is Load or cls is LoadImm64:
+        return frozenset({insn.dst})
+    if cls is Endian or cls is MayGoto:
+        return frozenset()
+    if cls is Jump:
+        return frozenset({insn.dst, insn.src}) if insn.cond != "ja" and insn.src is not None \
+            else frozenset()
+    return None
+
+
+class _RegsOnly(dict):
+    """pc -> ``_regs_only`` of the instruction there, computed on first use."""
+
+    def __init__(self, by_pc: dict):
+        super().__init__()
+        self.by_pc = by_pc
+
+    def __missing__(self, pc: int):
+        got = self[pc] = _regs_only(self.by_pc[pc])
+        return got
 
 
 class _Walk:

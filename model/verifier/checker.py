@@ -51,8 +51,8 @@ from model.verifier.liveness import live_registers, slot_liveness
 from model.verifier.backtrack import Marks, Tracker, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
-from model.verifier.state import (EMPTY, State, covers, format_state, slot_covers,
-                                  widen_slots, without_singular_ids)
+from model.verifier.state import (EMPTY, State, covers, fails_alone, format_state,
+                                  slot_covers, widen_slots, without_singular_ids)
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -106,7 +106,7 @@ class _Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
     __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses")
+                 "misses", "failed")
 
     def __init__(self, parent: "_Node | None", state: State, trail):
         self.parent = parent
@@ -116,6 +116,7 @@ class _Node:
         self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
         self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
         self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
+        self.failed: list = []  # where covers() failed against it (state.fails_alone)
 
 
 def _path_ended(node: _Node | None, done: dict[int, list[_Node]],
@@ -155,8 +156,30 @@ class _Assertions(dict):
         if got is None:
             got = self.by_insn[insn] = tuple(
                 a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
-                if a.__class__ in Stepper.CHECKED)
+                if Stepper.decides(a))
         self[pc] = got
+        return got
+
+
+class _Steps(dict):
+    """pc -> what the exploration loop asks of the instruction there, computed on first
+    use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
+    a conditional jump, may make values precise (``Tracker.may_use``), the assertions
+    ``Stepper.check`` decides or None when it can refuse nothing there); None: no
+    instruction at pc."""
+
+    def __init__(self, by_pc: dict, asserts: _Assertions):
+        super().__init__()
+        self.by_pc, self.asserts = by_pc, asserts
+
+    def __missing__(self, pc: int):
+        insn = self.by_pc.get(pc)
+        if insn is None:
+            return None
+        cls, asserts = insn.__class__, self.asserts[pc]
+        got = self[pc] = (insn, cls in MEMORY, cls in JMP_CLASS,
+                          cls is Jump and insn.cond != "ja", Tracker.may_use(insn),
+                          None if Stepper.checks_nothing(insn, asserts) else asserts)
         return got
 
 
@@ -245,12 +268,14 @@ class Checker:
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
         # the loop's attributes as locals (it runs once per processed instruction)
-        prune_points, by_pc, budget = self.prune_points, self.by_pc, self.budget
-        check, step, asserts = self.stepper.check, self.stepper.step, self.assertions
+        prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
+        check, step = self.stepper.check, self.stepper.step
+        steps = _Steps(self.by_pc, self.assertions)
         slots = self.slots
         observe, record = slots.observe, slots.record
         tracker = self.tracker
         uses, mark, stack_access = tracker.uses, tracker.mark, tracker.stack_access
+        decided = tracker.decided
         while stack:
             path = stack.pop()
             while True:
@@ -266,7 +291,7 @@ class Checker:
                 if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
                                         "exhausted"), None)  # no replay: the limit holds
-                if pc in self.cb_sites:
+                if pc in cb_sites:
                     try:
                         if self._callback_site(path, at_cb.setdefault(pc, []), done,
                                                open_at):
@@ -300,8 +325,13 @@ class Checker:
                         alive = slots.get(pc)
                         old = None
                         for o in olds:
-                            if covers(o.state, st, care, live, alive,
-                                      compared(o.state, o.marks)):
+                            prec = compared(o.state, o.marks)
+                            failed = o.failed
+                            if failed and fails_alone(o.state, st, failed[-1], care, live,
+                                                      alive, prec):
+                                o.misses += 1  # (covers would say no: quicker)
+                                continue
+                            if covers(o.state, st, care, live, alive, prec, failed):
                                 old = o
                                 o.hits += 1
                                 break
@@ -341,24 +371,27 @@ class Checker:
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
-                insn = by_pc.get(pc)
-                if insn is None:
+                at = steps[pc]
+                if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
-                trail = (pc, path.trail) if insn.__class__ not in MEMORY else \
+                insn, memory, jumping, cond_jump, may_use, asserts = at
+                trail = (pc, path.trail) if not memory else \
                     (pc, path.trail, stack_access(st, insn))
-                if insn.__class__ in JMP_CLASS:
+                if jumping:
                     jmps += 1
                 reads = observe.get(pc)
                 if reads is not None:  # stack reads not known statically: as they happen
                     for regno, off, size in reads:
                         record(pc, st.cur, regno, off, size)
-                used = uses(st, pc, insn)
-                if used is not None:
-                    mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
-                if insn.__class__ is Jump and insn.cond != "ja":
-                    cond = tracker.decided(st, insn)
+                if may_use:
+                    used = uses(st, pc, insn)
+                    if used is not None:
+                        mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
+                if cond_jump:
+                    cond = decided(st, insn)
                 try:
-                    check(st, pc, insn, asserts[pc])
+                    if asserts is not None:
+                        check(st, pc, insn, asserts)
                     succ = step(st, pc, insn)
                 except Reject as e:
                     return Failure(pc, e.message, None), trail
@@ -367,7 +400,7 @@ class Checker:
                 if not succ:  # the program (main frame) exited
                     _path_ended(path.node, done, open_at)
                     break
-                if insn.__class__ is Jump and insn.cond != "ja" and len(succ) == 1 \
+                if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
                     mark(path.node, path.trail, cond, (), len(st.frames) - 1, at=pc)
                 if len(succ) > 1:

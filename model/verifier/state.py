@@ -128,7 +128,8 @@ def entry_state(ctx_reg: Reg) -> State:
 # -- subsumption ---------------------------------------------------------------------------
 def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
            live: list[frozenset[int]] | None = None,
-           slots: frozenset[int] | None = None, prec=None) -> bool:
+           slots: frozenset[int] | None = None, prec=None, failed: list | None = None
+           ) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
     (``model.verifier.sensitivity``); other scalars are compared by type only.
     ``live[k]``: the registers of frame k that may still be read
@@ -136,7 +137,10 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     innermost frame's stack slots that may still be read (``liveness.live_slots``).
     ``prec``: (registers, slots) of the innermost frame whose scalar values were found to
     matter in ``old``'s explored subtree (``model.verifier.backtrack.compared``); the
-    other scalars there are compared by type only. None: all of them."""
+    other scalars there are compared by type only. None: all of them. ``failed``: a
+    list; when a register or stack slot of the innermost frame fails, the list is
+    set to its place, [("r", i)] or [("s", k)] (``fails_alone`` tests it first next
+    time)."""
     if (len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs)
             or old.rcu != new.rcu):
         return False
@@ -162,28 +166,67 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
         # the registers not live are never read again before written: cannot matter
         for i in alive if alive is not None else range(len(regs_o)):
             ro, rn = regs_o[i], regs_n[i]
-            if ro is rn and not ro.id and not ro.ref:
-                continue  # one (frozen) register, linked to nothing: covers itself
-            if (ro.type is SCALAR and rn.type is SCALAR
-                    and ((matters is not None and i not in matters)
-                         or (exact_regs is not None and i not in exact_regs))):
-                continue  # its value cannot affect any assertion or path from here
+            if _reg_left_out(ro, rn, i, matters, exact_regs):
+                continue
             if not reg_covers(ro, rn, ids):
+                if failed is not None and k_frame == last:
+                    failed[:] = [("r", i)]
                 return False
         alive_slots = slots if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
         for k in so_.keys() | sn_.keys():
             old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
-            if (alive_slots is not None and k not in alive_slots
-                    and old_slot.dynptr is None and new_slot.dynptr is None):
-                continue  # (a dynptr's slots are compared even when dead: a write destroys both)
-            if old_slot is new_slot and (old_slot.spill is None or (
-                    not old_slot.spill.id and not old_slot.spill.ref)):
-                continue  # one (frozen) slot, linked to nothing: covers itself
+            if _slot_left_out(old_slot, new_slot, k, alive_slots):
+                continue
             exact = exact_slots is None or k in exact_slots
             if not slot_covers(old_slot, new_slot, ids, exact):
+                if failed is not None and k_frame == last:
+                    failed[:] = [("s", k)]
                 return False
     return True
+
+
+def _reg_left_out(ro: Reg, rn: Reg, i: int, matters, exact_regs) -> bool:
+    """``covers`` does not compare register ``i``: one (frozen) register linked to
+    nothing (it covers itself), or two scalars whose values cannot affect any assertion
+    or path from here."""
+    if ro is rn and not ro.id and not ro.ref:
+        return True
+    return (ro.type is SCALAR and rn.type is SCALAR
+            and ((matters is not None and i not in matters)
+                 or (exact_regs is not None and i not in exact_regs)))
+
+
+def _slot_left_out(so: Slot, sn: Slot, k: int, alive_slots) -> bool:
+    """``covers`` does not compare stack slot ``k``: dead (a dynptr's slots are compared
+    even when dead: a write destroys both), or one (frozen) slot linked to nothing."""
+    if (alive_slots is not None and k not in alive_slots
+            and so.dynptr is None and sn.dynptr is None):
+        return True
+    return so is sn and (so.spill is None or (not so.spill.id and not so.spill.ref))
+
+
+def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=None,
+                prec=None) -> bool:
+    """True when ``covers(old, new, care, live, slots, prec)`` is surely False because
+    the innermost frame's register (``at`` = ("r", i)) or stack slot (("s", k)) alone
+    fails, as ``covers`` compares it but with no ids mapped yet (more ids mapped can only
+    fail more): a quick test, first, of where ``covers`` last failed against ``old``."""
+    if len(old.frames) != len(new.frames):
+        return True
+    last = len(old.frames) - 1
+    fo, fn = old.frames[last], new.frames[last]
+    kind, i = at
+    if kind == "r":
+        if live is not None and i not in live[last]:
+            return False
+        ro, rn = fo.regs[i], fn.regs[i]
+        return (not _reg_left_out(ro, rn, i, care[last] if care is not None else None,
+                                  prec[0] if prec is not None else None)
+                and not reg_covers(ro, rn, {}))
+    so, sn = fo.stack.get(i, EMPTY), fn.stack.get(i, EMPTY)
+    return (not _slot_left_out(so, sn, i, slots)
+            and not slot_covers(so, sn, {}, prec is None or i in prec[1]))
 
 
 def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
@@ -215,14 +258,14 @@ def without_singular_ids(st: State) -> State:
     """clear_singular_ids: a scalar's id that no other register or spill (of any type)
     holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
     stored."""
-    count: dict[int, int] = {}
+    ids = [r.id for f in st.frames for r in f.regs if r.id]
     for f in st.frames:
-        for r in f.regs:
-            if r.id:
-                count[r.id] = count.get(r.id, 0) + 1
-        for s in f.stack.values():
-            if s.spill is not None and s.spill.id:
-                count[s.spill.id] = count.get(s.spill.id, 0) + 1
+        ids += [r.id for s in f.stack.values() if (r := s.spill) is not None and r.id]
+    if not ids:
+        return st
+    count: dict[int, int] = {}
+    for i in ids:
+        count[i] = count.get(i, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
         for f in st.frames:

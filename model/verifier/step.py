@@ -59,6 +59,20 @@ class Stepper:
     CHECKED = frozenset({A.Initialized, A.Writable, A.ScalarOperand, A.ValidReturn,
                          A.PacketAccessAllowed, A.ContextInR6})
 
+    @classmethod
+    def decides(cls, a) -> bool:
+        """``check`` decides assertion ``a`` and it can fail (``Writable`` fails only for
+        r10)."""
+        return a.__class__ in cls.CHECKED and not (a.__class__ is A.Writable and a.reg != 10)
+
+    @staticmethod
+    def checks_nothing(insn, asserts) -> bool:
+        """``check`` can refuse no state at ``insn`` with these assertions (those it
+        decides): no assertion, not an exit, no immediate divisor or shift."""
+        return not asserts and insn.__class__ is not Exit and not (
+            insn.__class__ is Alu and insn.src is None
+            and insn.op in ("div", "mod", "sdiv", "smod", "lsh", "rsh", "arsh"))
+
     def check(self, st: State, pc: int, insn, asserts) -> None:
         regs = st.cur.regs
         if insn.__class__ is Exit and len(st.frames) == 1:

@@ -172,9 +172,16 @@ def branch(st: State, insn: Jump, maps=None, lock_maps=frozenset()
         if insn.src is None else regs[insn.src]
     if insn.src is None:
         b = known(insn.imm)
+    # two scalars whose values decide the jump: the other edge is impossible (_refine's
+    # first answer for it, before any change), and the one edge refines st itself
+    decided = scalar_branch_taken(INT, insn.cond, insn.is32, a.scalar, b.scalar) \
+        if a.type is T.SCALAR and b.type is T.SCALAR else None
     out = []
     for taken in (False, True):
-        new = st.copy() if not taken else st  # (the last edge refines st itself)
+        if decided is not None and decided != taken:
+            continue
+        # (the last feasible edge refines st itself)
+        new = st.copy() if not taken and decided is None else st
         if _refine(new, insn, a, b, taken, maps or {}, lock_maps):
             out.append((taken, new))
     return out

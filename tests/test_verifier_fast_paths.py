@@ -1,0 +1,90 @@
+"""The abstract verifier's shortcuts answer what the full code answers: ``fails_alone``
+(a register or slot that alone fails means ``covers`` fails), the precision walk's skip of
+instructions that touch no marked register (``_back`` would change nothing), and the
+per-pc record that skips ``Stepper.check`` where it can refuse nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.elf.loader import load_object
+from model.verifier import checker as C
+from model.verifier import state as S
+from model.verifier.backtrack import Tracker, _regs_only, _Walk
+from model.verifier.memcheck import Reject
+from model.verifier.step import Stepper
+
+DATAPATH = Path(__file__).resolve().parent.parent / "bpfprogs" / "datapath" / "datapath.o"
+PROGS = ("dp_xdp_v4", "dp_tc_egress")
+
+
+def _covers_calls(monkeypatch):
+    """Every (old, new, care, live, slots, prec) ``covers`` is asked while checking two of
+    the datapath's programs, with a copy of ``new`` as it was then, and the answer."""
+    calls = []
+    real = S.covers
+
+    def spy(old, new, care=None, live=None, slots=None, prec=None, failed=None):
+        got = real(old, new, care, live, slots, prec, failed)
+        calls.append((old, new.copy(), care, live, slots, prec, got))
+        return got
+
+    monkeypatch.setattr(C, "covers", spy)
+    obj = load_object(str(DATAPATH))
+    for p in obj.programs:
+        if p.name in PROGS:
+            assert C.check_program(obj, p, log=False).accepted
+    return calls
+
+
+def test_a_place_failing_alone_means_covers_fails(monkeypatch):
+    calls = _covers_calls(monkeypatch)
+    assert len(calls) > 100
+    alone = 0
+    for old, new, care, live, slots, prec, got in calls:
+        places = [("r", i) for i in range(11)]
+        places += [("s", k) for k in old.cur.stack.keys() | new.cur.stack.keys()]
+        for at in places:
+            if S.fails_alone(old, new, at, care, live, slots, prec):
+                alone += 1
+                assert not got, (at, old.pc)
+        if not got:  # covers() reports an innermost frame's place, or none
+            failed: list = []
+            assert not S.covers(old, new, care, live, slots, prec, failed)
+            assert failed == [] or failed[0][0] in ("r", "s")
+    assert alone > 0
+
+
+def test_the_walk_skips_only_instructions_that_change_nothing():
+    obj = load_object(str(DATAPATH))
+    prog = next(p for p in obj.programs if p.name == "dp_xdp_v4")
+    tracker = Tracker(prog, True)
+    seen = 0
+    for pc, insn in prog.by_pc().items():
+        quiet = _regs_only(insn)
+        if quiet is None:
+            continue
+        seen += 1
+        w = _Walk(set(range(11)) - quiet, {0, 3, 7}, 0)
+        assert tracker._back((pc, None), w)
+        assert (w.regs, w.slots, w.outer) == (set(range(11)) - quiet, {0, 3, 7}, {})
+    assert seen > 100
+
+
+def test_check_is_skipped_only_where_it_refuses_nothing():
+    obj = load_object(str(DATAPATH))
+    prog = next(p for p in obj.programs if p.name == "dp_xdp_v4")
+    stepper = Stepper(obj, prog)
+    asserts = C._Assertions(prog)
+    skipped = 0
+    for pc, insn in prog.by_pc().items():
+        if not Stepper.checks_nothing(insn, asserts[pc]):
+            continue
+        skipped += 1
+        st = stepper.entry()
+        st.cur.regs[:] = [S.NOT_INIT] * 11  # every register unset: any read fails
+        try:
+            stepper.check(st, pc, insn, asserts[pc])
+        except Reject as e:  # pragma: no cover - the failure names the instruction
+            raise AssertionError(f"{pc}: {insn}: {e}")
+    assert skipped > 50
