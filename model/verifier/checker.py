@@ -329,7 +329,7 @@ class Checker:
                             failed = o.failed
                             if failed and fails_alone(o.state, st, failed[-1], care, live,
                                                       alive, prec):
-                                o.misses += 1  # (covers would say no: quicker)
+                                o.misses += add_new  # (covers would say no: quicker)
                                 continue
                             if covers(o.state, st, care, live, alive, prec, failed):
                                 old = o
