@@ -7,7 +7,8 @@ where the running kernel can be asked, its verdict on the same program (loaded t
 
 The corpora are not part of skv: fetch and build them yourself anywhere outside the
 repository, then ``python -m bench.real_corpora [--time-limit S] DIR [DIR...]``. Results
-(figures only): bench/results/real_corpora.json and .md.
+(figures only): bench/results/real_corpora.json and .md (``--out STEM``: STEM.json and .md
+beside them instead).
 
 Per corpus, the table against the kernel counts the programs the kernel gives a verdict on
 (``kernel_verdicts``; ``kernel_accept`` of them it verifies), both accept, both reject,
@@ -236,10 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         k = args.index("--before")
         before = json.loads(Path(args[k + 1]).read_text())["corpora"]
         del args[k:k + 2]
+    results, table = RESULTS, TABLE
+    if "--out" in args:  # another results file (STEM.json / STEM.md), the six corpora's kept
+        k = args.index("--out")
+        results = RESULTS.with_name(args[k + 1]).with_suffix(".json")
+        table = results.with_suffix(".md")
+        del args[k:k + 2]
     dirs = [a for a in args if not a.startswith("--")]
     if not dirs:
         print("usage: python -m bench.real_corpora [--no-kernel] [--before JSON] "
-              "[--time-limit S] DIR [DIR...]", file=sys.stderr)
+              "[--time-limit S] [--out STEM] DIR [DIR...]", file=sys.stderr)
         return 2
     doc = {"corpora": [], "objects": {}}
     for d in dirs:
@@ -249,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         doc["corpora"].append(summarise(name, objs))
         doc["objects"][name] = objs
     doc["time_limit"] = time_limit
-    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
-    TABLE.write_text(table_of(doc, before))
-    print(TABLE.read_text())
+    results.write_text(json.dumps(doc, indent=1) + "\n")
+    table.write_text(table_of(doc, before))
+    print(table.read_text())
     return 0
 
 

@@ -149,6 +149,9 @@ class Program:
     ksyms: dict[int, str] = field(default_factory=dict)
     #: pcs of functions whose BTF FUNC has global linkage (a callback must be static)
     global_funcs: set[int] = field(default_factory=set)
+    #: pcs of functions whose BTF prototype returns no int or enum (LD_ABS or a tail call
+    #: in such a subprogram is refused: check_btf_func)
+    nonscalar_funcs: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._by_pc: dict[int, Insn] | None = None

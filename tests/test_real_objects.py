@@ -70,6 +70,10 @@ def _rows(capsys, *argv) -> tuple[int, list[dict]]:
     ("classifier", "sched_cls", "none", False),
     ("action", "sched_act", "none", False),
     ("xdp_prog", "xdp", "xdp", False),  # libbpf < 1.0 prefix
+    ("tc/entry", "sched_cls", "none", False),  # cilium/ebpf's prefix match (Cilium's datapath)
+    ("tc/tail", "sched_cls", "none", False),
+    ("xdp/tail", "xdp", "xdp", False),
+    ("tcp_x", "unspec", "none", False),
     ("2/7", "unspec", "none", False),  # iproute2 tail-call section: the command says
     ("from-netdev", "unspec", "none", False),
     ("sk_lookup/", "unspec", "none", False),  # libbpf matches sk_lookup exactly

@@ -10,7 +10,8 @@
    its last instruction must be ``exit`` or ``ja``/``gotol``: ``last insn is not an exit or
    jmp`` (this is how the kernel reports falling off the end of the program, too);
 3. without BTF func info, no ``LD_ABS``/``LD_IND`` or ``bpf_tail_call`` in a subprogram
-   (``check_abnormal_return``: "LD_ABS is not allowed in subprogs without BTF");
+   (``check_abnormal_return``: "LD_ABS is not allowed in subprogs without BTF"); with it,
+   only in a subprogram whose prototype returns an int or enum (``check_btf_func``);
 4. a depth-first walk from insn 0 over every edge (both edges of a conditional jump, of
    ``may_goto`` and of a static site; calls into their callees and on to the next insn);
    then, in pc order, ``unreachable insn N`` and ``jump into the middle of ldimm64 insn N``
@@ -82,17 +83,24 @@ def check_structure(prog: Program) -> None:
 
     # 2b. check_abnormal_return: a program loaded without BTF func info may not use
     # LD_ABS/LD_IND or bpf_tail_call outside its main function (they can end the program
-    # from inside a subprogram); with func info (``prog.func_names``) a tail call there is
-    # verified as a return from the subprogram (model.verifier.calls.tail_call_return)
+    # from inside a subprogram); with func info (``prog.func_names``) the subprogram must
+    # return an int or enum (check_btf_func), and a tail call or a failed LD_ABS there is
+    # verified as a return from the subprogram (model.verifier.calls.abnormal_return)
     for lo, hi in bounds[1:]:
         for pc in pcs:
             if lo <= pc < hi and isinstance(by_pc[pc], LegacyLoad):
-                fail("LD_ABS is not allowed in subprogs without BTF", pc)
+                if not prog.func_names:
+                    fail("LD_ABS is not allowed in subprogs without BTF", pc)
+                if lo in prog.nonscalar_funcs:
+                    fail("LD_ABS is only allowed in functions that return 'int'.", pc)
         for pc in pcs:
             insn = by_pc[pc]
             if lo <= pc < hi and isinstance(insn, Call) and insn.src == 0 and \
-                    insn.imm == TAIL_CALL and not prog.func_names:
-                fail("tail_call is not allowed in subprogs without BTF", pc)
+                    insn.imm == TAIL_CALL:
+                if not prog.func_names:
+                    fail("tail_call is not allowed in subprogs without BTF", pc)
+                if lo in prog.nonscalar_funcs:
+                    fail("tail_call is only allowed in functions that return 'int'.", pc)
 
     # 3. check_cfg: DFS over slots, then reachability and ld_imm64 integrity
     seen = [False] * n

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from model.elf.branches import place_sites, read_site_decls
-from model.elf.btf import DATASEC, FUNC, parse_btf
+from model.elf.btf import DATASEC, ENUM, ENUM64, FUNC, INT, parse_btf
 from model.elf.btf_ext import parse_btf_ext
 from model.elf.core import VMLINUX_BTF, apply_core, target_btf
 from model.elf.ksyms import apply_ksyms
@@ -169,6 +169,20 @@ def _place_source(linked: Linked, ext, local_btf=None) -> None:
             t = local_btf.find(name, FUNC) if local_btf is not None else None
             if f.start <= off < f.end and t is not None and t.vlen != 0:
                 prog.global_funcs.add(p.start_pc + (off - f.start) // 8)  # GLOBAL/EXTERN
+    if local_btf is not None:
+        prog.nonscalar_funcs = {pc for pc, tid in prog.btf_funcs.items()
+                                if not _returns_scalar(local_btf, tid)}
+
+
+def _returns_scalar(btf, func_id: int) -> bool:
+    """Does the BTF FUNC's prototype return an integer of at most 8 bytes or an enum
+    (check_btf_func's ``scalar_return``)?"""
+    try:
+        proto = btf.type(btf.type(func_id).type)
+        ret = btf.resolve(proto.type) if proto.type else None
+    except SkvError:
+        return False
+    return ret is not None and (ret.kind == INT and ret.size <= 8 or ret.kind in (ENUM, ENUM64))
 
 
 def _license(image: ElfImage) -> str:

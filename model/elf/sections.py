@@ -163,8 +163,11 @@ SECTION_DEFS: tuple[tuple[str, str, str, bool], ...] = tuple(
         ("netfilter", "netfilter", "netfilter", False),
     ))
 
-#: libbpf < 1.0 and PREVAIL matched these by prefix ("xdp_prog", "socket1", "classifier_x")
-_LEGACY_PREFIXES = (("xdp", "xdp", "xdp"), ("socket", "socket_filter", "none"),
+#: libbpf < 1.0 and PREVAIL matched these by prefix ("xdp_prog", "socket1", "classifier_x");
+#: cilium/ebpf still matches a pattern without ``+`` by prefix, so Cilium's datapath names
+#: its tc programs ``tc/entry`` and ``tc/tail`` (its xdp ones ``xdp/entry``, ``xdp/tail``)
+_LEGACY_PREFIXES = (("xdp", "xdp", "xdp"), ("tc/", "sched_cls", "none"),
+                    ("socket", "socket_filter", "none"),
                     ("classifier", "sched_cls", "none"), ("action", "sched_act", "none"),
                     ("cgroup_skb", "cgroup_skb", "none"),
                     ("sockops", "sock_ops", "cgroup_sock_ops"), ("sk_skb", "sk_skb", "none"),

@@ -387,8 +387,8 @@ class Machine:
         raise SkvError(f"ld_imm64 pseudo source {insn.src} is not modelled")
 
     def _legacy_load(self, pc: int, insn: LegacyLoad) -> int | None:
-        """LD ABS/IND: a big-endian packet load into r0; out of bounds ends the program
-        with r0 = 0, as the kernel does."""
+        """LD ABS/IND: a big-endian packet load into r0; out of bounds is the kernel's
+        hidden ``r0 = 0; exit``: the program ends with 0, a subprogram returns 0."""
         check_no_refs(self, "BPF_LD_[ABS|IND]")
         pkt = self.context.packet if self.context else None
         if pkt is None:
@@ -397,7 +397,7 @@ class Machine:
         off = INT.sext(off & 0xFFFFFFFF, 32, 64) if off >= 0 else off
         if off < 0 or off + insn.size > pkt.size:
             self.regs[0] = 0
-            return None
+            return self._exit()
         self.regs[0] = int.from_bytes(pkt.data[off:off + insn.size], "big")
         self._clobber_args()
         return pc + 1

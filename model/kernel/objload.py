@@ -190,7 +190,8 @@ def loaded(obj: BpfObject, prog: Program, *, log_level: int = 2,
             btf = ProgBtf(btf_fd.fileno() if btf_fd else 0, funcs,
                           tuple((pc, *rec) for pc, rec in sorted(prog.btf_lines.items())),
                           target)
-            result = prog_load(ptype, insns, license=obj.license or "GPL", log_level=log_level,
+            # libbpf sends the license section's string: empty (not GPL) without one
+            result = prog_load(ptype, insns, license=obj.license, log_level=log_level,
                                name=_map_name(prog.name), expected_attach_type=prog.attach_type,
                                prog_flags=BPF_F_SLEEPABLE if prog.sleepable else 0, btf=btf)
         except BaseException:

@@ -599,7 +599,17 @@ class Engine:
             for r in range(1, 6):
                 s.cur.regs[r] = None
             out.append(self._go(s, pc + 1)[0])
-        return out  # out of bounds: the program ends with r0 = 0 (safe)
+        bad = z3.And(st.guard, z3.Not(ok))
+        if len(st.frames) > 1 and self.sat(bad):
+            # out of bounds in a subprogram: the hidden "r0 = 0; exit" returns to the caller
+            s = st.copy()
+            s.guard = bad
+            callee = s.frames.pop()
+            s.cur.regs[0] = S(bv(0))
+            for r in range(1, 6):
+                s.cur.regs[r] = None
+            out.append(self._go(s, callee.callsite + 1)[0])
+        return out  # out of bounds in the main program: it ends with r0 = 0 (safe)
 
 
 __all__ = ["Engine", "Budget", "Failure", "Result"]

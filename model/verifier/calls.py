@@ -27,8 +27,8 @@ from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
 from model.verifier.kptrs import kptr_xchg
 from model.verifier.locks import calls_while_locked, check_rcu_unlocked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
-from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, pointer, replace,
-                                 type_str, unknown)
+from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, known, pointer,
+                                 replace, type_str, unknown)
 from model.verifier.state import Frame, State
 from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
@@ -364,6 +364,19 @@ def tail_call_return(st: State) -> State | None:
     out = st.copy()
     invalidate_packet_pointers(out)
     out.cur.regs[0] = unknown()
+    leave_subprog(out)
+    return out
+
+
+def ld_abs_return(st: State) -> State | None:
+    """After ``LD_ABS``/``LD_IND`` in a subprogram the kernel also verifies the hidden exit
+    a failed load takes (``bpf_gen_ld_abs``: ``r0 = 0; exit``, check_ld_abs): the
+    subprogram returning 0 to its caller. That returning state, or None in the main
+    program (there the exit ends the program with 0)."""
+    if len(st.frames) == 1:
+        return None
+    out = st.copy()
+    out.cur.regs[0] = known(0)
     leave_subprog(out)
     return out
 

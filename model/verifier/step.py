@@ -15,7 +15,7 @@ from model.program import BpfObject, Program
 from model.verifier import assertions as A
 from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, call_helper,
                                   check_callback_return, enter_callback, enter_subprog,
-                                  leave_subprog, tail_call_return)
+                                  ld_abs_return, leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.kfuncs import call_kfunc, global_call_unmodelled
@@ -289,7 +289,9 @@ class Stepper:
             regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             for r in range(1, 6):
                 regs[r] = NOT_INIT
-            return self._next(st, pc + 1)
+            returned = ld_abs_return(st)
+            st.pc = pc + 1
+            return [st] if returned is None else [returned, st]
         raise Reject(f"unknown insn {type(insn).__name__} at {pc}")
 
     @staticmethod
