@@ -239,6 +239,7 @@ class Checker:
         at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
+        self.stepper.global_seen = set()
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -496,6 +497,7 @@ class Checker:
             trail = trail[1]
         pcs.reverse()
         self.stepper.async_seen = set()  # the path may enter an async callback again
+        self.stepper.global_seen = set()
         st = self.stepper.entry()
         ids = self.stepper.map_id
         out = []
