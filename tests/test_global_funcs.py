@@ -1,0 +1,144 @@
+"""Global functions (BTF FUNC with global linkage): the kernel verifies each called one on
+its own from its BTF prototype and checks every call's arguments against it (Linux 6.18's
+btf_prepare_func_args, btf_check_subprog_call, do_check_subprogs). C programs built with
+clang, judged by skv and, where the kernel is available, by the kernel: the same verdict,
+the kernel's words, never an accept the kernel refuses."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from model.kernel import available
+
+needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
+
+SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct pair { long a; long b; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, int); } small SEC(".maps");
+struct lv { struct bpf_spin_lock l; int v; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, struct lv); } lk SEC(".maps");
+#define __arg_nonnull __attribute((btf_decl_tag("arg:nonnull")))
+#define __arg_ctx __attribute((btf_decl_tag("arg:ctx")))
+__noinline int gl(int *p) { return *p; }
+__noinline int gl_chk(int *p) { return p ? *p : 0; }
+__noinline int gl_pair(struct pair *p) { return p ? p->a + p->b : 0; }
+__noinline int gl_sc(int x) { return x * 2; }
+__noinline int gl_ctx(struct __sk_buff *skb) { return skb->len; }
+__noinline int gl_nn(int *p __arg_nonnull) { return *p; }
+__noinline int gl_actx(void *ctx __arg_ctx) { return ((struct __sk_buff *)ctx)->len; }
+__noinline void gl_void(int *p) { if (p) *p = 1; }
+__noinline int gl_wr(long *p) { if (p) *p = 7; return 0; }
+__noinline int gl_vp(void *p) { return p != 0; }
+__noinline int inner_bad(int *p) { return *p; }
+__noinline int outer(int *p) { return inner_bad(p); }
+__noinline int outer_ok(int *p) { if (!p) return 0; return gl_chk(p) + *p; }
+__noinline int never_called(int *p) { return *p; }
+__noinline int ret_ptr(long *p) { if (!p) return 0; asm volatile("r0 = r1; exit;"); return 0; }
+__noinline int big_stack(int x) { volatile char buf[400]; buf[x & 255] = 1; return buf[3]; }
+__noinline int beyond(char *p) { if (!p) return 0; return p[4]; }
+__noinline int pull(struct __sk_buff *skb) { return bpf_skb_pull_data(skb, 10); }
+__noinline int lock_user(int x) { return x + 1; }
+__noinline int scalar_deref(long x) { return *(int *)x; }
+#define PKT void *d = (void *)(long)skb->data, *e = (void *)(long)skb->data_end
+SEC("tc") int g_nullcheck(struct __sk_buff *skb) { int x = 5; return gl(&x); }
+SEC("tc") int g_ok(struct __sk_buff *skb) { int x = 5; return gl_chk(&x); }
+SEC("tc") int g_pair_ok(struct __sk_buff *skb) { struct pair p = {1, 2}; return gl_pair(&p); }
+SEC("tc") int g_pair_small(struct __sk_buff *skb) { int k = 0; int *v = bpf_map_lookup_elem(&small, &k); if (!v) return 0; return gl_pair((struct pair *)v); }
+SEC("tc") int g_scalar_ptr(struct __sk_buff *skb) { int x = 1; return gl_sc((long)&x); }
+SEC("tc") int g_scalar(struct __sk_buff *skb) { return gl_sc(skb->len); }
+SEC("tc") int g_ctx_ok(struct __sk_buff *skb) { return gl_ctx(skb); }
+SEC("tc") int g_ctx_bad(struct __sk_buff *skb) { struct __sk_buff s = {}; return gl_ctx(&s); }
+SEC("tc") int g_nn_ok(struct __sk_buff *skb) { int x = 3; return gl_nn(&x); }
+SEC("tc") int g_actx(struct __sk_buff *skb) { return gl_actx(skb); }
+SEC("tc") int g_void(struct __sk_buff *skb) { int x = 0; gl_void(&x); return x; }
+SEC("tc") int g_clobber(struct __sk_buff *skb) { long x = 0; gl_wr(&x); return x == 0 ? 0 : 1; }
+SEC("tc") int g_clobber_ptr(struct __sk_buff *skb) { long s[1]; *(void **)s = skb; gl_wr(s); return ((struct __sk_buff *)s[0])->len; }
+SEC("tc") int g_vp(struct __sk_buff *skb) { long x = 1; return gl_vp(&x); }
+SEC("tc") int g_null_arg(struct __sk_buff *skb) { return gl_chk(0); }
+SEC("tc") int g_uninit(struct __sk_buff *skb) { int x; return gl_chk(&x); }
+SEC("tc") int g_pkt(struct __sk_buff *skb) { PKT; if (d + 4 > e) return 0; return gl_chk(d); }
+SEC("tc") int g_pkt_short(struct __sk_buff *skb) { PKT; if (d + 2 > e) return 0; return gl_chk(d); }
+SEC("tc") int h_gg_bad(struct __sk_buff *skb) { int x = 1; return outer(&x); }
+SEC("tc") int h_gg_ok(struct __sk_buff *skb) { int x = 1; return outer_ok(&x); }
+SEC("tc") int h_retptr(struct __sk_buff *skb) { long x = 1; return ret_ptr(&x); }
+SEC("tc") int h_stack(struct __sk_buff *skb) { volatile char b[200]; b[skb->len & 127] = 1; return big_stack(b[5]); }
+SEC("tc") int h_beyond(struct __sk_buff *skb) { char c = 1; return beyond(&c); }
+SEC("tc") int h_pull(struct __sk_buff *skb) { PKT; if (d + 4 > e) return 0; pull(skb); return *(char *)d; }
+SEC("tc") int h_pull_ok(struct __sk_buff *skb) { pull(skb); PKT; if (d + 4 > e) return 0; return *(char *)d; }
+SEC("tc") int h_lock(struct __sk_buff *skb) { int k = 0; struct lv *v = bpf_map_lookup_elem(&lk, &k); if (!v) return 0; bpf_spin_lock(&v->l); v->v = lock_user(v->v); bpf_spin_unlock(&v->l); return 0; }
+SEC("tc") int h_scalar_deref(struct __sk_buff *skb) { return scalar_deref(skb->len); }
+SEC("xdp") int h_xdp_ctx(struct xdp_md *x) { return gl_chk((int *)x) ? XDP_PASS : XDP_DROP; }
+char _license[] SEC("license") = "GPL";
+"""
+
+#: the kernel accepts these (each rule lets real uses through)
+ACCEPTED = {"g_ok", "g_pair_ok", "g_scalar", "g_ctx_ok", "g_nn_ok", "g_actx", "g_clobber",
+            "g_null_arg", "g_uninit", "g_pkt", "h_gg_ok", "h_pull_ok"}
+
+
+@pytest.fixture(scope="module")
+def obj(clang, tmp_path_factory):
+    from model.elf.loader import load_object
+
+    d = tmp_path_factory.mktemp("globals")
+    (d / "g.c").write_text(SOURCE)
+    r = subprocess.run([clang, "-target", "bpf", "-O2", "-g", "-I/usr/include/x86_64-linux-gnu",
+                        "-c", str(d / "g.c"), "-o", str(d / "g.o")], capture_output=True,
+                       text=True)
+    if r.returncode:
+        pytest.skip(f"clang could not build the probe (bpf headers?): {r.stderr[:300]}")
+    return load_object(str(d / "g.o"))
+
+
+def _verdicts(obj) -> dict:
+    from model.verifier.checker import check_program
+
+    return {p.name: check_program(obj, p) for p in obj.programs}
+
+
+def test_global_functions_verified_on_their_own(obj):
+    """skv's verdicts: a global function's body never sees the caller's values (a NULL
+    check is required), its prototype is checked at every call."""
+    v = _verdicts(obj)
+    assert {n for n, x in v.items() if x.accepted} == ACCEPTED
+    msg = {n: x.error.message for n, x in v.items() if x.error}
+    assert msg["g_nullcheck"] == "R1 invalid mem access 'mem_or_null'"
+    assert msg["g_scalar_ptr"].startswith("R1 is not a scalar\nCaller passes invalid args "
+                                          "into func#1 ('gl_sc')")
+    assert msg["g_ctx_bad"].startswith("arg#0 expects pointer to ctx")
+    assert msg["g_void"].startswith("Global function gl_void() doesn't return scalar.")
+    assert msg["g_vp"].startswith("arg#0 reference type('UNKNOWN ') size cannot be determined")
+    assert msg["g_pair_small"].startswith("invalid access to map value, value_size=4 off=0 "
+                                          "size=16")
+    assert msg["h_retptr"] == "At subprogram exit the register R0 is not a scalar value (mem)"
+    assert msg["h_gg_bad"] == "R1 invalid mem access 'mem_or_null'"
+    # the callee may have written the slot: the spilled pointer is a scalar after the call
+    assert msg["g_clobber_ptr"] == "R1 invalid mem access 'scalar'"
+    assert msg["h_pull"] == "R6 invalid mem access 'scalar'"  # packet pointers invalidated
+    assert msg["h_lock"].startswith("global function calls are not allowed while holding")
+
+
+@needs_kernel
+def test_global_functions_against_kernel(obj):
+    """The kernel's verdict on every program, and its last words on each rejection."""
+    from model.kernel.objload import load_program
+
+    v = _verdicts(obj)
+    bad = []
+    for prog in obj.programs:
+        r = load_program(obj, prog)
+        skip = ("processed ", "verification time", "stack depth")
+        lines = [x for x in r.log.strip().splitlines() if x and not x.startswith(skip)]
+        ours = v[prog.name]
+        if ours.accepted != r.ok:
+            bad.append((prog.name, r.ok, lines[-1:] if lines else r.errno,
+                        ours.error and ours.error.message))
+        elif not r.ok:
+            ours_lines = ours.error.message.splitlines()
+            if lines[-1] not in ours_lines and lines[-2] not in ours_lines:
+                bad.append((prog.name, "words", lines[-2:], ours_lines))
+    assert not bad
