@@ -142,3 +142,27 @@ def test_global_functions_against_kernel(obj):
             if lines[-1] not in ours_lines and lines[-2] not in ours_lines:
                 bad.append((prog.name, "words", lines[-2:], ours_lines))
     assert not bad
+
+
+KEYED = r"""
+STATIC_KEY(k1);
+__attribute__((noinline)) int keyed(int *p) { if (sk_unlikely(&k1)) return *p; return p ? *p : 0; }
+__attribute__((noinline)) int keyed_ok(int *p) { if (!p) return 0; if (sk_unlikely(&k1)) return *p + 1; return *p; }
+SEC("socket") int k_bad(void *ctx) { int x = 1; return keyed(&x); }
+SEC("socket") int k_ok(void *ctx) { int x = 1; return keyed_ok(&x); }
+"""
+
+
+def test_static_sites_inside_a_global_function(compile_bpf):
+    """A global function is verified with both edges of each static site in it (as the
+    rest of the program): the edge that skips the NULL check is found, whatever the
+    caller passed."""
+    from model.elf.loader import load_object
+    from model.verifier.checker import check_program
+
+    o = load_object(compile_bpf(KEYED, name="keyed"))
+    v = {p.name: check_program(o, p) for p in o.programs}
+    assert [p.name for p in o.programs if p.sites], "the static sites were not found"
+    assert v["k_ok"].accepted, v["k_ok"].error
+    assert not v["k_bad"].accepted
+    assert v["k_bad"].error.message == "R1 invalid mem access 'mem_or_null'"
