@@ -166,3 +166,14 @@ def test_static_sites_inside_a_global_function(compile_bpf):
     assert v["k_ok"].accepted, v["k_ok"].error
     assert not v["k_bad"].accepted
     assert v["k_bad"].error.message == "R1 invalid mem access 'mem_or_null'"
+
+
+def test_pruning_keeps_the_verdicts(obj):
+    """A global function's path starts on its own (no caller's checkpoints to mark): the
+    pruned exploration gives the verdicts of the full one."""
+    from model.verifier.checker import check_program
+
+    for p in obj.programs:
+        a, b = check_program(obj, p), check_program(obj, p, prune=False)
+        assert (a.accepted, a.error and a.error.message) == \
+            (b.accepted, b.error and b.error.message), p.name
