@@ -43,6 +43,7 @@ __noinline int beyond(char *p) { if (!p) return 0; return p[4]; }
 __noinline int pull(struct __sk_buff *skb) { return bpf_skb_pull_data(skb, 10); }
 __noinline int lock_user(int x) { return x + 1; }
 __noinline int scalar_deref(long x) { return *(int *)x; }
+__attribute__((noinline, visibility("hidden"))) int gl_hidden(int *p) { return *p; }
 #define PKT void *d = (void *)(long)skb->data, *e = (void *)(long)skb->data_end
 SEC("tc") int g_nullcheck(struct __sk_buff *skb) { int x = 5; return gl(&x); }
 SEC("tc") int g_ok(struct __sk_buff *skb) { int x = 5; return gl_chk(&x); }
@@ -71,13 +72,15 @@ SEC("tc") int h_pull(struct __sk_buff *skb) { PKT; if (d + 4 > e) return 0; pull
 SEC("tc") int h_pull_ok(struct __sk_buff *skb) { pull(skb); PKT; if (d + 4 > e) return 0; return *(char *)d; }
 SEC("tc") int h_lock(struct __sk_buff *skb) { int k = 0; struct lv *v = bpf_map_lookup_elem(&lk, &k); if (!v) return 0; bpf_spin_lock(&v->l); v->v = lock_user(v->v); bpf_spin_unlock(&v->l); return 0; }
 SEC("tc") int h_scalar_deref(struct __sk_buff *skb) { return scalar_deref(skb->len); }
+SEC("tc") int g_hidden(struct __sk_buff *skb) { int x = 5; return gl_hidden(&x); }
 SEC("xdp") int h_xdp_ctx(struct xdp_md *x) { return gl_chk((int *)x) ? XDP_PASS : XDP_DROP; }
 char _license[] SEC("license") = "GPL";
 """
 
 #: the kernel accepts these (each rule lets real uses through)
 ACCEPTED = {"g_ok", "g_pair_ok", "g_scalar", "g_ctx_ok", "g_nn_ok", "g_actx", "g_clobber",
-            "g_null_arg", "g_uninit", "g_pkt", "h_gg_ok", "h_pull_ok"}
+            "g_null_arg", "g_uninit", "g_pkt", "h_gg_ok", "h_pull_ok",
+            "g_hidden"}  # a hidden global: libbpf makes it static (followed with its caller)
 
 
 @pytest.fixture(scope="module")

@@ -30,11 +30,12 @@ CTX_TYPES = {
     "perf_event": "bpf_perf_event_data", "flow_dissector": "__sk_buff",
     "cgroup_sysctl": "bpf_sysctl", "cgroup_sockopt": "bpf_sockopt",
     "sk_reuseport": "sk_reuseport_md", "sk_lookup": "bpf_sk_lookup",
+    "kprobe": ("bpf_user_pt_regs_t", "pt_regs"),  # (a kprobe's: either name)
 }
 #: every context struct name: a pointer to one of them that is not the program type's
 #: context is left unmodelled (the kernel's matching has more cases than the table)
-_ALL_CTX = frozenset(CTX_TYPES.values()) | {"pt_regs", "bpf_user_pt_regs_t",
-                                            "bpf_raw_tracepoint_args", "bpf_nf_ctx"}
+_ALL_CTX = frozenset(n for v in CTX_TYPES.values() for n in ((v,) if isinstance(v, str) else v)
+                     ) | {"bpf_raw_tracepoint_args", "bpf_nf_ctx"}
 MAX_ARGS = 5
 #: the decl tags skv models (others: "not modelled")
 _TAGS = {"arg:ctx", "arg:nonnull", "arg:nullable"}
@@ -71,6 +72,11 @@ def _ctx_name(btf, ptr) -> str | None:
     if t.kind == TYPEDEF and t.name not in _ALL_CTX:
         return _ctx_name(btf, t)
     return t.name if t.kind in (STRUCT, UNION, TYPEDEF) else None
+
+
+def _is_ctx(name: str, ptype: str) -> bool:
+    want = CTX_TYPES.get(ptype, ())
+    return name == want if isinstance(want, str) else name in want
 
 
 def prototype(obj, prog, pc: int) -> Proto:
@@ -118,7 +124,7 @@ def _prototype(obj, prog, btf, fid: int, name: str) -> Proto:
             return Proto(name, (), unmodelled=f"not modelled: global function argument kind "
                                               f"{t.kind_name} ({name} arg#{i})")
         ctx = _ctx_name(btf, t)
-        if "arg:ctx" in mine or (ctx is not None and ctx == CTX_TYPES.get(prog.prog_type)):
+        if "arg:ctx" in mine or (ctx is not None and _is_ctx(ctx, prog.prog_type)):
             args.append(("ctx",))
             continue
         if ctx in _ALL_CTX:
