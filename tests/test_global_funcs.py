@@ -74,13 +74,48 @@ SEC("tc") int h_lock(struct __sk_buff *skb) { int k = 0; struct lv *v = bpf_map_
 SEC("tc") int h_scalar_deref(struct __sk_buff *skb) { return scalar_deref(skb->len); }
 SEC("tc") int g_hidden(struct __sk_buff *skb) { int x = 5; return gl_hidden(&x); }
 SEC("xdp") int h_xdp_ctx(struct xdp_md *x) { return gl_chk((int *)x) ? XDP_PASS : XDP_DROP; }
+#define __arg_nullable __attribute((btf_decl_tag("arg:nullable")))
+#define __arg_trusted __attribute((btf_decl_tag("arg:trusted")))
+struct node { struct node *next; long v; };
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, int); __type(value, long[4]); } arr SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb SEC(".maps");
+const char msg[8] = "hello";
+__noinline int g_nl(int *p __arg_nullable) { return p ? *p : 0; }
+__noinline int g_nl_bad(int *p __arg_nullable) { return *p; }
+__noinline int g_long(long *p) { return p ? (int)*p : 0; }
+__noinline int g_node(struct node *n) { return n ? (int)n->v : 0; }
+__noinline int g_node_deref(struct node *n) { if (!n || !n->next) return 0; return (int)n->next->v; }
+__noinline int g_two(int a, int *p) { return p ? a + *p : a; }
+__noinline int g_loop(int *p) { int s = 0; if (!p) return 0; for (int i = 0; i < 10; i++) s += *p + i; return s; }
+__noinline int g_str(const char *s) { return s ? s[0] : 0; }
+__noinline int g_ctx(struct __sk_buff *skb) { return skb->len; }
+__noinline int g_ctxpkt(struct __sk_buff *skb) { void *d = (void *)(long)skb->data, *e = (void *)(long)skb->data_end; if (d + 1 > e) return 0; return *(char *)d; }
+static __noinline int st_calls_g(int *p) { return g_long((long *)p) + 1; }
+static int cb(__u32 i, void *ctx) { long x = i; g_long(&x); return 0; }
+SEC("tc") int k_nullable(struct __sk_buff *skb) { int x = 1; return g_nl(&x); }
+SEC("tc") int k_nullable_bad(struct __sk_buff *skb) { int x = 1; return g_nl_bad(&x); }
+SEC("tc") int k_mapoff(struct __sk_buff *skb) { int k = 0; long *v = bpf_map_lookup_elem(&arr, &k); if (!v) return 0; return g_long(v + 3); }
+SEC("tc") int k_mapoff_bad(struct __sk_buff *skb) { int k = 0; long *v = bpf_map_lookup_elem(&arr, &k); if (!v) return 0; return g_long((long *)((char *)v + 28)); }
+SEC("tc") int k_node(struct __sk_buff *skb) { struct node n = {0, 3}; return g_node(&n); }
+SEC("tc") int k_node_deref(struct __sk_buff *skb) { struct node n = {0, 3}; return g_node_deref(&n); }
+SEC("tc") int k_two(struct __sk_buff *skb) { int x = 2; return g_two(skb->len, &x); }
+SEC("tc") int k_loop(struct __sk_buff *skb) { int x = 2; return g_loop(&x); }
+SEC("tc") int k_str(struct __sk_buff *skb) { return g_str(msg); }
+SEC("tc") int k_ctxpkt(struct __sk_buff *skb) { return g_ctxpkt(skb); }
+SEC("tc") int k_ctx_off(struct __sk_buff *skb) { return g_ctx((void *)skb + 8); }
+SEC("tc") int k_static(struct __sk_buff *skb) { int x = 2; return st_calls_g(&x); }
+SEC("tc") int k_loopcb(struct __sk_buff *skb) { bpf_loop(3, cb, 0, 0); return 0; }
+SEC("tc") int k_ringbuf(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); if (!p) return 0; *p = 0; g_long(p); bpf_ringbuf_discard(p, 0); return 0; }
+SEC("tc") int k_ringbuf_small(struct __sk_buff *skb) { int *p = bpf_ringbuf_reserve(&rb, 4, 0); if (!p) return 0; *p = 0; g_long((long *)p); bpf_ringbuf_discard(p, 0); return 0; }
+SEC("tc") int k_ringbuf_null(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); int r = g_long(p); if (p) bpf_ringbuf_discard(p, 0); return r; }
 char _license[] SEC("license") = "GPL";
 """
 
 #: the kernel accepts these (each rule lets real uses through)
 ACCEPTED = {"g_ok", "g_pair_ok", "g_scalar", "g_ctx_ok", "g_nn_ok", "g_actx", "g_clobber",
             "g_null_arg", "g_uninit", "g_pkt", "h_gg_ok", "h_pull_ok",
-            "g_hidden"}  # a hidden global: libbpf makes it static (followed with its caller)
+            "g_hidden", "k_mapoff", "k_node", "k_two", "k_loop", "k_str", "k_ctxpkt",
+            "k_loopcb", "k_ringbuf", "k_ringbuf_small", "k_ringbuf_null"}  # a hidden global: libbpf makes it static (followed with its caller)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +157,9 @@ def test_global_functions_verified_on_their_own(obj):
     # the callee may have written the slot: the spilled pointer is a scalar after the call
     assert msg["g_clobber_ptr"] == "R1 invalid mem access 'scalar'"
     assert msg["h_pull"] == "R6 invalid mem access 'scalar'"  # packet pointers invalidated
+    assert msg["k_nullable"].startswith("arg#0 has invalid combination of tags")
+    assert msg["k_static"].startswith("invalid read from stack R1 off=-4 size=8\n"
+                                      "Caller passes invalid args into func#2 ('g_long')")
     assert msg["h_lock"].startswith("global function calls are not allowed while holding")
 
 

@@ -38,7 +38,8 @@ _ALL_CTX = frozenset(n for v in CTX_TYPES.values() for n in ((v,) if isinstance(
                      ) | {"bpf_raw_tracepoint_args", "bpf_nf_ctx"}
 MAX_ARGS = 5
 #: the decl tags skv models (others: "not modelled")
-_TAGS = {"arg:ctx", "arg:nonnull", "arg:nullable"}
+_TAGS = {"arg:ctx", "arg:nonnull"}
+#: "arg:nullable" goes only with "arg:trusted" (not modelled): alone, the kernel refuses it
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def _prototype(obj, prog, btf, fid: int, name: str) -> Proto:
     args = []
     for i, p in enumerate(params):
         mine = tags.get(i, set())
+        if mine == {"arg:nullable"}:
+            return Proto(name, (), error=f"arg#{i} has invalid combination of tags")
         if mine - _TAGS:
             return Proto(name, (), unmodelled=f"not modelled: global function argument tag "
                                               f"{sorted(mine - _TAGS)[0]} ({name} arg#{i})")

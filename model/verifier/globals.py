@@ -64,8 +64,7 @@ def call_global(st: State, obj, prog, target: int) -> None:
                              f"passed to global function {p.name}")
             try:
                 if r.type is T.STACK:
-                    _mem_arg(st, obj, prog.prog_type, regno, r, size, write=False,
-                             kernel_write=True)
+                    _mem_arg(st, obj, prog.prog_type, regno, r, size, write=False)  # read
                     stack_written.append((r, stack_bounds(regno, r, 0, size, True), size))
                 else:
                     _mem_arg(st, obj, prog.prog_type, regno, r, size, write=True,
