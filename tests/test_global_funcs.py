@@ -218,3 +218,15 @@ def test_pruning_keeps_the_verdicts(obj):
         a, b = check_program(obj, p), check_program(obj, p, prune=False)
         assert (a.accepted, a.error and a.error.message) == \
             (b.accepted, b.error and b.error.message), p.name
+
+
+def test_symbolic_models_never_safe_where_the_verifier_rejects(obj):
+    """The Z3 engine follows a global function's body with the caller's values (a real
+    execution), but no model is "safe" when the verifier refuses the program -- also
+    for each materialised key assignment (M0, M1), which keep the global functions."""
+    from model.symbolic.check import analyse_program
+
+    progs = {p.name: p for p in obj.programs}
+    for name in ("g_nullcheck", "g_ctx_bad"):
+        out = analyse_program(obj, progs[name])
+        assert all(out["models"][m]["safe"] is not True for m in ("M0", "M1", "M2")), (name, out)

@@ -86,13 +86,18 @@ def prototype(obj, prog, pc: int) -> Proto:
     if obj.btf is None or fid is None:
         return Proto(name, (), unmodelled=f"not modelled: global function {name} without "
                                           "BTF func info")
+    return _prototype(obj.btf, fid, name, prog.prog_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _prototype(data: bytes, fid: int, name: str, ptype: str) -> Proto:
     try:
-        return _prototype(obj, prog, _btf(obj.btf), fid, name)
+        return _read(_btf(data), fid, name, ptype)
     except BtfError as e:
         return Proto(name, (), unmodelled=f"not modelled: global function {name}: {e}")
 
 
-def _prototype(obj, prog, btf, fid: int, name: str) -> Proto:
+def _read(btf, fid: int, name: str, ptype: str) -> Proto:
     func = btf.type(fid)
     proto = btf.type(func.type)
     if proto.kind != FUNC_PROTO:
@@ -127,7 +132,7 @@ def _prototype(obj, prog, btf, fid: int, name: str) -> Proto:
             return Proto(name, (), unmodelled=f"not modelled: global function argument kind "
                                               f"{t.kind_name} ({name} arg#{i})")
         ctx = _ctx_name(btf, t)
-        if "arg:ctx" in mine or (ctx is not None and _is_ctx(ctx, prog.prog_type)):
+        if "arg:ctx" in mine or (ctx is not None and _is_ctx(ctx, ptype)):
             args.append(("ctx",))
             continue
         if ctx in _ALL_CTX:

@@ -75,7 +75,10 @@ def call_global(st: State, obj, prog, target: int) -> None:
         frame = next(f for f in st.frames if f.frameno == r.frame)
         for a in range(lo, hi + size):
             _set_byte(frame, a, MISC)
-    if _changes_pkt_data(prog, target):
+    changers = prog.__dict__.setdefault("_pkt_changers", {})  # per function, once
+    if target not in changers:
+        changers[target] = _changes_pkt_data(prog, target)
+    if changers[target]:
         invalidate_packet_pointers(st)
     regs[0] = unknown()
     for r in range(1, 6):
