@@ -108,6 +108,34 @@ SEC("tc") int k_loopcb(struct __sk_buff *skb) { bpf_loop(3, cb, 0, 0); return 0;
 SEC("tc") int k_ringbuf(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); if (!p) return 0; *p = 0; g_long(p); bpf_ringbuf_discard(p, 0); return 0; }
 SEC("tc") int k_ringbuf_small(struct __sk_buff *skb) { int *p = bpf_ringbuf_reserve(&rb, 4, 0); if (!p) return 0; *p = 0; g_long((long *)p); bpf_ringbuf_discard(p, 0); return 0; }
 SEC("tc") int k_ringbuf_null(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); int r = g_long(p); if (p) bpf_ringbuf_discard(p, 0); return r; }
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 2); __type(key, int); __type(value, int); } jt SEC(".maps");
+enum e { A, B };
+union u { int a; long b; };
+typedef int (*fp_t)(int);
+__noinline int g_tail(struct __sk_buff *skb) { bpf_tail_call(skb, &jt, 0); return 1; }
+__noinline int g_five(int a, int b, int c, int d, int *p) { return p ? a + b + c + d + *p : 0; }
+__noinline enum e g_enum(int x) { return x ? B : A; }
+__noinline _Bool g_bool(int x) { return x > 3; }
+__noinline char g_char(char c) { return c + 1; }
+__noinline long long g_ll(long long x) { return x * 3; }
+__noinline int g_cptr(const int *p) { return p ? *p : 0; }
+__noinline int g_arr(int (*p)[4]) { return p ? (*p)[3] : 0; }
+__noinline int g_union(union u *p) { return p ? (int)p->b : 0; }
+__noinline int g_fp(fp_t *p) { return p != 0; }
+__noinline int g_pp(long **pp) { return pp && *pp ? (int)**pp : 0; }
+SEC("tc") int m_tail(struct __sk_buff *skb) { void *d = (void *)(long)skb->data, *e = (void *)(long)skb->data_end; if (d + 4 > e) return 0; g_tail(skb); return *(char *)d; }
+SEC("tc") int m_tail_ok(struct __sk_buff *skb) { return g_tail(skb); }
+SEC("tc") int m_five(struct __sk_buff *skb) { int x = 1; return g_five(skb->len, 2, 3, 4, &x); }
+SEC("tc") int m_enum(struct __sk_buff *skb) { return g_enum(skb->len); }
+SEC("tc") int m_bool(struct __sk_buff *skb) { return g_bool(skb->len); }
+SEC("tc") int m_char(struct __sk_buff *skb) { return g_char(skb->len); }
+SEC("tc") int m_ll(struct __sk_buff *skb) { return g_ll(skb->len); }
+SEC("tc") int m_cptr(struct __sk_buff *skb) { int x = 1; return g_cptr(&x); }
+SEC("tc") int m_arr(struct __sk_buff *skb) { int a[4] = {1,2,3,4}; return g_arr(&a); }
+SEC("tc") int m_arr_small(struct __sk_buff *skb) { int a[2] = {1,2}; return g_arr((void *)&a); }
+SEC("tc") int m_union(struct __sk_buff *skb) { union u x = {.b = 3}; return g_union(&x); }
+SEC("tc") int m_fp(struct __sk_buff *skb) { long x = 0; return g_fp((void *)&x); }
+SEC("tc") int m_pp(struct __sk_buff *skb) { long v = 1; long *p = &v; return g_pp(&p); }
 char _license[] SEC("license") = "GPL";
 """
 
@@ -115,7 +143,9 @@ char _license[] SEC("license") = "GPL";
 ACCEPTED = {"g_ok", "g_pair_ok", "g_scalar", "g_ctx_ok", "g_nn_ok", "g_actx", "g_clobber",
             "g_null_arg", "g_uninit", "g_pkt", "h_gg_ok", "h_pull_ok",
             "g_hidden", "k_mapoff", "k_node", "k_two", "k_loop", "k_str", "k_ctxpkt",
-            "k_loopcb", "k_ringbuf", "k_ringbuf_small", "k_ringbuf_null"}  # a hidden global: libbpf makes it static (followed with its caller)
+            "k_loopcb", "k_ringbuf", "k_ringbuf_small", "k_ringbuf_null", "m_tail_ok",
+            "m_five", "m_enum", "m_bool", "m_char", "m_ll", "m_cptr", "m_arr", "m_union",
+            "m_fp"}  # a hidden global: libbpf makes it static (followed with its caller)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +190,7 @@ def test_global_functions_verified_on_their_own(obj):
     assert msg["k_nullable"].startswith("arg#0 has invalid combination of tags")
     assert msg["k_static"].startswith("invalid read from stack R1 off=-4 size=8\n"
                                       "Caller passes invalid args into func#2 ('g_long')")
+    assert msg["m_tail"] == "R6 invalid mem access 'scalar'"  # a tail call moves the packet
     assert msg["h_lock"].startswith("global function calls are not allowed while holding")
 
 
