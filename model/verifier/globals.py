@@ -17,6 +17,10 @@ from model.verifier.regs import NOT_INIT, NULLABLE, Reg, T, pointer, replace, un
 from model.verifier.state import Frame, State
 
 
+#: the pointers whose fixed offset the memory checks below take into account
+_OFFSET_OK = frozenset({T.STACK, T.MAP_VALUE, T.PKT, T.PKT_META, T.MEM, T.RINGBUF_MEM})
+
+
 def _func_no(prog, target: int) -> int:
     return sorted(func_starts(prog)).index(target)
 
@@ -58,8 +62,7 @@ def call_global(st: State, obj, prog, target: int) -> None:
                 if not nullable:
                     raise _refuse(prog, target, p.name, f"arg#{i} is expected to be non-NULL")
                 r = replace(r, type=NULLABLE[r.type])
-            if r.off and r.type is not T.STACK and r.type is not T.MAP_VALUE \
-                    and r.type not in (T.PKT, T.PKT_META):
+            if r.off and r.type not in _OFFSET_OK:
                 raise Reject(f"not modelled: a moved {r.type.value} pointer (R{regno}) "
                              f"passed to global function {p.name}")
             try:
