@@ -141,6 +141,16 @@ SEC("tc") int m_pp(struct __sk_buff *skb) { long v = 1; long *p = &v; return g_p
 __noinline int g_mem(long *p) { return p ? g_long(p + 1) : 0; }
 SEC("tc") int o_rboff(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 16, 0); if (!p) return 0; p[0] = p[1] = 0; g_long(p + 1); bpf_ringbuf_discard(p, 0); return 0; }
 SEC("tc") int o_memoff(struct __sk_buff *skb) { long x[2] = {}; return g_mem(x); }
+__noinline int g_lock(int k) { struct lv *v = bpf_map_lookup_elem(&lk, &k); if (!v) return 0; bpf_spin_lock(&v->l); v->v++; bpf_spin_unlock(&v->l); return 1; }
+__noinline int g_lock_leak(int k) { struct lv *v = bpf_map_lookup_elem(&lk, &k); if (!v) return 0; bpf_spin_lock(&v->l); v->v++; return 1; }
+__noinline int g_ref_leak(int k) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); return p != 0; }
+__noinline int g_ref_ok(int k) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); if (!p) return 0; *p = k; bpf_ringbuf_submit(p, 0); return 1; }
+SEC("tc") int q_lock(struct __sk_buff *skb) { return g_lock(0); }
+SEC("tc") int q_lock_leak(struct __sk_buff *skb) { return g_lock_leak(0); }
+SEC("tc") int q_ref_leak(struct __sk_buff *skb) { return g_ref_leak(0); }
+SEC("tc") int q_ref_ok(struct __sk_buff *skb) { return g_ref_ok(skb->len); }
+SEC("tc") int q_ref_held(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); if (!p) return 0; *p = 0; int r = g_ref_ok(1); bpf_ringbuf_submit(p, 0); return r; }
+SEC("tc") int q_ref_pass(struct __sk_buff *skb) { long *p = bpf_ringbuf_reserve(&rb, 8, 0); if (!p) return 0; *p = 0; int r = g_lock(*p); bpf_ringbuf_submit(p, 0); return r; }
 char _license[] SEC("license") = "GPL";
 """
 
@@ -150,7 +160,7 @@ ACCEPTED = {"g_ok", "g_pair_ok", "g_scalar", "g_ctx_ok", "g_nn_ok", "g_actx", "g
             "g_hidden", "k_mapoff", "k_node", "k_two", "k_loop", "k_str", "k_ctxpkt",
             "k_loopcb", "k_ringbuf", "k_ringbuf_small", "k_ringbuf_null", "m_tail_ok",
             "m_five", "m_enum", "m_bool", "m_char", "m_ll", "m_cptr", "m_arr", "m_union",
-            "m_fp", "n_null", "o_rboff"}  # (NULL for arg:nonnull: check_mem_reg lets it through)  # a hidden global: libbpf makes it static (followed with its caller)
+            "m_fp", "n_null", "o_rboff", "q_lock", "q_ref_ok", "q_ref_held", "q_ref_pass"}  # (NULL for arg:nonnull: check_mem_reg lets it through)  # a hidden global: libbpf makes it static (followed with its caller)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +208,8 @@ def test_global_functions_verified_on_their_own(obj):
                                       "Caller passes invalid args into func#2 ('g_long')")
     assert msg["m_tail"] == "R6 invalid mem access 'scalar'"  # a tail call moves the packet
     assert msg["o_memoff"].startswith("invalid access to memory, mem_size=8 off=8 size=8")
+    assert msg["q_lock_leak"].startswith("BPF_EXIT instruction in main prog cannot be used "
+                                         "inside bpf_spin_lock-ed region")
     assert msg["h_lock"].startswith("global function calls are not allowed while holding")
 
 
