@@ -162,6 +162,7 @@ def materialize(prog: Program, *, keys: dict[str, bool] | None = None,
     # what a kernel load takes along: BTF func/line info (a line of a removed instruction
     # moves to the next kept one unless that has its own), __ksym references, --prog-type
     out.btf_funcs = {remap(pc, pc): t for pc, t in prog.btf_funcs.items() if pc in live}
+    out.global_funcs = {remap(pc, pc) for pc in prog.global_funcs if pc in live}
     for pc in sorted(prog.btf_lines):
         if pc in live and remap(pc, pc) < total:
             out.btf_lines[remap(pc, pc)] = prog.btf_lines[pc]
@@ -198,7 +199,7 @@ def both_edges(prog: Program, how: str = "r10") -> Program:
                    subprogs=dict(prog.subprogs), map_refs=dict(prog.map_refs), sites=[],
                    func_starts=dict(prog.func_starts), type_override=prog.type_override,
                    btf_funcs=dict(prog.btf_funcs), btf_lines=dict(prog.btf_lines),
-                   ksyms=dict(prog.ksyms))
+                   ksyms=dict(prog.ksyms), global_funcs=set(prog.global_funcs))
 
 
 # --- assignments -------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def load_image(image: ElfImage, *, keys_as_maps: str = "error",
         prog.sites = place_sites(image, linked, decls, next_site)
         next_site += len(prog.sites)
         if ext is not None:
-            _place_source(linked, ext, local_btf)
+            _place_source(linked, ext, local_btf, _hidden(image))
         if keys_as_maps == "error":
             _check_key_use(image, prog, maps)
         programs.append(prog)
@@ -100,9 +100,7 @@ def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
             if target is not None and not target.executable:
                 symbols.setdefault(target.name, {})[sym.name] = sym.value
         kconfig = maps.get(".kconfig")
-        hidden = frozenset(s.name for s in image.symbols
-                           if s.type == STT_FUNC and s.bind != STB_LOCAL and s.other & 3 in
-                           (STV_INTERNAL, STV_HIDDEN) and s.shndx == _text_index(image))
+        hidden = _hidden(image)
         data = kernel_btf(sec.data, btf, {s.name: s.size for s in image.sections}, symbols,
                           kconfig.externs if kconfig else None,
                           kconfig.value_size if kconfig else 0, hidden)
@@ -113,6 +111,14 @@ def _kernel_btf(image: ElfImage, local_btf, maps) -> bytes | None:
         if ds is not None:
             m.btf_value_type_id = ds.id
     return data
+
+
+def _hidden(image: ElfImage) -> frozenset:
+    """The subprograms whose global symbol has hidden visibility (``__hidden``): libbpf
+    makes them static in the BTF the kernel gets (``mark_btf_static``)."""
+    return frozenset(s.name for s in image.symbols
+                     if s.type == STT_FUNC and s.bind != STB_LOCAL and s.other & 3 in
+                     (STV_INTERNAL, STV_HIDDEN) and s.shndx == _text_index(image))
 
 
 def _text_index(image: ElfImage) -> int:
@@ -152,7 +158,7 @@ def _read_btf_ext(image: ElfImage, local_btf):
         raise image.fail(str(e)) from None
 
 
-def _place_source(linked: Linked, ext, local_btf=None) -> None:
+def _place_source(linked: Linked, ext, local_btf=None, hidden=frozenset()) -> None:
     """Give the linked program the source line and BTF function name of each instruction
     that starts one (and the raw func/line info records the kernel takes), at its pc in
     the linked program (libbpf moves them the same way)."""
@@ -167,7 +173,8 @@ def _place_source(linked: Linked, ext, local_btf=None) -> None:
                     dst[p.start_pc + (off - f.start) // 8] = value
         for off, name in ext.funcs.get(sec, {}).items():
             t = local_btf.find(name, FUNC) if local_btf is not None else None
-            if f.start <= off < f.end and t is not None and t.vlen != 0:
+            if f.start <= off < f.end and t is not None and t.vlen != 0 \
+                    and name not in hidden:  # (libbpf makes a hidden one static)
                 prog.global_funcs.add(p.start_pc + (off - f.start) // 8)  # GLOBAL/EXTERN
     if local_btf is not None:
         prog.nonscalar_funcs = {pc for pc, tid in prog.btf_funcs.items()

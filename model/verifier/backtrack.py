@@ -104,6 +104,7 @@ class Tracker:
         #: pc -> the registers whose marks ``_back`` may change there, for an instruction
         #: that touches no stack slot; None: ``_back`` must look (computed on first use)
         self.regs_only = _RegsOnly(self.by_pc)
+        self.globals = prog.global_funcs  # calls of these return like helpers
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -141,6 +142,10 @@ class Tracker:
                 return {insn.src}, set()
             return None
         if cls is Call or cls is CallX:
+            if cls is Call and insn.src == 1 and insn.target(pc) in self.globals:
+                # checked against the prototype: a scalar's value (NULL or not) matters
+                regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
+                return (regs, set()) if regs else None
             if cls is Call and insn.src == 1:
                 return None  # a subprogram: its uses mark inside it (and cross the call)
             if cls is Call and insn.src == 0:
@@ -308,6 +313,9 @@ class Tracker:
                 return not (w.frame_slots(via[0]) & via[1] or outs & regs)
             regs -= outs  # from memory that is not a stack
             return True
+        if cls is Call and insn.src == 1 and insn.target(pc) in self.globals:
+            regs.discard(0)  # a global function's call: r0 set, r1-r5 unreadable after it
+            return not regs & ARG_REGS
         if cls is Call and insn.src == 1:  # back from a subprogram to its call
             regs &= ARG_REGS  # the callee's arguments are the caller's registers
             w.depth -= 1

@@ -53,6 +53,7 @@ from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (EMPTY, State, covers, fails_alone, format_state,
                                   slot_covers, widen_slots, without_singular_ids)
+from model.verifier.globals import global_entry_state
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
@@ -264,6 +265,7 @@ class Checker:
         at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
+        self.stepper.global_seen = set()
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
         stack = [_Path(entry, None, None)]
@@ -405,6 +407,10 @@ class Checker:
                     mark(path.node, path.trail, cond, (), len(st.frames) - 1, at=pc)
                 if len(succ) > 1:
                     for other in succ[1:]:
+                        if insn.__class__ is Call and insn.src == 1:
+                            # a global function, verified on its own: no caller's path
+                            stack.append(_Path(other, None, None))
+                            continue
                         if path.node is not None:
                             path.node.branches += 1
                         stack.append(_Path(other, path.node, trail))
@@ -550,7 +556,10 @@ class Checker:
             trail = trail[1]
         pcs.reverse()
         self.stepper.async_seen = set()  # the path may enter an async callback again
+        self.stepper.global_seen = set()
         st = self.stepper.entry()
+        if pcs and pcs[0] != 0 and pcs[0] in self.prog.global_funcs:  # a global function's path
+            st = global_entry_state(st, self.obj, self.prog, pcs[0], pcs[0], self.stepper.ids)
         ids = self.stepper.map_id
         out = []
         shown = None  # the line-info record printed last (the kernel's prev_linfo)

@@ -19,6 +19,7 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.kfuncs import call_kfunc, global_call_unmodelled
+from model.verifier.globals import call_global, global_entry_state, is_global_frame
 from model.verifier.kptrs import kptr_insn
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
@@ -46,6 +47,7 @@ class Stepper:
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
+        self.global_seen: set[int] = set()  # global functions pushed (verified once)
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -121,6 +123,12 @@ class Stepper:
     def _check_return(self, st: State) -> None:
         if len(st.frames) == 1 and st.cur.cb_ret is not None:  # an async callback's exit
             return check_callback_return(st.cur.regs[0], st.cur.cb_ret, is_async=True)
+        if is_global_frame(st):  # check_return_code for a global subprogram
+            r0 = st.cur.regs[0]
+            if r0.type is not T.SCALAR:
+                raise Reject(f"At subprogram exit the register R0 is not a scalar value "
+                             f"({r0.type.value})")
+            return
         if len(st.frames) > 1:
             r0 = st.cur.regs[0]
             if r0.type is T.STACK:  # any frame's, as the kernel (conservatively) says
@@ -209,9 +217,16 @@ class Stepper:
             return self._next(st, pc + 2)
         if isinstance(insn, Call):
             if insn.src == 1:
-                if insn.target(pc) in self.prog.global_funcs:
-                    target = insn.target(pc)
+                target = insn.target(pc)
+                if target in self.prog.global_funcs:  # verified on its own (model.verifier.globals)
                     global_call_unmodelled(st, self.prog.subprogs.get(target, f"#{target}"))
+                    call_global(st, self.obj, self.prog, target)
+                    st.pc = pc + 1
+                    if target in self.global_seen:
+                        return [st]
+                    self.global_seen.add(target)
+                    return [st, global_entry_state(st, self.obj, self.prog, pc, target,
+                                                   self.ids)]
                 if not enter_subprog(st, pc, insn.target(pc)):
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
