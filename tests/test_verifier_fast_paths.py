@@ -13,6 +13,7 @@ from model.verifier import state as S
 from model.verifier.backtrack import Tracker, _regs_only, _Walk
 from model.verifier.memcheck import Reject
 from model.verifier.step import Stepper
+from model.verifier.explore import Assertions
 
 DATAPATH = Path(__file__).resolve().parent.parent / "bpfprogs" / "datapath" / "datapath.o"
 PROGS = ("dp_xdp_v4", "dp_tc_egress")
@@ -75,7 +76,7 @@ def test_check_is_skipped_only_where_it_refuses_nothing():
     obj = load_object(str(DATAPATH))
     prog = next(p for p in obj.programs if p.name == "dp_xdp_v4")
     stepper = Stepper(obj, prog)
-    asserts = C._Assertions(prog)
+    asserts = Assertions(prog)
     skipped = 0
     for pc, insn in prog.by_pc().items():
         if not Stepper.checks_nothing(insn, asserts[pc]):

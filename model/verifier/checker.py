@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from model.cfg import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store,
-                       kernel_line)
+from model.isa import Call, LoadImm64, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
@@ -43,21 +42,21 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.tracing_targets import target_refusal
 from model.platform.returns import return_range
 from model.program import PSEUDO_FUNC, BpfObject, Program
-from model.verifier.assertions import assertions
 from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.backtrack import Marks, Tracker, compared, every_value, mark_all
+from model.verifier.backtrack import Tracker, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
-from model.verifier.state import (EMPTY, State, covers, fails_alone, format_state,
-                                  slot_covers, widen_slots, without_singular_ids)
+from model.verifier.state import (State, covers, fails_alone, format_state, widen_slots,
+                                  without_singular_ids)
 from model.verifier.globals import global_entry_state
 from model.verifier.step import Stepper
+from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor,
+                                    may_goto_hit, path_ended, same_frames,
+                                    stacks_may_cover, prune_points)
 
-JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
-MEMORY = (Load, Store, Atomic)
 ALL_REGS = frozenset(range(11))
 CALL_CLOBBERED = frozenset(range(6))  # r0-r5
 INSN_BUDGET = 1_000_000
@@ -103,87 +102,6 @@ class Verdict:
         return self.verdict == "accepted"
 
 
-class _Node:
-    """A stored state; ``branches`` counts the unfinished paths and children below it."""
-
-    __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses", "failed")
-
-    def __init__(self, parent: "_Node | None", state: State, trail):
-        self.parent = parent
-        self.branches = 1
-        self.complete = False
-        self.state = state
-        self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
-        self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
-        self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
-        self.failed: list = []  # where covers() failed against it (state.fails_alone)
-
-
-def _path_ended(node: _Node | None, done: dict[int, list[_Node]],
-                open_at: dict[int, int]) -> None:
-    """One path below ``node`` ended; a node whose subtree is fully explored becomes a
-    state that prunes (``done``: pc -> such states)."""
-    while node is not None:
-        node.branches -= 1
-        if node.branches:
-            return
-        node.complete = True
-        done.setdefault(node.state.pc, []).append(node)
-        open_at[node.state.pc] -= 1
-        node = node.parent
-
-
-@dataclass
-class _Path:
-    state: State
-    node: _Node | None
-    trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
-
-
-class _Assertions(dict):
-    """pc -> the instruction's assertions that ``Stepper.check`` decides (the transfer
-    functions check the others), computed on first use (once per distinct instruction:
-    they depend on nothing else here; the lists are only read)."""
-
-    def __init__(self, prog: Program):
-        super().__init__()
-        self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
-        self.by_insn: dict = {}
-
-    def __missing__(self, pc: int):
-        insn = self.by_pc[pc]
-        got = self.by_insn.get(insn)
-        if got is None:
-            got = self.by_insn[insn] = tuple(
-                a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
-                if Stepper.decides(a))
-        self[pc] = got
-        return got
-
-
-class _Steps(dict):
-    """pc -> what the exploration loop asks of the instruction there, computed on first
-    use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
-    a conditional jump, may make values precise (``Tracker.may_use``), the assertions
-    ``Stepper.check`` decides or None when it can refuse nothing there); None: no
-    instruction at pc."""
-
-    def __init__(self, by_pc: dict, asserts: _Assertions):
-        super().__init__()
-        self.by_pc, self.asserts = by_pc, asserts
-
-    def __missing__(self, pc: int):
-        insn = self.by_pc.get(pc)
-        if insn is None:
-            return None
-        cls, asserts = insn.__class__, self.asserts[pc]
-        got = self[pc] = (insn, cls in MEMORY, cls in JMP_CLASS,
-                          cls is Jump and insn.cond != "ja", Tracker.may_use(insn),
-                          None if Stepper.checks_nothing(insn, asserts) else asserts)
-        return got
-
-
 class Checker:
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
                  time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
@@ -221,7 +139,7 @@ class Checker:
         except Late:
             self._late()
             return
-        self.assertions = _Assertions(prog)  # per pc, when first reached
+        self.assertions = Assertions(prog)  # per pc, when first reached
         self.tracker = Tracker(prog, return_range(prog.prog_type, prog.attach_type) is not None)
 
     def _late(self) -> bool:
@@ -259,20 +177,20 @@ class Checker:
 
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
-        done: dict[int, list[_Node]] = {}  # pc -> fully explored states (they prune)
+        done: dict[int, list[Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
-        by_fp: dict[int, dict[tuple, list[_Node]]] = {}  # pc -> fingerprint -> stored nodes
-        at_cb: dict[int, list[_Node]] = {}  # callback call site -> stored nodes
+        by_fp: dict[int, dict[tuple, list[Node]]] = {}  # pc -> fingerprint -> stored nodes
+        at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
         self.stepper.global_seen = set()
         entry = self.stepper.entry()
         depths = entry.depths  # shared by every state of the run
-        stack = [_Path(entry, None, None)]
+        stack = [Path(entry, None, None)]
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
         check, step = self.stepper.check, self.stepper.step
-        steps = _Steps(self.by_pc, self.assertions)
+        steps = Steps(self.by_pc, self.assertions)
         slots = self.slots
         observe, record = slots.observe, slots.record
         tracker = self.tracker
@@ -308,7 +226,7 @@ class Checker:
                     same = at_pc.get(fp) if fp is not None else None
                     # an identical state still being explored (open) on this very path: a
                     # loop that makes no progress
-                    if same and any(not n.complete and _is_ancestor(n, path.node)
+                    if same and any(not n.complete and is_ancestor(n, path.node)
                                     for n in same):
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
@@ -353,20 +271,20 @@ class Checker:
                             elif prec[0] or prec[1] or old.marks.outer:
                                 mark(path.node, path.trail, *prec, len(st.frames) - 1,
                                      old.marks.outer, at=pc)
-                            _path_ended(path.node, done, open_at)
+                            path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
-                        if _may_goto_hit(st, at_pc, care, live, alive):
+                        if may_goto_hit(st, at_pc, care, live, alive):
                             mark_all(path.node)  # compared without precision marks
-                            _path_ended(path.node, done, open_at)
+                            path_ended(path.node, done, open_at)
                             break
                     if add_new:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
                         if fp is None:
                             fp = st.fingerprint()
-                        node = _Node(path.node, without_singular_ids(st.copy()), path.trail)
+                        node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
                         by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
                         path.node = node
@@ -400,7 +318,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    _path_ended(path.node, done, open_at)
+                    path_ended(path.node, done, open_at)
                     break
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
@@ -409,18 +327,18 @@ class Checker:
                     for other in succ[1:]:
                         if insn.__class__ is Call and insn.src == 1:
                             # a global function, verified on its own: no caller's path
-                            stack.append(_Path(other, None, None))
+                            stack.append(Path(other, None, None))
                             continue
                         if path.node is not None:
                             path.node.branches += 1
-                        stack.append(_Path(other, path.node, trail))
+                        stack.append(Path(other, path.node, trail))
                     if len(stack) > JMP_SEQ_LIMIT:
                         return (Failure(pc, f"The sequence of {len(stack)} jumps is too "
                                             "complex."), trail)
                 path.state, path.trail = succ[0], trail
         return self._check_stack_depth(depths)
 
-    def _callback_site(self, path: _Path, nodes: list, done, open_at) -> bool:
+    def _callback_site(self, path: Path, nodes: list, done, open_at) -> bool:
         """At a callback's call site (is_state_visited for calls_callback insns): a state
         covered by any state stored there, explored in full or not, is pruned (the
         iterations converged); no infinite-loop check. A state back from the callback is
@@ -432,23 +350,23 @@ class Checker:
         if st.from_callback:
             prev = path.node
             while prev is not None and not (prev.state.pc == st.pc and
-                                             _same_frames(prev.state, st)):
+                                             same_frames(prev.state, st)):
                 prev = prev.parent
             if prev is not None:
                 widen_slots(prev.state, st, self._keep_slot(st))
             st.from_callback = False
-        if any(_stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
+        if any(stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
             # compared exactly: every value of this state matters (the kernel propagates
             # the old state's precision; all of it here, as that state is still open)
             regs, slots, outer = every_value(st, [ALL_REGS] * len(st.frames), None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc)
-            _path_ended(path.node, done, open_at)
+            path_ended(path.node, done, open_at)
             return True
         if len(nodes) >= MAX_CALLBACK_STATES:
             raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
                          f"converge in {MAX_CALLBACK_STATES} states")
-        node = _Node(path.node, st.copy(), path.trail)
+        node = Node(path.node, st.copy(), path.trail)
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         nodes.append(node)
         path.node = node
@@ -589,69 +507,6 @@ class Checker:
                 out.append("... (log truncated)")
                 break
         return out
-
-
-def prune_points(prog: Program) -> set[int]:
-    """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
-    the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
-    ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
-    ``ld_imm64`` of a callback (with the instruction after it and the callback), and
-    callback helper calls themselves (``Checker.cb_sites``)."""
-    points = set()
-    for pc, insn in prog.by_pc().items():
-        if isinstance(insn, (Jump, MayGoto)):
-            site = prog.site_at(pc)
-            if site is not None:
-                points |= {pc, site.target}
-            elif isinstance(insn, Jump) and insn.cond == "ja":
-                points.add(insn.target(pc))
-            else:
-                points |= {pc, insn.target(pc)}
-        elif isinstance(insn, (Call, CallX)):
-            points.add(pc + 1)
-            if isinstance(insn, Call) and insn.src == 1:
-                points |= {pc, insn.target(pc)}
-        elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
-            points |= {pc, pc + 2, pc + 1 + insn.imm}
-    return points
-
-
-def _stacks_may_cover(old: State, new: State) -> bool:
-    """A quick filter before ``covers`` at a callback's call site, where the callers'
-    registers are those of the call and only their stacks change: False when a stack slot
-    already fails (skipping a node is only a lost pruning)."""
-    for fo, fn in zip(old.frames, new.frames):
-        for k, sn in fn.stack.items():
-            so = fo.stack.get(k, EMPTY)
-            if so is not sn and not slot_covers(so, sn, {}):
-                return False
-    return True
-
-
-def _same_frames(a: State, b: State) -> bool:
-    return [(f.callsite, f.cb_func) for f in a.frames] == [(f.callsite, f.cb_func)
-                                                            for f in b.frames]
-
-
-def _may_goto_hit(st: State, stored: dict[tuple, list[_Node]], care, live, slots) -> bool:
-    """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
-    remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
-    being explored: a loop whose fall-through runs only while the runtime budget lasts) is
-    pruned; the same depth is left to the ordinary pruning and infinite-loop check. The
-    stack slots' liveness (observed reads) only holds for a state whose subtree was
-    explored in full: a state still being explored is compared with every slot (the
-    kernel cleans only states without branches)."""
-    return any(n.state.may_goto_depth != st.may_goto_depth
-               and covers(n.state, st, care, live, slots if n.complete else None)
-               for nodes in stored.values() for n in nodes)
-
-
-def _is_ancestor(node: _Node, of: _Node | None) -> bool:
-    while of is not None:
-        if of is node:
-            return True
-        of = of.parent
-    return False
 
 
 def check_program(obj: BpfObject, prog: Program, **kw) -> Verdict:

@@ -1,0 +1,165 @@
+"""The abstract verifier's exploration bookkeeping (``model.verifier.checker``): stored
+states and their branch counts (``Node``), the paths being explored, the per-pc records
+the exploration loop reads, the kernel's prune points, and the loop rule at a may_goto."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.isa import Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store
+from model.program import PSEUDO_FUNC, Program
+from model.verifier.assertions import assertions
+from model.verifier.backtrack import Marks, Tracker
+from model.verifier.state import EMPTY, State, covers, slot_covers
+from model.verifier.step import Stepper
+
+JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
+MEMORY = (Load, Store, Atomic)
+
+
+class Node:
+    """A stored state; ``branches`` counts the unfinished paths and children below it."""
+
+    __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
+                 "misses", "failed")
+
+    def __init__(self, parent: "Node | None", state: State, trail):
+        self.parent = parent
+        self.branches = 1
+        self.complete = False
+        self.state = state
+        self.trail = trail  # the path's pcs before this state (``precision.Tracker``)
+        self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
+        self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
+        self.failed: list = []  # where covers() failed against it (state.fails_alone)
+
+
+def path_ended(node: Node | None, done: dict[int, list[Node]],
+                open_at: dict[int, int]) -> None:
+    """One path below ``node`` ended; a node whose subtree is fully explored becomes a
+    state that prunes (``done``: pc -> such states)."""
+    while node is not None:
+        node.branches -= 1
+        if node.branches:
+            return
+        node.complete = True
+        done.setdefault(node.state.pc, []).append(node)
+        open_at[node.state.pc] -= 1
+        node = node.parent
+
+
+@dataclass
+class Path:
+    state: State
+    node: Node | None
+    trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
+
+
+class Assertions(dict):
+    """pc -> the instruction's assertions that ``Stepper.check`` decides (the transfer
+    functions check the others), computed on first use (once per distinct instruction:
+    they depend on nothing else here; the lists are only read)."""
+
+    def __init__(self, prog: Program):
+        super().__init__()
+        self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
+        self.by_insn: dict = {}
+
+    def __missing__(self, pc: int):
+        insn = self.by_pc[pc]
+        got = self.by_insn.get(insn)
+        if got is None:
+            got = self.by_insn[insn] = tuple(
+                a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
+                if Stepper.decides(a))
+        self[pc] = got
+        return got
+
+
+class Steps(dict):
+    """pc -> what the exploration loop asks of the instruction there, computed on first
+    use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
+    a conditional jump, may make values precise (``Tracker.may_use``), the assertions
+    ``Stepper.check`` decides or None when it can refuse nothing there); None: no
+    instruction at pc."""
+
+    def __init__(self, by_pc: dict, asserts: Assertions):
+        super().__init__()
+        self.by_pc, self.asserts = by_pc, asserts
+
+    def __missing__(self, pc: int):
+        insn = self.by_pc.get(pc)
+        if insn is None:
+            return None
+        cls, asserts = insn.__class__, self.asserts[pc]
+        got = self[pc] = (insn, cls in MEMORY, cls in JMP_CLASS,
+                          cls is Jump and insn.cond != "ja", Tracker.may_use(insn),
+                          None if Stepper.checks_nothing(insn, asserts) else asserts)
+        return got
+
+
+def prune_points(prog: Program) -> set[int]:
+    """Where the kernel looks for an equivalent state (its ``mark_prune_point`` calls in
+    the CFG walk): conditional jumps (a static site is one, both edges) and their targets,
+    ``ja`` targets, the instruction after any call, bpf-to-bpf calls and callee entries,
+    ``ld_imm64`` of a callback (with the instruction after it and the callback), and
+    callback helper calls themselves (``Checker.cb_sites``)."""
+    points = set()
+    for pc, insn in prog.by_pc().items():
+        if isinstance(insn, (Jump, MayGoto)):
+            site = prog.site_at(pc)
+            if site is not None:
+                points |= {pc, site.target}
+            elif isinstance(insn, Jump) and insn.cond == "ja":
+                points.add(insn.target(pc))
+            else:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, (Call, CallX)):
+            points.add(pc + 1)
+            if isinstance(insn, Call) and insn.src == 1:
+                points |= {pc, insn.target(pc)}
+        elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
+            points |= {pc, pc + 2, pc + 1 + insn.imm}
+    return points
+
+
+def stacks_may_cover(old: State, new: State) -> bool:
+    """A quick filter before ``covers`` at a callback's call site, where the callers'
+    registers are those of the call and only their stacks change: False when a stack slot
+    already fails (skipping a node is only a lost pruning)."""
+    for fo, fn in zip(old.frames, new.frames):
+        for k, sn in fn.stack.items():
+            so = fo.stack.get(k, EMPTY)
+            if so is not sn and not slot_covers(so, sn, {}):
+                return False
+    return True
+
+
+def same_frames(a: State, b: State) -> bool:
+    return [(f.callsite, f.cb_func) for f in a.frames] == [(f.callsite, f.cb_func)
+                                                            for f in b.frames]
+
+
+def may_goto_hit(st: State, stored: dict[tuple, list[Node]], care, live, slots) -> bool:
+    """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
+    remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
+    being explored: a loop whose fall-through runs only while the runtime budget lasts) is
+    pruned; the same depth is left to the ordinary pruning and infinite-loop check. The
+    stack slots' liveness (observed reads) only holds for a state whose subtree was
+    explored in full: a state still being explored is compared with every slot (the
+    kernel cleans only states without branches)."""
+    return any(n.state.may_goto_depth != st.may_goto_depth
+               and covers(n.state, st, care, live, slots if n.complete else None)
+               for nodes in stored.values() for n in nodes)
+
+
+def is_ancestor(node: Node, of: Node | None) -> bool:
+    while of is not None:
+        if of is node:
+            return True
+        of = of.parent
+    return False
+
+
+__all__ = ["Node", "Path", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
+           "same_frames", "may_goto_hit", "is_ancestor", "JMP_CLASS", "MEMORY"]
