@@ -19,8 +19,6 @@ WORDED = {
     "timer_set_cb_leak_lock": "not modelled: bpf_spin_lock through a map value pointer",
     # BPF_MAP_CREATE refuses a timer in a percpu array: skv refuses the program at load
     "timer_percpu_array": "a bpf_timer in a percpu_array map",
-    # LD_ABS in the callback: skv refuses it in a subprogram before looking at r6
-    "timer_cb_ld_abs": "LD_ABS is not allowed in subprogs",
     # BPF_MAP_CREATE refuses special fields with BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG
     **{n: "BPF_F_RDONLY_PROG or BPF_F_WRONLY_PROG" for n in (
         "timer_rdonly_prog_map", "timer_wronly_prog_map", "lock_rdonly_prog_map")},
