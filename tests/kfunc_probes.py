@@ -122,6 +122,16 @@ def _probes() -> list[tuple[str, str, str]]:
         ("sleepable_helper_in_rcu", "syscall", "call kfunc bpf_rcu_read_lock\n" + _COPY
          + "call kfunc bpf_rcu_read_unlock\n"),
         ("sleepable_helper_outside_rcu", "syscall", _COPY),
+        # bpf_sock_destroy: iterators only, a trusted socket (iter/tcp's sk_common, at 8)
+        ("sock_destroy_ok", "iter/tcp", "r1 = *(u64 *)(r1 + 8)\nif r1 == 0 goto +1\n"
+         "call kfunc bpf_sock_destroy\n"),
+        ("sock_destroy_maybe_null", "iter/tcp", "r1 = *(u64 *)(r1 + 8)\n"
+         "call kfunc bpf_sock_destroy\n"),
+        ("sock_destroy_moved", "iter/tcp", "r1 = *(u64 *)(r1 + 8)\nif r1 == 0 goto +2\n"
+         "r1 += 8\ncall kfunc bpf_sock_destroy\n"),
+        ("sock_destroy_meta", "iter/tcp", "r1 = *(u64 *)(r1 + 0)\n"
+         "call kfunc bpf_sock_destroy\n"),
+        ("sock_destroy_tp_btf", _TP, "r1 = 0\ncall kfunc bpf_sock_destroy\n"),
         ("sys_bpf_in_rcu", "syscall", "r1 = 0\n*(u64 *)(r10 - 16) = r1\n"
          "call kfunc bpf_rcu_read_lock\nr1 = 0\nr2 = r10\nr2 += -16\nr3 = 8\ncall 166\n"
          "call kfunc bpf_rcu_read_unlock\n"),

@@ -96,7 +96,7 @@ def test_program_types_of_each_kfunc_set(name):
         _, prog = build(text, section)
         k = kernel_verdict(prog)
         refused = "is not allowed" in k.msg
-        ours = kfunc_check(name, prog.prog_type, prog.sleepable)
+        ours = kfunc_check(name, prog.prog_type, prog.sleepable, prog.attach_type)
         if ours is not None and ours.startswith("not modelled"):
             assert not refused, (name, section, k.msg)
             continue

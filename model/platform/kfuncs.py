@@ -45,7 +45,12 @@ SETS: dict[str, frozenset[str]] = {
     "ct_skb": frozenset({"sched_cls"}),
     "ct_xdp": frozenset({"xdp"}),
     "ct": frozenset({"sched_cls", "xdp"}),
+    # net/core/filter.c bpf_sk_iter_kfunc_set: tracing programs, and of those only
+    # iterators (tracing_iter_filter: expected attach type BPF_TRACE_ITER)
+    "sk_iter": frozenset({"tracing"}),
 }
+#: kfunc set -> the one expected attach type its program types must have
+SET_ATTACH = {"sk_iter": 28}  # BPF_TRACE_ITER
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     _k("bpf_skb_ct_lookup", _ACQ_NULL, ["ctx", *_CT_ARGS], "btf:nf_conn", "ct_skb"),
     _k("bpf_xdp_ct_lookup", _ACQ_NULL, ["ctx", *_CT_ARGS], "btf:nf_conn", "ct_xdp"),
     _k("bpf_ct_release", KF_RELEASE, ["btf:nf_conn"], "void", "ct"),
+    _k("bpf_sock_destroy", KF_TRUSTED_ARGS, ["btf:sock_common"], "scalar", "sk_iter"),
 )}
 
 RCU_LOCK, RCU_UNLOCK = "bpf_rcu_read_lock", "bpf_rcu_read_unlock"
@@ -110,9 +116,11 @@ KPTR_DTOR_STRUCTS = frozenset({"task_struct", "cgroup", "bpf_cpumask"})
 RCU_PROTECTED = frozenset({"task_struct", "cgroup", "bpf_cpumask"})
 
 
-def kfunc_check(name: str, prog_type: str, sleepable: bool = False) -> str | None:
-    """Why a call of kfunc ``name`` from ``prog_type`` is refused ("calling kernel
-    function ... is not allowed", the kernel's words) or not modelled; None: modelled."""
+def kfunc_check(name: str, prog_type: str, sleepable: bool = False,
+                attach_type: int = 0) -> str | None:
+    """Why a call of kfunc ``name`` from ``prog_type`` (with ``attach_type``) is refused
+    ("calling kernel function ... is not allowed", the kernel's words) or not modelled;
+    None: modelled."""
     k = KFUNCS.get(name)
     if k is None:
         return f"not modelled: kfunc {name}"
@@ -123,6 +131,8 @@ def kfunc_check(name: str, prog_type: str, sleepable: bool = False) -> str | Non
         if k.kset == "ct_skb" and prog_type == "xdp" or k.kset == "ct_xdp" and prog_type == \
                 "sched_cls":
             return f"not modelled: kfunc {name} in a {prog_type} program"
+        return f"calling kernel function {name} is not allowed"
+    if SET_ATTACH.get(k.kset, attach_type) != attach_type:
         return f"calling kernel function {name} is not allowed"
     if k.has(KF_SLEEPABLE) and not sleepable:
         return f"program must be sleepable to call sleepable kfunc {name}"

@@ -35,7 +35,8 @@ from model.verifier.state import State
 def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> None:
     """Check a kfunc call at ``pc`` and apply its effect on ``st``."""
     name = kfunc_name(prog, pc, btf_id)
-    why = kfunc_check(name, ptype, prog.sleepable or ptype == "syscall") if name else None
+    why = kfunc_check(name, ptype, prog.sleepable or ptype == "syscall",
+                      prog.attach_type) if name else None
     if name is None or why is not None and why.startswith("not modelled"):
         raise Reject(why or prog.kfunc_unmodelled(pc, btf_id))
     if why is not None:
