@@ -30,10 +30,25 @@ def _refuse(prog, target: int, name: str, why: str) -> Reject:
                   f"('{name}')")
 
 
+def _unmodelled_at_call(st: State, name: str) -> None:
+    """A call of a global function, which the kernel verifies on its own from its BTF
+    prototype (the caller's typed pointers are no arguments it takes; no RCU section
+    inside it): what skv does not model at such a call (a typed pointer argument, an
+    RCU read section held)."""
+    if st.rcu:
+        raise Reject(f"not modelled: a call of global function {name} inside an RCU read "
+                     "section")
+    for regno in range(1, 6):
+        if st.cur.regs[regno].type in (T.BTF_ID, T.BTF_ID_OR_NULL):
+            raise Reject(f"not modelled: a typed pointer (R{regno}) passed to global "
+                         f"function {name}")
+
+
 def call_global(st: State, obj, prog, target: int) -> None:
     """btf_check_subprog_call and the global branch of check_func_call, on ``st`` at the
     call: each argument register against the prototype; then r0 an unknown scalar, r1-r5
     unreadable, memory passed possibly written (stack bytes: misc)."""
+    _unmodelled_at_call(st, prog.subprogs.get(target, f"#{target}"))
     p = prototype(obj, prog, target)
     if p.unmodelled:
         raise Reject(p.unmodelled)

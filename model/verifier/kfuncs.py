@@ -85,20 +85,6 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
     regs[0] = _return(st, k, pc, ids)
 
 
-def global_call_unmodelled(st: State, name: str) -> None:
-    """A call of a global function, which the kernel verifies on its own from its BTF
-    prototype (the caller's typed pointers are no arguments it takes; no RCU section
-    inside it) while skv follows it as a static one: refused where kfuncs and kptrs make
-    the two differ (a typed pointer argument, an RCU read section held)."""
-    if st.rcu:
-        raise Reject(f"not modelled: a call of global function {name} inside an RCU read "
-                     "section")
-    for regno in range(1, 6):
-        if st.cur.regs[regno].type in (T.BTF_ID, T.BTF_ID_OR_NULL):
-            raise Reject(f"not modelled: a typed pointer (R{regno}) passed to global "
-                         f"function {name}")
-
-
 def _rcu(st: State, name: str) -> None:
     if name == RCU_LOCK:
         if st.rcu:
@@ -214,4 +200,4 @@ def _return(st: State, k, pc: int, ids) -> Reg:
     return pointer(kind, btf_id=sid, id=null_id)
 
 
-__all__ = ["call_kfunc", "global_call_unmodelled"]
+__all__ = ["call_kfunc"]

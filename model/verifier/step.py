@@ -18,7 +18,7 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
                                   ld_abs_return, leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
 from model.platform.tracing_targets import btf_target, lsm_return_range
-from model.verifier.kfuncs import call_kfunc, global_call_unmodelled
+from model.verifier.kfuncs import call_kfunc
 from model.verifier.globals import call_global, global_entry_state, is_global_frame
 from model.verifier.kptrs import kptr_insn
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
@@ -219,7 +219,6 @@ class Stepper:
             if insn.src == 1:
                 target = insn.target(pc)
                 if target in self.prog.global_funcs:  # verified on its own (model.verifier.globals)
-                    global_call_unmodelled(st, self.prog.subprogs.get(target, f"#{target}"))
                     call_global(st, self.obj, self.prog, target)
                     st.pc = pc + 1
                     if target in self.global_seen:
