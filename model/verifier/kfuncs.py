@@ -25,8 +25,9 @@ from model.elf.btf import STRUCT
 from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS, RCU_LOCK,
                                    RCU_UNLOCK, arg_struct, kfunc_check, kfunc_name)
 from model.platform.prototypes import Arg, ArgType
+from model.platform.tracing_targets import vmlinux_btf
 from model.verifier.calls import _mem_arg, _null_mem_size, _size_arg, unmoved_ctx
-from model.verifier.memcheck import Reject
+from model.verifier.memcheck import Reject, vmlinux_struct_id
 from model.verifier.regs import NOT_INIT, NULLABLE, SOCKETS, Reg, T, pointer, replace, \
     type_str, unknown
 from model.verifier.state import State
@@ -99,20 +100,9 @@ def _rcu(st: State, name: str) -> None:
             st.update(f, where, replace(r, type=T.BTF_ID, trust="untrusted"))
 
 
-def _struct_id(name: str) -> tuple[object, int]:
-    """(vmlinux BTF, the id of struct ``name`` in it); "not modelled" without it."""
-    from model.platform.tracing_targets import vmlinux_btf
-    from model.verifier.timers import _struct_id as struct_id
-
-    btf = vmlinux_btf()
-    if btf is None:
-        raise Reject(f"not modelled: struct {name} without vmlinux BTF")
-    return btf, struct_id(name)
-
-
 def _btf_arg(fname: str, k, i: int, regno: int, r: Reg, want: str) -> int:
     """KF_ARG_PTR_TO_BTF_ID: the reference ``r`` gives a release kfunc (0: none)."""
-    btf, wid = _struct_id(want)
+    btf, wid = vmlinux_btf(), vmlinux_struct_id(want)
     if r.type is not T.BTF_ID:
         if r.type in SOCKETS:
             raise Reject(f"not modelled: a socket passed to kfunc {fname}")
@@ -190,7 +180,7 @@ def _return(st: State, k, pc: int, ids) -> Reg:
         return NOT_INIT
     if k.ret == "scalar":
         return unknown()
-    _, sid = _struct_id(arg_struct(k.ret))
+    sid = vmlinux_struct_id(arg_struct(k.ret))
     kind = T.BTF_ID_OR_NULL if k.has(KF_RET_NULL) else T.BTF_ID
     null_id = ids.new() if k.has(KF_RET_NULL) else 0
     if k.has(KF_ACQUIRE):

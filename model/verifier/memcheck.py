@@ -161,6 +161,17 @@ def _vmlinux():
     return vmlinux_btf()
 
 
+def vmlinux_struct_id(name: str) -> int:
+    """The running kernel's BTF id of struct ``name`` (a helper's or kfunc's argument or
+    return type); "not modelled" without it (``NotModelled`` without the kernel's BTF)."""
+    from model.elf.btf import STRUCT
+
+    t = _vmlinux().find(name, STRUCT)
+    if t is None:
+        raise Reject(f"not modelled: struct {name} is not in vmlinux BTF")
+    return t.id
+
+
 def typed_reg(got) -> Reg | None:
     """A register for what a typed read yields (model.platform.btf_access.Typed), or the
     verifier's message raised."""
@@ -576,6 +587,6 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
         _set_byte(frame, a, MISC)
 
 
-__all__ = ["Reject", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
+__all__ = ["Reject", "vmlinux_struct_id", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
            "stack_const", "mark_written", "constant_map_key", "check_ptr_alignment",
            "check_ctx_pointer"]

@@ -25,7 +25,7 @@ from model.platform.proto_kinds import ARG_BTF_STRUCT
 from model.platform.value_fields import TIMER
 from model.verifier.dynptr import callback_dynptr
 from model.verifier.locks import map_field_pointer
-from model.verifier.memcheck import Reject
+from model.verifier.memcheck import Reject, vmlinux_struct_id
 from model.verifier.regs import NOT_INIT, Reg, T, pointer, type_str
 from model.verifier.state import Frame, State
 
@@ -60,7 +60,7 @@ def btf_arg(helper: str, regno: int, r: Reg, maybe_null: bool = False) -> None:
         raise Reject(f"R{regno} type={type_str(r)} expected={BTF_ID_EXPECTED}")
     if r.tag:
         raise Reject(f"not modelled: a {r.tag} typed pointer passed to bpf_{helper}")
-    want = _struct_id(ARG_BTF_STRUCT[helper])
+    want = vmlinux_struct_id(ARG_BTF_STRUCT[helper])
     if r.off < 0 or not r.var.is_const() or r.var.const_value():
         raise Reject(f"not modelled: a {ARG_BTF_STRUCT[helper]} pointer at a negative or "
                      f"variable offset passed to bpf_{helper}")
@@ -74,16 +74,6 @@ def btf_arg(helper: str, regno: int, r: Reg, maybe_null: bool = False) -> None:
         raise Reject(f"R{regno} is of type {name} but {ARG_BTF_STRUCT[helper]} is expected")
 
 
-def _struct_id(name: str) -> int:
-    from model.elf.btf import STRUCT
-    from model.platform.tracing_targets import vmlinux_btf
-
-    t = vmlinux_btf().find(name, STRUCT)
-    if t is None:
-        raise Reject(f"not modelled: struct {name} is not in vmlinux BTF")
-    return t.id
-
-
 def callback_reg(src: str, caller: list[Reg], maps, for_each_types) -> Reg:
     """A callback's argument register from its ``CallbackSpec.regs`` source."""
     if src == "scalar":
@@ -93,7 +83,7 @@ def callback_reg(src: str, caller: list[Reg], maps, for_each_types) -> Reg:
     if src.startswith("arg"):
         return caller[int(src[3:])]
     if src.startswith("btf:"):
-        return pointer(T.BTF_ID, btf_id=_struct_id(src[4:]))
+        return pointer(T.BTF_ID, btf_id=vmlinux_struct_id(src[4:]))
     if src == "dynptr_local":
         return callback_dynptr()
     m = caller[1].map  # map_ptr / map_key / map_value of the map in the caller's r1
