@@ -261,6 +261,14 @@ CONST_STR_HELPERS = frozenset({"strncmp", "snprintf"})
 #: is_acquire_function, for the helpers modelled): the program must hand it back to a
 #: release helper (an ``OBJ_RELEASE`` argument) on every path before it exits
 ACQUIRES = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "ringbuf_reserve"})
+
+
+def reference_leak(held: list[str], what: str) -> str:
+    """check_reference_leak's message: a line per reference still ``held`` (how the engine
+    names it), then that ``what`` (an exit of the main program, a tail call, LD_ABS/IND)
+    would leak them."""
+    return "\n".join([f"Unreleased reference {h}" for h in held]
+                     + [f"{what} would lead to reference leak"])
 #: helpers whose returned pointer (NULL until checked) is their socket argument seen as
 #: another kind: it holds the argument's reference, if any (is_ptr_cast_function)
 CASTS = frozenset({"sk_fullsock", "tcp_sock", "skc_to_tcp_sock", "skc_to_tcp6_sock",

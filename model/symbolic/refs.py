@@ -18,7 +18,7 @@ from __future__ import annotations
 import z3
 
 from model.interp.refs import RINGBUF_HDR
-from model.platform.proto_kinds import RELEASE_EXPECTED, Arg
+from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, reference_leak
 from model.platform.prototypes import helper_proto
 from model.verifier.transfer import MAX_VAR_OFF
 from model.symbolic.state import BV64, BYTE, P, Region, S, bv, const_of
@@ -100,8 +100,7 @@ def leak_reason(st, what: str = "BPF_EXIT instruction in main prog") -> str | No
     names = held(st)
     if not names:
         return None
-    return "\n".join([f"Unreleased reference ({n})" for n in names]
-                     + [f"{what} would lead to reference leak"])
+    return reference_leak([f"({n})" for n in names], what)
 
 
 __all__ = ["FOLLOWED", "followed", "KIND", "held", "reserve", "release", "release_bad", "size_bad",

@@ -7,7 +7,7 @@ may not exit, tail call or use LD_ABS/IND while holding one.
 
 from __future__ import annotations
 
-from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, Ret
+from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, Ret, reference_leak
 from model.verifier.memcheck import Reject, btf_sock_common_arg, fixed_off_only
 from model.verifier.regs import Reg, T, pointer, type_str, unknown
 from model.verifier.state import State
@@ -81,8 +81,7 @@ def dropped_on_null(st: State, reg: Reg) -> None:
 def check_leaks(st: State, prefix: str) -> None:
     """check_reference_leak at an exit of the main program, a tail call or LD_ABS/IND."""
     if st.refs:
-        lines = [f"Unreleased reference id={i} alloc_insn={pc}" for i, pc in st.refs]
-        raise Reject("\n".join(lines + [f"{prefix} would lead to reference leak"]))
+        raise Reject(reference_leak([f"id={i} alloc_insn={pc}" for i, pc in st.refs], prefix))
 
 
 __all__ = ["acquire", "cast", "ref_arg", "release_arg", "release", "dropped_on_null", "check_leaks"]
