@@ -73,6 +73,7 @@ def _rows(capsys, *argv) -> tuple[int, list[dict]]:
     ("tc/entry", "sched_cls", "none", False),  # cilium/ebpf's prefix match (Cilium's datapath)
     ("tc/tail", "sched_cls", "none", False),
     ("xdp/tail", "xdp", "xdp", False),
+    ("perf_event/unwind_native", "perf_event", "none", False),  # the OpenTelemetry profiler
     ("tcp_x", "unspec", "none", False),
     ("2/7", "unspec", "none", False),  # iproute2 tail-call section: the command says
     ("from-netdev", "unspec", "none", False),

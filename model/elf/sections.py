@@ -166,7 +166,9 @@ SECTION_DEFS: tuple[tuple[str, str, str, bool], ...] = tuple(
 #: libbpf < 1.0 and PREVAIL matched these by prefix ("xdp_prog", "socket1", "classifier_x");
 #: cilium/ebpf still matches a pattern without ``+`` by prefix, so Cilium's datapath names
 #: its tc programs ``tc/entry`` and ``tc/tail`` (its xdp ones ``xdp/entry``, ``xdp/tail``)
+#: and the OpenTelemetry profiler its ``perf_event/unwind_native``
 _LEGACY_PREFIXES = (("xdp", "xdp", "xdp"), ("tc/", "sched_cls", "none"),
+                    ("perf_event/", "perf_event", "none"),
                     ("socket", "socket_filter", "none"),
                     ("classifier", "sched_cls", "none"), ("action", "sched_act", "none"),
                     ("cgroup_skb", "cgroup_skb", "none"),
