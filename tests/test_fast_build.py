@@ -4,6 +4,7 @@ current build gives the pure-Python verdicts."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -83,3 +84,15 @@ def test_a_current_compiled_build_gives_the_pure_verdicts():
     assert compiled["compiled"] and not pure["compiled"]
     assert len(pure["rows"]) >= 20 and {r[2] for r in pure["rows"]} == {"accepted", "rejected"}
     assert compiled["rows"] == pure["rows"]
+
+
+def test_the_compiled_modules_type_check():
+    """mypyc compiles only type-correct modules (and trusts their types at run time): an
+    edit that breaks the core's typing is found here, not at the next ``make fast``."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pyproject.toml's fast extra, make fast)")
+    p = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports",
+                        "--follow-imports=silent", "--no-incremental",
+                        *(f"model/verifier/{m}.py" for m in fast.COMPILED)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:]
