@@ -1,13 +1,14 @@
 # skv: the two commands the README starts with.
 #   make demo   set up, then run skv on the bundled bpfprogs
 #   make test   set up, then run the test suite
+#   make fast   optional: compile the verifier core with mypyc (build/fast/, see README)
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 SKV   := $(VENV)/bin/skv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test bench bpfprogs clean
+.PHONY: setup system-deps demo test fast bench bpfprogs clean
 
 setup: $(STAMP) system-deps
 
@@ -53,6 +54,11 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses=4 --dist loadfile
 
+# the compiled build is used only while the sources are exactly those it was built from
+fast: setup
+	$(PY) -m pip install -q -e '.[test,fast]'
+	$(PY) -m model.fast_build
+
 bench: setup
 	$(PY) -m bench.run_all
 
@@ -60,4 +66,4 @@ bpfprogs: setup
 	$(MAKE) -C bpfprogs
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache build/fast

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# The suite tests the pure-Python sources, never a compiled build of them (model/fast.py;
+# tests/test_fast_build.py compares the two); subprocesses inherit this.
+os.environ["SKV_PURE"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 BPFPROGS = ROOT / "bpfprogs"
 CORPORA = ROOT.parent / "shared" / "corpora"

@@ -43,14 +43,14 @@ class Marks:
 
     __slots__ = ("regs", "slots", "outer", "all", "cached")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.regs: set[int] = set()
         self.slots: set[int] = set()
         self.outer: dict[int, tuple[set, set]] = {}
         self.all = False
         #: ``compared``'s last answer: ((len(regs), len(slots)), state, answer); the sets
         #: only grow, so their sizes say whether they changed since
-        self.cached = None
+        self.cached: tuple | None = None
 
 
 ARG_REGS = frozenset(range(1, 6))

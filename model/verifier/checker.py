@@ -124,7 +124,7 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
-        self.precise = None  # model.verifier.precision, computed at the first callback
+        self.precise: frozenset | None = None  # model.verifier.precision, computed at the first callback
         #: callback call sites: loop heads (the callback returns to the call)
         self.cb_sites = {pc for pc, i in self.by_pc.items() if is_sync_callback_call(i)}
         self.may_goto_pcs = {pc for pc, i in self.by_pc.items() if isinstance(i, MayGoto)}
@@ -180,6 +180,8 @@ class Checker:
         done: dict[int, list[Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
         by_fp: dict[int, dict[tuple, list[Node]]] = {}  # pc -> fingerprint -> stored nodes
+        care: list[frozenset[int]] | None
+        live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
@@ -223,7 +225,7 @@ class Checker:
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
                     fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
-                    same = at_pc.get(fp) if fp is not None else None
+                    same = at_pc.get(fp) if at_pc is not None and fp is not None else None
                     # an identical state still being explored (open) on this very path: a
                     # loop that makes no progress
                     if same and any(not n.complete and is_ancestor(n, path.node)
@@ -269,8 +271,8 @@ class Checker:
                                 mark(path.node, path.trail, regs, ss, len(st.frames) - 1,
                                      outer, at=pc)
                             elif prec[0] or prec[1] or old.marks.outer:
-                                mark(path.node, path.trail, *prec, len(st.frames) - 1,
-                                     old.marks.outer, at=pc)
+                                mark(path.node, path.trail, prec[0], prec[1],
+                                     len(st.frames) - 1, old.marks.outer, at=pc)
                             path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
@@ -374,15 +376,16 @@ class Checker:
 
     def _keep_slot(self, st: State):
         """keep(frame index, slot): the slot may hold a value the kernel tracks as precise."""
-        if self.precise is None:
-            self.precise = precise_slots(self.prog, Flow(self.prog))
+        precise = self.precise
+        if precise is None:
+            precise = self.precise = precise_slots(self.prog, Flow(self.prog))
         funcs = []
         for f in st.frames:
             if f.cb_ret is not None:
                 funcs.append(f.cb_func)
             else:
-                funcs.append(0 if f.callsite < 0 else self.by_pc[f.callsite].target(f.callsite))
-        return lambda k, i: ANY in self.precise or (funcs[k], i) in self.precise
+                funcs.append(0 if f.callsite < 0 else _callee(self.by_pc, f.callsite))
+        return lambda k, i: ANY in precise or (funcs[k], i) in precise
 
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths
@@ -393,7 +396,7 @@ class Checker:
             if isinstance(callsite, tuple):  # ("cb", entry): a callback's frame
                 f = callsite[1]
             else:
-                f = 0 if callsite < 0 else self.by_pc[callsite].target(callsite)
+                f = 0 if callsite < 0 else _callee(self.by_pc, callsite)
             per_func[f] = max(per_func.get(f, 0), d)
 
         def body(f: int) -> list[tuple[int, object]]:
@@ -406,7 +409,7 @@ class Checker:
 
         def calls(f: int) -> list[tuple[int, int]]:
             # bpf-to-bpf calls and ld_imm64 of a callback (the kernel counts both)
-            return [(pc, i.target(pc) if isinstance(i, Call) else pc + 1 + i.imm)
+            return [(pc, pc + 1 + i.imm)  # (a call's target, as the ld_imm64's)
                     for pc, i in body(f)
                     if (isinstance(i, Call) and i.src == 1
                         or isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC
@@ -526,6 +529,13 @@ def _gc_paused():
     finally:
         if was:
             gc.enable()
+
+
+def _callee(by_pc: dict, pc: int) -> int:
+    """The function a bpf-to-bpf call at ``pc`` enters."""
+    insn = by_pc[pc]
+    assert isinstance(insn, Call) and insn.src == 1
+    return pc + 1 + insn.imm
 
 
 __all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program"]

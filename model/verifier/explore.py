@@ -117,7 +117,7 @@ def prune_points(prog: Program) -> set[int]:
         elif isinstance(insn, (Call, CallX)):
             points.add(pc + 1)
             if isinstance(insn, Call) and insn.src == 1:
-                points |= {pc, insn.target(pc)}
+                points |= {pc, pc + 1 + insn.imm}
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc, pc + 2, pc + 1 + insn.imm}
     return points

@@ -57,7 +57,8 @@ def live_registers(prog: Program, flow: Flow | None = None) -> dict[int, frozens
     """pc -> registers that may be read (before a write) from that instruction on."""
     flow = flow or Flow(prog)
     ptype = prog.prog_type
-    ud, by_insn = {}, {}  # (the same instruction reads and writes the same registers)
+    ud: dict[int, tuple] = {}
+    by_insn: dict = {}  # (the same instruction reads and writes the same registers)
     for pc, insn in flow.by_pc.items():
         got = by_insn.get(insn)
         if got is None:
@@ -219,7 +220,7 @@ def slot_liveness(prog: Program, flow: Flow | None = None,
         regs = observed_reads(insn, ptype, r10=True)
         if regs and isinstance(insn, Call):
             observe[pc] = tuple((r, 0, _read_size(insn, r, ptype)) for r in regs)
-        elif regs:
+        elif regs and isinstance(insn, (Load, Atomic)):
             observe[pc] = tuple((r, insn.off, insn.size) for r in regs)
     return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe, maps)
 
@@ -229,6 +230,7 @@ def _read_size(insn, regno: int, prog_type: str):
     spec ``SlotLiveness._arg_size`` evaluates on the state (the next size register, the
     key or value size of the map argument before it), or None (up to the top)."""
     proto = helper_proto(prog_type, insn.imm)
+    assert proto is not None  # (observed_reads: a helper with a prototype)
     args = proto.args
     arg = args[regno - 1]
     if arg.is_fixed_mem:

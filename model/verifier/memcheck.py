@@ -94,7 +94,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         check_bounds(regno, reg, off, size, m.value_size, "map value")
         value_fields_check(m, reg, off, size)
         if not write and reg.read_only and reg.var.is_const():
-            return _rodata_value(m, reg.off + off + reg.var.const_value(), size)
+            return _rodata_value(m, reg.off + off + reg.var.var_off.value, size)
         return None if write else unknown()
     if t in SIZED_MEM:
         if write and reg.read_only:  # PTR_TO_MEM | MEM_RDONLY (a kernel symbol's memory)
@@ -207,7 +207,7 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
                      f"var_off=({var.var_off.value:#x}; {var.var_off.mask:#x})")
     trust = reg.trust or ("trusted" if reg.ref else "")
     base = BA.Typed("btf_id", reg.btf_id, trust, False, reg.tag)
-    got = BA.ptr_access(_vmlinux(), base, regno, reg.off + off + _signed(var.const_value()),
+    got = BA.ptr_access(_vmlinux(), base, regno, reg.off + off + _signed(var.var_off.value),
                         size, write, sleepable=not in_rcu)
     if write and not isinstance(got, str):
         return None
@@ -258,7 +258,7 @@ def value_fields_check(m, reg: Reg, off: int, size: int, direct: bool = True) ->
     be touched, at any of the pointer's offsets; a kptr only by a load or store (``direct``)
     of its 8 bytes at a constant offset (model.verifier.kptrs checks the instruction)."""
     var = reg.var
-    const = reg.off + off + var.const_value() if var.is_const() else None
+    const = reg.off + off + var.var_off.value if var.is_const() else None
     why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
                              size, const, direct)
     if why is not None:
@@ -364,7 +364,10 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
                     _set_byte(frame, a, MISC)
             return None
         return unknown()
-    return _stack_write(frame, lo, size, value) if write else _stack_read(frame, lo, size)
+    if write:
+        _stack_write(frame, lo, size, value)
+        return None
+    return _stack_read(frame, lo, size)
 
 
 def _dynptr_bytes(st: State, frame: Frame, regno: int, lo: int, hi: int, size: int,
@@ -406,7 +409,7 @@ def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tupl
     var = reg.var
     kind = "write to" if write else "read from"
     if var.is_const():
-        lo = hi = reg.off + off + _signed(var.const_value())
+        lo = hi = reg.off + off + _signed(var.var_off.value)
     else:
         if var.smax_s >= MAX_VAR_OFF or var.smin_s <= -MAX_VAR_OFF:
             raise Reject(f"invalid unbounded variable-offset {kind} stack R{regno}")
@@ -516,15 +519,16 @@ def _stack_read(frame: Frame, addr: int, size: int) -> Reg:
     k, b = _slot_of(addr)
     s = frame.stack.get(k, Slot())
     n = spill_size(s)
-    if n:
+    spill = s.spill
+    if spill is not None and n:
         if size == 8 and n == 8:
-            return s.spill
-        if s.spill.type is not T.SCALAR:
+            return spill
+        if spill.type is not T.SCALAR:
             raise Reject("invalid size of register fill")
         if size <= n and b == 0:
-            return s.spill  # the caller narrows it to the load's size
+            return spill  # the caller narrows it to the load's size
         kinds = s.kinds[b:b + size]
-        if all(x == SPILL for x in kinds) and s.spill.const() == 0:
+        if all(x == SPILL for x in kinds) and spill.const() == 0:
             return known(0)
     kinds = s.kinds[b:b + size]
     if all(x == ZERO for x in kinds):
@@ -538,7 +542,7 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
     the key's address holding a constant)."""
     if reg.type is not T.STACK or not reg.var.is_const():
         return None
-    addr = reg.off + _signed(reg.var.const_value())
+    addr = reg.off + _signed(reg.var.var_off.value)
     if not -STACK_SIZE <= addr < 0:
         return None
     k, b = _slot_of(addr)
@@ -548,20 +552,21 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
         zeros += 1
     if zeros >= key_size:
         return 0
-    if spill_size(s) == 0 or s.spill.type is not T.SCALAR:
+    spill = s.spill
+    if spill is None or spill_size(s) == 0 or spill.type is not T.SCALAR:
         return None
     n = 0
     while b + n < 8 and s.kinds[b + n] == SPILL:
         n += 1
-    if n != key_size or not s.spill.scalar.is_const():
+    if n != key_size:
         return None
-    return s.spill.scalar.const_value()
+    return spill.const()
 
 
 def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
     """Are the ``size`` bytes at a stack pointer all written (for helper key arguments)?"""
     frame = _frame_of(st, reg)
-    base = reg.off + (_signed(reg.var.const_value()) if reg.var.is_const() else 0)
+    base = reg.off + (_signed(reg.var.var_off.value) if reg.var.is_const() else 0)
     for a in range(base, base + size):
         k, b = _slot_of(a)
         s = frame.stack.get(k, Slot())

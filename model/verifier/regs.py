@@ -122,8 +122,9 @@ class Reg(NamedTuple):
 
     def const(self) -> int | None:
         """The exact value of a scalar known to one constant, else None."""
-        if self.type is T.SCALAR and self.scalar.is_const():
-            return self.scalar.const_value()
+        s = self.scalar
+        if self.type is T.SCALAR and s is not None and s.is_const():
+            return s.const_value()
         return None
 
 
@@ -174,7 +175,7 @@ def type_str(r: Reg) -> str:
 def format_reg(r: Reg) -> str:
     """The kernel log's text for a register (``scalar(...)``, ``fp-8``, ``ctx()``...)."""
     if r.type is T.SCALAR:
-        return format_scalar(r.scalar)
+        return format_scalar(r.var)
     if r.type is T.STACK:
         base = f"fp{r.off:+d}" if r.off else "fp0"
         return base.replace("fp+", "fp") if r.frame == 0 else f"fp[{r.frame}]{r.off:+d}"
@@ -200,7 +201,7 @@ def format_reg(r: Reg) -> str:
 
 def format_scalar(s: Scalar, bare: bool = False) -> str:
     if s.is_const():
-        v = s.const_value()
+        v = s.var_off.value
         signed = v - (1 << 64) if v >> 63 else v
         return str(signed) if not bare else f"imm={signed}"
     fields = []

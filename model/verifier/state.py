@@ -57,7 +57,7 @@ class Frame:
                      self.cb_ret, self.cb_func, self.cb_depth)
 
     @property
-    def depth_key(self):
+    def depth_key(self) -> int | tuple[str, int]:
         """The key of this frame's function in ``State.depths``: its call site, or
         ("cb", entry pc) for a callback (one call site may call several callbacks)."""
         return ("cb", self.cb_func) if self.cb_ret is not None else self.callsite
@@ -149,9 +149,10 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     if old.refs and not all(_same_id(a, b, ids)
                             for (a, _), (b, _) in zip(old.refs, new.refs)):
         return False
-    if (old.lock is None) != (new.lock is None) or (
-            old.lock is not None and (old.lock[0] != new.lock[0]
-                                      or not _same_id(old.lock[1], new.lock[1], ids))):
+    lo, ln = old.lock, new.lock
+    if (lo is None) != (ln is None) or (
+            lo is not None and ln is not None and (lo[0] != ln[0]
+                                                   or not _same_id(lo[1], ln[1], ids))):
         return False
     last = len(old.frames) - 1
     for k_frame, (fo, fn) in enumerate(zip(old.frames, new.frames)):
@@ -240,7 +241,7 @@ def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
     return True
 
 
-def _scalar_id(a: int, b: int, ids: dict) -> bool:
+def _scalar_id(a: int, b: int, ids: dict[int, int]) -> bool:
     """check_scalar_ids: an old scalar without id links nothing; a new one without id is
     linked to nothing (a fresh id, so two old registers of one id cannot both map to
     new unlinked ones)."""
@@ -249,7 +250,7 @@ def _scalar_id(a: int, b: int, ids: dict) -> bool:
     if b == 0:
         if a in ids:
             return False
-        ids[a] = object()  # an id no other register has
+        ids[a] = -1  # an id no register has (ids count up from 1)
         return True
     return _same_id(a, b, ids)
 
@@ -340,9 +341,10 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     if old.spill is None and new.spill is None and ZERO not in old.kinds:
         return True  # plain bytes: only a byte known zero could fail (the loop below)
     n_old, n_new = _spill_size(old), _spill_size(new)
-    if n_old:
-        if not exact and old.spill.type is T.SCALAR and (
-                n_new == 0 or new.spill.type is T.SCALAR):
+    so, sn = old.spill, new.spill  # not None when n_old, n_new (_spill_size)
+    if so is not None and n_old:
+        if not exact and so.type is T.SCALAR and (
+                sn is None or n_new == 0 or sn.type is T.SCALAR):
             if n_old == 8 and INVALID not in new.kinds:
                 return True  # any read gives a scalar whose value does not matter
             if n_new == n_old:
@@ -352,14 +354,14 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
                            for ko, kn in zip(old.kinds, new.kinds))
         if not n_old:
             pass
-        elif n_new:
-            if n_old != n_new or not reg_covers(old.spill, new.spill, ids):
+        elif sn is not None and n_new:
+            if n_old != n_new or not reg_covers(so, sn, ids):
                 return False
-        elif (n_old == 8 and old.spill.type is T.SCALAR and new.kinds == ZERO * 8):
-            return old.spill.scalar.contains(0)
+        elif (n_old == 8 and so.type is T.SCALAR and new.kinds == ZERO * 8):
+            return so.var.contains(0)
         else:
             return False
-    elif n_new and new.spill.type is not T.SCALAR:
+    elif sn is not None and n_new and sn.type is not T.SCALAR:
         return False  # a spilled pointer read back where the old state had plain bytes
     if ZERO not in old.kinds:
         return True  # (only a byte known zero can fail the test below)

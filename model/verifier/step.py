@@ -4,6 +4,8 @@ the successor states (none when the program exits).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        MayGoto, Store)
@@ -46,7 +48,7 @@ class Stepper:
         self.sleepable = program_sleepable(prog)
         self.lock_maps = frozenset(n for n, m in obj.maps.items()
                                    if spin_lock_off(m.fields) is not None)
-        self.async_seen: set[tuple[int, str]] = set()  # async callbacks pushed: (pc, map)
+        self.async_seen: set[tuple[int, str | None]] = set()  # async callbacks pushed: (pc, map)
         self.global_seen: set[int] = set()  # global functions pushed (verified once)
 
     def map_id(self, pc, insn):
@@ -58,7 +60,7 @@ class Stepper:
 
     # -- assertions ----------------------------------------------------------------------
     #: the assertion kinds ``check`` decides; the others are the transfer functions'
-    CHECKED = frozenset({A.Initialized, A.Writable, A.ScalarOperand, A.ValidReturn,
+    CHECKED: ClassVar[frozenset] = frozenset({A.Initialized, A.Writable, A.ScalarOperand, A.ValidReturn,
                          A.PacketAccessAllowed, A.ContextInR6})
 
     @classmethod
@@ -138,6 +140,7 @@ class Stepper:
             return
         r0 = st.cur.regs[0]
         if self.ptype == "lsm":  # the hook's range, on r0's 32-bit bounds
+            assert self.target is not None  # (an lsm program has its hook)
             return _check_lsm_return(r0, lsm_return_range(self.target))
         rng = return_range(self.ptype, self.prog.attach_type)
         if rng is None:
@@ -146,7 +149,7 @@ class Stepper:
             raise Reject(f"At program exit the register R0 is not a known value "
                          f"({r0.type.value})")
         lo, hi = rng
-        s = r0.scalar
+        s = r0.var
         if s.umin < lo or s.umax > hi or s.smin_s < lo:  # the kernel's words (unbounded
             # sides left out: "has unknown scalar value")
             raise Reject(check_return(self.ptype, s.smin_s, s.smax_s,
@@ -180,14 +183,16 @@ class Stepper:
                          write=False, strict=self.strict, signed=insn.signed,
                          attach_type=self.attach_type, target=self.target, gpl=self.gpl,
                          in_rcu=st.rcu or st.lock is not None or not self.sleepable)
-            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+            assert got is not None  # (a read gives a value)
+            if base.type is T.MAP_VALUE and base.map is not None \
+                    and self.obj.maps[base.map].fields:
                 got = kptr_insn(st, self.obj.maps, insn, base, self.sleepable) or got
             if got.type in NULLABLE and base.type is not T.STACK:
                 got = replace(got, id=self.ids.new())  # a maybe-NULL typed pointer read
                 # (a fill from the stack keeps the spilled pointer's id)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
-                got = Reg(T.SCALAR, coerce_to_size(got.scalar, insn.size, insn.signed),
+                got = Reg(T.SCALAR, coerce_to_size(got.var, insn.size, insn.signed),
                           id=got.id if keep else 0)  # a narrowing fill breaks the link
             regs[insn.dst] = got  # a pointer: a whole spill, or a ctx pointer field
             return self._next(st, pc + 1)
@@ -200,7 +205,7 @@ class Stepper:
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
-                        and not value.scalar.is_const()
+                        and not value.var.is_const()
                         and _width(value) <= 8 * insn.size):
                     # assign_scalar_id_before_mov: a spill keeps the link to its register
                     value = regs[insn.src] = replace(value, id=self.ids.new())
@@ -209,7 +214,8 @@ class Stepper:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
-            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+            if base.type is T.MAP_VALUE and base.map is not None \
+                    and self.obj.maps[base.map].fields:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             return self._next(st, pc + 1)
         if isinstance(insn, LoadImm64):
@@ -226,7 +232,7 @@ class Stepper:
                     self.global_seen.add(target)
                     return [st, global_entry_state(st, self.obj, self.prog, pc, target,
                                                    self.ids)]
-                if not enter_subprog(st, pc, insn.target(pc)):
+                if not enter_subprog(st, pc, pc + 1 + insn.imm):
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
                 return [st]
             if insn.src == 2:
@@ -241,6 +247,7 @@ class Stepper:
                 returned = tail_call_return(st) if insn.imm == TAIL_CALL else None
                 st.pc = pc + 1
                 return [st] if returned is None else [returned, st]
+            assert spec is not None and before is not None  # (a helper with a callback)
             if spec.is_async:  # verified once per (callback, map), as a program of its own
                 st.pc = pc + 1
                 key = (target, before.cur.regs[1].map)
@@ -259,7 +266,7 @@ class Stepper:
                 # backtracking misuse" (measured: tests/callback_probes.py)
                 raise Reject(f"not modelled: bpf_loop with a {bound.type.value} pointer as "
                              "nr_loops (the kernel refuses it)")
-            if bound is not None and done >= bound.scalar.umax:
+            if bound is not None and done >= bound.var.umax:
                 return [st]  # "bpf_loop iteration limit reached"
             before.cur.cb_depth = done + 1
             enter_callback(before, self.obj, pc, target, spec)
@@ -281,7 +288,8 @@ class Stepper:
                    write=False, target=self.target, gpl=self.gpl)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=True, value=unknown(), target=self.target, gpl=self.gpl)
-            if base.type is T.MAP_VALUE and self.obj.maps[base.map].fields:
+            if base.type is T.MAP_VALUE and base.map is not None \
+                    and self.obj.maps[base.map].fields:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             if insn.op == "cmpxchg":
                 regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
@@ -341,7 +349,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
     if r0.type is not T.SCALAR:
         raise Reject(f"At program exit the register R0 is not a known value "
                      f"({r0.type.value})")
-    s = r0.scalar
+    s = r0.var
     lo, hi = rng
     if s.s32_min_s < lo or s.s32_max_s > hi:
         raise Reject(f"At program exit the register R0 has smin={s.s32_min_s} "
@@ -350,7 +358,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
 
 def _width(r: Reg) -> int:
     """get_reg_width: the bits of the largest unsigned value."""
-    return r.scalar.umax.bit_length()
+    return r.var.umax.bit_length()
 
 
 def _endian(r: Reg, insn: Endian) -> Reg:

@@ -44,15 +44,17 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     if insn.src is None and not insn.is64:
         src = known(insn.imm & 0xFFFFFFFF)
     op = insn.op
+    ss = src.scalar
     if op == "mov" and insn.is64:
-        if src.type is T.SCALAR and insn.src is not None and not src.scalar.is_const():
+        if src.type is T.SCALAR and insn.src is not None and ss is not None \
+                and not ss.is_const():
             if src.id == 0:
                 src = replace(src, id=ids.new())
                 regs[insn.src] = src
         regs[insn.dst] = src
         return
     if op == "mov" and src.type is T.SCALAR and insn.src is not None and src.delta is None \
-            and src.scalar.umax < (1 << 32) and not src.scalar.is_const():
+            and ss is not None and ss.umax < (1 << 32) and not ss.is_const():
         if src.id == 0:  # a 32-bit move of a 32-bit value keeps the link (the kernel's)
             src = regs[insn.src] = replace(src, id=ids.new())
         regs[insn.dst] = src
@@ -61,7 +63,8 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
         if src.is_pointer:  # a partial copy of a pointer is just a number (root may)
             regs[insn.dst] = unknown()
             return
-        regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), src.scalar))
+        assert ss is not None  # (a scalar: not a pointer, step checked it is initialised)
+        regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), ss))
         return
     if op == "neg" and dst.is_pointer:  # root: the pointer becomes a number
         regs[insn.dst] = unknown()
@@ -69,7 +72,9 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     if dst.is_pointer or src.is_pointer:
         regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
         return
-    value = scalar_alu(INT, insn, dst.scalar, src.scalar)
+    ds = dst.scalar
+    assert ds is not None and ss is not None
+    value = scalar_alu(INT, insn, ds, ss)
     delta = _add_const_link(insn, dst, src)
     regs[insn.dst] = Reg(T.SCALAR, value) if delta is None else \
         Reg(T.SCALAR, value, id=dst.id, delta=delta)
@@ -152,7 +157,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
         out = replace(ptr, off=ptr.off + delta)
     else:
         op = Alu(insn.op, True, 0, 1)
-        out = replace(ptr, scalar=scalar_alu(INT, op, ptr.var, num.scalar))
+        out = replace(ptr, scalar=scalar_alu(INT, op, ptr.var, num.var))
         if ptr.type in PACKET:
             out = replace(out, id=ids.new(), range=0)
     _sane_offset(out, ptr.type)
@@ -174,8 +179,10 @@ def branch(st: State, insn: Jump, maps=None, lock_maps=frozenset()
         b = known(insn.imm)
     # two scalars whose values decide the jump: the other edge is impossible (_refine's
     # first answer for it, before any change), and the one edge refines st itself
-    decided = scalar_branch_taken(INT, insn.cond, insn.is32, a.scalar, b.scalar) \
-        if a.type is T.SCALAR and b.type is T.SCALAR else None
+    sa, sb = a.scalar, b.scalar
+    decided = scalar_branch_taken(INT, insn.cond, insn.is32, sa, sb) \
+        if a.type is T.SCALAR and b.type is T.SCALAR and sa is not None and sb is not None \
+        else None
     out = []
     for taken in (False, True):
         if decided is not None and decided != taken:
@@ -198,11 +205,12 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
         # either, on the "equal" edge; only that register (mark_ptr_not_null_reg)
         regno = insn.dst if a.type in NULLABLE else insn.src
         st.cur.regs[regno] = not_null(st.cur.regs[regno], maps, lock_maps)
-    if a.type is T.SCALAR and b.type is T.SCALAR:
-        verdict = scalar_branch_taken(INT, cond, insn.is32, a.scalar, b.scalar)
+    sa, sb = a.scalar, b.scalar
+    if a.type is T.SCALAR and b.type is T.SCALAR and sa is not None and sb is not None:
+        verdict = scalar_branch_taken(INT, cond, insn.is32, sa, sb)
         if verdict is not None and bool(verdict) != taken:
             return False
-        ra, rb, ok = scalar_refine(INT, cond, insn.is32, a.scalar, b.scalar, taken)
+        ra, rb, ok = scalar_refine(INT, cond, insn.is32, sa, sb, taken)
         if not ok:
             return False
         _set_linked(st, insn.dst, replace(a, scalar=ra))
@@ -214,8 +222,9 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
         is_null = (cond == "jeq") == taken
         _mark_null_check(st, a, is_null, maps, lock_maps)
         return True
-    if cond in ("jeq", "jne") and b.const() is not None \
-            and (b.const() & 0xFFFFFFFF if insn.is32 else b.const()) == 0 \
+    bc = b.const()
+    if cond in ("jeq", "jne") and bc is not None \
+            and (bc & 0xFFFFFFFF if insn.is32 else bc) == 0 \
             and (a.type in NOT_NULL or a.type is T.BTF_ID and a.trust == "trusted"):
         # the kernel decides a test against 0 (64- or 32-bit) only for pointers it knows
         # are not NULL (reg_not_null: a trusted typed pointer too); stack and ctx pointers
@@ -243,7 +252,7 @@ def _shifted(known: Reg, r: Reg):
     if known.delta is None and r.delta is None:
         return known.scalar
     d = to_signed(r.delta or 0, 32) - to_signed(known.delta or 0, 32)
-    return scalar_alu(INT, Alu("add", True, 0, imm=0), known.scalar,
+    return scalar_alu(INT, Alu("add", True, 0, imm=0), known.var,
                       Scalar.const(d & ((1 << 64) - 1)))
 
 
