@@ -36,6 +36,7 @@ from model.interp.helpers import BPF_MAX_LOOPS
 from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_ret_message,
                                       helper_short_name, is_callback_call)
 from model.platform.map_helpers import map_type_name
+from model.symbolic.timers import async_state
 from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
 
 EINVAL, E2BIG = -22, -7
@@ -52,7 +53,7 @@ def unfollowed(eng, st, pc: int, insn) -> str | None:
     """Why this engine does not follow the callback call at ``pc`` (None: it does)."""
     name = helper_short_name(insn.imm)
     what = f"not modelled by the Z3 engine: callbacks of bpf_{name} (insn {pc})"
-    if name == "loop":
+    if name in ("loop", "timer_set_callback"):
         return None
     if name == "for_each_map_elem":
         r1 = st.cur.regs[1]
@@ -60,7 +61,7 @@ def unfollowed(eng, st, pc: int, insn) -> str | None:
             m = eng.lay.maps[r1.r.name]
             if map_type_name(m.type) in FOR_EACH_MAP_TYPES and eng.lay.is_array(r1.r.name):
                 return None
-            return what.replace("callbacks", "callbacks over a hash map")
+            return what.replace(" (insn", " over a hash map (insn")
         return None  # not a map pointer: call_helper reports it
     return what
 
@@ -80,6 +81,9 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     ``guard``: the call's checks passed)."""
     name = helper_short_name(insn.imm)
     regs = before.cur.regs
+    if CALLBACKS[name].is_async:  # model.symbolic.timers
+        st = async_state(eng, before, guard, const_of(regs[2].off), KEY_KIND)
+        return done + ([st] if st is not None else [])
     k = before.helper_runs.get(_slot(pc), 0)
     last = regs[0]  # the previous call's return value (leave), when k > 0
     stopped = z3.BoolVal(False) if k == 0 else (last.v != bv(0))

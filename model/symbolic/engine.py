@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import callbacks, refs, typed
+from model.symbolic import callbacks, refs, timers, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -316,6 +316,8 @@ class Engine:
 
     def _return_bad(self, st):
         r0 = st.cur.regs[0]
+        if timers.is_async_frame(st.frames[0]) and len(st.frames) == 1:
+            return timers.exit_bad(st)
         if len(st.frames) > 1:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
@@ -521,7 +523,8 @@ class Engine:
         why = refs_only(self.lay.ptype, insn.imm)
         # the verifier's rules decide (this path is not explored), unless followed here
         if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
-                                    or typed.followed(self.lay.ptype, insn.imm)):
+                                    or typed.followed(self.lay.ptype, insn.imm)
+                                    or timers.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None

@@ -22,7 +22,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import callbacks, refs, typed
+from model.symbolic import callbacks, refs, timers, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -288,7 +288,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
+           or helper_unmodelled(lay.ptype, hid,
+                                typed=proto.name in typed.FOLLOWED_RETS | timers.FOLLOWED,
                                 refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
     if why is not None:
         return [(T, why)], []
@@ -297,7 +298,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
-    map_name = released = None
+    map_name = released = timer_map = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         r = regs[i + 1]
@@ -324,6 +325,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             map_name = r.r.name
             if lay.maps[map_name].is_static_key:
                 return bad + [(T, "cannot access static keys")], []
+            if timer_map is not None:  # bpf_timer_init: the timer's own map
+                bad += timers.map_bad(timer_map, i + 1, r)
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
@@ -355,6 +358,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                 return bad + [(T, f"R{i + 1} is not a scalar")], []
             if arg.base is Arg.CONST_SIZE:
                 bad.append((r.v == bv(0), f"R{i + 1} invalid zero-sized read"))
+        elif arg.base is Arg.PTR_TO_TIMER:  # model.symbolic.timers
+            more, timer_map = timers.timer_bad(lay, i + 1, r)
+            if more:
+                return bad + more, []
         elif arg.base is Arg.PTR_TO_FUNC:  # a callback (model.symbolic.callbacks)
             if not (isinstance(r, P) and r.r.kind == "func"):
                 return bad + [(T, f"R{i + 1} type={_kind(r)} expected=func")], []
