@@ -37,6 +37,7 @@ from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_re
                                       helper_short_name, is_callback_call)
 from model.platform.map_helpers import map_type_name
 from model.symbolic.timers import async_state
+from model.verifier.calls import MAX_CALL_FRAMES
 from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
 
 EINVAL, E2BIG = -22, -7
@@ -45,7 +46,6 @@ ITERATIONS = -(1 << 20)
 #: a read-only pointer to a for_each element's key: Region(KEY_KIND, map, interpreter frame
 #: count at the call, iteration)
 KEY_KIND = "map_key"
-MAX_CALL_FRAMES = 8
 T = z3.BoolVal(True)
 
 
