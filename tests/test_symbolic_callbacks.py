@@ -162,3 +162,23 @@ def test_probes_safe_only_where_accepted(probes):
         safe = [(n, obj, prog) for n, (_, m2, obj, prog) in got.items() if m2 is True]
         refused = [n for n, obj, prog in safe if not kernel_load(obj, prog).ok]
         assert not refused, refused
+
+
+def test_random_callback_programs_unsafe_only_where_rejected():
+    """Random bpf_loop / for_each / timer programs (tests/callback_gen.py, timer_gen.py): an
+    unsafe execution the engine finds is never in a program the verifier accepts, and the
+    engine decides most of them."""
+    from callback_gen import random_each_probe, random_probe
+    from model.symbolic.engine import Budget, Engine
+    from timer_gen import random_timer_probe
+
+    decided = total = 0
+    for make in (random_probe, random_each_probe, random_timer_probe):
+        for seed in range(40):
+            obj, prog = make(seed).model()
+            r = Engine(obj, prog, Budget(time_s=10)).run()
+            total += 1
+            decided += bool(r.failures or not r.exhausted)
+            if r.failures:
+                assert not check_program(obj, prog).accepted, (make.__name__, seed)
+    assert decided >= 0.8 * total, decided
