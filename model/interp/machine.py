@@ -201,7 +201,9 @@ class Machine:
                 return
             except MemFault as e:
                 res.status = "fault"
-                res.fault = Fault(pc, e.reason, e.addr if e.size else None, e.region)
+                at = getattr(e, "pc", None)  # inside a callback: its instruction
+                res.fault = Fault(pc if at is None else at, e.reason,
+                                  e.addr if e.size else None, e.region)
                 return
             except Unwind as u:
                 res.status, res.r0 = "exit", u.value
@@ -242,9 +244,15 @@ class Machine:
                 res.path.append(pc)
             try:
                 nxt = self._step(pc, self.by_pc[pc], res)
-            except _Uninit as e:  # reported at the helper call
-                raise MemFault(0, 0, f"R{e.reg} !read_ok (uninitialised) in the callback "
-                                     f"at insn {pc}") from None
+            except _Uninit as e:  # reported at the instruction of the callback
+                fault = MemFault(0, 0, f"R{e.reg} !read_ok (uninitialised) in the callback "
+                                       f"at insn {pc}")
+                fault.pc = pc
+                raise fault from None
+            except MemFault as e:  # reported at the faulting instruction of the callback
+                if getattr(e, "pc", None) is None:
+                    e.pc = pc
+                raise
             if nxt == -1:  # the callback's frame returned
                 break
             pc = nxt

@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import refs, typed
+from model.symbolic import callbacks, refs, timers, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -316,9 +316,13 @@ class Engine:
 
     def _return_bad(self, st):
         r0 = st.cur.regs[0]
+        if timers.is_async_frame(st.frames[0]) and len(st.frames) == 1:
+            return timers.exit_bad(st)
         if len(st.frames) > 1:
             if isinstance(r0, P) and r0.r.kind == "stack":
                 return T, "cannot return stack pointer to the caller"
+            if callbacks.is_callback_frame(self, st.cur):
+                return callbacks.exit_bad(self, st)
             return None, ""
         if self.lay.ptype == "lsm":
             return typed.lsm_return_bad(self.lay, r0)
@@ -382,6 +386,8 @@ class Engine:
                 self._holds_nothing(st, pc, "BPF_EXIT instruction in main prog")
                 return []
             callee = st.frames.pop()
+            if callbacks.is_callback_frame(self, callee):
+                return callbacks.leave(self, st, callee)
             st.cur.regs[0] = callee.regs[0]
             for r in range(1, 6):
                 st.cur.regs[r] = None
@@ -517,12 +523,17 @@ class Engine:
         why = refs_only(self.lay.ptype, insn.imm)
         # the verifier's rules decide (this path is not explored), unless followed here
         if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
-                                    or typed.followed(self.lay.ptype, insn.imm)):
+                                    or typed.followed(self.lay.ptype, insn.imm)
+                                    or timers.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
-        if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe
-            self._exhaust(f"not modelled by the Z3 engine: callbacks (insn {pc})")
-            return []
+        before = None
+        if is_callback_call(insn):  # model.symbolic.callbacks, or the verifier's alone
+            why = callbacks.unfollowed(self, st, pc, insn)
+            if why is not None:
+                self._exhaust(why)
+                return []
+            before = st.copy()
         what = f"call to helper #{insn.imm} is allowed with these arguments"
         if insn.imm == TAIL_CALL and not self._holds_nothing(st, pc, "tail_call"):
             return []
@@ -544,6 +555,9 @@ class Engine:
             s.cur.regs[0] = r0
             s.pc = pc + 1
             res.append(s)
+        if before is not None:  # the callback is called once more, or the call returns
+            before.guard = g0
+            return callbacks.after_call(self, before, g0, pc, insn, res)
         return res
 
     def _atomic(self, st, pc, insn):

@@ -22,7 +22,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import refs, typed
+from model.symbolic import callbacks, refs, timers, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -105,6 +105,8 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
                  f"invalid access to memory, mem_size={p.r.size}")]
     if k == "mapptr":
         return _map_fields(lay, p, size, write or atomic)
+    if k == callbacks.KEY_KIND:  # a for_each callback's key
+        return callbacks.key_access(lay, p, bv(0), size, write or atomic)
     return [(T, f"invalid mem access '{k}'")]
 
 
@@ -131,6 +133,9 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
                                                         8 * size)))
     if isinstance(p, P) and p.r.kind == typed.KIND:
         return typed.ptr_load(lay, p, off, size, False, regno)
+    if isinstance(p, P) and p.r.kind == callbacks.KEY_KIND:
+        bad = callbacks.key_access(lay, p, bv(off), bv(size), False)
+        return bad, S(_ext(read_bytes(callbacks.key_bytes(p), p.off + bv(off), size)))
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -283,7 +288,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
+           or helper_unmodelled(lay.ptype, hid,
+                                typed=proto.name in typed.FOLLOWED_RETS | timers.FOLLOWED,
                                 refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
     if why is not None:
         return [(T, why)], []
@@ -292,7 +298,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
-    map_name = released = None
+    map_name = released = timer_map = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         r = regs[i + 1]
@@ -319,6 +325,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             map_name = r.r.name
             if lay.maps[map_name].is_static_key:
                 return bad + [(T, "cannot access static keys")], []
+            if timer_map is not None:  # bpf_timer_init: the timer's own map
+                bad += timers.map_bad(timer_map, i + 1, r)
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
@@ -350,6 +358,18 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                 return bad + [(T, f"R{i + 1} is not a scalar")], []
             if arg.base is Arg.CONST_SIZE:
                 bad.append((r.v == bv(0), f"R{i + 1} invalid zero-sized read"))
+        elif arg.base is Arg.PTR_TO_TIMER:  # model.symbolic.timers
+            more, timer_map = timers.timer_bad(lay, i + 1, r)
+            if more:
+                return bad + more, []
+        elif arg.base is Arg.PTR_TO_FUNC:  # a callback (model.symbolic.callbacks)
+            if not (isinstance(r, P) and r.r.kind == "func"):
+                return bad + [(T, f"R{i + 1} type={_kind(r)} expected=func")], []
+        elif arg.base is Arg.PTR_TO_STACK:  # a callback's context: any stack offset
+            if null:
+                bad.append((z3.Not(cond_null), f"R{i + 1} type=scalar expected=fp"))
+            elif not (isinstance(r, P) and r.r.kind == "stack"):
+                return bad + [(T, f"R{i + 1} type={_kind(r)} expected=fp")], []
         elif arg.base is Arg.PTR_TO_CTX:
             if null:
                 bad.append((z3.Not(cond_null), f"R{i + 1} type=scalar expected=ctx"))
@@ -422,6 +442,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         value = z3.ZeroExt(32, z3.Extract(31, 0, fresh))
     eng.helper_vars[(pc, n)] = value
     return bad, [(st, S(value), grown)]
+
+
+def _kind(r) -> str:
+    return "scalar" if isinstance(r, S) else r.r.kind
 
 
 def _invalidate_packet(st: State, tag: str):

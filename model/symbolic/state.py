@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import z3
 
+from model.interp.helpers import KEY_BASE
 from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
@@ -179,6 +180,8 @@ class Layout:
             return p.key
         if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
+        if r.kind == "map_key":  # a for_each callback's key (model.symbolic.callbacks)
+            return bv(KEY_BASE + r.frame * 0x1000)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)
         kw = p.key.size()
         if self.is_array(r.name):

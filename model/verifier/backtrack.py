@@ -156,8 +156,9 @@ class Tracker:
             # the program's return range, or a callback's (a frame with a checked return,
             # ``cb_ret``, where callbacks are modelled); a plain subprogram's r0 matters
             # only where its caller uses it, and that use's walk back crosses the exit
-            checked = (self.ret_checked if len(st.frames) == 1
-                       else getattr(st.cur, "cb_ret", None) is not None)
+            # (an asynchronous callback's frame is the only one: its range is checked)
+            checked = (getattr(st.cur, "cb_ret", None) is not None
+                       or len(st.frames) == 1 and self.ret_checked)
             return ({0}, set()) if checked and st.cur.regs[0].type is T.SCALAR else None
         if cls is LegacyLoad:
             return ({insn.src}, set()) if insn.src is not None else None

@@ -1,0 +1,192 @@
+"""Synchronous callbacks in the Z3 engine: bpf_loop and bpf_for_each_map_elem over an array
+(model.platform.callbacks says how the kernel calls them; the abstract verifier's rules:
+model.verifier.calls / step; the interpreter runs them: model.interp.helpers).
+
+The callback is executed, as the kernel and the interpreter run it: the call instruction is
+a loop head. At the call (its arguments checked by ``memory.call_helper``, as any helper's)
+the path splits into
+
+* "done": the helper returns after ``k`` calls of the callback (``k`` counted per path in
+  ``helper_runs[ITERATIONS - pc]``), r0 its exact return value (bpf_loop: ``-EINVAL`` for
+  non-zero flags, ``-E2BIG`` for more than BPF_MAX_LOOPS, else ``k``), possible only when
+  the helper stops there: every element visited, or the last call returned non-zero;
+* "one more call": the state *before* the call enters the callback in a new frame (the
+  frame's ``callsite`` is the call's pc, which tells a callback frame from a bpf-to-bpf
+  one), its registers as the helper sets them: the index ``k`` (bpf_loop), the map, a
+  read-only pointer to the key and the value's pointer (for_each), the caller's r3.
+
+The callback's exit (``leave``) checks r0 with the callback's return rule (a scalar in
+``CallbackSpec.ret``), pops the frame and returns to the call instruction with the caller's
+registers as they were, r0 excepted: it holds the callback's return value, which only the
+re-executed call reads (the call overwrites r0). Each return counts as a back edge: past
+``Budget.unroll`` iterations the path is dropped (BOUND REACHED: the answers are then
+"unknown", never "safe"). Static-key sites in the callback get a variable per execution,
+as everywhere.
+
+What this module does not follow is left to the abstract verifier (the engine's answer is
+"unknown"): bpf_for_each_map_elem over a hash map, bpf_find_vma, bpf_user_ringbuf_drain
+(a dynptr), bpf_timer_set_callback (asynchronous).
+"""
+
+from __future__ import annotations
+
+import z3
+
+from model.interp.helpers import BPF_MAX_LOOPS
+from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_ret_message,
+                                      helper_short_name, is_callback_call)
+from model.platform.map_helpers import map_type_name
+from model.symbolic.timers import async_state
+from model.verifier.calls import MAX_CALL_FRAMES
+from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
+
+EINVAL, E2BIG = -22, -7
+#: helper_runs slot of a call's iterations so far: ITERATIONS - pc (below refs.RESERVED)
+ITERATIONS = -(1 << 20)
+#: a read-only pointer to a for_each element's key: Region(KEY_KIND, map, interpreter frame
+#: count at the call, iteration)
+KEY_KIND = "map_key"
+T = z3.BoolVal(True)
+
+
+def unfollowed(eng, st, pc: int, insn) -> str | None:
+    """Why this engine does not follow the callback call at ``pc`` (None: it does)."""
+    name = helper_short_name(insn.imm)
+    what = f"not modelled by the Z3 engine: callbacks of bpf_{name} (insn {pc})"
+    if name in ("loop", "timer_set_callback"):
+        return None
+    if name == "for_each_map_elem":
+        r1 = st.cur.regs[1]
+        if isinstance(r1, P) and r1.r.kind == "mapptr":
+            m = eng.lay.maps[r1.r.name]
+            if map_type_name(m.type) in FOR_EACH_MAP_TYPES and eng.lay.is_array(r1.r.name):
+                return None
+            return what.replace(" (insn", " over a hash map (insn")
+        return None  # not a map pointer: call_helper reports it
+    return what
+
+
+def _slot(pc: int) -> int:
+    return ITERATIONS - pc
+
+
+def _u32(v):
+    return z3.ZeroExt(32, z3.Extract(31, 0, v))
+
+
+def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
+    """The states after the callback helper call at ``pc``: ``done`` (call_helper's
+    outcomes, continuing after the call) restricted to where the helper returns, and the
+    state entering the callback once more (from ``before``, the state at the call, under
+    ``guard``: the call's checks passed)."""
+    name = helper_short_name(insn.imm)
+    regs = before.cur.regs
+    if CALLBACKS[name].is_async:  # model.symbolic.timers
+        st = async_state(eng, before, guard, const_of(regs[2].off), KEY_KIND)
+        return done + ([st] if st is not None else [])
+    k = before.helper_runs.get(_slot(pc), 0)
+    last = regs[0]  # the previous call's return value (leave), when k > 0
+    stopped = z3.BoolVal(False) if k == 0 else (last.v != bv(0))
+    flags = regs[4].v if isinstance(regs[4], S) else bv(1)
+    if name == "loop":
+        nr = _u32(eng.lay.addr(regs[1]))
+        runs = z3.And(flags == bv(0), z3.ULE(nr, bv(BPF_MAX_LOOPS)))
+        more = z3.ULT(bv(k), nr)
+        ret = z3.If(flags != bv(0), bv(EINVAL), z3.If(z3.Not(runs), bv(E2BIG), bv(k)))
+    else:  # for_each_map_elem over an array: every index, in order
+        m = eng.lay.maps[regs[1].r.name]
+        runs = flags == bv(0)
+        more = z3.BoolVal(k < m.max_entries)
+        ret = z3.If(runs, bv(k), bv(EINVAL))
+    ends = z3.Or(z3.And(z3.Not(runs), z3.BoolVal(k == 0)),
+                 z3.And(runs, z3.Or(z3.Not(more), stopped)))
+    eng.helper_vars.pop((pc, before.helper_runs.get(pc, 0)), None)  # not a free result
+    out = []
+    for s in done:
+        s.guard = z3.And(s.guard, ends)
+        if not eng.sat(s.guard):
+            continue
+        s.helper_runs.pop(_slot(pc), None)
+        s.cur.regs[0] = S(ret)
+        out.append(s)
+    again = z3.And(guard, runs, more, z3.Not(stopped))
+    if not eng.sat(again):
+        return out
+    if len(before.frames) >= MAX_CALL_FRAMES:
+        eng.fail(before, pc, "call depth", T,
+                 f"the call stack of {len(before.frames) + 1} frames is too deep")
+        return out
+    target = const_of(regs[2].off)  # the ld_imm64 of the callback
+    before.guard = again
+    before.helper_runs[_slot(pc)] = k + 1
+    before.gens += 1
+    caller = before.cur.regs
+    f = new_frame(len(before.frames), before.gens, pc)
+    if name == "loop":
+        f.regs[1], f.regs[2] = S(bv(k)), caller[3]
+    else:
+        mp = caller[1]
+        key = bv(k, 8 * eng.lay.maps[mp.r.name].key_size)
+        eng.lay.lookups.append((mp.r.name, key))
+        f.regs[1] = mp
+        f.regs[2] = P(Region(KEY_KIND, mp.r.name, len(before.frames) - 1, k), bv(0), key)
+        f.regs[3] = P(Region("map", mp.r.name), bv(0), key)
+        f.regs[4] = caller[3]
+    before.frames.append(f)
+    before.pc = target
+    return out + [before]
+
+
+def is_callback_frame(eng, frame) -> bool:
+    """A frame entered by a callback helper (its callsite is the helper call)."""
+    return frame.callsite >= 0 and is_callback_call(eng.by_pc.get(frame.callsite))
+
+
+def ret_range(eng, frame) -> tuple[int, int]:
+    return CALLBACKS[helper_short_name(eng.by_pc[frame.callsite].imm)].ret
+
+
+def exit_bad(eng, st):
+    """(bad, reason) at a callback's exit: r0 is not a scalar in the callback's range."""
+    r0 = st.cur.regs[0]
+    if not isinstance(r0, S):
+        return T, "R0 not a scalar value"
+    lo, hi = ret_range(eng, st.cur)
+    return (z3.Not(z3.And(r0.v >= bv(lo), r0.v <= bv(hi))),
+            callback_ret_message(-(1 << 63), (1 << 63) - 1, lo, hi))
+
+
+def leave(eng, st, callee) -> list:
+    """The callback returned: back to its call instruction, the callback's r0 in the
+    caller's r0 (read by ``after_call`` only); one more back edge."""
+    st.cur.regs[0] = callee.regs[0]
+    st.pc = callee.callsite
+    st.back_edges += 1
+    if st.back_edges > eng.budget.unroll:
+        eng._exhaust(f"BOUND REACHED (unroll {eng.budget.unroll})")
+        return []
+    return [st]
+
+
+# -- the key pointer of a for_each callback ----------------------------------------------
+def key_access(lay, p: P, off, size, write: bool) -> list:
+    """check_mem_access on PTR_TO_MAP_KEY: read-only, inside the key."""
+    if write:
+        return [(T, "write to change key not allowed")]
+    n = lay.maps[p.r.name].key_size
+    o = p.off + off
+    return [(z3.Not(z3.And(z3.ULE(size, bv(n)), z3.ULE(o, bv(n) - size))),
+             f"invalid access to map key, key_size={n}")]
+
+
+def key_bytes(p: P):
+    """The key's bytes as an array (offset -> byte)."""
+    arr = z3.K(BV64, z3.BitVecVal(0, 8))
+    w = p.key.size()
+    for i in range(w // 8):
+        arr = z3.Store(arr, bv(i), z3.Extract(8 * i + 7, 8 * i, p.key))
+    return arr
+
+
+__all__ = ["unfollowed", "after_call", "is_callback_frame", "exit_bad", "leave",
+           "KEY_KIND", "key_access", "key_bytes"]
