@@ -242,3 +242,85 @@ def test_spills_of_other_sizes_that_do_not_matter_are_equivalent():
 
 def test_a_byte_spill_whose_value_matters_is_compared():
     _check(_spill_sizes_program(True), False, "R9 !read_ok")
+
+
+# -- a map key's value matters only where the kernel reads it (get_constant_map_key) ---------
+ARRAY = 2
+
+
+def _map_key_program(map_type: int, unsafe: bool) -> VerProg:
+    """Two sides spill a different constant 4-byte key at fp-8 (Cilium's metrics keys, a
+    reason code per error path), then one lookup. For a hash map the key's value decides
+    nothing: the kernel prunes the second side at the join. For an array map (2 entries)
+    a constant key in range makes the lookup non-NULL: the kernel marks the key precise,
+    and with ``unsafe`` the second side's key (2) is out of range and its value is read
+    without a NULL check."""
+    a = Asm()
+    other, join = a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(Alu("mov", True, 1, imm=1), Store(4, 10, -8, src=1))
+    a.goto(join)
+    a.at(other)
+    a.put(Alu("mov", True, 1, imm=2 if unsafe else 0), Store(4, 10, -8, src=1))
+    a.at(join)
+    _pad(a)
+    _tail(a)
+    a.ldmap(1, "m")
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-8), Call(0, LOOKUP))
+    if map_type != ARRAY:
+        done = a.label()
+        a.jmp("jeq", 0, done, imm=0)
+        a.put(Load(8, 0, 0, 0))
+        a.at(done)
+    else:
+        a.put(Load(8, 0, 0, 0))  # no NULL check: the key in range vouches for it
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", map_type, 4, 8, 2)})
+
+
+def test_a_hash_maps_key_value_does_not_stop_pruning():
+    _check(_map_key_program(HASH, False), True)
+
+
+def test_an_array_key_in_range_is_compared():
+    _check(_map_key_program(ARRAY, True), False, "invalid mem access")
+
+
+def test_array_keys_all_in_range_are_accepted():
+    _check(_map_key_program(ARRAY, False), True)
+
+
+# -- maybe_fork_scalars: x s>> 31 & K explored as 0 and K ------------------------------------
+def _sign_mask_program(op: str, k: int, bad: int, is64: bool) -> VerProg:
+    """``r0 = prandom() s>> 63 (or w0 s>>= 31); r0 op= k``: the kernel forks the [-1, 0]
+    scalar, so r0 is exactly one of two values; a jump on r0 == ``bad`` reads the
+    uninitialised r9 (a value between the two: never, when each side is exact)."""
+    a = Asm()
+    ok = a.label()
+    a.put(Call(0, PRANDOM), Alu("arsh", is64, 0, imm=63 if is64 else 31),
+          Alu(op, is64, 0, imm=k))
+    a.jmp("jne", 0, ok, imm=bad)
+    a.put(Alu("mov", True, 0, src=9))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_sign_mask_and_is_two_exact_values():
+    _check(_sign_mask_program("and", 12, 4, True), True)
+    _check(_sign_mask_program("and", 12, 4, False), True)
+
+
+def test_a_sign_mask_and_reaching_the_value_is_rejected():
+    _check(_sign_mask_program("and", 12, 12, True), False, "R9 !read_ok")
+    _check(_sign_mask_program("and", 12, 0, False), False, "R9 !read_ok")
+
+
+def test_a_sign_mask_or_keeps_the_constant_on_the_zero_side():
+    # 0 | 4 == 4: the re-run instruction computes it (the kernel's fixed fork)
+    _check(_sign_mask_program("or", 4, 4, False), False, "R9 !read_ok")
+    _check(_sign_mask_program("or", 4, 6, False), True)

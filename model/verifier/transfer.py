@@ -78,6 +78,41 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
 S32_MAX = (1 << 31) - 1
 
 
+SIGN_FORK_OPS = frozenset({"and", "or"})
+
+
+def sign_fork(st: State, insn: Alu) -> State | None:
+    """maybe_fork_scalars: an ``and``/``or`` with a constant operand on a scalar whose
+    signed range is exactly [-1, 0] (LLVM's ``x s>> 63 & K`` for ``x < 0 ? K : 0``) is
+    explored as two states. The current one goes on with the scalar -1; the copy
+    returned holds 0 and runs the same instruction again (the kernel pushes it at this
+    instruction). The 64-bit range is looked at first, then the 32-bit one (the
+    kernel's __mark_reg32_known); for a 64-bit operation on a scalar whose 32-bit part
+    only is in [-1, 0] no fork is made here (the value is kept whole: only less
+    precise). A case split: every value is in one of the two states."""
+    if insn.op not in SIGN_FORK_OPS:
+        return None
+    regs = st.cur.regs
+    dst = regs[insn.dst]
+    if dst.type is not T.SCALAR:
+        return None
+    if insn.src is not None:
+        src = regs[insn.src]
+        if src.type is not T.SCALAR or not src.scalar.var_off.is_const():
+            return None
+    v = dst.scalar
+    if v.smin_s == -1 and v.smax_s == 0:
+        minus_one = known(-1)
+    elif v.s32_min_s == -1 and v.s32_max_s == 0 and not insn.is64:
+        minus_one = known(0xFFFFFFFF)  # the upper half does not reach a 32-bit result
+    else:
+        return None
+    other = st.copy()
+    other.cur.regs[insn.dst] = known(0)
+    regs[insn.dst] = minus_one
+    return other
+
+
 def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> int | None:
     """adjust_reg_min_max_vals (privileged): ``rX += const`` keeps rX linked to its copies
     (same id) with the constant as its delta, once (a second addition, or a constant above
