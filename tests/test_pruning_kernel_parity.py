@@ -208,6 +208,22 @@ def test_a_callers_saved_register_is_compared():
     _check(_caller_r0_program(True), False, "R9 !read_ok")
 
 
+def _two_sides(a: Asm, one: list, two: list) -> None:
+    """r6 = ctx; a random jump to ``one`` or ``two``; both join (after enough
+    instructions that both verifiers store a state at the join)."""
+    other, join = a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(*one)
+    a.goto(join)
+    a.at(other)
+    a.put(*two)
+    a.at(join)
+    _pad(a)
+
+
 # -- spills of different sizes --------------------------------------------------------------
 def _spill_sizes_program(precise: bool) -> VerProg:
     """One side spills a byte (63) at fp-72, the other a whole random register
@@ -215,17 +231,9 @@ def _spill_sizes_program(precise: bool) -> VerProg:
     registers, which do not matter unless ``precise``: the byte read back decides a read of
     the uninitialised r9."""
     a = Asm()
-    other, join, ok = a.label(), a.label(), a.label()
-    a.put(Alu("mov", True, 6, src=1))
-    _pad(a)
-    a.put(Call(0, PRANDOM))
-    a.jmp("jgt", 0, other, imm=100)
-    a.put(Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1))
-    a.goto(join)
-    a.at(other)
-    a.put(Store(8, 10, -72, src=0))
-    a.at(join)
-    _pad(a)
+    ok = a.label()
+    _two_sides(a, [Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1)],
+               [Store(8, 10, -72, src=0)])
     _tail(a)
     if precise:
         a.put(Load(1, 1, 10, -72))
@@ -256,17 +264,8 @@ def _map_key_program(map_type: int, unsafe: bool) -> VerProg:
     and with ``unsafe`` the second side's key (2) is out of range and its value is read
     without a NULL check."""
     a = Asm()
-    other, join = a.label(), a.label()
-    a.put(Alu("mov", True, 6, src=1))
-    _pad(a)
-    a.put(Call(0, PRANDOM))
-    a.jmp("jgt", 0, other, imm=100)
-    a.put(Alu("mov", True, 1, imm=1), Store(4, 10, -8, src=1))
-    a.goto(join)
-    a.at(other)
-    a.put(Alu("mov", True, 1, imm=2 if unsafe else 0), Store(4, 10, -8, src=1))
-    a.at(join)
-    _pad(a)
+    _two_sides(a, [Alu("mov", True, 1, imm=1), Store(4, 10, -8, src=1)],
+               [Alu("mov", True, 1, imm=2 if unsafe else 0), Store(4, 10, -8, src=1)])
     _tail(a)
     a.ldmap(1, "m")
     a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-8), Call(0, LOOKUP))
