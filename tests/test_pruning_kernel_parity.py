@@ -323,3 +323,36 @@ def test_a_sign_mask_or_keeps_the_constant_on_the_zero_side():
     # 0 | 4 == 4: the re-run instruction computes it (the kernel's fixed fork)
     _check(_sign_mask_program("or", 4, 4, False), False, "R9 !read_ok")
     _check(_sign_mask_program("or", 4, 6, False), True)
+
+
+# -- a narrow spill at a slot's base replaces the slot's older value ------------------------
+def _narrow_overwrite_program(read_first: bool) -> VerProg:
+    """Two sides spill 1 or 2 (8 bytes) at fp-16; after the join a 4-byte spill of 5 at
+    fp-16 (Cilium's u32 locals reusing a slot) is read back and decides a jump: the older
+    value is gone, so the kernel prunes the second side at the join. With
+    ``read_first`` the older value is read before the overwrite and a 2 reads the
+    uninitialised r9."""
+    a = Asm()
+    ok, ok2 = a.label(), a.label()
+    _two_sides(a, [Alu("mov", True, 1, imm=1), Store(8, 10, -16, src=1)],
+               [Alu("mov", True, 1, imm=2), Store(8, 10, -16, src=1)])
+    _tail(a)
+    if read_first:
+        a.put(Load(8, 1, 10, -16))
+        a.jmp("jne", 1, ok2, imm=2)
+        a.put(Alu("mov", True, 0, src=9))
+        a.at(ok2)
+    a.put(Alu("mov", True, 7, imm=5), Store(4, 10, -16, src=7), Load(4, 1, 10, -16))
+    a.jmp("jeq", 1, ok, imm=5)
+    a.put(Alu("mov", True, 0, src=9))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_narrow_spill_ends_the_older_values_precision():
+    _check(_narrow_overwrite_program(False), True)
+
+
+def test_a_value_read_before_the_narrow_spill_is_compared():
+    _check(_narrow_overwrite_program(True), False, "R9 !read_ok")

@@ -311,8 +311,11 @@ class Tracker:
             return True
         if cls is Store:
             if insn.dst == 10:
-                target, touched, whole = slots, _slots(insn.off, insn.size), insn.size == 8 \
-                    and insn.off % 8 == 0
+                # a store at a slot's base replaces the slot's spilled register whatever
+                # its size (memcheck's _stack_write: a narrow spill scrubs the other
+                # bytes to misc): the slot's older value matters no more (the kernel
+                # clears the slot at any spill)
+                target, touched, whole = slots, _slots(insn.off, insn.size), insn.off % 8 == 0
             elif via is not None:
                 target, touched, whole = w.frame_slots(via[0]), via[1], via[2]
             else:
