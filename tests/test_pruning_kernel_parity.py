@@ -356,3 +356,34 @@ def test_a_narrow_spill_ends_the_older_values_precision():
 
 def test_a_value_read_before_the_narrow_spill_is_compared():
     _check(_narrow_overwrite_program(True), False, "R9 !read_ok")
+
+
+# -- a checkpoint forced by a long jump history ---------------------------------------------
+def _long_history_program(read_later: bool) -> VerProg:
+    """After two sides where r3 is a scalar or the context, r3 is spilled at fp-16, 44
+    spills follow without a jump (each one an entry in the kernel's jump history), then
+    a ``ja`` and 400 instructions without jumps: the kernel's checkpoint heuristic (2
+    jumps since the last checkpoint) would store no state at the ``ja``'s target, but
+    more than 40 history entries force one, and the second side (fp-16 dead there) is
+    pruned at it. With ``read_later`` fp-16 is read after it and multiplied: pointer
+    arithmetic on the context's side."""
+    a = Asm()
+    ok = a.label()
+    _two_sides(a, [Alu("mov", True, 3, imm=2)], [Alu("mov", True, 3, src=6)])
+    a.put(Store(8, 10, -16, src=3), *[Store(8, 10, -8, src=6) for _ in range(44)],
+          Alu("mov", True, 3, imm=0))
+    a.jmp("ja", 0, ok)
+    a.at(ok)
+    if read_later:
+        a.put(Load(8, 1, 10, -16), Alu("mul", True, 1, imm=2))
+    a.put(Alu("mov", True, 4, imm=0), *[Alu("add", True, 4, imm=1) for _ in range(400)],
+          Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_long_jump_history_forces_a_checkpoint():
+    _check(_long_history_program(False), True)
+
+
+def test_a_value_read_after_the_forced_checkpoint_is_compared():
+    _check(_long_history_program(True), False, "pointer arithmetic")
