@@ -34,6 +34,7 @@ from model.platform.prototypes import helper_proto
 from model.verifier.liveness import _slots as touched_slots
 from model.verifier.memcheck import constant_map_key
 from model.verifier.regs import T
+from model.verifier.state import SPILL
 from model.verifier.sensitivity import call_args
 
 
@@ -97,7 +98,7 @@ def _spilled_key_slot(st, key, m) -> set[int]:
     if s is None or s.spill is None or s.spill.type is not T.SCALAR:
         return set()
     if m is not None and (not (can_elide_null(m.type, m.map_flags) or m.origin == "data")
-                          or s.kinds[addr + 8 * (k + 1)] != "r"
+                          or s.kinds[addr + 8 * (k + 1)] != SPILL
                           or constant_map_key(st, key, m.key_size) is None):
         return set()
     return {k}
