@@ -14,7 +14,8 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
   compared by type only. A state is remembered as the kernel's checkpoint heuristic says
   (after 2 jumps and 8 instructions since the last one; 20 and 100 inside a loop being
   explored; always after more than 40 jump-history entries, ``model.verifier.history``);
-  a state equal to a remembered unfinished one on its own path is an infinite loop. ``prune=False`` explores every path in full (loops are still detected): the
+  a state equal to a remembered unfinished one on its own path is an infinite loop.
+  ``prune=False`` explores every path in full (loops are still detected): the
   pruning-soundness tests compare its verdicts with the pruned ones.
 - Budget: the kernel's 1,000,000 processed instructions (``Processed 1000001 insn``), 8,192
   pending branches, and a wall-clock limit that covers the preparation, the exploration
