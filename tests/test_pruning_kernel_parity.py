@@ -294,14 +294,17 @@ def test_array_keys_all_in_range_are_accepted():
 
 
 # -- maybe_fork_scalars: x s>> 31 & K explored as 0 and K ------------------------------------
-def _sign_mask_program(op: str, k: int, bad: int, is64: bool) -> VerProg:
-    """``r0 = prandom() s>> 63 (or w0 s>>= 31); r0 op= k``: the kernel forks the [-1, 0]
-    scalar, so r0 is exactly one of two values; a jump on r0 == ``bad`` reads the
-    uninitialised r9 (a value between the two: never, when each side is exact)."""
+def _sign_mask_program(op: str, k: int, bad: int, is64: bool,
+                       op64: bool | None = None) -> VerProg:
+    """``r0 = prandom() s>> 63 (or w0 s>>= 31); r0 op= k`` (a 64-bit operation when
+    ``op64``, else as wide as the shift): the kernel forks the [-1, 0] scalar (its low
+    half only after a 32-bit shift), so r0 is exactly one of two values; a jump on r0 ==
+    ``bad`` reads the uninitialised r9 (a value between the two: never, when each side is
+    exact)."""
     a = Asm()
     ok = a.label()
     a.put(Call(0, PRANDOM), Alu("arsh", is64, 0, imm=63 if is64 else 31),
-          Alu(op, is64, 0, imm=k))
+          Alu(op, is64 if op64 is None else op64, 0, imm=k))
     a.jmp("jne", 0, ok, imm=bad)
     a.put(Alu("mov", True, 0, src=9))
     a.at(ok)
@@ -323,6 +326,13 @@ def test_a_sign_mask_or_keeps_the_constant_on_the_zero_side():
     # 0 | 4 == 4: the re-run instruction computes it (the kernel's fixed fork)
     _check(_sign_mask_program("or", 4, 4, False), False, "R9 !read_ok")
     _check(_sign_mask_program("or", 4, 6, False), True)
+
+
+def test_a_64_bit_operation_on_a_32_bit_sign_mask_forks_its_low_half():
+    # w0 s>>= 31 leaves 0 or 0xffffffff: r0 &= -1 keeps one of the two
+    _check(_sign_mask_program("and", -1, 1, False, op64=True), True)
+    _check(_sign_mask_program("and", -1, 0xFFFF, False, op64=True), True)
+    _check(_sign_mask_program("and", -1, 0, False, op64=True), False, "R9 !read_ok")
 
 
 # -- a narrow spill at a slot's base replaces the slot's older value ------------------------
