@@ -208,6 +208,22 @@ def test_a_callers_saved_register_is_compared():
     _check(_caller_r0_program(True), False, "R9 !read_ok")
 
 
+def _two_sides(a: Asm, one: list, two: list) -> None:
+    """r6 = ctx; a random jump to ``one`` or ``two``; both join (after enough
+    instructions that both verifiers store a state at the join)."""
+    other, join = a.label(), a.label()
+    a.put(Alu("mov", True, 6, src=1))
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(*one)
+    a.goto(join)
+    a.at(other)
+    a.put(*two)
+    a.at(join)
+    _pad(a)
+
+
 # -- spills of different sizes --------------------------------------------------------------
 def _spill_sizes_program(precise: bool) -> VerProg:
     """One side spills a byte (63) at fp-72, the other a whole random register
@@ -215,17 +231,9 @@ def _spill_sizes_program(precise: bool) -> VerProg:
     registers, which do not matter unless ``precise``: the byte read back decides a read of
     the uninitialised r9."""
     a = Asm()
-    other, join, ok = a.label(), a.label(), a.label()
-    a.put(Alu("mov", True, 6, src=1))
-    _pad(a)
-    a.put(Call(0, PRANDOM))
-    a.jmp("jgt", 0, other, imm=100)
-    a.put(Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1))
-    a.goto(join)
-    a.at(other)
-    a.put(Store(8, 10, -72, src=0))
-    a.at(join)
-    _pad(a)
+    ok = a.label()
+    _two_sides(a, [Alu("mov", True, 1, imm=63), Store(1, 10, -72, src=1)],
+               [Store(8, 10, -72, src=0)])
     _tail(a)
     if precise:
         a.put(Load(1, 1, 10, -72))
@@ -242,3 +250,150 @@ def test_spills_of_other_sizes_that_do_not_matter_are_equivalent():
 
 def test_a_byte_spill_whose_value_matters_is_compared():
     _check(_spill_sizes_program(True), False, "R9 !read_ok")
+
+
+# -- a map key's value matters only where the kernel reads it (get_constant_map_key) ---------
+ARRAY = 2
+
+
+def _map_key_program(map_type: int, unsafe: bool) -> VerProg:
+    """Two sides spill a different constant 4-byte key at fp-8 (Cilium's metrics keys, a
+    reason code per error path), then one lookup. For a hash map the key's value decides
+    nothing: the kernel prunes the second side at the join. For an array map (2 entries)
+    a constant key in range makes the lookup non-NULL: the kernel marks the key precise,
+    and with ``unsafe`` the second side's key (2) is out of range and its value is read
+    without a NULL check."""
+    a = Asm()
+    _two_sides(a, [Alu("mov", True, 1, imm=1), Store(4, 10, -8, src=1)],
+               [Alu("mov", True, 1, imm=2 if unsafe else 0), Store(4, 10, -8, src=1)])
+    _tail(a)
+    a.ldmap(1, "m")
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-8), Call(0, LOOKUP))
+    if map_type != ARRAY:
+        done = a.label()
+        a.jmp("jeq", 0, done, imm=0)
+        a.put(Load(8, 0, 0, 0))
+        a.at(done)
+    else:
+        a.put(Load(8, 0, 0, 0))  # no NULL check: the key in range vouches for it
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", map_type, 4, 8, 2)})
+
+
+def test_a_hash_maps_key_value_does_not_stop_pruning():
+    _check(_map_key_program(HASH, False), True)
+
+
+def test_an_array_key_in_range_is_compared():
+    _check(_map_key_program(ARRAY, True), False, "invalid mem access")
+
+
+def test_array_keys_all_in_range_are_accepted():
+    _check(_map_key_program(ARRAY, False), True)
+
+
+# -- maybe_fork_scalars: x s>> 31 & K explored as 0 and K ------------------------------------
+def _sign_mask_program(op: str, k: int, bad: int, is64: bool,
+                       op64: bool | None = None) -> VerProg:
+    """``r0 = prandom() s>> 63 (or w0 s>>= 31); r0 op= k`` (a 64-bit operation when
+    ``op64``, else as wide as the shift): the kernel forks the [-1, 0] scalar (its low
+    half only after a 32-bit shift), so r0 is exactly one of two values; a jump on r0 ==
+    ``bad`` reads the uninitialised r9 (a value between the two: never, when each side is
+    exact)."""
+    a = Asm()
+    ok = a.label()
+    a.put(Call(0, PRANDOM), Alu("arsh", is64, 0, imm=63 if is64 else 31),
+          Alu(op, is64 if op64 is None else op64, 0, imm=k))
+    a.jmp("jne", 0, ok, imm=bad)
+    a.put(Alu("mov", True, 0, src=9))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_sign_mask_and_is_two_exact_values():
+    _check(_sign_mask_program("and", 12, 4, True), True)
+    _check(_sign_mask_program("and", 12, 4, False), True)
+
+
+def test_a_sign_mask_and_reaching_the_value_is_rejected():
+    _check(_sign_mask_program("and", 12, 12, True), False, "R9 !read_ok")
+    _check(_sign_mask_program("and", 12, 0, False), False, "R9 !read_ok")
+
+
+def test_a_sign_mask_or_keeps_the_constant_on_the_zero_side():
+    # 0 | 4 == 4: the re-run instruction computes it (the kernel's fixed fork)
+    _check(_sign_mask_program("or", 4, 4, False), False, "R9 !read_ok")
+    _check(_sign_mask_program("or", 4, 6, False), True)
+
+
+def test_a_64_bit_operation_on_a_32_bit_sign_mask_forks_its_low_half():
+    # w0 s>>= 31 leaves 0 or 0xffffffff: r0 &= -1 keeps one of the two
+    _check(_sign_mask_program("and", -1, 1, False, op64=True), True)
+    _check(_sign_mask_program("and", -1, 0xFFFF, False, op64=True), True)
+    _check(_sign_mask_program("and", -1, 0, False, op64=True), False, "R9 !read_ok")
+
+
+# -- a narrow spill at a slot's base replaces the slot's older value ------------------------
+def _narrow_overwrite_program(read_first: bool) -> VerProg:
+    """Two sides spill 1 or 2 (8 bytes) at fp-16; after the join a 4-byte spill of 5 at
+    fp-16 (Cilium's u32 locals reusing a slot) is read back and decides a jump: the older
+    value is gone, so the kernel prunes the second side at the join. With
+    ``read_first`` the older value is read before the overwrite and a 2 reads the
+    uninitialised r9."""
+    a = Asm()
+    ok, ok2 = a.label(), a.label()
+    _two_sides(a, [Alu("mov", True, 1, imm=1), Store(8, 10, -16, src=1)],
+               [Alu("mov", True, 1, imm=2), Store(8, 10, -16, src=1)])
+    _tail(a)
+    if read_first:
+        a.put(Load(8, 1, 10, -16))
+        a.jmp("jne", 1, ok2, imm=2)
+        a.put(Alu("mov", True, 0, src=9))
+        a.at(ok2)
+    a.put(Alu("mov", True, 7, imm=5), Store(4, 10, -16, src=7), Load(4, 1, 10, -16))
+    a.jmp("jeq", 1, ok, imm=5)
+    a.put(Alu("mov", True, 0, src=9))
+    a.at(ok)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_narrow_spill_ends_the_older_values_precision():
+    _check(_narrow_overwrite_program(False), True)
+
+
+def test_a_value_read_before_the_narrow_spill_is_compared():
+    _check(_narrow_overwrite_program(True), False, "R9 !read_ok")
+
+
+# -- a checkpoint forced by a long jump history ---------------------------------------------
+def _long_history_program(read_later: bool) -> VerProg:
+    """After two sides where r3 is a scalar or the context, r3 is spilled at fp-16, 44
+    spills follow without a jump (each one an entry in the kernel's jump history), then
+    a ``ja`` and 400 instructions without jumps: the kernel's checkpoint heuristic (2
+    jumps since the last checkpoint) would store no state at the ``ja``'s target, but
+    more than 40 history entries force one, and the second side (fp-16 dead there) is
+    pruned at it. With ``read_later`` fp-16 is read after it and multiplied: pointer
+    arithmetic on the context's side."""
+    a = Asm()
+    ok = a.label()
+    _two_sides(a, [Alu("mov", True, 3, imm=2)], [Alu("mov", True, 3, src=6)])
+    a.put(Store(8, 10, -16, src=3), *[Store(8, 10, -8, src=6) for _ in range(44)],
+          Alu("mov", True, 3, imm=0))
+    a.jmp("ja", 0, ok)
+    a.at(ok)
+    if read_later:
+        a.put(Load(8, 1, 10, -16), Alu("mul", True, 1, imm=2))
+    a.put(Alu("mov", True, 4, imm=0), *[Alu("add", True, 4, imm=1) for _ in range(400)],
+          Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_long_jump_history_forces_a_checkpoint():
+    _check(_long_history_program(False), True)
+
+
+def test_a_value_read_after_the_forced_checkpoint_is_compared():
+    _check(_long_history_program(True), False, "pointer arithmetic")

@@ -28,10 +28,13 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.platform.callbacks import is_sync_callback_call
+from model.platform.map_helpers import can_elide_null
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
 from model.verifier.liveness import _slots as touched_slots
+from model.verifier.memcheck import constant_map_key
 from model.verifier.regs import T
+from model.verifier.state import SPILL
 from model.verifier.sensitivity import call_args
 
 
@@ -78,18 +81,25 @@ def plain_helper(insn, prog_type: str) -> bool:
     return proto is not None and not any(a.base is Arg.PTR_TO_FUNC for a in proto.args)
 
 
-def _spilled_key_slot(f, key) -> set[int]:
-    """The slot of a map key on the stack whose value the helper's check may read
-    (get_constant_map_key: a scalar spilled at the key's constant address; zero bytes
-    are compared as such whatever the marks): empty for any other key."""
+def _spilled_key_slot(st, key, m) -> set[int]:
+    """The slot of a map key on the stack whose value the helper's check reads:
+    check_func_arg calls get_constant_map_key only for a map whose lookups may be known
+    non-NULL (``can_elide_null``), and it marks the slot precise only where the key is a
+    constant scalar spilled in exactly the key's size (``memcheck.constant_map_key``;
+    zero bytes are compared as such whatever the marks); empty for any other key or map.
+    ``m``: the map's definition; None when not known: any scalar spilled there."""
     if not key.var.is_const():
         return set()
     addr = key.off + key.var.smin_s
     if not -512 <= addr < 0:
         return set()
     k = (-addr - 1) // 8
-    s = f.stack.get(k)
+    s = st.frames[key.frame].stack.get(k) if key.frame < len(st.frames) else None
     if s is None or s.spill is None or s.spill.type is not T.SCALAR:
+        return set()
+    if m is not None and (not (can_elide_null(m.type, m.map_flags) or m.origin == "data")
+                          or s.kinds[addr + 8 * (k + 1)] != SPILL
+                          or constant_map_key(st, key, m.key_size) is None):
         return set()
     return {k}
 
@@ -97,8 +107,9 @@ def _spilled_key_slot(f, key) -> set[int]:
 class Tracker:
     """The uses that make values precise (``uses``) and the backward walk (``mark``)."""
 
-    def __init__(self, prog, ret_checked: bool):
+    def __init__(self, prog, ret_checked: bool, maps: dict | None = None):
         self.by_pc, self.ptype = prog.by_pc(), prog.prog_type
+        self.maps = maps or {}  # name -> MapDef (a map key's precision depends on its type)
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
         #: pc -> the registers whose marks ``_back`` may change there, for an instruction
@@ -149,7 +160,7 @@ class Tracker:
             if cls is Call and insn.src == 1:
                 return None  # a subprogram: its uses mark inside it (and cross the call)
             if cls is Call and insn.src == 0:
-                return self._helper_uses(st.cur, insn)
+                return self._helper_uses(st, insn)
             regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
             return (regs, set()) if regs else None  # kfuncs, indirect calls: every one
         if cls is Exit:
@@ -164,13 +175,14 @@ class Tracker:
             return ({insn.src}, set()) if insn.src is not None else None
         return None
 
-    def _helper_uses(self, f, insn):
+    def _helper_uses(self, st, insn):
         """A helper's checks look at the value of a scalar argument of any kind but
         ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
         map key on the stack, at the spilled constant in the key's slot
         (``constant_map_key``: an array lookup with a constant in-range key is never
         NULL). Without a prototype: every argument register and slot."""
         proto = helper_proto(self.ptype, insn.imm)
+        f = st.cur
         regs, slots = set(), set()
         for r in (call_args(insn, self.ptype) if proto is None
                   else range(1, 1 + min(len(proto.args), 5))):
@@ -182,8 +194,16 @@ class Tracker:
                 lo = max(v.off + max(v.var.smin_s, -512), -512)
                 slots |= _slots(lo, -lo)
             elif v.type is T.STACK and v.frame == f.frameno and base is Arg.PTR_TO_MAP_KEY:
-                slots |= _spilled_key_slot(f, v)
+                slots |= _spilled_key_slot(st, v, self._map_of(f, proto, r))
         return (regs, slots) if regs or slots else None
+
+    def _map_of(self, f, proto, regno: int):
+        """The map definition of the map pointer argument before argument ``regno``."""
+        for r in range(regno - 1, 0, -1):
+            if proto.args[r - 1].base is Arg.CONST_MAP_PTR:
+                v = f.regs[r]
+                return self.maps.get(v.map) if v.type is T.MAP_PTR else None
+        return None
 
     @staticmethod
     def stack_access(st, insn) -> tuple | None:
@@ -293,8 +313,11 @@ class Tracker:
             return True
         if cls is Store:
             if insn.dst == 10:
-                target, touched, whole = slots, _slots(insn.off, insn.size), insn.size == 8 \
-                    and insn.off % 8 == 0
+                # a store at a slot's base replaces the slot's spilled register whatever
+                # its size (memcheck's _stack_write: a narrow spill scrubs the other
+                # bytes to misc): the slot's older value matters no more (the kernel
+                # clears the slot at any spill)
+                target, touched, whole = slots, _slots(insn.off, insn.size), insn.off % 8 == 0
             elif via is not None:
                 target, touched, whole = w.frame_slots(via[0]), via[1], via[2]
             else:

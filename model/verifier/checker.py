@@ -13,8 +13,9 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
   are ignored, and scalars whose values cannot matter (``model.verifier.sensitivity``) are
   compared by type only. A state is remembered as the kernel's checkpoint heuristic says
   (after 2 jumps and 8 instructions since the last one; 20 and 100 inside a loop being
-  explored); a state equal to a remembered unfinished one on its own path is an infinite
-  loop. ``prune=False`` explores every path in full (loops are still detected): the
+  explored; always after more than 40 jump-history entries, ``model.verifier.history``);
+  a state equal to a remembered unfinished one on its own path is an infinite loop.
+  ``prune=False`` explores every path in full (loops are still detected): the
   pruning-soundness tests compare its verdicts with the pruned ones.
 - Budget: the kernel's 1,000,000 processed instructions (``Processed 1000001 insn``), 8,192
   pending branches, and a wall-clock limit that covers the preparation, the exploration
@@ -52,6 +53,7 @@ from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (State, covers, fails_alone, format_state, widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
+from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_entry
 from model.verifier.step import Stepper
 from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor,
                                     may_goto_hit, path_ended, same_frames,
@@ -140,7 +142,8 @@ class Checker:
             self._late()
             return
         self.assertions = Assertions(prog)  # per pc, when first reached
-        self.tracker = Tracker(prog, return_range(prog.prog_type, prog.attach_type) is not None)
+        self.tracker = Tracker(prog, return_range(prog.prog_type, prog.attach_type) is not None,
+                               obj.maps)
 
     def _late(self) -> bool:
         """The time limit ran out while preparing: that is the verdict."""
@@ -192,7 +195,7 @@ class Checker:
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
         check, step = self.stepper.check, self.stepper.step
-        steps = Steps(self.by_pc, self.assertions)
+        steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites))
         slots = self.slots
         observe, record = slots.observe, slots.record
         tracker = self.tracker
@@ -222,6 +225,7 @@ class Checker:
                         return Failure(pc, e.message), path.trail
                     stored += 1
                     stats.states = stats.peak_states = stored
+                    path.hist = 0
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
                     fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
@@ -237,10 +241,11 @@ class Checker:
                     # least 2 jumps and 8 instructions since the last one, and while a
                     # state stored at this pc is still being explored (a loop) only
                     # after 20 jumps or 100 instructions; always at a may_goto (a forced
-                    # checkpoint)
+                    # checkpoint) and on a path with a long jump history (``history``)
                     d_j, d_i = jmps - prev_jmps, stats.insns_processed - prev_insns
-                    add_new = looping or (d_j >= 2 and d_i >= 8 and (
-                        not open_at.get(pc) or d_j >= 20 or d_i >= 100))
+                    add_new = looping or path.hist > HISTORY_LIMIT or (
+                        d_j >= 2 and d_i >= 8 and (
+                            not open_at.get(pc) or d_j >= 20 or d_i >= 100))
                     olds = done.get(pc) if self.prune else None
                     if olds:
                         care, live = self._care(st)
@@ -290,13 +295,17 @@ class Checker:
                         open_at[pc] = open_at.get(pc, 0) + 1
                         by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
                         path.node = node
+                        path.hist = 0
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
                 at = steps[pc]
                 if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
-                insn, memory, jumping, cond_jump, may_use, asserts = at
+                insn, memory, jumping, cond_jump, may_use, asserts, jmp_point = at
+                if jmp_point or (memory and stack_entry(st, insn)) or (
+                        cond_jump and linked_jump(st, insn)):
+                    path.hist += 1
                 trail = (pc, path.trail) if not memory else \
                     (pc, path.trail, stack_access(st, insn))
                 if jumping:
@@ -333,7 +342,7 @@ class Checker:
                             continue
                         if path.node is not None:
                             path.node.branches += 1
-                        stack.append(Path(other, path.node, trail))
+                        stack.append(Path(other, path.node, trail, path.hist))
                     if len(stack) > JMP_SEQ_LIMIT:
                         return (Failure(pc, f"The sequence of {len(stack)} jumps is too "
                                             "complex."), trail)

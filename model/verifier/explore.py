@@ -53,6 +53,7 @@ class Path:
     state: State
     node: Node | None
     trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
+    hist: int = 0  # its jump history entries since its last stored state (``history``)
 
 
 class Assertions(dict):
@@ -80,12 +81,12 @@ class Steps(dict):
     """pc -> what the exploration loop asks of the instruction there, computed on first
     use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
     a conditional jump, may make values precise (``Tracker.may_use``), the assertions
-    ``Stepper.check`` decides or None when it can refuse nothing there); None: no
-    instruction at pc."""
+    ``Stepper.check`` decides or None when it can refuse nothing there, a jump point
+    (``history.jump_points``)); None: no instruction at pc."""
 
-    def __init__(self, by_pc: dict, asserts: Assertions):
+    def __init__(self, by_pc: dict, asserts: Assertions, jmp_points: frozenset[int]):
         super().__init__()
-        self.by_pc, self.asserts = by_pc, asserts
+        self.by_pc, self.asserts, self.jmp_points = by_pc, asserts, jmp_points
 
     def __missing__(self, pc: int):
         insn = self.by_pc.get(pc)
@@ -94,7 +95,8 @@ class Steps(dict):
         cls, asserts = insn.__class__, self.asserts[pc]
         got = self[pc] = (insn, cls in MEMORY, cls in JMP_CLASS,
                           cls is Jump and insn.cond != "ja", Tracker.may_use(insn),
-                          None if Stepper.checks_nothing(insn, asserts) else asserts)
+                          None if Stepper.checks_nothing(insn, asserts) else asserts,
+                          pc in self.jmp_points)
         return got
 
 

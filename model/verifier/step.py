@@ -31,7 +31,7 @@ from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
 from model.platform.prototypes import program_sleepable
-from model.verifier.transfer import Ids, alu, branch
+from model.verifier.transfer import SIGN_FORK_OPS, Ids, alu, branch, sign_fork
 
 
 class Stepper:
@@ -161,7 +161,12 @@ class Stepper:
     def step(self, st: State, pc: int, insn) -> list[State]:
         regs = st.cur.regs
         if isinstance(insn, Alu):
+            other = sign_fork(st, insn) if insn.op in SIGN_FORK_OPS else None
             alu(st, insn, self.ids)
+            if other is not None:
+                other.pc = pc  # the 0 side runs this instruction again (the kernel's)
+                st.pc = pc + 1
+                return [st, other]
             return self._next(st, pc + 1)
         if isinstance(insn, Jump):
             if insn.cond == "ja":

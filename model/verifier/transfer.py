@@ -7,6 +7,7 @@ that turn ``*_or_null`` pointers into pointers or zero, packet-range learning fr
 from __future__ import annotations
 
 from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
+from model.domains.scalar import mark32_known
 from model.isa import Alu, Jump
 from model.semantics import INT
 from model.semantics.backend import to_signed
@@ -81,6 +82,42 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
 
 
 S32_MAX = (1 << 31) - 1
+
+
+SIGN_FORK_OPS = frozenset({"and", "or"})
+
+
+def sign_fork(st: State, insn: Alu) -> State | None:
+    """maybe_fork_scalars: an ``and``/``or`` with a constant operand on a scalar whose
+    signed range is exactly [-1, 0] (LLVM's ``x s>> 63 & K`` for ``x < 0 ? K : 0``) is
+    explored as two states. The current one goes on with the scalar -1; the copy
+    returned holds 0 and runs the same instruction again (the kernel pushes it at this
+    instruction). The 64-bit range is looked at first, then the 32-bit one (only the
+    low half made known, as the kernel's __mark_reg32_known). A case split: every value
+    is in one of the two states."""
+    if insn.op not in SIGN_FORK_OPS:
+        return None
+    regs = st.cur.regs
+    dst = regs[insn.dst]
+    if dst.type is not T.SCALAR:
+        return None
+    if insn.src is not None:
+        src = regs[insn.src]
+        if src.type is not T.SCALAR or not src.scalar.var_off.is_const():
+            return None
+    v = dst.scalar
+    if v.smin_s == -1 and v.smax_s == 0:
+        minus_one, zero = known(-1), known(0)
+    elif v.s32_min_s == -1 and v.s32_max_s == 0:
+        # the low half known, the rest as it was (the kernel's __mark_reg32_known)
+        minus_one = Reg(T.SCALAR, mark32_known(INT, v, 0xFFFFFFFF))
+        zero = Reg(T.SCALAR, mark32_known(INT, v, 0))
+    else:
+        return None
+    other = st.copy()
+    other.cur.regs[insn.dst] = zero
+    regs[insn.dst] = minus_one
+    return other
 
 
 def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> int | None:
