@@ -103,9 +103,11 @@ def sign_fork(st: State, insn: Alu) -> State | None:
         return None
     if insn.src is not None:
         src = regs[insn.src]
-        if src.type is not T.SCALAR or not src.scalar.var_off.is_const():
+        if src.type is not T.SCALAR or src.scalar is None or not src.scalar.var_off.is_const():
             return None
     v = dst.scalar
+    if v is None:
+        return None
     if v.smin_s == -1 and v.smax_s == 0:
         minus_one, zero = known(-1), known(0)
     elif v.s32_min_s == -1 and v.s32_max_s == 0:
