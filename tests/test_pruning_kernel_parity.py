@@ -323,3 +323,38 @@ def test_a_sign_mask_or_keeps_the_constant_on_the_zero_side():
     # 0 | 4 == 4: the re-run instruction computes it (the kernel's fixed fork)
     _check(_sign_mask_program("or", 4, 4, False), False, "R9 !read_ok")
     _check(_sign_mask_program("or", 4, 6, False), True)
+
+
+# -- precision stops at plain stack bytes (backtrack_insn: no INSN_F_STACK_ACCESS) ----------
+def _plain_bytes_program(off: int, unsafe: bool) -> VerProg:
+    """Two sides leave r7 = 1 or 2; after work that keeps r7 live it is stored as 4 bytes
+    at ``off`` and read back, and the value read decides a jump (the OpenTelemetry
+    profiler's binary search: its pivot stored at fp-20 as the inner map's key, read back
+    as the new bound). At fp-20 (not a slot's base) the store writes plain bytes: the value
+    read is any u32, the jump on it (r1 > 0xffffffff, never) stops the precision there, and
+    the kernel prunes the second side at the join. At fp-24 the store is a narrow spill
+    and the fill restores r7's value: precision reaches r7 and, with ``unsafe`` (a jump on
+    r1 > 1 that reads the uninitialised r9), the second side must not be pruned."""
+    a = Asm()
+    bad = a.label()
+    _two_sides(a, [Alu("mov", True, 7, imm=1)], [Alu("mov", True, 7, imm=2)])
+    _tail(a)
+    a.put(Store(4, 10, off, src=7), Load(4, 1, 10, off))
+    if unsafe:
+        a.jmp("jgt", 1, bad, imm=1)
+    else:
+        a.put(Alu("mov", False, 2, imm=-1))  # 0xffffffff
+        a.jmp("jgt", 1, bad, src=2)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at(bad)
+    a.put(Alu("mov", True, 0, src=9), Exit())
+    return _prog(a)
+
+
+def test_a_value_through_plain_stack_bytes_is_not_precise():
+    _check(_plain_bytes_program(-20, False), True)
+    _check(_plain_bytes_program(-24, False), True)
+
+
+def test_a_value_through_a_narrow_spill_stays_precise():
+    _check(_plain_bytes_program(-24, True), False, "R9 !read_ok")

@@ -301,6 +301,13 @@ class Tracker:
                     regs.add(insn.src)
             return True
         via = t[2] if len(t) > 2 else None  # (frame, slots, whole) through a stack pointer
+        if len(t) > 3 and cls is not Atomic:
+            # plain stack bytes (not a spill or a fill, ``history.stack_kind``): the value
+            # read is unknown or zero, the register stored is not kept; backtrack_insn
+            # stops there (no INSN_F_STACK_ACCESS in the history entry)
+            if cls is Load:
+                regs.discard(insn.dst)
+            return True
         if cls is Load:
             if insn.dst in regs:
                 regs.discard(insn.dst)
