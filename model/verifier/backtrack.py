@@ -86,7 +86,8 @@ def _spilled_key_slot(st, key, m) -> set[int]:
     non-NULL (``can_elide_null``), and it marks the slot precise only where the key is a
     constant scalar spilled in exactly the key's size (``memcheck.constant_map_key``;
     zero bytes are compared as such whatever the marks); empty for any other key or map.
-    ``m``: the map's definition; None when not known: any scalar spilled there."""
+    ``m``: the map's definition; None when not known (an inner map): any constant
+    spilled there."""
     if not key.var.is_const():
         return set()
     addr = key.off + key.var.smin_s
@@ -94,8 +95,9 @@ def _spilled_key_slot(st, key, m) -> set[int]:
         return set()
     k = (-addr - 1) // 8
     s = st.frames[key.frame].stack.get(k) if key.frame < len(st.frames) else None
-    if s is None or s.spill is None or s.spill.type is not T.SCALAR:
-        return set()
+    if s is None or s.spill is None or s.spill.type is not T.SCALAR \
+            or not s.spill.scalar.is_const():
+        return set()  # get_constant_map_key reads only a constant spill, of any map
     if m is not None and (not (can_elide_null(m.type, m.map_flags) or m.origin == "data")
                           or s.kinds[addr + 8 * (k + 1)] != "r"
                           or constant_map_key(st, key, m.key_size) is None):
@@ -217,7 +219,7 @@ class Tracker:
         var = r.var
         lo = r.off + insn.off + max(var.smin_s, -512)
         hi = r.off + insn.off + min(var.smax_s, 512) + insn.size
-        whole = var.is_const() and insn.size == 8 and lo % 8 == 0
+        whole = var.is_const() and lo % 8 == 0  # (a store there: a spill)
         return r.frame, _slots(lo, hi - lo), whole
 
     @staticmethod
@@ -318,8 +320,10 @@ class Tracker:
             return True
         if cls is Store:
             if insn.dst == 10:
-                target, touched, whole = slots, _slots(insn.off, insn.size), insn.size == 8 \
-                    and insn.off % 8 == 0
+                # a store at a slot's base is a spill, narrow or whole: the slot's value
+                # is the register's from here on (its other bytes misc, zero or invalid)
+                target, touched, whole = slots, _slots(insn.off, insn.size), \
+                    insn.off % 8 == 0
             elif via is not None:
                 target, touched, whole = w.frame_slots(via[0]), via[1], via[2]
             else:
