@@ -22,6 +22,18 @@ def _prog(a: Asm) -> VerProg:
     return VerProg("socket_filter", insns, refs, {})
 
 
+def _lookup(a: Asm, off: int) -> None:
+    """r0 = bpf_map_lookup_elem(&m, fp + off)."""
+    a.ldmap(1, "m")
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=off), Call(0, LOOKUP))
+
+
+def _with_map(a: Asm, map_type: int, entries: int) -> VerProg:
+    """The program with its map m (4-byte keys, 8-byte values)."""
+    insns, refs = a.build()
+    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", map_type, 4, 8, entries)})
+
+
 def _check(vp: VerProg, accepted: bool, why: str = "") -> None:
     """The verdict with pruning, of full exploration (unless it runs out of budget: a
     loop) and the kernel's agree; an accepted program's processed-instruction count is
@@ -113,12 +125,10 @@ def _helper_key_program(live: bool) -> VerProg:
     a = Asm()
     _join(a)
     a.put(Store(4, 10, -20, imm=0))
-    a.ldmap(1, "m")
-    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-20), Call(0, LOOKUP))
+    _lookup(a, -20)
     _tail(a)
     _deref_fp16(a, live)
-    insns, refs = a.build()
-    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", HASH, 4, 8, 16)})
+    return _with_map(a, HASH, 16)
 
 
 def test_a_helper_reads_its_key_size_only():
@@ -267,8 +277,7 @@ def _map_key_program(map_type: int, unsafe: bool) -> VerProg:
     _two_sides(a, [Alu("mov", True, 1, imm=1), Store(4, 10, -8, src=1)],
                [Alu("mov", True, 1, imm=2 if unsafe else 0), Store(4, 10, -8, src=1)])
     _tail(a)
-    a.ldmap(1, "m")
-    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-8), Call(0, LOOKUP))
+    _lookup(a, -8)
     if map_type != ARRAY:
         done = a.label()
         a.jmp("jeq", 0, done, imm=0)
@@ -277,8 +286,7 @@ def _map_key_program(map_type: int, unsafe: bool) -> VerProg:
     else:
         a.put(Load(8, 0, 0, 0))  # no NULL check: the key in range vouches for it
     a.put(Alu("mov", True, 0, imm=0), Exit())
-    insns, refs = a.build()
-    return VerProg("socket_filter", insns, refs, {"m": MapDef("m", map_type, 4, 8, 2)})
+    return _with_map(a, map_type, 2)
 
 
 def test_a_hash_maps_key_value_does_not_stop_pruning():
@@ -397,3 +405,65 @@ def test_a_long_jump_history_forces_a_checkpoint():
 
 def test_a_value_read_after_the_forced_checkpoint_is_compared():
     _check(_long_history_program(True), False, "pointer arithmetic")
+
+
+# -- precision stops at plain stack bytes (backtrack_insn: no INSN_F_STACK_ACCESS) ----------
+def _plain_bytes_program(off: int, unsafe: bool) -> VerProg:
+    """Two sides leave r7 = 1 or 2; after work that keeps r7 live it is stored as 4 bytes
+    at ``off`` and read back, and the value read decides a jump (the OpenTelemetry
+    profiler's binary search: its pivot stored at fp-20 as the inner map's key, read back
+    as the new bound). At fp-20 (not a slot's base) the store writes plain bytes: the value
+    read is any u32, the jump on it (r1 > 0xffffffff, never) stops the precision there, and
+    the kernel prunes the second side at the join. At fp-24 the store is a narrow spill
+    and the fill restores r7's value: precision reaches r7 and, with ``unsafe`` (a jump on
+    r1 > 1 that reads the uninitialised r9), the second side must not be pruned."""
+    a = Asm()
+    bad = a.label()
+    _two_sides(a, [Alu("mov", True, 7, imm=1)], [Alu("mov", True, 7, imm=2)])
+    _tail(a)
+    a.put(Store(4, 10, off, src=7), Load(4, 1, 10, off))
+    if unsafe:
+        a.jmp("jgt", 1, bad, imm=1)
+    else:
+        a.put(Alu("mov", False, 2, imm=-1))  # 0xffffffff
+        a.jmp("jgt", 1, bad, src=2)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at(bad)
+    a.put(Alu("mov", True, 0, src=9), Exit())
+    return _prog(a)
+
+
+def test_a_value_through_plain_stack_bytes_is_not_precise():
+    _check(_plain_bytes_program(-20, False), True)
+    _check(_plain_bytes_program(-24, False), True)
+
+
+def test_a_value_through_a_narrow_spill_stays_precise():
+    _check(_plain_bytes_program(-24, True), False, "R9 !read_ok")
+
+
+def _narrow_spill_key_program(overwrite: bool) -> VerProg:
+    """Two sides spill r7 = 1 or 2 as 4 bytes at fp-8; after work, ``overwrite`` spills
+    the constant 0 there (4 bytes: a narrow spill), the key of an array lookup (2
+    entries) used without a NULL check. The lookup makes the key's slot precise; the
+    narrow spill ends that mark (its value is the register's from there on: the
+    profiler's constant keys stored over its bsearch pivot at fp-40), so the kernel prunes
+    the second side at the join. Without ``overwrite`` the key is the side's value, 2 out
+    of range on the second side: the mark must reach the join."""
+    a = Asm()
+    _two_sides(a, [Alu("mov", True, 7, imm=1), Store(4, 10, -8, src=7)],
+               [Alu("mov", True, 7, imm=2), Store(4, 10, -8, src=7)])
+    _tail(a)
+    if overwrite:
+        a.put(Alu("mov", True, 1, imm=0), Store(4, 10, -8, src=1))
+    _lookup(a, -8)
+    a.put(Load(8, 0, 0, 0), Alu("mov", True, 0, imm=0), Exit())
+    return _with_map(a, ARRAY, 2)
+
+
+def test_a_narrow_spill_ends_the_slots_precision():
+    _check(_narrow_spill_key_program(True), True)
+
+
+def test_a_slot_not_spilled_again_keeps_its_precision():
+    _check(_narrow_spill_key_program(False), False, "invalid mem access")

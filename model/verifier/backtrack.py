@@ -87,7 +87,8 @@ def _spilled_key_slot(st, key, m) -> set[int]:
     non-NULL (``can_elide_null``), and it marks the slot precise only where the key is a
     constant scalar spilled in exactly the key's size (``memcheck.constant_map_key``;
     zero bytes are compared as such whatever the marks); empty for any other key or map.
-    ``m``: the map's definition; None when not known: any scalar spilled there."""
+    ``m``: the map's definition; None when not known (an inner map): any constant
+    spilled there."""
     if not key.var.is_const():
         return set()
     addr = key.off + key.var.smin_s
@@ -95,8 +96,9 @@ def _spilled_key_slot(st, key, m) -> set[int]:
         return set()
     k = (-addr - 1) // 8
     s = st.frames[key.frame].stack.get(k) if key.frame < len(st.frames) else None
-    if s is None or s.spill is None or s.spill.type is not T.SCALAR:
-        return set()
+    if s is None or s.spill is None or s.spill.type is not T.SCALAR \
+            or not s.spill.scalar.is_const():
+        return set()  # get_constant_map_key reads only a constant spill, of any map
     if m is not None and (not (can_elide_null(m.type, m.map_flags) or m.origin == "data")
                           or s.kinds[addr + 8 * (k + 1)] != SPILL
                           or constant_map_key(st, key, m.key_size) is None):
@@ -219,7 +221,7 @@ class Tracker:
         var = r.var
         lo = r.off + insn.off + max(var.smin_s, -512)
         hi = r.off + insn.off + min(var.smax_s, 512) + insn.size
-        whole = var.is_const() and insn.size == 8 and lo % 8 == 0
+        whole = var.is_const() and lo % 8 == 0  # (a store there: a spill)
         return r.frame, _slots(lo, hi - lo), whole
 
     @staticmethod
@@ -303,6 +305,13 @@ class Tracker:
                     regs.add(insn.src)
             return True
         via = t[2] if len(t) > 2 else None  # (frame, slots, whole) through a stack pointer
+        if len(t) > 3 and cls is not Atomic:
+            # plain stack bytes (not a spill or a fill, ``history.stack_kind``): the value
+            # read is unknown or zero, the register stored is not kept; backtrack_insn
+            # stops there (no INSN_F_STACK_ACCESS in the history entry)
+            if cls is Load:
+                regs.discard(insn.dst)
+            return True
         if cls is Load:
             if insn.dst in regs:
                 regs.discard(insn.dst)

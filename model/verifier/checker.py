@@ -53,7 +53,7 @@ from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (State, covers, fails_alone, format_state, widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
-from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_entry
+from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
 from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor,
                                     may_goto_hit, path_ended, same_frames,
@@ -303,11 +303,13 @@ class Checker:
                 if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 insn, memory, jumping, cond_jump, may_use, asserts, jmp_point = at
-                if jmp_point or (memory and stack_entry(st, insn)) or (
-                        cond_jump and linked_jump(st, insn)):
+                kind = stack_kind(st, insn) if memory else None
+                if jmp_point or kind or (cond_jump and linked_jump(st, insn)):
                     path.hist += 1
+                # a stack access of plain bytes (``kind`` False) carries no precision
                 trail = (pc, path.trail) if not memory else \
-                    (pc, path.trail, stack_access(st, insn))
+                    (pc, path.trail, stack_access(st, insn)) if kind is not False else \
+                    (pc, path.trail, stack_access(st, insn), False)
                 if jumping:
                     jmps += 1
                 reads = observe.get(pc)

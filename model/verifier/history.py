@@ -45,18 +45,23 @@ def jump_points(prog: Program, cb_sites: set[int]) -> frozenset[int]:
     return frozenset(points)
 
 
-def stack_entry(st, insn) -> bool:
-    """A load or store of ``insn`` (on the state before it) that the kernel records as a
-    stack access: a register spill at a fixed offset or a fill of a spilled register."""
+def stack_kind(st, insn) -> bool | None:
+    """A load or store of ``insn`` (on the state before it) at a fixed stack offset: True
+    for a register spill or a fill of a spilled register (recorded in the kernel's jump
+    history as a stack access), False for
+    plain bytes (misc or zero bytes written, or read from a slot holding no spilled
+    register: the value read back is unknown or zero, never the register written;
+    backtrack_insn carries no precision through such an access, its history entry lacking
+    INSN_F_STACK_ACCESS); None for anything else."""
     store = insn.__class__ is Store
     if not store and insn.__class__ is not Load:
-        return False  # an atomic: not counted (rare on the stack)
+        return None  # an atomic: not counted (rare on the stack)
     base = st.cur.regs[insn.dst if store else insn.src]
     if base.type is not T.STACK or not base.var.is_const():
-        return False
+        return None
     off = base.off + insn.off + base.var.smin_s
     if not -512 <= off < 0:
-        return False
+        return None
     if store:
         if off % 8:
             return False
@@ -81,4 +86,4 @@ def linked_jump(st, insn) -> bool:
     return False
 
 
-__all__ = ["HISTORY_LIMIT", "jump_points", "stack_entry", "linked_jump"]
+__all__ = ["HISTORY_LIMIT", "jump_points", "stack_kind", "linked_jump"]
