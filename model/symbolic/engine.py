@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import refs, typed
+from model.symbolic import refs, sockets, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -438,6 +438,9 @@ class Engine:
             if not (ptr.r.kind == "mapptr" and op == "add" and
                     z3.is_true(z3.simplify(num.v == bv(0)))):
                 bad = f"R{insn.dst} pointer arithmetic on {ptr.r.kind} prohibited"
+        if bad is None and ptr.r.kind == sockets.KIND:  # never: NULL-checked, or not
+            self.check_bad(st, pc, what, sockets.arith_bad(insn.dst, ptr))
+            return None
         if bad is not None:
             self.fail(st, pc, what, T, bad)
             return None
@@ -517,7 +520,8 @@ class Engine:
         why = refs_only(self.lay.ptype, insn.imm)
         # the verifier's rules decide (this path is not explored), unless followed here
         if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
-                                    or typed.followed(self.lay.ptype, insn.imm)):
+                                    or typed.followed(self.lay.ptype, insn.imm)
+                                    or sockets.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe

@@ -11,7 +11,8 @@ import itertools
 
 import z3
 
-from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
+from model.platform.ctx_layouts import (SOCKET_YIELDS, ctx_access, moved_ctx_reason,
+                                        unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
@@ -22,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import refs, typed
+from model.symbolic import refs, sockets, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -131,6 +132,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
                                                         8 * size)))
     if isinstance(p, P) and p.r.kind == typed.KIND:
         return typed.ptr_load(lay, p, off, size, False, regno)
+    if isinstance(p, P) and p.r.kind == sockets.KIND:
+        return sockets.load(lay, p, off, size, regno, str(next(_FIELD_READS)))
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -192,6 +195,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
     if isinstance(p, P) and p.r.kind == typed.KIND:
         return typed.ptr_load(lay, p, off, size, True, regno)[0]
+    if isinstance(p, P) and p.r.kind == sockets.KIND:
+        return sockets.access_bad(lay, p, off, size, True, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -263,6 +268,8 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if write:
         st.ctx = write_bytes(arr, o, raw, size)
         return bad, None
+    if getattr(got, "kind", "") in SOCKET_YIELDS:  # a socket (model.symbolic.sockets)
+        return bad, sockets.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8))
     why = unmodelled_yield(got)
     if why is not None:
         return bad + [(T, why)], None
@@ -284,7 +291,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
-                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
+                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
+                                | sockets.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -292,7 +300,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, why)], []
     regs = st.cur.regs
     bad: list = []
-    map_name = released = None
+    map_name = released = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         r = regs[i + 1]
@@ -340,6 +348,15 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if more is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
             bad += more
+        elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
+            more = sockets.arg_bad(i + 1, r, arg)
+            if more is None:  # a typed pointer cast from a socket: the verifier's rules
+                return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
+            bad += more
+            sock = r
+        elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and isinstance(r, P) and \
+                r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_* (a cast holding its ref)
+            return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
@@ -379,6 +396,15 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
+    if proto.name in sockets.ACQUIRERS:
+        return bad, sockets.acquire(lay, st, pc, n, proto.ret)
+    if proto.name in sockets.CASTERS:
+        if any(z3.is_true(b) for b, _ in bad) or not isinstance(sock, P):
+            return bad, []
+        return bad, sockets.cast(lay, st, pc, n, proto, sock)
+    if proto.name == "sk_release" and isinstance(sock, P) and \
+            not any(z3.is_true(b) for b, _ in bad):
+        sockets.release(st, sock, f"{pc}_{n}")
     ret = typed.helper_result(lay, proto, pc, n)
     if ret is not None:
         return bad, [(st, ret, None)]

@@ -37,8 +37,9 @@ def followed(prog_type: str, hid: int) -> bool:
 
 
 def held(st) -> list[str]:
-    """The reservations the state still holds (their memory arrays live in ``st.maps``)."""
-    return sorted(n for n in st.maps if n.startswith(KIND + "#"))
+    """The reservations the state still holds (their memory arrays live in ``st.maps``),
+    and the sockets (model.symbolic.sockets)."""
+    return sorted(n for n in st.maps if n.startswith((KIND + "#", "sock#")))
 
 
 def reserve(lay, st, pc: int, n: int, map_name: str, size_reg, flags_reg):
