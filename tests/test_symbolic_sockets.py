@@ -141,3 +141,35 @@ def test_socket_safe_under_every_key_state():
     doc = analyse_program(obj, prog, verifier=v)
     assert v.accepted and doc["complete"]
     assert all(doc["models"][m]["safe"] is True for m in ("M0", "M1", "M2"))
+
+
+# -- bpf_sk_storage_get / delete on a looked-up socket (r6) -------------------------------
+SK_STORAGE = (24, 4, 8, 0, 1)  # BPF_MAP_TYPE_SK_STORAGE, BPF_F_NO_PREALLOC
+_GET = "ld_pseudo r1, 1, 0\nr2 = r6\nr3 = 0\nr4 = 1\ncall 107\n"
+_REL = "r1 = r6\ncall 86\n"
+STORAGE = {  # name: the body after the lookup, between "r6 = r0" and the release
+    "storage_ok": _GET + "if r0 == 0 goto +2\nr1 = 1\n*(u64 *)(r0 + 0) = r1\n",
+    "storage_unchecked": _GET + "r1 = 1\n*(u64 *)(r0 + 0) = r1\n",
+    "storage_past_value": _GET + "if r0 == 0 goto +2\nr1 = 1\n*(u64 *)(r0 + 4) = r1\n",
+    "storage_delete_ok": "ld_pseudo r1, 1, 0\nr2 = r6\ncall 108\n",
+    "storage_scalar_sk": "ld_pseudo r1, 1, 0\nr2 = 0\nr3 = 0\nr4 = 1\ncall 107\n",
+    "storage_init_value_ok": "r1 = 7\n*(u64 *)(r10 - 24) = r1\nld_pseudo r1, 1, 0\n"
+                             "r2 = r6\nr3 = r10\nr3 += -24\nr4 = 1\ncall 107\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORAGE))
+def test_sk_storage_as_the_kernel_judges_it(name):
+    from model.symbolic.engine import Engine
+    from timer_probes import FieldProbe, judge
+
+    body = STORAGE[name]
+    text = TCP + "if r0 == 0 goto out\nr6 = r0\n" + body + _REL + "out:\nr0 = 0\nexit"
+    p = FieldProbe(name, "sched_cls", text, [SK_STORAGE])
+    j = judge(p)
+    obj, prog = p.model()
+    r = Engine(obj, prog).run()
+    assert not r.exhausted, r.exhausted
+    assert j.kernel_ok is None or j.kernel_ok == name.endswith("_ok"), j
+    assert (not r.failures) == name.endswith("_ok"), [f.reason for f in r.failures]
+    assert j.ours_ok == name.endswith("_ok"), j

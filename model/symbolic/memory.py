@@ -350,6 +350,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += more
         elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
             more = sockets.arg_bad(i + 1, r, arg)
+            if more is None and proto.name in sockets.STORAGE:  # a typed socket
+                more = typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
             if more is None:  # a typed pointer cast from a socket: the verifier's rules
                 return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
             bad += more
@@ -394,6 +396,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     grown = None
     if proto.changes_pkt_data:
         grown = _invalidate_packet(st, f"{pc}_{n}")
+    if proto.name == "sk_storage_get":
+        return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2])
     if proto.name in sockets.ACQUIRERS:

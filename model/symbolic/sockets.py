@@ -25,7 +25,7 @@ from __future__ import annotations
 import z3
 
 from model.interp.refs import SOCK_BASE, SOCK_STRIDE
-from model.platform.proto_kinds import Arg, ArgFlag, Ret
+from model.platform.proto_kinds import RELEASE_EXPECTED, Arg, ArgFlag, Ret
 from model.platform.prototypes import helper_proto
 from model.verifier.memcheck import Reject, access
 from model.verifier.refs import ref_arg, release_arg
@@ -37,7 +37,9 @@ KIND = "sock"
 #: the helpers whose sockets this engine follows
 ACQUIRERS = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp"})
 CASTERS = frozenset({"sk_fullsock", "tcp_sock", "get_listener_sock"})
-FOLLOWED = ACQUIRERS | CASTERS | {"sk_release"}
+#: socket local storage (a map value per socket, or NULL)
+STORAGE = frozenset({"sk_storage_get", "sk_storage_delete"})
+FOLLOWED = ACQUIRERS | CASTERS | STORAGE | {"sk_release"}
 #: the kind of socket each return kind gives
 RET_KIND = {Ret.PTR_TO_SOCKET_OR_NULL: "sock", Ret.PTR_TO_SOCK_COMMON_OR_NULL: "sock_common",
             Ret.PTR_TO_TCP_SOCK_OR_NULL: "tcp_sock"}
@@ -46,6 +48,10 @@ SOCK_ARGS = (Arg.PTR_TO_SOCK_COMMON, Arg.PTR_TO_BTF_ID_SOCK_COMMON)
 #: helper_runs slot counting a path's acquired sockets (refs.RESERVED is -1)
 ACQUIRED = -2
 TRUE = z3.BoolVal(True)
+#: the verifier's names (reg_type_str) of the engine's other pointer kinds
+_TYPE_NAMES = {"ctx": "ctx", "stack": "fp", "map": "map_value", "packet": "pkt",
+               "pkt_meta": "pkt_meta", "pkt_end": "pkt_end", "mapptr": "map_ptr",
+               "ringbuf": "ringbuf_mem", "func": "func"}
 
 
 def followed(prog_type: str, hid: int) -> bool:
@@ -144,8 +150,11 @@ def arg_bad(regno: int, r, arg) -> list:
         except Reject as e:
             return [(TRUE, e.message)]
         return []
+    if isinstance(r, P) and r.r.kind == "btf":
+        return None  # a typed pointer: the caller decides
     if not isinstance(r, P) or r.r.kind != KIND:
-        return None  # not a socket: the caller decides
+        what = _TYPE_NAMES.get(r.r.kind, r.r.kind) if isinstance(r, P) else "?"
+        return [(TRUE, f"R{regno} type={what} expected={RELEASE_EXPECTED[arg.base]}")]
     bad = _null_bad(r, check)
     try:  # no arithmetic on a socket: its offset is 0
         check(vreg(r))
@@ -183,6 +192,18 @@ def cast(lay, st, pc: int, n: int, proto, sock):
              z3.And(z3.Not(null), addr != bv(0)))]
 
 
+def storage_get(lay, st, map_name: str, owner, pc: int, n: int):
+    """bpf_sk_storage_get: NULL, or the value the map keeps for the socket ``owner`` (its
+    address names the element; whether one exists or is created: unknown)."""
+    m = lay.maps[map_name]
+    w = 8 * max(m.key_size, 1)
+    addr = lay.addr(owner)
+    key = z3.Extract(w - 1, 0, addr) if w < 64 else addr
+    null = z3.Bool(f"sk_storage_null_{pc}_{n}")
+    hit = st.copy()
+    return [(st, S(bv(0)), null), (hit, P(Region("map", map_name), bv(0), key), z3.Not(null))]
+
+
 def release(st, p: P, tag: str) -> None:
     """release_reference: the reference ends; every pointer holding it becomes an unknown
     scalar."""
@@ -199,5 +220,5 @@ def release(st, p: P, tag: str) -> None:
         f.spills = {o: drop(v, f"{d}s{o}") for o, v in f.spills.items()}
 
 
-__all__ = ["KIND", "FOLLOWED", "SOCK_ARGS", "followed", "held", "ctx_pointer", "load",
+__all__ = ["KIND", "FOLLOWED", "STORAGE", "storage_get", "SOCK_ARGS", "followed", "held", "ctx_pointer", "load",
            "access_bad", "arith_bad", "arg_bad", "acquire", "cast", "release"]
