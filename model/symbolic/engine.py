@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import refs, sockets, typed
+from model.symbolic import kfuncs, refs, sockets, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -91,6 +91,7 @@ class Engine:
         self.lay.gpl = obj.license in GPL_COMPATIBLE
         self.lay.strict_alignment = strict_alignment(prog_flags)
         self.lay.attach_type = prog.attach_type
+        self.lay.sleepable = program_sleepable(prog)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
@@ -512,9 +513,8 @@ class Engine:
             return self._go(st, insn.target(pc))
         if insn.src != 0:
             name = kfunc_name(self.prog, pc, insn.imm)
-            if name in KFUNCS:  # the verifier's rules decide (model.verifier.kfuncs)
-                self._exhaust(f"{VERIFIER_ONLY}: kfunc {name} (insn {pc})")
-                return []
+            if name in KFUNCS:  # the verifier's rules (model.symbolic.kfuncs)
+                return kfuncs.call(self, st, pc, name)
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         why = refs_only(self.lay.ptype, insn.imm)
@@ -537,6 +537,11 @@ class Engine:
             return []
         if not self.check_bad(st, pc, what, bads):
             return []
+        return self.outcomes(st, pc, outs)
+
+    def outcomes(self, st, pc: int, outs) -> list:
+        """The states after a call at ``pc`` with outcomes ``[(state, r0, extra guard)]``
+        (each under ``st``'s guard; r1-r5 clobbered)."""
         res = []
         g0 = st.guard
         for s, r0, extra in outs:

@@ -23,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import refs, sockets, typed
+from model.symbolic import kfuncs, refs, sockets, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -131,7 +131,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         return bad, None if bad else S(_ext(z3.BitVec(f"mapfield_{next(_FIELD_READS)}",
                                                         8 * size)))
     if isinstance(p, P) and p.r.kind == typed.KIND:
-        return typed.ptr_load(lay, p, off, size, False, regno)
+        return typed.ptr_load(lay, p, off, size, False, regno, kfuncs.in_rcu(st))
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.load(lay, p, off, size, regno, str(next(_FIELD_READS)))
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
@@ -194,7 +194,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
           regno: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
     if isinstance(p, P) and p.r.kind == typed.KIND:
-        return typed.ptr_load(lay, p, off, size, True, regno)[0]
+        return typed.ptr_load(lay, p, off, size, True, regno, kfuncs.in_rcu(st))[0]
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.access_bad(lay, p, off, size, True, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
@@ -298,6 +298,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         return [(T, why)], []
+    if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
+        return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     regs = st.cur.regs
     bad: list = []
     map_name = released = sock = None

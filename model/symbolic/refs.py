@@ -38,8 +38,8 @@ def followed(prog_type: str, hid: int) -> bool:
 
 def held(st) -> list[str]:
     """The reservations the state still holds (their memory arrays live in ``st.maps``),
-    and the sockets (model.symbolic.sockets)."""
-    return sorted(n for n in st.maps if n.startswith((KIND + "#", "sock#")))
+    the sockets (model.symbolic.sockets) and kfunc references (model.symbolic.kfuncs)."""
+    return sorted(n for n in st.maps if n.startswith((KIND + "#", "sock#", "kref#")))
 
 
 def reserve(lay, st, pc: int, n: int, map_name: str, size_reg, flags_reg):
@@ -99,9 +99,11 @@ def leak_reason(st, what: str = "BPF_EXIT instruction in main prog") -> str | No
     """check_reference_leak before ``what`` (an exit of the main program, a tail call,
     LD_ABS/IND): the reservations the path still holds."""
     names = held(st)
-    if not names:
-        return None
-    return reference_leak([f"({n})" for n in names], what)
+    if names:
+        return reference_leak([f"({n})" for n in names], what)
+    if "rcu#" in st.maps:  # check_resource_leak's RCU part (model.symbolic.kfuncs)
+        return f"{what} cannot be used inside bpf_rcu_read_lock-ed region"
+    return None
 
 
 __all__ = ["FOLLOWED", "followed", "KIND", "held", "reserve", "release", "release_bad", "size_bad",

@@ -135,6 +135,7 @@ class Layout:
         # addresses are known to satisfy
         self.target, self.gpl, self.section = None, True, ""
         self.typed: dict = {}
+        self.sleepable = False  # a sleepable program (set by the engine)
         self.facts: list = []
         self._assumed = None  # (facts counted, the assumptions' term)
         if prog_type == "xdp":
