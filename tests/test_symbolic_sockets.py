@@ -173,3 +173,33 @@ def test_sk_storage_as_the_kernel_judges_it(name):
     assert j.kernel_ok is None or j.kernel_ok == name.endswith("_ok"), j
     assert (not r.failures) == name.endswith("_ok"), [f.reason for f in r.failures]
     assert j.ours_ok == name.endswith("_ok"), j
+
+
+def test_spin_lock_held_at_exit_only_when_on():
+    """bpf_spin_lock (model.symbolic.locks): the site skips the unlock; the interpreter
+    confirms the counterexample (it ends holding the lock), the kernel rejects the
+    materialised program with the key on."""
+    from spin_lock_probes import _LOCK, _LOOKUP, _UNLOCK, FIELDS, SHAPE, LockProbe
+
+    head = _LOOKUP + _LOCK
+    def slots(text):
+        return sum(i.slots for i in LockProbe("x", "sched_cls", text).insns())
+
+    pc = slots(head + "out:\nexit") - 1  # the site
+    n = slots(_UNLOCK + "exit") - 1
+    text = head + "goto +0\n" + _UNLOCK + "out:\nr0 = 0\nexit\n"
+    maps, fields = [(1, *SHAPE, 0)], [FIELDS]
+    obj, prog = LockProbe("lock_site", "sched_cls", text, maps, fields).model()
+    prog.sites = [Site(0, prog.name, pc, pc + 1 + n, "k", False, "2023")]
+    v = check_program(obj, prog)
+    doc = analyse_program(obj, prog, verifier=v)
+    assert not doc["exhausted"] and doc["complete"], doc["exhausted"]
+    m = doc["models"]
+    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}], m
+    cx = doc["counterexample"]
+    assert cx["confirmed"] and "bpf_spin_lock" in cx["fault"], cx
+    on = LockProbe("on", "sched_cls", text.replace("goto +0", f"goto +{n}"), maps, fields)
+    res = on.kernel()
+    if res is None:
+        pytest.skip("the kernel's bpf(2) is unavailable")
+    assert not res.ok and LockProbe("off", "sched_cls", text, maps, fields).kernel().ok

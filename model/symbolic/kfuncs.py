@@ -27,7 +27,7 @@ from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS,
                                    RCU_LOCK, RCU_UNLOCK, arg_struct, kfunc_check)
 from model.platform.prototypes import program_sleepable
-from model.symbolic import sockets, typed
+from model.symbolic import locks, sockets, typed
 from model.symbolic.state import BV64, BYTE, P, Region, S, bv, const_of
 from model.verifier.kfuncs import _btf_arg
 from model.verifier.memcheck import Reject, vmlinux_struct_id
@@ -56,6 +56,9 @@ def call(eng, st, pc: int, name: str) -> list:
                       lay.attach_type)
     if why is not None:
         eng.fail(st, pc, "a modelled call", TRUE, why)
+        return []
+    if locks.held(st):
+        eng.fail(st, pc, what, TRUE, locks.LOCKED_CALL)
         return []
     k = KFUNCS[name]
     sid = None

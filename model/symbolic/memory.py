@@ -23,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import kfuncs, refs, sockets, typed
+from model.symbolic import kfuncs, locks, refs, sockets, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -292,12 +292,14 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
                                 refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
-                                | sockets.FOLLOWED))
+                                | sockets.FOLLOWED | locks.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         return [(T, why)], []
+    if locks.call_bad(st, hid):  # model.symbolic.locks
+        return locks.call_bad(st, hid), []
     if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     regs = st.cur.regs
@@ -352,7 +354,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += more
         elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
             more = sockets.arg_bad(i + 1, r, arg)
-            if more is None and proto.name in sockets.STORAGE:  # a typed socket
+            if more is None and proto.name in sockets.STORAGE | sockets.USERS:  # typed
                 more = typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
             if more is None:  # a typed pointer cast from a socket: the verifier's rules
                 return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
@@ -363,6 +365,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
+            bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
             released = r
             bad += refs.release_bad(i + 1, r)
@@ -401,7 +405,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if proto.name == "sk_storage_get":
         return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
-        return bad, _lookup(lay, st, map_name, regs[2])
+        return bad, _lookup(lay, st, map_name, regs[2], locks.lookup_gen(lay, map_name, pc))
     if proto.name in sockets.ACQUIRERS:
         return bad, sockets.acquire(lay, st, pc, n, proto.ret)
     if proto.name in sockets.CASTERS:
@@ -486,8 +490,9 @@ def _key(lay, st, name, ptr):
     return z3.Extract(8 * m.key_size - 1, 0, v.v)
 
 
-def _lookup(lay, st, name, ptr):
-    """map_lookup_elem: split into the NULL and the value-pointer outcomes."""
+def _lookup(lay, st, name, ptr, gen: int = 0):
+    """map_lookup_elem: split into the NULL and the value-pointer outcomes (``gen``: the
+    pointer's lookup, for a map whose value holds a lock: model.symbolic.locks)."""
     m = lay.maps[name]
     key = _key(lay, st, name, ptr)
     if key is None:
@@ -503,7 +508,7 @@ def _lookup(lay, st, name, ptr):
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
         null = z3.Not(ok)
     hit = st.copy()
-    return [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), key), ok)]
+    return [(st, S(bv(0)), null), (hit, P(Region("map", name, gen=gen), bv(0), key), ok)]
 
 
 __all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",

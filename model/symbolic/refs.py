@@ -98,6 +98,8 @@ def release(st, r: P, tag: str) -> None:
 def leak_reason(st, what: str = "BPF_EXIT instruction in main prog") -> str | None:
     """check_reference_leak before ``what`` (an exit of the main program, a tail call,
     LD_ABS/IND): the reservations the path still holds."""
+    if what != "tail_call" and any(n.startswith("lock#") for n in st.maps):
+        return f"{what} cannot be used inside bpf_spin_lock-ed region"  # (model.symbolic.locks)
     names = held(st)
     if names:
         return reference_leak([f"({n})" for n in names], what)

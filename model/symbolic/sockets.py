@@ -39,7 +39,10 @@ ACQUIRERS = frozenset({"sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp"})
 CASTERS = frozenset({"sk_fullsock", "tcp_sock", "get_listener_sock"})
 #: socket local storage (a map value per socket, or NULL)
 STORAGE = frozenset({"sk_storage_get", "sk_storage_delete"})
-FOLLOWED = ACQUIRERS | CASTERS | STORAGE | {"sk_release"}
+#: helpers that only look at a socket (no reference or pointer comes back)
+USERS = frozenset({"tcp_check_syncookie", "tcp_gen_syncookie", "sk_assign", "sk_cgroup_id",
+                   "sk_ancestor_cgroup_id"})
+FOLLOWED = ACQUIRERS | CASTERS | STORAGE | USERS | {"sk_release"}
 #: the kind of socket each return kind gives
 RET_KIND = {Ret.PTR_TO_SOCKET_OR_NULL: "sock", Ret.PTR_TO_SOCK_COMMON_OR_NULL: "sock_common",
             Ret.PTR_TO_TCP_SOCK_OR_NULL: "tcp_sock"}
@@ -49,7 +52,7 @@ SOCK_ARGS = (Arg.PTR_TO_SOCK_COMMON, Arg.PTR_TO_BTF_ID_SOCK_COMMON)
 ACQUIRED = -2
 TRUE = z3.BoolVal(True)
 #: the verifier's names (reg_type_str) of the engine's other pointer kinds
-_TYPE_NAMES = {"ctx": "ctx", "stack": "fp", "map": "map_value", "packet": "pkt",
+TYPE_NAMES = {"ctx": "ctx", "stack": "fp", "map": "map_value", "packet": "pkt",
                "pkt_meta": "pkt_meta", "pkt_end": "pkt_end", "mapptr": "map_ptr",
                "ringbuf": "ringbuf_mem", "func": "func"}
 
@@ -153,7 +156,7 @@ def arg_bad(regno: int, r, arg) -> list:
     if isinstance(r, P) and r.r.kind == "btf":
         return None  # a typed pointer: the caller decides
     if not isinstance(r, P) or r.r.kind != KIND:
-        what = _TYPE_NAMES.get(r.r.kind, r.r.kind) if isinstance(r, P) else "?"
+        what = TYPE_NAMES.get(r.r.kind, r.r.kind) if isinstance(r, P) else "?"
         return [(TRUE, f"R{regno} type={what} expected={RELEASE_EXPECTED[arg.base]}")]
     bad = _null_bad(r, check)
     try:  # no arithmetic on a socket: its offset is 0
@@ -220,5 +223,5 @@ def release(st, p: P, tag: str) -> None:
         f.spills = {o: drop(v, f"{d}s{o}") for o, v in f.spills.items()}
 
 
-__all__ = ["KIND", "FOLLOWED", "STORAGE", "storage_get", "SOCK_ARGS", "followed", "held", "ctx_pointer", "load",
+__all__ = ["KIND", "FOLLOWED", "STORAGE", "USERS", "storage_get", "SOCK_ARGS", "followed", "held", "ctx_pointer", "load",
            "access_bad", "arith_bad", "arg_bad", "acquire", "cast", "release"]
