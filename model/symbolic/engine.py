@@ -502,6 +502,11 @@ class Engine:
 
     def _call(self, st, pc, insn):
         if insn.src == 1:
+            why = kfuncs.global_call_unfollowed(self.lay, st) \
+                if insn.target(pc) in self.prog.global_funcs else None
+            if why is not None:  # the verifier's rules decide (model.verifier.globals)
+                self._exhaust(f"{VERIFIER_ONLY}: {why} (insn {pc})")
+                return []
             if len(st.frames) >= MAX_CALL_FRAMES:
                 self.fail(st, pc, "call depth", T, "the call stack is too deep")
                 return []

@@ -108,6 +108,19 @@ def call(eng, st, pc: int, name: str) -> list:
     return eng.outcomes(st, pc, _return(lay, st, k, sid, pc, n))
 
 
+def global_call_unfollowed(lay, st) -> str | None:
+    """What this engine leaves to the verifier at a call of a global function (which the
+    kernel verifies on its own from its BTF prototype: model.verifier.globals): a typed
+    pointer argument, an RCU read section held."""
+    if in_rcu(st):
+        return "a call of a global function inside an RCU read section"
+    for regno in range(1, 6):
+        r = st.cur.regs[regno]
+        if isinstance(r, P) and r.r.kind in (typed.KIND, sockets.KIND):
+            return f"a typed pointer (R{regno}) passed to a global function"
+    return None
+
+
 def _rcu(lay, st, name: str) -> list:
     if name == RCU_LOCK:
         if in_rcu(st):
@@ -248,4 +261,4 @@ def _return(lay, st, k, sid, pc: int, n: int) -> list:
     return [(st, S(bv(0)), null), (ok, ptr, z3.And(z3.Not(null), addr != bv(0)))]
 
 
-__all__ = ["call", "in_rcu", "held", "release"]
+__all__ = ["call", "in_rcu", "held", "release", "global_call_unfollowed"]
