@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import kfuncs, locks, refs, sockets, typed
+from model.symbolic import kfuncs, kptrs, locks, refs, sockets, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -366,7 +366,7 @@ class Engine:
         if isinstance(insn, Store):
             value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
             bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value,
-                        regno=insn.dst)
+                        regno=insn.dst, src=insn.src)
             if self._left_to_verifier(bad, pc, (VERIFIER_ONLY,)):  # a kptr field
                 return []
             if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
@@ -527,7 +527,8 @@ class Engine:
         if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
                                     or typed.followed(self.lay.ptype, insn.imm)
                                     or sockets.followed(self.lay.ptype, insn.imm)
-                                    or locks.followed(self.lay.ptype, insn.imm)):
+                                    or locks.followed(self.lay.ptype, insn.imm)
+                                    or insn.imm == kptrs.XCHG):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe

@@ -134,7 +134,7 @@ def _rcu(lay, st, name: str) -> list:
     def untrust(v):
         if isinstance(v, P) and v.r.kind == typed.KIND and lay.typed[v.r.name].trust == "rcu":
             t = lay.typed[v.r.name]
-            return _typed(lay, BA.Typed(t.kind, t.btf_id, "untrusted", False, t.tag), v.key,
+            return typed_pointer(lay, BA.Typed(t.kind, t.btf_id, "untrusted", False, t.tag), v.key,
                           v.r.gen, v.off)
         return v
 
@@ -144,7 +144,7 @@ def _rcu(lay, st, name: str) -> list:
     return []
 
 
-def _typed(lay, got: BA.Typed, addr, ref: int = 0, off=None) -> P:
+def typed_pointer(lay, got: BA.Typed, addr, ref: int = 0, off=None) -> P:
     """A typed pointer (model.symbolic.typed's region naming) holding reference ``ref``."""
     name = f"{got.kind}:{got.btf_id}:{got.trust}:{int(got.maybe_null)}:{got.tag}" + \
         (f":ref{ref}" if ref else "")
@@ -226,6 +226,14 @@ def _btf(lay, fname: str, k, i: int, regno: int, r, want: str):
     return bad, ref
 
 
+def acquire(lay, st, got: BA.Typed, addr) -> P:
+    """A typed pointer at ``addr`` holding a new reference of ``st`` (``kref#k``)."""
+    j = st.helper_runs.get(ACQUIRED, 0)
+    st.helper_runs[ACQUIRED] = j + 1
+    st.maps[f"{REF}{j}"] = TRUE
+    return typed_pointer(lay, got, addr, j + 1)
+
+
 def release(st, ref: int, tag: str) -> None:
     """release_reference: every typed pointer holding ``ref`` becomes an unknown scalar."""
     st.maps = {n: a for n, a in st.maps.items() if n != f"{REF}{ref - 1}"}
@@ -247,18 +255,14 @@ def _return(lay, st, k, sid, pc: int, n: int) -> list:
     if k.ret == "scalar":
         return [(st, S(z3.BitVec(f"kfunc_{pc}_{n}", 64)), None)]
     addr = z3.BitVec(f"kobj_{pc}_{n}", 64)
-    ref = 0
     ok = st.copy() if k.has(KF_RET_NULL) else st
-    if k.has(KF_ACQUIRE):
-        j = ok.helper_runs.get(ACQUIRED, 0)
-        ok.helper_runs[ACQUIRED] = j + 1
-        ok.maps[f"{REF}{j}"] = TRUE
-        ref = j + 1
-    ptr = _typed(lay, BA.Typed("btf_id", sid, "", False, ""), addr, ref)
+    got = BA.Typed("btf_id", sid, "", False, "")
+    ptr = acquire(lay, ok, got, addr) if k.has(KF_ACQUIRE) else typed_pointer(lay, got, addr)
     if not k.has(KF_RET_NULL):
         return [(ok, ptr, addr != bv(0))]
     null = z3.Bool(f"kfunc_null_{pc}_{n}")
     return [(st, S(bv(0)), null), (ok, ptr, z3.And(z3.Not(null), addr != bv(0)))]
 
 
-__all__ = ["call", "in_rcu", "held", "release", "global_call_unfollowed"]
+__all__ = ["call", "in_rcu", "held", "acquire", "release", "typed_pointer",
+           "global_call_unfollowed"]

@@ -23,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import kfuncs, locks, refs, sockets, typed
+from model.symbolic import kfuncs, kptrs, locks, refs, sockets, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -138,6 +138,9 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
         return _ctx(lay, st, p, off, size, False, None, regno, signed)
+    got = kptrs.load(lay, st, p, off, size, regno)
+    if got is not None:  # a kptr field (model.symbolic.kptrs)
+        return got
     o = p.off + bv(off)
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False) + _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
@@ -191,7 +194,7 @@ def _ext(raw):
 
 
 def store(lay, st: State, p, off: int, size: int, value, atomic=False,
-          regno: int | None = None):
+          regno: int | None = None, src: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
     if isinstance(p, P) and p.r.kind == typed.KIND:
         return typed.ptr_load(lay, p, off, size, True, regno, kfuncs.in_rcu(st))[0]
@@ -208,6 +211,9 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         return bad
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic) + \
         _aligned(lay, p.r, o, size)
+    kbad = None if atomic else kptrs.store(lay, st, p, off, size, value, src)
+    if kbad is not None:  # a kptr field (model.symbolic.kptrs): its rules, not the field's
+        bad = [(b, w) for b, w in bad if "kptr" not in w] + kbad
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
@@ -290,9 +296,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS,
+           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS
+                                | kptrs.FOLLOWED,
                                 refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
-                                | sockets.FOLLOWED | locks.FOLLOWED))
+                                | sockets.FOLLOWED | locks.FOLLOWED | kptrs.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -302,6 +309,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return locks.call_bad(st, hid), []
     if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
+    if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
+        return kptrs.xchg(eng, st, pc)
     regs = st.cur.regs
     bad: list = []
     map_name = released = sock = None
