@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import kfuncs, kptrs, locks, refs, sockets, typed
+from model.symbolic import kfuncs, kptrs, locks, percpu, refs, sockets, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -528,7 +528,8 @@ class Engine:
                                     or typed.followed(self.lay.ptype, insn.imm)
                                     or sockets.followed(self.lay.ptype, insn.imm)
                                     or locks.followed(self.lay.ptype, insn.imm)
-                                    or insn.imm == kptrs.XCHG):
+                                    or insn.imm == kptrs.XCHG
+                                    or percpu.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         if is_callback_call(insn):  # the verifier checks callbacks; here: unknown, never safe

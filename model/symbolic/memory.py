@@ -23,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import kfuncs, kptrs, locks, refs, sockets, typed
+from model.symbolic import kfuncs, kptrs, locks, percpu, refs, sockets, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -297,9 +297,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS
-                                | kptrs.FOLLOWED,
+                                | kptrs.FOLLOWED | percpu.FOLLOWED,
                                 refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
-                                | sockets.FOLLOWED | locks.FOLLOWED | kptrs.FOLLOWED))
+                                | sockets.FOLLOWED | locks.FOLLOWED | kptrs.FOLLOWED
+                                | percpu.FOLLOWED, dynptrs=proto.name in percpu.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -411,6 +412,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     grown = None
     if proto.changes_pkt_data:
         grown = _invalidate_packet(st, f"{pc}_{n}")
+    if proto.name in percpu.FOLLOWED:  # another CPU's value (model.symbolic.percpu)
+        return bad, percpu.lookup(lay, st, map_name, pc, n)
     if proto.name == "sk_storage_get":
         return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
