@@ -15,6 +15,7 @@ from model.program import Site
 from model.symbolic import analyse_program
 from model.verifier.checker import check_program
 from soundness_probes import Probe, assert_same_verdict
+from test_symbolic_refs_sites import kernel_accepts
 
 #: a bpf_sk_lookup_tcp of a zeroed IPv4 tuple (pcs 0-10); r0: NULL or a socket
 LOOKUP = ("r6 = r1\nr1 = 0\n*(u64 *)(r10 - 16) = r1\n*(u32 *)(r10 - 8) = r1\n"
@@ -90,14 +91,6 @@ def _with_site(name: str, ptype: str, text: str, pc: int, target: int):
     return obj, prog
 
 
-def _on(text: str, pc: int, target: int) -> str:
-    """The program with the site's jump taken (the key on), as materialised."""
-    lines = text.split("\n")
-    assert lines[pc] == "goto +0"
-    lines[pc] = f"goto +{target - pc - 1}"
-    return "\n".join(lines)
-
-
 SITED = {  # name: (type, text, site pc, target, the interpreter's fault or None)
     # 11: NULL check; 12: the site, on: the release skipped
     "leak": ("sched_cls", TCP + "if r0 == 0 goto +3\ngoto +0\nr1 = r0\ncall 86\n"
@@ -126,10 +119,10 @@ def test_socket_unsafe_only_when_on(name):
     cx = doc["counterexample"]
     if fault is not None:
         assert cx["confirmed"] and fault in cx["fault"], cx
-    off, on = Probe(name, ptype, text), Probe(name, ptype, _on(text, pc, target))
-    if off.kernel() is None:
+    on, off = kernel_accepts(obj, prog, True), kernel_accepts(obj, prog, False)
+    if on is None:
         pytest.skip("the kernel's bpf(2) is unavailable")
-    assert off.kernel().ok and not on.kernel().ok
+    assert off and not on
 
 
 def test_socket_safe_under_every_key_state():
@@ -141,6 +134,8 @@ def test_socket_safe_under_every_key_state():
     doc = analyse_program(obj, prog, verifier=v)
     assert v.accepted and doc["complete"]
     assert all(doc["models"][m]["safe"] is True for m in ("M0", "M1", "M2"))
+    if kernel_accepts(obj, prog, True) is not None:
+        assert kernel_accepts(obj, prog, True) and kernel_accepts(obj, prog, False)
 
 
 # -- bpf_sk_storage_get / delete on a looked-up socket (r6) -------------------------------
@@ -198,8 +193,7 @@ def test_spin_lock_held_at_exit_only_when_on():
     assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}], m
     cx = doc["counterexample"]
     assert cx["confirmed"] and "bpf_spin_lock" in cx["fault"], cx
-    on = LockProbe("on", "sched_cls", text.replace("goto +0", f"goto +{n}"), maps, fields)
-    res = on.kernel()
-    if res is None:
+    on, off = kernel_accepts(obj, prog, True), kernel_accepts(obj, prog, False)
+    if on is None:
         pytest.skip("the kernel's bpf(2) is unavailable")
-    assert not res.ok and LockProbe("off", "sched_cls", text, maps, fields).kernel().ok
+    assert off and not on
