@@ -439,7 +439,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if proto.ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: one storage, never NULL
         key = bv(0, 8 * lay.maps[map_name].key_size)
         lay.lookups.append((map_name, key))
-        return bad, [(st, P(Region("map", map_name), bv(0), key), None)]
+        gen = locks.lookup_gen(lay, map_name, pc)  # its lock's name (model.symbolic.locks)
+        return bad, [(st, P(Region("map", map_name, gen=gen), bv(0), key), None)]
     havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}")
     if hid == 2:
         key = _key(lay, st, map_name, regs[2])
