@@ -25,6 +25,7 @@ SECTION.update({t: t for t in ("lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local",
 SECTION["sk_skb"] = "sk_skb/stream_verdict"
 SECTION["raw_tracepoint_writable"] = "raw_tp.w/nbd_send_request"
 SECTION["netfilter"] = "netfilter"
+SECTION["cgroup_skb"] = "cgroup_skb/ingress"
 #: the expected_attach_type a bare probe of these types is loaded with (the section's;
 #: the kernel refuses sk_lookup / netfilter / cgroup_sock_addr / cgroup_sockopt without)
 ATTACH = {"cgroup_sock": 2, "cgroup_sock_addr": 10, "cgroup_device": 6, "cgroup_sysctl": 18,

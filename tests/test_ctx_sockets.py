@@ -1,5 +1,5 @@
-"""Socket pointers read from the context (the abstract verifier; the Z3 engine says "not
-modelled"): ``bpf_sock_ops->sk`` is PTR_TO_SOCKET_OR_NULL, ``__sk_buff->sk``
+"""Socket pointers read from the context (the abstract verifier and the Z3 engine,
+model.symbolic.sockets): ``bpf_sock_ops->sk`` is PTR_TO_SOCKET_OR_NULL, ``__sk_buff->sk``
 PTR_TO_SOCK_COMMON_OR_NULL; neither holds a reference (releasing one is refused). Each
 probe is judged by the running kernel: skv gives its verdict and its last line."""
 
@@ -48,12 +48,13 @@ def test_ctx_socket_probe_against_kernel(probe):
 
 
 def assert_like_kernel(probe):
-    """skv's verdict and last line are the kernel's; Z3 never calls it safe; names ending
-    in ``_ok`` are the kernel's accepted ones."""
+    """skv's verdict and last line are the kernel's; the Z3 engine (model.symbolic.sockets)
+    calls it safe exactly when the kernel accepts; names ending in ``_ok`` are the
+    kernel's accepted ones."""
     j = probe.judge()
     kmsg = "accept" if j.kernel_ok else rejection_reason(j.kernel_log)
     ours = j.ours_msg.splitlines()[-1] if j.ours_msg else "accept"
     where = f"{probe.name}:\n{probe.text}\nkernel: {kmsg}\nours: {ours}\nz3: {j.z3_why}"
     assert ours == kmsg, where
-    assert not j.z3_safe, "Z3 CALLS IT SAFE " + where  # not modelled there, or a failure
+    assert j.z3_safe == j.kernel_ok, "Z3 DISAGREES " + where
     assert probe.name.endswith("_ok") == j.kernel_ok, where

@@ -1,7 +1,7 @@
 """Kfunc calls (model.platform.kfuncs, model.verifier.kfuncs) against the running kernel:
 the table against the kernel's BTF prototypes, the program types each kfunc set is
 registered for, and assembled probes (tests/kfunc_probes.py) whose verdict and words must
-be the kernel's; the Z3 engine never calls a kfunc program safe on its own, the
+be the kernel's; the Z3 engine's answer is the kernel's verdict, the
 interpreter refuses kfuncs cleanly, and a kfunc outside the table stays "not modelled"."""
 
 from __future__ import annotations
@@ -118,14 +118,21 @@ def test_kfunc_probe_against_kernel(probe):
         assert ours.msg.splitlines()[-1] == WORDED.get(name, k.msg)
 
 
-@pytest.mark.parametrize("probe", [p for p in PROBES if p[1] in ("tc", "xdp")][:8],
-                         ids=lambda p: p[0])
-def test_z3_never_calls_a_kfunc_program_safe(probe):
-    from tracing_probes import build, z3_safe
+@needs_kernel
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p[0])
+def test_z3_engine_judges_kfunc_programs_as_the_kernel(probe):
+    """The Z3 engine follows the table's kfuncs (model.symbolic.kfuncs): every probe is
+    explored completely, and it finds an unsafe execution exactly when the kernel
+    rejects."""
+    from model.symbolic.engine import Engine
+    from tracing_probes import build, kernel_verdict
 
     name, section, text = probe
     obj, prog = build(resolve(text), section)
-    assert z3_safe(obj, prog) is not True
+    k = kernel_verdict(prog)
+    r = Engine(obj, prog).run()
+    assert not r.exhausted, (name, r.exhausted)
+    assert (not r.failures) == k.ok, (name, k.msg, [f.reason for f in r.failures])
 
 
 def test_unknown_kfunc_is_not_modelled():

@@ -1,8 +1,8 @@
 """Kptr fields of map values and bpf_kptr_xchg (model.verifier.kptrs) against the running
 kernel: C programs built with the kernel's vmlinux.h (tp_btf, tc and syscall programs),
 each loaded into the kernel with its maps (the object's BTF: the kptr fields) and judged by
-skv; the same verdict and the kernel's words on every one. The Z3 engine never calls a
-kptr program safe on its own; kptrs skv does not model are refused at load."""
+skv; the same verdict and the kernel's words on every one, and the Z3 engine's verdict
+where it decides; kptrs skv does not model are refused at load."""
 
 from __future__ import annotations
 
@@ -253,9 +253,10 @@ def test_fields_name_the_kptr_tag_and_struct(kptr_object):
 def test_kptr_programs_against_kernel(kptr_object):
     """Every program (kptrs, and kfuncs on kptr-loaded and RCU pointers): never accepted
     when the kernel refuses; the kernel's verdict and words. At least a third of them are accepted (the rules let real uses through)."""
+    from model.symbolic.engine import Engine
     from model.verifier.checker import check_program
 
-    accepted, bad = 0, []
+    accepted, decided, bad = 0, 0, []
     for prog in kptr_object.programs:
         ok, msg = _kernel(kptr_object, prog)
         v = check_program(kptr_object, prog)
@@ -264,16 +265,17 @@ def test_kptr_programs_against_kernel(kptr_object):
         if v.accepted != ok or (not ok and ours != WORDED.get(prog.name, msg)):
             bad.append(f"{prog.name}: kernel {ok} {msg!r}, skv {v.accepted} {ours!r}")
         accepted += ok
+        # the Z3 engine (model.symbolic.kptrs, kfuncs): unsafe exactly when the kernel
+        # rejects, wherever it decides (unknown: what it leaves to the verifier)
+        r = Engine(kptr_object, prog).run()
+        if r.failures or not r.exhausted:
+            decided += 1
+            if bool(r.failures) == ok:
+                bad.append(f"{prog.name}: kernel {ok} {msg!r}, Z3 "
+                           f"{[f.reason for f in r.failures] or 'safe'}")
     assert not bad, "\n".join(bad)
     assert accepted * 3 >= len(kptr_object.programs)
-
-
-@pytest.mark.parametrize("name", ["tc_xchg", "tc_load"])
-def test_z3_never_calls_a_kptr_program_safe(kptr_object, name):
-    from tracing_probes import z3_safe
-
-    prog = next(p for p in kptr_object.programs if p.name == name)
-    assert z3_safe(kptr_object, prog) is not True
+    assert decided >= len(kptr_object.programs) - 4  # (indirect/variable kptr access, g, g_task)
 
 
 def test_kptr_without_destructor_is_not_modelled(tmp_path):

@@ -14,6 +14,9 @@ from model.interp.memory import MemFault, Region
 
 RINGBUF_BASE = 0x7000_0000_0000
 RINGBUF_STRIDE = 1 << 32
+SOCK_BASE = 0x7800_0000_0000  # sockets a replayed lookup finds (model.symbolic.sockets)
+SOCK_STRIDE = 1 << 32
+SOCK_SIZE = 80  # struct bpf_sock: what a program may read of one
 RINGBUF_HDR = 8  # BPF_RINGBUF_HDR_SZ: each record's header takes ring space too
 RESERVE, SUBMIT, DISCARD = 131, 132, 133
 SPIN_LOCK, SPIN_UNLOCK = 93, 94
@@ -82,6 +85,14 @@ def ringbuf_discard(m, r1, r2, r3, r4, r5):
 def sk_lookup(m, r1, r2, r3, r4, r5):
     m.mem.load_bytes(r2, r3 & 0xFFFFFFFF)  # the tuple is read
     return 0  # no socket matches in the interpreter's world
+
+
+def sk_found(m, addr: int) -> None:
+    """A replayed lookup that found a socket (a counterexample's choice): a socket of
+    unknown (zero) fields at ``addr``, holding a reference."""
+    region = m.mem.add(Region(f"socket@{addr:#x}", "socket", addr, bytearray(SOCK_SIZE),
+                              writable=False))
+    _held(m).regions[addr] = region
 
 
 def sk_release(m, r1, r2, r3, r4, r5):

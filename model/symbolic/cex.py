@@ -19,7 +19,7 @@ from model.errors import NotModelled
 from model.interp.replay import Replay, init_maps, make_keystate, write_replay
 from model.interp.ctx import ETH_HLEN, L3_TYPES, PACKET_TYPES
 from model.interp.machine import Machine
-from model.interp.refs import RESERVE, ringbuf_discard
+from model.interp.refs import REF_HELPERS, RESERVE, ringbuf_discard, sk_found, sk_lookup
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
 
@@ -41,6 +41,8 @@ class ReplayMachine(Machine):
                 ringbuf_discard(self, self.regs[0], 0, 0, 0, 0)  # the ring was full
                 self.held.next -= 1  # numbered as the Z3 engine numbers reservations
             self.regs[0] = self.results[(pc, n)]
+            if REF_HELPERS.get(hid) is sk_lookup and self.regs[0]:
+                sk_found(self, self.regs[0])  # the lookup found a socket
         return nxt
 
 
@@ -103,6 +105,9 @@ def build(eng, m, model: str, failure=None) -> dict:
     for (pc, n), null in lay.reserve_nulls.items():  # a reservation that returned NULL
         if z3.is_true(m.eval(null, model_completion=True)):
             cx["helper_results"][f"{pc}:{n}"] = 0
+    for (pc, n), (null, addr) in lay.found_socks.items():  # a lookup that found one
+        if not z3.is_true(m.eval(null, model_completion=True)):
+            cx["helper_results"][f"{pc}:{n}"] = addr
     if failure is None:
         failure = next((f for f in eng.res.failures
                         if z3.is_true(m.eval(_instantiate(eng, f.cond, model),

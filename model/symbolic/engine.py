@@ -38,7 +38,7 @@ from model.platform.prototypes import refs_only
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import callbacks, refs, timers, typed
+from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, call_helper, load, moved_ctx, store
@@ -91,6 +91,7 @@ class Engine:
         self.lay.gpl = obj.license in GPL_COMPATIBLE
         self.lay.strict_alignment = strict_alignment(prog_flags)
         self.lay.attach_type = prog.attach_type
+        self.lay.sleepable = program_sleepable(prog)
         self.by_pc = prog.by_pc()
         self.sites = {s.pc: s for s in prog.sites}
         try:  # the kernel's structural checks: failing them is unsafe under every model
@@ -369,7 +370,7 @@ class Engine:
         if isinstance(insn, Store):
             value = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
             bad = store(self.lay, st, regs[insn.dst], insn.off, insn.size, value,
-                        regno=insn.dst)
+                        regno=insn.dst, src=insn.src)
             if self._left_to_verifier(bad, pc, (VERIFIER_ONLY,)):  # a kptr field
                 return []
             if not self.check_bad(st, pc, f"write of {insn.size} bytes at R{insn.dst}"
@@ -444,6 +445,9 @@ class Engine:
             if not (ptr.r.kind == "mapptr" and op == "add" and
                     z3.is_true(z3.simplify(num.v == bv(0)))):
                 bad = f"R{insn.dst} pointer arithmetic on {ptr.r.kind} prohibited"
+        if bad is None and ptr.r.kind == sockets.KIND:  # never: NULL-checked, or not
+            self.check_bad(st, pc, what, sockets.arith_bad(insn.dst, ptr))
+            return None
         if bad is not None:
             self.fail(st, pc, what, T, bad)
             return None
@@ -504,6 +508,11 @@ class Engine:
 
     def _call(self, st, pc, insn):
         if insn.src == 1:
+            why = kfuncs.global_call_unfollowed(self.lay, st) \
+                if insn.target(pc) in self.prog.global_funcs else None
+            if why is not None:  # the verifier's rules decide (model.verifier.globals)
+                self._exhaust(f"{VERIFIER_ONLY}: {why} (insn {pc})")
+                return []
             if len(st.frames) >= MAX_CALL_FRAMES:
                 self.fail(st, pc, "call depth", T, "the call stack is too deep")
                 return []
@@ -515,16 +524,19 @@ class Engine:
             return self._go(st, insn.target(pc))
         if insn.src != 0:
             name = kfunc_name(self.prog, pc, insn.imm)
-            if name in KFUNCS:  # the verifier's rules decide (model.verifier.kfuncs)
-                self._exhaust(f"{VERIFIER_ONLY}: kfunc {name} (insn {pc})")
-                return []
+            if name in KFUNCS:  # the verifier's rules (model.symbolic.kfuncs)
+                return kfuncs.call(self, st, pc, name)
             self.fail(st, pc, "a modelled call", T, self.prog.kfunc_unmodelled(pc, insn.imm))
             return []
         why = refs_only(self.lay.ptype, insn.imm)
         # the verifier's rules decide (this path is not explored), unless followed here
         if why is not None and not (refs.followed(self.lay.ptype, insn.imm)
                                     or typed.followed(self.lay.ptype, insn.imm)
-                                    or timers.followed(self.lay.ptype, insn.imm)):
+                                    or timers.followed(self.lay.ptype, insn.imm)
+                                    or sockets.followed(self.lay.ptype, insn.imm)
+                                    or locks.followed(self.lay.ptype, insn.imm)
+                                    or insn.imm == kptrs.XCHG
+                                    or percpu.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None
@@ -544,6 +556,16 @@ class Engine:
             return []
         if not self.check_bad(st, pc, what, bads):
             return []
+        g0 = st.guard
+        res = self.outcomes(st, pc, outs)
+        if before is not None:  # the callback is called once more, or the call returns
+            before.guard = g0
+            return callbacks.after_call(self, before, g0, pc, insn, res)
+        return res
+
+    def outcomes(self, st, pc: int, outs) -> list:
+        """The states after a call at ``pc`` with outcomes ``[(state, r0, extra guard)]``
+        (each under ``st``'s guard; r1-r5 clobbered)."""
         res = []
         g0 = st.guard
         for s, r0, extra in outs:
@@ -555,9 +577,6 @@ class Engine:
             s.cur.regs[0] = r0
             s.pc = pc + 1
             res.append(s)
-        if before is not None:  # the callback is called once more, or the call returns
-            before.guard = g0
-            return callbacks.after_call(self, before, g0, pc, insn, res)
         return res
 
     def _atomic(self, st, pc, insn):

@@ -11,7 +11,8 @@ import itertools
 
 import z3
 
-from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
+from model.platform.ctx_layouts import (SOCKET_YIELDS, ctx_access, moved_ctx_reason,
+                                        unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
@@ -22,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.symbolic import callbacks, refs, timers, typed
+from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -132,14 +133,19 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         return bad, None if bad else S(_ext(z3.BitVec(f"mapfield_{next(_FIELD_READS)}",
                                                         8 * size)))
     if isinstance(p, P) and p.r.kind == typed.KIND:
-        return typed.ptr_load(lay, p, off, size, False, regno)
+        return typed.ptr_load(lay, p, off, size, False, regno, kfuncs.in_rcu(st))
     if isinstance(p, P) and p.r.kind == callbacks.KEY_KIND:
         bad = callbacks.key_access(lay, p, bv(off), bv(size), False)
         return bad, S(_ext(read_bytes(callbacks.key_bytes(p), p.off + bv(off), size)))
+    if isinstance(p, P) and p.r.kind == sockets.KIND:
+        return sockets.load(lay, p, off, size, regno, str(next(_FIELD_READS)))
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
         return _ctx(lay, st, p, off, size, False, None, regno, signed)
+    got = kptrs.load(lay, st, p, off, size, regno)
+    if got is not None:  # a kptr field (model.symbolic.kptrs)
+        return got
     o = p.off + bv(off)
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), False) + _aligned(lay, p.r, o, size)
     if p.r.kind == "stack":
@@ -193,10 +199,12 @@ def _ext(raw):
 
 
 def store(lay, st: State, p, off: int, size: int, value, atomic=False,
-          regno: int | None = None):
+          regno: int | None = None, src: int | None = None):
     """Bad list for a write of ``value`` (a symbolic value) at ``p + off``; updates ``st``."""
     if isinstance(p, P) and p.r.kind == typed.KIND:
-        return typed.ptr_load(lay, p, off, size, True, regno)[0]
+        return typed.ptr_load(lay, p, off, size, True, regno, kfuncs.in_rcu(st))[0]
+    if isinstance(p, P) and p.r.kind == sockets.KIND:
+        return sockets.access_bad(lay, p, off, size, True, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -208,6 +216,9 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         return bad
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic) + \
         _aligned(lay, p.r, o, size)
+    kbad = None if atomic else kptrs.store(lay, st, p, off, size, value, src)
+    if kbad is not None:  # a kptr field (model.symbolic.kptrs): its rules, not the field's
+        bad = [(b, w) for b, w in bad if "kptr" not in w] + kbad
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
@@ -268,6 +279,8 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if write:
         st.ctx = write_bytes(arr, o, raw, size)
         return bad, None
+    if getattr(got, "kind", "") in SOCKET_YIELDS:  # a socket (model.symbolic.sockets)
+        return bad, sockets.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8))
     why = unmodelled_yield(got)
     if why is not None:
         return bad + [(T, why)], None
@@ -288,17 +301,25 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid,
-                                typed=proto.name in typed.FOLLOWED_RETS | timers.FOLLOWED,
-                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS))
+           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS
+                                | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED,
+                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
+                                | sockets.FOLLOWED | locks.FOLLOWED | kptrs.FOLLOWED
+                                | percpu.FOLLOWED, dynptrs=proto.name in percpu.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
     if why is not None:
         return [(T, why)], []
+    if locks.call_bad(st, hid):  # model.symbolic.locks
+        return locks.call_bad(st, hid), []
+    if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
+        return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
+    if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
+        return kptrs.xchg(eng, st, pc)
     regs = st.cur.regs
     bad: list = []
-    map_name = released = timer_map = None
+    map_name = released = timer_map = sock = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         r = regs[i + 1]
@@ -348,8 +369,21 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if more is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
             bad += more
+        elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
+            more = sockets.arg_bad(i + 1, r, arg)
+            if more is None and proto.name in sockets.STORAGE | sockets.USERS:  # typed
+                more = typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+            if more is None:  # a typed pointer cast from a socket: the verifier's rules
+                return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
+            bad += more
+            sock = r
+        elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and isinstance(r, P) and \
+                r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_* (a cast holding its ref)
+            return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
+            bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
             released = r
             bad += refs.release_bad(i + 1, r)
@@ -397,8 +431,21 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     grown = None
     if proto.changes_pkt_data:
         grown = _invalidate_packet(st, f"{pc}_{n}")
+    if proto.name in percpu.FOLLOWED:  # another CPU's value (model.symbolic.percpu)
+        return bad, percpu.lookup(lay, st, map_name, pc, n)
+    if proto.name == "sk_storage_get":
+        return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
-        return bad, _lookup(lay, st, map_name, regs[2])
+        return bad, _lookup(lay, st, map_name, regs[2], locks.lookup_gen(lay, map_name, pc))
+    if proto.name in sockets.ACQUIRERS:
+        return bad, sockets.acquire(lay, st, pc, n, proto.ret)
+    if proto.name in sockets.CASTERS:
+        if any(z3.is_true(b) for b, _ in bad) or not isinstance(sock, P):
+            return bad, []
+        return bad, sockets.cast(lay, st, pc, n, proto, sock)
+    if proto.name == "sk_release" and isinstance(sock, P) and \
+            not any(z3.is_true(b) for b, _ in bad):
+        sockets.release(st, sock, f"{pc}_{n}")
     ret = typed.helper_result(lay, proto, pc, n)
     if ret is not None:
         return bad, [(st, ret, None)]
@@ -411,7 +458,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if proto.ret is Ret.PTR_TO_MAP_VALUE:  # bpf_get_local_storage: one storage, never NULL
         key = bv(0, 8 * lay.maps[map_name].key_size)
         lay.lookups.append((map_name, key))
-        return bad, [(st, P(Region("map", map_name), bv(0), key), None)]
+        gen = locks.lookup_gen(lay, map_name, pc)  # its lock's name (model.symbolic.locks)
+        return bad, [(st, P(Region("map", map_name, gen=gen), bv(0), key), None)]
     havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}")
     if hid == 2:
         key = _key(lay, st, map_name, regs[2])
@@ -478,8 +526,9 @@ def _key(lay, st, name, ptr):
     return z3.Extract(8 * m.key_size - 1, 0, v.v)
 
 
-def _lookup(lay, st, name, ptr):
-    """map_lookup_elem: split into the NULL and the value-pointer outcomes."""
+def _lookup(lay, st, name, ptr, gen: int = 0):
+    """map_lookup_elem: split into the NULL and the value-pointer outcomes (``gen``: the
+    pointer's lookup, for a map whose value holds a lock: model.symbolic.locks)."""
     m = lay.maps[name]
     key = _key(lay, st, name, ptr)
     if key is None:
@@ -495,7 +544,7 @@ def _lookup(lay, st, name, ptr):
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
         null = z3.Not(ok)
     hit = st.copy()
-    return [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), key), ok)]
+    return [(st, S(bv(0)), null), (hit, P(Region("map", name, gen=gen), bv(0), key), ok)]
 
 
 __all__ = ["check_region", "load", "store", "call_helper", "in_bounds", "map_array",

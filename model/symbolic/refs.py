@@ -37,8 +37,9 @@ def followed(prog_type: str, hid: int) -> bool:
 
 
 def held(st) -> list[str]:
-    """The reservations the state still holds (their memory arrays live in ``st.maps``)."""
-    return sorted(n for n in st.maps if n.startswith(KIND + "#"))
+    """The reservations the state still holds (their memory arrays live in ``st.maps``),
+    the sockets (model.symbolic.sockets) and kfunc references (model.symbolic.kfuncs)."""
+    return sorted(n for n in st.maps if n.startswith((KIND + "#", "sock#", "kref#")))
 
 
 def reserve(lay, st, pc: int, n: int, map_name: str, size_reg, flags_reg):
@@ -97,10 +98,14 @@ def release(st, r: P, tag: str) -> None:
 def leak_reason(st, what: str = "BPF_EXIT instruction in main prog") -> str | None:
     """check_reference_leak before ``what`` (an exit of the main program, a tail call,
     LD_ABS/IND): the reservations the path still holds."""
+    if what != "tail_call" and any(n.startswith("lock#") for n in st.maps):
+        return f"{what} cannot be used inside bpf_spin_lock-ed region"  # (model.symbolic.locks)
     names = held(st)
-    if not names:
-        return None
-    return reference_leak([f"({n})" for n in names], what)
+    if names:
+        return reference_leak([f"({n})" for n in names], what)
+    if "rcu#" in st.maps:  # check_resource_leak's RCU part (model.symbolic.kfuncs)
+        return f"{what} cannot be used inside bpf_rcu_read_lock-ed region"
+    return None
 
 
 __all__ = ["FOLLOWED", "followed", "KIND", "held", "reserve", "release", "release_bad", "size_bad",

@@ -130,11 +130,13 @@ class Layout:
                                          z3.BitVecSort(20)) for n, m in obj.maps.items()}
         self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
         self.reserve_nulls: dict = {}  # (pc, n) -> Bool: that reservation returned NULL
+        self.found_socks: dict = {}  # (pc, n) -> (Bool: NULL, address): socket lookups
         # BTF-typed programs (model.symbolic.typed): the attach target, the license, the
         # kinds of typed pointer met (region name -> btf_access.Typed) and what their
         # addresses are known to satisfy
         self.target, self.gpl, self.section = None, True, ""
         self.typed: dict = {}
+        self.sleepable = False  # a sleepable program (set by the engine)
         self.facts: list = []
         self._assumed = None  # (facts counted, the assumptions' term)
         if prog_type == "xdp":
@@ -176,7 +178,7 @@ class Layout:
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
             return bv(FUNC_BASE)
-        if r.kind == "btf":  # a typed kernel pointer: its address (an input) is its key
+        if r.kind in ("btf", "sock"):  # a kernel pointer: its address is its key
             return p.key
         if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)

@@ -108,8 +108,10 @@ def ctx_load(lay, off: int, size: int, write: bool):
     return _yield(lay, got, addr, scalar)
 
 
-def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
-    """(bad, value) of a read (or a refused write) through typed pointer ``p``."""
+def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None,
+             in_rcu: bool = False):
+    """(bad, value) of a read (or a refused write) through typed pointer ``p``
+    (``in_rcu``: inside bpf_rcu_read_lock, which matters to a sleepable program)."""
     base = lay.typed[p.r.name]
     k = next(_LOADS)
 
@@ -133,8 +135,11 @@ def ptr_load(lay, p: P, off: int, size: int, write: bool, regno: int | None):
     why = BA.gpl_check(btf, base.btf_id, lay.gpl)
     if why is not None:
         return [(T, why)], None
-    got = BA.ptr_access(btf, BA.Typed("btf_id", base.btf_id, base.trust, False, base.tag),
-                        regno if regno is not None else 0, c, size, write)
+    # a referenced pointer is trusted (is_trusted_reg; model.symbolic.kfuncs: its gen)
+    trust = base.trust or ("trusted" if p.r.gen else "")
+    got = BA.ptr_access(btf, BA.Typed("btf_id", base.btf_id, trust, False, base.tag),
+                        regno if regno is not None else 0, c, size, write,
+                        sleepable=lay.sleepable and not in_rcu)
     if write and not isinstance(got, str):
         return bad, None
 

@@ -124,13 +124,25 @@ def match_type(regno: int, r, struct: str, sid: int, referenced: bool) -> None:
 def kptr_xchg(st: State, maps, pc: int, ids) -> object:
     """bpf_kptr_xchg's arguments (R1, R2) and effect: the returned register."""
     from model.verifier.refs import release
-    from model.verifier.timers import BTF_ID_EXPECTED
 
     regs = st.cur.regs
     for regno in (1, 2):
         if regs[regno].type is T.NOT_INIT:
             raise Reject(f"R{regno} !read_ok")
-    r = regs[1]
+    sid, released = xchg_args(maps, regs[1], regs[2])
+    if released:
+        release(st, released, "bpf_kptr_xchg#194")
+    ids.new()  # the maybe-NULL mark's id, then the reference's (acquire_reference)
+    ref = ids.new()
+    st.refs = st.refs + ((ref, pc),)
+    return pointer(T.BTF_ID_OR_NULL, btf_id=sid, id=ref, ref=ref)
+
+
+def xchg_args(maps, r, new) -> tuple[int, int]:
+    """bpf_kptr_xchg's checks of R1 (``r``) and R2 (``new``): (the kptr's struct id, the
+    reference R2 hands over or 0 for NULL)."""
+    from model.verifier.timers import BTF_ID_EXPECTED
+
     if r.type is not T.MAP_VALUE:
         raise Reject(f"R1 type={type_str(r)} expected=map_value, ptr_")
     m = maps[r.map]
@@ -148,18 +160,14 @@ def kptr_xchg(st: State, maps, pc: int, ids) -> object:
     if tag not in ("kptr", "percpu_kptr"):
         raise Reject(f"off={off} kptr isn't referenced kptr")
     sid = _struct_id(tag, struct)
-    new = regs[2]
-    if not (new.type is T.SCALAR and new.const() == 0):
-        if new.type not in BTF_PTRS or new.trust == "untrusted" or new.tag:
-            raise Reject(f"R2 type={type_str(new)} expected={BTF_ID_EXPECTED}")
-        match_type(2, new, struct, sid, referenced=True)
-        if not new.ref:
-            raise Reject("R2 must be referenced when passed to release function")
-        release(st, new.ref, "bpf_kptr_xchg#194")
-    ids.new()  # the maybe-NULL mark's id, then the reference's (acquire_reference)
-    ref = ids.new()
-    st.refs = st.refs + ((ref, pc),)
-    return pointer(T.BTF_ID_OR_NULL, btf_id=sid, id=ref, ref=ref)
+    if new.type is T.SCALAR and new.const() == 0:
+        return sid, 0
+    if new.type not in BTF_PTRS or new.trust == "untrusted" or new.tag:
+        raise Reject(f"R2 type={type_str(new)} expected={BTF_ID_EXPECTED}")
+    match_type(2, new, struct, sid, referenced=True)
+    if not new.ref:
+        raise Reject("R2 must be referenced when passed to release function")
+    return sid, new.ref
 
 
-__all__ = ["kptr_field", "kptr_insn", "match_type", "kptr_xchg"]
+__all__ = ["kptr_field", "kptr_insn", "match_type", "kptr_xchg", "xchg_args"]
