@@ -1,0 +1,80 @@
+"""skv's verifier on real objects, one process per object as ``skv check`` runs: per
+program the verdict, the message, the processed instructions, skv's own time measure
+(``stats.time_s``: the check of one program) and the CPU time of that check. Two runs'
+records, compared, say whether a change kept every verdict, message and count.
+
+``python -m bench.verifier_fixed_cost [--time-limit S] OUT.jsonl DIR...`` writes one JSON
+line per program; ``python -m bench.verifier_fixed_cost --object PATH`` is one object's
+part (its lines on stdout). The corpora are not part of skv (see bench/real_corpora.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def object_rows(path: str, time_limit: float) -> list[dict]:
+    from model.runner.checking import CheckOptions, _load
+    from model.program import select_programs
+    from model.verifier.checker import check_program
+    from model.errors import SkvError
+
+    try:
+        obj = _load(path, CheckOptions())
+        progs = select_programs(obj, None)
+    except SkvError as e:
+        return [{"object": Path(path).name, "program": None, "verdict": "error",
+                 "message": str(e), "insns": None}]
+    rows = []
+    for prog in progs:
+        c0 = time.process_time()
+        try:
+            v = check_program(obj, prog, time_limit=time_limit)
+        except Exception as e:  # noqa: BLE001 - recorded as the run's outcome
+            rows.append({"object": Path(path).name, "program": prog.name,
+                         "verdict": "error", "message": f"{type(e).__name__}: {e}",
+                         "insns": None})
+            continue
+        cpu = time.process_time() - c0
+        rows.append({"object": Path(path).name, "program": prog.name, "verdict": v.verdict,
+                     "message": v.error.message if v.error else None,
+                     "insn": v.error.insn if v.error else None,
+                     "insns": v.stats.insns_processed, "states": v.stats.states,
+                     "time_s": v.stats.time_s, "cpu_s": cpu})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    time_limit = 60.0
+    if "--time-limit" in args:
+        k = args.index("--time-limit")
+        time_limit = float(args[k + 1])
+        del args[k:k + 2]
+    if args[:1] == ["--object"]:
+        for r in object_rows(args[1], time_limit):
+            print(json.dumps(r))
+        return 0
+    out, dirs = Path(args[0]), args[1:]
+    with out.open("w") as f:
+        for d in dirs:
+            for obj in sorted(p for p in Path(d).iterdir() if p.suffix in (".o", ".elf")):
+                p = subprocess.run([sys.executable, "-m", "bench.verifier_fixed_cost",
+                                    "--time-limit", str(time_limit), "--object", str(obj)],
+                                   cwd=ROOT, capture_output=True, text=True)
+                for line in p.stdout.splitlines():
+                    r = json.loads(line)
+                    r["corpus"] = Path(d).name
+                    f.write(json.dumps(r) + "\n")
+                f.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
