@@ -10,6 +10,7 @@ part (its lines on stdout). The corpora are not part of skv (see bench/real_corp
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -51,16 +52,17 @@ def object_rows(path: str, time_limit: float) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(argv if argv is not None else sys.argv[1:])
-    time_limit = 60.0
-    if "--time-limit" in args:
-        k = args.index("--time-limit")
-        time_limit = float(args[k + 1])
-        del args[k:k + 2]
-    if args[:1] == ["--object"]:
-        for r in object_rows(args[1], time_limit):
+    ap = argparse.ArgumentParser(prog="python -m bench.verifier_fixed_cost")
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--object", help="one object's part: its lines on stdout")
+    ap.add_argument("paths", nargs="*", help="OUT.jsonl DIR...")
+    a = ap.parse_args(argv)
+    time_limit = a.time_limit
+    if a.object:
+        for r in object_rows(a.object, time_limit):
             print(json.dumps(r))
         return 0
+    args = a.paths
     out, dirs = Path(args[0]), args[1:]
     with out.open("w") as f:
         for d in dirs:
