@@ -5,13 +5,17 @@ records, compared, say whether a change kept every verdict, message and count.
 
 ``python -m bench.verifier_fixed_cost [--time-limit S] OUT.jsonl DIR...`` writes one JSON
 line per program; ``python -m bench.verifier_fixed_cost --object PATH`` is one object's
-part (its lines on stdout). The corpora are not part of skv (see bench/real_corpora.py).
+part (its lines on stdout); ``--compare BEFORE.jsonl AFTER.jsonl`` prints the programs
+whose verdict, message or count differ and, per corpus, the median CPU times and their
+ratios to the kernel's time (bench/results/real_corpora_speed.json) over the programs both
+accept. The corpora are not part of skv (see bench/real_corpora.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -51,12 +55,54 @@ def object_rows(path: str, time_limit: float) -> list[dict]:
     return rows
 
 
+OUTCOME = ("verdict", "message", "insn", "insns")
+
+
+def _read(path: str) -> dict:
+    rows = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        rows.setdefault((r["corpus"], r["object"], r["program"]), r)
+    return rows
+
+
+def compare(before: str, after: str) -> str:
+    b, a = _read(before), _read(after)
+    both = sorted(set(b) & set(a), key=str)
+    diff = [k for k in both if any(b[k].get(f) != a[k].get(f) for f in OUTCOME)]
+    kernel = {}
+    for c in json.loads((ROOT / "bench/results/real_corpora_speed.json").read_text())["corpora"]:
+        for p in c["details"]:
+            kernel[(c["corpus"], p["object"], p["program"])] = p["kernel_s"]
+    out = [f"{len(both)} programs in both runs; {len(diff)} differ in verdict, message or "
+           "processed instructions" + "".join(f"\n  {k}: {[b[k].get(f) for f in OUTCOME]} -> "
+                                            f"{[a[k].get(f) for f in OUTCOME]}" for k in diff),
+           "", "| corpus | programs | skv ms before | skv ms after | kernel ms | "
+           "ratio before | ratio after |", "|---|---|---|---|---|---|---|"]
+    for corpus in sorted({k[0] for k in both}):
+        ks = [k for k in both if k[0] == corpus and k in kernel
+              and b[k]["verdict"] == a[k]["verdict"] == "accepted"]
+        if not ks:
+            continue
+        med = statistics.median
+        out.append(f"| {corpus} | {len(ks)} | {med(b[k]['cpu_s'] for k in ks) * 1e3:.2f} | "
+                   f"{med(a[k]['cpu_s'] for k in ks) * 1e3:.2f} | "
+                   f"{med(kernel[k] for k in ks) * 1e3:.3f} | "
+                   f"{med(b[k]['cpu_s'] / kernel[k] for k in ks):.1f} | "
+                   f"{med(a[k]['cpu_s'] / kernel[k] for k in ks):.1f} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.verifier_fixed_cost")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--object", help="one object's part: its lines on stdout")
     ap.add_argument("paths", nargs="*", help="OUT.jsonl DIR...")
+    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
     a = ap.parse_args(argv)
+    if a.compare:
+        print(compare(*a.compare))
+        return 0
     time_limit = a.time_limit
     if a.object:
         for r in object_rows(a.object, time_limit):
