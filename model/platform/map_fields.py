@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from model.elf.btf import (ARRAY, CONST, INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION,
                            VOLATILE, Btf, BtfError)
-from model.elf.core import target_btf
+from model.elf.core import VMLINUX_BTF, target_btf
 from model.platform.map_helpers import map_type_name
 
 #: map type -> the structure its ``ops->map_btf_id`` names (the kernel says which in
@@ -46,7 +46,7 @@ class MapFieldError(Exception):
 
 def vmlinux_btf() -> Btf | None:
     """The running kernel's BTF, or None when it cannot be read."""
-    return target_btf()
+    return target_btf(VMLINUX_BTF)  # the cache key every other reader uses
 
 
 def map_field_read(map_type: int, regno: int, off: int, size: int, write: bool,

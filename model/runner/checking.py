@@ -29,8 +29,23 @@ def _load(path: str, options: CheckOptions):
     from model.elf.loader import load_object
 
     kw = {"btf": options.btf} if options.btf else {}
-    return load_object(path, keys_as_maps="keep", prog_type=options.prog_type,
-                       maps_only=True, **kw)
+    obj = load_object(path, keys_as_maps="keep", prog_type=options.prog_type,
+                      maps_only=True, **kw)
+    _kernel_btf_with(obj)
+    return obj
+
+
+def _kernel_btf_with(obj) -> None:
+    """The running kernel's BTF parsed with an object that has a program attaching to a
+    BTF target (fentry, tp_btf, lsm, iter...), as the loader parses it for CO-RE
+    relocations: once per process (a second or two), not inside the first such program's
+    check (the kernel has its own BTF from boot; its verification time never includes
+    parsing it)."""
+    from model.elf.core import VMLINUX_BTF, target_btf
+    from model.platform.tracing_targets import target_btf_name
+
+    if any(target_btf_name(p.section) is not None for p in obj.programs):
+        target_btf(VMLINUX_BTF)  # the call (and cache key) model.platform's readers use
 
 
 @dataclass(frozen=True)

@@ -56,23 +56,39 @@ class Path:
     hist: int = 0  # its jump history entries since its last stored state (``history``)
 
 
+#: (program type, instruction) -> its assertions ``Stepper.check`` decides, and its
+#: ``Steps`` record: both depend on nothing else, so they are computed once per process
+#: (a check's first visit of each pc was a tenth of a small program's time); dropped
+#: whole at ``_BY_INSN_MAX`` entries
+_ASSERTS_BY_INSN: dict = {}
+_STEP_BY_INSN: dict = {}
+_BY_INSN_MAX = 1 << 16
+
+
+def _remember(memo: dict, key, value):
+    if len(memo) >= _BY_INSN_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 class Assertions(dict):
     """pc -> the instruction's assertions that ``Stepper.check`` decides (the transfer
-    functions check the others), computed on first use (once per distinct instruction:
-    they depend on nothing else here; the lists are only read)."""
+    functions check the others), computed on first use (once per distinct instruction
+    and program type: they depend on nothing else here; the lists are only read)."""
 
     def __init__(self, prog: Program):
         super().__init__()
         self.prog, self.ptype, self.by_pc = prog, prog.prog_type, prog.by_pc()
-        self.by_insn: dict = {}
 
     def __missing__(self, pc: int):
         insn = self.by_pc[pc]
-        got = self.by_insn.get(insn)
+        key = (self.ptype, insn)
+        got = _ASSERTS_BY_INSN.get(key)
         if got is None:
-            got = self.by_insn[insn] = tuple(
+            got = _remember(_ASSERTS_BY_INSN, key, tuple(
                 a for a in assertions(self.prog, pc, insn, self.ptype, in_subprog=False)
-                if Stepper.decides(a))
+                if Stepper.decides(a)))
         self[pc] = got
         return got
 
@@ -92,11 +108,15 @@ class Steps(dict):
         insn = self.by_pc.get(pc)
         if insn is None:
             return None
-        cls, asserts = insn.__class__, self.asserts[pc]
-        got = self[pc] = (insn, cls in MEMORY, cls in JMP_CLASS,
-                          cls is Jump and insn.cond != "ja", Tracker.may_use(insn),
-                          None if Stepper.checks_nothing(insn, asserts) else asserts,
-                          pc in self.jmp_points)
+        key = (self.asserts.ptype, insn)
+        got = _STEP_BY_INSN.get(key)
+        if got is None:
+            cls, asserts = insn.__class__, self.asserts[pc]
+            got = _remember(_STEP_BY_INSN, key, (
+                insn, cls in MEMORY, cls in JMP_CLASS, cls is Jump and insn.cond != "ja",
+                Tracker.may_use(insn),
+                None if Stepper.checks_nothing(insn, asserts) else asserts))
+        got = self[pc] = got + (pc in self.jmp_points,)  # (the pc's own: not memoised)
         return got
 
 
