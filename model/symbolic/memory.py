@@ -378,8 +378,10 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += more
             sock = r
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and isinstance(r, P) and \
-                r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_* (a cast holding its ref)
-            return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
+                r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_*
+            if r.r.gen or proto.name not in typed.FOLLOWED_RETS:  # the cast holds its ref
+                return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
+            bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
