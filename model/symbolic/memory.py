@@ -414,8 +414,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             else:
                 bad += moved_ctx(r, i + 1)
         else:
-            return bad + [(T, f"helper {proto.name}: argument kind {arg.base.name} "
-                              "is not modelled")], []
+            return bad + [(T, f"{VERIFIER_ONLY}: argument kind {arg.base.name} of helper "
+                              f"{proto.name}")], []  # unknown: the verifier decides
     zero = known_zero_arg(hid)
     if zero is not None:
         r = regs[zero[0] + 1]
