@@ -11,8 +11,8 @@ import itertools
 
 import z3
 
-from model.platform.ctx_layouts import (SOCKET_YIELDS, ctx_access, moved_ctx_reason,
-                                        unmodelled_yield)
+from model.platform.ctx_layouts import (SOCKET_YIELDS, VERIFIER_ONLY, ctx_access,
+                                        moved_ctx_reason, unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
@@ -22,7 +22,6 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
@@ -167,6 +166,12 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
     return bad, S(_ext(read_bytes(inner, o, size)))
 
 
+#: helpers whose typed-pointer / reference argument or return kinds the modules of this
+#: engine follow (helper_unmodelled would refuse them otherwise): computed once
+FOLLOWED_TYPED = typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
+                 | kptrs.FOLLOWED | percpu.FOLLOWED)
+
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
 
@@ -301,11 +306,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     proto = helper_proto(lay.ptype, hid)
     why = (helper_check(lay.ptype, hid, gpl=obj.license in GPL_COMPATIBLE,
                         attach_type=lay.attach_type, section=lay.section)
-           or helper_unmodelled(lay.ptype, hid, typed=proto.name in typed.FOLLOWED_RETS
-                                | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED,
-                                refs=proto.name in refs.FOLLOWED | typed.FOLLOWED_RETS
-                                | sockets.FOLLOWED | locks.FOLLOWED | kptrs.FOLLOWED
-                                | percpu.FOLLOWED, dynptrs=proto.name in percpu.FOLLOWED))
+           or helper_unmodelled(lay.ptype, hid, typed=proto.name in FOLLOWED_TYPED,
+                                refs=proto.name in FOLLOWED_REFS,
+                                dynptrs=proto.name in percpu.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
