@@ -32,7 +32,7 @@ def test_json_document(capsys):
     assert bad["verdict"] == "rejected"
     assert bad["error"] == {"insn": 3, "message": "R6 !read_ok"}
     for r in (ok, bad):
-        assert set(r["stats"]) >= {"insns_processed", "states", "peak_states", "time_s"}
+        assert set(r["stats"]) >= {"insns_processed", "states", "peak_states", "time_s", "cpu_s"}
         assert r["stats"]["insns_processed"] > 0
 
 

@@ -35,7 +35,8 @@ COMPARE_SCHEMA = {
                 "insns_processed": {"type": "integer", "minimum": 0},
                 "states": {"type": "integer", "minimum": 0},
                 "peak_states": {"type": "integer", "minimum": 0},
-                "time_s": {"type": "number", "minimum": 0}}},
+                "time_s": {"type": "number", "minimum": 0},
+                "cpu_s": {"type": "number", "minimum": 0}}},
         }}}},
 }
 
