@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from model.errors import CfgError
 from model.isa import Call, Exit, Jump, LegacyLoad
+from model.platform.helpers import TAIL_CALL
 from model.program import Program
 
 from model.cfg.graph import func_starts, insn_edges, middle_of_ldimm64
 
 JUMP_KINDS = ("jump", "true", "static")
-TAIL_CALL = 12  # BPF_FUNC_tail_call  # edges whose target check_subprogs range-checks
 
 
 def check_structure(prog: Program) -> None:

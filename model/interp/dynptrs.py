@@ -19,12 +19,15 @@ import struct
 from model.interp.helpers import map_for_helper
 from model.interp.memory import FUNC_BASE, MemFault, Region
 from model.interp.refs import _release, ringbuf_reserve
+from model.platform.helpers import helper_id
 
 EINVAL, E2BIG = -22, -7
 SIZE_MASK, TYPE_SHIFT, RDONLY = 0xFFFFFF, 28, 1 << 31
 LOCAL, RINGBUF = 1, 2
 SAMPLE_BASE = 0x7800_0000_0000
-FROM_MEM, RESERVE_DYNPTR, SUBMIT_DYNPTR, DISCARD_DYNPTR = 197, 198, 199, 200
+FROM_MEM, RESERVE_DYNPTR, SUBMIT_DYNPTR, DISCARD_DYNPTR = (
+    helper_id(n) for n in ("dynptr_from_mem", "ringbuf_reserve_dynptr", "ringbuf_submit_dynptr",
+                           "ringbuf_discard_dynptr"))
 READ, WRITE, DATA, DRAIN = 201, 202, 203, 209
 
 

@@ -25,13 +25,12 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, MayGoto, Store)
 from model.keystate import KeyState
 from model.platform.map_fields import MapFieldError, map_field_read, map_struct_image
-from model.platform.helpers import helper_name
+from model.platform.helpers import TAIL_CALL, helper_name
 from model.program import MapDef, Program
 from model.semantics import INT, alu, atomic_result, condition, endian, extend_load, imm64
 
 MAX_CALL_FRAMES = 8
 MAX_TAIL_CALL_CNT = 33  # tail calls one run may make; the next ones fail
-TAIL_CALL = 12  # BPF_FUNC_tail_call
 MAY_GOTO_BUDGET = 1 << 23  # BPF_MAX_LOOPS
 DEFAULT_BUDGET = 1_000_000
 

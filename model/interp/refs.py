@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from model.interp.helpers import map_for_helper
 from model.interp.memory import MemFault, Region
+from model.platform.helpers import TAIL_CALL, helper_id
 
 RINGBUF_BASE = 0x7000_0000_0000
 RINGBUF_STRIDE = 1 << 32
@@ -18,10 +19,10 @@ SOCK_BASE = 0x7800_0000_0000  # sockets a replayed lookup finds (model.symbolic.
 SOCK_STRIDE = 1 << 32
 SOCK_SIZE = 80  # struct bpf_sock: what a program may read of one
 RINGBUF_HDR = 8  # BPF_RINGBUF_HDR_SZ: each record's header takes ring space too
-RESERVE, SUBMIT, DISCARD = 131, 132, 133
-SPIN_LOCK, SPIN_UNLOCK = 93, 94
-KPTR_XCHG = 194
-TAIL_CALL = 12
+RESERVE, SUBMIT, DISCARD = (helper_id(n) for n in ("ringbuf_reserve", "ringbuf_submit",
+                                                   "ringbuf_discard"))
+SPIN_LOCK, SPIN_UNLOCK = helper_id("spin_lock"), helper_id("spin_unlock")
+KPTR_XCHG = helper_id("kptr_xchg")
 
 
 class Held:

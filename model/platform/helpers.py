@@ -228,3 +228,14 @@ MAX_HELPER_ID = max(HELPER_NAMES)
 def helper_name(helper_id: int) -> str | None:
     """The helper's name (``bpf_...``), or ``None`` for an id the kernel does not define."""
     return HELPER_NAMES.get(helper_id)
+
+
+_ID = {name.removeprefix("bpf_"): i for i, name in HELPER_NAMES.items()}
+
+
+def helper_id(name: str) -> int:
+    """The ``enum bpf_func_id`` value of a helper name (with or without ``bpf_``)."""
+    return _ID[name.removeprefix("bpf_")]
+
+
+TAIL_CALL = helper_id("tail_call")  # the one helper every engine and the CFG treat apart

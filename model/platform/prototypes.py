@@ -27,7 +27,7 @@ from model.elf.sections import PROG_TYPE_IDS, section_def
 from model.platform.ctx_layouts import MODELLED_PROG_TYPES as _CTX_MODELLED
 from model.platform.cgroup_protos import FALLBACK as _CGROUP_FALLBACK, cgroup_own_helpers
 from model.errors import NotModelled
-from model.platform.helpers import HELPER_NAMES
+from model.platform.helpers import HELPER_NAMES, helper_id  # noqa: F401 (re-exported)
 from model.platform.iter_targets import ITER_HELPERS, target_helpers
 from model.platform.proto_kinds import (Arg, ArgFlag, ArgType, Ret,  # noqa: F401 (re-exported)
                                         HELPER_ALLOWED_IN, unmodelled_kind)
@@ -60,14 +60,6 @@ class HelperProto:
     @property
     def kernel_name(self) -> str:
         return "bpf_" + self.name
-
-
-_ID = {name.removeprefix("bpf_"): i for i, name in HELPER_NAMES.items()}
-
-
-def helper_id(name: str) -> int:
-    """The ``enum bpf_func_id`` value of a helper name (with or without ``bpf_``)."""
-    return _ID[name.removeprefix("bpf_")]
 
 
 # --- which program types reach which helper ---------------------------------------------

@@ -21,6 +21,7 @@ import z3
 
 from model.isa import Load, Store
 from model.platform import btf_access as BA
+from model.platform.helpers import helper_id
 from model.platform.value_fields import field_access_error, kptr_of
 from model.symbolic import kfuncs, locks, sockets, typed
 from model.symbolic.state import P, S, bv, const_of, read_bytes, write_bytes
@@ -31,7 +32,7 @@ from model.verifier.regs import known, pointer, replace, unknown
 
 TRUE = z3.BoolVal(True)
 FOLLOWED = frozenset({"kptr_xchg"})
-XCHG = 194  # BPF_FUNC_kptr_xchg
+XCHG = helper_id("kptr_xchg")
 
 
 def has_kptrs(lay, name: str) -> bool:

@@ -12,7 +12,8 @@ from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPE
                                         resolve_map_arg,
                                         map_write_check)
 from model.platform.proto_kinds import BTF_RETS, RET_BTF_PLAIN, RET_BTF_STRUCT
-from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_id,
+from model.platform.helpers import TAIL_CALL  # noqa: F401 (re-exported)
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
 from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer_access, check_bounds,
@@ -349,9 +350,6 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
             return pointer(T.BTF_ID_OR_NULL, btf_id=t.id, trust=trust, id=ids.new())
         return pointer(T.BTF_ID, btf_id=t.id, trust=trust)
     raise Reject(f"not modelled: return kind {ret.name} of helper {proto.kernel_name}")
-
-
-TAIL_CALL = helper_id("tail_call")
 
 
 def tail_call_return(st: State) -> State | None:

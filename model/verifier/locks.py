@@ -7,12 +7,13 @@ bpf_spin_unlock may be called, and the main program may not exit or use LD_ABS/I
 
 from __future__ import annotations
 
+from model.platform.helpers import helper_id
 from model.platform.value_fields import SPIN_LOCK as SPIN_LOCK_FIELD, field_off
 from model.verifier.memcheck import Reject
 from model.verifier.regs import Reg, T
 from model.verifier.state import State
 
-SPIN_LOCK, SPIN_UNLOCK = 93, 94
+SPIN_LOCK, SPIN_UNLOCK = helper_id("spin_lock"), helper_id("spin_unlock")
 
 
 def calls_while_locked(st: State, helper: int) -> None:
