@@ -11,10 +11,14 @@ the local (compile-time) one; it becomes the target's. A relocation no candidate
 is 0 for the ``*_exists`` kinds and otherwise poisons the instruction (a call to helper
 0xbad2310, which the verifier refuses if it is reached), as libbpf does.
 
+Type-based relocations (``type_exists``, ``type_matches``, ``type_size``, the target type id)
+are 0 when no candidate matches, as libbpf's; ``type_matches`` uses libbpf's stricter
+relation (``_types_match``) where the others use ``bpf_core_types_are_compat``.
+
 What this module does not resolve stays in ``Program.core_relos``, and the program is a
-clean "not modelled" rejection (``model.platform.prog_types``): ``type_matches``, a
-relocation on an instruction that carries no such value or whose size libbpf would refuse
-to change, and any object when no kernel BTF is available.
+clean "not modelled" rejection (``model.platform.prog_types``): a relocation on an
+instruction that carries no such value or whose size libbpf would refuse to change, and
+any object when no kernel BTF is available.
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ import functools
 
 import os
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
-from model.elf.btf import (ARRAY, ENUM, ENUM64, FLOAT, FWD, INT, MODIFIERS, PTR, STRUCT, UNION,
-                           Btf, BtfError, parse_btf)
+from model.elf.btf import (ARRAY, ENUM, ENUM64, FLOAT, FUNC_PROTO, FWD, INT, MODIFIERS, PTR,
+                           STRUCT, UNION, Btf, BtfError, parse_btf)
 from model.elf.btf_ext import CoreRelo
 from model.isa import Alu, Call, LoadImm64, Load, Store
 
@@ -37,7 +40,7 @@ POISON_HELPER = 0xBAD2310  # libbpf's poisoned-instruction helper id
  TYPE_MATCHES) = range(13)
 _FIELD = {FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED, FIELD_LSHIFT,
           FIELD_RSHIFT}
-_TYPE = {TYPE_ID_LOCAL, TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE}
+_TYPE = {TYPE_ID_LOCAL, TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE, TYPE_MATCHES}
 _ENUMVAL = {ENUMVAL_EXISTS, ENUMVAL_VALUE}
 _EXISTS = {FIELD_EXISTS, TYPE_EXISTS, ENUMVAL_EXISTS}
 
@@ -46,7 +49,6 @@ class Unresolved(Exception):
     """This relocation stays unapplied (the program is then not modelled)."""
 
 
-@lru_cache(maxsize=4)
 @functools.lru_cache(maxsize=4)
 def target_btf(path: str = VMLINUX_BTF) -> Btf | None:
     """The kernel BTF relocations resolve against (None when it cannot be read); parsed
@@ -97,6 +99,104 @@ def _compat(lb: Btf, lid: int, tb: Btf, tid: int, depth: int = 0) -> bool:
     if lt.kind == ARRAY and depth < 8:
         return _compat(lb, lt.array.type, tb, tt.array.type, depth + 1)
     return False
+
+
+def _kinds_compat(a, b) -> bool:
+    return a.kind == b.kind or {a.kind, b.kind} <= {ENUM, ENUM64}
+
+
+_DEPTH = 32  # libbpf's recursion limits (both relations): deeper is an error
+
+
+def _types_compat(lb: Btf, lid: int, tb: Btf, tid: int, level: int = _DEPTH) -> bool:
+    """bpf_core_types_are_compat: the relation of type-based relocations (the caller
+    matched the root names): same kinds through pointers, arrays and function prototypes;
+    integers other than the deprecated bitfield-like ones are all compatible."""
+    if level <= 0:
+        raise Unresolved("type relation nested too deep")
+    for _ in range(_DEPTH):
+        lt, tt = _skip(lb, lid), _skip(tb, tid)
+        if not _kinds_compat(lt, tt):
+            return False
+        if lt.kind in (0, STRUCT, UNION, ENUM, FWD, ENUM64):
+            return True
+        if lt.kind == INT:
+            return lt.int_offset == 0 and tt.int_offset == 0
+        if lt.kind == PTR:
+            lid, tid = lt.type, tt.type
+        elif lt.kind == ARRAY:
+            lid, tid = lt.array.type, tt.array.type
+        elif lt.kind == FUNC_PROTO:
+            if not _params(lt, tt, lambda a, b: _types_compat(lb, a, tb, b, level - 1)):
+                return False
+            lid, tid = lt.type, tt.type
+        else:
+            return False
+    raise Unresolved("type relation nested too deep")
+
+
+def _params(lt, tt, related) -> bool:
+    """Two function prototypes of equal arity whose parameters are related pairwise (the
+    return types are the caller's next step)."""
+    return len(lt.members) == len(tt.members) and all(
+        related(a.type, b.type) for a, b in zip(lt.members, tt.members))
+
+
+def _names_match(ln: str, tn: str) -> bool:
+    return essential(ln) == essential(tn) if tn else not ln
+
+
+def _types_match(lb: Btf, lid: int, tb: Btf, tid: int, behind_ptr: bool = False,
+                 level: int = _DEPTH) -> bool:
+    """libbpf's ``__bpf_core_types_match`` (``bpf_core_type_matches()``): modifiers and
+    typedefs stripped; names equal up to a flavor; kinds equal (enum ~ enum64; behind a
+    pointer a struct/union also matches a forward declaration of its kind); integers of
+    equal size and signedness; arrays of equal length; every local member found by name
+    in the target with a matching type; every local enumerator found by name, enums of
+    equal size; function prototypes of equal arity, parameters and return matching."""
+    if level <= 0:
+        raise Unresolved("type relation nested too deep")
+    for _ in range(_DEPTH):
+        lt, tt = _skip(lb, lid), _skip(tb, tid)
+        if not _names_match(lt.name, tt.name):
+            return False
+        lk, tk = lt.kind, tt.kind
+        if lk == 0:
+            return tk == 0
+        if lk == FWD:
+            if behind_ptr and lk != tk:
+                return tk == (UNION if lt.kind_flag else STRUCT)
+            return lk == tk and lt.kind_flag == tt.kind_flag
+        if lk in (ENUM, ENUM64):
+            return tk in (ENUM, ENUM64) and lt.size == tt.size \
+                and len(lt.members) <= len(tt.members) \
+                and all(any(_names_match(e.name, f.name) for f in tt.members)
+                        for e in lt.members)
+        if lk in (STRUCT, UNION):
+            if behind_ptr:
+                return lk == tk or (tk == FWD and tt.kind_flag == (lk == UNION))
+            return lk == tk and len(lt.members) <= len(tt.members) and all(
+                any(_names_match(m.name, n.name)
+                    and _types_match(lb, m.type, tb, n.type, behind_ptr, level - 1)
+                    for n in tt.members) for m in lt.members)
+        if lk != tk:
+            return False
+        if lk == INT:
+            return lt.int_bits == tt.int_bits and lt.int_encoding & 1 == tt.int_encoding & 1
+        if lk == PTR:
+            behind_ptr, lid, tid = True, lt.type, tt.type
+        elif lk == ARRAY:
+            if lt.array.nelems != tt.array.nelems:
+                return False
+            lid, tid = lt.array.type, tt.array.type
+        elif lk == FUNC_PROTO:
+            ptr = behind_ptr
+            if not _params(lt, tt, lambda a, b: _types_match(lb, a, tb, b, ptr, level - 1)):
+                return False
+            lid, tid = lt.type, tt.type
+        else:
+            return False
+    raise Unresolved("type relation nested too deep")
 
 
 @dataclass(frozen=True)
@@ -284,16 +384,18 @@ def _values(lb: Btf, tb: Btf, relo: CoreRelo) -> Resolution:
         if relo.access != "0":
             raise Unresolved(f"type relocation with access {relo.access}")
         local = {TYPE_ID_LOCAL: relo.type_id, TYPE_ID_TARGET: relo.type_id, TYPE_EXISTS: 1,
-                 TYPE_SIZE: lb.size_of(relo.type_id)}[kind]
+                 TYPE_MATCHES: 1, TYPE_SIZE: lb.size_of(relo.type_id)}[kind]
         if kind == TYPE_ID_LOCAL:
             return Resolution(local, local)
-        cands = [c for c in _candidates(lb, tb, relo.type_id)
-                 if _compat(lb, relo.type_id, tb, c)]
-        vals = {c if kind == TYPE_ID_TARGET else 1 if kind == TYPE_EXISTS else tb.size_of(c)
+        match = _types_match if kind == TYPE_MATCHES else _types_compat
+        cands = [c for c in _candidates(lb, tb, relo.type_id) if match(lb, relo.type_id, tb, c)]
+        vals = {c if kind == TYPE_ID_TARGET else tb.size_of(c) if kind == TYPE_SIZE else 1
                 for c in cands}
         if len(vals) > 1:
             raise Unresolved(f"candidates disagree ({sorted(vals)})")
-        return Resolution(local, vals.pop() if vals else None)
+        # no candidate: 0 (libbpf's bpf_core_calc_type_relo); a type id is not validated
+        # (linking may renumber it)
+        return Resolution(local, vals.pop() if vals else 0, validate=kind != TYPE_ID_TARGET)
     if kind in _ENUMVAL:
         et = _skip(lb, relo.type_id)
         i = int(relo.access)
