@@ -213,10 +213,11 @@ def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=N
     the innermost frame's register (``at`` = ("r", i)) or stack slot (("s", k)) alone
     fails, as ``covers`` compares it but with no ids mapped yet (more ids mapped can only
     fail more): a quick test, first, of where ``covers`` last failed against ``old``."""
-    if len(old.frames) != len(new.frames):
+    frames_o, frames_n = old.frames, new.frames
+    last = len(frames_o) - 1
+    if last != len(frames_n) - 1:
         return True
-    last = len(old.frames) - 1
-    fo, fn = old.frames[last], new.frames[last]
+    fo, fn = frames_o[last], frames_n[last]
     kind, i = at
     if kind == "r":
         if live is not None and i not in live[last]:
@@ -326,22 +327,16 @@ def scalar_covers(a, b) -> bool:
             and a.var_off.includes(b.var_off))
 
 
-def _spill_size(s: Slot) -> int:
-    if s.spill is None:
-        return 0
-    if s.kinds == _SPILL8:
-        return 8
-    return len(s.kinds) - len(s.kinds.lstrip(SPILL))  # the leading spilled bytes
-
-
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
     if old.dynptr is not None or new.dynptr is not None:
         return dynptr_covers(old.dynptr, new.dynptr, ids)
     if old.spill is None and new.spill is None and ZERO not in old.kinds:
         return True  # plain bytes: only a byte known zero could fail (the loop below)
-    n_old, n_new = _spill_size(old), _spill_size(new)
-    so, sn = old.spill, new.spill  # not None when n_old, n_new (_spill_size)
+    so, sn = old.spill, new.spill  # not None when n_old, n_new
+    ko, kn = old.kinds, new.kinds  # the spilled sizes: the leading spilled bytes
+    n_old = 0 if so is None else 8 if ko == _SPILL8 else len(ko) - len(ko.lstrip(SPILL))
+    n_new = 0 if sn is None else 8 if kn == _SPILL8 else len(kn) - len(kn.lstrip(SPILL))
     if so is not None and n_old:
         if not exact and so.type is T.SCALAR and (
                 sn is None or n_new == 0 or sn.type is T.SCALAR):
