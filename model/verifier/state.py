@@ -231,6 +231,26 @@ def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=N
             and not slot_covers(so, sn, {}, prec is None or i in prec[1]))
 
 
+def fails_alone_memo(memo: list, old: State, new: State, at: tuple, care=None, live=None,
+                     slots=None, prec=None) -> bool:
+    """``fails_alone``, remembered in ``memo`` (one list per stored state ``old``: its last
+    call's inputs and answer): the same register or slot object at ``at`` in ``new`` with
+    the same other inputs (the same objects; registers, slots and these sets are never
+    changed in place) gives the same answer without comparing again (the states reaching
+    a prune point often share the value that failed)."""
+    frames = new.frames
+    fn = frames[-1]
+    i = at[1]
+    v = fn.regs[i] if at[0] == "r" else fn.stack.get(i)
+    if (memo and memo[1] is v and memo[0] == at and memo[2] == len(frames)
+            and memo[3] is care and memo[4] is live and memo[5] is slots
+            and memo[6] is prec):
+        return memo[7]
+    got = fails_alone(old, new, at, care, live, slots, prec)
+    memo[:] = [at, v, len(frames), care, live, slots, prec, got]
+    return got
+
+
 def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
     if a == 0 or b == 0:
         return a == b
