@@ -22,7 +22,7 @@ from pathlib import Path
 
 #: the modules of model/verifier/ compiled (type-correct under mypy: mypyc trusts the types)
 COMPILED = ("transfer", "step", "state", "regs", "checker", "explore", "backtrack",
-            "memcheck", "liveness")
+            "memcheck", "liveness", "calls", "history")
 MODULES = tuple(f"model.verifier.{m}" for m in COMPILED)
 PACKAGE = Path(__file__).resolve().parent
 BUILD = PACKAGE.parent / "build" / "fast"

@@ -1,5 +1,6 @@
 """The abstract verifier's shortcuts answer what the full code answers: ``fails_alone``
-(a register or slot that alone fails means ``covers`` fails), the precision walk's skip of
+(a register or slot that alone fails means ``covers`` fails; remembered per stored state,
+``fails_alone_memo``, it answers as computed afresh), the precision walk's skip of
 instructions that touch no marked register (``_back`` would change nothing), and the
 per-pc record that skips ``Stepper.check`` where it can refuse nothing."""
 
@@ -31,11 +32,15 @@ def _covers_calls(monkeypatch):
         return got
 
     monkeypatch.setattr(C, "covers", spy)
+    _check_progs()
+    return calls
+
+
+def _check_progs() -> None:
     obj = load_object(str(DATAPATH))
     for p in obj.programs:
         if p.name in PROGS:
             assert C.check_program(obj, p, log=False).accepted
-    return calls
 
 
 def test_a_place_failing_alone_means_covers_fails(monkeypatch):
@@ -98,8 +103,26 @@ def test_the_fails_alone_shortcut_prunes_and_evicts_as_covers(monkeypatch):
     skip evicted useful states: 7,251 -> 21,192 instructions on a real kprobe program)."""
     obj = load_object(str(DATAPATH))
     with_shortcut = {p.name: C.check_program(obj, p, log=False).stats for p in obj.programs}
-    monkeypatch.setattr(C, "fails_alone", lambda *a, **k: False)
+    monkeypatch.setattr(C, "fails_alone_memo", lambda *a, **k: False)
     for p in obj.programs:
         s = C.check_program(obj, p, log=False).stats
         ref = with_shortcut[p.name]
         assert (s.insns_processed, s.peak_states) == (ref.insns_processed, ref.peak_states), p.name
+
+
+def test_the_remembered_fails_alone_answers_as_computed_afresh(monkeypatch):
+    """``fails_alone_memo`` answers from its memo only what ``fails_alone`` would answer
+    on the same inputs (checked on every call while verifying two datapath programs)."""
+    real, calls, hits = S.fails_alone_memo, [], []
+
+    def spy(memo, old, new, at, care=None, live=None, slots=None, prec=None):
+        before = list(memo)
+        got = real(memo, old, new, at, care, live, slots, prec)
+        hits.append(before == memo)  # (a hit leaves the memo as it was)
+        assert got == S.fails_alone(old, new, at, care, live, slots, prec), (at, old.pc)
+        calls.append(got)
+        return got
+
+    monkeypatch.setattr(C, "fails_alone_memo", spy)
+    _check_progs()
+    assert len(calls) > 100 and any(hits) and any(calls)

@@ -268,6 +268,19 @@ class Tracker:
                 node = node.parent
             if node is None or t is None:
                 return
+            # the entries up to the next checkpoint's whose instruction changes no mark
+            # (none of its registers marked): walked past in one tight loop
+            stop, marked, last = node.trail, w.regs, None
+            while t is not stop and t is not None:
+                quiet = regs_only[t[0]]
+                if quiet is None or not marked.isdisjoint(quiet):
+                    break
+                last = t[0]
+                t = t[1]
+            if last is not None:
+                w.subseq = last
+            if t is stop or t is None:
+                continue
             quiet = regs_only[t[0]]
             if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
                 if not self._back(t, w):

@@ -30,7 +30,7 @@ from model.verifier.locks import calls_while_locked, check_rcu_unlocked, spin_lo
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, known, pointer,
                                  replace, type_str, unknown)
-from model.verifier.state import Frame, State
+from model.verifier.state import DynSlot, Frame, State
 from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
 from model.verifier.percpu import percpu_arg, percpu_return
@@ -72,11 +72,19 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     regs = st.cur.regs
     if proto.name == "kptr_xchg":  # model.verifier.kptrs
         regs[0] = kptr_xchg(st, obj.maps, st.pc, ids)
-        for r in range(1, 6):
-            regs[r] = NOT_INIT
+        for k in range(1, 6):
+            regs[k] = NOT_INIT
         return None
-    map_name = callback = timer_map = None
-    released = alloc_size = sock = dynptr = released_dynptr = const_str = percpu = None
+    map_name: str | None = None
+    callback: int | None = None
+    timer_map = None
+    released: int | None = None
+    alloc_size: int | None = None
+    sock: Reg | None = None
+    dynptr: DynSlot | None = None
+    released_dynptr: Reg | None = None
+    const_str: bytes | None = None
+    percpu: Reg | None = None
     args = list(proto.args)
     for i, arg in enumerate(args):
         regno = i + 1
@@ -184,6 +192,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if st.rcu and proto.might_sleep:
         raise Reject(f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")
     if proto.name == "snprintf":  # check_bpf_snprintf_call
+        assert const_str is not None  # its format argument is a PTR_TO_CONST_STR
         snprintf_check(const_str, regs[5])
     zero = known_zero_arg(hid)
     if zero is not None and regs[zero[0] + 1].const() != 0:
@@ -202,19 +211,23 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     if proto.ret in REF_RETS and proto.name in ACQUIRES:
         ret = acquire(st, proto.ret, st.pc, ids, alloc_size or 0)
     elif proto.ret in REF_RETS and proto.name in CASTS:
+        assert sock is not None  # (a socket argument: set above)
         ret = cast(proto.ret, sock, ids)
     elif proto.ret in REF_RETS and proto.name in UNREF_SOCKS:  # NULL until checked, no ref
         ret = pointer(T.SOCKET_OR_NULL, id=ids.new())
     elif proto.name in DYNPTR_SLICES:
+        assert dynptr is not None  # (a dynptr argument: set above)
         ret = slice_reg(dynptr, alloc_size or 0, ids)
     elif proto.ret in PERCPU_RETS:
+        assert percpu is not None  # (a per-cpu argument: set above)
         ret = percpu_return(percpu, proto.ret is Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
         if proto.name in CASTS:  # bpf_skc_to_*: the typed pointer holds the socket's ref
+            assert sock is not None
             ret = replace(ret, ref=sock.ref)
-    for r in range(1, 6):
-        regs[r] = NOT_INIT
+    for k in range(1, 6):
+        regs[k] = NOT_INIT
     regs[0] = ret
     if proto.changes_pkt_data:
         invalidate_packet_pointers(st)
@@ -255,7 +268,7 @@ def invalidate_packet_pointers(st: State) -> None:
 def _null_mem_size(regno: int, size: Reg) -> None:
     """A NULL memory argument (ARG_PTR_TO_MEM | PTR_MAYBE_NULL) is fine only with a size
     that is surely 0 (check_mem_size_reg -> check_helper_mem_access on a NULL register)."""
-    if size.type is T.SCALAR and size.scalar.umax == 0:
+    if size.type is T.SCALAR and size.var.umax == 0:
         return
     raise Reject(f"R{regno} type=scalar expected=fp")  # check_helper_mem_access's default
 
@@ -264,7 +277,7 @@ def _size_arg(regno: int, r: Reg | None, arg) -> int:
     """The largest size a size argument may have (0: nothing to check)."""
     if r is None or r.type is not T.SCALAR:
         raise Reject(f"R{regno} type={type_str(r) if r else '?'} expected=scalar")
-    s = r.scalar
+    s = r.var  # (a scalar's value: never None)
     if s.smin_s < 0:
         raise Reject(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
     zero_ok = arg is not None and arg.base is not Arg.CONST_SIZE
@@ -431,7 +444,7 @@ def check_callback_return(r0: Reg, ret: tuple[int, int], is_async: bool = False)
     if r0.type is not T.SCALAR:
         raise Reject("At async callback return the register R0 is not a known value "
                      f"({r0.type.value})" if is_async else "R0 not a scalar value")
-    s = r0.scalar
+    s = r0.var  # (a scalar's value: never None)
     if s.smin_s < ret[0] or s.smax_s > ret[1]:
         raise Reject(callback_ret_message(s.smin_s, s.smax_s, *ret,
                                           "async callback" if is_async else "callback"))

@@ -50,7 +50,7 @@ from model.verifier.liveness import live_registers, slot_liveness
 from model.verifier.backtrack import Tracker, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.precision import ANY, precise_slots
-from model.verifier.state import (State, covers, fails_alone, format_state, widen_slots,
+from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
@@ -258,8 +258,8 @@ class Checker:
                         for o in olds:
                             prec = compared(o.state, o.marks)
                             failed = o.failed
-                            if failed and fails_alone(o.state, st, failed[-1], care, live,
-                                                      alive, prec):
+                            if failed and fails_alone_memo(o.alone, o.state, st, failed[-1],
+                                                           care, live, alive, prec):
                                 o.misses += add_new  # (covers would say no: quicker)
                                 continue
                             if covers(o.state, st, care, live, alive, prec, failed):

@@ -21,7 +21,7 @@ class Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
     __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses", "failed")
+                 "misses", "failed", "alone")
 
     def __init__(self, parent: "Node | None", state: State, trail):
         self.parent = parent
@@ -32,6 +32,7 @@ class Node:
         self.marks = Marks()  # its values found to matter (``model.verifier.backtrack``)
         self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
         self.failed: list = []  # where covers() failed against it (state.fails_alone)
+        self.alone: list = []  # fails_alone's last inputs and answer (fails_alone_memo)
 
 
 def path_ended(node: Node | None, done: dict[int, list[Node]],

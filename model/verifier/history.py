@@ -39,7 +39,7 @@ def jump_points(prog: Program, cb_sites: set[int]) -> frozenset[int]:
         elif isinstance(insn, (Call, CallX)):
             points.add(pc + 1)
             if isinstance(insn, Call) and insn.src == 1:
-                points.add(insn.target(pc))
+                points.add(pc + 1 + insn.imm)  # (its target: the callee)
         elif isinstance(insn, LoadImm64) and insn.src == PSEUDO_FUNC:
             points |= {pc + 2, pc + 1 + insn.imm}
     return frozenset(points)

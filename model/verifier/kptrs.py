@@ -28,7 +28,7 @@ from __future__ import annotations
 from model.platform.kfuncs import KPTR_DTOR_STRUCTS, RCU_PROTECTED
 from model.platform.value_fields import kptr_of
 from model.verifier.memcheck import Reject
-from model.verifier.regs import T, pointer, type_str
+from model.verifier.regs import Reg, T, pointer, type_str
 from model.verifier.state import State
 
 BTF_PTRS = (T.BTF_ID, T.BTF_ID_OR_NULL)
@@ -121,7 +121,7 @@ def match_type(regno: int, r, struct: str, sid: int, referenced: bool) -> None:
                      f"expected=ptr_{struct}{also}")
 
 
-def kptr_xchg(st: State, maps, pc: int, ids) -> object:
+def kptr_xchg(st: State, maps, pc: int, ids) -> Reg:
     """bpf_kptr_xchg's arguments (R1, R2) and effect: the returned register."""
     from model.verifier.refs import release
 

@@ -213,10 +213,11 @@ def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=N
     the innermost frame's register (``at`` = ("r", i)) or stack slot (("s", k)) alone
     fails, as ``covers`` compares it but with no ids mapped yet (more ids mapped can only
     fail more): a quick test, first, of where ``covers`` last failed against ``old``."""
-    if len(old.frames) != len(new.frames):
+    frames_o, frames_n = old.frames, new.frames
+    last = len(frames_o) - 1
+    if last != len(frames_n) - 1:
         return True
-    last = len(old.frames) - 1
-    fo, fn = old.frames[last], new.frames[last]
+    fo, fn = frames_o[last], frames_n[last]
     kind, i = at
     if kind == "r":
         if live is not None and i not in live[last]:
@@ -228,6 +229,26 @@ def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=N
     so, sn = fo.stack.get(i, EMPTY), fn.stack.get(i, EMPTY)
     return (not _slot_left_out(so, sn, i, slots)
             and not slot_covers(so, sn, {}, prec is None or i in prec[1]))
+
+
+def fails_alone_memo(memo: list, old: State, new: State, at: tuple, care=None, live=None,
+                     slots=None, prec=None) -> bool:
+    """``fails_alone``, remembered in ``memo`` (one list per stored state ``old``: its last
+    call's inputs and answer): the same register or slot object at ``at`` in ``new`` with
+    the same other inputs (the same objects; registers, slots and these sets are never
+    changed in place) gives the same answer without comparing again (the states reaching
+    a prune point often share the value that failed)."""
+    frames = new.frames
+    fn = frames[-1]
+    i = at[1]
+    v = fn.regs[i] if at[0] == "r" else fn.stack.get(i)
+    if (memo and memo[1] is v and memo[0] == at and memo[2] == len(frames)
+            and memo[3] is care and memo[4] is live and memo[5] is slots
+            and memo[6] is prec):
+        return memo[7]
+    got = fails_alone(old, new, at, care, live, slots, prec)
+    memo[:] = [at, v, len(frames), care, live, slots, prec, got]
+    return got
 
 
 def _same_id(a: int, b: int, ids: dict[int, int]) -> bool:
@@ -326,22 +347,16 @@ def scalar_covers(a, b) -> bool:
             and a.var_off.includes(b.var_off))
 
 
-def _spill_size(s: Slot) -> int:
-    if s.spill is None:
-        return 0
-    if s.kinds == _SPILL8:
-        return 8
-    return len(s.kinds) - len(s.kinds.lstrip(SPILL))  # the leading spilled bytes
-
-
 def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
     """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
     if old.dynptr is not None or new.dynptr is not None:
         return dynptr_covers(old.dynptr, new.dynptr, ids)
     if old.spill is None and new.spill is None and ZERO not in old.kinds:
         return True  # plain bytes: only a byte known zero could fail (the loop below)
-    n_old, n_new = _spill_size(old), _spill_size(new)
-    so, sn = old.spill, new.spill  # not None when n_old, n_new (_spill_size)
+    so, sn = old.spill, new.spill  # not None when n_old, n_new
+    ko, kn = old.kinds, new.kinds  # the spilled sizes: the leading spilled bytes
+    n_old = 0 if so is None else 8 if ko == _SPILL8 else len(ko) - len(ko.lstrip(SPILL))
+    n_new = 0 if sn is None else 8 if kn == _SPILL8 else len(kn) - len(kn.lstrip(SPILL))
     if so is not None and n_old:
         if not exact and so.type is T.SCALAR and (
                 sn is None or n_new == 0 or sn.type is T.SCALAR):
