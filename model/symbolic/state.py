@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import z3
 
 from model.interp.helpers import KEY_BASE
+from model.symbolic.arrays import select
 from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
@@ -297,7 +298,7 @@ def entry_state() -> State:
 # -- byte-level memory ---------------------------------------------------------------------
 def read_bytes(arr, off, size: int):
     """Little-endian ``size`` bytes of ``arr`` at ``off`` (a 64-bit term)."""
-    parts = [z3.Select(arr, off + bv(i)) for i in range(size)]
+    parts = [select(arr, off + bv(i)) for i in range(size)]
     return parts[0] if size == 1 else z3.Concat(*reversed(parts))
 
 
