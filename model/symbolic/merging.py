@@ -5,7 +5,8 @@ Two states at the same pc merge when their *shapes* agree. Before comparing, wha
 influence the rest of a path is forgotten, so paths that differ only there meet:
 
 * registers of the current frame that are dead at the pc (``model.verifier.liveness``: no
-  instruction reads them before writing them from there on) are dropped;
+  instruction reads them before writing them from there on) are dropped (r0 is kept at a
+  callback helper's call, which reads the callback's last return when it loops);
 * the execution counts of static sites and helper calls of the main function that the
   path can never reach again (the count only names the fresh variable of the *next*
   execution: with no next execution, any count will do);
@@ -22,6 +23,7 @@ from __future__ import annotations
 import z3
 
 from model.isa import Call, Exit, Jump, MayGoto
+from model.platform.callbacks import is_callback_call
 from model.symbolic.memory import map_array
 from model.symbolic.state import P, S, State, shape
 
@@ -75,6 +77,8 @@ class Merging:
     def forget(self, st: State) -> None:
         """Drop what ``st`` can no longer read (see the module's docstring)."""
         live = self.live.get(st.pc)  # of the current frame, at its pc
+        if live is not None and is_callback_call(self.eng.by_pc.get(st.pc)):
+            live = live | {0}  # entered again, a callback helper reads its last return
         if live is not None:
             regs = st.cur.regs
             for r in range(10):
