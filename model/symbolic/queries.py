@@ -11,6 +11,9 @@
   the whole condition again inside a push/pop scope for every query. Definitions do not
   constrain anything (each literal is fresh), so every answer is the answer of the
   formula alone. A new solver is started after ``NAMES_KEPT`` formulas.
+* **A second try.** Z3's time on a formula is heavy-tailed and depends on the solver's
+  history: a query the incremental solver does not decide within a quarter of the
+  per-query timeout is asked again, alone, of a new solver, for the rest of it.
 
 A query Z3 cannot decide within the per-query timeout answers None (the caller records the
 exhausted budget).
@@ -22,6 +25,8 @@ import z3
 
 #: satisfying models kept for evaluation (most recent first)
 MODELS_KEPT = 6
+#: the incremental solver gets 1/FIRST_TRY of the query's time; a new solver the rest
+FIRST_TRY = 4
 #: path conditions whose model is kept
 GUARDS_KEPT = 1024
 #: formulas named in one solver before a new one is started
@@ -82,19 +87,30 @@ class Queries:
         eng.res.queries += 1
         if len(self.names) > NAMES_KEPT:  # a long run: start a new solver
             self.solver, self.names = z3.Solver(), {}
-        self.solver.set("timeout", eng.query_ms())
+        ms = eng.query_ms()
+        self.solver.set("timeout", max(1, ms // FIRST_TRY))
         r = self.solver.check(self.name(assumed), self.name(f))
+        if r == z3.unknown and ms > 1:  # a heavy tail: the formula alone, in a new solver
+            alone = z3.Solver()
+            alone.set("timeout", max(1, eng.query_ms()))
+            alone.add(assumed, f)
+            r = alone.check()
+            if r == z3.sat:
+                self._keep(f, alone.model())
+                return True
         if r == z3.unknown:
             eng._exhaust("Z3 query timeout")
             return None
         if r == z3.sat:
-            m = self.solver.model()
-            self.models.insert(0, m)
-            del self.models[MODELS_KEPT:]
-            self.by_guard[f.get_id()] = (f, m)
-            if len(self.by_guard) > GUARDS_KEPT:  # the oldest path conditions go first
-                del self.by_guard[next(iter(self.by_guard))]
+            self._keep(f, self.solver.model())
         return r == z3.sat
+
+    def _keep(self, f, m) -> None:
+        self.models.insert(0, m)
+        del self.models[MODELS_KEPT:]
+        self.by_guard[f.get_id()] = (f, m)
+        if len(self.by_guard) > GUARDS_KEPT:  # the oldest path conditions go first
+            del self.by_guard[next(iter(self.by_guard))]
 
 
 __all__ = ["Queries", "MODELS_KEPT"]
