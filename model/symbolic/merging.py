@@ -20,12 +20,10 @@ has, under each side's guard, that side's values wherever they can still be read
 
 from __future__ import annotations
 
-import z3
-
 from model.isa import Call, Exit, Jump, MayGoto
 from model.platform.callbacks import is_callback_call
 from model.symbolic.memory import map_array
-from model.symbolic.state import P, S, State, shape
+from model.symbolic.state import State
 
 
 class Merging:
@@ -95,51 +93,30 @@ class Merging:
             del st.helper_runs[pc]
 
     def signature(self, st: State) -> tuple:
-        frames = tuple((f.callsite, f.region, tuple(shape(r) for r in f.regs),
-                        tuple(sorted((o, shape(v)) for o, v in f.spills.items())))
-                       for f in st.frames)
-        own = tuple(sorted(n for n in st.maps if n not in self.lay.maps))
-        return (st.pc, frames, tuple(sorted(st.site_runs.items())),
-                tuple(sorted(st.helper_runs.items())), st.back_edges, st.gens, own)
+        self._inputs(st)
+        return st.signature(self.lay.maps)
 
     def merge(self, a: State, b: State) -> None:
-        """Absorb ``b`` into ``a`` (same signature): ``If(a.guard, a's, b's)`` where they
-        differ."""
-        g = a.guard
-        for fa, fb in zip(a.frames, b.frames):
-            fa.regs = [_val(g, x, y) for x, y in zip(fa.regs, fb.regs)]
-            fa.stack = _ite(g, fa.stack, fb.stack)
-            fa.spills = {o: _val(g, v, fb.spills[o]) for o, v in fa.spills.items()}
+        """Absorb ``b`` into ``a`` (same signature; ``State.merge``)."""
         lay = self.lay
-        if a.ctx is not None or b.ctx is not None:
-            a.ctx = _ite(g, a.ctx if a.ctx is not None else lay.ctx_in,
-                         b.ctx if b.ctx is not None else lay.ctx_in)
-        if a.pkt is not None or b.pkt is not None:
-            a.pkt = _ite(g, a.pkt if a.pkt is not None else lay.pkt_in,
-                         b.pkt if b.pkt is not None else lay.pkt_in)
-        if a.plen is not None or b.plen is not None:
-            a.plen = _ite(g, lay.pkt_len(a), lay.pkt_len(b))
-        a.maps = {n: _ite(g, a.maps.get(n) if n in a.maps else map_array(lay, a, n),
-                          b.maps.get(n) if n in b.maps else map_array(lay, b, n))
-                  for n in set(a.maps) | set(b.maps)}
-        a.present = {n: _ite(g, a.present.get(n, lay.present_in[n]),
-                             b.present.get(n, lay.present_in[n]))
-                     for n in set(a.present) | set(b.present)}
-        a.guard = z3.Or(g, b.guard)
+        for n in set(a.maps) ^ set(b.maps):
+            if n in lay.maps:  # written on one side only: the other holds the input
+                a.maps.setdefault(n, map_array(lay, a, n))
+                b.maps.setdefault(n, map_array(lay, b, n))
+        for n in set(a.present) ^ set(b.present):
+            a.present.setdefault(n, lay.present_in[n])
+            b.present.setdefault(n, lay.present_in[n])
+        a.merge(b)
 
-
-def _ite(g, x, y):
-    return x if x.eq(y) else z3.If(g, x, y)
-
-
-def _val(g, a, b):
-    if a is None:
-        return None
-    if isinstance(a, S):
-        return a if a.v.eq(b.v) else S(z3.If(g, a.v, b.v))
-    key = None if a.key is None else _ite(g, a.key, b.key)
-    off = _ite(g, a.off, b.off)
-    return a if off is a.off and key is a.key else P(a.r, off, key)
+    def _inputs(self, st: State) -> None:
+        """The context, the packet and its length as inputs when no write replaced them
+        (so that a path that wrote them meets one that did not)."""
+        if st.ctx is None:
+            st.ctx = self.lay.ctx_in
+        if st.pkt is None:
+            st.pkt = self.lay.pkt_in
+        if st.plen is None:
+            st.plen = self.lay.plen
 
 
 __all__ = ["Merging"]
