@@ -35,11 +35,13 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import callbacks, sockets, timers, typed
+from model.symbolic import arrays, callbacks, sockets, timers, typed
 from model.symbolic.calling import Calls
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, load, moved_ctx, store
+from model.symbolic.merging import Merging
+from model.symbolic.queries import Queries
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state,
                                   path_constant)
 from model.verifier import assertions as A
@@ -106,9 +108,11 @@ class Engine(Calls):
         self.helper_vars: dict = {}
         self.site_vars: dict = {}  # (site id, n) -> Bool
         self.deadline = time.perf_counter() + self.budget.time_s
-        self.solver = z3.Solver()
+        self.queries = Queries(self)
+        arrays.clear()
         self.res = Result()
         self.edges: set[tuple[int, int]] = set()  # (pc, next pc) transitions explored
+        self.merging = Merging(self) if ok else None
 
     # -- solver --------------------------------------------------------------------------
     def sat(self, f) -> bool:
@@ -118,21 +122,11 @@ class Engine(Calls):
 
     def decide(self, f) -> bool | None:
         """True / False: ``f`` is (un)satisfiable; None: Z3 did not decide in time."""
-        f = z3.simplify(f)
         if z3.is_false(f):
             return False
         if z3.is_true(f):
             return True
-        self.res.queries += 1
-        self.solver.set("timeout", self.query_ms())
-        self.solver.push()
-        self.solver.add(self.lay.assumptions(), f)
-        r = self.solver.check()
-        self.solver.pop()
-        if r == z3.unknown:
-            self._exhaust("Z3 query timeout")
-            return None
-        return r == z3.sat
+        return self.queries.decide(f)
 
     def query_ms(self) -> int:
         """The timeout of the next Z3 query: the per-query budget, within the deadline."""
@@ -208,10 +202,11 @@ class Engine(Calls):
 
         def push(st):
             nonlocal tick
-            sig = st.signature()
+            self.merging.forget(st)
+            sig = self.merging.signature(st)
             old = pending.get(sig)
             if old is not None:
-                old.merge(st)
+                self.merging.merge(old, st)
                 self.res.merges += 1
                 return
             pending[sig] = st
@@ -263,6 +258,9 @@ class Engine(Calls):
         """Record ``guard /\\ bad`` if satisfiable; the state continues under ``not bad``.
         An undecided query records no failure (a failure is an unsafe execution the
         models report as found): the exhausted budget makes every answer "unknown"."""
+        bad = z3.simplify(bad)
+        if z3.is_false(bad):  # this path cannot fail here
+            return
         cond = z3.And(st.guard, bad)
         if self.decide(cond):
             self.res.failures.append(Failure(pc, what, reason, cond))

@@ -9,7 +9,8 @@ Memory: per stack frame a Z3 array (byte offset -> byte) plus whole-register poi
 the context and the packet as input arrays (the packet length a symbolic input), each map
 as an array key -> (offset -> byte) starting from a per-map input array (hash maps: also a
 presence array). States at the same pc with the same *shape* (kinds of values, regions,
-site / helper execution counts, call stack) are merged with ``If`` on their path guards.
+site / helper execution counts, call stack) are merged with ``If`` on their path guards
+(what may merge: ``model.symbolic.merging``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import z3
 
 from model.interp.helpers import KEY_BASE
+from model.symbolic.arrays import select
 from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
@@ -100,12 +102,18 @@ def shape(v) -> object:
 
 
 def merge_val(g, a, b):
+    """``If(g, a, b)`` for two values of one shape; a term equal on both sides is kept."""
     if a is None:
         return None
     if isinstance(a, S):
-        return S(z3.If(g, a.v, b.v))
-    key = None if a.key is None else z3.If(g, a.key, b.key)
-    return P(a.r, z3.If(g, a.off, b.off), key)
+        return a if a.v.eq(b.v) else S(z3.If(g, a.v, b.v))
+    key = None if a.key is None else _ite(g, a.key, b.key)
+    off = _ite(g, a.off, b.off)
+    return a if off is a.off and key is a.key else P(a.r, off, key)
+
+
+def _ite(g, x, y):
+    return x if x.eq(y) else z3.If(g, x, y)
 
 
 class Layout:
@@ -254,30 +262,35 @@ class State:
         s.back_edges, s.gens = self.back_edges, self.gens
         return s
 
-    def signature(self) -> tuple:
+    def signature(self, inputs=()) -> tuple:
+        """The shape states must share to merge. ``inputs``: names of maps whose contents
+        a path that never wrote them holds as the map's input (their absence is no
+        difference: ``merge`` takes the input)."""
         frames = tuple((f.callsite, f.region, tuple(shape(r) for r in f.regs),
                         tuple(sorted((o, shape(v)) for o, v in f.spills.items())))
                        for f in self.frames)
         return (self.pc, frames, tuple(sorted(self.site_runs.items())),
                 tuple(sorted(self.helper_runs.items())), self.back_edges, self.gens,
-                tuple(sorted(self.maps)), tuple(sorted(self.present)),
+                tuple(sorted(n for n in self.maps if n not in inputs)),
+                tuple(sorted(n for n in self.present if n not in inputs)),
                 self.ctx is None, self.pkt is None, self.plen is None)
 
     def merge(self, other: "State") -> None:
-        """Absorb ``other`` (same signature): values become ``If(self.guard, mine, its)``."""
+        """Absorb ``other`` (same signature, the same maps written): values become
+        ``If(self.guard, mine, its)`` where they differ."""
         g = self.guard
         for fa, fb in zip(self.frames, other.frames):
             fa.regs = [merge_val(g, a, b) for a, b in zip(fa.regs, fb.regs)]
-            fa.stack = z3.If(g, fa.stack, fb.stack)
+            fa.stack = _ite(g, fa.stack, fb.stack)
             fa.spills = {o: merge_val(g, v, fb.spills[o]) for o, v in fa.spills.items()}
         if self.ctx is not None:
-            self.ctx = z3.If(g, self.ctx, other.ctx)
+            self.ctx = _ite(g, self.ctx, other.ctx)
         if self.pkt is not None:
-            self.pkt = z3.If(g, self.pkt, other.pkt)
+            self.pkt = _ite(g, self.pkt, other.pkt)
         if self.plen is not None:
-            self.plen = z3.If(g, self.plen, other.plen)
-        self.maps = {n: z3.If(g, a, other.maps[n]) for n, a in self.maps.items()}
-        self.present = {n: z3.If(g, a, other.present[n]) for n, a in self.present.items()}
+            self.plen = _ite(g, self.plen, other.plen)
+        self.maps = {n: _ite(g, a, other.maps[n]) for n, a in self.maps.items()}
+        self.present = {n: _ite(g, a, other.present[n]) for n, a in self.present.items()}
         self.guard = z3.Or(g, other.guard)
 
 
@@ -297,7 +310,7 @@ def entry_state() -> State:
 # -- byte-level memory ---------------------------------------------------------------------
 def read_bytes(arr, off, size: int):
     """Little-endian ``size`` bytes of ``arr`` at ``off`` (a 64-bit term)."""
-    parts = [z3.Select(arr, off + bv(i)) for i in range(size)]
+    parts = [select(arr, off + bv(i)) for i in range(size)]
     return parts[0] if size == 1 else z3.Concat(*reversed(parts))
 
 
