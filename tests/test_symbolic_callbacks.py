@@ -1,5 +1,5 @@
 """The Z3 engine executes callbacks (model/symbolic/callbacks.py: bpf_loop, bpf_for_each_map_elem
-over an array; model/symbolic/timers.py: bpf_timer_* and the asynchronous timer callback).
+over an array or a hash map; model/symbolic/timers.py: bpf_timer_* and the asynchronous timer callback).
 
 Small programs with one static site (key ``k``) inside the callback, safe under one key
 state and unsafe under the other: the M0/M1/M2 answers are decided, the unsafe assignment
@@ -70,6 +70,11 @@ UNSAFE_WHEN_ON = [
     # for_each: the key (4 bytes) read as 8
     (CbProbe("each_key_site", "xdp", _EACH + "r0 = *(u32 *)(r2 + 0)\n" + SITE +
              "r0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n", [ARRAY]), "for_each key"),
+    # for_each over a hash map: its value read at 8, its key as 8 bytes
+    (CbProbe("each_hash_site", "xdp", _EACH + "r0 = 0\n" + SITE + "r0 = 8\nr3 += r0\n"
+             "r0 = *(u64 *)(r3 + 0)\nr0 = 0\nexit\n", [HASH]), "m0"),
+    (CbProbe("each_hash_key_site", "xdp", _EACH + "r0 = *(u32 *)(r2 + 0)\n" + SITE +
+             "r0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n", [HASH]), "for_each key"),
 ]
 
 
@@ -130,11 +135,13 @@ def test_loop_past_the_unroll_bound_is_unknown():
     assert doc["models"]["M2"]["safe"] is None
 
 
-def test_for_each_over_a_hash_map_is_left_to_the_verifier():
-    obj, prog = CbProbe("each_hash", "xdp", _EACH + "r0 = 0\nexit\n", [HASH]).model()
+def test_for_each_over_a_hash_map_past_the_unroll_bound_is_unknown():
+    """A hash map of more elements than the unroll bound: "unknown", never "safe"."""
+    big = (1, 4, 8, 1000, 0)
+    obj, prog = CbProbe("each_hash", "xdp", _EACH + "r0 = 0\nexit\n", [big]).model()
     doc = analyse_program(obj, prog)
-    assert doc["models"]["M2"]["safe"] is not True
-    assert any("bpf_for_each_map_elem over a hash map" in e for e in doc["exhausted"])
+    assert any("BOUND REACHED" in e for e in doc["exhausted"]), doc["exhausted"]
+    assert doc["models"]["M2"]["safe"] is None
 
 
 def _z3_verdicts(probes):

@@ -1,5 +1,5 @@
-"""Synchronous callbacks in the Z3 engine: bpf_loop and bpf_for_each_map_elem over an array
-(model.platform.callbacks says how the kernel calls them; the abstract verifier's rules:
+"""Synchronous callbacks in the Z3 engine: bpf_loop and bpf_for_each_map_elem over an array or
+a hash map (model.platform.callbacks says how the kernel calls them; the abstract verifier's rules:
 model.verifier.calls / step; the interpreter runs them: model.interp.helpers).
 
 The callback is executed, as the kernel and the interpreter run it: the call instruction is
@@ -9,7 +9,10 @@ the path splits into
 * "done": the helper returns after ``k`` calls of the callback (``k`` counted per path in
   ``helper_runs[ITERATIONS - pc]``), r0 its exact return value (bpf_loop: ``-EINVAL`` for
   non-zero flags, ``-E2BIG`` for more than BPF_MAX_LOOPS, else ``k``), possible only when
-  the helper stops there: every element visited, or the last call returned non-zero;
+  the helper stops there: every element visited, or the last call returned non-zero (a
+  hash map holds any number of elements up to max_entries: its walk may stop after any
+  call; its ``k``-th element is a key present in the map as it is then, none visited
+  before in this call: ``hash_key``);
 * "one more call": the state *before* the call enters the callback in a new frame (the
   frame's ``callsite`` is the call's pc, which tells a callback frame from a bpf-to-bpf
   one), its registers as the helper sets them: the index ``k`` (bpf_loop), the map, a
@@ -24,8 +27,8 @@ re-executed call reads (the call overwrites r0). Each return counts as a back ed
 as everywhere.
 
 What this module does not follow is left to the abstract verifier (the engine's answer is
-"unknown"): bpf_for_each_map_elem over a hash map, bpf_find_vma, bpf_user_ringbuf_drain
-(a dynptr), bpf_timer_set_callback (asynchronous).
+"unknown"): bpf_find_vma, bpf_user_ringbuf_drain (a dynptr); bpf_timer_set_callback
+(asynchronous) is model.symbolic.timers'.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import z3
 from model.interp.helpers import BPF_MAX_LOOPS
 from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_ret_message,
                                       helper_short_name, is_callback_call)
-from model.platform.map_helpers import map_type_name
+from model.platform.map_helpers import map_helper_check, map_type_name
 from model.symbolic.timers import async_state
 from model.verifier.calls import MAX_CALL_FRAMES
 from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
@@ -59,9 +62,10 @@ def unfollowed(eng, st, pc: int, insn) -> str | None:
         r1 = st.cur.regs[1]
         if isinstance(r1, P) and r1.r.kind == "mapptr":
             m = eng.lay.maps[r1.r.name]
-            if map_type_name(m.type) in FOR_EACH_MAP_TYPES and eng.lay.is_array(r1.r.name):
-                return None
-            return what.replace(" (insn", " over a hash map (insn")
+            if map_type_name(m.type) in FOR_EACH_MAP_TYPES or \
+                    map_helper_check(m.type, insn.imm, eng.lay.ptype) is not None:
+                return None  # followed, or call_helper reports the map
+            return what.replace(" (insn", f" over map {r1.r.name} (insn")
         return None  # not a map pointer: call_helper reports it
     return what
 
@@ -93,13 +97,16 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         runs = z3.And(flags == bv(0), z3.ULE(nr, bv(BPF_MAX_LOOPS)))
         more = z3.ULT(bv(k), nr)
         ret = z3.If(flags != bv(0), bv(EINVAL), z3.If(z3.Not(runs), bv(E2BIG), bv(k)))
-    else:  # for_each_map_elem over an array: every index, in order
+    else:  # for_each_map_elem: an array's every index, in order; a hash map's elements
         m = eng.lay.maps[regs[1].r.name]
         runs = flags == bv(0)
         more = z3.BoolVal(k < m.max_entries)
         ret = z3.If(runs, bv(k), bv(EINVAL))
+    # a hash map may hold any number of elements (at most max_entries): it may end anywhere
+    at_end = z3.BoolVal(True) if name != "loop" and not eng.lay.is_array(regs[1].r.name) \
+        else z3.Not(more)
     ends = z3.Or(z3.And(z3.Not(runs), z3.BoolVal(k == 0)),
-                 z3.And(runs, z3.Or(z3.Not(more), stopped)))
+                 z3.And(runs, z3.Or(at_end, stopped)))
     eng.helper_vars.pop((pc, before.helper_runs.get(pc, 0)), None)  # not a free result
     out = []
     for s in done:
@@ -127,6 +134,9 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     else:
         mp = caller[1]
         key = bv(k, 8 * eng.lay.maps[mp.r.name].key_size)
+        if not eng.lay.is_array(mp.r.name):  # the k-th element: a present key, not one before
+            key, seen = hash_key(eng, before, pc, k)
+            before.guard = z3.And(before.guard, seen)
         eng.lay.lookups.append((mp.r.name, key))
         f.regs[1] = mp
         f.regs[2] = P(Region(KEY_KIND, mp.r.name, len(before.frames) - 1, k), bv(0), key)
@@ -135,6 +145,18 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     before.frames.append(f)
     before.pc = target
     return out + [before]
+
+
+def hash_key(eng, before, pc: int, k: int):
+    """(key, condition) of the ``k``-th element a for_each over a hash map visits: present in
+    the map as it is now, and none of the keys visited before in this call (named by the
+    call's pc, its run on this path and the index, so the same on every path)."""
+    name = before.cur.regs[1].r.name
+    w = 8 * max(eng.lay.maps[name].key_size, 1)
+    run = before.helper_runs.get(pc, 0)
+    keys = [z3.BitVec(f"each_key_{pc}_{run}_{j}", w) for j in range(k + 1)]
+    present = z3.Select(before.present.get(name, eng.lay.present_in[name]), keys[k])
+    return keys[k], z3.And(present, *(keys[k] != j for j in keys[:k]))
 
 
 def is_callback_frame(eng, frame) -> bool:
