@@ -1,5 +1,6 @@
 """The Z3 engine executes callbacks (model/symbolic/callbacks.py: bpf_loop, bpf_for_each_map_elem
-over an array or a hash map; model/symbolic/timers.py: bpf_timer_* and the asynchronous timer callback).
+over an array or a hash map; model/symbolic/timers.py: bpf_timer_* and the asynchronous
+timer callback).
 
 Small programs with one static site (key ``k``) inside the callback, safe under one key
 state and unsafe under the other: the M0/M1/M2 answers are decided, the unsafe assignment

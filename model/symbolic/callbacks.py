@@ -27,7 +27,8 @@ re-executed call reads (the call overwrites r0). Each return counts as a back ed
 as everywhere.
 
 What this module does not follow is left to the abstract verifier (the engine's answer is
-"unknown"): bpf_find_vma, bpf_user_ringbuf_drain (a dynptr); bpf_timer_set_callback
+"unknown"): bpf_user_ringbuf_drain (a dynptr); bpf_find_vma is driven here as a callback
+called at most once (model.symbolic.vmas); bpf_timer_set_callback
 (asynchronous) is model.symbolic.timers'.
 """
 
@@ -39,6 +40,7 @@ from model.interp.helpers import BPF_MAX_LOOPS
 from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_ret_message,
                                       helper_short_name, is_callback_call)
 from model.platform.map_helpers import map_helper_check, map_type_name
+from model.symbolic import vmas
 from model.symbolic.timers import async_state
 from model.verifier.calls import MAX_CALL_FRAMES
 from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
@@ -56,7 +58,7 @@ def unfollowed(eng, st, pc: int, insn) -> str | None:
     """Why this engine does not follow the callback call at ``pc`` (None: it does)."""
     name = helper_short_name(insn.imm)
     what = f"not modelled by the Z3 engine: callbacks of bpf_{name} (insn {pc})"
-    if name in ("loop", "timer_set_callback"):
+    if name in ("loop", "timer_set_callback", "find_vma"):
         return None
     if name == "for_each_map_elem":
         r1 = st.cur.regs[1]
@@ -90,9 +92,15 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         return done + ([st] if st is not None else [])
     k = before.helper_runs.get(_slot(pc), 0)
     last = regs[0]  # the previous call's return value (leave), when k > 0
-    stopped = z3.BoolVal(False) if k == 0 else (last.v != bv(0))
-    flags = regs[4].v if isinstance(regs[4], S) else bv(1)
-    if name == "loop":
+    stopped = z3.BoolVal(False) if k == 0 or name == "find_vma" else (last.v != bv(0))
+    flags = regs[4 if name != "find_vma" else 5]
+    flags = flags.v if isinstance(flags, S) else bv(1)
+    if name == "find_vma":  # model.symbolic.vmas: called once, or not at all
+        runs = flags == bv(0)
+        more = z3.BoolVal(k == 0)
+        ret = vmas.not_called_ret(flags, pc, before.helper_runs.get(pc, 0)) if k == 0 \
+            else bv(0)
+    elif name == "loop":
         nr = _u32(eng.lay.addr(regs[1]))
         runs = z3.And(flags == bv(0), z3.ULE(nr, bv(BPF_MAX_LOOPS)))
         more = z3.ULT(bv(k), nr)
@@ -103,8 +111,8 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         more = z3.BoolVal(k < m.max_entries)
         ret = z3.If(runs, bv(k), bv(EINVAL))
     # a hash map may hold any number of elements (at most max_entries): it may end anywhere
-    at_end = z3.BoolVal(True) if name != "loop" and not eng.lay.is_array(regs[1].r.name) \
-        else z3.Not(more)
+    at_end = z3.BoolVal(True) if name == "find_vma" or (
+        name == "for_each_map_elem" and not eng.lay.is_array(regs[1].r.name)) else z3.Not(more)
     ends = z3.Or(z3.And(z3.Not(runs), z3.BoolVal(k == 0)),
                  z3.And(runs, z3.Or(at_end, stopped)))
     eng.helper_vars.pop((pc, before.helper_runs.get(pc, 0)), None)  # not a free result
@@ -123,7 +131,7 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         eng.fail(before, pc, "call depth", T,
                  f"the call stack of {len(before.frames) + 1} frames is too deep")
         return out
-    target = const_of(regs[2].off)  # the ld_imm64 of the callback
+    target = const_of(regs[3 if name == "find_vma" else 2].off)  # the callback's ld_imm64
     before.guard = again
     before.helper_runs[_slot(pc)] = k + 1
     before.gens += 1
@@ -131,6 +139,9 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     f = new_frame(len(before.frames), before.gens, pc)
     if name == "loop":
         f.regs[1], f.regs[2] = S(bv(k)), caller[3]
+    elif name == "find_vma":
+        f.regs[1], f.regs[3] = caller[1], caller[4]
+        f.regs[2] = vmas.vma_pointer(eng.lay, pc, before.helper_runs.get(pc, 0))
     else:
         mp = caller[1]
         key = bv(k, 8 * eng.lay.maps[mp.r.name].key_size)

@@ -22,7 +22,8 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
+from model.symbolic import (callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers,
+                            typed, vmas)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -168,7 +169,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 
 #: helpers whose typed-pointer / reference argument or return kinds the modules of this
 #: engine follow (helper_unmodelled would refuse them otherwise): computed once
-FOLLOWED_TYPED = typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+                  | vmas.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
                  | kptrs.FOLLOWED | percpu.FOLLOWED)
 
@@ -387,6 +389,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in vmas.FOLLOWED:  # bpf_find_vma
+            bad += vmas.task_bad(lay, proto.name, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
