@@ -18,12 +18,12 @@ from model.platform.value_fields import field_error
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
-from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import (callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers,
-                            typed, vmas)
+from model.symbolic import (callbacks, dynptrs, kfuncs, kptrs, locks, percpu, refs, sockets,
+                            timers, typed, vmas)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -151,6 +151,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
+        bad += dynptrs.stack_bad(st, p, o, size, False, regno, "")  # model.symbolic.dynptrs
         if c is not None:
             for so, v in f.spills.items():
                 if so == c and size == 8:
@@ -172,7 +173,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
                   | vmas.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
-                 | kptrs.FOLLOWED | percpu.FOLLOWED)
+                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED)
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
@@ -229,6 +230,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
+        bad += dynptrs.stack_bad(st, p, o, size, True, regno, f"st{c}")  # a dynptr destroyed
         if isinstance(value, P):
             if size != 8:
                 return bad + [(T, "invalid size of register spill")]
@@ -310,7 +312,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in FOLLOWED_TYPED,
                                 refs=proto.name in FOLLOWED_REFS,
-                                dynptrs=proto.name in percpu.FOLLOWED))
+                                dynptrs=proto.name in percpu.FOLLOWED | dynptrs.FOLLOWED))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -322,6 +324,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
         return kptrs.xchg(eng, st, pc)
+    if proto.name in dynptrs.FOLLOWED:  # model.symbolic.dynptrs
+        return dynptrs.call(eng, st, pc, proto)
     regs = st.cur.regs
     bad: list = []
     map_name = released = timer_map = sock = None
@@ -356,10 +360,14 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, size,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             # NULL where allowed (bpf_sk_storage_get's initial value)
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(size), arg.writes_mem)]
         elif arg.is_fixed_mem:
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, arg.size,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(arg.size), arg.writes_mem)
                     + arg_alignment(r, arg)]
@@ -367,6 +375,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             size = regs[i + 2] if i + 1 < len(args) and args[i + 1].is_size else None
             if size is None or not isinstance(size, S):
                 return bad + [(T, f"R{i + 2} is not a scalar size")], []
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, size.v,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                      check_region(lay, st, r, size.v, arg.writes_mem)]
         elif arg.base is Arg.CONST_ALLOC_SIZE_OR_ZERO:  # bpf_ringbuf_reserve's size

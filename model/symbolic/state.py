@@ -241,6 +241,8 @@ class State:
         self.back_edges = 0
         self.gens = 0  # stack frame instances created so far
         self.dead = False
+        #: dynptrs (model.symbolic.dynptrs): their stack slots and what each one holds
+        self.dynptrs: dict = {}
 
     @property
     def cur(self) -> Frame:
@@ -252,6 +254,7 @@ class State:
         s.maps, s.present = dict(self.maps), dict(self.present)
         s.site_runs, s.helper_runs = dict(self.site_runs), dict(self.helper_runs)
         s.back_edges, s.gens = self.back_edges, self.gens
+        s.dynptrs = dict(self.dynptrs)
         return s
 
     def signature(self) -> tuple:
@@ -261,7 +264,8 @@ class State:
         return (self.pc, frames, tuple(sorted(self.site_runs.items())),
                 tuple(sorted(self.helper_runs.items())), self.back_edges, self.gens,
                 tuple(sorted(self.maps)), tuple(sorted(self.present)),
-                self.ctx is None, self.pkt is None, self.plen is None)
+                self.ctx is None, self.pkt is None, self.plen is None,
+                tuple(sorted(map(repr, self.dynptrs.items()))))
 
     def merge(self, other: "State") -> None:
         """Absorb ``other`` (same signature): values become ``If(self.guard, mine, its)``."""
