@@ -27,8 +27,9 @@ re-executed call reads (the call overwrites r0). Each return counts as a back ed
 as everywhere.
 
 What this module does not follow is left to the abstract verifier (the engine's answer is
-"unknown"): bpf_user_ringbuf_drain (a dynptr); bpf_find_vma is driven here as a callback
-called at most once (model.symbolic.vmas); bpf_timer_set_callback
+"unknown"): none; bpf_find_vma is driven here as a callback called at most once
+(model.symbolic.vmas), bpf_user_ringbuf_drain's once per sample, any number of them (its
+dynptr: model.symbolic.dynptrs); bpf_timer_set_callback
 (asynchronous) is model.symbolic.timers'.
 """
 
@@ -40,12 +41,12 @@ from model.interp.helpers import BPF_MAX_LOOPS
 from model.platform.callbacks import (CALLBACKS, FOR_EACH_MAP_TYPES, callback_ret_message,
                                       helper_short_name, is_callback_call)
 from model.platform.map_helpers import map_helper_check, map_type_name
-from model.symbolic import vmas
+from model.symbolic import dynptrs, vmas
 from model.symbolic.timers import async_state
 from model.verifier.calls import MAX_CALL_FRAMES
 from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
 
-EINVAL, E2BIG = -22, -7
+EINVAL, E2BIG, EBUSY = -22, -7, -16
 #: helper_runs slot of a call's iterations so far: ITERATIONS - pc (below refs.RESERVED)
 ITERATIONS = -(1 << 20)
 #: a read-only pointer to a for_each element's key: Region(KEY_KIND, map, interpreter frame
@@ -58,7 +59,7 @@ def unfollowed(eng, st, pc: int, insn) -> str | None:
     """Why this engine does not follow the callback call at ``pc`` (None: it does)."""
     name = helper_short_name(insn.imm)
     what = f"not modelled by the Z3 engine: callbacks of bpf_{name} (insn {pc})"
-    if name in ("loop", "timer_set_callback", "find_vma"):
+    if name in ("loop", "timer_set_callback", "find_vma", "user_ringbuf_drain"):
         return None
     if name == "for_each_map_elem":
         r1 = st.cur.regs[1]
@@ -95,7 +96,13 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     stopped = z3.BoolVal(False) if k == 0 or name == "find_vma" else (last.v != bv(0))
     flags = regs[4 if name != "find_vma" else 5]
     flags = flags.v if isinstance(flags, S) else bv(1)
-    if name == "find_vma":  # model.symbolic.vmas: called once, or not at all
+    if name == "user_ringbuf_drain":  # any number of samples (model.symbolic.dynptrs)
+        flags = regs[4].v if isinstance(regs[4], S) else bv(-1)
+        runs = flags & bv(~3) == bv(0)  # BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP only
+        more = z3.BoolVal(True)
+        busy = z3.Bool(f"drain_busy_{pc}_{before.helper_runs.get(pc, 0)}_{k}")
+        ret = z3.If(runs, z3.If(busy, bv(EBUSY), bv(k)), bv(EINVAL))
+    elif name == "find_vma":  # model.symbolic.vmas: called once, or not at all
         runs = flags == bv(0)
         more = z3.BoolVal(k == 0)
         ret = vmas.not_called_ret(flags, pc, before.helper_runs.get(pc, 0)) if k == 0 \
@@ -111,7 +118,7 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         more = z3.BoolVal(k < m.max_entries)
         ret = z3.If(runs, bv(k), bv(EINVAL))
     # a hash map may hold any number of elements (at most max_entries): it may end anywhere
-    at_end = z3.BoolVal(True) if name == "find_vma" or (
+    at_end = z3.BoolVal(True) if name in ("find_vma", "user_ringbuf_drain") or (
         name == "for_each_map_elem" and not eng.lay.is_array(regs[1].r.name)) else z3.Not(more)
     ends = z3.Or(z3.And(z3.Not(runs), z3.BoolVal(k == 0)),
                  z3.And(runs, z3.Or(at_end, stopped)))
@@ -139,6 +146,8 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     f = new_frame(len(before.frames), before.gens, pc)
     if name == "loop":
         f.regs[1], f.regs[2] = S(bv(k)), caller[3]
+    elif name == "user_ringbuf_drain":
+        f.regs[1], f.regs[2] = dynptrs.sample_dynptr(eng, before, pc, k), caller[3]
     elif name == "find_vma":
         f.regs[1], f.regs[3] = caller[1], caller[4]
         f.regs[2] = vmas.vma_pointer(eng.lay, pc, before.helper_runs.get(pc, 0))

@@ -21,8 +21,10 @@ bpf_dynptr_read writes unknown bytes (the memory's content is not tracked: the v
 reads map and ring buffer bytes as unknown scalars too), bpf_dynptr_write makes the
 covered memory unknown, bpf_dynptr_data returns NULL or a slice of exactly ``len`` bytes
 (a region ``dslice#<id>#...`` of its own); a slice becomes an unknown scalar when its
-dynptr is destroyed or released (the verifier's rule). bpf_user_ringbuf_drain (its
-callback's read-only dynptr) is left to the verifier.
+dynptr is destroyed or released (the verifier's rule). bpf_user_ringbuf_drain's callback
+(model.symbolic.callbacks: called once per sample, any number of samples: past the unroll
+bound the answers are "unknown") gets ``sample_dynptr``: a read-only local dynptr of any
+size (CONST_PTR_TO_DYNPTR: the verifier's checks on its offset; not spillable).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ from model.verifier.state import State as VState
 
 FOLLOWED = frozenset({"dynptr_from_mem", "ringbuf_reserve_dynptr", "ringbuf_submit_dynptr",
                       "ringbuf_discard_dynptr", "dynptr_read", "dynptr_write", "dynptr_data"})
+#: the callback helper whose callback gets a read-only dynptr (model.symbolic.callbacks)
+DRAIN = "user_ringbuf_drain"
+FOLLOWED_ALL = FOLLOWED | {DRAIN}
+#: the region of bpf_user_ringbuf_drain's dynptr (CONST_PTR_TO_DYNPTR): name its info's id
+CB_KIND = "dynptr_ptr"
 EINVAL, E2BIG = -22, -7
 SIZE_MASK = 0xFFFFFF
 RINGBUF_HDR = 8
@@ -58,20 +65,41 @@ F = z3.BoolVal(False)
 
 class Info:
     """What a dynptr holds: ``kind`` (local / ringbuf), ``where`` (a map's name, or the
-    reservation's array name), ``null`` (Bool: NULL), ``size`` (64-bit: its size)."""
+    reservation's array name; "" for a user ring buffer sample), ``null`` (Bool: NULL),
+    ``size`` (64-bit: its size), ``rdonly`` (a sample: writes fail, no slice)."""
 
-    __slots__ = ("kind", "where", "null", "size")
+    __slots__ = ("kind", "where", "null", "size", "rdonly")
 
-    def __init__(self, kind: str, where: str, null, size):
+    def __init__(self, kind: str, where: str, null, size, rdonly: bool = False):
         self.kind, self.where, self.null, self.size = kind, where, null, size
+        self.rdonly = rdonly
 
     def __repr__(self) -> str:
-        return f"Info({self.kind},{self.where},{self.null.sexpr()},{self.size.sexpr()})"
+        return (f"Info({self.kind},{self.where},{self.null.sexpr()},{self.size.sexpr()},"
+                f"{self.rdonly})")
 
 
 def followed(prog_type: str, hid: int) -> bool:
     proto = helper_proto(prog_type, hid)
-    return proto is not None and proto.name in FOLLOWED
+    return proto is not None and proto.name in FOLLOWED_ALL
+
+
+def sample_dynptr(eng, before, pc: int, k: int) -> P:
+    """bpf_user_ringbuf_drain's callback r1 for its ``k``-th sample: a read-only local
+    dynptr over the sample (any size up to 2^24-1: the ring's), never NULL."""
+    run = before.helper_runs.get(pc, 0)
+    did = -(((pc << 12) | (run & 0xFFF)) << 8 | (k & 0xFF)) - 1  # < 0: no stack slot
+    size = z3.ZeroExt(40, z3.BitVec(f"sample_size_{pc}_{run}_{k}", 24))
+    before.dynptrs[("info", did)] = Info("local", "", F, size, rdonly=True)
+    return P(Region(CB_KIND, str(did), len(before.frames)), bv(0))
+
+
+def spilled(lay, value):
+    """A register spilled to the stack: a sample's dynptr pointer is not spillable (the
+    kernel's is_spillable_regtype): its bytes fill back as a scalar."""
+    if isinstance(value, P) and value.r.kind == CB_KIND:
+        return S(lay.addr(value))
+    return value
 
 
 class _Ids:
@@ -108,7 +136,7 @@ def write_back(st, vst: VState, tag: str) -> None:
              if s.dynptr is not None}
     after = {s.dynptr.id for s in slots.values()}
     st.dynptrs = {k: v for k, v in st.dynptrs.items()
-                  if k[0] != "slot" and (k[0] != "info" or k[1] in after)}
+                  if k[0] != "slot" and (k[0] != "info" or k[1] in after or k[1] < 0)}
     st.dynptrs.update(slots)
     kept = {f"{REF_PREFIX}{r}" for r, _ in vst.refs}
     st.maps = {n: a for n, a in st.maps.items() if not n.startswith(REF_PREFIX) or n in kept}
@@ -253,9 +281,9 @@ def call(eng, st, pc: int, proto):
             bad += check_region(lay, st, r, size.v, write)
             bad += helper_mem_bad(st, regno, r, size.v, write)
         elif arg.base is Arg.PTR_TO_DYNPTR:
-            if not (isinstance(r, P) and r.r.kind == "stack"):
+            if not (isinstance(r, P) and r.r.kind in ("stack", CB_KIND)):
                 return bad + [(T, f"R{regno} type={_kind(r)} expected={VD.EXPECTED}")], []
-            reg = _stack_reg(st, r)
+            reg = _stack_reg(st, r) if r.r.kind == "stack" else _sample_reg(r)
             if reg is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a dynptr at a variable offset")], []
             try:
@@ -263,6 +291,8 @@ def call(eng, st, pc: int, proto):
             except Reject as e:
                 return bad + [(T, e.message)], []
             dyn_reg = reg
+            if r.r.kind == CB_KIND:  # the sample's info, under its region's id
+                dyn = dyn._replace(id=int(r.r.name))
         else:
             return bad + [(T, f"{VERIFIER_ONLY}: argument kind {arg.base.name} of helper "
                               f"{proto.name}")], []
@@ -314,19 +344,29 @@ def call(eng, st, pc: int, proto):
         off, ln = _u32(_scalar(regs[2])), _u32(regs[4].v)
         flags = _scalar(regs[5])
         oob = z3.Or(z3.UGT(off, info.size), z3.UGT(ln, info.size - off))
-        ret = z3.If(info.null, bv(EINVAL), z3.If(oob, bv(E2BIG),
-                                                  z3.If(flags != bv(0), bv(EINVAL), bv(0))))
-        _havoc(lay, st, info, tag)
+        ret = z3.If(z3.Or(info.null, z3.BoolVal(info.rdonly)), bv(EINVAL),
+                    z3.If(oob, bv(E2BIG), z3.If(flags != bv(0), bv(EINVAL), bv(0))))
+        if not info.rdonly:
+            _havoc(lay, st, info, tag)
         return bad, [(st, S(ret), None)]
     # dynptr_data: NULL, or a slice of exactly len bytes
     off, ln = _u32(_scalar(regs[2])), const_of(regs[3].v)
     oob = z3.Or(z3.UGT(off, info.size), z3.UGT(bv(ln), info.size - off))
-    null = z3.Or(info.null, oob)
+    null = z3.Or(info.null, oob, z3.BoolVal(info.rdonly))
     ok = st.copy()
     region = f"{SLICE}{dyn.id}#{tag}"
     ok.maps[region] = z3.Array(f"slice_{tag}", BV64, BYTE)
     slice_ = P(Region("ringbuf", region, 0, (1 << 16) + (pc << 4) + n, ln), bv(0))
     return bad, [(st, S(bv(0)), null), (ok, slice_, z3.Not(null))]
+
+
+def _sample_reg(r: P):
+    """The verifier's CONST_PTR_TO_DYNPTR register for a sample's dynptr pointer."""
+    c = const_of(r.off)
+    if c is None:
+        return None if path_constant(r.off) else \
+            Reg(VT.CONST_DYNPTR, Scalar.unknown(), off=0, tag="local")
+    return pointer(VT.CONST_DYNPTR, off=c - (1 << 64) if c >> 63 else c, tag="local")
 
 
 def _scalar(r):
@@ -357,4 +397,5 @@ def _havoc(lay, st, info: Info, tag: str) -> None:
                                    z3.ArraySort(BV64, BYTE))
 
 
-__all__ = ["FOLLOWED", "followed", "stack_bad", "helper_mem_bad", "call", "Info"]
+__all__ = ["FOLLOWED", "FOLLOWED_ALL", "DRAIN", "CB_KIND", "followed", "stack_bad",
+           "helper_mem_bad", "call", "Info", "sample_dynptr", "spilled"]

@@ -173,7 +173,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
                   | vmas.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
-                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED)
+                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED_ALL)
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
@@ -231,6 +231,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         f = frame_of(st, p.r)
         c = const_of(o)
         bad += dynptrs.stack_bad(st, p, o, size, True, regno, f"st{c}")  # a dynptr destroyed
+        value = dynptrs.spilled(lay, value)
         if isinstance(value, P):
             if size != 8:
                 return bad + [(T, "invalid size of register spill")]
@@ -312,7 +313,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in FOLLOWED_TYPED,
                                 refs=proto.name in FOLLOWED_REFS,
-                                dynptrs=proto.name in percpu.FOLLOWED | dynptrs.FOLLOWED))
+                                dynptrs=proto.name in percpu.FOLLOWED | dynptrs.FOLLOWED_ALL))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)

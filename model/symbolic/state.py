@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import z3
 
+from model.interp.dynptrs import SAMPLE_BASE
 from model.interp.helpers import KEY_BASE
 from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
 from model.interp.maps import ELEM_STRIDE
@@ -184,6 +185,8 @@ class Layout:
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
         if r.kind == "map_key":  # a for_each callback's key (model.symbolic.callbacks)
             return bv(KEY_BASE + r.frame * 0x1000)
+        if r.kind == "dynptr_ptr":  # a user ring buffer sample's dynptr (symbolic.dynptrs)
+            return bv(SAMPLE_BASE + r.frame * 0x1000)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)
         kw = p.key.size()
         if self.is_array(r.name):

@@ -1,0 +1,75 @@
+"""The Z3 engine follows dynptrs (model/symbolic/dynptrs.py) and bpf_user_ringbuf_drain's
+callback (model/symbolic/callbacks.py).
+
+Programs with one static site (key ``k``), safe under one key state and unsafe under the
+other: the M0 answer names the unsafe assignment, the kernel rejects the program
+materialised under it (and accepts the other), and a ring buffer dynptr's counterexample
+replays in the interpreter. The user ring buffer probes: decided where a callback stops the
+drain or an unsafe execution exists, "unknown" (BOUND REACHED: any number of samples)
+otherwise, never "safe" where the kernel refuses (the ``_ok`` names are checked against the
+kernel in tests/test_dynptr.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynptr_probes import (ARRAY, DRAIN_PROBES, OUT, RINGBUF, VALUE, data, from_mem,
+                           release, reserve)
+from model.kernel import available
+from model.symbolic import analyse_program
+from model.verifier.checker import check_program
+from soundness_probes import Probe
+from test_symbolic_callbacks import SITE, _analyse, _kernel_per_key_state, _with_site
+
+#: a write 8 bytes into an 8-byte slice with the key on
+_SLICE_PAST_END = ("if r0 == 0 goto s\nr2 = 0\n" + SITE + "r2 = 8\nr0 += r2\nr1 = 7\n"
+                   "*(u64 *)(r0 + 0) = r1\ns:\n")
+
+
+@pytest.mark.parametrize("probe, confirmed", [
+    # a ring buffer dynptr's slice written past its 8 bytes: past the reservation too
+    (Probe("rd_slice_site", "xdp", reserve() + data() + _SLICE_PAST_END + release() + OUT,
+           [RINGBUF, ARRAY]), True),
+    # a local dynptr over a 16-byte map value, its 8-byte slice written at 8: the kernel's
+    # slice rule (the value's bytes are there: no fault to replay)
+    (Probe("ld_slice_site", "xdp", VALUE + from_mem() + data(-32)
+           + _SLICE_PAST_END.replace("goto s", "goto out").replace("s:\n", "") + OUT,
+           [RINGBUF, ARRAY]), False),
+], ids=lambda p: getattr(p, "name", ""))
+def test_dynptr_slice_unsafe_under_one_key_state(probe, confirmed):
+    obj, prog = _with_site(probe)
+    v, doc = _analyse(obj, prog)
+    assert not v.accepted
+    m = doc["models"]
+    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}]
+    assert m["M2"]["safe"] is False
+    assert doc["counterexample"]["confirmed"] is confirmed
+    assert "mem_size=8" in doc["counterexample"]["reason"]
+    if available()[0]:
+        assert _kernel_per_key_state(obj, prog) == [True, False]
+
+
+def test_dynptr_leak_when_the_key_is_off():
+    """The submit is skipped with the key off: the reservation leaks (replayed)."""
+    probe = Probe("rd_leak_site", "xdp", reserve() + SITE.replace("goto +1", "goto +4")
+                  + release() + OUT, [RINGBUF, ARRAY])
+    obj, prog = _with_site(probe)
+    v, doc = _analyse(obj, prog)
+    m = doc["models"]
+    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 0}]
+    assert doc["counterexample"]["confirmed"], doc["counterexample"]
+    if available()[0]:
+        assert _kernel_per_key_state(obj, prog) == [False, True]
+
+
+@pytest.mark.parametrize("probe", DRAIN_PROBES, ids=lambda p: p.name)
+def test_user_ringbuf_drain(probe):
+    obj, prog = probe.model()
+    v = check_program(obj, prog)
+    doc = analyse_program(obj, prog, verifier=v)
+    ok = probe.name.endswith("_ok")
+    assert doc["cross_check"] != "SOUNDNESS BUG"
+    safe = doc["models"]["M2"]["safe"]
+    assert safe is not (not ok), (safe, doc["exhausted"])  # True only if ok, False only if not
+    if safe is None:
+        assert any("BOUND REACHED" in e for e in doc["exhausted"]), doc["exhausted"]
