@@ -79,19 +79,26 @@ UNSAFE_WHEN_ON = [
 ]
 
 
-@pytest.mark.parametrize("probe, fault", UNSAFE_WHEN_ON, ids=lambda p: getattr(p, "name", ""))
-def test_callback_unsafe_under_one_key_state_replays(probe, fault):
+def unsafe_under_one_key_state(probe, on: bool = True) -> dict:
+    """The probe's analysis: unsafe exactly with ``k`` ``on`` (M0, M1, M2 unsafe), the
+    kernel agreeing on both key states (when it is available)."""
     obj, prog = _with_site(probe)
     v, doc = _analyse(obj, prog)
     assert not v.accepted
     m = doc["models"]
-    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}]
+    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": int(on)}]
     assert m["M1"]["safe"] is False and m["M2"]["safe"] is False
+    if available()[0]:
+        assert _kernel_per_key_state(obj, prog) == [on, not on]
+    return doc
+
+
+@pytest.mark.parametrize("probe, fault", UNSAFE_WHEN_ON, ids=lambda p: getattr(p, "name", ""))
+def test_callback_unsafe_under_one_key_state_replays(probe, fault):
+    doc = unsafe_under_one_key_state(probe)
     cx = doc["counterexample"]
     assert cx["confirmed"] and fault in cx["fault"], cx
     assert doc["cross_check"] == "agree: confirmed"
-    if available()[0]:
-        assert _kernel_per_key_state(obj, prog) == [True, False]
 
 
 def test_timer_callback_unsafe_under_one_key_state():

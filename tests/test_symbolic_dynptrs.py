@@ -15,11 +15,10 @@ import pytest
 
 from dynptr_probes import (ARRAY, DRAIN_PROBES, OUT, RINGBUF, VALUE, data, from_mem,
                            release, reserve)
-from model.kernel import available
 from model.symbolic import analyse_program
 from model.verifier.checker import check_program
 from soundness_probes import Probe
-from test_symbolic_callbacks import SITE, _analyse, _kernel_per_key_state, _with_site
+from test_symbolic_callbacks import SITE, unsafe_under_one_key_state
 
 #: a write 8 bytes into an 8-byte slice with the key on
 _SLICE_PAST_END = ("if r0 == 0 goto s\nr2 = 0\n" + SITE + "r2 = 8\nr0 += r2\nr1 = 7\n"
@@ -37,29 +36,17 @@ _SLICE_PAST_END = ("if r0 == 0 goto s\nr2 = 0\n" + SITE + "r2 = 8\nr0 += r2\nr1 
            [RINGBUF, ARRAY]), False),
 ], ids=lambda p: getattr(p, "name", ""))
 def test_dynptr_slice_unsafe_under_one_key_state(probe, confirmed):
-    obj, prog = _with_site(probe)
-    v, doc = _analyse(obj, prog)
-    assert not v.accepted
-    m = doc["models"]
-    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}]
-    assert m["M2"]["safe"] is False
+    doc = unsafe_under_one_key_state(probe)
     assert doc["counterexample"]["confirmed"] is confirmed
     assert "mem_size=8" in doc["counterexample"]["reason"]
-    if available()[0]:
-        assert _kernel_per_key_state(obj, prog) == [True, False]
 
 
 def test_dynptr_leak_when_the_key_is_off():
     """The submit is skipped with the key off: the reservation leaks (replayed)."""
     probe = Probe("rd_leak_site", "xdp", reserve() + SITE.replace("goto +1", "goto +4")
                   + release() + OUT, [RINGBUF, ARRAY])
-    obj, prog = _with_site(probe)
-    v, doc = _analyse(obj, prog)
-    m = doc["models"]
-    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 0}]
+    doc = unsafe_under_one_key_state(probe, on=False)
     assert doc["counterexample"]["confirmed"], doc["counterexample"]
-    if available()[0]:
-        assert _kernel_per_key_state(obj, prog) == [False, True]
 
 
 @pytest.mark.parametrize("probe", DRAIN_PROBES, ids=lambda p: p.name)
