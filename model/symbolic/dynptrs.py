@@ -35,6 +35,7 @@ from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.map_helpers import map_helper_check
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
+from model.symbolic.refs import SLICE
 from model.symbolic.state import BV64, BYTE, P, Region, S, bv, const_of, path_constant
 from model.interp.memory import STACK_SIZE
 from model.domains import Scalar
@@ -58,7 +59,6 @@ SIZE_MASK = 0xFFFFFF
 RINGBUF_HDR = 8
 #: the memory array of a ring buffer dynptr's reservation: REF_PREFIX + its reference id
 REF_PREFIX = "ringbuf#d"
-SLICE = "dslice#"
 T = z3.BoolVal(True)
 F = z3.BoolVal(False)
 
@@ -308,14 +308,14 @@ def call(eng, st, pc: int, proto):
         return bad + [(T, e.message)], []
     write_back(st, vst, tag)
     if name == "dynptr_from_mem":
-        size, flags = _u32(regs[2].v), regs[3].v if isinstance(regs[3], S) else bv(1)
+        size, flags = _u32(regs[2].v), lay.addr(regs[3])
         big = z3.UGT(size, bv(SIZE_MASK))
         st.dynptrs[("info", dyn.id)] = Info("local", regs[1].r.name,
                                            z3.Or(big, flags != bv(0)), size)
         ret = z3.If(big, bv(E2BIG), z3.If(flags != bv(0), bv(EINVAL), bv(0)))
         return bad, [(st, S(ret), None)]
     if name == "ringbuf_reserve_dynptr":
-        size, flags = _u32(regs[2].v), regs[3].v if isinstance(regs[3], S) else bv(1)
+        size, flags = _u32(lay.addr(regs[2])), lay.addr(regs[3])
         m = lay.maps[regs[1].r.name]
         where = f"{REF_PREFIX}{dyn.ref}"
         st.maps[where] = z3.Array(f"rbd_{tag}", BV64, BYTE)
@@ -333,16 +333,16 @@ def call(eng, st, pc: int, proto):
     if info is None:  # a dynptr whose origin this engine does not know
         return bad + [(T, f"{VERIFIER_ONLY}: a dynptr of unknown origin")], []
     if name == "dynptr_read":
-        ln, off = _u32(regs[2].v), _u32(_scalar(regs[4]))
-        flags = _scalar(regs[5])
+        ln, off = _u32(regs[2].v), _u32(lay.addr(regs[4]))
+        flags = lay.addr(regs[5])
         oob = z3.Or(z3.UGT(off, info.size), z3.UGT(ln, info.size - off))
         ret = z3.If(z3.Or(info.null, flags != bv(0)), bv(EINVAL),
                     z3.If(oob, bv(E2BIG), bv(0)))
         havoc_written(lay, st, proto, regs, None, tag)
         return bad, [(st, S(ret), None)]
     if name == "dynptr_write":
-        off, ln = _u32(_scalar(regs[2])), _u32(regs[4].v)
-        flags = _scalar(regs[5])
+        off, ln = _u32(lay.addr(regs[2])), _u32(regs[4].v)
+        flags = lay.addr(regs[5])
         oob = z3.Or(z3.UGT(off, info.size), z3.UGT(ln, info.size - off))
         ret = z3.If(z3.Or(info.null, z3.BoolVal(info.rdonly)), bv(EINVAL),
                     z3.If(oob, bv(E2BIG), z3.If(flags != bv(0), bv(EINVAL), bv(0))))
@@ -350,7 +350,7 @@ def call(eng, st, pc: int, proto):
             _havoc(lay, st, info, tag)
         return bad, [(st, S(ret), None)]
     # dynptr_data: NULL, or a slice of exactly len bytes
-    off, ln = _u32(_scalar(regs[2])), const_of(regs[3].v)
+    off, ln = _u32(lay.addr(regs[2])), const_of(regs[3].v)
     oob = z3.Or(z3.UGT(off, info.size), z3.UGT(bv(ln), info.size - off))
     null = z3.Or(info.null, oob, z3.BoolVal(info.rdonly))
     ok = st.copy()
@@ -367,10 +367,6 @@ def _sample_reg(r: P):
         return None if path_constant(r.off) else \
             Reg(VT.CONST_DYNPTR, Scalar.unknown(), off=0, tag="local")
     return pointer(VT.CONST_DYNPTR, off=c - (1 << 64) if c >> 63 else c, tag="local")
-
-
-def _scalar(r):
-    return r.v if isinstance(r, S) else bv(0)
 
 
 def _kind(r) -> str:
