@@ -14,7 +14,7 @@ import z3
 from model.platform.ctx_layouts import (SOCKET_YIELDS, VERIFIER_ONLY, ctx_access,
                                         moved_ctx_reason, unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
-from model.platform.value_fields import field_error
+from model.platform.value_fields import field_error, record_fields
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
@@ -93,7 +93,7 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
             return [(T, why)]
         bad = [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
                 f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
-        for kind, foff, fsize in m.fields:  # a special field (a bpf_spin_lock...) touched
+        for kind, foff, fsize in record_fields(m.fields):  # a special field touched
             bad.append((z3.And(z3.ULT(p.off, bv(foff + fsize)), z3.UGT(p.off + size, bv(foff))),
                         field_error(kind)))
         return bad
