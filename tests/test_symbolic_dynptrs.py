@@ -60,3 +60,28 @@ def test_user_ringbuf_drain(probe):
     assert safe is not (not ok), (safe, doc["exhausted"])  # True only if ok, False only if not
     if safe is None:
         assert any("BOUND REACHED" in e for e in doc["exhausted"]), doc["exhausted"]
+
+
+def test_drain_count_past_the_samples_explored():
+    """A callback that leaves its caller as it was: the samples after the first need not be
+    explored, and the helper may return any count up to BPF_MAX_USER_RINGBUF_SAMPLES --
+    here past 1000, which the program turns into a read past its stack (real: a ring of
+    1001 samples); with a callback counting into the caller's stack, no sample repeats the
+    state: past the unroll bound, "unknown"."""
+    from dynptr_probes import USER_RINGBUF, _DRAIN
+    from callback_probes import CbProbe
+    from model.symbolic.engine import Engine
+
+    big = _DRAIN.replace("r0 = 0\nexit\ncb:\n", "if r0 < 1000 goto +2\nr1 = r10\n"
+                         "r0 = *(u64 *)(r1 + 8)\nr0 = 0\nexit\ncb:\n")
+    res = Engine(*CbProbe("drain_count", "xdp", big + "r0 = 0\nexit\n",
+                          [USER_RINGBUF]).model()).run()
+    assert any("stack" in f.reason for f in res.failures), (res.failures, res.exhausted)
+    counting = _DRAIN.replace("r3 = 0\n", "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr3 = r10\n"
+                              "r3 += -8\nld_pseudo r1, 1, 0\n").replace("ld_pseudo r1, 1, 0\n",
+                                                                       "", 1)
+    doc = analyse_program(*CbProbe("drain_counting", "xdp", counting
+                                   + "r1 = *(u64 *)(r2 + 0)\nr1 += 1\n*(u64 *)(r2 + 0) = r1\n"
+                                   "r0 = 0\nexit\n", [USER_RINGBUF]).model())
+    assert doc["models"]["M2"]["safe"] is None
+    assert any("BOUND REACHED" in e for e in doc["exhausted"]), doc["exhausted"]

@@ -49,6 +49,10 @@ from model.symbolic.state import BV64, P, Region, S, bv, const_of, new_frame
 EINVAL, E2BIG, EBUSY = -22, -7, -16
 #: helper_runs slot of a call's iterations so far: ITERATIONS - pc (below refs.RESERVED)
 ITERATIONS = -(1 << 20)
+#: helper_runs slot of a bpf_user_ringbuf_drain call's last fingerprint (``repeats``)
+_FP = -(1 << 21)
+#: BPF_MAX_USER_RINGBUF_SAMPLES (kernel/bpf/ringbuf.c)
+MAX_USER_RINGBUF_SAMPLES = 128 * 1024
 #: a read-only pointer to a for_each element's key: Region(KEY_KIND, map, interpreter frame
 #: count at the call, iteration)
 KEY_KIND = "map_key"
@@ -96,12 +100,19 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
     stopped = z3.BoolVal(False) if k == 0 or name == "find_vma" else (last.v != bv(0))
     flags = regs[4 if name != "find_vma" else 5]
     flags = flags.v if isinstance(flags, S) else bv(1)
+    cut = None
     if name == "user_ringbuf_drain":  # any number of samples (model.symbolic.dynptrs)
         flags = regs[4].v if isinstance(regs[4], S) else bv(-1)
         runs = flags & bv(~3) == bv(0)  # BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP only
         more = z3.BoolVal(True)
-        busy = z3.Bool(f"drain_busy_{pc}_{before.helper_runs.get(pc, 0)}_{k}")
-        ret = z3.If(runs, z3.If(busy, bv(EBUSY), bv(k)), bv(EINVAL))
+        run = before.helper_runs.get(pc, 0)
+        busy = z3.Bool(f"drain_busy_{pc}_{run}_{k}")
+        count = bv(k)
+        if repeats(eng, before, pc):  # the last sample left the caller as it was
+            n = z3.BitVec(f"drain_count_{pc}_{run}", 64)
+            count = z3.If(stopped, bv(k), n)
+            cut = z3.And(z3.ULE(bv(k), n), z3.ULE(n, bv(MAX_USER_RINGBUF_SAMPLES)))
+        ret = z3.If(runs, z3.If(busy, bv(EBUSY), count), bv(EINVAL))
     elif name == "find_vma":  # model.symbolic.vmas: called once, or not at all
         runs = flags == bv(0)
         more = z3.BoolVal(k == 0)
@@ -122,6 +133,8 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         name == "for_each_map_elem" and not eng.lay.is_array(regs[1].r.name)) else z3.Not(more)
     ends = z3.Or(z3.And(z3.Not(runs), z3.BoolVal(k == 0)),
                  z3.And(runs, z3.Or(at_end, stopped)))
+    if cut is not None:
+        ends = z3.And(ends, cut)
     eng.helper_vars.pop((pc, before.helper_runs.get(pc, 0)), None)  # not a free result
     out = []
     for s in done:
@@ -129,10 +142,11 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         if not eng.sat(s.guard):
             continue
         s.helper_runs.pop(_slot(pc), None)
+        s.helper_runs.pop(_FP - pc, None)
         s.cur.regs[0] = S(ret)
         out.append(s)
     again = z3.And(guard, runs, more, z3.Not(stopped))
-    if not eng.sat(again):
+    if cut is not None or not eng.sat(again):  # cut: every further sample is covered
         return out
     if len(before.frames) >= MAX_CALL_FRAMES:
         eng.fail(before, pc, "call depth", T,
@@ -177,6 +191,43 @@ def hash_key(eng, before, pc: int, k: int):
     keys = [z3.BitVec(f"each_key_{pc}_{run}_{j}", w) for j in range(k + 1)]
     present = z3.Select(before.present.get(name, eng.lay.present_in[name]), keys[k])
     return keys[k], z3.And(present, *(keys[k] != j for j in keys[:k]))
+
+
+def _fingerprint(st) -> tuple:
+    """What the callers of a callback hold at its call (r0 aside: the callback's return
+    value), as Z3 term ids (terms are hash-consed: equal ids, equal terms)."""
+    def vid(v):
+        if v is None or isinstance(v, S):
+            return None if v is None else v.v.get_id()
+        return (v.r, v.off.get_id(), None if v.key is None else v.key.get_id())
+
+    def tid(t):
+        return None if t is None else t.get_id()
+
+    frames = tuple((f.region, tuple(vid(v) for v in f.regs[1:]), f.stack.get_id(),
+                    tuple(sorted((o, vid(v)) for o, v in f.spills.items())))
+                   for f in st.frames)
+    return (frames, tuple(sorted((n, a.get_id()) for n, a in st.maps.items())),
+            tuple(sorted((n, a.get_id()) for n, a in st.present.items())),
+            tid(st.ctx), tid(st.pkt), tid(st.plen), tuple(sorted(st.site_runs.items())),
+            tuple(sorted(repr(x) for x in st.dynptrs.items()
+                         if x[0][0] != "info" or x[0][1] >= 0)))
+
+
+def repeats(eng, before, pc: int) -> bool:
+    """bpf_user_ringbuf_drain's callback at ``pc`` returned leaving its callers exactly
+    as they were before it ran, on this path: every further sample would run from the
+    same state (its inputs fresh), so the samples after this one need not be explored --
+    the helper may then return any count up to BPF_MAX_USER_RINGBUF_SAMPLES. Records this
+    state's fingerprint for the next sample otherwise."""
+    fps = eng.__dict__.setdefault("drain_fps", [])
+    fp = _fingerprint(before)
+    prev = before.helper_runs.get(_FP - pc)
+    if prev is not None and fps[prev] == fp:
+        return True
+    before.helper_runs[_FP - pc] = len(fps)
+    fps.append(fp)
+    return False
 
 
 def is_callback_frame(eng, frame) -> bool:
