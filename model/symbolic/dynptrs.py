@@ -205,7 +205,9 @@ def stack_bad(st, p: P, o, size: int, write: bool, regno, tag: str) -> list:
         return out
     lo = (c - (1 << 64) if c >> 63 else c) - STACK_SIZE
     vst = mirror(st)
-    frame = next(f for f in vst.frames if f.frameno == p.r.gen)
+    frame = next((f for f in vst.frames if f.frameno == p.r.gen), None)
+    if frame is None:  # a frame that no longer exists (check_region says so)
+        return []
     try:
         _dynptr_bytes(vst, frame, regno if regno is not None else 0, lo, lo, size, write)
     except Reject as e:
@@ -225,7 +227,9 @@ def helper_mem_bad(st, regno: int, r, size, raw: bool) -> list:
                  f"invalid variable-offset read from stack R{regno} (a dynptr)")
                 for k, _ in _slots(st, r.r.gen)]
     vst = mirror(st)
-    frame = next(f for f in vst.frames if f.frameno == r.r.gen)
+    frame = next((f for f in vst.frames if f.frameno == r.r.gen), None)
+    if frame is None:  # a frame that no longer exists (check_region says so)
+        return []
     try:
         VD.helper_mem_check(frame, regno, reg, reg.off, reg.off, n, raw)
     except Reject as e:
@@ -283,6 +287,8 @@ def call(eng, st, pc: int, proto):
         elif arg.base is Arg.PTR_TO_DYNPTR:
             if not (isinstance(r, P) and r.r.kind in ("stack", CB_KIND)):
                 return bad + [(T, f"R{regno} type={_kind(r)} expected={VD.EXPECTED}")], []
+            if r.r.kind == "stack" and not any(f.region == r.r for f in st.frames):
+                return bad + [(T, "stack pointer into a frame that no longer exists")], []
             reg = _stack_reg(st, r) if r.r.kind == "stack" else _sample_reg(r)
             if reg is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a dynptr at a variable offset")], []
