@@ -29,6 +29,8 @@ size (CONST_PTR_TO_DYNPTR: the verifier's checks on its offset; not spillable).
 
 from __future__ import annotations
 
+import itertools
+
 import z3
 
 from model.platform.ctx_layouts import VERIFIER_ONLY
@@ -61,6 +63,7 @@ RINGBUF_HDR = 8
 REF_PREFIX = "ringbuf#d"
 T = z3.BoolVal(True)
 F = z3.BoolVal(False)
+_STALE = itertools.count()
 
 
 class Info:
@@ -149,6 +152,7 @@ def _drop_slices(st, ids, tag: str) -> None:
     """Slices of the dynptrs ``ids`` become unknown scalars (mark_reg_invalid)."""
     prefixes = tuple(f"{SLICE}{i}#" for i in ids)
     st.maps = {n: a for n, a in st.maps.items() if not n.startswith(prefixes)}
+    tag = f"{tag}_{next(_STALE)}"  # fresh unknowns, whatever the caller's tag
 
     def drop(v, where):
         if isinstance(v, P) and v.r.name.startswith(prefixes):
@@ -194,14 +198,17 @@ def stack_bad(st, p: P, o, size: int, write: bool, regno, tag: str) -> list:
         return []
     c = const_of(o)
     if c is None:  # each dynptr the access may touch: a read or a referenced one is refused
-        out = []
+        out, vst = [], mirror(st)
+        frame = next((f for f in vst.frames if f.frameno == p.r.gen), None)
         for k, s in _slots(st, p.r.gen):
             ov = _overlap(k, o, bv(size))
-            if write and not s.dynptr.ref and not z3.is_false(z3.simplify(ov)):
-                return [(T, f"{VERIFIER_ONLY}: a variable-offset write that may destroy a "
-                            "dynptr")]
+            if write and not s.dynptr.ref:  # destroyed where the write may touch it, as
+                if frame is not None and k in frame.stack and _may(st.guard, ov):  # kernel
+                    VD.destroy(vst, frame, k)
+                continue
             out.append((ov, "cannot overwrite referenced dynptr" if write else
                         f"invalid variable-offset read from stack R{regno} (a dynptr)"))
+        write_back(st, vst, tag)
         return out
     lo = (c - (1 << 64) if c >> 63 else c) - STACK_SIZE
     vst = mirror(st)
@@ -214,6 +221,15 @@ def stack_bad(st, p: P, o, size: int, write: bool, regno, tag: str) -> list:
         return [(T, e.message)]
     write_back(st, vst, tag)
     return []
+
+
+def _may(guard, cond) -> bool:
+    """``cond`` may hold on the path (unknown counts as may: the kernel destroys every
+    dynptr a variable-offset write may touch, by its bounds)."""
+    s = z3.Solver()
+    s.set("timeout", 2000)
+    s.add(guard, cond)
+    return s.check() != z3.unsat
 
 
 def helper_mem_bad(st, regno: int, r, size, raw: bool) -> list:
