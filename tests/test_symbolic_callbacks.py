@@ -1,5 +1,6 @@
 """The Z3 engine executes callbacks (model/symbolic/callbacks.py: bpf_loop, bpf_for_each_map_elem
-over an array; model/symbolic/timers.py: bpf_timer_* and the asynchronous timer callback).
+over an array or a hash map; model/symbolic/timers.py: bpf_timer_* and the asynchronous
+timer callback).
 
 Small programs with one static site (key ``k``) inside the callback, safe under one key
 state and unsafe under the other: the M0/M1/M2 answers are decided, the unsafe assignment
@@ -70,22 +71,34 @@ UNSAFE_WHEN_ON = [
     # for_each: the key (4 bytes) read as 8
     (CbProbe("each_key_site", "xdp", _EACH + "r0 = *(u32 *)(r2 + 0)\n" + SITE +
              "r0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n", [ARRAY]), "for_each key"),
+    # for_each over a hash map: its value read at 8, its key as 8 bytes
+    (CbProbe("each_hash_site", "xdp", _EACH + "r0 = 0\n" + SITE + "r0 = 8\nr3 += r0\n"
+             "r0 = *(u64 *)(r3 + 0)\nr0 = 0\nexit\n", [HASH]), "m0"),
+    (CbProbe("each_hash_key_site", "xdp", _EACH + "r0 = *(u32 *)(r2 + 0)\n" + SITE +
+             "r0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit\n", [HASH]), "for_each key"),
 ]
 
 
-@pytest.mark.parametrize("probe, fault", UNSAFE_WHEN_ON, ids=lambda p: getattr(p, "name", ""))
-def test_callback_unsafe_under_one_key_state_replays(probe, fault):
+def unsafe_under_one_key_state(probe, on: bool = True) -> dict:
+    """The probe's analysis: unsafe exactly with ``k`` ``on`` (M0, M1, M2 unsafe), the
+    kernel agreeing on both key states (when it is available)."""
     obj, prog = _with_site(probe)
     v, doc = _analyse(obj, prog)
     assert not v.accepted
     m = doc["models"]
-    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": 1}]
+    assert m["M0"]["safe"] is False and m["M0"]["unsafe_when"] == [{"k": int(on)}]
     assert m["M1"]["safe"] is False and m["M2"]["safe"] is False
+    if available()[0]:
+        assert _kernel_per_key_state(obj, prog) == [on, not on]
+    return doc
+
+
+@pytest.mark.parametrize("probe, fault", UNSAFE_WHEN_ON, ids=lambda p: getattr(p, "name", ""))
+def test_callback_unsafe_under_one_key_state_replays(probe, fault):
+    doc = unsafe_under_one_key_state(probe)
     cx = doc["counterexample"]
     assert cx["confirmed"] and fault in cx["fault"], cx
     assert doc["cross_check"] == "agree: confirmed"
-    if available()[0]:
-        assert _kernel_per_key_state(obj, prog) == [True, False]
 
 
 def test_timer_callback_unsafe_under_one_key_state():
@@ -130,11 +143,13 @@ def test_loop_past_the_unroll_bound_is_unknown():
     assert doc["models"]["M2"]["safe"] is None
 
 
-def test_for_each_over_a_hash_map_is_left_to_the_verifier():
-    obj, prog = CbProbe("each_hash", "xdp", _EACH + "r0 = 0\nexit\n", [HASH]).model()
+def test_for_each_over_a_hash_map_past_the_unroll_bound_is_unknown():
+    """A hash map of more elements than the unroll bound: "unknown", never "safe"."""
+    big = (1, 4, 8, 1000, 0)
+    obj, prog = CbProbe("each_hash", "xdp", _EACH + "r0 = 0\nexit\n", [big]).model()
     doc = analyse_program(obj, prog)
-    assert doc["models"]["M2"]["safe"] is not True
-    assert any("bpf_for_each_map_elem over a hash map" in e for e in doc["exhausted"])
+    assert any("BOUND REACHED" in e for e in doc["exhausted"]), doc["exhausted"]
+    assert doc["models"]["M2"]["safe"] is None
 
 
 def _z3_verdicts(probes):

@@ -57,6 +57,16 @@ def field_error(kind: str) -> str:
     return f"{kind} cannot be accessed directly by load/store"
 
 
+def record_fields(fields) -> tuple:
+    """The fields the kernel records for a value (btf_parse_fields): none at all when a
+    bpf_timer appears twice (-E2BIG: the map is created without a record, its bytes are
+    plain: measured on Linux 6.18, a bpf_spin_lock beside two bpf_timers is then read
+    like any byte, tests/test_timers.py)."""
+    if sum(1 for k, _, _ in fields if k == TIMER) > 1:
+        return ()
+    return tuple(fields)
+
+
 def field_access_error(fields, lo: int, hi: int, size: int, const_off: int | None = None,
                        direct: bool = True) -> str | None:
     """check_map_access: why an access of ``size`` bytes starting anywhere in
@@ -64,7 +74,7 @@ def field_access_error(fields, lo: int, hi: int, size: int, const_off: int | Non
     ``const_off``: the access's offset when it is a constant; ``direct``: a load or
     store (not a helper's memory argument). A kptr field may be touched only by a direct
     8-byte access at its offset (model.verifier.kptrs then checks the instruction)."""
-    for kind, off, fsize in fields:
+    for kind, off, fsize in record_fields(fields):
         if lo < off + fsize and off < hi + size:
             if not kptr_of(kind):
                 return field_error(kind)
@@ -85,7 +95,7 @@ def field_off(fields, kind: str) -> int | None:
     """The offset of the value's special field of kind ``kind``, or None: none, or more
     than one (two bpf_timers: the map is created, but "map 'm' has no valid bpf_timer",
     measured on Linux 6.18)."""
-    offs = [off for k, off, _ in fields if k == kind]
+    offs = [off for k, off, _ in record_fields(fields) if k == kind]
     return offs[0] if len(offs) == 1 else None
 
 
@@ -146,4 +156,4 @@ def lock_load_error(prog_type: str, fields, map_type: str = "", map_flags: int =
 
 
 __all__ = ["SPECIAL_STRUCTS", "KPTR_TAGS", "field_access_error", "field_error", "kptr_fields_error", "KPTR_MAP_TYPES", "kptr_kind", "kptr_of", "kptr_name", "spin_lock_off",
-           "field_off", "lock_load_error", "TIMER", "TIMER_MAP_TYPES"]
+           "field_off", "lock_load_error", "TIMER", "TIMER_MAP_TYPES", "record_fields"]

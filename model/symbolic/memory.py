@@ -14,15 +14,16 @@ import z3
 from model.platform.ctx_layouts import (SOCKET_YIELDS, VERIFIER_ONLY, ctx_access,
                                         moved_ctx_reason, unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
-from model.platform.value_fields import field_error
+from model.platform.value_fields import field_error, record_fields
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
-from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
+from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
+from model.symbolic import (callbacks, dynptrs, kfuncs, kptrs, locks, percpu, refs, sockets,
+                            timers, typed, vmas)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -92,7 +93,7 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
             return [(T, why)]
         bad = [(z3.Not(in_bounds(p.off, size, bv(m.value_size))),
                 f"access out of bounds of map value {p.r.name} (value_size={m.value_size})")]
-        for kind, foff, fsize in m.fields:  # a special field (a bpf_spin_lock...) touched
+        for kind, foff, fsize in record_fields(m.fields):  # a special field touched
             bad.append((z3.And(z3.ULT(p.off, bv(foff + fsize)), z3.UGT(p.off + size, bv(foff))),
                         field_error(kind)))
         return bad
@@ -150,6 +151,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
+        bad += dynptrs.stack_bad(st, p, o, size, False, regno, "")  # model.symbolic.dynptrs
         if c is not None:
             for so, v in f.spills.items():
                 if so == c and size == 8:
@@ -168,9 +170,10 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 
 #: helpers whose typed-pointer / reference argument or return kinds the modules of this
 #: engine follow (helper_unmodelled would refuse them otherwise): computed once
-FOLLOWED_TYPED = typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+                  | vmas.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
-                 | kptrs.FOLLOWED | percpu.FOLLOWED)
+                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED_ALL)
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
@@ -227,6 +230,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
     if p.r.kind == "stack":
         f = frame_of(st, p.r)
         c = const_of(o)
+        bad += dynptrs.stack_bad(st, p, o, size, True, regno, f"st{c}")  # a dynptr destroyed
+        value = dynptrs.spilled(lay, value)
         if isinstance(value, P):
             if size != 8:
                 return bad + [(T, "invalid size of register spill")]
@@ -308,7 +313,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                         attach_type=lay.attach_type, section=lay.section)
            or helper_unmodelled(lay.ptype, hid, typed=proto.name in FOLLOWED_TYPED,
                                 refs=proto.name in FOLLOWED_REFS,
-                                dynptrs=proto.name in percpu.FOLLOWED))
+                                dynptrs=proto.name in percpu.FOLLOWED | dynptrs.FOLLOWED_ALL))
     if why is not None:
         return [(T, why)], []
     why = subprog_helper_check(hid, len(st.frames) > 1)
@@ -320,6 +325,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
         return kptrs.xchg(eng, st, pc)
+    if proto.name in dynptrs.FOLLOWED:  # model.symbolic.dynptrs
+        return dynptrs.call(eng, st, pc, proto)
     regs = st.cur.regs
     bad: list = []
     map_name = released = timer_map = sock = None
@@ -354,10 +361,14 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, size,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             # NULL where allowed (bpf_sk_storage_get's initial value)
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(size), arg.writes_mem)]
         elif arg.is_fixed_mem:
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, arg.size,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                     check_region(lay, st, r, bv(arg.size), arg.writes_mem)
                     + arg_alignment(r, arg)]
@@ -365,6 +376,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             size = regs[i + 2] if i + 1 < len(args) and args[i + 1].is_size else None
             if size is None or not isinstance(size, S):
                 return bad + [(T, f"R{i + 2} is not a scalar size")], []
+            bad += dynptrs.helper_mem_bad(st, i + 1, r, size.v,
+                                          bool(arg.flags & ArgFlag.MEM_UNINIT))
             bad += [(z3.And(z3.Not(cond_null), b), w) for b, w in
                      check_region(lay, st, r, size.v, arg.writes_mem)]
         elif arg.base is Arg.CONST_ALLOC_SIZE_OR_ZERO:  # bpf_ringbuf_reserve's size
@@ -387,6 +400,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in vmas.FOLLOWED:  # bpf_find_vma
+            bad += vmas.task_bad(lay, proto.name, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)

@@ -28,6 +28,9 @@ FOLLOWED = frozenset({"ringbuf_reserve", "ringbuf_submit", "ringbuf_discard"})
 KIND = "ringbuf"
 #: helper_runs slot counting a path's reservations (helper_runs keys are call pcs >= 0)
 RESERVED = -1
+#: the region names of dynptr slices (model.symbolic.dynptrs): ring buffer memory in
+#: shape, not a reservation
+SLICE = "dslice#"
 
 
 def followed(prog_type: str, hid: int) -> bool:
@@ -72,8 +75,9 @@ def size_bad(regno: int, r) -> list | None:
 
 def release_bad(regno: int, r) -> list:
     """check_reg_type / check_func_arg_reg_off for a released ring buffer argument."""
-    if not (isinstance(r, P) and r.r.kind == KIND):
-        what = "scalar" if isinstance(r, S) else r.r.kind if isinstance(r, P) else "?"
+    if not (isinstance(r, P) and r.r.kind == KIND) or r.r.name.startswith(SLICE):
+        what = "scalar" if isinstance(r, S) else "mem" if isinstance(r, P) and \
+            r.r.name.startswith(SLICE) else r.r.kind if isinstance(r, P) else "?"
         return [(z3.BoolVal(True), f"R{regno} type={what} expected="
                  f"{RELEASE_EXPECTED[Arg.PTR_TO_RINGBUF_MEM]}")]
     return [(r.off != bv(0), f"R{regno} must have zero offset when passed to release func "

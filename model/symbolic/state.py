@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import z3
 
+from model.interp.dynptrs import SAMPLE_BASE
 from model.interp.helpers import KEY_BASE
 from model.symbolic.arrays import select
 from model.interp.ctx import DEFAULT_CTX, SKB_SIZE, SKB_TYPES, XDP_SIZE
@@ -192,6 +193,8 @@ class Layout:
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)
         if r.kind == "map_key":  # a for_each callback's key (model.symbolic.callbacks)
             return bv(KEY_BASE + r.frame * 0x1000)
+        if r.kind == "dynptr_ptr":  # a user ring buffer sample's dynptr (symbolic.dynptrs)
+            return bv(SAMPLE_BASE + r.frame * 0x1000)
         idx = bv(MAP_BASE + self.index[r.name] * MAP_STRIDE)
         kw = p.key.size()
         if self.is_array(r.name):
@@ -249,6 +252,8 @@ class State:
         self.back_edges = 0
         self.gens = 0  # stack frame instances created so far
         self.dead = False
+        #: dynptrs (model.symbolic.dynptrs): their stack slots and what each one holds
+        self.dynptrs: dict = {}
 
     @property
     def cur(self) -> Frame:
@@ -260,6 +265,7 @@ class State:
         s.maps, s.present = dict(self.maps), dict(self.present)
         s.site_runs, s.helper_runs = dict(self.site_runs), dict(self.helper_runs)
         s.back_edges, s.gens = self.back_edges, self.gens
+        s.dynptrs = dict(self.dynptrs)
         return s
 
     def signature(self, inputs=()) -> tuple:
@@ -273,7 +279,8 @@ class State:
                 tuple(sorted(self.helper_runs.items())), self.back_edges, self.gens,
                 tuple(sorted(n for n in self.maps if n not in inputs)),
                 tuple(sorted(n for n in self.present if n not in inputs)),
-                self.ctx is None, self.pkt is None, self.plen is None)
+                self.ctx is None, self.pkt is None, self.plen is None,
+                tuple(sorted(map(repr, self.dynptrs.items()))))
 
     def merge(self, other: "State") -> None:
         """Absorb ``other`` (same signature, the same maps written): values become
