@@ -12,7 +12,8 @@ from model.platform.callbacks import is_callback_call
 from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prototypes import refs_only
-from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
+from model.symbolic import (callbacks, inner_maps, kfuncs, kptrs, locks, percpu, refs, sockets,
+                            timers, typed)
 from model.symbolic.memory import T, call_helper
 from model.symbolic.state import S, bv, new_frame
 from model.verifier.calls import MAX_CALL_FRAMES, TAIL_CALL
@@ -57,7 +58,8 @@ class Calls:
             return []
         before = None
         if is_callback_call(insn):  # model.symbolic.callbacks, or the verifier's alone
-            why = callbacks.unfollowed(self, st, pc, insn)
+            why = inner_maps.callback_unfollowed(st, pc) or \
+                callbacks.unfollowed(self, st, pc, insn)
             if why is not None:
                 self._exhaust(why)
                 return []

@@ -22,7 +22,8 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import callbacks, kfuncs, kptrs, locks, percpu, refs, sockets, timers, typed
+from model.symbolic import (callbacks, inner_maps, kfuncs, kptrs, locks, percpu, refs, sockets,
+                            timers, typed)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -427,7 +428,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if map_name is not None:
         m = lay.maps[map_name]
         why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
-               or map_helper_unmodelled(m.type, hid))
+               or map_helper_unmodelled(m.type, hid, map_in_map=True)
+               or (inner_maps.unfollowed(lay, eng.prog, map_name)
+                   if inner_maps.is_outer(lay, map_name) else None))
         if why is not None:
             return bad + [(T, why)], []
     n = st.helper_runs.get(pc, 0)
@@ -440,6 +443,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return bad, percpu.lookup(lay, st, map_name, pc, n)
     if proto.name == "sk_storage_get":
         return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
+    if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL and (inner_maps.is_outer(lay, map_name)
+                                                      or inner_maps.via_outer(regs[1])):
+        why, outs = inner_maps.lookup(lay, st, map_name, _key(lay, st, map_name, regs[2]),
+                                      pc, n)
+        return bad + ([(T, why)] if why else []), outs
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2], locks.lookup_gen(lay, map_name, pc))
     if proto.name in sockets.ACQUIRERS:

@@ -174,6 +174,8 @@ class Layout:
             return bv(PACKET_BASE)
         if r.kind == "pkt_meta":
             return bv(PACKET_BASE) - self.mlen
+        if r.kind == "mapptr" and p.key is not None:  # an inner map (symbolic.inner_maps)
+            return p.key
         if r.kind == "mapptr":
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
