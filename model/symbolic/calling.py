@@ -12,8 +12,8 @@ from model.platform.callbacks import is_callback_call
 from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prototypes import refs_only
-from model.symbolic import (callbacks, inner_maps, kfuncs, kptrs, locks, percpu, refs, sockets,
-                            timers, typed)
+from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
+                            sockets, timers, typed)
 from model.symbolic.memory import T, call_helper
 from model.symbolic.state import S, bv, new_frame
 from model.verifier.calls import MAX_CALL_FRAMES, TAIL_CALL
@@ -53,7 +53,8 @@ class Calls:
                                     or sockets.followed(self.lay.ptype, insn.imm)
                                     or locks.followed(self.lay.ptype, insn.imm)
                                     or insn.imm == kptrs.XCHG
-                                    or percpu.followed(self.lay.ptype, insn.imm)):
+                                    or percpu.followed(self.lay.ptype, insn.imm)
+                                    or kmem.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None

@@ -22,8 +22,8 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import (callbacks, inner_maps, kfuncs, kptrs, locks, percpu, refs, sockets,
-                            timers, typed)
+from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
+                            sockets, timers, typed)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -99,7 +99,7 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         return bad
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
-    if k == typed.KIND:
+    if k in (typed.KIND, kmem.KIND):
         return typed.helper_mem()
     if k == refs.KIND:  # a ring buffer reservation: check_mem_region_access
         return [(z3.Not(in_bounds(p.off, size, bv(p.r.size))),
@@ -139,6 +139,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         return bad, S(_ext(read_bytes(callbacks.key_bytes(p), p.off + bv(off), size)))
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.load(lay, p, off, size, regno, str(next(_FIELD_READS)))
+    if isinstance(p, P) and p.r.kind == kmem.KIND:
+        return kmem.load(lay, p, off, size, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -169,7 +171,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 
 #: helpers whose typed-pointer / reference argument or return kinds the modules of this
 #: engine follow (helper_unmodelled would refuse them otherwise): computed once
-FOLLOWED_TYPED = typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
+                  | kmem.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
                  | kptrs.FOLLOWED | percpu.FOLLOWED)
 
@@ -211,6 +214,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         return typed.ptr_load(lay, p, off, size, True, regno, kfuncs.in_rcu(st))[0]
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.access_bad(lay, p, off, size, True, regno)
+    if isinstance(p, P) and p.r.kind == kmem.KIND:
+        return kmem.access_bad(lay, p, off, size, True, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -321,6 +326,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
         return kptrs.xchg(eng, st, pc)
+    if proto.name in kmem.PERCPU_HELPERS:  # model.symbolic.kmem
+        return kmem.percpu_call(lay, st, proto, pc)
     regs = st.cur.regs
     bad: list = []
     map_name = released = timer_map = sock = None
@@ -388,6 +395,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in kmem.BTF_ARG_HELPERS:
+            bad += kmem.btf_arg_bad(lay, proto.name, i + 1, r)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)

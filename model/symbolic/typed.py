@@ -89,8 +89,10 @@ def _yield(lay, got, addr, scalar):
             if not any(f.eq(fact) for f in lay.facts):
                 lay.facts.append(fact)
         return [], value
-    if got.kind == "buf":  # an iterator's buffer: its offset rules are the verifier's
-        return [(T, f"{VERIFIER_ONLY}: a typed read yielding buf memory")], None
+    if got.kind == "buf":  # an iterator's buffer (model.symbolic.kmem)
+        from model.symbolic.kmem import buf_pointer
+
+        return [], buf_pointer(lay, got, addr)
     return [], _pointer(lay, got, addr)
 
 

@@ -1,0 +1,247 @@
+"""Kernel memory the Z3 engine reads through with the verifier's rules
+(model.verifier.memcheck.access, model.verifier.percpu, model.verifier.timers.btf_arg):
+
+* ``ld_imm64 rX, BPF_PSEUDO_BTF_ID`` (a ``__ksym``, typed by model.platform.ksym_vars): a
+  kernel FUNC is PTR_TO_MEM | MEM_RDONLY of size 0 (``bpf_ksym_exists``), a VAR of a scalar
+  type read-only memory of its size, a VAR of a struct type a plain typed pointer
+  (model.symbolic.typed), a per-CPU VAR a ``percpu_ptr_`` typed pointer. Each is a
+  kernel address: not NULL.
+* bpf_this_cpu_ptr / bpf_per_cpu_ptr (ARG_PTR_TO_PERCPU_BTF_ID): the verifier's percpu_arg
+  on the argument, percpu_return for what comes back (a typed pointer of a struct, or
+  read-only memory of the type's size; bpf_per_cpu_ptr's may be NULL).
+* An iterator's buffers (a typed context read yielding PTR_TO_BUF, maybe NULL): accessed at
+  a constant offset >= 0 (check_buffer_access); the upper bound is the kernel's check at
+  attach time.
+* Helpers taking a typed pointer of a fixed struct (ARG_PTR_TO_BTF_ID of
+  proto_kinds.ARG_BTF_STRUCT: bpf_get_task_stack's task, bpf_seq_write's seq_file...):
+  the verifier's btf_arg on the register the pointer is.
+
+A pointer here is ``P(Region(KIND, <verifier type>[?], size=<bytes>), off, <address>)``
+(``?``: may be NULL: checked where its address may be 0). Every value read is a fresh
+unknown (kernel memory). What the engine cannot judge exactly -- an access at a variable
+offset, such memory handed to a helper -- is left to the verifier (VERIFIER_ONLY).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import z3
+
+from model.platform import btf_access as BA
+from model.platform.ctx_layouts import VERIFIER_ONLY
+from model.platform.ksym_vars import ksym_load
+from model.platform.prototypes import helper_proto
+from model.verifier.memcheck import Reject, access
+from model.verifier.percpu import percpu_arg, percpu_return
+from model.verifier.regs import T as VT
+from model.verifier.regs import pointer, type_str
+from model.verifier.timers import BTF_ID_EXPECTED, btf_arg
+from model.symbolic.state import P, Region, S, bv, const_of, path_constant
+from model.verifier.transfer import MAX_VAR_OFF
+
+KIND = "kmem"
+TRUE = z3.BoolVal(True)
+#: helpers with ARG_PTR_TO_BTF_ID of a fixed struct this engine follows (their other
+#: arguments and return value are kinds it models)
+BTF_ARG_HELPERS = frozenset({"get_task_stack", "seq_write", "seq_printf",
+                             "copy_from_user_task"})
+PERCPU_HELPERS = frozenset({"this_cpu_ptr", "per_cpu_ptr"})
+FOLLOWED = BTF_ARG_HELPERS | PERCPU_HELPERS
+_N = itertools.count()
+
+
+def followed(prog_type: str, hid: int) -> bool:
+    proto = helper_proto(prog_type, hid)
+    return proto is not None and proto.name in FOLLOWED
+
+
+def _addr(lay, name: str, maybe_null: bool):
+    a = z3.BitVec(name, 64)
+    fact = a != bv(0)
+    if not maybe_null and not any(f.eq(fact) for f in lay.facts):
+        lay.facts.append(fact)
+    return a
+
+
+def mem_pointer(vtype: VT, size: int, addr, maybe_null: bool) -> P:
+    """Kernel memory of verifier type ``vtype`` (MEM read-only, BUF, RDONLY_BUF)."""
+    return P(Region(KIND, vtype.value + ("?" if maybe_null else ""), size=size), bv(0), addr)
+
+
+def vreg(p: P, off: int, null: bool = False):
+    """The verifier's register for kernel memory pointer ``p`` at offset ``off``."""
+    name = p.r.name.split("+")[0].rstrip("?")
+    t = VT(name + "_or_null") if null else VT(name)
+    return pointer(t, off=off, range=p.r.size, read_only=name == "mem")
+
+
+def ksym(lay, imm: int, imm2: int):
+    """The value of ``ld_imm64 rX, BPF_PSEUDO_BTF_ID, imm`` (load_time_error refused the
+    loads the kernel refuses), or a reason the engine leaves it to the verifier."""
+    from model.symbolic import typed
+
+    got = ksym_load(imm, imm2)
+    if isinstance(got, str):
+        return f"{VERIFIER_ONLY}: {got}"
+    if got.kind in ("func", "mem"):
+        return mem_pointer(VT.MEM, got.size, _addr(lay, f"ksym_{imm}", False), False)
+    from model.platform.tracing_targets import vmlinux_btf
+    from model.elf import btf as B
+
+    if got.kind == "btf_id" and vmlinux_btf().type(got.type_id).kind not in (B.STRUCT, B.UNION):
+        return f"{VERIFIER_ONLY}: kernel symbol '{got.name}' of a qualified struct type"
+    t = BA.Typed("btf_id", got.type_id, "", False, "percpu" if got.kind == "percpu" else "")
+    return typed._pointer(lay, t, _addr(lay, f"ksym_{imm}", False))
+
+
+def access_bad(lay, p: P, off: int, size: int, write: bool, regno) -> list:
+    """check_mem_access through kernel memory pointer ``p`` (a maybe-NULL one first)."""
+    regno = regno if regno is not None else 0
+    c = const_of(p.off + bv(off))
+    if c is not None:
+        c = c - (1 << 64) if c >> 63 else c
+    if c is None or "+var" in p.r.name or not -MAX_VAR_OFF < c < MAX_VAR_OFF:
+        return [(TRUE, f"{VERIFIER_ONLY}: an access to kernel memory at a variable or huge "
+                 "offset")]
+    bad = []
+    if "?" in p.r.name:
+        try:
+            access(None, lay.maps, lay.ptype, regno, vreg(p, c, True), 0, size, write)
+        except Reject as e:
+            bad.append((p.key == bv(0), e.message))
+    try:
+        access(None, lay.maps, lay.ptype, regno, vreg(p, c), 0, size, write)
+    except Reject as e:
+        bad.append((TRUE, e.message))
+    return bad
+
+
+def load(lay, p: P, off: int, size: int, regno):
+    """(bad, value): a read is a fresh unknown of the access's size."""
+    bad = access_bad(lay, p, off, size, False, regno)
+    v = z3.BitVec(f"kmem_read_{next(_N)}", 8 * size)
+    return bad, S(z3.ZeroExt(64 - 8 * size, v) if size < 8 else v)
+
+
+def moved(p: P, num) -> Region:
+    """The region of ``p`` moved by scalar ``num``: one moved by a value the kernel does
+    not know as a constant (its var_off is no longer 0: buffers refuse any access then, and
+    the limits on offsets are the verifier's) is marked ``+var``."""
+    if path_constant(num) and "+var" not in p.r.name:
+        return p.r
+    return replace(p.r, name=p.r.name + "+var")
+
+
+def compare_unfollowed(insn, a, b) -> str | None:
+    """A comparison involving a maybe-NULL pointer here other than the kernel's NULL check
+    (64-bit ``==`` / ``!=`` with the constant 0: mark_ptr_or_null_regs): what it makes of
+    the pointer is the verifier's to say (a 32-bit test leaves it maybe-NULL)."""
+    null_ptrs = [v for v in (a, b) if isinstance(v, P) and v.r.kind == KIND and "?" in v.r.name]
+    if not null_ptrs:
+        return None
+    if insn.cond in ("jeq", "jne") and not insn.is32 and insn.src is None and insn.imm == 0:
+        return None
+    return f"{VERIFIER_ONLY}: a comparison of a maybe-NULL kernel memory pointer"
+
+
+def arith_bad(regno: int, p: P) -> list:
+    """Arithmetic on a maybe-NULL one before its NULL check is refused."""
+    if "?" not in p.r.name:
+        return []
+    kind = p.r.name.split("+")[0].rstrip("?")
+    what = f"rdonly_{kind}" if kind == "mem" else kind
+    return [(p.key == bv(0), f"R{regno} pointer arithmetic on {what}_or_null prohibited, "
+             "null-check it first")]
+
+
+def buf_pointer(lay, got: BA.Typed, addr) -> P:
+    """An iterator's buffer a typed context read yields (PTR_TO_BUF, maybe NULL)."""
+    return mem_pointer(VT.RDONLY_BUF if got.trust == "rdonly" else VT.BUF, 0, addr, True)
+
+
+def _typed_reg(lay, r: P):
+    """The verifier's register for typed pointer ``r`` at a constant offset, or a reason."""
+    base = lay.typed[r.r.name]
+    c = const_of(r.off)
+    if c is None or base.kind != "btf_id":
+        return f"{VERIFIER_ONLY}: a typed argument at a variable offset or of kind {base.kind}"
+    trust = base.trust or ("trusted" if r.r.gen else "")
+    return pointer(VT.BTF_ID, off=c - (1 << 64) if c >> 63 else c, btf_id=base.btf_id,
+                   trust=trust, tag=base.tag)
+
+
+def _arg_bad(lay, regno: int, r, check, expected: str) -> list:
+    """``check`` (a verifier rule raising Reject) on typed pointer argument ``r``: where its
+    address may be 0 when it may be NULL, then on the pointer itself."""
+    from model.symbolic import typed
+
+    if r is None:
+        return [(TRUE, f"R{regno} !read_ok (helper argument)")]
+    if isinstance(r, S):
+        return [(TRUE, f"R{regno} type=scalar expected={expected}")]
+    if r.r.kind != typed.KIND:
+        from model.symbolic.sockets import TYPE_NAMES
+
+        what = type_str(vreg(r, 0)) if r.r.kind == KIND else TYPE_NAMES.get(r.r.kind,
+                                                                              r.r.kind)
+        return [(TRUE, f"R{regno} type={what} expected={expected}")]
+    reg = _typed_reg(lay, r)
+    if isinstance(reg, str):
+        return [(TRUE, reg)]
+    base = lay.typed[r.r.name]
+    bad = typed.null_bad(lay, r, f"R{regno} type={typed.or_null(base)} expected={expected}")
+    try:
+        check(reg)
+    except Reject as e:
+        bad.append((TRUE, e.message))
+    return bad
+
+
+def btf_arg_bad(lay, helper: str, regno: int, r) -> list:
+    """ARG_PTR_TO_BTF_ID of helper ``helper`` (proto_kinds.ARG_BTF_STRUCT)."""
+    return _arg_bad(lay, regno, r, lambda reg: btf_arg(helper, regno, reg), BTF_ID_EXPECTED)
+
+
+def percpu_call(lay, st, proto, pc: int):
+    """bpf_this_cpu_ptr / bpf_per_cpu_ptr: (bad, outcomes ``[(state, r0, extra guard)]``)."""
+    from model.symbolic import typed
+    from model.verifier.percpu import PERCPU_EXPECTED
+
+    regs = st.cur.regs
+    seen: list = []
+    bad = _arg_bad(lay, 1, regs[1], lambda reg: seen.append(percpu_arg(1, reg)),
+                   PERCPU_EXPECTED)
+    if proto.name == "per_cpu_ptr" and regs[2] is None:  # the CPU number (ARG_ANYTHING)
+        bad.append((TRUE, "R2 !read_ok (helper argument)"))
+    if any(z3.is_true(b) for b, _ in bad) or not seen:
+        return bad, []
+    maybe_null = proto.name == "per_cpu_ptr"  # a CPU number >= nr_cpu_ids: NULL
+    try:
+        ret = percpu_return(seen[0], maybe_null, _OneId)
+    except Reject as e:
+        why = e.message
+        return bad + [(TRUE, f"{VERIFIER_ONLY}: {why}" if why.startswith("not modelled")
+                       else why)], []
+    n = st.helper_runs.get(pc, 0)
+    st.helper_runs[pc] = n + 1
+    addr = _addr(lay, f"cpu_ptr_{pc}_{n}", maybe_null)
+    if ret.type in (VT.BTF_ID, VT.BTF_ID_OR_NULL):
+        r0 = typed._pointer(lay, BA.Typed("btf_id", ret.btf_id, "", maybe_null), addr)
+    else:
+        r0 = mem_pointer(VT.MEM, ret.range, addr, maybe_null)
+    return bad, [(st, r0, None)]
+
+
+class _OneId:
+    """The verifier's id allocator, for percpu_return (the engine needs no id)."""
+
+    @staticmethod
+    def new() -> int:
+        return 1
+
+
+__all__ = ["KIND", "FOLLOWED", "BTF_ARG_HELPERS", "PERCPU_HELPERS", "followed", "ksym",
+           "access_bad", "load", "arith_bad", "buf_pointer", "btf_arg_bad", "percpu_call",
+           "mem_pointer"]
