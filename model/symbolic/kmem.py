@@ -46,7 +46,11 @@ TRUE = z3.BoolVal(True)
 #: helpers with ARG_PTR_TO_BTF_ID of a fixed struct this engine follows (their other
 #: arguments and return value are kinds it models)
 BTF_ARG_HELPERS = frozenset({"get_task_stack", "seq_write", "seq_printf",
-                             "copy_from_user_task"})
+                             "copy_from_user_task", "task_pt_regs", "sock_from_file", "d_path",
+                             "skb_output", "xdp_output", "task_storage_get",
+                             "task_storage_delete", "cgrp_storage_get", "cgrp_storage_delete"})
+#: of those, local storage lookups: NULL or the owner's value (sockets.storage_get)
+STORAGE_GET = frozenset({"task_storage_get", "cgrp_storage_get"})
 PERCPU_HELPERS = frozenset({"this_cpu_ptr", "per_cpu_ptr"})
 FOLLOWED = BTF_ARG_HELPERS | PERCPU_HELPERS
 _N = itertools.count()
@@ -172,15 +176,16 @@ def _typed_reg(lay, r: P):
                    trust=trust, tag=base.tag)
 
 
-def _arg_bad(lay, regno: int, r, check, expected: str) -> list:
+def _arg_bad(lay, regno: int, r, check, expected: str, nullable: bool = False) -> list:
     """``check`` (a verifier rule raising Reject) on typed pointer argument ``r``: where its
-    address may be 0 when it may be NULL, then on the pointer itself."""
+    address may be 0 when it may be NULL (``nullable``: an _OR_NULL argument, which takes
+    NULL and a maybe-NULL pointer), then on the pointer itself."""
     from model.symbolic import typed
 
     if r is None:
         return [(TRUE, f"R{regno} !read_ok (helper argument)")]
     if isinstance(r, S):
-        return [(TRUE, f"R{regno} type=scalar expected={expected}")]
+        return [(r.v != bv(0) if nullable else TRUE, f"R{regno} type=scalar expected={expected}")]
     if r.r.kind != typed.KIND:
         from model.symbolic.sockets import TYPE_NAMES
 
@@ -191,7 +196,8 @@ def _arg_bad(lay, regno: int, r, check, expected: str) -> list:
     if isinstance(reg, str):
         return [(TRUE, reg)]
     base = lay.typed[r.r.name]
-    bad = typed.null_bad(lay, r, f"R{regno} type={typed.or_null(base)} expected={expected}")
+    bad = [] if nullable else \
+        typed.null_bad(lay, r, f"R{regno} type={typed.or_null(base)} expected={expected}")
     try:
         check(reg)
     except Reject as e:
@@ -199,9 +205,10 @@ def _arg_bad(lay, regno: int, r, check, expected: str) -> list:
     return bad
 
 
-def btf_arg_bad(lay, helper: str, regno: int, r) -> list:
-    """ARG_PTR_TO_BTF_ID of helper ``helper`` (proto_kinds.ARG_BTF_STRUCT)."""
-    return _arg_bad(lay, regno, r, lambda reg: btf_arg(helper, regno, reg), BTF_ID_EXPECTED)
+def btf_arg_bad(lay, helper: str, regno: int, r, nullable: bool = False) -> list:
+    """ARG_PTR_TO_BTF_ID(_OR_NULL) of helper ``helper`` (proto_kinds.ARG_BTF_STRUCT)."""
+    return _arg_bad(lay, regno, r, lambda reg: btf_arg(helper, regno, reg, nullable),
+                    BTF_ID_EXPECTED, nullable)
 
 
 def percpu_call(lay, st, proto, pc: int):

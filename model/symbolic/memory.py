@@ -396,7 +396,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in kmem.BTF_ARG_HELPERS:
-            bad += kmem.btf_arg_bad(lay, proto.name, i + 1, r)
+            bad += kmem.btf_arg_bad(lay, proto.name, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
@@ -450,7 +450,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.name in percpu.FOLLOWED:  # another CPU's value (model.symbolic.percpu)
         return bad, percpu.lookup(lay, st, map_name, pc, n)
-    if proto.name == "sk_storage_get":
+    if proto.name == "sk_storage_get" or proto.name in kmem.STORAGE_GET:
         return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL and (inner_maps.is_outer(lay, map_name)
                                                       or inner_maps.via_outer(regs[1])):

@@ -1,0 +1,49 @@
+"""The Z3 engine on the probe programs of the tests for map-in-map lookups, per-CPU
+pointers and ``__ksym`` loads, typed helpers (seq_*, d_path, snprintf...), iterators and
+references (tests/maps_calls_probes.py, percpu_probes.py, typed_helper_probes.py,
+iterator_probes.py, references_probes.py): per probe set, how many programs its
+exploration decides and why it gives up on the others, beside the abstract verifier's
+verdict (``bench.symbolic_callback_probes.measure``: an unsafe execution where the verifier
+accepts would be a soundness bug, counted).
+
+``python -m bench.symbolic_misc_probes [--out JSON]`` (figures only, no kernel).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def probe_sets() -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from iterator_probes import probes as iterator_probes
+    from maps_calls_probes import MAP_IN_MAP_PROBES
+    from percpu_probes import ALL as PERCPU
+    from references_probes import ALL_PROBES as REFS
+    from typed_helper_probes import (D_PATH_PROBES, FILE_PROBES, OUTPUT_PROBES,
+                                     SNPRINTF_PROBES, STR_PROBES, TYPED_PROBES)
+
+    return {"map_in_map": MAP_IN_MAP_PROBES, "percpu_ksym": PERCPU,
+            "typed_helpers": TYPED_PROBES + STR_PROBES + FILE_PROBES + OUTPUT_PROBES
+            + D_PATH_PROBES + SNPRINTF_PROBES,
+            "iterators": iterator_probes(), "references": REFS}
+
+
+def main(argv: list[str]) -> int:
+    from bench.symbolic_callback_probes import measure
+
+    out = argv[argv.index("--out") + 1] if "--out" in argv else None
+    res = {name: measure(probes) for name, probes in probe_sets().items()}
+    text = json.dumps(res, indent=1)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
