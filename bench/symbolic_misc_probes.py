@@ -11,7 +11,6 @@ accepts would be a soundness bug, counted).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -34,15 +33,9 @@ def probe_sets() -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from bench.symbolic_callback_probes import measure
+    from bench.symbolic_callback_probes import main as measure_sets
 
-    out = argv[argv.index("--out") + 1] if "--out" in argv else None
-    res = {name: measure(probes) for name, probes in probe_sets().items()}
-    text = json.dumps(res, indent=1)
-    print(text)
-    if out:
-        Path(out).write_text(text + "\n")
-    return 0
+    return measure_sets(argv, probe_sets())
 
 
 if __name__ == "__main__":
