@@ -13,7 +13,7 @@ from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prototypes import refs_only
 from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
-                            sockets, timers, typed)
+                            sock_casts, sockets, timers, typed)
 from model.symbolic.memory import T, call_helper
 from model.symbolic.state import S, bv, new_frame
 from model.verifier.calls import MAX_CALL_FRAMES, TAIL_CALL
@@ -54,7 +54,8 @@ class Calls:
                                     or locks.followed(self.lay.ptype, insn.imm)
                                     or insn.imm == kptrs.XCHG
                                     or percpu.followed(self.lay.ptype, insn.imm)
-                                    or kmem.followed(self.lay.ptype, insn.imm)):
+                                    or kmem.followed(self.lay.ptype, insn.imm)
+                                    or sock_casts.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None

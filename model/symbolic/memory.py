@@ -23,7 +23,7 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
 from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
-                            sockets, timers, typed)
+                            sock_casts, sockets, timers, typed)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -175,6 +175,8 @@ FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percp
                   | kmem.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
                  | kptrs.FOLLOWED | percpu.FOLLOWED)
+#: helpers whose socket arguments (ARG_PTR_TO_SOCK_COMMON...) this engine checks
+FOLLOWED_SOCK_ARGS = sockets.FOLLOWED | sock_casts.FOLLOWED
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
@@ -325,7 +327,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
-        return kptrs.xchg(eng, st, pc)
+        why = sock_casts.unfollowed(st.cur.regs[1:3])
+        return ([(T, why)], []) if why else kptrs.xchg(eng, st, pc)
     if proto.name in kmem.PERCPU_HELPERS:  # model.symbolic.kmem
         return kmem.percpu_call(lay, st, proto, pc)
     regs = st.cur.regs
@@ -380,17 +383,17 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if more is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
             bad += more
-        elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
+        elif arg.base in sockets.SOCK_ARGS and proto.name in FOLLOWED_SOCK_ARGS:
             more = sockets.arg_bad(i + 1, r, arg)
-            if more is None and proto.name in sockets.STORAGE | sockets.USERS:  # typed
-                more = typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+            if more is None:  # a typed pointer (model.symbolic.sock_casts)
+                more = sock_casts.typed_arg_bad(lay, proto, i + 1, r, arg)
             if more is None:  # a typed pointer cast from a socket: the verifier's rules
                 return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
             bad += more
             sock = r
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and isinstance(r, P) and \
                 r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_*
-            if r.r.gen or proto.name not in typed.FOLLOWED_RETS:  # the cast holds its ref
+            if proto.name not in typed.FOLLOWED_RETS:
                 return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
             bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
@@ -469,8 +472,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             not any(z3.is_true(b) for b, _ in bad):
         sockets.release(st, sock, f"{pc}_{n}")
     ret = typed.helper_result(lay, proto, pc, n)
-    if ret is not None:
-        return bad, [(st, ret, None)]
+    if ret is not None:  # a cast holds its socket's reference (model.symbolic.sock_casts)
+        return bad, [(st, sock_casts.result(lay, proto, ret, regs[1]), None)]
     if proto.ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
         return bad, refs.reserve(lay, st, pc, n, map_name, regs[2], regs[3])
     if released is not None:

@@ -53,7 +53,8 @@ KIND = "btf"
 FOLLOWED_RETS = frozenset({"get_current_task_btf", "get_socket_cookie", "skc_to_tcp6_sock",
                            "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
                            "skc_to_tcp_request_sock", "skc_to_udp6_sock",
-                           "skc_to_unix_sock", "task_pt_regs", "sock_from_file"})
+                           "skc_to_unix_sock", "task_pt_regs", "sock_from_file",
+                           "skc_to_mptcp_sock"})
 #: the program types whose typed context this engine follows
 FOLLOWED_TYPES = ("tracing", "lsm")
 T = z3.BoolVal(True)
