@@ -100,9 +100,13 @@ def ksym(lay, imm: int, imm2: int):
     return typed._pointer(lay, t, _addr(lay, f"ksym_{imm}", False))
 
 
-def access_bad(lay, p: P, off: int, size: int, write: bool, regno) -> list:
-    """check_mem_access through kernel memory pointer ``p`` (a maybe-NULL one first)."""
+def access_bad(lay, p: P, off: int, size: int, write: bool, regno,
+               atomic: bool = False) -> list:
+    """check_mem_access through kernel memory pointer ``p`` (a maybe-NULL one first;
+    ``atomic``: an atomic's write, strictly aligned and refused on flow keys)."""
     regno = regno if regno is not None else 0
+    if atomic and vreg(p, 0).type is VT.FLOW_KEYS:
+        return [(TRUE, f"BPF_ATOMIC stores into R{regno} flow_keys is not allowed")]
     c = const_of(p.off + bv(off))
     if c is not None:
         c = c - (1 << 64) if c >> 63 else c
@@ -116,7 +120,7 @@ def access_bad(lay, p: P, off: int, size: int, write: bool, regno) -> list:
         except Reject as e:
             bad.append((p.key == bv(0), e.message))
     try:
-        access(None, lay.maps, lay.ptype, regno, vreg(p, c), 0, size, write)
+        access(None, lay.maps, lay.ptype, regno, vreg(p, c), 0, size, write, strict=atomic)
     except Reject as e:
         bad.append((TRUE, e.message))
     return bad
@@ -158,6 +162,27 @@ def arith_bad(regno: int, p: P) -> list:
     what = f"rdonly_{kind}" if kind == "mem" else kind
     return [(p.key == bv(0), f"R{regno} pointer arithmetic on {what}_or_null prohibited, "
              "null-check it first")]
+
+
+def ctx_pointer(lay, kind: str, addr) -> P | None:
+    """What a context field of pointer kind ``kind`` holds (as the verifier's memcheck._ctx
+    types it), or None: ``flow_keys`` (PTR_TO_FLOW_KEYS), ``tp_buffer`` (a writable raw
+    tracepoint's buffer), ``trusted_ptr_STRUCT`` (netfilter's state and skb)."""
+    from model.symbolic import typed
+
+    if kind == "flow_keys":
+        return mem_pointer(VT.FLOW_KEYS, 0, _addr(lay, "flow_keys", False), False)
+    if kind == "tp_buffer":
+        return mem_pointer(VT.TP_BUFFER, 0, _addr(lay, "tp_buffer", False), False)
+    if kind.startswith("trusted_ptr_"):
+        from model.elf.btf import STRUCT
+        from model.platform.tracing_targets import vmlinux_btf
+
+        t = vmlinux_btf().find(kind.removeprefix("trusted_ptr_"), STRUCT)
+        if t is None:
+            return None
+        return typed._pointer(lay, BA.Typed("btf_id", t.id, "trusted", False), addr)
+    return None
 
 
 def buf_pointer(lay, got: BA.Typed, addr) -> P:
@@ -250,5 +275,5 @@ class _OneId:
 
 
 __all__ = ["KIND", "FOLLOWED", "BTF_ARG_HELPERS", "PERCPU_HELPERS", "followed", "ksym",
-           "access_bad", "load", "arith_bad", "buf_pointer", "btf_arg_bad", "percpu_call",
+           "access_bad", "load", "arith_bad", "buf_pointer", "ctx_pointer", "btf_arg_bad", "percpu_call",
            "mem_pointer"]

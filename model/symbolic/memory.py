@@ -217,7 +217,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.access_bad(lay, p, off, size, True, regno)
     if isinstance(p, P) and p.r.kind == kmem.KIND:
-        return kmem.access_bad(lay, p, off, size, True, regno)
+        return kmem.access_bad(lay, p, off, size, True, regno, atomic)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -295,8 +295,9 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if getattr(got, "kind", "") in SOCKET_YIELDS:  # a socket (model.symbolic.sockets)
         return bad, sockets.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8))
     why = unmodelled_yield(got)
-    if why is not None:
-        return bad + [(T, why)], None
+    ptr = kmem.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8)) if why else None
+    if why is not None:  # a pointer the engine follows (model.symbolic.kmem), or not
+        return bad + ([] if ptr is not None else [(T, why)]), ptr
     kind = getattr(got, "kind", "scalar")
     if kind == "pkt":
         return bad, P(Region("packet", "packet"), bv(0))
