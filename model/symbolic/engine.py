@@ -494,11 +494,14 @@ class Engine(Calls):
         if z3.is_false(c):
             return self._go(st, pc + 1)
         out = []
+        checked = kmem.null_check(insn, a, b)  # a maybe-NULL kernel memory pointer
         for edge, to in ((z3.Not(c), pc + 1), (c, insn.target(pc))):
             g = z3.And(st.guard, edge)
             if self.sat(g):
                 s = st.copy()
                 s.guard, s.pc = g, to
+                if checked is not None and (to != pc + 1) == checked[1]:
+                    kmem.mark_not_null(s, checked[0])
                 out.append(s)
         return out
 

@@ -154,6 +154,29 @@ def compare_unfollowed(insn, a, b) -> str | None:
     return f"{VERIFIER_ONLY}: a comparison of a maybe-NULL kernel memory pointer"
 
 
+def null_check(insn, a, b):
+    """The maybe-NULL pointer a 64-bit ``== 0`` / ``!= 0`` test checks, and whether the
+    jump is taken where it is not NULL; or None."""
+    if not (isinstance(a, P) and a.r.kind == KIND and "?" in a.r.name and insn.src is None
+            and insn.imm == 0 and not insn.is32 and insn.cond in ("jeq", "jne")):
+        return None
+    return a, insn.cond == "jne"
+
+
+def mark_not_null(st, p: P) -> None:
+    """mark_ptr_or_null_regs on the edge where ``p`` is not NULL: every copy of it (the same
+    address) in every frame loses its ``?``."""
+    def mark(v):
+        if isinstance(v, P) and v.r.kind == KIND and v.r.name == p.r.name and \
+                v.key is not None and v.key.eq(p.key):
+            return P(replace(v.r, name=v.r.name.replace("?", "")), v.off, v.key)
+        return v
+
+    for f in st.frames:
+        f.regs = [mark(v) for v in f.regs]
+        f.spills = {o: mark(v) for o, v in f.spills.items()}
+
+
 def arith_bad(regno: int, p: P) -> list:
     """Arithmetic on a maybe-NULL one before its NULL check is refused."""
     if "?" not in p.r.name:
@@ -183,6 +206,43 @@ def ctx_pointer(lay, kind: str, addr) -> P | None:
             return None
         return typed._pointer(lay, BA.Typed("btf_id", t.id, "trusted", False), addr)
     return None
+
+
+def mem_arg_bad(lay, regno: int, p: P, arg, size, map_name) -> list:
+    """Kernel memory ``p`` as a helper's memory argument ``arg`` (``size``: the size
+    register's value, or None; ``map_name``: the map of a key / value argument), as the
+    verifier's check_func_arg / _mem_arg judge it; a size or an offset the kernel may not
+    know as a constant, a maybe-NULL pointer: left to the verifier."""
+    from model.platform.proto_kinds import Arg, ArgFlag
+    from model.verifier.calls import MEM_ARG_EXPECTED
+    from model.verifier.memcheck import buffer_access
+
+    leave = [(TRUE, f"{VERIFIER_ONLY}: kernel memory of variable offset or size, or maybe "
+              "NULL, as helper memory")]
+    c = const_of(p.off)
+    if arg.base is Arg.PTR_TO_MAP_KEY or arg.base is Arg.PTR_TO_MAP_VALUE:
+        m = lay.maps[map_name]
+        n = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
+    elif arg.is_fixed_mem:
+        n = arg.size
+    else:
+        n = const_of(size.v) if isinstance(size, S) and path_constant(size.v) else None
+    if c is None or n is None or "+var" in p.r.name or "?" in p.r.name:
+        return leave
+    reg = vreg(p, c - (1 << 64) if c >> 63 else c)
+    if (reg.type is VT.RDONLY_BUF or reg.type is VT.MEM) and \
+            not arg.flags & ArgFlag.MEM_RDONLY:  # check_reg_type: read-only memory
+        return [(TRUE, f"R{regno} type={type_str(reg)} expected={MEM_ARG_EXPECTED}")]
+    try:
+        if reg.type is VT.MEM:  # _mem_arg: SIZED_MEM
+            access(None, lay.maps, lay.ptype, regno, reg, 0, n, False)
+        elif reg.type in (VT.BUF, VT.RDONLY_BUF):
+            buffer_access(regno, reg, 0, n, "rdonly" if reg.type is VT.RDONLY_BUF else "rdwr")
+        else:
+            return [(TRUE, f"R{regno} type={type_str(reg)} expected={MEM_ARG_EXPECTED}")]
+    except Reject as e:
+        return [(TRUE, e.message)]
+    return []
 
 
 def buf_pointer(lay, got: BA.Typed, addr) -> P:
@@ -275,5 +335,5 @@ class _OneId:
 
 
 __all__ = ["KIND", "FOLLOWED", "BTF_ARG_HELPERS", "PERCPU_HELPERS", "followed", "ksym",
-           "access_bad", "load", "arith_bad", "buf_pointer", "ctx_pointer", "btf_arg_bad", "percpu_call",
+           "access_bad", "load", "null_check", "mark_not_null", "arith_bad", "buf_pointer", "ctx_pointer", "mem_arg_bad", "btf_arg_bad", "percpu_call",
            "mem_pointer"]

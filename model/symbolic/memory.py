@@ -174,7 +174,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
                   | kmem.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
-                 | kptrs.FOLLOWED | percpu.FOLLOWED)
+                 | kptrs.FOLLOWED | percpu.FOLLOWED | sock_casts.FOLLOWED)
+MAP_ARGS = (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)
 #: helpers whose socket arguments (ARG_PTR_TO_SOCK_COMMON...) this engine checks
 FOLLOWED_SOCK_ARGS = sockets.FOLLOWED | sock_casts.FOLLOWED
 
@@ -363,7 +364,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                 return bad + [(T, "cannot access static keys")], []
             if timer_map is not None:  # bpf_timer_init: the timer's own map
                 bad += timers.map_bad(timer_map, i + 1, r)
-        elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
+        elif isinstance(r, P) and r.r.kind == kmem.KIND and (arg.is_mem or arg.is_fixed_mem or
+                                                             arg.base in MAP_ARGS):
+            bad += kmem.mem_arg_bad(lay, i + 1, r, arg, regs[i + 2] if i < 4 else None,
+                                    map_name)
+        elif arg.base in MAP_ARGS:
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
             # NULL where allowed (bpf_sk_storage_get's initial value)

@@ -26,8 +26,10 @@ from model.verifier.regs import T as VT
 from model.verifier.regs import pointer
 from model.symbolic.state import P, Region, bv, const_of
 
+#: bpf_setsockopt / bpf_getsockopt on a typed socket (an iterator's, a tracing program's)
+SOCKOPT = frozenset({"setsockopt", "getsockopt"})
 #: helpers followed here besides those of sockets.FOLLOWED / typed.FOLLOWED_RETS
-FOLLOWED = frozenset({"skc_to_mptcp_sock"})
+FOLLOWED = frozenset({"skc_to_mptcp_sock"}) | SOCKOPT
 TRUE = z3.BoolVal(True)
 
 
@@ -62,12 +64,13 @@ def result(lay, proto, ret: P, arg) -> P:
 
 def typed_arg_bad(lay, proto, regno: int, r, arg) -> list | None:
     """A typed pointer given as a socket argument (sockets.arg_bad leaves those): socket
-    storage and the helpers only looking at a socket (the verifier's btf_sock_common_arg),
+    storage, socket options and the helpers only looking at a socket (the verifier's
+    btf_sock_common_arg),
     bpf_sk_release of a typed pointer holding a reference (release_arg); None: the
     verifier decides."""
     from model.symbolic import sockets, typed
 
-    if proto.name in sockets.STORAGE | sockets.USERS:
+    if proto.name in sockets.STORAGE | sockets.USERS | SOCKOPT:
         return typed.sock_common_arg(lay, regno, r, arg.maybe_null)
     if proto.name != "sk_release" or arg.base is not Arg.PTR_TO_BTF_ID_SOCK_COMMON:
         return None
