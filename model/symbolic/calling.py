@@ -12,8 +12,8 @@ from model.platform.callbacks import is_callback_call
 from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prototypes import refs_only
-from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
-                            sock_casts, sockets, timers, typed)
+from model.symbolic import (callbacks, const_strs, inner_maps, kfuncs, kmem, kptrs, locks,
+                            percpu, refs, sock_casts, sockets, timers, typed)
 from model.symbolic.memory import T, call_helper
 from model.symbolic.state import S, bv, new_frame
 from model.verifier.calls import MAX_CALL_FRAMES, TAIL_CALL
@@ -55,7 +55,8 @@ class Calls:
                                     or insn.imm == kptrs.XCHG
                                     or percpu.followed(self.lay.ptype, insn.imm)
                                     or kmem.followed(self.lay.ptype, insn.imm)
-                                    or sock_casts.followed(self.lay.ptype, insn.imm)):
+                                    or sock_casts.followed(self.lay.ptype, insn.imm)
+                                    or const_strs.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None

@@ -22,8 +22,8 @@ from model.platform.prototypes import (Arg, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import (callbacks, inner_maps, kfuncs, kmem, kptrs, locks, percpu, refs,
-                            sock_casts, sockets, timers, typed)
+from model.symbolic import (callbacks, const_strs, inner_maps, kfuncs, kmem, kptrs, locks,
+                            percpu, refs, sock_casts, sockets, timers, typed)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -172,7 +172,7 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 #: helpers whose typed-pointer / reference argument or return kinds the modules of this
 #: engine follow (helper_unmodelled would refuse them otherwise): computed once
 FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
-                  | kmem.FOLLOWED)
+                  | kmem.FOLLOWED | const_strs.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
                  | kptrs.FOLLOWED | percpu.FOLLOWED | sock_casts.FOLLOWED)
 MAP_ARGS = (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)
@@ -406,6 +406,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in kmem.BTF_ARG_HELPERS:
             bad += kmem.btf_arg_bad(lay, proto.name, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_CONST_STR and proto.name in const_strs.FOLLOWED:
+            bad += const_strs.arg_bad(lay, proto, i + 1, r, regs)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
