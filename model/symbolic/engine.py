@@ -35,7 +35,7 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import callbacks, kmem, sockets, timers, typed
+from model.symbolic import callbacks, inner_maps, kmem, sockets, timers, typed
 from model.symbolic.calling import Calls
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
@@ -265,7 +265,11 @@ class Engine(Calls):
         models report as found): the exhausted budget makes every answer "unknown"."""
         cond = z3.And(st.guard, bad)
         if self.decide(cond):
-            self.res.failures.append(Failure(pc, what, reason, cond))
+            unsure = inner_maps.ambiguous(st)  # the verifier's to judge (unknown)
+            if unsure is not None:
+                self._exhaust(f"{unsure} (insn {pc})")
+            else:
+                self.res.failures.append(Failure(pc, what, reason, cond))
         if z3.is_true(bad):
             st.dead = True
         else:

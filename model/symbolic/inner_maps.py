@@ -29,6 +29,10 @@ from model.platform.map_helpers import MAP_IN_MAP_IDS, can_elide_null, map_type_
 from model.symbolic.state import P, Region, S, bv
 
 
+#: the st.maps marker of a path through a NULL the kernel may have dropped
+AMBIGUOUS = "maybe-elided-null"
+
+
 def is_outer(lay, name: str) -> bool:
     return lay.maps[name].type in MAP_IN_MAP_IDS
 
@@ -89,17 +93,34 @@ def inner_lookup(lay, st, name: str, key, pc: int, n: int):
     """The outcomes of a lookup (key ``key``, None when unknown) in an inner map of
     template ``name`` through a pointer an outer lookup gave, or a reason to leave it."""
     m = lay.maps[name]
-    if can_elide_null(m.type, m.map_flags):
-        # an array: the kernel drops the NULL of a key it knows is a constant below
-        # max_entries (get_constant_map_key: a STACK_ZERO key or a constant spill of the
-        # key's size), which this engine's bytes do not tell
-        return f"{VERIFIER_ONLY}: a lookup in an inner {map_type_name(m.type)} (whether " \
-            "the kernel drops its NULL)", []
     elem = z3.BitVec(f"inner_key_{pc}_{n}", 8 * max(m.key_size, 1))  # an element of the copy
-    null = z3.Bool(f"inner_miss_{pc}_{n}")
     hit = st.copy()
+    if can_elide_null(m.type, m.map_flags) and key is not None:
+        # an array of the template's size: found exactly below max_entries; the kernel
+        # drops the NULL of a key it knows is such a constant (get_constant_map_key: a
+        # STACK_ZERO key or a constant spill of the key's size), which this engine's bytes
+        # do not tell: a NULL there is a path only the verifier may judge (AMBIGUOUS)
+        ok = z3.ULT(z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key,
+                    bv(m.max_entries))
+        unsure = st.copy()
+        unsure.maps[AMBIGUOUS] = z3.BoolVal(True)
+        return None, [(st, S(bv(0)), z3.Not(ok)), (unsure, S(bv(0)), ok),
+                      (hit, P(Region("map", name), bv(0), elem), ok)]
+    if can_elide_null(m.type, m.map_flags):
+        return f"{VERIFIER_ONLY}: a lookup in an inner {map_type_name(m.type)} with a key " \
+            "it does not know", []
+    null = z3.Bool(f"inner_miss_{pc}_{n}")
     return None, [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), elem), z3.Not(null))]
 
 
-__all__ = ["lookup", "is_outer", "via_outer", "unfollowed", "callback_unfollowed", "outer_lookup",
+def ambiguous(st) -> str | None:
+    """A failure on a path through a NULL the kernel may have dropped is the verifier's to
+    judge (unknown), not an unsafe execution."""
+    if AMBIGUOUS in st.maps:
+        return f"{VERIFIER_ONLY}: a path through the NULL of an inner array lookup the " \
+            "kernel may know is never NULL"
+    return None
+
+
+__all__ = ["AMBIGUOUS", "ambiguous", "lookup", "is_outer", "via_outer", "unfollowed", "callback_unfollowed", "outer_lookup",
            "inner_lookup"]
