@@ -100,19 +100,66 @@ def ksym(lay, imm: int, imm2: int):
     return typed._pointer(lay, t, _addr(lay, f"ksym_{imm}", False))
 
 
+def offset_cases(term, most: int = 4):
+    """The constants a path-fixed offset takes on merged paths: ``[(condition, value)]``
+    over the ``If`` conditions it holds (at most ``most`` of them), or None."""
+    if not path_constant(term):
+        return None
+    term = z3.simplify(term)  # merged paths with the same offset: no condition left
+    conds, todo, seen = [], [term], set()
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_app_of(t, z3.Z3_OP_ITE):  # its branches (not its condition's terms)
+            if not any(t.arg(0).eq(c) for c in conds):
+                conds.append(t.arg(0))
+            todo.extend((t.arg(1), t.arg(2)))
+        else:
+            todo.extend(t.children())
+    if len(conds) > most:
+        return None
+    if not conds:
+        v = z3.simplify(term)
+        return [(TRUE, v.as_long())] if z3.is_bv_value(v) else None
+    out = []
+    for bits in itertools.product((True, False), repeat=len(conds)):
+        v = z3.simplify(z3.substitute(term, *[(c, z3.BoolVal(b))
+                                              for c, b in zip(conds, bits)]))
+        if not z3.is_bv_value(v):
+            return None
+        when = z3.And(*[c if b else z3.Not(c) for c, b in zip(conds, bits)])
+        out.append((when, v.as_long()))
+    return out
+
+
 def access_bad(lay, p: P, off: int, size: int, write: bool, regno,
                atomic: bool = False) -> list:
     """check_mem_access through kernel memory pointer ``p`` (a maybe-NULL one first;
-    ``atomic``: an atomic's write, strictly aligned and refused on flow keys)."""
+    ``atomic``: an atomic's write, strictly aligned and refused on flow keys), at each
+    constant its offset takes (paths merged with different constants: each checked
+    where it holds)."""
     regno = regno if regno is not None else 0
     if atomic and vreg(p, 0).type is VT.FLOW_KEYS:
         return [(TRUE, f"BPF_ATOMIC stores into R{regno} flow_keys is not allowed")]
-    c = const_of(p.off + bv(off))
-    if c is not None:
-        c = c - (1 << 64) if c >> 63 else c
-    if c is None or "+var" in p.r.name or not -MAX_VAR_OFF < c < MAX_VAR_OFF:
+    cases = offset_cases(p.off + bv(off)) if "+var" not in p.r.name else None
+    if cases is None or any(not -MAX_VAR_OFF < _signed(c) < MAX_VAR_OFF for _, c in cases):
         return [(TRUE, f"{VERIFIER_ONLY}: an access to kernel memory at a variable or huge "
                  "offset")]
+    bad = []
+    for when, c in cases:
+        bad += [(z3.And(when, b), why) for b, why in _access_at(lay, p, _signed(c), size,
+                                                               write, regno, atomic)]
+    return bad
+
+
+def _signed(c: int) -> int:
+    return c - (1 << 64) if c >> 63 else c
+
+
+def _access_at(lay, p: P, c: int, size: int, write: bool, regno: int, atomic: bool) -> list:
+    """access_bad at the constant offset ``c``."""
     bad = []
     if "?" in p.r.name:
         try:
