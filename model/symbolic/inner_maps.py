@@ -10,14 +10,17 @@ model.interp.maps, one inner map per slot).
   through a pointer from an outer lookup reads the element of a fresh, unconstrained key
   of that copy (as model.symbolic.percpu reads another CPU's copy): its bytes are free and
   no conclusion rests on two inner maps, or two lookups of one, agreeing. Whether it finds
-  one is free: a hash, or an array made with BPF_F_INNER_MAP (its inner maps may differ in
-  size), keeps the NULL in the kernel too.
+  one is free for a hash, or an array made with BPF_F_INNER_MAP (its inner maps may differ
+  in size): the kernel keeps the NULL too. An array of the template's size finds one
+  exactly below max_entries; the kernel drops the NULL of a key it knows is such a
+  constant (get_constant_map_key reads the verifier's stack slot types, which this engine
+  lacks): a NULL for a key below max_entries is a path marked AMBIGUOUS, whose failures
+  are the verifier's to judge (unknown, never unsafe); without them it is safe either way.
 * Left to the verifier (VERIFIER_ONLY: unknown, never safe): a map-in-map without a
   template, an inner map the program also names itself (one copy would tie the two), an
   inner map whose value holds a special field (a lock, a timer, a kptr: the kernel tells
-  inner maps apart by map_uid), a callback over the elements of an inner map, and a lookup
-  in an inner array the kernel may know is never NULL (a constant key below max_entries:
-  get_constant_map_key reads the verifier's stack slot types, which this engine lacks).
+  inner maps apart by map_uid), a callback over the elements of an inner map, a lookup in
+  an inner array with a key the engine does not know.
 """
 
 from __future__ import annotations
