@@ -79,7 +79,7 @@ class Engine(Calls):
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
-        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES)
+        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES + ("kprobe",))
         if why is not None:
             raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
