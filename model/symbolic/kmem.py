@@ -45,7 +45,7 @@ KIND = "kmem"
 TRUE = z3.BoolVal(True)
 #: helpers with ARG_PTR_TO_BTF_ID of a fixed struct this engine follows (their other
 #: arguments and return value are kinds it models)
-BTF_ARG_HELPERS = frozenset({"get_task_stack", "seq_write", "seq_printf",
+BTF_ARG_HELPERS = frozenset({"get_task_stack", "seq_write", "seq_printf", "seq_printf_btf",
                              "copy_from_user_task", "task_pt_regs", "sock_from_file", "d_path",
                              "skb_output", "xdp_output", "task_storage_get",
                              "task_storage_delete", "cgrp_storage_get", "cgrp_storage_delete"})
