@@ -543,7 +543,8 @@ class Engine(Calls):
             new = atomic_result(Z, insn.op, insn.size, o, src)
         new64 = z3.ZeroExt(64 - w, new) if w < 64 else new
         if not self.check_bad(st, pc, what, store(self.lay, st, regs[insn.dst], insn.off,
-                                                  insn.size, S(new64), atomic=True)):
+                                                  insn.size, S(new64), atomic=True,
+                                                  regno=insn.dst)):
             return []
         if insn.op == "cmpxchg":
             regs[0] = old
