@@ -53,9 +53,11 @@ def measure(probes, time_s: float = 10.0) -> dict:
     return {"summary": dict(out), "unknown_by_reason": dict(reasons)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], sets: dict | None = None) -> int:
+    """Measure ``sets`` (name -> probes; default: :func:`probe_sets`)."""
     out = argv[argv.index("--out") + 1] if "--out" in argv else None
-    res = {name: measure(probes) for name, probes in probe_sets().items()}
+    sets = probe_sets() if sets is None else sets
+    res = {name: measure(probes) for name, probes in sets.items()}
     text = json.dumps(res, indent=1)
     print(text)
     if out:

@@ -1,8 +1,9 @@
 """Socket helpers returning another view of their socket argument, judged by the running
 kernel: bpf_skc_to_* (a plain PTR_TO_BTF_ID | PTR_MAYBE_NULL of the named struct, holding
 the argument's reference, except bpf_skc_to_unix_sock) and bpf_get_listener_sock (a
-PTR_TO_SOCKET_OR_NULL holding no reference). The abstract verifier models them; the Z3
-engine says "not modelled" (typed pointers, references)."""
+PTR_TO_SOCKET_OR_NULL holding no reference). The abstract verifier models them, and so
+does the Z3 engine (model.symbolic.sockets, sock_casts: a cast holds its socket's
+reference)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from model.platform.callbacks import is_callback_call
 from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.kfuncs import KFUNCS, kfunc_name
 from model.platform.prototypes import refs_only
-from model.symbolic import (callbacks, dynptrs, kfuncs, kptrs, locks, percpu, refs, sockets,
-                            timers, typed, vmas)
+from model.symbolic import (callbacks, const_strs, dynptrs, inner_maps, kfuncs, kmem, kptrs,
+                            locks, percpu, refs, sock_casts, sockets, timers, typed, vmas)
 from model.symbolic.memory import T, call_helper
 from model.symbolic.state import S, bv, new_frame
 from model.verifier.calls import MAX_CALL_FRAMES, TAIL_CALL
@@ -55,12 +55,16 @@ class Calls:
                                     or insn.imm == kptrs.XCHG
                                     or percpu.followed(self.lay.ptype, insn.imm)
                                     or vmas.followed(self.lay.ptype, insn.imm)
-                                    or dynptrs.followed(self.lay.ptype, insn.imm)):
+                                    or dynptrs.followed(self.lay.ptype, insn.imm)
+                                    or kmem.followed(self.lay.ptype, insn.imm)
+                                    or sock_casts.followed(self.lay.ptype, insn.imm)
+                                    or const_strs.followed(self.lay.ptype, insn.imm)):
             self._exhaust(why)
             return []
         before = None
         if is_callback_call(insn):  # model.symbolic.callbacks, or the verifier's alone
-            why = callbacks.unfollowed(self, st, pc, insn)
+            why = inner_maps.callback_unfollowed(st, pc) or \
+                callbacks.unfollowed(self, st, pc, insn)
             if why is not None:
                 self._exhaust(why)
                 return []

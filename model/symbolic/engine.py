@@ -35,7 +35,7 @@ from model.platform.prog_types import program_unmodelled
 from model.platform.returns import return_range
 from model.platform.tracing_targets import target_refusal
 from model.semantics import Z3Backend, alu, atomic_result, condition, endian, extend_load, imm64
-from model.symbolic import arrays, callbacks, sockets, timers, typed
+from model.symbolic import arrays, callbacks, inner_maps, kmem, sockets, timers, typed
 from model.symbolic.calling import Calls
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
@@ -81,7 +81,7 @@ class Engine(Calls):
     def __init__(self, obj, prog, budget: Budget | None = None, prog_flags: int = 0):
         self.obj, self.prog = obj, prog
         self.budget = budget or Budget()
-        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES)
+        why = program_unmodelled(prog, typed=prog.prog_type in FOLLOWED_TYPES + ("kprobe",))
         if why is not None:
             raise SkvError(f"program {prog.name}: {why}")
         self.lay = Layout(obj, prog.prog_type)
@@ -219,7 +219,7 @@ class Engine(Calls):
                                              "the program passes the kernel's structural "
                                              "checks", e.cause, z3.BoolVal(True)))
             return self.res
-        bad = load_time_error(self.obj, self.prog)
+        bad = load_time_error(self.obj, self.prog, typed=True)  # __ksym: model.symbolic.kmem
         if bad is not None and self._left_to_verifier([(None, bad[1])], bad[0],
                                                        (VERIFIER_ONLY,)):
             self.res.time_s = time.perf_counter() - t0  # a __ksym's typed pointer
@@ -263,7 +263,11 @@ class Engine(Calls):
             return
         cond = z3.And(st.guard, bad)
         if self.decide(cond):
-            self.res.failures.append(Failure(pc, what, reason, cond))
+            unsure = inner_maps.ambiguous(st)  # the verifier's to judge (unknown)
+            if unsure is not None:
+                self._exhaust(f"{unsure} (insn {pc})")
+            else:
+                self.res.failures.append(Failure(pc, what, reason, cond))
         if z3.is_true(bad):
             st.dead = True
         else:
@@ -372,7 +376,11 @@ class Engine(Calls):
                 return []
             return self._go(st, pc + 1)
         if isinstance(insn, LoadImm64):  # the map it names was checked at load (loadtime)
-            regs[insn.dst] = self._ld_imm64(pc, insn)
+            v = self._ld_imm64(pc, insn)
+            if isinstance(v, str):  # a kernel symbol the engine leaves to the verifier
+                self._exhaust(f"{v} (insn {pc})")
+                return []
+            regs[insn.dst] = v
             return self._go(st, pc + 2)
         if isinstance(insn, Call):
             return self._call(st, pc, insn)
@@ -439,6 +447,9 @@ class Engine(Calls):
             if not (ptr.r.kind == "mapptr" and op == "add" and
                     z3.is_true(z3.simplify(num.v == bv(0)))):
                 bad = f"R{insn.dst} pointer arithmetic on {ptr.r.kind} prohibited"
+        if bad is None and ptr.r.kind == kmem.KIND and \
+                not self.check_bad(st, pc, what, kmem.arith_bad(insn.dst, ptr)):
+            return None
         if bad is None and ptr.r.kind == sockets.KIND:  # never: NULL-checked, or not
             self.check_bad(st, pc, what, sockets.arith_bad(insn.dst, ptr))
             return None
@@ -454,6 +465,8 @@ class Engine(Calls):
         region = ptr.r
         if region.kind == "ctx" and not path_constant(num.v):
             region = CTX_VARIABLE  # the kernel's var_off is no longer a constant
+        if region.kind == kmem.KIND:
+            region = kmem.moved(ptr, num.v)
         return P(region, off, ptr.key)
 
     def _jump(self, st, pc, insn):
@@ -473,17 +486,24 @@ class Engine(Calls):
         regs = st.cur.regs
         a = regs[insn.dst]
         b = S(imm64(Z, insn.imm)) if insn.src is None else regs[insn.src]
+        why = kmem.compare_unfollowed(insn, a, b)
+        if why is not None:
+            self._exhaust(f"{why} (insn {pc})")
+            return []
         c = z3.simplify(condition(Z, insn.cond, insn.is32, self.lay.addr(a), self.lay.addr(b)))
         if z3.is_true(c):
             return self._go(st, insn.target(pc))
         if z3.is_false(c):
             return self._go(st, pc + 1)
         out = []
+        checked = kmem.null_check(insn, a, b)  # a maybe-NULL kernel memory pointer
         for edge, to in ((z3.Not(c), pc + 1), (c, insn.target(pc))):
             g = z3.And(st.guard, edge)
             if self.sat(g):
                 s = st.copy()
                 s.guard, s.pc = g, to
+                if checked is not None and (to != pc + 1) == checked[1]:
+                    kmem.mark_not_null(s, checked[0])
                 out.append(s)
         return out
 
@@ -492,6 +512,8 @@ class Engine(Calls):
             return S(bv(insn.value))
         if insn.src == 4:
             return P(Region("func", "func"), bv(pc + 1 + insn.imm))
+        if insn.src == 3:  # a __ksym (model.symbolic.kmem)
+            return kmem.ksym(self.lay, insn.imm, insn.imm2)
         ref = self.prog.map_refs.get(pc)
         if ref is None:
             return S(bv(insn.value))
@@ -519,7 +541,8 @@ class Engine(Calls):
             new = atomic_result(Z, insn.op, insn.size, o, src)
         new64 = z3.ZeroExt(64 - w, new) if w < 64 else new
         if not self.check_bad(st, pc, what, store(self.lay, st, regs[insn.dst], insn.off,
-                                                  insn.size, S(new64), atomic=True)):
+                                                  insn.size, S(new64), atomic=True,
+                                                  regno=insn.dst)):
             return []
         if insn.op == "cmpxchg":
             regs[0] = old

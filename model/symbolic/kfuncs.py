@@ -202,7 +202,7 @@ def _btf(lay, fname: str, k, i: int, regno: int, r, want: str):
         if const_of(r.v) == 0:
             return [(TRUE, null)], 0
         reg, bad = unknown(), [(r.v == bv(0), null)]
-    elif r.r.kind == sockets.KIND:
+    elif r.r.kind == sockets.KIND or r.r.kind == typed.KIND and r.r.gen < 0:  # sock_casts
         return [(TRUE, f"not modelled: a socket passed to kfunc {fname}")], 0
     elif r.r.kind != typed.KIND:
         reg, bad = pointer(VT.STACK), []  # other memory: refused as not a typed pointer

@@ -22,8 +22,8 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
                                        subprog_helper_check)
 from model.semantics.backend import to_signed
-from model.symbolic import (callbacks, dynptrs, kfuncs, kptrs, locks, percpu, refs, sockets,
-                            timers, typed, vmas)
+from model.symbolic import (callbacks, const_strs, dynptrs, inner_maps, kfuncs, kmem, kptrs,
+                            locks, percpu, refs, sock_casts, sockets, timers, typed, vmas)
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -99,7 +99,7 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
         return bad
     if k == "ctx":
         return []  # checked field by field in ctx_access (needs a constant offset)
-    if k == typed.KIND:
+    if k in (typed.KIND, kmem.KIND):
         return typed.helper_mem()
     if k == refs.KIND:  # a ring buffer reservation: check_mem_region_access
         return [(z3.Not(in_bounds(p.off, size, bv(p.r.size))),
@@ -139,6 +139,8 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
         return bad, S(_ext(read_bytes(callbacks.key_bytes(p), p.off + bv(off), size)))
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.load(lay, p, off, size, regno, str(next(_FIELD_READS)))
+    if isinstance(p, P) and p.r.kind == kmem.KIND:
+        return kmem.load(lay, p, off, size, regno)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), False), None
     if p.r.kind == "ctx":
@@ -171,9 +173,12 @@ def load(lay, st: State, p, off: int, size: int, signed: bool = False,
 #: helpers whose typed-pointer / reference argument or return kinds the modules of this
 #: engine follow (helper_unmodelled would refuse them otherwise): computed once
 FOLLOWED_TYPED = (typed.FOLLOWED_RETS | timers.FOLLOWED | kptrs.FOLLOWED | percpu.FOLLOWED
-                  | vmas.FOLLOWED)
+                  | vmas.FOLLOWED | kmem.FOLLOWED | const_strs.FOLLOWED)
 FOLLOWED_REFS = (refs.FOLLOWED | typed.FOLLOWED_RETS | sockets.FOLLOWED | locks.FOLLOWED
-                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED_ALL)
+                 | kptrs.FOLLOWED | percpu.FOLLOWED | dynptrs.FOLLOWED_ALL | sock_casts.FOLLOWED)
+MAP_ARGS = (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)
+#: helpers whose socket arguments (ARG_PTR_TO_SOCK_COMMON...) this engine checks
+FOLLOWED_SOCK_ARGS = sockets.FOLLOWED | sock_casts.FOLLOWED
 
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
@@ -213,6 +218,8 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         return typed.ptr_load(lay, p, off, size, True, regno, kfuncs.in_rcu(st))[0]
     if isinstance(p, P) and p.r.kind == sockets.KIND:
         return sockets.access_bad(lay, p, off, size, True, regno)
+    if isinstance(p, P) and p.r.kind == kmem.KIND:
+        return kmem.access_bad(lay, p, off, size, True, regno, atomic)
     if p is None or isinstance(p, S) or p.r.kind not in PLAIN:
         return check_region(lay, st, p, bv(size), True, atomic)
     o = p.off + bv(off)
@@ -292,8 +299,9 @@ def _ctx(lay, st, p, off: int, size: int, write: bool, raw, regno: int | None,
     if getattr(got, "kind", "") in SOCKET_YIELDS:  # a socket (model.symbolic.sockets)
         return bad, sockets.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8))
     why = unmodelled_yield(got)
-    if why is not None:
-        return bad + [(T, why)], None
+    ptr = kmem.ctx_pointer(lay, got.kind, read_bytes(arr, o, 8)) if why else None
+    if why is not None:  # a pointer the engine follows (model.symbolic.kmem), or not
+        return bad + ([] if ptr is not None else [(T, why)]), ptr
     kind = getattr(got, "kind", "scalar")
     if kind == "pkt":
         return bad, P(Region("packet", "packet"), bv(0))
@@ -324,9 +332,12 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if proto.might_sleep and kfuncs.in_rcu(st):  # model.symbolic.kfuncs
         return [(T, f"sleepable helper {proto.kernel_name}#{hid} in rcu_read_lock region")], []
     if proto.name in kptrs.FOLLOWED:  # model.symbolic.kptrs
-        return kptrs.xchg(eng, st, pc)
+        why = sock_casts.unfollowed(st.cur.regs[1:3])
+        return ([(T, why)], []) if why else kptrs.xchg(eng, st, pc)
     if proto.name in dynptrs.FOLLOWED:  # model.symbolic.dynptrs
         return dynptrs.call(eng, st, pc, proto)
+    if proto.name in kmem.PERCPU_HELPERS:  # model.symbolic.kmem
+        return kmem.percpu_call(lay, st, proto, pc)
     regs = st.cur.regs
     bad: list = []
     map_name = released = timer_map = sock = None
@@ -358,7 +369,11 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
                 return bad + [(T, "cannot access static keys")], []
             if timer_map is not None:  # bpf_timer_init: the timer's own map
                 bad += timers.map_bad(timer_map, i + 1, r)
-        elif arg.base in (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE):
+        elif isinstance(r, P) and r.r.kind == kmem.KIND and (arg.is_mem or arg.is_fixed_mem or
+                                                             arg.base in MAP_ARGS):
+            bad += kmem.mem_arg_bad(lay, i + 1, r, arg, regs[i + 2] if i < 4 else None,
+                                    map_name)
+        elif arg.base in MAP_ARGS:
             m = lay.maps[map_name]
             size = m.key_size if arg.base is Arg.PTR_TO_MAP_KEY else m.value_size
             bad += dynptrs.helper_mem_bad(st, i + 1, r, size,
@@ -385,23 +400,27 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             if more is None:
                 return bad + [(T, f"{VERIFIER_ONLY}: a reservation of a variable or huge size")], []
             bad += more
-        elif arg.base in sockets.SOCK_ARGS and proto.name in sockets.FOLLOWED:
+        elif arg.base in sockets.SOCK_ARGS and proto.name in FOLLOWED_SOCK_ARGS:
             more = sockets.arg_bad(i + 1, r, arg)
-            if more is None and proto.name in sockets.STORAGE | sockets.USERS:  # typed
-                more = typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
+            if more is None:  # a typed pointer (model.symbolic.sock_casts)
+                more = sock_casts.typed_arg_bad(lay, proto, i + 1, r, arg)
             if more is None:  # a typed pointer cast from a socket: the verifier's rules
                 return bad + [(T, f"{VERIFIER_ONLY}: a typed socket given to {proto.name}")], []
             bad += more
             sock = r
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and isinstance(r, P) and \
                 r.r.kind == sockets.KIND:  # a socket to bpf_skc_to_*
-            if r.r.gen or proto.name not in typed.FOLLOWED_RETS:  # the cast holds its ref
+            if proto.name not in typed.FOLLOWED_RETS:
                 return bad + [(T, f"{VERIFIER_ONLY}: a socket given to {proto.name}")], []
             bad += sockets.arg_bad(i + 1, r, arg)  # unreferenced (a ctx socket): checked
         elif arg.base is Arg.PTR_TO_BTF_ID_SOCK_COMMON and proto.name in typed.FOLLOWED_RETS:
             bad += typed.sock_common_arg(lay, i + 1, r, arg.maybe_null)
         elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in vmas.FOLLOWED:  # bpf_find_vma
             bad += vmas.task_bad(lay, proto.name, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_BTF_ID and proto.name in kmem.BTF_ARG_HELPERS:
+            bad += kmem.btf_arg_bad(lay, proto.name, i + 1, r, arg.maybe_null)
+        elif arg.base is Arg.PTR_TO_CONST_STR and proto.name in const_strs.FOLLOWED:
+            bad += const_strs.arg_bad(lay, proto, i + 1, r, regs)
         elif arg.base is Arg.PTR_TO_SPIN_LOCK:  # model.symbolic.locks
             bad += locks.arg(lay, st, i + 1, r, hid)
         elif arg.base is Arg.PTR_TO_RINGBUF_MEM:  # submit / discard (OBJ_RELEASE)
@@ -442,7 +461,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     if map_name is not None:
         m = lay.maps[map_name]
         why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, lay.ptype)
-               or map_helper_unmodelled(m.type, hid))
+               or map_helper_unmodelled(m.type, hid, map_in_map=True)
+               or (inner_maps.unfollowed(lay, eng.prog, map_name)
+                   if inner_maps.is_outer(lay, map_name) else None))
         if why is not None:
             return bad + [(T, why)], []
     n = st.helper_runs.get(pc, 0)
@@ -453,8 +474,13 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         grown = _invalidate_packet(st, f"{pc}_{n}")
     if proto.name in percpu.FOLLOWED:  # another CPU's value (model.symbolic.percpu)
         return bad, percpu.lookup(lay, st, map_name, pc, n)
-    if proto.name == "sk_storage_get":
+    if proto.name == "sk_storage_get" or proto.name in kmem.STORAGE_GET:
         return bad, sockets.storage_get(lay, st, map_name, regs[2], pc, n)
+    if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL and (inner_maps.is_outer(lay, map_name)
+                                                      or inner_maps.via_outer(regs[1])):
+        why, outs = inner_maps.lookup(lay, st, map_name, _key(lay, st, map_name, regs[2]),
+                                      pc, n)
+        return bad + ([(T, why)] if why else []), outs
     if proto.ret is Ret.PTR_TO_MAP_VALUE_OR_NULL:
         return bad, _lookup(lay, st, map_name, regs[2], locks.lookup_gen(lay, map_name, pc))
     if proto.name in sockets.ACQUIRERS:
@@ -467,8 +493,8 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
             not any(z3.is_true(b) for b, _ in bad):
         sockets.release(st, sock, f"{pc}_{n}")
     ret = typed.helper_result(lay, proto, pc, n)
-    if ret is not None:
-        return bad, [(st, ret, None)]
+    if ret is not None:  # a cast holds its socket's reference (model.symbolic.sock_casts)
+        return bad, [(st, sock_casts.result(lay, proto, ret, regs[1]), None)]
     if proto.ret is Ret.PTR_TO_RINGBUF_MEM_OR_NULL:
         return bad, refs.reserve(lay, st, pc, n, map_name, regs[2], regs[3])
     if released is not None:

@@ -208,13 +208,15 @@ def storage_get(lay, st, map_name: str, owner, pc: int, n: int):
 
 
 def release(st, p: P, tag: str) -> None:
-    """release_reference: the reference ends; every pointer holding it becomes an unknown
-    scalar."""
-    ref = p.r.gen
+    """release_reference: the reference ends; every pointer holding it (a socket, or a typed
+    pointer cast from one: model.symbolic.sock_casts) becomes an unknown scalar."""
+    from model.symbolic.sock_casts import holds
+
+    ref = holds(p)
     st.maps = {n: a for n, a in st.maps.items() if n != f"{KIND}#{ref - 1}"}
 
     def drop(v, where):
-        if isinstance(v, P) and v.r.kind == KIND and v.r.gen == ref:
+        if holds(v) == ref:
             return S(z3.BitVec(f"released_{tag}_{where}", 64))
         return v
 

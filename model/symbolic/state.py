@@ -183,11 +183,13 @@ class Layout:
             return bv(PACKET_BASE)
         if r.kind == "pkt_meta":
             return bv(PACKET_BASE) - self.mlen
+        if r.kind == "mapptr" and p.key is not None:  # an inner map (symbolic.inner_maps)
+            return p.key
         if r.kind == "mapptr":
             return bv(MAP_PTR_BASE + self.index[r.name] * 0x1000)
         if r.kind == "func":
             return bv(FUNC_BASE)
-        if r.kind in ("btf", "sock"):  # a kernel pointer: its address is its key
+        if r.kind in ("btf", "sock", "kmem"):  # a kernel pointer: its address is its key
             return p.key
         if r.kind == "ringbuf":  # the k-th reservation, where the interpreter puts it
             return bv(RINGBUF_BASE + r.gen * RINGBUF_STRIDE)

@@ -48,11 +48,13 @@ KIND = "btf"
 #: helpers followed: bpf_get_current_task_btf (a trusted task_struct pointer), and those
 #: taking a typed socket (ARG_PTR_TO_BTF_ID_SOCK_COMMON, checked by the verifier's
 #: btf_sock_common_arg): bpf_get_socket_cookie, the bpf_skc_to_* casts (a plain pointer to
-#: their struct, or NULL)
+#: their struct, or NULL); bpf_task_pt_regs, bpf_sock_from_file (model.symbolic.kmem checks
+#: their typed argument)
 FOLLOWED_RETS = frozenset({"get_current_task_btf", "get_socket_cookie", "skc_to_tcp6_sock",
                            "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
                            "skc_to_tcp_request_sock", "skc_to_udp6_sock",
-                           "skc_to_unix_sock"})
+                           "skc_to_unix_sock", "task_pt_regs", "sock_from_file",
+                           "skc_to_mptcp_sock"})
 #: the program types whose typed context this engine follows
 FOLLOWED_TYPES = ("tracing", "lsm")
 T = z3.BoolVal(True)
@@ -89,8 +91,10 @@ def _yield(lay, got, addr, scalar):
             if not any(f.eq(fact) for f in lay.facts):
                 lay.facts.append(fact)
         return [], value
-    if got.kind == "buf":  # an iterator's buffer: its offset rules are the verifier's
-        return [(T, f"{VERIFIER_ONLY}: a typed read yielding buf memory")], None
+    if got.kind == "buf":  # an iterator's buffer (model.symbolic.kmem)
+        from model.symbolic.kmem import buf_pointer
+
+        return [], buf_pointer(lay, got, addr)
     return [], _pointer(lay, got, addr)
 
 
