@@ -29,6 +29,7 @@ FROM_MEM, RESERVE_DYNPTR, SUBMIT_DYNPTR, DISCARD_DYNPTR = (
     helper_id(n) for n in ("dynptr_from_mem", "ringbuf_reserve_dynptr", "ringbuf_submit_dynptr",
                            "ringbuf_discard_dynptr"))
 READ, WRITE, DATA, DRAIN = 201, 202, 203, 209
+WAKEUP_FLAGS = 1 | 2  # BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
 
 
 def _set(m, ptr: int, data: int, size: int, kind: int, rdonly: bool = False) -> None:
@@ -115,9 +116,10 @@ def data(m, r1, r2, r3, r4, r5):
 
 def user_ringbuf_drain(m, r1, r2, r3, r4, r5):
     """The callback gets (a read-only local dynptr over a sample, ctx) for each sample,
-    until it returns non-zero; the number of samples drained."""
+    until it returns non-zero; the number of samples drained. Flags other than
+    BPF_RB_NO_WAKEUP / BPF_RB_FORCE_WAKEUP give -EINVAL (kernel/bpf/ringbuf.c)."""
     map_for_helper(m, r1, DRAIN)
-    if r4:
+    if r4 & ~WAKEUP_FLAGS:
         return EINVAL
     done = 0
     for _ in range(m.rng.randint(0, 3)):

@@ -20,6 +20,7 @@ from model.interp.dynptrs import DYNPTR_HELPERS
 from model.interp.refs import REF_HELPERS, Held, check_call, check_no_refs, release_all
 from model.interp.maps import Maps
 from model.interp.percpu import PERCPU_HELPERS, ksym_address, possible_cpus
+from model.interp.vmas import VMA_HELPERS
 from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
@@ -441,6 +442,7 @@ class Machine:
         fn = self.helpers.get(hid)
         if fn is None and self.helpers is LINUX_HELPERS:
             fn = (REF_HELPERS.get(hid) or DYNPTR_HELPERS.get(hid) or PERCPU_HELPERS.get(hid)
+                  or VMA_HELPERS.get(hid)
                   or havoc_for(self.prog.prog_type, hid))
         if fn is None:
             raise SkvError(f"helper {helper_name(hid)}#{hid} is not modelled")
