@@ -21,7 +21,7 @@ from model.interp.refs import REF_HELPERS, Held, check_call, check_no_refs, rele
 from model.interp.maps import Maps
 from model.interp.percpu import PERCPU_HELPERS, ksym_address, possible_cpus
 from model.interp.vmas import VMA_HELPERS
-from model.interp.memory import FUNC_BASE, MemFault, Memory, new_stack
+from model.interp.memory import FUNC_BASE, MemFault, Memory, check_stack_alignment, new_stack
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, MayGoto, Store)
 from model.keystate import KeyState
@@ -277,6 +277,7 @@ class Machine:
                 self._set(insn.dst, extend_load(B, raw, insn.size, insn.signed))
                 return pc + 1
             addr = (base + insn.off) & (2**64 - 1)
+            self._stack_aligned(addr, insn.size)
             ptr = self._ctx_pointer(addr, insn.size)
             if ptr is not None:  # the kernel rewrites this load into a pointer load
                 self._set(insn.dst, ptr)
@@ -287,6 +288,7 @@ class Machine:
         if isinstance(insn, Store):
             addr = (self._get(insn.dst) + insn.off) & (2**64 - 1)
             value = imm64(B, insn.imm) if insn.src is None else self._get(insn.src)
+            self._stack_aligned(addr, insn.size)
             self._store(addr, insn.size, value)
             return pc + 1
         if isinstance(insn, LoadImm64):
@@ -354,6 +356,11 @@ class Machine:
             raise SkvError(why or f"not modelled: the structure of map {st.name}")
         return int.from_bytes(image[off:off + size], "little")
 
+    def _stack_aligned(self, addr: int, size: int) -> None:
+        """Linux's stack accesses are aligned (the conformance suite's ISA has no such rule)."""
+        if self.helpers is LINUX_HELPERS:
+            check_stack_alignment(addr, size)
+
     def _store(self, addr: int, size: int, value: int) -> None:
         ctx = self.context
         if ctx is not None and ctx.region.base <= addr < ctx.region.end:
@@ -365,6 +372,7 @@ class Machine:
     def _atomic(self, insn: Atomic) -> None:
         addr = (self._get(insn.dst) + insn.off) & (2**64 - 1)
         w = 8 * insn.size
+        self._stack_aligned(addr, insn.size)
         old = self.mem.load(addr, insn.size)
         src = self._get(insn.src)
         if insn.op == "cmpxchg":

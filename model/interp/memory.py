@@ -153,6 +153,20 @@ class Memory:
         return self.find(addr)
 
 
+def check_stack_alignment(addr: int, size: int) -> None:
+    """A stack access must be aligned to its size, always (the verifier's rule,
+    memcheck.alignment_bias; a frame's end is aligned, so fp-relative is absolute)."""
+    if addr & (size - 1) and STACK_BASE <= addr < CTX_BASE:
+        from model.verifier.memcheck import alignment_bias
+        from model.verifier.regs import T
+
+        bias = alignment_bias(T.STACK, size, False)
+        if bias >= 0 and (addr + bias) % size:
+            off = (addr - STACK_BASE) % STACK_STRIDE - STACK_SIZE
+            raise MemFault(addr, size, f"misaligned stack access: {size} bytes at fp{off:+d}",
+                           "stack")
+
+
 def new_stack(mem: Memory, depth: int, zeroed: bool = False) -> Region:
     init = bytearray(b"\1" * STACK_SIZE) if zeroed else bytearray(STACK_SIZE)
     return mem.add(Region(f"stack#{depth}", "stack", STACK_BASE + depth * STACK_STRIDE,

@@ -28,7 +28,9 @@ from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
-from model.verifier.memcheck import NET_IP_ALIGN, PKT_WRITE_TYPES
+from model.verifier.memcheck import ALIGN_DESC, PKT_WRITE_TYPES, alignment_bias
+from model.verifier.regs import PACKET
+from model.verifier.regs import T as VT
 
 T = z3.BoolVal(True)
 
@@ -184,15 +186,20 @@ FOLLOWED_SOCK_ARGS = sockets.FOLLOWED | sock_casts.FOLLOWED
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
 
 
-def _aligned(lay, r: Region, o, size: int) -> list:
-    """Strict alignment (a BPF_F_STRICT_ALIGNMENT load; see memcheck.check_ptr_alignment):
-    packet offsets count NET_IP_ALIGN; the stack is checked by the stack rules."""
-    if not lay.strict_alignment or size == 1 or \
-            r.kind not in ("packet", "pkt_meta", "map", refs.KIND):
+#: the abstract verifier's pointer type of each region kind whose alignment is checked here
+_ALIGN_TYPES = {"stack": VT.STACK, "packet": VT.PKT, "pkt_meta": VT.PKT_META,
+                "map": VT.MAP_VALUE, refs.KIND: VT.RINGBUF_MEM}
+
+
+def _aligned(lay, r: Region, o, size: int, atomic: bool = False) -> list:
+    """The verifier's alignment rule (memcheck.alignment_bias: the stack and atomics always
+    strict, the rest under BPF_F_STRICT_ALIGNMENT; packets count NET_IP_ALIGN)."""
+    rtype = _ALIGN_TYPES.get(r.kind)
+    ip = -1 if rtype is None else alignment_bias(rtype, size, lay.strict_alignment or atomic)
+    if ip < 0:
         return []
-    ip = NET_IP_ALIGN if r.kind != "map" else 0
-    what = "packet" if ip else "value"
-    return [(z3.Extract(_LOW_BITS[size], 0, o + bv(ip)) != 0, f"misaligned {what} access")]
+    what = "packet " if rtype in PACKET else ALIGN_DESC.get(rtype, "")
+    return [(z3.Extract(_LOW_BITS[size], 0, o + bv(ip)) != 0, f"misaligned {what}access")]
 
 
 _LOW_BITS = {2: 0, 4: 1, 8: 2}
@@ -230,7 +237,7 @@ def store(lay, st: State, p, off: int, size: int, value, atomic=False,
         bad, _ = _ctx(lay, st, p, off, size, True, raw, regno)
         return bad
     bad = check_region(lay, st, P(p.r, o, p.key), bv(size), True, atomic) + \
-        _aligned(lay, p.r, o, size)
+        _aligned(lay, p.r, o, size, atomic)
     kbad = None if atomic else kptrs.store(lay, st, p, off, size, value, src)
     if kbad is not None:  # a kptr field (model.symbolic.kptrs): its rules, not the field's
         bad = [(b, w) for b, w in bad if "kptr" not in w] + kbad

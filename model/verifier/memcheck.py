@@ -437,17 +437,27 @@ ALIGN_DESC = {T.STACK: "stack ", T.MAP_VALUE: "value ", T.CTX: "context ",
 NET_IP_ALIGN = 2
 
 
-def check_ptr_alignment(reg: Reg, off: int, size: int, strict: bool) -> None:
-    """check_ptr_alignment: with ``strict`` (BPF_F_STRICT_ALIGNMENT on x86-64, which has
-    efficient unaligned access; always for the stack and for atomics) the pointer's
-    ``var_off + off + insn off`` must be a multiple of ``size``; packet pointers count
-    NET_IP_ALIGN too. One-byte accesses are always aligned."""
-    if reg.type is T.STACK:
+def alignment_bias(rtype: T, size: int, strict: bool) -> int:
+    """check_ptr_alignment's rule for a ``size``-byte access through a ``rtype`` pointer:
+    -1 when it needs no check (not strict, BPF_F_STRICT_ALIGNMENT being off on x86-64, which
+    has efficient unaligned access, and not the stack, which is always strict; or one
+    byte), else what the address counts besides the pointer's offsets (NET_IP_ALIGN for a
+    packet, 0 else): ``bias + var_off + off + insn off`` must be a multiple of ``size``.
+    The one rule the abstract verifier and the Z3 engine (model.symbolic.memory) apply."""
+    if rtype is T.STACK:
         strict = True
     if not strict or size == 1:
+        return -1
+    return NET_IP_ALIGN if rtype in PACKET else 0
+
+
+def check_ptr_alignment(reg: Reg, off: int, size: int, strict: bool) -> None:
+    """check_ptr_alignment: with ``strict`` (always for the stack and for atomics) the
+    pointer's offsets must be aligned to ``size`` (:func:`alignment_bias`)."""
+    ip = alignment_bias(reg.type, size, strict)
+    if ip < 0:
         return
     t = reg.var.var_off
-    ip = NET_IP_ALIGN if reg.type in PACKET else 0
     if ((t.value + ip + reg.off + off) | t.mask) & (size - 1):
         tn = str(_signed(t.value)) if t.mask == 0 else f"({t.value:#x}; {t.mask:#x})"
         if reg.type in PACKET:
