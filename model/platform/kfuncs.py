@@ -11,8 +11,12 @@ outside a set get "calling kernel function NAME is not allowed").
 
 Argument kinds: ``"scalar"``; ``"ctx"`` (the program's context, KF_ARG_PTR_TO_CTX);
 ``"mem"`` (memory whose size is the next argument, an ``__sz`` one: KF_ARG_PTR_TO_MEM_SIZE);
-``"size"`` (that size); ``"btf:STRUCT"`` (a typed pointer, KF_ARG_PTR_TO_BTF_ID). Returns:
-``"void"``, ``"scalar"``, ``"btf:STRUCT"``.
+``"size"`` (that size); ``"btf:STRUCT"`` (a typed pointer, KF_ARG_PTR_TO_BTF_ID);
+``"dynptr"`` (an initialised ``struct bpf_dynptr``), ``"dynptr_uninit:TYPE"`` (one the
+kfunc initialises, of that dynptr type); ``"mem_opt"`` (a ``__opt`` buffer: NULL, or memory
+of the size in the next argument), ``"szk"`` (that size, a ``__szk`` constant). Returns:
+``"void"``, ``"scalar"``, ``"btf:STRUCT"``, ``"slice"`` / ``"slice_rdwr"`` (PTR_TO_MEM of
+the constant size, read-only or not, a slice of the dynptr argument).
 
 A kfunc not in :data:`KFUNCS` stays "not modelled: kfunc NAME" for every engine.
 """
@@ -29,6 +33,9 @@ KF_SLEEPABLE = 1 << 5
 KF_DESTRUCTIVE = 1 << 6
 KF_RCU = 1 << 7
 
+#: program types that may call bpf_dynptr_from_skb with a context that is no __sk_buff
+_NO_SKB = frozenset({"tracing", "tracepoint", "perf_event", "cgroup_sock", "sock_ops",
+                     "netfilter"})
 #: kfunc set -> the program types registered for it (skv's names, model.elf.sections);
 #: measured on Linux 6.18 with a call of every kfunc below in each program type
 #: (tests/test_kfuncs.py); lsm and struct_ops are left out (not loadable here)
@@ -48,7 +55,15 @@ SETS: dict[str, frozenset[str]] = {
     # net/core/filter.c bpf_sk_iter_kfunc_set: tracing programs, and of those only
     # iterators (tracing_iter_filter: expected attach type BPF_TRACE_ITER)
     "sk_iter": frozenset({"tracing"}),
+    # net/core/filter.c bpf_kfunc_set_skb / bpf_kfunc_set_xdp (bpf_dynptr_from_skb/xdp),
+    # measured: also callable where the context is no packet (SET_UNMODELLED)
+    "dynptr_skb": frozenset({"sched_cls", "sched_act", "socket_filter", "cgroup_skb",
+                             "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb",
+                             *_NO_SKB}),
+    "dynptr_xdp": frozenset({"xdp", "tracing"}),
 }
+#: kfunc sets whose program types include ones skv does not model the kfunc in
+SET_UNMODELLED = {"dynptr_skb": _NO_SKB, "dynptr_xdp": frozenset({"tracing"})}
 #: kfunc set -> the one expected attach type its program types must have
 SET_ATTACH = {"sk_iter": 28}  # BPF_TRACE_ITER
 
@@ -106,7 +121,19 @@ KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     _k("bpf_xdp_ct_lookup", _ACQ_NULL, ["ctx", *_CT_ARGS], "btf:nf_conn", "ct_xdp"),
     _k("bpf_ct_release", KF_RELEASE, ["btf:nf_conn"], "void", "ct"),
     _k("bpf_sock_destroy", KF_TRUSTED_ARGS, ["btf:sock_common"], "scalar", "sk_iter"),
+    # skb / xdp dynptrs (model.verifier.dynptr_kfuncs)
+    _k("bpf_dynptr_from_skb", 0, ["ctx", "scalar", "dynptr_uninit:skb"], "scalar",
+       "dynptr_skb"),
+    _k("bpf_dynptr_from_xdp", 0, ["ctx", "scalar", "dynptr_uninit:xdp"], "scalar",
+       "dynptr_xdp"),
+    _k("bpf_dynptr_slice", KF_RET_NULL, ["dynptr", "scalar", "mem_opt", "szk"], "slice",
+       "common"),
+    _k("bpf_dynptr_slice_rdwr", KF_RET_NULL, ["dynptr", "scalar", "mem_opt", "szk"],
+       "slice_rdwr", "common"),
 )}
+#: the kfuncs model.verifier.dynptr_kfuncs judges (dynptr arguments, slices)
+DYNPTR_KFUNCS = frozenset({"bpf_dynptr_from_skb", "bpf_dynptr_from_xdp", "bpf_dynptr_slice",
+                           "bpf_dynptr_slice_rdwr"})
 
 RCU_LOCK, RCU_UNLOCK = "bpf_rcu_read_lock", "bpf_rcu_read_unlock"
 #: the structs a referenced kptr may point to: a destructor kfunc is registered for them
@@ -127,6 +154,8 @@ def kfunc_check(name: str, prog_type: str, sleepable: bool = False,
     if prog_type in ("lsm", "struct_ops", "ext", "lsm_cgroup"):
         return f"not modelled: kfunc {name} in a {prog_type} program"
     types = SETS[k.kset]
+    if prog_type in SET_UNMODELLED.get(k.kset, ()):
+        return f"not modelled: kfunc {name} in a {prog_type} program"
     if "*" not in types and prog_type not in types:
         if k.kset == "ct_skb" and prog_type == "xdp" or k.kset == "ct_xdp" and prog_type == \
                 "sched_cls":
@@ -159,4 +188,4 @@ def arg_struct(kind: str) -> str | None:
 
 __all__ = ["KF_ACQUIRE", "KF_RELEASE", "KF_RET_NULL", "KF_TRUSTED_ARGS", "KF_SLEEPABLE",
            "KF_DESTRUCTIVE", "KF_RCU", "SETS", "Kfunc", "KFUNCS", "RCU_LOCK", "RCU_UNLOCK",
-           "KPTR_DTOR_STRUCTS", "RCU_PROTECTED", "kfunc_check", "kfunc_name", "arg_struct"]
+           "KPTR_DTOR_STRUCTS", "RCU_PROTECTED", "DYNPTR_KFUNCS", "kfunc_check", "kfunc_name", "arg_struct"]

@@ -69,6 +69,8 @@ class ArgFlag(enum.Flag):
     MEM_RINGBUF = enum.auto()
     DYNPTR_LOCAL = enum.auto()    # DYNPTR_TYPE_LOCAL: a dynptr over program memory
     DYNPTR_RINGBUF = enum.auto()  # DYNPTR_TYPE_RINGBUF: over a ring buffer reservation
+    DYNPTR_SKB = enum.auto()      # DYNPTR_TYPE_SKB: over an skb's packet (a kfunc's)
+    DYNPTR_XDP = enum.auto()      # DYNPTR_TYPE_XDP: over an xdp buffer (a kfunc's)
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,8 @@ RELEASE_EXPECTED = {
 
 #: the dynptr type flag of an ``ARG_PTR_TO_DYNPTR`` argument -> the dynptr type's name
 #: (the kernel's dynptr_type_str)
-DYNPTR_TYPES = {F.DYNPTR_LOCAL: "local", F.DYNPTR_RINGBUF: "ringbuf"}
+DYNPTR_TYPES = {F.DYNPTR_LOCAL: "local", F.DYNPTR_RINGBUF: "ringbuf", F.DYNPTR_SKB: "skb",
+                F.DYNPTR_XDP: "xdp"}
 #: helpers whose returned memory is a slice of their dynptr argument (is_dynptr_ref_function)
 DYNPTR_SLICES = frozenset({"dynptr_data"})
 

@@ -24,8 +24,9 @@ import z3
 
 from model.platform import btf_access as BA
 from model.platform.ctx_layouts import VERIFIER_ONLY
-from model.platform.kfuncs import (KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS,
-                                   RCU_LOCK, RCU_UNLOCK, arg_struct, kfunc_check)
+from model.platform.kfuncs import (DYNPTR_KFUNCS, KF_ACQUIRE, KF_RELEASE, KF_RET_NULL,
+                                   KF_SLEEPABLE, KFUNCS, RCU_LOCK, RCU_UNLOCK, arg_struct,
+                                   kfunc_check)
 from model.platform.prototypes import program_sleepable
 from model.symbolic import locks, sockets, typed
 from model.symbolic.state import BV64, BYTE, P, Region, S, bv, const_of
@@ -59,6 +60,10 @@ def call(eng, st, pc: int, name: str) -> list:
         return []
     if locks.held(st):
         eng.fail(st, pc, what, TRUE, locks.LOCKED_CALL)
+        return []
+    if name in DYNPTR_KFUNCS:  # the verifier judges them (model.verifier.dynptr_kfuncs)
+        eng._exhaust(f"not modelled: kfunc {name} (skb/xdp dynptrs, slices) in the Z3 "
+                     f"engine (insn {pc})")
         return []
     k = KFUNCS[name]
     sid = None

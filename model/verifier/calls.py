@@ -229,7 +229,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     for k in range(1, 6):
         regs[k] = NOT_INIT
     regs[0] = ret
-    if proto.changes_pkt_data:
+    if proto.changes_pkt_data or proto.name == "dynptr_write" and dynptr is not None \
+            and dynptr.type == "skb":  # writing an skb dynptr may move its data
         invalidate_packet_pointers(st)
     return callback
 
@@ -256,12 +257,17 @@ def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
         raise Reject(why)
 
 
+#: the ``tag`` of a slice of an skb or xdp dynptr (model.verifier.dynptr_kfuncs)
+PKT_SLICE = "pkt"
+
+
 def invalidate_packet_pointers(st: State) -> None:
     """clear_all_pkt_pointers: after a helper that may move or resize the packet, every
-    packet pointer (data, meta, end; in registers or spilled, in every frame) becomes an
-    unknown scalar (a privileged loader; unprivileged ones get NOT_INIT)."""
+    packet pointer (data, meta, end; in registers or spilled, in every frame) and every
+    slice of an skb/xdp dynptr becomes an unknown scalar (a privileged loader;
+    unprivileged ones get NOT_INIT)."""
     for f, where, r in list(st.all_regs()):
-        if r.type in PACKET or r.type is T.PKT_END:
+        if r.type in PACKET or r.type is T.PKT_END or r.tag == PKT_SLICE:
             st.update(f, where, unknown())
 
 

@@ -148,8 +148,10 @@ def _invalidate(st: State, frame: Frame, first: int) -> None:
     did = frame.stack[first].dynptr.id
     frame.stack.pop(first, None)
     frame.stack.pop(first - 1, None)
-    for f, where, reg in list(st.all_regs()):
-        if reg.dynptr == did and reg.type in (T.MEM, T.MEM_OR_NULL):
+    for f, where, reg in list(st.all_regs()):  # exactly PTR_TO_MEM(_OR_NULL): neither a
+        # read-only slice nor one of packet memory (model.verifier.dynptr_kfuncs)
+        if reg.dynptr == did and reg.type in (T.MEM, T.MEM_OR_NULL) and not reg.read_only \
+                and not reg.tag:
             st.update(f, where, unknown())
 
 

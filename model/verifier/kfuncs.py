@@ -22,8 +22,9 @@ for the kfuncs of model.platform.kfuncs; any other stays "not modelled: kfunc NA
 from __future__ import annotations
 
 from model.elf.btf import STRUCT
-from model.platform.kfuncs import (KF_ACQUIRE, KF_RCU, KF_RELEASE, KF_RET_NULL, KF_SLEEPABLE, KFUNCS, RCU_LOCK,
-                                   RCU_UNLOCK, arg_struct, kfunc_check, kfunc_name)
+from model.platform.kfuncs import (DYNPTR_KFUNCS, KF_ACQUIRE, KF_RCU, KF_RELEASE,
+                                   KF_RET_NULL, KF_SLEEPABLE, KFUNCS, RCU_LOCK, RCU_UNLOCK,
+                                   arg_struct, kfunc_check, kfunc_name)
 from model.platform.prototypes import Arg, ArgType
 from model.platform.tracing_targets import vmlinux_btf
 from model.verifier.calls import _mem_arg, _null_mem_size, _size_arg, unmoved_ctx
@@ -50,6 +51,14 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
     elif st.rcu and k.has(KF_SLEEPABLE):
         raise Reject(f"kernel func {name} is sleepable within rcu_read_lock region")
     regs = st.cur.regs
+    if name in DYNPTR_KFUNCS:  # dynptr arguments and slices
+        from model.verifier import dynptr_kfuncs
+
+        ret = dynptr_kfuncs.call(st, obj, ptype, name, k, pc, ids)
+        for r in range(1, 6):
+            regs[r] = NOT_INIT
+        regs[0] = ret
+        return
     released = None
     for i, kind in enumerate(k.args):
         regno = i + 1
