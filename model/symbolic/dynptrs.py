@@ -261,7 +261,7 @@ def _u32(v):
 def call(eng, st, pc: int, proto):
     """(bad list, [(state, r0, extra guard)]) of a dynptr helper call."""
     from model.symbolic.havoc import havoc_written
-    from model.symbolic.memory import check_region
+    from model.symbolic.memory import check_region, helper_args, uninit_arg
 
     lay, regs = eng.lay, st.cur.regs
     n = st.helper_runs.get(pc, 0)
@@ -271,14 +271,10 @@ def call(eng, st, pc: int, proto):
     vst = mirror(st)
     bad: list = []
     dyn = dyn_reg = None
-    for i, arg in enumerate(proto.args):
-        regno, r = i + 1, regs[i + 1]
-        if arg.base is Arg.DONTCARE:
-            continue
+    for i, arg, r in helper_args(proto.args, regs):
+        regno = i + 1
         if r is None:
-            return bad + [(T, f"R{regno} !read_ok")], []
-        if arg.base is Arg.ANYTHING:
-            continue
+            return bad + uninit_arg(i), []
         if arg.base is Arg.CONST_MAP_PTR:
             if not (isinstance(r, P) and r.r.kind == "mapptr"):
                 return bad + [(T, f"R{regno} type={_kind(r)} expected=map_ptr")], []
@@ -289,7 +285,8 @@ def call(eng, st, pc: int, proto):
             if not isinstance(r, S):
                 return bad + [(T, f"R{regno} type={_kind(r)} expected=scalar")], []
             if arg.base is Arg.CONST_ALLOC_SIZE_OR_ZERO and const_of(r.v) is None:
-                if not path_constant(r.v):  # the kernel needs a known constant
+                if not path_constant(r.v):  # the kernel needs a known constant (the
+                    # stray quote is the kernel's own: check_func_arg's words on 6.18)
                     return bad + [(T, f"R{regno} is not a known constant'")], []
                 return bad + [(T, f"{VERIFIER_ONLY}: a slice of a size that differs "
                                   "between merged paths")], []

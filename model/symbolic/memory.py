@@ -24,13 +24,12 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_p
 from model.semantics.backend import to_signed
 from model.symbolic import (callbacks, const_strs, dynptrs, inner_maps, kfuncs, kmem, kptrs,
                             locks, percpu, refs, sock_casts, sockets, timers, typed, vmas)
+from model.symbolic.alignment import aligned as _aligned
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
-from model.verifier.memcheck import ALIGN_DESC, PKT_WRITE_TYPES, alignment_bias
-from model.verifier.regs import PACKET
-from model.verifier.regs import T as VT
+from model.verifier.memcheck import PKT_WRITE_TYPES
 
 T = z3.BoolVal(True)
 
@@ -182,27 +181,24 @@ MAP_ARGS = (Arg.PTR_TO_MAP_KEY, Arg.PTR_TO_MAP_VALUE)
 #: helpers whose socket arguments (ARG_PTR_TO_SOCK_COMMON...) this engine checks
 FOLLOWED_SOCK_ARGS = sockets.FOLLOWED | sock_casts.FOLLOWED
 
+def helper_args(args, regs):
+    """(i, arg, register) of each helper argument a call checks: ARG_DONTCARE and an
+    initialised ARG_ANYTHING are skipped; the register is None for an uninitialised one
+    (the call then fails with :func:`uninit_arg`)."""
+    for i, arg in enumerate(args):
+        r = regs[i + 1]
+        if arg.base is Arg.DONTCARE or r is not None and arg.base is Arg.ANYTHING:
+            continue
+        yield i, arg, r
+
+
+def uninit_arg(i: int) -> list:
+    """The bad list of the uninitialised register of argument ``i``."""
+    return [(T, f"R{i + 1} !read_ok (helper argument)")]
+
+
 #: regions whose bytes load/store model
 PLAIN = ("stack", "ctx", "packet", "pkt_meta", "map", refs.KIND)
-
-
-#: the abstract verifier's pointer type of each region kind whose alignment is checked here
-_ALIGN_TYPES = {"stack": VT.STACK, "packet": VT.PKT, "pkt_meta": VT.PKT_META,
-                "map": VT.MAP_VALUE, refs.KIND: VT.RINGBUF_MEM}
-
-
-def _aligned(lay, r: Region, o, size: int, atomic: bool = False) -> list:
-    """The verifier's alignment rule (memcheck.alignment_bias: the stack and atomics always
-    strict, the rest under BPF_F_STRICT_ALIGNMENT; packets count NET_IP_ALIGN)."""
-    rtype = _ALIGN_TYPES.get(r.kind)
-    ip = -1 if rtype is None else alignment_bias(rtype, size, lay.strict_alignment or atomic)
-    if ip < 0:
-        return []
-    what = "packet " if rtype in PACKET else ALIGN_DESC.get(rtype, "")
-    return [(z3.Extract(_LOW_BITS[size], 0, o + bv(ip)) != 0, f"misaligned {what}access")]
-
-
-_LOW_BITS = {2: 0, 4: 1, 8: 2}
 
 
 def _pkt_index(lay, r: Region, o):
@@ -349,14 +345,9 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
     bad: list = []
     map_name = released = timer_map = sock = None
     args = list(proto.args)
-    for i, arg in enumerate(args):
-        r = regs[i + 1]
-        if arg.base is Arg.DONTCARE:
-            continue
+    for i, arg, r in helper_args(args, regs):
         if r is None:
-            return bad + [(T, f"R{i + 1} !read_ok (helper argument)")], []
-        if arg.base is Arg.ANYTHING:
-            continue
+            return bad + uninit_arg(i), []
         null = isinstance(r, S) and arg.maybe_null
         cond_null = (r.v == bv(0)) if null else z3.BoolVal(False)
         if null and arg.is_mem:  # NULL needs a size that is 0 (check_mem_size_reg)
