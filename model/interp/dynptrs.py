@@ -23,7 +23,8 @@ from model.platform.helpers import helper_id
 
 EINVAL, E2BIG = -22, -7
 SIZE_MASK, TYPE_SHIFT, RDONLY = 0xFFFFFF, 28, 1 << 31
-LOCAL, RINGBUF = 1, 2
+LOCAL, RINGBUF, SKB, XDP = 1, 2, 3, 4  # (model.interp.skb_dynptrs: skb / xdp)
+SKB_WRITE_FLAGS = 1 | 2  # BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH
 SAMPLE_BASE = 0x7800_0000_0000
 FROM_MEM, RESERVE_DYNPTR, SUBMIT_DYNPTR, DISCARD_DYNPTR = (
     helper_id(n) for n in ("dynptr_from_mem", "ringbuf_reserve_dynptr", "ringbuf_submit_dynptr",
@@ -104,6 +105,8 @@ def read(m, r1, r2, r3, r4, r5):
 
 
 def write(m, r1, r2, r3, r4, r5):
+    if _get(m, r1)[2] == SKB:  # __bpf_skb_store_bytes' flags
+        r5 &= ~SKB_WRITE_FLAGS
     at = _at(m, r1, r2, r4, True, r5)
     if at > 0:
         m.mem.store_bytes(at, m.mem.load_bytes(r3, r4 & 0xFFFFFFFF))
@@ -111,6 +114,8 @@ def write(m, r1, r2, r3, r4, r5):
 
 
 def data(m, r1, r2, r3, r4, r5):
+    if _get(m, r1)[2] in (SKB, XDP):  # skb / xdp dynptrs take bpf_dynptr_slice
+        return 0
     return max(_at(m, r1, r2, r3, True, 0), 0)  # NULL where the others fail
 
 

@@ -434,10 +434,20 @@ class Machine:
 
     def _kfunc(self, pc: int, btf_id: int) -> int:
         """A kfunc call: an RCU read section's bounds do nothing a run can see (r0 is not
-        set: they return void); any other kfunc is refused ("not modelled")."""
+        set: they return void); skb / xdp dynptrs: model.interp.skb_dynptrs; any other
+        kfunc is refused ("not modelled")."""
+        from model.interp.skb_dynptrs import KFUNC_MODELS
         from model.platform.kfuncs import RCU_LOCK, RCU_UNLOCK, kfunc_name
 
-        if kfunc_name(self.prog, pc, btf_id) not in (RCU_LOCK, RCU_UNLOCK):
+        name = kfunc_name(self.prog, pc, btf_id)
+        fn = KFUNC_MODELS.get(name or "")
+        if fn is not None:  # skb / xdp dynptrs
+            args = [self.regs[r] if self.regs[r] is not None else 0 for r in range(1, 6)]
+            r0 = fn(self, *args) & (2**64 - 1)
+            self._clobber_args()
+            self.regs[0] = r0
+            return pc + 1
+        if name not in (RCU_LOCK, RCU_UNLOCK):
             raise SkvError(self.prog.kfunc_unmodelled(pc, btf_id))
         self.regs[0] = None if self.strict else 0
         self._clobber_args()
