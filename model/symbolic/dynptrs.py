@@ -37,6 +37,7 @@ from model.platform.ctx_layouts import VERIFIER_ONLY
 from model.platform.map_helpers import map_helper_check
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
+from model.symbolic import skb_dynptrs as SK
 from model.symbolic.refs import SLICE
 from model.symbolic.state import BV64, BYTE, P, Region, S, bv, const_of, path_constant
 from model.interp.memory import STACK_SIZE
@@ -364,14 +365,17 @@ def call(eng, st, pc: int, proto):
         flags = lay.addr(regs[5])
         oob = z3.Or(z3.UGT(off, info.size), z3.UGT(ln, info.size - off))
         ret = z3.If(z3.Or(info.null, z3.BoolVal(info.rdonly)), bv(EINVAL),
-                    z3.If(oob, bv(E2BIG), z3.If(flags != bv(0), bv(EINVAL), bv(0))))
-        if not info.rdonly:
+                    z3.If(oob, bv(E2BIG), z3.If(SK.write_flags(info, flags) != bv(0),
+                                                bv(EINVAL), bv(0))))
+        if info.kind in SK.PACKET_KINDS:  # model.symbolic.skb_dynptrs
+            SK.written(lay, st, info, tag)
+        elif not info.rdonly:
             _havoc(lay, st, info, tag)
         return bad, [(st, S(ret), None)]
     # dynptr_data: NULL, or a slice of exactly len bytes
     off, ln = _u32(lay.addr(regs[2])), const_of(regs[3].v)
     oob = z3.Or(z3.UGT(off, info.size), z3.UGT(bv(ln), info.size - off))
-    null = z3.Or(info.null, oob, z3.BoolVal(info.rdonly))
+    null = z3.Or(info.null, oob, z3.BoolVal(info.rdonly or info.kind in SK.PACKET_KINDS))
     ok = st.copy()
     region = f"{SLICE}{dyn.id}#{tag}"
     ok.maps[region] = z3.Array(f"slice_{tag}", BV64, BYTE)

@@ -61,10 +61,10 @@ def call(eng, st, pc: int, name: str) -> list:
     if locks.held(st):
         eng.fail(st, pc, what, TRUE, locks.LOCKED_CALL)
         return []
-    if name in DYNPTR_KFUNCS:  # the verifier judges them (model.verifier.dynptr_kfuncs)
-        eng._exhaust(f"not modelled: kfunc {name} (skb/xdp dynptrs, slices) in the Z3 "
-                     f"engine (insn {pc})")
-        return []
+    if name in DYNPTR_KFUNCS:  # skb / xdp dynptrs (slices are left to the verifier)
+        from model.symbolic import skb_dynptrs
+
+        return skb_dynptrs.call(eng, st, pc, name)
     k = KFUNCS[name]
     sid = None
     if arg_struct(k.ret):

@@ -1,0 +1,103 @@
+"""skb / xdp dynptrs in the Z3 engine: bpf_dynptr_from_skb / bpf_dynptr_from_xdp, and
+bpf_dynptr_read / write / data on the dynptrs they make (model.symbolic.dynptrs).
+
+The static rules are the abstract verifier's own (model.verifier.dynptr_kfuncs.call, run on
+the mirror of model.symbolic.dynptrs: the context unmoved, a scalar, 16 bytes of stack made
+a dynptr of type skb / xdp); a ``Reject`` is an unsafe execution of the path. A dynptr's
+``Info``: NULL where flags are non-zero (r0 -EINVAL, else 0), the packet's length as its
+size, read-only for an skb in a program type that may not write packet data (the kernel's
+bpf_dynptr_from_skb_rdonly). bpf_dynptr_write to one gives the packet unknown bytes (an skb
+dynptr's also drops the packet pointers, as a packet-changing helper: the verifier's rule);
+bpf_dynptr_data gives NULL. bpf_dynptr_slice / slice_rdwr are not followed ("not
+modelled", unknown: the verifier judges them).
+"""
+
+from __future__ import annotations
+
+import z3
+
+from model.platform.kfuncs import KFUNCS
+from model.symbolic.state import P, S, bv, const_of
+from model.verifier import dynptr as VD
+from model.verifier import dynptr_kfuncs as VK
+from model.verifier.memcheck import PKT_WRITE_TYPES, Reject
+from model.verifier.regs import NOT_INIT, known, pointer, unknown
+from model.verifier.regs import T as VT
+
+FOLLOWED = frozenset({"bpf_dynptr_from_skb", "bpf_dynptr_from_xdp"})
+PACKET_KINDS = ("skb", "xdp")
+SKB_WRITE_FLAGS = 1 | 2  # BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH
+EINVAL = -22
+T = z3.BoolVal(True)
+
+
+def _vreg(st, v):
+    """The verifier's register for symbolic value ``v`` (None: left to the verifier)."""
+    from model.symbolic.dynptrs import _stack_reg
+
+    if v is None:
+        return NOT_INIT
+    if isinstance(v, S):
+        c = const_of(v.v)
+        return known(c) if c is not None else unknown()
+    if isinstance(v, P) and v.r.kind == "ctx":
+        c = const_of(v.off)
+        return None if c is None else pointer(VT.CTX, off=c - (1 << 64) if c >> 63 else c)
+    if isinstance(v, P) and v.r.kind == "stack":
+        return _stack_reg(st, v)
+    return None
+
+
+def call(eng, st, pc: int, name: str) -> list:
+    """The states after the call of kfunc ``name`` at ``pc`` (failures recorded on ``eng``)."""
+    from model.symbolic.dynptrs import Info, _Ids, mirror, write_back
+
+    lay, regs = eng.lay, st.cur.regs
+    if name not in FOLLOWED:
+        eng._exhaust(f"not modelled: kfunc {name} (dynptr slices) in the Z3 engine "
+                     f"(insn {pc})")
+        return []
+    vregs = [_vreg(st, regs[r]) for r in (1, 2, 3)]
+    if any(r is None for r in vregs):
+        eng._exhaust(f"not modelled: an argument of kfunc {name} the Z3 engine leaves to "
+                     f"the verifier (insn {pc})")
+        return []
+    n = st.helper_runs.get(pc, 0)
+    st.helper_runs[pc] = n + 1
+    vst = mirror(st)
+    for r, reg in zip((1, 2, 3), vregs):
+        vst.cur.regs[r] = reg
+    try:
+        VK.call(vst, None, lay.ptype, name, KFUNCS[name], pc, _Ids(pc, n))
+    except Reject as e:
+        eng.fail(st, pc, f"call to kernel function {name} is allowed", T, e.message)
+        return []
+    write_back(st, vst, f"{pc}_{n}")
+    frame = next(f for f in vst.frames if f.frameno == vregs[2].frame)
+    d = frame.stack[VD._spi(vregs[2])].dynptr
+    kind = "skb" if name.endswith("skb") else "xdp"
+    flags = regs[2].v
+    st.dynptrs[("info", d.id)] = Info(kind, "", flags != bv(0), lay.pkt_len(st),
+                                      rdonly=kind == "skb" and lay.ptype not in PKT_WRITE_TYPES)
+    return eng.outcomes(st, pc, [(st, S(z3.If(flags != bv(0), bv(EINVAL), bv(0))), None)])
+
+
+def write_flags(info, flags):
+    """The flags bpf_dynptr_write refuses for this dynptr (an skb takes two)."""
+    return flags & bv(~SKB_WRITE_FLAGS) if info.kind == "skb" else flags
+
+
+def written(lay, st, info, tag: str) -> None:
+    """bpf_dynptr_write to a packet dynptr: unknown packet bytes; for an skb the packet
+    pointers are dropped too (the verifier's changes_data)."""
+    from model.symbolic.memory import _invalidate_packet
+    from model.symbolic.state import BV64, BYTE
+
+    if info.kind == "skb":  # (the length stays: bpf_skb_store_bytes does not resize)
+        plen = st.plen
+        _invalidate_packet(st, tag)
+        st.plen = plen
+    st.pkt = z3.Array(f"dynw_pkt_{tag}", BV64, BYTE)
+
+
+__all__ = ["FOLLOWED", "PACKET_KINDS", "call", "write_flags", "written"]
