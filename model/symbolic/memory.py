@@ -25,6 +25,7 @@ from model.semantics.backend import to_signed
 from model.symbolic import (callbacks, const_strs, dynptrs, inner_maps, kfuncs, kmem, kptrs,
                             locks, percpu, refs, sock_casts, sockets, timers, typed, vmas)
 from model.symbolic.alignment import aligned as _aligned
+from model.symbolic.skb_dynptrs import RO_PACKET
 from model.symbolic.havoc import arg_alignment, havoc_written
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
@@ -74,6 +75,8 @@ def check_region(lay, st: State, p, size, write: bool, atomic: bool = False):
     if k == "packet":
         if write and lay.ptype not in PKT_WRITE_TYPES:
             return [(T, "cannot write into packet")]
+        if write and p.r.name == RO_PACKET:  # a bpf_dynptr_slice (model.symbolic.skb_dynptrs)
+            return [(T, "cannot write into rdonly_mem")]
         if atomic:
             return [(T, "atomic access to packet")]
         return [(z3.Not(in_bounds(p.off, size, lay.pkt_len(st))),

@@ -8,8 +8,11 @@ a dynptr of type skb / xdp); a ``Reject`` is an unsafe execution of the path. A 
 size, read-only for an skb in a program type that may not write packet data (the kernel's
 bpf_dynptr_from_skb_rdonly). bpf_dynptr_write to one gives the packet unknown bytes (an skb
 dynptr's also drops the packet pointers, as a packet-changing helper: the verifier's rule);
-bpf_dynptr_data gives NULL. bpf_dynptr_slice / slice_rdwr are not followed ("not
-modelled", unknown: the verifier judges them).
+bpf_dynptr_data gives NULL. bpf_dynptr_slice / slice_rdwr of a packet dynptr without a
+buffer: NULL or a packet pointer (the packet is linear here; data that is not may give
+NULL), read-only for bpf_dynptr_slice, dropped with the packet pointers; with a buffer
+(the slice may be the buffer), or of a local / ring buffer dynptr, they are left to the
+verifier ("not modelled", unknown).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import z3
 
 from model.platform.kfuncs import KFUNCS
-from model.symbolic.state import P, S, bv, const_of
+from model.symbolic.state import P, Region, S, bv, const_of
 from model.verifier import dynptr as VD
 from model.verifier import dynptr_kfuncs as VK
 from model.verifier.memcheck import PKT_WRITE_TYPES, Reject
@@ -25,6 +28,8 @@ from model.verifier.regs import NOT_INIT, known, pointer, unknown
 from model.verifier.regs import T as VT
 
 FOLLOWED = frozenset({"bpf_dynptr_from_skb", "bpf_dynptr_from_xdp"})
+#: the packet region's name in a read-only slice (bpf_dynptr_slice): no store through it
+RO_PACKET = "packet#ro"
 PACKET_KINDS = ("skb", "xdp")
 SKB_WRITE_FLAGS = 1 | 2  # BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH
 EINVAL = -22
@@ -53,11 +58,13 @@ def call(eng, st, pc: int, name: str) -> list:
     from model.symbolic.dynptrs import Info, _Ids, mirror, write_back
 
     lay, regs = eng.lay, st.cur.regs
-    if name not in FOLLOWED:
-        eng._exhaust(f"not modelled: kfunc {name} (dynptr slices) in the Z3 engine "
-                     f"(insn {pc})")
+    slicing = name not in FOLLOWED
+    if slicing and not (isinstance(regs[3], S) and const_of(regs[3].v) == 0):
+        eng._exhaust(f"not modelled: kfunc {name} with a buffer (a slice that may be the "
+                     f"buffer) in the Z3 engine (insn {pc})")
         return []
-    vregs = [_vreg(st, regs[r]) for r in (1, 2, 3)]
+    args = (1, 2, 3, 4) if slicing else (1, 2, 3)
+    vregs = [_vreg(st, regs[r]) for r in args]
     if any(r is None for r in vregs):
         eng._exhaust(f"not modelled: an argument of kfunc {name} the Z3 engine leaves to "
                      f"the verifier (insn {pc})")
@@ -65,7 +72,7 @@ def call(eng, st, pc: int, name: str) -> list:
     n = st.helper_runs.get(pc, 0)
     st.helper_runs[pc] = n + 1
     vst = mirror(st)
-    for r, reg in zip((1, 2, 3), vregs):
+    for r, reg in zip(args, vregs):
         vst.cur.regs[r] = reg
     try:
         VK.call(vst, None, lay.ptype, name, KFUNCS[name], pc, _Ids(pc, n))
@@ -73,13 +80,36 @@ def call(eng, st, pc: int, name: str) -> list:
         eng.fail(st, pc, f"call to kernel function {name} is allowed", T, e.message)
         return []
     write_back(st, vst, f"{pc}_{n}")
-    frame = next(f for f in vst.frames if f.frameno == vregs[2].frame)
-    d = frame.stack[VD._spi(vregs[2])].dynptr
+    at = vregs[0 if slicing else 2]
+    frame = next(f for f in vst.frames if f.frameno == at.frame)
+    d = frame.stack[VD._spi(at)].dynptr
+    if slicing:
+        return _slice(eng, st, pc, n, name, st.dynptrs.get(("info", d.id)))
     kind = "skb" if name.endswith("skb") else "xdp"
     flags = regs[2].v
     st.dynptrs[("info", d.id)] = Info(kind, "", flags != bv(0), lay.pkt_len(st),
                                       rdonly=kind == "skb" and lay.ptype not in PKT_WRITE_TYPES)
     return eng.outcomes(st, pc, [(st, S(z3.If(flags != bv(0), bv(EINVAL), bv(0))), None)])
+
+
+def _slice(eng, st, pc: int, n: int, name: str, info) -> list:
+    """bpf_dynptr_slice(_rdwr) of a packet dynptr without a buffer: NULL (a NULL dynptr,
+    a range past its end, a read-only dynptr for _rdwr, or data that is not linear), else
+    a packet pointer to those bytes (read-only for bpf_dynptr_slice: RO_PACKET). A slice
+    of a local or ring buffer dynptr is left to the verifier."""
+    if info is None or info.kind not in PACKET_KINDS:
+        eng._exhaust(f"not modelled: kfunc {name} of a local or ring buffer dynptr in the Z3 "
+                     f"engine (insn {pc})")
+        return []
+    regs = st.cur.regs
+    off = z3.ZeroExt(32, z3.Extract(31, 0, eng.lay.addr(regs[2])))
+    size = bv(const_of(regs[4].v) & 0xFFFFFFFF)
+    rdwr = name.endswith("_rdwr")
+    null = z3.Or(info.null, z3.UGT(off, info.size), z3.UGT(size, info.size - off),
+                 z3.BoolVal(rdwr and info.rdonly), z3.Bool(f"slice_nonlinear_{pc}_{n}"))
+    ok = st.copy()
+    ptr = P(Region("packet", "packet" if rdwr else RO_PACKET), off)
+    return eng.outcomes(st, pc, [(st, S(bv(0)), null), (ok, ptr, z3.Not(null))])
 
 
 def write_flags(info, flags):
@@ -100,4 +130,4 @@ def written(lay, st, info, tag: str) -> None:
     st.pkt = z3.Array(f"dynw_pkt_{tag}", BV64, BYTE)
 
 
-__all__ = ["FOLLOWED", "PACKET_KINDS", "call", "write_flags", "written"]
+__all__ = ["FOLLOWED", "RO_PACKET", "PACKET_KINDS", "call", "write_flags", "written"]
