@@ -21,12 +21,13 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 #: the modules compiled, under model/ (type-correct under mypy: mypyc trusts the types).
-#: The domains also run over the Z3 back end (the proofs): their back-end values are
-#: unannotated (``Any``), so the compiled code handles them as any Python object.
+#: The domains and the back ends also run over Z3 values (the proofs, the Z3 engine): such
+#: values are unannotated (``Any``), so the compiled code handles them as any Python object.
 COMPILED = ("verifier.transfer", "verifier.step", "verifier.state", "verifier.regs",
             "verifier.checker", "verifier.explore", "verifier.backtrack", "verifier.memcheck",
             "verifier.liveness", "verifier.calls", "verifier.history",
-            "domains.tnum", "domains.scalar", "domains.scalar_alu", "domains.scalar_branch")
+            "domains.tnum", "domains.scalar", "domains.scalar_alu", "domains.scalar_branch",
+            "semantics.backend")
 MODULES = tuple(f"model.{m}" for m in COMPILED)
 SOURCES = tuple(f"model/{m.replace('.', '/')}.py" for m in COMPILED)  # relative to the root
 PACKAGE = Path(__file__).resolve().parent
