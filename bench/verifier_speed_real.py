@@ -8,8 +8,10 @@ The trees are two checkouts of skv's ``model`` package (e.g. ``git archive <rev>
 repository, see bench/real_corpora.py).
 
 ``python -m bench.verifier_speed_real BEFORE_DIR AFTER_DIR OBJ[:PROG] ... [--rounds N]
-[--out FILE.json]``; without ``:PROG`` every program of the object. Writes the JSON (figures
-only) and prints a markdown table.
+[--pure] [--out FILE.json]``; without ``:PROG`` every program of the object; ``--pure`` runs
+the pure-Python sources (``SKV_PURE=1``), else each tree's ``make fast`` build when it has a
+current one (the JSON says which ran: ``compiled``). Writes the JSON (figures only, with the
+load average before and after) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 _CHILD = r'''
 import gc, json, sys, time
+from model import fast
 from model.elf.loader import load_object
 from model.verifier.checker import check_program
 rows = []
@@ -34,23 +37,27 @@ for path, name in json.loads(sys.argv[1]):
         v = check_program(obj, prog, log=False, time_limit=300)
         rows.append({"object": path.rsplit("/", 1)[-1], "program": prog.name,
                      "ok": v.accepted, "insns": v.stats.insns_processed,
-                     "cpu_s": time.process_time() - c0})
+                     "cpu_s": time.process_time() - c0, "compiled": fast.active()})
 print(json.dumps(rows))
 '''
 
 
-def _run(tree: str, targets: list) -> list[dict]:
+def _run(tree: str, targets: list, pure: bool = False) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()))
+    env.pop("SKV_PURE", None)
+    if pure:
+        env["SKV_PURE"] = "1"
     p = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(targets)], env=env,
                        capture_output=True, text=True, cwd="/", check=True)
     return json.loads(p.stdout)
 
 
-def measure(before: str, after: str, targets: list, rounds: int) -> list[dict]:
+def measure(before: str, after: str, targets: list, rounds: int,
+            pure: bool = False) -> list[dict]:
     best: dict = {}
     for _ in range(rounds):
         for side, tree in (("before", before), ("after", after)):
-            for r in _run(tree, targets):
+            for r in _run(tree, targets, pure):
                 key = (r["object"], r["program"])
                 got = best.setdefault(key, {})
                 if side in got:
@@ -62,7 +69,8 @@ def measure(before: str, after: str, targets: list, rounds: int) -> list[dict]:
         b, a = got["before"], got["after"]
         assert (b["ok"], b["insns"]) == (a["ok"], a["insns"]), (obj, prog, b, a)
         rows.append({"object": obj, "program": prog, "ok": a["ok"], "insns": a["insns"],
-                     "before_s": round(b["cpu_s"], 3), "after_s": round(a["cpu_s"], 3)})
+                     "before_s": round(b["cpu_s"], 3), "after_s": round(a["cpu_s"], 3),
+                     "compiled": [b["compiled"], a["compiled"]]})
     return sorted(rows, key=lambda r: -r["insns"])
 
 
@@ -82,13 +90,16 @@ def main(argv=None) -> int:
     ap.add_argument("after")
     ap.add_argument("targets", nargs="+", help="OBJ or OBJ:PROG")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pure", action="store_true", help="the pure-Python sources (SKV_PURE=1)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     targets = [[str(Path(t.split(":")[0]).resolve()), t.split(":")[1] if ":" in t else ""]
                for t in a.targets]
-    rows = measure(a.before, a.after, targets, a.rounds)
+    load0 = os.getloadavg()
+    rows = measure(a.before, a.after, targets, a.rounds, a.pure)
     if a.out:
-        Path(a.out).write_text(json.dumps({"rounds": a.rounds, "load": os.getloadavg(),
+        Path(a.out).write_text(json.dumps({"rounds": a.rounds, "pure": a.pure,
+                                           "load_before": load0, "load": os.getloadavg(),
                                            "rows": rows}, indent=1) + "\n")
     print(table(rows))
     return 0

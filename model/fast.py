@@ -20,10 +20,16 @@ import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-#: the modules of model/verifier/ compiled (type-correct under mypy: mypyc trusts the types)
-COMPILED = ("transfer", "step", "state", "regs", "checker", "explore", "backtrack",
-            "memcheck", "liveness", "calls", "history")
-MODULES = tuple(f"model.verifier.{m}" for m in COMPILED)
+#: the modules compiled, under model/ (type-correct under mypy: mypyc trusts the types).
+#: The domains and the back ends also run over Z3 values (the proofs, the Z3 engine): such
+#: values are unannotated (``Any``), so the compiled code handles them as any Python object.
+COMPILED = ("verifier.transfer", "verifier.step", "verifier.state", "verifier.regs",
+            "verifier.checker", "verifier.explore", "verifier.backtrack", "verifier.memcheck",
+            "verifier.liveness", "verifier.calls", "verifier.history",
+            "domains.tnum", "domains.scalar", "domains.scalar_alu", "domains.scalar_branch",
+            "semantics.backend")
+MODULES = tuple(f"model.{m}" for m in COMPILED)
+SOURCES = tuple(f"model/{m.replace('.', '/')}.py" for m in COMPILED)  # relative to the root
 PACKAGE = Path(__file__).resolve().parent
 BUILD = PACKAGE.parent / "build" / "fast"
 DONE = "COMPLETE"  # written last: a build interrupted half-way is never used

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model.fast import BUILD, COMPILED, DONE, PACKAGE, extensions, source_key
+from model.fast import BUILD, DONE, PACKAGE, SOURCES, extensions, source_key
 
 
 def build(mypyc: list[str] | None = None) -> Path:
@@ -27,7 +27,7 @@ def build(mypyc: list[str] | None = None) -> Path:
         raise SystemExit("the sources changed during the copy: run make fast again")
     mypyc = mypyc or os.environ.get("MYPYC", "").split() or [sys.executable, "-m", "mypyc"]
     subprocess.run([*mypyc, "--ignore-missing-imports", "--follow-imports=silent",
-                    *(f"model/verifier/{m}.py" for m in COMPILED)], cwd=work, check=True)
+                    *SOURCES], cwd=work, check=True)
     shutil.rmtree(out, ignore_errors=True)
     for so in extensions(work).values():
         dest = out / Path(so).relative_to(work)

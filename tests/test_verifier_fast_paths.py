@@ -126,3 +126,30 @@ def test_the_remembered_fails_alone_answers_as_computed_afresh(monkeypatch):
     monkeypatch.setattr(C, "fails_alone_memo", spy)
     _check_progs()
     assert len(calls) > 100 and any(hits) and any(calls)
+
+
+def test_the_loop_check_keyed_by_registers_finds_what_fingerprints_find(monkeypatch):
+    """``State.regs_key`` only spares building fingerprints (equal fingerprints have equal
+    registers): with one key for every state, each lookup builds the fingerprint as before
+    the key; the verdicts, messages, processed instructions and stored states are the same,
+    loops and an infinite loop included."""
+    from test_verifier import _prog
+
+    obj = load_object(str(DATAPATH))
+    loops = load_object(str(DATAPATH.parent.parent / "loop_site.o"))
+    runs = [(obj, p) for p in obj.programs] + [(loops, p) for p in loops.programs] + [
+        _prog("r0 = 0x0\nr1 = 0x0\nr0 += r1\nr1 += 0x1\nif r1 < 0xa goto -0x3\nexit"),
+        _prog("r0 = 0x0\nif r0 == 0x0 goto -0x1\nexit")]
+
+    def verdicts():
+        out = []
+        for o, p in runs:
+            v = C.check_program(o, p, log=False)
+            out.append((p.name, v.verdict, str(v.error), v.stats.insns_processed,
+                        v.stats.states))
+        return out
+
+    keyed = verdicts()
+    assert "infinite loop" in keyed[-1][2]
+    monkeypatch.setattr(S.State, "regs_key", lambda self: ())
+    assert verdicts() == keyed

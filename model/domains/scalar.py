@@ -59,8 +59,8 @@ class Scalar(NamedTuple):
             got = _CONST64.get(v)  # int back end: one shared (frozen) scalar per constant
             if got is None:
                 c = v & _M64
-                lo = c & _M32
-                got = _CONST64.put(v, cls(Tnum(c, 0, 64), c, c, c, c, lo, lo, lo, lo, 64))
+                c32 = c & _M32  # (not ``lo``: compiled, a local keeps its first type)
+                got = _CONST64.put(v, cls(Tnum(c, 0, 64), c, c, c, c, c32, c32, c32, c32, 64))
             return got
         v = B.const(v, w) if isinstance(v, int) else v
         lo = B.trunc(v, w, w // 2)
@@ -81,7 +81,9 @@ class Scalar(NamedTuple):
         hi = B.const(hi, w) if isinstance(hi, int) else hi
         return bounds_sync(B, replace(cls.unknown(B, w), umin=lo, umax=hi))
 
-    from_u64_range = from_urange
+    @classmethod
+    def from_u64_range(cls, lo, hi, B=INT, w: int = 64) -> "Scalar":
+        return cls.from_urange(lo, hi, B, w)
 
     @classmethod
     def from_srange(cls, lo, hi, B=INT, w: int = 64) -> "Scalar":
@@ -89,7 +91,9 @@ class Scalar(NamedTuple):
         hi = B.const(hi, w) if isinstance(hi, int) else hi
         return bounds_sync(B, replace(cls.unknown(B, w), smin=lo, smax=hi))
 
-    from_s64_range = from_srange
+    @classmethod
+    def from_s64_range(cls, lo, hi, B=INT, w: int = 64) -> "Scalar":
+        return cls.from_srange(lo, hi, B, w)
 
     @classmethod
     def from_tnum(cls, t: Tnum, B=INT) -> "Scalar":
@@ -129,8 +133,13 @@ class Scalar(NamedTuple):
     def s32_max_s(self) -> int:
         return to_signed(self.s32_max, self.w // 2)
 
-    s32min_s = s32_min_s
-    s32max_s = s32_max_s
+    @property
+    def s32min_s(self) -> int:
+        return self.s32_min_s
+
+    @property
+    def s32max_s(self) -> int:
+        return self.s32_max_s
 
     def is_const(self) -> bool:
         return self.var_off.mask == 0

@@ -182,7 +182,7 @@ class Z3Backend:
 
         self.z3 = z3
 
-    def const(self, v: int, w: int):
+    def const(self, v, w: int):
         return self.z3.BitVecVal(v & mask(w), w)
 
     def add(self, a, b, w):

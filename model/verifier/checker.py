@@ -186,7 +186,9 @@ class Checker:
     def _explore(self, stats: Stats, t0: float):
         done: dict[int, list[Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
-        by_fp: dict[int, dict[tuple, list[Node]]] = {}  # pc -> fingerprint -> stored nodes
+        # pc -> regs_key -> fingerprint -> stored nodes (a state's fingerprint is built only
+        # when a stored state there has its regs_key)
+        by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]] = {}
         care: list[frozenset[int]] | None
         live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
@@ -232,8 +234,13 @@ class Checker:
                     path.hist = 0
                 elif pc in prune_points:
                     at_pc = by_fp.get(pc)
-                    fp = st.fingerprint() if at_pc is not None and open_at.get(pc) else None
-                    same = at_pc.get(fp) if at_pc is not None and fp is not None else None
+                    fp = rk = same = None
+                    if at_pc is not None and open_at.get(pc):
+                        rk = st.regs_key()
+                        alike = at_pc.get(rk)
+                        if alike is not None:
+                            fp = st.fingerprint()
+                            same = alike.get(fp)
                     # an identical state still being explored (open) on this very path: a
                     # loop that makes no progress
                     if same and any(not n.complete and is_ancestor(n, path.node)
@@ -293,11 +300,13 @@ class Checker:
                             break
                     if add_new:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
+                        if rk is None:
+                            rk = st.regs_key()
                         if fp is None:
                             fp = st.fingerprint()
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
-                        by_fp.setdefault(pc, {}).setdefault(fp, []).append(node)
+                        by_fp.setdefault(pc, {}).setdefault(rk, {}).setdefault(fp, []).append(node)
                         path.node = node
                         path.hist = 0
                         stored += 1

@@ -163,7 +163,8 @@ def same_frames(a: State, b: State) -> bool:
                                                             for f in b.frames]
 
 
-def may_goto_hit(st: State, stored: dict[tuple, list[Node]], care, live, slots) -> bool:
+def may_goto_hit(st: State, stored: dict[tuple, dict[tuple, list[Node]]], care, live,
+                 slots) -> bool:
     """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
     remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
     being explored: a loop whose fall-through runs only while the runtime budget lasts) is
@@ -173,7 +174,7 @@ def may_goto_hit(st: State, stored: dict[tuple, list[Node]], care, live, slots) 
     kernel cleans only states without branches)."""
     return any(n.state.may_goto_depth != st.may_goto_depth
                and covers(n.state, st, care, live, slots if n.complete else None)
-               for nodes in stored.values() for n in nodes)
+               for alike in stored.values() for nodes in alike.values() for n in nodes)
 
 
 def is_ancestor(node: Node, of: Node | None) -> bool:
