@@ -60,10 +60,10 @@ class CallSnippets:
         d, a = self.d, self.a
         self.loop_prelude()
         head, done = a.label(), a.label()
-        # a non-converging loop or a long one costs the kernel up to a minute (1M insns
-        # with many states): drawn rarely
+        # a loop reaching the kernel's 1M-insn limit costs it up to a minute: not drawn; a
+        # long (1000) or non-converging one (step 0: "infinite loop detected") rarely
         rare = d.int(0, 19) == 0
-        bound = d.pick((1000, 100000) if rare else (4, 8, 16, 64, 65))
+        bound = d.pick((1000, 5000) if rare else (4, 8, 16, 64, 65))
         a.put(Alu("mov", True, 8, imm=d.pick((0, 0, 1, -1))))
         a.at(head)
         a.jmp(d.pick(("jge", "jge", "jgt", "jsge", "jeq")), 8, done, imm=bound, is32=is32)
@@ -79,7 +79,7 @@ class CallSnippets:
         d, a = self.d, self.a
         self.loop_prelude()
         head = a.label()
-        a.put(Alu("mov", True, 8, imm=0 if d.int(0, 19) == 0 else d.pick((8, 16, 64))))
+        a.put(Alu("mov", True, 8, imm=d.pick((8, 16, 64))))
         a.at(head)
         a.put(Alu("sub", True, 8, imm=1))
         self.loop_body(8)
