@@ -14,6 +14,7 @@ without bpf(2).
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 import sys
@@ -54,7 +55,7 @@ def main(n: int = N_PROGRAMS, z3_n: int = Z3_PROGRAMS, seed: int = SEED,
         print(f"skipped: {why}")
         return None
     sys.path.insert(0, str(ROOT / "tests"))
-    from rulecmp import compare, false_accept_classes, table
+    from rulecmp import compare, false_accept_classes, msg_key, table
     from rulegen import CLASSES, random_programs
 
     z3_at = set(random.Random(seed).sample(range(n), min(z3_n, n)))
@@ -88,6 +89,10 @@ def main(n: int = N_PROGRAMS, z3_n: int = Z3_PROGRAMS, seed: int = SEED,
             k: {"count": len(v), "classes": sorted({c.prog.cls for c in v}),
                 "example": v[0].report("ver" if engine == "verifier" else "z3")}
             for k, v in fa.items()}
+        v_of = (lambda c: c.ver) if engine == "verifier" else (lambda c: c.z3)
+        out[engine]["false_reject_causes"] = collections.Counter(
+            msg_key(v_of(c).msg) for c in rs
+            if v_of(c).ok is False and c.kernel.ok).most_common(12)
         crashes = [c for c in rs if (c.ver if engine == "verifier" else c.z3).crash]
         out[engine]["crash_examples"] = [
             (c.ver if engine == "verifier" else c.z3).msg for c in crashes[:5]]
@@ -111,6 +116,8 @@ def main(n: int = N_PROGRAMS, z3_n: int = Z3_PROGRAMS, seed: int = SEED,
         md += [f"## False-accept classes: {engine}", ""]
         for k, v in out[engine]["false_accept_classes"].items():
             md += [f"- x{v['count']} `{k}` (classes {', '.join(v['classes'])})"]
+        md += ["", f"## False-reject causes: {engine} (skv's message, numbers dropped)", ""]
+        md += [f"- x{n} `{k}`" for k, n in out[engine]["false_reject_causes"]]
         md.append("")
     results_path.with_suffix(".md").write_text("\n".join(md))
     print("\n".join(md[:30]))
