@@ -9,7 +9,9 @@ static-key sites mixed in.
 A program is ``r6 = r1``, a first snippet of its feature class (``cls``), up to two more of
 any class (each possibly behind a static site), ``out: r0 = ...; exit`` and subprograms.
 Pieces: rulegen_base (types, maps, assembler, RuleProg), rulegen_args (helper calls),
-rulegen_ctx (ctx, packets, LD_ABS), rulegen_struct (structure).
+rulegen_ctx (ctx, packets, LD_ABS), rulegen_struct (structure), rulegen_alu (pointer
+arithmetic on every pointer type, range tracking into accesses at the edge), rulegen_mem2
+(stack spills/fills, every atomic op and size), rulegen_calls (loops, bpf-to-bpf calls).
 """
 
 from __future__ import annotations
