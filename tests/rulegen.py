@@ -9,7 +9,9 @@ static-key sites mixed in.
 A program is ``r6 = r1``, a first snippet of its feature class (``cls``), up to two more of
 any class (each possibly behind a static site), ``out: r0 = ...; exit`` and subprograms.
 Pieces: rulegen_base (types, maps, assembler, RuleProg), rulegen_args (helper calls),
-rulegen_ctx (ctx, packets, LD_ABS), rulegen_struct (structure).
+rulegen_ctx (ctx, packets, LD_ABS), rulegen_struct (structure), rulegen_alu (pointer
+arithmetic on every pointer type, range tracking into accesses at the edge), rulegen_mem2
+(stack spills/fills, every atomic op and size), rulegen_calls (loops, bpf-to-bpf calls).
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ import random
 
 from model.isa import Alu, Call, Exit
 from progen import Draw, RandomDraw
+from rulegen_alu import AluSnippets
 from rulegen_args import PRANDOM, ArgSnippets
 from rulegen_base import PROG_TYPES, SKB_TYPES, RuleAsm, RuleProg
+from rulegen_calls import CallSnippets
 from rulegen_ctx import CtxSnippets
+from rulegen_mem2 import Mem2Snippets
 from rulegen_struct import StructSnippets
 
 #: feature class -> snippet method
 CLASSES = {"helper": "_helper", "map": "_map", "mem_null": "_mem", "ctx": "_ctx",
-           "packet": "_packet", "ld_abs": "_ldabs", "structure": "_structure"}
+           "packet": "_packet", "ld_abs": "_ldabs", "structure": "_structure",
+           # the kernel's rules beyond what skv's snippets above model (rulegen_alu,
+           # rulegen_mem2, rulegen_calls)
+           "ptr_alu": "_ptr_alu", "bounds": "_bounds", "spill": "_spill", "atomic": "_atomic",
+           "loops_calls": "_loops_calls"}
 SITE_RATE = 0.3   # per snippet: behind a static site
 SECONDARY = tuple(CLASSES)
 #: classes mostly drawn for the types that have the feature (the rest: any type)
@@ -34,7 +43,8 @@ RETARGET = {"packet": ("xdp", "xdp", "sched_cls", "sched_cls", "sched_act", "cgr
             "ld_abs": ("socket_filter", "sched_cls", "sched_act")}
 
 
-class RuleGen(ArgSnippets, CtxSnippets, StructSnippets):
+class RuleGen(ArgSnippets, CtxSnippets, StructSnippets, AluSnippets, Mem2Snippets,
+              CallSnippets):
     def __init__(self, d: Draw, prog_type: str | None = None, cls: str | None = None):
         self.d = d
         self.ptype = prog_type or d.pick(PROG_TYPES)
@@ -115,8 +125,8 @@ class RuleGen(ArgSnippets, CtxSnippets, StructSnippets):
         a, r = self.a, self.ret
         if r == "uninit":                       # r0 as the last snippet left it
             return a.put(Exit())
-        if r in ("ptr_ctx", "ptr_fp"):
-            a.put(Alu("mov", True, 0, src=6 if r == "ptr_ctx" else 10))
+        if r in ("ptr_ctx", "ptr_fp", "r7"):
+            a.put(Alu("mov", True, 0, src={"ptr_ctx": 6, "ptr_fp": 10, "r7": 7}[r]))
         elif r == "unknown":
             a.put(Call(0, PRANDOM))
         elif isinstance(r, int):
@@ -130,10 +140,11 @@ def generate(d: Draw, prog_type: str | None = None, cls: str | None = None) -> R
     return RuleGen(d, prog_type, cls).program()
 
 
-def random_programs(seed: int, n: int, **kw):
+def random_programs(seed: int, n: int, classes: tuple[str, ...] | None = None, **kw):
+    """``n`` programs; with ``classes``, each drawn first from one of them."""
     d = RandomDraw(random.Random(seed))
     for _ in range(n):
-        yield generate(d, **kw)
+        yield generate(d, cls=d.pick(classes), **kw) if classes else generate(d, **kw)
 
 
 __all__ = ["CLASSES", "RuleGen", "RuleProg", "generate", "random_programs"]

@@ -107,15 +107,25 @@ class RuleProg:
             if pc in sites:
                 t, k, inv = sites[pc]
                 note = f"  ; static site key {k}{' inverse' if inv else ''} -> {t}"
-            lines.append(f"{pc:4}: {format_llvm(i, pc)}{note}")
+            try:
+                shown = format_llvm(i, pc)
+            except Exception:  # noqa: BLE001 -- a raw encoding (tests/rulegen_mem2.RawInsn)
+                shown = f"raw {i.raw()[0]}"
+            lines.append(f"{pc:4}: {shown}{note}")
         return "\n".join(lines)
 
-    def model(self) -> tuple[BpfObject, Program]:
+    def model(self, decoded: bool = True) -> tuple[BpfObject, Program]:
         """skv's view: a BpfObject with one MapDef per map (plus the static keys) and the
-        program with its sites."""
+        program with its sites. Raw encodings (a ``code`` field) are decoded the way the
+        ELF loader decodes them (an IsaError is skv's rejection) unless ``decoded`` is
+        false (the kernel's copy)."""
+        from model.isa import decode, encode
         from model.kernel.bpf import MAP_TYPES
 
-        prog = Program("rulegen", SECTION[self.prog_type], list(self.insns))
+        insns = list(self.insns)
+        if decoded and any(hasattr(i, "code") for i in insns):
+            insns = decode(encode(insns))
+        prog = Program("rulegen", SECTION[self.prog_type], insns)
         by_pc = prog.by_pc()
         for pc, name in self.map_refs.items():
             insn = by_pc[pc]
@@ -133,7 +143,7 @@ class RuleProg:
         """The program the kernel is given: every site as ``if r10 == 0 goto`` (both edges)."""
         from model.materialize import both_edges
 
-        return both_edges(self.model()[1], "r10").insns
+        return both_edges(self.model(decoded=False)[1], "r10").insns
 
     def kernel_verify(self):
         """The kernel's LoadResult, or None when a map cannot be created (the maps are

@@ -11,6 +11,7 @@ from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, 
                        MayGoto, Store)
 from model.platform.callbacks import callback_spec, helper_short_name
 from model.platform.ctx_layouts import LD_ABS_TYPES
+from model.platform import insn_ptr_types
 from model.platform.value_fields import spin_lock_off
 from model.platform.returns import check_return, return_range
 from model.program import BpfObject, Program
@@ -50,6 +51,8 @@ class Stepper:
                                    if spin_lock_off(m.fields) is not None)
         self.async_seen: set[tuple[int, str | None]] = set()  # async callbacks pushed: (pc, map)
         self.global_seen: set[int] = set()  # global functions pushed (verified once)
+        #: pc -> pointer types a load/store was verified with (save_aux_ptr_type)
+        self.insn_ptr_types: dict[int, set[str]] = {}
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -189,6 +192,7 @@ class Stepper:
                          attach_type=self.attach_type, target=self.target, gpl=self.gpl,
                          in_rcu=st.rcu or st.lock is not None or not self.sleepable)
             assert got is not None  # (a read gives a value)
+            self._same_ptr_type(pc, base, True)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
                 got = kptr_insn(st, self.obj.maps, insn, base, self.sleepable) or got
@@ -219,6 +223,7 @@ class Stepper:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+            self._same_ptr_type(pc, base, False)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
@@ -320,6 +325,12 @@ class Stepper:
             st.pc = pc + 1
             return [st] if returned is None else [returned, st]
         raise Reject(f"unknown insn {type(insn).__name__} at {pc}")
+
+    def _same_ptr_type(self, pc: int, base: Reg, load: bool) -> None:
+        name = base.type.value if base.type not in (T.BTF_ID, T.BTF_ID_OR_NULL) \
+            else f"{base.type.value}:{base.trust}:{base.tag}"
+        if insn_ptr_types.clash(self.insn_ptr_types.setdefault(pc, set()), name, load):
+            raise Reject(insn_ptr_types.MESSAGE)
 
     @staticmethod
     def _next(st: State, pc: int) -> list[State]:
