@@ -11,7 +11,9 @@ outside a set get "calling kernel function NAME is not allowed").
 
 Argument kinds: ``"scalar"``; ``"ctx"`` (the program's context, KF_ARG_PTR_TO_CTX);
 ``"mem"`` (memory whose size is the next argument, an ``__sz`` one: KF_ARG_PTR_TO_MEM_SIZE);
-``"size"`` (that size); ``"btf:STRUCT"`` (a typed pointer, KF_ARG_PTR_TO_BTF_ID). Returns:
+``"size"`` (that size); ``"btf:STRUCT"`` (a typed pointer, KF_ARG_PTR_TO_BTF_ID); ``"ign"``
+(an ``__ign`` argument: is_kfunc_arg_ignore, the kernel checks nothing of it, not even that
+the register is initialised; measured on Linux 6.18). Returns:
 ``"void"``, ``"scalar"``, ``"btf:STRUCT"``.
 
 A kfunc not in :data:`KFUNCS` stays "not modelled: kfunc NAME" for every engine.
@@ -77,6 +79,7 @@ def _k(name, flags, args, ret, kset) -> Kfunc:
 _ACQ_NULL = KF_ACQUIRE | KF_RET_NULL
 _TASK, _CGRP, _MASK, _CPUMASK = "btf:task_struct", "btf:cgroup", "btf:bpf_cpumask", "btf:cpumask"
 _CT_ARGS = ("mem", "size", "mem", "size")
+_IGN = "ign"
 
 KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     _k("bpf_task_acquire", _ACQ_NULL | KF_RCU, [_TASK], _TASK, "generic"),
@@ -106,6 +109,20 @@ KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     _k("bpf_xdp_ct_lookup", _ACQ_NULL, ["ctx", *_CT_ARGS], "btf:nf_conn", "ct_xdp"),
     _k("bpf_ct_release", KF_RELEASE, ["btf:nf_conn"], "void", "ct"),
     _k("bpf_sock_destroy", KF_TRUSTED_ARGS, ["btf:sock_common"], "scalar", "sk_iter"),
+    # kernel/bpf/helpers.c string kfuncs (common set): they read their ``__ign`` strings
+    # with copy_from_kernel_nofault, so the verifier checks no pointer
+    _k("bpf_strcmp", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strcasecmp", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strchr", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strchrnul", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strnchr", 0, [_IGN, "scalar", "scalar"], "scalar", "common"),
+    _k("bpf_strrchr", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strlen", 0, [_IGN], "scalar", "common"),
+    _k("bpf_strnlen", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strspn", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strcspn", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strstr", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strnstr", 0, [_IGN, _IGN, "scalar"], "scalar", "common"),
 )}
 
 RCU_LOCK, RCU_UNLOCK = "bpf_rcu_read_lock", "bpf_rcu_read_unlock"
