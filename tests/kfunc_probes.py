@@ -135,6 +135,16 @@ def _probes() -> list[tuple[str, str, str]]:
         ("sys_bpf_in_rcu", "syscall", "r1 = 0\n*(u64 *)(r10 - 16) = r1\n"
          "call kfunc bpf_rcu_read_lock\nr1 = 0\nr2 = r10\nr2 += -16\nr3 = 8\ncall 166\n"
          "call kfunc bpf_rcu_read_unlock\n"),
+        # string kfuncs: ``__ign`` pointers are not checked at all (R2 of strstr never
+        # set here), a plain argument must be a scalar, the call clobbers R1-R5
+        ("strlen_of_ctx", "socket", "call kfunc bpf_strlen\n"),
+        ("strstr_uninit_arg", _XDP, "r1 = 5\ncall kfunc bpf_strstr\n"),
+        ("strnlen_count_pointer", _TC, "r1 = 0\nr2 = r10\ncall kfunc bpf_strnlen\n"),
+        ("strchr_char_uninit", _TP, "r1 = r10\ncall kfunc bpf_strchr\n"),
+        ("strcmp_clobbers_r3", _XDP, "r1 = 0\nr2 = 0\nr3 = 1\ncall kfunc bpf_strcmp\n"
+         "r0 = r3\n"),
+        ("strrchr_result_unbounded", _TC, "r1 = 0\nr2 = 47\ncall kfunc bpf_strrchr\n"
+         "if r0 s< 0 goto +3\nr2 = r10\nr2 += r0\nr0 = *(u8 *)(r2 - 1)\n"),
     ]
     for field, off in (("real_parent", rp), ("group_leader", gl)):
         out += [

@@ -105,6 +105,8 @@ CASES = [
     (raw(0x7b, 13, 1), "stxdw (0x7b) has invalid dst_reg 13"),
     (raw(0x3f, 1, 2, off=2), "div64 (0x3f) has invalid off 2"),
     (raw(0xbf, 1, 2, off=7), "mov64 (0xbf) has invalid off 7"),
+    (raw(0xbf, 1, 2, off=1), "mov64 (0xbf) has invalid off 1"),
+    (raw(0xbf, 1, 2, off=1, imm=1 << 16), "not modelled: addr_space_cast"),
     (raw(0xbc, 1, 2, off=32), "mov (0xbc) has invalid off 32"),
     (raw(0xb7, 1, 0, off=8), "mov64 (0xb7) has non-zero off 8"),
     (raw(0x07, 1, 0, off=1), "add64 (0x07) has non-zero off 1"),

@@ -60,6 +60,8 @@ def _alu(r: Raw) -> Insn:
         name, off = "s" + name, 1
     elif name == "mov" and reg_src and r.off != 0:
         offs = oc.MOVSX_OFFS_64 if is64 else oc.MOVSX_OFFS_32
+        if is64 and r.off == 1 and r.imm in (1, 1 << 16):  # BPF_ADDR_SPACE_CAST
+            raise _Bad(f"not modelled: addr_space_cast (BPF arena pointers) {_what(code)}")
         if r.off not in offs:
             raise _Bad(f"{_what(code)} has invalid off {r.off} (movsx takes "
                        + ", ".join(map(str, offs)) + ")")

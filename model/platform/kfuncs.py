@@ -14,7 +14,9 @@ Argument kinds: ``"scalar"``; ``"ctx"`` (the program's context, KF_ARG_PTR_TO_CT
 ``"size"`` (that size); ``"btf:STRUCT"`` (a typed pointer, KF_ARG_PTR_TO_BTF_ID);
 ``"dynptr"`` (an initialised ``struct bpf_dynptr``), ``"dynptr_uninit:TYPE"`` (one the
 kfunc initialises, of that dynptr type); ``"mem_opt"`` (a ``__opt`` buffer: NULL, or memory
-of the size in the next argument), ``"szk"`` (that size, a ``__szk`` constant). Returns:
+of the size in the next argument), ``"szk"`` (that size, a ``__szk`` constant); ``"ign"``
+(an ``__ign`` argument: is_kfunc_arg_ignore, the kernel checks nothing of it, not even that
+the register is initialised; measured on Linux 6.18). Returns:
 ``"void"``, ``"scalar"``, ``"btf:STRUCT"``, ``"slice"`` / ``"slice_rdwr"`` (PTR_TO_MEM of
 the constant size, read-only or not, a slice of the dynptr argument).
 
@@ -92,6 +94,7 @@ def _k(name, flags, args, ret, kset) -> Kfunc:
 _ACQ_NULL = KF_ACQUIRE | KF_RET_NULL
 _TASK, _CGRP, _MASK, _CPUMASK = "btf:task_struct", "btf:cgroup", "btf:bpf_cpumask", "btf:cpumask"
 _CT_ARGS = ("mem", "size", "mem", "size")
+_IGN = "ign"
 
 KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
     _k("bpf_task_acquire", _ACQ_NULL | KF_RCU, [_TASK], _TASK, "generic"),
@@ -130,6 +133,20 @@ KFUNCS: dict[str, Kfunc] = {k.name: k for k in (
        "common"),
     _k("bpf_dynptr_slice_rdwr", KF_RET_NULL, ["dynptr", "scalar", "mem_opt", "szk"],
        "slice_rdwr", "common"),
+    # kernel/bpf/helpers.c string kfuncs (common set): they read their ``__ign`` strings
+    # with copy_from_kernel_nofault, so the verifier checks no pointer
+    _k("bpf_strcmp", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strcasecmp", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strchr", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strchrnul", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strnchr", 0, [_IGN, "scalar", "scalar"], "scalar", "common"),
+    _k("bpf_strrchr", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strlen", 0, [_IGN], "scalar", "common"),
+    _k("bpf_strnlen", 0, [_IGN, "scalar"], "scalar", "common"),
+    _k("bpf_strspn", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strcspn", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strstr", 0, [_IGN, _IGN], "scalar", "common"),
+    _k("bpf_strnstr", 0, [_IGN, _IGN, "scalar"], "scalar", "common"),
 )}
 #: the kfuncs model.verifier.dynptr_kfuncs judges (dynptr arguments, slices)
 DYNPTR_KFUNCS = frozenset({"bpf_dynptr_from_skb", "bpf_dynptr_from_xdp", "bpf_dynptr_slice",

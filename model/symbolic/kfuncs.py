@@ -84,7 +84,7 @@ def call(eng, st, pc: int, name: str) -> list:
     released = None
     for i, kind in enumerate(k.args):
         regno, r = i + 1, regs[i + 1]
-        if kind == "size":
+        if kind in ("size", "ign"):
             continue
         if kind == "scalar":
             bad = [] if isinstance(r, S) else [(TRUE, f"R{regno} is not a scalar")]

@@ -63,7 +63,7 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
     for i, kind in enumerate(k.args):
         regno = i + 1
         r = regs[regno]
-        if kind == "size":
+        if kind in ("size", "ign"):
             continue  # checked with its memory (the argument before)
         if kind == "scalar":
             if r.type is not T.SCALAR:
