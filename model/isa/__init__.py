@@ -9,11 +9,11 @@ from model.isa.kernel_fmt import format_kernel, kernel_line
 from model.isa.llvm_fmt import format_llvm, llvm_line
 from model.isa.insn import (
     Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
-    Store,
+    LoadAcquire, Store, StoreRelease,
 )
 
 __all__ = [
-    "Insn", "Alu", "Endian", "LoadImm64", "Load", "Store", "Atomic", "LegacyLoad", "Jump",
+    "Insn", "Alu", "Endian", "LoadImm64", "Load", "Store", "LoadAcquire", "StoreRelease", "Atomic", "LegacyLoad", "Jump",
     "MayGoto", "Call", "CallX", "Exit",
     "decode", "decode_one", "encode", "iter_pcs", "format_kernel", "kernel_line",
     "format_llvm", "llvm_line", "assemble",

@@ -19,6 +19,7 @@ from model.errors import AsmError, IsaError
 from model.isa import opcodes as oc
 from model.isa.insn import (
     Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    LoadAcquire, StoreRelease,
     Store,
 )
 from model.isa.llvm_fmt import ALU_STR, ATOMIC_STR, JA_NAMES, JMP_STR
@@ -164,6 +165,16 @@ def _p_load(m):
                 _off(m.group(4), m.group(5)), typ[0] == "s")
 
 
+def _p_load_acq(m):
+    return LoadAcquire(_store_size(m.group(2)), _reg(m.group(1)), _reg(m.group(3), wide=True),
+                       _off(m.group(4), m.group(5)))
+
+
+def _p_store_rel(m):
+    return StoreRelease(_store_size(m.group(1)), _reg(m.group(2), wide=True),
+                        _off(m.group(3), m.group(4)), _reg(m.group(5)))
+
+
 def _store_size(typ: str) -> int:
     if typ[0] == "s":
         raise _Err(f"stores take unsigned types, not {typ}")
@@ -267,6 +278,8 @@ _RULES: list[tuple[re.Pattern, Callable]] = [
     (_rx(r"{R} = \*\( {T} \* \) skb\[ (?:{R}(?: \+ {N})?|{N}) \]"), _p_skb),
     (_rx(r"{R} = \*\( {T} \* \) {MEM}"), _p_load),
     (_rx(r"\*\( {T} \* \) {MEM} = {RN}"), _p_store),
+    (_rx(r"{R} = load_acquire\( \( {T} \* \) {MEM} \)"), _p_load_acq),
+    (_rx(r"store_release\( \( {T} \* \) {MEM} , {R} \)"), _p_store_rel),
     (_rx(r"lock \*\( {T} \* \) {MEM} {AOP}= {R}"), _p_lock),
     (_rx(r"{R} = atomic_fetch_(add|or|and|xor)\( \( {T} \* \) {MEM} , {R} \)"), _p_fetch),
     (_rx(r"{R} = (xchg_64|xchg32_32)\( {ADDR} , {R} \)"), _p_xchg),

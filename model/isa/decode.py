@@ -13,6 +13,7 @@ from model.errors import IsaError
 from model.isa import opcodes as oc
 from model.isa.insn import (
     RAW_FIELD_NAMES, Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load,
+    LoadAcquire, StoreRelease,
     LoadImm64, MayGoto, Raw, Store,
 )
 
@@ -144,6 +145,10 @@ def _stx(r: Raw) -> Insn:
     size = oc.SIZE_OF_BITS[code & 0x18]
     if mode == oc.MEM:
         return Store(size, _reg(r, "dst_reg"), r.off, _reg(r, "src_reg"), 0)
+    if mode == oc.ATOMIC and r.imm == oc.LOAD_ACQ:
+        return LoadAcquire(size, _reg(r, "dst_reg"), _reg(r, "src_reg"), r.off)
+    if mode == oc.ATOMIC and r.imm == oc.STORE_REL:
+        return StoreRelease(size, _reg(r, "dst_reg"), r.off, _reg(r, "src_reg"))
     if mode != oc.ATOMIC or size not in oc.ATOMIC_SIZES:
         raise _unknown(code)
     op = next((n for n, v in oc.ATOMIC_OPS.items() if v == r.imm & ~oc.FETCH), None)

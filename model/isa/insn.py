@@ -242,6 +242,36 @@ class Atomic(Insn):
 
 
 @dataclass(frozen=True)
+class LoadAcquire(Load):
+    """STX ATOMIC ``BPF_LOAD_ACQ``: ``dst = load_acquire(*(size *)(src + off))``, zero
+    extended. A ``Load`` (every layer that reads a load reads this one) with acquire
+    ordering; the verifier adds the atomic checks (``model.verifier.ordered``)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        _need(not self.signed, "LoadAcquire", "a load-acquire zero-extends (signed=False)")
+
+    def raw(self):
+        return (Raw(oc.STX | oc.ATOMIC | oc.SIZES[self.size], self.dst, self.src, self.off,
+                    oc.LOAD_ACQ),)
+
+
+@dataclass(frozen=True)
+class StoreRelease(Store):
+    """STX ATOMIC ``BPF_STORE_REL``: ``store_release(*(size *)(dst + off), src)``. A
+    ``Store`` of a register with release ordering."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        _need(self.src is not None, "StoreRelease", "a store-release stores a register")
+
+    def raw(self):
+        assert self.src is not None
+        return (Raw(oc.STX | oc.ATOMIC | oc.SIZES[self.size], self.dst, self.src, self.off,
+                    oc.STORE_REL),)
+
+
+@dataclass(frozen=True)
 class LegacyLoad(Insn):
     """LD ABS (``src is None``) / LD IND (``src`` register) packet load into r0."""
 
@@ -390,5 +420,5 @@ class Exit(Insn):
         return (Raw(oc.JMP | oc.EXIT, 0, 0, 0, 0),)
 
 
-INSN_CLASSES = (Alu, Endian, LoadImm64, Load, Store, Atomic, LegacyLoad, Jump, MayGoto, Call,
-                CallX, Exit)
+INSN_CLASSES = (Alu, Endian, LoadImm64, Load, Store, LoadAcquire, StoreRelease, Atomic,
+                LegacyLoad, Jump, MayGoto, Call, CallX, Exit)

@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 from model.isa import opcodes as oc
 from model.isa.insn import (
     Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    LoadAcquire, StoreRelease,
     Store,
 )
 from model.platform.helpers import HELPER_NAMES
@@ -95,6 +96,10 @@ def format_kernel(insn: Insn, pc: int, *, map_id: MapIdFn | None = None,
         text = f"r{insn.dst} = {insn.kind}{insn.width} r{insn.dst}"
     elif isinstance(insn, LoadImm64):
         text = _ld_imm64(insn, pc, map_id)
+    elif isinstance(insn, LoadAcquire):  # (disasm.c: r, whatever the size)
+        text = f"r{insn.dst} = load_acquire({_mem(insn.size, insn.src, insn.off)})"
+    elif isinstance(insn, StoreRelease):
+        text = f"store_release({_mem(insn.size, insn.dst, insn.off)}, r{insn.src})"
     elif isinstance(insn, Load):
         types = LDSX if insn.signed else LDST
         text = f"r{insn.dst} = *{_mem(insn.size, insn.src, insn.off, types)}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from model.isa import opcodes as oc
 from model.isa.insn import (
     Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load, LoadImm64, MayGoto,
+    LoadAcquire, StoreRelease,
     Store,
 )
 
@@ -108,6 +109,12 @@ def format_llvm(insn: Insn, pc: int = 0, *, alu32: bool = True, lossless: bool =
         return f"r{insn.dst} = {insn.kind}{insn.width} r{insn.dst}"
     if isinstance(insn, LoadImm64):
         return _ld_imm64(insn, lossless)
+    if isinstance(insn, LoadAcquire):  # LLVM 20's text (objdump 19 cannot decode it)
+        p = "w" if insn.size < 8 else "r"
+        return f"{p}{insn.dst} = load_acquire(({UTYPE[insn.size]} *){_mem(insn.src, insn.off)})"
+    if isinstance(insn, StoreRelease):
+        p = "w" if insn.size < 8 else "r"
+        return f"store_release(({UTYPE[insn.size]} *){_mem(insn.dst, insn.off)}, {p}{insn.src})"
     if isinstance(insn, Load):
         typ = STYPE[insn.size] if insn.signed else UTYPE[insn.size]
         p = "w" if alu32 and insn.size < 8 and not insn.signed else "r"

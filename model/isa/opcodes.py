@@ -62,6 +62,8 @@ ATOMIC_OPS: dict[str, int] = {
 }
 ATOMIC_ALWAYS_FETCH = ("xchg", "cmpxchg")
 ATOMIC_SIZES = (4, 8)
+# BPF_LOAD_ACQ / BPF_STORE_REL (imm of an STX ATOMIC of any size 1/2/4/8)
+LOAD_ACQ, STORE_REL = 0x100, 0x110
 
 # operator text shared by both printers (kernel disasm.c and LLVM use the same symbols)
 ALU_OP_STR: dict[str, str] = {

@@ -26,6 +26,7 @@ from model.cfg.checks import check_structure
 from model.cfg.graph import func_starts
 from model.errors import CfgError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
+                       LoadAcquire, StoreRelease,
                        LoadImm64, MayGoto, Store)
 from model.errors import SkvError
 from model.platform.ctx_layouts import LD_ABS_TYPES, VERIFIER_ONLY
@@ -40,6 +41,7 @@ from model.symbolic.calling import Calls
 from model.symbolic.typed import FOLLOWED_TYPES, target_of
 from model.verifier.calls import GPL_COMPATIBLE
 from model.symbolic.memory import CTX_VARIABLE, T, load, moved_ctx, store
+from model.symbolic.ordered import ordered_ok
 from model.symbolic.merging import Merging
 from model.symbolic.queries import Queries
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state,
@@ -352,6 +354,8 @@ class Engine(Calls):
             return self._go(st, pc + 1)
         if isinstance(insn, Jump):
             return self._jump(st, pc, insn)
+        if isinstance(insn, (LoadAcquire, StoreRelease)) and not ordered_ok(self, st, pc, insn):
+            return []
         if isinstance(insn, Load):
             bad, v = load(self.lay, st, regs[insn.src], insn.off, insn.size, insn.signed,
                           regno=insn.src)

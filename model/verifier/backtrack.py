@@ -26,7 +26,7 @@ a stored one takes over that state's marks (``propagate_precision``).
 from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
-                       LoadImm64, MayGoto, Store)
+                       LoadAcquire, LoadImm64, MayGoto, Store, StoreRelease)
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.map_helpers import can_elide_null
 from model.platform.proto_kinds import Arg
@@ -130,7 +130,7 @@ class Tracker:
     def may_use(insn) -> bool:
         """``uses`` can answer something other than None at ``insn`` (whatever the
         state)."""
-        cls = insn.__class__
+        cls = _kind(insn)
         if cls is Alu:
             return insn.src is not None and insn.op not in ("mov", "movsx")
         if cls is Call:
@@ -143,7 +143,7 @@ class Tracker:
         """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
         slots whose values it depends on, besides a conditional jump's (``decided``);
         None for none."""
-        cls = insn.__class__
+        cls = _kind(insn)
         if cls is Alu:
             if insn.src is None or insn.op in ("mov", "movsx"):
                 return None
@@ -212,7 +212,7 @@ class Tracker:
         """A load, store or atomic through a register other than r10 that points into a
         stack: (frame number, slots it may touch, whether it is one whole slot), kept on
         the path's trail for the walk back (the kernel's jump history stack access)."""
-        base = insn.src if insn.__class__ is Load else insn.dst
+        base = insn.src if _kind(insn) is Load else insn.dst
         if base == 10:
             return None
         r = st.cur.regs[base]
@@ -297,7 +297,7 @@ class Tracker:
         everything)."""
         pc = t[0]
         insn = self.by_pc[pc]
-        cls = insn.__class__
+        cls = _kind(insn)
         regs, slots = w.regs, w.slots
         if cls is Alu:
             if insn.dst in regs:
@@ -403,11 +403,21 @@ class Tracker:
         return True
 
 
+#: an ordered load / store is backtracked as the plain one (backtrack_insn's
+#: is_atomic_load_insn, and a store-release is a BPF_STX store)
+_PLAIN: dict[type, type] = {LoadAcquire: Load, StoreRelease: Store}
+
+
+def _kind(insn) -> type:
+    cls = insn.__class__
+    return _PLAIN.get(cls, cls)
+
+
 def _regs_only(insn) -> frozenset[int] | None:
     """The registers whose marks ``Tracker._back`` may change at ``insn`` when it reads
     and writes no stack slot and only changes marks if one of them is marked (so an
     instruction with none of them marked leaves the walk as it is); None: any other."""
-    cls = insn.__class__
+    cls = _kind(insn)
     if cls is Alu or cls is Load or cls is LoadImm64:
         return frozenset({insn.dst})
     if cls is Endian or cls is MayGoto:

@@ -53,8 +53,8 @@ def stack_kind(st, insn) -> bool | None:
     register: the value read back is unknown or zero, never the register written;
     backtrack_insn carries no precision through such an access, its history entry lacking
     INSN_F_STACK_ACCESS); None for anything else."""
-    store = insn.__class__ is Store
-    if not store and insn.__class__ is not Load:
+    store = isinstance(insn, Store)  # (a store-release / load-acquire too)
+    if not store and not isinstance(insn, Load):
         return None  # an atomic: not counted (rare on the stack)
     base = st.cur.regs[insn.dst if store else insn.src]
     if base.type is not T.STACK or not base.var.is_const():

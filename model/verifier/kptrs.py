@@ -65,7 +65,7 @@ def kptr_insn(st: State, maps, insn, base, sleepable: bool):
     """check_map_kptr_access for ``insn`` (a Load, Store or Atomic through map value
     pointer ``base``, already bounds- and field-checked): the register a load of a kptr
     gives, else None."""
-    from model.isa import Atomic, Load
+    from model.isa import Atomic, Load, LoadAcquire, StoreRelease
 
     var = base.var
     if not var.is_const():
@@ -75,7 +75,7 @@ def kptr_insn(st: State, maps, insn, base, sleepable: bool):
         return None
     tag, struct = field
     off = base.off + insn.off + var.const_value()
-    if isinstance(insn, Atomic):
+    if isinstance(insn, (Atomic, LoadAcquire, StoreRelease)):
         raise Reject("kptr in map can only be accessed using BPF_MEM instruction mode")
     sid = _struct_id(tag, struct)
     regs = st.cur.regs

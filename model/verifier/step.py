@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from model.domains import Scalar, coerce_to_size
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
+                       LoadAcquire, StoreRelease,
                        MayGoto, Store)
 from model.platform.callbacks import callback_spec, helper_short_name
 from model.platform.ctx_layouts import LD_ABS_TYPES
@@ -20,13 +21,14 @@ from model.verifier.calls import (FOR_EACH_TYPE_IDS, GPL_COMPATIBLE, TAIL_CALL, 
                                   check_callback_return, enter_callback, enter_subprog,
                                   ld_abs_return, leave_subprog, tail_call_return)
 from model.verifier.memcheck import Reject, access, check_ctx_pointer, check_ptr_alignment
+from model.verifier.ordered import check_atomic_ptr
 from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.kfuncs import call_kfunc
 from model.verifier.globals import call_global, global_entry_state, is_global_frame
 from model.verifier.kptrs import kptr_insn
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
-from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SOCKETS, Reg, T, known, pointer,
+from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, known, pointer,
                                  replace, unknown)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
@@ -187,11 +189,14 @@ class Stepper:
             return out
         if isinstance(insn, Load):
             base = regs[insn.src]
+            ordered = insn.__class__ is LoadAcquire  # check_atomic_load: strictly aligned
             got = access(st, self.obj.maps, self.ptype, insn.src, base, insn.off, insn.size,
-                         write=False, strict=self.strict, signed=insn.signed,
+                         write=False, strict=self.strict or ordered, signed=insn.signed,
                          attach_type=self.attach_type, target=self.target, gpl=self.gpl,
                          in_rcu=st.rcu or st.lock is not None or not self.sleepable)
             assert got is not None  # (a read gives a value)
+            if ordered:
+                check_atomic_ptr(base, insn.src, True)
             self._same_ptr_type(pc, base, True)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
@@ -207,6 +212,7 @@ class Stepper:
             return self._next(st, pc + 1)
         if isinstance(insn, Store):
             base = regs[insn.dst]
+            ordered = insn.__class__ is StoreRelease  # check_atomic_store: strictly aligned
             if insn.src is None:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=known(insn.imm), strict=self.strict,
@@ -221,8 +227,10 @@ class Stepper:
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     value = replace(value, id=0)  # a narrowing spill breaks the link
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                       write=True, value=value, strict=self.strict,
+                       write=True, value=value, strict=self.strict or ordered,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+            if ordered:
+                check_atomic_ptr(base, insn.dst, False)
             self._same_ptr_type(pc, base, False)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
@@ -288,10 +296,7 @@ class Stepper:
             return [st]
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
-            if base.type in (T.CTX, T.FLOW_KEYS) or base.type in PACKET or \
-                    base.type in SOCKETS:
-                raise Reject(f"BPF_ATOMIC stores into R{insn.dst} {base.type.value} is not "
-                             "allowed")
+            check_atomic_ptr(base, insn.dst, False)
             if base.is_pointer:  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,

@@ -1,0 +1,60 @@
+"""Probe programs for the ordered atomics BPF_LOAD_ACQ / BPF_STORE_REL (model.isa.LoadAcquire
+/ StoreRelease), each judged against the running kernel (tests/test_ordered_atomics.py).
+Written for skv; the kernel decides every verdict and message."""
+
+from __future__ import annotations
+
+from soundness_probes import Probe
+
+ARRAY = (2, 4, 16, 1, 0)  # an array map: 4-byte key, 16-byte value, one entry
+_LOOKUP = ("r1 = 0\n*(u32 *)(r10 - 0x4) = r1\nr2 = r10\nr2 += -4\nld_pseudo r1, 1, 0\n"
+           "call 1\nif r0 == 0 goto +{skip}\n")
+
+
+def _map(name: str, body: str, tail: str = "r0 = 0\nexit") -> Probe:
+    n = body.count("\n") + 1
+    return Probe(name, "xdp", _LOOKUP.format(skip=n) + body + "\n" + tail, [ARRAY])
+
+
+_SPILL7 = "r2 = 7\n*(u64 *)(r10 - 0x8) = r2\n"
+_PKT = ("r2 = *(u32 *)(r1 + 0x0)\nr3 = *(u32 *)(r1 + 0x4)\nr4 = r2\nr4 += 16\n"
+        "if r4 > r3 goto +2\n")
+
+PROBES = [
+    # stack: every size, aligned; a misaligned one (the stack is always strict)
+    *[Probe(f"stack load {s}", "xdp", _SPILL7 + f"{'r' if s == 8 else 'w'}0 = load_acquire(({t} *)"
+            "(r10 - 0x8))\nexit") for s, t in ((1, "u8"), (2, "u16"), (4, "u32"), (8, "u64"))],
+    *[Probe(f"stack store {s}", "xdp", f"r2 = 5\nstore_release(({t} *)(r10 - 0x8), "
+            f"{'r' if s == 8 else 'w'}2)\nr0 = 0\nexit")
+      for s, t in ((1, "u8"), (2, "u16"), (4, "u32"), (8, "u64"))],
+    Probe("stack load misaligned", "xdp", _SPILL7 + "w0 = load_acquire((u32 *)(r10 - 0x6))\n"
+          "r0 = 0\nexit"),
+    Probe("stack store misaligned", "xdp", "r2 = 1\nstore_release((u16 *)(r10 - 0x3), w2)\n"
+          "r0 = 0\nexit"),
+    # a pointer spilled by a store-release and filled by a load-acquire stays a pointer
+    Probe("spill ctx and fill", "xdp", "store_release((u64 *)(r10 - 0x8), r1)\n"
+          "r1 = load_acquire((u64 *)(r10 - 0x8))\nr0 = *(u32 *)(r1 + 0x0)\nr0 = 0\nexit"),
+    Probe("narrow pointer spill", "xdp", "store_release((u32 *)(r10 - 0x8), w1)\nr0 = 0\n"
+          "exit"),
+    Probe("fill is zero-extended", "xdp", "r2 = -1\n*(u64 *)(r10 - 0x8) = r2\n"
+          "w0 = load_acquire((u8 *)(r10 - 0x8))\nif r0 > 255 goto +1\nr0 = 0\nr0 = 0\nexit"),
+    # refused pointer kinds (atomic_ptr_type_ok), after the plain access checks
+    Probe("ctx load", "xdp", "w0 = load_acquire((u32 *)(r1 + 0x0))\nr0 = 0\nexit"),
+    Probe("ctx load bad field", "xdp", "r0 = load_acquire((u64 *)(r1 + 0x7ff8))\nr0 = 0\nexit"),
+    Probe("ctx store", "sched_cls", "r2 = 0\nstore_release((u32 *)(r1 + 0x8), w2)\nr0 = 0\nexit"),
+    Probe("ctx store xdp", "xdp", "r2 = 0\nstore_release((u32 *)(r1 + 0x0), w2)\nr0 = 0\nexit"),
+    Probe("packet load", "xdp", _PKT + "w0 = load_acquire((u32 *)(r2 + 0x2))\nr0 = 0\nr0 = 0\n"
+          "exit"),
+    Probe("packet store", "sched_cls", "r2 = *(u32 *)(r1 + 0x4c)\nr3 = *(u32 *)(r1 + 0x50)\n"
+          "r4 = r2\nr4 += 16\nif r4 > r3 goto +3\nr5 = 1\n"
+          "store_release((u16 *)(r2 + 0x2), w5)\nr0 = 0\nr0 = 0\nexit"),
+    Probe("scalar", "xdp", "r2 = 0\nr0 = load_acquire((u64 *)(r2 + 0x0))\nexit"),
+    Probe("uninit src", "xdp", "store_release((u64 *)(r10 - 0x8), r3)\nr0 = 0\nexit"),
+    # map values: allowed, strictly aligned, bounds
+    _map("map load", "r0 = load_acquire((u64 *)(r0 + 0x8))"),
+    _map("map store", "r1 = 3\nstore_release((u32 *)(r0 + 0x4), w1)"),
+    _map("map load misaligned", "w0 = load_acquire((u32 *)(r0 + 0x2))"),
+    _map("map store misaligned", "r1 = 3\nstore_release((u64 *)(r0 + 0x4), r1)"),
+    _map("map load out of bounds", "r0 = load_acquire((u64 *)(r0 + 0x10))"),
+    _map("map store pointer", "store_release((u64 *)(r0 + 0x0), r10)"),
+]
