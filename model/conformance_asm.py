@@ -33,7 +33,7 @@ from typing import Callable
 
 from model.errors import AsmError, IsaError
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Insn, Jump, LegacyLoad, Load,
-                       LoadImm64, Store)
+                       LoadAcquire, LoadImm64, Store, StoreRelease)
 from model.isa import opcodes as oc
 from model.isa.asm import Pending, resolve_labels
 
@@ -241,6 +241,8 @@ def format_ubpf(insn: Insn) -> str | None:
         return f"{insn.kind}{insn.width} {r(insn.dst)}"
     if isinstance(insn, LoadImm64):
         return f"lddw {r(insn.dst)}, {insn.value:#x}" if insn.src == 0 else None
+    if isinstance(insn, (LoadAcquire, StoreRelease)):
+        return None  # (no conformance-suite text)
     if isinstance(insn, Load):
         return (f"ldx{_SIZE_NAMES[insn.size]}{'sx' if insn.signed else ''} {r(insn.dst)}, "
                 f"[{r(insn.src)}{_off(insn.off)}]")

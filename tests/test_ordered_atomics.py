@@ -110,3 +110,20 @@ def test_interpreter_values_match_test_run(kind, size, shift):
     assert got.r0 & 0xffffffff == want, text
     if kind == "acquire" and shift == 32 and size < 8:
         assert want == 0  # zero-extended
+
+
+def test_x86_jit_image_matches_the_kernel():
+    """The x86 JIT model compiles the kernel's xlated program to the kernel's own image
+    (x86 is TSO: a load-acquire is a plain mov, a store-release too) and frame-pointer
+    tracking reads a load-acquire's source (stack depth)."""
+    from conftest import kernel_or_skip
+
+    kernel_or_skip()
+    from model.kernel import load
+    from model.x86 import jit_xlated, same_image
+
+    for size in SIZES:
+        text = _run_program(_acquire(size) + "\n" + _release(size), 0)
+        with load(encode(assemble(text)), "xdp", log_level=0) as p:
+            kimg, kxl = p.jited(), p.xlated()
+        assert same_image(jit_xlated(kxl), kimg), size

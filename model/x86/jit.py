@@ -347,7 +347,7 @@ def stack_depth(raws: list[Raw]) -> int:
                 fp[r.dst] += r.imm if op == E.OP_ADD else -r.imm
             else:
                 fp.pop(r.dst, None)
-        elif cls == E.CLS_LDX:
+        elif cls == E.CLS_LDX or (code & 0xe0) == E.MODE_ATOMIC and r.imm == E.LOAD_ACQ:
             if base(r.src) is not None:
                 depth = max(depth, -(base(r.src) + r.off))
             fp.pop(r.dst, None)
