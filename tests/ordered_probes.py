@@ -58,3 +58,27 @@ PROBES = [
     _map("map load out of bounds", "r0 = load_acquire((u64 *)(r0 + 0x10))"),
     _map("map store pointer", "store_release((u64 *)(r0 + 0x0), r10)"),
 ]
+
+_RINGBUF = (27, 0, 0, 4096, 0)
+_RESERVE = ("ld_pseudo r1, 1, 0\nr2 = 8\nr3 = 0\ncall 131\nif r0 == 0 goto +5\n{body}\n"
+            "r1 = r0\nr2 = 0\ncall 132\nr0 = 0\nexit")
+
+PROBES += [
+    Probe("flow keys load", "flow_dissector", "r2 = *(u64 *)(r1 + 0x90)\n"
+          "w0 = load_acquire((u16 *)(r2 + 0x0))\nr0 = 0\nexit"),
+    Probe("ringbuf store", "xdp", _RESERVE.format(body="r1 = 1\nstore_release((u64 *)(r0 + 0x0)"
+          ", r1)"), [_RINGBUF]),
+    Probe("ringbuf load misaligned", "xdp", _RESERVE.format(
+        body="r1 = r0\nw1 = load_acquire((u32 *)(r1 + 0x2))"), [_RINGBUF]),
+    # a constant filled by a load-acquire keeps its value (a map offset it bounds)
+    _map("filled constant offset", "r1 = 8\nstore_release((u64 *)(r10 - 0x10), r1)\n"
+         "r1 = load_acquire((u64 *)(r10 - 0x10))\nr0 += r1\nr0 = load_acquire((u64 *)(r0 + 0x0))"),
+    _map("filled constant too far", "r1 = 12\nstore_release((u64 *)(r10 - 0x10), r1)\n"
+         "r1 = load_acquire((u64 *)(r10 - 0x10))\nr0 += r1\nw0 = load_acquire((u32 *)(r0 + 0x4))"),
+]
+PROBES += [
+    Probe("socket load", "sched_cls", "r2 = *(u64 *)(r1 + 0xa8)\nif r2 == 0 goto +1\n"
+          "w0 = load_acquire((u32 *)(r2 + 0x4))\nr0 = 0\nexit"),
+    Probe("socket store", "sched_cls", "r2 = *(u64 *)(r1 + 0xa8)\nif r2 == 0 goto +2\n"
+          "r3 = 0\nstore_release((u32 *)(r2 + 0x4), w3)\nr0 = 0\nexit"),
+]
