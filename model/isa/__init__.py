@@ -13,7 +13,8 @@ from model.isa.insn import (
 )
 
 __all__ = [
-    "Insn", "Alu", "Endian", "LoadImm64", "Load", "Store", "LoadAcquire", "StoreRelease", "Atomic", "LegacyLoad", "Jump",
+    "Insn", "Alu", "Endian", "LoadImm64", "Load", "Store", "LoadAcquire", "StoreRelease",
+    "Atomic", "LegacyLoad", "Jump",
     "MayGoto", "Call", "CallX", "Exit",
     "decode", "decode_one", "encode", "iter_pcs", "format_kernel", "kernel_line",
     "format_llvm", "llvm_line", "assemble",

@@ -195,9 +195,9 @@ class Stepper:
                          attach_type=self.attach_type, target=self.target, gpl=self.gpl,
                          in_rcu=st.rcu or st.lock is not None or not self.sleepable)
             assert got is not None  # (a read gives a value)
+            self._same_ptr_type(pc, base, not ordered)  # (no trust mismatch)
             if ordered:
                 check_atomic_ptr(base, insn.src, True)
-            self._same_ptr_type(pc, base, True)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
                 got = kptr_insn(st, self.obj.maps, insn, base, self.sleepable) or got
@@ -229,9 +229,9 @@ class Stepper:
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict or ordered,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
+            self._same_ptr_type(pc, base, False)
             if ordered:
                 check_atomic_ptr(base, insn.dst, False)
-            self._same_ptr_type(pc, base, False)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
