@@ -82,3 +82,21 @@ PROBES += [
     Probe("socket store", "sched_cls", "r2 = *(u64 *)(r1 + 0xa8)\nif r2 == 0 goto +2\n"
           "r3 = 0\nstore_release((u32 *)(r2 + 0x4), w3)\nr0 = 0\nexit"),
 ]
+
+# the read-modify-write atomics take a pointer operand from a privileged loader ("leaks addr
+# into mem" is the unprivileged rule); the fetched old value of a spilled pointer is left a
+# number here (a false reject, the kernel fills the pointer back)
+PROBES += [
+    Probe("xchg ctx into stack", "xdp", "r2 = 0\n*(u64 *)(r10 - 0x8) = r2\n"
+          "r1 = xchg_64(r10 - 0x8, r1)\nr0 = 0\nexit"),
+    Probe("add fp into stack", "xdp", "r2 = 0\n*(u64 *)(r10 - 0x8) = r2\nr3 = r10\n"
+          "lock *(u64 *)(r10 - 0x8) += r3\nr0 = *(u64 *)(r10 - 0x8)\nexit"),
+    Probe("fetch or fp into stack", "xdp", "r2 = 0\n*(u64 *)(r10 - 0x8) = r2\nr3 = r10\n"
+          "r3 = atomic_fetch_or((u64 *)(r10 - 0x8), r3)\nr0 = r3\nexit"),
+    _map("xchg fp into map", "r1 = r10\nr1 = xchg_64(r0 + 0x0, r1)"),
+    _map("add fp into map, 32 bits", "r1 = r10\nlock *(u32 *)(r0 + 0x4) += w1"),
+    Probe("cmpxchg pointer r0", "xdp", "r2 = 0\n*(u64 *)(r10 - 0x8) = r2\nr0 = r1\nr3 = 0\n"
+          "r0 = cmpxchg_64(r10 - 0x8, r0, r3)\nr0 = 0\nexit"),
+    Probe("xchg pointer into ctx", "xdp", "r2 = r10\nr2 = xchg_64(r1 + 0x0, r2)\nr0 = 0\n"
+          "exit"),
+]

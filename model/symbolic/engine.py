@@ -292,9 +292,6 @@ class Engine(Calls):
                 bad, why = T, f"R{a.reg} !read_ok"
             elif isinstance(a, A.Writable) and a.reg == 10:
                 bad, why = T, "frame pointer is read only"
-            elif isinstance(a, A.ScalarOperand) and isinstance(insn, Atomic) \
-                    and isinstance(regs[a.reg], P):
-                bad, why = T, f"R{a.reg} must be a scalar ({a.why})"
             elif isinstance(a, A.ValidReturn):
                 bad, why = self._return_bad(st)
             elif isinstance(a, A.PacketAccessAllowed):
@@ -536,7 +533,7 @@ class Engine(Calls):
             return []
         w = 8 * insn.size
         o = z3.Extract(w - 1, 0, old.v) if w < 64 else old.v
-        src = regs[insn.src].v
+        src = self.lay.addr(regs[insn.src])  # (a pointer operand: its address bits)
         if insn.op == "cmpxchg":
             exp = z3.Extract(w - 1, 0, self.lay.addr(regs[0])) if w < 64 else \
                 self.lay.addr(regs[0])
