@@ -100,3 +100,14 @@ PROBES += [
     Probe("xchg pointer into ctx", "xdp", "r2 = r10\nr2 = xchg_64(r1 + 0x0, r2)\nr0 = 0\n"
           "exit"),
 ]
+PROBES += [
+    Probe("fetch a spilled pointer", "xdp", "*(u64 *)(r10 - 0x8) = r1\nr2 = 0\n"
+          "r2 = xchg_64(r10 - 0x8, r2)\nr0 = *(u32 *)(r2 + 0x0)\nr0 = 0\nexit"),
+    Probe("fetch a spilled pointer, slot overwritten", "xdp", "*(u64 *)(r10 - 0x8) = r1\n"
+          "r2 = 0\nr2 = xchg_64(r10 - 0x8, r2)\nr3 = *(u64 *)(r10 - 0x8)\n"
+          "r0 = *(u32 *)(r3 + 0x0)\nr0 = 0\nexit"),
+    Probe("cmpxchg a spilled pointer", "xdp", "*(u64 *)(r10 - 0x8) = r1\nr0 = 0\nr2 = 0\n"
+          "r0 = cmpxchg_64(r10 - 0x8, r0, r2)\nr0 = *(u32 *)(r0 + 0x0)\nr0 = 0\nexit"),
+    Probe("narrow fetch of a spilled pointer", "xdp", "*(u64 *)(r10 - 0x8) = r1\nr2 = 0\n"
+          "w2 = atomic_fetch_add((u32 *)(r10 - 0x8), w2)\nr0 = 0\nexit"),
+]

@@ -527,12 +527,13 @@ class Engine(Calls):
         regs = st.cur.regs
         what = f"atomic of {insn.size} bytes at R{insn.dst}{insn.off:+d} is in bounds"
         bad, old = load(self.lay, st, regs[insn.dst], insn.off, insn.size)
-        if not self.check_bad(st, pc, what, bad) or not isinstance(old, S):
+        if not self.check_bad(st, pc, what, bad) or not isinstance(old, (S, P)):
             if not st.dead:
-                self.fail(st, pc, what, T, "atomic on a spilled pointer")
+                self.fail(st, pc, what, T, "atomic on an unreadable value")
             return []
         w = 8 * insn.size
-        o = z3.Extract(w - 1, 0, old.v) if w < 64 else old.v
+        bits = self.lay.addr(old)  # (a spilled pointer: fetched back whole, its address bits)
+        o = z3.Extract(w - 1, 0, bits) if w < 64 else bits
         src = self.lay.addr(regs[insn.src])  # (a pointer operand: its address bits)
         if insn.op == "cmpxchg":
             exp = z3.Extract(w - 1, 0, self.lay.addr(regs[0])) if w < 64 else \

@@ -299,18 +299,21 @@ class Stepper:
             check_atomic_ptr(base, insn.dst, False)
             if base.is_pointer:  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
-            access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
-                   write=False, target=self.target, gpl=self.gpl)
+            old = access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
+                         write=False, target=self.target, gpl=self.gpl)
             access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                    write=True, value=unknown(), target=self.target, gpl=self.gpl)
             if base.type is T.MAP_VALUE and base.map is not None \
                     and self.obj.maps[base.map].fields:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
+            # the old value fetched: a spilled pointer comes back (the kernel's fill);
+            # anything else is left an unknown number
+            fetched = old if old is not None and old.is_pointer else \
+                Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             if insn.op == "cmpxchg":
-                regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
+                regs[0] = fetched
             elif insn.fetch:
-                regs[insn.src] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size,
-                                                               False))
+                regs[insn.src] = fetched
             return self._next(st, pc + 1)
         if isinstance(insn, Endian):
             regs[insn.dst] = _endian(regs[insn.dst], insn)
