@@ -111,3 +111,13 @@ PROBES += [
     Probe("narrow fetch of a spilled pointer", "xdp", "*(u64 *)(r10 - 0x8) = r1\nr2 = 0\n"
           "w2 = atomic_fetch_add((u32 *)(r10 - 0x8), w2)\nr0 = 0\nexit"),
 ]
+
+# precision through a spill / fill by a stack pointer other than r10 (the trail's stack
+# access): the two branches differ only in the spilled offset; the join must not be pruned
+_PRECISE = ("r6 = r10\nr6 += -16\ncall 7\nr1 = {off}\nif r0 > 7 goto +1\nr1 = 0\n"
+            "store_release((u64 *)(r6 + 0x0), r1)\nr1 = 0\n*(u32 *)(r10 - 0x4) = r1\n"
+            "r2 = r10\nr2 += -4\nld_pseudo r1, 1, 0\ncall 1\nif r0 == 0 goto +3\n"
+            "r2 = load_acquire((u64 *)(r6 + 0x0))\nr0 += r2\nr0 = *(u64 *)(r0 + 0x0)\n"
+            "r0 = 0\nexit")
+PROBES += [Probe(f"precise through a stack pointer, offset {off}", "xdp",
+                 _PRECISE.format(off=off), [ARRAY]) for off in (8, 64)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.isa import Atomic, Call, CallX, Exit, Jump, Load, LoadImm64, MayGoto, Store
+from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadAcquire, LoadImm64, MayGoto,
+                       Store, StoreRelease)
 from model.program import PSEUDO_FUNC, Program
 from model.verifier.assertions import assertions
 from model.verifier.backtrack import Marks, Tracker
@@ -14,7 +15,7 @@ from model.verifier.state import EMPTY, State, covers, slot_covers
 from model.verifier.step import Stepper
 
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
-MEMORY = (Load, Store, Atomic)
+MEMORY = (Load, Store, Atomic, LoadAcquire, StoreRelease)  # (exact classes)
 
 
 class Node:
