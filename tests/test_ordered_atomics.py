@@ -127,3 +127,16 @@ def test_x86_jit_image_matches_the_kernel():
         with load(encode(assemble(text)), "xdp", log_level=0) as p:
             kimg, kxl = p.jited(), p.xlated()
         assert same_image(jit_xlated(kxl), kimg), size
+
+
+def test_kernel_text_is_the_running_kernels():
+    from conftest import kernel_or_skip
+
+    kernel_or_skip()
+    from model.kernel import verify
+
+    insns = assemble("r2 = 7\n*(u64 *)(r10 - 0x8) = r2\nw0 = load_acquire((u16 *)(r10 - 0x8))\n"
+                     "store_release((u32 *)(r10 - 0x8), w0)\nexit")
+    log = verify(encode(insns), "xdp", log_level=2).log
+    for insn in insns[2:4]:
+        assert format_kernel(insn, 0) in log
