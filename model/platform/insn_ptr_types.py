@@ -9,8 +9,9 @@ with a different type and either type is one of those. A load (``allow_trust_mis
 may mix BTF pointers and PTR_TO_MEM of any trust (they merge).
 
 Types are named by the abstract verifier's ``T`` values (``model.verifier.regs``), a BTF
-pointer as ``"ptr_:<trust>:<tag>"``; both engines call :func:`clash` with their own
-register's name.
+pointer as ``"ptr_:<trust>:<tag>"``. The abstract verifier calls :func:`clash` at every load
+and store (model.verifier.step); the Z3 engine does not: its M2 "safe" stands only where the
+verifier accepts.
 """
 
 from __future__ import annotations

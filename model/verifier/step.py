@@ -337,7 +337,11 @@ class Stepper:
     def _same_ptr_type(self, pc: int, base: Reg, load: bool) -> None:
         name = base.type.value if base.type not in (T.BTF_ID, T.BTF_ID_OR_NULL) \
             else f"{base.type.value}:{base.trust}:{base.tag}"
-        if insn_ptr_types.clash(self.insn_ptr_types.setdefault(pc, set()), name, load):
+        seen = self.insn_ptr_types.get(pc)
+        if seen is None:
+            self.insn_ptr_types[pc] = {name}  # one type so far: nothing to clash with
+        elif not (len(seen) == 1 and name in seen) and \
+                insn_ptr_types.clash(seen, name, load):
             raise Reject(insn_ptr_types.MESSAGE)
 
     @staticmethod
