@@ -15,11 +15,13 @@ kernel/bpf/helpers.c); the static rules are the verifier's (model.verifier.dynpt
 
 from __future__ import annotations
 
+import errno
+
 from model.interp.dynptrs import SKB, XDP, _at, _get, _null, _set
 from model.interp.memory import MemFault
 from model.verifier.memcheck import PKT_WRITE_TYPES
 
-EINVAL = -22
+EINVAL = -errno.EINVAL
 
 
 def _from(kind: int):

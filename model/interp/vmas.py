@@ -14,15 +14,18 @@ for the task, model.platform.callbacks for the callback), the same model as the 
 
 from __future__ import annotations
 
+import errno
+
 from model.elf.btf import STRUCT
 from model.interp.memory import FUNC_BASE, MemFault, Region
+from model.platform.helpers import helper_id
 
-EINVAL, ENOENT, EBUSY = -22, -2, -16
+EINVAL, ENOENT, EBUSY = -errno.EINVAL, -errno.ENOENT, -errno.EBUSY
 TASK_AT = 0x7C00_0000_0000
 VMA_BASE = 0x7D00_0000_0000  # + frame depth * VMA_STRIDE: a nested call gets its own
 VMA_STRIDE = 0x1000
 MMAP_MIN_ADDR = 4096  # the kernel's default vm.mmap_min_addr (CONFIG_DEFAULT_MMAP_MIN_ADDR)
-TASK_BTF, FIND_VMA = 158, 180
+TASK_BTF, FIND_VMA = helper_id("get_current_task_btf"), helper_id("find_vma")
 
 
 def _struct_size(name: str) -> int:

@@ -17,6 +17,8 @@ verifier ("not modelled", unknown).
 
 from __future__ import annotations
 
+import errno
+
 import z3
 
 from model.platform.kfuncs import KFUNCS
@@ -32,7 +34,7 @@ FOLLOWED = frozenset({"bpf_dynptr_from_skb", "bpf_dynptr_from_xdp"})
 RO_PACKET = "packet#ro"
 PACKET_KINDS = ("skb", "xdp")
 SKB_WRITE_FLAGS = 1 | 2  # BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH
-EINVAL = -22
+EINVAL = -errno.EINVAL
 T = z3.BoolVal(True)
 
 

@@ -18,6 +18,8 @@ run it).
 
 from __future__ import annotations
 
+import errno
+
 import z3
 
 from model.elf.btf import STRUCT
@@ -33,7 +35,7 @@ from model.verifier.regs import pointer
 from model.verifier.timers import BTF_ID_EXPECTED, btf_arg
 
 FOLLOWED = frozenset({"find_vma"})
-EINVAL, ENOENT, EBUSY = -22, -2, -16
+EINVAL, ENOENT, EBUSY = -errno.EINVAL, -errno.ENOENT, -errno.EBUSY
 T = z3.BoolVal(True)
 
 
