@@ -70,6 +70,11 @@ def summarise(name: str, rows: list[dict]) -> dict:
     }
 
 
+def _cell(value) -> str:
+    """A table cell: floats (ratios, seconds) to two decimals."""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def table(doc: dict) -> str:
     cols = ["corpus", "programs", "both_accept", "median_time_ratio", "median_insns_ratio",
             "max_insns_ratio", "over_1_5x_insns", "max_skv_s", "skv_insns_per_s"]
@@ -78,7 +83,7 @@ def table(doc: dict) -> str:
            "the kernel's its verification_time_us; ratios skv / kernel over programs both "
            "accept.", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for c in doc["corpora"]:
-        out.append("| " + " | ".join(str(c[k]) for k in cols) + " |")
+        out.append("| " + " | ".join(_cell(c[k]) for k in cols) + " |")
     out.append("")
     for c in doc["corpora"]:
         worst = sorted(c["details"], key=lambda p: -p["insns_ratio"])[:5]

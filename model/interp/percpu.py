@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 import os
+from errno import EFAULT, EINVAL
 from functools import lru_cache
 
 from model.errors import SkvError
 from model.interp.memory import MemFault, Region
 from model.platform.ksym_vars import ksym_load
 
-EFAULT, EINVAL = 14, 22
 #: addresses of kernel symbols and their copies (above the maps, below the kernel's probes)
 KSYM_BASE = 0x7800_0000_0000
 KSYM_STRIDE = 1 << 24  # room for the largest per-CPU variable
