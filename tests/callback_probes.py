@@ -68,17 +68,25 @@ class CbProbe:
 
 def kernel_load(obj: BpfObject, prog: Program):
     """The kernel's LoadResult (fd closed), with BTF func info only if the probe has it."""
+    if prog.func_names:
+        return load_with_func_info(obj, prog, None)
+    # no func info at all: the raw load the kernel refuses with "missing btf func_info"
+    return load_with_func_info(obj, prog, lambda p: None)
+
+
+def load_with_func_info(obj: BpfObject, prog: Program, func_info):
+    """The kernel's LoadResult (fd closed), the program's BTF func info made by
+    ``func_info`` (program -> (BTF blob, records) or None) instead of
+    model.kernel.funcinfo.program_func_info when it is given."""
     from model.kernel import objload
 
-    if prog.func_names:
+    keep = objload.program_func_info
+    if func_info is not None:
+        objload.program_func_info = func_info
+    try:
         res = objload.load_program(obj, prog)
-    else:  # no func info at all: the raw load the kernel refuses with "missing btf func_info"
-        keep = objload.program_func_info
-        objload.program_func_info = lambda p: None
-        try:
-            res = objload.load_program(obj, prog)
-        finally:
-            objload.program_func_info = keep
+    finally:
+        objload.program_func_info = keep
     res.close()
     return res
 
