@@ -346,3 +346,20 @@ def check_c_program(tmp_path, capsys, source: str) -> dict[str, dict]:
     assert r.returncode == 0, r.stderr
     main(["check", "--json", "--kernel=both-edges", str(obj)])
     return {row["program"]: row for row in json.loads(capsys.readouterr().out)["programs"]}
+
+
+def assert_kernel_verdict(name: str, obj: BpfObject, prog: Program, k):
+    """The verifier's verdict on ``prog`` is the kernel's LoadResult ``k``, with the same
+    message (skv's last line) when both refuse; a name ending in ``_ok`` is one the kernel loads. Returns
+    the verifier's verdict."""
+    from model.kernel.oracle import rejection_reason
+    from model.verifier.checker import check_program
+
+    v = check_program(obj, prog)
+    kmsg = "accept" if k.ok else rejection_reason(k.log)
+    where = f"{name}\nkernel: {kmsg}\nours: {v.error.message if v.error else 'accept'}"
+    assert k.ok == name.endswith("_ok"), where
+    assert v.accepted == k.ok, where
+    if not k.ok:
+        assert v.error.message.splitlines()[-1] == kmsg, where
+    return v

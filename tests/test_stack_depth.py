@@ -5,11 +5,11 @@ calls, bpf_timer and bpf_loop callbacks (tests/stack_depth_probes.py)."""
 from __future__ import annotations
 
 import pytest
+from callback_probes import assert_kernel_verdict
 from stack_depth_probes import kernel_load, probes
 
-from model.kernel import available, rejection_reason
+from model.kernel import available
 from model.platform.priv_stack import on_private_stack, private_stacks
-from model.verifier.checker import check_program
 
 KERNEL, WHY = available()
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"kernel oracle unavailable: {WHY}")
@@ -19,16 +19,9 @@ PROBES = probes()
 @needs_kernel
 @pytest.mark.parametrize("probe", PROBES, ids=[p.name for p in PROBES])
 def test_verifier_against_kernel(probe):
-    """The verifier's verdict and first message line are the kernel's; ``_ok`` probes load."""
+    """The verifier's verdict and message are the kernel's; ``_ok`` probes load."""
     obj, prog = probe.model()
-    k = kernel_load(obj, prog)
-    v = check_program(obj, prog)
-    kmsg = "accept" if k.ok else rejection_reason(k.log)
-    where = f"{probe.name}\nkernel: {kmsg}\nours: {v.error.message if v.error else 'accept'}"
-    assert k.ok == probe.name.endswith("_ok"), where
-    assert v.accepted == k.ok, where
-    if not k.ok:
-        assert v.error.message == kmsg, where
+    assert_kernel_verdict(probe.name, obj, prog, kernel_load(obj, prog))
 
 
 def test_private_stack_table():
