@@ -6,8 +6,13 @@ decides every verdict; names ending in ``_ok`` are expected to load."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from callback_probes import SECTION, CbProbe, load_with_func_info
 from timer_probes import _INIT, _SET, _lookup, FieldProbe, HASH, TIMER, VALUE
+
+from model.cfg.graph import func_starts
+from model.kernel.funcinfo import func_btf, func_info_records
 
 SECTION.setdefault("iter", "iter/task")
 
@@ -19,16 +24,17 @@ def _st(depth: int) -> str:
     return f"r2 = 1\n*(u64 *)(r10 - {depth}) = r2\n" if depth else ""
 
 
-def chain_text(depths, tail_at: int | None = None) -> str:
+def chain_text(depths, tail_at: int | None = None, ctx: bool = True) -> str:
     """main (depth ``depths[0]``) calls f1 (``depths[1]``), which calls f2, ...; function
-    ``tail_at`` also does a tail call (r1 kept in r6 along the chain)."""
+    ``tail_at`` also does a tail call (``ctx``: r1 kept in r6 along the chain; without,
+    the functions take no argument, as a global ``int f(void)``)."""
     out = ""
     for k, d in enumerate(depths):
-        out += (f"f{k}:\n" if k else "") + "r6 = r1\n" + _st(d)
+        out += (f"f{k}:\n" if k else "") + ("r6 = r1\n" if ctx else "") + _st(d)
         if k == tail_at:
             out += "r1 = r6\n" + _TAIL
         if k + 1 < len(depths):
-            out += f"r1 = r6\ncall f{k + 1}\n"
+            out += ("r1 = r6\n" if ctx else "") + f"call f{k + 1}\n"
         out += "r0 = 0\nexit\n"
     return out
 
@@ -48,6 +54,23 @@ CHAINS = [
 ]
 PRIV_TYPES = ("kprobe", "tracepoint", "perf_event", "raw_tracepoint", "tp_btf")
 PLAIN_TYPES = ("xdp", "socket_filter", "sched_cls", "iter")
+
+
+@dataclass
+class GlobalsProbe(CbProbe):
+    """A probe whose functions number ``global_at`` (0: the main program) have global
+    linkage: the object carries the BTF, the kernel gets it as func info."""
+
+    global_at: tuple[int, ...] = ()
+
+    def model(self):
+        obj, prog = super().model()
+        starts = sorted(func_starts(prog))
+        glob = {f"f{starts[k]}" for k in self.global_at}
+        obj.btf = func_btf([f"f{pc}" for pc in starts], glob)
+        prog.btf_funcs = dict(zip(starts, (t for _, t in func_info_records(starts))))
+        prog.global_funcs = {starts[k] for k in self.global_at}
+        return obj, prog
 
 
 def _name(ptype: str, depths, fits: bool, private: bool) -> str:
@@ -90,6 +113,19 @@ def probes() -> list[CbProbe]:
                        + _SET + "call sub\nout:\nr0 = 0\nexit\ncb:\nr0 = 0\nexit\n" + sub480,
                        [(HASH, 4, VALUE, 4, 0)], fields=[TIMER]),
         ]
+    # global functions: in the chain as static ones (and in the frame count)
+    for t in ("kprobe", "xdp"):
+        ok = "_ok" if t == "kprobe" else ""
+        out += [GlobalsProbe(f"{t}_global_256_264{ok}", t, chain_text((256, 264), ctx=False),
+                             global_at=(1,)),
+                GlobalsProbe(f"{t}_global_16_16_496{ok}", t, chain_text((16, 16, 496), ctx=False),
+                             global_at=(1,)),
+                GlobalsProbe(f"{t}_global_leaf_16_16_496{ok}", t, chain_text((16, 16, 496), ctx=False),
+                             global_at=(2,)),
+                GlobalsProbe(f"{t}_global_256_256_ok", t, chain_text((256, 256), ctx=False),
+                             global_at=(1,)),
+                GlobalsProbe(f"{t}_global_mid_9_frames", t, chain_text((8,) * 9, ctx=False),
+                             global_at=(4,))]
     # a bpf_loop callback (synchronous) may have a private stack
     loop = "r1 = 4\nr2 = func cb\nr3 = 0\nr4 = 0\ncall 181\nr0 = 0\nexit\ncb:\n"
     for t in ("kprobe", "xdp"):
@@ -101,10 +137,7 @@ def probes() -> list[CbProbe]:
 
 def kernel_load(obj, prog):
     """The kernel's LoadResult (fd closed), every function with BTF func info (a
-    subprogram's tail call needs it)."""
-    from model.cfg.graph import func_starts
-    from model.kernel.funcinfo import func_btf, func_info_records
-
+    subprogram's tail call needs it; a GlobalsProbe's object has its own)."""
     starts = sorted(func_starts(prog))
     return load_with_func_info(obj, prog, lambda p: (
         func_btf([f"f{pc}" for pc in starts]), func_info_records(starts)))
