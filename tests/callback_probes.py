@@ -68,17 +68,25 @@ class CbProbe:
 
 def kernel_load(obj: BpfObject, prog: Program):
     """The kernel's LoadResult (fd closed), with BTF func info only if the probe has it."""
+    if prog.func_names:
+        return load_with_func_info(obj, prog, None)
+    # no func info at all: the raw load the kernel refuses with "missing btf func_info"
+    return load_with_func_info(obj, prog, lambda p: None)
+
+
+def load_with_func_info(obj: BpfObject, prog: Program, func_info):
+    """The kernel's LoadResult (fd closed), the program's BTF func info made by
+    ``func_info`` (program -> (BTF blob, records) or None) instead of
+    model.kernel.funcinfo.program_func_info when it is given."""
     from model.kernel import objload
 
-    if prog.func_names:
+    keep = objload.program_func_info
+    if func_info is not None:
+        objload.program_func_info = func_info
+    try:
         res = objload.load_program(obj, prog)
-    else:  # no func info at all: the raw load the kernel refuses with "missing btf func_info"
-        keep = objload.program_func_info
-        objload.program_func_info = lambda p: None
-        try:
-            res = objload.load_program(obj, prog)
-        finally:
-            objload.program_func_info = keep
+    finally:
+        objload.program_func_info = keep
     res.close()
     return res
 
@@ -338,3 +346,20 @@ def check_c_program(tmp_path, capsys, source: str) -> dict[str, dict]:
     assert r.returncode == 0, r.stderr
     main(["check", "--json", "--kernel=both-edges", str(obj)])
     return {row["program"]: row for row in json.loads(capsys.readouterr().out)["programs"]}
+
+
+def assert_kernel_verdict(name: str, obj: BpfObject, prog: Program, k):
+    """The verifier's verdict on ``prog`` is the kernel's LoadResult ``k``, with the same
+    message (skv's last line) when both refuse; a name ending in ``_ok`` is one the kernel loads. Returns
+    the verifier's verdict."""
+    from model.kernel.oracle import rejection_reason
+    from model.verifier.checker import check_program
+
+    v = check_program(obj, prog)
+    kmsg = "accept" if k.ok else rejection_reason(k.log)
+    where = f"{name}\nkernel: {kmsg}\nours: {v.error.message if v.error else 'accept'}"
+    assert k.ok == name.endswith("_ok"), where
+    assert v.accepted == k.ok, where
+    if not k.ok:
+        assert v.error.message.splitlines()[-1] == kmsg, where
+    return v

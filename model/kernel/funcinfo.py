@@ -17,8 +17,9 @@ from model.elf.btf import btf_blob
 KIND_INT, KIND_FUNC, KIND_FUNC_PROTO = 1, 12, 13
 
 
-def func_btf(names: list[str]) -> bytes:
-    """A BTF blob: [1] int, [2] int (void), [3 + k] static FUNC ``names[k]``."""
+def func_btf(names: list[str], global_names=frozenset()) -> bytes:
+    """A BTF blob: [1] int, [2] int (void), [3 + k] FUNC ``names[k]``, static unless in
+    ``global_names`` (global linkage: verified on its own)."""
     strings = bytearray(b"\0int\0")
     types = bytearray()
     types += struct.pack("<III", 1, KIND_INT << 24, 4) + struct.pack("<I", (1 << 24) | 32)
@@ -26,7 +27,7 @@ def func_btf(names: list[str]) -> bytes:
     for name in names:
         off = len(strings)
         strings += name.encode() + b"\0"
-        types += struct.pack("<III", off, KIND_FUNC << 24, 2)
+        types += struct.pack("<III", off, KIND_FUNC << 24 | (name in global_names), 2)
     return btf_blob(types, strings)
 
 

@@ -47,7 +47,7 @@ from model.symbolic.queries import Queries
 from model.symbolic.state import (Layout, P, Region, S, bv, entry_state,
                                   path_constant)
 from model.verifier import assertions as A
-from model.verifier.loadtime import load_time_error
+from model.verifier.loadtime import load_time_error, pseudo_func_error
 
 Z = Z3Backend()
 
@@ -377,6 +377,10 @@ class Engine(Calls):
                 return []
             return self._go(st, pc + 1)
         if isinstance(insn, LoadImm64):  # the map it names was checked at load (loadtime)
+            why = pseudo_func_error(self.prog, pc, insn) if insn.src == 4 else None
+            if why is not None:
+                self.fail(st, pc, "ld_imm64 of a function", z3.BoolVal(True), why)
+                return []
             v = self._ld_imm64(pc, insn)
             if isinstance(v, str):  # a kernel symbol the engine leaves to the verifier
                 self._exhaust(f"{v} (insn {pc})")

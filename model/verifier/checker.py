@@ -40,6 +40,7 @@ from model.platform.callbacks import is_sync_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
+from model.platform.priv_stack import on_private_stack, private_stacks
 from model.platform.tracing_targets import target_refusal
 from model.platform.returns import return_range
 from model.program import PSEUDO_FUNC, BpfObject, Program
@@ -413,7 +414,8 @@ class Checker:
 
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths
-        (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes."""
+        (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes; a frame on a
+        private stack (model.platform.priv_stack) counts in no chain."""
         starts = sorted(func_starts(self.prog))
         per_func: dict[int, int] = {}
         for callsite, d in depths.items():
@@ -443,6 +445,18 @@ class Checker:
             return any(isinstance(i, Call) and i.src == 0 and i.imm == TAIL_CALL
                        for _, i in body(f))
 
+        # private stacks (model.platform.priv_stack): not with a tail call anywhere, nor
+        # for a function an async callback's call tree reaches
+        priv = private_stacks(self.prog.prog_type, self.prog.attach_type,
+                              any(tail_calls(f) for f in starts))
+        in_async: set[int] = set()
+        todo = [r for r in roots if r != 0]
+        while priv and todo:
+            f = todo.pop()
+            if f not in in_async:
+                in_async.add(f)
+                todo.extend(t for _, t in calls(f))
+
         @functools.lru_cache(maxsize=None)
         def walk(f: int, total: int, frames: int):
             # every call of every function counts, reached or not (the kernel walks the
@@ -451,7 +465,9 @@ class Checker:
                 # a tail call drops only its own frame: its callers' frames must stay small
                 return Failure(f, "tail_calls are not allowed when call stack of previous "
                                   f"frames is {total} bytes. Too large")
-            total += -(-per_func.get(f, 0) // 16) * 16
+            own = -(-per_func.get(f, 0) // 16) * 16
+            if not on_private_stack(priv, f in in_async, own):
+                total += own
             if total > MAX_STACK:
                 return Failure(f, f"combined stack size of {frames} calls is {total}. "
                                   "Too large")
@@ -463,7 +479,8 @@ class Checker:
                     return bad
             return None
 
-        bad = next((b for b in (walk(r, 0, 1) for r in roots) if b), None)
+        # the kernel walks the async callbacks' trees first, the main program's last
+        bad = next((b for b in (walk(r, 0, 1) for r in reversed(roots)) if b), None)
         return (bad, None) if bad else None
 
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:

@@ -28,12 +28,16 @@ SLEEPABLE_MAP_TYPES = frozenset({
     "sk_storage", "task_storage", "cgrp_storage", "queue", "stack"})
 
 
-def _pseudo_func_error(prog) -> str | None:
-    """ld_imm64 of a function (a callback): the kernel needs BTF func info for it (an
-    object without it is loaded without; with it, skv's loader gives the kernel one static
-    FUNC per function, see model.kernel.funcinfo)."""
+def pseudo_func_error(prog, pc: int, insn: LoadImm64) -> str | None:
+    """ld_imm64 of a function (a callback), checked when the instruction is verified
+    (check_ld_imm, on a path the verifier walks: in dead code the kernel checks nothing):
+    the kernel needs BTF func info for it (an object without it is loaded without; with
+    it, skv's loader gives the kernel one static FUNC per function, see
+    model.kernel.funcinfo), and the function must be static. Both engines call it."""
     if not prog.func_names:
         return "missing btf func_info"
+    if pc + 1 + insn.imm in prog.global_funcs:
+        return "callback function not static"
     return None
 
 
@@ -53,12 +57,7 @@ def load_time_error(obj, prog, *, typed: bool = False) -> tuple[int, str] | None
     if why is not None:
         return 0, why
     for pc, insn in prog.iter_pcs():
-        if isinstance(insn, LoadImm64) and insn.src == 4:
-            why = _pseudo_func_error(prog)
-            if why is None and pc + 1 + insn.imm in prog.global_funcs:
-                why = "callback function not static"
-            if why is not None:
-                return pc, why
+        if isinstance(insn, LoadImm64) and insn.src == 4:  # checked as it runs
             continue
         why = ld_imm64_unmodelled(insn.src, insn.imm, typed=typed, imm2=insn.imm2) \
             if isinstance(insn, LoadImm64) else None

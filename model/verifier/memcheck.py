@@ -348,12 +348,12 @@ def _stack(st: State, regno: int, reg: Reg, off: int, size: int, write: bool,
            value: Reg | None) -> Reg | None:
     frame = _frame_of(st, reg)
     check_stack_alignment(reg, off, size)
-    if not reg.var.is_const() and write and value is not None and value.is_pointer:
-        raise Reject(f"spilled ptr in range of var-offset stack write; "
-                     f"R{regno} has variable offset")
     lo, hi = stack_bounds(regno, reg, off, size, write)
     st.note_depth(frame, lo)
-    if write and value is not None and value.type is T.STACK and frame is not st.cur:
+    # check_stack_write_fixed_off only: a variable-offset write (check_stack_write_var_off,
+    # privileged) of any value, a pointer too, leaves plain bytes (below)
+    if write and lo == hi and value is not None and value.type is T.STACK and \
+            frame is not st.cur:
         raise Reject("cannot spill pointers to stack into stack frame of the caller")
     _dynptr_bytes(st, frame, regno, lo, hi, size, write)
     if lo != hi:  # variable offset: any byte of the range may be touched

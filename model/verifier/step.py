@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from model.domains import Scalar, coerce_to_size
+from model.domains.tnum import Tnum
 from model.isa import (Alu, Atomic, Call, Endian, Exit, Jump, LegacyLoad, Load, LoadImm64,
                        LoadAcquire, StoreRelease,
                        MayGoto, Store)
@@ -26,6 +27,7 @@ from model.platform.tracing_targets import btf_target, lsm_return_range
 from model.verifier.kfuncs import call_kfunc
 from model.verifier.globals import call_global, global_entry_state, is_global_frame
 from model.verifier.kptrs import kptr_insn
+from model.verifier.loadtime import pseudo_func_error
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
 from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, known, pointer,
@@ -353,6 +355,9 @@ class Stepper:
         if insn.src == 0:
             return known(insn.value)
         if insn.src == 4:
+            why = pseudo_func_error(self.prog, pc, insn)
+            if why is not None:
+                raise Reject(why)
             return pointer(T.FUNC, off=pc + 1 + insn.imm)
         if insn.src == 3:  # a kernel symbol (verifier.loadtime refused the bad ones)
             return ksym_reg(insn.imm, insn.imm2)
@@ -389,7 +394,15 @@ def _width(r: Reg) -> int:
     return r.var.umax.bit_length()
 
 
+def _swab(x: int, width: int) -> int:
+    return int.from_bytes((x & ((1 << width) - 1)).to_bytes(width // 8, "little"), "big")
+
+
 def _endian(r: Reg, insn: Endian) -> Reg:
+    """scalar_byte_swap (Linux 6.18 stable): on this little-endian machine ``be`` and
+    ``bswap`` swap the tnum's bytes and keep no bounds (reg_bounds_sync derives them from
+    the tnum), ``le`` swaps nothing; 16 and 32 bits then truncate (coerce_reg_to_size).
+    le64 is a no-op; every other form gives a new value (no scalar id)."""
     if r.is_pointer:
         return unknown()
     c = r.const()
@@ -397,11 +410,15 @@ def _endian(r: Reg, insn: Endian) -> Reg:
         from model.semantics import INT, endian
 
         return known(endian(INT, insn, c))
-    width_max = (1 << insn.width) - 1
     if insn.kind == "le" and insn.width == 64:
         return r
-    return Reg(T.SCALAR, Scalar.from_urange(0, width_max) if insn.width < 64
-               else Scalar.unknown())
+    var = r.var
+    if insn.kind != "le":
+        t = var.var_off
+        var = Scalar.from_tnum(Tnum(_swab(t.value, insn.width), _swab(t.mask, insn.width)))
+    if insn.width < 64:
+        var = coerce_to_size(var, insn.width // 8, False)
+    return Reg(T.SCALAR, var)
 
 
 __all__ = ["Stepper"]
