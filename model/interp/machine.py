@@ -346,6 +346,10 @@ class Machine:
                                        f"with {ctx.pointer_size(off)} bytes, not {size}", "ctx")
         return ptr
 
+    def helper_bytes(self, size: int) -> bytes:
+        """What a helper without its own model writes into memory: random bytes."""
+        return self.rng.randbytes(size)
+
     def _ctx_unmoved(self, regno: int, base: int, addr: int, size: int) -> None:
         """Linux refuses a context access through a moved context pointer."""
         if self.helpers is LINUX_HELPERS:
