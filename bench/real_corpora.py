@@ -8,7 +8,8 @@ where the running kernel can be asked, its verdict on the same program (loaded t
 The corpora are not part of skv: fetch and build them yourself anywhere outside the
 repository, then ``python -m bench.real_corpora [--time-limit S] DIR [DIR...]``. Results
 (figures only): bench/results/real_corpora.json and .md (``--out STEM``: STEM.json and .md
-beside them instead).
+beside them instead). ``--prog-type T``: the type of programs whose section names none
+(objects loaded by iproute2 or an own loader), for skv and the kernel alike.
 
 Per corpus, the table against the kernel counts the programs the kernel gives a verdict on
 (``kernel_verdicts``; ``kernel_accept`` of them it verifies), both accept, both reject,
@@ -61,7 +62,7 @@ def error_class(msg: str) -> str:
     return msg[:90]
 
 
-def _kernel_verdicts(path: str) -> dict[str, str]:
+def _kernel_verdicts(path: str, prog_type: str | None = None) -> dict[str, str]:
     """program -> 'accept' | 'reject' | 'error: class' from the running kernel."""
     from model import kernel
     from model.elf.loader import load_object
@@ -70,7 +71,7 @@ def _kernel_verdicts(path: str) -> dict[str, str]:
     if not kernel.available()[0]:
         return {}
     try:
-        obj = load_object(path, keys_as_maps="keep")
+        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type)
     except Exception:  # noqa: BLE001 - skv cannot load it: no kernel verdict either
         return {}
     out = {}
@@ -92,9 +93,11 @@ def _kernel_verdicts(path: str) -> dict[str, str]:
     return out
 
 
-def measure_object(path: str, kernel: bool = True, time_limit: float | None = None) -> dict:
+def measure_object(path: str, kernel: bool = True, time_limit: float | None = None,
+                   prog_type: str | None = None) -> dict:
     row: dict = {"object": Path(path).name}
-    rc, out, err = _cli("info", path)
+    typed = ["--prog-type", prog_type] if prog_type else []
+    rc, out, err = _cli("info", *typed, path)
     row["info_exit"] = rc
     row["info_traceback"] = "Traceback" in err or rc not in (0, 2)
     if rc != 0:
@@ -102,7 +105,7 @@ def measure_object(path: str, kernel: bool = True, time_limit: float | None = No
     limit = ["--time-limit", str(time_limit)] if time_limit else []
     # the whole object's check: every program's limit, plus loading and the slack
     nprogs = max(1, out.count("\n"))
-    rc, out, err = _cli("check", "--json", "--no-symbolic", *limit, path,
+    rc, out, err = _cli("check", "--json", "--no-symbolic", *limit, *typed, path,
                         timeout=TIMEOUT if not time_limit else 60 + 2 * time_limit * nprogs)
     row["check_exit"] = rc
     row["check_traceback"] = "Traceback" in err or rc not in (0, 1, 2, 3)
@@ -112,7 +115,7 @@ def measure_object(path: str, kernel: bool = True, time_limit: float | None = No
         rows = doc if isinstance(doc, list) else doc.get("programs", doc.get("rows", []))
     except (json.JSONDecodeError, AttributeError):
         rows = []
-    kv = _kernel_verdicts(path) if kernel and row["info_exit"] == 0 else {}
+    kv = _kernel_verdicts(path, prog_type) if kernel and row["info_exit"] == 0 else {}
     for r in rows:
         if r.get("program") is None and r.get("verdict") == "error":
             continue  # the object did not load
@@ -237,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         k = args.index("--before")
         before = json.loads(Path(args[k + 1]).read_text())["corpora"]
         del args[k:k + 2]
+    prog_type = None
+    if "--prog-type" in args:  # the type of programs whose section names none (iproute2's
+        k = args.index("--prog-type")  # loaders, OVS's datapath: tc -> sched_cls)
+        prog_type = args[k + 1]
+        del args[k:k + 2]
     results, table = RESULTS, TABLE
     if "--out" in args:  # another results file (STEM.json / STEM.md), the six corpora's kept
         k = args.index("--out")
@@ -246,16 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     dirs = [a for a in args if not a.startswith("--")]
     if not dirs:
         print("usage: python -m bench.real_corpora [--no-kernel] [--before JSON] "
-              "[--time-limit S] [--out STEM] DIR [DIR...]", file=sys.stderr)
+              "[--time-limit S] [--prog-type T] [--out STEM] DIR [DIR...]", file=sys.stderr)
         return 2
     doc = {"corpora": [], "objects": {}}
     for d in dirs:
         files = sorted(str(f) for f in Path(d).iterdir() if f.suffix in (".o", ".elf"))
-        objs = [measure_object(f, kernel, time_limit) for f in files]
+        objs = [measure_object(f, kernel, time_limit, prog_type) for f in files]
         name = Path(d).name
         doc["corpora"].append(summarise(name, objs))
         doc["objects"][name] = objs
     doc["time_limit"] = time_limit
+    doc["prog_type"] = prog_type
     results.write_text(json.dumps(doc, indent=1) + "\n")
     table.write_text(table_of(doc, before))
     print(table.read_text())

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import NotModelled, SkvError
-from model.interp.memory import CTX_BASE, PACKET_BASE, Memory, Region
+from model.interp.memory import CTX_BASE, PACKET_BASE, MemFault, Memory, Region
 from model.platform.ctx_cgroup import CGROUP_TYPES
-from model.platform.ctx_layouts import ctx_layout
+from model.platform.ctx_layouts import ctx_layout, moved_ctx_reason
 from model.platform.ctx_skb_types import FLOW_KEYS_SIZE
 from model.platform.tracing_targets import MODELLED_ATTACH
 
@@ -68,6 +68,17 @@ class Context:
 
     def pointer_size(self, off: int) -> int:
         return self.pointer_sizes.get(off, 4)
+
+
+def moved_ctx_fault(context: Context | None, regno: int, base: int, addr: int,
+                    size: int) -> MemFault | None:
+    """check_ptr_off_reg at run time: a load or store that lands in the context through a
+    register not holding the context's start (the kernel rewrites a context access by the
+    instruction's offset alone, so a moved pointer is refused: ``moved_ctx_reason``)."""
+    if context is None or not context.region.base <= addr < context.region.end:
+        return None
+    why = moved_ctx_reason(regno, base - context.region.base)
+    return MemFault(addr, size, why, "ctx") if why else None
 
 
 def eth_protocol(frame: bytes) -> bytes:

@@ -240,7 +240,7 @@ def havoc_for(prog_type: str, hid: int):
             if a.writes_mem:
                 if size:  # the whole range must be writable memory before any byte is made
                     m.mem.region_for(r, size, "write")
-                m.mem.store_bytes(r, m.rng.randbytes(size))
+                m.mem.store_bytes(r, m.helper_bytes(size))
         return m.rng.getrandbits(64)
     return havoc
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from model.errors import SkvError
-from model.interp.ctx import Context, make_context
+from model.interp.ctx import Context, make_context, moved_ctx_fault
 from model.interp.helpers import LINUX_HELPERS, Unwind, havoc_for, map_for_helper
 from model.interp.dynptrs import DYNPTR_HELPERS
 from model.interp.refs import REF_HELPERS, Held, check_call, check_no_refs, release_all
@@ -278,6 +278,7 @@ class Machine:
                 return pc + 1
             addr = (base + insn.off) & (2**64 - 1)
             self._stack_aligned(addr, insn.size)
+            self._ctx_unmoved(insn.src, base, addr, insn.size)
             ptr = self._ctx_pointer(addr, insn.size)
             if ptr is not None:  # the kernel rewrites this load into a pointer load
                 self._set(insn.dst, ptr)
@@ -286,9 +287,11 @@ class Machine:
                                                 insn.signed))
             return pc + 1
         if isinstance(insn, Store):
-            addr = (self._get(insn.dst) + insn.off) & (2**64 - 1)
+            base = self._get(insn.dst)
+            addr = (base + insn.off) & (2**64 - 1)
             value = imm64(B, insn.imm) if insn.src is None else self._get(insn.src)
             self._stack_aligned(addr, insn.size)
+            self._ctx_unmoved(insn.dst, base, addr, insn.size)
             self._store(addr, insn.size, value)
             return pc + 1
         if isinstance(insn, LoadImm64):
@@ -342,6 +345,17 @@ class Machine:
             raise MemFault(addr, size, f"ctx pointer field at offset {off} must be read "
                                        f"with {ctx.pointer_size(off)} bytes, not {size}", "ctx")
         return ptr
+
+    def helper_bytes(self, size: int) -> bytes:
+        """What a helper without its own model writes into memory: random bytes."""
+        return self.rng.randbytes(size)
+
+    def _ctx_unmoved(self, regno: int, base: int, addr: int, size: int) -> None:
+        """Linux refuses a context access through a moved context pointer."""
+        if self.helpers is LINUX_HELPERS:
+            fault = moved_ctx_fault(self.context, regno, base, addr, size)
+            if fault is not None:
+                raise fault
 
     @staticmethod
     def _map_field(st, regno: int, off: int, size: int) -> int:

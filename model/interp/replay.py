@@ -44,6 +44,8 @@ SCHEMA = {
         "budget": {"type": ["integer", "null"], "minimum": 1, "maximum": 1 << 40},
         "helper_results": {**_NAMES, "additionalProperties": {
             "type": "integer", "minimum": -(1 << 63), "maximum": (1 << 64) - 1}},
+        "helper_writes": {**_NAMES, "additionalProperties": {
+            "type": "array", "maxItems": 8, "items": {"type": "string", "maxLength": 1 << 16}}},
     },
 }
 

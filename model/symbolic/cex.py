@@ -3,11 +3,12 @@ interpreter (``model.interp.Machine`` with ``Uniform`` / ``PerSite`` / ``PerExec
 
 A counterexample carries the site/key states, the context and packet bytes, the initial
 contents of every map entry the run looks up (and of writable global data), the results of
-helpers whose value is free (ktime, prandom, ...) by (call pc, n-th call), the failing pc and
-assertion, and the path the replay took. Only a replay that faults at the failing
+helpers whose value is free (ktime, prandom, ...) by (call pc, n-th call) and the bytes such
+helpers wrote (bpf_skb_load_bytes, ...), the failing pc and assertion, and the path the
+replay took. Only a replay that faults at the failing
 instruction is *confirmed*. ``to_replay`` gives the ``skv run --replay`` format
 (``model.interp.replay.Replay``); helper results travel in the extra field
-``helper_results`` (``skv run`` ignores it; our replay uses it).
+``helper_results`` and ``helper_writes`` (``skv run`` ignores them; our replay uses them).
 """
 
 from __future__ import annotations
@@ -27,14 +28,24 @@ from model.symbolic.state import bv
 class ReplayMachine(Machine):
     """The interpreter, with the free helper results of the counterexample."""
 
-    def __init__(self, *a, results: dict | None = None, **kw):
+    def __init__(self, *a, results: dict | None = None, writes: dict | None = None, **kw):
         super().__init__(*a, **kw)
         self.results = results or {}
+        self.writes = writes or {}  # (pc, n) -> [bytes]: what the call wrote (in order)
         self.calls: dict[int, int] = {}
+        self._written: list[bytes] = []
+
+    def helper_bytes(self, size: int) -> bytes:
+        """The bytes the counterexample says the call wrote, when it says so."""
+        if self._written and len(self._written[0]) == size:
+            return self._written.pop(0)
+        return super().helper_bytes(size)
 
     def _helper(self, pc: int, hid: int):
-        nxt = super()._helper(pc, hid)
         n = self.calls.get(pc, 0)
+        self._written = list(self.writes.get((pc, n), ()))
+        nxt = super()._helper(pc, hid)
+        self._written = []
         self.calls[pc] = n + 1
         if (pc, n) in self.results:
             if hid == RESERVE and self.regs[0] and not self.results[(pc, n)]:
@@ -102,6 +113,7 @@ def build(eng, m, model: str, failure=None) -> dict:
             maps.setdefault(ref.map, {})[bytes(md.key_size).hex()] = vb.hex()
     cx["maps"] = maps
     cx["helper_results"] = {f"{pc}:{n}": _val(m, v) for (pc, n), v in eng.helper_vars.items()}
+    cx["helper_writes"] = _helper_writes(m, lay)
     for (pc, n), null in lay.reserve_nulls.items():  # a reservation that returned NULL
         if z3.is_true(m.eval(null, model_completion=True)):
             cx["helper_results"][f"{pc}:{n}"] = 0
@@ -115,6 +127,23 @@ def build(eng, m, model: str, failure=None) -> dict:
     if failure is not None:
         cx.update(pc=failure.pc, assertion=failure.assertion, reason=failure.reason)
     return cx
+
+
+#: bytes of one call's writes a counterexample carries (the rest the replay makes up)
+MAX_WRITTEN = 4096
+
+
+def _helper_writes(m, lay) -> dict[str, list[str]]:
+    """What each call the Z3 engine leaves unknown wrote (model.symbolic.havoc), by
+    (call pc, n-th call): one hex string per memory argument written."""
+    out = {}
+    for (pc, n), areas in lay.helper_outs.items():
+        got = []
+        for junk, lo, size in areas:
+            k = min(_val(m, size), MAX_WRITTEN)
+            got.append(bytes(_val(m, z3.Select(junk, lo + bv(i))) for i in range(k)).hex())
+        out[f"{pc}:{n}"] = got
+    return out
 
 
 def _instantiate(eng, cond, model: str):
@@ -150,7 +179,9 @@ def replay(obj, prog, cx: dict) -> dict:
     ks = make_keystate(prog, keys, sites, sched)
     results = {tuple(int(x) for x in k.split(":")): v
                for k, v in cx.get("helper_results", {}).items()}
-    mach = ReplayMachine(prog, obj.maps, keys=ks, results=results)
+    writes = {tuple(int(x) for x in k.split(":")): [bytes.fromhex(h) for h in v]
+              for k, v in cx.get("helper_writes", {}).items()}
+    mach = ReplayMachine(prog, obj.maps, keys=ks, results=results, writes=writes)
     init_maps(mach, cx.get("maps") or {})
     ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None
@@ -169,9 +200,10 @@ def replay(obj, prog, cx: dict) -> dict:
 
 
 def write(path: str, obj_path: str, prog, cx: dict) -> None:
-    """``cx`` as a ``skv run --replay`` file (plus ``helper_results`` and the failure)."""
-    extra = {k: cx[k] for k in ("helper_results", "pc", "assertion", "reason", "confirmed",
-                                "fault") if cx.get(k) is not None}
+    """``cx`` as a ``skv run --replay`` file (plus the helpers' results and writes and the
+    failure)."""
+    extra = {k: cx[k] for k in ("helper_results", "helper_writes", "pc", "assertion",
+                                "reason", "confirmed", "fault") if cx.get(k) is not None}
     write_replay(path, to_replay(obj_path, prog, cx), extra)
 
 

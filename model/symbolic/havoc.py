@@ -47,18 +47,26 @@ def _overwrite(arr, lo, size, junk):
     return z3.Lambda([i], z3.If(inside, z3.Select(junk, i), z3.Select(arr, i)))
 
 
-def havoc_written(lay, st, proto, regs, map_name, tag: str) -> None:
-    """Fresh bytes wherever the call may write (stack, packet, map value)."""
+def havoc_written(lay, st, proto, regs, map_name, tag: str, call=None) -> None:
+    """Fresh bytes wherever the call may write (stack, packet, map value). ``call``: its
+    (pc, n), under which ``lay.helper_outs`` keeps the bytes for a counterexample's replay
+    (the interpreter writes them where its model of the call writes unknown bytes)."""
     from model.symbolic.memory import _pkt_index, frame_of, map_array
 
+    outs = None if call is None else lay.helper_outs.setdefault(call, [])
+    if outs:
+        outs.clear()  # this path's call (another path's is overwritten)
     for k, (p, size) in enumerate(_written_args(proto, regs, map_name, lay)):
         junk = z3.Array(f"helper_out_{tag}_{k}", BV64, BYTE)
         kind = p.r.kind
+        lo = _pkt_index(lay, p.r, p.off) if kind in ("packet", "pkt_meta") else p.off
+        if outs is not None and kind in ("stack", "packet", "pkt_meta", "map"):
+            outs.append((junk, lo, size))
         if kind == "stack":
             f = frame_of(st, p.r)
             if f is None:
                 continue
-            f.stack = _overwrite(f.stack, p.off, size, junk)
+            f.stack = _overwrite(f.stack, lo, size, junk)
             lo, n = const_of(p.off), const_of(size)
             if lo is None or n is None:
                 f.spills = {}
@@ -66,10 +74,10 @@ def havoc_written(lay, st, proto, regs, map_name, tag: str) -> None:
                 f.spills = {so: v for so, v in f.spills.items() if not (so < lo + n and lo < so + 8)}
         elif kind in ("packet", "pkt_meta"):
             arr = st.pkt if st.pkt is not None else lay.pkt_in
-            st.pkt = _overwrite(arr, _pkt_index(lay, p.r, p.off), size, junk)
+            st.pkt = _overwrite(arr, lo, size, junk)
         elif kind == "map":
             arr = map_array(lay, st, p.r.name)
-            inner = _overwrite(z3.Select(arr, p.key), p.off, size, junk)
+            inner = _overwrite(z3.Select(arr, p.key), lo, size, junk)
             st.maps[p.r.name] = z3.Store(arr, p.key, inner)
 
 

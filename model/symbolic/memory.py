@@ -506,7 +506,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         lay.lookups.append((map_name, key))
         gen = locks.lookup_gen(lay, map_name, pc)  # its lock's name (model.symbolic.locks)
         return bad, [(st, P(Region("map", map_name, gen=gen), bv(0), key), None)]
-    havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}")
+    havoc_written(lay, st, proto, regs, map_name, f"{pc}_{n}", (pc, n))
     if hid == 2:
         key = _key(lay, st, map_name, regs[2])
         if key is not None and not lay.is_array(map_name):

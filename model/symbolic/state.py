@@ -140,6 +140,8 @@ class Layout:
         self.lookups: list = []  # (map name, key term) of every lookup (for counterexamples)
         self.reserve_nulls: dict = {}  # (pc, n) -> Bool: that reservation returned NULL
         self.found_socks: dict = {}  # (pc, n) -> (Bool: NULL, address): socket lookups
+        # (pc, n) -> [(unknown bytes, first index, size)]: what a call wrote (havoc.py)
+        self.helper_outs: dict = {}
         # BTF-typed programs (model.symbolic.typed): the attach target, the license, the
         # kinds of typed pointer met (region name -> btf_access.Typed) and what their
         # addresses are known to satisfy

@@ -280,8 +280,9 @@ def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bo
                      "if (index >=0) check.")
     o = reg.off + off
     if o < 0 or o + size > reg.range:
+        # the kernel prints the whole offset twice (__check_mem_access)
         raise Reject(f"invalid access to packet, off={o} size={size}, "
-                     f"R{regno}(id={reg.id},off={reg.off},r={reg.range})\n"
+                     f"R{regno}(id={reg.id},off={o},r={reg.range})\n"
                      f"R{regno} offset is outside of the packet")
     return None if write else unknown()
 
