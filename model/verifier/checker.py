@@ -47,7 +47,7 @@ from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.backtrack import Tracker, compared, every_value, mark_all
+from model.verifier.backtrack import Tracker, carry_marks, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
                                   without_singular_ids)
@@ -285,23 +285,15 @@ class Checker:
                             # failing to prune is dropped (only a lost pruning)
                             olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
-                            prec = compared(old.state, old.marks)
-                            if prec is None:  # every value compared: every one matters
-                                regs, ss, outer = every_value(st, live, alive)
-                                mark(path.node, path.trail, regs, ss, len(st.frames) - 1,
-                                     outer, at=pc)
-                            elif prec[0] or prec[1] or old.marks.outer:
-                                # (a dead register's mark is not carried: the kernel's
-                                # stored states have their dead registers cleared)
-                                mark(path.node, path.trail, prec[0] & live[-1], prec[1],
-                                     len(st.frames) - 1, old.marks.outer, at=pc)
+                            carry_marks(mark, old, st, path.node, path.trail, live, alive,
+                                        pc)
                             path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
                         if may_goto_hit(st, at_pc, care, live, alive):
-                            mark_all(path.node)  # compared without precision marks
+                            mark_all(path.node, True)  # compared without precision marks
                             path_ended(path.node, done, open_at)
                             break
                     if add_new:
@@ -386,12 +378,17 @@ class Checker:
             if prev is not None:
                 widen_slots(prev.state, st, self._keep_slot(prev))
             st.from_callback = False
-        if any(stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
-            # compared exactly: every value of this state matters (the kernel propagates
-            # the old state's precision; all of it here, as that state is still open)
-            regs, slots, outer = every_value(st, [ALL_REGS] * len(st.frames), None)
+        old = next((n for n in nodes if stacks_may_cover(n.state, st) and covers(n.state, st)),
+                   None)
+        if old is not None:
+            # compared exactly: the kernel carries the old state's precision over (and
+            # later, by the loop's back-edges, what that state gains); here every value
+            # of this state matters, as a loose mark (``Marks.loose``)
+            live = [ALL_REGS] * len(st.frames)
+            carry_marks(self.tracker.mark, old, st, path.node, path.trail, live, None, st.pc)
+            regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
-                              at=st.pc)
+                              at=st.pc, loose=True)
             path_ended(path.node, done, open_at)
             return True
         chain = self.cb_chain
