@@ -47,23 +47,31 @@ def _overwrite(arr, lo, size, junk):
     return z3.Lambda([i], z3.If(inside, z3.Select(junk, i), z3.Select(arr, i)))
 
 
+def overwrite_stack(st, p, size, junk) -> None:
+    """The ``size`` bytes at stack pointer ``p`` taken from array ``junk`` (the spills
+    they touch gone)."""
+    from model.symbolic.memory import frame_of
+
+    f = frame_of(st, p.r)
+    if f is None:
+        return
+    f.stack = _overwrite(f.stack, p.off, size, junk)
+    lo, n = const_of(p.off), const_of(size)
+    if lo is None or n is None:
+        f.spills = {}
+    else:
+        f.spills = {so: v for so, v in f.spills.items() if not (so < lo + n and lo < so + 8)}
+
+
 def havoc_written(lay, st, proto, regs, map_name, tag: str) -> None:
     """Fresh bytes wherever the call may write (stack, packet, map value)."""
-    from model.symbolic.memory import _pkt_index, frame_of, map_array
+    from model.symbolic.memory import _pkt_index, map_array
 
     for k, (p, size) in enumerate(_written_args(proto, regs, map_name, lay)):
         junk = z3.Array(f"helper_out_{tag}_{k}", BV64, BYTE)
         kind = p.r.kind
         if kind == "stack":
-            f = frame_of(st, p.r)
-            if f is None:
-                continue
-            f.stack = _overwrite(f.stack, p.off, size, junk)
-            lo, n = const_of(p.off), const_of(size)
-            if lo is None or n is None:
-                f.spills = {}
-            else:
-                f.spills = {so: v for so, v in f.spills.items() if not (so < lo + n and lo < so + 8)}
+            overwrite_stack(st, p, size, junk)
         elif kind in ("packet", "pkt_meta"):
             arr = st.pkt if st.pkt is not None else lay.pkt_in
             st.pkt = _overwrite(arr, _pkt_index(lay, p.r, p.off), size, junk)
@@ -73,4 +81,4 @@ def havoc_written(lay, st, proto, regs, map_name, tag: str) -> None:
             st.maps[p.r.name] = z3.Store(arr, p.key, inner)
 
 
-__all__ = ["arg_alignment", "havoc_written"]
+__all__ = ["arg_alignment", "havoc_written", "overwrite_stack"]
