@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadAcquire, LoadImm64, MayGoto, Store, StoreRelease)
-from model.platform.callbacks import is_sync_callback_call
+from model.platform.callbacks import callback_spec, helper_short_name, is_sync_callback_call
 from model.platform.map_helpers import can_elide_null
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
@@ -187,10 +187,15 @@ class Tracker:
         ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
         map key on the stack, at the spilled constant in the key's slot
         (``constant_map_key``: an array lookup with a constant in-range key is never
-        NULL). Without a prototype: every argument register and slot."""
+        NULL). Without a prototype: every argument register and slot. bpf_loop's
+        nr_loops too (ARG_ANYTHING, but the kernel marks it precise: it bounds the
+        iterations)."""
         proto = helper_proto(self.ptype, insn.imm)
         f = st.cur
         regs, slots = set(), set()
+        spec = callback_spec(helper_short_name(insn.imm))
+        if spec is not None and spec.bound_reg and f.regs[spec.bound_reg].type is T.SCALAR:
+            regs.add(spec.bound_reg)
         for r in (call_args(insn, self.ptype) if proto is None
                   else range(1, 1 + min(len(proto.args), 5))):
             v = f.regs[r]
