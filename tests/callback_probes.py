@@ -328,6 +328,49 @@ PROBES += [
     CbProbe("each_ringbuf", "xdp", _VALUE + "r0 = 0\nexit\n", [(27, 0, 0, 4096, 0)]),
 ]
 
+# -- widening at a callback's call site (widen_imprecise_scalars): a counter at fp-16 of the
+# caller (the callback's ctx), fp-8 a flag; the kernel widens what is not precise so far
+_Z16 = "r1 = 0\n*(u64 *)(r10 - 8) = r1\n*(u64 *)(r10 - 16) = r1\n"
+_INC = "r1 = *(u64 *)(r2 + 0)\nr1 += 1\n*(u64 *)(r2 + 0) = r1\nr0 = 0\nexit\n"
+#: the counter as a stack index after the loop: out of bounds from 8 on
+_USE = "r1 = *(u64 *)(r10 - 16)\nr2 = r10\nr2 += -8\nr2 += r1\nr0 = *(u8 *)(r2 + 0)\nr0 = 0\nexit\n"
+#: the flag set once with a value the other branch then uses as an index (on a later
+#: iteration: the value was not precise when its iteration came back, so it is widened)
+_LATE = ("r1 = *(u64 *)(r6 + 8)\nif r1 != 0 goto +6\nr1 = 1\n*(u64 *)(r6 + 8) = r1\nr1 = 5\n"
+         "*(u64 *)(r6 + 0) = r1\nr0 = 0\nexit\nr3 = *(u64 *)(r6 + 0)\nr4 = r10\nr4 += -64\n"
+         "r4 += r3\nr0 = *(u8 *)(r4 + 0)\nr0 = 0\nexit\n")
+
+
+def _loop16(n: int, post: str, cb: str) -> str:
+    return (_Z16 + f"r1 = {n}\nr2 = func cb\nr3 = r10\nr3 += -16\nr4 = 0\ncall 181\n" + post
+            + "cb:\n" + cb)
+
+
+_NESTED = (_Z16 + "r1 = 3\nr2 = func outer\nr3 = r10\nr3 += -16\nr4 = 0\ncall 181\n{post}"
+           "outer:\nr3 = r2\nr1 = 3\nr2 = func inner\nr4 = 0\ncall 181\nr0 = 0\nexit\ninner:\n"
+           + _INC)
+_FIND_VMA = (_Z16 + "call 158\nr1 = r0\nr2 = 0\nr3 = func cb\nr4 = r10\nr4 += -16\nr5 = 0\n"
+             "call 180\n{post}cb:\n" + _INC.replace("r2 +", "r3 +"))
+_DRAIN = (_Z16 + "ld_pseudo r1, 1, 0\nr2 = func cb\nr3 = r10\nr3 += -16\nr4 = 0\ncall 209\n"
+          "{post}cb:\n" + _INC)
+_USER_RINGBUF = (31, 0, 0, 4096, 0)
+PROBES += [
+    CbProbe("widen_ctr_ok", "xdp", _loop16(10, "r0 = 0\nexit\n", _INC)),
+    CbProbe("widen_ctr_index_after", "xdp", _loop16(10, _USE, _INC)),
+    CbProbe("widen_ctr_index_after_ok", "xdp", _loop16(7, _USE, _INC)),
+    CbProbe("widen_late_use", "xdp", _loop16(10, "r0 = 0\nexit\n", "r6 = r2\n" + _LATE)),
+    # the same after a path that ends at the call site first (pruned there by the state
+    # still being explored: the kernel takes over only that state's precise marks)
+    CbProbe("widen_late_use_after_prune", "xdp", _loop16(
+        10, "r0 = 0\nexit\n", "r6 = r2\ncall 7\nif r0 == 0 goto +2\nr0 = 0\nexit\n" + _LATE)),
+    CbProbe("widen_nested_ok", "xdp", _NESTED.format(post="r0 = 0\nexit\n")),
+    CbProbe("widen_nested_index_after", "xdp", _NESTED.format(post=_USE)),
+    CbProbe("widen_find_vma_ok", "kprobe", _FIND_VMA.format(post="r0 = 0\nexit\n")),
+    CbProbe("widen_find_vma_index_after", "kprobe", _FIND_VMA.format(post=_USE)),
+    CbProbe("widen_drain_ok", "xdp", _DRAIN.format(post="r0 = 0\nexit\n"), [_USER_RINGBUF]),
+    CbProbe("widen_drain_index_after", "xdp", _DRAIN.format(post=_USE), [_USER_RINGBUF]),
+]
+
 
 def check_c_program(tmp_path, capsys, source: str) -> dict[str, dict]:
     """Compile ``source`` with clang (BPF target, BTF) and run ``skv check --json

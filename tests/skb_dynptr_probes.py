@@ -10,6 +10,7 @@ FSKB = "r6 = r1\nr2 = 0\nr3 = r10\nr3 += -16\ncall kfunc bpf_dynptr_from_skb\n"
 FXDP = FSKB.replace("from_skb", "from_xdp")
 SL = "r1 = r10\nr1 += -16\nr2 = 0\nr3 = 0\nr4 = 8\ncall kfunc bpf_dynptr_slice\n"
 SLW = SL.replace("slice", "slice_rdwr")
+SLB = SL.replace("r3 = 0", "r3 = r10\nr3 += -32")
 END = "r0 = 0\nexit\n"
 
 PROBES = [
@@ -67,4 +68,9 @@ PROBES = [
     ("slice_spilled_invalidated", "tc", FSKB + SL + "*(u64 *)(r10 - 24) = r0\nr1 = r6\nr2 = 0\ncall 39\nr7 = *(u64 *)(r10 - 24)\nif r7 == 0 goto +1\nr0 = *(u64 *)(r7 + 0)\n" + END),
     ("xdp_adjust_invalidates_slice", "xdp", FXDP + SL + "r7 = r0\nr1 = r6\nr2 = 0\ncall 44\nif r7 == 0 goto +1\nr0 = *(u64 *)(r7 + 0)\n" + END),
     ("slice_size_huge_ok", "tc", FSKB + SL.replace("r4 = 8", "r4 = 0x10000000") + END),
+    # with a stack buffer (fp-32): the slice may be the buffer, whose bytes are unknown after
+    ("slice_buffer_write", "tc", FSKB + SLB + "if r0 == 0 goto +2\nr1 = 0\n*(u64 *)(r0 + 0) = r1\n" + END),
+    ("slice_rdwr_buffer_write_ok", "tc", FSKB + SLB.replace("slice", "slice_rdwr") + "if r0 == 0 goto +3\nr1 = 0\n*(u64 *)(r0 + 0) = r1\nr0 = *(u64 *)(r10 - 32)\n" + END),
+    ("slice_xdp_buffer_read_ok", "xdp", FXDP + SLB + "if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\n" + END),
+    ("slice_buffer_zeroed_index", "tc", "r1 = 0\n*(u64 *)(r10 - 32) = r1\n" + FSKB + SLB + "r1 = *(u8 *)(r10 - 32)\nr2 = r10\nr2 += -64\nr2 += r1\nr0 = *(u8 *)(r2 + 0)\n" + END),
 ]

@@ -16,12 +16,6 @@ from model.kernel.oracle import rejection_reason
 
 needs_kernel = pytest.mark.skipif(not available()[0], reason=available()[1])
 IDS = [p.name for p in PROBES]
-#: safe programs skv refuses, and why: the callback's sum is compared, so skv must assume
-#: the kernel may track it as precise and cannot widen it (model.verifier.precision); the
-#: kernel, whose comparison never has a known outcome, widens it. (A callback's pointer
-#: arguments count as possible stack pointers there, so a compared key read makes every
-#: slot possibly precise.)
-IMPRECISE = {"each_sum_compared_ok": "not modelled: callback iterations"}
 
 
 def _ours(p: CbProbe):
@@ -41,9 +35,6 @@ def test_verifier_against_kernel(probe):
     where = f"{probe.name}\nkernel: {'accept' if k.ok else rejection_reason(k.log)}\n" \
             f"ours: {v.error.message if v.error else 'accept'}"
     assert k.ok == probe.name.endswith("_ok"), where
-    if probe.name in IMPRECISE:
-        assert not v.accepted and v.error.message.startswith(IMPRECISE[probe.name]), where
-        return
     assert v.accepted == k.ok, where
 
 

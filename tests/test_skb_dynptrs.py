@@ -1,7 +1,6 @@
 """skb / xdp dynptrs and dynptr slices (model.verifier.dynptr_kfuncs, the rows of
 model.platform.kfuncs) against the running kernel: every probe of tests/skb_dynptr_probes.py
-gets the kernel's verdict and words; the Z3 engine decides them but for slices with a
-buffer, which it leaves to the verifier (never "safe", never a crash)."""
+gets the kernel's verdict and words; the Z3 engine decides them all."""
 
 from __future__ import annotations
 
@@ -45,19 +44,15 @@ def test_skb_dynptr_probe_against_kernel(probe):
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p[0])
 def test_z3_engine_judges_them(probe):
-    """The Z3 engine (model/symbolic/skb_dynptrs.py) decides the probes: "safe" exactly
-    where the kernel accepts (the ``_ok`` ones), an unsafe execution elsewhere; a slice
-    with a buffer is left to the verifier ("not modelled": unknown, never "safe")."""
+    """The Z3 engine (model/symbolic/skb_dynptrs.py) decides every probe, slices with a
+    stack buffer too: "safe" exactly where the kernel accepts (the ``_ok`` ones), an
+    unsafe execution elsewhere."""
     from model.symbolic import analyse_program
 
-    name, _, text = probe
+    name = probe[0]
     obj, prog = _build(probe)
     doc = analyse_program(obj, prog)
     safe = doc["models"]["M2"]["safe"]
-    if safe is None:  # only for a slice with a buffer (the probes' r3 = r10 or r6)
-        assert any("with a buffer" in e for e in doc["exhausted"]), doc
-        assert "bpf_dynptr_slice" in text and ("r3 = r10" in text or "r3 = r6" in text)
-        return
     assert safe is name.endswith("_ok"), (name, doc["exhausted"], doc["cross_check"])
     assert doc["cross_check"] != "SOUNDNESS BUG"
 

@@ -47,11 +47,27 @@ def _overwrite(arr, lo, size, junk):
     return z3.Lambda([i], z3.If(inside, z3.Select(junk, i), z3.Select(arr, i)))
 
 
+def overwrite_stack(st, p, size, junk) -> None:
+    """The ``size`` bytes at stack pointer ``p`` taken from array ``junk`` (the spills
+    they touch gone)."""
+    from model.symbolic.memory import frame_of
+
+    f = frame_of(st, p.r)
+    if f is None:
+        return
+    f.stack = _overwrite(f.stack, p.off, size, junk)
+    lo, n = const_of(p.off), const_of(size)
+    if lo is None or n is None:
+        f.spills = {}
+    else:
+        f.spills = {so: v for so, v in f.spills.items() if not (so < lo + n and lo < so + 8)}
+
+
 def havoc_written(lay, st, proto, regs, map_name, tag: str, call=None) -> None:
     """Fresh bytes wherever the call may write (stack, packet, map value). ``call``: its
     (pc, n), under which ``lay.helper_outs`` keeps the bytes for a counterexample's replay
     (the interpreter writes them where its model of the call writes unknown bytes)."""
-    from model.symbolic.memory import _pkt_index, frame_of, map_array
+    from model.symbolic.memory import _pkt_index, map_array
 
     outs = None if call is None else lay.helper_outs.setdefault(call, [])
     if outs:
@@ -63,15 +79,7 @@ def havoc_written(lay, st, proto, regs, map_name, tag: str, call=None) -> None:
         if outs is not None and kind in ("stack", "packet", "pkt_meta", "map"):
             outs.append((junk, lo, size))
         if kind == "stack":
-            f = frame_of(st, p.r)
-            if f is None:
-                continue
-            f.stack = _overwrite(f.stack, lo, size, junk)
-            lo, n = const_of(p.off), const_of(size)
-            if lo is None or n is None:
-                f.spills = {}
-            else:
-                f.spills = {so: v for so, v in f.spills.items() if not (so < lo + n and lo < so + 8)}
+            overwrite_stack(st, p, size, junk)
         elif kind in ("packet", "pkt_meta"):
             arr = st.pkt if st.pkt is not None else lay.pkt_in
             st.pkt = _overwrite(arr, lo, size, junk)
@@ -81,4 +89,4 @@ def havoc_written(lay, st, proto, regs, map_name, tag: str, call=None) -> None:
             st.maps[p.r.name] = z3.Store(arr, p.key, inner)
 
 
-__all__ = ["arg_alignment", "havoc_written"]
+__all__ = ["arg_alignment", "havoc_written", "overwrite_stack"]

@@ -10,9 +10,12 @@ bpf_dynptr_from_skb_rdonly). bpf_dynptr_write to one gives the packet unknown by
 dynptr's also drops the packet pointers, as a packet-changing helper: the verifier's rule);
 bpf_dynptr_data gives NULL. bpf_dynptr_slice / slice_rdwr of a packet dynptr without a
 buffer: NULL or a packet pointer (the packet is linear here; data that is not may give
-NULL), read-only for bpf_dynptr_slice, dropped with the packet pointers; with a buffer
-(the slice may be the buffer), or of a local / ring buffer dynptr, they are left to the
-verifier ("not modelled", unknown).
+NULL), read-only for bpf_dynptr_slice, dropped with the packet pointers. With a stack
+buffer (the kernel's skb_header_pointer / bpf_xdp_copy_buf): the buffer's bytes become
+unknown (the verifier's view: the kfunc may write them), and the slice is NULL, the packet
+pointer, or (data that is not linear) the buffer; a write through a read-only slice fails
+on the packet pointer's outcome. A buffer in a map value, or a slice of a local / ring
+buffer dynptr, is left to the verifier ("not modelled", unknown).
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ def call(eng, st, pc: int, name: str) -> list:
 
     lay, regs = eng.lay, st.cur.regs
     slicing = name not in FOLLOWED
-    if slicing and not (isinstance(regs[3], S) and const_of(regs[3].v) == 0):
-        eng._exhaust(f"not modelled: kfunc {name} with a buffer (a slice that may be the "
-                     f"buffer) in the Z3 engine (insn {pc})")
+    if slicing and isinstance(regs[3], P) and regs[3].r.kind not in ("stack", "ctx"):
+        eng._exhaust(f"not modelled: kfunc {name} with a buffer outside the stack in the Z3 "
+                     f"engine (insn {pc})")
         return []
     args = (1, 2, 3, 4) if slicing else (1, 2, 3)
     vregs = [_vreg(st, regs[r]) for r in args]
@@ -103,15 +106,28 @@ def _slice(eng, st, pc: int, n: int, name: str, info) -> list:
         eng._exhaust(f"not modelled: kfunc {name} of a local or ring buffer dynptr in the Z3 "
                      f"engine (insn {pc})")
         return []
+    from model.symbolic.havoc import overwrite_stack
+    from model.symbolic.state import BV64, BYTE
+
     regs = st.cur.regs
     off = z3.ZeroExt(32, z3.Extract(31, 0, eng.lay.addr(regs[2])))
     size = bv(const_of(regs[4].v) & 0xFFFFFFFF)
     rdwr = name.endswith("_rdwr")
+    nonlinear = z3.Bool(f"slice_nonlinear_{pc}_{n}")
     null = z3.Or(info.null, z3.UGT(off, info.size), z3.UGT(size, info.size - off),
-                 z3.BoolVal(rdwr and info.rdonly), z3.Bool(f"slice_nonlinear_{pc}_{n}"))
+                 z3.BoolVal(rdwr and info.rdonly))
+    buf = regs[3] if isinstance(regs[3], P) else None
+    if buf is not None:  # (a stack buffer: the checks passed)
+        overwrite_stack(st, buf, size, z3.Array(f"slice_buf_{pc}_{n}", BV64, BYTE))
     ok = st.copy()
     ptr = P(Region("packet", "packet" if rdwr else RO_PACKET), off)
-    return eng.outcomes(st, pc, [(st, S(bv(0)), null), (ok, ptr, z3.Not(null))])
+    if buf is None:
+        null = z3.Or(null, nonlinear)
+        return eng.outcomes(st, pc, [(st, S(bv(0)), null), (ok, ptr, z3.Not(null))])
+    copied = st.copy()
+    return eng.outcomes(st, pc, [(st, S(bv(0)), null),
+                                 (ok, ptr, z3.And(z3.Not(null), z3.Not(nonlinear))),
+                                 (copied, buf, z3.And(z3.Not(null), nonlinear))])
 
 
 def write_flags(info, flags):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadAcquire, LoadImm64, MayGoto, Store, StoreRelease)
-from model.platform.callbacks import is_sync_callback_call
+from model.platform.callbacks import callback_spec, helper_short_name, is_sync_callback_call
 from model.platform.map_helpers import can_elide_null
 from model.platform.proto_kinds import Arg
 from model.platform.prototypes import helper_proto
@@ -42,9 +42,13 @@ class Marks:
     """The precise registers and stack slots of a stored state's innermost frame, and of
     its callers' frames (``outer``: frame number -> (registers, slots); callers' frames
     are compared whole, but a state pruned by this one hands them on to its own
-    checkpoints before the call); ``all``: every value of every frame counts."""
+    checkpoints before the call); ``all``: every value of every frame counts.
+    ``loose``: the marks skv adds where the kernel would not (every value of a state
+    pruned at a loop head by a state still being explored, where the kernel carries the
+    old state's precision over later, by its loop back-edges): pruning counts them, the
+    widening at a callback's call site does not (the kernel's precise flags)."""
 
-    __slots__ = ("regs", "slots", "outer", "all", "cached")
+    __slots__ = ("regs", "slots", "outer", "all", "cached", "loose")
 
     def __init__(self) -> None:
         self.regs: set[int] = set()
@@ -54,6 +58,7 @@ class Marks:
         #: ``compared``'s last answer: ((len(regs), len(slots)), state, answer); the sets
         #: only grow, so their sizes say whether they changed since
         self.cached: tuple | None = None
+        self.loose: Marks | None = None
 
 
 ARG_REGS = frozenset(range(1, 6))
@@ -182,10 +187,15 @@ class Tracker:
         ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
         map key on the stack, at the spilled constant in the key's slot
         (``constant_map_key``: an array lookup with a constant in-range key is never
-        NULL). Without a prototype: every argument register and slot."""
+        NULL). Without a prototype: every argument register and slot. bpf_loop's
+        nr_loops too (ARG_ANYTHING, but the kernel marks it precise: it bounds the
+        iterations)."""
         proto = helper_proto(self.ptype, insn.imm)
         f = st.cur
         regs, slots = set(), set()
+        spec = callback_spec(helper_short_name(insn.imm))
+        if spec is not None and spec.bound_reg and f.regs[spec.bound_reg].type is T.SCALAR:
+            regs.add(spec.bound_reg)
         for r in (call_args(insn, self.ptype) if proto is None
                   else range(1, 1 + min(len(proto.args), 5))):
             v = f.regs[r]
@@ -235,11 +245,11 @@ class Tracker:
 
     # -- carrying the marks back ---------------------------------------------------------
     def mark(self, node, trail, regs, slots, depth: int, outer=None,
-             at: int | None = None) -> None:
+             at: int | None = None, loose: bool = False) -> None:
         """``regs``/``slots`` (of frame number ``depth``, the innermost; ``outer``: of
         the callers' frames) matter in the state before the instruction after ``trail``
         (the path's pcs, newest first), at pc ``at`` (None: not known); ``node``: the
-        path's newest checkpoint."""
+        path's newest checkpoint. ``loose``: recorded as ``Marks.loose``."""
         w = _Walk(set(regs), set(slots), depth)
         w.subseq = at
         for f, (r, s) in (outer or {}).items():
@@ -251,6 +261,19 @@ class Tracker:
                 m = node.marks
                 if m.all:
                     return
+                if loose:
+                    w.regs -= m.regs
+                    w.slots -= m.slots
+                    for f, (r, s) in w.outer.items():
+                        mo = m.outer.get(f)
+                        if mo is not None:
+                            r -= mo[0]
+                            s -= mo[1]
+                    if m.loose is None:
+                        m.loose = Marks()
+                    m = m.loose
+                    if m.all:
+                        return
                 w.regs -= m.regs  # already carried back from this checkpoint on
                 w.slots -= m.slots
                 for f, (r, s) in w.outer.items():
@@ -284,7 +307,7 @@ class Tracker:
             quiet = regs_only[t[0]]
             if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
                 if not self._back(t, w):
-                    mark_all(node)
+                    mark_all(node, loose)
                     return
                 if w.empty():
                     return
@@ -469,9 +492,18 @@ class _Walk:
         return True
 
 
-def mark_all(node) -> None:
+def mark_all(node, loose: bool = False) -> None:
+    """Every value of ``node`` and of the stored states before it counts (``loose``: as
+    ``Marks.loose``)."""
     while node is not None and not node.marks.all:
-        node.marks.all = True
+        m = node.marks
+        if loose:
+            if m.loose is None:
+                m.loose = Marks()
+            m = m.loose
+            if m.all:
+                return
+        m.all = True
         node = node.parent
 
 
@@ -497,17 +529,45 @@ def compared(old, marks: Marks | None):
     frames are compared whole). None: all of them."""
     if marks is None or marks.all:
         return None
-    key = (len(marks.regs), len(marks.slots))
+    lm = marks.loose
+    if lm is not None and lm.all:
+        return None
+    key = (len(marks.regs), len(marks.slots)) if lm is None else \
+        (len(marks.regs), len(marks.slots), len(lm.regs), len(lm.slots))
     got = marks.cached
     if got is not None and got[0] == key and got[1] is old:
         return got[2]
-    got = _compared(old, marks)
+    if lm is None:
+        got = _compared(old, marks.regs, marks.slots)
+    else:
+        got = _compared(old, marks.regs | lm.regs, marks.slots | lm.slots)
     marks.cached = (key, old, got)
     return got
 
 
-def _compared(old, marks: Marks):
-    regs, slots = set(marks.regs), set(marks.slots)
+def carry_marks(mark, old, st, node, trail, live, alive, at: int) -> None:
+    """``st`` pruned by the stored node ``old``: the values marked in ``old`` matter in
+    ``st`` (propagate_precision; a dead register's mark is not carried: the kernel's
+    stored states have their dead registers cleared), walked back from ``node`` /
+    ``trail`` with ``mark`` (``Tracker.mark``); ``old``'s loose marks stay loose."""
+    depth = len(st.frames) - 1
+    m = old.marks
+    for marks, loose in ((m, False), (m.loose, True)):
+        if marks is None:
+            continue
+        if marks.all:  # every value compared: every one matters
+            regs, slots, outer = every_value(st, live, alive)
+            mark(node, trail, regs, slots, depth, outer, at=at, loose=loose)
+            continue
+        prec = compared(old.state, m) if m.loose is None else \
+            _compared(old.state, marks.regs, marks.slots)
+        if prec is not None and (prec[0] or prec[1] or marks.outer):
+            mark(node, trail, prec[0] & live[-1], prec[1], depth, marks.outer, at=at,
+                 loose=loose)
+
+
+def _compared(old, marked_regs, marked_slots):
+    regs, slots = set(marked_regs), set(marked_slots)
     cur = old.frames[-1]
     ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}
     ids |= {s.spill.id for f in old.frames[:-1] for s in f.stack.values()
@@ -524,4 +584,5 @@ def _compared(old, marks: Marks):
     return frozenset(regs), frozenset(slots)
 
 
-__all__ = ["Marks", "Tracker", "mark_all", "compared", "every_value", "plain_helper"]
+__all__ = ["Marks", "Tracker", "mark_all", "compared", "carry_marks", "every_value",
+           "plain_helper"]

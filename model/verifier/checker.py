@@ -48,9 +48,8 @@ from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.backtrack import Tracker, compared, every_value, mark_all
+from model.verifier.backtrack import Tracker, carry_marks, compared, every_value, mark_all
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.precision import ANY, precise_slots
 from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
@@ -68,9 +67,12 @@ TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
 MAX_STACK = 512
 TAIL_CALL_STACK = 256  # the most stack a tail-calling subprogram's callers may hold
-#: states stored at one callback call site before skv gives up on convergence (checking
-#: each new state against all of them is quadratic; the kernel would go on to its budget)
+#: states stored at one callback call site along one path (iterations of one callback
+#: loop) before skv gives up on convergence (the kernel would go on to its budget)
 MAX_CALLBACK_STATES = 256
+#: states stored at one callback call site on all paths before skv gives up (checking each
+#: new state against all of them is quadratic)
+MAX_CALLBACK_SITE_STATES = 8192
 
 
 @dataclass
@@ -117,6 +119,8 @@ class Checker:
         self.budget, self.time_limit, self.want_log = budget, time_limit, log
         self.by_pc = prog.by_pc()
         self.structure_error = None
+        #: a node stored at a callback call site -> the states stored there on its path
+        self.cb_chain: dict[Node, int] = {}
         why = (program_unmodelled(prog, typed=True) or flags_unmodelled(prog_flags, program_sleepable(prog))
                or target_refusal(prog, obj.license in GPL_COMPATIBLE))
         if why:
@@ -130,7 +134,6 @@ class Checker:
         if self._late():
             return
         self.prune_points = prune_points(prog)
-        self.precise: frozenset | None = None  # model.verifier.precision, computed at the first callback
         #: callback call sites: loop heads (the callback returns to the call)
         self.cb_sites = {pc for pc, i in self.by_pc.items() if is_sync_callback_call(i)}
         self.may_goto_pcs = {pc for pc, i in self.by_pc.items() if isinstance(i, MayGoto)}
@@ -193,6 +196,7 @@ class Checker:
         care: list[frozenset[int]] | None
         live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
+        self.cb_chain = {}
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
         self.stepper.global_seen = set()
@@ -282,21 +286,15 @@ class Checker:
                             # failing to prune is dropped (only a lost pruning)
                             olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
-                            prec = compared(old.state, old.marks)
-                            if prec is None:  # every value compared: every one matters
-                                regs, ss, outer = every_value(st, live, alive)
-                                mark(path.node, path.trail, regs, ss, len(st.frames) - 1,
-                                     outer, at=pc)
-                            elif prec[0] or prec[1] or old.marks.outer:
-                                mark(path.node, path.trail, prec[0], prec[1],
-                                     len(st.frames) - 1, old.marks.outer, at=pc)
+                            carry_marks(mark, old, st, path.node, path.trail, live, alive,
+                                        pc)
                             path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
                         if may_goto_hit(st, at_pc, care, live, alive):
-                            mark_all(path.node)  # compared without precision marks
+                            mark_all(path.node, True)  # compared without precision marks
                             path_ended(path.node, done, open_at)
                             break
                     if add_new:
@@ -370,47 +368,55 @@ class Checker:
         covered by any state stored there, explored in full or not, is pruned (the
         iterations converged); no infinite-loop check. A state back from the callback is
         first widened against the latest state of this site on its path (the kernel's
-        widen_imprecise_scalars), sparing the slots that may hold a precise value
-        (``model.verifier.precision``). Else the state is stored (always: a forced
+        widen_imprecise_scalars), sparing the slots marked precise in that state so far
+        (``model.verifier.backtrack``). Else the state is stored (always: a forced
         checkpoint). True: pruned."""
         st = path.state
+        prev = path.node
+        while prev is not None and not (prev.state.pc == st.pc and same_frames(prev.state, st)):
+            prev = prev.parent
         if st.from_callback:
-            prev = path.node
-            while prev is not None and not (prev.state.pc == st.pc and
-                                             same_frames(prev.state, st)):
-                prev = prev.parent
             if prev is not None:
-                widen_slots(prev.state, st, self._keep_slot(st))
+                widen_slots(prev.state, st, self._keep_slot(prev))
             st.from_callback = False
-        if any(stacks_may_cover(n.state, st) and covers(n.state, st) for n in nodes):
-            # compared exactly: every value of this state matters (the kernel propagates
-            # the old state's precision; all of it here, as that state is still open)
-            regs, slots, outer = every_value(st, [ALL_REGS] * len(st.frames), None)
+        old = next((n for n in nodes if stacks_may_cover(n.state, st) and covers(n.state, st)),
+                   None)
+        if old is not None:
+            # compared exactly: the kernel carries the old state's precision over (and
+            # later, by the loop's back-edges, what that state gains); here every value
+            # of this state matters, as a loose mark (``Marks.loose``)
+            live = [ALL_REGS] * len(st.frames)
+            carry_marks(self.tracker.mark, old, st, path.node, path.trail, live, None, st.pc)
+            regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
-                              at=st.pc)
+                              at=st.pc, loose=True)
             path_ended(path.node, done, open_at)
             return True
-        if len(nodes) >= MAX_CALLBACK_STATES:
+        chain = self.cb_chain
+        n = chain.get(prev, 0) + 1 if prev is not None else 1  # this path's states here
+        if n > MAX_CALLBACK_STATES or len(nodes) >= MAX_CALLBACK_SITE_STATES:
             raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
-                         f"converge in {MAX_CALLBACK_STATES} states")
+                         f"converge in {MAX_CALLBACK_STATES if n > MAX_CALLBACK_STATES else len(nodes)} states")
         node = Node(path.node, st.copy(), path.trail)
+        chain[node] = n
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         nodes.append(node)
         path.node = node
         return False
 
-    def _keep_slot(self, st: State):
-        """keep(frame index, slot): the slot may hold a value the kernel tracks as precise."""
-        precise = self.precise
-        if precise is None:
-            precise = self.precise = precise_slots(self.prog, Flow(self.prog))
-        funcs = []
-        for f in st.frames:
-            if f.cb_ret is not None:
-                funcs.append(f.cb_func)
-            else:
-                funcs.append(0 if f.callsite < 0 else _callee(self.by_pc, f.callsite))
-        return lambda k, i: ANY in precise or (funcs[k], i) in precise
+    @staticmethod
+    def _keep_slot(prev: Node):
+        """keep(frame index, slot): the slot's value in ``prev`` (the earlier state at the
+        call site) is marked precise so far (its ``Marks``; the kernel's rold->precise;
+        the current state's own flags are cleared at every checkpoint, as
+        mark_all_scalars_imprecise does)."""
+        m = prev.marks
+        if m.all:
+            return lambda k, i: True
+        last = len(prev.state.frames) - 1
+        slots = {k: (m.slots if k == last else m.outer.get(k, ((), ()))[1])
+                 for k in range(last + 1)}
+        return lambda k, i: i in slots[k]
 
     def _check_stack_depth(self, depths: dict):
         """check_max_stack_depth: along every static call chain, the frames' stack depths

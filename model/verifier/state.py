@@ -405,10 +405,10 @@ def dynptr_covers(old: DynSlot | None, new: DynSlot | None, ids) -> bool:
 
 def widen_slots(old: State, new: State, keep) -> None:
     """widen_imprecise_scalars, back at a callback's call site: every spilled scalar of
-    ``new`` that differs from the one in ``old`` (an earlier iteration's state there)
-    becomes unknown, unless ``keep(frame index, slot)`` (a slot that may hold a value the
-    kernel tracks as precise). Registers are left alone: a callback cannot change its
-    callers' registers."""
+    ``new`` that differs from the one in ``old`` (an earlier iteration's state there; the
+    ids aside, as scalars_exact_for_widen) becomes unknown, unless ``keep(frame index,
+    slot)`` (a slot marked precise). Registers are left alone: a callback cannot change
+    its callers' registers."""
     from model.verifier.regs import unknown
 
     for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
@@ -416,7 +416,8 @@ def widen_slots(old: State, new: State, keep) -> None:
             so = fo.stack.get(i)
             if (so is not None and so.spill is not None and sn.spill is not None
                     and so.spill.type is T.SCALAR and sn.spill.type is T.SCALAR
-                    and so.spill != sn.spill and not keep(k, i)):
+                    and so.spill._replace(id=0) != sn.spill._replace(id=0)
+                    and not keep(k, i)):
                 fn.stack[i] = Slot(sn.kinds, unknown())
 
 
