@@ -242,6 +242,14 @@ def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
 
+def entries_at_least(map_type: int, max_entries: int) -> int:
+    """The fewest entries an array of the object has once loaded: its max_entries, or 1
+    when the object leaves 0 for its loader to set (``bpf_map__set_max_entries``): the
+    kernel creates no array with 0 entries (EINVAL, measured on Linux 6.18), so a
+    constant key 0 is in range whatever the loader sets."""
+    return max(max_entries, 1) if is_array_type(map_type) else max_entries
+
+
 def can_elide_null(map_type: int, map_flags: int) -> bool:
     """A lookup with a constant key below max_entries is never NULL (the kernel's
     can_elide_value_nullness): arrays, but not one created with BPF_F_INNER_MAP (an inner

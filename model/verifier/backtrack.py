@@ -140,8 +140,6 @@ class Tracker:
             return insn.src is not None and insn.op not in ("mov", "movsx")
         if cls is Call:
             return insn.src != 1
-        if cls is LegacyLoad:
-            return insn.src is not None
         return cls is CallX or cls is Exit
 
     def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
@@ -178,8 +176,8 @@ class Tracker:
             checked = (getattr(st.cur, "cb_ret", None) is not None
                        or len(st.frames) == 1 and self.ret_checked)
             return ({0}, set()) if checked and st.cur.regs[0].type is T.SCALAR else None
-        if cls is LegacyLoad:
-            return ({insn.src}, set()) if insn.src is not None else None
+        # (LD_IND's offset register is not one: check_ld_abs only checks that it is
+        # initialised, the load's bounds are checked when it runs)
         return None
 
     def _helper_uses(self, st, insn):

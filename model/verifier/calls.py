@@ -8,7 +8,8 @@ from model.platform.callbacks import FOR_EACH_MAP_TYPES, callback_ret_message
 from model.platform.helpers import helper_name
 from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPES, SOCK_MAP_TYPES,
                                         access_type_check, map_type_name,
-                                        can_elide_null, map_helper_check, map_helper_unmodelled,
+                                        can_elide_null, entries_at_least, map_helper_check,
+                                        map_helper_unmodelled,
                                         resolve_map_arg,
                                         map_write_check)
 from model.platform.proto_kinds import BTF_RETS, RET_BTF_PLAIN, RET_BTF_STRUCT
@@ -351,7 +352,7 @@ def _return(st: State, obj, proto, map_name: str | None, ids) -> Reg:
         if proto.name == "map_lookup_elem" and (can_elide_null(m.type, m.map_flags)
                                                 or m.origin == "data"):
             key = constant_map_key(st, st.cur.regs[2], m.key_size)
-            if key is not None and key < m.max_entries:
+            if key is not None and key < entries_at_least(m.type, m.max_entries):
                 # a value with a spin lock gets an id all the same: the lock's identity
                 lock_id = ids.new() if spin_lock_off(m.fields) is not None else 0
                 return pointer(T.MAP_VALUE, map=map_name, id=lock_id)

@@ -327,7 +327,7 @@ class Checker:
                 reads = observe.get(pc)
                 if reads is not None:  # stack reads not known statically: as they happen
                     for regno, off, size in reads:
-                        record(pc, st.cur, regno, off, size)
+                        record(pc, st, regno, off, size)
                 if may_use:
                     used = uses(st, pc, insn)
                     if used is not None:

@@ -14,6 +14,7 @@ from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad,
                        LoadImm64, Store)
 from model.verifier.regs import T
 from model.verifier.state import STACK_SIZE
+from model.platform.callbacks import is_sync_callback_call
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
 from model.program import Program
@@ -142,8 +143,9 @@ class SlotLiveness(dict):
     pointer to; only the innermost frame's (a callee may read a caller's stack).
 
     The static part (``live_slots``) is exact for ``r10``-based accesses; a read through
-    another register or by a helper is added when an explored state makes it
-    (``record``: the slots its stack pointer may reach), and propagated backward within
+    another register, by a helper or a kfunc is added when an explored state makes it
+    (``record``: the slots its stack pointer may reach; a subprogram's or callback's read
+    of a caller's stack counts at the caller's call), and propagated backward within
     the function. A state is only pruned against a fully explored one, whose subtree's
     reads have all been recorded: a covered state follows the same paths and reads the
     same slots (the role of the kernel's observed stack-use data, liveness.c)."""
@@ -158,10 +160,18 @@ class SlotLiveness(dict):
         self.maps = maps or {}  # map name -> (key_size, value_size)
         self.seen: dict[int, frozenset[int]] = {}
 
-    def record(self, pc: int, frame, regno: int, off: int, size) -> None:
+    def record(self, pc: int, st, regno: int, off: int, size) -> None:
+        frames = st.frames
+        frame = frames[-1]
         r = frame.regs[regno]
-        if r.type is not T.STACK or r.frame != frame.frameno:
+        if r.type is not T.STACK:
             return
+        if r.frame != frame.frameno:
+            # a caller's stack, read by a subprogram or a callback it called: read at the
+            # call in that caller (``_callee_reads_observed``)
+            if not 0 <= r.frame < frame.frameno or frames[r.frame + 1].callsite < 0:
+                return  # (no such caller: a stale pointer, refused where it is used)
+            pc = frames[r.frame + 1].callsite
         if size.__class__ is tuple:
             size = self._arg_size(frame, size)
         var = r.var
@@ -212,17 +222,37 @@ def slot_liveness(prog: Program, flow: Flow | None = None,
     size, value size), to size a helper's reads of a map key or value)."""
     flow = flow or Flow(prog)
     ptype, ptrs = prog.prog_type, flow.stack_ptrs
-    uk = {pc: _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype, r10_reads=False)
+    uk = {pc: (NO_SLOTS, NO_SLOTS) if _callee_reads_observed(prog, pc, insn) else
+          _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype, r10_reads=False)
           for pc, insn in flow.by_pc.items()}
     base = _backward_slots(flow, uk)
-    observe = {}
+    observe: dict[int, tuple] = {}
     for pc, insn in flow.by_pc.items():
+        if isinstance(insn, Call) and insn.src == 2:  # a kfunc: its memory arguments
+            observe[pc] = tuple((r, 0, None) for r in sorted(ARGS))
+            continue
         regs = observed_reads(insn, ptype, r10=True)
         if regs and isinstance(insn, Call):
             observe[pc] = tuple((r, 0, _read_size(insn, r, ptype)) for r in regs)
         elif regs and isinstance(insn, (Load, Atomic)):
             observe[pc] = tuple((r, insn.off, insn.size) for r in regs)
     return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe, maps)
+
+
+def _callee_reads_observed(prog: Program, pc: int, insn) -> bool:
+    """A call whose reads of the caller's stack are all observed while exploring, as the
+    kernel's liveness records the accesses of the paths it explored: a kfunc (its memory
+    arguments, read during the call: no modelled kfunc runs program code, and a kfunc
+    not modelled rejects the path that reaches it), a static subprogram's or a
+    synchronous callback's reads through a pointer into this frame (``record`` counts
+    them at the call); a global function or an asynchronous callback are not."""
+    if not isinstance(insn, Call):
+        return False
+    if insn.src == 2:
+        return True
+    if insn.src == 1:
+        return insn.target(pc) not in prog.global_funcs
+    return insn.src == 0 and is_sync_callback_call(insn)
 
 
 def _read_size(insn, regno: int, prog_type: str):

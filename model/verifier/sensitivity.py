@@ -102,9 +102,7 @@ def _transfer(insn, out: frozenset[int], in_subprog: bool, ret_checked: bool,
         return frozenset(s)
     if isinstance(insn, LegacyLoad):
         s -= CALL_CLOBBERED
-        s.add(6)
-        if insn.src is not None:
-            s.add(insn.src)
+        s.add(6)  # (LD_IND's offset: any value, the load checks its bounds when it runs)
         return frozenset(s)
     if isinstance(insn, Exit):
         return frozenset({0}) if (in_subprog or ret_checked) else frozenset()

@@ -36,7 +36,7 @@ from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
 from model.platform.prototypes import program_sleepable
-from model.verifier.transfer import SIGN_FORK_OPS, Ids, alu, branch, sign_fork
+from model.verifier.transfer import SIGN_FORK_OPS, Ids, alu, branch, id_before_mov, sign_fork
 
 
 class Stepper:
@@ -221,13 +221,18 @@ class Stepper:
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
             else:
                 value = regs[insn.src]
-                if (base.type is T.STACK and value.type is T.SCALAR and value.id == 0
-                        and not value.var.is_const()
+                if (base.type is T.STACK and value.type is T.SCALAR
+                        and base.var.is_const()
+                        and (base.off + insn.off + base.var.smin_s) % 8 == 0
                         and _width(value) <= 8 * insn.size):
-                    # assign_scalar_id_before_mov: a spill keeps the link to its register
-                    value = regs[insn.src] = replace(value, id=self.ids.new())
+                    # assign_scalar_id_before_mov: a spill (at a slot's base, a fixed
+                    # offset) keeps the link to its register
+                    got = id_before_mov(value, self.ids)
+                    if got is not value:
+                        value = regs[insn.src] = got
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
-                    value = replace(value, id=0)  # a narrowing spill breaks the link
+                    # a narrowing spill breaks the link
+                    value = replace(value, id=0, delta=None)
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict or ordered,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)

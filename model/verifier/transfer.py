@@ -38,6 +38,19 @@ class Ids:
         return self.n
 
 
+def id_before_mov(src: Reg, ids: Ids) -> Reg:
+    """assign_scalar_id_before_mov, before a scalar is copied (a register move, a spill):
+    a ``rX += const`` link is dropped (one more copy of it is not tracked), and a scalar
+    without an id that is not a constant gets a fresh one, which its copy shares."""
+    if src.type is not T.SCALAR:
+        return src
+    if src.delta is not None:
+        src = replace(src, id=0, delta=None)
+    if not src.id and not src.var.is_const():
+        src = replace(src, id=ids.new())
+    return src
+
+
 def alu(st: State, insn: Alu, ids: Ids) -> None:
     regs = st.cur.regs
     dst = regs[insn.dst]
@@ -47,19 +60,20 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     op = insn.op
     ss = src.scalar
     if op == "mov" and insn.is64:
-        if src.type is T.SCALAR and insn.src is not None and ss is not None \
-                and not ss.is_const():
-            if src.id == 0:
-                src = replace(src, id=ids.new())
-                regs[insn.src] = src
+        if src.type is T.SCALAR and insn.src is not None:
+            got = id_before_mov(src, ids)
+            if got is not src:
+                src = regs[insn.src] = got
         regs[insn.dst] = src
         return
-    if op == "mov" and src.type is T.SCALAR and insn.src is not None and src.delta is None \
-            and ss is not None and ss.umax < (1 << 32) and not ss.is_const():
-        if src.id == 0:  # a 32-bit move of a 32-bit value keeps the link (the kernel's)
-            src = regs[insn.src] = replace(src, id=ids.new())
-        regs[insn.dst] = src
-        return
+    if op == "mov" and src.type is T.SCALAR and insn.src is not None \
+            and ss is not None and ss.umax < (1 << 32):
+        got = id_before_mov(src, ids)  # a 32-bit move of a 32-bit value: the kernel's
+        if got is not src:
+            src = regs[insn.src] = got
+        if src.id:  # (the copy keeps the link)
+            regs[insn.dst] = src
+            return
     if op in ("mov", "movsx"):
         if src.is_pointer:  # a partial copy of a pointer is just a number (root may)
             regs[insn.dst] = unknown()
