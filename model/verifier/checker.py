@@ -55,7 +55,7 @@ from model.verifier.state import (State, covers, fails_alone_memo, format_state,
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
-from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor,
+from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor, stored_at,
                                     may_goto_hit, path_ended, same_frames,
                                     stacks_may_cover, prune_points)
 
@@ -189,6 +189,9 @@ class Checker:
         # pc -> regs_key -> fingerprint -> stored nodes (a state's fingerprint is built only
         # when a stored state there has its regs_key)
         by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]] = {}
+        # pc -> (regs_key, fingerprint, node) stored there and not yet put in ``by_fp``
+        # (hashing them waits for the first lookup at that pc: most pcs have none)
+        unindexed: dict[int, list[tuple[tuple, tuple, Node]]] = {}
         care: list[frozenset[int]] | None
         live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
@@ -233,7 +236,9 @@ class Checker:
                     stats.states = stats.peak_states = stored
                     path.hist = 0
                 elif pc in prune_points:
-                    at_pc = by_fp.get(pc)
+                    at_pc = None
+                    if open_at.get(pc) or pc in self.may_goto_pcs:  # (the two lookups)
+                        at_pc = stored_at(by_fp, unindexed, pc)
                     fp = rk = same = None
                     if at_pc is not None and open_at.get(pc):
                         rk = st.regs_key()
@@ -306,7 +311,7 @@ class Checker:
                             fp = st.fingerprint()
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
-                        by_fp.setdefault(pc, {}).setdefault(rk, {}).setdefault(fp, []).append(node)
+                        unindexed.setdefault(pc, []).append((rk, fp, node))
                         path.node = node
                         path.hist = 0
                         stored += 1

@@ -52,6 +52,14 @@ class Frame:
     #: callback iterations entered from this frame on this path (the kernel's callback_depth)
     cb_depth: int = 0
 
+    def __init__(self, regs: list[Reg], stack: dict[int, Slot] | None = None,
+                 callsite: int = -1, frameno: int = 0, cb_ret: tuple[int, int] | None = None,
+                 cb_func: int = -1, cb_depth: int = 0) -> None:
+        # (written out: the dataclass's own __init__ stays interpreted code when compiled)
+        self.regs, self.stack = regs, {} if stack is None else stack
+        self.callsite, self.frameno = callsite, frameno
+        self.cb_ret, self.cb_func, self.cb_depth = cb_ret, cb_func, cb_depth
+
     def copy(self) -> "Frame":
         return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno,
                      self.cb_ret, self.cb_func, self.cb_depth)
@@ -81,6 +89,15 @@ class State:
     may_goto_depth: int = 0
     #: inside bpf_rcu_read_lock() .. bpf_rcu_read_unlock() (the kernel's active_rcu_lock)
     rcu: bool = False
+
+    def __init__(self, frames: list[Frame], pc: int = 0, depths: dict | None = None,
+                 refs: tuple[tuple[int, int], ...] = (), lock: tuple[str, int] | None = None,
+                 from_callback: bool = False, may_goto_depth: int = 0,
+                 rcu: bool = False) -> None:
+        # (written out: the dataclass's own __init__ stays interpreted code when compiled)
+        self.frames, self.pc, self.depths = frames, pc, {} if depths is None else depths
+        self.refs, self.lock, self.from_callback = refs, lock, from_callback
+        self.may_goto_depth, self.rcu = may_goto_depth, rcu
 
     @property
     def cur(self) -> Frame:
