@@ -29,6 +29,7 @@ import contextlib
 import functools
 import gc
 import time
+from typing import Any
 from dataclasses import dataclass, field
 
 from model.cfg import check_structure
@@ -203,13 +204,12 @@ class Checker:
         stack = [Path(entry, None, None)]
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
-        check, step = self.stepper.check, self.stepper.step
+        stepper = self.stepper  # (its methods called on it: native calls when compiled)
         steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites))
         slots = self.slots
-        observe, record = slots.observe, slots.record
+        observe = slots.observe
         tracker = self.tracker
-        uses, mark, stack_access = tracker.uses, tracker.mark, tracker.stack_access
-        decided = tracker.decided
+        mark = tracker.mark
         while stack:
             path = stack.pop()
             while True:
@@ -317,7 +317,8 @@ class Checker:
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
-                at = steps[pc]
+                at: tuple[Any, Any, Any, Any, Any, Any, Any] | None = steps[pc]  # (unpacked
+                # as a tuple, not by iteration, when compiled)
                 if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 insn, memory, jumping, cond_jump, may_use, asserts, jmp_point = at
@@ -326,24 +327,24 @@ class Checker:
                     path.hist += 1
                 # a stack access of plain bytes (``kind`` False) carries no precision
                 trail = (pc, path.trail) if not memory else \
-                    (pc, path.trail, stack_access(st, insn)) if kind is not False else \
-                    (pc, path.trail, stack_access(st, insn), False)
+                    (pc, path.trail, tracker.stack_access(st, insn)) if kind is not False else \
+                    (pc, path.trail, tracker.stack_access(st, insn), False)
                 if jumping:
                     jmps += 1
                 reads = observe.get(pc)
                 if reads is not None:  # stack reads not known statically: as they happen
                     for regno, off, size in reads:
-                        record(pc, st.cur, regno, off, size)
+                        slots.record(pc, st.cur, regno, off, size)
                 if may_use:
-                    used = uses(st, pc, insn)
+                    used = tracker.uses(st, pc, insn)
                     if used is not None:
                         mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
                 if cond_jump:
-                    cond = decided(st, insn)
+                    cond = tracker.decided(st, insn)
                 try:
                     if asserts is not None:
-                        check(st, pc, insn, asserts)
-                    succ = step(st, pc, insn)
+                        stepper.check(st, pc, insn, asserts)
+                    succ = stepper.step(st, pc, insn)
                 except Reject as e:
                     return Failure(pc, e.message, None), trail
                 except NotModelled as e:

@@ -197,16 +197,33 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         alive_slots = slots if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
-        for k in so_.keys() | sn_.keys():
-            old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
-            if _slot_left_out(old_slot, new_slot, k, alive_slots):
-                continue
-            exact = exact_slots is None or k in exact_slots
-            if not slot_covers(old_slot, new_slot, ids, exact):
-                if failed is not None and k_frame == last:
-                    failed[:] = [("s", k)]
-                return False
+        # every slot of either stack (the old one's, then the new one's other slots: no
+        # set of keys built; the ids' mapping does not depend on the order)
+        k = _stack_fails(so_, sn_, alive_slots, exact_slots, ids)
+        if k is not None:
+            if failed is not None and k_frame == last:
+                failed[:] = [("s", k)]
+            return False
     return True
+
+
+def _stack_fails(so_: dict[int, Slot], sn_: dict[int, Slot], alive_slots, exact_slots,
+                 ids: dict[int, int]) -> int | None:
+    """The first stack slot ``covers`` finds not covered, or None."""
+    for k, old_slot in so_.items():
+        if _slot_fails(k, old_slot, sn_.get(k, EMPTY), alive_slots, exact_slots, ids):
+            return k
+    for k, new_slot in sn_.items():
+        if k not in so_ and _slot_fails(k, EMPTY, new_slot, alive_slots, exact_slots, ids):
+            return k
+    return None
+
+
+def _slot_fails(k: int, old_slot: Slot, new_slot: Slot, alive_slots, exact_slots,
+                ids: dict[int, int]) -> bool:
+    if _slot_left_out(old_slot, new_slot, k, alive_slots):
+        return False
+    return not slot_covers(old_slot, new_slot, ids, exact_slots is None or k in exact_slots)
 
 
 def _reg_left_out(ro: Reg, rn: Reg, i: int, matters, exact_regs) -> bool:
