@@ -13,7 +13,7 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.verifier.regs import T
-from model.verifier.state import STACK_SIZE
+from model.verifier.state import STACK_SIZE, Frame
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
 from model.program import Program
@@ -158,7 +158,7 @@ class SlotLiveness(dict):
         self.maps = maps or {}  # map name -> (key_size, value_size)
         self.seen: dict[int, frozenset[int]] = {}
 
-    def record(self, pc: int, frame, regno: int, off: int, size) -> None:
+    def record(self, pc: int, frame: Frame, regno: int, off: int, size) -> None:
         r = frame.regs[regno]
         if r.type is not T.STACK or r.frame != frame.frameno:
             return
@@ -176,7 +176,7 @@ class SlotLiveness(dict):
         self.seen[pc] = seen | got
         self._add(pc, got)
 
-    def _arg_size(self, frame, spec: tuple) -> int | None:
+    def _arg_size(self, frame: Frame, spec: tuple) -> int | None:
         """The bytes a helper reads through a memory argument, as check_helper_mem_access
         sizes it: ("reg", k) the size register's largest value, ("key"|"value", k) the
         size of the map in register k; None (up to the top) when not known."""

@@ -319,14 +319,17 @@ def without_singular_ids(st: State) -> State:
     """clear_singular_ids: a scalar's id that no other register or spill (of any type)
     holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
     stored."""
-    ids = [r.id for f in st.frames for r in f.regs if r.id]
+    count: dict[int, int] = {}  # id -> registers and spills holding it (one pass)
     for f in st.frames:
-        ids += [r.id for s in f.stack.values() if (r := s.spill) is not None and r.id]
-    if not ids:
+        for reg in f.regs:
+            if reg.id:
+                count[reg.id] = count.get(reg.id, 0) + 1
+        for s in f.stack.values():
+            sp = s.spill
+            if sp is not None and sp.id:
+                count[sp.id] = count.get(sp.id, 0) + 1
+    if not count:
         return st
-    count: dict[int, int] = {}
-    for i in ids:
-        count[i] = count.get(i, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
         for f in st.frames:
@@ -335,9 +338,9 @@ def without_singular_ids(st: State) -> State:
                 if r.id in single and r.type is SCALAR:
                     regs[i] = replace(r, id=0, delta=None)
             for k, s in list(f.stack.items()):
-                r = s.spill
-                if r is not None and r.id in single and r.type is SCALAR:
-                    f.stack[k] = Slot(s.kinds, replace(r, id=0, delta=None))
+                sp = s.spill
+                if sp is not None and sp.id in single and sp.type is SCALAR:
+                    f.stack[k] = Slot(s.kinds, replace(sp, id=0, delta=None))
     return st
 
 
