@@ -25,7 +25,7 @@ from pathlib import Path
 #: values are unannotated (``Any``), so the compiled code handles them as any Python object.
 COMPILED = ("verifier.transfer", "verifier.step", "verifier.state", "verifier.regs",
             "verifier.checker", "verifier.explore", "verifier.backtrack", "verifier.memcheck",
-            "verifier.liveness", "verifier.calls", "verifier.history",
+            "verifier.liveness", "verifier.calls", "verifier.history", "verifier.sensitivity",
             "domains.tnum", "domains.scalar", "domains.scalar_alu", "domains.scalar_branch",
             "semantics.backend")
 MODULES = tuple(f"model.{m}" for m in COMPILED)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 
 from model.platform.callbacks import UNMODELLED, callback_spec
 
@@ -76,35 +77,37 @@ class ArgFlag(enum.Flag):
 @dataclass(frozen=True)
 class ArgType:
     """A helper argument type: base type and flags (kernel: ``ARG_x | FLAG | ...``);
-    ``size``: ``arg_size`` of a MEM_FIXED_SIZE memory argument."""
+    ``size``: ``arg_size`` of a MEM_FIXED_SIZE memory argument. Its derived tests are
+    computed once per argument type (``cached_property``: ``enum.Flag`` operations run as
+    Python code, and the verifier asks them at every helper call)."""
 
     base: Arg
     flags: ArgFlag = ArgFlag.NONE
     size: int = 0
 
-    @property
+    @cached_property
     def is_mem(self) -> bool:
         """A pointer to memory whose size is given by the next (size) argument."""
         return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_FIXED_SIZE)
 
-    @property
+    @cached_property
     def is_fixed_mem(self) -> bool:
         return self.base is Arg.PTR_TO_MEM and bool(self.flags & ArgFlag.MEM_FIXED_SIZE)
 
-    @property
+    @cached_property
     def is_size(self) -> bool:
         return self.base in (Arg.CONST_SIZE, Arg.CONST_SIZE_OR_ZERO)
 
-    @property
+    @cached_property
     def maybe_null(self) -> bool:
         return bool(self.flags & ArgFlag.PTR_MAYBE_NULL)
 
-    @property
+    @cached_property
     def reads_mem(self) -> bool:
         """The helper reads the memory (so it must be initialised)."""
         return self.base is Arg.PTR_TO_MEM and not (self.flags & ArgFlag.MEM_UNINIT)
 
-    @property
+    @cached_property
     def writes_mem(self) -> bool:
         """The helper may write the memory: a memory argument that is not MEM_RDONLY, or a
         map value it fills (MEM_UNINIT | MEM_WRITE: bpf_map_pop_elem / peek_elem)."""

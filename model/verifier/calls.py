@@ -18,6 +18,7 @@ from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check,
                                        helper_proto, known_zero_arg, packet_arg_check,
                                        verifier_unmodelled)
 from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer_access, check_bounds,
+                                     derived, map_prog_flags,
                                      check_ptr_alignment,
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
@@ -61,12 +62,20 @@ def _allowed(ptype: str, hid: int, gpl: bool, attach_type: int, section: str):
 _ALLOWED: dict = {}
 
 
+def _attach_type(prog) -> int:
+    """``prog.attach_type`` (it parses the section name)."""
+    return derived(_ATTACH, (prog.section, prog.type_override), prog, "attach_type")
+
+
+_ATTACH: dict[tuple, int] = {}
+
+
 def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     """Check a helper call and apply its effect on ``st``; the entry pc of the callback it
     calls (``ARG_PTR_TO_FUNC``), or None."""
     name = helper_name(hid) or "unknown"
     calls_while_locked(st, hid)
-    why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, prog.attach_type,
+    why, proto = _allowed(ptype, hid, obj.license in GPL_COMPATIBLE, _attach_type(prog),
                           prog.section)
     if why is not None:
         raise Reject(why)
@@ -250,7 +259,7 @@ def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
     """record_func_map's and check_map_func_compatibility's map checks, then whether this
     model knows what the call does with a map of this type."""
     m = maps[name]
-    why = (map_write_check(m.prog_flags, hid) or map_helper_check(m.type, hid, ptype)
+    why = (map_write_check(map_prog_flags(m), hid) or map_helper_check(m.type, hid, ptype)
            or map_helper_unmodelled(m.type, hid, map_in_map=True, typed=True, refs=True))
     if why is None and m.type in MAP_IN_MAP_IDS and m.inner not in maps:
         why = f"not modelled: map-in-map {name} without an inner map template"
@@ -311,7 +320,7 @@ def _mem_arg(st: State, obj, ptype: str, regno: int, r: Reg, size: int, write: b
         return
     if r.type is T.MAP_VALUE:
         m = obj.maps[r.map]
-        why = access_type_check(m.prog_flags, write, m.value_size, r.off, size)
+        why = access_type_check(map_prog_flags(m), write, m.value_size, r.off, size)
         if why is not None:
             raise Reject(why)
         check_bounds(regno, r, 0, size, m.value_size, "map value")

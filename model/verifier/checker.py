@@ -29,6 +29,7 @@ import contextlib
 import functools
 import gc
 import time
+from typing import Any
 from dataclasses import dataclass, field
 
 from model.cfg import check_structure
@@ -55,7 +56,7 @@ from model.verifier.state import (State, covers, fails_alone_memo, format_state,
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
-from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor,
+from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor, stored_at,
                                     may_goto_hit, path_ended, same_frames,
                                     stacks_may_cover, prune_points)
 
@@ -193,6 +194,9 @@ class Checker:
         # pc -> regs_key -> fingerprint -> stored nodes (a state's fingerprint is built only
         # when a stored state there has its regs_key)
         by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]] = {}
+        # pc -> (regs_key, fingerprint, node) stored there and not yet put in ``by_fp``
+        # (hashing them waits for the first lookup at that pc: most pcs have none)
+        unindexed: dict[int, list[tuple[tuple, tuple, Node]]] = {}
         care: list[frozenset[int]] | None
         live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
@@ -205,13 +209,12 @@ class Checker:
         stack = [Path(entry, None, None)]
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
-        check, step = self.stepper.check, self.stepper.step
+        stepper = self.stepper  # (its methods called on it: native calls when compiled)
         steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites))
         slots = self.slots
-        observe, record = slots.observe, slots.record
+        observe = slots.observe
         tracker = self.tracker
-        uses, mark, stack_access = tracker.uses, tracker.mark, tracker.stack_access
-        decided = tracker.decided
+        mark = tracker.mark
         while stack:
             path = stack.pop()
             while True:
@@ -238,7 +241,9 @@ class Checker:
                     stats.states = stats.peak_states = stored
                     path.hist = 0
                 elif pc in prune_points:
-                    at_pc = by_fp.get(pc)
+                    at_pc = None
+                    if open_at.get(pc) or pc in self.may_goto_pcs:  # (the two lookups)
+                        at_pc = stored_at(by_fp, unindexed, pc)
                     fp = rk = same = None
                     if at_pc is not None and open_at.get(pc):
                         rk = st.regs_key()
@@ -305,13 +310,14 @@ class Checker:
                             fp = st.fingerprint()
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
-                        by_fp.setdefault(pc, {}).setdefault(rk, {}).setdefault(fp, []).append(node)
+                        unindexed.setdefault(pc, []).append((rk, fp, node))
                         path.node = node
                         path.hist = 0
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
-                at = steps[pc]
+                at: tuple[Any, Any, Any, Any, Any, Any, Any] | None = steps[pc]  # (unpacked
+                # as a tuple, not by iteration, when compiled)
                 if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
                 insn, memory, jumping, cond_jump, may_use, asserts, jmp_point = at
@@ -320,24 +326,24 @@ class Checker:
                     path.hist += 1
                 # a stack access of plain bytes (``kind`` False) carries no precision
                 trail = (pc, path.trail) if not memory else \
-                    (pc, path.trail, stack_access(st, insn)) if kind is not False else \
-                    (pc, path.trail, stack_access(st, insn), False)
+                    (pc, path.trail, tracker.stack_access(st, insn)) if kind is not False else \
+                    (pc, path.trail, tracker.stack_access(st, insn), False)
                 if jumping:
                     jmps += 1
                 reads = observe.get(pc)
                 if reads is not None:  # stack reads not known statically: as they happen
                     for regno, off, size in reads:
-                        record(pc, st, regno, off, size)
+                        slots.record(pc, st, regno, off, size)
                 if may_use:
-                    used = uses(st, pc, insn)
+                    used = tracker.uses(st, pc, insn)
                     if used is not None:
                         mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
                 if cond_jump:
-                    cond = decided(st, insn)
+                    cond = tracker.decided(st, insn)
                 try:
                     if asserts is not None:
-                        check(st, pc, insn, asserts)
-                    succ = step(st, pc, insn)
+                        stepper.check(st, pc, insn, asserts)
+                    succ = stepper.step(st, pc, insn)
                 except Reject as e:
                     return Failure(pc, e.message, None), trail
                 except NotModelled as e:

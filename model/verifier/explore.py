@@ -4,8 +4,6 @@ the exploration loop reads, the kernel's prune points, and the loop rule at a ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadAcquire, LoadImm64, MayGoto,
                        Store, StoreRelease)
 from model.program import PSEUDO_FUNC, Program
@@ -50,12 +48,18 @@ def path_ended(node: Node | None, done: dict[int, list[Node]],
         node = node.parent
 
 
-@dataclass
 class Path:
+    """A path being explored (its own ``__init__``: a dataclass's is interpreted code even
+    when this module is compiled, and a path is made at every branch)."""
+
     state: State
     node: Node | None
     trail: tuple | None  # (pc, previous trail): the pcs of this path, for the error log
-    hist: int = 0  # its jump history entries since its last stored state (``history``)
+    hist: int  # its jump history entries since its last stored state (``history``)
+
+    def __init__(self, state: State, node: Node | None, trail: tuple | None,
+                 hist: int = 0) -> None:
+        self.state, self.node, self.trail, self.hist = state, node, trail, hist
 
 
 #: (program type, instruction) -> its assertions ``Stepper.check`` decides, and its
@@ -178,6 +182,19 @@ def may_goto_hit(st: State, stored: dict[tuple, dict[tuple, list[Node]]], care, 
                for alike in stored.values() for nodes in alike.values() for n in nodes)
 
 
+def stored_at(by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]],
+              unindexed: dict[int, list[tuple[tuple, tuple, Node]]], pc: int
+              ) -> dict[tuple, dict[tuple, list[Node]]] | None:
+    """The states stored at ``pc`` by regs_key and fingerprint (None: none), once the ones
+    not yet indexed are put in ``by_fp`` (in the order they were stored)."""
+    new = unindexed.pop(pc, None)
+    if new is not None:
+        at_pc = by_fp.setdefault(pc, {})
+        for rk, fp, node in new:
+            at_pc.setdefault(rk, {}).setdefault(fp, []).append(node)
+    return by_fp.get(pc)
+
+
 def is_ancestor(node: Node, of: Node | None) -> bool:
     while of is not None:
         if of is node:
@@ -187,4 +204,4 @@ def is_ancestor(node: Node, of: Node | None) -> bool:
 
 
 __all__ = ["Node", "Path", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
-           "same_frames", "may_goto_hit", "is_ancestor", "JMP_CLASS", "MEMORY"]
+           "same_frames", "may_goto_hit", "stored_at", "is_ancestor", "JMP_CLASS", "MEMORY"]

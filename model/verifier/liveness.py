@@ -13,7 +13,7 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.verifier.regs import T
-from model.verifier.state import STACK_SIZE
+from model.verifier.state import STACK_SIZE, State
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
@@ -160,7 +160,7 @@ class SlotLiveness(dict):
         self.maps = maps or {}  # map name -> (key_size, value_size)
         self.seen: dict[int, frozenset[int]] = {}
 
-    def record(self, pc: int, st, regno: int, off: int, size) -> None:
+    def record(self, pc: int, st: State, regno: int, off: int, size) -> None:
         frames = st.frames
         frame = frames[-1]
         r = frame.regs[regno]
@@ -186,7 +186,7 @@ class SlotLiveness(dict):
         self.seen[pc] = seen | got
         self._add(pc, got)
 
-    def _arg_size(self, frame, spec: tuple) -> int | None:
+    def _arg_size(self, frame: Frame, spec: tuple) -> int | None:
         """The bytes a helper reads through a memory argument, as check_helper_mem_access
         sizes it: ("reg", k) the size register's largest value, ("key"|"value", k) the
         size of the map in register k; None (up to the top) when not known."""

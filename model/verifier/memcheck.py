@@ -88,7 +88,7 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
         return _stack(st, regno, reg, off, size, write, value)
     if t is T.MAP_VALUE:
         m = maps[reg.map]
-        why = access_type_check(m.prog_flags, write, m.value_size, reg.off + off, size)
+        why = access_type_check(map_prog_flags(m), write, m.value_size, reg.off + off, size)
         if why is not None:
             raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
@@ -253,10 +253,32 @@ def _map_fields(m, regno: int, off: int, size: int, write: bool) -> Reg:
     return unknown()
 
 
+def derived(table: dict, key: tuple, obj, prop: str):
+    """``getattr(obj, prop)``, a property of ``obj`` that depends on ``key`` alone,
+    remembered in ``table`` (the properties of maps and programs are Python code, asked
+    at every access or call)."""
+    got = table.get(key)
+    if got is None:
+        if len(table) > 4096:
+            table.clear()
+        got = table[key] = getattr(obj, prop)
+    return got
+
+
+def map_prog_flags(m) -> int:
+    """``m.prog_flags``: the map's flags as the kernel sees them."""
+    return derived(_PROG_FLAGS, (m.type, m.map_flags, m.origin, m.name), m, "prog_flags")
+
+
+_PROG_FLAGS: dict[tuple, int] = {}
+
+
 def value_fields_check(m, reg: Reg, off: int, size: int, direct: bool = True) -> None:
     """check_map_access: no byte of a special field of the value (a bpf_spin_lock...) may
     be touched, at any of the pointer's offsets; a kptr only by a load or store (``direct``)
     of its 8 bytes at a constant offset (model.verifier.kptrs checks the instruction)."""
+    if not m.fields:
+        return  # no special field (most maps): nothing to touch
     var = reg.var
     const = reg.off + off + var.var_off.value if var.is_const() else None
     why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,

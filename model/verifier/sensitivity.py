@@ -132,6 +132,7 @@ class Flow:
             self.func_of[pc] = starts[k]
         self.preds: dict[int, list[int]] = {pc: [] for pc in by_pc}
         self.succs = {}
+        self._stack_ptrs: dict[int, frozenset[int]] | None = None  # (``stack_ptrs``)
         for pc, insn in by_pc.items():
             self.succs[pc] = [s for s in _successors(prog, pc, insn) if s in by_pc]
             for s in self.succs[pc]:
@@ -140,7 +141,7 @@ class Flow:
     @property
     def stack_ptrs(self) -> dict[int, frozenset[int]]:
         """pc -> registers that may point into a stack (``may_point_to_stack``)."""
-        got = self.__dict__.get("_stack_ptrs")
+        got = self._stack_ptrs  # (an attribute: compiled, the class has no __dict__)
         if got is None:
             got = self._stack_ptrs = may_point_to_stack(self.by_pc, self.succs, self.preds,
                                                         self.starts)

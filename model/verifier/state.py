@@ -52,6 +52,14 @@ class Frame:
     #: callback iterations entered from this frame on this path (the kernel's callback_depth)
     cb_depth: int = 0
 
+    def __init__(self, regs: list[Reg], stack: dict[int, Slot] | None = None,
+                 callsite: int = -1, frameno: int = 0, cb_ret: tuple[int, int] | None = None,
+                 cb_func: int = -1, cb_depth: int = 0) -> None:
+        # (written out: the dataclass's own __init__ stays interpreted code when compiled)
+        self.regs, self.stack = regs, {} if stack is None else stack
+        self.callsite, self.frameno = callsite, frameno
+        self.cb_ret, self.cb_func, self.cb_depth = cb_ret, cb_func, cb_depth
+
     def copy(self) -> "Frame":
         return Frame(list(self.regs), dict(self.stack), self.callsite, self.frameno,
                      self.cb_ret, self.cb_func, self.cb_depth)
@@ -81,6 +89,15 @@ class State:
     may_goto_depth: int = 0
     #: inside bpf_rcu_read_lock() .. bpf_rcu_read_unlock() (the kernel's active_rcu_lock)
     rcu: bool = False
+
+    def __init__(self, frames: list[Frame], pc: int = 0, depths: dict | None = None,
+                 refs: tuple[tuple[int, int], ...] = (), lock: tuple[str, int] | None = None,
+                 from_callback: bool = False, may_goto_depth: int = 0,
+                 rcu: bool = False) -> None:
+        # (written out: the dataclass's own __init__ stays interpreted code when compiled)
+        self.frames, self.pc, self.depths = frames, pc, {} if depths is None else depths
+        self.refs, self.lock, self.from_callback = refs, lock, from_callback
+        self.may_goto_depth, self.rcu = may_goto_depth, rcu
 
     @property
     def cur(self) -> Frame:
@@ -180,16 +197,33 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         alive_slots = slots if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
-        for k in so_.keys() | sn_.keys():
-            old_slot, new_slot = so_.get(k, EMPTY), sn_.get(k, EMPTY)
-            if _slot_left_out(old_slot, new_slot, k, alive_slots):
-                continue
-            exact = exact_slots is None or k in exact_slots
-            if not slot_covers(old_slot, new_slot, ids, exact):
-                if failed is not None and k_frame == last:
-                    failed[:] = [("s", k)]
-                return False
+        # every slot of either stack (the old one's, then the new one's other slots: no
+        # set of keys built; the ids' mapping does not depend on the order)
+        k = _stack_fails(so_, sn_, alive_slots, exact_slots, ids)
+        if k is not None:
+            if failed is not None and k_frame == last:
+                failed[:] = [("s", k)]
+            return False
     return True
+
+
+def _stack_fails(so_: dict[int, Slot], sn_: dict[int, Slot], alive_slots, exact_slots,
+                 ids: dict[int, int]) -> int | None:
+    """The first stack slot ``covers`` finds not covered, or None."""
+    for k, old_slot in so_.items():
+        if _slot_fails(k, old_slot, sn_.get(k, EMPTY), alive_slots, exact_slots, ids):
+            return k
+    for k, new_slot in sn_.items():
+        if k not in so_ and _slot_fails(k, EMPTY, new_slot, alive_slots, exact_slots, ids):
+            return k
+    return None
+
+
+def _slot_fails(k: int, old_slot: Slot, new_slot: Slot, alive_slots, exact_slots,
+                ids: dict[int, int]) -> bool:
+    if _slot_left_out(old_slot, new_slot, k, alive_slots):
+        return False
+    return not slot_covers(old_slot, new_slot, ids, exact_slots is None or k in exact_slots)
 
 
 def _reg_left_out(ro: Reg, rn: Reg, i: int, matters, exact_regs) -> bool:
@@ -285,14 +319,17 @@ def without_singular_ids(st: State) -> State:
     """clear_singular_ids: a scalar's id that no other register or spill (of any type)
     holds links nothing; dropped (with its ``rX += imm`` delta) from a state before it is
     stored."""
-    ids = [r.id for f in st.frames for r in f.regs if r.id]
+    count: dict[int, int] = {}  # id -> registers and spills holding it (one pass)
     for f in st.frames:
-        ids += [r.id for s in f.stack.values() if (r := s.spill) is not None and r.id]
-    if not ids:
+        for reg in f.regs:
+            if reg.id:
+                count[reg.id] = count.get(reg.id, 0) + 1
+        for s in f.stack.values():
+            sp = s.spill
+            if sp is not None and sp.id:
+                count[sp.id] = count.get(sp.id, 0) + 1
+    if not count:
         return st
-    count: dict[int, int] = {}
-    for i in ids:
-        count[i] = count.get(i, 0) + 1
     single = {i for i, n in count.items() if n == 1}
     if single:
         for f in st.frames:
@@ -301,9 +338,9 @@ def without_singular_ids(st: State) -> State:
                 if r.id in single and r.type is SCALAR:
                     regs[i] = replace(r, id=0, delta=None)
             for k, s in list(f.stack.items()):
-                r = s.spill
-                if r is not None and r.id in single and r.type is SCALAR:
-                    f.stack[k] = Slot(s.kinds, replace(r, id=0, delta=None))
+                sp = s.spill
+                if sp is not None and sp.id in single and sp.type is SCALAR:
+                    f.stack[k] = Slot(s.kinds, replace(sp, id=0, delta=None))
     return st
 
 

@@ -57,6 +57,14 @@ class Stepper:
         self.global_seen: set[int] = set()  # global functions pushed (verified once)
         #: pc -> pointer types a load/store was verified with (save_aux_ptr_type)
         self.insn_ptr_types: dict[int, set[str]] = {}
+        self.targets: dict[int, int] = {}  # pc -> its jump's or call's target (``_target``)
+
+    def _target(self, pc: int, insn) -> int:
+        """``insn.target(pc)``, remembered per pc (Python code in ``model.isa``)."""
+        got = self.targets.get(pc)
+        if got is None:
+            got = self.targets[pc] = insn.target(pc)
+        return got
 
     def map_id(self, pc, insn):
         ref = self.prog.map_refs.get(pc)
@@ -179,14 +187,14 @@ class Stepper:
             if insn.cond == "ja":
                 site = self.prog.site_at(pc)
                 if site is None:
-                    return self._next(st, insn.target(pc))
+                    return self._next(st, self._target(pc, insn))
                 jump = st.copy()
                 jump.pc = site.target
                 st.pc = pc + 1
                 return [st, jump]  # both edges of a static site, fall-through first
             out = []
             for taken, s in branch(st, insn, self.obj.maps, self.lock_maps):
-                s.pc = insn.target(pc) if taken else pc + 1
+                s.pc = self._target(pc, insn) if taken else pc + 1
                 out.append(s)
             return out
         if isinstance(insn, Load):
@@ -248,14 +256,14 @@ class Stepper:
             return self._next(st, pc + 2)
         if isinstance(insn, Call):
             if insn.src == 1:
-                target = insn.target(pc)
-                if target in self.prog.global_funcs:  # verified on its own (model.verifier.globals)
-                    call_global(st, self.obj, self.prog, target)
+                callee = self._target(pc, insn)
+                if callee in self.prog.global_funcs:  # verified on its own (model.verifier.globals)
+                    call_global(st, self.obj, self.prog, callee)
                     st.pc = pc + 1
-                    if target in self.global_seen:
+                    if callee in self.global_seen:
                         return [st]
-                    self.global_seen.add(target)
-                    return [st, global_entry_state(st, self.obj, self.prog, pc, target,
+                    self.global_seen.add(callee)
+                    return [st, global_entry_state(st, self.obj, self.prog, pc, callee,
                                                    self.ids)]
                 if not enter_subprog(st, pc, pc + 1 + insn.imm):
                     raise Reject(f"the call stack of {len(st.frames) + 1} frames is too deep")
@@ -330,7 +338,7 @@ class Stepper:
             # fall-through, one may_goto deeper
             fall = st.copy()
             fall.pc, fall.may_goto_depth = pc + 1, st.may_goto_depth + 1
-            st.pc = insn.target(pc)
+            st.pc = self._target(pc, insn)
             return [st, fall]
         if isinstance(insn, LegacyLoad):
             regs[0] = Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
@@ -342,8 +350,9 @@ class Stepper:
         raise Reject(f"unknown insn {type(insn).__name__} at {pc}")
 
     def _same_ptr_type(self, pc: int, base: Reg, load: bool) -> None:
-        name = base.type.value if base.type not in (T.BTF_ID, T.BTF_ID_OR_NULL) \
-            else f"{base.type.value}:{base.trust}:{base.tag}"
+        # (``_value_``: the member's value without the Enum ``value`` property's call)
+        name = base.type._value_ if base.type not in (T.BTF_ID, T.BTF_ID_OR_NULL) \
+            else f"{base.type._value_}:{base.trust}:{base.tag}"
         seen = self.insn_ptr_types.get(pc)
         if seen is None:
             self.insn_ptr_types[pc] = {name}  # one type so far: nothing to clash with

@@ -155,7 +155,7 @@ _PTR_TEXT = {T.STACK: "fp"}
 
 def _sane_offset(reg: Reg, ptr_type: T) -> None:
     """check_reg_sane_offset, on the scalar operand and on the pointer (before and after)."""
-    name = _PTR_TEXT.get(ptr_type, ptr_type.value)
+    name = _PTR_TEXT.get(ptr_type) or ptr_type._value_  # (no Enum property call)
     var = reg.var
     if reg.type is T.SCALAR and var.is_const():
         val = var.smin_s
