@@ -13,7 +13,7 @@ from __future__ import annotations
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadImm64, Store)
 from model.verifier.regs import T
-from model.verifier.state import STACK_SIZE, State
+from model.verifier.state import STACK_SIZE, Frame, State
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.proto_kinds import Arg, ArgFlag
 from model.platform.prototypes import helper_proto
