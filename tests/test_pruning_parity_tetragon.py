@@ -1,0 +1,107 @@
+"""Pruning as the kernel's, on shapes from Cilium Tetragon's programs (bench/results/
+real_corpora_tetragon_insns.md): skv's processed-instruction count within ``MAX_RATIO`` of
+Linux 6.18's in both directions (a state skv prunes and the kernel does not changes
+which states are stored after it, and cost skv twice the kernel's count on
+generic_tracepoint_event), the pruned verdict equal to full exploration's and the
+kernel's; each has an unsafe twin where the difference does matter."""
+
+from __future__ import annotations
+
+from model.verifier.checker import check_program
+from test_pruning_kernel_parity import KERNEL_OK, MAX_RATIO, PRANDOM, _check, _pad, _prog, _tail
+from vergen_base import Alu, Asm, Call, Exit, Load, Store, VerProg
+
+
+def _check_both_ways(vp: VerProg, accepted: bool, why: str = "") -> None:
+    """``_check``, and an accepted program's count at least the kernel's over
+    ``MAX_RATIO``: skv prunes no state the kernel explores on."""
+    _check(vp, accepted, why)
+    if KERNEL_OK and accepted:
+        obj, prog = vp.model()
+        ours = check_program(obj, prog, log=False).stats.insns_processed
+        theirs = vp.kernel_verify().insns_processed
+        assert ours * MAX_RATIO >= theirs, (ours, theirs, vp.text())
+
+
+def _diamond(a: Asm, one: list, two: list) -> None:
+    """A random jump: ``one`` on the fall-through (explored first), ``two`` on the
+    other side; both join after enough instructions that a state is stored at the join."""
+    other, join = a.label(), a.label()
+    _pad(a)
+    a.put(Call(0, PRANDOM))
+    a.jmp("jgt", 0, other, imm=100)
+    a.put(*one)
+    a.goto(join)
+    a.at(other)
+    a.put(*two)
+    a.at(join)
+    _pad(a)
+
+
+# -- an 8-byte scalar spill against a partial spill (stacksafe byte by byte) -----------------
+def _partial_spill_program(unsafe: bool) -> VerProg:
+    """generic_tracepoint_event's error metrics: fp-16's upper half is written with plain
+    bytes, then one side spills a whole random register to fp-16, the other only its low
+    4 bytes (``rrrrmmmm``). The kernel compares the 8-byte spill with a slot that is not
+    one (nor all plain bytes) byte by byte: a spilled byte against a plain one differs,
+    so it explores the second side on. ``unsafe``: the partial spill is of 200, and the
+    4 bytes read back index the stack, out of bounds (the 8-byte spill's random value is
+    masked to 0..63 first)."""
+    a = Asm()
+    a.put(Call(0, PRANDOM), Alu("mov", True, 7, src=0))
+    for off in (-12, -11, -10, -9):
+        a.put(Store(1, 10, off, src=7))
+    a.put(Call(0, PRANDOM), Alu("and", True, 0, imm=63))
+    _diamond(a, [Store(8, 10, -16, src=0)],
+             [Alu("mov", True, 1, imm=200 if unsafe else 8), Store(4, 10, -16, src=1)])
+    _tail(a)
+    a.put(Load(8, 1, 10, -16), Store(8, 10, -24, src=1))
+    if unsafe:
+        a.put(Load(4, 1, 10, -16), Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-128),
+              Alu("add", True, 2, src=1), Store(1, 2, 0, imm=0))
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_an_8_byte_spill_does_not_cover_a_partial_spill():
+    _check_both_ways(_partial_spill_program(False), True)
+
+
+def test_a_partial_spill_read_as_a_stack_index_is_checked():
+    _check(_partial_spill_program(True), False, "invalid")
+
+
+# -- an 8-byte scalar spill against an uninitialised slot (an unbound scalar) ----------------
+def _uninit_slot_program(unsafe: bool, allocated: bool = True) -> VerProg:
+    """One side spills a random register to fp-16, the other leaves fp-16 uninitialised:
+    reading it gives a privileged program an unknown scalar, which is what an imprecise
+    spill gives too, so the kernel prunes the second side at the join (regsafe against
+    an unbound scalar) when that state's stack reaches fp-16 (``allocated``: fp-32 was
+    written first; else stacksafe fails: the old state's slot lies beyond the new one's
+    allocated_stack). ``unsafe``: the spill is of 8 and the value read back indexes the
+    stack: precise, so an uninitialised slot (any value) is explored and refused."""
+    a = Asm()
+    if allocated:
+        a.put(Store(8, 10, -32, imm=0))
+    a.put(Call(0, PRANDOM))
+    _diamond(a, [Alu("mov", True, 1, imm=8) if unsafe else Alu("mov", True, 1, src=0),
+                 Store(8, 10, -16, src=1)], [Alu("mov", True, 1, imm=0)])
+    _tail(a, 12)
+    a.put(Load(8, 1, 10, -16), Store(8, 10, -24, src=1))
+    if unsafe:
+        a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-64),
+              Alu("add", True, 2, src=1), Store(1, 2, 0, imm=0))
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_an_imprecise_spill_covers_an_uninitialised_slot():
+    _check_both_ways(_uninit_slot_program(False), True)
+
+
+def test_an_imprecise_spill_does_not_cover_a_slot_past_the_allocated_stack():
+    _check_both_ways(_uninit_slot_program(False, allocated=False), True)
+
+
+def test_a_precise_spill_does_not_cover_an_uninitialised_slot():
+    _check(_uninit_slot_program(True), False, "unbounded min value")
