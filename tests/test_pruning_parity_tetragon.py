@@ -105,3 +105,37 @@ def test_an_imprecise_spill_does_not_cover_a_slot_past_the_allocated_stack():
 
 def test_a_precise_spill_does_not_cover_an_uninitialised_slot():
     _check(_uninit_slot_program(True), False, "unbounded min value")
+
+
+# -- a copy minus a constant stays linked (generic_rawtp_process_event's switch) -------------
+def _negative_delta_program(op: str, unsafe: bool) -> VerProg:
+    """``r1 = r8; r1 += -2`` (or ``r1 -= 2``): the kernel links r1 to r8 with delta -2, so
+    ``if r1 < 2`` not taken leaves r8 in {0, 1} (r1 wrapped to -2 or -1) and the test
+    ``r8 > 1`` is decided: its branch, which reads the uninitialised r9, is never taken.
+    ``unsafe``: the test is ``r8 > 0``, which r8 = 1 takes."""
+    a = Asm()
+    out, bad = a.label(), a.label()
+    a.put(Call(0, PRANDOM), Alu("and", True, 0, imm=3), Alu("mov", True, 8, src=0),
+          Alu("mov", True, 1, src=8),
+          Alu("add", True, 1, imm=-2) if op == "add" else Alu("sub", True, 1, imm=2))
+    a.jmp("jlt", 1, out, imm=2)
+    a.jmp("jgt", 8, bad, imm=0 if unsafe else 1)
+    a.goto(out)
+    a.at(bad)
+    a.put(Alu("mov", True, 0, src=9), Exit())
+    a.at(out)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_a_copy_plus_a_negative_constant_is_linked():
+    _check(_negative_delta_program("add", False), True)
+
+
+def test_a_copy_minus_a_constant_is_linked():
+    _check(_negative_delta_program("sub", False), True)
+
+
+def test_a_linked_copy_still_allows_the_values_it_has():
+    _check(_negative_delta_program("add", True), False, "!read_ok")
+    _check(_negative_delta_program("sub", True), False, "!read_ok")
