@@ -8,7 +8,8 @@ kernel's; each has an unsafe twin where the difference does matter."""
 from __future__ import annotations
 
 from model.verifier.checker import check_program
-from test_pruning_kernel_parity import KERNEL_OK, MAX_RATIO, PRANDOM, _check, _pad, _prog, _tail
+from test_pruning_kernel_parity import (KERNEL_OK, MAX_RATIO, PRANDOM, _check, _prog, _tail,
+                                        _two_sides)
 from vergen_base import Alu, Asm, Call, Exit, Load, Store, VerProg
 
 
@@ -23,19 +24,14 @@ def _check_both_ways(vp: VerProg, accepted: bool, why: str = "") -> None:
         assert ours * MAX_RATIO >= theirs, (ours, theirs, vp.text())
 
 
-def _diamond(a: Asm, one: list, two: list) -> None:
-    """A random jump: ``one`` on the fall-through (explored first), ``two`` on the
-    other side; both join after enough instructions that a state is stored at the join."""
-    other, join = a.label(), a.label()
-    _pad(a)
-    a.put(Call(0, PRANDOM))
-    a.jmp("jgt", 0, other, imm=100)
-    a.put(*one)
-    a.goto(join)
-    a.at(other)
-    a.put(*two)
-    a.at(join)
-    _pad(a)
+def _read_back(a: Asm, index, base: int) -> None:
+    """fp-16 read back (live) and copied to fp-24; with ``index`` (the instruction that
+    leaves the value to check in r1), r1 then indexes the stack from fp``base``; exit 0."""
+    a.put(Load(8, 1, 10, -16), Store(8, 10, -24, src=1))
+    if index is not None:
+        a.put(index, Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=base),
+              Alu("add", True, 2, src=1), Store(1, 2, 0, imm=0))
+    a.put(Alu("mov", True, 0, imm=0), Exit())
 
 
 # -- an 8-byte scalar spill against a partial spill (stacksafe byte by byte) -----------------
@@ -51,15 +47,12 @@ def _partial_spill_program(unsafe: bool) -> VerProg:
     a.put(Call(0, PRANDOM), Alu("mov", True, 7, src=0))
     for off in (-12, -11, -10, -9):
         a.put(Store(1, 10, off, src=7))
-    a.put(Call(0, PRANDOM), Alu("and", True, 0, imm=63))
-    _diamond(a, [Store(8, 10, -16, src=0)],
+    # (r1 set: _two_sides keeps it in r6)
+    a.put(Call(0, PRANDOM), Alu("and", True, 0, imm=63), Alu("mov", True, 1, imm=0))
+    _two_sides(a, [Store(8, 10, -16, src=0)],
              [Alu("mov", True, 1, imm=200 if unsafe else 8), Store(4, 10, -16, src=1)])
     _tail(a)
-    a.put(Load(8, 1, 10, -16), Store(8, 10, -24, src=1))
-    if unsafe:
-        a.put(Load(4, 1, 10, -16), Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-128),
-              Alu("add", True, 2, src=1), Store(1, 2, 0, imm=0))
-    a.put(Alu("mov", True, 0, imm=0), Exit())
+    _read_back(a, Load(4, 1, 10, -16) if unsafe else None, -128)
     return _prog(a)
 
 
@@ -83,15 +76,11 @@ def _uninit_slot_program(unsafe: bool, allocated: bool = True) -> VerProg:
     a = Asm()
     if allocated:
         a.put(Store(8, 10, -32, imm=0))
-    a.put(Call(0, PRANDOM))
-    _diamond(a, [Alu("mov", True, 1, imm=8) if unsafe else Alu("mov", True, 1, src=0),
+    a.put(Call(0, PRANDOM), Alu("mov", True, 1, imm=0))  # (r1: _two_sides keeps it in r6)
+    _two_sides(a, [Alu("mov", True, 1, imm=8) if unsafe else Alu("mov", True, 1, src=0),
                  Store(8, 10, -16, src=1)], [Alu("mov", True, 1, imm=0)])
     _tail(a, 12)
-    a.put(Load(8, 1, 10, -16), Store(8, 10, -24, src=1))
-    if unsafe:
-        a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-64),
-              Alu("add", True, 2, src=1), Store(1, 2, 0, imm=0))
-    a.put(Alu("mov", True, 0, imm=0), Exit())
+    _read_back(a, Alu("mov", True, 1, src=1) if unsafe else None, -64)
     return _prog(a)
 
 
