@@ -133,11 +133,14 @@ def slot_members(s: Slot, rng: random.Random, n: int = 8) -> list[list]:
 def slot_contains(s: Slot, c: list) -> bool:
     k = _spill_n(s)
     if k:
-        if any(b is None for b in c[:k]):
-            return False
-        low = int.from_bytes(bytes(c[:k]), "little")
         spill = s.spill.scalar if k == 8 else coerce_to_size(s.spill.scalar, k)
-        if not spill.contains(low):
+        if any(b is None for b in c[:k]):
+            # uninitialised bytes read back (a privileged program may) give any value:
+            # only a spill holding every value contains them
+            anything = Scalar.unknown()
+            if not scalar_covers(spill, anything if k == 8 else coerce_to_size(anything, k)):
+                return False
+        elif not spill.contains(int.from_bytes(bytes(c[:k]), "little")):
             return False
     return all(b == 0 for x, b in zip(s.kinds[k:], c[k:]) if x == ZERO)
 

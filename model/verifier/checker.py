@@ -237,6 +237,8 @@ class Checker:
                             break
                     except Reject as e:
                         return Failure(pc, e.message), path.trail
+                    # a forced checkpoint, stored as any other: the heuristic counts from it
+                    prev_jmps, prev_insns = jmps, stats.insns_processed
                     stored += 1
                     stats.states = stats.peak_states = stored
                     path.hist = 0
@@ -385,8 +387,8 @@ class Checker:
             if prev is not None:
                 widen_slots(prev.state, st, self._keep_slot(prev))
             st.from_callback = False
-        old = next((n for n in nodes if stacks_may_cover(n.state, st) and covers(n.state, st)),
-                   None)
+        old = next((n for n in nodes if stacks_may_cover(n.state, st)
+                    and covers(n.state, st, same_kinds=not n.complete)), None)
         if old is not None:
             # compared exactly: the kernel carries the old state's precision over (and
             # later, by the loop's back-edges, what that state gains); here every value

@@ -178,7 +178,8 @@ def may_goto_hit(st: State, stored: dict[tuple, dict[tuple, list[Node]]], care, 
     explored in full: a state still being explored is compared with every slot (the
     kernel cleans only states without branches)."""
     return any(n.state.may_goto_depth != st.may_goto_depth
-               and covers(n.state, st, care, live, slots if n.complete else None)
+               and covers(n.state, st, care, live, slots if n.complete else None,
+                          same_kinds=not n.complete)
                for alike in stored.values() for nodes in alike.values() for n in nodes)
 
 

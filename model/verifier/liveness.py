@@ -104,6 +104,11 @@ def _stack_uses_kills(insn, stackish: frozenset[int], prog_type: str,
         return (_slots(insn.off, insn.size) if insn.dst == 10 and r10_reads
                 else NO_SLOTS), NO_SLOTS
     if isinstance(insn, (Call, CallX)) and not observed_reads(insn, prog_type):
+        if isinstance(insn, Call) and insn.src == 0 and helper_proto(prog_type, insn.imm) is None:
+            # a helper without a prototype (e.g. libbpf's poisoned call of a failed CO-RE
+            # relocation, in code a constant branch skips): reaching it refuses the path
+            # (``invalid func``, or not modelled), so it reads nothing
+            return NO_SLOTS, NO_SLOTS
         reads = _memory_read_args(insn, prog_type)
         return (ALL_SLOTS if reads & stackish else NO_SLOTS), NO_SLOTS
     return NO_SLOTS, NO_SLOTS

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace
+from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace,
+                                 unknown)
 
 STACK_SIZE = 512
 INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
@@ -38,6 +39,7 @@ class Slot(NamedTuple):
 
 
 EMPTY = Slot()
+_UNBOUND = unknown()  # what a read of misc or invalid bytes gives
 
 
 @dataclass
@@ -150,8 +152,8 @@ def entry_state(ctx_reg: Reg) -> State:
 # -- subsumption ---------------------------------------------------------------------------
 def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
            live: list[frozenset[int]] | None = None,
-           slots: frozenset[int] | None = None, prec=None, failed: list | None = None
-           ) -> bool:
+           slots: frozenset[int] | None = None, prec=None, failed: list | None = None,
+           same_kinds: bool = False) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
     (``model.verifier.sensitivity``); other scalars are compared by type only.
     ``live[k]``: the registers of frame k that may still be read
@@ -162,7 +164,9 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     other scalars there are compared by type only. None: all of them. ``failed``: a
     list; when a register or stack slot of the innermost frame fails, the list is
     set to its place, [("r", i)] or [("s", k)] (``fails_alone`` tests it first next
-    time)."""
+    time). ``same_kinds``: stacksafe's RANGE_WITHIN comparison (against a state still
+    being explored: at a callback's call site, a may_goto): every byte of a slot the old
+    frame allocated of the same kind in the new one (``_kinds_differ``)."""
     if (len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs)
             or old.rcu != new.rcu):
         return False
@@ -197,6 +201,10 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         alive_slots = slots if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
+        if same_kinds:
+            k = _kinds_differ(so_, sn_)
+            if k is not None:
+                return False
         # every slot of either stack (the old one's, then the new one's other slots: no
         # set of keys built; the ids' mapping does not depend on the order)
         k = _stack_fails(so_, sn_, alive_slots, exact_slots, ids)
@@ -207,11 +215,29 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     return True
 
 
+def _kinds_differ(so_: dict[int, Slot], sn_: dict[int, Slot]) -> int | None:
+    """A slot the old frame allocated whose bytes are not all of the same kinds in the new
+    frame, or None. The old frame allocated its slots and every slot above its deepest
+    one (a lower bound of its allocated_stack: reads of uninitialised bytes grow it too,
+    and a slot only such a read allocated is not compared: only a lost difference)."""
+    for k, old_slot in so_.items():
+        if old_slot.kinds != sn_.get(k, EMPTY).kinds:
+            return k
+    deepest = max(so_) if so_ else -1
+    for k, new_slot in sn_.items():
+        if k < deepest and k not in so_ and new_slot.kinds != EMPTY.kinds:
+            return k
+    return None
+
+
 def _stack_fails(so_: dict[int, Slot], sn_: dict[int, Slot], alive_slots, exact_slots,
                  ids: dict[int, int]) -> int | None:
     """The first stack slot ``covers`` finds not covered, or None."""
     for k, old_slot in so_.items():
-        if _slot_fails(k, old_slot, sn_.get(k, EMPTY), alive_slots, exact_slots, ids):
+        new_slot = sn_.get(k, EMPTY)
+        if _slot_fails(k, old_slot, new_slot, alive_slots, exact_slots, ids,
+                       new_slot.spill is not None or MISC in new_slot.kinds
+                       or any(j > k for j in sn_)):
             return k
     for k, new_slot in sn_.items():
         if k not in so_ and _slot_fails(k, EMPTY, new_slot, alive_slots, exact_slots, ids):
@@ -220,10 +246,11 @@ def _stack_fails(so_: dict[int, Slot], sn_: dict[int, Slot], alive_slots, exact_
 
 
 def _slot_fails(k: int, old_slot: Slot, new_slot: Slot, alive_slots, exact_slots,
-                ids: dict[int, int]) -> bool:
+                ids: dict[int, int], allocated: bool = True) -> bool:
     if _slot_left_out(old_slot, new_slot, k, alive_slots):
         return False
-    return not slot_covers(old_slot, new_slot, ids, exact_slots is None or k in exact_slots)
+    return not slot_covers(old_slot, new_slot, ids, exact_slots is None or k in exact_slots,
+                           allocated)
 
 
 def _reg_left_out(ro: Reg, rn: Reg, i: int, matters, exact_regs) -> bool:
@@ -389,45 +416,48 @@ def scalar_covers(a, b) -> bool:
             and a.var_off.includes(b.var_off))
 
 
-def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
-    """``exact``: a spilled scalar's value matters (else only that a scalar comes back)."""
+def slot_covers(old: Slot, new: Slot, ids, exact: bool = True, allocated: bool = True) -> bool:
+    """stacksafe for one slot, as Linux 6.18 compares it for a privileged program (an old
+    byte invalid or misc matches anything: reading either gives an unknown scalar).
+    ``exact``: a spilled scalar's value matters (regsafe of a precise register; else
+    only that a scalar comes back).
+
+    - an old 8-byte scalar spill against a new 8-byte scalar spill, or against bytes all
+      invalid or misc (an unbound scalar) within the new state's allocated stack, is one
+      register comparison (``allocated``: the new frame wrote this slot or a deeper one,
+      a lower bound of the kernel's allocated_stack, which reads of uninitialised bytes
+      also grow; past it stacksafe fails);
+    - otherwise byte by byte: every old spilled or zero byte must be the same kind in the
+      new slot, and a spill (its lowest byte spilled) compares the spilled registers.
+
+    Stricter than stacksafe in one case: a pointer spilled where the old slot had plain
+    bytes (read back, the old path saw a scalar) never matches."""
     if old.dynptr is not None or new.dynptr is not None:
         return dynptr_covers(old.dynptr, new.dynptr, ids)
-    if old.spill is None and new.spill is None and ZERO not in old.kinds:
-        return True  # plain bytes: only a byte known zero could fail (the loop below)
-    so, sn = old.spill, new.spill  # not None when n_old, n_new
-    ko, kn = old.kinds, new.kinds  # the spilled sizes: the leading spilled bytes
-    n_old = 0 if so is None else 8 if ko == _SPILL8 else len(ko) - len(ko.lstrip(SPILL))
-    n_new = 0 if sn is None else 8 if kn == _SPILL8 else len(kn) - len(kn.lstrip(SPILL))
-    if so is not None and n_old:
-        if not exact and so.type is T.SCALAR and (
-                sn is None or n_new == 0 or sn.type is T.SCALAR):
-            if n_old == 8 and INVALID not in new.kinds:
-                return True  # any read gives a scalar whose value does not matter
-            if n_new == n_old:
-                n_old = n_new = 0  # the other bytes as plain bytes
-            else:  # spills of other sizes (stacksafe: byte by byte, imprecise spills)
-                return all(kn != INVALID if ko == SPILL else (ko != ZERO or kn == ZERO)
-                           for ko, kn in zip(old.kinds, new.kinds))
-        if not n_old:
-            pass
-        elif sn is not None and n_new:
-            if n_old != n_new or not reg_covers(so, sn, ids):
-                return False
-        elif (n_old == 8 and so.type is T.SCALAR and new.kinds == ZERO * 8):
-            return so.var.contains(0)
-        else:
+    so, sn = old.spill, new.spill
+    ko, kn = old.kinds, new.kinds
+    if so is None or ko[0] != SPILL:
+        if ZERO in ko or SPILL in ko:  # (the old kinds a new byte can fail)
+            for o, n in zip(ko, kn):
+                if (o == ZERO or o == SPILL) and n != o:
+                    return False
+        return sn is None or kn[0] != SPILL or sn.type is T.SCALAR
+    if ko == _SPILL8 and so.type is T.SCALAR:
+        if kn == _SPILL8 and sn is not None and sn.type is T.SCALAR:
+            return not exact or reg_covers(so, sn, ids)
+        if allocated and MISC_OR_INVALID.issuperset(kn):
+            return not exact or reg_covers(so, _UNBOUND, ids)
+    for o, n in zip(ko, kn):
+        if (o == SPILL or o == ZERO) and n != o:
             return False
-    elif sn is not None and n_new and sn.type is not T.SCALAR:
-        return False  # a spilled pointer read back where the old state had plain bytes
-    if ZERO not in old.kinds:
-        return True  # (only a byte known zero can fail the test below)
-    for ko, kn in zip(old.kinds, new.kinds):
-        if ko in (INVALID, MISC, SPILL):
-            continue  # reads of these give an unknown scalar (or the covered spill)
-        if ko == ZERO and kn != ZERO:
-            return False
-    return True
+    if sn is None:  # (the new slot's lowest byte is spilled too: sn is its register)
+        return False
+    if not exact and so.type is T.SCALAR and sn.type is T.SCALAR:
+        return True  # regsafe of an imprecise scalar
+    return reg_covers(so, sn, ids)
+
+
+MISC_OR_INVALID = frozenset((MISC, INVALID))
 
 
 def dynptr_covers(old: DynSlot | None, new: DynSlot | None, ids) -> bool:

@@ -96,6 +96,7 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
 
 
 S32_MAX = (1 << 31) - 1
+S32_MIN = -(1 << 31)
 
 
 SIGN_FORK_OPS = frozenset({"and", "or"})
@@ -137,14 +138,24 @@ def sign_fork(st: State, insn: Alu) -> State | None:
 
 
 def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> int | None:
-    """adjust_reg_min_max_vals (privileged): ``rX += const`` keeps rX linked to its copies
-    (same id) with the constant as its delta, once (a second addition, or a constant above
-    S32_MAX as an unsigned 64-bit number, breaks the link, as does every other operation).
+    """adjust_reg_min_max_vals (privileged): ``rX += const`` or ``rX -= const`` (64-bit)
+    keeps rX linked to its copies (same id) with the signed constant (negated for a
+    subtraction) as its delta, once: a second one, a constant outside the s32 range (or
+    S32_MIN subtracted), as every other operation, breaks the link (measured on the
+    running 6.18 kernel, whose log prints ``id=N-2`` after ``r1 += -2`` or ``r1 -= 2``;
+    it links 32-bit additions too, which skv does not: a link dropped is only a loss).
     The delta, or None: no link."""
-    if insn.op != "add" or not insn.is64 or not dst.id or dst.delta is not None:
+    if insn.op not in ("add", "sub") or not insn.is64 or not dst.id or dst.delta is not None:
         return None
     c = src.const()
-    if c is None or c & ((1 << 64) - 1) > S32_MAX:
+    if c is None:
+        return None
+    c = to_signed(c, 64)
+    if insn.op == "sub":
+        if c == S32_MIN:
+            return None
+        c = -c
+    if not S32_MIN <= c <= S32_MAX:
         return None
     return c
 
