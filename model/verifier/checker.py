@@ -213,8 +213,7 @@ class Checker:
         steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites))
         slots = self.slots
         observe = slots.observe
-        tracker = self.tracker
-        mark = tracker.mark
+        tracker = self.tracker  # (its methods called on it: native calls when compiled)
         while stack:
             path = stack.pop()
             while True:
@@ -291,8 +290,8 @@ class Checker:
                             # failing to prune is dropped (only a lost pruning)
                             olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
-                            carry_marks(mark, old, st, path.node, path.trail, live, alive,
-                                        pc)
+                            carry_marks(tracker, old, st, path.node, path.trail, live,
+                                        alive, pc)
                             path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
@@ -337,7 +336,8 @@ class Checker:
                 if may_use:
                     used = tracker.uses(st, pc, insn)
                     if used is not None:
-                        mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
+                        tracker.mark(path.node, path.trail, used[0], used[1],
+                                     len(st.frames) - 1, None, pc)
                 if cond_jump:
                     cond = tracker.decided(st, insn)
                 try:
@@ -353,7 +353,7 @@ class Checker:
                     break
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
-                    mark(path.node, path.trail, cond, (), len(st.frames) - 1, at=pc)
+                    tracker.mark(path.node, path.trail, cond, (), len(st.frames) - 1, None, pc)
                 if len(succ) > 1:
                     for other in succ[1:]:
                         if insn.__class__ is Call and insn.src == 1:
@@ -392,7 +392,7 @@ class Checker:
             # later, by the loop's back-edges, what that state gains); here every value
             # of this state matters, as a loose mark (``Marks.loose``)
             live = [ALL_REGS] * len(st.frames)
-            carry_marks(self.tracker.mark, old, st, path.node, path.trail, live, None, st.pc)
+            carry_marks(self.tracker, old, st, path.node, path.trail, live, None, st.pc)
             regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc, loose=True)
@@ -548,7 +548,7 @@ class Checker:
                 out.append(line)
                 break
             try:
-                self.stepper.check(st, pc, insn, self.assertions[pc])
+                self.stepper.check(st, pc, insn, Stepper.plan(insn, self.assertions[pc]))
                 succ = self.stepper.step(st, pc, insn)
             except Reject:
                 out.append(line)

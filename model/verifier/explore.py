@@ -102,8 +102,9 @@ class Assertions(dict):
 class Steps(dict):
     """pc -> what the exploration loop asks of the instruction there, computed on first
     use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
-    a conditional jump, may make values precise (``Tracker.may_use``), the assertions
-    ``Stepper.check`` decides or None when it can refuse nothing there, a jump point
+    a conditional jump, may make values precise (``Tracker.may_use``), the plan of the
+    assertions ``Stepper.check`` decides (``Stepper.plan``) or None when it can refuse
+    nothing there, a jump point
     (``history.jump_points``)); None: no instruction at pc."""
 
     def __init__(self, by_pc: dict, asserts: Assertions, jmp_points: frozenset[int]):
@@ -121,7 +122,8 @@ class Steps(dict):
             got = _remember(_STEP_BY_INSN, key, (
                 insn, cls in MEMORY, cls in JMP_CLASS, cls is Jump and insn.cond != "ja",
                 Tracker.may_use(insn),
-                None if Stepper.checks_nothing(insn, asserts) else asserts))
+                None if Stepper.checks_nothing(insn, asserts)
+                else Stepper.plan(insn, asserts)))
         got = self[pc] = got + (pc in self.jmp_points,)  # (the pc's own: not memoised)
         return got
 

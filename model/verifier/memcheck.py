@@ -20,7 +20,7 @@ from model.platform.value_fields import field_access_error
 from model.platform.sock_fields import sock_access
 from model.verifier.regs import (BUFFERS, PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer,
                                  type_str, unknown)
-from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State
+from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State, slot
 
 MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
 PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg",
@@ -499,10 +499,10 @@ def _set_byte(frame: Frame, addr: int, kind: str) -> None:
     """A plain write of one byte; a spilled register in its slot is gone (its other
     bytes become misc, as scrub_spilled_slot does)."""
     k, b = _slot_of(addr)
-    s = frame.stack.get(k, Slot())
+    s = frame.stack.get(k, EMPTY)
     kinds = s.kinds if s.spill is None else "".join(
         INVALID if x == INVALID else MISC for x in s.kinds)
-    frame.stack[k] = Slot(kinds[:b] + kind + kinds[b + 1:], None)
+    frame.stack[k] = slot(kinds[:b] + kind + kinds[b + 1:])
 
 
 def spill_size(s: Slot) -> int:
@@ -524,20 +524,19 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
     if value is not None and value.is_pointer:
         if size != 8:
             raise Reject("invalid size of register spill")
-        frame.stack[k] = Slot(SPILL * 8, value)
+        frame.stack[k] = slot(SPILL * 8, value)
         return
     if b == 0 and value is not None and value.type is T.SCALAR:
-        old = frame.stack.get(k, Slot())
+        old = frame.stack.get(k, EMPTY)
         rest = "".join(MISC if x == SPILL else x for x in old.kinds[size:])
-        frame.stack[k] = Slot(SPILL * size + rest, value)
+        frame.stack[k] = slot(SPILL * size + rest, value)
         return
     zero = value is not None and value.const() == 0
     if b + size <= 8:  # inside one slot (aligned): _set_byte on each byte, at once
         s = frame.stack.get(k, EMPTY)
         kinds = s.kinds if s.spill is None else "".join(
             INVALID if x == INVALID else MISC for x in s.kinds)
-        frame.stack[k] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:],
-                              None)
+        frame.stack[k] = slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:])
         return
     for a in range(addr, addr + size):
         _set_byte(frame, a, ZERO if zero else MISC)
@@ -550,7 +549,7 @@ def store_imm(frame: Frame, addr: int, size: int, imm: int) -> None:
 def _stack_read(frame: Frame, addr: int, size: int) -> Reg:
     """check_stack_read_fixed_off (aligned, so inside one slot)."""
     k, b = _slot_of(addr)
-    s = frame.stack.get(k, Slot())
+    s = frame.stack.get(k, EMPTY)
     n = spill_size(s)
     spill = s.spill
     if spill is not None and n:
@@ -579,7 +578,7 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
     if not -STACK_SIZE <= addr < 0:
         return None
     k, b = _slot_of(addr)
-    s = _frame_of(st, reg).stack.get(k, Slot())
+    s = _frame_of(st, reg).stack.get(k, EMPTY)
     zeros = 0
     while b + zeros < 8 and s.kinds[b + zeros] == ZERO:
         zeros += 1
@@ -602,7 +601,7 @@ def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
     base = reg.off + (_signed(reg.var.var_off.value) if reg.var.is_const() else 0)
     for a in range(base, base + size):
         k, b = _slot_of(a)
-        s = frame.stack.get(k, Slot())
+        s = frame.stack.get(k, EMPTY)
         if s.kinds[b] == INVALID:
             return False
     return True

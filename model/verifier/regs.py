@@ -132,7 +132,12 @@ NOT_INIT = Reg(T.NOT_INIT)
 
 
 def scalar(s: Scalar, id: int = 0) -> Reg:
-    return Reg(T.SCALAR, s, id=id)
+    """``Reg(T.SCALAR, s, id=id)``, built without the named tuple's Python ``__new__``
+    (the other fields' defaults are ``NOT_INIT``'s)."""
+    return tuple.__new__(Reg, (T.SCALAR, s, 0, id) + _REG_TAIL)
+
+
+_REG_TAIL = tuple(NOT_INIT)[4:]
 
 
 def known(v: int) -> Reg:

@@ -14,8 +14,8 @@ from model.semantics.backend import to_signed
 from model.platform.map_helpers import SOCKET_LOOKUP_MAP_TYPES, map_type_name
 from model.verifier.memcheck import Reject
 from model.verifier.refs import dropped_on_null
-from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, known, replace, type_str,
-                                 unknown)
+from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, known, replace, scalar,
+                                 type_str, unknown)
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
@@ -79,7 +79,7 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
             regs[insn.dst] = unknown()
             return
         assert ss is not None  # (a scalar: not a pointer, step checked it is initialised)
-        regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), ss))
+        regs[insn.dst] = scalar(scalar_alu(INT, insn, Scalar.const(0), ss))
         return
     if op == "neg" and dst.is_pointer:  # root: the pointer becomes a number
         regs[insn.dst] = unknown()
@@ -91,7 +91,7 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
     assert ds is not None and ss is not None
     value = scalar_alu(INT, insn, ds, ss)
     delta = _add_const_link(insn, dst, src)
-    regs[insn.dst] = Reg(T.SCALAR, value) if delta is None else \
+    regs[insn.dst] = scalar(value) if delta is None else \
         Reg(T.SCALAR, value, id=dst.id, delta=delta)
 
 
