@@ -25,7 +25,7 @@ a stored one takes over that state's marks (``propagate_precision``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadAcquire, LoadImm64, MayGoto, Store, StoreRelease)
@@ -67,6 +67,7 @@ class Marks:
         self.loose: Marks | None = None
 
 
+_UNSEEN: Final = -2  # (``Tracker.quiet``)
 ARG_REGS = frozenset(range(1, 6))
 RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
 
@@ -126,8 +127,9 @@ class Tracker:
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
         #: pc -> the registers whose marks ``_back`` may change there, for an instruction
-        #: that touches no stack slot; None: ``_back`` must look (computed on first use)
-        self.regs_only = _RegsOnly(self.by_pc)
+        #: that touches no stack slot, as a bit mask (``_regs_only``); -1: ``_back`` must
+        #: look; ``_UNSEEN``: not computed yet (computed on first use)
+        self.quiet: list[int] = [_UNSEEN] * (max(self.by_pc, default=0) + 1)
         self.globals = prog.global_funcs  # calls of these return like helpers
 
     def _plain(self, pc: int, insn) -> bool:
@@ -259,8 +261,8 @@ class Tracker:
         w.subseq = at
         for f, (r, s) in (outer or {}).items():
             w.outer[f] = (set(r), set(s))
-        t = trail
-        regs_only = self.regs_only
+        t: tuple | None = trail
+        quiet = self.quiet
         while node is not None:
             while node is not None and node.trail is t:
                 m = node.marks
@@ -298,19 +300,29 @@ class Tracker:
                 return
             # the entries up to the next checkpoint's whose instruction changes no mark
             # (none of its registers marked): walked past in one tight loop
-            stop, marked, last = node.trail, w.regs, None
+            # (``_regs_only`` as bit masks: -1 or a marked register's bit stops it)
+            stop, last = node.trail, -1
+            marked = 0
+            for r in w.regs:
+                marked |= 1 << r
             while t is not stop and t is not None:
-                quiet = regs_only[t[0]]
-                if quiet is None or not marked.isdisjoint(quiet):
+                pc: int = t[0]
+                q = quiet[pc]
+                if q == _UNSEEN:
+                    q = self._quiet(pc)
+                if q < 0 or q & marked:
                     break
-                last = t[0]
+                last = pc
                 t = t[1]
-            if last is not None:
+            if last >= 0:
                 w.subseq = last
             if t is stop or t is None:
                 continue
-            quiet = regs_only[t[0]]
-            if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
+            pc = t[0]
+            q = quiet[pc]
+            if q == _UNSEEN:
+                q = self._quiet(pc)
+            if q < 0 or q & marked:  # (else nothing changes)
                 if not self._back(t, w):
                     mark_all(node, loose)
                     return
@@ -318,6 +330,17 @@ class Tracker:
                     return
             w.subseq = t[0]
             t = t[1]
+
+    def _quiet(self, pc: int) -> int:
+        """``quiet[pc]``, computed: ``_regs_only`` of the instruction as a bit mask."""
+        regs = _regs_only(self.by_pc[pc])
+        got = -1
+        if regs is not None:
+            got = 0
+            for r in regs:
+                got |= 1 << r
+        self.quiet[pc] = got
+        return got
 
     def _back(self, t, w: "_Walk") -> bool:
         """Through the instruction of trail entry ``t`` backward: the values before it that
@@ -454,18 +477,6 @@ def _regs_only(insn) -> frozenset[int] | None:
         return frozenset({insn.dst, insn.src}) if insn.cond != "ja" and insn.src is not None \
             else frozenset()
     return None
-
-
-class _RegsOnly(dict):
-    """pc -> ``_regs_only`` of the instruction there, computed on first use."""
-
-    def __init__(self, by_pc: dict):
-        super().__init__()
-        self.by_pc = by_pc
-
-    def __missing__(self, pc: int):
-        got = self[pc] = _regs_only(self.by_pc[pc])
-        return got
 
 
 class _Walk:

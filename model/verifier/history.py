@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from model.isa import Call, CallX, Jump, Load, LoadImm64, MayGoto, Store
 from model.program import PSEUDO_FUNC, Program
-from model.verifier.regs import T
+from model.verifier.regs import T, var_of
 
 if TYPE_CHECKING:  # (typed for the compiled build: native attribute reads)
     from model.verifier.state import State
@@ -62,9 +62,9 @@ def stack_kind(st: "State", insn) -> bool | None:
     if not store and not isinstance(insn, Load):
         return None  # an atomic: not counted (rare on the stack)
     base = st.cur.regs[insn.dst if store else insn.src]
-    if base.type is not T.STACK or not base.var.is_const():
+    if base.type is not T.STACK or not var_of(base).is_const():
         return None
-    off = base.off + insn.off + base.var.smin_s
+    off = base.off + insn.off + var_of(base).smin_s
     if not -512 <= off < 0:
         return None
     if store:

@@ -114,11 +114,11 @@ class Reg(NamedTuple):
 
     @property
     def is_pointer(self) -> bool:
-        return self.type in POINTERS
+        return is_pointer(self)
 
     @property
     def var(self) -> Scalar:
-        return self.scalar if self.scalar is not None else Scalar.const(0)
+        return var_of(self)
 
     def const(self) -> int | None:
         """The exact value of a scalar known to one constant, else None."""
@@ -126,6 +126,18 @@ class Reg(NamedTuple):
         if self.type is T.SCALAR and s is not None and s.is_const():
             return s.const_value()
         return None
+
+
+def is_pointer(r: Reg) -> bool:
+    """``r.is_pointer`` (a function: compiled code calls it natively, not a property)."""
+    return r.type in POINTERS
+
+
+def var_of(r: Reg) -> Scalar:
+    """``r.var``: a scalar's value, a pointer's variable offset (a function: compiled code
+    calls it natively, not a property)."""
+    s = r.scalar
+    return s if s is not None else Scalar.const(0)
 
 
 NOT_INIT = Reg(T.NOT_INIT)
@@ -138,6 +150,12 @@ def scalar(s: Scalar, id: int = 0) -> Reg:
 
 
 _REG_TAIL = tuple(NOT_INIT)[4:]
+
+
+def with_scalar(r: Reg, s: Scalar | None) -> Reg:
+    """``replace(r, scalar=s)`` (``scalar`` is the second field), with no keyword
+    arguments' dictionary built."""
+    return tuple.__new__(Reg, (r[0], s) + r[2:])
 
 
 def known(v: int) -> Reg:

@@ -7,16 +7,21 @@ true when everything safe from ``old`` is safe from ``new``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from model.domains import Scalar
 from model.semantics.backend import to_signed
-from model.verifier.regs import NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace
+from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg,
+                                 replace, var_of)
 
-STACK_SIZE = 512
-INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
-_SPILL8 = SPILL * 8
-SCALAR = T.SCALAR
+STACK_SIZE: Final = 512
+INVALID: Final = "?"
+MISC: Final = "m"
+ZERO: Final = "0"
+SPILL: Final = "r"
+DYNPTR: Final = "d"
+_SPILL8: Final = SPILL * 8
+SCALAR: Final = T.SCALAR
 
 
 class DynSlot(NamedTuple):
@@ -39,7 +44,7 @@ class Slot(NamedTuple):
     dynptr: DynSlot | None = None
 
 
-EMPTY = Slot()
+EMPTY: Final = Slot()
 
 
 def slot(kinds: str, spill: Reg | None = None) -> Slot:
@@ -372,7 +377,7 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
                                                          new.read_only):
         return False
-    if not scalar_covers(old.var, new.var):
+    if not scalar_covers(var_of(old), var_of(new)):
         return False
     if old.type in PACKET:
         return new.range >= old.range and _same_id(old.id, new.id, ids)
@@ -436,7 +441,7 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True) -> bool:
             if n_old != n_new or not reg_covers(so, sn, ids):
                 return False
         elif (n_old == 8 and so.type is T.SCALAR and new.kinds == ZERO * 8):
-            return so.var.contains(0)
+            return var_of(so).contains(0)
         else:
             return False
     elif sn is not None and n_new and sn.type is not T.SCALAR:

@@ -4,7 +4,7 @@ the successor states (none when the program exits).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from model.domains import Scalar, coerce_to_size
 from model.domains.tnum import Tnum
@@ -30,8 +30,8 @@ from model.verifier.kptrs import kptr_insn
 from model.verifier.loadtime import pseudo_func_error
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
-from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, known, pointer,
-                                 replace, scalar, unknown)
+from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, is_pointer, known, pointer,
+                                 replace, scalar, unknown, var_of)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
@@ -40,7 +40,13 @@ from model.verifier.transfer import SIGN_FORK_OPS, Ids, alu, branch, id_before_m
 
 
 #: the steps of ``Stepper.check`` (``Stepper.plan``)
-_INITIALIZED, _EXIT, _REFUSE, _SCALAR, _RETURN, _LD_ABS, _CTX_R6 = range(7)
+_INITIALIZED: Final = 0
+_EXIT: Final = 1
+_REFUSE: Final = 2
+_SCALAR: Final = 3
+_RETURN: Final = 4
+_LD_ABS: Final = 5
+_CTX_R6: Final = 6
 
 
 class Stepper:
@@ -148,7 +154,7 @@ class Stepper:
                 raise Reject(a)
             elif step == _SCALAR:
                 r = regs[reg]
-                if r.is_pointer:
+                if is_pointer(r):
                     raise Reject(f"R{reg} must be a scalar ({a.why}), not {r.type.value}")
             elif step == _RETURN:
                 self._check_return(st)
@@ -191,7 +197,7 @@ class Stepper:
             raise Reject(f"At program exit the register R0 is not a known value "
                          f"({r0.type.value})")
         lo, hi = rng
-        s = r0.var
+        s = var_of(r0)
         if s.umin < lo or s.umax > hi or s.smin_s < lo:  # the kernel's words (unbounded
             # sides left out: "has unknown scalar value")
             raise Reject(check_return(self.ptype, s.smin_s, s.smax_s,
@@ -243,7 +249,7 @@ class Stepper:
                 # (a fill from the stack keeps the spilled pointer's id)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
-                got = scalar(coerce_to_size(got.var, insn.size, insn.signed),
+                got = scalar(coerce_to_size(var_of(got), insn.size, insn.signed),
                              got.id if keep else 0)  # a narrowing fill breaks the link
             regs[insn.dst] = got  # a pointer: a whole spill, or a ctx pointer field
             return self._next(st, pc + 1)
@@ -257,8 +263,8 @@ class Stepper:
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR
-                        and base.var.is_const()
-                        and (base.off + insn.off + base.var.smin_s) % 8 == 0
+                        and var_of(base).is_const()
+                        and (base.off + insn.off + var_of(base).smin_s) % 8 == 0
                         and _width(value) <= 8 * insn.size):
                     # assign_scalar_id_before_mov: a spill (at a slot's base, a fixed
                     # offset) keeps the link to its register
@@ -326,7 +332,7 @@ class Stepper:
                 # backtracking misuse" (measured: tests/callback_probes.py)
                 raise Reject(f"not modelled: bpf_loop with a {bound.type.value} pointer as "
                              "nr_loops (the kernel refuses it)")
-            if bound is not None and done >= bound.var.umax:
+            if bound is not None and done >= var_of(bound).umax:
                 return [st]  # "bpf_loop iteration limit reached"
             before.cur.cb_depth = done + 1
             enter_callback(before, self.obj, pc, target, spec)
@@ -339,7 +345,7 @@ class Stepper:
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
             check_atomic_ptr(base, insn.dst, False)
-            if base.is_pointer:  # atomics are always strictly aligned
+            if is_pointer(base):  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
             old = access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                          write=False, target=self.target, gpl=self.gpl)
@@ -350,7 +356,7 @@ class Stepper:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             # the old value fetched: a spilled pointer comes back (the kernel's fill);
             # anything else is left an unknown number
-            fetched = old if old is not None and old.is_pointer else \
+            fetched = old if old is not None and is_pointer(old) else \
                 Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             if insn.op == "cmpxchg":
                 regs[0] = fetched
@@ -423,7 +429,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
     if r0.type is not T.SCALAR:
         raise Reject(f"At program exit the register R0 is not a known value "
                      f"({r0.type.value})")
-    s = r0.var
+    s = var_of(r0)
     lo, hi = rng
     if s.s32_min_s < lo or s.s32_max_s > hi:
         raise Reject(f"At program exit the register R0 has smin={s.s32_min_s} "
@@ -432,7 +438,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
 
 def _width(r: Reg) -> int:
     """get_reg_width: the bits of the largest unsigned value."""
-    return r.var.umax.bit_length()
+    return var_of(r).umax.bit_length()
 
 
 def _swab(x: int, width: int) -> int:
@@ -444,7 +450,7 @@ def _endian(r: Reg, insn: Endian) -> Reg:
     ``bswap`` swap the tnum's bytes and keep no bounds (reg_bounds_sync derives them from
     the tnum), ``le`` swaps nothing; 16 and 32 bits then truncate (coerce_reg_to_size).
     le64 is a no-op; every other form gives a new value (no scalar id)."""
-    if r.is_pointer:
+    if is_pointer(r):
         return unknown()
     c = r.const()
     if c is not None:
@@ -453,7 +459,7 @@ def _endian(r: Reg, insn: Endian) -> Reg:
         return known(endian(INT, insn, c))
     if insn.kind == "le" and insn.width == 64:
         return r
-    var = r.var
+    var = var_of(r)
     if insn.kind != "le":
         t = var.var_off
         var = Scalar.from_tnum(Tnum(_swab(t.value, insn.width), _swab(t.mask, insn.width)))
