@@ -11,7 +11,7 @@ base, fixed offset excluded), as in the kernel.
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from model.domains import Scalar
 from model.domains.scalar import replace
@@ -137,9 +137,10 @@ def var_of(r: Reg) -> Scalar:
     """``r.var``: a scalar's value, a pointer's variable offset (a function: compiled code
     calls it natively, not a property)."""
     s = r.scalar
-    return s if s is not None else Scalar.const(0)
+    return s if s is not None else _ZERO
 
 
+_ZERO: Final = Scalar.const(0)
 NOT_INIT = Reg(T.NOT_INIT)
 
 
@@ -150,6 +151,18 @@ def scalar(s: Scalar, id: int = 0) -> Reg:
 
 
 _REG_TAIL = tuple(NOT_INIT)[4:]
+
+
+def unlinked(r: Reg) -> Reg:
+    """``replace(r, id=0, delta=None)``, with no keyword arguments' dictionary built."""
+    values = list(r)
+    values[_ID] = 0
+    values[_DELTA] = None
+    return tuple.__new__(Reg, values)
+
+
+_ID: Final = Reg._fields.index("id")
+_DELTA: Final = Reg._fields.index("delta")
 
 
 def with_scalar(r: Reg, s: Scalar | None) -> Reg:

@@ -12,7 +12,7 @@ from typing import Final, NamedTuple
 from model.domains import Scalar
 from model.semantics.backend import to_signed
 from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg,
-                                 replace, var_of)
+                                 unlinked, var_of)
 
 STACK_SIZE: Final = 512
 INVALID: Final = "?"
@@ -355,11 +355,11 @@ def without_singular_ids(st: State) -> State:
             regs = f.regs
             for i, r in enumerate(regs):
                 if r.id in single and r.type is SCALAR:
-                    regs[i] = replace(r, id=0, delta=None)
+                    regs[i] = unlinked(r)
             for k, s in list(f.stack.items()):
                 sp = s.spill
                 if sp is not None and sp.id in single and sp.type is SCALAR:
-                    f.stack[k] = slot(s.kinds, replace(sp, id=0, delta=None))
+                    f.stack[k] = slot(s.kinds, unlinked(sp))
     return st
 
 

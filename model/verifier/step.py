@@ -31,7 +31,7 @@ from model.verifier.loadtime import pseudo_func_error
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
 from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, is_pointer, known, pointer,
-                                 replace, scalar, unknown, var_of)
+                                 replace, scalar, unknown, unlinked, var_of)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
@@ -273,7 +273,7 @@ class Stepper:
                         value = regs[insn.src] = got
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     # a narrowing spill breaks the link
-                    value = replace(value, id=0, delta=None)
+                    value = unlinked(value)
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict or ordered,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)

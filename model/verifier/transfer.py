@@ -16,7 +16,7 @@ from model.platform.map_helpers import SOCKET_LOOKUP_MAP_TYPES, map_type_name
 from model.verifier.memcheck import Reject
 from model.verifier.refs import dropped_on_null
 from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, is_pointer, known, replace,
-                                 scalar, type_str, unknown, var_of, with_scalar)
+                                 scalar, type_str, unknown, unlinked, var_of, with_scalar)
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
@@ -46,7 +46,7 @@ def id_before_mov(src: Reg, ids: Ids) -> Reg:
     if src.type is not T.SCALAR:
         return src
     if src.delta is not None:
-        src = replace(src, id=0, delta=None)
+        src = unlinked(src)
     if not src.id and not var_of(src).is_const():
         src = replace(src, id=ids.new())
     return src
