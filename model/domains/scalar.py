@@ -13,7 +13,7 @@ satisfies ``u32_min <= x32 <= u32_max`` and ``s32_min <= x32 <= s32_max``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from model.domains import tnum as tn
 from model.domains.tnum import Tnum
@@ -394,7 +394,8 @@ class Memo(dict):
 
 
 _CONST64 = Memo()  # int -> Scalar.const(int), width 64
-_M64, _M32 = _mask(64), _mask(32)
+_M64: Final = _mask(64)
+_M32: Final = _mask(32)
 _SYNC_MEMO = Memo()  # bounds_sync
 _UNKNOWN64 = Scalar(Tnum(0, _M64, 64), 1 << 63, _M64 >> 1, 0, _M64, 1 << 31, _M32 >> 1, 0,
                     _M32, 64)

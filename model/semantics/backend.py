@@ -8,8 +8,9 @@ uses (``bool`` for ints, ``z3.BoolRef`` for Z3). The int back end keeps every va
 
 from __future__ import annotations
 
+from typing import Final
 
-_MASKS = tuple((1 << w) - 1 for w in range(129))
+_MASKS: Final = tuple((1 << w) - 1 for w in range(129))
 
 
 def mask(w: int) -> int:
@@ -314,4 +315,4 @@ class Z3Backend:
         return z3.Not(z3.And(z3.BVMulNoOverflow(a, b, True), z3.BVMulNoUnderflow(a, b)))
 
 
-INT = IntBackend()
+INT: Final = IntBackend()

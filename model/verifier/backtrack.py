@@ -25,6 +25,8 @@ a stored one takes over that state's marks (``propagate_precision``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Final
+
 from model.isa import (Alu, Atomic, Call, CallX, Endian, Exit, Jump, LegacyLoad, Load,
                        LoadAcquire, LoadImm64, MayGoto, Store, StoreRelease)
 from model.platform.callbacks import callback_spec, helper_short_name, is_sync_callback_call
@@ -36,6 +38,10 @@ from model.verifier.memcheck import constant_map_key
 from model.verifier.regs import T
 from model.verifier.state import SPILL
 from model.verifier.sensitivity import call_args
+
+if TYPE_CHECKING:  # (typed for the compiled build: native attribute reads)
+    from model.verifier.explore import Node
+    from model.verifier.state import State
 
 
 class Marks:
@@ -61,6 +67,7 @@ class Marks:
         self.loose: Marks | None = None
 
 
+_UNSEEN: Final = -2  # (``Tracker.quiet``)
 ARG_REGS = frozenset(range(1, 6))
 RET_CLOBBERED = frozenset(range(0, 6)) | {10}  # after a return: r0 the callee's, r1-r5 gone
 
@@ -120,8 +127,9 @@ class Tracker:
         self.ret_checked = ret_checked
         self.plain: dict[int, bool] = {}
         #: pc -> the registers whose marks ``_back`` may change there, for an instruction
-        #: that touches no stack slot; None: ``_back`` must look (computed on first use)
-        self.regs_only = _RegsOnly(self.by_pc)
+        #: that touches no stack slot, as a bit mask (``_regs_only``); -1: ``_back`` must
+        #: look; ``_UNSEEN``: not computed yet (computed on first use)
+        self.quiet: list[int] = [_UNSEEN] * (max(self.by_pc, default=0) + 1)
         self.globals = prog.global_funcs  # calls of these return like helpers
 
     def _plain(self, pc: int, insn) -> bool:
@@ -142,7 +150,7 @@ class Tracker:
             return insn.src != 1
         return cls is CallX or cls is Exit
 
-    def uses(self, st, pc: int, insn) -> tuple[set[int], set[int]] | None:
+    def uses(self, st: "State", pc: int, insn) -> tuple[set[int], set[int]] | None:
         """Before ``insn`` runs on ``st``: the registers and (innermost frame's) stack
         slots whose values it depends on, besides a conditional jump's (``decided``);
         None for none."""
@@ -160,14 +168,14 @@ class Tracker:
         if cls is Call or cls is CallX:
             if cls is Call and insn.src == 1 and insn.target(pc) in self.globals:
                 # checked against the prototype: a scalar's value (NULL or not) matters
-                regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
-                return (regs, set()) if regs else None
+                args = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
+                return (args, set()) if args else None
             if cls is Call and insn.src == 1:
                 return None  # a subprogram: its uses mark inside it (and cross the call)
             if cls is Call and insn.src == 0:
                 return self._helper_uses(st, insn)
-            regs = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
-            return (regs, set()) if regs else None  # kfuncs, indirect calls: every one
+            args = {r for r in range(1, 6) if st.cur.regs[r].type is T.SCALAR}
+            return (args, set()) if args else None  # kfuncs, indirect calls: every one
         if cls is Exit:
             # the program's return range, or a callback's (a frame with a checked return,
             # ``cb_ret``, where callbacks are modelled); a plain subprogram's r0 matters
@@ -180,7 +188,7 @@ class Tracker:
         # initialised, the load's bounds are checked when it runs)
         return None
 
-    def _helper_uses(self, st, insn):
+    def _helper_uses(self, st: "State", insn):
         """A helper's checks look at the value of a scalar argument of any kind but
         ``ARG_ANYTHING`` (sizes, a NULL allowed for a maybe-NULL pointer...) and, for a
         map key on the stack, at the spilled constant in the key's slot
@@ -190,7 +198,8 @@ class Tracker:
         iterations)."""
         proto = helper_proto(self.ptype, insn.imm)
         f = st.cur
-        regs, slots = set(), set()
+        regs: set[int] = set()
+        slots: set[int] = set()
         spec = callback_spec(helper_short_name(insn.imm))
         if spec is not None and spec.bound_reg and f.regs[spec.bound_reg].type is T.SCALAR:
             regs.add(spec.bound_reg)
@@ -216,7 +225,7 @@ class Tracker:
         return None
 
     @staticmethod
-    def stack_access(st, insn) -> tuple | None:
+    def stack_access(st: "State", insn) -> tuple | None:
         """A load, store or atomic through a register other than r10 that points into a
         stack: (frame number, slots it may touch, whether it is one whole slot), kept on
         the path's trail for the walk back (the kernel's jump history stack access)."""
@@ -233,7 +242,7 @@ class Tracker:
         return r.frame, _slots(lo, hi - lo), whole
 
     @staticmethod
-    def decided(st, insn) -> set[int] | None:
+    def decided(st: "State", insn) -> set[int] | None:
         """A conditional jump with one feasible edge: its scalar operands."""
         regs = st.cur.regs
         out = {insn.dst} if regs[insn.dst].type is T.SCALAR else set()
@@ -242,7 +251,7 @@ class Tracker:
         return out or None
 
     # -- carrying the marks back ---------------------------------------------------------
-    def mark(self, node, trail, regs, slots, depth: int, outer=None,
+    def mark(self, node: "Node | None", trail, regs, slots, depth: int, outer=None,
              at: int | None = None, loose: bool = False) -> None:
         """``regs``/``slots`` (of frame number ``depth``, the innermost; ``outer``: of
         the callers' frames) matter in the state before the instruction after ``trail``
@@ -252,8 +261,8 @@ class Tracker:
         w.subseq = at
         for f, (r, s) in (outer or {}).items():
             w.outer[f] = (set(r), set(s))
-        t = trail
-        regs_only = self.regs_only
+        t: tuple | None = trail
+        quiet = self.quiet
         while node is not None:
             while node is not None and node.trail is t:
                 m = node.marks
@@ -291,19 +300,29 @@ class Tracker:
                 return
             # the entries up to the next checkpoint's whose instruction changes no mark
             # (none of its registers marked): walked past in one tight loop
-            stop, marked, last = node.trail, w.regs, None
+            # (``_regs_only`` as bit masks: -1 or a marked register's bit stops it)
+            stop, last = node.trail, -1
+            marked = 0
+            for r in w.regs:
+                marked |= 1 << r
             while t is not stop and t is not None:
-                quiet = regs_only[t[0]]
-                if quiet is None or not marked.isdisjoint(quiet):
+                pc: int = t[0]
+                q = quiet[pc]
+                if q == _UNSEEN:
+                    q = self._quiet(pc)
+                if q < 0 or q & marked:
                     break
-                last = t[0]
+                last = pc
                 t = t[1]
-            if last is not None:
+            if last >= 0:
                 w.subseq = last
             if t is stop or t is None:
                 continue
-            quiet = regs_only[t[0]]
-            if quiet is None or not w.regs.isdisjoint(quiet):  # (else nothing changes)
+            pc = t[0]
+            q = quiet[pc]
+            if q == _UNSEEN:
+                q = self._quiet(pc)
+            if q < 0 or q & marked:  # (else nothing changes)
                 if not self._back(t, w):
                     mark_all(node, loose)
                     return
@@ -311,6 +330,17 @@ class Tracker:
                     return
             w.subseq = t[0]
             t = t[1]
+
+    def _quiet(self, pc: int) -> int:
+        """``quiet[pc]``, computed: ``_regs_only`` of the instruction as a bit mask."""
+        regs = _regs_only(self.by_pc[pc])
+        got = -1
+        if regs is not None:
+            got = 0
+            for r in regs:
+                got |= 1 << r
+        self.quiet[pc] = got
+        return got
 
     def _back(self, t, w: "_Walk") -> bool:
         """Through the instruction of trail entry ``t`` backward: the values before it that
@@ -449,18 +479,6 @@ def _regs_only(insn) -> frozenset[int] | None:
     return None
 
 
-class _RegsOnly(dict):
-    """pc -> ``_regs_only`` of the instruction there, computed on first use."""
-
-    def __init__(self, by_pc: dict):
-        super().__init__()
-        self.by_pc = by_pc
-
-    def __missing__(self, pc: int):
-        got = self[pc] = _regs_only(self.by_pc[pc])
-        return got
-
-
 class _Walk:
     """The marked values during one walk back: the current frame's registers and slots,
     and the outer frames' (``outer``: frame number -> (registers, slots))."""
@@ -521,7 +539,7 @@ def every_value(st, live, alive) -> tuple[set, set, dict]:
     return sets[-1][0], sets[-1][1], {k: rs for k, rs in enumerate(sets[:-1])}
 
 
-def compared(old, marks: Marks | None):
+def compared(old: "State", marks: Marks | None):
     """The innermost frame's registers and slots of ``old`` whose values are compared:
     the marked ones and those sharing an id with a compared scalar (of any frame: caller
     frames are compared whole). None: all of them."""
@@ -543,11 +561,12 @@ def compared(old, marks: Marks | None):
     return got
 
 
-def carry_marks(mark, old, st, node, trail, live, alive, at: int) -> None:
+def carry_marks(tracker: Tracker, old: "Node", st: "State", node: "Node | None", trail,
+                live, alive, at: int) -> None:
     """``st`` pruned by the stored node ``old``: the values marked in ``old`` matter in
     ``st`` (propagate_precision; a dead register's mark is not carried: the kernel's
     stored states have their dead registers cleared), walked back from ``node`` /
-    ``trail`` with ``mark`` (``Tracker.mark``); ``old``'s loose marks stay loose."""
+    ``trail`` with ``tracker.mark``; ``old``'s loose marks stay loose."""
     depth = len(st.frames) - 1
     m = old.marks
     for marks, loose in ((m, False), (m.loose, True)):
@@ -555,16 +574,16 @@ def carry_marks(mark, old, st, node, trail, live, alive, at: int) -> None:
             continue
         if marks.all:  # every value compared: every one matters
             regs, slots, outer = every_value(st, live, alive)
-            mark(node, trail, regs, slots, depth, outer, at=at, loose=loose)
+            tracker.mark(node, trail, regs, slots, depth, outer, at, loose)
             continue
         prec = compared(old.state, m) if m.loose is None else \
             _compared(old.state, marks.regs, marks.slots)
         if prec is not None and (prec[0] or prec[1] or marks.outer):
-            mark(node, trail, prec[0] & live[-1], prec[1], depth, marks.outer, at=at,
-                 loose=loose)
+            tracker.mark(node, trail, prec[0] & live[-1], prec[1], depth, marks.outer, at,
+                         loose)
 
 
-def _compared(old, marked_regs, marked_slots):
+def _compared(old: "State", marked_regs, marked_slots):
     regs, slots = set(marked_regs), set(marked_slots)
     cur = old.frames[-1]
     ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}

@@ -29,7 +29,7 @@ import contextlib
 import functools
 import gc
 import time
-from typing import Any
+from typing import Any, Final
 from dataclasses import dataclass, field
 
 from model.cfg import check_structure
@@ -60,8 +60,8 @@ from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor, 
                                     may_goto_hit, path_ended, same_frames,
                                     stacks_may_cover, prune_points)
 
-ALL_REGS = frozenset(range(11))
-CALL_CLOBBERED = frozenset(range(6))  # r0-r5
+ALL_REGS: Final = frozenset(range(11))
+CALL_CLOBBERED: Final = frozenset(range(6))  # r0-r5
 INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
@@ -210,11 +210,10 @@ class Checker:
         # the loop's attributes as locals (it runs once per processed instruction)
         prune_points, budget, cb_sites = self.prune_points, self.budget, self.cb_sites
         stepper = self.stepper  # (its methods called on it: native calls when compiled)
-        steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites))
         slots = self.slots
-        observe = slots.observe
-        tracker = self.tracker
-        mark = tracker.mark
+        steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites), cb_sites,
+                      prune_points, slots.observe)
+        tracker = self.tracker  # (its methods called on it: native calls when compiled)
         while stack:
             path = stack.pop()
             while True:
@@ -230,7 +229,13 @@ class Checker:
                 if stats.insns_processed % 64 == 0 and time.perf_counter() - t0 > self.time_limit:
                     return (Failure(pc, f"verification time limit of {self.time_limit:.0f} s "
                                         "exhausted"), None)  # no replay: the limit holds
-                if pc in cb_sites:
+                # (the per-pc record; its None, no instruction at pc, is refused below)
+                at: tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, Any] | None = steps[pc]
+                if at is not None:
+                    cb_site, prune_point = at[7], at[8]
+                else:
+                    cb_site, prune_point = pc in cb_sites, pc in prune_points
+                if cb_site:
                     try:
                         if self._callback_site(path, at_cb.setdefault(pc, []), done,
                                                open_at):
@@ -242,7 +247,7 @@ class Checker:
                     stored += 1
                     stats.states = stats.peak_states = stored
                     path.hist = 0
-                elif pc in prune_points:
+                elif prune_point:
                     at_pc = None
                     if open_at.get(pc) or pc in self.may_goto_pcs:  # (the two lookups)
                         at_pc = stored_at(by_fp, unindexed, pc)
@@ -293,8 +298,8 @@ class Checker:
                             # failing to prune is dropped (only a lost pruning)
                             olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
                         if old is not None:  # the old state's marks hold here too
-                            carry_marks(mark, old, st, path.node, path.trail, live, alive,
-                                        pc)
+                            carry_marks(tracker, old, st, path.node, path.trail, live,
+                                        alive, pc)
                             path_ended(path.node, done, open_at)
                             break
                     if looping and at_pc:
@@ -318,11 +323,10 @@ class Checker:
                         stored += 1
                         stats.states = stored
                         stats.peak_states = stored  # stored states are never freed here
-                at: tuple[Any, Any, Any, Any, Any, Any, Any] | None = steps[pc]  # (unpacked
-                # as a tuple, not by iteration, when compiled)
                 if at is None:
                     return Failure(pc, f"invalid insn idx {pc}"), path.trail
-                insn, memory, jumping, cond_jump, may_use, asserts, jmp_point = at
+                # (unpacked as a tuple, not by iteration, when compiled)
+                insn, memory, jumping, cond_jump, may_use, asserts, jmp_point, _, _, reads = at
                 kind = stack_kind(st, insn) if memory else None
                 if jmp_point or kind or (cond_jump and linked_jump(st, insn)):
                     path.hist += 1
@@ -332,14 +336,14 @@ class Checker:
                     (pc, path.trail, tracker.stack_access(st, insn), False)
                 if jumping:
                     jmps += 1
-                reads = observe.get(pc)
                 if reads is not None:  # stack reads not known statically: as they happen
                     for regno, off, size in reads:
                         slots.record(pc, st, regno, off, size)
                 if may_use:
                     used = tracker.uses(st, pc, insn)
                     if used is not None:
-                        mark(path.node, path.trail, *used, len(st.frames) - 1, at=pc)
+                        tracker.mark(path.node, path.trail, used[0], used[1],
+                                     len(st.frames) - 1, None, pc)
                 if cond_jump:
                     cond = tracker.decided(st, insn)
                 try:
@@ -355,7 +359,7 @@ class Checker:
                     break
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
-                    mark(path.node, path.trail, cond, (), len(st.frames) - 1, at=pc)
+                    tracker.mark(path.node, path.trail, cond, (), len(st.frames) - 1, None, pc)
                 if len(succ) > 1:
                     for other in succ[1:]:
                         if insn.__class__ is Call and insn.src == 1:
@@ -394,7 +398,7 @@ class Checker:
             # later, by the loop's back-edges, what that state gains); here every value
             # of this state matters, as a loose mark (``Marks.loose``)
             live = [ALL_REGS] * len(st.frames)
-            carry_marks(self.tracker.mark, old, st, path.node, path.trail, live, None, st.pc)
+            carry_marks(self.tracker, old, st, path.node, path.trail, live, None, st.pc)
             regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc, loose=True)
@@ -550,7 +554,7 @@ class Checker:
                 out.append(line)
                 break
             try:
-                self.stepper.check(st, pc, insn, self.assertions[pc])
+                self.stepper.check(st, pc, insn, Stepper.plan(insn, self.assertions[pc]))
                 succ = self.stepper.step(st, pc, insn)
             except Reject:
                 out.append(line)

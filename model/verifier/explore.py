@@ -102,13 +102,20 @@ class Assertions(dict):
 class Steps(dict):
     """pc -> what the exploration loop asks of the instruction there, computed on first
     use: (insn, a memory access (its stack access goes on the trail), counted as a jump,
-    a conditional jump, may make values precise (``Tracker.may_use``), the assertions
-    ``Stepper.check`` decides or None when it can refuse nothing there, a jump point
-    (``history.jump_points``)); None: no instruction at pc."""
+    a conditional jump, may make values precise (``Tracker.may_use``), the plan of the
+    assertions ``Stepper.check`` decides (``Stepper.plan``) or None when it can refuse
+    nothing there, a jump point
+    (``history.jump_points``), a callback call site, a prune point, the stack reads
+    observed there (``SlotLiveness.observe``) or None); None: no instruction at pc."""
 
-    def __init__(self, by_pc: dict, asserts: Assertions, jmp_points: frozenset[int]):
+    def __init__(self, by_pc: dict, asserts: Assertions, jmp_points: frozenset[int],
+                 cb_sites: set[int] | None = None, prune_points: set[int] | None = None,
+                 observe: dict | None = None):
         super().__init__()
         self.by_pc, self.asserts, self.jmp_points = by_pc, asserts, jmp_points
+        self.cb_sites = set() if cb_sites is None else cb_sites
+        self.prune_points = set() if prune_points is None else prune_points
+        self.observe = {} if observe is None else observe
 
     def __missing__(self, pc: int):
         insn = self.by_pc.get(pc)
@@ -121,8 +128,10 @@ class Steps(dict):
             got = _remember(_STEP_BY_INSN, key, (
                 insn, cls in MEMORY, cls in JMP_CLASS, cls is Jump and insn.cond != "ja",
                 Tracker.may_use(insn),
-                None if Stepper.checks_nothing(insn, asserts) else asserts))
-        got = self[pc] = got + (pc in self.jmp_points,)  # (the pc's own: not memoised)
+                None if Stepper.checks_nothing(insn, asserts)
+                else Stepper.plan(insn, asserts)))
+        got = self[pc] = got + (pc in self.jmp_points, pc in self.cb_sites,  # (the pc's
+                                pc in self.prune_points, self.observe.get(pc))  # own)
         return got
 
 

@@ -19,9 +19,14 @@ An entry is made (do_check, check_stack_{read,write}_fixed_off, check_cond_jmp_o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from model.isa import Call, CallX, Jump, Load, LoadImm64, MayGoto, Store
 from model.program import PSEUDO_FUNC, Program
-from model.verifier.regs import T
+from model.verifier.regs import T, var_of
+
+if TYPE_CHECKING:  # (typed for the compiled build: native attribute reads)
+    from model.verifier.state import State
 
 HISTORY_LIMIT = 40
 
@@ -45,7 +50,7 @@ def jump_points(prog: Program, cb_sites: set[int]) -> frozenset[int]:
     return frozenset(points)
 
 
-def stack_kind(st, insn) -> bool | None:
+def stack_kind(st: "State", insn) -> bool | None:
     """A load or store of ``insn`` (on the state before it) at a fixed stack offset: True
     for a register spill or a fill of a spilled register (recorded in the kernel's jump
     history as a stack access), False for
@@ -57,9 +62,9 @@ def stack_kind(st, insn) -> bool | None:
     if not store and not isinstance(insn, Load):
         return None  # an atomic: not counted (rare on the stack)
     base = st.cur.regs[insn.dst if store else insn.src]
-    if base.type is not T.STACK or not base.var.is_const():
+    if base.type is not T.STACK or not var_of(base).is_const():
         return None
-    off = base.off + insn.off + base.var.smin_s
+    off = base.off + insn.off + var_of(base).smin_s
     if not -512 <= off < 0:
         return None
     if store:
@@ -71,7 +76,7 @@ def stack_kind(st, insn) -> bool | None:
     return slot is not None and slot.spill is not None
 
 
-def linked_jump(st, insn) -> bool:
+def linked_jump(st: "State", insn) -> bool:
     """A conditional jump whose destination is a scalar linked to another register or
     spilled register (collect_linked_regs finds more than one)."""
     r = st.cur.regs[insn.dst]

@@ -6,6 +6,7 @@ Failures raise ``Reject(message)``.
 
 from __future__ import annotations
 
+from typing import Final
 
 from model.platform import btf_access as BA
 from model.platform.ctx_layouts import ctx_access, moved_ctx_reason, unmodelled_yield
@@ -14,18 +15,17 @@ from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.map_helpers import access_type_check
 from model.domains import Scalar
 from model.domains.scalar import bounds_sync, replace
-from model.semantics import INT
-from model.semantics.backend import to_signed
+from model.semantics.backend import INT, to_signed
 from model.platform.value_fields import field_access_error
 from model.platform.sock_fields import sock_access
-from model.verifier.regs import (BUFFERS, PACKET, SIZED_MEM, SOCKETS, Reg, T, known, pointer,
-                                 type_str, unknown)
-from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State
+from model.verifier.regs import (BUFFERS, PACKET, SIZED_MEM, SOCKETS, Reg, T, is_pointer, known,
+                                 pointer, type_str, unknown, var_of)
+from model.verifier.state import EMPTY, INVALID, MISC, SPILL, ZERO, Frame, Slot, State, slot
 
-MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
+MAX_VAR_OFF: Final = 1 << 29  # BPF_MAX_VAR_OFF
 PKT_WRITE_TYPES = {"xdp", "sched_cls", "sched_act", "lwt_xmit", "sk_skb", "sk_msg",
                    "cgroup_sockopt"}
-STACK_SIZE = 512
+STACK_SIZE: Final = 512
 
 
 class Reject(Exception):
@@ -50,7 +50,7 @@ def _outside(what: str, limit: int, off: int, size: int) -> str:
 def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: str) -> None:
     """``reg + off .. + size`` within ``[0, limit)`` for every value of reg's variable part
     (the kernel's check_mem_region_access, with __check_mem_access's line before its own)."""
-    var = reg.var
+    var = var_of(reg)
     smin, umax = var.smin_s, var.umax
     off = reg.off + off
     lo = off + smin
@@ -93,8 +93,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
             raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
         value_fields_check(m, reg, off, size)
-        if not write and reg.read_only and reg.var.is_const():
-            return _rodata_value(m, reg.off + off + reg.var.var_off.value, size)
+        if not write and reg.read_only and var_of(reg).is_const():
+            return _rodata_value(m, reg.off + off + var_of(reg).var_off.value, size)
         return None if write else unknown()
     if t in SIZED_MEM:
         if write and reg.read_only:  # PTR_TO_MEM | MEM_RDONLY (a kernel symbol's memory)
@@ -149,8 +149,8 @@ def buffer_access(regno: int, reg: Reg, off: int, size: int, what: str) -> None:
     o = reg.off + off
     if o < 0:
         raise Reject(f"R{regno} invalid {what} buffer access: off={o}, size={size}")
-    if not reg.var.is_const() or reg.var.const_value():
-        t_ = reg.var.var_off
+    if not var_of(reg).is_const() or var_of(reg).const_value():
+        t_ = var_of(reg).var_off
         raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
                      f"var_off=({t_.value:#x}; {t_.mask:#x})")
 
@@ -200,7 +200,7 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
     why = BA.gpl_check(_vmlinux(), reg.btf_id, gpl)
     if why is not None:
         raise Reject(why)
-    var = reg.var
+    var = var_of(reg)
     name = BA.struct_name(_vmlinux(), reg.btf_id)
     if not var.is_const():
         raise Reject(f"R{regno} is ptr_{name} invalid variable offset: off={off}, "
@@ -217,7 +217,7 @@ def _btf_id(regno: int, reg: Reg, off: int, size: int, write: bool,
 def fixed_off_only(reg: Reg, what: str) -> None:
     """check_func_arg_reg_off's rule for a pointer handed to a helper: no variable
     offset ("variable ``what`` access var_off=... disallowed")."""
-    var = reg.var
+    var = var_of(reg)
     if not var.is_const() or var.const_value():
         raise Reject(f"variable {what} access var_off=({var.var_off.value:#x}; "
                      f"{var.var_off.mask:#x}) disallowed")
@@ -279,7 +279,7 @@ def value_fields_check(m, reg: Reg, off: int, size: int, direct: bool = True) ->
     of its 8 bytes at a constant offset (model.verifier.kptrs checks the instruction)."""
     if not m.fields:
         return  # no special field (most maps): nothing to touch
-    var = reg.var
+    var = var_of(reg)
     const = reg.off + off + var.var_off.value if var.is_const() else None
     why = field_access_error(m.fields, reg.off + off + var.smin_s, reg.off + off + var.umax,
                              size, const, direct)
@@ -297,7 +297,7 @@ def _rodata_value(m, off: int, size: int) -> Reg:
 def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
     if write and prog_type not in PKT_WRITE_TYPES:
         raise Reject("cannot write into packet")
-    if reg.var.smin_s < 0:
+    if var_of(reg).smin_s < 0:
         raise Reject(f"R{regno} min value is negative, either use unsigned index or do a "
                      "if (index >=0) check.")
     o = reg.off + off
@@ -312,8 +312,8 @@ def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bo
 def check_ctx_pointer(regno: int, reg: Reg) -> None:
     """The context pointer is only used unmoved (check_ptr_off_reg): no fixed offset, no
     variable part."""
-    t = reg.var.var_off
-    var = None if reg.var.is_const() and reg.var.const_value() == 0 else \
+    t = var_of(reg).var_off
+    var = None if var_of(reg).is_const() and var_of(reg).const_value() == 0 else \
         f"({t.value:#x}; {t.mask:#x})"
     why = moved_ctx_reason(regno, reg.off, var)
     if why:
@@ -429,7 +429,7 @@ def stack_bounds(regno: int, reg: Reg, off: int, size: int, write: bool) -> tupl
     """check_stack_access_within_bounds for ``size`` bytes at ``reg + off`` (a direct
     access, or a helper's memory argument): the lowest and highest start offsets, with the
     kernel's messages when some byte may fall outside the frame."""
-    var = reg.var
+    var = var_of(reg)
     kind = "write to" if write else "read from"
     if var.is_const():
         lo = hi = reg.off + off + _signed(var.var_off.value)
@@ -480,7 +480,7 @@ def check_ptr_alignment(reg: Reg, off: int, size: int, strict: bool) -> None:
     ip = alignment_bias(reg.type, size, strict)
     if ip < 0:
         return
-    t = reg.var.var_off
+    t = var_of(reg).var_off
     if ((t.value + ip + reg.off + off) | t.mask) & (size - 1):
         tn = str(_signed(t.value)) if t.mask == 0 else f"({t.value:#x}; {t.mask:#x})"
         if reg.type in PACKET:
@@ -499,10 +499,10 @@ def _set_byte(frame: Frame, addr: int, kind: str) -> None:
     """A plain write of one byte; a spilled register in its slot is gone (its other
     bytes become misc, as scrub_spilled_slot does)."""
     k, b = _slot_of(addr)
-    s = frame.stack.get(k, Slot())
+    s = frame.stack.get(k, EMPTY)
     kinds = s.kinds if s.spill is None else "".join(
         INVALID if x == INVALID else MISC for x in s.kinds)
-    frame.stack[k] = Slot(kinds[:b] + kind + kinds[b + 1:], None)
+    frame.stack[k] = slot(kinds[:b] + kind + kinds[b + 1:])
 
 
 def spill_size(s: Slot) -> int:
@@ -521,23 +521,22 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
     k, b = _slot_of(addr)
     if value is not None and value.type is T.CONST_DYNPTR:
         value = None  # not a spillable type (is_spillable_regtype): misc bytes
-    if value is not None and value.is_pointer:
+    if value is not None and is_pointer(value):
         if size != 8:
             raise Reject("invalid size of register spill")
-        frame.stack[k] = Slot(SPILL * 8, value)
+        frame.stack[k] = slot(SPILL * 8, value)
         return
     if b == 0 and value is not None and value.type is T.SCALAR:
-        old = frame.stack.get(k, Slot())
+        old = frame.stack.get(k, EMPTY)
         rest = "".join(MISC if x == SPILL else x for x in old.kinds[size:])
-        frame.stack[k] = Slot(SPILL * size + rest, value)
+        frame.stack[k] = slot(SPILL * size + rest, value)
         return
     zero = value is not None and value.const() == 0
     if b + size <= 8:  # inside one slot (aligned): _set_byte on each byte, at once
         s = frame.stack.get(k, EMPTY)
         kinds = s.kinds if s.spill is None else "".join(
             INVALID if x == INVALID else MISC for x in s.kinds)
-        frame.stack[k] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:],
-                              None)
+        frame.stack[k] = slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:])
         return
     for a in range(addr, addr + size):
         _set_byte(frame, a, ZERO if zero else MISC)
@@ -550,7 +549,7 @@ def store_imm(frame: Frame, addr: int, size: int, imm: int) -> None:
 def _stack_read(frame: Frame, addr: int, size: int) -> Reg:
     """check_stack_read_fixed_off (aligned, so inside one slot)."""
     k, b = _slot_of(addr)
-    s = frame.stack.get(k, Slot())
+    s = frame.stack.get(k, EMPTY)
     n = spill_size(s)
     spill = s.spill
     if spill is not None and n:
@@ -573,13 +572,13 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
     """get_constant_map_key: the key at a stack pointer when the verifier knows it (zero
     bytes from the key up to its slot's top, or a spill of exactly ``key_size`` bytes at
     the key's address holding a constant)."""
-    if reg.type is not T.STACK or not reg.var.is_const():
+    if reg.type is not T.STACK or not var_of(reg).is_const():
         return None
-    addr = reg.off + _signed(reg.var.var_off.value)
+    addr = reg.off + _signed(var_of(reg).var_off.value)
     if not -STACK_SIZE <= addr < 0:
         return None
     k, b = _slot_of(addr)
-    s = _frame_of(st, reg).stack.get(k, Slot())
+    s = _frame_of(st, reg).stack.get(k, EMPTY)
     zeros = 0
     while b + zeros < 8 and s.kinds[b + zeros] == ZERO:
         zeros += 1
@@ -599,10 +598,10 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
 def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
     """Are the ``size`` bytes at a stack pointer all written (for helper key arguments)?"""
     frame = _frame_of(st, reg)
-    base = reg.off + (_signed(reg.var.var_off.value) if reg.var.is_const() else 0)
+    base = reg.off + (_signed(var_of(reg).var_off.value) if var_of(reg).is_const() else 0)
     for a in range(base, base + size):
         k, b = _slot_of(a)
-        s = frame.stack.get(k, Slot())
+        s = frame.stack.get(k, EMPTY)
         if s.kinds[b] == INVALID:
             return False
     return True

@@ -11,7 +11,7 @@ base, fixed offset excluded), as in the kernel.
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from model.domains import Scalar
 from model.domains.scalar import replace
@@ -114,11 +114,11 @@ class Reg(NamedTuple):
 
     @property
     def is_pointer(self) -> bool:
-        return self.type in POINTERS
+        return is_pointer(self)
 
     @property
     def var(self) -> Scalar:
-        return self.scalar if self.scalar is not None else Scalar.const(0)
+        return var_of(self)
 
     def const(self) -> int | None:
         """The exact value of a scalar known to one constant, else None."""
@@ -128,11 +128,47 @@ class Reg(NamedTuple):
         return None
 
 
+def is_pointer(r: Reg) -> bool:
+    """``r.is_pointer`` (a function: compiled code calls it natively, not a property)."""
+    return r.type in POINTERS
+
+
+def var_of(r: Reg) -> Scalar:
+    """``r.var``: a scalar's value, a pointer's variable offset (a function: compiled code
+    calls it natively, not a property)."""
+    s = r.scalar
+    return s if s is not None else _ZERO
+
+
+_ZERO: Final = Scalar.const(0)
 NOT_INIT = Reg(T.NOT_INIT)
 
 
 def scalar(s: Scalar, id: int = 0) -> Reg:
-    return Reg(T.SCALAR, s, id=id)
+    """``Reg(T.SCALAR, s, id=id)``, built without the named tuple's Python ``__new__``
+    (the other fields' defaults are ``NOT_INIT``'s)."""
+    return tuple.__new__(Reg, (T.SCALAR, s, 0, id) + _REG_TAIL)
+
+
+_REG_TAIL = tuple(NOT_INIT)[4:]
+
+
+def unlinked(r: Reg) -> Reg:
+    """``replace(r, id=0, delta=None)``, with no keyword arguments' dictionary built."""
+    values = list(r)
+    values[_ID] = 0
+    values[_DELTA] = None
+    return tuple.__new__(Reg, values)
+
+
+_ID: Final = Reg._fields.index("id")
+_DELTA: Final = Reg._fields.index("delta")
+
+
+def with_scalar(r: Reg, s: Scalar | None) -> Reg:
+    """``replace(r, scalar=s)`` (``scalar`` is the second field), with no keyword
+    arguments' dictionary built."""
+    return tuple.__new__(Reg, (r[0], s) + r[2:])
 
 
 def known(v: int) -> Reg:

@@ -7,15 +7,21 @@ true when everything safe from ``old`` is safe from ``new``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg, replace,
-                                 unknown)
+from model.domains import Scalar
+from model.semantics.backend import to_signed
+from model.verifier.regs import (NOT_INIT, NULLABLE, PACKET, SIZED_MEM, Reg, T, format_reg,
+                                 unknown, unlinked, var_of)
 
-STACK_SIZE = 512
-INVALID, MISC, ZERO, SPILL, DYNPTR = "?", "m", "0", "r", "d"
-_SPILL8 = SPILL * 8
-SCALAR = T.SCALAR
+STACK_SIZE: Final = 512
+INVALID: Final = "?"
+MISC: Final = "m"
+ZERO: Final = "0"
+SPILL: Final = "r"
+DYNPTR: Final = "d"
+_SPILL8: Final = SPILL * 8
+SCALAR: Final = T.SCALAR
 
 
 class DynSlot(NamedTuple):
@@ -38,7 +44,16 @@ class Slot(NamedTuple):
     dynptr: DynSlot | None = None
 
 
-EMPTY = Slot()
+EMPTY: Final = Slot()
+
+
+def slot(kinds: str, spill: Reg | None = None) -> Slot:
+    """``Slot(kinds, spill)`` (no dynptr), built without the named tuple's Python
+    ``__new__`` (the other fields' defaults are ``EMPTY``'s)."""
+    return tuple.__new__(Slot, (kinds, spill) + _SLOT_TAIL)
+
+
+_SLOT_TAIL = tuple(EMPTY)[2:]
 _UNBOUND = unknown()  # what a read of misc or invalid bytes gives
 
 
@@ -113,14 +128,17 @@ class State:
         if -lo > self.depths.get(frame.depth_key, 0):
             self.depths[frame.depth_key] = -lo
 
-    def all_regs(self):
-        """Every register and spilled register of every frame (for id-based updates)."""
+    def all_regs(self) -> list[tuple[Frame, tuple[str, int], Reg]]:
+        """Every register and spilled register of every frame (for id-based updates), as
+        a list (a generator's steps cost more than the list)."""
+        out = []
         for f in self.frames:
             for i, r in enumerate(f.regs):
-                yield f, ("reg", i), r
+                out.append((f, ("reg", i), r))
             for k, s in f.stack.items():
                 if s.spill is not None:
-                    yield f, ("spill", k), s.spill
+                    out.append((f, ("spill", k), s.spill))
+        return out
 
     def update(self, frame: Frame, where, reg: Reg) -> None:
         kind, i = where
@@ -128,7 +146,7 @@ class State:
             frame.regs[i] = reg
         else:
             s = frame.stack[i]
-            frame.stack[i] = Slot(s.kinds, reg)
+            frame.stack[i] = slot(s.kinds, reg)
 
     def fingerprint(self):
         """A hashable summary for exact-equality checks (loop detection)."""
@@ -363,11 +381,11 @@ def without_singular_ids(st: State) -> State:
             regs = f.regs
             for i, r in enumerate(regs):
                 if r.id in single and r.type is SCALAR:
-                    regs[i] = replace(r, id=0, delta=None)
+                    regs[i] = unlinked(r)
             for k, s in list(f.stack.items()):
                 sp = s.spill
                 if sp is not None and sp.id in single and sp.type is SCALAR:
-                    f.stack[k] = Slot(s.kinds, replace(sp, id=0, delta=None))
+                    f.stack[k] = slot(s.kinds, unlinked(sp))
     return st
 
 
@@ -385,7 +403,7 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
                                                          new.read_only):
         return False
-    if not scalar_covers(old.var, new.var):
+    if not scalar_covers(var_of(old), var_of(new)):
         return False
     if old.type in PACKET:
         return new.range >= old.range and _same_id(old.id, new.id, ids)
@@ -404,15 +422,22 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     return True
 
 
-def scalar_covers(a, b) -> bool:
+def scalar_covers(a: Scalar | None, b: Scalar | None) -> bool:
     """Every value of ``b`` is a value of ``a`` (bounds and tnum). The same conjunction,
     cheapest tests first: equal values (compared in C), the unsigned bounds (plain
-    fields), then the signed ones and the tnum (computed)."""
+    fields), then the signed ones (``Scalar.smin_s`` ... read as ``to_signed`` of the
+    fields: typed, no property calls when compiled) and the tnum."""
     if a == b:
         return True
+    if a is None or b is None:  # (a scalar register always has its value)
+        return False
+    wa, wb = a.w, b.w
     return (a.umin <= b.umin and b.umax <= a.umax and a.u32_min <= b.u32_min
-            and b.u32_max <= a.u32_max and a.smin_s <= b.smin_s and b.smax_s <= a.smax_s
-            and a.s32min_s <= b.s32min_s and b.s32max_s <= a.s32max_s
+            and b.u32_max <= a.u32_max
+            and to_signed(a.smin, wa) <= to_signed(b.smin, wb)
+            and to_signed(b.smax, wb) <= to_signed(a.smax, wa)
+            and to_signed(a.s32_min, wa // 2) <= to_signed(b.s32_min, wb // 2)
+            and to_signed(b.s32_max, wb // 2) <= to_signed(a.s32_max, wa // 2)
             and a.var_off.includes(b.var_off))
 
 
@@ -457,7 +482,7 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True, allocated: bool =
     return reg_covers(so, sn, ids)
 
 
-MISC_OR_INVALID = frozenset((MISC, INVALID))
+MISC_OR_INVALID: Final = frozenset((MISC, INVALID))
 
 
 def dynptr_covers(old: DynSlot | None, new: DynSlot | None, ids) -> bool:
@@ -476,7 +501,6 @@ def widen_slots(old: State, new: State, keep) -> None:
     ids aside, as scalars_exact_for_widen) becomes unknown, unless ``keep(frame index,
     slot)`` (a slot marked precise). Registers are left alone: a callback cannot change
     its callers' registers."""
-    from model.verifier.regs import unknown
 
     for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
         for i, sn in fn.stack.items():

@@ -4,7 +4,7 @@ the successor states (none when the program exits).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Final
 
 from model.domains import Scalar, coerce_to_size
 from model.domains.tnum import Tnum
@@ -30,13 +30,23 @@ from model.verifier.kptrs import kptr_insn
 from model.verifier.loadtime import pseudo_func_error
 from model.verifier.locks import check_rcu_unlocked, check_unlocked
 from model.verifier.refs import check_leaks
-from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, known, pointer,
-                                 replace, unknown)
+from model.verifier.regs import (NOT_INIT, NULLABLE, Reg, T, is_pointer, known, pointer,
+                                 replace, scalar, unknown, unlinked, var_of)
 from model.verifier.state import State, entry_state
 from model.verifier.timers import async_callback_state
 from model.verifier.percpu import ksym_reg
 from model.platform.prototypes import program_sleepable
 from model.verifier.transfer import SIGN_FORK_OPS, Ids, alu, branch, id_before_mov, sign_fork
+
+
+#: the steps of ``Stepper.check`` (``Stepper.plan``)
+_INITIALIZED: Final = 0
+_EXIT: Final = 1
+_REFUSE: Final = 2
+_SCALAR: Final = 3
+_RETURN: Final = 4
+_LD_ABS: Final = 5
+_CTX_R6: Final = 6
 
 
 class Stepper:
@@ -92,50 +102,73 @@ class Stepper:
             insn.__class__ is Alu and insn.src is None
             and insn.op in ("div", "mod", "sdiv", "smod", "lsh", "rsh", "arsh"))
 
-    def check(self, st: State, pc: int, insn, asserts) -> None:
-        regs = st.cur.regs
-        if insn.__class__ is Exit and len(st.frames) == 1:
-            check_unlocked(st, "BPF_EXIT instruction in main prog")
-            check_leaks(st, "BPF_EXIT instruction in main prog")
-            check_rcu_unlocked(st, "BPF_EXIT instruction in main prog")
+    @staticmethod
+    def plan(insn, asserts) -> tuple[tuple[int, int, Any], ...]:
+        """What ``check`` does at ``insn`` with these assertions (those it decides), in
+        order, as (step, register, assertion or message) records: computed once per
+        instruction (the loop then reads no assertion's attributes)."""
+        out: list[tuple[int, int, Any]] = []
+        if insn.__class__ is Exit:
+            out.append((_EXIT, 0, None))
         for a in asserts:
             kind = a.__class__  # (the assertion classes have no subclasses)
             if kind is A.Initialized:
-                if regs[a.reg].type is T.NOT_INIT and a.applies(len(st.frames)):
-                    raise Reject(f"R{a.reg} !read_ok")
+                out.append((_INITIALIZED, a.reg, a))
             elif kind is A.Writable:
                 if a.reg == 10:
-                    raise Reject("frame pointer is read only")
+                    out.append((_REFUSE, 0, "frame pointer is read only"))
             elif kind is A.ScalarOperand:
-                r = regs[a.reg]
-                if r.is_pointer and (isinstance(insn, (Alu, Endian))):
-                    continue  # alu()/_endian() decide, as check_alu_op does for root
-                if r.is_pointer:
-                    raise Reject(f"R{a.reg} pointer arithmetic with {getattr(insn, 'op', '')} "
-                                 f"operator prohibited" if isinstance(insn, Alu) else
-                                 f"R{a.reg} must be a scalar ({a.why}), not {r.type.value}")
+                if not isinstance(insn, (Alu, Endian)):  # alu()/_endian() decide, as
+                    out.append((_SCALAR, a.reg, a))  # check_alu_op does for root
             elif kind is A.ValidReturn:
-                self._check_return(st)
+                out.append((_RETURN, 0, a))
             elif kind is A.PacketAccessAllowed:
+                out.append((_LD_ABS, 0, a))
+            elif kind is A.ContextInR6:
+                out.append((_CTX_R6, 6, a))
+            # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
+            # transfer functions, which need the access's effect anyway.
+        if insn.__class__ is Alu and insn.src is None:  # check_alu_op's immediate checks
+            if insn.op in ("div", "mod", "sdiv", "smod") and insn.imm == 0:
+                out.append((_REFUSE, 0, "div by zero"))
+            elif insn.op in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (
+                    64 if insn.is64 else 32):
+                out.append((_REFUSE, 0, f"invalid shift {insn.imm}"))
+        return tuple(out)
+
+    def check(self, st: State, pc: int, insn, plan: tuple[tuple[int, int, Any], ...]
+              ) -> None:
+        """Refuse ``st`` before ``insn`` when an assertion ``check`` decides fails
+        (``plan``: ``Stepper.plan`` of the instruction's assertions)."""
+        regs = st.cur.regs
+        for step, reg, a in plan:
+            if step == _INITIALIZED:
+                if regs[reg].type is T.NOT_INIT and a.applies(len(st.frames)):
+                    raise Reject(f"R{reg} !read_ok")
+            elif step == _EXIT:
+                if len(st.frames) == 1:
+                    check_unlocked(st, "BPF_EXIT instruction in main prog")
+                    check_leaks(st, "BPF_EXIT instruction in main prog")
+                    check_rcu_unlocked(st, "BPF_EXIT instruction in main prog")
+            elif step == _REFUSE:
+                raise Reject(a)
+            elif step == _SCALAR:
+                r = regs[reg]
+                if is_pointer(r):
+                    raise Reject(f"R{reg} must be a scalar ({a.why}), not {r.type.value}")
+            elif step == _RETURN:
+                self._check_return(st)
+            elif step == _LD_ABS:
                 if self.ptype not in LD_ABS_TYPES:
                     raise Reject("BPF_LD_[ABS|IND] instructions not allowed for this program "
                                  "type")
                 check_unlocked(st, "BPF_LD_[ABS|IND]")
                 check_leaks(st, "BPF_LD_[ABS|IND]")
                 check_rcu_unlocked(st, "BPF_LD_[ABS|IND]")
-            elif kind is A.ContextInR6:
+            elif step == _CTX_R6:
                 if regs[6].type is not T.CTX:
                     raise Reject("at the time of BPF_LD_ABS|IND R6 != pointer to skb")
                 check_ctx_pointer(6, regs[6])
-            # ValidAccess, PointerArithmetic, Comparable and HelperCall are checked by the
-            # transfer functions below, which need the access's effect anyway.
-
-        if insn.__class__ is Alu and insn.src is None:  # check_alu_op's immediate checks
-            if insn.op in ("div", "mod", "sdiv", "smod") and insn.imm == 0:
-                raise Reject("div by zero")
-            if insn.op in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if insn.is64
-                                                                          else 32):
-                raise Reject(f"invalid shift {insn.imm}")
 
     def _check_return(self, st: State) -> None:
         if len(st.frames) == 1 and st.cur.cb_ret is not None:  # an async callback's exit
@@ -164,7 +197,7 @@ class Stepper:
             raise Reject(f"At program exit the register R0 is not a known value "
                          f"({r0.type.value})")
         lo, hi = rng
-        s = r0.var
+        s = var_of(r0)
         if s.umin < lo or s.umax > hi or s.smin_s < lo:  # the kernel's words (unbounded
             # sides left out: "has unknown scalar value")
             raise Reject(check_return(self.ptype, s.smin_s, s.smax_s,
@@ -216,8 +249,8 @@ class Stepper:
                 # (a fill from the stack keeps the spilled pointer's id)
             if got.type is T.SCALAR and not (insn.size == 8 and not insn.signed):
                 keep = not insn.signed and _width(got) <= 8 * insn.size
-                got = Reg(T.SCALAR, coerce_to_size(got.var, insn.size, insn.signed),
-                          id=got.id if keep else 0)  # a narrowing fill breaks the link
+                got = scalar(coerce_to_size(var_of(got), insn.size, insn.signed),
+                             got.id if keep else 0)  # a narrowing fill breaks the link
             regs[insn.dst] = got  # a pointer: a whole spill, or a ctx pointer field
             return self._next(st, pc + 1)
         if isinstance(insn, Store):
@@ -230,8 +263,8 @@ class Stepper:
             else:
                 value = regs[insn.src]
                 if (base.type is T.STACK and value.type is T.SCALAR
-                        and base.var.is_const()
-                        and (base.off + insn.off + base.var.smin_s) % 8 == 0
+                        and var_of(base).is_const()
+                        and (base.off + insn.off + var_of(base).smin_s) % 8 == 0
                         and _width(value) <= 8 * insn.size):
                     # assign_scalar_id_before_mov: a spill (at a slot's base, a fixed
                     # offset) keeps the link to its register
@@ -240,7 +273,7 @@ class Stepper:
                         value = regs[insn.src] = got
                 if value.type is T.SCALAR and _width(value) > 8 * insn.size:
                     # a narrowing spill breaks the link
-                    value = replace(value, id=0, delta=None)
+                    value = unlinked(value)
                 access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                        write=True, value=value, strict=self.strict or ordered,
                        attach_type=self.attach_type, target=self.target, gpl=self.gpl)
@@ -299,7 +332,7 @@ class Stepper:
                 # backtracking misuse" (measured: tests/callback_probes.py)
                 raise Reject(f"not modelled: bpf_loop with a {bound.type.value} pointer as "
                              "nr_loops (the kernel refuses it)")
-            if bound is not None and done >= bound.var.umax:
+            if bound is not None and done >= var_of(bound).umax:
                 return [st]  # "bpf_loop iteration limit reached"
             before.cur.cb_depth = done + 1
             enter_callback(before, self.obj, pc, target, spec)
@@ -312,7 +345,7 @@ class Stepper:
         if isinstance(insn, Atomic):
             base = regs[insn.dst]
             check_atomic_ptr(base, insn.dst, False)
-            if base.is_pointer:  # atomics are always strictly aligned
+            if is_pointer(base):  # atomics are always strictly aligned
                 check_ptr_alignment(base, insn.off, insn.size, True)
             old = access(st, self.obj.maps, self.ptype, insn.dst, base, insn.off, insn.size,
                          write=False, target=self.target, gpl=self.gpl)
@@ -323,7 +356,7 @@ class Stepper:
                 kptr_insn(st, self.obj.maps, insn, base, self.sleepable)
             # the old value fetched: a spilled pointer comes back (the kernel's fill);
             # anything else is left an unknown number
-            fetched = old if old is not None and old.is_pointer else \
+            fetched = old if old is not None and is_pointer(old) else \
                 Reg(T.SCALAR, coerce_to_size(Scalar.unknown(), insn.size, False))
             if insn.op == "cmpxchg":
                 regs[0] = fetched
@@ -396,7 +429,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
     if r0.type is not T.SCALAR:
         raise Reject(f"At program exit the register R0 is not a known value "
                      f"({r0.type.value})")
-    s = r0.var
+    s = var_of(r0)
     lo, hi = rng
     if s.s32_min_s < lo or s.s32_max_s > hi:
         raise Reject(f"At program exit the register R0 has smin={s.s32_min_s} "
@@ -405,7 +438,7 @@ def _check_lsm_return(r0: Reg, rng) -> None:
 
 def _width(r: Reg) -> int:
     """get_reg_width: the bits of the largest unsigned value."""
-    return r.var.umax.bit_length()
+    return var_of(r).umax.bit_length()
 
 
 def _swab(x: int, width: int) -> int:
@@ -417,7 +450,7 @@ def _endian(r: Reg, insn: Endian) -> Reg:
     ``bswap`` swap the tnum's bytes and keep no bounds (reg_bounds_sync derives them from
     the tnum), ``le`` swaps nothing; 16 and 32 bits then truncate (coerce_reg_to_size).
     le64 is a no-op; every other form gives a new value (no scalar id)."""
-    if r.is_pointer:
+    if is_pointer(r):
         return unknown()
     c = r.const()
     if c is not None:
@@ -426,13 +459,13 @@ def _endian(r: Reg, insn: Endian) -> Reg:
         return known(endian(INT, insn, c))
     if insn.kind == "le" and insn.width == 64:
         return r
-    var = r.var
+    var = var_of(r)
     if insn.kind != "le":
         t = var.var_off
         var = Scalar.from_tnum(Tnum(_swab(t.value, insn.width), _swab(t.mask, insn.width)))
     if insn.width < 64:
         var = coerce_to_size(var, insn.width // 8, False)
-    return Reg(T.SCALAR, var)
+    return scalar(var)
 
 
 __all__ = ["Stepper"]

@@ -6,16 +6,17 @@ that turn ``*_or_null`` pointers into pointers or zero, packet-range learning fr
 
 from __future__ import annotations
 
+from typing import Final
+
 from model.domains import Scalar, scalar_alu, scalar_branch_taken, scalar_refine
 from model.domains.scalar import mark32_known
 from model.isa import Alu, Jump
-from model.semantics import INT
-from model.semantics.backend import to_signed
+from model.semantics.backend import INT, to_signed
 from model.platform.map_helpers import SOCKET_LOOKUP_MAP_TYPES, map_type_name
 from model.verifier.memcheck import Reject
 from model.verifier.refs import dropped_on_null
-from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, known, replace, type_str,
-                                 unknown)
+from model.verifier.regs import (NULLABLE, PACKET, SOCKETS, Reg, T, is_pointer, known, replace,
+                                 scalar, type_str, unknown, unlinked, var_of, with_scalar)
 from model.verifier.state import State
 
 OP_TEXT = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
@@ -45,8 +46,8 @@ def id_before_mov(src: Reg, ids: Ids) -> Reg:
     if src.type is not T.SCALAR:
         return src
     if src.delta is not None:
-        src = replace(src, id=0, delta=None)
-    if not src.id and not src.var.is_const():
+        src = unlinked(src)
+    if not src.id and not var_of(src).is_const():
         src = replace(src, id=ids.new())
     return src
 
@@ -75,23 +76,23 @@ def alu(st: State, insn: Alu, ids: Ids) -> None:
             regs[insn.dst] = src
             return
     if op in ("mov", "movsx"):
-        if src.is_pointer:  # a partial copy of a pointer is just a number (root may)
+        if is_pointer(src):  # a partial copy of a pointer is just a number (root may)
             regs[insn.dst] = unknown()
             return
         assert ss is not None  # (a scalar: not a pointer, step checked it is initialised)
-        regs[insn.dst] = Reg(T.SCALAR, scalar_alu(INT, insn, Scalar.const(0), ss))
+        regs[insn.dst] = scalar(scalar_alu(INT, insn, Scalar.const(0), ss))
         return
-    if op == "neg" and dst.is_pointer:  # root: the pointer becomes a number
+    if op == "neg" and is_pointer(dst):  # root: the pointer becomes a number
         regs[insn.dst] = unknown()
         return
-    if dst.is_pointer or src.is_pointer:
+    if is_pointer(dst) or is_pointer(src):
         regs[insn.dst] = _pointer_alu(insn, dst, src, ids)
         return
     ds = dst.scalar
     assert ds is not None and ss is not None
     value = scalar_alu(INT, insn, ds, ss)
     delta = _add_const_link(insn, dst, src)
-    regs[insn.dst] = Reg(T.SCALAR, value) if delta is None else \
+    regs[insn.dst] = scalar(value) if delta is None else \
         Reg(T.SCALAR, value, id=dst.id, delta=delta)
 
 
@@ -160,14 +161,14 @@ def _add_const_link(insn: Alu, dst: Reg, src: Reg) -> int | None:
     return c
 
 
-MAX_VAR_OFF = 1 << 29  # BPF_MAX_VAR_OFF
+MAX_VAR_OFF: Final = 1 << 29  # BPF_MAX_VAR_OFF
 _PTR_TEXT = {T.STACK: "fp"}
 
 
 def _sane_offset(reg: Reg, ptr_type: T) -> None:
     """check_reg_sane_offset, on the scalar operand and on the pointer (before and after)."""
     name = _PTR_TEXT.get(ptr_type) or ptr_type._value_  # (no Enum property call)
-    var = reg.var
+    var = var_of(reg)
     if reg.type is T.SCALAR and var.is_const():
         val = var.smin_s
         if not -MAX_VAR_OFF < val < MAX_VAR_OFF:
@@ -184,11 +185,11 @@ def _sane_offset(reg: Reg, ptr_type: T) -> None:
 def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     """adjust_reg_min_max_vals / adjust_ptr_min_max_vals for a privileged program."""
     text = OP_TEXT.get(insn.op, insn.op)
-    if dst.is_pointer and src.is_pointer:
+    if is_pointer(dst) and is_pointer(src):
         if insn.op == "sub":  # root (allow_ptr_leaks): the difference is just a number
             return unknown()
         raise Reject(f"R{insn.dst} pointer {text} pointer prohibited")
-    ptr, num = (dst, src) if dst.is_pointer else (src, dst)
+    ptr, num = (dst, src) if is_pointer(dst) else (src, dst)
     if not insn.is64:
         if insn.op == "sub":  # root: a meaningless scalar
             return unknown()
@@ -207,7 +208,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
     _sane_offset(num, ptr.type)
     _sane_offset(ptr, ptr.type)
     if insn.op == "sub":
-        if not dst.is_pointer:
+        if not is_pointer(dst):
             raise Reject(f"R{insn.dst} tried to subtract pointer from scalar")
         if ptr.type is T.STACK:
             raise Reject(f"R{insn.dst} subtraction from stack pointer prohibited")
@@ -221,7 +222,7 @@ def _pointer_alu(insn: Alu, dst: Reg, src: Reg, ids: Ids) -> Reg:
         out = replace(ptr, off=ptr.off + delta)
     else:
         op = Alu(insn.op, True, 0, 1)
-        out = replace(ptr, scalar=scalar_alu(INT, op, ptr.var, num.var))
+        out = with_scalar(ptr, scalar_alu(INT, op, var_of(ptr), var_of(num)))
         if ptr.type in PACKET:
             out = replace(out, id=ids.new(), range=0)
     _sane_offset(out, ptr.type)
@@ -262,7 +263,7 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
             lock_maps=frozenset()) -> bool:
     """Refine ``st`` for one edge; False when the edge is impossible."""
     cond = insn.cond
-    if (not insn.is32 and insn.src is not None and a.is_pointer and b.is_pointer
+    if (not insn.is32 and insn.src is not None and is_pointer(a) and is_pointer(b)
             and (a.type in NULLABLE) != (b.type in NULLABLE)
             and (cond == "jeq") == taken and cond in ("jeq", "jne")):
         # check_cond_jmp_op: a maybe-NULL pointer equal to one that is not is not NULL
@@ -277,9 +278,9 @@ def _refine(st: State, insn: Jump, a: Reg, b: Reg, taken: bool, maps,
         ra, rb, ok = scalar_refine(INT, cond, insn.is32, sa, sb, taken)
         if not ok:
             return False
-        _set_linked(st, insn.dst, replace(a, scalar=ra))
+        _set_linked(st, insn.dst, with_scalar(a, ra))
         if insn.src is not None:
-            _set_linked(st, insn.src, replace(b, scalar=rb))
+            _set_linked(st, insn.src, with_scalar(b, rb))
         return True
     if (not insn.is32 and cond in ("jeq", "jne") and insn.src is None and insn.imm == 0
             and a.type in NULLABLE):  # only against the immediate 0, not a register
@@ -307,7 +308,7 @@ def _set_linked(st: State, regno: int, new: Reg) -> None:
     if old.id:
         for frame, where, r in list(st.all_regs()):
             if r.type is T.SCALAR and r.id == old.id and r is not new:
-                st.update(frame, where, replace(r, scalar=_shifted(new, r)))
+                st.update(frame, where, with_scalar(r, _shifted(new, r)))
 
 
 def _shifted(known: Reg, r: Reg):
@@ -316,7 +317,7 @@ def _shifted(known: Reg, r: Reg):
     if known.delta is None and r.delta is None:
         return known.scalar
     d = to_signed(r.delta or 0, 32) - to_signed(known.delta or 0, 32)
-    return scalar_alu(INT, Alu("add", True, 0, imm=0), known.var,
+    return scalar_alu(INT, Alu("add", True, 0, imm=0), var_of(known),
                       Scalar.const(d & ((1 << 64) - 1)))
 
 
@@ -362,7 +363,7 @@ _PKT_EDGE = {
 
 def _init_pkt(r: Reg) -> bool:
     """reg_is_init_pkt_pointer: packet start itself (no fixed or variable offset)."""
-    return r.type is T.PKT and r.off == 0 and r.var.is_const() and r.var.const_value() == 0
+    return r.type is T.PKT and r.off == 0 and var_of(r).is_const() and var_of(r).const_value() == 0
 
 
 def _packet_compare(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> None:
@@ -385,7 +386,7 @@ def _packet_compare(st: State, insn: Jump, a: Reg, b: Reg, taken: bool) -> None:
     open_right = edge[1]  # pkt' < end: one byte more than pkt' <= end
     if pkt.off < 0 or (pkt.off == 0 and open_right):  # the kernel's rule, kept exactly
         return
-    if pkt.var.umax > MAX_PACKET_OFF or pkt.var.umax + pkt.off > MAX_PACKET_OFF:
+    if var_of(pkt).umax > MAX_PACKET_OFF or var_of(pkt).umax + pkt.off > MAX_PACKET_OFF:
         return
     new_range = pkt.off + (1 if open_right else 0)
     for frame, where, r in list(st.all_regs()):
