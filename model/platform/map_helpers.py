@@ -242,12 +242,25 @@ def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
 
+#: arrays indexed by a u32 key whose object may leave max_entries at 0 for its loader
+LOADER_SIZED_MAP_TYPES = ARRAY_MAP_TYPES | {"array_of_maps"}
+#: the most entries a map may have once loaded (max_entries is a u32)
+MAX_LOADED_ENTRIES = (1 << 32) - 1
+
+
+def entries_set_at_load(map_type: int, max_entries: int) -> bool:
+    """The object leaves this array at 0 entries for its loader to set
+    (``bpf_map__set_max_entries``, a ``volatile const`` size): once loaded it has any
+    number from ``entries_at_least`` to MAX_LOADED_ENTRIES, unknown to the object."""
+    return max_entries == 0 and map_type_name(map_type) in LOADER_SIZED_MAP_TYPES
+
+
 def entries_at_least(map_type: int, max_entries: int) -> int:
     """The fewest entries an array of the object has once loaded: its max_entries, or 1
-    when the object leaves 0 for its loader to set (``bpf_map__set_max_entries``): the
+    when the object leaves 0 for its loader to set (``entries_set_at_load``): the
     kernel creates no array with 0 entries (EINVAL, measured on Linux 6.18), so a
     constant key 0 is in range whatever the loader sets."""
-    return max(max_entries, 1) if is_array_type(map_type) else max_entries
+    return 1 if entries_set_at_load(map_type, max_entries) else max_entries
 
 
 def can_elide_null(map_type: int, map_flags: int) -> bool:
@@ -294,4 +307,5 @@ __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP
            "access_type_check", "prog_can_read", "prog_can_write",
            "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null",
            "map_type_name", "resolve_map_arg", "MAP_IN_MAP_TYPES",
-           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]
+           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP",
+           "entries_at_least", "entries_set_at_load", "MAX_LOADED_ENTRIES"]

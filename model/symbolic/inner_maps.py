@@ -82,8 +82,7 @@ def outer_lookup(lay, st, name: str, key, pc: int, n: int):
     found = z3.Not(null)
     if lay.is_array(name) or map_type_name(m.type) == "array_of_maps":
         if key is not None:
-            wide = z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key
-            found = z3.And(found, z3.ULT(wide, bv(m.max_entries)))
+            found = z3.And(found, lay.in_range(name, key))
     addr = z3.BitVec(f"inner_map_{pc}_{n}", 64)
     fact = addr != bv(0)
     if not any(f.eq(fact) for f in lay.facts):

@@ -15,8 +15,7 @@ from model.platform.ctx_layouts import (SOCKET_YIELDS, VERIFIER_ONLY, ctx_access
                                         moved_ctx_reason, unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error, record_fields
-from model.platform.map_helpers import (access_type_check, can_elide_null, entries_at_least,
-                                        keys_exact,
+from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
                                         map_write_check)
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
@@ -582,8 +581,7 @@ def _lookup(lay, st, name, ptr, gen: int = 0):
         key = z3.FreshConst(z3.BitVecSort(8 * m.key_size), "key")
     lay.lookups.append((name, key))
     if lay.is_array(name):
-        ok = z3.ULT(z3.ZeroExt(64 - 8 * m.key_size, key) if m.key_size < 8 else key,
-                    bv(entries_at_least(m.type, m.max_entries)))
+        ok = lay.in_range(name, key)
         # an array made with BPF_F_INNER_MAP: the kernel keeps the NULL for any key
         null = z3.Not(ok) if m.origin == "data" or can_elide_null(m.type, m.map_flags) \
             else z3.BoolVal(True)
