@@ -175,36 +175,35 @@ def map_write_check(map_flags: int, helper_id: int) -> str | None:
     return None
 
 
-#: map types whose lookup, once NULL-checked, is a socket only the abstract verifier
-#: models: an xskmap entry is a PTR_TO_XDP_SOCK (struct bpf_xdp_sock: ``queue_id``
-#: read-only, no reference); a sockmap / sockhash entry a PTR_TO_SOCKET holding a reference
-#: (is_acquire_function)
+#: map types whose lookup, once NULL-checked, is a socket holding no reference: an xskmap
+#: entry is a PTR_TO_XDP_SOCK (struct bpf_xdp_sock: ``queue_id`` read-only); a sockmap /
+#: sockhash entry is a PTR_TO_SOCKET holding a reference (is_acquire_function), which only
+#: the abstract verifier models
 SOCKET_LOOKUP_MAP_TYPES = {"xskmap": "xdp_sock"}
 SOCK_MAP_TYPES = frozenset({"sockmap", "sockhash"})
 
 
 def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False,
-                          typed: bool = False, refs: bool = False) -> str | None:
+                          refs: bool = False) -> str | None:
     """Why the engines cannot model this (kernel-compatible) call, or None when they can:
     value helpers are modelled on value maps only; other map helpers do not look at the
     map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid).
     ``map_in_map``: the engine models a lookup in an array / hash of maps (a map pointer
     or NULL; the abstract verifier and the interpreter do, the Z3 engine does not).
-    ``typed``: the engine models the socket a lookup in :data:`SOCKET_LOOKUP_MAP_TYPES`
-    gives; ``refs``: it tracks references (a lookup in a sockmap / sockhash). A lookup
+    ``refs``: it tracks references (a lookup in a sockmap / sockhash; every engine models
+    the socket a lookup in :data:`SOCKET_LOOKUP_MAP_TYPES` gives). A lookup
     only the abstract verifier models gives a reason starting with ``VERIFIER_ONLY`` to
     the others (the Z3 engine leaves such a path to the verifier: unknown, not unsafe)."""
     t, h = map_type_name(map_type), _helper(helper_id)
     if map_type not in MAP_TYPES:
         return f"not modelled: map type {map_type}"
-    if h == "map_lookup_elem" and (t in MAP_IN_MAP_TYPES or t in SOCKET_LOOKUP_MAP_TYPES
-                                   or t in SOCK_MAP_TYPES):
+    if h == "map_lookup_elem" and t in SOCKET_LOOKUP_MAP_TYPES:
+        return None
+    if h == "map_lookup_elem" and (t in MAP_IN_MAP_TYPES or t in SOCK_MAP_TYPES):
         from model.platform.ctx_layouts import VERIFIER_ONLY
 
         if t in MAP_IN_MAP_TYPES:
             return None if map_in_map else f"{VERIFIER_ONLY}: a lookup in an {t}"
-        if t in SOCKET_LOOKUP_MAP_TYPES:
-            return None if typed else f"{VERIFIER_ONLY}: an AF_XDP socket from an {t} lookup"
         return None if refs else f"{VERIFIER_ONLY}: a socket reference from a {t} lookup"
     if h in ("map_update_elem", "map_delete_elem") and t in SOCK_MAP_TYPES:
         from model.platform.ctx_layouts import VERIFIER_ONLY

@@ -17,6 +17,7 @@ from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error, record_fields
 from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
+                                        SOCKET_LOOKUP_MAP_TYPES, map_type_name,
                                         map_write_check)
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
@@ -589,6 +590,9 @@ def _lookup(lay, st, name, ptr, gen: int = 0):
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
         null = z3.Not(ok)
     hit = st.copy()
+    kind = SOCKET_LOOKUP_MAP_TYPES.get(map_type_name(m.type))
+    if kind is not None:  # a socket holding no reference (an xskmap's: model.symbolic.sockets)
+        return [(st, S(bv(0)), null), (hit, sockets.in_map(lay, kind), ok)]
     return [(st, S(bv(0)), null), (hit, P(Region("map", name, gen=gen), bv(0), key), ok)]
 
 
