@@ -92,3 +92,27 @@ def test_the_counterexample_file_carries_the_size(tmp_path):
     sized = _checked(1, 8, 4).model()[0]
     with pytest.raises(SkvError, match="sizes this map"):
         loaded_maps(sized.maps, {"m": 2})
+
+
+def _ring(entries: int):
+    """A reservation of 8 bytes, NULL-checked, written past its end, submitted."""
+    from references_probes import RINGBUF, _CHECK, _OUT, _SUBMIT, _reserve
+    from soundness_probes import Probe
+
+    return Probe("rb_loader_sized", "xdp", _reserve() + _CHECK + "r1 = 1\n"
+                 "*(u64 *)(r0 + 8) = r1\n" + _SUBMIT + _OUT, [RINGBUF[:3] + (entries, 0)])
+
+
+def test_a_ring_buffer_the_loader_sizes_may_hold_the_reservation():
+    """The kernel creates no ring buffer of 0 bytes (nor one under a page): an object's 0
+    is its loader's to set, and a reservation may succeed (before: never, so the write
+    past it went unexplored and the Z3 engine called the program safe)."""
+    from model.symbolic import analyse_program
+
+    obj, prog = _ring(0).model()
+    doc = analyse_program(obj, prog)
+    assert [doc["models"][m]["safe"] for m in ("M0", "M1", "M2")] == [False] * 3, doc
+    cx = doc["counterexample"]
+    assert cx["entries"]["m0"] >= 4096 and cx["confirmed"], cx
+    if KERNEL_OK:  # the kernel, with the page the loader gives it at least
+        assert not _ring(4096).kernel().ok

@@ -241,25 +241,31 @@ def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
 
-#: arrays indexed by a u32 key whose object may leave max_entries at 0 for its loader
-LOADER_SIZED_MAP_TYPES = ARRAY_MAP_TYPES | {"array_of_maps"}
+#: map types whose object may leave max_entries at 0 for its loader to set (the kernel
+#: creates none with 0: EINVAL, measured on Linux 6.18), with the fewest entries the kernel
+#: creates one with: an array (of maps) 1; a ring buffer a power of 2 of whole pages, so
+#: one page of bytes (ringbuf_map_alloc; 2048 refused, 4096 created, measured)
+LOADER_SIZED_MAP_TYPES = {"array": 1, "percpu_array": 1, "array_of_maps": 1,
+                          "ringbuf": 4096, "user_ringbuf": 4096}
 #: the most entries a map may have once loaded (max_entries is a u32)
 MAX_LOADED_ENTRIES = (1 << 32) - 1
 
 
 def entries_set_at_load(map_type: int, max_entries: int) -> bool:
-    """The object leaves this array at 0 entries for its loader to set
+    """The object leaves this map at 0 entries for its loader to set
     (``bpf_map__set_max_entries``, a ``volatile const`` size): once loaded it has any
     number from ``entries_at_least`` to MAX_LOADED_ENTRIES, unknown to the object."""
     return max_entries == 0 and map_type_name(map_type) in LOADER_SIZED_MAP_TYPES
 
 
 def entries_at_least(map_type: int, max_entries: int) -> int:
-    """The fewest entries an array of the object has once loaded: its max_entries, or 1
-    when the object leaves 0 for its loader to set (``entries_set_at_load``): the
-    kernel creates no array with 0 entries (EINVAL, measured on Linux 6.18), so a
-    constant key 0 is in range whatever the loader sets."""
-    return 1 if entries_set_at_load(map_type, max_entries) else max_entries
+    """The fewest entries a map of the object has once loaded: its max_entries, or the
+    kernel's least when the object leaves 0 for its loader to set
+    (``entries_set_at_load``): for an array 1, so a constant key 0 is in range whatever
+    the loader sets."""
+    if entries_set_at_load(map_type, max_entries):
+        return LOADER_SIZED_MAP_TYPES[map_type_name(map_type)]
+    return max_entries
 
 
 def can_elide_null(map_type: int, map_flags: int) -> bool:

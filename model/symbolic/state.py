@@ -173,10 +173,11 @@ class Layout:
         return is_array_type(m.type) or m.origin == "data"
 
     def entries(self, name: str):
-        """The entries of array ``name`` once loaded (64 bits): its max_entries, or, for
-        an array its loader sizes (``entries_set_at_load``), the variable
-        ``entries_<name>``, from ``entries_at_least`` to MAX_LOADED_ENTRIES (a fact):
-        every key may then be in range or not, one size for every lookup."""
+        """The entries of map ``name`` once loaded (64 bits; a ring buffer's: bytes): its
+        max_entries, or, for a map its loader sizes (``entries_set_at_load``), the
+        variable ``entries_<name>``, from ``entries_at_least`` to MAX_LOADED_ENTRIES (a
+        fact): every key (reservation) may then be in range (fit) or not, one size for
+        every lookup."""
         m = self.maps[name]
         if not entries_set_at_load(m.type, m.max_entries):
             return bv(m.max_entries)
