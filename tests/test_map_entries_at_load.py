@@ -116,3 +116,19 @@ def test_a_ring_buffer_the_loader_sizes_may_hold_the_reservation():
     assert cx["entries"]["m0"] >= 4096 and cx["confirmed"], cx
     if KERNEL_OK:  # the kernel, with the page the loader gives it at least
         assert not _ring(4096).kernel().ok
+
+
+@pytest.mark.parametrize("kind", ["array", "hash"])
+def test_for_each_over_a_loader_sized_map_visits_elements(kind):
+    """bpf_for_each_map_elem over a map the object leaves at 0 entries: its callback runs
+    (before: never, a callback reading past the value went unexplored)."""
+    from callback_probes import _VALUE, ARRAY, HASH, CbProbe
+    from model.symbolic import analyse_program
+
+    shape = (ARRAY if kind == "array" else HASH)[:3]
+    probe = CbProbe("each_loader_sized", "xdp", _VALUE + "r0 = *(u64 *)(r3 + 8)\nr0 = 0\n"
+                    "exit\n", [shape + (0, 0)])
+    obj, prog = probe.model()
+    doc = analyse_program(obj, prog)
+    assert doc["models"]["M0"]["safe"] is False, doc
+    assert doc["counterexample"]["entries"]["m0"] >= 1

@@ -243,9 +243,10 @@ def is_array_type(map_type: int) -> bool:
 
 #: map types whose object may leave max_entries at 0 for its loader to set (the kernel
 #: creates none with 0: EINVAL, measured on Linux 6.18), with the fewest entries the kernel
-#: creates one with: an array (of maps) 1; a ring buffer a power of 2 of whole pages, so
-#: one page of bytes (ringbuf_map_alloc; 2048 refused, 4096 created, measured)
-LOADER_SIZED_MAP_TYPES = {"array": 1, "percpu_array": 1, "array_of_maps": 1,
+#: creates one with: an array (of maps) or a hash map 1; a ring buffer a power of 2 of
+#: whole pages, so one page of bytes (ringbuf_map_alloc; 2048 refused, 4096 created)
+LOADER_SIZED_MAP_TYPES = {"array": 1, "percpu_array": 1, "array_of_maps": 1, "hash": 1,
+                          "percpu_hash": 1, "lru_hash": 1, "lru_percpu_hash": 1,
                           "ringbuf": 4096, "user_ringbuf": 4096}
 #: the most entries a map may have once loaded (max_entries is a u32)
 MAX_LOADED_ENTRIES = (1 << 32) - 1
