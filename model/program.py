@@ -195,9 +195,12 @@ class Program:
     def site_at(self, pc: int) -> Site | None:
         if not self.sites:
             return None
-        key = tuple(id(s) for s in self.sites)  # rebuilt when the list changes
+        # rebuilt when the list changes: the cache keeps the sites it was built from (their
+        # ids alone could be those of new sites once the old ones are gone)
+        key = tuple(self.sites)
         cache = self.__dict__.get("_sites_at")
-        if cache is None or cache[0] != key:
+        if cache is None or len(cache[0]) != len(key) or \
+                any(a is not b for a, b in zip(cache[0], key)):
             at: dict[int, Site] = {}
             for s in self.sites:
                 at.setdefault(s.pc, s)  # the first site at a pc, as before

@@ -80,7 +80,8 @@ def test_unmodelled_map_types_are_said_so():
     lookup = helper_id("map_lookup_elem")
     for t in MAP_TYPES:
         why = map_helper_unmodelled(t, lookup)
-        assert (why is None) == (MAP_TYPES[t] in VALUE_MAP_TYPES), t
+        # an xskmap's socket: every engine models it (model.symbolic.sockets.in_map)
+        assert (why is None) == (MAP_TYPES[t] in VALUE_MAP_TYPES | {"xskmap"}), t
     assert map_helper_unmodelled(40, helper_id("tail_call")).startswith("not modelled")
 
 

@@ -27,6 +27,8 @@ Counterexample files (``--replay FILE``): a JSON object
      "packet": "ffff..." | null,         # packet bytes for xdp/tc/socket programs
      "maps": {"counts": {"00000000": "0500000000000000"}},  # optional initial contents:
                                          # map name -> key hex -> value hex
+     "entries": {"counts": 4},           # optional: the size of an array the object
+                                         # leaves at 0 for its loader (default 1)
      "seed": 0, "budget": 1000000}       # optional
 
 A site is named by its id (``"3"`` or ``"#3"``) or by its pc (``"pc13"``, as the manifest
@@ -42,7 +44,7 @@ import json
 from model.commands.common import add_loader_args, load, select_programs
 from model.errors import SkvError
 from model.interp.machine import DEFAULT_BUDGET, Machine, RunResult
-from model.interp.replay import init_maps, load_replay, make_keystate, resolve_site
+from model.interp.replay import init_maps, load_replay, loaded_maps, make_keystate, resolve_site
 from model.isa import format_llvm
 from model.keystate import KeyState, PerExecution, PerSite, Uniform, parse_keys, parse_sites
 from model.program import Program
@@ -172,7 +174,7 @@ def run(args) -> int:
         sched = {resolve_site(prog, k).id: v for k, v in r.schedule.items()}
         ks = make_keystate(prog, keys, sites if r.model == "M1" else None,
                            sched if r.model == "M2" else None)
-        ctx, packet, maps = r.ctx, r.packet, r.maps
+        ctx, packet, maps, entries = r.ctx, r.packet, r.maps, r.entries
         seed = args.seed if args.seed is not None else (r.seed or 0)
         budget = args.budget if args.budget is not None else (r.budget or DEFAULT_BUDGET)
     else:
@@ -188,11 +190,11 @@ def run(args) -> int:
             if args.sites else None
         sched = _sites_arg(args.schedule, prog, False) if args.schedule else None
         ks = make_keystate(prog, keys, sites, sched)
-        maps, seed = {}, args.seed or 0
+        maps, entries, seed = {}, {}, args.seed or 0
         budget = args.budget if args.budget is not None else DEFAULT_BUDGET
     if budget < 1:
         raise SkvError("--budget must be at least 1")
-    m = Machine(prog, obj.maps, keys=ks, budget=budget, seed=seed)
+    m = Machine(prog, loaded_maps(obj.maps, entries), keys=ks, budget=budget, seed=seed)
     init_maps(m, maps)
     res = m.run(ctx, packet, test_run_checks=True)
     print(f"program {prog.name} ({prog.prog_type}), {describe(ks, keys)}")

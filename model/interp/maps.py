@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from model.interp import lpm
 from model.interp.memory import MAP_BASE, MAP_PTR_BASE, MAP_STRIDE, Memory, Region
-from model.platform.map_helpers import MAP_IN_MAP_IDS, MAP_TYPE_IDS, prog_can_read, prog_can_write
+from model.platform.map_helpers import (MAP_IN_MAP_IDS, MAP_TYPE_IDS, SOCKET_LOOKUP_MAP_TYPES,
+                                        map_type_name, prog_can_read, prog_can_write)
 from model.program import MapDef
 
 ARRAY_TYPES = {2, 6}  # array, percpu_array
@@ -35,6 +36,9 @@ class MapState:
         #: program's (lookup_on_cpu)
         self.cpu_copies: dict[tuple[bytes, int], Region] = {}
         self.read_only = not prog_can_write(m.prog_flags)
+        #: a map of sockets (an xskmap): a lookup gives the socket, read-only (its
+        #: element's bytes: what the program may read of it, struct bpf_xdp_sock)
+        self.socket = SOCKET_LOOKUP_MAP_TYPES.get(map_type_name(m.type))
         self.write_only = not prog_can_read(m.prog_flags)
         if m.origin == "data":
             self._element(0).data[:] = m.initial or bytes(m.value_size)
@@ -54,9 +58,9 @@ class MapState:
         r = self.elems.get(key)
         if r is None:
             slot = self._slot(key)
-            kind = "rodata" if self.read_only else "map_value"
+            kind = self.socket or ("rodata" if self.read_only else "map_value")
             r = Region(f"{self.name}[{slot}]", kind, self.base + slot * ELEM_STRIDE,
-                       bytearray(self.defn.value_size), not self.read_only,
+                       bytearray(self.defn.value_size), not (self.read_only or self.socket),
                        readable=not self.write_only)
             self.mem.add(r)
             self.elems[key] = r

@@ -9,13 +9,15 @@ engine (``model.symbolic.cex``) and the x86 end-to-end runs write and read it to
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from model.errors import SkvError
 from model.inputs import read_json_object, write_json
 from model.interp.machine import Machine
 from model.keystate import KeyState, PerExecution, PerSite, Uniform
-from model.program import Program, Site
+from model.platform.map_helpers import (MAX_LOADED_ENTRIES, entries_at_least,
+                                        entries_set_at_load)
+from model.program import MapDef, Program, Site
 
 MODELS = ("M0", "M1", "M2")
 
@@ -40,6 +42,8 @@ SCHEMA = {
         "maps": {**_NAMES, "additionalProperties": {
             "type": "object", "maxProperties": 1 << 16,
             "additionalProperties": {"type": "string", "maxLength": 1 << 16}}},
+        "entries": {**_NAMES, "additionalProperties": {
+            "type": "integer", "minimum": 1, "maximum": MAX_LOADED_ENTRIES}},
         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": (1 << 64) - 1},
         "budget": {"type": ["integer", "null"], "minimum": 1, "maximum": 1 << 40},
         "helper_results": {**_NAMES, "additionalProperties": {
@@ -63,6 +67,9 @@ class Replay:
     maps: dict[str, dict[str, str]] = field(default_factory=dict)
     seed: int | None = None
     budget: int | None = None
+    #: map name -> its max_entries as loaded, for an array the object leaves at 0
+    #: (``loaded_maps``)
+    entries: dict[str, int] = field(default_factory=dict)
 
 
 def _hex(text, what: str) -> bytes | None:
@@ -101,7 +108,7 @@ def load_replay(path: str) -> Replay:
                {k: _bit(v, f"sites.{k}") for k, v in (data.get("sites") or {}).items()},
                {k: _digits(v, f"schedule.{k}") for k, v in (data.get("schedule") or {}).items()},
                _hex(data.get("ctx"), "ctx"), _hex(data.get("packet"), "packet"), maps,
-               data.get("seed"), data.get("budget"))
+               data.get("seed"), data.get("budget"), dict(data.get("entries") or {}))
     if model == "M1" and not r.sites:
         raise SkvError(f"{path}: model M1 needs \"sites\"")
     if model == "M2" and not r.schedule:
@@ -124,8 +131,27 @@ def write_replay(path: str, r: Replay, extra: dict | None = None) -> None:
         data["seed"] = r.seed
     if r.budget is not None:
         data["budget"] = r.budget
+    if r.entries:
+        data["entries"] = r.entries
     data.update(extra or {})
     write_json(path, data)
+
+
+def loaded_maps(defs: dict[str, MapDef], entries: dict[str, int]) -> dict[str, MapDef]:
+    """The maps as loaded: an array the object leaves at 0 entries (``entries_set_at_load``)
+    gets the number ``entries`` gives, else the fewest the kernel allows
+    (``entries_at_least``)."""
+    out = dict(defs)
+    for name in entries:
+        if name not in defs:
+            raise SkvError(f"entries: no map named {name} (maps: {', '.join(defs)})")
+    for name, m in defs.items():
+        if entries_set_at_load(m.type, m.max_entries):
+            out[name] = replace(m, max_entries=entries.get(
+                name, entries_at_least(m.type, m.max_entries)))
+        elif name in entries and entries[name] != m.max_entries:
+            raise SkvError(f"entries.{name}: the object sizes this map ({m.max_entries})")
+    return out
 
 
 def resolve_site(prog: Program, ref: str) -> Site:

@@ -57,14 +57,16 @@ def _percpu_var_ids(btf: B.Btf) -> frozenset[int]:
     return frozenset(m.type for m in sec.members) if sec is not None else frozenset()
 
 
-_PERCPU: dict[int, frozenset[int]] = {}
+#: id(btf) -> (that BTF, its per-CPU variables): the BTF is kept, so that its id is not
+#: given to another object while the entry stands (an id alone could name a later BTF)
+_PERCPU: dict[int, tuple[B.Btf, frozenset[int]]] = {}
 
 
 def _is_percpu(btf: B.Btf, var_id: int) -> bool:
-    ids = _PERCPU.get(id(btf))
-    if ids is None:
-        ids = _PERCPU[id(btf)] = _percpu_var_ids(btf)
-    return var_id in ids
+    got = _PERCPU.get(id(btf))
+    if got is None or got[0] is not btf:
+        got = _PERCPU[id(btf)] = (btf, _percpu_var_ids(btf))
+    return var_id in got[1]
 
 
 def ksym_load(imm: int, imm2: int = 0, *, kallsyms=None) -> Ksym | str:

@@ -175,36 +175,35 @@ def map_write_check(map_flags: int, helper_id: int) -> str | None:
     return None
 
 
-#: map types whose lookup, once NULL-checked, is a socket only the abstract verifier
-#: models: an xskmap entry is a PTR_TO_XDP_SOCK (struct bpf_xdp_sock: ``queue_id``
-#: read-only, no reference); a sockmap / sockhash entry a PTR_TO_SOCKET holding a reference
-#: (is_acquire_function)
+#: map types whose lookup, once NULL-checked, is a socket holding no reference: an xskmap
+#: entry is a PTR_TO_XDP_SOCK (struct bpf_xdp_sock: ``queue_id`` read-only); a sockmap /
+#: sockhash entry is a PTR_TO_SOCKET holding a reference (is_acquire_function), which only
+#: the abstract verifier models
 SOCKET_LOOKUP_MAP_TYPES = {"xskmap": "xdp_sock"}
 SOCK_MAP_TYPES = frozenset({"sockmap", "sockhash"})
 
 
 def map_helper_unmodelled(map_type: int, helper_id: int, map_in_map: bool = False,
-                          typed: bool = False, refs: bool = False) -> str | None:
+                          refs: bool = False) -> str | None:
     """Why the engines cannot model this (kernel-compatible) call, or None when they can:
     value helpers are modelled on value maps only; other map helpers do not look at the
     map's contents (tail_call, perf_event_output, ringbuf_*, redirect_map, get_stackid).
     ``map_in_map``: the engine models a lookup in an array / hash of maps (a map pointer
     or NULL; the abstract verifier and the interpreter do, the Z3 engine does not).
-    ``typed``: the engine models the socket a lookup in :data:`SOCKET_LOOKUP_MAP_TYPES`
-    gives; ``refs``: it tracks references (a lookup in a sockmap / sockhash). A lookup
+    ``refs``: it tracks references (a lookup in a sockmap / sockhash; every engine models
+    the socket a lookup in :data:`SOCKET_LOOKUP_MAP_TYPES` gives). A lookup
     only the abstract verifier models gives a reason starting with ``VERIFIER_ONLY`` to
     the others (the Z3 engine leaves such a path to the verifier: unknown, not unsafe)."""
     t, h = map_type_name(map_type), _helper(helper_id)
     if map_type not in MAP_TYPES:
         return f"not modelled: map type {map_type}"
-    if h == "map_lookup_elem" and (t in MAP_IN_MAP_TYPES or t in SOCKET_LOOKUP_MAP_TYPES
-                                   or t in SOCK_MAP_TYPES):
+    if h == "map_lookup_elem" and t in SOCKET_LOOKUP_MAP_TYPES:
+        return None
+    if h == "map_lookup_elem" and (t in MAP_IN_MAP_TYPES or t in SOCK_MAP_TYPES):
         from model.platform.ctx_layouts import VERIFIER_ONLY
 
         if t in MAP_IN_MAP_TYPES:
             return None if map_in_map else f"{VERIFIER_ONLY}: a lookup in an {t}"
-        if t in SOCKET_LOOKUP_MAP_TYPES:
-            return None if typed else f"{VERIFIER_ONLY}: an AF_XDP socket from an {t} lookup"
         return None if refs else f"{VERIFIER_ONLY}: a socket reference from a {t} lookup"
     if h in ("map_update_elem", "map_delete_elem") and t in SOCK_MAP_TYPES:
         from model.platform.ctx_layouts import VERIFIER_ONLY
@@ -242,12 +241,32 @@ def is_array_type(map_type: int) -> bool:
     return map_type_name(map_type) in ARRAY_MAP_TYPES
 
 
+#: map types whose object may leave max_entries at 0 for its loader to set (the kernel
+#: creates none with 0: EINVAL, measured on Linux 6.18), with the fewest entries the kernel
+#: creates one with: an array (of maps) or a hash map 1; a ring buffer a power of 2 of
+#: whole pages, so one page of bytes (ringbuf_map_alloc; 2048 refused, 4096 created)
+LOADER_SIZED_MAP_TYPES = {"array": 1, "percpu_array": 1, "array_of_maps": 1, "hash": 1,
+                          "percpu_hash": 1, "lru_hash": 1, "lru_percpu_hash": 1,
+                          "ringbuf": 4096, "user_ringbuf": 4096}
+#: the most entries a map may have once loaded (max_entries is a u32)
+MAX_LOADED_ENTRIES = (1 << 32) - 1
+
+
+def entries_set_at_load(map_type: int, max_entries: int) -> bool:
+    """The object leaves this map at 0 entries for its loader to set
+    (``bpf_map__set_max_entries``, a ``volatile const`` size): once loaded it has any
+    number from ``entries_at_least`` to MAX_LOADED_ENTRIES, unknown to the object."""
+    return max_entries == 0 and map_type_name(map_type) in LOADER_SIZED_MAP_TYPES
+
+
 def entries_at_least(map_type: int, max_entries: int) -> int:
-    """The fewest entries an array of the object has once loaded: its max_entries, or 1
-    when the object leaves 0 for its loader to set (``bpf_map__set_max_entries``): the
-    kernel creates no array with 0 entries (EINVAL, measured on Linux 6.18), so a
-    constant key 0 is in range whatever the loader sets."""
-    return max(max_entries, 1) if is_array_type(map_type) else max_entries
+    """The fewest entries a map of the object has once loaded: its max_entries, or the
+    kernel's least when the object leaves 0 for its loader to set
+    (``entries_set_at_load``): for an array 1, so a constant key 0 is in range whatever
+    the loader sets."""
+    if entries_set_at_load(map_type, max_entries):
+        return LOADER_SIZED_MAP_TYPES[map_type_name(map_type)]
+    return max_entries
 
 
 def can_elide_null(map_type: int, map_flags: int) -> bool:
@@ -294,4 +313,5 @@ __all__ = ["MAP_TYPES", "MAP_TYPE_IDS", "MAP_ALLOWS", "HELPER_NEEDS", "VALUE_MAP
            "access_type_check", "prog_can_read", "prog_can_write",
            "is_array_type", "keys_exact", "forced_prog_flags", "can_elide_null",
            "map_type_name", "resolve_map_arg", "MAP_IN_MAP_TYPES",
-           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP"]
+           "MAP_IN_MAP_IDS", "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP",
+           "entries_at_least", "entries_set_at_load", "MAX_LOADED_ENTRIES"]

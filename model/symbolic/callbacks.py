@@ -124,9 +124,8 @@ def after_call(eng, before, guard, pc: int, insn, done: list) -> list:
         more = z3.ULT(bv(k), nr)
         ret = z3.If(flags != bv(0), bv(EINVAL), z3.If(z3.Not(runs), bv(E2BIG), bv(k)))
     else:  # for_each_map_elem: an array's every index, in order; a hash map's elements
-        m = eng.lay.maps[regs[1].r.name]
         runs = flags == bv(0)
-        more = z3.BoolVal(k < m.max_entries)
+        more = eng.lay.in_range(regs[1].r.name, bv(k))  # below its (loaded) entries
         ret = z3.If(runs, bv(k), bv(EINVAL))
     # a hash map may hold any number of elements (at most max_entries): it may end anywhere
     at_end = z3.BoolVal(True) if name in ("find_vma", "user_ringbuf_drain") or (

@@ -17,10 +17,11 @@ from __future__ import annotations
 import z3
 
 from model.errors import NotModelled
-from model.interp.replay import Replay, init_maps, make_keystate, write_replay
+from model.interp.replay import Replay, init_maps, loaded_maps, make_keystate, write_replay
 from model.interp.ctx import ETH_HLEN, L3_TYPES, PACKET_TYPES
 from model.interp.machine import Machine
 from model.interp.refs import REF_HELPERS, RESERVE, ringbuf_discard, sk_found, sk_lookup
+from model.platform.map_helpers import entries_set_at_load
 from model.symbolic.models import key_var, site_var
 from model.symbolic.state import bv
 
@@ -93,11 +94,13 @@ def build(eng, m, model: str, failure=None) -> dict:
     cx["ctx"] = _bytes(m, lay.ctx_in, lay.ctx_size).hex()
     cx["packet"] = pkt.hex() if prog.prog_type in PACKET_TYPES else None
     maps: dict[str, dict[str, str]] = {}
+    cx["entries"] = {name: _val(m, lay.entries(name)) for name, md in lay.maps.items()
+                     if entries_set_at_load(md.type, md.max_entries)}
     for name, key in lay.lookups:
         md = lay.maps[name]
         k = _val(m, key)
         if lay.is_array(name):
-            present = k < md.max_entries
+            present = k < _val(m, lay.entries(name))
         else:
             present = z3.is_true(m.eval(z3.Select(lay.present_in[name], key),
                                         model_completion=True))
@@ -162,7 +165,7 @@ def to_replay(obj_path: str, prog, cx: dict) -> Replay:
                   {k: [c == "1" for c in v] for k, v in cx["schedule"].items()},
                   bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None,
                   bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None,
-                  cx.get("maps") or {})
+                  cx.get("maps") or {}, entries=cx.get("entries") or {})
 
 
 #: instructions of a replayed path kept in a counterexample (``path_truncated`` says more ran)
@@ -181,7 +184,8 @@ def replay(obj, prog, cx: dict) -> dict:
                for k, v in cx.get("helper_results", {}).items()}
     writes = {tuple(int(x) for x in k.split(":")): [bytes.fromhex(h) for h in v]
               for k, v in cx.get("helper_writes", {}).items()}
-    mach = ReplayMachine(prog, obj.maps, keys=ks, results=results, writes=writes)
+    mach = ReplayMachine(prog, loaded_maps(obj.maps, cx.get("entries") or {}), keys=ks,
+                         results=results, writes=writes)
     init_maps(mach, cx.get("maps") or {})
     ctx = bytes.fromhex(cx["ctx"]) if cx.get("ctx") is not None else None
     pkt = bytes.fromhex(cx["packet"]) if cx.get("packet") is not None else None

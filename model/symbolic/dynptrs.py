@@ -336,12 +336,11 @@ def call(eng, st, pc: int, proto):
         return bad, [(st, S(ret), None)]
     if name == "ringbuf_reserve_dynptr":
         size, flags = _u32(lay.addr(regs[2])), lay.addr(regs[3])
-        m = lay.maps[regs[1].r.name]
         where = f"{REF_PREFIX}{dyn.ref}"
         st.maps[where] = z3.Array(f"rbd_{tag}", BV64, BYTE)
         fail = z3.Bool(f"rbd_fail_{tag}")
         big = z3.UGT(size, bv(SIZE_MASK))
-        fits = z3.ULE(size + bv(RINGBUF_HDR), bv(m.max_entries))
+        fits = z3.ULE(size + bv(RINGBUF_HDR), lay.entries(regs[1].r.name))
         null = z3.Or(flags != bv(0), big, fail, z3.Not(fits))
         st.dynptrs[("info", dyn.id)] = Info("ringbuf", where, null, size)
         ret = z3.If(flags != bv(0), bv(EINVAL), z3.If(big, bv(E2BIG),

@@ -82,8 +82,7 @@ def outer_lookup(lay, st, name: str, key, pc: int, n: int):
     found = z3.Not(null)
     if lay.is_array(name) or map_type_name(m.type) == "array_of_maps":
         if key is not None:
-            wide = z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key
-            found = z3.And(found, z3.ULT(wide, bv(m.max_entries)))
+            found = z3.And(found, lay.in_range(name, key))
     addr = z3.BitVec(f"inner_map_{pc}_{n}", 64)
     fact = addr != bv(0)
     if not any(f.eq(fact) for f in lay.facts):
@@ -99,12 +98,11 @@ def inner_lookup(lay, st, name: str, key, pc: int, n: int):
     elem = z3.BitVec(f"inner_key_{pc}_{n}", 8 * max(m.key_size, 1))  # an element of the copy
     hit = st.copy()
     if can_elide_null(m.type, m.map_flags) and key is not None:
-        # an array of the template's size: found exactly below max_entries; the kernel
+        # an array of the template's size: found exactly below its entries; the kernel
         # drops the NULL of a key it knows is such a constant (get_constant_map_key: a
         # STACK_ZERO key or a constant spill of the key's size), which this engine's bytes
         # do not tell: a NULL there is a path only the verifier may judge (AMBIGUOUS)
-        ok = z3.ULT(z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key,
-                    bv(m.max_entries))
+        ok = lay.in_range(name, key)
         unsure = st.copy()
         unsure.maps[AMBIGUOUS] = z3.BoolVal(True)
         return None, [(st, S(bv(0)), z3.Not(ok)), (unsure, S(bv(0)), ok),

@@ -15,9 +15,9 @@ from model.platform.ctx_layouts import (SOCKET_YIELDS, VERIFIER_ONLY, ctx_access
                                         moved_ctx_reason, unmodelled_yield)
 from model.platform.map_fields import MapFieldError, map_field_read
 from model.platform.value_fields import field_error, record_fields
-from model.platform.map_helpers import (access_type_check, can_elide_null, entries_at_least,
-                                        keys_exact,
+from model.platform.map_helpers import (access_type_check, can_elide_null, keys_exact,
                                         map_helper_check, map_helper_unmodelled,
+                                        SOCKET_LOOKUP_MAP_TYPES, map_type_name,
                                         map_write_check)
 from model.platform.prototypes import (Arg, ArgFlag, Ret, helper_check, helper_proto,
                                        helper_unmodelled, known_zero_arg, packet_arg_check,
@@ -582,8 +582,7 @@ def _lookup(lay, st, name, ptr, gen: int = 0):
         key = z3.FreshConst(z3.BitVecSort(8 * m.key_size), "key")
     lay.lookups.append((name, key))
     if lay.is_array(name):
-        ok = z3.ULT(z3.ZeroExt(64 - 8 * m.key_size, key) if m.key_size < 8 else key,
-                    bv(entries_at_least(m.type, m.max_entries)))
+        ok = lay.in_range(name, key)
         # an array made with BPF_F_INNER_MAP: the kernel keeps the NULL for any key
         null = z3.Not(ok) if m.origin == "data" or can_elide_null(m.type, m.map_flags) \
             else z3.BoolVal(True)
@@ -591,6 +590,9 @@ def _lookup(lay, st, name, ptr, gen: int = 0):
         ok = z3.Select(st.present.get(name, lay.present_in[name]), key)
         null = z3.Not(ok)
     hit = st.copy()
+    kind = SOCKET_LOOKUP_MAP_TYPES.get(map_type_name(m.type))
+    if kind is not None:  # a socket holding no reference (an xskmap's: model.symbolic.sockets)
+        return [(st, S(bv(0)), null), (hit, sockets.in_map(lay, kind), ok)]
     return [(st, S(bv(0)), null), (hit, P(Region("map", name, gen=gen), bv(0), key), ok)]
 
 

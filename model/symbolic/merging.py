@@ -99,11 +99,11 @@ class Merging:
     def merge(self, a: State, b: State) -> None:
         """Absorb ``b`` into ``a`` (same signature; ``State.merge``)."""
         lay = self.lay
-        for n in set(a.maps) ^ set(b.maps):
+        for n in sorted(set(a.maps) ^ set(b.maps)):  # (in a fixed order: term ids)
             if n in lay.maps:  # written on one side only: the other holds the input
                 a.maps.setdefault(n, map_array(lay, a, n))
                 b.maps.setdefault(n, map_array(lay, b, n))
-        for n in set(a.present) ^ set(b.present):
+        for n in sorted(set(a.present) ^ set(b.present)):
             a.present.setdefault(n, lay.present_in[n])
             b.present.setdefault(n, lay.present_in[n])
         a.merge(b)

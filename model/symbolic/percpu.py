@@ -31,8 +31,7 @@ def lookup(lay, st, name: str, pc: int, n: int):
     null = z3.Bool(f"cpu_null_{pc}_{n}")
     found = z3.Not(null)
     if lay.is_array(name):
-        wide = z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key
-        found = z3.And(found, z3.ULT(wide, bv(m.max_entries)))
+        found = z3.And(found, lay.in_range(name, key))
     hit = st.copy()
     return [(st, S(bv(0)), null), (hit, P(Region("map", name), bv(0), key), found)]
 

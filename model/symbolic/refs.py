@@ -53,13 +53,13 @@ def reserve(lay, st, pc: int, n: int, map_name: str, size_reg, flags_reg):
     ok.helper_runs[RESERVED] = k + 1
     name = f"{KIND}#{k}"
     ok.maps[name] = z3.Array(f"rb_{pc}_{n}", BV64, BYTE)
-    fits = size + RINGBUF_HDR <= lay.maps[map_name].max_entries
+    fits = z3.ULE(bv(size + RINGBUF_HDR), lay.entries(map_name))  # (loader-sized: unknown)
     flags = flags_reg.v if isinstance(flags_reg, S) else bv(1)
     null = z3.Bool(f"rb_null_{pc}_{n}")
     lay.reserve_nulls[(pc, n)] = null
     region = Region(KIND, name, 0, k, size)
     return [(st, S(bv(0)), null),
-            (ok, P(region, bv(0)), z3.And(z3.Not(null), flags == bv(0), z3.BoolVal(fits)))]
+            (ok, P(region, bv(0)), z3.And(z3.Not(null), flags == bv(0), fits))]
 
 
 def size_bad(regno: int, r) -> list | None:

@@ -87,6 +87,13 @@ def ctx_pointer(lay, kind: str, addr) -> P:
     return _sock(lay, base, kind != base, 0, addr)
 
 
+def in_map(lay, kind: str) -> P:
+    """The socket a lookup found in a map of sockets holding no reference (an xskmap:
+    ``map_helpers.SOCKET_LOOKUP_MAP_TYPES``): the verifier's PTR_TO_MAP_VALUE_OR_NULL,
+    NULL-checked, is ``kind``; its address, unknown, is not NULL."""
+    return _sock(lay, kind, False, 0, z3.FreshConst(z3.BitVecSort(64), "in_map"))
+
+
 def vreg(p: P, off: int = 0, null: bool = False):
     """The verifier's register for socket pointer ``p`` (``null``: as its _or_null type)."""
     kind, _ = kind_of(p)
@@ -226,4 +233,4 @@ def release(st, p: P, tag: str) -> None:
 
 
 __all__ = ["KIND", "FOLLOWED", "STORAGE", "USERS", "storage_get", "SOCK_ARGS", "followed", "held", "ctx_pointer", "load",
-           "access_bad", "arith_bad", "arg_bad", "acquire", "cast", "release"]
+           "access_bad", "arith_bad", "arg_bad", "acquire", "cast", "release", "in_map"]

@@ -27,7 +27,8 @@ from model.interp.maps import ELEM_STRIDE
 from model.interp.memory import (CTX_BASE, FUNC_BASE, MAP_BASE, MAP_PTR_BASE, MAP_STRIDE,
                                  PACKET_BASE, STACK_BASE, STACK_SIZE, STACK_STRIDE)
 from model.interp.refs import RINGBUF_BASE, RINGBUF_STRIDE
-from model.platform.map_helpers import is_array_type
+from model.platform.map_helpers import (MAX_LOADED_ENTRIES, entries_at_least,
+                                        entries_set_at_load, is_array_type)
 
 BV64 = z3.BitVecSort(64)
 BYTE = z3.BitVecSort(8)
@@ -170,6 +171,30 @@ class Layout:
     def is_array(self, name: str) -> bool:
         m = self.maps[name]
         return is_array_type(m.type) or m.origin == "data"
+
+    def entries(self, name: str):
+        """The entries of map ``name`` once loaded (64 bits; a ring buffer's: bytes): its
+        max_entries, or, for a map its loader sizes (``entries_set_at_load``), the
+        variable ``entries_<name>``, from ``entries_at_least`` to MAX_LOADED_ENTRIES (a
+        fact): every key (reservation) may then be in range (fit) or not, one size for
+        every lookup."""
+        m = self.maps[name]
+        if not entries_set_at_load(m.type, m.max_entries):
+            return bv(m.max_entries)
+        n = z3.BitVec(f"entries_{name}", 64)
+        fact = z3.And(z3.UGE(n, bv(entries_at_least(m.type, m.max_entries))),
+                      z3.ULE(n, bv(MAX_LOADED_ENTRIES)))
+        if not any(f.eq(fact) for f in self.facts):
+            self.facts.append(fact)
+        return n
+
+    def in_range(self, name: str, key):
+        """Key ``key`` (a term of any width) is an index of array ``name``."""
+        wide = z3.ZeroExt(64 - key.size(), key) if key.size() < 64 else key
+        n = self.entries(name)
+        if z3.is_bv_value(wide) and z3.is_bv_value(n):
+            return z3.BoolVal(wide.as_long() < n.as_long())
+        return z3.ULT(wide, n)
 
     def pkt_len(self, st) -> object:
         """The packet's length in state ``st`` (a helper may have resized the packet)."""

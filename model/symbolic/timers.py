@@ -78,9 +78,7 @@ def async_state(eng, before, guard, target: int, key_kind: str):
     m = eng.lay.maps[name]
     key = z3.FreshConst(z3.BitVecSort(8 * max(m.key_size, 1)), "timer_key")
     if eng.lay.is_array(name):
-        w = key.size()
-        k64 = z3.ZeroExt(64 - w, key) if w < 64 else key
-        some = z3.ULT(k64, bv(m.max_entries))
+        some = eng.lay.in_range(name, key)
     else:
         some = z3.Select(eng.lay.present_in[name], key)
     eng.lay.lookups.append((name, key))

@@ -260,7 +260,7 @@ def _map_rules(maps, name: str, hid: int, ptype: str) -> None:
     model knows what the call does with a map of this type."""
     m = maps[name]
     why = (map_write_check(map_prog_flags(m), hid) or map_helper_check(m.type, hid, ptype)
-           or map_helper_unmodelled(m.type, hid, map_in_map=True, typed=True, refs=True))
+           or map_helper_unmodelled(m.type, hid, map_in_map=True, refs=True))
     if why is None and m.type in MAP_IN_MAP_IDS and m.inner not in maps:
         why = f"not modelled: map-in-map {name} without an inner map template"
     if why is not None:
