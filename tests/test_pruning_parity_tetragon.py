@@ -128,3 +128,48 @@ def test_a_copy_minus_a_constant_is_linked():
 def test_a_linked_copy_still_allows_the_values_it_has():
     _check(_negative_delta_program("add", True), False, "!read_ok")
     _check(_negative_delta_program("sub", True), False, "!read_ok")
+
+
+# -- an old scalar linked to nothing against a linked one (generic_tracepoint_actions) -------
+def _link_program(first_delta: int | None, second_delta: int, index: int, via: int) -> VerProg:
+    """Two sides leave r7 in a range: ``first_delta`` None: a random value & 63, linked to
+    nothing; else r9 = random & 31, r7 = r9 + ``first_delta`` (r7 linked to r9 with that
+    delta); the other side always the linked copy with ``second_delta``. After the join
+    ``if r7 > 30`` bounds r9 through the link, and register ``via`` (r7 or r9: precise)
+    indexes a byte of the stack from fp``index``. The kernel (6.18 stable's regsafe) compares an old r7 without id by its
+    range only: the linked side is pruned; an old linked r7 only against the same delta."""
+    a = Asm()
+    a.put(*[Store(8, 10, off, imm=0) for off in range(-64, 0, 8)])
+
+    def linked(delta: int) -> list:
+        return [Call(0, PRANDOM), Alu("and", True, 0, imm=31), Alu("mov", True, 9, src=0),
+                Alu("mov", True, 7, src=9), Alu("add", True, 7, imm=delta)]
+    one = ([Call(0, PRANDOM), Alu("and", True, 0, imm=63), Alu("mov", True, 7, imm=0),
+            Alu("add", True, 7, src=0), Alu("mov", True, 9, imm=0)]  # (a sum: no id)
+           if first_delta is None else linked(first_delta))
+    a.put(Alu("mov", True, 1, imm=0))  # (r1: _two_sides keeps it in r6)
+    # (2 jumps and 8 instructions on each side: a state stored at the join)
+    fill = [Call(0, PRANDOM)] + [Alu("mov", True, 3, imm=0)] * 3
+    _two_sides(a, one + fill, linked(second_delta) + fill)
+    out = a.label()
+    a.jmp("jgt", 7, out, imm=30)
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=index),
+          Alu("add", True, 2, src=via), Store(1, 2, 0, imm=0))
+    a.at(out)
+    _tail(a, 12)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_an_unlinked_old_scalar_covers_a_linked_one():
+    vp = _link_program(None, 8, -64, 7)
+    _check_both_ways(vp, True)
+    if KERNEL_OK:  # the linked side pruned at the join as the kernel does (14 more if not)
+        obj, prog = vp.model()
+        assert (check_program(obj, prog, log=False).stats.insns_processed
+                == vp.kernel_verify().insns_processed)
+
+
+def test_a_linked_old_scalar_needs_the_same_delta():
+    # delta 8: r7 <= 30 leaves r9 <= 22, within fp-23..fp-1; delta 4 lets r9 reach 26
+    _check(_link_program(8, 4, -23, 9), False, "invalid")
