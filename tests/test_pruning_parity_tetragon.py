@@ -8,7 +8,7 @@ kernel's; each has an unsafe twin where the difference does matter."""
 from __future__ import annotations
 
 from model.verifier.checker import check_program
-from test_pruning_kernel_parity import (KERNEL_OK, MAX_RATIO, PRANDOM, _check, _prog, _tail,
+from test_pruning_kernel_parity import (KERNEL_OK, MAX_RATIO, PRANDOM, _check, _pad, _prog, _tail,
                                         _two_sides)
 from vergen_base import Alu, Asm, Call, Exit, Load, Store, VerProg
 
@@ -173,3 +173,55 @@ def test_an_unlinked_old_scalar_covers_a_linked_one():
 def test_a_linked_old_scalar_needs_the_same_delta():
     # delta 8: r7 <= 30 leaves r9 <= 22, within fp-23..fp-1; delta 4 lets r9 reach 26
     _check(_link_program(8, 4, -23, 9), False, "invalid")
+
+
+# -- the checkpoint heuristic per call site (generic_tracepoint_actions' four calls) ---------
+def _two_calls_program(unsafe: bool) -> VerProg:
+    """main calls f twice; f walks 8 diamonds on random values. The states the first call
+    stored in f stay open while the second call runs (it is part of their subtree), but
+    the kernel's explored-state lists are per instruction *and* call site: the second
+    call stores its own states there after 2 jumps and 8 instructions and prunes each
+    diamond's second side at its join, as the first call does (skv waited for a loop's
+    20 jumps or 100 instructions there: 415 instructions, the kernel 350). ``unsafe``:
+    the second call's argument makes a diamond's side read the uninitialised r9."""
+    a = Asm()
+    f = a.label()
+    a.put(Alu("mov", True, 1, imm=0))
+    a.call_sub(f)
+    a.put(Alu("mov", True, 1, imm=1 if unsafe else 0))
+    a.call_sub(f)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at(f)
+    a.put(Alu("mov", True, 6, src=1))
+    for k in range(8):
+        # (2 jumps and 8 instructions before each prune point: both calls store a state
+        # at every one, at the same instructions)
+        skip, draw = a.label(), a.label()
+        _pad(a)
+        a.goto(draw)
+        a.at(draw)
+        a.put(Call(0, PRANDOM))
+        a.jmp("jgt", 0, skip, imm=7)
+        if k == 7:
+            fine = a.label()
+            a.jmp("jeq", 6, fine, imm=0)
+            a.put(Alu("mov", True, 0, src=9))
+            a.at(fine)
+        _pad(a)
+        a.goto(skip)
+        a.at(skip)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_each_call_site_has_its_own_checkpoints():
+    vp = _two_calls_program(False)
+    _check_both_ways(vp, True)
+    if KERNEL_OK:
+        obj, prog = vp.model()
+        ours = check_program(obj, prog, log=False).stats.insns_processed
+        assert ours == vp.kernel_verify().insns_processed, ours
+
+
+def test_the_second_call_is_still_checked():
+    _check(_two_calls_program(True), False, "!read_ok")
