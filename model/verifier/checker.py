@@ -414,7 +414,7 @@ class Checker:
         if n > MAX_CALLBACK_STATES or len(nodes) >= MAX_CALLBACK_SITE_STATES:
             raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
                          f"converge in {MAX_CALLBACK_STATES if n > MAX_CALLBACK_STATES else len(nodes)} states")
-        node = Node(path.node, without_singular_ids(st.copy()), path.trail)
+        node = Node(path.node, st.copy(), path.trail)
         chain[node] = n
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         key = site_key(st)
