@@ -8,7 +8,7 @@ kernel's; each has an unsafe twin where the difference does matter."""
 from __future__ import annotations
 
 from model.verifier.checker import check_program
-from test_pruning_kernel_parity import (KERNEL_OK, MAX_RATIO, PRANDOM, _check, _prog, _tail,
+from test_pruning_kernel_parity import (KERNEL_OK, MAX_RATIO, PRANDOM, _check, _pad, _prog, _tail,
                                         _two_sides)
 from vergen_base import Alu, Asm, Call, Exit, Load, Store, VerProg
 
@@ -128,3 +128,100 @@ def test_a_copy_minus_a_constant_is_linked():
 def test_a_linked_copy_still_allows_the_values_it_has():
     _check(_negative_delta_program("add", True), False, "!read_ok")
     _check(_negative_delta_program("sub", True), False, "!read_ok")
+
+
+# -- an old scalar linked to nothing against a linked one (generic_tracepoint_actions) -------
+def _link_program(first_delta: int | None, second_delta: int, index: int, via: int) -> VerProg:
+    """Two sides leave r7 in a range: ``first_delta`` None: a random value & 63, linked to
+    nothing; else r9 = random & 31, r7 = r9 + ``first_delta`` (r7 linked to r9 with that
+    delta); the other side always the linked copy with ``second_delta``. After the join
+    ``if r7 > 30`` bounds r9 through the link, and register ``via`` (r7 or r9: precise)
+    indexes a byte of the stack from fp``index``. The kernel (6.18 stable's regsafe) compares an old r7 without id by its
+    range only: the linked side is pruned; an old linked r7 only against the same delta."""
+    a = Asm()
+    a.put(*[Store(8, 10, off, imm=0) for off in range(-64, 0, 8)])
+
+    def linked(delta: int) -> list:
+        return [Call(0, PRANDOM), Alu("and", True, 0, imm=31), Alu("mov", True, 9, src=0),
+                Alu("mov", True, 7, src=9), Alu("add", True, 7, imm=delta)]
+    one = ([Call(0, PRANDOM), Alu("and", True, 0, imm=63), Alu("mov", True, 7, imm=0),
+            Alu("add", True, 7, src=0), Alu("mov", True, 9, imm=0)]  # (a sum: no id)
+           if first_delta is None else linked(first_delta))
+    a.put(Alu("mov", True, 1, imm=0))  # (r1: _two_sides keeps it in r6)
+    # (2 jumps and 8 instructions on each side: a state stored at the join)
+    fill = [Call(0, PRANDOM)] + [Alu("mov", True, 3, imm=0)] * 3
+    _two_sides(a, one + fill, linked(second_delta) + fill)
+    out = a.label()
+    a.jmp("jgt", 7, out, imm=30)
+    a.put(Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=index),
+          Alu("add", True, 2, src=via), Store(1, 2, 0, imm=0))
+    a.at(out)
+    _tail(a, 12)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_an_unlinked_old_scalar_covers_a_linked_one():
+    vp = _link_program(None, 8, -64, 7)
+    _check_both_ways(vp, True)
+    if KERNEL_OK:  # the linked side pruned at the join as the kernel does (14 more if not)
+        obj, prog = vp.model()
+        assert (check_program(obj, prog, log=False).stats.insns_processed
+                == vp.kernel_verify().insns_processed)
+
+
+def test_a_linked_old_scalar_needs_the_same_delta():
+    # delta 8: r7 <= 30 leaves r9 <= 22, within fp-23..fp-1; delta 4 lets r9 reach 26
+    _check(_link_program(8, 4, -23, 9), False, "invalid")
+
+
+# -- the checkpoint heuristic per call site (generic_tracepoint_actions' four calls) ---------
+def _two_calls_program(unsafe: bool) -> VerProg:
+    """main calls f twice; f walks 8 diamonds on random values. The states the first call
+    stored in f stay open while the second call runs (it is part of their subtree), but
+    the kernel's explored-state lists are per instruction *and* call site: the second
+    call stores its own states there after 2 jumps and 8 instructions and prunes each
+    diamond's second side at its join, as the first call does (skv waited for a loop's
+    20 jumps or 100 instructions there: 415 instructions, the kernel 350). ``unsafe``:
+    the second call's argument makes a diamond's side read the uninitialised r9."""
+    a = Asm()
+    f = a.label()
+    a.put(Alu("mov", True, 1, imm=0))
+    a.call_sub(f)
+    a.put(Alu("mov", True, 1, imm=1 if unsafe else 0))
+    a.call_sub(f)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    a.at(f)
+    a.put(Alu("mov", True, 6, src=1))
+    for k in range(8):
+        # (2 jumps and 8 instructions before each prune point: both calls store a state
+        # at every one, at the same instructions)
+        skip, draw = a.label(), a.label()
+        _pad(a)
+        a.goto(draw)
+        a.at(draw)
+        a.put(Call(0, PRANDOM))
+        a.jmp("jgt", 0, skip, imm=7)
+        if k == 7:
+            fine = a.label()
+            a.jmp("jeq", 6, fine, imm=0)
+            a.put(Alu("mov", True, 0, src=9))
+            a.at(fine)
+        _pad(a)
+        a.goto(skip)
+        a.at(skip)
+    a.put(Alu("mov", True, 0, imm=0), Exit())
+    return _prog(a)
+
+
+def test_each_call_site_has_its_own_checkpoints():
+    vp = _two_calls_program(False)
+    _check_both_ways(vp, True)
+    if KERNEL_OK:
+        obj, prog = vp.model()
+        ours = check_program(obj, prog, log=False).stats.insns_processed
+        assert ours == vp.kernel_verify().insns_processed, ours
+
+
+def test_the_second_call_is_still_checked():
+    _check(_two_calls_program(True), False, "!read_ok")

@@ -57,7 +57,7 @@ from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
 from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor, stored_at,
-                                    may_goto_hit, path_ended, same_frames,
+                                    may_goto_hit, path_ended, same_frames, site_key,
                                     stacks_may_cover, prune_points)
 
 ALL_REGS: Final = frozenset(range(11))
@@ -191,6 +191,7 @@ class Checker:
     def _explore(self, stats: Stats, t0: float):
         done: dict[int, list[Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
+        open_site: dict[tuple[int, int], int] = {}  # the same by ``site_key``
         # pc -> regs_key -> fingerprint -> stored nodes (a state's fingerprint is built only
         # when a stored state there has its regs_key)
         by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]] = {}
@@ -238,7 +239,7 @@ class Checker:
                 if cb_site:
                     try:
                         if self._callback_site(path, at_cb.setdefault(pc, []), done,
-                                               open_at):
+                                               open_at, open_site):
                             break
                     except Reject as e:
                         return Failure(pc, e.message), path.trail
@@ -273,13 +274,19 @@ class Checker:
                     d_j, d_i = jmps - prev_jmps, stats.insns_processed - prev_insns
                     add_new = looping or path.hist > HISTORY_LIMIT or (
                         d_j >= 2 and d_i >= 8 and (
-                            not open_at.get(pc) or d_j >= 20 or d_i >= 100))
+                            not open_at.get(pc) or not open_site.get(site_key(st))
+                            or d_j >= 20 or d_i >= 100))
                     olds = done.get(pc) if self.prune else None
                     if olds:
                         care, live = self._care(st)
                         alive = slots.get(pc)
                         old = None
-                        for o in olds:
+                        # is_state_visited's list: the states of this insn and innermost
+                        # call site (the others neither prune nor miss), newest first
+                        site = st.frames[-1].callsite
+                        for o in reversed(olds):
+                            if o.state.frames[-1].callsite != site:
+                                continue
                             prec = compared(o.state, o.marks)
                             failed = o.failed
                             if failed and fails_alone_memo(o.alone, o.state, st, failed[-1],
@@ -300,14 +307,14 @@ class Checker:
                         if old is not None:  # the old state's marks hold here too
                             carry_marks(tracker, old, st, path.node, path.trail, live,
                                         alive, pc)
-                            path_ended(path.node, done, open_at)
+                            path_ended(path.node, done, open_at, open_site)
                             break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
                         if may_goto_hit(st, at_pc, care, live, alive):
                             mark_all(path.node, True)  # compared without precision marks
-                            path_ended(path.node, done, open_at)
+                            path_ended(path.node, done, open_at, open_site)
                             break
                     if add_new:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
@@ -317,6 +324,8 @@ class Checker:
                             fp = st.fingerprint()
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         open_at[pc] = open_at.get(pc, 0) + 1
+                        key = site_key(st)
+                        open_site[key] = open_site.get(key, 0) + 1
                         unindexed.setdefault(pc, []).append((rk, fp, node))
                         path.node = node
                         path.hist = 0
@@ -355,7 +364,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    path_ended(path.node, done, open_at)
+                    path_ended(path.node, done, open_at, open_site)
                     break
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
@@ -375,7 +384,7 @@ class Checker:
                 path.state, path.trail = succ[0], trail
         return self._check_stack_depth(depths)
 
-    def _callback_site(self, path: Path, nodes: list, done, open_at) -> bool:
+    def _callback_site(self, path: Path, nodes: list, done, open_at, open_site) -> bool:
         """At a callback's call site (is_state_visited for calls_callback insns): a state
         covered by any state stored there, explored in full or not, is pruned (the
         iterations converged); no infinite-loop check. A state back from the callback is
@@ -402,7 +411,7 @@ class Checker:
             regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc, loose=True)
-            path_ended(path.node, done, open_at)
+            path_ended(path.node, done, open_at, open_site)
             return True
         chain = self.cb_chain
         n = chain.get(prev, 0) + 1 if prev is not None else 1  # this path's states here
@@ -412,6 +421,8 @@ class Checker:
         node = Node(path.node, st.copy(), path.trail)
         chain[node] = n
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
+        key = site_key(st)
+        open_site[key] = open_site.get(key, 0) + 1
         nodes.append(node)
         path.node = node
         return False

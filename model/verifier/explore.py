@@ -4,6 +4,8 @@ the exploration loop reads, the kernel's prune points, and the loop rule at a ma
 
 from __future__ import annotations
 
+import itertools
+
 from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadAcquire, LoadImm64, MayGoto,
                        Store, StoreRelease)
 from model.program import PSEUDO_FUNC, Program
@@ -12,6 +14,7 @@ from model.verifier.backtrack import Marks, Tracker
 from model.verifier.state import EMPTY, State, covers, slot_covers
 from model.verifier.step import Stepper
 
+_SEQ = itertools.count()
 JMP_CLASS = (Jump, Call, CallX, Exit, MayGoto)  # counted as the kernel's jmps_processed
 MEMORY = (Load, Store, Atomic, LoadAcquire, StoreRelease)  # (exact classes)
 
@@ -20,9 +23,10 @@ class Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
     __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses", "failed", "alone")
+                 "misses", "failed", "alone", "seq")
 
     def __init__(self, parent: "Node | None", state: State, trail):
+        self.seq = next(_SEQ)  # the order states are stored in (the kernel's list order)
         self.parent = parent
         self.branches = 1
         self.complete = False
@@ -35,17 +39,32 @@ class Node:
 
 
 def path_ended(node: Node | None, done: dict[int, list[Node]],
-                open_at: dict[int, int]) -> None:
+                open_at: dict[int, int], open_site: dict[tuple[int, int], int]) -> None:
     """One path below ``node`` ended; a node whose subtree is fully explored becomes a
-    state that prunes (``done``: pc -> such states)."""
+    state that prunes (``done``: pc -> such states; ``open_at``, ``open_site``: the
+    stored states still being explored by pc and by ``site_key``)."""
     while node is not None:
         node.branches -= 1
         if node.branches:
             return
         node.complete = True
-        done.setdefault(node.state.pc, []).append(node)
+        # kept in the order the states were stored (a state completes after the states
+        # stored below it): is_state_visited walks them newest first
+        at = done.setdefault(node.state.pc, [])
+        i = len(at)
+        while i and at[i - 1].seq > node.seq:
+            i -= 1
+        at.insert(i, node)
         open_at[node.state.pc] -= 1
+        open_site[site_key(node.state)] -= 1
         node = node.parent
+
+
+def site_key(st: State) -> tuple[int, int]:
+    """The kernel's explored-state list of a state: its instruction and its innermost
+    frame's call site (``explored_state``): only the states of that list still being
+    explored make the checkpoint heuristic wait for a loop's 20 jumps / 100 insns."""
+    return st.pc, st.frames[-1].callsite
 
 
 class Path:
@@ -213,5 +232,5 @@ def is_ancestor(node: Node, of: Node | None) -> bool:
     return False
 
 
-__all__ = ["Node", "Path", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
+__all__ = ["Node", "Path", "site_key", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
            "same_frames", "may_goto_hit", "stored_at", "is_ancestor", "JMP_CLASS", "MEMORY"]

@@ -397,7 +397,10 @@ def reg_covers(old: Reg, new: Reg, ids: dict[int, int]) -> bool:
     if (old.ref or new.ref) and not _same_id(old.ref, new.ref, ids):
         return False
     if old.type is T.SCALAR:
-        if old.delta != new.delta:  # regsafe: BPF_ADD_CONST flags and deltas must agree
+        # regsafe: an old scalar linked to others (an id) needs the same link kind in the
+        # new one (BPF_ADD_CONST flags and deltas agree); one linked to nothing only its
+        # range (the new state's links only add constraints; Linux 6.18 stable)
+        if old.id and old.delta != new.delta:
             return False
         return scalar_covers(old.scalar, new.scalar) and _scalar_id(old.id, new.id, ids)
     if (old.off, old.map, old.frame, old.read_only) != (new.off, new.map, new.frame,
