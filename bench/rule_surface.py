@@ -126,6 +126,16 @@ def main(n: int = N_PROGRAMS, z3_n: int = Z3_PROGRAMS, seed: int = SEED,
 
 
 if __name__ == "__main__":
-    nums = [int(a) for a in sys.argv[1:4]]
-    extra = sys.argv[4:]
-    main(*nums, *([tuple(extra[0].split(","))] if extra else []), *extra[1:2])
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.rule_surface",
+                                 description="skv against the kernel on the rule surface")
+    ap.add_argument("n", nargs="?", type=int, default=N_PROGRAMS, help="programs drawn")
+    ap.add_argument("z3_n", nargs="?", type=int, default=Z3_PROGRAMS,
+                    help="of them, how many the Z3 engine also judges")
+    ap.add_argument("seed", nargs="?", type=int, default=SEED)
+    ap.add_argument("classes", nargs="?", default=None,
+                    help="comma list of feature classes each program is drawn first from")
+    ap.add_argument("name", nargs="?", default="rule_surface", help="results file stem")
+    a = ap.parse_args()
+    main(a.n, a.z3_n, a.seed, tuple(a.classes.split(",")) if a.classes else None, a.name)
