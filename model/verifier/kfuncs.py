@@ -55,8 +55,8 @@ def call_kfunc(st: State, obj, prog, ptype: str, pc: int, btf_id: int, ids) -> N
         from model.verifier import dynptr_kfuncs
 
         ret = dynptr_kfuncs.call(st, obj, ptype, name, k, pc, ids)
-        for r in range(1, 6):
-            regs[r] = NOT_INIT
+        for i in range(1, 6):
+            regs[i] = NOT_INIT
         regs[0] = ret
         return
     released = None

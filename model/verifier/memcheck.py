@@ -68,7 +68,7 @@ def check_bounds(regno: int, reg: Reg, off: int, size: int, limit: int, what: st
                      f"R{regno} max value is outside of the allowed memory range")
 
 
-def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
+def access(st: State | None, maps, prog_type: str, regno: int, reg: Reg, off: int, size: int,
            write: bool, value: Reg | None = None, strict: bool = False,
            signed: bool = False, attach_type: int = 0, target=None,
            gpl: bool = True, in_rcu: bool = True) -> Reg | None:
@@ -85,6 +85,8 @@ def access(st: State, maps, prog_type: str, regno: int, reg: Reg, off: int, size
     if t is not T.STACK:  # the stack's (always strict) check comes with its frame's
         check_ptr_alignment(reg, off, size, strict)
     if t is T.STACK:
+        if st is None:  # (the Z3 engine checks its non-stack accesses with no state)
+            raise TypeError("a stack access is checked with its state")
         return _stack(st, regno, reg, off, size, write, value)
     if t is T.MAP_VALUE:
         m = maps[reg.map]
@@ -161,12 +163,12 @@ def _vmlinux():
     return vmlinux_btf()
 
 
-def vmlinux_struct_id(name: str) -> int:
+def vmlinux_struct_id(name: str | None) -> int:
     """The running kernel's BTF id of struct ``name`` (a helper's or kfunc's argument or
     return type); "not modelled" without it (``NotModelled`` without the kernel's BTF)."""
     from model.elf.btf import STRUCT
 
-    t = _vmlinux().find(name, STRUCT)
+    t = None if name is None else _vmlinux().find(name, STRUCT)
     if t is None:
         raise Reject(f"not modelled: struct {name} is not in vmlinux BTF")
     return t.id
