@@ -147,8 +147,7 @@ class Steps(dict):
             got = _remember(_STEP_BY_INSN, key, (
                 insn, cls in MEMORY, cls in JMP_CLASS, cls is Jump and insn.cond != "ja",
                 Tracker.may_use(insn),
-                None if Stepper.checks_nothing(insn, asserts)
-                else Stepper.plan(insn, asserts)))
+                Stepper.plan(insn, asserts) or None))
         got = self[pc] = got + (pc in self.jmp_points, pc in self.cb_sites,  # (the pc's
                                 pc in self.prune_points, self.observe.get(pc))  # own)
         return got

@@ -95,8 +95,9 @@ def access(st: State | None, maps, prog_type: str, regno: int, reg: Reg, off: in
             raise Reject(why)
         check_bounds(regno, reg, off, size, m.value_size, "map value")
         value_fields_check(m, reg, off, size)
-        if not write and reg.read_only and var_of(reg).is_const():
-            return _rodata_value(m, reg.off + off + var_of(reg).var_off.value, size)
+        var = var_of(reg)
+        if not write and reg.read_only and var.is_const():
+            return _rodata_value(m, reg.off + off + var.var_off.value, size)
         return None if write else unknown()
     if t in SIZED_MEM:
         if write and reg.read_only:  # PTR_TO_MEM | MEM_RDONLY (a kernel symbol's memory)
@@ -151,8 +152,9 @@ def buffer_access(regno: int, reg: Reg, off: int, size: int, what: str) -> None:
     o = reg.off + off
     if o < 0:
         raise Reject(f"R{regno} invalid {what} buffer access: off={o}, size={size}")
-    if not var_of(reg).is_const() or var_of(reg).const_value():
-        t_ = var_of(reg).var_off
+    var = var_of(reg)
+    if not var.is_const() or var.const_value():
+        t_ = var.var_off
         raise Reject(f"R{regno} invalid variable buffer offset: off={o}, "
                      f"var_off=({t_.value:#x}; {t_.mask:#x})")
 
@@ -314,9 +316,9 @@ def _packet(prog_type: str, regno: int, reg: Reg, off: int, size: int, write: bo
 def check_ctx_pointer(regno: int, reg: Reg) -> None:
     """The context pointer is only used unmoved (check_ptr_off_reg): no fixed offset, no
     variable part."""
-    t = var_of(reg).var_off
-    var = None if var_of(reg).is_const() and var_of(reg).const_value() == 0 else \
-        f"({t.value:#x}; {t.mask:#x})"
+    v = var_of(reg)
+    t = v.var_off
+    var = None if v.is_const() and v.const_value() == 0 else f"({t.value:#x}; {t.mask:#x})"
     why = moved_ctx_reason(regno, reg.off, var)
     if why:
         raise Reject(why)
@@ -544,10 +546,6 @@ def _stack_write(frame: Frame, addr: int, size: int, value: Reg | None) -> None:
         _set_byte(frame, a, ZERO if zero else MISC)
 
 
-def store_imm(frame: Frame, addr: int, size: int, imm: int) -> None:
-    _stack_write(frame, addr, size, known(imm))
-
-
 def _stack_read(frame: Frame, addr: int, size: int) -> Reg:
     """check_stack_read_fixed_off (aligned, so inside one slot)."""
     k, b = _slot_of(addr)
@@ -574,9 +572,10 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
     """get_constant_map_key: the key at a stack pointer when the verifier knows it (zero
     bytes from the key up to its slot's top, or a spill of exactly ``key_size`` bytes at
     the key's address holding a constant)."""
-    if reg.type is not T.STACK or not var_of(reg).is_const():
+    var = var_of(reg)
+    if reg.type is not T.STACK or not var.is_const():
         return None
-    addr = reg.off + _signed(var_of(reg).var_off.value)
+    addr = reg.off + _signed(var.var_off.value)
     if not -STACK_SIZE <= addr < 0:
         return None
     k, b = _slot_of(addr)
@@ -597,28 +596,6 @@ def constant_map_key(st: State, reg: Reg, key_size: int) -> int | None:
     return spill.const()
 
 
-def stack_bytes_initialised(st: State, reg: Reg, size: int) -> bool:
-    """Are the ``size`` bytes at a stack pointer all written (for helper key arguments)?"""
-    frame = _frame_of(st, reg)
-    base = reg.off + (_signed(var_of(reg).var_off.value) if var_of(reg).is_const() else 0)
-    for a in range(base, base + size):
-        k, b = _slot_of(a)
-        s = frame.stack.get(k, EMPTY)
-        if s.kinds[b] == INVALID:
-            return False
-    return True
-
-
-def stack_const(st: State, reg: Reg, size: int) -> int | None:
-    """The constant stored at a stack pointer, if the bytes hold one."""
-    try:
-        r = _stack_read(_frame_of(st, reg), reg.off, size)
-    except Reject:
-        return None
-    c = r.const()
-    return c
-
-
 def mark_written(st: State, reg: Reg, size: int) -> None:
     """A helper wrote ``size`` bytes at a stack pointer (e.g. probe_read's destination)."""
     frame = _frame_of(st, reg)
@@ -626,6 +603,5 @@ def mark_written(st: State, reg: Reg, size: int) -> None:
         _set_byte(frame, a, MISC)
 
 
-__all__ = ["Reject", "vmlinux_struct_id", "access", "check_bounds", "store_imm", "stack_bytes_initialised",
-           "stack_const", "mark_written", "constant_map_key", "check_ptr_alignment",
-           "check_ctx_pointer"]
+__all__ = ["Reject", "vmlinux_struct_id", "access", "check_bounds", "mark_written",
+           "constant_map_key", "check_ptr_alignment", "check_ctx_pointer"]

@@ -150,6 +150,9 @@ def scalar(s: Scalar, id: int = 0) -> Reg:
     return tuple.__new__(Reg, (T.SCALAR, s, 0, id) + _REG_TAIL)
 
 
+# (the fields ``scalar``, ``with_scalar`` and ``unlinked`` write by position)
+if Reg._fields[:4] != ("type", "scalar", "off", "id"):  # pragma: no cover - a reordering
+    raise ImportError(f"regs.scalar writes Reg's first fields by position: {Reg._fields[:4]}")
 _REG_TAIL = tuple(NOT_INIT)[4:]
 
 

@@ -95,18 +95,11 @@ class Stepper:
         return a.__class__ in cls.CHECKED and not (a.__class__ is A.Writable and a.reg != 10)
 
     @staticmethod
-    def checks_nothing(insn, asserts) -> bool:
-        """``check`` can refuse no state at ``insn`` with these assertions (those it
-        decides): no assertion, not an exit, no immediate divisor or shift."""
-        return not asserts and insn.__class__ is not Exit and not (
-            insn.__class__ is Alu and insn.src is None
-            and insn.op in ("div", "mod", "sdiv", "smod", "lsh", "rsh", "arsh"))
-
-    @staticmethod
     def plan(insn, asserts) -> tuple[tuple[int, int, Any], ...]:
         """What ``check`` does at ``insn`` with these assertions (those it decides), in
         order, as (step, register, assertion or message) records: computed once per
-        instruction (the loop then reads no assertion's attributes)."""
+        instruction (the loop then reads no assertion's attributes); empty where ``check``
+        can refuse no state."""
         out: list[tuple[int, int, Any]] = []
         if insn.__class__ is Exit:
             out.append((_EXIT, 0, None))
