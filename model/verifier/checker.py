@@ -26,30 +26,28 @@ every instruction's assertions (``model.verifier.assertions``) on the abstract s
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import time
 from typing import Any, Final
 from dataclasses import dataclass, field
 
 from model.cfg import check_structure
-from model.cfg.graph import func_starts
 from model.errors import CfgError
-from model.isa import Call, LoadImm64, MayGoto, kernel_line
+from model.isa import Call, MayGoto, kernel_line
 from model.errors import NotModelled
 from model.platform.callbacks import is_sync_callback_call
 from model.platform.prog_flags import flags_unmodelled, strict_alignment
 from model.platform.prototypes import program_sleepable
 from model.platform.prog_types import program_unmodelled
-from model.platform.priv_stack import on_private_stack, private_stacks
 from model.platform.tracing_targets import target_refusal
 from model.platform.returns import return_range
-from model.program import PSEUDO_FUNC, BpfObject, Program
-from model.verifier.calls import GPL_COMPATIBLE, MAX_CALL_FRAMES, TAIL_CALL
+from model.program import BpfObject, Program
+from model.verifier.calls import GPL_COMPATIBLE
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
 from model.verifier.backtrack import Tracker, carry_marks, compared, every_value, mark_all
+from model.verifier.stack_depth import check_stack_depth
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
 from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
                                   without_singular_ids)
@@ -66,8 +64,6 @@ INSN_BUDGET = 1_000_000
 JMP_SEQ_LIMIT = 8192
 TIME_LIMIT_S = 120.0
 LOG_LIMIT = 20_000
-MAX_STACK = 512
-TAIL_CALL_STACK = 256  # the most stack a tail-calling subprogram's callers may hold
 #: states stored at one callback call site along one path (iterations of one callback
 #: loop) before skv gives up on convergence (the kernel would go on to its budget)
 MAX_CALLBACK_STATES = 256
@@ -382,7 +378,8 @@ class Checker:
                         return (Failure(pc, f"The sequence of {len(stack)} jumps is too "
                                             "complex."), trail)
                 path.state, path.trail = succ[0], trail
-        return self._check_stack_depth(depths)
+        bad = check_stack_depth(self.prog, self.by_pc, self.stepper.async_seen, depths)
+        return (Failure(*bad), None) if bad else None
 
     def _callback_site(self, path: Path, nodes: list, done, open_at, open_site) -> bool:
         """At a callback's call site (is_state_visited for calls_callback insns): a state
@@ -440,77 +437,6 @@ class Checker:
         slots = {k: (m.slots if k == last else m.outer.get(k, ((), ()))[1])
                  for k in range(last + 1)}
         return lambda k, i: i in slots[k]
-
-    def _check_stack_depth(self, depths: dict):
-        """check_max_stack_depth: along every static call chain, the frames' stack depths
-        (rounded up to 16 bytes, as with the JIT) must fit in 512 bytes; a frame on a
-        private stack (model.platform.priv_stack) counts in no chain."""
-        starts = sorted(func_starts(self.prog))
-        per_func: dict[int, int] = {}
-        for callsite, d in depths.items():
-            if isinstance(callsite, tuple):  # ("cb", entry): a callback's frame
-                f = callsite[1]
-            else:
-                f = 0 if callsite < 0 else _callee(self.by_pc, callsite)
-            per_func[f] = max(per_func.get(f, 0), d)
-
-        def body(f: int) -> list[tuple[int, object]]:
-            end = next((s for s in starts if s > f), self.prog.n_slots)
-            return [(pc, i) for pc, i in self.by_pc.items() if f <= pc < end]
-
-        # async callbacks (bpf_timer's) start call chains of their own: an ld_imm64 of one
-        # adds nothing to its caller's chain
-        roots = sorted({0} | {t for t, _ in self.stepper.async_seen})
-
-        def calls(f: int) -> list[tuple[int, int]]:
-            # bpf-to-bpf calls and ld_imm64 of a callback (the kernel counts both)
-            return [(pc, pc + 1 + i.imm)  # (a call's target, as the ld_imm64's)
-                    for pc, i in body(f)
-                    if (isinstance(i, Call) and i.src == 1
-                        or isinstance(i, LoadImm64) and i.src == PSEUDO_FUNC
-                        and pc + 1 + i.imm not in roots)]
-
-        def tail_calls(f: int) -> bool:
-            return any(isinstance(i, Call) and i.src == 0 and i.imm == TAIL_CALL
-                       for _, i in body(f))
-
-        # private stacks (model.platform.priv_stack): not with a tail call anywhere, nor
-        # for a function an async callback's call tree reaches
-        priv = private_stacks(self.prog.prog_type, self.prog.attach_type,
-                              any(tail_calls(f) for f in starts))
-        in_async: set[int] = set()
-        todo = [r for r in roots if r != 0]
-        while priv and todo:
-            f = todo.pop()
-            if f not in in_async:
-                in_async.add(f)
-                todo.extend(t for _, t in calls(f))
-
-        @functools.lru_cache(maxsize=None)
-        def walk(f: int, total: int, frames: int):
-            # every call of every function counts, reached or not (the kernel walks the
-            # static call graph): recursion ends at the frame limit
-            if f != 0 and total >= TAIL_CALL_STACK and tail_calls(f):
-                # a tail call drops only its own frame: its callers' frames must stay small
-                return Failure(f, "tail_calls are not allowed when call stack of previous "
-                                  f"frames is {total} bytes. Too large")
-            own = -(-per_func.get(f, 0) // 16) * 16
-            if not on_private_stack(priv, f in in_async, own):
-                total += own
-            if total > MAX_STACK:
-                return Failure(f, f"combined stack size of {frames} calls is {total}. "
-                                  "Too large")
-            for pc, t in calls(f):
-                if frames >= MAX_CALL_FRAMES:
-                    return Failure(pc, f"the call stack of {frames} frames is too deep !")
-                bad = walk(t, total, frames + 1)
-                if bad:
-                    return bad
-            return None
-
-        # the kernel walks the async callbacks' trees first, the main program's last
-        bad = next((b for b in (walk(r, 0, 1) for r in reversed(roots)) if b), None)
-        return (bad, None) if bad else None
 
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
         """Per frame, the registers whose values matter and those that are live: the
@@ -599,13 +525,6 @@ def _gc_paused():
     finally:
         if was:
             gc.enable()
-
-
-def _callee(by_pc: dict, pc: int) -> int:
-    """The function a bpf-to-bpf call at ``pc`` enters."""
-    insn = by_pc[pc]
-    assert isinstance(insn, Call) and insn.src == 1
-    return pc + 1 + insn.imm
 
 
 __all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program"]
