@@ -22,14 +22,16 @@ PROGS = ("dp_xdp_v4", "dp_tc_egress")
 
 
 def _covers_calls(monkeypatch):
-    """Every (old, new, care, live, slots, prec) ``covers`` is asked while checking two of
-    the datapath's programs, with a copy of ``new`` as it was then, and the answer."""
+    """Every (old, new, care, live, slots, prec, untouched) ``covers`` is asked while
+    checking two of the datapath's programs, with a copy of ``new`` as it was then, and
+    the answer."""
     calls = []
     real = S.covers
 
-    def spy(old, new, care=None, live=None, slots=None, prec=None, failed=None):
-        got = real(old, new, care, live, slots, prec, failed)
-        calls.append((old, new.copy(), care, live, slots, prec, got))
+    def spy(old, new, care=None, live=None, slots=None, prec=None, failed=None,
+            untouched=None):
+        got = real(old, new, care, live, slots, prec, failed, untouched=untouched)
+        calls.append((old, new.copy(), care, live, slots, prec, untouched, got))
         return got
 
     monkeypatch.setattr(C, "covers", spy)
@@ -48,16 +50,17 @@ def test_a_place_failing_alone_means_covers_fails(monkeypatch):
     calls = _covers_calls(monkeypatch)
     assert len(calls) > 100
     alone = 0
-    for old, new, care, live, slots, prec, got in calls:
+    for old, new, care, live, slots, prec, untouched, got in calls:
         places = [("r", i) for i in range(11)]
         places += [("s", k) for k in old.cur.stack.keys() | new.cur.stack.keys()]
         for at in places:
-            if S.fails_alone(old, new, at, care, live, slots, prec):
+            if S.fails_alone(old, new, at, care, live, slots, prec, untouched):
                 alone += 1
                 assert not got, (at, old.pc)
         if not got:  # covers() reports an innermost frame's place, or none
             failed: list = []
-            assert not S.covers(old, new, care, live, slots, prec, failed)
+            assert not S.covers(old, new, care, live, slots, prec, failed,
+                                untouched=untouched)
             assert failed == [] or failed[0][0] in ("r", "s")
     assert alone > 0
 
@@ -129,11 +132,13 @@ def test_the_remembered_fails_alone_answers_as_computed_afresh(monkeypatch):
     on the same inputs (checked on every call while verifying two datapath programs)."""
     real, calls, hits = S.fails_alone_memo, [], []
 
-    def spy(memo, old, new, at, care=None, live=None, slots=None, prec=None):
+    def spy(memo, old, new, at, care=None, live=None, slots=None, prec=None,
+            untouched=None):
         before = list(memo)
-        got = real(memo, old, new, at, care, live, slots, prec)
+        got = real(memo, old, new, at, care, live, slots, prec, untouched)
         hits.append(before == memo)  # (a hit leaves the memo as it was)
-        assert got == S.fails_alone(old, new, at, care, live, slots, prec), (at, old.pc)
+        assert got == S.fails_alone(old, new, at, care, live, slots, prec, untouched), (
+            at, old.pc)
         calls.append(got)
         return got
 

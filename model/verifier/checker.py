@@ -276,6 +276,7 @@ class Checker:
                     if olds:
                         care, live = self._care(st)
                         alive = slots.get(pc)
+                        fresh = slots.untouched.get(pc)
                         old = None
                         # is_state_visited's list: the states of this insn and innermost
                         # call site (the others neither prune nor miss), newest first
@@ -286,10 +287,11 @@ class Checker:
                             prec = compared(o.state, o.marks)
                             failed = o.failed
                             if failed and fails_alone_memo(o.alone, o.state, st, failed[-1],
-                                                           care, live, alive, prec):
+                                                           care, live, alive, prec, fresh):
                                 o.misses += add_new  # (covers would say no: quicker)
                                 continue
-                            if covers(o.state, st, care, live, alive, prec, failed):
+                            if covers(o.state, st, care, live, alive, prec, failed,
+                                      untouched=fresh):
                                 old = o
                                 o.hits += 1
                                 break

@@ -146,6 +146,9 @@ class SlotLiveness(dict):
     """pc -> the current frame's stack slots that may be read (before being wholly
     overwritten) from that instruction on, by this function or a callee it passes a stack
     pointer to; only the innermost frame's (a callee may read a caller's stack).
+    ``untouched``: pc -> the slots that may be read before any byte of them is written by
+    an ``r10`` store (a subset: a partial write ends a spilled register too; ``touches``:
+    pc -> the slot its ``r10`` store writes some bytes of), for ``covers``.
 
     The static part (``live_slots``) is exact for ``r10``-based accesses; a read through
     another register, by a helper or a kfunc is added when an explored state makes it
@@ -156,9 +159,13 @@ class SlotLiveness(dict):
     same slots (the role of the kernel's observed stack-use data, liveness.c)."""
 
     def __init__(self, base: dict[int, frozenset[int]], flow: Flow, kills: dict,
-                 observe: dict[int, tuple], maps: dict | None = None):
+                 observe: dict[int, tuple], maps: dict | None = None,
+                 untouched: tuple[dict[int, frozenset[int]], dict] | None = None):
         super().__init__(base)
         self.preds, self.kills = flow.preds, kills
+        #: pc -> slots read before any write touches them, and each pc's touched slots
+        self.untouched, self.touches = untouched if untouched is not None else (dict(base),
+                                                                                  kills)
         #: pc -> (register, offset, size): an int, None (up to the top of the stack) or
         #: how a helper's argument gives it (``_arg_size``)
         self.observe = observe
@@ -189,7 +196,8 @@ class SlotLiveness(dict):
         if got <= seen:
             return
         self.seen[pc] = seen | got
-        self._add(pc, got)
+        _add(self, self.kills, self.preds, pc, got)
+        _add(self.untouched, self.touches, self.preds, pc, got)
 
     def _arg_size(self, frame: Frame, spec: tuple) -> int | None:
         """The bytes a helper reads through a memory argument, as check_helper_mem_access
@@ -206,18 +214,21 @@ class SlotLiveness(dict):
             return None
         return sizes[0] if kind == "key" else sizes[1]
 
-    def _add(self, pc: int, new: frozenset[int]) -> None:
-        work = [(pc, new)]
-        while work:
-            q, bits = work.pop()
-            bits = bits - self.get(q, NO_SLOTS)
-            if not bits:
+
+def _add(live: dict[int, frozenset[int]], kills: dict, preds: dict, pc: int,
+         new: frozenset[int]) -> None:
+    """Slots ``new`` read at ``pc``: live there and backward until killed."""
+    work = [(pc, new)]
+    while work:
+        q, bits = work.pop()
+        bits = bits - live.get(q, NO_SLOTS)
+        if not bits:
+            continue
+        live[q] = live.get(q, NO_SLOTS) | bits
+        for p in preds.get(q, ()):
+            if live.get(p) is ALL_SLOTS:
                 continue
-            self[q] = self.get(q, NO_SLOTS) | bits
-            for p in self.preds.get(q, ()):
-                if self.get(p) is ALL_SLOTS:
-                    continue
-                work.append((p, bits - self.kills[p]))
+            work.append((p, bits - kills[p]))
 
 
 def slot_liveness(prog: Program, flow: Flow | None = None,
@@ -231,6 +242,8 @@ def slot_liveness(prog: Program, flow: Flow | None = None,
           _stack_uses_kills(insn, ptrs.get(pc, ALL_REGS), ptype, r10_reads=False)
           for pc, insn in flow.by_pc.items()}
     base = _backward_slots(flow, uk)
+    touches = {pc: _touched(insn) | uk[pc][1] for pc, insn in flow.by_pc.items()}
+    untouched = _backward_slots(flow, {pc: (uk[pc][0], touches[pc]) for pc in uk})
     observe: dict[int, tuple] = {}
     for pc, insn in flow.by_pc.items():
         if isinstance(insn, Call) and insn.src == 2:  # a kfunc: its memory arguments
@@ -241,7 +254,17 @@ def slot_liveness(prog: Program, flow: Flow | None = None,
             observe[pc] = tuple((r, 0, _read_size(insn, r, ptype)) for r in regs)
         elif regs and isinstance(insn, (Load, Atomic)):
             observe[pc] = tuple((r, insn.off, insn.size) for r in regs)
-    return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe, maps)
+    return SlotLiveness(base, flow, {pc: k for pc, (_, k) in uk.items()}, observe, maps,
+                        (untouched, touches))
+
+
+def _touched(insn) -> frozenset[int]:
+    """The slot an ``r10`` store of any size writes some bytes of (stack accesses are
+    aligned: one slot); a spilled register there is gone after it (a partial write
+    leaves plain bytes)."""
+    if isinstance(insn, Store) and insn.dst == 10:
+        return _slots(insn.off, insn.size)
+    return NO_SLOTS
 
 
 def _callee_reads_observed(prog: Program, pc: int, insn) -> bool:

@@ -171,7 +171,7 @@ def entry_state(ctx_reg: Reg) -> State:
 def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
            live: list[frozenset[int]] | None = None,
            slots: frozenset[int] | None = None, prec=None, failed: list | None = None,
-           same_kinds: bool = False) -> bool:
+           same_kinds: bool = False, untouched: frozenset[int] | None = None) -> bool:
     """``care[k]``: the registers of frame k whose scalar *values* matter from here on
     (``model.verifier.sensitivity``); other scalars are compared by type only.
     ``live[k]``: the registers of frame k that may still be read
@@ -184,7 +184,11 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     set to its place, [("r", i)] or [("s", k)] (``fails_alone`` tests it first next
     time). ``same_kinds``: stacksafe's RANGE_WITHIN comparison (against a state still
     being explored: at a callback's call site, a may_goto): every byte of a slot the old
-    frame allocated of the same kind in the new one (``_kinds_differ``)."""
+    frame allocated of the same kind in the new one (``_kinds_differ``). ``untouched``:
+    the innermost frame's slots that may be read before an ``r10`` store writes any byte
+    of them (``SlotLiveness.untouched``, a subset of ``slots``): any other slot whose old
+    bytes are all invalid or misc is covered by whatever the new slot holds
+    (``_unread_plain``)."""
     if (len(old.frames) != len(new.frames) or len(old.refs) != len(new.refs)
             or old.rcu != new.rcu):
         return False
@@ -218,6 +222,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                     failed[:] = [("r", i)]
                 return False
         alive_slots = slots if k_frame == last else None
+        fresh = untouched if k_frame == last else None
         so_, sn_ = fo.stack, fn.stack
         if same_kinds:
             k = _kinds_differ(so_, sn_)
@@ -225,7 +230,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
                 return False
         # every slot of either stack (the old one's, then the new one's other slots: no
         # set of keys built; the ids' mapping does not depend on the order)
-        k = _stack_fails(so_, sn_, alive_slots, exact_slots, ids)
+        k = _stack_fails(so_, sn_, alive_slots, exact_slots, ids, fresh)
         if k is not None:
             if failed is not None and k_frame == last:
                 failed[:] = [("s", k)]
@@ -249,26 +254,44 @@ def _kinds_differ(so_: dict[int, Slot], sn_: dict[int, Slot]) -> int | None:
 
 
 def _stack_fails(so_: dict[int, Slot], sn_: dict[int, Slot], alive_slots, exact_slots,
-                 ids: dict[int, int]) -> int | None:
+                 ids: dict[int, int], untouched: frozenset[int] | None = None) -> int | None:
     """The first stack slot ``covers`` finds not covered, or None."""
     for k, old_slot in so_.items():
         new_slot = sn_.get(k, EMPTY)
         if _slot_fails(k, old_slot, new_slot, alive_slots, exact_slots, ids,
                        new_slot.spill is not None or MISC in new_slot.kinds
-                       or any(j > k for j in sn_)):
+                       or any(j > k for j in sn_), untouched):
             return k
     for k, new_slot in sn_.items():
-        if k not in so_ and _slot_fails(k, EMPTY, new_slot, alive_slots, exact_slots, ids):
+        if k not in so_ and _slot_fails(k, EMPTY, new_slot, alive_slots, exact_slots, ids,
+                                        True, untouched):
             return k
     return None
 
 
 def _slot_fails(k: int, old_slot: Slot, new_slot: Slot, alive_slots, exact_slots,
-                ids: dict[int, int], allocated: bool = True) -> bool:
+                ids: dict[int, int], allocated: bool = True,
+                untouched: frozenset[int] | None = None) -> bool:
     if _slot_left_out(old_slot, new_slot, k, alive_slots):
+        return False
+    if untouched is not None and k not in untouched and _unread_plain(old_slot, new_slot):
         return False
     return not slot_covers(old_slot, new_slot, ids, exact_slots is None or k in exact_slots,
                            allocated)
+
+
+def _unread_plain(so: Slot, sn: Slot) -> bool:
+    """An old slot of plain bytes (all invalid or misc: no spill, zero or dynptr) against
+    a new slot not part of a dynptr, in a slot no instruction reads before an ``r10``
+    store writes some byte of it: until then nothing reads it (no fill, helper, kfunc,
+    callee or atomic), and after that write the new slot holds no spilled pointer (a
+    partial write leaves plain bytes, scrub_spilled_slot) and each byte the write left
+    is invalid or misc in the old slot: covered as ``slot_covers`` covers plain bytes.
+    The case it adds: a spilled pointer where the old slot had plain bytes (which
+    ``slot_covers`` refuses: a fill would give a pointer where the old path saw a
+    scalar)."""
+    return (so.dynptr is None and sn.dynptr is None and so.spill is None
+            and MISC_OR_INVALID.issuperset(so.kinds))
 
 
 def _reg_left_out(ro: Reg, rn: Reg, i: int, matters, exact_regs) -> bool:
@@ -292,7 +315,7 @@ def _slot_left_out(so: Slot, sn: Slot, k: int, alive_slots) -> bool:
 
 
 def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=None,
-                prec=None) -> bool:
+                prec=None, untouched: frozenset[int] | None = None) -> bool:
     """True when ``covers(old, new, care, live, slots, prec)`` is surely False because
     the innermost frame's register (``at`` = ("r", i)) or stack slot (("s", k)) alone
     fails, as ``covers`` compares it but with no ids mapped yet (more ids mapped can only
@@ -312,11 +335,12 @@ def fails_alone(old: State, new: State, at: tuple, care=None, live=None, slots=N
                 and not reg_covers(ro, rn, {}))
     so, sn = fo.stack.get(i, EMPTY), fn.stack.get(i, EMPTY)
     return (not _slot_left_out(so, sn, i, slots)
+            and not (untouched is not None and i not in untouched and _unread_plain(so, sn))
             and not slot_covers(so, sn, {}, prec is None or i in prec[1]))
 
 
 def fails_alone_memo(memo: list, old: State, new: State, at: tuple, care=None, live=None,
-                     slots=None, prec=None) -> bool:
+                     slots=None, prec=None, untouched: frozenset[int] | None = None) -> bool:
     """``fails_alone``, remembered in ``memo`` (one list per stored state ``old``: its last
     call's inputs and answer): the same register or slot object at ``at`` in ``new`` with
     the same other inputs (the same objects; registers, slots and these sets are never
@@ -328,10 +352,10 @@ def fails_alone_memo(memo: list, old: State, new: State, at: tuple, care=None, l
     v = fn.regs[i] if at[0] == "r" else fn.stack.get(i)
     if (memo and memo[1] is v and memo[0] == at and memo[2] == len(frames)
             and memo[3] is care and memo[4] is live and memo[5] is slots
-            and memo[6] is prec):
+            and memo[6] is prec and memo[8] is untouched):
         return memo[7]
-    got = fails_alone(old, new, at, care, live, slots, prec)
-    memo[:] = [at, v, len(frames), care, live, slots, prec, got]
+    got = fails_alone(old, new, at, care, live, slots, prec, untouched)
+    memo[:] = [at, v, len(frames), care, live, slots, prec, got, untouched]
     return got
 
 
@@ -459,7 +483,9 @@ def slot_covers(old: Slot, new: Slot, ids, exact: bool = True, allocated: bool =
       new slot, and a spill (its lowest byte spilled) compares the spilled registers.
 
     Stricter than stacksafe in one case: a pointer spilled where the old slot had plain
-    bytes (read back, the old path saw a scalar) never matches."""
+    bytes (read back, the old path saw a scalar) never matches here; ``covers`` lets it
+    match where no instruction reads the slot before writing some byte of it
+    (``_unread_plain``)."""
     if old.dynptr is not None or new.dynptr is not None:
         return dynptr_covers(old.dynptr, new.dynptr, ids)
     so, sn = old.spill, new.spill
