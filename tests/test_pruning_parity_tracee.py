@@ -6,25 +6,9 @@ where the difference does matter."""
 
 from __future__ import annotations
 
-from test_pruning_kernel_parity import ARRAY, HASH, PRANDOM, _check, _lookup, _pad, _tail, _with_map
+from test_pruning_kernel_parity import ARRAY, HASH, _check, _lookup, _tail, _two_sides, _with_map
 from test_pruning_parity_tetragon import _check_both_ways
 from vergen_base import PROBE_READ_KERNEL, Alu, Asm, Call, Exit, Load, Store, VerProg
-
-
-def _join_uninit(a: Asm, spill: list) -> None:
-    """One side stores ``spill`` (leaving fp-16 written), the other leaves fp-16
-    uninitialised; then the join."""
-    other, join = a.label(), a.label()
-    a.put(Alu("mov", True, 6, src=1), Store(8, 10, -24, imm=0))
-    _pad(a)
-    a.put(Call(0, PRANDOM))
-    a.jmp("jgt", 0, other, imm=100)
-    a.put(*spill)
-    a.goto(join)
-    a.at(other)
-    a.put(Alu("mov", True, 2, imm=0))
-    a.at(join)
-    _pad(a)
 
 
 # -- a helper's ARG_ANYTHING argument reads no stack -----------------------------------------
@@ -37,11 +21,10 @@ def _anything_arg_program(key: bool) -> VerProg:
     in range makes the lookup non-NULL, the uninitialised one does not, and the value
     is read without a NULL check."""
     a = Asm()
-    if key:
-        _join_uninit(a, [Alu("mov", True, 2, imm=0), Store(4, 10, -16, src=2)])
-    else:
-        _join_uninit(a, [Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-24),
-                         Store(8, 10, -16, src=2)])
+    a.put(Store(8, 10, -24, imm=0))
+    spill = ([Alu("mov", True, 2, imm=0), Store(4, 10, -16, src=2)] if key else
+             [Alu("mov", True, 2, src=10), Alu("add", True, 2, imm=-24), Store(8, 10, -16, src=2)])
+    _two_sides(a, spill, [Alu("mov", True, 2, imm=0)])  # (the second leaves fp-16 unset)
     _tail(a)
     a.put(Alu("mov", True, 1, src=10), Alu("add", True, 1, imm=-40), Alu("mov", True, 2, imm=8),
           Alu("mov", True, 3, src=10), Alu("add", True, 3, imm=-16),
