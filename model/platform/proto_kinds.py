@@ -307,6 +307,11 @@ RELEASE_EXPECTED = {
 #: (the kernel's dynptr_type_str)
 DYNPTR_TYPES = {F.DYNPTR_LOCAL: "local", F.DYNPTR_RINGBUF: "ringbuf", F.DYNPTR_SKB: "skb",
                 F.DYNPTR_XDP: "xdp"}
+#: helpers whose integer return do_refine_retval_range bounds by their size argument: at
+#: most that argument's largest value (meta->msize_max_value, its umax), at least
+#: -MAX_ERRNO, as a 64- and a 32-bit signed range (bytes copied, or an error)
+RET_WITHIN_SIZE = frozenset({"get_stack", "get_task_stack", "probe_read_str",
+                             "probe_read_kernel_str", "probe_read_user_str"})
 #: helpers whose returned memory is a slice of their dynptr argument (is_dynptr_ref_function)
 DYNPTR_SLICES = frozenset({"dynptr_data"})
 

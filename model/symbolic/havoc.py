@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import z3
 
-from model.platform.proto_kinds import Arg, ArgFlag
+from model.platform.proto_kinds import RET_WITHIN_SIZE, Arg, ArgFlag
+from model.platform.tracing_targets import MAX_ERRNO
 from model.symbolic.state import BV64, BYTE, P, S, bv, const_of
 from model.verifier.memcheck import NET_IP_ALIGN
 
@@ -90,3 +91,17 @@ def havoc_written(lay, st, proto, regs, map_name, tag: str, call=None) -> None:
 
 
 __all__ = ["arg_alignment", "havoc_written", "overwrite_stack"]
+
+
+def refined_return(proto, regs, value):
+    """The integer a ``RET_WITHIN_SIZE`` helper returns: the bytes it copied (at most its
+    size argument) or an error (at least -MAX_ERRNO), as the verifier's
+    do_refine_retval_range assumes: the fresh ``value`` clamped into that range."""
+    if proto.name not in RET_WITHIN_SIZE:
+        return value
+    size = regs[1 + next(i for i, a in enumerate(proto.args) if a.is_size)]
+    if not isinstance(size, S):
+        return value
+    lo = bv(-MAX_ERRNO)
+    value = z3.If(value < lo, lo, value)  # (signed comparisons)
+    return z3.If(value > size.v, size.v, value)

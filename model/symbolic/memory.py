@@ -27,7 +27,7 @@ from model.symbolic import (callbacks, const_strs, dynptrs, inner_maps, kfuncs, 
                             locks, percpu, refs, sock_casts, sockets, timers, typed, vmas)
 from model.symbolic.alignment import aligned as _aligned
 from model.symbolic.skb_dynptrs import RO_PACKET
-from model.symbolic.havoc import arg_alignment, havoc_written
+from model.symbolic.havoc import arg_alignment, havoc_written, refined_return
 from model.symbolic.state import (BV64, BYTE, MAX_PACKET, P, Region, S, State, bv, const_of,
                                   read_bytes, write_bytes)
 from model.verifier.calls import GPL_COMPATIBLE
@@ -532,7 +532,7 @@ def call_helper(eng, st: State, pc: int, hid: int, obj):
         return bad, [(st, None, grown)]
     if proto.ret is not Ret.INTEGER:  # helper_unmodelled let no other kind through
         return bad + [(T, f"not modelled: return kind {proto.ret.name}")], []
-    value = fresh
+    value = refined_return(proto, regs, fresh)
     if hid == 7:
         value = z3.ZeroExt(32, z3.Extract(31, 0, fresh))
     eng.helper_vars[(pc, n)] = value

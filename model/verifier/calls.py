@@ -23,7 +23,10 @@ from model.verifier.memcheck import (Reject, access, btf_sock_common_arg, buffer
                                      constant_map_key, value_fields_check, mark_written,
                                      stack_bounds)
 from model.platform.proto_kinds import (ACQUIRES, CASTS, DYNPTR_SLICES, PERCPU_RETS, REF_RETS,
-                                        UNREF_SOCKS)
+                                        RET_WITHIN_SIZE, UNREF_SOCKS)
+from model.platform.tracing_targets import MAX_ERRNO
+from model.domains.scalar import Scalar, bounds_sync, replace as with_bounds
+from model.semantics.backend import INT
 from model.platform.value_fields import spin_lock_off
 from model.verifier.dynptr import (callback_dynptr, dynptr_arg, from_mem_check,
                                    helper_mem_check, release_dynptr, slice_reg)
@@ -31,7 +34,7 @@ from model.verifier.kptrs import kptr_xchg
 from model.verifier.locks import calls_while_locked, check_rcu_unlocked, spin_lock_arg
 from model.verifier.refs import acquire, cast, check_leaks, ref_arg, release, release_arg
 from model.verifier.regs import (BUFFERS, NOT_INIT, PACKET, SIZED_MEM, Reg, T, known, pointer,
-                                 replace, type_str, unknown)
+                                 replace, scalar, type_str, unknown)
 from model.verifier.state import DynSlot, Frame, State
 from model.verifier.const_str import const_str_arg, snprintf_check
 from model.verifier.timers import btf_arg, callback_reg, timer_arg, timer_map_arg
@@ -90,6 +93,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
     timer_map = None
     released: int | None = None
     alloc_size: int | None = None
+    msize: int | None = None
     sock: Reg | None = None
     dynptr: DynSlot | None = None
     released_dynptr: Reg | None = None
@@ -182,6 +186,7 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
                       Arg.CONST_ALLOC_SIZE_OR_ZERO):
             if r.type is not T.SCALAR:
                 raise Reject(f"R{regno} type={type_str(r)} expected=scalar")
+            msize = r.var.umax  # check_mem_size_reg's meta->msize_max_value
             if base is Arg.CONST_ALLOC_SIZE_OR_ZERO:
                 alloc_size = r.const()
                 if alloc_size is None:
@@ -233,6 +238,8 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
         ret = percpu_return(percpu, proto.ret is Ret.PTR_TO_MEM_OR_BTF_ID_OR_NULL, ids)
     else:
         ret = _return(st, obj, proto, map_name, ids)
+        if proto.name in RET_WITHIN_SIZE and msize is not None:
+            ret = scalar(within_size(msize))
         if proto.name in CASTS:  # bpf_skc_to_*: the typed pointer holds the socket's ref
             assert sock is not None
             ret = replace(ret, ref=sock.ref)
@@ -243,6 +250,14 @@ def call_helper(st: State, obj, prog, ptype: str, hid: int, ids) -> int | None:
             and dynptr.type == "skb":  # writing an skb dynptr may move its data
         invalidate_packet_pointers(st)
     return callback
+
+
+def within_size(msize: int) -> Scalar:
+    """do_refine_retval_range for ``RET_WITHIN_SIZE`` helpers: r0 in [-MAX_ERRNO, msize]
+    as 64- and 32-bit signed bounds (the others unbounded), then reg_bounds_sync."""
+    s = with_bounds(Scalar.unknown(), smin=-MAX_ERRNO & (2**64 - 1), smax=msize,
+                    s32_min=-MAX_ERRNO & (2**32 - 1), s32_max=msize)
+    return bounds_sync(INT, s)
 
 
 def unmoved_ctx(regno: int, r: Reg) -> None:

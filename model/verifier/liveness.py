@@ -133,12 +133,15 @@ def observed_reads(insn, prog_type: str, r10: bool = False) -> tuple[int, ...]:
 def _memory_read_args(insn, prog_type: str) -> frozenset[int]:
     """The argument registers through which a call may read memory: every argument but a
     helper's write-only memory (``ARG_PTR_TO_MEM | MEM_UNINIT``, e.g. probe_read's
-    destination); all of them for subprograms, kfuncs and indirect calls."""
+    destination) and ``ARG_ANYTHING`` (check_func_arg accesses nothing through it: e.g.
+    probe_read's source, whose bytes the verifier never reads); all of them for
+    subprograms, kfuncs and indirect calls."""
     if isinstance(insn, Call) and insn.src == 0:
         proto = helper_proto(prog_type, insn.imm)
         if proto is not None:
             return frozenset(1 + i for i, a in enumerate(proto.args[:5])
-                             if not (a.base is Arg.PTR_TO_MEM and a.flags & ArgFlag.MEM_UNINIT))
+                             if not (a.base is Arg.PTR_TO_MEM and a.flags & ArgFlag.MEM_UNINIT
+                                     or a.base is Arg.ANYTHING))
     return call_args(insn, prog_type) | ({insn.dst} if isinstance(insn, CallX) else set())
 
 
