@@ -210,7 +210,12 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
-        exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
+        if prec is None:
+            exact_regs = exact_slots = None
+        elif k_frame == last:
+            exact_regs, exact_slots = prec[0], prec[1]
+        else:  # a caller's registers compared whole, its slots by their marks
+            exact_regs, exact_slots = None, prec[2][k_frame]
         regs_o, regs_n = fo.regs, fn.regs
         # the registers not live are never read again before written: cannot matter
         for i in alive if alive is not None else range(len(regs_o)):
