@@ -135,3 +135,45 @@ def test_a_callback_call_site_is_a_loop_of_its_own():
     assert len(set(sccs.values())) == 1 and len(sccs) == 6  # may_goto .. goto loop
     v = Visits(prog, set(), Checker(obj, prog, log=False).tracker)
     assert v.chain(Checker(obj, prog, log=False).stepper.entry()) is None
+
+
+# -- a loop body's state takes the marks its loop head gained after the body's back-edge -----
+def _late_mark(late: int) -> CbProbe:
+    """A may_goto loop whose body splits: the first side (explored first) sets the gate
+    fp-32 = 1 and goes back to the loop head, equal to it (a back-edge while the head is
+    still being explored); the second side, when the gate is set, indexes the stack with
+    fp-24: the loop head gains fp-24's mark only then, after the first side's back-edge.
+    The first path into the loop has gate 1 and fp-24 = 5; the second (explored after the
+    first path's loop is done) gate 0 and fp-24 = ``late``: only the first side can set
+    its gate, so only a state at the first side's checkpoint (after the split) reaches the
+    index on a later pass; that checkpoint holds fp-24's mark only through the back-edge
+    (the kernel's propagate_backedges)."""
+    text = "r1 = 0\n" + "".join(f"*(u64 *)(r10 - {8 * s}) = r1\n" for s in range(1, 9))
+    text += f"r1 = {late}\n*(u64 *)(r10 - 24) = r1\n"
+    text += ("call 7\nif r0 > 1000 goto +4\nr1 = 1\n*(u64 *)(r10 - 32) = r1\nr1 = 5\n"
+             "*(u64 *)(r10 - 24) = r1\n")
+    text += "loop:\nmay_goto out\ncall 7\nif r0 > 100 goto gated\n"
+    # (enough instructions for both verifiers to store a state at the call after them)
+    text += "".join(f"r{3 + k % 3} = {k}\n" for k in range(8))
+    text += "call 7\nr1 = 1\n*(u64 *)(r10 - 32) = r1\ngoto loop\n"
+    text += ("gated:\nr1 = *(u64 *)(r10 - 32)\nif r1 == 0 goto loop\n" + _USE.format(slot=24)
+             + "goto loop\nout:\n" + _EXIT)
+    return CbProbe("backedge_late_mark", "xdp", text)
+
+
+def test_a_body_state_takes_a_mark_its_loop_head_gained_later():
+    _check(_late_mark(3), True)
+    if available()[0]:
+        theirs = kernel_load(*_late_mark(3).model()).insns_processed
+        assert _ours(_late_mark(3)).stats.insns_processed * 1.5 >= theirs
+
+
+def test_a_late_mark_missed_would_accept_an_unsafe_loop(monkeypatch):
+    """Unsafe twin: the second path's fp-24 (100) is out of bounds. Refused; with the
+    loose marks dropped but the back-edges not carried over, the second path's state at
+    the first side's checkpoint would be pruned there and the program accepted."""
+    _check(_late_mark(100), False, "invalid read from stack")
+    import model.verifier.backedges as backedges
+
+    monkeypatch.setattr(backedges, "carry_marks", lambda *a, **k: None)
+    assert _ours(_late_mark(100)).accepted  # (what the back-edges prevent)
