@@ -50,7 +50,8 @@ from model.verifier.backtrack import Tracker, carry_marks, compared, every_value
 from model.verifier.backedges import Visits
 from model.verifier.stack_depth import check_stack_depth
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
+from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_regs,
+                                  widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
@@ -381,6 +382,8 @@ class Checker:
                 if not succ:  # the program (main frame) exited
                     path_ended(path.node, done, open_at, open_site)
                     break
+                if insn.__class__ is MayGoto and len(succ) == 2:
+                    self._widen_fall(path.node, succ[1], pc)
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
                     tracker.mark(path.node, path.trail, cond, (), len(st.frames) - 1, None, pc)
@@ -459,6 +462,34 @@ class Checker:
         nodes.append(node)
         path.node = node
         return False
+
+    def _widen_fall(self, node: Node | None, fall: State, pc: int) -> None:
+        """A may_goto's fall-through (one may_goto deeper) widened against the previous
+        state at this may_goto on the path, before the one stored for this visit
+        (find_prev_entry, dfs_depth below the current checkpoint's): its scalars, in
+        registers and spilled, not marked precise there that differ become unknown
+        (widen_imprecise_scalars)."""
+        if node is not None and node.state.pc == pc:
+            node = node.parent  # (this very visit's checkpoint)
+        while node is not None and not (node.state.pc == pc
+                                        and same_frames(node.state, fall)):
+            node = node.parent
+        if node is None:
+            return
+        widen_slots(node.state, fall, self._keep_slot(node))
+        widen_regs(node.state, fall, self._keep_reg(node))
+
+    @staticmethod
+    def _keep_reg(prev: Node):
+        """keep(frame index, register): the register is marked precise in ``prev`` so
+        far (``_keep_slot``'s for registers)."""
+        m = prev.marks
+        if m.all:
+            return lambda k, i: True
+        last = len(prev.state.frames) - 1
+        regs = {k: (m.regs if k == last else m.outer.get(k, ((), ()))[0])
+                for k in range(last + 1)}
+        return lambda k, i: i in regs[k]
 
     @staticmethod
     def _keep_slot(prev: Node):

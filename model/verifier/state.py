@@ -546,6 +546,20 @@ def widen_slots(old: State, new: State, keep) -> None:
                 fn.stack[i] = Slot(sn.kinds, unknown())
 
 
+def widen_regs(old: State, new: State, keep) -> None:
+    """widen_imprecise_scalars' registers, at a may_goto's fall-through: every scalar
+    register of ``new`` that differs from the one in ``old`` (the previous state at that
+    may_goto on the path; the ids aside) becomes unknown, unless ``keep(frame index,
+    register)`` (marked precise in ``old``)."""
+    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
+        regs_o, regs_n = fo.regs, fn.regs
+        for i in range(10):
+            ro, rn = regs_o[i], regs_n[i]
+            if (ro.type is T.SCALAR and rn.type is T.SCALAR
+                    and ro._replace(id=0) != rn._replace(id=0) and not keep(k, i)):
+                regs_n[i] = unknown()
+
+
 def format_state(st: State) -> str:
     """The kernel log's register line: ``R0=... R1=ctx() R10=fp0 fp-8=mmmmmmmm``."""
     f = st.cur
