@@ -4,9 +4,8 @@ that may_goto on the path (find_prev_entry): every scalar, in a register or spil
 marked precise there that differs becomes unknown. A program found by random loop programs
 (paths into a may_goto loop whose body copies stack slots and indexes the stack with
 them): the kernel widens fp-16 after the first pass and then refuses the stack index made
-of it;
-without the widening skv accepted it (a false accept; full exploration found it safe).
-Its twin masks the index (``r3 &= 7``): accepted by both."""
+of it; without the widening skv accepted it (a false accept; full exploration found it
+safe). Its twin masks the index (``r3 &= 7``): accepted by both."""
 
 from __future__ import annotations
 
