@@ -131,6 +131,9 @@ class Tracker:
         #: look; ``_UNSEEN``: not computed yet (computed on first use)
         self.quiet: list[int] = [_UNSEEN] * (max(self.by_pc, default=0) + 1)
         self.globals = prog.global_funcs  # calls of these return like helpers
+        self.added = 0  # walks that added an ordinary mark (a fixed point's test)
+        #: the marks given a ``loose`` part (``backedges.drop_loose`` drops them)
+        self.loose_made: list[Marks] = []
 
     def _plain(self, pc: int, insn) -> bool:
         got = self.plain.get(pc)
@@ -278,6 +281,7 @@ class Tracker:
                             s -= mo[1]
                     if m.loose is None:
                         m.loose = Marks()
+                        self.loose_made.append(m)
                     m = m.loose
                     if m.all:
                         return
@@ -293,6 +297,8 @@ class Tracker:
                     mo[1].update(s)
                 if w.empty():
                     return
+                if not loose:
+                    self.added += 1
                 m.regs |= w.regs
                 m.slots |= w.slots
                 node = node.parent
@@ -324,7 +330,8 @@ class Tracker:
                 q = self._quiet(pc)
             if q < 0 or q & marked:  # (else nothing changes)
                 if not self._back(t, w):
-                    mark_all(node, loose)
+                    if mark_all(node, self.loose_made if loose else None) and not loose:
+                        self.added += 1
                     return
                 if w.empty():
                     return
@@ -508,19 +515,24 @@ class _Walk:
         return True
 
 
-def mark_all(node, loose: bool = False) -> None:
+def mark_all(node, loose: list | None = None) -> bool:
     """Every value of ``node`` and of the stored states before it counts (``loose``: as
-    ``Marks.loose``)."""
+    ``Marks.loose``, each marks given a loose part added to that list). True: a mark
+    changed."""
+    changed = False
     while node is not None and not node.marks.all:
         m = node.marks
-        if loose:
+        if loose is not None:
             if m.loose is None:
                 m.loose = Marks()
+                loose.append(m)
             m = m.loose
             if m.all:
-                return
+                return changed
         m.all = True
+        changed = True
         node = node.parent
+    return changed
 
 
 def every_value(st, live, alive) -> tuple[set, set, dict]:
@@ -540,65 +552,88 @@ def every_value(st, live, alive) -> tuple[set, set, dict]:
 
 
 def compared(old: "State", marks: Marks | None):
-    """The innermost frame's registers and slots of ``old`` whose values are compared:
-    the marked ones and those sharing an id with a compared scalar (of any frame: caller
-    frames are compared whole). None: all of them."""
+    """The registers and slots of ``old`` whose values are compared: (registers, slots)
+    of the innermost frame and, per caller frame, its slots: the marked ones (and the
+    loose ones) and those sharing an id with a compared scalar (callers' registers are
+    compared whole). None: all of them."""
     if marks is None or marks.all:
         return None
     lm = marks.loose
     if lm is not None and lm.all:
         return None
-    key = (len(marks.regs), len(marks.slots)) if lm is None else \
-        (len(marks.regs), len(marks.slots), len(lm.regs), len(lm.slots))
+    key = (len(marks.regs), len(marks.slots), _outer_size(marks)) if lm is None else \
+        (len(marks.regs), len(marks.slots), _outer_size(marks), len(lm.regs), len(lm.slots),
+         _outer_size(lm))
     got = marks.cached
     if got is not None and got[0] == key and got[1] is old:
         return got[2]
     if lm is None:
-        got = _compared(old, marks.regs, marks.slots)
+        got = _compared(old, marks.regs, marks.slots, marks.outer)
     else:
-        got = _compared(old, marks.regs | lm.regs, marks.slots | lm.slots)
+        outer = {k: (set(r), set(s)) for k, (r, s) in marks.outer.items()}
+        for k, (r, s) in lm.outer.items():
+            o = outer.setdefault(k, (set(), set()))
+            o[0].update(r)
+            o[1].update(s)
+        got = _compared(old, marks.regs | lm.regs, marks.slots | lm.slots, outer)
     marks.cached = (key, old, got)
     return got
 
 
 def carry_marks(tracker: Tracker, old: "Node", st: "State", node: "Node | None", trail,
-                live, alive, at: int) -> None:
+                live, alive, at: int, loose: bool = True) -> None:
     """``st`` pruned by the stored node ``old``: the values marked in ``old`` matter in
     ``st`` (propagate_precision; a dead register's mark is not carried: the kernel's
     stored states have their dead registers cleared), walked back from ``node`` /
-    ``trail`` with ``tracker.mark``; ``old``'s loose marks stay loose."""
+    ``trail`` with ``tracker.mark``; ``old``'s loose marks stay loose (``loose`` False:
+    they are not carried)."""
     depth = len(st.frames) - 1
     m = old.marks
-    for marks, loose in ((m, False), (m.loose, True)):
+    for marks, as_loose in ((m, False), (m.loose if loose else None, True)):
         if marks is None:
             continue
         if marks.all:  # every value compared: every one matters
             regs, slots, outer = every_value(st, live, alive)
-            tracker.mark(node, trail, regs, slots, depth, outer, at, loose)
+            tracker.mark(node, trail, regs, slots, depth, outer, at, as_loose)
             continue
         prec = compared(old.state, m) if m.loose is None else \
-            _compared(old.state, marks.regs, marks.slots)
+            _compared(old.state, marks.regs, marks.slots, marks.outer)
         if prec is not None and (prec[0] or prec[1] or marks.outer):
             tracker.mark(node, trail, prec[0] & live[-1], prec[1], depth, marks.outer, at,
-                         loose)
+                         as_loose)
 
 
-def _compared(old: "State", marked_regs, marked_slots):
+def _outer_size(marks: Marks) -> int:
+    n = 0
+    for r, s in marks.outer.values():
+        n += len(r) + len(s)
+    return n
+
+
+def _compared(old: "State", marked_regs, marked_slots, marked_outer: dict):
+    """``compared``'s answer for these marks (``marked_outer``: caller frame number ->
+    (registers, slots))."""
     regs, slots = set(marked_regs), set(marked_slots)
-    cur = old.frames[-1]
-    ids = {r.id for f in old.frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}
-    ids |= {s.spill.id for f in old.frames[:-1] for s in f.stack.values()
-            if s.spill is not None and s.spill.type is T.SCALAR and s.spill.id}
+    frames = old.frames
+    cur = frames[-1]
+    outer = [set(marked_outer[k][1]) if k in marked_outer else set()
+             for k in range(len(frames) - 1)]
+    # a caller's registers are compared whole: their ids all count
+    ids = {r.id for f in frames[:-1] for r in f.regs if r.type is T.SCALAR and r.id}
+    for k, ks in enumerate(outer + [slots]):
+        stack = frames[k].stack
+        for i in ks:
+            s = stack.get(i)
+            if s is not None and s.spill is not None and s.spill.type is T.SCALAR \
+                    and s.spill.id:
+                ids.add(s.spill.id)
     ids |= {cur.regs[i].id for i in regs if cur.regs[i].type is T.SCALAR and cur.regs[i].id}
-    for k in slots:
-        s = cur.stack.get(k)
-        if s is not None and s.spill is not None and s.spill.type is T.SCALAR and s.spill.id:
-            ids.add(s.spill.id)
     if ids:
         regs |= {i for i, r in enumerate(cur.regs) if r.type is T.SCALAR and r.id in ids}
-        slots |= {k for k, s in cur.stack.items() if s.spill is not None
-                  and s.spill.type is T.SCALAR and s.spill.id in ids}
-    return frozenset(regs), frozenset(slots)
+        for k, ks in enumerate(outer + [slots]):
+            ks |= {i for i, s in frames[k].stack.items() if s.spill is not None
+                   and s.spill.type is T.SCALAR and s.spill.id in ids}
+    return frozenset(regs), frozenset(slots), tuple(frozenset(s) for s in outer)
 
 
 __all__ = ["Marks", "Tracker", "mark_all", "compared", "carry_marks", "every_value",

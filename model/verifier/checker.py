@@ -47,9 +47,11 @@ from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
 from model.verifier.backtrack import Tracker, carry_marks, compared, every_value, mark_all
+from model.verifier.backedges import Visits
 from model.verifier.stack_depth import check_stack_depth
 from model.verifier.sensitivity import Flow, Late, sensitive_registers
-from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_slots,
+from model.verifier.state import (State, covers, fails_alone_memo, format_state, widen_regs,
+                                  widen_slots,
                                   without_singular_ids)
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
@@ -107,6 +109,8 @@ class Verdict:
 
 
 class Checker:
+    visits: Visits  # the run's loop visits and back-edges (``model.verifier.backedges``)
+
     def __init__(self, obj: BpfObject, prog: Program, *, budget: int = INSN_BUDGET,
                  time_limit: float = TIME_LIMIT_S, log: bool = True, prog_flags: int = 0,
                  prune: bool = True):
@@ -211,7 +215,9 @@ class Checker:
         steps = Steps(self.by_pc, self.assertions, jump_points(self.prog, cb_sites), cb_sites,
                       prune_points, slots.observe)
         tracker = self.tracker  # (its methods called on it: native calls when compiled)
+        visits = self.visits = Visits(self.prog, cb_sites, tracker)
         while stack:
+            visits.settle()  # (a path ended: maybe a loop's visit too)
             path = stack.pop()
             while True:
                 st = path.state
@@ -305,13 +311,24 @@ class Checker:
                         if old is not None:  # the old state's marks hold here too
                             carry_marks(tracker, old, st, path.node, path.trail, live,
                                         alive, pc)
+                            if old.marks.loose is not None:  # its marks not final yet
+                                visits.backedge(old, st, path.node, path.trail, live,
+                                                alive, pc)
                             path_ended(path.node, done, open_at, open_site)
                             break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
-                        if may_goto_hit(st, at_pc, care, live, alive):
-                            mark_all(path.node, True)  # compared without precision marks
+                        hit = may_goto_hit(st, at_pc, care, live, alive)
+                        if hit is not None:
+                            # compared without precision marks: every value matters, as
+                            # loose marks, till the loop's back-edges are carried over
+                            live = live or [ALL_REGS] * len(st.frames)
+                            alive = alive if hit.complete else None
+                            carry_marks(tracker, hit, st, path.node, path.trail, live, alive,
+                                        pc)
+                            mark_all(path.node, tracker.loose_made)
+                            visits.backedge(hit, st, path.node, path.trail, live, alive, pc)
                             path_ended(path.node, done, open_at, open_site)
                             break
                     if add_new:
@@ -321,6 +338,7 @@ class Checker:
                         if fp is None:
                             fp = st.fingerprint()
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
+                        visits.stored(node)
                         open_at[pc] = open_at.get(pc, 0) + 1
                         key = site_key(st)
                         open_site[key] = open_site.get(key, 0) + 1
@@ -364,6 +382,8 @@ class Checker:
                 if not succ:  # the program (main frame) exited
                     path_ended(path.node, done, open_at, open_site)
                     break
+                if insn.__class__ is MayGoto and len(succ) == 2:
+                    self._widen_fall(path.node, succ[1], pc)
                 if cond_jump and len(succ) == 1 \
                         and cond is not None:  # one edge, decided by the values
                     tracker.mark(path.node, path.trail, cond, (), len(st.frames) - 1, None, pc)
@@ -399,8 +419,23 @@ class Checker:
             if prev is not None:
                 widen_slots(prev.state, st, self._keep_slot(prev))
             st.from_callback = False
-        old = next((n for n in nodes if stacks_may_cover(n.state, st)
-                    and covers(n.state, st, same_kinds=not n.complete)), None)
+        visits = self.visits
+        old = final = None
+        for n in nodes:
+            if not stacks_may_cover(n.state, st):
+                continue
+            # an old state explored in full whose marks are final is compared by its
+            # marks, as at any other instruction (the kernel's NOT_EXACT); any other
+            # exactly (RANGE_WITHIN)
+            prec = compared(n.state, n.marks) if visits.final(n) else None
+            if covers(n.state, st, prec=prec, same_kinds=not n.complete):
+                old, final = n, prec is not None or n.marks.all
+                break
+        if old is not None and final:
+            carry_marks(self.tracker, old, st, path.node, path.trail,
+                        [ALL_REGS] * len(st.frames), None, st.pc)
+            path_ended(path.node, done, open_at, open_site)
+            return True
         if old is not None:
             # compared exactly: the kernel carries the old state's precision over (and
             # later, by the loop's back-edges, what that state gains); here every value
@@ -410,6 +445,7 @@ class Checker:
             regs, slots, outer = every_value(st, live, None)
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc, loose=True)
+            visits.backedge(old, st, path.node, path.trail, live, None, st.pc)
             path_ended(path.node, done, open_at, open_site)
             return True
         chain = self.cb_chain
@@ -418,6 +454,7 @@ class Checker:
             raise Reject(f"not modelled: callback iterations at insn {st.pc} did not "
                          f"converge in {MAX_CALLBACK_STATES if n > MAX_CALLBACK_STATES else len(nodes)} states")
         node = Node(path.node, st.copy(), path.trail)
+        self.visits.stored(node)
         chain[node] = n
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
         key = site_key(st)
@@ -425,6 +462,34 @@ class Checker:
         nodes.append(node)
         path.node = node
         return False
+
+    def _widen_fall(self, node: Node | None, fall: State, pc: int) -> None:
+        """A may_goto's fall-through (one may_goto deeper) widened against the previous
+        state at this may_goto on the path, before the one stored for this visit
+        (find_prev_entry, dfs_depth below the current checkpoint's): its scalars, in
+        registers and spilled, not marked precise there that differ become unknown
+        (widen_imprecise_scalars)."""
+        if node is not None and node.state.pc == pc:
+            node = node.parent  # (this very visit's checkpoint)
+        while node is not None and not (node.state.pc == pc
+                                        and same_frames(node.state, fall)):
+            node = node.parent
+        if node is None:
+            return
+        widen_slots(node.state, fall, self._keep_slot(node))
+        widen_regs(node.state, fall, self._keep_reg(node))
+
+    @staticmethod
+    def _keep_reg(prev: Node):
+        """keep(frame index, register): the register is marked precise in ``prev`` so
+        far (``_keep_slot``'s for registers)."""
+        m = prev.marks
+        if m.all:
+            return lambda k, i: True
+        last = len(prev.state.frames) - 1
+        regs = {k: (m.regs if k == last else m.outer.get(k, ((), ()))[0])
+                for k in range(last + 1)}
+        return lambda k, i: i in regs[k]
 
     @staticmethod
     def _keep_slot(prev: Node):

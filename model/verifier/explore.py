@@ -196,7 +196,7 @@ def same_frames(a: State, b: State) -> bool:
 
 
 def may_goto_hit(st: State, stored: dict[tuple, dict[tuple, list[Node]]], care, live,
-                 slots) -> bool:
+                 slots) -> "Node | None":
     """The kernel's loop rule at a may_goto (is_state_visited): a state covered by one
     remembered at the same may_goto with a different ``may_goto_depth`` (finished or still
     being explored: a loop whose fall-through runs only while the runtime budget lasts) is
@@ -204,10 +204,14 @@ def may_goto_hit(st: State, stored: dict[tuple, dict[tuple, list[Node]]], care, 
     stack slots' liveness (observed reads) only holds for a state whose subtree was
     explored in full: a state still being explored is compared with every slot (the
     kernel cleans only states without branches)."""
-    return any(n.state.may_goto_depth != st.may_goto_depth
-               and covers(n.state, st, care, live, slots if n.complete else None,
-                          same_kinds=not n.complete)
-               for alike in stored.values() for nodes in alike.values() for n in nodes)
+    for alike in stored.values():
+        for nodes in alike.values():
+            for n in nodes:
+                if n.state.may_goto_depth != st.may_goto_depth \
+                        and covers(n.state, st, care, live, slots if n.complete else None,
+                                   same_kinds=not n.complete):
+                    return n
+    return None
 
 
 def stored_at(by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]],

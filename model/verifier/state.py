@@ -210,7 +210,12 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
             return False
         matters = care[k_frame] if care is not None else None
         alive = live[k_frame] if live is not None else None
-        exact_regs, exact_slots = prec if (prec is not None and k_frame == last) else (None, None)
+        if prec is None:
+            exact_regs = exact_slots = None
+        elif k_frame == last:
+            exact_regs, exact_slots = prec[0], prec[1]
+        else:  # a caller's registers compared whole, its slots by their marks
+            exact_regs, exact_slots = None, prec[2][k_frame]
         regs_o, regs_n = fo.regs, fn.regs
         # the registers not live are never read again before written: cannot matter
         for i in alive if alive is not None else range(len(regs_o)):
@@ -539,6 +544,20 @@ def widen_slots(old: State, new: State, keep) -> None:
                     and so.spill._replace(id=0) != sn.spill._replace(id=0)
                     and not keep(k, i)):
                 fn.stack[i] = Slot(sn.kinds, unknown())
+
+
+def widen_regs(old: State, new: State, keep) -> None:
+    """widen_imprecise_scalars' registers, at a may_goto's fall-through: every scalar
+    register of ``new`` that differs from the one in ``old`` (the previous state at that
+    may_goto on the path; the ids aside) becomes unknown, unless ``keep(frame index,
+    register)`` (marked precise in ``old``)."""
+    for k, (fo, fn) in enumerate(zip(old.frames, new.frames)):
+        regs_o, regs_n = fo.regs, fn.regs
+        for i in range(10):
+            ro, rn = regs_o[i], regs_n[i]
+            if (ro.type is T.SCALAR and rn.type is T.SCALAR
+                    and ro._replace(id=0) != rn._replace(id=0) and not keep(k, i)):
+                regs_n[i] = unknown()
 
 
 def format_state(st: State) -> str:
