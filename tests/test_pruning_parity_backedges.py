@@ -208,6 +208,9 @@ def test_a_callback_body_state_takes_a_mark_its_call_site_gained_later(monkeypat
     full = check_program(obj, prog, log=False, prune=False, budget=FULL_BUDGET)
     assert not full.accepted and "invalid read from stack" in full.error.message
     assert _ours(_late_mark_callback(3)).accepted
+    if available()[0]:  # the kernel's prune (its log: "safe" inside the callback)
+        k = kernel_load(*_late_mark_callback(100).model())
+        assert k.ok and "safe" in k.log, k.log[-600:]
     import model.verifier.backedges as backedges
 
     monkeypatch.setattr(backedges, "carry_marks", lambda *a, **k: None)
