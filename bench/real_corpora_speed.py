@@ -105,7 +105,8 @@ def _measured_cell(c: dict) -> str:
     if not m:
         return "?"
     build = "compiled" if m["compiled"] else "pure Python"
-    return f"{m['commit']} {build}, {m['utc']}, load {m['load']}-{m.get('load_after', '?')}"
+    load = f"{m['load']}-{m['load_after']}" if "load_after" in m else m["load"]
+    return f"{m['commit']} {build}, {m['utc']}, load {load}"
 
 
 def table(doc: dict) -> str:
