@@ -5,14 +5,21 @@ wrapper), the ratios, and the programs over 10 s.
 
 The corpora are not part of skv: fetch and build them outside the repository (see
 bench/real_corpora.py), then ``python -m bench.real_corpora_speed [--time-limit S] DIR...``.
-Results (figures only): bench/results/real_corpora_speed.json and .md.
+Results (figures only): bench/results/real_corpora_speed.json and .md. ``--merge``: keep
+the corpora of the existing results not measured in this run (a run per corpus, one at a
+time); ``--note TEXT``: a line of prose under the table's heading (how the corpora were
+built, what ran beside). Every corpus records what measured it: the head commit, whether
+the compiled core was in use, the UTC time and the load average before and after.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.real_corpora import _cli
@@ -55,6 +62,12 @@ def summarise(name: str, rows: list[dict]) -> dict:
     for p in progs:
         p["time_ratio"] = round(p["skv_s"] / max(p["kernel_s"], 1e-6), 2)
         p["insns_ratio"] = round(p["skv_insns"] / max(p["kernel_insns"], 1), 3)
+    # the kernel verifies, skv does not: the cause is skv's first line (a budget, a time limit)
+    false_rejects = [{"object": Path(r["object"]).name, "program": r["program"],
+                      "verdict": r.get("verdict"),
+                      "cause": ((r.get("error") or {}).get("message") or "").splitlines()[:1]}
+                     for r in rows if r.get("verdict") != "accepted"
+                     and (r.get("kernel") or {}).get("verdict") == "accepted"]
     total_insns = sum(p["skv_insns"] for p in progs)
     total_s = sum(p["skv_s"] for p in progs)
     return {
@@ -66,6 +79,7 @@ def summarise(name: str, rows: list[dict]) -> dict:
         "max_skv_s": max((p["skv_s"] for p in progs), default=None),
         "over_10s": [f"{p['object']}:{p['program']}" for p in progs if p["skv_s"] > SLOW_S],
         "skv_insns_per_s": round(total_insns / total_s) if total_s else None,
+        "kernel_accepts_skv_not": false_rejects,
         "details": progs,
     }
 
@@ -75,15 +89,38 @@ def _cell(value) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def measured_by() -> dict:
+    """What measures now: the head commit, the compiled core or not, the time, the load."""
+    import model.fast
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    return {"commit": head, "compiled": model.fast.active(),
+            "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "load": round(os.getloadavg()[0], 1)}
+
+
+def _measured_cell(c: dict) -> str:
+    m = c.get("measured")
+    if not m:
+        return "?"
+    build = "compiled" if m["compiled"] else "pure Python"
+    load = f"{m['load']}-{m['load_after']}" if "load_after" in m else m["load"]
+    return f"{m['commit']} {build}, {m['utc']}, load {load}"
+
+
 def table(doc: dict) -> str:
     cols = ["corpus", "programs", "both_accept", "median_time_ratio", "median_insns_ratio",
             "max_insns_ratio", "over_1_5x_insns", "max_skv_s", "skv_insns_per_s"]
     out = ["# Real objects: skv's verifier beside the kernel (bench/real_corpora_speed.py)", "",
            f"Time limit {doc['time_limit']} s per program; skv's time is its verifier's CPU time, "
            "the kernel's its verification_time_us; ratios skv / kernel over programs both "
-           "accept.", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+           "accept.", ""]
+    if doc.get("note"):
+        out += [doc["note"], ""]
+    out += ["| " + " | ".join(cols + ["measured"]) + " |", "|" + "---|" * (len(cols) + 1)]
     for c in doc["corpora"]:
-        out.append("| " + " | ".join(_cell(c[k]) for k in cols) + " |")
+        out.append("| " + " | ".join([_cell(c[k]) for k in cols] + [_measured_cell(c)]) + " |")
     out.append("")
     for c in doc["corpora"]:
         worst = sorted(c["details"], key=lambda p: -p["insns_ratio"])[:5]
@@ -91,23 +128,41 @@ def table(doc: dict) -> str:
                    "worst insns ratios: " + ", ".join(
                        f"{p['program']} {p['insns_ratio']}x ({p['skv_insns']} vs "
                        f"{p['kernel_insns']})" for p in worst))
+        if c.get("kernel_accepts_skv_not"):
+            out.append(f"  - {c['corpus']}: the kernel accepts, skv does not: " + "; ".join(
+                f"{r['object']}:{r['program']} ({(r['cause'] or [r['verdict']])[0]})"
+                for r in c["kernel_accepts_skv_not"]))
     return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
-    time_limit = 60.0
+    time_limit, note, merge = 60.0, None, "--merge" in args
+    if merge:
+        args.remove("--merge")
     if "--time-limit" in args:
         k = args.index("--time-limit")
         time_limit = float(args[k + 1])
         del args[k:k + 2]
+    if "--note" in args:
+        k = args.index("--note")
+        note = args[k + 1]
+        del args[k:k + 2]
     if not args:
-        print("usage: python -m bench.real_corpora_speed [--time-limit S] DIR [DIR...]",
-              file=sys.stderr)
+        print("usage: python -m bench.real_corpora_speed [--time-limit S] [--merge] "
+              "[--note TEXT] DIR [DIR...]", file=sys.stderr)
         return 2
     doc: dict = {"time_limit": time_limit, "corpora": []}
+    if merge and RESULTS.exists():
+        doc = json.loads(RESULTS.read_text())
+        doc["time_limit"] = time_limit
+    if note is not None:
+        doc["note"] = note
     for d in args:  # written after every corpus: a later failure keeps the earlier figures
-        doc["corpora"].append(summarise(Path(d).name, _rows(Path(d), time_limit)))
+        by = measured_by()
+        c = summarise(Path(d).name, _rows(Path(d), time_limit))
+        c["measured"] = {**by, "load_after": round(os.getloadavg()[0], 1)}
+        doc["corpora"] = [o for o in doc["corpora"] if o["corpus"] != c["corpus"]] + [c]
         RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
         RESULTS.with_suffix(".md").write_text(table(doc))
     print(table(doc))

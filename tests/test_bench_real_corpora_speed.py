@@ -32,3 +32,18 @@ def test_only_programs_both_accept_are_compared():
 def test_empty_corpus_summarises():
     s = summarise("none", [])
     assert s["both_accept"] == 0 and s["median_time_ratio"] is None and s["over_10s"] == []
+
+
+def test_kernel_accepts_skv_not_is_listed_with_its_cause():
+    row = _row("c", "rejected", "accepted", 1.0, 1000, 10, 10)
+    row["error"] = {"message": "time limit 60 s reached\nmore"}
+    s = summarise("corp", [row, _row("a", "accepted", "accepted", 0.5, 1000, 300, 200)])
+    assert s["kernel_accepts_skv_not"] == [{"object": "o.o", "program": "c",
+                                           "verdict": "rejected",
+                                           "cause": ["time limit 60 s reached"]}]
+    s["measured"] = {"commit": "abc1234", "compiled": True, "utc": "2026-12-01 12:00",
+                     "load": 1.5, "load_after": 2.0}
+    text = table({"time_limit": 60.0, "note": "shared machine", "corpora": [s]})
+    assert "shared machine" in text
+    assert "abc1234 compiled, 2026-12-01 12:00, load 1.5-2.0" in text
+    assert "o.o:c (time limit 60 s reached)" in text

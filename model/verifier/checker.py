@@ -56,7 +56,7 @@ from model.verifier.state import (State, covers, fails_alone_memo, format_state,
 from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
-from model.verifier.explore import (Assertions, Node, Path, Steps, is_ancestor, stored_at,
+from model.verifier.explore import (Assertions, Node, Path, Steps, evict, is_ancestor, stored_at,
                                     may_goto_hit, path_ended, same_frames, site_key,
                                     stacks_may_cover, prune_points)
 
@@ -201,6 +201,9 @@ class Checker:
         care: list[frozenset[int]] | None
         live: list[frozenset[int]] | None
         at_cb: dict[int, list[Node]] = {}  # callback call site -> stored nodes
+        # pc -> the nodes stored there by the checkpoint heuristic and not dropped, in the
+        # order stored (is_state_visited's list, walked newest first)
+        stored_here: dict[int, list[Node]] = {}
         self.cb_chain = {}
         stored = jmps = prev_jmps = prev_insns = 0
         self.stepper.async_seen = set()  # async callbacks pushed in this run
@@ -268,54 +271,60 @@ class Checker:
                         return (Failure(pc, f"infinite loop detected at insn {pc}"),
                                 path.trail)
                     looping = pc in self.may_goto_pcs
-                    # the kernel's checkpoint heuristic: remember a state only after at
-                    # least 2 jumps and 8 instructions since the last one, and while a
-                    # state stored at this pc is still being explored (a loop) only
-                    # after 20 jumps or 100 instructions; always at a may_goto (a forced
-                    # checkpoint) and on a path with a long jump history (``history``)
+                    # is_state_visited's walk over the states stored at this insn and
+                    # innermost call site, newest first (the others neither prune nor
+                    # miss). The checkpoint heuristic: remember a state only after at least
+                    # 2 jumps and 8 instructions since the last one (always at a may_goto,
+                    # a forced checkpoint, and on a path with a long jump history:
+                    # ``history``); reaching a state still being explored (a loop) in the
+                    # walk turns that off unless 20 jumps or 100 instructions passed. A
+                    # state passed over while a state is to be stored counts a miss,
+                    # explored in full or not; one that misses more than 3 times its hits
+                    # plus 3 (64 for a forced checkpoint's state still being explored) is
+                    # dropped: it prunes no more (only a lost pruning)
                     d_j, d_i = jmps - prev_jmps, stats.insns_processed - prev_insns
-                    add_new = looping or path.hist > HISTORY_LIMIT or (
-                        d_j >= 2 and d_i >= 8 and (
-                            not open_at.get(pc) or not open_site.get(site_key(st))
-                            or d_j >= 20 or d_i >= 100))
-                    olds = done.get(pc) if self.prune else None
-                    if olds:
-                        care, live = self._care(st)
-                        alive = slots.get(pc)
-                        fresh = slots.untouched.get(pc)
-                        old = None
-                        # is_state_visited's list: the states of this insn and innermost
-                        # call site (the others neither prune nor miss), newest first
+                    force = looping or path.hist > HISTORY_LIMIT
+                    add_new = force or (d_j >= 2 and d_i >= 8)
+                    listed = stored_here.get(pc)
+                    old = None
+                    if listed:
                         site = st.frames[-1].callsite
-                        for o in reversed(olds):
+                        care = live = alive = fresh = None
+                        evicted = False
+                        for o in reversed(listed):
                             if o.state.frames[-1].callsite != site:
                                 continue
-                            prec = compared(o.state, o.marks)
-                            failed = o.failed
-                            if failed and fails_alone_memo(o.alone, o.state, st, failed[-1],
-                                                           care, live, alive, prec, fresh):
-                                o.misses += add_new  # (covers would say no: quicker)
-                                continue
-                            if covers(o.state, st, care, live, alive, prec, failed,
-                                      untouched=fresh):
-                                old = o
-                                o.hits += 1
-                                break
-                            # a miss counts only when a state is to be stored here (else
-                            # a loop's iterations would evict the states of its first)
+                            if not o.complete:
+                                if not force and d_j < 20 and d_i < 100:
+                                    add_new = False
+                            elif self.prune:
+                                if care is None:
+                                    care, live = self._care(st)
+                                    alive = slots.get(pc)
+                                    fresh = slots.untouched.get(pc)
+                                prec = compared(o.state, o.marks)
+                                failed = o.failed
+                                # (fails_alone first: quicker than covers when it says no)
+                                if not (failed and fails_alone_memo(
+                                        o.alone, o.state, st, failed[-1], care, live, alive,
+                                        prec, fresh)) and covers(o.state, st, care, live, alive,
+                                                                 prec, failed, untouched=fresh):
+                                    old = o
+                                    o.hits += 1
+                                    break
                             o.misses += add_new
-                        if old is None and add_new:
-                            # is_state_visited's eviction: a stored state that keeps
-                            # failing to prune is dropped (only a lost pruning)
-                            olds[:] = [o for o in olds if o.misses <= 3 * o.hits + 3]
-                        if old is not None:  # the old state's marks hold here too
-                            carry_marks(tracker, old, st, path.node, path.trail, live,
-                                        alive, pc)
-                            if old.marks.loose is not None:  # its marks not final yet
-                                visits.backedge(old, st, path.node, path.trail, live,
-                                                alive, pc)
-                            path_ended(path.node, done, open_at, open_site)
-                            break
+                            limit = 64 if looping and not o.complete else 3
+                            if o.misses > limit * o.hits + limit:
+                                evict(o, done, open_at, open_site)
+                                evicted = True
+                        if evicted:
+                            listed[:] = [o for o in listed if not o.evicted]
+                    if old is not None:  # the old state's marks hold here too
+                        carry_marks(tracker, old, st, path.node, path.trail, live, alive, pc)
+                        if old.marks.loose is not None:  # its marks not final yet
+                            visits.backedge(old, st, path.node, path.trail, live, alive, pc)
+                        path_ended(path.node, done, open_at, open_site)
+                        break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
                         alive = slots.get(pc) if self.prune else None
@@ -343,6 +352,7 @@ class Checker:
                         key = site_key(st)
                         open_site[key] = open_site.get(key, 0) + 1
                         unindexed.setdefault(pc, []).append((rk, fp, node))
+                        stored_here.setdefault(pc, []).append(node)
                         path.node = node
                         path.hist = 0
                         stored += 1

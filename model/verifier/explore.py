@@ -23,7 +23,7 @@ class Node:
     """A stored state; ``branches`` counts the unfinished paths and children below it."""
 
     __slots__ = ("parent", "branches", "complete", "state", "trail", "marks", "hits",
-                 "misses", "failed", "alone", "seq")
+                 "misses", "failed", "alone", "seq", "evicted")
 
     def __init__(self, parent: "Node | None", state: State, trail):
         self.seq = next(_SEQ)  # the order states are stored in (the kernel's list order)
@@ -36,6 +36,7 @@ class Node:
         self.hits = self.misses = 0  # prunings it made / failed (the kernel's eviction)
         self.failed: list = []  # where covers() failed against it (state.fails_alone)
         self.alone: list = []  # fails_alone's last inputs and answer (fails_alone_memo)
+        self.evicted = False  # dropped by is_state_visited's eviction (``evict``)
 
 
 def path_ended(node: Node | None, done: dict[int, list[Node]],
@@ -48,6 +49,9 @@ def path_ended(node: Node | None, done: dict[int, list[Node]],
         if node.branches:
             return
         node.complete = True
+        if node.evicted:  # dropped while explored: it prunes nothing (``evict``)
+            node = node.parent
+            continue
         # kept in the order the states were stored (a state completes after the states
         # stored below it): is_state_visited walks them newest first
         at = done.setdefault(node.state.pc, [])
@@ -58,6 +62,19 @@ def path_ended(node: Node | None, done: dict[int, list[Node]],
         open_at[node.state.pc] -= 1
         open_site[site_key(node.state)] -= 1
         node = node.parent
+
+
+def evict(node: Node, done: dict[int, list[Node]], open_at: dict[int, int],
+          open_site: dict[tuple[int, int], int]) -> None:
+    """is_state_visited's eviction of a stored state that keeps failing to prune: explored
+    in full, it leaves ``done``; still being explored, it leaves the counts of open states
+    now (and ``path_ended`` will not put it in ``done``)."""
+    node.evicted = True
+    if node.complete:
+        done[node.state.pc].remove(node)
+    else:
+        open_at[node.state.pc] -= 1
+        open_site[site_key(node.state)] -= 1
 
 
 def site_key(st: State) -> tuple[int, int]:
