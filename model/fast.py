@@ -24,8 +24,9 @@ from pathlib import Path
 #: The domains and the back ends also run over Z3 values (the proofs, the Z3 engine): such
 #: values are unannotated (``Any``), so the compiled code handles them as any Python object.
 COMPILED = ("verifier.transfer", "verifier.step", "verifier.state", "verifier.regs",
-            "verifier.checker", "verifier.explore", "verifier.backtrack", "verifier.memcheck",
-            "verifier.liveness", "verifier.calls", "verifier.history", "verifier.sensitivity",
+            "verifier.checker", "verifier.explore", "verifier.backtrack", "verifier.marks",
+            "verifier.memcheck", "verifier.liveness", "verifier.calls", "verifier.history",
+            "verifier.sensitivity",
             "domains.tnum", "domains.scalar", "domains.scalar_alu", "domains.scalar_branch",
             "semantics.backend")
 MODULES = tuple(f"model.{m}" for m in COMPILED)

@@ -9,7 +9,7 @@ with that call chain) has no branch left to explore, carries the old states' fin
 over every back-edge again until nothing changes (``propagate_backedges``); until then it
 compares states of that call chain by their whole ranges (``incomplete_read_marks``).
 
-skv marks every value of such a pruned state as a *loose* mark (``backtrack.Marks.loose``)
+skv marks every value of such a pruned state as a *loose* mark (``marks.Marks.loose``)
 meanwhile: pruning counts them, the widening at a callback's call site does not. Here the
 back-edges are kept and, when no visit that received one is still open (every entry state
 explored in full), they are carried over with the ordinary marks to a fixed point and every
@@ -32,7 +32,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from model.cfg.graph import build_cfg
-from model.verifier.backtrack import Marks, Tracker, carry_marks
+from model.verifier.backtrack import Tracker
+from model.verifier.marks import Marks, carry_marks
 
 if TYPE_CHECKING:
     from model.program import Program

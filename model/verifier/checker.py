@@ -46,7 +46,8 @@ from model.verifier.calls import GPL_COMPATIBLE
 from model.verifier.loadtime import load_time_error
 from model.verifier.memcheck import Reject
 from model.verifier.liveness import live_registers, slot_liveness
-from model.verifier.backtrack import Tracker, carry_marks, compared, every_value, mark_all
+from model.verifier.backtrack import Tracker
+from model.verifier.marks import carry_marks, compared, every_value, mark_all
 from model.verifier.backedges import Visits
 from model.verifier.stack_depth import check_stack_depth
 from model.verifier.sensitivity import Flow, Late, sensitive_registers

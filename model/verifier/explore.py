@@ -10,7 +10,8 @@ from model.isa import (Atomic, Call, CallX, Exit, Jump, Load, LoadAcquire, LoadI
                        Store, StoreRelease)
 from model.program import PSEUDO_FUNC, Program
 from model.verifier.assertions import assertions
-from model.verifier.backtrack import Marks, Tracker
+from model.verifier.backtrack import Tracker
+from model.verifier.marks import Marks
 from model.verifier.state import EMPTY, State, covers, slot_covers
 from model.verifier.step import Stepper
 

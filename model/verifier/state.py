@@ -178,7 +178,7 @@ def covers(old: State, new: State, care: list[frozenset[int]] | None = None,
     (``model.verifier.liveness``); the others are not compared at all. ``slots``: the
     innermost frame's stack slots that may still be read (``liveness.live_slots``).
     ``prec``: (registers, slots) of the innermost frame whose scalar values were found to
-    matter in ``old``'s explored subtree (``model.verifier.backtrack.compared``); the
+    matter in ``old``'s explored subtree (``model.verifier.marks.compared``); the
     other scalars there are compared by type only. None: all of them. ``failed``: a
     list; when a register or stack slot of the innermost frame fails, the list is
     set to its place, [("r", i)] or [("s", k)] (``fails_alone`` tests it first next
