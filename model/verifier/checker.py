@@ -428,7 +428,7 @@ class Checker:
             prev = prev.parent
         if st.from_callback:
             if prev is not None:
-                widen_slots(prev.state, st, self._keep_slot(prev))
+                widen_slots(prev.state, st, self._keep(prev, True))
             st.from_callback = False
         visits = self.visits
         old = final = None
@@ -487,34 +487,24 @@ class Checker:
             node = node.parent
         if node is None:
             return
-        widen_slots(node.state, fall, self._keep_slot(node))
-        widen_regs(node.state, fall, self._keep_reg(node))
+        widen_slots(node.state, fall, self._keep(node, True))
+        widen_regs(node.state, fall, self._keep(node, False))
 
     @staticmethod
-    def _keep_reg(prev: Node):
-        """keep(frame index, register): the register is marked precise in ``prev`` so
-        far (``_keep_slot``'s for registers)."""
+    def _keep(prev: Node, slots: bool):
+        """keep(frame index, slot or register): the slot's (``slots``) or the register's
+        value in ``prev`` (the earlier state at the call site or may_goto) is marked precise
+        so far (its ``Marks``; the kernel's rold->precise; the current state's own flags
+        are cleared at every checkpoint, as mark_all_scalars_imprecise does)."""
         m = prev.marks
         if m.all:
             return lambda k, i: True
         last = len(prev.state.frames) - 1
-        regs = {k: (m.regs if k == last else m.outer.get(k, ((), ()))[0])
-                for k in range(last + 1)}
-        return lambda k, i: i in regs[k]
-
-    @staticmethod
-    def _keep_slot(prev: Node):
-        """keep(frame index, slot): the slot's value in ``prev`` (the earlier state at the
-        call site) is marked precise so far (its ``Marks``; the kernel's rold->precise;
-        the current state's own flags are cleared at every checkpoint, as
-        mark_all_scalars_imprecise does)."""
-        m = prev.marks
-        if m.all:
-            return lambda k, i: True
-        last = len(prev.state.frames) - 1
-        slots = {k: (m.slots if k == last else m.outer.get(k, ((), ()))[1])
-                 for k in range(last + 1)}
-        return lambda k, i: i in slots[k]
+        which = 1 if slots else 0
+        own = m.slots if slots else m.regs
+        marked = {k: (own if k == last else m.outer.get(k, ((), ()))[which])
+                  for k in range(last + 1)}
+        return lambda k, i: i in marked[k]
 
     def _care(self, st: State) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
         """Per frame, the registers whose values matter and those that are live: the
