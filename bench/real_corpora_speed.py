@@ -136,22 +136,21 @@ def table(doc: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(argv if argv is not None else sys.argv[1:])
-    time_limit, note, merge = 60.0, None, "--merge" in args
-    if merge:
-        args.remove("--merge")
-    if "--time-limit" in args:
-        k = args.index("--time-limit")
-        time_limit = float(args[k + 1])
-        del args[k:k + 2]
-    if "--note" in args:
-        k = args.index("--note")
-        note = args[k + 1]
-        del args[k:k + 2]
-    if not args:
-        print("usage: python -m bench.real_corpora_speed [--time-limit S] [--merge] "
-              "[--note TEXT] DIR [DIR...]", file=sys.stderr)
-        return 2
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.real_corpora_speed",
+                                 description="skv's verifier beside the kernel on the "
+                                 "objects of each corpus directory (built outside skv)")
+    ap.add_argument("dirs", nargs="+", metavar="DIR", help="a corpus: its .o / .elf files")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="per program, seconds")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other corpora of the results file (a run per corpus)")
+    ap.add_argument("--note", help="a note for the results file")
+    a = ap.parse_args(argv)
+    missing = [d for d in a.dirs if not Path(d).is_dir()]
+    if missing:
+        ap.error(f"not a directory: {', '.join(missing)}")
+    args, time_limit, note, merge = a.dirs, a.time_limit, a.note, a.merge
     doc: dict = {"time_limit": time_limit, "corpora": []}
     if merge and RESULTS.exists():
         doc = json.loads(RESULTS.read_text())

@@ -47,3 +47,14 @@ def test_kernel_accepts_skv_not_is_listed_with_its_cause():
     assert "shared machine" in text
     assert "abc1234 compiled, 2026-12-01 12:00, load 1.5-2.0" in text
     assert "o.o:c (time limit 60 s reached)" in text
+
+
+def test_a_missing_corpus_is_one_usage_line_not_a_traceback(capsys):
+    import pytest
+
+    from bench.real_corpora_speed import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["/nonexistent/corpus"])
+    assert e.value.code == 2
+    assert "not a directory: /nonexistent/corpus" in capsys.readouterr().err
