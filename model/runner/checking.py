@@ -26,10 +26,10 @@ class CheckOptions:
 def _load(path: str, options: CheckOptions):
     """The object as check loads it: a static key used as a map is kept (the verifier
     rejects that program), an object of maps only has no programs (no rows)."""
-    from model.elf.loader import load_object
+    from model.runner.objcache import load_cached
 
     kw = {"btf": options.btf} if options.btf else {}
-    obj = load_object(path, keys_as_maps="keep", prog_type=options.prog_type,
+    obj = load_cached(path, keys_as_maps="keep", prog_type=options.prog_type,
                       maps_only=True, **kw)
     _kernel_btf_with(obj)
     return obj

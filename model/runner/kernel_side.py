@@ -21,10 +21,10 @@ BOTH_EDGES_HOW = "r10"
 def add_kernel(path: str, rows: list[dict], mode: str, prog_type: str | None = None,
                btf: str | None = None) -> None:
     """``prog_type``/``btf``: what the loader was told (--prog-type, --btf)."""
-    from model.elf.loader import load_object
+    from model.runner.objcache import load_cached
 
     try:
-        obj = load_object(path, keys_as_maps="keep", prog_type=prog_type,
+        obj = load_cached(path, keys_as_maps="keep", prog_type=prog_type,
                           **({"btf": btf} if btf else {}))
     except SkvError:
         return  # the rows already say the object does not load
