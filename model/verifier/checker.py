@@ -58,7 +58,7 @@ from model.verifier.globals import global_entry_state
 from model.verifier.history import HISTORY_LIMIT, jump_points, linked_jump, stack_kind
 from model.verifier.step import Stepper
 from model.verifier.explore import (Assertions, Node, Path, Steps, evict, is_ancestor, stored_at,
-                                    may_goto_hit, path_ended, same_frames, site_key,
+                                    may_goto_hit, path_ended, same_frames,
                                     stacks_may_cover, prune_points)
 
 ALL_REGS: Final = frozenset(range(11))
@@ -190,9 +190,7 @@ class Checker:
 
     # -- exploration ---------------------------------------------------------------------
     def _explore(self, stats: Stats, t0: float):
-        done: dict[int, list[Node]] = {}  # pc -> fully explored states (they prune)
         open_at: dict[int, int] = {}  # pc -> stored states not fully explored yet
-        open_site: dict[tuple[int, int], int] = {}  # the same by ``site_key``
         # pc -> regs_key -> fingerprint -> stored nodes (a state's fingerprint is built only
         # when a stored state there has its regs_key)
         by_fp: dict[int, dict[tuple, dict[tuple, list[Node]]]] = {}
@@ -244,8 +242,7 @@ class Checker:
                     cb_site, prune_point = pc in cb_sites, pc in prune_points
                 if cb_site:
                     try:
-                        if self._callback_site(path, at_cb.setdefault(pc, []), done,
-                                               open_at, open_site):
+                        if self._callback_site(path, at_cb.setdefault(pc, []), open_at):
                             break
                     except Reject as e:
                         return Failure(pc, e.message), path.trail
@@ -316,7 +313,7 @@ class Checker:
                             o.misses += add_new
                             limit = 64 if looping and not o.complete else 3
                             if o.misses > limit * o.hits + limit:
-                                evict(o, done, open_at, open_site)
+                                evict(o, open_at)
                                 evicted = True
                         if evicted:
                             listed[:] = [o for o in listed if not o.evicted]
@@ -324,7 +321,7 @@ class Checker:
                         carry_marks(tracker, old, st, path.node, path.trail, live, alive, pc)
                         if old.marks.loose is not None:  # its marks not final yet
                             visits.backedge(old, st, path.node, path.trail, live, alive, pc)
-                        path_ended(path.node, done, open_at, open_site)
+                        path_ended(path.node, open_at)
                         break
                     if looping and at_pc:
                         care, live = self._care(st) if self.prune else (None, None)
@@ -339,7 +336,7 @@ class Checker:
                                         pc)
                             mark_all(path.node, tracker.loose_made)
                             visits.backedge(hit, st, path.node, path.trail, live, alive, pc)
-                            path_ended(path.node, done, open_at, open_site)
+                            path_ended(path.node, open_at)
                             break
                     if add_new:
                         prev_jmps, prev_insns = jmps, stats.insns_processed
@@ -350,8 +347,6 @@ class Checker:
                         node = Node(path.node, without_singular_ids(st.copy()), path.trail)
                         visits.stored(node)
                         open_at[pc] = open_at.get(pc, 0) + 1
-                        key = site_key(st)
-                        open_site[key] = open_site.get(key, 0) + 1
                         unindexed.setdefault(pc, []).append((rk, fp, node))
                         stored_here.setdefault(pc, []).append(node)
                         path.node = node
@@ -391,7 +386,7 @@ class Checker:
                 except NotModelled as e:
                     return Failure(pc, str(e), None), trail
                 if not succ:  # the program (main frame) exited
-                    path_ended(path.node, done, open_at, open_site)
+                    path_ended(path.node, open_at)
                     break
                 if insn.__class__ is MayGoto and len(succ) == 2:
                     self._widen_fall(path.node, succ[1], pc)
@@ -414,7 +409,7 @@ class Checker:
         bad = check_stack_depth(self.prog, self.by_pc, self.stepper.async_seen, depths)
         return (Failure(*bad), None) if bad else None
 
-    def _callback_site(self, path: Path, nodes: list, done, open_at, open_site) -> bool:
+    def _callback_site(self, path: Path, nodes: list, open_at: dict[int, int]) -> bool:
         """At a callback's call site (is_state_visited for calls_callback insns): a state
         covered by any state stored there, explored in full or not, is pruned (the
         iterations converged); no infinite-loop check. A state back from the callback is
@@ -423,9 +418,7 @@ class Checker:
         (``model.verifier.backtrack``). Else the state is stored (always: a forced
         checkpoint). True: pruned."""
         st = path.state
-        prev = path.node
-        while prev is not None and not (prev.state.pc == st.pc and same_frames(prev.state, st)):
-            prev = prev.parent
+        prev = _latest_at(path.node, st.pc, st)
         if st.from_callback:
             if prev is not None:
                 widen_slots(prev.state, st, self._keep(prev, True))
@@ -445,7 +438,7 @@ class Checker:
         if old is not None and final:
             carry_marks(self.tracker, old, st, path.node, path.trail,
                         [ALL_REGS] * len(st.frames), None, st.pc)
-            path_ended(path.node, done, open_at, open_site)
+            path_ended(path.node, open_at)
             return True
         if old is not None:
             # compared exactly: the kernel carries the old state's precision over (and
@@ -457,7 +450,7 @@ class Checker:
             self.tracker.mark(path.node, path.trail, regs, slots, len(st.frames) - 1, outer,
                               at=st.pc, loose=True)
             visits.backedge(old, st, path.node, path.trail, live, None, st.pc)
-            path_ended(path.node, done, open_at, open_site)
+            path_ended(path.node, open_at)
             return True
         chain = self.cb_chain
         n = chain.get(prev, 0) + 1 if prev is not None else 1  # this path's states here
@@ -468,8 +461,6 @@ class Checker:
         self.visits.stored(node)
         chain[node] = n
         open_at[st.pc] = open_at.get(st.pc, 0) + 1
-        key = site_key(st)
-        open_site[key] = open_site.get(key, 0) + 1
         nodes.append(node)
         path.node = node
         return False
@@ -482,9 +473,7 @@ class Checker:
         (widen_imprecise_scalars)."""
         if node is not None and node.state.pc == pc:
             node = node.parent  # (this very visit's checkpoint)
-        while node is not None and not (node.state.pc == pc
-                                        and same_frames(node.state, fall)):
-            node = node.parent
+        node = _latest_at(node, pc, fall)
         if node is None:
             return
         widen_slots(node.state, fall, self._keep(node, True))
@@ -593,6 +582,14 @@ def _gc_paused():
     finally:
         if was:
             gc.enable()
+
+
+def _latest_at(node: Node | None, pc: int, st: State) -> Node | None:
+    """The newest stored state at or above ``node`` (on the path) at ``pc`` with ``st``'s
+    call chain: what a callback's or a may_goto's widening compares against."""
+    while node is not None and not (node.state.pc == pc and same_frames(node.state, st)):
+        node = node.parent
+    return node
 
 
 __all__ = ["Checker", "Verdict", "Failure", "Stats", "check_program"]

@@ -40,49 +40,27 @@ class Node:
         self.evicted = False  # dropped by is_state_visited's eviction (``evict``)
 
 
-def path_ended(node: Node | None, done: dict[int, list[Node]],
-                open_at: dict[int, int], open_site: dict[tuple[int, int], int]) -> None:
-    """One path below ``node`` ended; a node whose subtree is fully explored becomes a
-    state that prunes (``done``: pc -> such states; ``open_at``, ``open_site``: the
-    stored states still being explored by pc and by ``site_key``)."""
+def path_ended(node: Node | None, open_at: dict[int, int]) -> None:
+    """One path below ``node`` ended; a node whose subtree is fully explored becomes
+    ``complete``: a state that prunes (``open_at``: pc -> the stored states still being
+    explored, for the infinite-loop and may_goto lookups)."""
     while node is not None:
         node.branches -= 1
         if node.branches:
             return
         node.complete = True
-        if node.evicted:  # dropped while explored: it prunes nothing (``evict``)
-            node = node.parent
-            continue
-        # kept in the order the states were stored (a state completes after the states
-        # stored below it): is_state_visited walks them newest first
-        at = done.setdefault(node.state.pc, [])
-        i = len(at)
-        while i and at[i - 1].seq > node.seq:
-            i -= 1
-        at.insert(i, node)
-        open_at[node.state.pc] -= 1
-        open_site[site_key(node.state)] -= 1
+        if not node.evicted:  # (an evicted one left the count when it was dropped)
+            open_at[node.state.pc] -= 1
         node = node.parent
 
 
-def evict(node: Node, done: dict[int, list[Node]], open_at: dict[int, int],
-          open_site: dict[tuple[int, int], int]) -> None:
-    """is_state_visited's eviction of a stored state that keeps failing to prune: explored
-    in full, it leaves ``done``; still being explored, it leaves the counts of open states
-    now (and ``path_ended`` will not put it in ``done``)."""
+def evict(node: Node, open_at: dict[int, int]) -> None:
+    """is_state_visited's eviction of a stored state that keeps failing to prune (the
+    caller drops it from its list); still being explored, it leaves the count of open
+    states now."""
     node.evicted = True
-    if node.complete:
-        done[node.state.pc].remove(node)
-    else:
+    if not node.complete:
         open_at[node.state.pc] -= 1
-        open_site[site_key(node.state)] -= 1
-
-
-def site_key(st: State) -> tuple[int, int]:
-    """The kernel's explored-state list of a state: its instruction and its innermost
-    frame's call site (``explored_state``): only the states of that list still being
-    explored make the checkpoint heuristic wait for a loop's 20 jumps / 100 insns."""
-    return st.pc, st.frames[-1].callsite
 
 
 class Path:
@@ -253,5 +231,5 @@ def is_ancestor(node: Node, of: Node | None) -> bool:
     return False
 
 
-__all__ = ["Node", "Path", "site_key", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
+__all__ = ["Node", "Path", "Assertions", "Steps", "path_ended", "prune_points", "stacks_may_cover",
            "same_frames", "may_goto_hit", "stored_at", "is_ancestor", "JMP_CLASS", "MEMORY"]
